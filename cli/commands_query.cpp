@@ -1,0 +1,175 @@
+// `hearth runs` and `hearth show`: read-only views of the store.
+#include <ctime>
+#include <iomanip>
+#include <iostream>
+
+#include "cli/cli.h"
+#include "engine/store.h"
+#include "workflows/duration.h"
+
+namespace hearth::cli {
+
+namespace {
+
+constexpr size_t kShowTailLines = 20;
+
+std::string local_time(int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+std::string iso_utc(int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[48];
+  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms % 1000));
+  return out;
+}
+
+std::string span(int64_t from, std::optional<int64_t> to) {
+  if (!to) return "-";
+  return workflows::format_duration(std::chrono::milliseconds(*to - from));
+}
+
+nlohmann::json opt(const std::optional<int64_t>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); }
+
+nlohmann::json run_json(const engine::RunRecord& r) {
+  return {{"id", r.id},
+          {"workflow", r.workflow},
+          {"workflow_path", r.workflow_path},
+          {"workflow_hash", r.workflow_hash},
+          {"status", r.status},
+          {"started_at", iso_utc(r.created_at)},
+          {"finished_at", r.finished_at ? nlohmann::json(iso_utc(*r.finished_at)) : nlohmann::json()},
+          {"duration_ms", r.finished_at ? nlohmann::json(*r.finished_at - r.created_at) : nlohmann::json()},
+          {"error", r.error}};
+}
+
+Result<std::unique_ptr<engine::Store>> open_store(const Globals& g) {
+  std::string repo = resolve_repo(g);
+  return engine::Store::open(resolve_state(g, repo));
+}
+
+// The last `n` lines of `text`.
+std::string last_lines(const std::string& text, size_t n) {
+  size_t end = text.size();
+  if (end > 0 && text[end - 1] == '\n') --end;
+  size_t pos = end;
+  for (size_t lines = 0; pos > 0; --pos) {
+    if (text[pos - 1] == '\n' && ++lines == n) break;
+  }
+  return text.substr(pos, end - pos);
+}
+
+}  // namespace
+
+int command_runs(const Globals& g, bool json, int limit, const std::string& workflow) {
+  auto store = open_store(g);
+  if (!store) {
+    std::cerr << store.message() << "\n";
+    return kExitRunFailed;
+  }
+  auto runs = (*store)->list_runs(limit, workflow);
+  if (!runs) {
+    std::cerr << runs.message() << "\n";
+    return kExitRunFailed;
+  }
+  if (json) {
+    auto arr = nlohmann::json::array();
+    for (auto& r : *runs) arr.push_back(run_json(r));
+    std::cout << arr.dump(2) << "\n";
+    return kExitOk;
+  }
+  if (runs->empty()) {
+    std::cout << "no runs yet in " << (*store)->path() << "\n";
+    return kExitOk;
+  }
+  std::cout << std::left << std::setw(24) << "ID" << std::setw(20) << "WORKFLOW" << std::setw(11) << "STATUS"
+            << std::setw(21) << "STARTED" << "DURATION\n";
+  for (auto& r : *runs) {
+    std::cout << std::left << std::setw(24) << r.id << std::setw(20) << r.workflow << std::setw(11) << r.status
+              << std::setw(21) << local_time(r.created_at) << span(r.created_at, r.finished_at) << "\n";
+  }
+  return kExitOk;
+}
+
+int command_show(const Globals& g, const std::string& run_id, bool json) {
+  auto store = open_store(g);
+  if (!store) {
+    std::cerr << store.message() << "\n";
+    return kExitRunFailed;
+  }
+  auto run = (*store)->load_run(run_id);
+  if (!run) {
+    std::cerr << run.message() << "\n";
+    return kExitUsage;
+  }
+  auto steps = (*store)->load_steps(run_id);
+  if (!steps) {
+    std::cerr << steps.message() << "\n";
+    return kExitRunFailed;
+  }
+  if (json) {
+    nlohmann::json j = run_json(*run);
+    j["payload"] = run->payload;
+    j["steps"] = nlohmann::json::array();
+    for (auto& s : *steps) {
+      nlohmann::json js = {{"id", s.id},           {"status", s.status},
+                           {"attempts", s.attempts}, {"exit_code", opt(s.exit_code)},
+                           {"started_at", opt(s.started_at)}, {"finished_at", opt(s.finished_at)},
+                           {"duration_ms", s.started_at && s.finished_at ? nlohmann::json(*s.finished_at - *s.started_at) : nlohmann::json()},
+                           {"outputs", s.outputs}, {"reason", s.reason}};
+      js["attempt_list"] = nlohmann::json::array();
+      for (auto& a : s.attempt_list) {
+        js["attempt_list"].push_back({{"number", a.number},
+                                      {"started_at", a.started_at},
+                                      {"finished_at", opt(a.finished_at)},
+                                      {"exit_code", opt(a.exit_code)},
+                                      {"signal", a.signal},
+                                      {"reason", a.reason},
+                                      {"output_bytes", a.output_bytes},
+                                      {"output_tail", a.output_tail}});
+      }
+      j["steps"].push_back(std::move(js));
+    }
+    std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    return kExitOk;
+  }
+  std::cout << "run " << run->id << "\n"
+            << "  workflow  " << run->workflow << " (" << run->workflow_path << ")\n"
+            << "  status    " << run->status << "\n"
+            << "  started   " << local_time(run->created_at) << "\n"
+            << "  duration  " << span(run->created_at, run->finished_at) << "\n";
+  if (!run->error.empty()) std::cout << "  error     " << run->error << "\n";
+  for (auto& s : *steps) {
+    std::cout << "\nstep " << s.id << "  " << s.status;
+    if (s.attempts) std::cout << "  attempts " << s.attempts;
+    if (s.exit_code) std::cout << "  exit " << *s.exit_code;
+    if (s.started_at) std::cout << "  " << span(*s.started_at, s.finished_at);
+    std::cout << "\n";
+    if (!s.reason.empty()) std::cout << "  reason: " << s.reason << "\n";
+    for (auto& [k, v] : s.outputs.items())
+      std::cout << "  output " << k << " = " << (v.is_string() ? v.get<std::string>() : v.dump()) << "\n";
+    if (!s.attempt_list.empty() && !s.attempt_list.back().output_tail.empty()) {
+      std::string tail = last_lines(s.attempt_list.back().output_tail, kShowTailLines);
+      std::cout << "  last output:\n";
+      size_t start = 0;
+      while (start <= tail.size()) {
+        size_t nl = tail.find('\n', start);
+        if (nl == std::string::npos) nl = tail.size();
+        std::cout << "    | " << tail.substr(start, nl - start) << "\n";
+        start = nl + 1;
+      }
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace hearth::cli

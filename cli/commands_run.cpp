@@ -1,0 +1,199 @@
+// `hearth run` and `hearth validate`.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "cli/cli.h"
+#include "cli/reporters.h"
+#include "engine/engine.h"
+#include "engine/inputs.h"
+#include "workflows/loader.h"
+#include "workflows/suggest.h"
+
+namespace fs = std::filesystem;
+
+namespace hearth::cli {
+
+std::string resolve_repo(const Globals& g) {
+  std::error_code ec;
+  if (!g.repo.empty()) return fs::absolute(g.repo, ec).lexically_normal().string();
+  fs::path cwd = fs::current_path(ec);
+  for (fs::path p = cwd; !p.empty(); p = p.parent_path()) {
+    if (fs::is_directory(p / ".hearth", ec) || fs::exists(p / ".git", ec)) return p.string();
+    if (p == p.parent_path()) break;
+  }
+  return cwd.string();
+}
+
+std::string resolve_state(const Globals& g, const std::string& repo) {
+  if (!g.state.empty()) return fs::absolute(g.state).string();
+  return (fs::path(repo) / ".hearth" / "state.db").string();
+}
+
+Result<std::string> resolve_workflow(const std::string& arg, const std::string& repo) {
+  std::error_code ec;
+  if (fs::is_regular_file(arg, ec)) return arg;
+  bool looks_like_path = arg.find('/') != std::string::npos || arg.ends_with(".toml");
+  fs::path dir = fs::path(repo) / ".hearth" / "workflows";
+  fs::path named = dir / (arg + ".toml");
+  if (!looks_like_path && fs::is_regular_file(named, ec)) return named.string();
+  std::vector<std::string> names;
+  for (auto& entry : fs::directory_iterator(dir, ec))
+    if (entry.path().extension() == ".toml") names.push_back(entry.path().stem().string());
+  std::sort(names.begin(), names.end());
+  if (looks_like_path) return Error{arg + ": no such workflow file"};
+  std::string msg = "no workflow named '" + arg + "' in " + dir.string() + workflows::did_you_mean(arg, names);
+  if (!names.empty()) {
+    msg += "; available:";
+    for (auto& n : names) msg += " " + n;
+  }
+  return Error{msg};
+}
+
+namespace {
+
+Result<nlohmann::json> read_payload(const std::string& spec) {
+  if (spec.empty()) return nlohmann::json::object();
+  std::string text = spec, where = "--payload";
+  if (spec[0] == '@') {
+    std::ifstream in(spec.substr(1), std::ios::binary);
+    if (!in) return Error{"--payload " + spec + ": cannot read " + spec.substr(1) + ": " + std::strerror(errno)};
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+    where = spec.substr(1);
+  }
+  try {
+    auto j = nlohmann::json::parse(text);
+    if (!j.is_object()) return Error{where + ": the payload must be a JSON object, not " + std::string(j.type_name())};
+    return j;
+  } catch (const nlohmann::json::parse_error& e) {
+    return Error{where + ": invalid JSON: " + e.what()};
+  }
+}
+
+// Loads and validates; prints every error to stderr.
+std::optional<workflows::Workflow> load_or_report(const std::string& path) {
+  auto loaded = workflows::load_workflow_file(path);
+  for (auto& e : loaded.errors) std::cerr << e << "\n";
+  if (!loaded.ok()) return std::nullopt;
+  if (auto s = engine::check_inputs_schema(loaded.workflow->inputs); !s.ok()) {
+    std::cerr << path << ": " << s.message() << "\n";
+    return std::nullopt;
+  }
+  return std::move(*loaded.workflow);
+}
+
+// SIGINT and SIGTERM cancel every run; handles are unref'd so they never
+// keep the loop alive on their own.
+struct SignalGuard {
+  uv_signal_t sigint{}, sigterm{};
+  explicit SignalGuard(uv_loop_t* loop, engine::Engine* engine) {
+    for (auto* s : {&sigint, &sigterm}) {
+      uv_signal_init(loop, s);
+      s->data = engine;
+      uv_unref(reinterpret_cast<uv_handle_t*>(s));
+    }
+    auto cb = [](uv_signal_t* h, int signum) noexcept {
+      static_cast<engine::Engine*>(h->data)->cancel_all(std::string("interrupted by ") + (signum == SIGINT ? "SIGINT" : "SIGTERM"));
+    };
+    uv_signal_start(&sigint, cb, SIGINT);
+    uv_signal_start(&sigterm, cb, SIGTERM);
+  }
+  void close() {
+    uv_close(reinterpret_cast<uv_handle_t*>(&sigint), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&sigterm), nullptr);
+  }
+};
+
+}  // namespace
+
+int command_validate(const Globals& g, const std::vector<std::string>& args) {
+  std::string repo = resolve_repo(g);
+  int rc = kExitOk;
+  for (auto& arg : args) {
+    auto path = resolve_workflow(arg, repo);
+    if (!path) {
+      std::cerr << path.message() << "\n";
+      rc = kExitUsage;
+      continue;
+    }
+    auto wf = load_or_report(*path);
+    if (!wf) {
+      rc = kExitUsage;
+      continue;
+    }
+    std::cout << *path << ": ok (" << wf->name << ", " << wf->steps.size() << " step"
+              << (wf->steps.size() == 1 ? "" : "s") << ")\n";
+  }
+  return rc;
+}
+
+int command_run(const Globals& g, const RunArgs& args) {
+  std::string repo = resolve_repo(g);
+  auto path = resolve_workflow(args.workflow, repo);
+  if (!path) {
+    std::cerr << path.message() << "\n";
+    return kExitUsage;
+  }
+  auto wf = load_or_report(*path);
+  if (!wf) return kExitUsage;
+  auto payload = read_payload(args.payload);
+  if (!payload) {
+    std::cerr << payload.message() << "\n";
+    return kExitUsage;
+  }
+  for (auto& kv : args.inputs) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::cerr << "--input " << kv << ": expected key=value\n";
+      return kExitUsage;
+    }
+    auto v = engine::coerce_input(wf->inputs, kv.substr(0, eq), kv.substr(eq + 1));
+    if (!v) {
+      std::cerr << v.message() << "\n";
+      return kExitUsage;
+    }
+    (*payload)[kv.substr(0, eq)] = *v;
+  }
+  auto store = engine::Store::open(resolve_state(g, repo));
+  if (!store) {
+    std::cerr << store.message() << "\n";
+    return kExitRunFailed;
+  }
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  auto sandbox = sandbox::make_local_sandbox();
+  engine::Engine engine(&loop, **store, *sandbox);
+  ConsoleReporter reporter(&loop, choose_style(args.events == "jsonl"), use_color());
+  engine.add_observer(&reporter);
+  SignalGuard signals(&loop, &engine);
+
+  engine::RunOptions opts;
+  opts.repo = repo;
+  opts.payload = std::move(*payload);
+  opts.jobs = args.jobs;
+  engine::RunOutcome outcome;
+  auto started = engine.start(*wf, opts, [&](const engine::RunOutcome& o) { outcome = o; });
+  int rc;
+  if (!started) {
+    std::cerr << started.message() << "\n";
+    rc = kExitUsage;
+  } else {
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (!outcome.error.empty()) std::cerr << "run " << outcome.run_id << " failed: " << outcome.error << "\n";
+    rc = outcome.exit_code();
+  }
+  reporter.close();
+  signals.close();
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  return rc;
+}
+
+}  // namespace hearth::cli

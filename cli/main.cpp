@@ -1,1 +1,55 @@
-int main() { return 0; }
+// `hearth`: the command-line client of the engine.
+#include <CLI/CLI.hpp>
+
+#include "cli/cli.h"
+
+int main(int argc, char** argv) {
+  using namespace hearth::cli;
+  CLI::App app{"Hearth: an event-driven workflow engine for CI pipelines"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  Globals g;
+  app.add_option("--repo", g.repo, "Repository root (default: nearest ancestor with .hearth/ or .git)");
+  app.add_option("--state", g.state, "State database (default: $HEARTH_STATE or <repo>/.hearth/state.db)")
+      ->envname("HEARTH_STATE");
+
+  RunArgs run;
+  auto* run_cmd = app.add_subcommand("run", "Run a workflow");
+  run_cmd->add_option("workflow", run.workflow, "Workflow file, or name in .hearth/workflows/")->required();
+  run_cmd->add_option("--payload", run.payload, "Payload as JSON text, or @file.json");
+  run_cmd->add_option("--input,-i", run.inputs, "Set one input: key=value (repeatable)");
+  run_cmd->add_option("--jobs,-j", run.jobs, "Most steps running at once (default: number of CPUs)")
+      ->check(CLI::PositiveNumber);
+  run_cmd->add_option("--events", run.events, "Print events as JSON lines on stdout")
+      ->check(CLI::IsMember({"jsonl"}));
+
+  std::vector<std::string> to_validate;
+  auto* validate_cmd = app.add_subcommand("validate", "Check workflows without running them");
+  validate_cmd->add_option("workflows", to_validate, "Workflow files or names")->required();
+
+  bool runs_json = false;
+  int runs_limit = 50;
+  std::string runs_workflow;
+  auto* runs_cmd = app.add_subcommand("runs", "List runs, newest first");
+  runs_cmd->add_flag("--json", runs_json, "Machine-readable output");
+  runs_cmd->add_option("--limit,-n", runs_limit, "How many runs to list")->check(CLI::PositiveNumber);
+  runs_cmd->add_option("--workflow,-w", runs_workflow, "Only runs of this workflow");
+
+  bool show_json = false;
+  std::string show_id;
+  auto* show_cmd = app.add_subcommand("show", "Show a run: every step, its attempts and output");
+  show_cmd->add_option("run-id", show_id, "Run id (see `hearth runs`)")->required();
+  show_cmd->add_flag("--json", show_json, "Machine-readable output");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitUsage;
+  }
+  if (run_cmd->parsed()) return command_run(g, run);
+  if (validate_cmd->parsed()) return command_validate(g, to_validate);
+  if (runs_cmd->parsed()) return command_runs(g, runs_json, runs_limit, runs_workflow);
+  if (show_cmd->parsed()) return command_show(g, show_id, show_json);
+  return kExitUsage;
+}

@@ -1,0 +1,167 @@
+#include "cli/reporters.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "workflows/duration.h"
+
+namespace hearth::cli {
+
+namespace {
+const char* kRed = "31";
+const char* kGreen = "32";
+const char* kYellow = "33";
+const char* kDim = "2";
+const char* kBold = "1";
+
+std::string duration_of(const engine::EventRecord& e) {
+  if (!e.data.contains("duration_ms") || !e.data["duration_ms"].is_number()) return "";
+  return workflows::format_duration(std::chrono::milliseconds(e.data["duration_ms"].get<int64_t>()));
+}
+}  // namespace
+
+ReportStyle choose_style(bool jsonl) {
+  if (jsonl) return ReportStyle::jsonl;
+  const char* term = std::getenv("TERM");
+  if (isatty(STDOUT_FILENO) && !(term && std::strcmp(term, "dumb") == 0)) return ReportStyle::live;
+  return ReportStyle::plain;
+}
+
+bool use_color() { return std::getenv("NO_COLOR") == nullptr && isatty(STDOUT_FILENO); }
+
+ConsoleReporter::ConsoleReporter(uv_loop_t* loop, ReportStyle style, bool color)
+    : style_(style), color_(color), out_(style == ReportStyle::jsonl ? stderr : stdout) {
+  if (style_ == ReportStyle::live) {
+    timer_ = new uv_timer_t;
+    uv_timer_init(loop, timer_);
+    timer_->data = this;
+    uv_timer_start(timer_, &ConsoleReporter::on_timer, 250, 250);
+    uv_unref(reinterpret_cast<uv_handle_t*>(timer_));  // never keeps the loop alive
+  }
+}
+
+ConsoleReporter::~ConsoleReporter() { close(); }
+
+void ConsoleReporter::close() {
+  if (!timer_) return;
+  clear_block();
+  uv_close(reinterpret_cast<uv_handle_t*>(timer_), [](uv_handle_t* h) noexcept { delete reinterpret_cast<uv_timer_t*>(h); });
+  timer_->data = nullptr;
+  timer_ = nullptr;
+}
+
+void ConsoleReporter::on_timer(uv_timer_t* t) noexcept {
+  auto* self = static_cast<ConsoleReporter*>(t->data);
+  if (!self) return;
+  self->clear_block();
+  self->draw_block();
+}
+
+std::string ConsoleReporter::paint(const char* color, const std::string& text) const {
+  if (!color_) return text;
+  return std::string("\x1b[") + color + "m" + text + "\x1b[0m";
+}
+
+void ConsoleReporter::clear_block() {
+  if (style_ != ReportStyle::live || block_lines_ == 0) return;
+  std::fprintf(out_, "\x1b[%dA\x1b[J", block_lines_);
+  block_lines_ = 0;
+}
+
+void ConsoleReporter::draw_block() {
+  if (style_ != ReportStyle::live) return;
+  int64_t now = engine::now_ms();
+  for (auto& [step, r] : running_) {
+    std::string elapsed = workflows::format_duration(std::chrono::milliseconds(now - r.started_ms));
+    std::fprintf(out_, "%s %s %s\n", paint(kYellow, "●").c_str(), step.c_str(), paint(kDim, elapsed).c_str());
+    ++block_lines_;
+  }
+  std::fflush(out_);
+}
+
+void ConsoleReporter::print_line(const std::string& step, std::string_view line) {
+  std::string prefix = paint(kDim, "[" + step + "] ");
+  std::fprintf(out_, "%s%.*s\n", prefix.c_str(), static_cast<int>(line.size()), line.data());
+}
+
+void ConsoleReporter::on_output(const std::string&, const std::string& step_id, std::string_view chunk) {
+  auto& r = running_[step_id];
+  r.partial.append(chunk);
+  size_t start = 0, nl;
+  bool cleared = false;
+  while ((nl = r.partial.find('\n', start)) != std::string::npos) {
+    if (!cleared) {
+      clear_block();
+      cleared = true;
+    }
+    print_line(step_id, std::string_view(r.partial).substr(start, nl - start));
+    start = nl + 1;
+  }
+  r.partial.erase(0, start);
+  // A line longer than 64 KiB is shown in pieces rather than held.
+  if (r.partial.size() > 65536) {
+    if (!cleared) clear_block();
+    cleared = true;
+    print_line(step_id, r.partial);
+    r.partial.clear();
+  }
+  if (cleared) draw_block();
+}
+
+void ConsoleReporter::step_finished(const engine::EventRecord& e, const char* mark, const char* color) {
+  auto it = running_.find(e.step_id);
+  if (it != running_.end()) {
+    if (!it->second.partial.empty()) print_line(e.step_id, it->second.partial);
+    running_.erase(it);
+  }
+  std::string line = paint(color, mark) + " " + e.step_id;
+  std::string d = duration_of(e);
+  if (!d.empty()) line += " " + paint(kDim, d);
+  if (e.data.contains("message") && e.data["message"].is_string() && !e.data["message"].get<std::string>().empty())
+    line += ": " + e.data["message"].get<std::string>();
+  else if (e.data.contains("reason") && e.data["reason"].is_string() && e.type != "step.failed")
+    line += paint(kDim, " (" + e.data["reason"].get<std::string>() + ")");
+  std::fprintf(out_, "%s\n", line.c_str());
+}
+
+void ConsoleReporter::on_event(const engine::EventRecord& e) {
+  if (style_ == ReportStyle::jsonl) {
+    std::fprintf(stdout, "%s\n", engine::event_to_json_line(e).c_str());
+    std::fflush(stdout);
+    if (e.type == "step.started") running_[e.step_id] = {e.at, ""};
+    else if (e.type.rfind("step.", 0) == 0) running_.erase(e.step_id);
+    return;
+  }
+  clear_block();
+  if (e.type == "run.started") {
+    std::fprintf(out_, "%s %s %s\n", paint(kBold, "run").c_str(), e.run_id.c_str(),
+                 paint(kDim, "(" + e.data.value("workflow", std::string()) + ")").c_str());
+  } else if (e.type == "step.started") {
+    running_[e.step_id] = {e.at, ""};
+    int attempt = e.data.value("attempt", 1);
+    if (style_ == ReportStyle::plain || attempt > 1)
+      std::fprintf(out_, "%s %s%s\n", paint(kYellow, "▶").c_str(), e.step_id.c_str(),
+                   attempt > 1 ? (" (attempt " + std::to_string(attempt) + ")").c_str() : "");
+  } else if (e.type == "step.succeeded") {
+    step_finished(e, "✓", kGreen);
+  } else if (e.type == "step.failed") {
+    step_finished(e, "✗", kRed);
+  } else if (e.type == "step.skipped") {
+    step_finished(e, "-", kDim);
+  } else if (e.type == "step.cancelled") {
+    step_finished(e, "⊘", kYellow);
+  } else if (e.type == "run.cancelling") {
+    std::fprintf(out_, "%s\n", paint(kYellow, "cancelling: " + e.data.value("reason", std::string())).c_str());
+  } else if (e.type == "run.finished") {
+    std::string status = e.data.value("status", std::string());
+    const char* color = status == "succeeded" ? kGreen : status == "cancelled" ? kYellow : kRed;
+    std::fprintf(out_, "%s %s %s in %s\n", paint(kBold, "run").c_str(), e.run_id.c_str(),
+                 paint(color, status).c_str(), duration_of(e).c_str());
+  }
+  draw_block();
+  std::fflush(out_);
+}
+
+}  // namespace hearth::cli

@@ -1,0 +1,552 @@
+#include "engine/engine.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "engine/ids.h"
+#include "engine/inputs.h"
+#include "engine/output_file.h"
+
+extern char** environ;
+
+namespace hearth::engine {
+
+const char* to_string(RunStatus s) {
+  switch (s) {
+    case RunStatus::running: return "running";
+    case RunStatus::succeeded: return "succeeded";
+    case RunStatus::failed: return "failed";
+    case RunStatus::cancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+namespace {
+
+constexpr size_t kTailBytes = 64 * 1024;  // output kept per attempt
+
+bool terminal(const std::string& status) {
+  return status == "succeeded" || status == "failed" || status == "skipped" || status == "cancelled";
+}
+
+int64_t ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t).count();
+}
+
+// What the engine tracks of one step of a live run.
+struct StepState {
+  const workflows::Step* def = nullptr;
+  StepRecord rec;
+  std::vector<size_t> needs;      // indices of direct needs
+  std::vector<size_t> ancestors;  // indices of every step it needs, transitively
+  // While an attempt is in flight:
+  sandbox::ExecSpec spec;         // prepared in the pass that starts it
+  sandbox::Process* process = nullptr;
+  AttemptRecord attempt;
+  std::string output_path;
+  std::chrono::steady_clock::time_point started;
+  bool exited = false;            // an outcome waits to be recorded
+  sandbox::ExitInfo exit;
+  std::string spawn_error;
+};
+
+}  // namespace
+
+class Run {
+ public:
+  Run(Engine& engine, const workflows::Workflow& wf, RunOptions opts, std::function<void(const RunOutcome&)> done)
+      : engine_(engine), wf_(wf), opts_(std::move(opts)), done_(std::move(done)) {
+    uv_idle_init(engine_.loop_, &idle_);
+    idle_.data = this;
+  }
+
+  const std::string& id() const { return opts_.run_id; }
+
+  /// Records the run and schedules its first steps. On error the run is not
+  /// recorded and the caller must call discard().
+  Status begin(const nlohmann::json& payload) {
+    payload_ = payload;
+    for (size_t i = 0; i < wf_.steps.size(); ++i) {
+      StepState s;
+      s.def = &wf_.steps[i];
+      s.rec.id = wf_.steps[i].id;
+      s.rec.position = static_cast<int>(i);
+      s.rec.status = "pending";
+      for (auto& n : wf_.steps[i].needs) s.needs.push_back(static_cast<size_t>(wf_.step_index(n)));
+      steps_.push_back(std::move(s));
+    }
+    compute_ancestors();
+    started_ = std::chrono::steady_clock::now();
+    nlohmann::json ctx = {{"inputs", payload_}, {"run", run_context()}};
+    for (auto& v : wf_.env) {
+      auto text = v.value.parsed.render(ctx);
+      if (!text) return Error{wf_.path + ":" + std::to_string(v.value.location.line) + ": env '" + v.name + "': " + text.message()};
+      env_[v.name] = *text;
+    }
+    Store& store = engine_.store_;
+    RunRecord r{opts_.run_id, wf_.name, wf_.path, wf_.hash, wf_.text, payload_, opts_.repo, "running", now_ms(), {}, ""};
+    if (auto s = store.begin(); !s.ok()) return s;
+    Status s = store.insert_run(r);
+    for (auto& st : steps_)
+      if (s.ok()) s = store.insert_step(id(), st.rec);
+    if (s.ok()) s = event(event_type::run_started, "", {{"workflow", wf_.name}, {"workflow_hash", wf_.hash}, {"payload", payload_}});
+    if (s.ok()) s = store.commit();
+    if (!s.ok()) {
+      store.rollback();
+      pending_events_.clear();
+      return s;
+    }
+    deliver_events();
+    schedule();
+    return {};
+  }
+
+  /// Frees a run whose begin() failed.
+  void discard() { close(); }
+
+  void cancel(const std::string& reason) {
+    if (cancelling_ || finishing_) return;
+    cancelling_ = true;
+    cancel_reason_ = reason;
+    for (auto& s : steps_)
+      if (s.process) s.process->kill();
+    schedule();
+  }
+
+ private:
+  void compute_ancestors() {
+    for (size_t i = 0; i < steps_.size(); ++i) {
+      std::vector<bool> seen(steps_.size(), false);
+      std::vector<size_t> todo = steps_[i].needs;
+      while (!todo.empty()) {
+        size_t j = todo.back();
+        todo.pop_back();
+        if (seen[j]) continue;
+        seen[j] = true;
+        steps_[i].ancestors.push_back(j);
+        todo.insert(todo.end(), steps_[j].needs.begin(), steps_[j].needs.end());
+      }
+    }
+  }
+
+  nlohmann::json run_context() const { return {{"id", id()}, {"workflow", wf_.name}}; }
+
+  // Schedules a pass for this loop iteration (an idle handle keeps the poll
+  // from blocking), so every exit seen in one iteration shares one commit.
+  void schedule() {
+    if (pass_scheduled_ || closed_) return;
+    pass_scheduled_ = true;
+    uv_idle_start(&idle_, &Run::on_idle);
+  }
+
+  static void on_idle(uv_idle_t* h) noexcept {
+    auto* self = static_cast<Run*>(h->data);
+    uv_idle_stop(h);
+    self->pass_scheduled_ = false;
+    self->pass();
+  }
+
+  Status event(const char* type, const std::string& step, nlohmann::json data) {
+    EventRecord e{id(), ++seq_, now_ms(), type, step, std::move(data)};
+    Status s = engine_.store_.insert_event(e);
+    pending_events_.push_back(std::move(e));
+    return s;
+  }
+
+  void deliver_events() {
+    auto events = std::move(pending_events_);
+    pending_events_.clear();
+    for (auto& e : events)
+      for (auto* o : engine_.observers_) o->on_event(e);
+  }
+
+  // One scheduling pass: record outcomes, decide ready steps, finish the run
+  // if nothing is left; commit; then deliver events and spawn.
+  void pass() {
+    if (finishing_) return;
+    if (!fatal_.ok()) return finish_after_fatal();
+    Store& store = engine_.store_;
+    std::vector<size_t> to_spawn;
+    bool run_done = false;
+    Status s = store.begin();
+    for (size_t i = 0; s.ok() && i < steps_.size(); ++i)
+      if (steps_[i].exited) s = record_outcome(steps_[i]);
+    if (s.ok()) s = decide_steps(to_spawn);
+    if (s.ok() && running_ == 0 && to_spawn.empty() && all_terminal()) {
+      s = finish_run();
+      run_done = s.ok();
+    }
+    if (s.ok()) s = store.commit();
+    // ---- after this line the pass's changes are durable ----
+    if (!s.ok()) {
+      store.rollback();
+      pending_events_.clear();
+      fatal_ = s;
+      for (auto& st : steps_)
+        if (st.process) st.process->kill();
+      return finish_after_fatal();
+    }
+    deliver_events();
+    for (size_t i : to_spawn) spawn(steps_[i]);
+    if (run_done) finish_with(outcome_status(), "");
+  }
+
+  bool all_terminal() const {
+    for (auto& s : steps_)
+      if (!terminal(s.rec.status)) return false;
+    return true;
+  }
+
+  Status decide_steps(std::vector<size_t>& to_spawn) {
+    if (cancelling_ && !cancel_recorded_) {
+      cancel_recorded_ = true;
+      if (auto s = event(event_type::run_cancelling, "", {{"reason", cancel_reason_}}); !s.ok()) return s;
+    }
+    int jobs = opts_.jobs > 0 ? opts_.jobs : static_cast<int>(uv_available_parallelism());
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (size_t i = 0; i < steps_.size(); ++i) {
+        StepState& st = steps_[i];
+        if (st.rec.status != "pending") continue;
+        if (cancelling_) {
+          if (auto s = close_step(st, "cancelled", cancel_reason_, event_type::step_cancelled); !s.ok()) return s;
+          changed = true;
+          continue;
+        }
+        bool ready = true;
+        for (size_t n : st.needs) ready = ready && terminal(steps_[n].rec.status);
+        if (!ready) continue;
+        if (running_ + static_cast<int>(to_spawn.size()) >= jobs) return {};
+        auto decision = decide(st);
+        if (!decision.ok()) {
+          if (auto s = close_step(st, "failed", decision.message(), event_type::step_failed); !s.ok()) return s;
+        } else if (!decision->empty()) {
+          if (auto s = close_step(st, "skipped", *decision, event_type::step_skipped); !s.ok()) return s;
+        } else {
+          if (auto s = start_attempt(st); !s.ok()) return s;
+          to_spawn.push_back(i);
+        }
+        changed = true;
+      }
+    }
+    return {};
+  }
+
+  // Empty string: run it. Otherwise why it is skipped. Error: the `if` or an
+  // interpolation could not be evaluated, or the step's spec could not be built.
+  Result<std::string> decide(StepState& st) {
+    workflows::expr::StatusFunctions fns;
+    fns.cancelled = cancelling_;
+    std::string failed_need;
+    for (size_t a : st.ancestors) {
+      const StepState& anc = steps_[a];
+      bool failed = (anc.rec.status == "failed" && !anc.def->continue_on_error) || anc.rec.status == "cancelled";
+      if (failed && failed_need.empty()) failed_need = anc.rec.id;
+      if (failed) fns.success = false;
+      if (anc.rec.status == "failed" && !anc.def->continue_on_error) fns.failure = true;
+    }
+    nlohmann::json ctx = context_for(st);
+    if (st.def->if_expr) {
+      auto v = st.def->if_expr->evaluate(ctx, fns);
+      if (!v) return Error{"cannot evaluate 'if': " + v.message()};
+      bool run = workflows::expr::truthy(*v) && (st.def->if_expr->uses_status_function() || fns.success);
+      if (!run) {
+        if (!fns.success && !st.def->if_expr->uses_status_function()) return "'" + failed_need + "' did not succeed";
+        return "'if' was false: " + st.def->if_expr->text();
+      }
+    } else if (!fns.success) {
+      return "'" + failed_need + "' did not succeed";
+    }
+    if (auto s = prepare_spec(st, ctx); !s.ok()) return s.error();
+    return std::string();
+  }
+
+  nlohmann::json context_for(const StepState& st) const {
+    nlohmann::json steps = nlohmann::json::object();
+    for (size_t a : st.ancestors) {
+      const StepRecord& r = steps_[a].rec;
+      steps[r.id] = {{"status", r.status}, {"outputs", r.outputs}, {"exit-code", r.exit_code ? nlohmann::json(*r.exit_code) : nlohmann::json()}};
+    }
+    return {{"inputs", payload_}, {"env", env_}, {"steps", steps}, {"run", run_context()}};
+  }
+
+  Status prepare_spec(StepState& st, nlohmann::json& ctx) {
+    const workflows::Step& def = *st.def;
+    auto where = [&](const std::string& what) { return "step '" + def.id + "': " + what + ": "; };
+    std::map<std::string, std::string> env;
+    for (char** e = environ; *e; ++e) {
+      std::string kv = *e;
+      auto eq = kv.find('=');
+      if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    for (auto& [k, v] : env_.items()) env[k] = v.get<std::string>();
+    for (auto& v : def.env) {
+      auto text = v.value.parsed.render(ctx);
+      if (!text) return Error{where("env '" + v.name + "'") + text.message()};
+      env[v.name] = *text;
+      ctx["env"][v.name] = *text;
+    }
+    for (auto& [var, expression] : def.run_slots) {
+      auto value = expression.evaluate(ctx);
+      if (!value) return Error{where("run") + "${{ " + expression.text() + " }}: " + value.message()};
+      env[var] = workflows::expr::to_text(*value);
+    }
+    std::filesystem::path cwd = opts_.repo;
+    if (def.working_directory) {
+      auto dir = def.working_directory->parsed.render(ctx);
+      if (!dir) return Error{where("working-directory") + dir.message()};
+      cwd = cwd / *dir;
+      std::error_code ec;
+      if (!std::filesystem::is_directory(cwd, ec))
+        return Error{where("working-directory") + cwd.string() + " is not a directory"};
+    }
+    st.output_path = scratch_dir() + "/" + def.id + "." + std::to_string(st.rec.attempts + 1) + ".out";
+    env["HEARTH_OUTPUT"] = st.output_path;
+    env["HEARTH_RUN_ID"] = id();
+    env["HEARTH_STEP_ID"] = def.id;
+    env["HEARTH_WORKSPACE"] = opts_.repo;
+    st.spec = {};
+    st.spec.argv = {"bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", def.run};
+    for (auto& [k, v] : env) st.spec.env.push_back(k + "=" + v);
+    st.spec.cwd = cwd.string();
+    st.spec.timeout = def.timeout;
+    st.spec.kill_grace = opts_.kill_grace;
+    return {};
+  }
+
+  std::string scratch_dir() const { return opts_.scratch_dir + "/" + id(); }
+
+  Status start_attempt(StepState& st) {
+    st.rec.attempts += 1;
+    st.rec.status = "running";
+    st.rec.started_at = now_ms();
+    st.rec.finished_at.reset();
+    st.attempt = AttemptRecord{};
+    st.attempt.step_id = st.rec.id;
+    st.attempt.number = st.rec.attempts;
+    st.attempt.started_at = *st.rec.started_at;
+    Store& store = engine_.store_;
+    if (auto s = store.insert_attempt(id(), st.attempt); !s.ok()) return s;
+    if (auto s = store.update_step(id(), st.rec); !s.ok()) return s;
+    return event(event_type::step_started, st.rec.id, {{"attempt", st.attempt.number}});
+  }
+
+  Status close_step(StepState& st, const char* status, const std::string& reason, const char* type) {
+    st.rec.status = status;
+    st.rec.reason = reason;
+    st.rec.finished_at = now_ms();
+    if (auto s = engine_.store_.update_step(id(), st.rec); !s.ok()) return s;
+    return event(type, st.rec.id, {{"reason", reason}});
+  }
+
+  void spawn(StepState& st) {
+    std::error_code ec;
+    std::filesystem::create_directories(scratch_dir(), ec);
+    { std::ofstream touch(st.output_path, std::ios::trunc); }
+    st.started = std::chrono::steady_clock::now();
+    sandbox::ExecCallbacks cb;
+    StepState* sp = &st;  // steps_ never reallocates after begin()
+    cb.on_output = [this, sp](std::string_view chunk) { on_output(*sp, chunk); };
+    cb.on_exit = [this, sp](const sandbox::ExitInfo& info) {
+      sp->process = nullptr;
+      sp->exit = info;
+      sp->exited = true;
+      schedule();
+    };
+    ++running_;
+    auto p = engine_.sandbox_.spawn(engine_.loop_, st.spec, std::move(cb));
+    if (!p) {
+      st.spawn_error = p.message();
+      st.exited = true;
+      schedule();
+      return;
+    }
+    st.process = *p;
+    if (cancelling_) st.process->kill();
+  }
+
+  void on_output(StepState& st, std::string_view chunk) {
+    st.attempt.output_bytes += static_cast<int64_t>(chunk.size());
+    st.attempt.output_tail.append(chunk);
+    if (st.attempt.output_tail.size() > 2 * kTailBytes)
+      st.attempt.output_tail.erase(0, st.attempt.output_tail.size() - kTailBytes);
+    for (auto* o : engine_.observers_) o->on_output(id(), st.rec.id, chunk);
+  }
+
+  Status record_outcome(StepState& st) {
+    st.exited = false;
+    --running_;
+    AttemptRecord& a = st.attempt;
+    if (a.output_tail.size() > kTailBytes) a.output_tail.erase(0, a.output_tail.size() - kTailBytes);
+    a.finished_at = now_ms();
+    std::string status = "failed", message;
+    if (!st.spawn_error.empty()) {
+      a.reason = "spawn-error";
+      message = st.spawn_error;
+    } else {
+      a.exit_code = st.exit.exit_status;
+      a.signal = st.exit.term_signal;
+      if (st.exit.killed) {
+        a.reason = "cancelled";
+        status = "cancelled";
+        message = cancel_reason_;
+      } else if (st.exit.timed_out) {
+        a.reason = "timeout";
+        message = "timed out after " + std::to_string(st.def->timeout->count()) + "ms";
+      } else {
+        a.reason = "exited";
+        auto outputs = read_outputs(st);
+        if (!outputs) {
+          a.reason = "output-error";
+          message = outputs.message();
+        } else {
+          st.rec.outputs = *outputs;
+          if (st.exit.exit_status == 0) status = "succeeded";
+          else message = "exited with code " + std::to_string(st.exit.exit_status);
+        }
+      }
+    }
+    std::error_code ec;
+    std::filesystem::remove(st.output_path, ec);
+    st.rec.status = status;
+    st.rec.exit_code = a.exit_code;
+    st.rec.finished_at = a.finished_at;
+    st.rec.reason = message;
+    Store& store = engine_.store_;
+    if (auto s = store.finish_attempt(id(), a); !s.ok()) return s;
+    if (auto s = store.update_step(id(), st.rec); !s.ok()) return s;
+    nlohmann::json data = {{"attempt", a.number},
+                           {"exit_code", a.exit_code ? nlohmann::json(*a.exit_code) : nlohmann::json()},
+                           {"duration_ms", *a.finished_at - a.started_at}};
+    const char* type = event_type::step_succeeded;
+    if (status == "succeeded") data["outputs"] = st.rec.outputs;
+    else {
+      data["reason"] = a.reason;
+      data["message"] = message;
+      type = status == "cancelled" ? event_type::step_cancelled : event_type::step_failed;
+    }
+    st.attempt = AttemptRecord{};
+    return event(type, st.rec.id, std::move(data));
+  }
+
+  Result<nlohmann::json> read_outputs(const StepState& st) {
+    std::error_code ec;
+    auto size = std::filesystem::file_size(st.output_path, ec);
+    if (ec) return nlohmann::json::object();  // the step removed it: no outputs
+    if (size > kMaxOutputFileBytes)
+      return Error{"$HEARTH_OUTPUT is " + std::to_string(size) + " bytes, more than the " +
+                   std::to_string(kMaxOutputFileBytes) + " allowed"};
+    std::ifstream in(st.output_path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto parsed = parse_output_file(ss.str());
+    if (!parsed) return Error{"$HEARTH_OUTPUT: " + parsed.message()};
+    nlohmann::json out = nlohmann::json::object();
+    for (auto& [k, v] : *parsed) out[k] = v;
+    return out;
+  }
+
+  RunStatus outcome_status() const {
+    if (cancelling_) return RunStatus::cancelled;
+    for (auto& s : steps_)
+      if ((s.rec.status == "failed" && !s.def->continue_on_error) || s.rec.status == "cancelled") return RunStatus::failed;
+    return RunStatus::succeeded;
+  }
+
+  Status finish_run() {
+    RunStatus status = outcome_status();
+    int64_t at = now_ms();
+    if (auto s = engine_.store_.update_run(id(), to_string(status), at, ""); !s.ok()) return s;
+    return event(event_type::run_finished, "",
+                 {{"status", to_string(status)}, {"error", ""}, {"duration_ms", ms_since(started_)}});
+  }
+
+  // The store failed: nothing more can be recorded. Wait for running
+  // processes (already killed) to exit, then report the failure.
+  void finish_after_fatal() {
+    for (auto& s : steps_)
+      if (s.process) return;  // their exits schedule another pass
+    finish_with(RunStatus::failed, fatal_.message());
+  }
+
+  void finish_with(RunStatus status, const std::string& error) {
+    finishing_ = true;
+    std::error_code ec;
+    std::filesystem::remove_all(scratch_dir(), ec);
+    RunOutcome outcome{id(), status, error};
+    auto done = std::move(done_);
+    engine_.finished(this);
+    close();
+    if (done) done(outcome);
+  }
+
+  void close() {
+    closed_ = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&idle_), [](uv_handle_t* h) noexcept { delete static_cast<Run*>(h->data); });
+  }
+
+  Engine& engine_;
+  workflows::Workflow wf_;  // the run's own copy; StepState::def points into it
+  RunOptions opts_;
+  std::function<void(const RunOutcome&)> done_;
+  nlohmann::json payload_;
+  nlohmann::json env_ = nlohmann::json::object();  // the workflow's env, rendered at start
+  std::vector<StepState> steps_;
+  std::vector<EventRecord> pending_events_;  // written, delivered after commit
+  int64_t seq_ = 0;
+  int running_ = 0;
+  bool cancelling_ = false, cancel_recorded_ = false, finishing_ = false;
+  bool pass_scheduled_ = false, closed_ = false;
+  std::string cancel_reason_;
+  Status fatal_;
+  std::chrono::steady_clock::time_point started_;
+  uv_idle_t idle_{};  // owned; the Run is deleted from its close callback
+};
+
+Engine::Engine(uv_loop_t* loop, Store& store, sandbox::Sandbox& sandbox)
+    : loop_(loop), store_(store), sandbox_(sandbox) {}
+
+Engine::~Engine() = default;
+
+void Engine::add_observer(Observer* observer) { observers_.push_back(observer); }
+
+Result<std::string> Engine::start(const workflows::Workflow& workflow, RunOptions options,
+                                  std::function<void(const RunOutcome&)> on_finished) {
+  if (options.run_id.empty()) options.run_id = new_run_id();
+  if (!valid_run_id(options.run_id))
+    return Error{"invalid run id '" + options.run_id + "': use 1-128 letters, digits, '.', '_' or '-'"};
+  auto exists = store_.run_exists(options.run_id);
+  if (!exists) return exists.error();
+  if (*exists) return Error{"a run with id '" + options.run_id + "' already exists"};
+  if (options.repo.empty()) options.repo = std::filesystem::current_path().string();
+  if (options.scratch_dir.empty())
+    options.scratch_dir = (std::filesystem::path(store_.path()).parent_path() / "tmp").string();
+  if (auto s = check_inputs_schema(workflow.inputs); !s.ok()) return Error{workflow.path + ": " + s.message()};
+  auto payload = prepare_payload(workflow.inputs, options.payload);
+  if (!payload) return payload.error();
+  auto* run = new Run(*this, workflow, options, std::move(on_finished));
+  if (auto s = run->begin(*payload); !s.ok()) {
+    run->discard();
+    return s.error();
+  }
+  runs_[run->id()] = run;
+  return run->id();
+}
+
+bool Engine::cancel(const std::string& run_id, const std::string& reason) {
+  auto it = runs_.find(run_id);
+  if (it == runs_.end()) return false;
+  it->second->cancel(reason);
+  return true;
+}
+
+void Engine::cancel_all(const std::string& reason) {
+  for (auto& [id, run] : runs_) run->cancel(reason);
+}
+
+void Engine::finished(Run* run) { runs_.erase(run->id()); }
+
+}  // namespace hearth::engine

@@ -1,0 +1,115 @@
+// The one file that uses valijson; its exceptions stop here.
+#include "engine/inputs.h"
+
+#include <valijson/adapters/nlohmann_json_adapter.hpp>
+#include <valijson/schema.hpp>
+#include <valijson/schema_parser.hpp>
+#include <valijson/validation_results.hpp>
+#include <valijson/validator.hpp>
+
+namespace hearth::engine {
+
+namespace {
+
+Result<std::shared_ptr<valijson::Schema>> compile(const nlohmann::json& schema) {
+  auto compiled = std::make_shared<valijson::Schema>();
+  try {
+    valijson::SchemaParser parser;
+    valijson::adapters::NlohmannJsonAdapter adapter(schema);
+    parser.populateSchema(adapter, *compiled);
+  } catch (const std::exception& e) {
+    return Error{std::string("the [inputs] schema is not valid JSON Schema: ") + e.what()};
+  }
+  return compiled;
+}
+
+// valijson's context is a path like ["<root>", "[issue]"]; make it "input 'issue'".
+std::string describe_context(const std::vector<std::string>& context) {
+  std::string path;
+  for (size_t i = 1; i < context.size(); ++i) {
+    std::string part = context[i];
+    if (part.size() >= 2 && part.front() == '[' && part.back() == ']') part = part.substr(1, part.size() - 2);
+    if (part.size() >= 2 && part.front() == '"' && part.back() == '"') part = part.substr(1, part.size() - 2);
+    path += (path.empty() ? "" : ".") + part;
+  }
+  return path.empty() ? "the payload" : "input '" + path + "'";
+}
+
+}  // namespace
+
+Status check_inputs_schema(const nlohmann::json& schema) {
+  auto compiled = compile(schema);
+  return compiled.ok() ? Status{} : Status{compiled.error()};
+}
+
+Result<nlohmann::json> coerce_input(const nlohmann::json& schema, const std::string& key, const std::string& value) {
+  std::string type;
+  if (auto props = schema.find("properties"); props != schema.end() && props->contains(key)) {
+    const auto& p = (*props)[key];
+    if (p.contains("type") && p["type"].is_string()) type = p["type"];
+  }
+  auto bad = [&](const std::string& what) {
+    return Error{"--input " + key + "=" + value + ": input '" + key + "' is " + what};
+  };
+  if (type == "integer") {
+    try {
+      size_t used = 0;
+      long long v = std::stoll(value, &used);
+      if (used == value.size()) return nlohmann::json(v);
+    } catch (...) {
+    }
+    return bad("an integer");
+  }
+  if (type == "number") {
+    try {
+      size_t used = 0;
+      double v = std::stod(value, &used);
+      if (used == value.size()) return nlohmann::json(v);
+    } catch (...) {
+    }
+    return bad("a number");
+  }
+  if (type == "boolean") {
+    if (value == "true") return nlohmann::json(true);
+    if (value == "false") return nlohmann::json(false);
+    return bad("a boolean (true or false)");
+  }
+  if (type == "object" || type == "array") {
+    auto v = nlohmann::json::parse(value, nullptr, false);
+    if (v.is_discarded()) return bad("JSON (" + type + ") but the value does not parse");
+    return v;
+  }
+  return nlohmann::json(value);
+}
+
+Result<nlohmann::json> prepare_payload(const nlohmann::json& schema, nlohmann::json payload) {
+  if (!payload.is_object()) return Error{"the payload must be a JSON object, not " + std::string(payload.type_name())};
+  if (auto props = schema.find("properties"); props != schema.end() && props->is_object()) {
+    for (auto& [name, prop] : props->items())
+      if (!payload.contains(name) && prop.is_object() && prop.contains("default")) payload[name] = prop["default"];
+  }
+  auto compiled = compile(schema);
+  if (!compiled) return compiled.error();
+  valijson::Validator validator;
+  valijson::ValidationResults results;
+  valijson::adapters::NlohmannJsonAdapter target(payload);
+  bool valid = false;
+  try {
+    valid = validator.validate(**compiled, target, &results);
+  } catch (const std::exception& e) {
+    return Error{std::string("cannot validate the payload: ") + e.what()};
+  }
+  if (valid) return payload;
+  std::string message = "the payload does not match the workflow's [inputs]:";
+  valijson::ValidationResults::Error err;
+  std::string last;
+  while (results.popError(err)) {
+    std::string line = describe_context(err.context) + ": " + err.description;
+    if (line == last) continue;
+    message += "\n  " + line;
+    last = line;
+  }
+  return Error{message};
+}
+
+}  // namespace hearth::engine

@@ -1,0 +1,456 @@
+#include "engine/store.h"
+
+#include <sqlite3.h>
+
+#include <filesystem>
+
+namespace hearth::engine {
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+// Each entry migrates from version (index) to index + 1.
+const char* const kMigrations[] = {
+    R"sql(
+CREATE TABLE runs (
+  id            TEXT PRIMARY KEY,
+  workflow      TEXT NOT NULL,
+  workflow_path TEXT NOT NULL,
+  workflow_hash TEXT NOT NULL,
+  workflow_text TEXT NOT NULL,
+  payload       TEXT NOT NULL,
+  repo          TEXT NOT NULL,
+  status        TEXT NOT NULL,
+  created_at    INTEGER NOT NULL,
+  finished_at   INTEGER,
+  error         TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX runs_by_created ON runs(created_at);
+CREATE TABLE steps (
+  run_id      TEXT NOT NULL REFERENCES runs(id),
+  step_id     TEXT NOT NULL,
+  position    INTEGER NOT NULL,
+  status      TEXT NOT NULL,
+  attempts    INTEGER NOT NULL DEFAULT 0,
+  exit_code   INTEGER,
+  started_at  INTEGER,
+  finished_at INTEGER,
+  outputs     TEXT NOT NULL DEFAULT '{}',
+  reason      TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (run_id, step_id)
+);
+CREATE TABLE attempts (
+  run_id       TEXT NOT NULL,
+  step_id      TEXT NOT NULL,
+  number       INTEGER NOT NULL,
+  started_at   INTEGER NOT NULL,
+  finished_at  INTEGER,
+  exit_code    INTEGER,
+  signal       INTEGER NOT NULL DEFAULT 0,
+  reason       TEXT NOT NULL DEFAULT '',
+  output_tail  BLOB NOT NULL DEFAULT x'',
+  output_bytes INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (run_id, step_id, number),
+  FOREIGN KEY (run_id, step_id) REFERENCES steps(run_id, step_id)
+);
+CREATE TABLE events (
+  run_id  TEXT NOT NULL REFERENCES runs(id),
+  seq     INTEGER NOT NULL,
+  at      INTEGER NOT NULL,
+  type    TEXT NOT NULL,
+  step_id TEXT NOT NULL DEFAULT '',
+  data    TEXT NOT NULL DEFAULT '{}',
+  PRIMARY KEY (run_id, seq)
+);
+)sql",
+};
+static_assert(sizeof kMigrations / sizeof kMigrations[0] == kSchemaVersion);
+
+void bind_text(sqlite3_stmt* st, int i, const std::string& s) {
+  sqlite3_bind_text(st, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+}
+void bind_opt(sqlite3_stmt* st, int i, const std::optional<int64_t>& v) {
+  if (v) sqlite3_bind_int64(st, i, *v);
+  else sqlite3_bind_null(st, i);
+}
+std::string col_text(sqlite3_stmt* st, int i) {
+  auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st, i));
+  return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(st, i))) : std::string();
+}
+std::string col_blob(sqlite3_stmt* st, int i) {
+  auto* p = static_cast<const char*>(sqlite3_column_blob(st, i));
+  return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(st, i))) : std::string();
+}
+std::optional<int64_t> col_opt(sqlite3_stmt* st, int i) {
+  if (sqlite3_column_type(st, i) == SQLITE_NULL) return std::nullopt;
+  return sqlite3_column_int64(st, i);
+}
+nlohmann::json col_json(sqlite3_stmt* st, int i) {
+  return nlohmann::json::parse(col_text(st, i), nullptr, /*allow_exceptions=*/false);
+}
+
+// Resets a cached statement when the scope ends.
+struct Reset {
+  sqlite3_stmt* st;
+  ~Reset() {
+    if (st) {
+      sqlite3_reset(st);
+      sqlite3_clear_bindings(st);
+    }
+  }
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
+  std::error_code ec;
+  auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  if (ec) return Error{"cannot create the directory for the state database " + path + ": " + ec.message()};
+  std::unique_ptr<Store> store(new Store(path));
+  int rc = sqlite3_open_v2(path.c_str(), &store->db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    return Error{"cannot open the state database " + path + ": " +
+                 (store->db_ ? sqlite3_errmsg(store->db_) : sqlite3_errstr(rc))};
+  }
+  sqlite3_busy_timeout(store->db_, 5000);
+  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
+    if (auto s = store->exec(pragma); !s.ok()) return Error{s.message()};
+  }
+  if (auto s = store->migrate(); !s.ok()) return Error{s.message()};
+  return store;
+}
+
+Store::~Store() {
+  for (auto& [sql, st] : statements_) sqlite3_finalize(st);
+  if (db_) sqlite3_close(db_);
+}
+
+Status Store::fail(const std::string& what) {
+  std::string msg = "state database " + path_ + ": " + what + ": " + sqlite3_errmsg(db_);
+  if (sqlite3_errcode(db_) == SQLITE_CORRUPT || sqlite3_errcode(db_) == SQLITE_NOTADB)
+    msg += " (the file is damaged; restore it or move it aside to start afresh)";
+  if (sticky_.ok()) sticky_ = Error{msg};
+  return sticky_;
+}
+
+Status Store::exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    sqlite3_free(err);
+    return fail(std::string("cannot run '") + std::string(sql).substr(0, 40) + "'");
+  }
+  return {};
+}
+
+Status Store::migrate() {
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_, "PRAGMA user_version", -1, &st, nullptr) != SQLITE_OK) return fail("cannot read the schema version");
+  int version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+  sqlite3_finalize(st);
+  if (version > kSchemaVersion) {
+    return Error{"state database " + path_ + " has schema version " + std::to_string(version) +
+                 ", newer than this hearth understands (" + std::to_string(kSchemaVersion) + "): upgrade hearth"};
+  }
+  for (int v = version; v < kSchemaVersion; ++v) {
+    if (auto s = exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+    if (auto s = exec(kMigrations[v]); !s.ok()) {
+      (void)exec("ROLLBACK");
+      return s;
+    }
+    std::string set = "PRAGMA user_version=" + std::to_string(v + 1);
+    if (auto s = exec(set.c_str()); !s.ok()) return s;
+    if (auto s = exec("COMMIT"); !s.ok()) return s;
+  }
+  return {};
+}
+
+sqlite3_stmt* Store::prepare(const char* sql) {
+  for (auto& [key, st] : statements_)
+    if (key == sql) return st;
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, nullptr) != SQLITE_OK) {
+    (void)fail("cannot prepare a statement");
+    return nullptr;
+  }
+  statements_.emplace_back(sql, st);
+  return st;
+}
+
+Status Store::step_done(sqlite3_stmt* st, const char* what) {
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return fail(what);
+  return {};
+}
+
+Status Store::begin() {
+  if (!sticky_.ok()) return sticky_;
+  begun_ = std::chrono::steady_clock::now();
+  if (auto s = exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  in_transaction_ = true;
+  return {};
+}
+
+Status Store::commit() {
+  if (!sticky_.ok()) {
+    rollback();
+    return sticky_;
+  }
+  if (auto s = exec("COMMIT"); !s.ok()) {
+    rollback();
+    return s;
+  }
+  in_transaction_ = false;
+  ++commits_;
+  commit_time_ += std::chrono::steady_clock::now() - begun_;
+  return {};
+}
+
+void Store::rollback() {
+  if (!in_transaction_) return;
+  sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  in_transaction_ = false;
+}
+
+#define HEARTH_WRITE(sql_text, what, binds)          \
+  if (!sticky_.ok()) return sticky_;                 \
+  sqlite3_stmt* st = prepare(sql_text);              \
+  if (!st) return sticky_;                           \
+  Reset reset{st};                                   \
+  binds;                                             \
+  return step_done(st, what)
+
+Status Store::insert_run(const RunRecord& r) {
+  HEARTH_WRITE(
+      "INSERT INTO runs (id, workflow, workflow_path, workflow_hash, workflow_text, payload, repo, status, "
+      "created_at, finished_at, error) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+      "cannot record the run", {
+        bind_text(st, 1, r.id);
+        bind_text(st, 2, r.workflow);
+        bind_text(st, 3, r.workflow_path);
+        bind_text(st, 4, r.workflow_hash);
+        bind_text(st, 5, r.workflow_text);
+        bind_text(st, 6, r.payload.dump());
+        bind_text(st, 7, r.repo);
+        bind_text(st, 8, r.status);
+        sqlite3_bind_int64(st, 9, r.created_at);
+        bind_opt(st, 10, r.finished_at);
+        bind_text(st, 11, r.error);
+      });
+}
+
+Status Store::insert_step(const std::string& run_id, const StepRecord& s) {
+  HEARTH_WRITE("INSERT INTO steps (run_id, step_id, position, status) VALUES (?,?,?,?)", "cannot record a step", {
+    bind_text(st, 1, run_id);
+    bind_text(st, 2, s.id);
+    sqlite3_bind_int(st, 3, s.position);
+    bind_text(st, 4, s.status);
+  });
+}
+
+Status Store::update_run(const std::string& run_id, const std::string& status, std::optional<int64_t> finished_at,
+                         const std::string& error) {
+  HEARTH_WRITE("UPDATE runs SET status=?, finished_at=?, error=? WHERE id=?", "cannot update the run", {
+    bind_text(st, 1, status);
+    bind_opt(st, 2, finished_at);
+    bind_text(st, 3, error);
+    bind_text(st, 4, run_id);
+  });
+}
+
+Status Store::update_step(const std::string& run_id, const StepRecord& s) {
+  HEARTH_WRITE(
+      "UPDATE steps SET status=?, attempts=?, exit_code=?, started_at=?, finished_at=?, outputs=?, reason=? "
+      "WHERE run_id=? AND step_id=?",
+      "cannot update a step", {
+        bind_text(st, 1, s.status);
+        sqlite3_bind_int(st, 2, s.attempts);
+        bind_opt(st, 3, s.exit_code);
+        bind_opt(st, 4, s.started_at);
+        bind_opt(st, 5, s.finished_at);
+        bind_text(st, 6, s.outputs.dump());
+        bind_text(st, 7, s.reason);
+        bind_text(st, 8, run_id);
+        bind_text(st, 9, s.id);
+      });
+}
+
+Status Store::insert_attempt(const std::string& run_id, const AttemptRecord& a) {
+  HEARTH_WRITE("INSERT INTO attempts (run_id, step_id, number, started_at) VALUES (?,?,?,?)",
+               "cannot record an attempt", {
+                 bind_text(st, 1, run_id);
+                 bind_text(st, 2, a.step_id);
+                 sqlite3_bind_int(st, 3, a.number);
+                 sqlite3_bind_int64(st, 4, a.started_at);
+               });
+}
+
+Status Store::finish_attempt(const std::string& run_id, const AttemptRecord& a) {
+  HEARTH_WRITE(
+      "UPDATE attempts SET finished_at=?, exit_code=?, signal=?, reason=?, output_tail=?, output_bytes=? "
+      "WHERE run_id=? AND step_id=? AND number=?",
+      "cannot record an attempt's outcome", {
+        bind_opt(st, 1, a.finished_at);
+        bind_opt(st, 2, a.exit_code);
+        sqlite3_bind_int(st, 3, a.signal);
+        bind_text(st, 4, a.reason);
+        sqlite3_bind_blob(st, 5, a.output_tail.data(), static_cast<int>(a.output_tail.size()), SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 6, a.output_bytes);
+        bind_text(st, 7, run_id);
+        bind_text(st, 8, a.step_id);
+        sqlite3_bind_int(st, 9, a.number);
+      });
+}
+
+Status Store::insert_event(const EventRecord& e) {
+  HEARTH_WRITE("INSERT INTO events (run_id, seq, at, type, step_id, data) VALUES (?,?,?,?,?,?)",
+               "cannot record an event", {
+                 bind_text(st, 1, e.run_id);
+                 sqlite3_bind_int64(st, 2, e.seq);
+                 sqlite3_bind_int64(st, 3, e.at);
+                 bind_text(st, 4, e.type);
+                 bind_text(st, 5, e.step_id);
+                 bind_text(st, 6, e.data.dump());
+               });
+}
+
+#undef HEARTH_WRITE
+
+namespace {
+const char* kRunColumns =
+    "id, workflow, workflow_path, workflow_hash, workflow_text, payload, repo, status, created_at, finished_at, error";
+RunRecord read_run(sqlite3_stmt* st) {
+  RunRecord r;
+  r.id = col_text(st, 0);
+  r.workflow = col_text(st, 1);
+  r.workflow_path = col_text(st, 2);
+  r.workflow_hash = col_text(st, 3);
+  r.workflow_text = col_text(st, 4);
+  r.payload = col_json(st, 5);
+  r.repo = col_text(st, 6);
+  r.status = col_text(st, 7);
+  r.created_at = sqlite3_column_int64(st, 8);
+  r.finished_at = col_opt(st, 9);
+  r.error = col_text(st, 10);
+  return r;
+}
+}  // namespace
+
+Result<bool> Store::run_exists(const std::string& run_id) {
+  sqlite3_stmt* st = prepare("SELECT 1 FROM runs WHERE id=?");
+  if (!st) return Error{sticky_.message()};
+  Reset reset{st};
+  bind_text(st, 1, run_id);
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Error{fail("cannot read runs").message()};
+  return rc == SQLITE_ROW;
+}
+
+Result<std::vector<RunRecord>> Store::list_runs(int limit, const std::string& workflow_filter) {
+  static const std::string sql = std::string("SELECT ") + kRunColumns +
+                                 " FROM runs WHERE (?1 = '' OR workflow = ?1) ORDER BY created_at DESC, rowid DESC LIMIT ?2";
+  sqlite3_stmt* st = prepare(sql.c_str());
+  if (!st) return Error{sticky_.message()};
+  Reset reset{st};
+  bind_text(st, 1, workflow_filter);
+  sqlite3_bind_int(st, 2, limit);
+  std::vector<RunRecord> out;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) out.push_back(read_run(st));
+  if (rc != SQLITE_DONE) return Error{fail("cannot list runs").message()};
+  return out;
+}
+
+Result<RunRecord> Store::load_run(const std::string& run_id) {
+  static const std::string sql = std::string("SELECT ") + kRunColumns + " FROM runs WHERE id=?";
+  sqlite3_stmt* st = prepare(sql.c_str());
+  if (!st) return Error{sticky_.message()};
+  Reset reset{st};
+  bind_text(st, 1, run_id);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_DONE) return Error{"no run with id '" + run_id + "' in " + path_ + " (see `hearth runs`)"};
+  if (rc != SQLITE_ROW) return Error{fail("cannot read the run").message()};
+  return read_run(st);
+}
+
+Result<std::vector<StepRecord>> Store::load_steps(const std::string& run_id) {
+  sqlite3_stmt* st = prepare(
+      "SELECT step_id, position, status, attempts, exit_code, started_at, finished_at, outputs, reason "
+      "FROM steps WHERE run_id=? ORDER BY position");
+  if (!st) return Error{sticky_.message()};
+  std::vector<StepRecord> steps;
+  {
+    Reset reset{st};
+    bind_text(st, 1, run_id);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+      StepRecord s;
+      s.id = col_text(st, 0);
+      s.position = sqlite3_column_int(st, 1);
+      s.status = col_text(st, 2);
+      s.attempts = sqlite3_column_int(st, 3);
+      s.exit_code = col_opt(st, 4);
+      s.started_at = col_opt(st, 5);
+      s.finished_at = col_opt(st, 6);
+      s.outputs = col_json(st, 7);
+      s.reason = col_text(st, 8);
+      steps.push_back(std::move(s));
+    }
+    if (rc != SQLITE_DONE) return Error{fail("cannot read steps").message()};
+  }
+  sqlite3_stmt* at = prepare(
+      "SELECT step_id, number, started_at, finished_at, exit_code, signal, reason, output_tail, output_bytes "
+      "FROM attempts WHERE run_id=? ORDER BY step_id, number");
+  if (!at) return Error{sticky_.message()};
+  Reset reset{at};
+  bind_text(at, 1, run_id);
+  int rc;
+  while ((rc = sqlite3_step(at)) == SQLITE_ROW) {
+    AttemptRecord a;
+    a.step_id = col_text(at, 0);
+    a.number = sqlite3_column_int(at, 1);
+    a.started_at = sqlite3_column_int64(at, 2);
+    a.finished_at = col_opt(at, 3);
+    a.exit_code = col_opt(at, 4);
+    a.signal = sqlite3_column_int(at, 5);
+    a.reason = col_text(at, 6);
+    a.output_tail = col_blob(at, 7);
+    a.output_bytes = sqlite3_column_int64(at, 8);
+    for (auto& s : steps)
+      if (s.id == a.step_id) s.attempt_list.push_back(std::move(a));
+  }
+  if (rc != SQLITE_DONE) return Error{fail("cannot read attempts").message()};
+  return steps;
+}
+
+Result<std::vector<EventRecord>> Store::load_events(const std::string& run_id, int64_t after_seq) {
+  sqlite3_stmt* st =
+      prepare("SELECT seq, at, type, step_id, data FROM events WHERE run_id=? AND seq>? ORDER BY seq");
+  if (!st) return Error{sticky_.message()};
+  Reset reset{st};
+  bind_text(st, 1, run_id);
+  sqlite3_bind_int64(st, 2, after_seq);
+  std::vector<EventRecord> out;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    EventRecord e;
+    e.run_id = run_id;
+    e.seq = sqlite3_column_int64(st, 0);
+    e.at = sqlite3_column_int64(st, 1);
+    e.type = col_text(st, 2);
+    e.step_id = col_text(st, 3);
+    e.data = col_json(st, 4);
+    out.push_back(std::move(e));
+  }
+  if (rc != SQLITE_DONE) return Error{fail("cannot read events").message()};
+  return out;
+}
+
+}  // namespace hearth::engine

@@ -27,6 +27,8 @@ class [[nodiscard]] Status {
   explicit operator bool() const { return ok(); }
   /// REQUIRES: !ok()
   const std::string& message() const { return *error_; }
+  /// REQUIRES: !ok()
+  Error error() const { return Error{*error_}; }
 
  private:
   std::optional<std::string> error_;

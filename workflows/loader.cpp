@@ -1,0 +1,508 @@
+// The one file of workflows/ that walks toml++ nodes (toml_document.cpp is the
+// other user of toml++). Every toml++ exception is caught here.
+#include "workflows/loader.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "workflows/duration.h"
+#include "workflows/shell_template.h"
+#include "workflows/suggest.h"
+#include "workflows/toml_document.h"
+
+namespace hearth::workflows {
+
+int Workflow::step_index(std::string_view id) const {
+  for (size_t i = 0; i < steps.size(); ++i)
+    if (steps[i].id == id) return static_cast<int>(i);
+  return -1;
+}
+
+namespace {
+
+const std::vector<std::string> kTopKeys = {"name", "description", "on", "inputs", "env", "steps"};
+const std::vector<std::string> kStepKeys = {"id",  "name",    "run",     "needs",
+                                            "if",  "env",     "timeout", "working-directory",
+                                            "continue-on-error"};
+const std::vector<std::string> kOnKeys = {"github"};
+// Contexts an expression may read, by where it appears.
+const std::vector<std::string> kStepContexts = {"inputs", "env", "steps", "run"};
+const std::vector<std::string> kWorkflowContexts = {"inputs", "run"};
+
+std::string sha256_hex(std::string_view text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr);
+  static const char* hex = "0123456789abcdef";
+  std::string out = "sha256:";
+  for (unsigned i = 0; i < len; ++i) {
+    out += hex[digest[i] >> 4];
+    out += hex[digest[i] & 15];
+  }
+  return out;
+}
+
+Location location_of(const toml::source_region& r) {
+  return {static_cast<int>(r.begin.line), static_cast<int>(r.begin.column)};
+}
+
+std::string type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    default: return "a date/time";
+  }
+}
+
+nlohmann::json to_json(const toml::node& n) {
+  if (auto* t = n.as_table()) {
+    auto obj = nlohmann::json::object();
+    for (auto&& [k, v] : *t) obj[std::string(k.str())] = to_json(v);
+    return obj;
+  }
+  if (auto* a = n.as_array()) {
+    auto arr = nlohmann::json::array();
+    for (auto& v : *a) arr.push_back(to_json(v));
+    return arr;
+  }
+  if (auto* s = n.as_string()) return s->get();
+  if (auto* i = n.as_integer()) return i->get();
+  if (auto* f = n.as_floating_point()) return f->get();
+  if (auto* b = n.as_boolean()) return b->get();
+  std::ostringstream os;
+  n.visit([&](auto&& v) { os << v; });
+  return os.str();
+}
+
+// Walks the parsed document, collecting errors; builds the Workflow.
+class Loader {
+ public:
+  Loader(std::string_view text, std::string path) : text_(text), path_(std::move(path)) {}
+
+  LoadResult load() {
+    LoadResult result;
+    toml::table doc;
+    try {
+      doc = toml::parse(text_, path_);
+    } catch (const toml::parse_error& e) {
+      result.errors.push_back(at(location_of(e.source()), std::string(e.description())));
+      return result;
+    }
+    wf_.path = path_;
+    wf_.text = std::string(text_);
+    wf_.hash = sha256_hex(text_);
+    wf_.name = default_name();
+    read_top(doc);
+    check_graph();
+    check_expressions();
+    std::stable_sort(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {
+      return std::tie(a.first.line, a.first.column) < std::tie(b.first.line, b.first.column);
+    });
+    for (auto& [loc, msg] : errors_) result.errors.push_back(at(loc, msg));
+    if (result.errors.empty()) result.workflow = std::move(wf_);
+    return result;
+  }
+
+ private:
+  std::string at(Location l, const std::string& msg) const {
+    return path_ + ":" + std::to_string(l.line) + ":" + std::to_string(l.column) + ": " + msg;
+  }
+  void error(Location l, std::string msg) { errors_.emplace_back(l, std::move(msg)); }
+  void error(const toml::node& n, std::string msg) { error(location_of(n.source()), std::move(msg)); }
+
+  std::string default_name() const {
+    std::string base = path_.substr(path_.find_last_of('/') + 1);
+    auto dot = base.rfind('.');
+    return dot == std::string::npos ? base : base.substr(0, dot);
+  }
+
+  void check_keys(const toml::table& t, const std::vector<std::string>& allowed, const std::string& where) {
+    for (auto&& [k, v] : t) {
+      std::string key(k.str());
+      if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+      error(location_of(k.source()), "unknown key '" + key + "' in " + where + did_you_mean(key, allowed));
+    }
+  }
+
+  const toml::node* expect(const toml::table& t, const char* key, toml::node_type type, const char* what,
+                           const std::string& where) {
+    const toml::node* n = t.get(key);
+    if (!n) return nullptr;
+    if (n->type() != type) {
+      error(*n, "'" + std::string(key) + "' in " + where + " must be " + what + ", not " + type_name(*n));
+      return nullptr;
+    }
+    return n;
+  }
+
+  std::optional<std::string> get_string(const toml::table& t, const char* key, const std::string& where) {
+    auto* n = expect(t, key, toml::node_type::string, "a string", where);
+    if (!n) return std::nullopt;
+    return n->as_string()->get();
+  }
+
+  std::optional<TemplatedString> templated(const toml::node& n, const std::string& what) {
+    auto parsed = expr::Template::parse(n.as_string()->get());
+    if (!parsed) {
+      error(n, "bad expression in " + what + ": " + parsed.message());
+      return std::nullopt;
+    }
+    return TemplatedString{n.as_string()->get(), std::move(*parsed), location_of(n.source())};
+  }
+
+  void read_top(const toml::table& doc) {
+    check_keys(doc, kTopKeys, "the workflow");
+    if (auto s = get_string(doc, "name", "the workflow")) wf_.name = *s;
+    if (auto s = get_string(doc, "description", "the workflow")) wf_.description = *s;
+    if (auto* on = expect(doc, "on", toml::node_type::table, "a table", "the workflow")) read_on(*on->as_table());
+    if (auto* in = expect(doc, "inputs", toml::node_type::table, "a table", "the workflow"))
+      read_inputs(*in->as_table());
+    if (auto* env = expect(doc, "env", toml::node_type::table, "a table", "the workflow"))
+      wf_.env = read_env(*env->as_table(), "[env]", "the workflow's env");
+    auto* steps = doc.get("steps");
+    if (!steps) {
+      error(Location{1, 1}, "the workflow has no steps: add at least one [[steps]] table");
+      return;
+    }
+    auto* arr = steps->as_array();
+    if (!arr || !arr->is_array_of_tables()) {
+      error(*steps, "'steps' must be an array of tables ([[steps]]), not " + type_name(*steps));
+      return;
+    }
+    if (arr->empty()) error(*steps, "the workflow has no steps: add at least one [[steps]] table");
+    for (auto& s : *arr) read_step(*s.as_table());
+  }
+
+  void read_on(const toml::table& on) {
+    check_keys(on, kOnKeys, "[on]");
+    if (auto* g = on.get("github")) {
+      std::vector<std::string> events = string_list(*g, "'github' in [on]");
+      wf_.on_github = std::move(events);
+    }
+  }
+
+  std::vector<std::string> string_list(const toml::node& n, const std::string& what) {
+    std::vector<std::string> out;
+    if (auto* s = n.as_string()) return {s->get()};
+    auto* a = n.as_array();
+    if (!a) {
+      error(n, what + " must be a string or an array of strings, not " + type_name(n));
+      return out;
+    }
+    for (auto& el : *a) {
+      if (auto* s = el.as_string()) out.push_back(s->get());
+      else error(el, what + " must hold only strings, found " + type_name(el));
+    }
+    return out;
+  }
+
+  void read_inputs(const toml::table& inputs) {
+    auto properties = nlohmann::json::object();
+    auto required = nlohmann::json::array();
+    for (auto&& [k, v] : inputs) {
+      std::string name(k.str());
+      auto* t = v.as_table();
+      if (!t) {
+        error(v, "input '" + name + "' must be a table of JSON Schema keywords (e.g. { type = \"string\" }), not " +
+                     type_name(v));
+        continue;
+      }
+      nlohmann::json prop = to_json(v);
+      if (prop.contains("required")) {
+        if (!prop["required"].is_boolean()) {
+          error(*t->get("required"), "'required' of input '" + name + "' must be true or false");
+        } else if (prop["required"].get<bool>()) {
+          required.push_back(name);
+        }
+        prop.erase("required");
+      }
+      properties[name] = std::move(prop);
+    }
+    wf_.inputs = {{"type", "object"}, {"properties", properties}};
+    if (!required.empty()) wf_.inputs["required"] = required;
+  }
+
+  std::vector<EnvVar> read_env(const toml::table& t, const std::string& where, const std::string& what) {
+    std::vector<EnvVar> env;
+    for (auto&& [k, v] : t) {
+      std::string name(k.str());
+      if (name.empty() || name.find('=') != std::string::npos || name.find('\0') != std::string::npos) {
+        error(location_of(k.source()), "invalid environment variable name '" + name + "' in " + where);
+        continue;
+      }
+      if (v.is_string()) {
+        if (auto tpl = templated(v, what + " '" + name + "'")) env.push_back({name, std::move(*tpl)});
+      } else if (v.is_integer() || v.is_boolean() || v.is_floating_point()) {
+        std::string s = to_json(v).dump();
+        env.push_back({name, {s, *expr::Template::parse(s), location_of(v.source())}});
+      } else {
+        error(v, what + " '" + name + "' must be a string, number or boolean, not " + type_name(v));
+      }
+    }
+    return env;
+  }
+
+  void read_step(const toml::table& t) {
+    Step step;
+    step.location = location_of(t.source());
+    auto id_node = t.get("id");
+    std::string where = "step " + std::to_string(wf_.steps.size() + 1);
+    if (!id_node) {
+      error(step.location, where + " has no 'id'");
+    } else if (auto id = get_string(t, "id", where)) {
+      step.id = *id;
+      read_id(step, *id_node);
+      where = "step '" + step.id + "'";
+    }
+    check_keys(t, kStepKeys, where);
+    step.name = get_string(t, "name", where).value_or(step.id);
+    read_run(step, t, where);
+    if (auto* n = t.get("needs")) step.needs = string_list(*n, "'needs' of " + where);
+    if (auto* n = expect(t, "if", toml::node_type::string, "a string", where)) read_if(step, *n, where);
+    if (auto* n = expect(t, "env", toml::node_type::table, "a table", where))
+      step.env = read_env(*n->as_table(), where, "env of " + where);
+    if (auto* n = t.get("timeout")) read_timeout(step, *n, where);
+    if (auto* n = expect(t, "working-directory", toml::node_type::string, "a string", where))
+      step.working_directory = templated(*n, "'working-directory' of " + where);
+    if (auto* n = expect(t, "continue-on-error", toml::node_type::boolean, "true or false", where))
+      step.continue_on_error = n->as_boolean()->get();
+    wf_.steps.push_back(std::move(step));
+  }
+
+  void read_id(const Step& step, const toml::node& n) {
+    const std::string& id = step.id;
+    bool valid = !id.empty() && (std::isalpha(static_cast<unsigned char>(id[0])) || id[0] == '_');
+    for (char c : id) valid = valid && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-');
+    if (!valid) {
+      error(n, "step id '" + id + "' must start with a letter or '_' and hold only letters, digits, '_' and '-'");
+      return;
+    }
+    if (auto it = first_seen_.find(id); it != first_seen_.end()) {
+      error(n, "duplicate step id '" + id + "' (first defined on line " + std::to_string(it->second.line) + ")");
+      return;
+    }
+    first_seen_[id] = location_of(n.source());
+  }
+
+  void read_run(Step& step, const toml::table& t, const std::string& where) {
+    auto* n = t.get("run");
+    if (!n) {
+      error(step.location, where + " has no 'run' script");
+      return;
+    }
+    if (!n->is_string()) {
+      error(*n, "'run' of " + where + " must be a string, not " + type_name(*n));
+      return;
+    }
+    auto tpl = templated(*n, "'run' of " + where);
+    if (!tpl) return;
+    const std::string& src = tpl->source;
+    std::vector<std::pair<size_t, size_t>> spans;
+    const auto& parts = tpl->parsed.parts;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      if (!parts[i].expr) continue;
+      // The span ends where the next part's literal begins.
+      size_t end = src.size();
+      if (i + 1 < parts.size()) {
+        const auto& next = parts[i + 1];
+        end = (next.expr ? next.offset : src.size()) - next.literal.size();
+      }
+      spans.emplace_back(parts[i].offset, end);
+    }
+    auto script = rewrite_shell_interpolations(src, spans);
+    if (!script) {
+      error(*n, "in 'run' of " + where + ": " + script.message());
+      return;
+    }
+    step.run = script->text;
+    size_t slot = 0;
+    for (const auto& p : parts)
+      if (p.expr) step.run_slots.emplace_back(script->slots[slot++].variable, *p.expr);
+    step_templates_.push_back({step.id, *tpl});
+  }
+
+  void read_if(Step& step, const toml::node& n, const std::string& where) {
+    const std::string& src = n.as_string()->get();
+    auto tpl = expr::Template::parse(src);
+    if (!tpl) {
+      error(n, "bad expression in 'if' of " + where + ": " + tpl.message());
+      return;
+    }
+    if (tpl->is_single_expression()) {
+      for (auto& p : tpl->parts)
+        if (p.expr) step.if_expr = *p.expr;
+      return;
+    }
+    if (!tpl->is_literal()) {
+      error(n, "'if' of " + where + " mixes ${{ }} with other text: write the whole condition as one expression");
+      return;
+    }
+    auto e = expr::Expression::parse(src);
+    if (!e) {
+      error(n, "bad expression in 'if' of " + where + ": " + e.message());
+      return;
+    }
+    step.if_expr = *e;
+  }
+
+  void read_timeout(Step& step, const toml::node& n, const std::string& where) {
+    if (auto* i = n.as_integer()) {
+      if (i->get() <= 0) error(n, "'timeout' of " + where + " must be positive");
+      else step.timeout = std::chrono::seconds(i->get());
+      return;
+    }
+    if (!n.is_string()) {
+      error(n, "'timeout' of " + where + " must be a duration string like \"30s\" or a number of seconds, not " +
+                   type_name(n));
+      return;
+    }
+    auto d = parse_duration(n.as_string()->get());
+    if (!d) error(n, "'timeout' of " + where + ": " + d.message());
+    else step.timeout = *d;
+  }
+
+  // Unknown and cyclic needs.
+  void check_graph() {
+    std::vector<std::string> ids;
+    for (auto& s : wf_.steps) ids.push_back(s.id);
+    for (auto& s : wf_.steps) {
+      for (auto& n : s.needs) {
+        if (n == s.id) error(s.location, "step '" + s.id + "' needs itself");
+        else if (wf_.step_index(n) < 0)
+          error(s.location, "step '" + s.id + "' needs unknown step '" + n + "'" + did_you_mean(n, ids));
+      }
+    }
+    if (!errors_.empty()) return;
+    // Depth-first search; a back edge is a cycle, reported with its path.
+    std::vector<int> state(wf_.steps.size(), 0);  // 0 new, 1 on stack, 2 done
+    std::vector<std::string> stack;
+    std::function<bool(int)> visit = [&](int i) {
+      state[i] = 1;
+      stack.push_back(wf_.steps[i].id);
+      for (auto& n : wf_.steps[i].needs) {
+        int j = wf_.step_index(n);
+        if (state[j] == 1) {
+          auto from = std::find(stack.begin(), stack.end(), n);
+          std::string path;
+          for (auto it = from; it != stack.end(); ++it) path += *it + " -> ";
+          error(wf_.steps[j].location, "cycle in 'needs': " + path + n);
+          return true;
+        }
+        if (state[j] == 0 && visit(j)) return true;
+      }
+      stack.pop_back();
+      state[i] = 2;
+      return false;
+    };
+    for (size_t i = 0; i < wf_.steps.size(); ++i)
+      if (state[i] == 0 && visit(static_cast<int>(i))) return;
+    compute_ancestors();
+  }
+
+  void compute_ancestors() {
+    for (auto& s : wf_.steps) {
+      std::set<std::string>& anc = ancestors_[s.id];
+      std::vector<std::string> todo(s.needs.begin(), s.needs.end());
+      while (!todo.empty()) {
+        std::string n = todo.back();
+        todo.pop_back();
+        if (!anc.insert(n).second) continue;
+        auto& more = wf_.steps[wf_.step_index(n)].needs;
+        todo.insert(todo.end(), more.begin(), more.end());
+      }
+    }
+  }
+
+  void check_expression(const expr::Expression& e, Location loc, const std::string& what, const Step* step) {
+    const auto& allowed = step ? kStepContexts : kWorkflowContexts;
+    for (auto& c : e.context_refs()) {
+      if (std::find(allowed.begin(), allowed.end(), c) == allowed.end())
+        error(loc, "unknown context '" + c + "' in " + what + did_you_mean(c, allowed) + "; available here: " +
+                       join(allowed));
+    }
+    if (!step) return;
+    std::vector<std::string> ids;
+    for (auto& s : wf_.steps) ids.push_back(s.id);
+    for (auto& r : e.step_refs()) {
+      if (wf_.step_index(r) < 0) {
+        error(loc, what + " reads unknown step '" + r + "'" + did_you_mean(r, ids));
+      } else if (r != step->id && ancestors_.count(step->id) && !ancestors_[step->id].count(r)) {
+        error(loc, what + " reads steps." + r + " but step '" + step->id + "' does not need '" + r +
+                       "': add it to 'needs' so it has finished first");
+      } else if (r == step->id) {
+        error(loc, what + " reads its own step '" + r + "'");
+      }
+    }
+  }
+
+  static std::string join(const std::vector<std::string>& v) {
+    std::string out;
+    for (auto& s : v) out += (out.empty() ? "" : ", ") + s;
+    return out;
+  }
+
+  void check_template(const TemplatedString& t, const std::string& what, const Step* step) {
+    for (auto& p : t.parsed.parts)
+      if (p.expr) check_expression(*p.expr, t.location, what, step);
+  }
+
+  void check_expressions() {
+    if (!errors_.empty() && ancestors_.empty()) return;  // graph unknown: step checks would mislead
+    for (auto& v : wf_.env) check_template(v.value, "env '" + v.name + "'", nullptr);
+    for (auto& s : wf_.steps) {
+      std::string where = "step '" + s.id + "'";
+      if (s.if_expr) check_expression(*s.if_expr, s.location, "'if' of " + where, &s);
+      for (auto& v : s.env) check_template(v.value, "env '" + v.name + "' of " + where, &s);
+      if (s.working_directory) check_template(*s.working_directory, "'working-directory' of " + where, &s);
+      for (auto& [id, tpl] : step_templates_)
+        if (id == s.id) check_template({tpl.source, tpl.parsed, s.location}, "'run' of " + where, &s);
+    }
+  }
+
+  std::string_view text_;
+  std::string path_;
+  Workflow wf_;
+  std::vector<std::pair<Location, std::string>> errors_;
+  std::map<std::string, Location> first_seen_;
+  std::map<std::string, std::set<std::string>> ancestors_;
+  std::vector<std::pair<std::string, TemplatedString>> step_templates_;  // step id -> its run template
+};
+
+}  // namespace
+
+LoadResult load_workflow_text(std::string_view text, const std::string& path) {
+  try {
+    return Loader(text, path).load();
+  } catch (const std::exception& e) {
+    // A throw here is a bug of ours, not the user's: say so.
+    LoadResult r;
+    r.errors.push_back(path + ":1:1: internal error while loading (please report): " + e.what());
+    return r;
+  }
+}
+
+LoadResult load_workflow_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    LoadResult r;
+    r.errors.push_back(path + ": cannot read workflow file: " + std::strerror(errno));
+    return r;
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return load_workflow_text(ss.str(), path);
+}
+
+}  // namespace hearth::workflows

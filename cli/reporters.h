@@ -1,0 +1,60 @@
+// How a run looks while it happens: events and step output on a terminal,
+// as plain lines, or as JSON lines.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "engine/events.h"
+
+namespace hearth::cli {
+
+enum class ReportStyle {
+  live,   // a terminal: output scrolls above a redrawn block of running steps
+  plain,  // not a terminal: one line per event, output lines prefixed with the step
+  jsonl,  // events as JSON lines on stdout; step output on stderr
+};
+
+/// Picks the style for stdout: jsonl when asked, live on a terminal
+/// (unless TERM=dumb), plain otherwise.
+ReportStyle choose_style(bool jsonl);
+/// False when NO_COLOR is set (to anything) or stdout is not a terminal.
+bool use_color();
+
+/// Draws one run. Lives on the loop (the live style redraws on a timer);
+/// close() before the loop ends.
+class ConsoleReporter final : public engine::Observer {
+ public:
+  ConsoleReporter(uv_loop_t* loop, ReportStyle style, bool color);
+  ~ConsoleReporter() override;
+  void on_event(const engine::EventRecord& e) override;
+  void on_output(const std::string& run_id, const std::string& step_id, std::string_view chunk) override;
+  /// Stops the redraw timer; the reporter may be destroyed after the loop
+  /// has run the close callback.
+  void close();
+
+ private:
+  struct Running {
+    int64_t started_ms;
+    std::string partial;  // output not yet ended by a newline
+  };
+  void print_line(const std::string& step, std::string_view line);
+  void step_finished(const engine::EventRecord& e, const char* mark, const char* color);
+  void clear_block();
+  void draw_block();
+  std::string paint(const char* color, const std::string& text) const;
+  static void on_timer(uv_timer_t* t) noexcept;
+
+  ReportStyle style_;
+  bool color_;
+  std::map<std::string, Running> running_;
+  int block_lines_ = 0;  // lines of the live block currently on screen
+  uv_timer_t* timer_ = nullptr;  // live style only; freed by its close callback
+  FILE* out_;
+};
+
+}  // namespace hearth::cli

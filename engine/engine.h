@@ -1,0 +1,95 @@
+// The engine: runs workflows on one libuv loop.
+//
+// The life of a run:
+//   1. start(): validate the payload against [inputs], record the run, its
+//      steps and the workflow's text (committed), schedule.
+//   2. schedule (a "pass"): every step whose needs have finished is decided —
+//      skipped (its `if` is false) or started (an attempt is recorded, up to
+//      `jobs` at once). The pass's writes commit as one transaction; only
+//      then are processes spawned and events delivered.
+//   3. a process exits: its outcome (exit code, outputs, output tail) is
+//      recorded in the next pass, committed before any dependent starts.
+//   4. when no step can run, the run's status is recorded and on_finished
+//      fires.
+// Processes that exit during one loop iteration are recorded in one pass,
+// so concurrent steps group-commit.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/events.h"
+#include "engine/store.h"
+#include "sandbox/sandbox.h"
+#include "workflows/workflow.h"
+
+namespace hearth::engine {
+
+enum class RunStatus { running, succeeded, failed, cancelled };
+const char* to_string(RunStatus s);
+
+struct RunOptions {
+  std::string run_id;              // empty: a new id (ids.h)
+  std::string repo;                // the workspace root; absolute
+  nlohmann::json payload = nlohmann::json::object();  // validated against [inputs]
+  int jobs = 0;                    // most steps running at once; 0: number of CPUs
+  std::string scratch_dir;         // for step output files; empty: <dir of the store>/tmp
+  std::chrono::milliseconds kill_grace{2000};  // SIGTERM -> SIGKILL on timeout and cancel
+};
+
+struct RunOutcome {
+  std::string run_id;
+  RunStatus status = RunStatus::failed;
+  std::string error;  // set when the run failed for a reason other than a step
+  int exit_code() const { return status == RunStatus::succeeded ? 0 : status == RunStatus::cancelled ? 130 : 1; }
+};
+
+class Run;
+
+class Engine {
+ public:
+  /// `loop`, `store` and `sandbox` must outlive the engine. The engine's
+  /// handles live on `loop`; destroy it only when no run is active.
+  Engine(uv_loop_t* loop, Store& store, sandbox::Sandbox& sandbox);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  /// Receives every committed event and all live output. Not owned; must
+  /// stay alive while runs are active.
+  void add_observer(Observer* observer);
+
+  /// Starts a run. On error (payload invalid, store failure) nothing is
+  /// recorded... beyond what the message says, and on_finished never fires.
+  /// On success returns the run id; on_finished fires exactly once, on the
+  /// loop thread, after the run's final state has committed.
+  Result<std::string> start(const workflows::Workflow& workflow, RunOptions options,
+                            std::function<void(const RunOutcome&)> on_finished);
+
+  /// Cancels a running run: running steps are killed (their process groups:
+  /// SIGTERM, then SIGKILL after the grace period), steps not yet started
+  /// are marked cancelled. Returns false if no such run is active.
+  bool cancel(const std::string& run_id, const std::string& reason = "cancelled");
+  /// Cancels every active run.
+  void cancel_all(const std::string& reason);
+
+  size_t active_runs() const { return runs_.size(); }
+
+ private:
+  friend class Run;
+  void finished(Run* run);  // called by Run once it is done
+
+  uv_loop_t* loop_;
+  Store& store_;
+  sandbox::Sandbox& sandbox_;
+  std::vector<Observer*> observers_;
+  std::map<std::string, Run*> runs_;  // each Run owns itself; freed after its handles close
+};
+
+}  // namespace hearth::engine

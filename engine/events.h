@@ -1,0 +1,49 @@
+// Events: every transition of a run, typed, with a run-local sequence number.
+// They are stored in the same transaction as the change they describe and
+// delivered to observers only after that transaction has committed.
+//
+// Types and their data:
+//   run.started      {workflow, workflow_hash, payload}
+//   run.cancelling   {reason}
+//   run.finished     {status, error, duration_ms}
+//   step.started     {attempt}
+//   step.succeeded   {attempt, exit_code, duration_ms, outputs}
+//   step.failed      {attempt, exit_code, reason, message, duration_ms}
+//   step.skipped     {reason}
+//   step.cancelled   {reason}
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "engine/store.h"
+
+namespace hearth::engine {
+
+namespace event_type {
+inline constexpr const char* run_started = "run.started";
+inline constexpr const char* run_cancelling = "run.cancelling";
+inline constexpr const char* run_finished = "run.finished";
+inline constexpr const char* step_started = "step.started";
+inline constexpr const char* step_succeeded = "step.succeeded";
+inline constexpr const char* step_failed = "step.failed";
+inline constexpr const char* step_skipped = "step.skipped";
+inline constexpr const char* step_cancelled = "step.cancelled";
+}  // namespace event_type
+
+/// Receives what the engine does. Called on the loop thread; must not call
+/// back into the engine except Engine::cancel.
+class Observer {
+ public:
+  virtual ~Observer() = default;
+  /// A committed event.
+  virtual void on_event(const EventRecord& event) = 0;
+  /// Output of a running step as it arrives (not stored as events; the
+  /// tail is stored with the attempt). `chunk` is valid during the call only.
+  virtual void on_output(const std::string& run_id, const std::string& step_id, std::string_view chunk) = 0;
+};
+
+/// The event as one line of JSON: {"run":..,"seq":..,"at":..,"type":..,"step":..,"data":{..}}.
+std::string event_to_json_line(const EventRecord& e);
+
+}  // namespace hearth::engine

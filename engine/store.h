@@ -1,0 +1,138 @@
+// The run store: one SQLite database per project (.hearth/state.db), WAL
+// mode, synchronous=FULL. Tables: runs, steps, attempts, events; the schema
+// version is PRAGMA user_version and migrations run on open.
+//
+// Writes happen inside begin()/commit(): the engine gathers every state
+// change of one scheduling pass into one transaction (group commit), commits,
+// and only then acts on it. A failed write is sticky: every later write
+// returns the same error until the store is reopened, so nothing carries on
+// as if unsaved state were saved.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "util/status.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace hearth::engine {
+
+/// Milliseconds since the Unix epoch.
+int64_t now_ms();
+
+struct RunRecord {
+  std::string id;
+  std::string workflow;       // name
+  std::string workflow_path;
+  std::string workflow_hash;
+  std::string workflow_text;  // the snapshot the run started with
+  nlohmann::json payload;
+  std::string repo;           // workspace root
+  std::string status;         // running | succeeded | failed | cancelled
+  int64_t created_at = 0;
+  std::optional<int64_t> finished_at;
+  std::string error;          // why the run failed, when it was not a step
+};
+
+struct AttemptRecord {
+  std::string step_id;
+  int number = 0;
+  int64_t started_at = 0;
+  std::optional<int64_t> finished_at;
+  std::optional<int64_t> exit_code;
+  int signal = 0;
+  std::string reason;       // exited | timeout | cancelled | spawn-error | output-error | interrupted
+  std::string output_tail;  // the last bytes of merged stdout+stderr
+  int64_t output_bytes = 0; // total bytes the attempt printed
+};
+
+struct StepRecord {
+  std::string id;
+  int position = 0;
+  std::string status;  // pending | running | succeeded | failed | skipped | cancelled
+  int attempts = 0;
+  std::optional<int64_t> exit_code;
+  std::optional<int64_t> started_at, finished_at;
+  nlohmann::json outputs = nlohmann::json::object();
+  std::string reason;  // why it was skipped, failed or cancelled
+  std::vector<AttemptRecord> attempt_list;  // filled by load_run
+};
+
+struct EventRecord {
+  std::string run_id;
+  int64_t seq = 0;
+  int64_t at = 0;
+  std::string type;
+  std::string step_id;  // empty for run events
+  nlohmann::json data = nlohmann::json::object();
+};
+
+class Store {
+ public:
+  /// Opens (creating if needed, with parent directories) the database at
+  /// `path` and migrates it to the current schema. A newer schema than this
+  /// build knows is refused.
+  static Result<std::unique_ptr<Store>> open(const std::string& path);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  const std::string& path() const { return path_; }
+  /// The sticky error, if a write has failed.
+  Status health() const { return sticky_; }
+
+  // --- writes: between begin() and commit() ---
+  Status begin();
+  Status commit();
+  /// Abandons the open transaction (after a failed write).
+  void rollback();
+  Status insert_run(const RunRecord& run);
+  Status insert_step(const std::string& run_id, const StepRecord& step);
+  Status update_run(const std::string& run_id, const std::string& status, std::optional<int64_t> finished_at,
+                    const std::string& error);
+  Status update_step(const std::string& run_id, const StepRecord& step);
+  Status insert_attempt(const std::string& run_id, const AttemptRecord& a);
+  Status finish_attempt(const std::string& run_id, const AttemptRecord& a);
+  Status insert_event(const EventRecord& e);
+
+  // --- reads ---
+  Result<bool> run_exists(const std::string& run_id);
+  /// Newest first.
+  Result<std::vector<RunRecord>> list_runs(int limit, const std::string& workflow_filter = "");
+  /// The run, or an Error naming the id when there is none.
+  Result<RunRecord> load_run(const std::string& run_id);
+  /// Steps in workflow order, each with its attempts.
+  Result<std::vector<StepRecord>> load_steps(const std::string& run_id);
+  Result<std::vector<EventRecord>> load_events(const std::string& run_id, int64_t after_seq = 0);
+
+  // --- figures for bench/ ---
+  int64_t commits() const { return commits_; }
+  std::chrono::nanoseconds commit_time() const { return commit_time_; }
+
+ private:
+  explicit Store(std::string path) : path_(std::move(path)) {}
+  Status exec(const char* sql);
+  Status migrate();
+  sqlite3_stmt* prepare(const char* sql);  // cached; null after recording an error
+  Status step_done(sqlite3_stmt* st, const char* what);
+  Status fail(const std::string& what);
+
+  std::string path_;
+  sqlite3* db_ = nullptr;
+  std::vector<std::pair<const char*, sqlite3_stmt*>> statements_;
+  Status sticky_;
+  bool in_transaction_ = false;
+  int64_t commits_ = 0;
+  std::chrono::nanoseconds commit_time_{0};
+  std::chrono::steady_clock::time_point begun_;
+};
+
+}  // namespace hearth::engine

@@ -1,0 +1,17 @@
+// "Did you mean" for near-miss names.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hearth::workflows {
+
+/// The candidate closest to `name` by edit distance, if it is close enough to
+/// be a plausible typo (distance <= max(1, len/3)); empty otherwise.
+std::string closest_name(std::string_view name, const std::vector<std::string>& candidates);
+
+/// " (did you mean 'x'?)" or "".
+std::string did_you_mean(std::string_view name, const std::vector<std::string>& candidates);
+
+}  // namespace hearth::workflows

@@ -1,0 +1,65 @@
+// A loaded, validated workflow: what a run executes. Built only by
+// workflows::load (loader.h), so every Workflow in the engine has passed
+// validation.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "workflows/expr.h"
+
+namespace hearth::workflows {
+
+/// 1-based line and column in the workflow file.
+struct Location {
+  int line = 0;
+  int column = 0;
+};
+
+/// A string value that may hold `${{ }}` interpolations.
+struct TemplatedString {
+  std::string source;   // as written
+  expr::Template parsed;
+  Location location;
+};
+
+struct EnvVar {
+  std::string name;
+  TemplatedString value;
+};
+
+struct Step {
+  std::string id;
+  Location location;               // of the step's table
+  std::string name;                // display name; defaults to id
+  std::string run;                 // the script, interpolations rewritten (see shell_template.h)
+  std::vector<std::pair<std::string, expr::Expression>> run_slots;  // HEARTH_EXPR_n -> expression
+  std::vector<std::string> needs;  // direct dependencies, as written
+  std::optional<expr::Expression> if_expr;  // null: runs when success()
+  std::vector<EnvVar> env;
+  std::optional<std::chrono::milliseconds> timeout;
+  std::optional<TemplatedString> working_directory;
+  bool continue_on_error = false;
+};
+
+struct Workflow {
+  std::string path;         // as given to load(); used in messages
+  std::string text;         // the file's full text (stored with each run)
+  std::string hash;         // "sha256:<hex>" of text
+  std::string name;         // defaults to the file's stem
+  std::string description;
+  std::vector<std::string> on_github;  // [on] github = [...] (used by `hearth ci`/`serve`)
+  nlohmann::json inputs = nlohmann::json::object();  // JSON Schema of the payload (an object schema)
+  std::vector<EnvVar> env;
+  std::vector<Step> steps;  // in file order; needs form a DAG (checked)
+
+  /// Index of the step with this id, or -1.
+  int step_index(std::string_view id) const;
+};
+
+}  // namespace hearth::workflows
