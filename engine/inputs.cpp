@@ -83,6 +83,7 @@ Result<nlohmann::json> coerce_input(const nlohmann::json& schema, const std::str
 }
 
 Result<nlohmann::json> prepare_payload(const nlohmann::json& schema, nlohmann::json payload) {
+  if (payload.is_null()) payload = nlohmann::json::object();
   if (!payload.is_object()) return Error{"the payload must be a JSON object, not " + std::string(payload.type_name())};
   if (auto props = schema.find("properties"); props != schema.end() && props->is_object()) {
     for (auto& [name, prop] : props->items())

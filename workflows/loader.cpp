@@ -335,6 +335,7 @@ class Loader {
 
   void read_if(Step& step, const toml::node& n, const std::string& where) {
     const std::string& src = n.as_string()->get();
+    step.if_location = location_of(n.source());
     auto tpl = expr::Template::parse(src);
     if (!tpl) {
       error(n, "bad expression in 'if' of " + where + ": " + tpl.message());
@@ -463,11 +464,11 @@ class Loader {
     for (auto& v : wf_.env) check_template(v.value, "env '" + v.name + "'", nullptr);
     for (auto& s : wf_.steps) {
       std::string where = "step '" + s.id + "'";
-      if (s.if_expr) check_expression(*s.if_expr, s.location, "'if' of " + where, &s);
+      if (s.if_expr) check_expression(*s.if_expr, s.if_location, "'if' of " + where, &s);
       for (auto& v : s.env) check_template(v.value, "env '" + v.name + "' of " + where, &s);
       if (s.working_directory) check_template(*s.working_directory, "'working-directory' of " + where, &s);
       for (auto& [id, tpl] : step_templates_)
-        if (id == s.id) check_template({tpl.source, tpl.parsed, s.location}, "'run' of " + where, &s);
+        if (id == s.id) check_template(tpl, "'run' of " + where, &s);
     }
   }
 

@@ -41,6 +41,7 @@ struct Step {
   std::vector<std::pair<std::string, expr::Expression>> run_slots;  // HEARTH_EXPR_n -> expression
   std::vector<std::string> needs;  // direct dependencies, as written
   std::optional<expr::Expression> if_expr;  // null: runs when success()
+  Location if_location;
   std::vector<EnvVar> env;
   std::optional<std::chrono::milliseconds> timeout;
   std::optional<TemplatedString> working_directory;

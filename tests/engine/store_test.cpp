@@ -1,0 +1,163 @@
+// The run store on a real SQLite file: what is committed survives a re-open;
+// a failed write is sticky; damage and newer schemas are refused clearly.
+#include <sqlite3.h>
+
+#include <boost/test/unit_test.hpp>
+
+#include "engine/store.h"
+#include "tests/engine/fixture.h"
+
+using hearth::engine::AttemptRecord;
+using hearth::engine::EventRecord;
+using hearth::engine::RunRecord;
+using hearth::engine::StepRecord;
+using hearth::engine::Store;
+using hearth::testing::TempDir;
+
+namespace {
+
+RunRecord sample_run(const std::string& id, int64_t at) {
+  return RunRecord{id, "wf", "wf.toml", "sha256:ab", "[[steps]]", {{"issue", 7}}, "/repo", "running", at, {}, ""};
+}
+
+// Writes one run with a step, an attempt and an event, in one transaction.
+void write_sample(Store& store, const std::string& id, int64_t at) {
+  BOOST_REQUIRE(store.begin().ok());
+  BOOST_REQUIRE(store.insert_run(sample_run(id, at)).ok());
+  StepRecord step;
+  step.id = "build";
+  step.status = "pending";
+  BOOST_REQUIRE(store.insert_step(id, step).ok());
+  AttemptRecord a;
+  a.step_id = "build";
+  a.number = 1;
+  a.started_at = at;
+  BOOST_REQUIRE(store.insert_attempt(id, a).ok());
+  a.finished_at = at + 5;
+  a.exit_code = 0;
+  a.reason = "exited";
+  a.output_tail = std::string("bin\0ary\n", 8);
+  a.output_bytes = 8;
+  BOOST_REQUIRE(store.finish_attempt(id, a).ok());
+  step.status = "succeeded";
+  step.attempts = 1;
+  step.exit_code = 0;
+  step.outputs = {{"version", "1.0"}};
+  BOOST_REQUIRE(store.update_step(id, step).ok());
+  BOOST_REQUIRE(store.insert_event(EventRecord{id, 1, at, "run.started", "", {{"k", "v"}}}).ok());
+  BOOST_REQUIRE(store.update_run(id, "succeeded", at + 10, "").ok());
+  BOOST_REQUIRE(store.commit().ok());
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(store)
+
+BOOST_AUTO_TEST_CASE(committed_state_survives_reopening) {
+  TempDir dir;
+  std::string path = (dir.path / "nested" / "state.db").string();
+  {
+    auto store = Store::open(path);
+    BOOST_REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.message()));
+    write_sample(**store, "r1", 1000);
+    write_sample(**store, "r2", 2000);
+  }
+  auto store = Store::open(path);
+  BOOST_REQUIRE(store.ok());
+  auto runs = (*store)->list_runs(10);
+  BOOST_REQUIRE(runs.ok());
+  BOOST_REQUIRE(runs->size() == 2u);
+  BOOST_TEST((*runs)[0].id == "r2");  // newest first
+  auto run = (*store)->load_run("r1");
+  BOOST_REQUIRE(run.ok());
+  BOOST_TEST(run->status == "succeeded");
+  BOOST_TEST(run->payload["issue"] == 7);
+  BOOST_TEST(*run->finished_at == 1010);
+  auto steps = (*store)->load_steps("r1");
+  BOOST_REQUIRE(steps.ok());
+  BOOST_REQUIRE(steps->size() == 1u);
+  BOOST_TEST((*steps)[0].outputs["version"] == "1.0");
+  BOOST_REQUIRE((*steps)[0].attempt_list.size() == 1u);
+  BOOST_TEST((*steps)[0].attempt_list[0].output_tail == std::string("bin\0ary\n", 8));
+  auto events = (*store)->load_events("r1");
+  BOOST_REQUIRE(events.ok());
+  BOOST_TEST(events->at(0).data["k"] == "v");
+}
+
+BOOST_AUTO_TEST_CASE(an_uncommitted_transaction_leaves_nothing_behind) {
+  TempDir dir;
+  std::string path = (dir.path / "state.db").string();
+  {
+    auto store = Store::open(path);
+    BOOST_REQUIRE(store.ok());
+    BOOST_REQUIRE((*store)->begin().ok());
+    BOOST_REQUIRE((*store)->insert_run(sample_run("lost", 1)).ok());
+    // No commit: the store closes with the transaction open, as a crash would.
+  }
+  auto store = Store::open(path);
+  BOOST_REQUIRE(store.ok());
+  BOOST_TEST(!*(*store)->run_exists("lost"));
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_write_is_sticky) {
+  TempDir dir;
+  std::string path = (dir.path / "state.db").string();
+  auto store = Store::open(path);
+  BOOST_REQUIRE(store.ok());
+  // Another connection makes every event insert fail.
+  sqlite3* other = nullptr;
+  BOOST_REQUIRE(sqlite3_open(path.c_str(), &other) == SQLITE_OK);
+  BOOST_REQUIRE(sqlite3_exec(other, "CREATE TRIGGER no_events BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk says no'); END;",
+                             nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(other);
+  BOOST_REQUIRE((*store)->begin().ok());
+  BOOST_REQUIRE((*store)->insert_run(sample_run("r", 1)).ok());
+  auto failed = (*store)->insert_event(EventRecord{"r", 1, 1, "run.started", "", {}});
+  BOOST_REQUIRE(!failed.ok());
+  BOOST_TEST(failed.message().find("disk says no") != std::string::npos, failed.message());
+  // Later writes, even ones that would succeed, report the same error.
+  auto later = (*store)->insert_run(sample_run("r2", 2));
+  BOOST_REQUIRE(!later.ok());
+  BOOST_TEST(later.message() == failed.message());
+  BOOST_TEST(!(*store)->commit().ok());
+  BOOST_TEST(!(*store)->health().ok());
+  // Nothing of the failed transaction was kept.
+  auto reopened = Store::open(path);
+  BOOST_REQUIRE(reopened.ok());
+  BOOST_TEST(!*(*reopened)->run_exists("r"));
+}
+
+BOOST_AUTO_TEST_CASE(a_newer_schema_is_refused) {
+  TempDir dir;
+  std::string path = (dir.path / "state.db").string();
+  { BOOST_REQUIRE(Store::open(path).ok()); }
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  auto store = Store::open(path);
+  BOOST_REQUIRE(!store.ok());
+  BOOST_TEST(store.message().find("schema version 99") != std::string::npos, store.message());
+}
+
+BOOST_AUTO_TEST_CASE(a_file_that_is_not_a_database_is_refused_and_left_alone) {
+  TempDir dir;
+  auto path = dir.path / "state.db";
+  std::string junk(8192, 'x');
+  hearth::testing::write_file(path, junk);
+  auto store = Store::open(path.string());
+  BOOST_REQUIRE(!store.ok());
+  BOOST_TEST(store.message().find(path.string()) != std::string::npos, store.message());
+  BOOST_TEST(hearth::testing::read_file(path) == junk);
+}
+
+BOOST_AUTO_TEST_CASE(an_unknown_run_id_is_named_in_the_error) {
+  TempDir dir;
+  auto store = Store::open((dir.path / "state.db").string());
+  BOOST_REQUIRE(store.ok());
+  auto run = (*store)->load_run("nope");
+  BOOST_REQUIRE(!run.ok());
+  BOOST_TEST(run.message().find("no run with id 'nope'") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

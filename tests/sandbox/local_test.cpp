@@ -1,0 +1,126 @@
+// The local backend: real processes on a real loop.
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+
+#include "sandbox/sandbox.h"
+#include "tests/engine/fixture.h"
+
+using namespace hearth::sandbox;
+
+namespace {
+
+struct Outcome {
+  std::string output;
+  ExitInfo exit;
+  int exits = 0;
+};
+
+// Runs `script` with bash on a fresh loop until it exits; the loop must close.
+Outcome run_script(const std::string& script, std::optional<std::chrono::milliseconds> timeout = {},
+                   const std::string& cwd = "/tmp") {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  auto sandbox = make_local_sandbox();
+  Outcome o;
+  ExecSpec spec;
+  spec.argv = {"bash", "-c", script};
+  spec.env = {"PATH=/usr/bin:/bin"};
+  spec.cwd = cwd;
+  spec.timeout = timeout;
+  spec.kill_grace = std::chrono::milliseconds(300);
+  auto p = sandbox->spawn(&loop, spec, {[&](std::string_view c) { o.output.append(c); }, [&](const ExitInfo& e) {
+                                          o.exit = e;
+                                          ++o.exits;
+                                        }});
+  BOOST_REQUIRE_MESSAGE(p.ok(), (p.ok() ? "" : p.message()));
+  uv_run(&loop, UV_RUN_DEFAULT);
+  BOOST_TEST(uv_loop_close(&loop) == 0);
+  return o;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(local_sandbox)
+
+BOOST_AUTO_TEST_CASE(stdout_and_stderr_arrive_in_order_with_the_exit_code) {
+  auto o = run_script("echo one; echo two >&2; echo three; exit 4");
+  BOOST_TEST(o.exits == 1);
+  BOOST_TEST(o.output == "one\ntwo\nthree\n");
+  BOOST_TEST(o.exit.exit_status == 4);
+  BOOST_TEST(o.exit.term_signal == 0);
+  BOOST_TEST(!o.exit.timed_out);
+}
+
+BOOST_AUTO_TEST_CASE(death_by_signal_is_reported) {
+  auto o = run_script("kill -SEGV $$");
+  BOOST_TEST(o.exit.term_signal == SIGSEGV);
+  BOOST_TEST(o.exit.exit_status == 128 + SIGSEGV);
+}
+
+BOOST_AUTO_TEST_CASE(stdin_is_empty) {
+  auto o = run_script("cat; echo done");
+  BOOST_TEST(o.output == "done\n");
+}
+
+BOOST_AUTO_TEST_CASE(timeout_kills_the_process_group) {
+  hearth::testing::TempDir dir;
+  auto o = run_script("sleep 30 & echo $! > child; sleep 30", std::chrono::milliseconds(200), dir.str());
+  BOOST_TEST(o.exit.timed_out);
+  BOOST_TEST(o.exit.term_signal == SIGTERM);
+  pid_t child = std::stoi(hearth::testing::read_file(dir.path / "child"));
+  BOOST_TEST(hearth::testing::process_gone(child));
+}
+
+BOOST_AUTO_TEST_CASE(a_command_that_ignores_sigterm_is_killed_after_the_grace_period) {
+  auto o = run_script("trap '' TERM; sleep 30 & wait; sleep 30", std::chrono::milliseconds(100));
+  BOOST_TEST(o.exit.timed_out);
+  BOOST_TEST(o.exit.term_signal == SIGKILL);
+}
+
+BOOST_AUTO_TEST_CASE(background_children_do_not_hold_the_step_open) {
+  auto started = std::chrono::steady_clock::now();
+  auto o = run_script("sleep 30 & echo parent done");
+  BOOST_TEST(o.output == "parent done\n");
+  BOOST_TEST(o.exit.exit_status == 0);
+  BOOST_TEST((std::chrono::steady_clock::now() - started < std::chrono::seconds(10)));
+}
+
+BOOST_AUTO_TEST_CASE(a_spawn_failure_is_an_error_and_fires_no_callback) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  auto sandbox = make_local_sandbox();
+  ExecSpec spec;
+  spec.argv = {"true"};
+  spec.env = {"PATH=/usr/bin:/bin"};
+  spec.cwd = "/nonexistent/dir";
+  int calls = 0;
+  auto p = sandbox->spawn(&loop, spec, {[&](std::string_view) { ++calls; }, [&](const ExitInfo&) { ++calls; }});
+  BOOST_REQUIRE(!p.ok());
+  BOOST_TEST(p.message().find("/nonexistent/dir") != std::string::npos, p.message());
+  uv_run(&loop, UV_RUN_DEFAULT);
+  BOOST_TEST(calls == 0);
+  BOOST_TEST(uv_loop_close(&loop) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(kill_ends_a_running_command) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  auto sandbox = make_local_sandbox();
+  ExecSpec spec;
+  spec.argv = {"bash", "-c", "echo ready; sleep 30"};
+  spec.env = {"PATH=/usr/bin:/bin"};
+  spec.cwd = "/tmp";
+  ExitInfo exit;
+  Process* proc = nullptr;
+  auto p = sandbox->spawn(&loop, spec, {[&](std::string_view) { proc->kill(); }, [&](const ExitInfo& e) { exit = e; }});
+  BOOST_REQUIRE(p.ok());
+  proc = *p;
+  uv_run(&loop, UV_RUN_DEFAULT);
+  BOOST_TEST(exit.killed);
+  BOOST_TEST(exit.term_signal == SIGTERM);
+  BOOST_TEST(uv_loop_close(&loop) == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,18 @@
+#!/bin/sh
+# Installs Hearth's build and test dependencies from Debian/Ubuntu packages.
+set -eu
+packages="meson ninja-build pkg-config g++ bash
+  libuv1-dev libsqlite3-dev libtomlplusplus-dev nlohmann-json3-dev libgit2-dev
+  libboost-test-dev libcli11-dev libcurl4-openssl-dev libseccomp-dev libvalijson-dev
+  libyaml-cpp-dev libssl-dev"
+missing=""
+for p in $packages; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2086
+$sudo apt-get install -y -qq --no-install-recommends $missing
