@@ -91,6 +91,12 @@ std::optional<int64_t> col_opt(sqlite3_stmt* st, int i) {
   if (sqlite3_column_type(st, i) == SQLITE_NULL) return std::nullopt;
   return sqlite3_column_int64(st, i);
 }
+// Values can hold program output, which need not be UTF-8: invalid bytes
+// become U+FFFD instead of throwing.
+std::string to_db_json(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 nlohmann::json col_json(sqlite3_stmt* st, int i) {
   return nlohmann::json::parse(col_text(st, i), nullptr, /*allow_exceptions=*/false);
 }
@@ -237,7 +243,7 @@ Status Store::insert_run(const RunRecord& r) {
         bind_text(st, 3, r.workflow_path);
         bind_text(st, 4, r.workflow_hash);
         bind_text(st, 5, r.workflow_text);
-        bind_text(st, 6, r.payload.dump());
+        bind_text(st, 6, to_db_json(r.payload));
         bind_text(st, 7, r.repo);
         bind_text(st, 8, r.status);
         sqlite3_bind_int64(st, 9, r.created_at);
@@ -275,7 +281,7 @@ Status Store::update_step(const std::string& run_id, const StepRecord& s) {
         bind_opt(st, 3, s.exit_code);
         bind_opt(st, 4, s.started_at);
         bind_opt(st, 5, s.finished_at);
-        bind_text(st, 6, s.outputs.dump());
+        bind_text(st, 6, to_db_json(s.outputs));
         bind_text(st, 7, s.reason);
         bind_text(st, 8, run_id);
         bind_text(st, 9, s.id);
@@ -317,7 +323,7 @@ Status Store::insert_event(const EventRecord& e) {
                  sqlite3_bind_int64(st, 3, e.at);
                  bind_text(st, 4, e.type);
                  bind_text(st, 5, e.step_id);
-                 bind_text(st, 6, e.data.dump());
+                 bind_text(st, 6, to_db_json(e.data));
                });
 }
 

@@ -340,6 +340,22 @@ run = "echo 'no separator here' >> $HEARTH_OUTPUT"
   BOOST_TEST(r.step("s").reason.find("line 1") != std::string::npos, r.step("s").reason);
 }
 
+BOOST_AUTO_TEST_CASE(outputs_that_are_not_utf8_are_stored_not_fatal) {
+  TempRepo repo(R"(
+[[steps]]
+id = "bytes"
+run = "printf 'raw=\\377\\376ok\\n' >> $HEARTH_OUTPUT; printf '\\377\\n'"
+[[steps]]
+id = "after"
+needs = ["bytes"]
+run = "true"
+)");
+  RunResult r = repo.run();
+  BOOST_TEST(r.outcome.status == RunStatus::succeeded);
+  BOOST_TEST(r.step("bytes").outputs["raw"].get<std::string>().ends_with("ok"));
+  BOOST_TEST(r.step("after").status == "succeeded");
+}
+
 BOOST_AUTO_TEST_CASE(output_is_streamed_and_its_tail_is_bounded) {
   TempRepo repo(R"(
 [[steps]]
