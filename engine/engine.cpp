@@ -2,13 +2,19 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
 #include <filesystem>
+#include <set>
 #include <fstream>
 #include <sstream>
 
 #include "engine/ids.h"
 #include "engine/inputs.h"
 #include "engine/output_file.h"
+#include "workflows/loader.h"
+#include "workflows/suggest.h"
 
 extern char** environ;
 
@@ -27,6 +33,7 @@ const char* to_string(RunStatus s) {
 namespace {
 
 constexpr size_t kTailBytes = 64 * 1024;  // output kept per attempt
+constexpr uint64_t kHeartbeatMs = 5000;    // lease renewal; see kLeaseStaleMs
 
 bool terminal(const std::string& status) {
   return status == "succeeded" || status == "failed" || status == "skipped" || status == "cancelled";
@@ -60,15 +67,9 @@ class Run {
   Run(Engine& engine, const workflows::Workflow& wf, RunOptions opts, std::function<void(const RunOutcome&)> done)
       : engine_(engine), wf_(wf), opts_(std::move(opts)), done_(std::move(done)) {
     uv_idle_init(engine_.loop_, &idle_);
-    idle_.data = this;
-  }
-
-  const std::string& id() const { return opts_.run_id; }
-
-  /// Records the run and schedules its first steps. On error the run is not
-  /// recorded and the caller must call discard().
-  Status begin(const nlohmann::json& payload) {
-    payload_ = payload;
+    uv_timer_init(engine_.loop_, &retry_timer_);
+    uv_timer_init(engine_.loop_, &heartbeat_);
+    for (auto* h : handles()) h->data = this;
     for (size_t i = 0; i < wf_.steps.size(); ++i) {
       StepState s;
       s.def = &wf_.steps[i];
@@ -80,31 +81,42 @@ class Run {
     }
     compute_ancestors();
     started_ = std::chrono::steady_clock::now();
-    nlohmann::json ctx = {{"inputs", payload_}, {"run", run_context()}};
-    for (auto& v : wf_.env) {
-      auto text = v.value.parsed.render(ctx);
-      if (!text) return Error{wf_.path + ":" + std::to_string(v.value.location.line) + ": env '" + v.name + "': " + text.message()};
-      env_[v.name] = *text;
-    }
+  }
+
+  const std::string& id() const { return opts_.run_id; }
+
+  /// Records the run and schedules its first steps. On error the run is not
+  /// recorded and the caller must call discard().
+  Status begin(const nlohmann::json& payload) {
+    payload_ = payload;
+    if (auto s = render_env(); !s.ok()) return s;
     Store& store = engine_.store_;
-    RunRecord r{opts_.run_id, wf_.name, wf_.path, wf_.hash, wf_.text, payload_, opts_.repo, "running", now_ms(), {}, ""};
+    RunRecord r{opts_.run_id, wf_.name, wf_.path, wf_.hash, wf_.text, payload_, opts_.repo, "running",
+                now_ms(),     {},       "",       lease_owner(), now_ms()};
     if (auto s = store.begin(); !s.ok()) return s;
     Status s = store.insert_run(r);
     for (auto& st : steps_)
       if (s.ok()) s = store.insert_step(id(), st.rec);
     if (s.ok()) s = event(event_type::run_started, "", {{"workflow", wf_.name}, {"workflow_hash", wf_.hash}, {"payload", payload_}});
-    if (s.ok()) s = store.commit();
+    return commit_and_go(s);
+  }
+
+  /// Takes over a recorded run: its lease, its steps' state; marks attempts
+  /// that were running as interrupted; resets what `opts` asks to re-run.
+  /// On error nothing is changed and the caller must call discard().
+  Status adopt(const ResumeOptions& ropts) {
+    Store& store = engine_.store_;
+    if (auto s = store.begin(); !s.ok()) return s;
+    Status s = adopt_in_transaction(ropts);
     if (!s.ok()) {
       store.rollback();
       pending_events_.clear();
       return s;
     }
-    deliver_events();
-    schedule();
-    return {};
+    return commit_and_go(s);
   }
 
-  /// Frees a run whose begin() failed.
+  /// Frees a run whose begin() or adopt() failed.
   void discard() { close(); }
 
   void cancel(const std::string& reason) {
@@ -117,6 +129,62 @@ class Run {
   }
 
  private:
+  std::vector<uv_handle_t*> handles() {
+    return {reinterpret_cast<uv_handle_t*>(&idle_), reinterpret_cast<uv_handle_t*>(&retry_timer_),
+            reinterpret_cast<uv_handle_t*>(&heartbeat_)};
+  }
+
+  static std::string lease_owner() {
+    char host[256] = {0};
+    gethostname(host, sizeof host - 1);
+    return std::to_string(getpid()) + "@" + host;
+  }
+
+  Status render_env() {
+    nlohmann::json ctx = {{"inputs", payload_}, {"run", run_context()}};
+    for (auto& v : wf_.env) {
+      auto text = v.value.parsed.render(ctx);
+      if (!text) return Error{wf_.path + ":" + std::to_string(v.value.location.line) + ": env '" + v.name + "': " + text.message()};
+      env_[v.name] = *text;
+    }
+    return {};
+  }
+
+  // Commits what begin()/adopt() wrote, then starts heartbeats and scheduling.
+  Status commit_and_go(Status s) {
+    Store& store = engine_.store_;
+    if (s.ok()) s = store.commit();
+    if (!s.ok()) {
+      store.rollback();
+      pending_events_.clear();
+      return s;
+    }
+    deliver_events();
+    uv_timer_start(&heartbeat_, &Run::on_heartbeat, kHeartbeatMs, kHeartbeatMs);
+    schedule();
+    return {};
+  }
+
+  Status adopt_in_transaction(const ResumeOptions& ropts);
+  Status interrupt(StepState& st);
+
+  // The lease says the run is alive; a stopped heartbeat lets another
+  // process take it over (lease.cpp).
+  static void on_heartbeat(uv_timer_t* t) noexcept {
+    auto* self = static_cast<Run*>(t->data);
+    if (self->finishing_ || !self->fatal_.ok()) return;
+    Store& store = self->engine_.store_;
+    Status s = store.begin();
+    if (s.ok()) s = store.set_lease(self->id(), lease_owner(), now_ms());
+    if (s.ok()) s = store.commit();
+    if (!s.ok()) {
+      store.rollback();
+      self->fail_fatally(s);
+    }
+  }
+
+  static void on_retry_timer(uv_timer_t* t) noexcept { static_cast<Run*>(t->data)->schedule(); }
+
   void compute_ancestors() {
     for (size_t i = 0; i < steps_.size(); ++i) {
       std::vector<bool> seen(steps_.size(), false);
@@ -183,15 +251,37 @@ class Run {
     // ---- after this line the pass's changes are durable ----
     if (!s.ok()) {
       store.rollback();
-      pending_events_.clear();
-      fatal_ = s;
-      for (auto& st : steps_)
-        if (st.process) st.process->kill();
-      return finish_after_fatal();
+      return fail_fatally(s);
     }
     deliver_events();
     for (size_t i : to_spawn) spawn(steps_[i]);
     if (run_done) finish_with(outcome_status(), "");
+    else arm_retry_timer();
+  }
+
+  // The store failed: stop everything. The run stays recorded as it was at
+  // the last commit, so it can be resumed once the store is healthy.
+  void fail_fatally(const Status& s) {
+    if (!fatal_.ok()) return;
+    pending_events_.clear();
+    fatal_ = s;
+    for (auto& st : steps_)
+      if (st.process) st.process->kill();
+    finish_after_fatal();
+  }
+
+  // Wakes the scheduler when the earliest waiting retry is due.
+  void arm_retry_timer() {
+    std::optional<int64_t> earliest;
+    for (auto& st : steps_)
+      if (st.rec.status == "waiting" && st.rec.retry_at && (!earliest || *st.rec.retry_at < *earliest))
+        earliest = st.rec.retry_at;
+    if (!earliest) {
+      uv_timer_stop(&retry_timer_);
+      return;
+    }
+    int64_t wait = std::max<int64_t>(0, *earliest - now_ms());
+    uv_timer_start(&retry_timer_, &Run::on_retry_timer, static_cast<uint64_t>(wait), 0);
   }
 
   bool all_terminal() const {
@@ -210,16 +300,31 @@ class Run {
       changed = false;
       for (size_t i = 0; i < steps_.size(); ++i) {
         StepState& st = steps_[i];
-        if (st.rec.status != "pending") continue;
+        bool waiting = st.rec.status == "waiting";
+        if (st.rec.status != "pending" && !waiting) continue;
         if (cancelling_) {
           if (auto s = close_step(st, "cancelled", cancel_reason_, event_type::step_cancelled); !s.ok()) return s;
           changed = true;
           continue;
         }
+        if (waiting && st.rec.retry_at && *st.rec.retry_at > now_ms()) continue;
         bool ready = true;
         for (size_t n : st.needs) ready = ready && terminal(steps_[n].rec.status);
         if (!ready) continue;
         if (running_ + static_cast<int>(to_spawn.size()) >= jobs) return {};
+        if (waiting) {
+          // A retry: its condition held when it first ran.
+          nlohmann::json ctx = context_for(st);
+          Status prepared = prepare_spec(st, ctx);
+          if (!prepared.ok()) {
+            if (auto s = close_step(st, "failed", prepared.message(), event_type::step_failed); !s.ok()) return s;
+          } else {
+            if (auto s = start_attempt(st); !s.ok()) return s;
+            to_spawn.push_back(i);
+          }
+          changed = true;
+          continue;
+        }
         auto decision = decide(st);
         if (!decision.ok()) {
           if (auto s = close_step(st, "failed", decision.message(), event_type::step_failed); !s.ok()) return s;
@@ -324,6 +429,7 @@ class Run {
     st.rec.status = "running";
     st.rec.started_at = now_ms();
     st.rec.finished_at.reset();
+    st.rec.retry_at.reset();
     st.attempt = AttemptRecord{};
     st.attempt.step_id = st.rec.id;
     st.attempt.number = st.rec.attempts;
@@ -411,10 +517,17 @@ class Run {
     }
     std::error_code ec;
     std::filesystem::remove(st.output_path, ec);
-    st.rec.status = status;
+    st.rec.interruptions = 0;
     st.rec.exit_code = a.exit_code;
     st.rec.finished_at = a.finished_at;
     st.rec.reason = message;
+    if (status == "failed") {
+      st.rec.failures += 1;
+      const auto& policy = st.def->retry;
+      bool covered = a.reason == "timeout" ? policy.on_timeout : policy.on_failure;
+      if (covered && st.rec.failures < policy.attempts && !cancelling_) return schedule_retry(st, message);
+    }
+    st.rec.status = status;
     Store& store = engine_.store_;
     if (auto s = store.finish_attempt(id(), a); !s.ok()) return s;
     if (auto s = store.update_step(id(), st.rec); !s.ok()) return s;
@@ -430,6 +543,28 @@ class Run {
     }
     st.attempt = AttemptRecord{};
     return event(type, st.rec.id, std::move(data));
+  }
+
+  // Records the failed attempt and when the next one starts. The wait is
+  // durable: retry_at is stored, so a resumed run waits out the remainder.
+  Status schedule_retry(StepState& st, const std::string& message) {
+    const auto& policy = st.def->retry;
+    int64_t delay = policy.backoff(st.rec.failures).count();
+    if (policy.jitter && delay > 1) {
+      uint32_t r = 0;
+      uv_random(nullptr, nullptr, &r, sizeof r, 0, nullptr);
+      delay = delay / 2 + static_cast<int64_t>(r % static_cast<uint32_t>(delay / 2 + 1));
+    }
+    AttemptRecord a = std::move(st.attempt);
+    st.attempt = AttemptRecord{};
+    st.rec.status = "waiting";
+    st.rec.retry_at = now_ms() + delay;
+    Store& store = engine_.store_;
+    if (auto s = store.finish_attempt(id(), a); !s.ok()) return s;
+    if (auto s = store.update_step(id(), st.rec); !s.ok()) return s;
+    return event(event_type::step_retrying, st.rec.id,
+                 {{"attempt", a.number}, {"reason", a.reason}, {"message", message}, {"retry_in_ms", delay},
+                  {"exit_code", a.exit_code ? nlohmann::json(*a.exit_code) : nlohmann::json()}});
   }
 
   Result<nlohmann::json> read_outputs(const StepState& st) {
@@ -460,6 +595,7 @@ class Run {
     RunStatus status = outcome_status();
     int64_t at = now_ms();
     if (auto s = engine_.store_.update_run(id(), to_string(status), at, ""); !s.ok()) return s;
+    if (auto s = engine_.store_.set_lease(id(), "", 0); !s.ok()) return s;
     return event(event_type::run_finished, "",
                  {{"status", to_string(status)}, {"error", ""}, {"duration_ms", ms_since(started_)}});
   }
@@ -485,7 +621,12 @@ class Run {
 
   void close() {
     closed_ = true;
-    uv_close(reinterpret_cast<uv_handle_t*>(&idle_), [](uv_handle_t* h) noexcept { delete static_cast<Run*>(h->data); });
+    for (auto* h : handles()) {
+      uv_close(h, [](uv_handle_t* handle) noexcept {
+        auto* self = static_cast<Run*>(handle->data);
+        if (++self->closed_handles_ == 3) delete self;
+      });
+    }
   }
 
   Engine& engine_;
@@ -503,8 +644,165 @@ class Run {
   std::string cancel_reason_;
   Status fatal_;
   std::chrono::steady_clock::time_point started_;
-  uv_idle_t idle_{};  // owned; the Run is deleted from its close callback
+  uv_idle_t idle_{};            // schedules passes
+  uv_timer_t retry_timer_{};    // wakes waiting retries
+  uv_timer_t heartbeat_{};      // renews the lease
+  int closed_handles_ = 0;      // the Run deletes itself when all three have closed
+  friend class Engine;
 };
+
+namespace {
+
+std::string host_name() {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  return host;
+}
+
+// Whether the engine named by a run's lease ("pid@host") may still be running it.
+bool lease_alive(const RunRecord& run) {
+  if (run.lease_owner.empty()) return false;
+  if (now_ms() - run.lease_heartbeat >= kLeaseStaleMs) return false;
+  auto at = run.lease_owner.find('@');
+  if (at == std::string::npos || run.lease_owner.substr(at + 1) != host_name()) return true;  // fresh, elsewhere
+  pid_t pid = static_cast<pid_t>(std::atoi(run.lease_owner.substr(0, at).c_str()));
+  return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
+}
+
+std::set<std::string> dependents_closure(const workflows::Workflow& wf, const std::vector<std::string>& from) {
+  std::set<std::string> out(from.begin(), from.end());
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (auto& s : wf.steps) {
+      if (out.count(s.id)) continue;
+      for (auto& n : s.needs)
+        if (out.count(n)) {
+          out.insert(s.id);
+          grew = true;
+          break;
+        }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Status Run::adopt_in_transaction(const ResumeOptions& ropts) {
+  Store& store = engine_.store_;
+  auto run = store.load_run(id());
+  if (!run) return run.error();
+  if (run->lease_owner != lease_owner() && lease_alive(*run)) {
+    return Error{"run " + id() + " is being run by " + run->lease_owner + " (last heartbeat " +
+                 std::to_string((now_ms() - run->lease_heartbeat) / 1000) + "s ago); wait for it, or stop it first"};
+  }
+  auto records = store.load_steps(id());
+  if (!records) return records.error();
+  auto seq = store.last_event_seq(id());
+  if (!seq) return seq.error();
+  seq_ = *seq;
+  payload_ = run->payload;
+  if (auto s = render_env(); !s.ok()) return s;
+
+  for (auto& f : ropts.from) {
+    if (wf_.step_index(f) < 0) {
+      std::vector<std::string> ids;
+      for (auto& st : wf_.steps) ids.push_back(st.id);
+      return Error{"--from: no step '" + f + "' in workflow " + wf_.name + workflows::did_you_mean(f, ids)};
+    }
+  }
+  std::set<std::string> rerun = dependents_closure(wf_, ropts.from);
+  bool rerun_unsuccessful = run->status == "failed" || run->status == "cancelled";
+  auto keeps_outcome = [&](const StepRecord& r) {
+    if (rerun.count(r.id)) return false;
+    if (r.status == "succeeded") return true;
+    return !rerun_unsuccessful && terminal(r.status);
+  };
+
+  std::optional<workflows::Workflow> snapshot;
+  if (ropts.current) {
+    auto loaded = workflows::load_workflow_text(run->workflow_text, run->workflow_path);
+    if (!loaded.ok()) return Error{"the run's workflow snapshot no longer loads: " + loaded.errors.front()};
+    snapshot = std::move(*loaded.workflow);
+  }
+  for (auto& r : *records) {
+    int i = wf_.step_index(r.id);
+    if (i < 0) {
+      return Error{"cannot resume run " + id() + " with the current workflow: step '" + r.id +
+                   "' is recorded but no longer in " + wf_.path + "; resume without --use-current to keep the snapshot"};
+    }
+    if (snapshot && keeps_outcome(r)) {
+      int j = snapshot->step_index(r.id);
+      if (j < 0 || snapshot->steps[static_cast<size_t>(j)].definition_hash != wf_.steps[static_cast<size_t>(i)].definition_hash) {
+        return Error{"cannot resume run " + id() + " with the current workflow: step '" + r.id + "' (" + r.status +
+                     ") is defined differently than when it ran; resume without --use-current to keep the snapshot, "
+                     "or re-run it with --from " + r.id};
+      }
+    }
+    steps_[static_cast<size_t>(i)].rec = r;
+    steps_[static_cast<size_t>(i)].rec.position = i;
+  }
+  // Decide first, so that run.resumed (which lists the decisions) comes
+  // before the events of the steps it affects.
+  std::vector<std::string> reset, interrupted, added;
+  for (auto& st : steps_) {
+    bool recorded = std::any_of(records->begin(), records->end(), [&](auto& r) { return r.id == st.rec.id; });
+    if (!recorded) added.push_back(st.rec.id);  // new in the current workflow
+    else if (st.rec.status == "running") interrupted.push_back(st.rec.id);
+    else if (!keeps_outcome(st.rec) && st.rec.status != "pending" && st.rec.status != "waiting") reset.push_back(st.rec.id);
+  }
+  if (auto s = event(event_type::run_resumed, "",
+                     {{"workflow_hash", wf_.hash}, {"from", ropts.from}, {"reset", reset}, {"interrupted", interrupted}});
+      !s.ok())
+    return s;
+  auto listed = [](const std::vector<std::string>& v, const std::string& id) {
+    return std::find(v.begin(), v.end(), id) != v.end();
+  };
+  for (auto& st : steps_) {
+    Status s;
+    if (listed(added, st.rec.id)) {
+      s = store.insert_step(id(), st.rec);
+    } else if (listed(interrupted, st.rec.id)) {
+      s = interrupt(st);
+    } else if (listed(reset, st.rec.id)) {
+      st.rec = StepRecord{st.rec.id, st.rec.position, "pending", st.rec.attempts, {}, {}, {}, nlohmann::json::object(), "", {}, 0, 0, {}};
+      s = store.update_step(id(), st.rec);
+    }
+    if (!s.ok()) return s;
+  }
+  if (ropts.current) {
+    if (auto s = store.update_snapshot(id(), wf_.path, wf_.hash, wf_.text); !s.ok()) return s;
+  }
+  if (auto s = store.update_run(id(), "running", std::nullopt, ""); !s.ok()) return s;
+  return store.set_lease(id(), lease_owner(), now_ms());
+}
+
+Status Run::interrupt(StepState& st) {
+  Store& store = engine_.store_;
+  // The attempt that was running: recorded as started, never finished.
+  AttemptRecord last;
+  if (!st.rec.attempt_list.empty()) last = st.rec.attempt_list.back();
+  last.step_id = st.rec.id;
+  last.number = st.rec.attempts;
+  last.reason = "interrupted";
+  last.finished_at = now_ms();
+  st.rec.attempt_list.clear();
+  if (auto s = store.finish_attempt(id(), last); !s.ok()) return s;
+  st.rec.interruptions += 1;
+  st.rec.finished_at = last.finished_at;
+  if (st.def->retry.on_interrupted && st.rec.interruptions < workflows::kMaxInterruptions) {
+    st.rec.status = "pending";
+    st.rec.reason = "";
+    if (auto s = store.update_step(id(), st.rec); !s.ok()) return s;
+    return event(event_type::step_interrupted, st.rec.id, {{"attempt", last.number}});
+  }
+  st.rec.status = "failed";
+  st.rec.reason = st.def->retry.on_interrupted
+                      ? "interrupted " + std::to_string(st.rec.interruptions) + " times in a row: the engine stopped while it ran"
+                      : "interrupted: the engine stopped while it ran, and its retry policy excludes \"interrupted\"";
+  if (auto s = store.update_step(id(), st.rec); !s.ok()) return s;
+  return event(event_type::step_failed, st.rec.id, {{"attempt", last.number}, {"reason", "interrupted"}, {"message", st.rec.reason}});
+}
 
 Engine::Engine(uv_loop_t* loop, Store& store, sandbox::Sandbox& sandbox)
     : loop_(loop), store_(store), sandbox_(sandbox) {}
@@ -534,6 +832,38 @@ Result<std::string> Engine::start(const workflows::Workflow& workflow, RunOption
   }
   runs_[run->id()] = run;
   return run->id();
+}
+
+Result<std::string> Engine::resume(const std::string& run_id, ResumeOptions ropts,
+                                   std::function<void(const RunOutcome&)> on_finished) {
+  if (runs_.count(run_id)) return Error{"run " + run_id + " is already running in this engine"};
+  auto run = store_.load_run(run_id);
+  if (!run) return run.error();
+  if (run->status == "succeeded" && ropts.from.empty())
+    return Error{"run " + run_id + " already succeeded: nothing to resume (re-run steps with --from STEP)"};
+  workflows::Workflow wf;
+  if (ropts.current) {
+    wf = *ropts.current;
+  } else {
+    auto loaded = workflows::load_workflow_text(run->workflow_text, run->workflow_path);
+    if (!loaded.ok()) return Error{"the workflow snapshot of run " + run_id + " does not load: " + loaded.errors.front()};
+    wf = std::move(*loaded.workflow);
+  }
+  RunOptions opts;
+  opts.run_id = run_id;
+  opts.repo = run->repo;
+  opts.jobs = ropts.jobs;
+  opts.kill_grace = ropts.kill_grace;
+  opts.scratch_dir = ropts.scratch_dir.empty()
+                         ? (std::filesystem::path(store_.path()).parent_path() / "tmp").string()
+                         : ropts.scratch_dir;
+  auto* r = new Run(*this, wf, opts, std::move(on_finished));
+  if (auto s = r->adopt(ropts); !s.ok()) {
+    r->discard();
+    return s.error();
+  }
+  runs_[run_id] = r;
+  return run_id;
 }
 
 bool Engine::cancel(const std::string& run_id, const std::string& reason) {

@@ -19,6 +19,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 
@@ -42,6 +43,21 @@ struct RunOptions {
   std::string scratch_dir;         // for step output files; empty: <dir of the store>/tmp
   std::chrono::milliseconds kill_grace{2000};  // SIGTERM -> SIGKILL on timeout and cancel
 };
+
+struct ResumeOptions {
+  /// Re-run these steps and every step that needs them, whatever their status.
+  std::vector<std::string> from;
+  /// Resume with this workflow instead of the run's snapshot. Refused unless
+  /// every step that keeps its recorded outcome is defined the same in both.
+  std::optional<workflows::Workflow> current;
+  int jobs = 0;
+  std::string scratch_dir;
+  std::chrono::milliseconds kill_grace{2000};
+};
+
+/// A lease whose heartbeat is older than this belongs to a dead or hung
+/// engine and may be taken over.
+inline constexpr int64_t kLeaseStaleMs = 30000;
 
 struct RunOutcome {
   std::string run_id;
@@ -71,6 +87,16 @@ class Engine {
   /// loop thread, after the run's final state has committed.
   Result<std::string> start(const workflows::Workflow& workflow, RunOptions options,
                             std::function<void(const RunOutcome&)> on_finished);
+
+  /// Continues a recorded run that is not finished (interrupted by a crash,
+  /// failed or cancelled) from its stored state and workflow snapshot:
+  /// succeeded steps are kept, attempts that were running when the engine
+  /// died are recorded as interrupted and follow their retry policy, waiting
+  /// retries wait out the rest of their delay; for a failed or cancelled run,
+  /// every step that did not succeed runs again. Refused while another live
+  /// engine holds the run's lease. Same callback contract as start().
+  Result<std::string> resume(const std::string& run_id, ResumeOptions options,
+                             std::function<void(const RunOutcome&)> on_finished);
 
   /// Cancels a running run: running steps are killed (their process groups:
   /// SIGTERM, then SIGKILL after the grace period), steps not yet started

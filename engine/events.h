@@ -11,6 +11,9 @@
 //   step.failed      {attempt, exit_code, reason, message, duration_ms}
 //   step.skipped     {reason}
 //   step.cancelled   {reason}
+//   step.retrying    {attempt, reason, message, exit_code, retry_in_ms}
+//   step.interrupted {attempt}   (found running when the run was resumed)
+//   run.resumed      {workflow_hash, from, reset, interrupted}
 #pragma once
 
 #include <string>
@@ -29,6 +32,9 @@ inline constexpr const char* step_succeeded = "step.succeeded";
 inline constexpr const char* step_failed = "step.failed";
 inline constexpr const char* step_skipped = "step.skipped";
 inline constexpr const char* step_cancelled = "step.cancelled";
+inline constexpr const char* step_retrying = "step.retrying";
+inline constexpr const char* step_interrupted = "step.interrupted";
+inline constexpr const char* run_resumed = "run.resumed";
 }  // namespace event_type
 
 /// Receives what the engine does. Called on the loop thread; must not call

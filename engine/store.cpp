@@ -13,7 +13,7 @@ int64_t now_ms() {
 
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 // Each entry migrates from version (index) to index + 1.
 const char* const kMigrations[] = {
@@ -68,6 +68,15 @@ CREATE TABLE events (
   data    TEXT NOT NULL DEFAULT '{}',
   PRIMARY KEY (run_id, seq)
 );
+)sql",
+    // 2: retries wait durably; a run is leased to one engine process at a time.
+    R"sql(
+ALTER TABLE steps ADD COLUMN retry_at INTEGER;
+ALTER TABLE steps ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE steps ADD COLUMN interruptions INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN lease_heartbeat INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX runs_by_status ON runs(status);
 )sql",
 };
 static_assert(sizeof kMigrations / sizeof kMigrations[0] == kSchemaVersion);
@@ -157,25 +166,34 @@ Status Store::exec(const char* sql) {
 }
 
 Status Store::migrate() {
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db_, "PRAGMA user_version", -1, &st, nullptr) != SQLITE_OK) return fail("cannot read the schema version");
-  int version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-  sqlite3_finalize(st);
-  if (version > kSchemaVersion) {
-    return Error{"state database " + path_ + " has schema version " + std::to_string(version) +
-                 ", newer than this hearth understands (" + std::to_string(kSchemaVersion) + "): upgrade hearth"};
-  }
-  for (int v = version; v < kSchemaVersion; ++v) {
+  // The version is read inside the write transaction: two processes opening
+  // a fresh store at once must not both migrate it.
+  for (;;) {
     if (auto s = exec("BEGIN IMMEDIATE"); !s.ok()) return s;
-    if (auto s = exec(kMigrations[v]); !s.ok()) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db_, "PRAGMA user_version", -1, &st, nullptr) != SQLITE_OK) {
+      (void)exec("ROLLBACK");
+      return fail("cannot read the schema version");
+    }
+    int version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (version > kSchemaVersion) {
+      (void)exec("ROLLBACK");
+      return Error{"state database " + path_ + " has schema version " + std::to_string(version) +
+                   ", newer than this hearth understands (" + std::to_string(kSchemaVersion) + "): upgrade hearth"};
+    }
+    if (version == kSchemaVersion) return exec("COMMIT");
+    if (auto s = exec(kMigrations[version]); !s.ok()) {
       (void)exec("ROLLBACK");
       return s;
     }
-    std::string set = "PRAGMA user_version=" + std::to_string(v + 1);
-    if (auto s = exec(set.c_str()); !s.ok()) return s;
+    std::string set = "PRAGMA user_version=" + std::to_string(version + 1);
+    if (auto s = exec(set.c_str()); !s.ok()) {
+      (void)exec("ROLLBACK");
+      return s;
+    }
     if (auto s = exec("COMMIT"); !s.ok()) return s;
   }
-  return {};
 }
 
 sqlite3_stmt* Store::prepare(const char* sql) {
@@ -236,7 +254,7 @@ void Store::rollback() {
 Status Store::insert_run(const RunRecord& r) {
   HEARTH_WRITE(
       "INSERT INTO runs (id, workflow, workflow_path, workflow_hash, workflow_text, payload, repo, status, "
-      "created_at, finished_at, error) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+      "created_at, finished_at, error, lease_owner, lease_heartbeat) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
       "cannot record the run", {
         bind_text(st, 1, r.id);
         bind_text(st, 2, r.workflow);
@@ -249,7 +267,28 @@ Status Store::insert_run(const RunRecord& r) {
         sqlite3_bind_int64(st, 9, r.created_at);
         bind_opt(st, 10, r.finished_at);
         bind_text(st, 11, r.error);
+        bind_text(st, 12, r.lease_owner);
+        sqlite3_bind_int64(st, 13, r.lease_heartbeat);
       });
+}
+
+Status Store::set_lease(const std::string& run_id, const std::string& owner, int64_t heartbeat) {
+  HEARTH_WRITE("UPDATE runs SET lease_owner=?, lease_heartbeat=? WHERE id=?", "cannot record the run's lease", {
+    bind_text(st, 1, owner);
+    sqlite3_bind_int64(st, 2, heartbeat);
+    bind_text(st, 3, run_id);
+  });
+}
+
+Status Store::update_snapshot(const std::string& run_id, const std::string& path, const std::string& hash,
+                              const std::string& text) {
+  HEARTH_WRITE("UPDATE runs SET workflow_path=?, workflow_hash=?, workflow_text=? WHERE id=?",
+               "cannot record the run's workflow", {
+                 bind_text(st, 1, path);
+                 bind_text(st, 2, hash);
+                 bind_text(st, 3, text);
+                 bind_text(st, 4, run_id);
+               });
 }
 
 Status Store::insert_step(const std::string& run_id, const StepRecord& s) {
@@ -273,8 +312,8 @@ Status Store::update_run(const std::string& run_id, const std::string& status, s
 
 Status Store::update_step(const std::string& run_id, const StepRecord& s) {
   HEARTH_WRITE(
-      "UPDATE steps SET status=?, attempts=?, exit_code=?, started_at=?, finished_at=?, outputs=?, reason=? "
-      "WHERE run_id=? AND step_id=?",
+      "UPDATE steps SET status=?, attempts=?, exit_code=?, started_at=?, finished_at=?, outputs=?, reason=?, "
+      "retry_at=?, failures=?, interruptions=? WHERE run_id=? AND step_id=?",
       "cannot update a step", {
         bind_text(st, 1, s.status);
         sqlite3_bind_int(st, 2, s.attempts);
@@ -283,8 +322,11 @@ Status Store::update_step(const std::string& run_id, const StepRecord& s) {
         bind_opt(st, 5, s.finished_at);
         bind_text(st, 6, to_db_json(s.outputs));
         bind_text(st, 7, s.reason);
-        bind_text(st, 8, run_id);
-        bind_text(st, 9, s.id);
+        bind_opt(st, 8, s.retry_at);
+        sqlite3_bind_int(st, 9, s.failures);
+        sqlite3_bind_int(st, 10, s.interruptions);
+        bind_text(st, 11, run_id);
+        bind_text(st, 12, s.id);
       });
 }
 
@@ -331,7 +373,8 @@ Status Store::insert_event(const EventRecord& e) {
 
 namespace {
 const char* kRunColumns =
-    "id, workflow, workflow_path, workflow_hash, workflow_text, payload, repo, status, created_at, finished_at, error";
+    "id, workflow, workflow_path, workflow_hash, workflow_text, payload, repo, status, created_at, finished_at, error, "
+    "lease_owner, lease_heartbeat";
 RunRecord read_run(sqlite3_stmt* st) {
   RunRecord r;
   r.id = col_text(st, 0);
@@ -345,9 +388,31 @@ RunRecord read_run(sqlite3_stmt* st) {
   r.created_at = sqlite3_column_int64(st, 8);
   r.finished_at = col_opt(st, 9);
   r.error = col_text(st, 10);
+  r.lease_owner = col_text(st, 11);
+  r.lease_heartbeat = sqlite3_column_int64(st, 12);
   return r;
 }
 }  // namespace
+
+Result<int64_t> Store::last_event_seq(const std::string& run_id) {
+  sqlite3_stmt* st = prepare("SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id=?");
+  if (!st) return Error{sticky_.message()};
+  Reset reset{st};
+  bind_text(st, 1, run_id);
+  if (sqlite3_step(st) != SQLITE_ROW) return Error{fail("cannot read events").message()};
+  return sqlite3_column_int64(st, 0);
+}
+
+Result<std::vector<std::string>> Store::interrupted_runs() {
+  sqlite3_stmt* st = prepare("SELECT id FROM runs WHERE status='running' ORDER BY created_at");
+  if (!st) return Error{sticky_.message()};
+  Reset reset{st};
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) out.push_back(col_text(st, 0));
+  if (rc != SQLITE_DONE) return Error{fail("cannot list runs").message()};
+  return out;
+}
 
 Result<bool> Store::run_exists(const std::string& run_id) {
   sqlite3_stmt* st = prepare("SELECT 1 FROM runs WHERE id=?");
@@ -388,8 +453,8 @@ Result<RunRecord> Store::load_run(const std::string& run_id) {
 
 Result<std::vector<StepRecord>> Store::load_steps(const std::string& run_id) {
   sqlite3_stmt* st = prepare(
-      "SELECT step_id, position, status, attempts, exit_code, started_at, finished_at, outputs, reason "
-      "FROM steps WHERE run_id=? ORDER BY position");
+      "SELECT step_id, position, status, attempts, exit_code, started_at, finished_at, outputs, reason, "
+      "retry_at, failures, interruptions FROM steps WHERE run_id=? ORDER BY position");
   if (!st) return Error{sticky_.message()};
   std::vector<StepRecord> steps;
   {
@@ -407,6 +472,9 @@ Result<std::vector<StepRecord>> Store::load_steps(const std::string& run_id) {
       s.finished_at = col_opt(st, 6);
       s.outputs = col_json(st, 7);
       s.reason = col_text(st, 8);
+      s.retry_at = col_opt(st, 9);
+      s.failures = sqlite3_column_int(st, 10);
+      s.interruptions = sqlite3_column_int(st, 11);
       steps.push_back(std::move(s));
     }
     if (rc != SQLITE_DONE) return Error{fail("cannot read steps").message()};

@@ -40,6 +40,8 @@ struct RunRecord {
   int64_t created_at = 0;
   std::optional<int64_t> finished_at;
   std::string error;          // why the run failed, when it was not a step
+  std::string lease_owner;    // "pid@host" of the engine running it; empty when none
+  int64_t lease_heartbeat = 0;  // when the owner last said it was alive (ms)
 };
 
 struct AttemptRecord {
@@ -57,13 +59,16 @@ struct AttemptRecord {
 struct StepRecord {
   std::string id;
   int position = 0;
-  std::string status;  // pending | running | succeeded | failed | skipped | cancelled
+  std::string status;  // pending | running | waiting | succeeded | failed | skipped | cancelled
   int attempts = 0;
   std::optional<int64_t> exit_code;
   std::optional<int64_t> started_at, finished_at;
   nlohmann::json outputs = nlohmann::json::object();
   std::string reason;  // why it was skipped, failed or cancelled
-  std::vector<AttemptRecord> attempt_list;  // filled by load_run
+  std::optional<int64_t> retry_at;  // status "waiting": when the next attempt starts
+  int failures = 0;       // failed attempts counted against the retry policy
+  int interruptions = 0;  // attempts in a row cut short by an engine crash
+  std::vector<AttemptRecord> attempt_list;  // filled by load_steps
 };
 
 struct EventRecord {
@@ -102,15 +107,25 @@ class Store {
   Status insert_attempt(const std::string& run_id, const AttemptRecord& a);
   Status finish_attempt(const std::string& run_id, const AttemptRecord& a);
   Status insert_event(const EventRecord& e);
+  /// Records who runs the run (empty `owner` releases it).
+  Status set_lease(const std::string& run_id, const std::string& owner, int64_t heartbeat);
+  /// Replaces the workflow snapshot a run resumes with.
+  Status update_snapshot(const std::string& run_id, const std::string& path, const std::string& hash,
+                         const std::string& text);
 
   // --- reads ---
   Result<bool> run_exists(const std::string& run_id);
+  /// Ids of runs recorded as running: interrupted by a crash, or running now
+  /// in another process (see the lease). Oldest first.
+  Result<std::vector<std::string>> interrupted_runs();
   /// Newest first.
   Result<std::vector<RunRecord>> list_runs(int limit, const std::string& workflow_filter = "");
   /// The run, or an Error naming the id when there is none.
   Result<RunRecord> load_run(const std::string& run_id);
   /// Steps in workflow order, each with its attempts.
   Result<std::vector<StepRecord>> load_steps(const std::string& run_id);
+  /// The highest event sequence number of the run; 0 when it has none.
+  Result<int64_t> last_event_seq(const std::string& run_id);
   Result<std::vector<EventRecord>> load_events(const std::string& run_id, int64_t after_seq = 0);
 
   // --- figures for bench/ ---

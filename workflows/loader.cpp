@@ -20,6 +20,13 @@
 
 namespace hearth::workflows {
 
+std::chrono::milliseconds RetryPolicy::backoff(int failed) const {
+  if (!exponential || failed <= 1) return std::min(delay, max_delay);
+  auto d = delay;
+  for (int i = 1; i < failed && d < max_delay; ++i) d *= 2;
+  return std::min(d, max_delay);
+}
+
 int Workflow::step_index(std::string_view id) const {
   for (size_t i = 0; i < steps.size(); ++i)
     if (steps[i].id == id) return static_cast<int>(i);
@@ -29,9 +36,11 @@ int Workflow::step_index(std::string_view id) const {
 namespace {
 
 const std::vector<std::string> kTopKeys = {"name", "description", "on", "inputs", "env", "steps"};
-const std::vector<std::string> kStepKeys = {"id",  "name",    "run",     "needs",
-                                            "if",  "env",     "timeout", "working-directory",
-                                            "continue-on-error"};
+const std::vector<std::string> kStepKeys = {"id",      "name",  "run",    "needs",
+                                            "if",      "env",   "timeout", "working-directory",
+                                            "continue-on-error", "retry"};
+const std::vector<std::string> kRetryKeys = {"attempts", "backoff", "delay", "max-delay", "jitter", "on"};
+const std::vector<std::string> kRetryOn = {"failure", "timeout", "interrupted"};
 const std::vector<std::string> kOnKeys = {"github"};
 // Contexts an expression may read, by where it appears.
 const std::vector<std::string> kStepContexts = {"inputs", "env", "steps", "run"};
@@ -278,7 +287,53 @@ class Loader {
       step.working_directory = templated(*n, "'working-directory' of " + where);
     if (auto* n = expect(t, "continue-on-error", toml::node_type::boolean, "true or false", where))
       step.continue_on_error = n->as_boolean()->get();
+    if (auto* n = expect(t, "retry", toml::node_type::table, "a table", where))
+      read_retry(step.retry, *n->as_table(), "'retry' of " + where);
+    step.definition_hash = sha256_hex(to_json(t).dump());
     wf_.steps.push_back(std::move(step));
+  }
+
+  void read_retry(RetryPolicy& r, const toml::table& t, const std::string& where) {
+    check_keys(t, kRetryKeys, where);
+    if (auto* n = expect(t, "attempts", toml::node_type::integer, "an integer", where)) {
+      int64_t v = n->as_integer()->get();
+      if (v < 1 || v > 100) error(*n, "'attempts' in " + where + " must be between 1 and 100");
+      else r.attempts = static_cast<int>(v);
+    }
+    if (auto b = get_string(t, "backoff", where)) {
+      if (*b == "exponential" || *b == "fixed") r.exponential = *b == "exponential";
+      else error(*t.get("backoff"), "'backoff' in " + where + " must be \"exponential\" or \"fixed\", not \"" + *b + "\"");
+    }
+    auto duration = [&](const char* key, std::chrono::milliseconds& out) {
+      auto* n = t.get(key);
+      if (!n) return;
+      if (auto* i = n->as_integer()) {
+        if (i->get() < 0) error(*n, "'" + std::string(key) + "' in " + where + " must not be negative");
+        else out = std::chrono::seconds(i->get());
+        return;
+      }
+      if (!n->is_string()) {
+        error(*n, "'" + std::string(key) + "' in " + where + " must be a duration like \"5s\", not " + type_name(*n));
+        return;
+      }
+      auto d = parse_duration(n->as_string()->get());
+      if (!d) error(*n, "'" + std::string(key) + "' in " + where + ": " + d.message());
+      else out = *d;
+    };
+    duration("delay", r.delay);
+    duration("max-delay", r.max_delay);
+    if (r.max_delay < r.delay) error(location_of(t.source()), "'max-delay' in " + where + " is shorter than 'delay'");
+    if (auto* n = expect(t, "jitter", toml::node_type::boolean, "true or false", where)) r.jitter = n->as_boolean()->get();
+    if (auto* n = t.get("on")) {
+      r.on_failure = r.on_timeout = r.on_interrupted = false;
+      for (auto& reason : string_list(*n, "'on' in " + where)) {
+        if (reason == "failure") r.on_failure = true;
+        else if (reason == "timeout") r.on_timeout = true;
+        else if (reason == "interrupted") r.on_interrupted = true;
+        else error(*n, "unknown reason '" + reason + "' in 'on' of " + where + did_you_mean(reason, kRetryOn) +
+                           "; use failure, timeout or interrupted");
+      }
+    }
   }
 
   void read_id(const Step& step, const toml::node& n) {

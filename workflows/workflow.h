@@ -33,6 +33,26 @@ struct EnvVar {
   TemplatedString value;
 };
 
+/// How a failed attempt is retried (`retry = { ... }`).
+struct RetryPolicy {
+  int attempts = 1;  // most attempts for failures and timeouts, the first included
+  bool exponential = true;  // backoff "exponential" (delay, 2*delay, 4*delay...) or "fixed"
+  std::chrono::milliseconds delay{1000};
+  std::chrono::milliseconds max_delay{300000};
+  bool jitter = true;  // wait a random time in [delay/2, delay]
+  bool on_failure = true;      // a non-zero exit, a signal, a start or output-file error
+  bool on_timeout = true;      // the step's timeout fired
+  bool on_interrupted = true;  // the engine died while the attempt ran (see docs/durability.md)
+
+  /// The wait before the attempt after `failed` failed attempts (1-based),
+  /// before jitter.
+  std::chrono::milliseconds backoff(int failed) const;
+};
+
+/// Interrupted attempts do not count against `attempts`, but a step
+/// interrupted this many times in a row fails: it may be what kills the engine.
+inline constexpr int kMaxInterruptions = 3;
+
 struct Step {
   std::string id;
   Location location;               // of the step's table
@@ -46,6 +66,10 @@ struct Step {
   std::optional<std::chrono::milliseconds> timeout;
   std::optional<TemplatedString> working_directory;
   bool continue_on_error = false;
+  RetryPolicy retry;
+  /// "sha256:..." of the step's table as written: two workflows define a
+  /// step the same way when these are equal.
+  std::string definition_hash;
 };
 
 struct Workflow {

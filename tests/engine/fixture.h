@@ -3,6 +3,8 @@
 // leaked handle fails the test.
 #pragma once
 
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -144,6 +146,112 @@ class TempRepo {
     result.steps = *steps;
     return result;
   }
+
+  /// Resumes `run_id` to the end, like run().
+  RunResult resume(const std::string& run_id, engine::ResumeOptions ropts = {}) {
+    auto store = engine::Store::open(state_path());
+    BOOST_REQUIRE(store.ok());
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    auto sandbox = sandbox::make_local_sandbox();
+    RunResult result;
+    {
+      engine::Engine engine(&loop, **store, *sandbox);
+      Recorder rec;
+      engine.add_observer(&rec);
+      ropts.kill_grace = std::chrono::milliseconds(500);
+      int finished = 0;
+      auto id = engine.resume(run_id, ropts, [&](const engine::RunOutcome& o) {
+        result.outcome = o;
+        ++finished;
+      });
+      BOOST_REQUIRE_MESSAGE(id.ok(), (id.ok() ? "" : id.message()));
+      uv_run(&loop, UV_RUN_DEFAULT);
+      BOOST_TEST(finished == 1);
+      result.events = rec.events;
+    }
+    BOOST_TEST(uv_loop_close(&loop) == 0);
+    auto steps = (*store)->load_steps(run_id);
+    BOOST_REQUIRE(steps.ok());
+    result.steps = *steps;
+    return result;
+  }
+
+  /// Expects resume() to refuse; returns its message.
+  std::string resume_error(const std::string& run_id, engine::ResumeOptions ropts = {}) {
+    auto store = engine::Store::open(state_path());
+    BOOST_REQUIRE(store.ok());
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    auto sandbox = sandbox::make_local_sandbox();
+    std::string message;
+    {
+      engine::Engine engine(&loop, **store, *sandbox);
+      auto id = engine.resume(run_id, ropts, [](const engine::RunOutcome&) { BOOST_FAIL("a refused resume finished"); });
+      BOOST_REQUIRE(!id.ok());
+      message = id.message();
+      uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    BOOST_TEST(uv_loop_close(&loop) == 0);
+    return message;
+  }
+
+  /// A real crash: runs the workflow as `run_id` in a child process and
+  /// SIGKILLs it once `ready()` holds (checked every 5 ms, 10 s deadline).
+  /// Steps run in their own process groups and outlive the engine, as they
+  /// would after a real crash; every group whose leader wrote a `*.pid` file
+  /// into the repository is killed too.
+  void crash_when(const std::string& run_id, const std::function<bool()>& ready,
+                  nlohmann::json payload = nlohmann::json::object()) {
+    auto wf = load();
+    pid_t child = fork();
+    BOOST_REQUIRE(child >= 0);
+    if (child == 0) {
+      auto store = engine::Store::open(state_path());
+      if (!store.ok()) _exit(3);
+      uv_loop_t loop;
+      uv_loop_init(&loop);
+      auto sandbox = sandbox::make_local_sandbox();
+      engine::Engine engine(&loop, **store, *sandbox);
+      engine::RunOptions opts;
+      opts.run_id = run_id;
+      opts.repo = dir_.str();
+      opts.payload = payload;
+      if (!engine.start(wf, opts, [](const engine::RunOutcome&) {}).ok()) _exit(4);
+      uv_run(&loop, UV_RUN_DEFAULT);
+      _exit(5);  // finished before the crash point: the test is wrong
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    bool hit = false;
+    while (!(hit = ready()) && std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (waitpid(child, &status, WNOHANG) == child) BOOST_FAIL("the engine exited before the crash point, status " << status);
+      usleep(5000);
+    }
+    ::kill(child, SIGKILL);
+    int status = 0;
+    waitpid(child, &status, 0);
+    for (auto& entry : std::filesystem::directory_iterator(dir_.path)) {
+      if (entry.path().extension() != ".pid") continue;
+      pid_t group = static_cast<pid_t>(std::atoi(read_file(entry.path()).c_str()));
+      if (group > 0) ::kill(-group, SIGKILL);
+    }
+    BOOST_REQUIRE_MESSAGE(hit, "the crash point was never reached");
+  }
+
+  /// The step's record as stored now (for crash points).
+  std::optional<engine::StepRecord> stored_step(const std::string& run_id, const std::string& step) const {
+    auto store = engine::Store::open(state_path());
+    if (!store.ok()) return std::nullopt;
+    auto steps = (*store)->load_steps(run_id);
+    if (!steps.ok()) return std::nullopt;
+    for (auto& s : *steps)
+      if (s.id == step) return s;
+    return std::nullopt;
+  }
+
+  void rewrite(const std::string& workflow_toml) { write_file(dir_.path / "workflow.toml", workflow_toml); }
+  void write(const std::string& rel, const std::string& text) { write_file(dir_.path / rel, text); }
 
   /// Starts a run expecting start() to refuse it; returns the message.
   std::string start_error(nlohmann::json payload) {

@@ -17,7 +17,7 @@ using hearth::testing::TempDir;
 namespace {
 
 RunRecord sample_run(const std::string& id, int64_t at) {
-  return RunRecord{id, "wf", "wf.toml", "sha256:ab", "[[steps]]", {{"issue", 7}}, "/repo", "running", at, {}, ""};
+  return RunRecord{id, "wf", "wf.toml", "sha256:ab", "[[steps]]", {{"issue", 7}}, "/repo", "running", at, {}, "", "", 0};
 }
 
 // Writes one run with a step, an attempt and an event, in one transaction.
