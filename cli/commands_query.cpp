@@ -125,7 +125,8 @@ int command_show(const Globals& g, const std::string& run_id, bool json) {
                            {"attempts", s.attempts}, {"exit_code", opt(s.exit_code)},
                            {"started_at", opt(s.started_at)}, {"finished_at", opt(s.finished_at)},
                            {"duration_ms", s.started_at && s.finished_at ? nlohmann::json(*s.finished_at - *s.started_at) : nlohmann::json()},
-                           {"outputs", s.outputs}, {"reason", s.reason}};
+                           {"outputs", s.outputs}, {"reason", s.reason},
+                           {"output_tail", s.attempt_list.empty() ? std::string() : s.attempt_list.back().output_tail}};
       js["attempt_list"] = nlohmann::json::array();
       for (auto& a : s.attempt_list) {
         js["attempt_list"].push_back({{"number", a.number},

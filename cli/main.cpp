@@ -3,6 +3,18 @@
 
 #include "cli/cli.h"
 
+namespace {
+// CLI::PositiveNumber checks a double and prints its bounds with 300 digits
+// ("Value 0 not in range 0.000000 to 1797..."); this says what is wanted.
+const CLI::Validator kAtLeastOne(
+    [](std::string& in) {
+      int v = 0;
+      if (CLI::detail::lexical_cast(in, v) && v >= 1) return std::string();
+      return "expected a whole number of at least 1, not '" + in + "'";
+    },
+    "INT>=1");
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace hearth::cli;
   CLI::App app{"Hearth: an event-driven workflow engine for CI pipelines"};
@@ -19,7 +31,7 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--payload", run.payload, "Payload as JSON text, or @file.json");
   run_cmd->add_option("--input,-i", run.inputs, "Set one input: key=value (repeatable)");
   run_cmd->add_option("--jobs,-j", run.jobs, "Most steps running at once (default: number of CPUs)")
-      ->check(CLI::PositiveNumber);
+      ->check(kAtLeastOne);
   run_cmd->add_option("--events", run.events, "Print events as JSON lines on stdout")
       ->check(CLI::IsMember({"jsonl"}));
 
@@ -32,7 +44,7 @@ int main(int argc, char** argv) {
   std::string runs_workflow;
   auto* runs_cmd = app.add_subcommand("runs", "List runs, newest first");
   runs_cmd->add_flag("--json", runs_json, "Machine-readable output");
-  runs_cmd->add_option("--limit,-n", runs_limit, "How many runs to list")->check(CLI::PositiveNumber);
+  runs_cmd->add_option("--limit,-n", runs_limit, "How many runs to list")->check(kAtLeastOne);
   runs_cmd->add_option("--workflow,-w", runs_workflow, "Only runs of this workflow");
 
   bool show_json = false;

@@ -107,7 +107,10 @@ void ConsoleReporter::on_output(const std::string&, const std::string& step_id, 
     print_line(step_id, r.partial);
     r.partial.clear();
   }
-  if (cleared) draw_block();
+  if (cleared) {
+    draw_block();
+    std::fflush(out_);  // a pipe is block-buffered; a reader (tee, CI log) sees each line as it is printed
+  }
 }
 
 void ConsoleReporter::step_finished(const engine::EventRecord& e, const char* mark, const char* color) {

@@ -1,0 +1,811 @@
+// The `hearth` command end to end: the real built binary, started as a real
+// process with its stdout and stderr on pipes, in a temporary repository with
+// a real state database. Asserts what a user sees: exit codes, printed lines,
+// and what `hearth runs` / `hearth show` report afterwards.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <boost/test/unit_test.hpp>
+#include <nlohmann/json.hpp>
+
+#include "tests/engine/fixture.h"
+#include "tests/testdata.h"
+
+extern char** environ;
+
+namespace fs = std::filesystem;
+using hearth::testing::read_file;
+using hearth::testing::TempDir;
+using hearth::testing::write_file;
+using json = nlohmann::json;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+/// How `hearth` ended and what it printed.
+struct Outcome {
+  int exit_code = -1;  // the code it exited with; -N when killed by signal N
+  std::string out, err;
+};
+
+/// What a test passes to `hearth`: arguments, extra environment, directory.
+struct Invocation {
+  std::vector<std::string> args;
+  std::map<std::string, std::string> env;  // added to (or replacing) the test's own environment
+  fs::path cwd;
+};
+
+/// A running `hearth`, stdout and stderr on pipes, stdin /dev/null. The
+/// environment is the test's own minus anything that would change what
+/// hearth does (HEARTH_STATE, NO_COLOR), plus `inv.env`. Killed at scope exit
+/// if still running, so a failing test leaves nothing behind.
+class HearthProcess {
+ public:
+  explicit HearthProcess(const Invocation& inv) {
+    std::string bin = hearth::testing::hearth_bin().string();
+    std::vector<std::string> argv{bin};
+    argv.insert(argv.end(), inv.args.begin(), inv.args.end());
+    std::vector<std::string> env;
+    for (char** e = environ; *e; ++e) {
+      std::string kv = *e;
+      std::string name = kv.substr(0, kv.find('='));
+      if (name == "HEARTH_STATE" || name == "NO_COLOR" || inv.env.count(name)) continue;
+      env.push_back(kv);
+    }
+    for (auto& [k, v] : inv.env) env.push_back(k + "=" + v);
+
+    int out[2], err[2];
+    BOOST_REQUIRE(pipe2(out, O_CLOEXEC) == 0);
+    BOOST_REQUIRE(pipe2(err, O_CLOEXEC) == 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&fa, err[1], STDERR_FILENO);
+    std::string cwd = inv.cwd.string();
+    if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
+    int rc = posix_spawn(&pid_, bin.c_str(), &fa, nullptr, cstrings(argv).data(), cstrings(env).data());
+    posix_spawn_file_actions_destroy(&fa);
+    close(out[1]);
+    close(err[1]);
+    out_fd_ = out[0];
+    err_fd_ = err[0];
+    BOOST_REQUIRE_MESSAGE(rc == 0, "cannot start " + bin + ": " + std::strerror(rc));
+    pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
+    if (pidfd_ < 0) {
+      int e = errno;
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+      reaped_ = true;
+      BOOST_FAIL(std::string("pidfd_open: ") + std::strerror(e));
+    }
+  }
+
+  ~HearthProcess() {
+    if (!reaped_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    for (int fd : {out_fd_, err_fd_, pidfd_})
+      if (fd >= 0) close(fd);
+  }
+
+  HearthProcess(const HearthProcess&) = delete;
+  HearthProcess& operator=(const HearthProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  const std::string& out() const { return outcome_.out; }
+
+  void signal(int sig) { BOOST_REQUIRE(kill(pid_, sig) == 0); }
+
+  /// Reads stdout until `pattern` (with one group) matches in it and
+  /// returns the group; empty if `timeout` passes first or hearth closes
+  /// stdout without printing it.
+  std::optional<std::string> wait_for_stdout(const std::regex& pattern, std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    std::smatch m;
+    while (!std::regex_search(outcome_.out, m, pattern)) {
+      if (out_fd_ < 0 || !pump(deadline)) return std::nullopt;
+    }
+    return m[1].str();
+  }
+
+  /// Reads everything hearth prints until it exits. Fails the test (and
+  /// kills hearth) if it has not exited within `timeout`.
+  Outcome finish(std::chrono::milliseconds timeout = 15s) {
+    auto deadline = Clock::now() + timeout;
+    while (out_fd_ >= 0 || err_fd_ >= 0 || !exited_) {
+      if (!pump(deadline)) {
+        kill(pid_, SIGKILL);
+        BOOST_FAIL("hearth did not exit within " + std::to_string(timeout.count()) + " ms\nstdout:\n" +
+                   outcome_.out + "\nstderr:\n" + outcome_.err);
+      }
+    }
+    int status = 0;
+    BOOST_REQUIRE(waitpid(pid_, &status, 0) == pid_);
+    reaped_ = true;
+    outcome_.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    return outcome_;
+  }
+
+ private:
+  static std::vector<char*> cstrings(std::vector<std::string>& v) {
+    std::vector<char*> p;
+    for (auto& s : v) p.push_back(s.data());
+    p.push_back(nullptr);
+    return p;
+  }
+
+  // Waits for one of: output on either pipe, a pipe closing, the process
+  // exiting. False when the deadline passes first.
+  bool pump(Clock::time_point deadline) {
+    pollfd fds[3];
+    int n = 0;
+    for (int fd : {out_fd_, err_fd_}) if (fd >= 0) fds[n++] = {fd, POLLIN, 0};
+    if (!exited_) fds[n++] = {pidfd_, POLLIN, 0};
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return false;
+    int ready = poll(fds, static_cast<nfds_t>(n), static_cast<int>(left));
+    if (ready < 0 && errno == EINTR) return true;
+    BOOST_REQUIRE(ready >= 0);
+    if (ready == 0) return false;
+    for (int i = 0; i < n; ++i) {
+      if (!fds[i].revents) continue;
+      if (fds[i].fd == pidfd_) {
+        exited_ = true;
+        continue;
+      }
+      int& fd = fds[i].fd == out_fd_ ? out_fd_ : err_fd_;
+      std::string& into = fds[i].fd == out_fd_ ? outcome_.out : outcome_.err;
+      char buf[4096];
+      ssize_t got = read(fd, buf, sizeof buf);
+      if (got > 0) {
+        into.append(buf, static_cast<size_t>(got));
+      } else if (got == 0 || errno != EINTR) {
+        close(fd);
+        fd = -1;
+      }
+    }
+    return true;
+  }
+
+  pid_t pid_ = -1;
+  int out_fd_ = -1, err_fd_ = -1, pidfd_ = -1;
+  bool exited_ = false, reaped_ = false;
+  Outcome outcome_;
+};
+
+/// A temporary repository: a directory with `.hearth/workflows/`. `hearth`
+/// runs in its root unless a test says otherwise.
+struct Repo {
+  TempDir dir;
+
+  Repo() { fs::create_directories(root() / ".hearth" / "workflows"); }
+  fs::path root() const { return dir.path; }
+  fs::path default_state() const { return root() / ".hearth" / "state.db"; }
+
+  /// Writes .hearth/workflows/<name>.toml.
+  void workflow(const std::string& name, const std::string& toml) const {
+    write_file(root() / ".hearth" / "workflows" / (name + ".toml"), toml);
+  }
+
+  Outcome hearth(std::vector<std::string> args, std::map<std::string, std::string> env = {},
+                 std::optional<fs::path> cwd = std::nullopt) const {
+    HearthProcess p({std::move(args), std::move(env), cwd.value_or(root())});
+    return p.finish();
+  }
+
+  /// `hearth runs --json <extra...>`, parsed.
+  json runs(std::vector<std::string> extra = {}) const {
+    std::vector<std::string> args{"runs", "--json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return parse_json(hearth(args), "hearth runs --json");
+  }
+
+  /// `hearth show --json <id>`, parsed.
+  json show(const std::string& id) const { return parse_json(hearth({"show", "--json", id}), "hearth show --json"); }
+
+  static json parse_json(const Outcome& o, const std::string& what) {
+    BOOST_REQUIRE_MESSAGE(o.exit_code == 0, what + " exited " + std::to_string(o.exit_code) + ": " + o.err);
+    try {
+      return json::parse(o.out);
+    } catch (const json::exception& e) {
+      BOOST_FAIL(what + " printed invalid JSON (" + e.what() + "):\n" + o.out);
+      throw;
+    }
+  }
+};
+
+/// A failed `hearth` invocation's output, for assertion messages.
+std::string shown(const Outcome& o) {
+  return "exit " + std::to_string(o.exit_code) + "\nstdout:\n" + o.out + "\nstderr:\n" + o.err;
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::string line;
+  std::istringstream in(text);
+  while (std::getline(in, line)) out.push_back(line);
+  return out;
+}
+
+// Evaluates `outcome` once: it may be the call that runs hearth.
+#define REQUIRE_EXIT(outcome, code)                                        \
+  do {                                                                     \
+    const Outcome& require_exit_ = (outcome);                              \
+    BOOST_REQUIRE_MESSAGE(require_exit_.exit_code == (code), shown(require_exit_)); \
+  } while (0)
+
+// Two steps; `hello` greets whoever the payload names and records an output.
+const char* kGreet = R"(
+name = "greet"
+[inputs]
+count = { type = "integer", required = true }
+who = { type = "string", default = "world" }
+
+[[steps]]
+id = "hello"
+run = '''
+echo "hello ${{ inputs.who }} x${{ inputs.count }}"
+echo "greeted=${{ inputs.who }}" >> "$HEARTH_OUTPUT"
+'''
+
+[[steps]]
+id = "bye"
+needs = ["hello"]
+run = "echo bye"
+)";
+
+const char* kFails = R"(
+[[steps]]
+id = "build"
+run = "echo compiling"
+
+[[steps]]
+id = "check"
+needs = ["build"]
+run = "echo 'check: 2 problems'; exit 3"
+)";
+
+const char* kOk = R"(
+[[steps]]
+id = "only"
+run = "echo fine"
+)";
+
+// A step that prints the pid of a sleep it leaves running, then waits on it;
+// a second step that never gets to start.
+const char* kSlow = R"(
+[[steps]]
+id = "wait"
+run = '''
+sleep 30 &
+echo "sleeping as $!"
+wait
+'''
+
+[[steps]]
+id = "after"
+needs = ["wait"]
+run = "echo after"
+)";
+
+std::string only_run_id(const Repo& repo) {
+  json runs = repo.runs();
+  BOOST_REQUIRE_MESSAGE(runs.size() == 1u, "expected one run, have:\n" + runs.dump(2));
+  return runs[0]["id"].get<std::string>();
+}
+
+const json& step_of(const json& run, const std::string& id) {
+  for (auto& s : run["steps"])
+    if (s["id"] == id) return s;
+  BOOST_FAIL("no step " + id + " in:\n" + run.dump(2));
+  throw 0;
+}
+
+// Starts `wait` from kSlow, waits until it is sleeping, sends `sig`, and
+// checks what a user sees: exit 130, the sleep gone, the run cancelled.
+void interrupting_cancels_the_run(int sig, const std::string& signame) {
+  Repo repo;
+  repo.workflow("slow", kSlow);
+  HearthProcess p({{"run", "slow"}, {}, repo.root()});
+  auto sleeping = p.wait_for_stdout(std::regex(R"(\[wait\] sleeping as (\d+)\n)"), 10s);
+  BOOST_REQUIRE_MESSAGE(sleeping, "the step never said it was sleeping; stdout so far:\n" + p.out());
+  pid_t sleep_pid = std::stoi(*sleeping);
+
+  p.signal(sig);
+  Outcome o = p.finish(5s);
+  REQUIRE_EXIT(o, 130);
+  BOOST_TEST(contains(o.out, "cancelling: interrupted by " + signame), shown(o));
+  BOOST_TEST(hearth::testing::process_gone(sleep_pid), "the step's sleep (pid " << sleep_pid << ") is still running");
+
+  json run = repo.show(only_run_id(repo));
+  BOOST_TEST(run["status"] == "cancelled");
+  BOOST_TEST(step_of(run, "wait")["status"] == "cancelled");
+  BOOST_TEST(step_of(run, "after")["status"] == "cancelled");
+  BOOST_TEST(contains(run["error"].get<std::string>() + step_of(run, "wait")["reason"].get<std::string>(), signame));
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(cli)
+
+// --- hearth run --------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(run_a_file_path_prints_plain_step_lines_and_exits_0) {
+  Repo repo;
+  write_file(repo.root() / "ci" / "ok.toml", kOk);
+  for (const std::string& arg : {std::string("ci/ok.toml"), (repo.root() / "ci" / "ok.toml").string()}) {
+    Outcome o = repo.hearth({"run", arg});
+    REQUIRE_EXIT(o, 0);
+    auto lines = lines_of(o.out);
+    BOOST_TEST(std::regex_match(lines.at(0), std::regex(R"(run \S+ \(ok\))")), shown(o));
+    BOOST_TEST(contains(o.out, "\n▶ only\n"), shown(o));
+    BOOST_TEST(contains(o.out, "\n[only] fine\n"), shown(o));
+    BOOST_TEST(contains(o.out, "\n✓ only "), shown(o));
+    BOOST_TEST(std::regex_match(lines.back(), std::regex(R"(run \S+ succeeded in \S+)")), shown(o));
+  }
+  json runs = repo.runs();
+  BOOST_TEST(runs.size() == 2u);
+  BOOST_TEST(runs[0]["status"] == "succeeded");
+}
+
+BOOST_AUTO_TEST_CASE(run_a_name_finds_the_workflow_from_a_subdirectory_of_the_repo) {
+  Repo repo;
+  repo.workflow("ok", kOk);
+  fs::create_directories(repo.root() / "src" / "deep");
+  Outcome o = repo.hearth({"run", "ok"}, {}, repo.root() / "src" / "deep");
+  REQUIRE_EXIT(o, 0);
+  BOOST_TEST(contains(o.out, "[only] fine\n"), shown(o));
+  BOOST_TEST(fs::exists(repo.default_state()), "the run is recorded in <repo>/.hearth/state.db");
+  BOOST_TEST(!fs::exists(repo.root() / "src" / "deep" / ".hearth"));
+}
+
+BOOST_AUTO_TEST_CASE(run_a_name_with_repo_from_outside_the_repo) {
+  Repo repo;
+  repo.workflow("ok", kOk);
+  TempDir elsewhere;
+  Outcome o = repo.hearth({"--repo", repo.root().string(), "run", "ok"}, {}, elsewhere.path);
+  REQUIRE_EXIT(o, 0);
+  BOOST_TEST(contains(o.out, "[only] fine\n"), shown(o));
+  // --repo also works after the subcommand.
+  o = repo.hearth({"run", "ok", "--repo", repo.root().string()}, {}, elsewhere.path);
+  REQUIRE_EXIT(o, 0);
+  BOOST_TEST(repo.runs().size() == 2u);
+  BOOST_TEST(!fs::exists(elsewhere.path / ".hearth"));
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_step_exits_1_with_its_output_and_reason) {
+  Repo repo;
+  repo.workflow("fails", kFails);
+  Outcome o = repo.hearth({"run", "fails"});
+  REQUIRE_EXIT(o, 1);
+  BOOST_TEST(contains(o.out, "[build] compiling\n"), shown(o));
+  BOOST_TEST(contains(o.out, "[check] check: 2 problems\n"), shown(o));
+  BOOST_TEST(contains(o.out, "✗ check "), shown(o));
+  BOOST_TEST(contains(o.out, "exited with code 3"), shown(o));
+  BOOST_TEST(std::regex_match(lines_of(o.out).back(), std::regex(R"(run \S+ failed in \S+)")), shown(o));
+  BOOST_TEST(repo.runs()[0]["status"] == "failed");
+}
+
+BOOST_AUTO_TEST_CASE(output_to_a_pipe_has_no_escape_bytes_even_with_a_colour_terminal_type) {
+  Repo repo;
+  repo.workflow("fails", kFails);
+  for (auto env : {std::map<std::string, std::string>{{"TERM", "xterm-256color"}},
+                   std::map<std::string, std::string>{{"TERM", "xterm-256color"}, {"NO_COLOR", "1"}}}) {
+    Outcome o = repo.hearth({"run", "fails"}, env);
+    REQUIRE_EXIT(o, 1);
+    BOOST_TEST(!contains(o.out, "\x1b"), "escape byte in stdout:\n" << o.out);
+    BOOST_TEST(!contains(o.err, "\x1b"), "escape byte in stderr:\n" << o.err);
+    BOOST_TEST(contains(o.out, "[check] check: 2 problems\n"), shown(o));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(an_unknown_workflow_name_exits_2_listing_the_available_ones) {
+  Repo repo;
+  repo.workflow("greet", kGreet);
+  repo.workflow("deploy", kOk);
+  Outcome o = repo.hearth({"run", "gret"});
+  REQUIRE_EXIT(o, 2);
+  BOOST_TEST(contains(o.err, "no workflow named 'gret'"), shown(o));
+  BOOST_TEST(contains(o.err, "did you mean 'greet'?"), shown(o));
+  BOOST_TEST(contains(o.err, "available: deploy greet"), shown(o));
+  BOOST_TEST(o.out.empty(), shown(o));
+  BOOST_TEST(!fs::exists(repo.default_state()));
+}
+
+BOOST_AUTO_TEST_CASE(payload_as_json_text_reaches_the_steps) {
+  Repo repo;
+  repo.workflow("greet", kGreet);
+  Outcome o = repo.hearth({"run", "greet", "--payload", R"({"count": 2, "who": "json"})"});
+  REQUIRE_EXIT(o, 0);
+  BOOST_TEST(contains(o.out, "[hello] hello json x2\n"), shown(o));
+  json run = repo.show(only_run_id(repo));
+  BOOST_TEST(run["payload"] == json::parse(R"({"count": 2, "who": "json"})"));
+}
+
+BOOST_AUTO_TEST_CASE(payload_from_a_file_reaches_the_steps) {
+  Repo repo;
+  repo.workflow("greet", kGreet);
+  write_file(repo.root() / "event.json", R"({"count": 5, "who": "file"})");
+  Outcome o = repo.hearth({"run", "greet", "--payload", "@event.json"});
+  REQUIRE_EXIT(o, 0);
+  BOOST_TEST(contains(o.out, "[hello] hello file x5\n"), shown(o));
+}
+
+BOOST_AUTO_TEST_CASE(inputs_are_typed_by_the_inputs_schema_and_override_the_payload) {
+  Repo repo;
+  repo.workflow("greet", kGreet);
+  Outcome o = repo.hearth({"run", "greet", "--payload", R"({"count": 1, "who": "payload"})", "--input", "count=3",
+                           "-i", "who=flag"});
+  REQUIRE_EXIT(o, 0);
+  BOOST_TEST(contains(o.out, "[hello] hello flag x3\n"), shown(o));
+  json run = repo.show(only_run_id(repo));
+  BOOST_TEST(run["payload"]["count"] == 3);  // an integer, not the string "3"
+  BOOST_TEST(run["payload"]["who"] == "flag");
+  // A default fills in what is not given.
+  o = repo.hearth({"run", "greet", "-i", "count=7"});
+  REQUIRE_EXIT(o, 0);
+  BOOST_TEST(contains(o.out, "[hello] hello world x7\n"), shown(o));
+}
+
+BOOST_AUTO_TEST_CASE(an_input_that_is_not_of_its_type_exits_2_naming_it_and_records_nothing) {
+  Repo repo;
+  repo.workflow("greet", kGreet);
+  Outcome o = repo.hearth({"run", "greet", "--input", "count=abc"});
+  REQUIRE_EXIT(o, 2);
+  BOOST_TEST(contains(o.err, "'count'"), shown(o));
+  BOOST_TEST(contains(o.err, "integer"), shown(o));
+  o = repo.hearth({"run", "greet", "--input", "count"});
+  REQUIRE_EXIT(o, 2);
+  BOOST_TEST(contains(o.err, "key=value"), shown(o));
+  BOOST_TEST(repo.runs() == json::array());
+}
+
+BOOST_AUTO_TEST_CASE(an_unreadable_payload_exits_2_naming_the_cause) {
+  Repo repo;
+  repo.workflow("greet", kGreet);
+  Outcome o = repo.hearth({"run", "greet", "--payload", R"({"count": )"});
+  REQUIRE_EXIT(o, 2);
+  BOOST_TEST(contains(o.err, "--payload: invalid JSON"), shown(o));
+
+  write_file(repo.root() / "broken.json", "{\"count\": 1,,}");
+  o = repo.hearth({"run", "greet", "--payload", "@broken.json"});
+  REQUIRE_EXIT(o, 2);
+  BOOST_TEST(contains(o.err, "broken.json: invalid JSON"), shown(o));
+
+  o = repo.hearth({"run", "greet", "--payload", "@missing.json"});
+  REQUIRE_EXIT(o, 2);
+  BOOST_TEST(contains(o.err, "cannot read missing.json"), shown(o));
+
+  o = repo.hearth({"run", "greet", "--payload", "[1, 2]"});
+  REQUIRE_EXIT(o, 2);
+  BOOST_TEST(contains(o.err, "must be a JSON object"), shown(o));
+
+  BOOST_TEST(repo.runs() == json::array());
+}
+
+BOOST_AUTO_TEST_CASE(a_payload_missing_a_required_input_exits_2_and_records_no_run) {
+  Repo repo;
+  repo.workflow("greet", kGreet);
+  Outcome o = repo.hearth({"run", "greet", "--payload", R"({"who": "nobody"})"});
+  REQUIRE_EXIT(o, 2);
+  BOOST_TEST(contains(o.err, "[inputs]"), shown(o));
+  BOOST_TEST(contains(o.err, "count"), shown(o));
+  BOOST_TEST(!contains(o.out, "[hello]"), shown(o));
+  BOOST_TEST(repo.runs() == json::array());
+}
+
+BOOST_AUTO_TEST_CASE(jobs_must_be_at_least_1) {
+  Repo repo;
+  repo.workflow("ok", kOk);
+  for (std::string bad : {"0", "-1", "many"}) {
+    Outcome o = repo.hearth({"run", "ok", "--jobs", bad});
+    REQUIRE_EXIT(o, 2);
+    BOOST_TEST(contains(o.err, "--jobs"), shown(o));
+    BOOST_TEST(o.err.size() < 200u, "a short message, not: " << o.err);
+  }
+  BOOST_TEST(repo.runs() == json::array());
+}
+
+BOOST_AUTO_TEST_CASE(jobs_1_runs_one_step_at_a_time) {
+  Repo repo;
+  std::string wf;
+  for (int i = 0; i < 3; ++i)
+    wf += "[[steps]]\nid = \"s" + std::to_string(i) + "\"\nrun = \"echo start >> log; sleep 0.05; echo end >> log\"\n";
+  repo.workflow("three", wf);
+  Outcome o = repo.hearth({"run", "three", "--jobs", "1"});
+  REQUIRE_EXIT(o, 0);
+  auto log = lines_of(read_file(repo.root() / "log"));
+  BOOST_REQUIRE(log.size() == 6u);
+  for (size_t i = 0; i < log.size(); ++i) BOOST_TEST(log[i] == (i % 2 == 0 ? "start" : "end"));
+}
+
+// --- hearth validate ---------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(validate_a_good_workflow_says_ok) {
+  Repo repo;
+  repo.workflow("greet", kGreet);
+  Outcome o = repo.hearth({"validate", "greet"});
+  REQUIRE_EXIT(o, 0);
+  BOOST_TEST(contains(o.out, "greet.toml: ok (greet, 2 steps)"), shown(o));
+  BOOST_TEST(o.err.empty(), shown(o));
+  BOOST_TEST(!fs::exists(repo.default_state()), "validate records nothing");
+}
+
+BOOST_AUTO_TEST_CASE(validate_a_broken_workflow_reports_every_error_at_file_line_col) {
+  Repo repo;
+  write_file(repo.root() / "broken.toml", R"(name = "broken"
+[[steps]]
+id = "a"
+needs = ["nope"]
+run = "true"
+
+[[steps]]
+id = "a"
+run = "true"
+timeout = "forever"
+)");
+  repo.workflow("ok", kOk);
+  Outcome o = repo.hearth({"validate", "broken.toml", "ok"});
+  REQUIRE_EXIT(o, 2);
+  auto errors = lines_of(o.err);
+  BOOST_TEST(errors.size() >= 3u, shown(o));
+  for (auto& line : errors)
+    BOOST_TEST(std::regex_match(line, std::regex(R"(broken\.toml:[0-9]+:[0-9]+: .+)")), "not file:line:col: " << line);
+  BOOST_TEST(contains(o.err, "'nope'"), shown(o));
+  BOOST_TEST(contains(o.err, "duplicate step id 'a'"), shown(o));
+  BOOST_TEST(contains(o.err, "'forever'"), shown(o));
+  BOOST_TEST(contains(o.out, "ok.toml: ok"), "the good file is still checked: " << shown(o));
+  BOOST_TEST(!fs::exists(repo.default_state()), "validate records nothing");
+  BOOST_TEST(repo.runs() == json::array());
+}
+
+// --- hearth runs -------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(runs_lists_runs_newest_first_in_a_table) {
+  Repo repo;
+  repo.workflow("ok", kOk);
+  repo.workflow("fails", kFails);
+  Outcome o = repo.hearth({"runs"});
+  REQUIRE_EXIT(o, 0);
+  BOOST_TEST(contains(o.out, "no runs yet"), shown(o));
+  REQUIRE_EXIT(repo.hearth({"run", "ok"}), 0);
+  REQUIRE_EXIT(repo.hearth({"run", "fails"}), 1);
+  json ids = repo.runs();
+
+  o = repo.hearth({"runs"});
+  REQUIRE_EXIT(o, 0);
+  auto lines = lines_of(o.out);
+  BOOST_REQUIRE_MESSAGE(lines.size() == 3u, shown(o));
+  BOOST_TEST(std::regex_match(lines[0], std::regex(R"(ID +WORKFLOW +STATUS +STARTED +DURATION)")), lines[0]);
+  std::string when = R"( +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +\d+(\.\d+)?(ms|s))";
+  BOOST_TEST(std::regex_match(lines[1], std::regex(ids[0]["id"].get<std::string>() + " +fails +failed" + when)), lines[1]);
+  BOOST_TEST(std::regex_match(lines[2], std::regex(ids[1]["id"].get<std::string>() + " +ok +succeeded" + when)), lines[2]);
+}
+
+BOOST_AUTO_TEST_CASE(runs_json_is_an_array_filtered_by_limit_and_workflow) {
+  Repo repo;
+  repo.workflow("ok", kOk);
+  repo.workflow("fails", kFails);
+  BOOST_TEST(repo.runs() == json::array());
+  REQUIRE_EXIT(repo.hearth({"run", "ok"}), 0);
+  REQUIRE_EXIT(repo.hearth({"run", "fails"}), 1);
+  REQUIRE_EXIT(repo.hearth({"run", "ok"}), 0);
+
+  json all = repo.runs();
+  BOOST_REQUIRE(all.is_array());
+  BOOST_REQUIRE(all.size() == 3u);
+  std::vector<std::string> order;
+  for (auto& r : all) {
+    order.push_back(r["workflow"]);
+    BOOST_TEST(r["id"].is_string());
+    BOOST_TEST(std::regex_match(r["started_at"].get<std::string>(),
+                                std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)")), r.dump());
+    BOOST_TEST((r["duration_ms"].is_number_integer() && r["duration_ms"] >= 0), r.dump());
+  }
+  BOOST_TEST(order == (std::vector<std::string>{"ok", "fails", "ok"}));
+  BOOST_TEST(all[0]["status"] == "succeeded");
+  BOOST_TEST(all[1]["status"] == "failed");
+
+  json newest = repo.runs({"--limit", "1"});
+  BOOST_REQUIRE(newest.size() == 1u);
+  BOOST_TEST(newest[0]["id"] == all[0]["id"]);
+
+  json oks = repo.runs({"--workflow", "ok"});
+  BOOST_REQUIRE(oks.size() == 2u);
+  BOOST_TEST(oks[0]["id"] == all[0]["id"]);
+  BOOST_TEST(oks[1]["id"] == all[2]["id"]);
+  BOOST_TEST(repo.runs({"-w", "nothing-by-this-name"}) == json::array());
+
+  Outcome o = repo.hearth({"runs", "--limit", "0"});
+  REQUIRE_EXIT(o, 2);
+  BOOST_TEST(contains(o.err, "--limit"), shown(o));
+}
+
+// --- hearth show -------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(show_prints_each_step_with_status_attempts_exit_code_outputs_and_last_lines) {
+  Repo repo;
+  repo.workflow("greet", kGreet);
+  repo.workflow("fails", kFails);
+  write_file(repo.root() / ".hearth" / "workflows" / "chatty.toml", R"(
+[[steps]]
+id = "chatty"
+run = "for i in $(seq 1 30); do echo line $i; done"
+)");
+  REQUIRE_EXIT(repo.hearth({"run", "greet", "-i", "count=1", "-i", "who=show"}), 0);
+  Outcome o = repo.hearth({"show", only_run_id(repo)});
+  REQUIRE_EXIT(o, 0);
+  BOOST_TEST(contains(o.out, "status    succeeded\n"), shown(o));
+  BOOST_TEST(contains(o.out, "\nstep hello  succeeded  attempts 1  exit 0  "), shown(o));
+  BOOST_TEST(contains(o.out, "  output greeted = show\n"), shown(o));
+  BOOST_TEST(contains(o.out, "    | hello show x1\n"), shown(o));
+  BOOST_TEST(contains(o.out, "\nstep bye  succeeded  attempts 1  exit 0  "), shown(o));
+
+  REQUIRE_EXIT(repo.hearth({"run", "fails"}), 1);
+  o = repo.hearth({"show", repo.runs({"-w", "fails"})[0]["id"]});
+  REQUIRE_EXIT(o, 0);
+  BOOST_TEST(contains(o.out, "status    failed\n"), shown(o));
+  BOOST_TEST(contains(o.out, "\nstep check  failed  attempts 1  exit 3  "), shown(o));
+  BOOST_TEST(contains(o.out, "  reason: exited with code 3\n"), shown(o));
+  BOOST_TEST(contains(o.out, "    | check: 2 problems\n"), shown(o));
+
+  REQUIRE_EXIT(repo.hearth({"run", "chatty"}), 0);
+  o = repo.hearth({"show", repo.runs({"-w", "chatty"})[0]["id"]});
+  REQUIRE_EXIT(o, 0);
+  BOOST_TEST(contains(o.out, "    | line 30\n"), shown(o));
+  BOOST_TEST(contains(o.out, "    | line 11\n"), shown(o));
+  BOOST_TEST(!contains(o.out, "    | line 10\n"), "only the last lines: " << shown(o));
+}
+
+BOOST_AUTO_TEST_CASE(show_json_reports_steps_with_attempts_exit_code_outputs_and_output_tail) {
+  Repo repo;
+  repo.workflow("fails", kFails);
+  REQUIRE_EXIT(repo.hearth({"run", "fails"}), 1);
+  std::string id = only_run_id(repo);
+  json run = repo.show(id);
+  BOOST_TEST(run["id"] == id);
+  BOOST_TEST(run["workflow"] == "fails");
+  BOOST_TEST(run["status"] == "failed");
+  BOOST_TEST(run["duration_ms"].is_number_integer());
+  BOOST_REQUIRE(run["steps"].size() == 2u);
+
+  const json& build = step_of(run, "build");
+  BOOST_TEST(build["status"] == "succeeded");
+  BOOST_TEST(build["attempts"] == 1);
+  BOOST_TEST(build["exit_code"] == 0);
+  BOOST_TEST(build["outputs"] == json::object());
+  BOOST_TEST(build.value("output_tail", json()) == "compiling\n");
+
+  const json& check = step_of(run, "check");
+  BOOST_TEST(check["status"] == "failed");
+  BOOST_TEST(check["attempts"] == 1);
+  BOOST_TEST(check["exit_code"] == 3);
+  BOOST_TEST(check["reason"] == "exited with code 3");
+  BOOST_TEST(check.value("output_tail", json()) == "check: 2 problems\n");
+  BOOST_REQUIRE(check["attempt_list"].size() == 1u);
+  BOOST_TEST(check["attempt_list"][0]["exit_code"] == 3);
+  BOOST_TEST(check["attempt_list"][0]["output_tail"] == "check: 2 problems\n");
+
+  repo.workflow("greet", kGreet);
+  REQUIRE_EXIT(repo.hearth({"run", "greet", "-i", "count=1", "-i", "who=json"}), 0);
+  run = repo.show(repo.runs({"-w", "greet"})[0]["id"]);
+  BOOST_TEST(step_of(run, "hello")["outputs"] == json::parse(R"({"greeted": "json"})"));
+}
+
+BOOST_AUTO_TEST_CASE(show_an_unknown_id_exits_2_naming_it) {
+  Repo repo;
+  repo.workflow("ok", kOk);
+  REQUIRE_EXIT(repo.hearth({"run", "ok"}), 0);
+  for (auto args : {std::vector<std::string>{"show", "20000101-000000-abcdef"},
+                    std::vector<std::string>{"show", "--json", "20000101-000000-abcdef"}}) {
+    Outcome o = repo.hearth(args);
+    REQUIRE_EXIT(o, 2);
+    BOOST_TEST(contains(o.err, "'20000101-000000-abcdef'"), shown(o));
+    BOOST_TEST(o.out.empty(), shown(o));
+  }
+}
+
+// --- --events jsonl ----------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(events_jsonl_prints_only_events_on_stdout_and_step_output_on_stderr) {
+  Repo repo;
+  repo.workflow("fails", kFails);
+  Outcome o = repo.hearth({"run", "fails", "--events", "jsonl"});
+  REQUIRE_EXIT(o, 1);
+  auto lines = lines_of(o.out);
+  BOOST_REQUIRE_MESSAGE(lines.size() >= 6u, shown(o));
+  std::vector<json> events;
+  for (auto& line : lines) {
+    try {
+      events.push_back(json::parse(line));
+    } catch (const json::exception& e) {
+      BOOST_FAIL("not a JSON line (" << e.what() << "): " << line);
+    }
+  }
+  std::string run_id = only_run_id(repo);
+  for (size_t i = 0; i < events.size(); ++i) {
+    BOOST_TEST(events[i]["seq"] == i + 1, events[i].dump());
+    BOOST_TEST(events[i]["run"] == run_id, events[i].dump());
+  }
+  BOOST_TEST(events.front()["type"] == "run.started");
+  BOOST_TEST(events.back()["type"] == "run.finished");
+  BOOST_TEST(events.back()["data"]["status"] == "failed");
+  bool check_failed = false;
+  for (auto& e : events) check_failed |= e["type"] == "step.failed" && e["step"] == "check" && e["data"]["exit_code"] == 3;
+  BOOST_TEST(check_failed, shown(o));
+
+  BOOST_TEST(contains(o.err, "[build] compiling\n"), shown(o));
+  BOOST_TEST(contains(o.err, "[check] check: 2 problems\n"), shown(o));
+  BOOST_TEST(!contains(o.out, "compiling"), shown(o));
+
+  Outcome bad = repo.hearth({"run", "fails", "--events", "xml"});
+  REQUIRE_EXIT(bad, 2);
+  BOOST_TEST(contains(bad.err, "--events"), shown(bad));
+}
+
+// --- where the state lives ---------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(state_flag_moves_the_database) {
+  Repo repo;
+  repo.workflow("ok", kOk);
+  TempDir elsewhere;
+  std::string db = (elsewhere.path / "runs.db").string();
+  REQUIRE_EXIT(repo.hearth({"run", "ok", "--state", db}), 0);
+  REQUIRE_EXIT(repo.hearth({"--state", db, "run", "ok"}), 0);
+  BOOST_TEST(fs::exists(db));
+  BOOST_TEST(!fs::exists(repo.default_state()));
+  json runs = repo.runs({"--state", db});
+  BOOST_REQUIRE(runs.size() == 2u);
+  REQUIRE_EXIT(repo.hearth({"show", "--state", db, runs[0]["id"]}), 0);
+  BOOST_TEST(repo.runs() == json::array(), "the default database knows nothing of them");
+}
+
+BOOST_AUTO_TEST_CASE(hearth_state_variable_moves_the_database_and_the_flag_wins) {
+  Repo repo;
+  repo.workflow("ok", kOk);
+  TempDir elsewhere;
+  std::string from_env = (elsewhere.path / "env.db").string();
+  std::string from_flag = (elsewhere.path / "flag.db").string();
+  REQUIRE_EXIT(repo.hearth({"run", "ok"}, {{"HEARTH_STATE", from_env}}), 0);
+  BOOST_TEST(fs::exists(from_env));
+  BOOST_TEST(!fs::exists(repo.default_state()));
+  Outcome o = repo.hearth({"runs", "--json"}, {{"HEARTH_STATE", from_env}});
+  BOOST_TEST(Repo::parse_json(o, "hearth runs --json").size() == 1u);
+
+  REQUIRE_EXIT(repo.hearth({"run", "ok", "--state", from_flag}, {{"HEARTH_STATE", from_env}}), 0);
+  BOOST_TEST(repo.runs({"--state", from_flag}).size() == 1u);
+  BOOST_TEST(repo.runs({"--state", from_env}).size() == 1u);
+}
+
+// --- interrupting a run ------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(sigint_cancels_the_run_kills_the_step_and_exits_130) {
+  interrupting_cancels_the_run(SIGINT, "SIGINT");
+}
+
+BOOST_AUTO_TEST_CASE(sigterm_cancels_the_run_kills_the_step_and_exits_130) {
+  interrupting_cancels_the_run(SIGTERM, "SIGTERM");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
