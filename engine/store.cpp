@@ -123,14 +123,14 @@ struct Reset {
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
+Result<std::unique_ptr<Store>> Store::open(const std::string& path, const char* vfs) {
   std::error_code ec;
   auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   if (ec) return Error{"cannot create the directory for the state database " + path + ": " + ec.message()};
   std::unique_ptr<Store> store(new Store(path));
   int rc = sqlite3_open_v2(path.c_str(), &store->db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+                           vfs);
   if (rc != SQLITE_OK) {
     return Error{"cannot open the state database " + path + ": " +
                  (store->db_ ? sqlite3_errmsg(store->db_) : sqlite3_errstr(rc))};

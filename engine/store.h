@@ -85,7 +85,9 @@ class Store {
   /// Opens (creating if needed, with parent directories) the database at
   /// `path` and migrates it to the current schema. A newer schema than this
   /// build knows is refused.
-  static Result<std::unique_ptr<Store>> open(const std::string& path);
+  /// `vfs` names a registered SQLite VFS to use instead of the default one
+  /// (the tests' fault-injecting twin).
+  static Result<std::unique_ptr<Store>> open(const std::string& path, const char* vfs = nullptr);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;

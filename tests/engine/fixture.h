@@ -111,9 +111,12 @@ class TempRepo {
 
   /// Runs the workflow to the end. `during` is called with the engine and
   /// the run id right after the start, for tests that act mid-run.
+  /// Later run()s open the store through this SQLite VFS (null: the default).
+  void use_vfs(const char* vfs) { vfs_ = vfs; }
+
   RunResult run(nlohmann::json payload = nlohmann::json::object(), int jobs = 0,
                 std::function<void(engine::Engine&, Recorder&, const std::string&)> during = {}) {
-    auto store = engine::Store::open(state_path());
+    auto store = engine::Store::open(state_path(), vfs_);
     BOOST_REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.message()));
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -127,20 +130,27 @@ class TempRepo {
       opts.repo = dir_.str();
       opts.payload = std::move(payload);
       opts.jobs = jobs;
+      opts.run_id = next_run_id_;
       opts.kill_grace = std::chrono::milliseconds(500);
       int finished = 0;
       auto id = engine.start(load(), opts, [&](const engine::RunOutcome& o) {
         result.outcome = o;
         ++finished;
       });
-      BOOST_REQUIRE_MESSAGE(id.ok(), (id.ok() ? "" : id.message()));
-      if (during) during(engine, rec, *id);
+      if (!id.ok() && tolerate_start_error_) {
+        result.outcome = {opts.run_id, engine::RunStatus::failed, id.message()};
+        ++finished;
+      } else {
+        BOOST_REQUIRE_MESSAGE(id.ok(), (id.ok() ? "" : id.message()));
+        if (during) during(engine, rec, *id);
+      }
       uv_run(&loop, UV_RUN_DEFAULT);
       BOOST_TEST(finished == 1);
       result.events = rec.events;
       last_output_ = rec.output;
     }
     BOOST_TEST(uv_loop_close(&loop) == 0);
+    if (tolerate_start_error_) return result;  // the store may be unusable
     auto steps = (*store)->load_steps(result.outcome.run_id);
     BOOST_REQUIRE(steps.ok());
     result.steps = *steps;
@@ -217,6 +227,7 @@ class TempRepo {
       opts.run_id = run_id;
       opts.repo = dir_.str();
       opts.payload = payload;
+      opts.jobs = 2;
       if (!engine.start(wf, opts, [](const engine::RunOutcome&) {}).ok()) _exit(4);
       uv_run(&loop, UV_RUN_DEFAULT);
       _exit(5);  // finished before the crash point: the test is wrong
@@ -280,6 +291,13 @@ class TempRepo {
  private:
   TempDir dir_;
   std::map<std::string, std::string> last_output_;
+  const char* vfs_ = nullptr;
+
+ public:
+  /// The id the next run() uses (empty: a new one).
+  std::string next_run_id_;
+  /// run() reports a refused start in the outcome instead of failing the test.
+  bool tolerate_start_error_ = false;
 };
 
 }  // namespace hearth::testing

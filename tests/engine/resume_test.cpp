@@ -4,8 +4,11 @@
 #include <signal.h>
 #include <sqlite3.h>
 
+#include <set>
+
 #include <boost/test/unit_test.hpp>
 
+#include "tests/engine/faulty_vfs.h"
 #include "tests/engine/fixture.h"
 
 using hearth::engine::ResumeOptions;
@@ -305,6 +308,141 @@ BOOST_AUTO_TEST_CASE(the_lease_keeps_a_second_engine_away_until_its_owner_is_gon
   BOOST_TEST(repo.resume("lease1").outcome.status == RunStatus::succeeded);
   auto store = hearth::engine::Store::open(repo.state_path());
   BOOST_TEST((*store)->load_run("lease1")->lease_owner == "");  // released at the end
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(store_faults)
+
+// For every sync the run would make, a run whose n-th sync fails stops
+// cleanly with the store's error, and a resume on a healthy store finishes
+// it with every step that was recorded as succeeded run exactly once.
+BOOST_AUTO_TEST_CASE(a_failed_commit_stops_the_run_cleanly_and_it_resumes) {
+  const std::string wf = R"(
+[[steps]]
+id = "a"
+run = "echo a >> journal"
+[[steps]]
+id = "b"
+needs = ["a"]
+run = "echo b >> journal"
+[[steps]]
+id = "c"
+needs = ["a"]
+run = "echo c >> journal"
+[[steps]]
+id = "d"
+needs = ["b", "c"]
+run = "echo d >> journal"
+)";
+  // How many syncs a healthy run makes (opening the store included).
+  int total = 0;
+  {
+    TempRepo probe(wf);
+    hearth::testing::FaultyVfs::install();
+    probe.use_vfs(hearth::testing::FaultyVfs::kName);
+    BOOST_REQUIRE(probe.run().outcome.status == RunStatus::succeeded);
+    total = hearth::testing::FaultyVfs::syncs();
+  }
+  BOOST_REQUIRE(total > 4);
+  for (int n = 1; n <= total; ++n) {
+    BOOST_TEST_CONTEXT("sync " << n << " of " << total << " fails") {
+      TempRepo repo(wf);
+      hearth::testing::FaultyVfs::install();
+      hearth::testing::FaultyVfs::fail_sync_at(n);
+      repo.use_vfs(hearth::testing::FaultyVfs::kName);
+      repo.next_run_id_ = "faulty";
+      repo.tolerate_start_error_ = true;
+      // Opening the store may be what fails; then nothing ran.
+      auto opened = hearth::engine::Store::open(repo.state_path(), hearth::testing::FaultyVfs::kName);
+      if (!opened.ok()) {
+        BOOST_TEST(opened.message().find("state.db") != std::string::npos, opened.message());
+        continue;
+      }
+      opened->reset();
+      RunResult broken = repo.run();
+      repo.use_vfs(nullptr);
+      auto store = hearth::engine::Store::open(repo.state_path());
+      BOOST_REQUIRE(store.ok());
+      auto run = (*store)->load_run("faulty");
+      if (!run.ok()) {  // the very first commit failed: the run never existed
+        BOOST_TEST(broken.outcome.status == RunStatus::failed);
+        continue;
+      }
+      if (run->status == "succeeded") continue;  // the fault hit after the last commit that mattered
+      BOOST_TEST(broken.outcome.status == RunStatus::failed);
+      BOOST_TEST(broken.outcome.error.find("disk I/O error") != std::string::npos, broken.outcome.error);
+      BOOST_TEST(run->status == "running");  // as the last good commit left it: resumable
+      std::set<std::string> done_before;
+      auto steps = (*store)->load_steps("faulty");
+      BOOST_REQUIRE(steps.ok());
+      for (auto& s : *steps)
+        if (s.status == "succeeded") done_before.insert(s.id);
+      store->reset();
+      RunResult resumed = repo.resume("faulty");
+      BOOST_TEST(resumed.outcome.status == RunStatus::succeeded);
+      std::string journal = repo.read("journal");
+      for (auto& id : done_before) {
+        size_t count = 0;
+        for (size_t pos = 0; (pos = journal.find(id + "\n", pos)) != std::string::npos; ++pos) ++count;
+        BOOST_TEST(count == 1u, "step " << id << " recorded as succeeded ran " << count << " times");
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_full_disk_is_reported_not_fatal) {
+  TempRepo repo("[[steps]]\nid = \"a\"\nrun = \"true\"\n");
+  { BOOST_REQUIRE(hearth::engine::Store::open(repo.state_path()).ok()); }
+  hearth::testing::FaultyVfs::install();
+  hearth::testing::FaultyVfs::fail_write_at(1);
+  auto store = hearth::engine::Store::open(repo.state_path(), hearth::testing::FaultyVfs::kName);
+  BOOST_REQUIRE(store.ok());
+  BOOST_REQUIRE((*store)->begin().ok());
+  auto s = (*store)->insert_run({"r", "wf", "wf.toml", "h", "t", {}, "/", "running", 1, {}, "", "", 0});
+  if (s.ok()) s = (*store)->commit();
+  BOOST_REQUIRE(!s.ok());
+  BOOST_TEST(s.message().find("database or disk is full") != std::string::npos, s.message());
+  hearth::testing::FaultyVfs::fail_write_at(0);
+}
+
+BOOST_AUTO_TEST_CASE(a_store_from_schema_version_1_is_migrated_with_its_runs) {
+  hearth::testing::TempDir dir;
+  std::string path = (dir.path / "state.db").string();
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  // The schema as version 1 wrote it.
+  const char* v1 = R"sql(
+CREATE TABLE runs (id TEXT PRIMARY KEY, workflow TEXT NOT NULL, workflow_path TEXT NOT NULL,
+  workflow_hash TEXT NOT NULL, workflow_text TEXT NOT NULL, payload TEXT NOT NULL, repo TEXT NOT NULL,
+  status TEXT NOT NULL, created_at INTEGER NOT NULL, finished_at INTEGER, error TEXT NOT NULL DEFAULT '');
+CREATE INDEX runs_by_created ON runs(created_at);
+CREATE TABLE steps (run_id TEXT NOT NULL REFERENCES runs(id), step_id TEXT NOT NULL, position INTEGER NOT NULL,
+  status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, exit_code INTEGER, started_at INTEGER,
+  finished_at INTEGER, outputs TEXT NOT NULL DEFAULT '{}', reason TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (run_id, step_id));
+CREATE TABLE attempts (run_id TEXT NOT NULL, step_id TEXT NOT NULL, number INTEGER NOT NULL,
+  started_at INTEGER NOT NULL, finished_at INTEGER, exit_code INTEGER, signal INTEGER NOT NULL DEFAULT 0,
+  reason TEXT NOT NULL DEFAULT '', output_tail BLOB NOT NULL DEFAULT x'', output_bytes INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (run_id, step_id, number), FOREIGN KEY (run_id, step_id) REFERENCES steps(run_id, step_id));
+CREATE TABLE events (run_id TEXT NOT NULL REFERENCES runs(id), seq INTEGER NOT NULL, at INTEGER NOT NULL,
+  type TEXT NOT NULL, step_id TEXT NOT NULL DEFAULT '', data TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (run_id, seq));
+INSERT INTO runs VALUES ('old', 'wf', 'wf.toml', 'sha256:x', '[[steps]]', '{}', '/r', 'failed', 5, 9, '');
+INSERT INTO steps (run_id, step_id, position, status, attempts) VALUES ('old', 'a', 0, 'failed', 1);
+PRAGMA user_version=1;
+)sql";
+  BOOST_REQUIRE(sqlite3_exec(db, v1, nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  auto store = hearth::engine::Store::open(path);
+  BOOST_REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.message()));
+  auto run = (*store)->load_run("old");
+  BOOST_REQUIRE(run.ok());
+  BOOST_TEST(run->status == "failed");
+  BOOST_TEST(run->lease_owner == "");
+  auto steps = (*store)->load_steps("old");
+  BOOST_REQUIRE(steps.ok());
+  BOOST_TEST(steps->at(0).failures == 0);
+  BOOST_TEST(!steps->at(0).retry_at.has_value());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
