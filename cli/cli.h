@@ -4,7 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "engine/store.h"
 #include "util/status.h"
+#include "workflows/workflow.h"
 
 namespace hearth::cli {
 
@@ -29,14 +31,33 @@ std::string resolve_state(const Globals& g, const std::string& repo);
 /// <repo>/.hearth/workflows/<name>.toml. The error lists the available names.
 Result<std::string> resolve_workflow(const std::string& arg, const std::string& repo);
 
+/// Loads and validates a workflow file, printing every error to stderr.
+std::optional<workflows::Workflow> load_or_report(const std::string& path);
+
+struct RunArgs;
+/// `hearth run --run-id ID` for an ID the store already holds: a succeeded
+/// run prints its outcome, anything else resumes.
+int rerun_existing(const Globals& g, engine::Store& store, const RunArgs& args, const workflows::Workflow& wf);
+
 struct RunArgs {
   std::string workflow;
   std::string payload;               // JSON text or @file
   std::vector<std::string> inputs;   // key=value
   int jobs = 0;
   std::string events;                // "" or "jsonl"
+  std::string run_id;                // --run-id: makes the run idempotent
+};
+
+struct ResumeArgs {
+  std::vector<std::string> run_ids;
+  bool all = false;                  // every run recorded as running (interrupted)
+  std::vector<std::string> from;     // re-run these steps and their dependents
+  bool use_current = false;          // the workflow file as it is now, not the snapshot
+  int jobs = 0;
+  std::string events;
 };
 int command_run(const Globals& g, const RunArgs& args);
+int command_resume(const Globals& g, const ResumeArgs& args);
 int command_validate(const Globals& g, const std::vector<std::string>& workflows);
 int command_runs(const Globals& g, bool json, int limit, const std::string& workflow);
 int command_show(const Globals& g, const std::string& run_id, bool json);

@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "cli/cli.h"
-#include "cli/reporters.h"
+#include "cli/session.h"
 #include "engine/engine.h"
 #include "engine/inputs.h"
 #include "workflows/loader.h"
@@ -77,6 +77,8 @@ Result<nlohmann::json> read_payload(const std::string& spec) {
   }
 }
 
+}  // namespace
+
 // Loads and validates; prints every error to stderr.
 std::optional<workflows::Workflow> load_or_report(const std::string& path) {
   auto loaded = workflows::load_workflow_file(path);
@@ -89,27 +91,7 @@ std::optional<workflows::Workflow> load_or_report(const std::string& path) {
   return std::move(*loaded.workflow);
 }
 
-// SIGINT and SIGTERM cancel every run; handles are unref'd so they never
-// keep the loop alive on their own.
-struct SignalGuard {
-  uv_signal_t sigint{}, sigterm{};
-  explicit SignalGuard(uv_loop_t* loop, engine::Engine* engine) {
-    for (auto* s : {&sigint, &sigterm}) {
-      uv_signal_init(loop, s);
-      s->data = engine;
-      uv_unref(reinterpret_cast<uv_handle_t*>(s));
-    }
-    auto cb = [](uv_signal_t* h, int signum) noexcept {
-      static_cast<engine::Engine*>(h->data)->cancel_all(std::string("interrupted by ") + (signum == SIGINT ? "SIGINT" : "SIGTERM"));
-    };
-    uv_signal_start(&sigint, cb, SIGINT);
-    uv_signal_start(&sigterm, cb, SIGTERM);
-  }
-  void close() {
-    uv_close(reinterpret_cast<uv_handle_t*>(&sigint), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&sigterm), nullptr);
-  }
-};
+namespace {
 
 }  // namespace
 
@@ -166,34 +148,26 @@ int command_run(const Globals& g, const RunArgs& args) {
     std::cerr << store.message() << "\n";
     return kExitRunFailed;
   }
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  auto sandbox = sandbox::make_local_sandbox();
-  engine::Engine engine(&loop, **store, *sandbox);
-  ConsoleReporter reporter(&loop, choose_style(args.events == "jsonl"), use_color());
-  engine.add_observer(&reporter);
-  SignalGuard signals(&loop, &engine);
-
+  if (!args.run_id.empty()) {
+    auto existing = (*store)->run_exists(args.run_id);
+    if (!existing) {
+      std::cerr << existing.message() << "\n";
+      return kExitRunFailed;
+    }
+    if (*existing) return rerun_existing(g, **store, args, *wf);
+  }
+  Session session(**store, args.events == "jsonl");
   engine::RunOptions opts;
+  opts.run_id = args.run_id;
   opts.repo = repo;
   opts.payload = std::move(*payload);
   opts.jobs = args.jobs;
-  engine::RunOutcome outcome;
-  auto started = engine.start(*wf, opts, [&](const engine::RunOutcome& o) { outcome = o; });
-  int rc;
+  auto started = session.engine().start(*wf, opts, session.on_finished());
   if (!started) {
     std::cerr << started.message() << "\n";
-    rc = kExitUsage;
-  } else {
-    uv_run(&loop, UV_RUN_DEFAULT);
-    if (!outcome.error.empty()) std::cerr << "run " << outcome.run_id << " failed: " << outcome.error << "\n";
-    rc = outcome.exit_code();
+    return kExitUsage;
   }
-  reporter.close();
-  signals.close();
-  uv_run(&loop, UV_RUN_DEFAULT);
-  uv_loop_close(&loop);
-  return rc;
+  return session.wait();
 }
 
 }  // namespace hearth::cli

@@ -35,6 +35,22 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--events", run.events, "Print events as JSON lines on stdout")
       ->check(CLI::IsMember({"jsonl"}));
 
+  run_cmd->add_option("--run-id", run.run_id,
+                      "Idempotent run id: a new id starts a run, an unfinished run resumes, a succeeded one "
+                      "prints its outcome");
+
+  ResumeArgs resume;
+  auto* resume_cmd = app.add_subcommand("resume", "Continue unfinished runs from their last checkpoint");
+  resume_cmd->add_option("run-ids", resume.run_ids, "Run ids (see `hearth runs`)");
+  resume_cmd->add_flag("--all", resume.all, "Resume every run that was interrupted (recorded as running)");
+  resume_cmd->add_option("--from", resume.from, "Re-run this step and every step that needs it (repeatable)");
+  resume_cmd->add_option("--jobs,-j", resume.jobs, "Most steps running at once (default: number of CPUs)")
+      ->check(kAtLeastOne);
+  resume_cmd->add_flag("--use-current", resume.use_current,
+                       "Use the workflow file as it is now instead of the run's snapshot");
+  resume_cmd->add_option("--events", resume.events, "Print events as JSON lines on stdout")
+      ->check(CLI::IsMember({"jsonl"}));
+
   std::vector<std::string> to_validate;
   auto* validate_cmd = app.add_subcommand("validate", "Check workflows without running them");
   validate_cmd->add_option("workflows", to_validate, "Workflow files or names")->required();
@@ -60,6 +76,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : kExitUsage;
   }
   if (run_cmd->parsed()) return command_run(g, run);
+  if (resume_cmd->parsed()) return command_resume(g, resume);
   if (validate_cmd->parsed()) return command_validate(g, to_validate);
   if (runs_cmd->parsed()) return command_runs(g, runs_json, runs_limit, runs_workflow);
   if (show_cmd->parsed()) return command_show(g, show_id, show_json);

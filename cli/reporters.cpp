@@ -155,6 +155,28 @@ void ConsoleReporter::on_event(const engine::EventRecord& e) {
     step_finished(e, "-", kDim);
   } else if (e.type == "step.cancelled") {
     step_finished(e, "⊘", kYellow);
+  } else if (e.type == "run.resumed") {
+    std::string detail;
+    for (const char* key : {"interrupted", "reset"}) {
+      if (!e.data.contains(key) || e.data[key].empty()) continue;
+      std::string ids;
+      for (auto& id : e.data[key]) ids += (ids.empty() ? "" : ", ") + id.get<std::string>();
+      detail += std::string(detail.empty() ? "" : "; ") + key + ": " + ids;
+    }
+    std::fprintf(out_, "%s %s%s\n", paint(kBold, "resume run").c_str(), e.run_id.c_str(),
+                 detail.empty() ? "" : paint(kDim, " (" + detail + ")").c_str());
+  } else if (e.type == "step.retrying") {
+    auto it = running_.find(e.step_id);
+    if (it != running_.end()) {
+      if (!it->second.partial.empty()) print_line(e.step_id, it->second.partial);
+      running_.erase(it);
+    }
+    std::string wait = workflows::format_duration(std::chrono::milliseconds(e.data.value("retry_in_ms", int64_t{0})));
+    std::fprintf(out_, "%s %s: %s; retrying in %s\n", paint(kYellow, "↻").c_str(), e.step_id.c_str(),
+                 e.data.value("message", std::string("failed")).c_str(), wait.c_str());
+  } else if (e.type == "step.interrupted") {
+    std::fprintf(out_, "%s %s: attempt %d was interrupted; running it again\n", paint(kYellow, "↻").c_str(),
+                 e.step_id.c_str(), e.data.value("attempt", 0));
   } else if (e.type == "run.cancelling") {
     std::fprintf(out_, "%s\n", paint(kYellow, "cancelling: " + e.data.value("reason", std::string())).c_str());
   } else if (e.type == "run.finished") {

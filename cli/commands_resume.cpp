@@ -1,0 +1,131 @@
+// `hearth resume` and the idempotent side of `hearth run --run-id`.
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "cli/cli.h"
+#include "cli/session.h"
+#include "workflows/loader.h"
+
+namespace hearth::cli {
+
+namespace {
+
+// The workflow file as it is on disk now, if it still loads; prints why not.
+std::optional<workflows::Workflow> current_workflow(const engine::RunRecord& run) {
+  std::ifstream in(run.workflow_path, std::ios::binary);
+  if (!in) {
+    std::cerr << "run " << run.id << ": its workflow file " << run.workflow_path << " is gone\n";
+    return std::nullopt;
+  }
+  return load_or_report(run.workflow_path);
+}
+
+// Says whether the file changed since the snapshot; returns the file's
+// workflow when --use-current asks for it (nullopt + *failed on error).
+std::optional<workflows::Workflow> choose_workflow(const engine::RunRecord& run, bool use_current, bool* failed) {
+  auto loaded = workflows::load_workflow_file(run.workflow_path);
+  bool changed = !loaded.ok() || loaded.workflow->hash != run.workflow_hash;
+  if (!use_current) {
+    if (changed)
+      std::cerr << "note: " << run.workflow_path << " changed since run " << run.id
+                << " started; continuing with the workflow it started with (--use-current to switch)\n";
+    return std::nullopt;
+  }
+  auto wf = current_workflow(run);
+  if (!wf) *failed = true;
+  return wf;
+}
+
+void print_outcome(engine::Store& store, const engine::RunRecord& run) {
+  std::cout << "run " << run.id << " already " << run.status << " (" << run.workflow << "); nothing to do\n";
+  auto steps = store.load_steps(run.id);
+  if (!steps) return;
+  for (auto& s : *steps) std::cout << "  " << s.status << "  " << s.id << "\n";
+}
+
+}  // namespace
+
+int rerun_existing(const Globals&, engine::Store& store, const RunArgs& args, const workflows::Workflow& wf) {
+  auto run = store.load_run(args.run_id);
+  if (!run) {
+    std::cerr << run.message() << "\n";
+    return kExitRunFailed;
+  }
+  if (run->workflow != wf.name) {
+    std::cerr << "--run-id " << args.run_id << " belongs to a run of workflow '" << run->workflow << "', not '"
+              << wf.name << "'\n";
+    return kExitUsage;
+  }
+  if (run->status == "succeeded") {
+    print_outcome(store, *run);
+    return kExitOk;
+  }
+  if (wf.hash != run->workflow_hash)
+    std::cerr << "note: " << run->workflow_path << " changed since run " << run->id
+              << " started; continuing with the workflow it started with (hearth resume --use-current to switch)\n";
+  Session session(store, args.events == "jsonl");
+  engine::ResumeOptions opts;
+  opts.jobs = args.jobs;
+  auto resumed = session.engine().resume(args.run_id, opts, session.on_finished());
+  if (!resumed) {
+    std::cerr << resumed.message() << "\n";
+    return kExitRunFailed;
+  }
+  return session.wait();
+}
+
+int command_resume(const Globals& g, const ResumeArgs& args) {
+  std::string repo = resolve_repo(g);
+  auto store = engine::Store::open(resolve_state(g, repo));
+  if (!store) {
+    std::cerr << store.message() << "\n";
+    return kExitRunFailed;
+  }
+  std::vector<std::string> ids = args.run_ids;
+  if (args.all) {
+    auto interrupted = (*store)->interrupted_runs();
+    if (!interrupted) {
+      std::cerr << interrupted.message() << "\n";
+      return kExitRunFailed;
+    }
+    ids.insert(ids.end(), interrupted->begin(), interrupted->end());
+    if (ids.empty()) {
+      std::cout << "no interrupted runs in " << (*store)->path() << "\n";
+      return kExitOk;
+    }
+  }
+  if (ids.empty()) {
+    std::cerr << "resume: name a run id (see `hearth runs`), or --all\n";
+    return kExitUsage;
+  }
+  Session session(**store, args.events == "jsonl");
+  int refused = kExitOk;
+  for (auto& id : ids) {
+    auto run = (*store)->load_run(id);
+    if (!run) {
+      std::cerr << run.message() << "\n";
+      refused = kExitUsage;
+      continue;
+    }
+    bool failed = false;
+    engine::ResumeOptions opts;
+    opts.from = args.from;
+    opts.jobs = args.jobs;
+    opts.current = choose_workflow(*run, args.use_current, &failed);
+    if (failed) {
+      refused = kExitUsage;
+      continue;
+    }
+    auto resumed = session.engine().resume(id, opts, session.on_finished());
+    if (!resumed) {
+      std::cerr << resumed.message() << "\n";
+      // Another engine holding the run is not the user's mistake.
+      refused = resumed.message().find("is being run by") != std::string::npos ? kExitRunFailed : kExitUsage;
+    }
+  }
+  int rc = session.wait();
+  return rc != kExitOk ? rc : refused;
+}
+
+}  // namespace hearth::cli

@@ -1,0 +1,57 @@
+#include "cli/session.h"
+
+#include <signal.h>
+
+#include <iostream>
+
+#include "cli/cli.h"
+
+namespace hearth::cli {
+
+Session::Session(engine::Store& store, bool jsonl_events) {
+  uv_loop_init(&loop_);
+  sandbox_ = sandbox::make_local_sandbox();
+  engine_ = std::make_unique<engine::Engine>(&loop_, store, *sandbox_);
+  reporter_ = std::make_unique<ConsoleReporter>(&loop_, choose_style(jsonl_events), use_color());
+  engine_->add_observer(reporter_.get());
+  // Signal handles never keep the loop alive on their own.
+  for (auto* s : {&sigint_, &sigterm_}) {
+    uv_signal_init(&loop_, s);
+    s->data = engine_.get();
+    uv_unref(reinterpret_cast<uv_handle_t*>(s));
+  }
+  uv_signal_start(&sigint_, &Session::on_signal, SIGINT);
+  uv_signal_start(&sigterm_, &Session::on_signal, SIGTERM);
+}
+
+void Session::on_signal(uv_signal_t* h, int signum) noexcept {
+  static_cast<engine::Engine*>(h->data)->cancel_all(std::string("interrupted by ") +
+                                                    (signum == SIGINT ? "SIGINT" : "SIGTERM"));
+}
+
+std::function<void(const engine::RunOutcome&)> Session::on_finished() {
+  return [this](const engine::RunOutcome& o) { outcomes_.push_back(o); };
+}
+
+int Session::wait() {
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  int rc = kExitOk;
+  for (auto& o : outcomes_) {
+    if (!o.error.empty()) std::cerr << "run " << o.run_id << " failed: " << o.error << "\n";
+    if (o.status == engine::RunStatus::cancelled) rc = kExitCancelled;
+    else if (o.status != engine::RunStatus::succeeded && rc == kExitOk) rc = kExitRunFailed;
+  }
+  return rc;
+}
+
+Session::~Session() {
+  reporter_->close();
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  engine_.reset();
+  reporter_.reset();
+  uv_loop_close(&loop_);
+}
+
+}  // namespace hearth::cli
