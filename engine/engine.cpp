@@ -49,6 +49,7 @@ struct StepState {
   StepRecord rec;
   std::vector<size_t> needs;      // indices of direct needs
   std::vector<size_t> ancestors;  // indices of every step it needs, transitively
+  std::vector<size_t> reads;      // indices of the steps its expressions read
   // While an attempt is in flight:
   sandbox::ExecSpec spec;         // prepared in the pass that starts it
   sandbox::Process* process = nullptr;
@@ -80,6 +81,7 @@ class Run {
       steps_.push_back(std::move(s));
     }
     compute_ancestors();
+    for (auto& st : steps_) st.reads = reads_of(*st.def);
     started_ = std::chrono::steady_clock::now();
   }
 
@@ -147,6 +149,14 @@ class Run {
       if (!text) return Error{wf_.path + ":" + std::to_string(v.value.location.line) + ": env '" + v.name + "': " + text.message()};
       env_[v.name] = *text;
     }
+    // What every step's environment starts from: the engine's, then [env].
+    for (char** e = environ; *e; ++e) {
+      std::string kv = *e;
+      auto eq = kv.find('=');
+      if (eq != std::string::npos) base_env_[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    for (auto& [k, v] : env_.items()) base_env_[k] = v.get<std::string>();
+    ctx_ = {{"inputs", payload_}, {"env", env_}, {"steps", nlohmann::json::object()}, {"run", run_context()}};
     return {};
   }
 
@@ -184,6 +194,23 @@ class Run {
   }
 
   static void on_retry_timer(uv_timer_t* t) noexcept { static_cast<Run*>(t->data)->schedule(); }
+
+  std::vector<size_t> reads_of(const workflows::Step& def) const {
+    std::set<size_t> out;
+    auto add = [&](const workflows::expr::Expression& e) {
+      for (auto& r : e.step_refs())
+        if (int i = wf_.step_index(r); i >= 0) out.insert(static_cast<size_t>(i));
+    };
+    auto add_template = [&](const workflows::expr::Template& t) {
+      for (auto& p : t.parts)
+        if (p.expr) add(*p.expr);
+    };
+    if (def.if_expr) add(*def.if_expr);
+    for (auto& v : def.env) add_template(v.value.parsed);
+    for (auto& slot : def.run_slots) add(slot.second);
+    if (def.working_directory) add_template(def.working_directory->parsed);
+    return {out.begin(), out.end()};
+  }
 
   void compute_ancestors() {
     for (size_t i = 0; i < steps_.size(); ++i) {
@@ -314,8 +341,7 @@ class Run {
         if (running_ + static_cast<int>(to_spawn.size()) >= jobs) return {};
         if (waiting) {
           // A retry: its condition held when it first ran.
-          nlohmann::json ctx = context_for(st);
-          Status prepared = prepare_spec(st, ctx);
+          Status prepared = prepare_spec(st, context_for(st));
           if (!prepared.ok()) {
             if (auto s = close_step(st, "failed", prepared.message(), event_type::step_failed); !s.ok()) return s;
           } else {
@@ -353,7 +379,7 @@ class Run {
       if (failed) fns.success = false;
       if (anc.rec.status == "failed" && !anc.def->continue_on_error) fns.failure = true;
     }
-    nlohmann::json ctx = context_for(st);
+    nlohmann::json& ctx = context_for(st);
     if (st.def->if_expr) {
       auto v = st.def->if_expr->evaluate(ctx, fns);
       if (!v) return Error{"cannot evaluate 'if': " + v.message()};
@@ -369,25 +395,23 @@ class Run {
     return std::string();
   }
 
-  nlohmann::json context_for(const StepState& st) const {
+  // The expression context for `st`: the run-wide parts built once, plus
+  // only the steps its expressions read (the loader checked they are needs).
+  nlohmann::json& context_for(const StepState& st) {
     nlohmann::json steps = nlohmann::json::object();
-    for (size_t a : st.ancestors) {
+    for (size_t a : st.reads) {
       const StepRecord& r = steps_[a].rec;
       steps[r.id] = {{"status", r.status}, {"outputs", r.outputs}, {"exit-code", r.exit_code ? nlohmann::json(*r.exit_code) : nlohmann::json()}};
     }
-    return {{"inputs", payload_}, {"env", env_}, {"steps", steps}, {"run", run_context()}};
+    ctx_["steps"] = std::move(steps);
+    ctx_["env"] = env_;
+    return ctx_;
   }
 
   Status prepare_spec(StepState& st, nlohmann::json& ctx) {
     const workflows::Step& def = *st.def;
     auto where = [&](const std::string& what) { return "step '" + def.id + "': " + what + ": "; };
-    std::map<std::string, std::string> env;
-    for (char** e = environ; *e; ++e) {
-      std::string kv = *e;
-      auto eq = kv.find('=');
-      if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
-    }
-    for (auto& [k, v] : env_.items()) env[k] = v.get<std::string>();
+    std::map<std::string, std::string> env = base_env_;
     for (auto& v : def.env) {
       auto text = v.value.parsed.render(ctx);
       if (!text) return Error{where("env '" + v.name + "'") + text.message()};
@@ -635,6 +659,8 @@ class Run {
   std::function<void(const RunOutcome&)> done_;
   nlohmann::json payload_;
   nlohmann::json env_ = nlohmann::json::object();  // the workflow's env, rendered at start
+  std::map<std::string, std::string> base_env_;     // the engine's environment plus env_
+  nlohmann::json ctx_;                              // inputs, env, run; steps filled per step
   std::vector<StepState> steps_;
   std::vector<EventRecord> pending_events_;  // written, delivered after commit
   int64_t seq_ = 0;

@@ -468,17 +468,29 @@ class Loader {
   }
 
   void compute_ancestors() {
-    for (auto& s : wf_.steps) {
-      std::set<std::string>& anc = ancestors_[s.id];
-      std::vector<std::string> todo(s.needs.begin(), s.needs.end());
-      while (!todo.empty()) {
-        std::string n = todo.back();
-        todo.pop_back();
-        if (!anc.insert(n).second) continue;
-        auto& more = wf_.steps[wf_.step_index(n)].needs;
-        todo.insert(todo.end(), more.begin(), more.end());
+    for (size_t i = 0; i < wf_.steps.size(); ++i) index_[wf_.steps[i].id] = i;
+    graph_ok_ = true;
+  }
+
+  // Whether `step` needs `other`, directly or through other steps: a walk
+  // over indices, done only for steps whose expressions read other steps.
+  bool needs_transitively(const std::string& step, const std::string& other) {
+    std::vector<char> seen(wf_.steps.size(), 0);
+    std::vector<size_t> todo = {index_.at(step)};
+    size_t target = index_.at(other);
+    while (!todo.empty()) {
+      size_t i = todo.back();
+      todo.pop_back();
+      for (auto& n : wf_.steps[i].needs) {
+        size_t j = index_.at(n);
+        if (j == target) return true;
+        if (!seen[j]) {
+          seen[j] = 1;
+          todo.push_back(j);
+        }
       }
     }
+    return false;
   }
 
   void check_expression(const expr::Expression& e, Location loc, const std::string& what, const Step* step) {
@@ -489,12 +501,12 @@ class Loader {
                        join(allowed));
     }
     if (!step) return;
-    std::vector<std::string> ids;
-    for (auto& s : wf_.steps) ids.push_back(s.id);
     for (auto& r : e.step_refs()) {
       if (wf_.step_index(r) < 0) {
+        std::vector<std::string> ids;
+        for (auto& s : wf_.steps) ids.push_back(s.id);
         error(loc, what + " reads unknown step '" + r + "'" + did_you_mean(r, ids));
-      } else if (r != step->id && ancestors_.count(step->id) && !ancestors_[step->id].count(r)) {
+      } else if (r != step->id && graph_ok_ && !needs_transitively(step->id, r)) {
         error(loc, what + " reads steps." + r + " but step '" + step->id + "' does not need '" + r +
                        "': add it to 'needs' so it has finished first");
       } else if (r == step->id) {
@@ -515,7 +527,7 @@ class Loader {
   }
 
   void check_expressions() {
-    if (!errors_.empty() && ancestors_.empty()) return;  // graph unknown: step checks would mislead
+    if (!errors_.empty() && !graph_ok_) return;  // graph unknown: step checks would mislead
     for (auto& v : wf_.env) check_template(v.value, "env '" + v.name + "'", nullptr);
     for (auto& s : wf_.steps) {
       std::string where = "step '" + s.id + "'";
@@ -532,7 +544,8 @@ class Loader {
   Workflow wf_;
   std::vector<std::pair<Location, std::string>> errors_;
   std::map<std::string, Location> first_seen_;
-  std::map<std::string, std::set<std::string>> ancestors_;
+  std::map<std::string, size_t> index_;  // step id -> position, once the graph is valid
+  bool graph_ok_ = false;
   std::vector<std::pair<std::string, TemplatedString>> step_templates_;  // step id -> its run template
 };
 

@@ -104,6 +104,30 @@ BOOST_AUTO_TEST_CASE(a_spawn_failure_is_an_error_and_fires_no_callback) {
   BOOST_TEST(uv_loop_close(&loop) == 0);
 }
 
+BOOST_AUTO_TEST_CASE(the_program_is_looked_up_on_the_commands_own_path) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  auto sandbox = make_local_sandbox();
+  hearth::testing::TempDir dir;
+  hearth::testing::write_file(dir.path / "bin" / "greet", "#!/bin/sh\necho hello from greet\n");
+  std::filesystem::permissions(dir.path / "bin" / "greet", std::filesystem::perms::owner_all);
+  ExecSpec spec;
+  spec.argv = {"greet"};
+  spec.env = {"PATH=" + (dir.path / "bin").string()};
+  spec.cwd = "/tmp";
+  std::string out;
+  auto p = sandbox->spawn(&loop, spec, {[&](std::string_view c) { out.append(c); }, [](const ExitInfo&) {}});
+  BOOST_REQUIRE_MESSAGE(p.ok(), (p.ok() ? "" : p.message()));
+  uv_run(&loop, UV_RUN_DEFAULT);
+  BOOST_TEST(out == "hello from greet\n");
+  spec.argv = {"no-such-program-here"};
+  auto missing = sandbox->spawn(&loop, spec, {});
+  BOOST_REQUIRE(!missing.ok());
+  BOOST_TEST(missing.message().find("'no-such-program-here': not found") != std::string::npos, missing.message());
+  uv_run(&loop, UV_RUN_DEFAULT);
+  BOOST_TEST(uv_loop_close(&loop) == 0);
+}
+
 BOOST_AUTO_TEST_CASE(kill_ends_a_running_command) {
   uv_loop_t loop;
   uv_loop_init(&loop);
