@@ -7,6 +7,7 @@
 #include <csignal>
 #include <filesystem>
 #include <set>
+#include <unordered_map>
 #include <fstream>
 #include <sstream>
 
@@ -48,7 +49,14 @@ struct StepState {
   const workflows::Step* def = nullptr;
   StepRecord rec;
   std::vector<size_t> needs;      // indices of direct needs
-  std::vector<size_t> ancestors;  // indices of every step it needs, transitively
+  // What happened upstream of this step (all its needs, transitively):
+  // computed once its needs are terminal, which they then stay.
+  struct Upstream {
+    bool failed = false;   // a step upstream failed (without continue-on-error)
+    bool blocked = false;  // ... or was cancelled
+    std::string culprit;   // the nearest such step, for messages
+  };
+  std::optional<Upstream> upstream;
   std::vector<size_t> reads;      // indices of the steps its expressions read
   // While an attempt is in flight:
   sandbox::ExecSpec spec;         // prepared in the pass that starts it
@@ -77,10 +85,11 @@ class Run {
       s.rec.id = wf_.steps[i].id;
       s.rec.position = static_cast<int>(i);
       s.rec.status = "pending";
-      for (auto& n : wf_.steps[i].needs) s.needs.push_back(static_cast<size_t>(wf_.step_index(n)));
       steps_.push_back(std::move(s));
+      index_[wf_.steps[i].id] = i;
     }
-    compute_ancestors();
+    for (auto& st : steps_)
+      for (auto& n : st.def->needs) st.needs.push_back(index_.at(n));
     for (auto& st : steps_) st.reads = reads_of(*st.def);
     started_ = std::chrono::steady_clock::now();
   }
@@ -199,7 +208,7 @@ class Run {
     std::set<size_t> out;
     auto add = [&](const workflows::expr::Expression& e) {
       for (auto& r : e.step_refs())
-        if (int i = wf_.step_index(r); i >= 0) out.insert(static_cast<size_t>(i));
+        if (auto it = index_.find(r); it != index_.end()) out.insert(it->second);
     };
     auto add_template = [&](const workflows::expr::Template& t) {
       for (auto& p : t.parts)
@@ -212,19 +221,21 @@ class Run {
     return {out.begin(), out.end()};
   }
 
-  void compute_ancestors() {
-    for (size_t i = 0; i < steps_.size(); ++i) {
-      std::vector<bool> seen(steps_.size(), false);
-      std::vector<size_t> todo = steps_[i].needs;
-      while (!todo.empty()) {
-        size_t j = todo.back();
-        todo.pop_back();
-        if (seen[j]) continue;
-        seen[j] = true;
-        steps_[i].ancestors.push_back(j);
-        todo.insert(todo.end(), steps_[j].needs.begin(), steps_[j].needs.end());
-      }
+  // REQUIRES: every need of `st` is terminal. Memoized: O(needs) per step.
+  const StepState::Upstream& upstream_of(StepState& st) {
+    if (st.upstream) return *st.upstream;
+    StepState::Upstream up;
+    for (size_t n : st.needs) {
+      StepState& need = steps_[n];
+      bool failed = need.rec.status == "failed" && !need.def->continue_on_error;
+      bool blocked = failed || need.rec.status == "cancelled";
+      const auto& above = upstream_of(need);
+      if ((blocked || above.blocked) && up.culprit.empty()) up.culprit = blocked ? need.rec.id : above.culprit;
+      up.failed = up.failed || failed || above.failed;
+      up.blocked = up.blocked || blocked || above.blocked;
     }
+    st.upstream = up;
+    return *st.upstream;
   }
 
   nlohmann::json run_context() const { return {{"id", id()}, {"workflow", wf_.name}}; }
@@ -371,14 +382,10 @@ class Run {
   Result<std::string> decide(StepState& st) {
     workflows::expr::StatusFunctions fns;
     fns.cancelled = cancelling_;
-    std::string failed_need;
-    for (size_t a : st.ancestors) {
-      const StepState& anc = steps_[a];
-      bool failed = (anc.rec.status == "failed" && !anc.def->continue_on_error) || anc.rec.status == "cancelled";
-      if (failed && failed_need.empty()) failed_need = anc.rec.id;
-      if (failed) fns.success = false;
-      if (anc.rec.status == "failed" && !anc.def->continue_on_error) fns.failure = true;
-    }
+    const auto& up = upstream_of(st);
+    fns.success = !up.blocked;
+    fns.failure = up.failed;
+    const std::string& failed_need = up.culprit;
     nlohmann::json& ctx = context_for(st);
     if (st.def->if_expr) {
       auto v = st.def->if_expr->evaluate(ctx, fns);
@@ -662,6 +669,7 @@ class Run {
   std::map<std::string, std::string> base_env_;     // the engine's environment plus env_
   nlohmann::json ctx_;                              // inputs, env, run; steps filled per step
   std::vector<StepState> steps_;
+  std::unordered_map<std::string, size_t> index_;  // step id -> position in steps_
   std::vector<EventRecord> pending_events_;  // written, delivered after commit
   int64_t seq_ = 0;
   int running_ = 0;
@@ -731,7 +739,7 @@ Status Run::adopt_in_transaction(const ResumeOptions& ropts) {
   if (auto s = render_env(); !s.ok()) return s;
 
   for (auto& f : ropts.from) {
-    if (wf_.step_index(f) < 0) {
+    if (!index_.count(f)) {
       std::vector<std::string> ids;
       for (auto& st : wf_.steps) ids.push_back(st.id);
       return Error{"--from: no step '" + f + "' in workflow " + wf_.name + workflows::did_you_mean(f, ids)};
@@ -752,27 +760,30 @@ Status Run::adopt_in_transaction(const ResumeOptions& ropts) {
     snapshot = std::move(*loaded.workflow);
   }
   for (auto& r : *records) {
-    int i = wf_.step_index(r.id);
-    if (i < 0) {
+    auto found = index_.find(r.id);
+    if (found == index_.end()) {
       return Error{"cannot resume run " + id() + " with the current workflow: step '" + r.id +
                    "' is recorded but no longer in " + wf_.path + "; resume without --use-current to keep the snapshot"};
     }
+    StepState& st = steps_[found->second];
     if (snapshot && keeps_outcome(r)) {
       int j = snapshot->step_index(r.id);
-      if (j < 0 || snapshot->steps[static_cast<size_t>(j)].definition_hash != wf_.steps[static_cast<size_t>(i)].definition_hash) {
+      if (j < 0 || snapshot->steps[static_cast<size_t>(j)].definition_hash != st.def->definition_hash) {
         return Error{"cannot resume run " + id() + " with the current workflow: step '" + r.id + "' (" + r.status +
                      ") is defined differently than when it ran; resume without --use-current to keep the snapshot, "
                      "or re-run it with --from " + r.id};
       }
     }
-    steps_[static_cast<size_t>(i)].rec = r;
-    steps_[static_cast<size_t>(i)].rec.position = i;
+    st.rec = r;
+    st.rec.position = static_cast<int>(found->second);
   }
   // Decide first, so that run.resumed (which lists the decisions) comes
   // before the events of the steps it affects.
   std::vector<std::string> reset, interrupted, added;
+  std::set<std::string> recorded_ids;
+  for (auto& r : *records) recorded_ids.insert(r.id);
   for (auto& st : steps_) {
-    bool recorded = std::any_of(records->begin(), records->end(), [&](auto& r) { return r.id == st.rec.id; });
+    bool recorded = recorded_ids.count(st.rec.id) > 0;
     if (!recorded) added.push_back(st.rec.id);  // new in the current workflow
     else if (st.rec.status == "running") interrupted.push_back(st.rec.id);
     else if (!keeps_outcome(st.rec) && st.rec.status != "pending" && st.rec.status != "waiting") reset.push_back(st.rec.id);
