@@ -13,6 +13,7 @@
 
 #include "engine/ids.h"
 #include "engine/inputs.h"
+#include "engine/leftovers.h"
 #include "engine/output_file.h"
 #include "workflows/loader.h"
 #include "workflows/suggest.h"
@@ -816,6 +817,9 @@ Status Run::adopt_in_transaction(const ResumeOptions& ropts) {
 
 Status Run::interrupt(StepState& st) {
   Store& store = engine_.store_;
+  // Its processes may have outlived the engine: end them before anything
+  // (this attempt's record, or a new attempt) can happen.
+  int leftovers = kill_leftovers(id(), st.rec.id);
   // The attempt that was running: recorded as started, never finished.
   AttemptRecord last;
   if (!st.rec.attempt_list.empty()) last = st.rec.attempt_list.back();
@@ -831,7 +835,7 @@ Status Run::interrupt(StepState& st) {
     st.rec.status = "pending";
     st.rec.reason = "";
     if (auto s = store.update_step(id(), st.rec); !s.ok()) return s;
-    return event(event_type::step_interrupted, st.rec.id, {{"attempt", last.number}});
+    return event(event_type::step_interrupted, st.rec.id, {{"attempt", last.number}, {"killed_leftovers", leftovers}});
   }
   st.rec.status = "failed";
   st.rec.reason = st.def->retry.on_interrupted

@@ -69,6 +69,24 @@ BOOST_AUTO_TEST_CASE(a_crash_mid_step_resumes_without_rerunning_completed_steps)
   BOOST_TEST(r.events.front().seq > 1);  // numbering continues after the crash
 }
 
+BOOST_AUTO_TEST_CASE(resume_ends_what_an_interrupted_attempt_left_running) {
+  // The first attempt leaves a background worker and is not cleaned up by
+  // the fixture (no .pid file): after the crash it is still running.
+  TempRepo repo(R"(
+[[steps]]
+id = "deploy"
+run = "if [ -f marker ]; then echo second >> journal; exit 0; fi; (sleep 30; echo late >> journal) & echo $! > worker; touch marker; sleep 30"
+)");
+  repo.crash_when("orphans", [&] { return repo.exists("marker") && repo.exists("worker"); });
+  pid_t worker = std::stoi(repo.read("worker"));
+  BOOST_REQUIRE_MESSAGE(::kill(worker, 0) == 0, "the worker should outlive the crashed engine");
+  RunResult r = repo.resume("orphans");
+  BOOST_TEST(r.outcome.status == RunStatus::succeeded);
+  BOOST_TEST(hearth::testing::process_gone(worker), "the interrupted attempt's worker survived the resume");
+  BOOST_TEST(events_of(r, "step.interrupted").at(0)["killed_leftovers"].get<int>() >= 1);
+  BOOST_TEST(repo.read("journal") == "second\n");
+}
+
 BOOST_AUTO_TEST_CASE(an_interrupted_step_that_excludes_interruption_fails) {
   std::string wf = kHangOnce;
   wf.replace(wf.find("run = \"if"), 0, "retry = { on = [\"failure\"] }\n");
