@@ -481,9 +481,13 @@ class Run {
   }
 
   void spawn(StepState& st) {
-    std::error_code ec;
-    std::filesystem::create_directories(scratch_dir(), ec);
-    { std::ofstream touch(st.output_path, std::ios::trunc); }
+    // The step creates $HEARTH_OUTPUT if it has outputs; the directory is
+    // made once per run.
+    if (!scratch_ready_) {
+      std::error_code ec;
+      std::filesystem::create_directories(scratch_dir(), ec);
+      scratch_ready_ = true;
+    }
     st.started = std::chrono::steady_clock::now();
     sandbox::ExecCallbacks cb;
     StepState* sp = &st;  // steps_ never reallocates after begin()
@@ -675,7 +679,7 @@ class Run {
   int64_t seq_ = 0;
   int running_ = 0;
   bool cancelling_ = false, cancel_recorded_ = false, finishing_ = false;
-  bool pass_scheduled_ = false, closed_ = false;
+  bool pass_scheduled_ = false, closed_ = false, scratch_ready_ = false;
   std::string cancel_reason_;
   Status fatal_;
   std::chrono::steady_clock::time_point started_;
