@@ -542,7 +542,7 @@ int main(int argc, char** argv) {
   std::printf("  %-62s %.3f ms per process\n",
               ("posix_spawn+waitpid: the bash command, " + std::to_string(jobs) + " in flight").c_str(),
               fl.bash_parallel_ms);
-  std::printf("  %-62s p50 %.3f ms  mean %.3f ms  cpu %.3f ms  (uv_spawn: fork, pipe, setsid; RSS %.0f MiB)\n",
+  std::printf("  %-62s p50 %.3f ms  mean %.3f ms  cpu %.3f ms  (posix_spawn, pipe, pidfd, setsid; RSS %.0f MiB)\n",
               "local sandbox alone: the step's spec, spawn to on_exit", fl.sandbox.p50, fl.sandbox.mean, sandbox_cpu,
               rss_mib());
   std::printf("  %-62s p50 %.3f ms  mean %.3f ms  (n=%zu, %.2f syncs, %.0f bytes per commit)\n",
