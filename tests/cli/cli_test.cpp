@@ -808,4 +808,60 @@ BOOST_AUTO_TEST_CASE(sigterm_cancels_the_run_kills_the_step_and_exits_130) {
   interrupting_cancels_the_run(SIGTERM, "SIGTERM");
 }
 
+BOOST_AUTO_TEST_CASE(run_id_is_idempotent_and_a_rerun_resumes_a_failed_run) {
+  Repo repo;
+  repo.workflow("ship", R"(
+[[steps]]
+id = "build"
+run = "echo build >> journal"
+[[steps]]
+id = "publish"
+needs = ["build"]
+run = "bash gate.sh && echo publish >> journal"
+)");
+  write_file(repo.root() / "gate.sh", "echo 'gate closed'; exit 4\n");
+  Outcome first = repo.hearth({"run", "ship", "--run-id", "gh-77-ci"});
+  REQUIRE_EXIT(first, 1);
+  BOOST_TEST(contains(first.out, "run gh-77-ci"), shown(first));
+  // "Re-run failed jobs": the same id picks the run up; build is not repeated.
+  write_file(repo.root() / "gate.sh", "exit 0\n");
+  Outcome second = repo.hearth({"run", "ship", "--run-id", "gh-77-ci"});
+  REQUIRE_EXIT(second, 0);
+  BOOST_TEST(contains(second.out, "resume run gh-77-ci"), shown(second));
+  BOOST_TEST(read_file(repo.root() / "journal") == "build\npublish\n");
+  // A succeeded id prints its outcome and runs nothing.
+  Outcome third = repo.hearth({"run", "ship", "--run-id", "gh-77-ci"});
+  REQUIRE_EXIT(third, 0);
+  BOOST_TEST(contains(third.out, "run gh-77-ci already succeeded"), shown(third));
+  BOOST_TEST(read_file(repo.root() / "journal") == "build\npublish\n");
+  json run = repo.show("gh-77-ci");
+  BOOST_TEST(step_of(run, "publish")["attempts"] == 2);
+  BOOST_TEST(step_of(run, "build")["attempts"] == 1);
+  BOOST_TEST(repo.runs().size() == 1u);
+  // The id belongs to its workflow.
+  repo.workflow("other", kOk);
+  Outcome wrong = repo.hearth({"run", "other", "--run-id", "gh-77-ci"});
+  REQUIRE_EXIT(wrong, 2);
+  BOOST_TEST(contains(wrong.err, "belongs to a run of workflow 'ship'"), shown(wrong));
+}
+
+BOOST_AUTO_TEST_CASE(resume_from_reruns_a_step_and_says_when_the_file_changed) {
+  Repo repo;
+  repo.workflow("ship", "[[steps]]\nid = \"a\"\nrun = \"echo a >> journal\"\n[[steps]]\nid = \"b\"\nneeds = [\"a\"]\nrun = \"echo b >> journal\"\n");
+  REQUIRE_EXIT(repo.hearth({"run", "ship", "--run-id", "r1"}), 0);
+  Outcome nothing = repo.hearth({"resume", "r1"});
+  REQUIRE_EXIT(nothing, 2);
+  BOOST_TEST(contains(nothing.err, "already succeeded"), shown(nothing));
+  repo.workflow("ship", "[[steps]]\nid = \"a\"\nrun = \"echo a >> journal\"\n[[steps]]\nid = \"b\"\nneeds = [\"a\"]\nrun = \"echo B >> journal\"\n");
+  Outcome again = repo.hearth({"resume", "r1", "--from", "b"});
+  REQUIRE_EXIT(again, 0);
+  BOOST_TEST(contains(again.err, "changed since run r1 started"), shown(again));
+  BOOST_TEST(read_file(repo.root() / "journal") == "a\nb\nb\n");  // the snapshot, not the file
+  REQUIRE_EXIT(repo.hearth({"resume", "r1", "--from", "b", "--use-current"}), 0);
+  BOOST_TEST(read_file(repo.root() / "journal") == "a\nb\nb\nB\n");
+  Outcome none = repo.hearth({"resume", "--all"});
+  REQUIRE_EXIT(none, 0);
+  BOOST_TEST(contains(none.out, "no interrupted runs"), shown(none));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
