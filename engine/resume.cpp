@@ -1,0 +1,221 @@
+// Taking over a recorded run: the lease, interrupted attempts, what
+// re-runs (--from, failed runs), and the snapshot or --use-current.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <filesystem>
+#include <set>
+
+#include "engine/leftovers.h"
+#include "engine/run.h"
+#include "workflows/loader.h"
+#include "workflows/suggest.h"
+
+namespace hearth::engine {
+
+namespace {
+
+std::string host_name() {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  return host;
+}
+
+// Whether the engine named by a run's lease ("pid@host") may still be running it.
+bool lease_alive(const RunRecord& run) {
+  if (run.lease_owner.empty()) return false;
+  if (now_ms() - run.lease_heartbeat >= kLeaseStaleMs) return false;
+  auto at = run.lease_owner.find('@');
+  if (at == std::string::npos || run.lease_owner.substr(at + 1) != host_name()) return true;  // fresh, elsewhere
+  pid_t pid = static_cast<pid_t>(std::atoi(run.lease_owner.substr(0, at).c_str()));
+  return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
+}
+
+std::set<std::string> dependents_closure(const workflows::Workflow& wf, const std::vector<std::string>& from) {
+  std::set<std::string> out(from.begin(), from.end());
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (auto& s : wf.steps) {
+      if (out.count(s.id)) continue;
+      for (auto& n : s.needs)
+        if (out.count(n)) {
+          out.insert(s.id);
+          grew = true;
+          break;
+        }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Status Run::adopt(const ResumeOptions& ropts) {
+  Store& store = engine_.store_;
+  if (auto s = store.begin(); !s.ok()) return s;
+  Status s = adopt_in_transaction(ropts);
+  if (!s.ok()) {
+    store.rollback();
+    pending_events_.clear();
+    return s;
+  }
+  return commit_and_go(s);
+}
+
+Status Run::adopt_in_transaction(const ResumeOptions& ropts) {
+  Store& store = engine_.store_;
+  auto run = store.load_run(id());
+  if (!run) return run.error();
+  if (run->lease_owner != lease_owner() && lease_alive(*run)) {
+    return Error{"run " + id() + " is being run by " + run->lease_owner + " (last heartbeat " +
+                 std::to_string((now_ms() - run->lease_heartbeat) / 1000) + "s ago); wait for it, or stop it first"};
+  }
+  auto records = store.load_steps(id());
+  if (!records) return records.error();
+  auto seq = store.last_event_seq(id());
+  if (!seq) return seq.error();
+  seq_ = *seq;
+  payload_ = run->payload;
+  if (auto s = render_env(); !s.ok()) return s;
+
+  for (auto& f : ropts.from) {
+    if (!index_.count(f)) {
+      std::vector<std::string> ids;
+      for (auto& st : wf_.steps) ids.push_back(st.id);
+      return Error{"--from: no step '" + f + "' in workflow " + wf_.name + workflows::did_you_mean(f, ids)};
+    }
+  }
+  std::set<std::string> rerun = dependents_closure(wf_, ropts.from);
+  bool rerun_unsuccessful = run->status == "failed" || run->status == "cancelled";
+  auto keeps_outcome = [&](const StepRecord& r) {
+    if (rerun.count(r.id)) return false;
+    if (r.status == "succeeded") return true;
+    return !rerun_unsuccessful && terminal(r.status);
+  };
+
+  std::optional<workflows::Workflow> snapshot;
+  if (ropts.current) {
+    auto loaded = workflows::load_workflow_text(run->workflow_text, run->workflow_path);
+    if (!loaded.ok()) return Error{"the run's workflow snapshot no longer loads: " + loaded.errors.front()};
+    snapshot = std::move(*loaded.workflow);
+  }
+  for (auto& r : *records) {
+    auto found = index_.find(r.id);
+    if (found == index_.end()) {
+      return Error{"cannot resume run " + id() + " with the current workflow: step '" + r.id +
+                   "' is recorded but no longer in " + wf_.path + "; resume without --use-current to keep the snapshot"};
+    }
+    StepState& st = steps_[found->second];
+    if (snapshot && keeps_outcome(r)) {
+      int j = snapshot->step_index(r.id);
+      if (j < 0 || snapshot->steps[static_cast<size_t>(j)].definition_hash != st.def->definition_hash) {
+        return Error{"cannot resume run " + id() + " with the current workflow: step '" + r.id + "' (" + r.status +
+                     ") is defined differently than when it ran; resume without --use-current to keep the snapshot, "
+                     "or re-run it with --from " + r.id};
+      }
+    }
+    st.rec = r;
+    st.rec.position = static_cast<int>(found->second);
+  }
+  // Decide first, so that run.resumed (which lists the decisions) comes
+  // before the events of the steps it affects.
+  std::vector<std::string> reset, interrupted, added;
+  std::set<std::string> recorded_ids;
+  for (auto& r : *records) recorded_ids.insert(r.id);
+  for (auto& st : steps_) {
+    bool recorded = recorded_ids.count(st.rec.id) > 0;
+    if (!recorded) added.push_back(st.rec.id);  // new in the current workflow
+    else if (st.rec.status == "running") interrupted.push_back(st.rec.id);
+    else if (!keeps_outcome(st.rec) && st.rec.status != "pending" && st.rec.status != "waiting") reset.push_back(st.rec.id);
+  }
+  if (auto s = event(event_type::run_resumed, "",
+                     {{"workflow_hash", wf_.hash}, {"from", ropts.from}, {"reset", reset}, {"interrupted", interrupted}});
+      !s.ok())
+    return s;
+  auto listed = [](const std::vector<std::string>& v, const std::string& id) {
+    return std::find(v.begin(), v.end(), id) != v.end();
+  };
+  for (auto& st : steps_) {
+    Status s;
+    if (listed(added, st.rec.id)) {
+      s = store.insert_step(id(), st.rec);
+    } else if (listed(interrupted, st.rec.id)) {
+      s = interrupt(st);
+    } else if (listed(reset, st.rec.id)) {
+      st.rec = StepRecord{st.rec.id, st.rec.position, "pending", st.rec.attempts, {}, {}, {}, nlohmann::json::object(), "", {}, 0, 0, {}};
+      s = store.update_step(id(), st.rec);
+    }
+    if (!s.ok()) return s;
+  }
+  if (ropts.current) {
+    if (auto s = store.update_snapshot(id(), wf_.path, wf_.hash, wf_.text); !s.ok()) return s;
+  }
+  if (auto s = store.update_run(id(), "running", std::nullopt, ""); !s.ok()) return s;
+  return store.set_lease(id(), lease_owner(), now_ms());
+}
+
+Status Run::interrupt(StepState& st) {
+  Store& store = engine_.store_;
+  // Its processes may have outlived the engine: end them before anything
+  // (this attempt's record, or a new attempt) can happen.
+  int leftovers = kill_leftovers(id(), st.rec.id);
+  // The attempt that was running: recorded as started, never finished.
+  AttemptRecord last;
+  if (!st.rec.attempt_list.empty()) last = st.rec.attempt_list.back();
+  last.step_id = st.rec.id;
+  last.number = st.rec.attempts;
+  last.reason = "interrupted";
+  last.finished_at = now_ms();
+  st.rec.attempt_list.clear();
+  if (auto s = store.finish_attempt(id(), last); !s.ok()) return s;
+  st.rec.interruptions += 1;
+  st.rec.finished_at = last.finished_at;
+  if (st.def->retry.on_interrupted && st.rec.interruptions < workflows::kMaxInterruptions) {
+    st.rec.status = "pending";
+    st.rec.reason = "";
+    if (auto s = store.update_step(id(), st.rec); !s.ok()) return s;
+    return event(event_type::step_interrupted, st.rec.id, {{"attempt", last.number}, {"killed_leftovers", leftovers}});
+  }
+  st.rec.status = "failed";
+  st.rec.reason = st.def->retry.on_interrupted
+                      ? "interrupted " + std::to_string(st.rec.interruptions) + " times in a row: the engine stopped while it ran"
+                      : "interrupted: the engine stopped while it ran, and its retry policy excludes \"interrupted\"";
+  if (auto s = store.update_step(id(), st.rec); !s.ok()) return s;
+  return event(event_type::step_failed, st.rec.id, {{"attempt", last.number}, {"reason", "interrupted"}, {"message", st.rec.reason}});
+}
+
+Result<std::string> Engine::resume(const std::string& run_id, ResumeOptions ropts,
+                                   std::function<void(const RunOutcome&)> on_finished) {
+  if (runs_.count(run_id)) return Error{"run " + run_id + " is already running in this engine"};
+  auto run = store_.load_run(run_id);
+  if (!run) return run.error();
+  if (run->status == "succeeded" && ropts.from.empty())
+    return Error{"run " + run_id + " already succeeded: nothing to resume (re-run steps with --from STEP)"};
+  workflows::Workflow wf;
+  if (ropts.current) {
+    wf = *ropts.current;
+  } else {
+    auto loaded = workflows::load_workflow_text(run->workflow_text, run->workflow_path);
+    if (!loaded.ok()) return Error{"the workflow snapshot of run " + run_id + " does not load: " + loaded.errors.front()};
+    wf = std::move(*loaded.workflow);
+  }
+  RunOptions opts;
+  opts.run_id = run_id;
+  opts.repo = run->repo;
+  opts.jobs = ropts.jobs;
+  opts.kill_grace = ropts.kill_grace;
+  opts.scratch_dir = ropts.scratch_dir.empty()
+                         ? (std::filesystem::path(store_.path()).parent_path() / "tmp").string()
+                         : ropts.scratch_dir;
+  auto* r = new Run(*this, wf, opts, std::move(on_finished));
+  if (auto s = r->adopt(ropts); !s.ok()) {
+    r->discard();
+    return s.error();
+  }
+  runs_[run_id] = r;
+  return run_id;
+}
+
+}  // namespace hearth::engine

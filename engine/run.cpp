@@ -1,0 +1,506 @@
+// A run's scheduling passes and the life of its steps' attempts.
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "engine/output_file.h"
+#include "engine/run.h"
+
+extern char** environ;
+
+namespace hearth::engine {
+
+Status Run::begin(const nlohmann::json& payload) {
+  payload_ = payload;
+  if (auto s = render_env(); !s.ok()) return s;
+  Store& store = engine_.store_;
+  RunRecord r{opts_.run_id, wf_.name, wf_.path, wf_.hash, wf_.text, payload_, opts_.repo, "running",
+              now_ms(),     {},       "",       lease_owner(), now_ms()};
+  if (auto s = store.begin(); !s.ok()) return s;
+  Status s = store.insert_run(r);
+  for (auto& st : steps_)
+    if (s.ok()) s = store.insert_step(id(), st.rec);
+  if (s.ok()) s = event(event_type::run_started, "", {{"workflow", wf_.name}, {"workflow_hash", wf_.hash}, {"payload", payload_}});
+  return commit_and_go(s);
+}
+
+void Run::cancel(const std::string& reason) {
+  if (cancelling_ || finishing_) return;
+  cancelling_ = true;
+  cancel_reason_ = reason;
+  for (auto& s : steps_)
+    if (s.process) s.process->kill();
+  schedule();
+}
+
+Status Run::render_env() {
+  nlohmann::json ctx = {{"inputs", payload_}, {"run", run_context()}};
+  for (auto& v : wf_.env) {
+    auto text = v.value.parsed.render(ctx);
+    if (!text) return Error{wf_.path + ":" + std::to_string(v.value.location.line) + ": env '" + v.name + "': " + text.message()};
+    env_[v.name] = *text;
+  }
+  // What every step's environment starts from: the engine's, then [env].
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    auto eq = kv.find('=');
+    if (eq != std::string::npos) base_env_[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  for (auto& [k, v] : env_.items()) base_env_[k] = v.get<std::string>();
+  ctx_ = {{"inputs", payload_}, {"env", env_}, {"steps", nlohmann::json::object()}, {"run", run_context()}};
+  return {};
+}
+
+Status Run::commit_and_go(Status s) {
+  Store& store = engine_.store_;
+  if (s.ok()) s = store.commit();
+  if (!s.ok()) {
+    store.rollback();
+    pending_events_.clear();
+    return s;
+  }
+  deliver_events();
+  uv_timer_start(&heartbeat_, &Run::on_heartbeat, kHeartbeatMs, kHeartbeatMs);
+  schedule();
+  return {};
+}
+
+void Run::on_heartbeat(uv_timer_t* t) noexcept {
+  auto* self = static_cast<Run*>(t->data);
+  if (self->finishing_ || !self->fatal_.ok()) return;
+  Store& store = self->engine_.store_;
+  Status s = store.begin();
+  if (s.ok()) s = store.set_lease(self->id(), lease_owner(), now_ms());
+  if (s.ok()) s = store.commit();
+  if (!s.ok()) {
+    store.rollback();
+    self->fail_fatally(s);
+  }
+}
+
+std::vector<size_t> Run::reads_of(const workflows::Step& def) const {
+  std::set<size_t> out;
+  auto add = [&](const workflows::expr::Expression& e) {
+    for (auto& r : e.step_refs())
+      if (auto it = index_.find(r); it != index_.end()) out.insert(it->second);
+  };
+  auto add_template = [&](const workflows::expr::Template& t) {
+    for (auto& p : t.parts)
+      if (p.expr) add(*p.expr);
+  };
+  if (def.if_expr) add(*def.if_expr);
+  for (auto& v : def.env) add_template(v.value.parsed);
+  for (auto& slot : def.run_slots) add(slot.second);
+  if (def.working_directory) add_template(def.working_directory->parsed);
+  return {out.begin(), out.end()};
+}
+
+const StepState::Upstream& Run::upstream_of(StepState& st) {
+  if (st.upstream) return *st.upstream;
+  StepState::Upstream up;
+  for (size_t n : st.needs) {
+    StepState& need = steps_[n];
+    bool failed = need.rec.status == "failed" && !need.def->continue_on_error;
+    bool blocked = failed || need.rec.status == "cancelled";
+    const auto& above = upstream_of(need);
+    if ((blocked || above.blocked) && up.culprit.empty()) up.culprit = blocked ? need.rec.id : above.culprit;
+    up.failed = up.failed || failed || above.failed;
+    up.blocked = up.blocked || blocked || above.blocked;
+  }
+  st.upstream = up;
+  return *st.upstream;
+}
+
+void Run::on_idle(uv_idle_t* h) noexcept {
+  auto* self = static_cast<Run*>(h->data);
+  uv_idle_stop(h);
+  self->pass_scheduled_ = false;
+  self->pass();
+}
+
+Status Run::event(const char* type, const std::string& step, nlohmann::json data) {
+  EventRecord e{id(), ++seq_, now_ms(), type, step, std::move(data)};
+  Status s = engine_.store_.insert_event(e);
+  pending_events_.push_back(std::move(e));
+  return s;
+}
+
+void Run::deliver_events() {
+  auto events = std::move(pending_events_);
+  pending_events_.clear();
+  for (auto& e : events)
+    for (auto* o : engine_.observers_) o->on_event(e);
+}
+
+void Run::pass() {
+  if (finishing_) return;
+  if (!fatal_.ok()) return finish_after_fatal();
+  Store& store = engine_.store_;
+  std::vector<size_t> to_spawn;
+  bool run_done = false;
+  Status s = store.begin();
+  for (size_t i = 0; s.ok() && i < steps_.size(); ++i)
+    if (steps_[i].exited) s = record_outcome(steps_[i]);
+  if (s.ok()) s = decide_steps(to_spawn);
+  if (s.ok() && running_ == 0 && to_spawn.empty() && all_terminal()) {
+    s = finish_run();
+    run_done = s.ok();
+  }
+  if (s.ok()) s = store.commit();
+  // ---- after this line the pass's changes are durable ----
+  if (!s.ok()) {
+    store.rollback();
+    return fail_fatally(s);
+  }
+  deliver_events();
+  for (size_t i : to_spawn) spawn(steps_[i]);
+  if (run_done) finish_with(outcome_status(), "");
+  else arm_retry_timer();
+}
+
+void Run::fail_fatally(const Status& s) {
+  if (!fatal_.ok()) return;
+  pending_events_.clear();
+  fatal_ = s;
+  for (auto& st : steps_)
+    if (st.process) st.process->kill();
+  finish_after_fatal();
+}
+
+void Run::arm_retry_timer() {
+  std::optional<int64_t> earliest;
+  for (auto& st : steps_)
+    if (st.rec.status == "waiting" && st.rec.retry_at && (!earliest || *st.rec.retry_at < *earliest))
+      earliest = st.rec.retry_at;
+  if (!earliest) {
+    uv_timer_stop(&retry_timer_);
+    return;
+  }
+  int64_t wait = std::max<int64_t>(0, *earliest - now_ms());
+  uv_timer_start(&retry_timer_, &Run::on_retry_timer, static_cast<uint64_t>(wait), 0);
+}
+
+Status Run::decide_steps(std::vector<size_t>& to_spawn) {
+  if (cancelling_ && !cancel_recorded_) {
+    cancel_recorded_ = true;
+    if (auto s = event(event_type::run_cancelling, "", {{"reason", cancel_reason_}}); !s.ok()) return s;
+  }
+  int jobs = opts_.jobs > 0 ? opts_.jobs : static_cast<int>(uv_available_parallelism());
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t i = 0; i < steps_.size(); ++i) {
+      StepState& st = steps_[i];
+      bool waiting = st.rec.status == "waiting";
+      if (st.rec.status != "pending" && !waiting) continue;
+      if (cancelling_) {
+        if (auto s = close_step(st, "cancelled", cancel_reason_, event_type::step_cancelled); !s.ok()) return s;
+        changed = true;
+        continue;
+      }
+      if (waiting && st.rec.retry_at && *st.rec.retry_at > now_ms()) continue;
+      bool ready = true;
+      for (size_t n : st.needs) ready = ready && terminal(steps_[n].rec.status);
+      if (!ready) continue;
+      if (running_ + static_cast<int>(to_spawn.size()) >= jobs) return {};
+      if (waiting) {
+        // A retry: its condition held when it first ran.
+        Status prepared = prepare_spec(st, context_for(st));
+        if (!prepared.ok()) {
+          if (auto s = close_step(st, "failed", prepared.message(), event_type::step_failed); !s.ok()) return s;
+        } else {
+          if (auto s = start_attempt(st); !s.ok()) return s;
+          to_spawn.push_back(i);
+        }
+        changed = true;
+        continue;
+      }
+      auto decision = decide(st);
+      if (!decision.ok()) {
+        if (auto s = close_step(st, "failed", decision.message(), event_type::step_failed); !s.ok()) return s;
+      } else if (!decision->empty()) {
+        if (auto s = close_step(st, "skipped", *decision, event_type::step_skipped); !s.ok()) return s;
+      } else {
+        if (auto s = start_attempt(st); !s.ok()) return s;
+        to_spawn.push_back(i);
+      }
+      changed = true;
+    }
+  }
+  return {};
+}
+
+Result<std::string> Run::decide(StepState& st) {
+  workflows::expr::StatusFunctions fns;
+  fns.cancelled = cancelling_;
+  const auto& up = upstream_of(st);
+  fns.success = !up.blocked;
+  fns.failure = up.failed;
+  const std::string& failed_need = up.culprit;
+  nlohmann::json& ctx = context_for(st);
+  if (st.def->if_expr) {
+    auto v = st.def->if_expr->evaluate(ctx, fns);
+    if (!v) return Error{"cannot evaluate 'if': " + v.message()};
+    bool run = workflows::expr::truthy(*v) && (st.def->if_expr->uses_status_function() || fns.success);
+    if (!run) {
+      if (!fns.success && !st.def->if_expr->uses_status_function()) return "'" + failed_need + "' did not succeed";
+      return "'if' was false: " + st.def->if_expr->text();
+    }
+  } else if (!fns.success) {
+    return "'" + failed_need + "' did not succeed";
+  }
+  if (auto s = prepare_spec(st, ctx); !s.ok()) return s.error();
+  return std::string();
+}
+
+nlohmann::json& Run::context_for(const StepState& st) {
+  nlohmann::json steps = nlohmann::json::object();
+  for (size_t a : st.reads) {
+    const StepRecord& r = steps_[a].rec;
+    steps[r.id] = {{"status", r.status}, {"outputs", r.outputs}, {"exit-code", r.exit_code ? nlohmann::json(*r.exit_code) : nlohmann::json()}};
+  }
+  ctx_["steps"] = std::move(steps);
+  ctx_["env"] = env_;
+  return ctx_;
+}
+
+Status Run::prepare_spec(StepState& st, nlohmann::json& ctx) {
+  const workflows::Step& def = *st.def;
+  auto where = [&](const std::string& what) { return "step '" + def.id + "': " + what + ": "; };
+  std::map<std::string, std::string> env = base_env_;
+  for (auto& v : def.env) {
+    auto text = v.value.parsed.render(ctx);
+    if (!text) return Error{where("env '" + v.name + "'") + text.message()};
+    env[v.name] = *text;
+    ctx["env"][v.name] = *text;
+  }
+  for (auto& [var, expression] : def.run_slots) {
+    auto value = expression.evaluate(ctx);
+    if (!value) return Error{where("run") + "${{ " + expression.text() + " }}: " + value.message()};
+    env[var] = workflows::expr::to_text(*value);
+  }
+  std::filesystem::path cwd = opts_.repo;
+  if (def.working_directory) {
+    auto dir = def.working_directory->parsed.render(ctx);
+    if (!dir) return Error{where("working-directory") + dir.message()};
+    cwd = cwd / *dir;
+    std::error_code ec;
+    if (!std::filesystem::is_directory(cwd, ec))
+      return Error{where("working-directory") + cwd.string() + " is not a directory"};
+  }
+  st.output_path = scratch_dir() + "/" + def.id + "." + std::to_string(st.rec.attempts + 1) + ".out";
+  env["HEARTH_OUTPUT"] = st.output_path;
+  env["HEARTH_RUN_ID"] = id();
+  env["HEARTH_STEP_ID"] = def.id;
+  env["HEARTH_WORKSPACE"] = opts_.repo;
+  st.spec = {};
+  st.spec.argv = {"bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", def.run};
+  for (auto& [k, v] : env) st.spec.env.push_back(k + "=" + v);
+  st.spec.cwd = cwd.string();
+  st.spec.timeout = def.timeout;
+  st.spec.kill_grace = opts_.kill_grace;
+  return {};
+}
+
+Status Run::start_attempt(StepState& st) {
+  st.rec.attempts += 1;
+  st.rec.status = "running";
+  st.rec.started_at = now_ms();
+  st.rec.finished_at.reset();
+  st.rec.retry_at.reset();
+  st.attempt = AttemptRecord{};
+  st.attempt.step_id = st.rec.id;
+  st.attempt.number = st.rec.attempts;
+  st.attempt.started_at = *st.rec.started_at;
+  Store& store = engine_.store_;
+  if (auto s = store.insert_attempt(id(), st.attempt); !s.ok()) return s;
+  if (auto s = store.update_step(id(), st.rec); !s.ok()) return s;
+  return event(event_type::step_started, st.rec.id, {{"attempt", st.attempt.number}});
+}
+
+Status Run::close_step(StepState& st, const char* status, const std::string& reason, const char* type) {
+  st.rec.status = status;
+  st.rec.reason = reason;
+  st.rec.finished_at = now_ms();
+  if (auto s = engine_.store_.update_step(id(), st.rec); !s.ok()) return s;
+  return event(type, st.rec.id, {{"reason", reason}});
+}
+
+void Run::spawn(StepState& st) {
+  // The step creates $HEARTH_OUTPUT if it has outputs; the directory is
+  // made once per run.
+  if (!scratch_ready_) {
+    std::error_code ec;
+    std::filesystem::create_directories(scratch_dir(), ec);
+    scratch_ready_ = true;
+  }
+  st.started = std::chrono::steady_clock::now();
+  sandbox::ExecCallbacks cb;
+  StepState* sp = &st;  // steps_ never reallocates after begin()
+  cb.on_output = [this, sp](std::string_view chunk) { on_output(*sp, chunk); };
+  cb.on_exit = [this, sp](const sandbox::ExitInfo& info) {
+    sp->process = nullptr;
+    sp->exit = info;
+    sp->exited = true;
+    schedule();
+  };
+  ++running_;
+  auto p = engine_.sandbox_.spawn(engine_.loop_, st.spec, std::move(cb));
+  if (!p) {
+    st.spawn_error = p.message();
+    st.exited = true;
+    schedule();
+    return;
+  }
+  st.process = *p;
+  if (cancelling_) st.process->kill();
+}
+
+void Run::on_output(StepState& st, std::string_view chunk) {
+  st.attempt.output_bytes += static_cast<int64_t>(chunk.size());
+  st.attempt.output_tail.append(chunk);
+  if (st.attempt.output_tail.size() > 2 * kTailBytes)
+    st.attempt.output_tail.erase(0, st.attempt.output_tail.size() - kTailBytes);
+  for (auto* o : engine_.observers_) o->on_output(id(), st.rec.id, chunk);
+}
+
+Status Run::record_outcome(StepState& st) {
+  st.exited = false;
+  --running_;
+  AttemptRecord& a = st.attempt;
+  if (a.output_tail.size() > kTailBytes) a.output_tail.erase(0, a.output_tail.size() - kTailBytes);
+  a.finished_at = now_ms();
+  std::string status = "failed", message;
+  if (!st.spawn_error.empty()) {
+    a.reason = "spawn-error";
+    message = st.spawn_error;
+  } else {
+    a.exit_code = st.exit.exit_status;
+    a.signal = st.exit.term_signal;
+    if (st.exit.killed) {
+      a.reason = "cancelled";
+      status = "cancelled";
+      message = cancel_reason_;
+    } else if (st.exit.timed_out) {
+      a.reason = "timeout";
+      message = "timed out after " + std::to_string(st.def->timeout->count()) + "ms";
+    } else {
+      a.reason = "exited";
+      auto outputs = read_outputs(st);
+      if (!outputs) {
+        a.reason = "output-error";
+        message = outputs.message();
+      } else {
+        st.rec.outputs = *outputs;
+        if (st.exit.exit_status == 0) status = "succeeded";
+        else message = "exited with code " + std::to_string(st.exit.exit_status);
+      }
+    }
+  }
+  std::error_code ec;
+  std::filesystem::remove(st.output_path, ec);
+  st.rec.interruptions = 0;
+  st.rec.exit_code = a.exit_code;
+  st.rec.finished_at = a.finished_at;
+  st.rec.reason = message;
+  if (status == "failed") {
+    st.rec.failures += 1;
+    const auto& policy = st.def->retry;
+    bool covered = a.reason == "timeout" ? policy.on_timeout : policy.on_failure;
+    if (covered && st.rec.failures < policy.attempts && !cancelling_) return schedule_retry(st, message);
+  }
+  st.rec.status = status;
+  Store& store = engine_.store_;
+  if (auto s = store.finish_attempt(id(), a); !s.ok()) return s;
+  if (auto s = store.update_step(id(), st.rec); !s.ok()) return s;
+  nlohmann::json data = {{"attempt", a.number},
+                         {"exit_code", a.exit_code ? nlohmann::json(*a.exit_code) : nlohmann::json()},
+                         {"duration_ms", *a.finished_at - a.started_at}};
+  const char* type = event_type::step_succeeded;
+  if (status == "succeeded") data["outputs"] = st.rec.outputs;
+  else {
+    data["reason"] = a.reason;
+    data["message"] = message;
+    type = status == "cancelled" ? event_type::step_cancelled : event_type::step_failed;
+  }
+  st.attempt = AttemptRecord{};
+  return event(type, st.rec.id, std::move(data));
+}
+
+Status Run::schedule_retry(StepState& st, const std::string& message) {
+  const auto& policy = st.def->retry;
+  int64_t delay = policy.backoff(st.rec.failures).count();
+  if (policy.jitter && delay > 1) {
+    uint32_t r = 0;
+    uv_random(nullptr, nullptr, &r, sizeof r, 0, nullptr);
+    delay = delay / 2 + static_cast<int64_t>(r % static_cast<uint32_t>(delay / 2 + 1));
+  }
+  AttemptRecord a = std::move(st.attempt);
+  st.attempt = AttemptRecord{};
+  st.rec.status = "waiting";
+  st.rec.retry_at = now_ms() + delay;
+  Store& store = engine_.store_;
+  if (auto s = store.finish_attempt(id(), a); !s.ok()) return s;
+  if (auto s = store.update_step(id(), st.rec); !s.ok()) return s;
+  return event(event_type::step_retrying, st.rec.id,
+               {{"attempt", a.number}, {"reason", a.reason}, {"message", message}, {"retry_in_ms", delay},
+                {"exit_code", a.exit_code ? nlohmann::json(*a.exit_code) : nlohmann::json()}});
+}
+
+Result<nlohmann::json> Run::read_outputs(const StepState& st) {
+  std::error_code ec;
+  auto size = std::filesystem::file_size(st.output_path, ec);
+  if (ec) return nlohmann::json::object();  // the step removed it: no outputs
+  if (size > kMaxOutputFileBytes)
+    return Error{"$HEARTH_OUTPUT is " + std::to_string(size) + " bytes, more than the " +
+                 std::to_string(kMaxOutputFileBytes) + " allowed"};
+  std::ifstream in(st.output_path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto parsed = parse_output_file(ss.str());
+  if (!parsed) return Error{"$HEARTH_OUTPUT: " + parsed.message()};
+  nlohmann::json out = nlohmann::json::object();
+  for (auto& [k, v] : *parsed) out[k] = v;
+  return out;
+}
+
+RunStatus Run::outcome_status() const {
+  if (cancelling_) return RunStatus::cancelled;
+  for (auto& s : steps_)
+    if ((s.rec.status == "failed" && !s.def->continue_on_error) || s.rec.status == "cancelled") return RunStatus::failed;
+  return RunStatus::succeeded;
+}
+
+Status Run::finish_run() {
+  RunStatus status = outcome_status();
+  int64_t at = now_ms();
+  if (auto s = engine_.store_.update_run(id(), to_string(status), at, ""); !s.ok()) return s;
+  if (auto s = engine_.store_.set_lease(id(), "", 0); !s.ok()) return s;
+  return event(event_type::run_finished, "",
+               {{"status", to_string(status)}, {"error", ""}, {"duration_ms", ms_since(started_)}});
+}
+
+void Run::finish_with(RunStatus status, const std::string& error) {
+  finishing_ = true;
+  std::error_code ec;
+  std::filesystem::remove_all(scratch_dir(), ec);
+  RunOutcome outcome{id(), status, error};
+  auto done = std::move(done_);
+  engine_.finished(this);
+  close();
+  if (done) done(outcome);
+}
+
+void Run::close() {
+  closed_ = true;
+  for (auto* h : handles()) {
+    uv_close(h, [](uv_handle_t* handle) noexcept {
+      auto* self = static_cast<Run*>(handle->data);
+      if (++self->closed_handles_ == 3) delete self;
+    });
+  }
+}
+
+}  // namespace hearth::engine

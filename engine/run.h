@@ -1,0 +1,235 @@
+// Private to engine/: one live run. A Run owns three libuv handles (a pass
+// scheduler, a retry timer, a lease heartbeat) and deletes itself once they
+// have closed (close()). The Engine holds a non-owning pointer from start()
+// or resume() until finished(). Scheduling and execution live in run.cpp,
+// taking over a recorded run in resume.cpp.
+#pragma once
+
+#include <unistd.h>
+#include <uv.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/engine.h"
+
+namespace hearth::engine {
+
+inline constexpr size_t kTailBytes = 64 * 1024;  // output kept per attempt
+inline constexpr uint64_t kHeartbeatMs = 5000;    // lease renewal; see kLeaseStaleMs
+
+inline bool terminal(const std::string& status) {
+  return status == "succeeded" || status == "failed" || status == "skipped" || status == "cancelled";
+}
+
+inline int64_t ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t).count();
+}
+
+// What the engine tracks of one step of a live run.
+struct StepState {
+  const workflows::Step* def = nullptr;
+  StepRecord rec;
+  std::vector<size_t> needs;      // indices of direct needs
+  // What happened upstream of this step (all its needs, transitively):
+  // computed once its needs are terminal, which they then stay.
+  struct Upstream {
+    bool failed = false;   // a step upstream failed (without continue-on-error)
+    bool blocked = false;  // ... or was cancelled
+    std::string culprit;   // the nearest such step, for messages
+  };
+  std::optional<Upstream> upstream;
+  std::vector<size_t> reads;      // indices of the steps its expressions read
+  // While an attempt is in flight:
+  sandbox::ExecSpec spec;         // prepared in the pass that starts it
+  sandbox::Process* process = nullptr;
+  AttemptRecord attempt;
+  std::string output_path;
+  std::chrono::steady_clock::time_point started;
+  bool exited = false;            // an outcome waits to be recorded
+  sandbox::ExitInfo exit;
+  std::string spawn_error;
+};
+
+
+class Run {
+ public:
+  Run(Engine& engine, const workflows::Workflow& wf, RunOptions opts, std::function<void(const RunOutcome&)> done)
+      : engine_(engine), wf_(wf), opts_(std::move(opts)), done_(std::move(done)) {
+    uv_idle_init(engine_.loop_, &idle_);
+    uv_timer_init(engine_.loop_, &retry_timer_);
+    uv_timer_init(engine_.loop_, &heartbeat_);
+    for (auto* h : handles()) h->data = this;
+    for (size_t i = 0; i < wf_.steps.size(); ++i) {
+      StepState s;
+      s.def = &wf_.steps[i];
+      s.rec.id = wf_.steps[i].id;
+      s.rec.position = static_cast<int>(i);
+      s.rec.status = "pending";
+      steps_.push_back(std::move(s));
+      index_[wf_.steps[i].id] = i;
+    }
+    for (auto& st : steps_)
+      for (auto& n : st.def->needs) st.needs.push_back(index_.at(n));
+    for (auto& st : steps_) st.reads = reads_of(*st.def);
+    started_ = std::chrono::steady_clock::now();
+  }
+
+  const std::string& id() const { return opts_.run_id; }
+
+  /// Records the run and schedules its first steps. On error the run is not
+  /// recorded and the caller must call discard().
+  Status begin(const nlohmann::json& payload);
+
+  /// Takes over a recorded run: its lease, its steps' state; marks attempts
+  /// that were running as interrupted; resets what `opts` asks to re-run.
+  /// On error nothing is changed and the caller must call discard().
+  Status adopt(const ResumeOptions& ropts);
+
+  /// Frees a run whose begin() or adopt() failed.
+  void discard() { close(); }
+
+  void cancel(const std::string& reason);
+
+ private:
+  std::vector<uv_handle_t*> handles() {
+    return {reinterpret_cast<uv_handle_t*>(&idle_), reinterpret_cast<uv_handle_t*>(&retry_timer_),
+            reinterpret_cast<uv_handle_t*>(&heartbeat_)};
+  }
+
+  static std::string lease_owner() {
+    char host[256] = {0};
+    gethostname(host, sizeof host - 1);
+    return std::to_string(getpid()) + "@" + host;
+  }
+
+  Status render_env();
+
+  // Commits what begin()/adopt() wrote, then starts heartbeats and scheduling.
+  Status commit_and_go(Status s);
+
+  Status adopt_in_transaction(const ResumeOptions& ropts);
+  Status interrupt(StepState& st);
+
+  // The lease says the run is alive; a stopped heartbeat lets another
+  // process take it over (resume.cpp).
+  static void on_heartbeat(uv_timer_t* t) noexcept;
+
+  static void on_retry_timer(uv_timer_t* t) noexcept { static_cast<Run*>(t->data)->schedule(); }
+
+  std::vector<size_t> reads_of(const workflows::Step& def) const;
+
+  // REQUIRES: every need of `st` is terminal. Memoized: O(needs) per step.
+  const StepState::Upstream& upstream_of(StepState& st);
+
+  nlohmann::json run_context() const { return {{"id", id()}, {"workflow", wf_.name}}; }
+
+  // Schedules a pass for this loop iteration (an idle handle keeps the poll
+  // from blocking), so every exit seen in one iteration shares one commit.
+  void schedule() {
+    if (pass_scheduled_ || closed_) return;
+    pass_scheduled_ = true;
+    uv_idle_start(&idle_, &Run::on_idle);
+  }
+
+  static void on_idle(uv_idle_t* h) noexcept;
+
+  Status event(const char* type, const std::string& step, nlohmann::json data);
+
+  void deliver_events();
+
+  // One scheduling pass: record outcomes, decide ready steps, finish the run
+  // if nothing is left; commit; then deliver events and spawn.
+  void pass();
+
+  // The store failed: stop everything. The run stays recorded as it was at
+  // the last commit, so it can be resumed once the store is healthy.
+  void fail_fatally(const Status& s);
+
+  // Wakes the scheduler when the earliest waiting retry is due.
+  void arm_retry_timer();
+
+  bool all_terminal() const {
+    for (auto& s : steps_)
+      if (!terminal(s.rec.status)) return false;
+    return true;
+  }
+
+  Status decide_steps(std::vector<size_t>& to_spawn);
+
+  // Empty string: run it. Otherwise why it is skipped. Error: the `if` or an
+  // interpolation could not be evaluated, or the step's spec could not be built.
+  Result<std::string> decide(StepState& st);
+
+  // The expression context for `st`: the run-wide parts built once, plus
+  // only the steps its expressions read (the loader checked they are needs).
+  nlohmann::json& context_for(const StepState& st);
+
+  Status prepare_spec(StepState& st, nlohmann::json& ctx);
+
+  std::string scratch_dir() const { return opts_.scratch_dir + "/" + id(); }
+
+  Status start_attempt(StepState& st);
+
+  Status close_step(StepState& st, const char* status, const std::string& reason, const char* type);
+
+  void spawn(StepState& st);
+
+  void on_output(StepState& st, std::string_view chunk);
+
+  Status record_outcome(StepState& st);
+
+  // Records the failed attempt and when the next one starts. The wait is
+  // durable: retry_at is stored, so a resumed run waits out the remainder.
+  Status schedule_retry(StepState& st, const std::string& message);
+
+  Result<nlohmann::json> read_outputs(const StepState& st);
+
+  RunStatus outcome_status() const;
+
+  Status finish_run();
+
+  // The store failed: nothing more can be recorded. Wait for running
+  // processes (already killed) to exit, then report the failure.
+  void finish_after_fatal() {
+    for (auto& s : steps_)
+      if (s.process) return;  // their exits schedule another pass
+    finish_with(RunStatus::failed, fatal_.message());
+  }
+
+  void finish_with(RunStatus status, const std::string& error);
+
+  void close();
+
+  Engine& engine_;
+  workflows::Workflow wf_;  // the run's own copy; StepState::def points into it
+  RunOptions opts_;
+  std::function<void(const RunOutcome&)> done_;
+  nlohmann::json payload_;
+  nlohmann::json env_ = nlohmann::json::object();  // the workflow's env, rendered at start
+  std::map<std::string, std::string> base_env_;     // the engine's environment plus env_
+  nlohmann::json ctx_;                              // inputs, env, run; steps filled per step
+  std::vector<StepState> steps_;
+  std::unordered_map<std::string, size_t> index_;  // step id -> position in steps_
+  std::vector<EventRecord> pending_events_;  // written, delivered after commit
+  int64_t seq_ = 0;
+  int running_ = 0;
+  bool cancelling_ = false, cancel_recorded_ = false, finishing_ = false;
+  bool pass_scheduled_ = false, closed_ = false, scratch_ready_ = false;
+  std::string cancel_reason_;
+  Status fatal_;
+  std::chrono::steady_clock::time_point started_;
+  uv_idle_t idle_{};            // schedules passes
+  uv_timer_t retry_timer_{};    // wakes waiting retries
+  uv_timer_t heartbeat_{};      // renews the lease
+  int closed_handles_ = 0;      // the Run deletes itself when all three have closed
+  friend class Engine;
+};
+
+}  // namespace hearth::engine
