@@ -109,101 +109,39 @@ class TempRepo {
     return *loaded.workflow;
   }
 
-  /// Runs the workflow to the end. `during` is called with the engine and
-  /// the run id right after the start, for tests that act mid-run.
   /// Later run()s open the store through this SQLite VFS (null: the default).
   void use_vfs(const char* vfs) { vfs_ = vfs; }
 
+  /// Runs the workflow to the end. `during` is called with the engine and
+  /// the run id right after the start, for tests that act mid-run.
   RunResult run(nlohmann::json payload = nlohmann::json::object(), int jobs = 0,
                 std::function<void(engine::Engine&, Recorder&, const std::string&)> during = {}) {
-    auto store = engine::Store::open(state_path(), vfs_);
-    BOOST_REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.message()));
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    auto sandbox = sandbox::make_local_sandbox();
-    RunResult result;
-    {
-      engine::Engine engine(&loop, **store, *sandbox);
-      Recorder rec;
-      engine.add_observer(&rec);
-      engine::RunOptions opts;
-      opts.repo = dir_.str();
-      opts.payload = std::move(payload);
-      opts.jobs = jobs;
-      opts.run_id = next_run_id_;
-      opts.kill_grace = std::chrono::milliseconds(500);
-      int finished = 0;
-      auto id = engine.start(load(), opts, [&](const engine::RunOutcome& o) {
-        result.outcome = o;
-        ++finished;
-      });
-      if (!id.ok() && tolerate_start_error_) {
-        result.outcome = {opts.run_id, engine::RunStatus::failed, id.message()};
-        ++finished;
-      } else {
-        BOOST_REQUIRE_MESSAGE(id.ok(), (id.ok() ? "" : id.message()));
-        if (during) during(engine, rec, *id);
-      }
-      uv_run(&loop, UV_RUN_DEFAULT);
-      BOOST_TEST(finished == 1);
-      result.events = rec.events;
-      last_output_ = rec.output;
-    }
-    BOOST_TEST(uv_loop_close(&loop) == 0);
-    if (tolerate_start_error_) return result;  // the store may be unusable
-    auto steps = (*store)->load_steps(result.outcome.run_id);
-    BOOST_REQUIRE(steps.ok());
-    result.steps = *steps;
-    return result;
+    engine::RunOptions opts;
+    opts.repo = dir_.str();
+    opts.payload = std::move(payload);
+    opts.jobs = jobs;
+    opts.run_id = next_run_id_;
+    opts.kill_grace = std::chrono::milliseconds(500);
+    return drive([&](engine::Engine& e, auto done) { return e.start(load(), opts, done); }, during);
   }
 
   /// Resumes `run_id` to the end, like run().
   RunResult resume(const std::string& run_id, engine::ResumeOptions ropts = {}) {
-    auto store = engine::Store::open(state_path());
-    BOOST_REQUIRE(store.ok());
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    auto sandbox = sandbox::make_local_sandbox();
-    RunResult result;
-    {
-      engine::Engine engine(&loop, **store, *sandbox);
-      Recorder rec;
-      engine.add_observer(&rec);
-      ropts.kill_grace = std::chrono::milliseconds(500);
-      int finished = 0;
-      auto id = engine.resume(run_id, ropts, [&](const engine::RunOutcome& o) {
-        result.outcome = o;
-        ++finished;
-      });
-      BOOST_REQUIRE_MESSAGE(id.ok(), (id.ok() ? "" : id.message()));
-      uv_run(&loop, UV_RUN_DEFAULT);
-      BOOST_TEST(finished == 1);
-      result.events = rec.events;
-    }
-    BOOST_TEST(uv_loop_close(&loop) == 0);
-    auto steps = (*store)->load_steps(run_id);
-    BOOST_REQUIRE(steps.ok());
-    result.steps = *steps;
-    return result;
+    ropts.kill_grace = std::chrono::milliseconds(500);
+    return drive([&](engine::Engine& e, auto done) { return e.resume(run_id, ropts, done); });
   }
 
   /// Expects resume() to refuse; returns its message.
   std::string resume_error(const std::string& run_id, engine::ResumeOptions ropts = {}) {
-    auto store = engine::Store::open(state_path());
-    BOOST_REQUIRE(store.ok());
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    auto sandbox = sandbox::make_local_sandbox();
-    std::string message;
-    {
-      engine::Engine engine(&loop, **store, *sandbox);
-      auto id = engine.resume(run_id, ropts, [](const engine::RunOutcome&) { BOOST_FAIL("a refused resume finished"); });
-      BOOST_REQUIRE(!id.ok());
-      message = id.message();
-      uv_run(&loop, UV_RUN_DEFAULT);
-    }
-    BOOST_TEST(uv_loop_close(&loop) == 0);
-    return message;
+    return refused([&](engine::Engine& e, auto done) { return e.resume(run_id, ropts, done); });
+  }
+
+  /// Starts a run expecting start() to refuse it; returns the message.
+  std::string start_error(nlohmann::json payload) {
+    engine::RunOptions opts;
+    opts.repo = dir_.str();
+    opts.payload = std::move(payload);
+    return refused([&](engine::Engine& e, auto done) { return e.start(load(), opts, done); });
   }
 
   /// A real crash: runs the workflow as `run_id` in a child process and
@@ -264,8 +202,53 @@ class TempRepo {
   void rewrite(const std::string& workflow_toml) { write_file(dir_.path / "workflow.toml", workflow_toml); }
   void write(const std::string& rel, const std::string& text) { write_file(dir_.path / rel, text); }
 
-  /// Starts a run expecting start() to refuse it; returns the message.
-  std::string start_error(nlohmann::json payload) {
+  const std::map<std::string, std::string>& last_output() const { return last_output_; }
+
+ private:
+  using Done = std::function<void(const engine::RunOutcome&)>;
+  using Begin = std::function<Result<std::string>(engine::Engine&, Done)>;
+
+  // One engine on a fresh loop over the repository's store: begins a run
+  // (start or resume) and runs the loop until it is empty.
+  RunResult drive(const Begin& begin,
+                  const std::function<void(engine::Engine&, Recorder&, const std::string&)>& during = {}) {
+    auto store = engine::Store::open(state_path(), vfs_);
+    BOOST_REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.message()));
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    auto sandbox = sandbox::make_local_sandbox();
+    RunResult result;
+    {
+      engine::Engine engine(&loop, **store, *sandbox);
+      Recorder rec;
+      engine.add_observer(&rec);
+      int finished = 0;
+      auto id = begin(engine, [&](const engine::RunOutcome& o) {
+        result.outcome = o;
+        ++finished;
+      });
+      if (!id.ok() && tolerate_start_error_) {
+        result.outcome = {next_run_id_, engine::RunStatus::failed, id.message()};
+        ++finished;
+      } else {
+        BOOST_REQUIRE_MESSAGE(id.ok(), (id.ok() ? "" : id.message()));
+        if (during) during(engine, rec, *id);
+      }
+      uv_run(&loop, UV_RUN_DEFAULT);
+      BOOST_TEST(finished == 1);
+      result.events = rec.events;
+      last_output_ = rec.output;
+    }
+    BOOST_TEST(uv_loop_close(&loop) == 0);
+    if (tolerate_start_error_) return result;  // the store may be unusable
+    auto steps = (*store)->load_steps(result.outcome.run_id);
+    BOOST_REQUIRE(steps.ok());
+    result.steps = *steps;
+    return result;
+  }
+
+  // Expects `begin` to be refused: nothing finishes, the loop closes clean.
+  std::string refused(const Begin& begin) {
     auto store = engine::Store::open(state_path());
     BOOST_REQUIRE(store.ok());
     uv_loop_t loop;
@@ -274,10 +257,7 @@ class TempRepo {
     std::string message;
     {
       engine::Engine engine(&loop, **store, *sandbox);
-      engine::RunOptions opts;
-      opts.repo = dir_.str();
-      opts.payload = std::move(payload);
-      auto id = engine.start(load(), opts, [](const engine::RunOutcome&) { BOOST_FAIL("a refused run finished"); });
+      auto id = begin(engine, [](const engine::RunOutcome&) { BOOST_FAIL("a refused run finished"); });
       BOOST_REQUIRE(!id.ok());
       message = id.message();
       uv_run(&loop, UV_RUN_DEFAULT);
@@ -286,9 +266,6 @@ class TempRepo {
     return message;
   }
 
-  const std::map<std::string, std::string>& last_output() const { return last_output_; }
-
- private:
   TempDir dir_;
   std::map<std::string, std::string> last_output_;
   const char* vfs_ = nullptr;
