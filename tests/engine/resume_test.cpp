@@ -409,6 +409,37 @@ run = "echo d >> journal"
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_database_locked_by_another_process_stops_the_run_and_it_resumes) {
+  TempRepo repo(R"(
+[[steps]]
+id = "a"
+run = "echo a >> journal"
+[[steps]]
+id = "b"
+needs = ["a"]
+run = "echo b >> journal"
+)");
+  repo.next_run_id_ = "locked";
+  sqlite3* other = nullptr;
+  RunResult broken = repo.run({}, 0, [&](hearth::engine::Engine&, hearth::testing::Recorder& rec, const std::string&) {
+    rec.on_each = [&](const hearth::engine::EventRecord& e) {
+      // Once a's start is committed, someone else takes the write lock and keeps it.
+      if (e.type == "step.started" && e.step_id == "a" && !other) {
+        sqlite3_open(repo.state_path().c_str(), &other);
+        BOOST_REQUIRE(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+      }
+    };
+  });
+  BOOST_TEST(broken.outcome.status == RunStatus::failed);
+  BOOST_TEST(broken.outcome.error.find("database is locked") != std::string::npos, broken.outcome.error);
+  BOOST_TEST(broken.outcome.error.find("state.db") != std::string::npos, broken.outcome.error);
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  RunResult resumed = repo.resume("locked");
+  BOOST_TEST(resumed.outcome.status == RunStatus::succeeded);
+  BOOST_TEST(resumed.step("b").status == "succeeded");
+}
+
 BOOST_AUTO_TEST_CASE(a_full_disk_is_reported_not_fatal) {
   TempRepo repo("[[steps]]\nid = \"a\"\nrun = \"true\"\n");
   { BOOST_REQUIRE(hearth::engine::Store::open(repo.state_path()).ok()); }
