@@ -12,7 +12,8 @@
 //   4. when no step can run, the run's status is recorded and on_finished
 //      fires.
 // Processes that exit during one loop iteration are recorded in one pass,
-// so concurrent steps group-commit.
+// so concurrent steps group-commit. A failed attempt may wait (durably) and
+// retry; resume() takes a recorded run over after a crash (resume.cpp).
 #pragma once
 
 #include <uv.h>
@@ -71,7 +72,9 @@ class Run;
 class Engine {
  public:
   /// `loop`, `store` and `sandbox` must outlive the engine. The engine's
-  /// handles live on `loop`; destroy it only when no run is active.
+  /// handles live on `loop`. REQUIRES at destruction: no run is active
+  /// (every on_finished has fired). A finished run's handles close on the
+  /// loop afterwards; they do not touch the engine.
   Engine(uv_loop_t* loop, Store& store, sandbox::Sandbox& sandbox);
   ~Engine();
   Engine(const Engine&) = delete;
@@ -81,8 +84,9 @@ class Engine {
   /// stay alive while runs are active.
   void add_observer(Observer* observer);
 
-  /// Starts a run. On error (payload invalid, store failure) nothing is
-  /// recorded... beyond what the message says, and on_finished never fires.
+  /// Starts a run. On error (the id is taken or malformed, the payload does
+  /// not match [inputs], the store failed) nothing is recorded and
+  /// on_finished never fires.
   /// On success returns the run id; on_finished fires exactly once, on the
   /// loop thread, after the run's final state has committed.
   Result<std::string> start(const workflows::Workflow& workflow, RunOptions options,
