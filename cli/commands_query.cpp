@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/cli.h"
+#include "engine/engine.h"
 #include "engine/store.h"
 #include "workflows/duration.h"
 
@@ -38,6 +39,12 @@ std::string span(int64_t from, std::optional<int64_t> to) {
   return workflows::format_duration(std::chrono::milliseconds(*to - from));
 }
 
+// The status as a user should read it: a run recorded as running whose
+// engine is gone was interrupted.
+std::string shown_status(const engine::RunRecord& r) {
+  return r.status == "running" && !engine::lease_alive(r) ? "interrupted" : r.status;
+}
+
 nlohmann::json opt(const std::optional<int64_t>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); }
 
 nlohmann::json run_json(const engine::RunRecord& r) {
@@ -45,7 +52,7 @@ nlohmann::json run_json(const engine::RunRecord& r) {
           {"workflow", r.workflow},
           {"workflow_path", r.workflow_path},
           {"workflow_hash", r.workflow_hash},
-          {"status", r.status},
+          {"status", shown_status(r)},
           {"started_at", iso_utc(r.created_at)},
           {"finished_at", r.finished_at ? nlohmann::json(iso_utc(*r.finished_at)) : nlohmann::json()},
           {"duration_ms", r.finished_at ? nlohmann::json(*r.finished_at - r.created_at) : nlohmann::json()},
@@ -91,10 +98,10 @@ int command_runs(const Globals& g, bool json, int limit, const std::string& work
     std::cout << "no runs yet in " << (*store)->path() << "\n";
     return kExitOk;
   }
-  std::cout << std::left << std::setw(24) << "ID" << std::setw(20) << "WORKFLOW" << std::setw(11) << "STATUS"
+  std::cout << std::left << std::setw(24) << "ID" << std::setw(20) << "WORKFLOW" << std::setw(12) << "STATUS"
             << std::setw(21) << "STARTED" << "DURATION\n";
   for (auto& r : *runs) {
-    std::cout << std::left << std::setw(24) << r.id << std::setw(20) << r.workflow << std::setw(11) << r.status
+    std::cout << std::left << std::setw(24) << r.id << std::setw(20) << r.workflow << std::setw(12) << shown_status(r)
               << std::setw(21) << local_time(r.created_at) << span(r.created_at, r.finished_at) << "\n";
   }
   return kExitOk;
@@ -145,7 +152,8 @@ int command_show(const Globals& g, const std::string& run_id, bool json) {
   }
   std::cout << "run " << run->id << "\n"
             << "  workflow  " << run->workflow << " (" << run->workflow_path << ")\n"
-            << "  status    " << run->status << "\n"
+            << "  status    " << shown_status(*run)
+            << (shown_status(*run) == "interrupted" ? " (continue it with: hearth resume " + run->id + ")" : "") << "\n"
             << "  started   " << local_time(run->created_at) << "\n"
             << "  duration  " << span(run->created_at, run->finished_at) << "\n";
   if (!run->error.empty()) std::cout << "  error     " << run->error << "\n";
@@ -156,6 +164,15 @@ int command_show(const Globals& g, const std::string& run_id, bool json) {
     if (s.started_at) std::cout << "  " << span(*s.started_at, s.finished_at);
     std::cout << "\n";
     if (!s.reason.empty()) std::cout << "  reason: " << s.reason << "\n";
+    if (s.status == "waiting" && s.retry_at) std::cout << "  next attempt at " << local_time(*s.retry_at) << "\n";
+    if (s.attempt_list.size() > 1) {
+      for (auto& a : s.attempt_list) {
+        std::cout << "  attempt " << a.number << ": " << (a.reason.empty() ? "running" : a.reason);
+        if (a.exit_code) std::cout << ", exit " << *a.exit_code;
+        if (a.finished_at) std::cout << ", " << span(a.started_at, a.finished_at);
+        std::cout << "\n";
+      }
+    }
     for (auto& [k, v] : s.outputs.items())
       std::cout << "  output " << k << " = " << (v.is_string() ? v.get<std::string>() : v.dump()) << "\n";
     if (!s.attempt_list.empty() && !s.attempt_list.back().output_tail.empty()) {

@@ -60,6 +60,11 @@ struct ResumeOptions {
 /// engine and may be taken over.
 inline constexpr int64_t kLeaseStaleMs = 30000;
 
+/// Whether a live engine may still be running `run` (its lease is fresh and
+/// its owner, when on this host, still exists). A run recorded as running
+/// without a live lease was interrupted: `hearth resume` continues it.
+bool lease_alive(const RunRecord& run);
+
 struct RunOutcome {
   std::string run_id;
   RunStatus status = RunStatus::failed;

@@ -23,16 +23,6 @@ std::string host_name() {
   return host;
 }
 
-// Whether the engine named by a run's lease ("pid@host") may still be running it.
-bool lease_alive(const RunRecord& run) {
-  if (run.lease_owner.empty()) return false;
-  if (now_ms() - run.lease_heartbeat >= kLeaseStaleMs) return false;
-  auto at = run.lease_owner.find('@');
-  if (at == std::string::npos || run.lease_owner.substr(at + 1) != host_name()) return true;  // fresh, elsewhere
-  pid_t pid = static_cast<pid_t>(std::atoi(run.lease_owner.substr(0, at).c_str()));
-  return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
-}
-
 std::set<std::string> dependents_closure(const workflows::Workflow& wf, const std::vector<std::string>& from) {
   std::set<std::string> out(from.begin(), from.end());
   for (bool grew = true; grew;) {
@@ -51,6 +41,17 @@ std::set<std::string> dependents_closure(const workflows::Workflow& wf, const st
 }
 
 }  // namespace
+
+// Whether the engine named by a run's lease ("pid@host") may still be running it.
+bool lease_alive(const RunRecord& run) {
+  if (run.lease_owner.empty()) return false;
+  if (now_ms() - run.lease_heartbeat >= kLeaseStaleMs) return false;
+  auto at = run.lease_owner.find('@');
+  if (at == std::string::npos || run.lease_owner.substr(at + 1) != host_name()) return true;  // fresh, elsewhere
+  pid_t pid = static_cast<pid_t>(std::atoi(run.lease_owner.substr(0, at).c_str()));
+  return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
+}
+
 
 Status Run::adopt(const ResumeOptions& ropts) {
   Store& store = engine_.store_;

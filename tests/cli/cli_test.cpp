@@ -845,6 +845,42 @@ run = "bash gate.sh && echo publish >> journal"
   BOOST_TEST(contains(wrong.err, "belongs to a run of workflow 'ship'"), shown(wrong));
 }
 
+BOOST_AUTO_TEST_CASE(a_killed_engine_leaves_an_interrupted_run_that_resume_all_finishes) {
+  Repo repo;
+  repo.workflow("deploy", R"(
+[[steps]]
+id = "first"
+run = "echo first >> journal"
+[[steps]]
+id = "long"
+needs = ["first"]
+run = '''
+if [ -f done-once ]; then echo long >> journal; exit 0; fi
+touch done-once
+sleep 30 &
+echo "sleeping as $!"
+wait
+'''
+)");
+  HearthProcess p({{"run", "deploy", "--run-id", "d1"}, {}, repo.root()});
+  auto sleeping = p.wait_for_stdout(std::regex(R"(\[long\] sleeping as (\d+)\n)"), 10s);
+  BOOST_REQUIRE_MESSAGE(sleeping, "the step never started; stdout so far:\n" + p.out());
+  pid_t sleep_pid = std::stoi(*sleeping);
+  p.signal(SIGKILL);  // a crash: no cancellation, no cleanup
+  Outcome killed = p.finish(5s);
+  BOOST_TEST(killed.exit_code == -SIGKILL);
+  BOOST_TEST(::kill(sleep_pid, 0) == 0, "the step should outlive the crashed engine");
+  BOOST_TEST(repo.runs()[0]["status"] == "interrupted");
+  Outcome shown_run = repo.hearth({"show", "d1"});
+  BOOST_TEST(contains(shown_run.out, "interrupted (continue it with: hearth resume d1)"), shown(shown_run));
+  Outcome resumed = repo.hearth({"resume", "--all"});
+  REQUIRE_EXIT(resumed, 0);
+  BOOST_TEST(contains(resumed.out, "long: attempt 1 was interrupted"), shown(resumed));
+  BOOST_TEST(hearth::testing::process_gone(sleep_pid), "the interrupted attempt's sleep survived the resume");
+  BOOST_TEST(read_file(repo.root() / "journal") == "first\nlong\n");
+  BOOST_TEST(repo.runs()[0]["status"] == "succeeded");
+}
+
 BOOST_AUTO_TEST_CASE(resume_from_reruns_a_step_and_says_when_the_file_changed) {
   Repo repo;
   repo.workflow("ship", "[[steps]]\nid = \"a\"\nrun = \"echo a >> journal\"\n[[steps]]\nid = \"b\"\nneeds = [\"a\"]\nrun = \"echo b >> journal\"\n");
