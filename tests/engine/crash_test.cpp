@@ -549,7 +549,9 @@ class CrashRun {
       if (killed) ++stats_.before_recorded;
       return;
     }
-    BOOST_CHECK_MESSAGE(now.status == "running" || now.status == "failed" || now.status == "succeeded",
+    // The engine of this life is dead (killed, or exited): an unfinished run
+    // must read as interrupted, never as running.
+    BOOST_CHECK_MESSAGE(now.status == "interrupted" || now.status == "failed" || now.status == "succeeded",
                         "run status " << now.status);
     BOOST_REQUIRE_EQUAL(now.steps.size(), specs_.size());
     bool any_failed = false, any_started = false;
