@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <filesystem>
+#include <unordered_map>
 
 namespace hearth::engine {
 
@@ -479,6 +480,8 @@ Result<std::vector<StepRecord>> Store::load_steps(const std::string& run_id) {
     }
     if (rc != SQLITE_DONE) return Error{fail("cannot read steps").message()};
   }
+  std::unordered_map<std::string, size_t> by_id;
+  for (size_t i = 0; i < steps.size(); ++i) by_id.emplace(steps[i].id, i);
   sqlite3_stmt* at = prepare(
       "SELECT step_id, number, started_at, finished_at, exit_code, signal, reason, output_tail, output_bytes "
       "FROM attempts WHERE run_id=? ORDER BY step_id, number");
@@ -497,8 +500,7 @@ Result<std::vector<StepRecord>> Store::load_steps(const std::string& run_id) {
     a.reason = col_text(at, 6);
     a.output_tail = col_blob(at, 7);
     a.output_bytes = sqlite3_column_int64(at, 8);
-    for (auto& s : steps)
-      if (s.id == a.step_id) s.attempt_list.push_back(std::move(a));
+    if (auto it = by_id.find(a.step_id); it != by_id.end()) steps[it->second].attempt_list.push_back(std::move(a));
   }
   if (rc != SQLITE_DONE) return Error{fail("cannot read attempts").message()};
   return steps;

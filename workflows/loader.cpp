@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <unordered_map>
 #include <sstream>
 
 #include <toml++/toml.h>
@@ -432,11 +433,14 @@ class Loader {
   // Unknown and cyclic needs.
   void check_graph() {
     std::vector<std::string> ids;
-    for (auto& s : wf_.steps) ids.push_back(s.id);
+    for (size_t i = 0; i < wf_.steps.size(); ++i) {
+      ids.push_back(wf_.steps[i].id);
+      index_.emplace(wf_.steps[i].id, i);  // the first of duplicates (already reported)
+    }
     for (auto& s : wf_.steps) {
       for (auto& n : s.needs) {
         if (n == s.id) error(s.location, "step '" + s.id + "' needs itself");
-        else if (wf_.step_index(n) < 0)
+        else if (!index_.count(n))
           error(s.location, "step '" + s.id + "' needs unknown step '" + n + "'" + did_you_mean(n, ids));
       }
     }
@@ -448,7 +452,7 @@ class Loader {
       state[i] = 1;
       stack.push_back(wf_.steps[i].id);
       for (auto& n : wf_.steps[i].needs) {
-        int j = wf_.step_index(n);
+        int j = static_cast<int>(index_.at(n));
         if (state[j] == 1) {
           auto from = std::find(stack.begin(), stack.end(), n);
           std::string path;
@@ -464,12 +468,7 @@ class Loader {
     };
     for (size_t i = 0; i < wf_.steps.size(); ++i)
       if (state[i] == 0 && visit(static_cast<int>(i))) return;
-    compute_ancestors();
-  }
-
-  void compute_ancestors() {
-    for (size_t i = 0; i < wf_.steps.size(); ++i) index_[wf_.steps[i].id] = i;
-    graph_ok_ = true;
+    graph_ok_ = true;  // no unknown needs, no cycle
   }
 
   // Whether `step` needs `other`, directly or through other steps: a walk
@@ -502,7 +501,7 @@ class Loader {
     }
     if (!step) return;
     for (auto& r : e.step_refs()) {
-      if (wf_.step_index(r) < 0) {
+      if (!index_.count(r)) {
         std::vector<std::string> ids;
         for (auto& s : wf_.steps) ids.push_back(s.id);
         error(loc, what + " reads unknown step '" + r + "'" + did_you_mean(r, ids));
@@ -544,7 +543,7 @@ class Loader {
   Workflow wf_;
   std::vector<std::pair<Location, std::string>> errors_;
   std::map<std::string, Location> first_seen_;
-  std::map<std::string, size_t> index_;  // step id -> position, once the graph is valid
+  std::unordered_map<std::string, size_t> index_;  // step id -> position (filled by check_graph)
   bool graph_ok_ = false;
   std::vector<std::pair<std::string, TemplatedString>> step_templates_;  // step id -> its run template
 };
