@@ -195,10 +195,26 @@ class Loader {
     for (auto& s : *arr) read_step(*s.as_table());
   }
 
+  static bool is_event_name(const std::string& s) {
+    auto word = [](std::string_view w) {
+      return !w.empty() && std::all_of(w.begin(), w.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; });
+    };
+    auto dot = s.find('.');
+    if (dot == std::string::npos) return word(s);
+    return word(std::string_view(s).substr(0, dot)) && word(std::string_view(s).substr(dot + 1));
+  }
+
   void read_on(const toml::table& on) {
     check_keys(on, kOnKeys, "[on]");
     if (auto* g = on.get("github")) {
       std::vector<std::string> events = string_list(*g, "'github' in [on]");
+      for (size_t i = 0; i < events.size(); ++i) {
+        if (!is_event_name(events[i])) {
+          const toml::node* at = g->is_array() ? g->as_array()->get(i) : g;
+          error(at ? *at : *g, "'" + events[i] + "' in [on] github is not a GitHub event: write the event "
+                "('push', 'pull_request') or event.action ('issues.opened'), in lower case");
+        }
+      }
       wf_.on_github = std::move(events);
     }
   }

@@ -2,6 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "workflows/loader.h"
+#include "workflows/triggers.h"
 
 using hearth::workflows::load_workflow_text;
 
@@ -185,6 +186,20 @@ BOOST_AUTO_TEST_CASE(hostile_bytes_never_crash_the_loader) {
     BOOST_TEST(!r.ok());
     BOOST_TEST(!r.errors.empty());
   }
+}
+
+BOOST_AUTO_TEST_CASE(github_triggers_are_checked_and_matched) {
+  expect_error("[on]\ngithub = [\"push\", \"Issues.Opened\"]\n[[steps]]\nid = \"a\"\nrun = \"true\"\n", 2, 19,
+               "'Issues.Opened' in [on] github is not a GitHub event");
+  auto r = load_workflow_text("[on]\ngithub = [\"issues.opened\", \"push\"]\n[[steps]]\nid = \"a\"\nrun = \"true\"\n",
+                              "wf.toml");
+  BOOST_REQUIRE(r.workflow);
+  using hearth::workflows::starts_on;
+  BOOST_TEST(starts_on(*r.workflow, "issues", "opened"));
+  BOOST_TEST(!starts_on(*r.workflow, "issues", "closed"));
+  BOOST_TEST(starts_on(*r.workflow, "push", ""));
+  BOOST_TEST(!starts_on(*r.workflow, "pull_request", "opened"));
+  BOOST_TEST(!starts_on(*r.workflow, "issues_comment", "opened"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
