@@ -1,0 +1,231 @@
+// hearth::Engine (public API) over engine::Engine, engine::Store and a
+// sandbox. Converts between the public value types and the engine's records.
+#include "hearth/engine.h"
+
+#include <filesystem>
+#include <map>
+
+#include "api/workflow_data.h"
+#include "engine/engine.h"
+#include "engine/events.h"
+#include "engine/store.h"
+#include "hearth/hearth.h"
+#include "sandbox/sandbox.h"
+
+namespace hearth {
+
+namespace {
+
+RunStatus public_status(engine::RunStatus s) {
+  switch (s) {
+    case engine::RunStatus::running: return RunStatus::running;
+    case engine::RunStatus::succeeded: return RunStatus::succeeded;
+    case engine::RunStatus::failed: return RunStatus::failed;
+    case engine::RunStatus::cancelled: return RunStatus::cancelled;
+  }
+  return RunStatus::failed;
+}
+
+Event public_event(const engine::EventRecord& e) {
+  return Event{e.run_id, e.seq, e.at, e.type, e.step_id, e.data.dump(), engine::event_to_json_line(e)};
+}
+
+RunInfo public_run(const engine::RunRecord& r) {
+  RunInfo out;
+  out.id = r.id;
+  out.workflow = r.workflow;
+  out.workflow_hash = r.workflow_hash;
+  out.status = r.status;
+  out.interrupted = r.status == "running" && !engine::lease_alive(r);
+  out.created_at_ms = r.created_at;
+  out.finished_at_ms = r.finished_at;
+  out.error = r.error;
+  out.payload_json = r.payload.dump();
+  return out;
+}
+
+StepInfo public_step(const engine::StepRecord& s) {
+  return StepInfo{s.id, s.status, s.attempts, s.exit_code, s.started_at, s.finished_at, s.outputs.dump(), s.reason};
+}
+
+// Calls `fn` on the loop's next iteration from a self-deleting timer, so
+// the caller may destroy the Engine inside it.
+void call_soon(uv_loop_t* loop, std::function<void()> fn) {
+  struct Soon {
+    uv_timer_t timer{};
+    std::function<void()> fn;
+  };
+  auto* soon = new Soon{{}, std::move(fn)};
+  uv_timer_init(loop, &soon->timer);
+  soon->timer.data = soon;
+  uv_timer_start(&soon->timer, [](uv_timer_t* t) noexcept {
+    auto* s = static_cast<Soon*>(t->data);
+    auto fn = std::move(s->fn);
+    uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) noexcept { delete static_cast<Soon*>(h->data); });
+    if (fn) fn();
+  }, 0, 0);
+}
+
+}  // namespace
+
+const char* to_string(RunStatus status) {
+  switch (status) {
+    case RunStatus::running: return "running";
+    case RunStatus::succeeded: return "succeeded";
+    case RunStatus::failed: return "failed";
+    case RunStatus::cancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+const char* version() { return HEARTH_VERSION; }
+
+struct detail::EngineImpl : engine::Observer {
+  uv_loop_t* loop = nullptr;
+  EngineOptions options;
+  std::unique_ptr<engine::Store> store;
+  std::unique_ptr<sandbox::Sandbox> sandbox;
+  std::unique_ptr<engine::Engine> engine;
+  uint64_t next_id = 1;
+  std::map<uint64_t, EventCallback> event_callbacks;
+  std::map<uint64_t, OutputCallback> output_callbacks;
+  std::vector<std::function<void()>> drained;  // shutdown() callbacks waiting for the last run
+
+  // Callbacks may unsubscribe (or subscribe) while we iterate: walk a copy of the ids.
+  void on_event(const engine::EventRecord& e) override {
+    if (event_callbacks.empty()) return;
+    Event ev = public_event(e);
+    for (auto id : ids(event_callbacks))
+      if (auto it = event_callbacks.find(id); it != event_callbacks.end()) it->second(ev);
+  }
+  void on_output(const std::string& run_id, const std::string& step_id, std::string_view chunk) override {
+    for (auto id : ids(output_callbacks))
+      if (auto it = output_callbacks.find(id); it != output_callbacks.end()) it->second(run_id, step_id, chunk);
+  }
+  template <class M>
+  static std::vector<uint64_t> ids(const M& m) {
+    std::vector<uint64_t> out;
+    for (auto& [id, cb] : m) out.push_back(id);
+    return out;
+  }
+
+  std::function<void(const engine::RunOutcome&)> finished(FinishedCallback done) {
+    return [this, done = std::move(done)](const engine::RunOutcome& o) {
+      if (done) done(RunResult{o.run_id, public_status(o.status), o.error});
+      maybe_drained();
+    };
+  }
+  void maybe_drained() {
+    if (drained.empty() || engine->active_runs() != 0) return;
+    for (auto& fn : std::exchange(drained, {})) call_soon(loop, std::move(fn));
+  }
+};
+
+Engine::Engine(std::unique_ptr<detail::EngineImpl> impl) : impl_(std::move(impl)) {}
+Engine::~Engine() = default;
+
+Result<std::unique_ptr<Engine>> Engine::open(uv_loop_t* loop, EngineOptions options) {
+  if (!loop) return Error{"hearth::Engine::open: the loop is null"};
+  if (options.state_path.empty()) return Error{"hearth::Engine::open: EngineOptions::state_path is empty"};
+  if (options.jobs < 0) return Error{"hearth::Engine::open: jobs must be 0 (CPUs) or more"};
+  auto store = engine::Store::open(options.state_path);
+  if (!store) return store.error();
+  auto impl = std::make_unique<detail::EngineImpl>();
+  impl->loop = loop;
+  impl->options = std::move(options);
+  impl->store = std::move(*store);
+  impl->sandbox = sandbox::make_local_sandbox();
+  impl->engine = std::make_unique<engine::Engine>(loop, *impl->store, *impl->sandbox);
+  impl->engine->add_observer(impl.get());
+  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+}
+
+Result<std::string> Engine::start(const Workflow& workflow, StartOptions options, FinishedCallback done) {
+  engine::RunOptions ro;
+  ro.run_id = std::move(options.run_id);
+  ro.repo = options.repo.empty() ? impl_->options.repo : options.repo;
+  if (ro.repo.empty()) return Error{"hearth::Engine::start: no repository: set StartOptions::repo or EngineOptions::repo"};
+  if (!std::filesystem::path(ro.repo).is_absolute())
+    return Error{"hearth::Engine::start: the repository path '" + ro.repo + "' is not absolute"};
+  auto payload = nlohmann::json::parse(options.payload_json, nullptr, false);
+  if (payload.is_discarded()) return Error{"hearth::Engine::start: the payload is not valid JSON"};
+  ro.payload = std::move(payload);
+  ro.jobs = options.jobs ? options.jobs : impl_->options.jobs;
+  ro.kill_grace = impl_->options.kill_grace;
+  return impl_->engine->start(workflow.data().wf, std::move(ro), impl_->finished(std::move(done)));
+}
+
+Result<std::string> Engine::resume(const std::string& run_id, ResumeOptions options, FinishedCallback done) {
+  engine::ResumeOptions ro;
+  ro.from = std::move(options.from);
+  if (options.current) ro.current = options.current->data().wf;
+  ro.jobs = options.jobs ? options.jobs : impl_->options.jobs;
+  ro.kill_grace = impl_->options.kill_grace;
+  return impl_->engine->resume(run_id, std::move(ro), impl_->finished(std::move(done)));
+}
+
+bool Engine::cancel(const std::string& run_id, const std::string& reason) { return impl_->engine->cancel(run_id, reason); }
+void Engine::cancel_all(const std::string& reason) { impl_->engine->cancel_all(reason); }
+size_t Engine::active_runs() const { return impl_->engine->active_runs(); }
+
+void Engine::shutdown(std::function<void()> drained) {
+  impl_->drained.push_back(std::move(drained));
+  impl_->engine->cancel_all("the engine is shutting down");
+  impl_->maybe_drained();
+}
+
+uint64_t Engine::on_event(EventCallback callback) {
+  uint64_t id = impl_->next_id++;
+  impl_->event_callbacks[id] = std::move(callback);
+  return id;
+}
+
+uint64_t Engine::on_output(OutputCallback callback) {
+  uint64_t id = impl_->next_id++;
+  impl_->output_callbacks[id] = std::move(callback);
+  return id;
+}
+
+void Engine::unsubscribe(uint64_t id) {
+  impl_->event_callbacks.erase(id);
+  impl_->output_callbacks.erase(id);
+}
+
+Result<std::vector<RunInfo>> Engine::runs(int limit, const std::string& workflow) {
+  auto rows = impl_->store->list_runs(limit, workflow);
+  if (!rows) return rows.error();
+  std::vector<RunInfo> out;
+  for (auto& r : *rows) out.push_back(public_run(r));
+  return out;
+}
+
+Result<RunInfo> Engine::run(const std::string& run_id) {
+  auto r = impl_->store->load_run(run_id);
+  if (!r) return r.error();
+  auto steps = impl_->store->load_steps(run_id);
+  if (!steps) return steps.error();
+  RunInfo out = public_run(*r);
+  for (auto& s : *steps) out.steps.push_back(public_step(s));
+  return out;
+}
+
+Result<std::vector<Event>> Engine::events(const std::string& run_id, int64_t after_seq) {
+  auto rows = impl_->store->load_events(run_id, after_seq);
+  if (!rows) return rows.error();
+  std::vector<Event> out;
+  for (auto& e : *rows) out.push_back(public_event(e));
+  return out;
+}
+
+Result<std::vector<std::string>> Engine::interrupted_runs() {
+  auto ids = impl_->store->interrupted_runs();
+  if (!ids) return ids.error();
+  std::vector<std::string> out;
+  for (auto& id : *ids) {
+    auto r = impl_->store->load_run(id);
+    if (r && !engine::lease_alive(*r)) out.push_back(id);
+  }
+  return out;
+}
+
+}  // namespace hearth

@@ -1,0 +1,186 @@
+// libhearth's engine: runs workflows on a libuv loop that the host owns.
+//
+//   uv_loop_t* loop = ...;                       // the host's loop
+//   auto engine = hearth::Engine::open(loop, {.state_path = "state.db", .repo = "/src/app"});
+//   auto wf = hearth::load_workflow("/src/app/.hearth/workflows/ci.toml");
+//   engine.value()->on_event([](const hearth::Event& e) { ... });
+//   engine.value()->start(*wf.workflow, {}, [](const hearth::RunResult& r) { ... });
+//   uv_run(loop, UV_RUN_DEFAULT);                // the host runs its loop as always
+//
+// Threads: the engine creates none and hands no work to libuv's thread
+// pool. Every method must be called on the loop's thread, and every
+// callback runs on it. SQLite commits happen on the loop thread (a few
+// hundred microseconds each, grouped per scheduling pass).
+//
+// Signals: the engine installs no signal handlers; a host that wants
+// SIGINT to cancel runs calls cancel_all() from its own handler.
+//
+// Lifetime: the loop must outlive the Engine. Destroying the Engine
+// REQUIRES active_runs() == 0: call shutdown() (or cancel_all()) and wait
+// for its callback first. Handles the engine opened close on the loop; run
+// the loop until it returns (or until the shutdown callback) before
+// uv_loop_close.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hearth/export.h"
+#include "hearth/status.h"
+#include "hearth/workflow.h"
+
+namespace hearth {
+
+namespace detail {
+struct EngineImpl;
+}
+
+enum class RunStatus { running, succeeded, failed, cancelled };
+HEARTH_API const char* to_string(RunStatus status);
+
+/// How a run ended. `exit_code` follows `hearth run`: 0 succeeded, 1 failed,
+/// 130 cancelled.
+struct RunResult {
+  std::string run_id;
+  RunStatus status = RunStatus::failed;
+  std::string error;  // set when the run failed for a reason other than a step
+  int exit_code() const { return status == RunStatus::succeeded ? 0 : status == RunStatus::cancelled ? 130 : 1; }
+};
+
+/// One committed transition of a run (see docs/embedding.md for the types
+/// and their data: run.started, step.started, step.succeeded, ...).
+struct Event {
+  std::string run_id;
+  int64_t seq = 0;         // run-local, from 1, without gaps
+  int64_t at_ms = 0;       // Unix time in milliseconds
+  std::string type;        // "step.succeeded"
+  std::string step_id;     // empty for run events
+  std::string data_json;   // the event's data, a JSON object
+  /// The whole event as one line of JSON, as `hearth run --events jsonl` prints it.
+  std::string json;
+};
+
+struct StepInfo {
+  std::string id;
+  std::string status;  // pending | running | waiting | succeeded | failed | skipped | cancelled
+  int attempts = 0;
+  std::optional<int64_t> exit_code;
+  std::optional<int64_t> started_at_ms, finished_at_ms;
+  std::string outputs_json;  // {"name": "value", ...}
+  std::string reason;        // why it was skipped, failed or cancelled
+};
+
+struct RunInfo {
+  std::string id;
+  std::string workflow;       // name
+  std::string workflow_hash;  // of the snapshot the run executes
+  std::string status;         // running | succeeded | failed | cancelled
+  bool interrupted = false;   // recorded as running but no live engine holds it: resume() continues it
+  int64_t created_at_ms = 0;
+  std::optional<int64_t> finished_at_ms;
+  std::string error;
+  std::string payload_json;
+  std::vector<StepInfo> steps;  // filled by run(), empty in runs()
+};
+
+struct EngineOptions {
+  /// The SQLite database of runs; created (with its directory) if missing.
+  std::string state_path;
+  /// The repository that runs work in, unless StartOptions::repo says otherwise. Absolute.
+  std::string repo;
+  int jobs = 0;                                 // most steps running at once per run; 0: CPUs
+  std::chrono::milliseconds kill_grace{2000};  // SIGTERM -> SIGKILL on timeout and cancel
+};
+
+struct StartOptions {
+  /// Empty: a new id. An id the store already holds is refused by start();
+  /// use resume() for it.
+  std::string run_id;
+  std::string payload_json = "{}";  // checked against the workflow's [inputs]
+  std::string repo;                 // empty: EngineOptions::repo
+  int jobs = 0;                     // 0: EngineOptions::jobs
+};
+
+struct ResumeOptions {
+  /// Re-run these steps and every step that needs them.
+  std::vector<std::string> from;
+  /// Resume with this definition instead of the run's snapshot; refused unless
+  /// every step that keeps its outcome is defined the same in both.
+  std::optional<Workflow> current;
+  int jobs = 0;
+};
+
+using FinishedCallback = std::function<void(const RunResult&)>;
+using EventCallback = std::function<void(const Event&)>;
+/// Live output of a step: stdout and stderr merged, in chunks. The view is
+/// valid during the call only.
+using OutputCallback = std::function<void(const std::string& run_id, const std::string& step_id, std::string_view chunk)>;
+
+class HEARTH_API Engine {
+ public:
+  /// Opens the store and prepares an engine on `loop`. Nothing runs until
+  /// start() or resume(). The loop must outlive the engine.
+  static Result<std::unique_ptr<Engine>> open(uv_loop_t* loop, EngineOptions options);
+  /// REQUIRES: active_runs() == 0.
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  /// Starts a run of `workflow`. On error (the id is taken or malformed, the
+  /// payload is not JSON or does not match [inputs], the store failed)
+  /// nothing is recorded and `done` never fires. On success returns the run
+  /// id; `done` fires exactly once, on the loop thread, after the run's final
+  /// state has committed. The engine keeps its own copy of the workflow.
+  Result<std::string> start(const Workflow& workflow, StartOptions options, FinishedCallback done);
+
+  /// Continues a recorded run that did not succeed (interrupted by a crash,
+  /// failed or cancelled) from its stored state and workflow snapshot.
+  /// Refused while another live engine holds the run. Same callback
+  /// contract as start().
+  Result<std::string> resume(const std::string& run_id, ResumeOptions options, FinishedCallback done);
+
+  /// Cancels a run of this engine: running steps are killed, pending ones
+  /// marked cancelled; its `done` fires once that has committed. Returns
+  /// false if this engine runs no such run. May be called from callbacks.
+  bool cancel(const std::string& run_id, const std::string& reason = "cancelled");
+  /// Cancels every run of this engine.
+  void cancel_all(const std::string& reason = "cancelled");
+  /// Cancels every run and calls `drained` (on the loop thread) once every
+  /// run's `done` has fired; then the engine may be destroyed. Calls
+  /// `drained` on the next loop iteration when nothing runs.
+  void shutdown(std::function<void()> drained);
+  size_t active_runs() const;
+
+  /// Every committed event of every run of this engine, in order per run.
+  /// Returns an id for unsubscribe(). Callbacks may call cancel(), cancel_all()
+  /// and the queries below, not start() or resume() (defer those with a
+  /// uv_idle or uv_timer of the host's).
+  uint64_t on_event(EventCallback callback);
+  uint64_t on_output(OutputCallback callback);
+  void unsubscribe(uint64_t id);
+
+  // --- queries of the store (synchronous, on the loop thread) ---
+  /// Newest first, at most `limit`, optionally of one workflow (by name).
+  Result<std::vector<RunInfo>> runs(int limit = 20, const std::string& workflow = "");
+  /// One run with its steps.
+  Result<RunInfo> run(const std::string& run_id);
+  /// Stored events of a run with seq > after_seq.
+  Result<std::vector<Event>> events(const std::string& run_id, int64_t after_seq = 0);
+  /// Ids of runs recorded as running that no live engine holds: what a
+  /// crash left behind. Oldest first.
+  Result<std::vector<std::string>> interrupted_runs();
+
+ private:
+  explicit Engine(std::unique_ptr<detail::EngineImpl> impl);
+  std::unique_ptr<detail::EngineImpl> impl_;
+};
+
+}  // namespace hearth

@@ -1,0 +1,58 @@
+// A loaded, validated workflow (part of libhearth's public API).
+//
+// Loading reads the file and parses it on the calling thread; it does not
+// touch a loop and may be called from any thread. A Workflow is immutable
+// and cheap to copy (copies share one loaded definition), and may be passed
+// between threads.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hearth/export.h"
+
+namespace hearth {
+
+namespace detail {
+struct WorkflowData;
+}
+
+class HEARTH_API Workflow {
+ public:
+  const std::string& name() const;
+  const std::string& description() const;
+  /// As given to load_workflow (or the name given to load_workflow_text).
+  const std::string& path() const;
+  /// "sha256:<hex>" of the file's text; recorded with each run.
+  const std::string& hash() const;
+  /// Step ids in file order.
+  std::vector<std::string> step_ids() const;
+  /// `[on] github = [...]` as written.
+  const std::vector<std::string>& github_triggers() const;
+  /// Whether a GitHub event (name, and the payload's "action" or "") starts it.
+  bool starts_on(std::string_view event, std::string_view action) const;
+
+  /// For libhearth's own implementation.
+  const detail::WorkflowData& data() const { return *data_; }
+  explicit Workflow(std::shared_ptr<const detail::WorkflowData> data) : data_(std::move(data)) {}
+
+ private:
+  std::shared_ptr<const detail::WorkflowData> data_;
+};
+
+/// A workflow, or every error found in it (each "file:line:col: message").
+struct LoadResult {
+  std::optional<Workflow> workflow;  // empty when errors is not
+  std::vector<std::string> errors;
+  explicit operator bool() const { return workflow.has_value(); }
+};
+
+/// Loads and validates a workflow file.
+HEARTH_API LoadResult load_workflow(const std::string& path);
+/// Loads and validates workflow text; `name` stands for the file in messages.
+HEARTH_API LoadResult load_workflow_text(std::string_view text, const std::string& name);
+
+}  // namespace hearth
