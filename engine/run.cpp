@@ -117,8 +117,27 @@ const StepState::Upstream& Run::upstream_of(StepState& st) {
 void Run::on_idle(uv_idle_t* h) noexcept {
   auto* self = static_cast<Run*>(h->data);
   uv_idle_stop(h);
+  // Spawns left over from the last iteration go first; the pass waits for
+  // the next iteration if they used this one's budget.
+  if (self->spawn_some()) return;
+  if (!self->pass_scheduled_) return;
   self->pass_scheduled_ = false;
   self->pass();
+}
+
+bool Run::spawn_some() {
+  if (!fatal_.ok()) spawn_queue_.clear();
+  uint64_t start = uv_hrtime();
+  while (!spawn_queue_.empty()) {
+    if (uv_hrtime() - start > kSpawnBudgetNs) {
+      uv_idle_start(&idle_, &Run::on_idle);
+      return true;
+    }
+    size_t i = spawn_queue_.front();
+    spawn_queue_.pop_front();
+    spawn(steps_[i]);
+  }
+  return false;
 }
 
 Status Run::event(const char* type, const std::string& step, nlohmann::json data) {
@@ -156,7 +175,8 @@ void Run::pass() {
     return fail_fatally(s);
   }
   deliver_events();
-  for (size_t i : to_spawn) spawn(steps_[i]);
+  spawn_queue_.insert(spawn_queue_.end(), to_spawn.begin(), to_spawn.end());
+  spawn_some();
   if (run_done) finish_with(outcome_status(), "");
   else arm_retry_timer();
 }

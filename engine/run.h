@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include <chrono>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -139,6 +140,14 @@ class Run {
   }
 
   static void on_idle(uv_idle_t* h) noexcept;
+
+  // Starting a process blocks the loop (≈0.7 ms each here). A pass that
+  // starts many steps spawns for at most this long per loop iteration and
+  // leaves the rest for the next ones, so a host sharing the loop (libhearth)
+  // keeps its timers and sockets on time. Returns true when some are left.
+  static constexpr uint64_t kSpawnBudgetNs = 1'000'000;
+  bool spawn_some();
+  std::deque<size_t> spawn_queue_;  // steps recorded as started, not yet spawned
 
   Status event(const char* type, const std::string& step, nlohmann::json data);
 
