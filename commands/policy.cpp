@@ -87,8 +87,7 @@ Result<ArgPattern> parse_pattern(std::string_view source) {
     else if (any_wild) t.kind = PatternToken::glob;
     out.tokens.push_back(std::move(t));
   }
-  if (out.tokens.empty()) return fail("it is empty; write \"*\" to match any arguments");
-  return out;
+  return out;  // no tokens: matches the call without arguments
 }
 
 bool matches(const ArgPattern& pattern, const std::vector<std::string>& args) {

@@ -13,7 +13,8 @@
 //   - Any other token matches exactly one argument: literally, or as a glob
 //     when it contains `*` (any run of characters within that one argument)
 //     or `?` (one character). `\*`, `\?`, `\"` and `\\` are literal.
-//   - A pattern matches when its tokens consume every argument.
+//   - A pattern matches when its tokens consume every argument; the empty
+//     pattern "" matches the call with no arguments.
 //   - Deny patterns are checked first: any match refuses. Then the first
 //     allow pattern that matches allows. Nothing matching refuses.
 //

@@ -1,0 +1,542 @@
+#include "commands/broker.h"
+
+#include <openssl/evp.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <list>
+
+#include <nlohmann/json.hpp>
+
+#include "commands/protocol.h"
+
+namespace hearth::commands {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr size_t kTailBytes = 4096;
+constexpr int kRefused = 126;
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Whether `p` (normalized, absolute) is `root` or below it.
+bool inside(const fs::path& p, const fs::path& root) {
+  auto [r, q] = std::mismatch(root.begin(), root.end(), p.begin(), p.end());
+  return r == root.end();
+}
+
+// The host path for a path inside the sandbox, or an error when it leaves the
+// workspace. `rel_cwd` is the call's cwd relative to the workspace.
+Result<std::string> host_path(const std::string& arg, const fs::path& workspace, const fs::path& rel_cwd) {
+  fs::path p(arg);
+  fs::path candidate;
+  if (p.is_absolute()) {
+    fs::path rel = p.lexically_relative("/workspace");
+    if (rel.empty() || *rel.begin() == "..")
+      return Error{"the path '" + arg + "' is outside /workspace; granted commands may only read and write the workspace"};
+    candidate = workspace / rel;
+  } else {
+    candidate = workspace / rel_cwd / p;
+  }
+  // Resolve symlinks of what exists, so a link planted in the workspace cannot point out.
+  std::error_code ec;
+  fs::path resolved = fs::weakly_canonical(candidate, ec);
+  if (ec || !inside(resolved.lexically_normal(), workspace))
+    return Error{"the path '" + arg + "' resolves outside the workspace; granted commands may only use files in it"};
+  return p.is_absolute() ? resolved.string() : arg;
+}
+
+// Whether an argument must be checked as a path: absolute, with a `..`
+// component, or naming something that exists (a symlink included) from the
+// call's directory.
+bool looks_like_path_to_check(const std::string& v, const fs::path& dir) {
+  if (v.empty()) return false;
+  if (v[0] == '/') return true;
+  fs::path p(v);
+  for (auto& part : p)
+    if (part == "..") return true;
+  std::error_code ec;
+  return fs::symlink_status(dir / p, ec).type() != fs::file_type::not_found && !ec;
+}
+
+class Conn;
+
+class BrokerImpl final : public Broker {
+ public:
+  BrokerImpl(uv_loop_t* loop, BrokerOptions o) : loop_(loop), opts_(std::move(o)) {}
+
+  Status listen() {
+    workspace_ = fs::weakly_canonical(opts_.workspace).lexically_normal();
+    uv_pipe_init(loop_, &server_, 0);
+    server_.data = this;
+    if (int rc = uv_pipe_bind(&server_, opts_.socket_path.c_str()))
+      return Error{"cannot create the command socket " + opts_.socket_path + ": " + uv_strerror(rc)};
+    ::chmod(opts_.socket_path.c_str(), 0666);  // the sandbox's uid may differ from ours
+    if (int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&server_), 16, on_connection))
+      return Error{"cannot listen on " + opts_.socket_path + ": " + uv_strerror(rc)};
+    return {};
+  }
+
+  void close(std::function<void()> closed) override;
+  size_t active() const override { return conns_.size(); }
+
+  void conn_done(Conn* c);
+  uint64_t next_sequence() { return ++sequence_; }
+  const BrokerOptions& opts() const { return opts_; }
+  const fs::path& workspace() const { return workspace_; }
+  uv_loop_t* loop() const { return loop_; }
+
+ private:
+  static void on_connection(uv_stream_t* s, int status) noexcept;
+  void maybe_free();
+
+  uv_loop_t* loop_;
+  BrokerOptions opts_;
+  fs::path workspace_;
+  uv_pipe_t server_{};
+  std::list<Conn*> conns_;
+  uint64_t sequence_ = 0;
+  bool closing_ = false, server_closed_ = false;
+  std::function<void()> closed_cb_;
+};
+
+// One shim connection and, once allowed, the program it runs. Owns every
+// handle it opens and deletes itself after the last one has closed.
+class Conn {
+ public:
+  Conn(BrokerImpl& b) : b_(b) {}
+
+  void accept(uv_stream_t* server) {
+    uv_pipe_init(b_.loop(), &client_, 0);
+    client_.data = this;
+    ++handles_;
+    if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&client_)) != 0) return finish_now();
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&client_), alloc, on_client_read);
+  }
+
+  // The broker is closing: kill the program and drop the connection.
+  void abort() {
+    inv_.shim_gone = true;
+    kill_program();
+    finish_now();
+  }
+
+ private:
+  static void alloc(uv_handle_t*, size_t, uv_buf_t* b) noexcept {
+    b->base = new char[65536];
+    b->len = 65536;
+  }
+
+  static void on_client_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept {
+    auto* c = static_cast<Conn*>(s->data);
+    std::unique_ptr<char[]> owned(buf->base);
+    if (n < 0) {  // the shim is gone (or broke the connection)
+      uv_read_stop(s);
+      c->client_open_ = false;
+      c->inv_.shim_gone = c->running_;
+      c->kill_program();
+      if (!c->running_) c->finish_now();
+      return;
+    }
+    if (!c->reader_.push(std::string_view(buf->base, static_cast<size_t>(n))).ok()) return c->protocol_error();
+    while (auto f = c->reader_.next()) {
+      c->on_frame(*f);
+      if (c->finished_) return;
+    }
+  }
+
+  void on_frame(const Frame& f) {
+    if (!got_request_) {
+      if (f.type != FrameType::request) return protocol_error();
+      got_request_ = true;
+      return on_request(f.payload);
+    }
+    switch (f.type) {
+      case FrameType::stdin_data:
+        if (stdin_open_) write_stdin(f.payload);
+        break;
+      case FrameType::stdin_eof:
+        close_stdin();
+        break;
+      default:
+        protocol_error();
+    }
+  }
+
+  void on_request(const std::string& payload) {
+    auto req = nlohmann::json::parse(payload, nullptr, false);
+    if (!req.is_object() || !req.contains("argv") || !req["argv"].is_array() || req["argv"].empty())
+      return protocol_error();
+    std::vector<std::string> argv;
+    for (auto& a : req["argv"]) {
+      if (!a.is_string()) return protocol_error();
+      argv.push_back(a.get<std::string>());
+    }
+    std::string cwd = req.value("cwd", std::string("."));
+    if (!req.value("cwd", nlohmann::json("")).is_string()) return protocol_error();
+    std::string name = fs::path(argv[0]).filename().string();
+    const SecretSet* secrets = b_.opts().secrets.get();
+    auto redact = [&](const std::string& s) { return secrets ? secrets->redact(s) : s; };
+    inv_.sequence = b_.next_sequence();
+    inv_.command = name;
+    for (auto& a : argv) inv_.argv.push_back(redact(a));
+    inv_.argv[0] = name;
+    inv_.cwd = redact(cwd);
+    inv_.started_at_ms = now_ms();
+
+    const GrantedCommand* cmd = nullptr;
+    for (auto& c : b_.opts().commands)
+      if (c.name == name) cmd = &c;
+    if (!cmd) {
+      std::string granted;
+      for (auto& c : b_.opts().commands) granted += (granted.empty() ? "" : ", ") + c.name;
+      return refuse("hearth: command '" + name + "' is not granted to this step" +
+                    (granted.empty() ? std::string(" (it has none)") : " (granted: " + granted + ")") +
+                    ". Grant it with commands = [\"" + name + "\"] on the step and a [commands." + name + "] table.");
+    }
+    std::vector<std::string> args(argv.begin() + 1, argv.end());
+    Decision d = decide(cmd->policy, args, b_.opts().context);
+    inv_.rule = d.rule;
+    if (!d.allowed) return refuse(d.message);
+
+    // cwd and path arguments stay inside the workspace.
+    fs::path rel_cwd = fs::path(cwd).lexically_normal();
+    if (rel_cwd.is_absolute() || (!rel_cwd.empty() && *rel_cwd.begin() == ".."))
+      return refuse("hearth: the working directory is outside the workspace");
+    auto host_cwd = host_path(cwd.empty() ? "." : cwd, b_.workspace(), ".");
+    if (!host_cwd) return refuse("hearth: " + host_cwd.message());
+    std::string run_dir = (b_.workspace() / rel_cwd).lexically_normal().string();
+    for (auto& a : args) {
+      std::string value = a;
+      std::string prefix;
+      if (a.rfind("--", 0) == 0 && a.find('=') != std::string::npos) {
+        prefix = a.substr(0, a.find('=') + 1);
+        value = a.substr(prefix.size());
+      }
+      if (!looks_like_path_to_check(value, run_dir)) continue;
+      auto hp = host_path(value, b_.workspace(), rel_cwd);
+      if (!hp) return refuse("hearth: " + hp.message());
+      a = prefix + *hp;
+    }
+    inv_.allowed = true;
+    if (b_.opts().on_started)
+      if (auto s = b_.opts().on_started(inv_); !s.ok()) return refuse("hearth: the call cannot be recorded: " + s.message(), false);
+    start_program(*cmd, args, run_dir);
+  }
+
+  void start_program(const GrantedCommand& cmd, const std::vector<std::string>& args, const std::string& dir) {
+    std::vector<std::string> argv_s{cmd.name};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv, env;
+    for (auto& a : argv_s) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    for (auto& e : cmd.env) env.push_back(const_cast<char*>(e.c_str()));
+    env.push_back(nullptr);
+    uv_pipe_init(b_.loop(), &in_, 0);
+    uv_pipe_init(b_.loop(), &out_, 0);
+    uv_pipe_init(b_.loop(), &err_, 0);
+    in_.data = out_.data = err_.data = this;
+    handles_ += 3;
+    uv_stdio_container_t stdio[3];
+    stdio[0].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_READABLE_PIPE);
+    stdio[0].data.stream = reinterpret_cast<uv_stream_t*>(&in_);
+    stdio[1].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
+    stdio[1].data.stream = reinterpret_cast<uv_stream_t*>(&out_);
+    stdio[2].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
+    stdio[2].data.stream = reinterpret_cast<uv_stream_t*>(&err_);
+    uv_process_options_t o{};
+    o.file = cmd.exec.c_str();
+    o.args = argv.data();
+    o.env = env.data();
+    o.cwd = dir.c_str();
+    o.flags = UV_PROCESS_DETACHED;  // its own session: one process group to kill
+    o.stdio_count = 3;
+    o.stdio = stdio;
+    o.exit_cb = on_exit;
+    proc_.data = this;
+    ++handles_;
+    int rc = uv_spawn(b_.loop(), &proc_, &o);
+    if (rc != 0) {
+      close_handle(&proc_);
+      close_handle(&in_);
+      close_handle(&out_);
+      close_handle(&err_);
+      return refuse("hearth: cannot start " + cmd.exec + ": " + uv_strerror(rc), false);
+    }
+    running_ = true;
+    stdin_open_ = true;
+    out_open_ = err_open_ = true;
+    outr_ = std::make_unique<StreamRedactor>(secrets_or_empty());
+    errr_ = std::make_unique<StreamRedactor>(secrets_or_empty());
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&out_), alloc, on_output);
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&err_), alloc, on_output);
+    uv_timer_init(b_.loop(), &timer_);
+    timer_.data = this;
+    ++handles_;
+    timer_open_ = true;
+    uv_timer_start(&timer_, on_timeout, static_cast<uint64_t>(cmd.timeout.count()), 0);
+    // Requests may have carried stdin already, before the spawn: nothing to replay
+    // (frames are handled in order, the request first).
+  }
+
+  std::shared_ptr<const SecretSet> secrets_or_empty() {
+    return b_.opts().secrets ? b_.opts().secrets : std::make_shared<const SecretSet>();
+  }
+
+  static void on_output(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept {
+    auto* c = static_cast<Conn*>(s->data);
+    std::unique_ptr<char[]> owned(buf->base);
+    bool is_out = s == reinterpret_cast<uv_stream_t*>(&c->out_);
+    auto& red = is_out ? c->outr_ : c->errr_;
+    FrameType t = is_out ? FrameType::stdout_data : FrameType::stderr_data;
+    if (n < 0) {
+      uv_read_stop(s);
+      c->send(t, red->flush());
+      (is_out ? c->out_open_ : c->err_open_) = false;
+      c->maybe_done();
+      return;
+    }
+    c->send(t, red->push(std::string_view(buf->base, static_cast<size_t>(n))));
+  }
+
+  static void on_exit(uv_process_t* p, int64_t status, int sig) noexcept {
+    auto* c = static_cast<Conn*>(p->data);
+    c->exited_ = true;
+    c->inv_.exit_code = sig ? 128 + sig : static_cast<int>(status);
+    if (c->timer_open_) uv_timer_stop(&c->timer_);
+    // The program's leftovers die with it.
+    ::kill(-p->pid, SIGKILL);
+    c->maybe_done();
+  }
+
+  static void on_timeout(uv_timer_t* t) noexcept {
+    auto* c = static_cast<Conn*>(t->data);
+    if (c->exited_) return;
+    if (!c->inv_.timed_out) {
+      c->inv_.timed_out = true;
+      ::kill(-c->proc_.pid, SIGTERM);
+      uv_timer_start(t, on_timeout, static_cast<uint64_t>(c->b_.opts().kill_grace.count()), 0);
+    } else {
+      ::kill(-c->proc_.pid, SIGKILL);
+    }
+  }
+
+  void kill_program() {
+    if (running_ && !exited_) ::kill(-proc_.pid, SIGKILL);
+  }
+
+  void write_stdin(const std::string& data) {
+    if (data.empty()) return;
+    auto* req = new uv_write_t;
+    auto* copy = new std::string(data);
+    req->data = copy;
+    uv_buf_t b = uv_buf_init(copy->data(), static_cast<unsigned>(copy->size()));
+    if (uv_write(req, reinterpret_cast<uv_stream_t*>(&in_), &b, 1, [](uv_write_t* r, int) noexcept {
+          delete static_cast<std::string*>(r->data);
+          delete r;
+        }) != 0) {
+      delete copy;
+      delete req;
+    }
+  }
+
+  void close_stdin() {
+    if (!stdin_open_) return;
+    stdin_open_ = false;
+    close_handle(&in_);
+  }
+
+  // Sends one or more frames to the shim (big chunks split at the frame limit).
+  void send(FrameType t, const std::string& data) {
+    if (t == FrameType::stdout_data || t == FrameType::stderr_data) {
+      if (data.empty()) return;
+      record_output(data);
+    }
+    for (size_t i = 0; i == 0 || i < data.size(); i += kMaxPayload) {
+      std::string_view part = std::string_view(data).substr(i, kMaxPayload);
+      if (client_open_) {
+        auto* req = new uv_write_t;
+        auto* frame = new std::string(encode_frame(t, part));
+        req->data = frame;
+        uv_buf_t b = uv_buf_init(frame->data(), static_cast<unsigned>(frame->size()));
+        ++pending_writes_;
+        int rc = uv_write(req, reinterpret_cast<uv_stream_t*>(&client_), &b, 1, [](uv_write_t* r, int) noexcept {
+          auto* c = static_cast<Conn*>(r->handle->data);
+          delete static_cast<std::string*>(r->data);
+          delete r;
+          --c->pending_writes_;
+          c->maybe_close_client();
+        });
+        if (rc != 0) {
+          --pending_writes_;
+          delete frame;
+          delete req;
+        }
+      }
+      if (data.empty()) break;
+    }
+  }
+
+  void record_output(const std::string& data) {
+    inv_.output_bytes += static_cast<int64_t>(data.size());
+    if (!digest_) {
+      digest_.reset(EVP_MD_CTX_new());
+      EVP_DigestInit_ex(digest_.get(), EVP_sha256(), nullptr);
+    }
+    EVP_DigestUpdate(digest_.get(), data.data(), data.size());
+    tail_ += data;
+    if (tail_.size() > kTailBytes) tail_.erase(0, tail_.size() - kTailBytes);
+  }
+
+  void refuse(const std::string& message, bool journal = true) {
+    inv_.allowed = false;
+    inv_.exit_code = kRefused;
+    std::string text = message + "\n";
+    if (b_.opts().secrets) text = b_.opts().secrets->redact(text);
+    send(FrameType::stderr_data, text);
+    if (journal && b_.opts().on_started) (void)b_.opts().on_started(inv_);
+    send_exit();
+  }
+
+  void maybe_done() {
+    if (!running_ || !exited_ || out_open_ || err_open_ || finished_) return;
+    send_exit();
+  }
+
+  void send_exit() {
+    if (finished_) return;
+    finished_ = true;
+    if (digest_) {
+      unsigned char md[EVP_MAX_MD_SIZE];
+      unsigned len = 0;
+      EVP_DigestFinal_ex(digest_.get(), md, &len);
+      static const char* hex = "0123456789abcdef";
+      for (unsigned i = 0; i < len; ++i) {
+        inv_.output_sha256 += hex[md[i] >> 4];
+        inv_.output_sha256 += hex[md[i] & 15];
+      }
+    }
+    inv_.output_tail = tail_;
+    send(FrameType::exit, nlohmann::json{{"code", inv_.exit_code}}.dump());
+    if (b_.opts().on_finished) b_.opts().on_finished(inv_);
+    if (running_) {
+      close_stdin();
+      close_handle(&proc_);
+      close_handle(&out_);
+      close_handle(&err_);
+      if (timer_open_) close_handle(&timer_);
+    }
+    maybe_close_client();
+  }
+
+  void protocol_error() {
+    kill_program();
+    finish_now();
+  }
+
+  // Ends the connection without an exit frame (protocol error, shim gone, broker closing).
+  void finish_now() {
+    if (!finished_) {
+      finished_ = true;
+      if (got_request_ && b_.opts().on_finished) b_.opts().on_finished(inv_);
+    }
+    client_open_ = false;
+    if (running_) {
+      close_stdin();
+      close_handle(&proc_);
+      close_handle(&out_);
+      close_handle(&err_);
+      if (timer_open_) close_handle(&timer_);
+      running_ = false;
+    }
+    close_handle(&client_);
+  }
+
+  void maybe_close_client() {
+    if (finished_ && pending_writes_ == 0) close_handle(&client_);
+  }
+
+  template <class H>
+  void close_handle(H* h) {
+    auto* handle = reinterpret_cast<uv_handle_t*>(h);
+    if (uv_is_closing(handle)) return;
+    if (handle == reinterpret_cast<uv_handle_t*>(&timer_)) timer_open_ = false;
+    uv_close(handle, [](uv_handle_t* hh) noexcept {
+      auto* c = static_cast<Conn*>(hh->data);
+      if (--c->handles_ == 0) c->b_.conn_done(c);
+    });
+  }
+
+  BrokerImpl& b_;
+  uv_pipe_t client_{}, in_{}, out_{}, err_{};
+  uv_process_t proc_{};
+  uv_timer_t timer_{};
+  int handles_ = 0;
+  int pending_writes_ = 0;
+  FrameReader reader_;
+  Invocation inv_;
+  bool got_request_ = false, running_ = false, exited_ = false, finished_ = false;
+  bool client_open_ = true, stdin_open_ = false, out_open_ = false, err_open_ = false, timer_open_ = false;
+  std::unique_ptr<StreamRedactor> outr_, errr_;
+  struct DigestFree {
+    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+  };
+  std::unique_ptr<EVP_MD_CTX, DigestFree> digest_;
+  std::string tail_;
+};
+
+void BrokerImpl::on_connection(uv_stream_t* s, int status) noexcept {
+  auto* b = static_cast<BrokerImpl*>(s->data);
+  if (status < 0 || b->closing_) return;
+  auto* c = new Conn(*b);
+  b->conns_.push_back(c);
+  c->accept(s);
+}
+
+void BrokerImpl::conn_done(Conn* c) {
+  conns_.remove(c);
+  delete c;
+  maybe_free();
+}
+
+void BrokerImpl::close(std::function<void()> closed) {
+  closing_ = true;
+  closed_cb_ = std::move(closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&server_), [](uv_handle_t* h) noexcept {
+    auto* b = static_cast<BrokerImpl*>(h->data);
+    b->server_closed_ = true;
+    ::unlink(b->opts_.socket_path.c_str());
+    b->maybe_free();
+  });
+  for (auto* c : std::list<Conn*>(conns_)) c->abort();
+}
+
+void BrokerImpl::maybe_free() {
+  if (!closing_ || !server_closed_ || !conns_.empty()) return;
+  auto cb = std::move(closed_cb_);
+  delete this;
+  if (cb) cb();
+}
+
+}  // namespace
+
+Result<Broker*> Broker::start(uv_loop_t* loop, BrokerOptions options) {
+  // Writing to a program that has closed its stdin must be an error, not
+  // a signal that ends the engine.
+  struct sigaction old {};
+  if (sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) ::signal(SIGPIPE, SIG_IGN);
+  auto* b = new BrokerImpl(loop, std::move(options));
+  if (auto s = b->listen(); !s.ok()) {
+    b->close(nullptr);
+    return s.error();
+  }
+  return static_cast<Broker*>(b);
+}
+
+}  // namespace hearth::commands

@@ -1,0 +1,102 @@
+// The broker: the engine-side end of granted commands. It listens on one
+// Unix socket per step attempt (bound into that step's sandbox, so a
+// connection on it is that step), and for each connection:
+//
+//   1. reads the shim's request (protocol.h): argv, cwd, a few env vars;
+//   2. finds the command by argv[0] among the step's grants and decides the
+//      call with its policy (policy.h) — a refusal is written back as stderr
+//      and exit status 126;
+//   3. checks path arguments (below) and resolves cwd inside the workspace;
+//   4. starts the real program with uv_spawn, in its own session, in the
+//      workspace's host directory, with exactly the command's environment
+//      (its secrets and declared env, never the engine's own);
+//   5. streams stdin in and stdout/stderr back, every secret redacted
+//      (redact.h), enforces the timeout, and ends with the exit frame.
+// If the shim goes away first (killed, crashed), the program's whole process
+// group is killed: nothing the sandbox started outlives it on the host.
+//
+// Path arguments: an argument (or the value of `--opt=value`) that is an
+// absolute path must lie under /workspace — it is rewritten to the same
+// file in the workspace's host directory; one with a `..` component, or
+// one that names an existing file or link from the call's directory, must
+// resolve (symlinks followed) inside the workspace; anything else is refused.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "commands/policy.h"
+#include "commands/redact.h"
+#include "util/status.h"
+
+namespace hearth::commands {
+
+/// A command as granted to one step, ready to run.
+struct GrantedCommand {
+  std::string name;                 // as called inside the sandbox ("gh")
+  std::string exec;                 // absolute path of the real program on the host
+  Policy policy;
+  std::vector<std::string> env;     // the program's complete environment, "NAME=value"
+  std::chrono::milliseconds timeout{60000};
+};
+
+/// What the journal records of one call. Every string is already redacted.
+struct Invocation {
+  uint64_t sequence = 0;            // 1, 2, ... per broker
+  std::string command;
+  std::vector<std::string> argv;    // as asked, argv[0] = command name
+  std::string cwd;                  // relative to the workspace
+  int64_t started_at_ms = 0;
+  bool allowed = false;
+  std::string rule;                 // the pattern that decided
+  int exit_code = -1;               // 126 when refused; 128+N when killed by signal N
+  bool timed_out = false;
+  bool shim_gone = false;           // the shim disconnected before the program ended
+  int64_t output_bytes = 0;         // stdout + stderr as sent back (redacted)
+  std::string output_sha256;        // of that output, hex
+  std::string output_tail;          // its last bytes
+};
+
+struct BrokerOptions {
+  std::string socket_path;          // created; must not exist
+  std::string workspace;            // host directory that is /workspace inside
+  std::vector<GrantedCommand> commands;
+  std::shared_ptr<const SecretSet> secrets;  // every secret of every command of the step
+  DecisionContext context;
+  std::chrono::milliseconds kill_grace{2000};
+  /// Intent: called before a granted program starts (and for a refusal).
+  /// Return an error to refuse the call (the journal could not record it).
+  std::function<Status(const Invocation&)> on_started;
+  /// Outcome: called once the call has ended.
+  std::function<void(const Invocation&)> on_finished;
+};
+
+class Broker {
+ public:
+  /// Starts listening. The broker lives until close() completes. Sets
+  /// SIGPIPE to ignored if it has its default action (a program that closes
+  /// its stdin early must not end the engine).
+  static Result<Broker*> start(uv_loop_t* loop, BrokerOptions options);
+  /// Stops accepting, kills running programs, closes every connection, then
+  /// calls `closed` (may be null) and frees itself.
+  virtual void close(std::function<void()> closed) = 0;
+  /// Calls in progress.
+  virtual size_t active() const = 0;
+
+ protected:
+  virtual ~Broker() = default;
+};
+
+/// The in-sandbox side: `hearth` run under a granted command's name. Sends
+/// argv, cwd and stdin to the broker at `socket_path`, copies its output to
+/// fds 1 and 2, and returns the program's exit status (or 127 when the
+/// broker cannot be reached). `workspace_root` is the sandbox path the cwd is
+/// made relative to ("/workspace").
+int run_shim(int argc, char** argv, const std::string& socket_path, const std::string& workspace_root);
+
+}  // namespace hearth::commands
