@@ -1,11 +1,7 @@
 // `hearth`: the command-line client of the engine.
-#include <cstdlib>
-#include <filesystem>
-
 #include <CLI/CLI.hpp>
 
 #include "cli/cli.h"
-#include "commands/broker.h"
 
 namespace {
 // CLI::PositiveNumber checks a double and prints its bounds with 300 digits
@@ -21,13 +17,6 @@ const CLI::Validator kAtLeastOne(
 
 int main(int argc, char** argv) {
   using namespace hearth::cli;
-  // Under any other name (a granted command's, through a link on the step's
-  // PATH) this binary is the shim that forwards the call to the broker.
-  if (std::string_view name = std::filesystem::path(argv[0]).filename().c_str(); name != "hearth" && name.rfind("hearth", 0) != 0) {
-    const char* socket = getenv("HEARTH_COMMAND_SOCKET");
-    const char* root = getenv("HEARTH_WORKSPACE");
-    return hearth::commands::run_shim(argc, argv, socket ? socket : "/run/hearth/commands.sock", root ? root : "/workspace");
-  }
   CLI::App app{"Hearth: an event-driven workflow engine for CI pipelines"};
   app.require_subcommand(1);
   app.fallthrough();

@@ -92,7 +92,7 @@ class Broker {
   virtual ~Broker() = default;
 };
 
-/// The in-sandbox side: `hearth` run under a granted command's name. Sends
+/// The in-sandbox side: hearth-shim run under a granted command's name. Sends
 /// argv, cwd and stdin to the broker at `socket_path`, copies its output to
 /// fds 1 and 2, and returns the program's exit status (or 127 when the
 /// broker cannot be reached). `workspace_root` is the sandbox path the cwd is

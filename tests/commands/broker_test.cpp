@@ -1,5 +1,5 @@
-// The broker and the shim, end to end: the real `hearth` binary linked under
-// a command's name, talking over a real Unix socket to a broker on a real
+// The broker and the shim, end to end: the real hearth-shim linked under a
+// command's name, talking over a real Unix socket to a broker on a real
 // loop, which runs real programs. What the caller gets back never holds a
 // secret, and nothing it starts outlives it.
 #include <boost/test/unit_test.hpp>
@@ -66,7 +66,7 @@ struct Fixture {
                          std::vector<std::string> deny = {}) {
     auto p = make_policy(name, allow, deny, {}, "test");
     BOOST_REQUIRE(p.ok());
-    fs::create_symlink(getenv("HEARTH_BIN"), bin / name);
+    fs::create_symlink(getenv("HEARTH_SHIM"), bin / name);
     return GrantedCommand{name, exec, *p, {"SECRET=" + kSecret, "PATH=/usr/bin:/bin"}, std::chrono::milliseconds(10000)};
   }
 
@@ -205,7 +205,7 @@ BOOST_AUTO_TEST_CASE(encoded_and_split_forms_of_the_secret_are_hidden_too) {
 BOOST_AUTO_TEST_CASE(calls_outside_the_grant_are_refused_with_the_grant_that_would_be_needed) {
   Fixture f;
   f.start({f.command("gh", "/bin/echo", {"issue view *"}, {"* --hostname *"})});
-  fs::create_symlink(getenv("HEARTH_BIN"), f.bin / "npm");
+  fs::create_symlink(getenv("HEARTH_SHIM"), f.bin / "npm");
   Call denied = f.call("gh", {"auth", "token"});
   BOOST_TEST(denied.status == 126);
   BOOST_TEST(denied.out.empty());
