@@ -77,7 +77,6 @@ class BrokerImpl final : public Broker {
     server_.data = this;
     if (int rc = uv_pipe_bind(&server_, opts_.socket_path.c_str()))
       return Error{"cannot create the command socket " + opts_.socket_path + ": " + uv_strerror(rc)};
-    ::chmod(opts_.socket_path.c_str(), 0666);  // the sandbox's uid may differ from ours
     if (int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&server_), 16, on_connection))
       return Error{"cannot listen on " + opts_.socket_path + ": " + uv_strerror(rc)};
     return {};

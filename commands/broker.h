@@ -63,7 +63,10 @@ struct Invocation {
 };
 
 struct BrokerOptions {
-  std::string socket_path;          // created; must not exist
+  /// Created; must not exist. Put it in a directory only the engine's uid
+  /// can enter (0700): whoever can connect to it can use the grants. A
+  /// namespace sandbox reaches it through a bind mount as the same host uid.
+  std::string socket_path;
   std::string workspace;            // host directory that is /workspace inside
   std::vector<GrantedCommand> commands;
   std::shared_ptr<const SecretSet> secrets;  // every secret of every command of the step
