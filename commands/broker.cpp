@@ -161,7 +161,7 @@ class Conn {
         if (stdin_open_) write_stdin(f.payload);
         break;
       case FrameType::stdin_eof:
-        close_stdin();
+        end_stdin();
         break;
       default:
         protocol_error();
@@ -349,6 +349,24 @@ class Conn {
     if (!stdin_open_) return;
     stdin_open_ = false;
     close_handle(&in_);
+  }
+
+  // The shim's stdin ended: let the writes still queued reach the program
+  // (uv_close would drop them), then close its stdin.
+  void end_stdin() {
+    if (!stdin_open_) return;
+    stdin_open_ = false;
+    auto* req = new uv_shutdown_t;
+    req->data = this;
+    int rc = uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&in_), [](uv_shutdown_t* r, int) noexcept {
+      auto* c = static_cast<Conn*>(r->data);
+      delete r;
+      c->close_handle(&c->in_);
+    });
+    if (rc != 0) {
+      delete req;
+      close_handle(&in_);
+    }
   }
 
   // Sends one or more frames to the shim (big chunks split at the frame limit).
