@@ -102,6 +102,8 @@ void Server::maybe_finish_shutdown() {
   if (!stopping_ || closed_ || !active_.empty() || !batch_.empty()) return;
   if (!state_writes_.empty()) flush();
   closed_ = true;
+  if (commits_ > 0)
+    std::cerr << "hearth serve: " << accepted_ << " deliveries stored in " << commits_ << " group commits\n";
   // Three handles of ours and the streams' timer; `on_stopped_` after the last.
   open_handles_ = 4;
   auto one_closed = [](Server* self) {

@@ -73,7 +73,7 @@ void Server::accept_delivery(HttpRequest&& req, Responder r) {
     rec.run_ids.push_back(run_id_for(d->id, wf->path));
   }
   rec.state = rec.run_ids.empty() ? "done" : "accepted";
-  if (!rec.run_ids.empty()) rec.payload = std::move(req.body);
+  if (!rec.run_ids.empty()) rec.payload = std::move(d->json);
   batch_ids_.emplace(rec.id, batch_.size());
   batch_digests_.emplace(rec.digest, rec.id);
   batch_.push_back(Pending{std::move(rec), std::move(r), {}});
@@ -123,6 +123,10 @@ void Server::flush() {
       shutdown(nullptr);
     }
     return;
+  }
+  if (!batch.empty()) {
+    accepted_ += static_cast<int64_t>(batch.size());
+    ++commits_;
   }
   for (auto& p : batch) {
     const auto& d = p.record;

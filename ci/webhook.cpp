@@ -72,6 +72,51 @@ std::optional<std::string> form_payload(std::string_view body) {
   return std::nullopt;
 }
 
+// Validates a JSON document without building it (nlohmann's SAX interface)
+// and keeps what the queue needs: whether the top level is an object and its
+// "action" string. A delivery's payload is stored as received, so the DOM
+// would be thrown away; skipping it roughly halves the cost of a delivery.
+struct TopLevel : nlohmann::json_sax<nlohmann::json> {
+  int depth = 0;
+  bool object = false, action_next = false;
+  std::string action;
+  bool value() {
+    action_next = false;
+    return true;
+  }
+  bool null() override { return value(); }
+  bool boolean(bool) override { return value(); }
+  bool number_integer(number_integer_t) override { return value(); }
+  bool number_unsigned(number_unsigned_t) override { return value(); }
+  bool number_float(number_float_t, const string_t&) override { return value(); }
+  bool string(string_t& v) override {
+    if (action_next) action = v;
+    return value();
+  }
+  bool binary(binary_t&) override { return value(); }
+  bool start_object(std::size_t) override {
+    if (depth++ == 0) object = true;
+    return value();
+  }
+  bool key(string_t& k) override {
+    action_next = depth == 1 && k == "action";
+    return true;
+  }
+  bool end_object() override {
+    --depth;
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    ++depth;
+    return value();
+  }
+  bool end_array() override {
+    --depth;
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+};
+
 }  // namespace
 
 std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
@@ -123,14 +168,21 @@ std::optional<Delivery> check_delivery(std::string_view secret, const std::map<s
     if (!decoded) return reject(400, "a form-encoded body needs a well-encoded payload= field");
     json_text = *decoded;
   }
+  TopLevel top;
+  bool valid = false;
+  try {
+    valid = nlohmann::json::sax_parse(json_text, &top, nlohmann::json::input_format_t::json, /*strict=*/true);
+  } catch (const nlohmann::json::exception&) {
+    valid = false;
+  }
+  if (!valid) return reject(400, "the body is not valid JSON");
+  if (!top.object) return reject(400, "the body is JSON but not an object");
   Delivery d;
-  d.payload = nlohmann::json::parse(json_text, nullptr, /*allow_exceptions=*/false);
-  if (d.payload.is_discarded()) return reject(400, "the body is not valid JSON");
-  if (!d.payload.is_object()) return reject(400, "the body is JSON but not an object");
   d.id = *id;
   d.event = *event;
-  if (auto a = d.payload.find("action"); a != d.payload.end() && a->is_string()) d.action = a->get<std::string>();
+  d.action = std::move(top.action);
   d.digest = sha256_hex(body);
+  d.json = decoded ? std::move(*decoded) : std::string(body);
   return d;
 }
 

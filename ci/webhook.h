@@ -33,7 +33,7 @@ struct Delivery {
   std::string event;   // X-GitHub-Event
   std::string action;  // payload "action", empty when absent
   std::string digest;  // sha256_hex(body)
-  nlohmann::json payload;
+  std::string json;    // the payload, valid JSON text of an object (the body, or its payload= field)
 };
 
 /// Why a delivery was refused: the HTTP status to answer and a message for
