@@ -56,6 +56,17 @@ struct ResumeArgs {
   int jobs = 0;
   std::string events;
 };
+struct ServeArgs {
+  std::string listen = "127.0.0.1:8080";  // HOST:PORT; port 0 picks a free one
+  int jobs = 2;                           // runs at once
+  std::string secret_file;                // else HEARTH_WEBHOOK_SECRET
+  double grace = 10;                      // seconds running steps get on SIGTERM
+  double request_timeout = 30;            // seconds for a whole request to arrive
+  double idle_timeout = 60;               // seconds a kept-alive connection may sit idle
+  size_t max_body = 25 * 1024 * 1024;     // bytes (GitHub caps payloads at 25 MB)
+};
+int command_serve(const Globals& g, const ServeArgs& args);
+
 int command_run(const Globals& g, const RunArgs& args);
 int command_resume(const Globals& g, const ResumeArgs& args);
 int command_validate(const Globals& g, const std::vector<std::string>& workflows);

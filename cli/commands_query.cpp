@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "engine/engine.h"
+#include "engine/run_view.h"
 #include "engine/store.h"
 #include "workflows/duration.h"
 
@@ -23,41 +24,13 @@ std::string local_time(int64_t ms) {
   return buf;
 }
 
-std::string iso_utc(int64_t ms) {
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[48];
-  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms % 1000));
-  return out;
-}
-
 std::string span(int64_t from, std::optional<int64_t> to) {
   if (!to) return "-";
   return workflows::format_duration(std::chrono::milliseconds(*to - from));
 }
 
-// The status as a user should read it: a run recorded as running whose
-// engine is gone was interrupted.
-std::string shown_status(const engine::RunRecord& r) {
-  return r.status == "running" && !engine::lease_alive(r) ? "interrupted" : r.status;
-}
-
-nlohmann::json opt(const std::optional<int64_t>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); }
-
-nlohmann::json run_json(const engine::RunRecord& r) {
-  return {{"id", r.id},
-          {"workflow", r.workflow},
-          {"workflow_path", r.workflow_path},
-          {"workflow_hash", r.workflow_hash},
-          {"status", shown_status(r)},
-          {"started_at", iso_utc(r.created_at)},
-          {"finished_at", r.finished_at ? nlohmann::json(iso_utc(*r.finished_at)) : nlohmann::json()},
-          {"duration_ms", r.finished_at ? nlohmann::json(*r.finished_at - r.created_at) : nlohmann::json()},
-          {"error", r.error}};
-}
+using engine::run_summary_json;
+using engine::shown_status;
 
 Result<std::unique_ptr<engine::Store>> open_store(const Globals& g) {
   std::string repo = resolve_repo(g);
@@ -90,7 +63,7 @@ int command_runs(const Globals& g, bool json, int limit, const std::string& work
   }
   if (json) {
     auto arr = nlohmann::json::array();
-    for (auto& r : *runs) arr.push_back(run_json(r));
+    for (auto& r : *runs) arr.push_back(run_summary_json(r));
     std::cout << arr.dump(2) << "\n";
     return kExitOk;
   }
@@ -124,29 +97,7 @@ int command_show(const Globals& g, const std::string& run_id, bool json) {
     return kExitRunFailed;
   }
   if (json) {
-    nlohmann::json j = run_json(*run);
-    j["payload"] = run->payload;
-    j["steps"] = nlohmann::json::array();
-    for (auto& s : *steps) {
-      nlohmann::json js = {{"id", s.id},           {"status", s.status},
-                           {"attempts", s.attempts}, {"exit_code", opt(s.exit_code)},
-                           {"started_at", opt(s.started_at)}, {"finished_at", opt(s.finished_at)},
-                           {"duration_ms", s.started_at && s.finished_at ? nlohmann::json(*s.finished_at - *s.started_at) : nlohmann::json()},
-                           {"outputs", s.outputs}, {"reason", s.reason},
-                           {"output_tail", s.attempt_list.empty() ? std::string() : s.attempt_list.back().output_tail}};
-      js["attempt_list"] = nlohmann::json::array();
-      for (auto& a : s.attempt_list) {
-        js["attempt_list"].push_back({{"number", a.number},
-                                      {"started_at", a.started_at},
-                                      {"finished_at", opt(a.finished_at)},
-                                      {"exit_code", opt(a.exit_code)},
-                                      {"signal", a.signal},
-                                      {"reason", a.reason},
-                                      {"output_bytes", a.output_bytes},
-                                      {"output_tail", a.output_tail}});
-      }
-      j["steps"].push_back(std::move(js));
-    }
+    nlohmann::json j = engine::run_detail_json(*run, *steps);
     std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return kExitOk;
   }

@@ -69,6 +69,19 @@ int main(int argc, char** argv) {
   show_cmd->add_option("run-id", show_id, "Run id (see `hearth runs`)")->required();
   show_cmd->add_flag("--json", show_json, "Machine-readable output");
 
+  ServeArgs serve;
+  auto* serve_cmd = app.add_subcommand("serve", "Receive GitHub webhooks and run the matching workflows");
+  serve_cmd->add_option("--listen", serve.listen, "Address to listen on, HOST:PORT (port 0: any free port)");
+  serve_cmd->add_option("--jobs,-j", serve.jobs, "Most runs at once (default: 2)")->check(kAtLeastOne);
+  serve_cmd->add_option("--secret-file", serve.secret_file, "Webhook secret file (default: $HEARTH_WEBHOOK_SECRET)");
+  serve_cmd->add_option("--grace", serve.grace, "Seconds running steps get on SIGTERM before they are cancelled")
+      ->check(CLI::NonNegativeNumber);
+  serve_cmd->add_option("--request-timeout", serve.request_timeout, "Seconds a request may take to arrive")
+      ->check(CLI::PositiveNumber);
+  serve_cmd->add_option("--idle-timeout", serve.idle_timeout, "Seconds an idle kept-alive connection stays open")
+      ->check(CLI::PositiveNumber);
+  serve_cmd->add_option("--max-body", serve.max_body, "Largest request body in bytes (default: 25 MiB)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -80,5 +93,6 @@ int main(int argc, char** argv) {
   if (validate_cmd->parsed()) return command_validate(g, to_validate);
   if (runs_cmd->parsed()) return command_runs(g, runs_json, runs_limit, runs_workflow);
   if (show_cmd->parsed()) return command_show(g, show_id, show_json);
+  if (serve_cmd->parsed()) return command_serve(g, serve);
   return kExitUsage;
 }

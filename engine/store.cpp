@@ -5,7 +5,11 @@
 #include <filesystem>
 #include <unordered_map>
 
+#include "engine/store_sql.h"
+
 namespace hearth::engine {
+
+using namespace sql;
 
 int64_t now_ms() {
   using namespace std::chrono;
@@ -14,7 +18,7 @@ int64_t now_ms() {
 
 namespace {
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 // Each entry migrates from version (index) to index + 1.
 const char* const kMigrations[] = {
@@ -79,48 +83,25 @@ ALTER TABLE runs ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';
 ALTER TABLE runs ADD COLUMN lease_heartbeat INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX runs_by_status ON runs(status);
 )sql",
+    // 3: the webhook queue of `hearth serve` (store_deliveries.cpp).
+    R"sql(
+CREATE TABLE deliveries (
+  id          TEXT PRIMARY KEY,
+  event       TEXT NOT NULL,
+  action      TEXT NOT NULL DEFAULT '',
+  payload     TEXT NOT NULL DEFAULT '',
+  digest      TEXT NOT NULL,
+  received_at INTEGER NOT NULL,
+  state       TEXT NOT NULL,
+  run_ids     TEXT NOT NULL DEFAULT '[]',
+  workflows   TEXT NOT NULL DEFAULT '[]',
+  error       TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX deliveries_by_state ON deliveries(state, received_at);
+CREATE INDEX deliveries_by_digest ON deliveries(digest);
+)sql",
 };
 static_assert(sizeof kMigrations / sizeof kMigrations[0] == kSchemaVersion);
-
-void bind_text(sqlite3_stmt* st, int i, const std::string& s) {
-  sqlite3_bind_text(st, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
-}
-void bind_opt(sqlite3_stmt* st, int i, const std::optional<int64_t>& v) {
-  if (v) sqlite3_bind_int64(st, i, *v);
-  else sqlite3_bind_null(st, i);
-}
-std::string col_text(sqlite3_stmt* st, int i) {
-  auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st, i));
-  return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(st, i))) : std::string();
-}
-std::string col_blob(sqlite3_stmt* st, int i) {
-  auto* p = static_cast<const char*>(sqlite3_column_blob(st, i));
-  return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(st, i))) : std::string();
-}
-std::optional<int64_t> col_opt(sqlite3_stmt* st, int i) {
-  if (sqlite3_column_type(st, i) == SQLITE_NULL) return std::nullopt;
-  return sqlite3_column_int64(st, i);
-}
-// Values can hold program output, which need not be UTF-8: invalid bytes
-// become U+FFFD instead of throwing.
-std::string to_db_json(const nlohmann::json& j) {
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-nlohmann::json col_json(sqlite3_stmt* st, int i) {
-  return nlohmann::json::parse(col_text(st, i), nullptr, /*allow_exceptions=*/false);
-}
-
-// Resets a cached statement when the scope ends.
-struct Reset {
-  sqlite3_stmt* st;
-  ~Reset() {
-    if (st) {
-      sqlite3_reset(st);
-      sqlite3_clear_bindings(st);
-    }
-  }
-};
 
 }  // namespace
 
@@ -244,13 +225,6 @@ void Store::rollback() {
   in_transaction_ = false;
 }
 
-#define HEARTH_WRITE(sql_text, what, binds)          \
-  if (!sticky_.ok()) return sticky_;                 \
-  sqlite3_stmt* st = prepare(sql_text);              \
-  if (!st) return sticky_;                           \
-  Reset reset{st};                                   \
-  binds;                                             \
-  return step_done(st, what)
 
 Status Store::insert_run(const RunRecord& r) {
   HEARTH_WRITE(
@@ -370,7 +344,6 @@ Status Store::insert_event(const EventRecord& e) {
                });
 }
 
-#undef HEARTH_WRITE
 
 namespace {
 const char* kRunColumns =

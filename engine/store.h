@@ -1,5 +1,6 @@
 // The run store: one SQLite database per project (.hearth/state.db), WAL
-// mode, synchronous=FULL. Tables: runs, steps, attempts, events; the schema
+// mode, synchronous=FULL. Tables: runs, steps, attempts, events, and the
+// webhook queue of `hearth serve` (deliveries, store_deliveries.cpp); the schema
 // version is PRAGMA user_version and migrations run on open.
 //
 // Writes happen inside begin()/commit(): the engine gathers every state
@@ -80,6 +81,23 @@ struct EventRecord {
   nlohmann::json data = nlohmann::json::object();
 };
 
+/// One webhook delivery received by `hearth serve`: the durable queue entry.
+/// States: accepted (committed before the 202; its runs may not exist yet),
+/// started (every run it plans has been started or found recorded), done
+/// (every run finished, or nothing to run).
+struct DeliveryRecord {
+  std::string id;                      // X-GitHub-Delivery
+  std::string event;                   // X-GitHub-Event
+  std::string action;                  // the payload's "action"; empty when it has none
+  std::string payload;                 // the body as received; empty when nothing runs
+  std::string digest;                  // hex SHA-256 of the body (replay detection)
+  int64_t received_at = 0;             // ms since the epoch
+  std::string state;                   // accepted | started | done
+  std::vector<std::string> run_ids;    // the runs it starts, one per matching workflow
+  std::vector<std::string> workflows;  // the workflow file of each run, same order
+  std::string error;                   // why a planned run could not start
+};
+
 class Store {
  public:
   /// Opens (creating if needed, with parent directories) the database at
@@ -115,6 +133,10 @@ class Store {
   Status update_snapshot(const std::string& run_id, const std::string& path, const std::string& hash,
                          const std::string& text);
 
+  /// Queues a delivery (store_deliveries.cpp). Fails if its id is taken.
+  Status insert_delivery(const DeliveryRecord& d);
+  Status update_delivery(const std::string& id, const std::string& state, const std::string& error);
+
   // --- reads ---
   Result<bool> run_exists(const std::string& run_id);
   /// Ids of runs recorded as running: interrupted by a crash, or running now
@@ -129,6 +151,15 @@ class Store {
   /// The highest event sequence number of the run; 0 when it has none.
   Result<int64_t> last_event_seq(const std::string& run_id);
   Result<std::vector<EventRecord>> load_events(const std::string& run_id, int64_t after_seq = 0);
+
+  /// The delivery with this id, with its payload; nullopt when there is none.
+  Result<std::optional<DeliveryRecord>> find_delivery(const std::string& id);
+  /// The id of a delivery whose body had this digest; nullopt when none.
+  Result<std::optional<std::string>> delivery_with_digest(const std::string& digest);
+  /// Deliveries not done, oldest first, without their payloads.
+  Result<std::vector<DeliveryRecord>> unfinished_deliveries();
+  /// How many deliveries are in each state.
+  Result<std::vector<std::pair<std::string, int64_t>>> delivery_counts();
 
   // --- figures for bench/ ---
   int64_t commits() const { return commits_; }

@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/engine/fixture.h"
+#include "tests/hearth_process.h"
 #include "tests/testdata.h"
 
 extern char** environ;
@@ -39,158 +40,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-/// How `hearth` ended and what it printed.
-struct Outcome {
-  int exit_code = -1;  // the code it exited with; -N when killed by signal N
-  std::string out, err;
-};
-
-/// What a test passes to `hearth`: arguments, extra environment, directory.
-struct Invocation {
-  std::vector<std::string> args;
-  std::map<std::string, std::string> env;  // added to (or replacing) the test's own environment
-  fs::path cwd;
-};
-
-/// A running `hearth`, stdout and stderr on pipes, stdin /dev/null. The
-/// environment is the test's own minus anything that would change what
-/// hearth does (HEARTH_STATE, NO_COLOR), plus `inv.env`. Killed at scope exit
-/// if still running, so a failing test leaves nothing behind.
-class HearthProcess {
- public:
-  explicit HearthProcess(const Invocation& inv) {
-    std::string bin = hearth::testing::hearth_bin().string();
-    std::vector<std::string> argv{bin};
-    argv.insert(argv.end(), inv.args.begin(), inv.args.end());
-    std::vector<std::string> env;
-    for (char** e = environ; *e; ++e) {
-      std::string kv = *e;
-      std::string name = kv.substr(0, kv.find('='));
-      if (name == "HEARTH_STATE" || name == "NO_COLOR" || inv.env.count(name)) continue;
-      env.push_back(kv);
-    }
-    for (auto& [k, v] : inv.env) env.push_back(k + "=" + v);
-
-    int out[2], err[2];
-    BOOST_REQUIRE(pipe2(out, O_CLOEXEC) == 0);
-    BOOST_REQUIRE(pipe2(err, O_CLOEXEC) == 0);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&fa, err[1], STDERR_FILENO);
-    std::string cwd = inv.cwd.string();
-    if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
-    int rc = posix_spawn(&pid_, bin.c_str(), &fa, nullptr, cstrings(argv).data(), cstrings(env).data());
-    posix_spawn_file_actions_destroy(&fa);
-    close(out[1]);
-    close(err[1]);
-    out_fd_ = out[0];
-    err_fd_ = err[0];
-    BOOST_REQUIRE_MESSAGE(rc == 0, "cannot start " + bin + ": " + std::strerror(rc));
-    pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
-    if (pidfd_ < 0) {
-      int e = errno;
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-      reaped_ = true;
-      BOOST_FAIL(std::string("pidfd_open: ") + std::strerror(e));
-    }
-  }
-
-  ~HearthProcess() {
-    if (!reaped_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    for (int fd : {out_fd_, err_fd_, pidfd_})
-      if (fd >= 0) close(fd);
-  }
-
-  HearthProcess(const HearthProcess&) = delete;
-  HearthProcess& operator=(const HearthProcess&) = delete;
-
-  pid_t pid() const { return pid_; }
-  const std::string& out() const { return outcome_.out; }
-
-  void signal(int sig) { BOOST_REQUIRE(kill(pid_, sig) == 0); }
-
-  /// Reads stdout until `pattern` (with one group) matches in it and
-  /// returns the group; empty if `timeout` passes first or hearth closes
-  /// stdout without printing it.
-  std::optional<std::string> wait_for_stdout(const std::regex& pattern, std::chrono::milliseconds timeout) {
-    auto deadline = Clock::now() + timeout;
-    std::smatch m;
-    while (!std::regex_search(outcome_.out, m, pattern)) {
-      if (out_fd_ < 0 || !pump(deadline)) return std::nullopt;
-    }
-    return m[1].str();
-  }
-
-  /// Reads everything hearth prints until it exits. Fails the test (and
-  /// kills hearth) if it has not exited within `timeout`.
-  Outcome finish(std::chrono::milliseconds timeout = 15s) {
-    auto deadline = Clock::now() + timeout;
-    while (out_fd_ >= 0 || err_fd_ >= 0 || !exited_) {
-      if (!pump(deadline)) {
-        kill(pid_, SIGKILL);
-        BOOST_FAIL("hearth did not exit within " + std::to_string(timeout.count()) + " ms\nstdout:\n" +
-                   outcome_.out + "\nstderr:\n" + outcome_.err);
-      }
-    }
-    int status = 0;
-    BOOST_REQUIRE(waitpid(pid_, &status, 0) == pid_);
-    reaped_ = true;
-    outcome_.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-    return outcome_;
-  }
-
- private:
-  static std::vector<char*> cstrings(std::vector<std::string>& v) {
-    std::vector<char*> p;
-    for (auto& s : v) p.push_back(s.data());
-    p.push_back(nullptr);
-    return p;
-  }
-
-  // Waits for one of: output on either pipe, a pipe closing, the process
-  // exiting. False when the deadline passes first.
-  bool pump(Clock::time_point deadline) {
-    pollfd fds[3];
-    int n = 0;
-    for (int fd : {out_fd_, err_fd_}) if (fd >= 0) fds[n++] = {fd, POLLIN, 0};
-    if (!exited_) fds[n++] = {pidfd_, POLLIN, 0};
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) return false;
-    int ready = poll(fds, static_cast<nfds_t>(n), static_cast<int>(left));
-    if (ready < 0 && errno == EINTR) return true;
-    BOOST_REQUIRE(ready >= 0);
-    if (ready == 0) return false;
-    for (int i = 0; i < n; ++i) {
-      if (!fds[i].revents) continue;
-      if (fds[i].fd == pidfd_) {
-        exited_ = true;
-        continue;
-      }
-      int& fd = fds[i].fd == out_fd_ ? out_fd_ : err_fd_;
-      std::string& into = fds[i].fd == out_fd_ ? outcome_.out : outcome_.err;
-      char buf[4096];
-      ssize_t got = read(fd, buf, sizeof buf);
-      if (got > 0) {
-        into.append(buf, static_cast<size_t>(got));
-      } else if (got == 0 || errno != EINTR) {
-        close(fd);
-        fd = -1;
-      }
-    }
-    return true;
-  }
-
-  pid_t pid_ = -1;
-  int out_fd_ = -1, err_fd_ = -1, pidfd_ = -1;
-  bool exited_ = false, reaped_ = false;
-  Outcome outcome_;
-};
+using hearth::testing::HearthProcess;
+using hearth::testing::Invocation;
+using hearth::testing::Outcome;
 
 /// A temporary repository: a directory with `.hearth/workflows/`. `hearth`
 /// runs in its root unless a test says otherwise.

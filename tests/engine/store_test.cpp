@@ -151,6 +151,53 @@ BOOST_AUTO_TEST_CASE(a_file_that_is_not_a_database_is_refused_and_left_alone) {
   BOOST_TEST(hearth::testing::read_file(path) == junk);
 }
 
+BOOST_AUTO_TEST_CASE(a_version_2_store_gains_the_delivery_queue_and_keeps_its_runs) {
+  TempDir dir;
+  std::string path = (dir.path / "state.db").string();
+  {
+    auto store = Store::open(path);
+    BOOST_REQUIRE(store.ok());
+    write_sample(**store, "old", 1000);
+  }
+  // What a store written by the previous release looks like: no deliveries.
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  BOOST_REQUIRE(sqlite3_exec(db, "DROP TABLE deliveries; PRAGMA user_version=2", nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  auto store = Store::open(path);
+  BOOST_REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.message()));
+  BOOST_TEST((*store)->load_run("old")->status == "succeeded");
+  hearth::engine::DeliveryRecord d;
+  d.id = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
+  d.event = "issues";
+  d.action = "opened";
+  d.payload = R"({"action":"opened"})";
+  d.digest = "ab12";
+  d.received_at = 5;
+  d.state = "accepted";
+  d.run_ids = {"r1", "r2"};
+  d.workflows = {"a.toml", "b.toml"};
+  BOOST_REQUIRE((*store)->begin().ok());
+  BOOST_REQUIRE((*store)->insert_delivery(d).ok());
+  BOOST_REQUIRE((*store)->commit().ok());
+  store = Store::open(path);
+  BOOST_REQUIRE(store.ok());
+  auto found = (*store)->find_delivery(d.id);
+  BOOST_REQUIRE(found.ok());
+  BOOST_REQUIRE(found->has_value());
+  BOOST_TEST((**found).payload == d.payload);
+  BOOST_TEST(((**found).run_ids == d.run_ids));
+  BOOST_TEST(((**found).workflows == d.workflows));
+  BOOST_TEST((*(*store)->delivery_with_digest("ab12")).value_or("") == d.id);
+  auto unfinished = (*store)->unfinished_deliveries();
+  BOOST_REQUIRE(unfinished->size() == 1u);
+  BOOST_REQUIRE((*store)->begin().ok());
+  BOOST_REQUIRE((*store)->update_delivery(d.id, "done", "").ok());
+  // The same delivery id twice is refused by the store itself.
+  BOOST_TEST(!(*store)->insert_delivery(d).ok());
+  (*store)->rollback();
+}
+
 BOOST_AUTO_TEST_CASE(an_unknown_run_id_is_named_in_the_error) {
   TempDir dir;
   auto store = Store::open((dir.path / "state.db").string());

@@ -1,0 +1,557 @@
+#include "ci/http_server.h"
+
+#include <http_parser.h>
+
+#include <cstring>
+
+namespace hearth::ci {
+
+namespace {
+
+constexpr std::chrono::milliseconds kDrainTime{2000};  // reading what a client still sends after our last answer
+const std::string kEmpty;
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  return s;
+}
+
+std::string peer_of(uv_tcp_t* tcp) {
+  sockaddr_storage addr{};
+  int len = sizeof addr;
+  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "?";
+  char ip[64] = {0};
+  int port = 0;
+  if (addr.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&addr);
+    uv_ip6_name(a, ip, sizeof ip);
+    port = ntohs(a->sin6_port);
+    return std::string("[") + ip + "]:" + std::to_string(port);
+  }
+  auto* a = reinterpret_cast<sockaddr_in*>(&addr);
+  uv_ip4_name(a, ip, sizeof ip);
+  port = ntohs(a->sin_port);
+  return std::string(ip) + ":" + std::to_string(port);
+}
+
+struct WriteReq {
+  uv_write_t req{};
+  std::string data;
+};
+
+}  // namespace
+
+const std::string& HttpRequest::header(const std::string& name) const {
+  auto it = headers.find(name);
+  return it == headers.end() ? kEmpty : it->second;
+}
+
+// One client connection. Owns its TCP and timer handles; deletes itself once
+// both have closed, after telling the server. Responders reach it through a
+// weak pointer that dies when it starts closing.
+class Connection {
+ public:
+  explicit Connection(HttpServer& server) : server_(server) {
+    uv_tcp_init(server_.loop_, &tcp_);
+    uv_timer_init(server_.loop_, &timer_);
+    tcp_.data = this;
+    timer_.data = this;
+    http_parser_init(&parser_, HTTP_REQUEST);
+    parser_.data = this;
+  }
+
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+
+  void start(bool over_limit) {
+    uv_tcp_nodelay(&tcp_, 1);
+    peer_ = peer_of(&tcp_);
+    uv_read_start(stream(), &Connection::on_alloc, &Connection::on_read);
+    if (over_limit) return respond_error(503, "too many connections; try again later");
+    arm(server_.limits_.idle_timeout);
+  }
+
+  // --- for Responder ---
+  bool in_flight() const { return in_flight_ && !closing_; }
+  void send_response(HttpResponse r);
+  void start_stream(int status, const std::vector<std::pair<std::string, std::string>>& headers,
+                    std::function<void()> on_gone);
+  bool write_stream(std::string chunk);
+  void end_stream();
+  std::weak_ptr<Connection*> handle() const { return self_; }
+
+  // --- for HttpServer ---
+  void close_now();
+  // Closes an idle connection at once; a busy one after its answer.
+  void stop() {
+    if (!in_flight_ && !streaming_ && !message_started_) shutdown_and_close();
+  }
+
+ private:
+  static void on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) noexcept {
+    auto* c = static_cast<Connection*>(h->data);
+    *buf = uv_buf_init(c->server_.read_buf_, sizeof c->server_.read_buf_);
+  }
+  static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept;
+  static void on_timer(uv_timer_t* t) noexcept;
+  static void on_closed(uv_handle_t* h) noexcept;
+
+  static int on_message_begin(http_parser* p) noexcept;
+  static int on_url(http_parser* p, const char* at, size_t len) noexcept;
+  static int on_header_field(http_parser* p, const char* at, size_t len) noexcept;
+  static int on_header_value(http_parser* p, const char* at, size_t len) noexcept;
+  static int on_headers_complete(http_parser* p) noexcept;
+  static int on_body(http_parser* p, const char* at, size_t len) noexcept;
+  static int on_message_complete(http_parser* p) noexcept;
+  static const http_parser_settings& settings();
+
+  static Connection* of(http_parser* p) { return static_cast<Connection*>(p->data); }
+
+  bool count_header_bytes(size_t n) {
+    header_bytes_ += n;
+    if (header_bytes_ <= server_.limits_.max_header_bytes) return true;
+    fail(431, "request line and headers exceed " + std::to_string(server_.limits_.max_header_bytes) + " bytes");
+    return false;
+  }
+  void fail(int status, std::string message) {
+    error_status_ = status;
+    error_message_ = std::move(message);
+  }
+  void finish_header() {
+    if (field_.empty()) return;
+    std::string name = lower(std::move(field_));
+    auto [it, fresh] = req_.headers.emplace(name, value_);
+    if (!fresh) it->second += ", " + value_;
+    field_.clear();
+    value_.clear();
+  }
+
+  void arm(std::chrono::milliseconds ms) {
+    uv_timer_start(&timer_, &Connection::on_timer, static_cast<uint64_t>(ms.count()), 0);
+  }
+  void parse_pending();
+  void dispatch();
+  void respond_error(int status, const std::string& message);
+  void write(std::string data);
+  void shutdown_and_close();
+  bool closing_after_answer() const { return !keep_alive_ || eof_ || !server_.listening_ || server_.closing_; }
+
+  HttpServer& server_;
+  uv_tcp_t tcp_{};
+  uv_timer_t timer_{};
+  uv_shutdown_t shutdown_{};
+  http_parser parser_{};
+  std::shared_ptr<Connection*> self_ = std::make_shared<Connection*>(this);
+  std::string peer_;
+  HttpRequest req_;
+  std::string field_, value_;
+  bool in_value_ = false;
+  size_t header_bytes_ = 0;
+  int error_status_ = 0;
+  std::string error_message_;
+  std::string pending_;  // received, not yet parsed (a request is being answered)
+  bool message_started_ = false, in_flight_ = false, streaming_ = false, parsing_ = false;
+  bool keep_alive_ = true, eof_ = false, draining_ = false, closing_ = false, reading_ = true;
+  std::function<void()> on_gone_;
+  int open_handles_ = 2;
+};
+
+const http_parser_settings& Connection::settings() {
+  static const http_parser_settings s = [] {
+    http_parser_settings v;
+    http_parser_settings_init(&v);
+    v.on_message_begin = &Connection::on_message_begin;
+    v.on_url = &Connection::on_url;
+    v.on_header_field = &Connection::on_header_field;
+    v.on_header_value = &Connection::on_header_value;
+    v.on_headers_complete = &Connection::on_headers_complete;
+    v.on_body = &Connection::on_body;
+    v.on_message_complete = &Connection::on_message_complete;
+    return v;
+  }();
+  return s;
+}
+
+int Connection::on_message_begin(http_parser* p) noexcept {
+  auto* c = of(p);
+  c->message_started_ = true;
+  c->req_ = HttpRequest{};
+  c->req_.peer = c->peer_;
+  c->header_bytes_ = 0;
+  c->field_.clear();
+  c->value_.clear();
+  c->in_value_ = false;
+  c->arm(c->server_.limits_.request_timeout);
+  return 0;
+}
+
+int Connection::on_url(http_parser* p, const char* at, size_t len) noexcept {
+  auto* c = of(p);
+  if (!c->count_header_bytes(len)) return -1;
+  c->req_.path.append(at, len);
+  return 0;
+}
+
+int Connection::on_header_field(http_parser* p, const char* at, size_t len) noexcept {
+  auto* c = of(p);
+  if (!c->count_header_bytes(len + 4)) return -1;  // ": " and CRLF
+  if (c->in_value_) c->finish_header();
+  c->in_value_ = false;
+  c->field_.append(at, len);
+  return 0;
+}
+
+int Connection::on_header_value(http_parser* p, const char* at, size_t len) noexcept {
+  auto* c = of(p);
+  if (!c->count_header_bytes(len)) return -1;
+  c->in_value_ = true;
+  c->value_.append(at, len);
+  return 0;
+}
+
+int Connection::on_headers_complete(http_parser* p) noexcept {
+  auto* c = of(p);
+  c->finish_header();
+  auto& r = c->req_;
+  r.method = http_method_str(static_cast<http_method>(p->method));
+  if (auto q = r.path.find('?'); q != std::string::npos) {
+    r.query = r.path.substr(q + 1);
+    r.path.resize(q);
+  }
+  const auto& limits = c->server_.limits_;
+  if ((p->flags & F_CONTENTLENGTH) && p->content_length > limits.max_body_bytes) {
+    c->fail(413, "the body exceeds " + std::to_string(limits.max_body_bytes) + " bytes");
+    return -1;
+  }
+  if (lower(r.header("expect")) == "100-continue") c->write("HTTP/1.1 100 Continue\r\n\r\n");
+  return 0;
+}
+
+int Connection::on_body(http_parser* p, const char* at, size_t len) noexcept {
+  auto* c = of(p);
+  if (c->req_.body.size() + len > c->server_.limits_.max_body_bytes) {
+    c->fail(413, "the body exceeds " + std::to_string(c->server_.limits_.max_body_bytes) + " bytes");
+    return -1;
+  }
+  c->req_.body.append(at, len);
+  return 0;
+}
+
+int Connection::on_message_complete(http_parser* p) noexcept {
+  auto* c = of(p);
+  c->message_started_ = false;
+  c->keep_alive_ = http_should_keep_alive(p) != 0 && !p->upgrade;
+  http_parser_pause(p, 1);  // one request at a time: resume after the answer
+  return 0;
+}
+
+void Connection::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept {
+  auto* c = static_cast<Connection*>(s->data);
+  if (c->closing_) return;
+  if (n < 0) {
+    if (c->draining_ || c->streaming_) {
+      if (c->streaming_ && c->on_gone_) std::exchange(c->on_gone_, nullptr)();
+      return c->close_now();
+    }
+    c->eof_ = true;
+    uv_read_stop(s);
+    c->reading_ = false;
+    if (c->in_flight_) return;  // answer, then close
+    c->parse_pending();
+    if (c->closing_ || c->draining_ || c->in_flight_) return;
+    // End of input: a request cut short is answered; otherwise just close.
+    http_parser_execute(&c->parser_, &settings(), nullptr, 0);
+    if (c->message_started_ || HTTP_PARSER_ERRNO(&c->parser_) != HPE_OK)
+      return c->respond_error(400, "the request ended before it was complete");
+    return c->close_now();
+  }
+  if (n == 0 || c->draining_) return;
+  c->pending_.append(buf->base, static_cast<size_t>(n));
+  if (c->in_flight_ || c->streaming_) {
+    // Pipelined bytes wait for the answer; a client that sends far ahead is paused.
+    if (c->pending_.size() > c->server_.limits_.max_header_bytes + 65536) {
+      uv_read_stop(s);
+      c->reading_ = false;
+    }
+    return;
+  }
+  c->parse_pending();
+}
+
+void Connection::parse_pending() {
+  if (parsing_) return;
+  parsing_ = true;
+  while (!pending_.empty() && !in_flight_ && !streaming_ && !closing_ && !draining_) {
+    size_t used = http_parser_execute(&parser_, &settings(), pending_.data(), pending_.size());
+    auto err = HTTP_PARSER_ERRNO(&parser_);
+    if (err == HPE_PAUSED) {
+      pending_.erase(0, used);
+      http_parser_pause(&parser_, 0);
+      dispatch();
+      continue;
+    }
+    if (err != HPE_OK) {
+      pending_.clear();
+      if (error_status_) respond_error(error_status_, error_message_);
+      else respond_error(400, std::string("malformed request: ") + http_errno_description(err));
+      break;
+    }
+    pending_.clear();
+  }
+  parsing_ = false;
+  if (!reading_ && !eof_ && !closing_ && !draining_ && pending_.size() <= server_.limits_.max_header_bytes) {
+    uv_read_start(stream(), &Connection::on_alloc, &Connection::on_read);
+    reading_ = true;
+  }
+}
+
+void Connection::dispatch() {
+  in_flight_ = true;
+  uv_timer_stop(&timer_);
+  server_.handler_(std::move(req_), Responder(self_));
+  req_ = HttpRequest{};
+}
+
+void Connection::write(std::string data) {
+  auto* w = new WriteReq;
+  w->data = std::move(data);
+  w->req.data = w;
+  uv_buf_t b = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+  int rc = uv_write(&w->req, stream(), &b, 1, [](uv_write_t* req, int) noexcept {
+    delete static_cast<WriteReq*>(req->data);
+  });
+  if (rc != 0) delete w;
+}
+
+void Connection::send_response(HttpResponse r) {
+  if (!in_flight_ || closing_) return;
+  in_flight_ = false;
+  bool close_after = closing_after_answer();
+  std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " +
+                     http_status_str(static_cast<http_status>(r.status)) + "\r\n";
+  for (auto& [k, v] : r.headers) head += k + ": " + v + "\r\n";
+  head += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
+  head += close_after ? "Connection: close\r\n\r\n" : "Connection: keep-alive\r\n\r\n";
+  write(head + r.body);
+  if (close_after) return shutdown_and_close();
+  arm(server_.limits_.idle_timeout);
+  parse_pending();
+}
+
+void Connection::respond_error(int status, const std::string& message) {
+  keep_alive_ = false;
+  in_flight_ = true;
+  send_response(HttpResponse{status, {{"Content-Type", "text/plain; charset=utf-8"}}, message + "\n"});
+}
+
+void Connection::start_stream(int status, const std::vector<std::pair<std::string, std::string>>& headers,
+                              std::function<void()> on_gone) {
+  if (!in_flight_ || closing_) return;
+  in_flight_ = false;
+  streaming_ = true;
+  on_gone_ = std::move(on_gone);
+  std::string head = "HTTP/1.1 " + std::to_string(status) + " " + http_status_str(static_cast<http_status>(status)) +
+                     "\r\n";
+  for (auto& [k, v] : headers) head += k + ": " + v + "\r\n";
+  head += "Connection: close\r\n\r\n";
+  write(std::move(head));
+  // A stream has no end in sight: watch for the client leaving.
+  if (!reading_ && !eof_) {
+    uv_read_start(stream(), &Connection::on_alloc, &Connection::on_read);
+    reading_ = true;
+  }
+}
+
+bool Connection::write_stream(std::string chunk) {
+  if (!streaming_ || closing_) return false;
+  if (uv_stream_get_write_queue_size(stream()) > server_.limits_.max_stream_backlog) {
+    if (on_gone_) std::exchange(on_gone_, nullptr)();
+    close_now();
+    return false;
+  }
+  write(std::move(chunk));
+  return true;
+}
+
+void Connection::end_stream() {
+  if (!streaming_ || closing_) return;
+  streaming_ = false;
+  on_gone_ = nullptr;
+  shutdown_and_close();
+}
+
+void Connection::shutdown_and_close() {
+  if (closing_ || draining_) return;
+  draining_ = true;
+  self_.reset();
+  pending_.clear();
+  arm(kDrainTime);
+  shutdown_.data = this;
+  int rc = uv_shutdown(&shutdown_, stream(), [](uv_shutdown_t* req, int status) noexcept {
+    auto* c = static_cast<Connection*>(req->data);
+    if (status < 0) c->close_now();
+  });
+  if (rc != 0) return close_now();
+  // Read (and discard) until the client closes: closing with unread input
+  // would reset the connection and could lose the answer.
+  if (!reading_ && !eof_) {
+    uv_read_start(stream(), &Connection::on_alloc, &Connection::on_read);
+    reading_ = true;
+  }
+  if (eof_) close_now();
+}
+
+void Connection::on_timer(uv_timer_t* t) noexcept {
+  auto* c = static_cast<Connection*>(t->data);
+  if (c->draining_ || !c->message_started_) return c->close_now();
+  c->respond_error(408, "the request took longer than " +
+                            std::to_string(c->server_.limits_.request_timeout.count()) + " ms to arrive");
+}
+
+void Connection::close_now() {
+  if (closing_) return;
+  closing_ = true;
+  self_.reset();
+  if (streaming_ && on_gone_) std::exchange(on_gone_, nullptr)();
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Connection::on_closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &Connection::on_closed);
+}
+
+void Connection::on_closed(uv_handle_t* h) noexcept {
+  auto* c = static_cast<Connection*>(h->data);
+  if (--c->open_handles_ > 0) return;
+  c->server_.forget(c);
+  delete c;
+}
+
+// --- Responder ---
+
+Responder::Responder(Responder&& o) noexcept : conn_(std::move(o.conn_)), streaming_(o.streaming_) { o.conn_.reset(); }
+
+Responder& Responder::operator=(Responder&& o) noexcept {
+  if (this != &o) {
+    this->~Responder();
+    conn_ = std::move(o.conn_);
+    streaming_ = o.streaming_;
+    o.conn_.reset();
+  }
+  return *this;
+}
+
+Responder::~Responder() {
+  Connection* c = connection();
+  if (!c) return;
+  if (streaming_) c->end_stream();
+  else if (c->in_flight()) c->send_response(HttpResponse{500, {}, "the request was dropped unanswered\n"});
+}
+
+Connection* Responder::connection() const {
+  auto p = conn_.lock();
+  return p ? *p : nullptr;
+}
+
+bool Responder::alive() const { return connection() != nullptr; }
+
+void Responder::send(HttpResponse response) {
+  if (Connection* c = connection()) c->send_response(std::move(response));
+  conn_.reset();
+}
+
+void Responder::start_stream(int status, std::vector<std::pair<std::string, std::string>> headers,
+                             std::function<void()> on_gone) {
+  if (Connection* c = connection()) {
+    c->start_stream(status, headers, std::move(on_gone));
+    streaming_ = true;
+  }
+}
+
+bool Responder::write(std::string chunk) {
+  Connection* c = connection();
+  return c && c->write_stream(std::move(chunk));
+}
+
+void Responder::end() {
+  if (Connection* c = connection()) c->end_stream();
+  conn_.reset();
+}
+
+// --- HttpServer ---
+
+Result<HttpServer*> HttpServer::listen(uv_loop_t* loop, const std::string& host, int port, HttpLimits limits,
+                                       HttpHandler handler) {
+  auto* s = new HttpServer(loop, limits, std::move(handler));
+  uv_tcp_init(loop, &s->listener_);
+  s->listener_.data = s;
+  sockaddr_storage addr{};
+  int rc = uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&addr));
+  if (rc != 0) rc = uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&addr));
+  std::string what = "cannot listen on " + host + ":" + std::to_string(port) + ": ";
+  if (rc != 0) what += "not an IP address";
+  if (rc == 0) rc = uv_tcp_bind(&s->listener_, reinterpret_cast<sockaddr*>(&addr), 0);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&s->listener_), 511, &HttpServer::on_connection);
+  if (rc != 0) {
+    if (what.back() == ' ') what += uv_strerror(rc);
+    uv_close(reinterpret_cast<uv_handle_t*>(&s->listener_),
+             [](uv_handle_t* h) noexcept { delete static_cast<HttpServer*>(h->data); });
+    return Error{what};
+  }
+  sockaddr_storage bound{};
+  int len = sizeof bound;
+  uv_tcp_getsockname(&s->listener_, reinterpret_cast<sockaddr*>(&bound), &len);
+  s->port_ = ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);  // same offset for IPv6
+  s->host_ = host;
+  s->listening_ = true;
+  return s;
+}
+
+std::string HttpServer::address() const {
+  bool v6 = host_.find(':') != std::string::npos;
+  return (v6 ? "[" + host_ + "]" : host_) + ":" + std::to_string(port_);
+}
+
+void HttpServer::on_connection(uv_stream_t* listener, int status) noexcept {
+  auto* s = static_cast<HttpServer*>(listener->data);
+  if (status < 0 || s->closing_) return;
+  auto* c = new Connection(*s);
+  if (uv_accept(listener, c->stream()) != 0) {
+    s->connections_.insert(c);
+    return c->close_now();
+  }
+  bool over = s->connections_.size() >= s->limits_.max_connections;
+  s->connections_.insert(c);
+  c->start(over);
+}
+
+void HttpServer::stop_accepting() {
+  if (!listening_) return;
+  listening_ = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(&listener_), [](uv_handle_t* h) noexcept {
+    auto* s = static_cast<HttpServer*>(h->data);
+    s->listener_closed_ = true;
+    s->maybe_finish();
+  });
+  std::vector<Connection*> open(connections_.begin(), connections_.end());
+  for (auto* c : open) c->stop();
+}
+
+void HttpServer::close(std::function<void()> done) {
+  closing_ = true;
+  on_closed_ = std::move(done);
+  stop_accepting();
+  std::vector<Connection*> open(connections_.begin(), connections_.end());
+  for (auto* c : open) c->close_now();
+  maybe_finish();
+}
+
+void HttpServer::forget(Connection* c) {
+  connections_.erase(c);
+  maybe_finish();
+}
+
+void HttpServer::maybe_finish() {
+  if (!closing_ || !listener_closed_ || !connections_.empty()) return;
+  auto done = std::move(on_closed_);
+  delete this;
+  if (done) done();
+}
+
+}  // namespace hearth::ci

@@ -1,0 +1,143 @@
+// `hearth serve`: GitHub webhooks in, runs out, events to watchers.
+//
+// The life of a delivery:
+//   1. POST /hooks/github is checked (webhook.h): signature, headers, JSON.
+//      A known X-GitHub-Delivery, or a body already accepted under another
+//      id (a replay), is answered 200 {"duplicate": true} and starts nothing.
+//   2. The workflows whose [on] github match are chosen now; each gets a run
+//      id derived from (delivery, workflow file), so starting is idempotent.
+//   3. Deliveries received in one loop iteration are inserted in one
+//      transaction (group commit); only after it commits are they answered
+//      202 {"delivery", "runs"} (or 200 "no workflow matches").
+//   4. The queue starts their runs in order, at most `jobs` at once; the
+//      delivery is marked started, then done when its runs have finished.
+// On start, every delivery not done is queued again: a run that exists is
+// resumed (or counted, if finished), one that does not is started.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ci/http_server.h"
+#include "ci/serve_workflows.h"
+#include "engine/engine.h"
+
+namespace hearth::ci {
+
+struct ServeOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;                  // 0: any free port (see address())
+  std::string repo;                 // absolute; workflows and workspace
+  std::string webhook_secret;       // required, non-empty
+  std::string api_token;            // empty: the read endpoints answer 403
+  int jobs = 2;                     // runs at once
+  int step_jobs = 0;                // steps at once within a run; 0: CPUs
+  std::chrono::milliseconds shutdown_grace{10000};  // before running steps are cancelled
+  std::chrono::milliseconds keepalive{15000};       // SSE comment interval
+  HttpLimits limits;
+};
+
+class EventStreams;
+
+class Server {
+ public:
+  /// `loop`, `store` and `engine` must outlive the server. REQUIRES at
+  /// destruction: shutdown() has completed (its `done` has fired).
+  Server(uv_loop_t* loop, engine::Store& store, engine::Engine& engine, ServeOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /// Queues what an earlier process left (deliveries not done, their
+  /// unfinished runs), then listens. The error names the address or the store.
+  Status start();
+  /// "host:port" as bound.
+  std::string address() const;
+  /// Whether the store failed while serving (the server then stops itself).
+  bool failed() const { return store_failed_; }
+
+  /// Graceful stop: no new connections; answers what was received; stops
+  /// starting runs; waits up to shutdown_grace for running ones, then
+  /// cancels them (their deliveries stay unfinished and resume on the next
+  /// start). `done` (may be empty) fires once everything is closed, with
+  /// false if the store failed while serving. Calling it again is harmless.
+  void shutdown(std::function<void(bool ok)> done);
+
+ private:
+  struct Pending {               // a delivery waiting for its group commit
+    engine::DeliveryRecord record;
+    Responder original;
+    std::vector<Responder> duplicates;  // the same id again, before the commit
+  };
+  struct QueuedRun {
+    std::string delivery, run_id, workflow;
+  };
+  struct Progress {              // a delivery whose runs are queued or running
+    size_t unstarted = 0, unfinished = 0;
+    std::string state;
+    std::string errors;
+    bool interrupted = false;    // a run was cancelled by shutdown: resume next time
+    std::optional<nlohmann::json> payload;  // loaded when its first run starts
+  };
+
+  // serve.cpp: routing.
+  void handle(HttpRequest&& req, Responder r);
+  bool authorized(const HttpRequest& req, Responder& r);
+  void maybe_finish_shutdown();
+
+  // serve_queue.cpp: the durable queue.
+  void accept_delivery(HttpRequest&& req, Responder r);
+  void answer_known(const engine::DeliveryRecord& d, Responder r, const std::string& replay_of = "");
+  std::string run_id_for(const std::string& delivery, const std::string& workflow_path) const;
+  void request_flush();
+  static void on_check(uv_check_t* h) noexcept;
+  void flush();
+  Status recover();
+  void enqueue(const engine::DeliveryRecord& d);
+  void pump();
+  void start_run(const QueuedRun& q);
+  void run_done(const QueuedRun& q, const std::string& error, bool interrupted);
+  void set_state(const std::string& delivery, const std::string& state, const std::string& error);
+
+  // serve_api.cpp: read endpoints.
+  void list_runs(const HttpRequest& req, Responder r);
+  void show_run(const std::string& id, Responder r);
+  void stream_events(const std::string& id, const HttpRequest& req, Responder r);
+
+  uv_loop_t* loop_;
+  engine::Store& store_;
+  engine::Engine& engine_;
+  ServeOptions opts_;
+  WorkflowSet workflows_;
+  HttpServer* http_ = nullptr;  // owns itself; null once closed
+  std::unique_ptr<EventStreams> streams_;
+
+  std::vector<Pending> batch_;
+  std::unordered_map<std::string, size_t> batch_ids_;          // delivery id -> index in batch_
+  std::unordered_map<std::string, std::string> batch_digests_;  // body digest -> delivery id
+  struct StateWrite {
+    std::string delivery, state, error;
+  };
+  std::vector<StateWrite> state_writes_;
+  std::deque<QueuedRun> queue_;
+  std::unordered_map<std::string, Progress> progress_;
+  std::set<std::string> active_;  // runs the engine is running for us
+
+  uv_check_t check_{};  // group commit after each poll
+  uv_idle_t idle_{};    // keeps the poll from blocking while a flush waits
+  uv_timer_t grace_{};  // shutdown grace period
+  int64_t accepted_ = 0, commits_ = 0;  // for the figure printed at shutdown
+  int open_handles_ = 0;
+  bool store_failed_ = false, stopping_ = false, cancelled_ = false, closed_ = false;
+  std::function<void(bool)> on_stopped_;
+};
+
+}  // namespace hearth::ci

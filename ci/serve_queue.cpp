@@ -1,0 +1,238 @@
+// `hearth serve`: the durable delivery queue and the runs it starts.
+#include <iostream>
+
+#include "ci/serve.h"
+#include "ci/serve_responses.h"
+#include "ci/webhook.h"
+#include "engine/ids.h"
+
+namespace hearth::ci {
+
+namespace {
+
+nlohmann::json planned_runs(const engine::DeliveryRecord& d) {
+  auto runs = nlohmann::json::array();
+  for (size_t i = 0; i < d.run_ids.size(); ++i) runs.push_back({{"id", d.run_ids[i]}, {"workflow", d.workflows[i]}});
+  return runs;
+}
+
+bool run_id_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+}
+
+// `s` when it can be part of a run id as it is, else a digest of it.
+std::string id_part(const std::string& s, size_t max) {
+  bool plain = !s.empty() && s.size() <= max;
+  for (char c : s) plain = plain && run_id_char(c);
+  return plain ? s : "x" + sha256_hex(s).substr(0, std::min<size_t>(max - 1, 32));
+}
+
+}  // namespace
+
+std::string Server::run_id_for(const std::string& delivery, const std::string& workflow_path) const {
+  std::string stem = std::filesystem::path(workflow_path).stem().string();
+  return id_part(delivery, 80) + "-" + id_part(stem, 40);
+}
+
+void Server::accept_delivery(HttpRequest&& req, Responder r) {
+  Rejection why;
+  auto d = check_delivery(opts_.webhook_secret, req.headers, req.body, why);
+  if (!d) {
+    if (why.status == 401) std::cerr << "hearth serve: refused a delivery from " << req.peer << ": " << why.message << "\n";
+    return r.send(error_response(why.status, why.message));
+  }
+  if (auto it = batch_ids_.find(d->id); it != batch_ids_.end()) {
+    batch_[it->second].duplicates.push_back(std::move(r));  // answered after the commit
+    return;
+  }
+  auto known = store_.find_delivery(d->id);
+  if (!known) return r.send(error_response(503, known.message()));
+  if (*known) return answer_known(**known, std::move(r));
+  std::optional<std::string> replay_of;
+  if (auto it = batch_digests_.find(d->digest); it != batch_digests_.end()) {
+    replay_of = it->second;
+  } else {
+    auto same = store_.delivery_with_digest(d->digest);
+    if (!same) return r.send(error_response(503, same.message()));
+    replay_of = *same;
+  }
+  if (replay_of) {
+    std::cerr << "hearth serve: delivery " << d->id << " from " << req.peer << " repeats the body of delivery "
+              << *replay_of << ": nothing started\n";
+    return r.send(json_response(200, {{"delivery", d->id}, {"duplicate", true}, {"replay_of", *replay_of}, {"runs", nlohmann::json::array()}}));
+  }
+
+  engine::DeliveryRecord rec;
+  rec.id = d->id;
+  rec.event = d->event;
+  rec.action = d->action;
+  rec.digest = d->digest;
+  rec.received_at = engine::now_ms();
+  for (auto* wf : workflows_.matching(d->event, d->action)) {
+    rec.workflows.push_back(wf->path);
+    rec.run_ids.push_back(run_id_for(d->id, wf->path));
+  }
+  rec.state = rec.run_ids.empty() ? "done" : "accepted";
+  if (!rec.run_ids.empty()) rec.payload = std::move(d->json);
+  batch_ids_.emplace(rec.id, batch_.size());
+  batch_digests_.emplace(rec.digest, rec.id);
+  batch_.push_back(Pending{std::move(rec), std::move(r), {}});
+  request_flush();
+}
+
+void Server::answer_known(const engine::DeliveryRecord& d, Responder r, const std::string& replay_of) {
+  nlohmann::json body = {{"delivery", d.id}, {"duplicate", true}, {"state", d.state}, {"runs", planned_runs(d)}};
+  if (!replay_of.empty()) body["replay_of"] = replay_of;
+  r.send(json_response(200, body));
+}
+
+void Server::request_flush() { uv_idle_start(&idle_, [](uv_idle_t* h) noexcept { uv_idle_stop(h); }); }
+
+void Server::on_check(uv_check_t* h) noexcept {
+  auto* self = static_cast<Server*>(h->data);
+  if (self->batch_.empty() && self->state_writes_.empty()) return;
+  self->flush();
+  self->pump();
+  self->maybe_finish_shutdown();
+}
+
+// The group commit: every delivery received since the last one and every
+// queue state change, in one transaction; answers only after it commits.
+void Server::flush() {
+  auto batch = std::move(batch_);
+  batch_.clear();
+  batch_ids_.clear();
+  batch_digests_.clear();
+  auto writes = std::move(state_writes_);
+  state_writes_.clear();
+  Status s = store_failed_ ? store_.health() : store_.begin();
+  for (size_t i = 0; s.ok() && i < batch.size(); ++i) s = store_.insert_delivery(batch[i].record);
+  for (size_t i = 0; s.ok() && i < writes.size(); ++i)
+    s = store_.update_delivery(writes[i].delivery, writes[i].state, writes[i].error);
+  if (s.ok()) s = store_.commit();
+  else store_.rollback();
+  if (!s.ok()) {
+    std::cerr << "hearth serve: " << s.message() << "\n";
+    for (auto& p : batch) {
+      p.original.send(error_response(503, "the delivery could not be stored; deliver it again later"));
+      for (auto& dup : p.duplicates) dup.send(error_response(503, "the delivery could not be stored"));
+    }
+    if (!store_failed_) {
+      store_failed_ = true;
+      std::cerr << "hearth serve: the state database failed; stopping (restart to continue)\n";
+      shutdown(nullptr);
+    }
+    return;
+  }
+  if (!batch.empty()) {
+    accepted_ += static_cast<int64_t>(batch.size());
+    ++commits_;
+  }
+  for (auto& p : batch) {
+    const auto& d = p.record;
+    if (d.run_ids.empty()) {
+      p.original.send(json_response(200, {{"delivery", d.id}, {"runs", nlohmann::json::array()},
+                                          {"message", "no workflow matches " + d.event +
+                                                          (d.action.empty() ? "" : "." + d.action)}}));
+    } else {
+      p.original.send(json_response(202, {{"delivery", d.id}, {"runs", planned_runs(d)}}));
+      enqueue(d);
+    }
+    for (auto& dup : p.duplicates) answer_known(d, std::move(dup));
+  }
+}
+
+Status Server::recover() {
+  auto unfinished = store_.unfinished_deliveries();
+  if (!unfinished) return unfinished.status();
+  size_t runs = 0;
+  for (auto& d : *unfinished) {
+    if (d.run_ids.empty()) {
+      set_state(d.id, "done", d.error);
+      continue;
+    }
+    enqueue(d);
+    runs += d.run_ids.size();
+  }
+  if (!unfinished->empty())
+    std::cerr << "hearth serve: picked up " << unfinished->size() << " unfinished deliveries (" << runs << " runs)\n";
+  return {};
+}
+
+void Server::enqueue(const engine::DeliveryRecord& d) {
+  auto& p = progress_[d.id];
+  p.state = d.state;
+  p.unstarted += d.run_ids.size();
+  p.unfinished += d.run_ids.size();
+  for (size_t i = 0; i < d.run_ids.size(); ++i) queue_.push_back(QueuedRun{d.id, d.run_ids[i], d.workflows[i]});
+}
+
+void Server::pump() {
+  while (!stopping_ && !store_failed_ && !queue_.empty() && static_cast<int>(active_.size()) < opts_.jobs) {
+    QueuedRun q = std::move(queue_.front());
+    queue_.pop_front();
+    start_run(q);
+  }
+}
+
+void Server::start_run(const QueuedRun& q) {
+  auto& p = progress_[q.delivery];
+  if (--p.unstarted == 0 && p.state == "accepted") set_state(q.delivery, "started", "");
+  auto on_finished = [this, q](const engine::RunOutcome& o) {
+    active_.erase(q.run_id);
+    bool interrupted = o.status == engine::RunStatus::cancelled && cancelled_;
+    run_done(q, o.error, interrupted);
+    request_flush();
+    if (!stopping_) pump();
+    maybe_finish_shutdown();
+  };
+  auto existing = store_.load_run(q.run_id);
+  if (existing) {
+    // Started before a crash or a shutdown: finished runs count as done.
+    if (existing->status == "succeeded" || existing->status == "failed") return run_done(q, "", false);
+    engine::ResumeOptions ro;
+    ro.jobs = opts_.step_jobs;
+    auto resumed = engine_.resume(q.run_id, ro, on_finished);
+    if (!resumed) return run_done(q, resumed.message(), false);
+    active_.insert(q.run_id);
+    std::cerr << "hearth serve: resumed run " << q.run_id << " of delivery " << q.delivery << "\n";
+    return;
+  }
+  const workflows::Workflow* wf = workflows_.find(q.workflow);
+  if (!wf) return run_done(q, q.workflow + " is gone or no longer loads", false);
+  if (!p.payload) {
+    auto d = store_.find_delivery(q.delivery);
+    if (!d || !*d) return run_done(q, d ? "the delivery is not recorded" : d.message(), false);
+    p.payload = nlohmann::json::parse((*d)->payload, nullptr, false);
+  }
+  engine::RunOptions ro;
+  ro.run_id = q.run_id;
+  ro.repo = opts_.repo;
+  ro.payload = *p.payload;
+  ro.jobs = opts_.step_jobs;
+  auto started = engine_.start(*wf, ro, on_finished);
+  if (!started) return run_done(q, started.message(), false);
+  active_.insert(q.run_id);
+}
+
+void Server::run_done(const QueuedRun& q, const std::string& error, bool interrupted) {
+  auto it = progress_.find(q.delivery);
+  if (it == progress_.end()) return;
+  auto& p = it->second;
+  if (!error.empty()) {
+    std::cerr << "hearth serve: run " << q.run_id << " of delivery " << q.delivery << ": " << error << "\n";
+    p.errors += (p.errors.empty() ? "" : "\n") + q.run_id + ": " + error;
+  }
+  p.interrupted = p.interrupted || interrupted;
+  if (--p.unfinished > 0) return;
+  // Cut short by shutdown: left unfinished, so the next start resumes it.
+  if (!p.interrupted) set_state(q.delivery, "done", p.errors);
+  progress_.erase(it);
+}
+
+void Server::set_state(const std::string& delivery, const std::string& state, const std::string& error) {
+  state_writes_.push_back(StateWrite{delivery, state, error});
+  request_flush();
+}
+
+}  // namespace hearth::ci

@@ -1,0 +1,589 @@
+// `hearth serve` end to end: the real binary listening on a free loopback
+// port, real HTTP over sockets from a plain client in this file, real
+// webhook payloads from ../shared/testdata/github-webhooks, a real state
+// database. Asserts what a webhook sender and a watcher see.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <nlohmann/json.hpp>
+
+#include "ci/webhook.h"
+#include "tests/engine/fixture.h"
+#include "tests/hearth_process.h"
+#include "tests/testdata.h"
+
+namespace fs = std::filesystem;
+using hearth::testing::HearthProcess;
+using hearth::testing::read_file;
+using hearth::testing::TempDir;
+using hearth::testing::write_file;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+const char* kSecret = "webhook-secret-for-tests";
+const char* kToken = "api-token-for-tests";
+
+struct Response {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+  json as_json() const {
+    auto j = json::parse(body, nullptr, false);
+    BOOST_REQUIRE_MESSAGE(!j.is_discarded(), "not JSON: " + body);
+    return j;
+  }
+};
+
+/// One TCP connection to the server; every read waits at most 10 s and
+/// fails the test loudly after that.
+class Client {
+ public:
+  explicit Client(int port) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    BOOST_REQUIRE_MESSAGE(connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0, "cannot connect");
+  }
+  ~Client() {
+    if (fd_ >= 0) close(fd_);
+  }
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  void send(const std::string& bytes) {
+    size_t off = 0;
+    while (off < bytes.size()) {
+      ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) return;  // the server may close early (413, 431): what it answered is still readable
+      off += static_cast<size_t>(n);
+    }
+  }
+  void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
+
+  /// Reads until `pred(received)` holds; false at EOF first. Fails after 10 s.
+  template <class Pred>
+  bool read_until(Pred pred, std::chrono::milliseconds timeout = 10s) {
+    auto deadline = Clock::now() + timeout;
+    while (!pred(in_)) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      BOOST_REQUIRE_MESSAGE(left > 0, "no answer in time; received so far:\n" + in_);
+      pollfd p{fd_, POLLIN, 0};
+      int r = poll(&p, 1, static_cast<int>(left));
+      if (r <= 0) continue;
+      char buf[65536];
+      ssize_t n = recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return pred(in_);
+      in_.append(buf, static_cast<size_t>(n));
+    }
+    return true;
+  }
+
+  /// The next whole response (Content-Length framed; to EOF without it).
+  Response response() {
+    size_t head_end = 0;
+    bool got = read_until([&](const std::string& s) { return (head_end = s.find("\r\n\r\n")) != std::string::npos; });
+    BOOST_REQUIRE_MESSAGE(got, "the connection closed without an answer; received:\n" + in_);
+    Response r;
+    std::string head = in_.substr(0, head_end);
+    r.status = std::atoi(head.substr(9, 3).c_str());
+    size_t pos = head.find("\r\n");
+    while (pos != std::string::npos && pos < head.size()) {
+      size_t next = head.find("\r\n", pos + 2);
+      std::string line = head.substr(pos + 2, next == std::string::npos ? std::string::npos : next - pos - 2);
+      auto colon = line.find(':');
+      if (colon != std::string::npos) {
+        std::string name = line.substr(0, colon);
+        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        r.headers[name] = line.substr(line.find_first_not_of(' ', colon + 1));
+      }
+      pos = next;
+    }
+    size_t body_at = head_end + 4;
+    if (r.headers.count("content-length")) {
+      size_t len = std::stoul(r.headers["content-length"]);
+      read_until([&](const std::string& s) { return s.size() >= body_at + len; });
+      r.body = in_.substr(body_at, len);
+      in_.erase(0, body_at + len);
+    } else {
+      read_until([](const std::string&) { return false; });
+      r.body = in_.substr(body_at);
+      in_.clear();
+    }
+    return r;
+  }
+
+  /// Whether the server has closed the connection (EOF within 5 s).
+  bool closed_by_server() {
+    char c;
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, 5000) <= 0) return false;
+    return recv(fd_, &c, 1, 0) <= 0;
+  }
+
+  std::string& received() { return in_; }
+
+ private:
+  int fd_ = -1;
+  std::string in_;
+};
+
+std::string request_text(const std::string& method, const std::string& path,
+                         const std::vector<std::pair<std::string, std::string>>& headers, const std::string& body) {
+  std::string r = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  for (auto& [k, v] : headers) r += k + ": " + v + "\r\n";
+  if (!body.empty() || method == "POST") r += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  return r + "\r\n" + body;
+}
+
+std::string payload(const std::string& rel) {
+  std::string text = read_file(hearth::testing::testdata_dir() / "github-webhooks" / rel);
+  BOOST_REQUIRE_MESSAGE(!text.empty(), "missing test data " + rel);
+  return text;
+}
+
+std::string signature(const std::string& body, const std::string& secret = kSecret) {
+  return "sha256=" + hearth::ci::hmac_sha256_hex(secret, body);
+}
+
+/// A repository with workflows and a running `hearth serve` on a free port.
+struct Served {
+  TempDir dir;
+  std::unique_ptr<HearthProcess> proc;
+  int port = 0;
+
+  Served() { fs::create_directories(root() / ".hearth" / "workflows"); }
+  fs::path root() const { return dir.path; }
+  void workflow(const std::string& name, const std::string& toml) const {
+    write_file(root() / ".hearth" / "workflows" / (name + ".toml"), toml);
+  }
+
+  void start(std::vector<std::string> extra = {}, bool with_token = true) {
+    std::vector<std::string> args{"serve", "--listen", "127.0.0.1:0", "--repo", root().string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::map<std::string, std::string> env{{"HEARTH_WEBHOOK_SECRET", kSecret}};
+    if (with_token) env["HEARTH_API_TOKEN"] = kToken;
+    proc = std::make_unique<HearthProcess>(hearth::testing::Invocation{args, env, root()});
+    auto got = proc->wait_for_stdout(std::regex("listening on http://127\\.0\\.0\\.1:([0-9]+)"), 10s);
+    BOOST_REQUIRE_MESSAGE(got, "hearth serve did not start listening");
+    port = std::stoi(*got);
+  }
+
+  Response send(const std::string& raw) {
+    Client c(port);
+    c.send(raw);
+    return c.response();
+  }
+  Response deliver(const std::string& event, const std::string& id, const std::string& body,
+                   std::optional<std::string> sig = std::nullopt) {
+    return send(request_text("POST", "/hooks/github",
+                             {{"Content-Type", "application/json"},
+                              {"X-GitHub-Event", event},
+                              {"X-GitHub-Delivery", id},
+                              {"X-Hub-Signature-256", sig.value_or(signature(body))}},
+                             body));
+  }
+  Response get(const std::string& path, const std::string& token = kToken) {
+    std::vector<std::pair<std::string, std::string>> h;
+    if (!token.empty()) h.emplace_back("Authorization", "Bearer " + token);
+    return send(request_text("GET", path, h, ""));
+  }
+  /// Waits (via GET /runs/<id>) until the run has finished; returns it.
+  json finished_run(const std::string& id) {
+    auto deadline = Clock::now() + 20s;
+    for (;;) {
+      auto r = get("/runs/" + id);
+      if (r.status == 200) {
+        auto j = r.as_json();
+        std::string st = j["status"];
+        if (st == "succeeded" || st == "failed" || st == "cancelled") return j;
+      }
+      BOOST_REQUIRE_MESSAGE(Clock::now() < deadline, "run " + id + " did not finish: " + r.body);
+      usleep(20 * 1000);
+    }
+  }
+  bool healthy() { return get("/healthz", "").status == 200; }
+};
+
+// Starts on issues.opened; prints the issue number and whether any secret leaked in.
+const char* kTriage = R"(
+name = "triage"
+[on]
+github = ["issues.opened"]
+[[steps]]
+id = "look"
+run = '''
+echo "issue=${{ inputs.issue.number }}"
+echo "secret=${HEARTH_WEBHOOK_SECRET:-none} token=${HEARTH_API_TOKEN:-none}"
+echo x >> runs.log
+'''
+)";
+
+// Starts on push; its step waits for a file named after the delivery's ref.
+const char* kGated = R"(
+name = "gated"
+[on]
+github = ["push"]
+[[steps]]
+id = "first"
+run = "echo first"
+[[steps]]
+id = "wait"
+needs = ["first"]
+run = '''
+while [ ! -f go ]; do sleep 0.02; done
+echo "${{ inputs.after }}" >> ran.log
+'''
+[[steps]]
+id = "last"
+needs = ["wait"]
+run = "echo last"
+)";
+
+// A push payload with a distinct "after", so each delivery has its own body.
+std::string push_body(int n) {
+  auto j = json::parse(payload("push/payload.json"));
+  j["after"] = "commit-" + std::to_string(n);
+  return j.dump();
+}
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(serve)
+
+BOOST_AUTO_TEST_CASE(githubs_signature_test_vector_is_accepted_and_a_forgery_is_not) {
+  auto vectors = json::parse(read_file(hearth::testing::testdata_dir() / "github-webhooks" / "signature-vectors.json"));
+  for (auto& v : vectors["vectors"]) {
+    std::string secret = v["secret"], body = v["payload"], header = v["x_hub_signature_256"];
+    BOOST_TEST(hearth::ci::hmac_sha256_hex(secret, body) == v["signature_hex"].get<std::string>());
+    BOOST_TEST(hearth::ci::signature_valid(secret, body, header) == v["expect_valid"].get<bool>());
+    std::string forged = header;
+    forged.back() = forged.back() == '0' ? '1' : '0';
+    BOOST_TEST(!hearth::ci::signature_valid(secret, body, forged));
+    BOOST_TEST(!hearth::ci::signature_valid(secret, body, header.substr(7)));  // no "sha256="
+  }
+  // End to end: the server, given GitHub's example secret, takes the
+  // example signature (and then refuses the body, which is not JSON).
+  Served s;
+  s.start();
+  auto& v = vectors["vectors"][0];
+  std::string body = v["payload"];
+  std::string raw = request_text("POST", "/hooks/github",
+                                 {{"X-GitHub-Event", "ping"}, {"X-GitHub-Delivery", "vector-1"},
+                                  {"X-Hub-Signature-256", v["x_hub_signature_256"]}},
+                                 body);
+  // The test server's secret differs: the same request is a forgery to it.
+  BOOST_TEST(s.send(raw).status == 401);
+  Served g;
+  g.proc = nullptr;
+  {
+    std::vector<std::string> args{"serve", "--listen", "127.0.0.1:0", "--repo", g.root().string()};
+    g.proc = std::make_unique<HearthProcess>(
+        hearth::testing::Invocation{args, {{"HEARTH_WEBHOOK_SECRET", v["secret"]}}, g.root()});
+    auto port = g.proc->wait_for_stdout(std::regex("listening on http://127\\.0\\.0\\.1:([0-9]+)"), 10s);
+    BOOST_REQUIRE(port);
+    g.port = std::stoi(*port);
+  }
+  auto r = g.send(raw);
+  BOOST_TEST(r.status == 400);
+  BOOST_TEST(r.body.find("not valid JSON") != std::string::npos, r.body);
+}
+
+BOOST_AUTO_TEST_CASE(forged_and_unsigned_deliveries_are_refused_and_start_nothing) {
+  Served s;
+  s.workflow("triage", kTriage);
+  s.start();
+  std::string body = payload("issues/opened.payload.json");
+  auto unsigned_req = s.send(request_text("POST", "/hooks/github",
+                                          {{"X-GitHub-Event", "issues"}, {"X-GitHub-Delivery", "f-1"}}, body));
+  BOOST_TEST(unsigned_req.status == 401);
+  BOOST_TEST(unsigned_req.body.find("missing X-Hub-Signature-256") != std::string::npos, unsigned_req.body);
+  BOOST_TEST(s.deliver("issues", "f-2", body, signature(body, "another secret")).status == 401);
+  std::string tampered = body;
+  tampered.replace(tampered.find("\"opened\""), 8, "\"closed\"");
+  BOOST_TEST(s.deliver("issues", "f-3", tampered, signature(body)).status == 401);
+  BOOST_TEST(s.deliver("issues", "f-4", body, "sha1=" + hearth::ci::hmac_sha256_hex(kSecret, body)).status == 401);
+  // Signed but broken: 400 with the cause.
+  std::string broken = "{\"action\": \"opened\",";
+  auto bad = s.deliver("issues", "f-5", broken);
+  BOOST_TEST(bad.status == 400);
+  BOOST_TEST(bad.body.find("not valid JSON") != std::string::npos, bad.body);
+  BOOST_TEST(s.send(request_text("POST", "/hooks/github", {{"X-Hub-Signature-256", signature(body)}}, body)).status == 400);
+  auto runs = s.get("/runs");
+  BOOST_REQUIRE(runs.status == 200);
+  BOOST_TEST(runs.as_json().empty(), runs.body);
+  BOOST_TEST(!fs::exists(s.root() / "runs.log"));
+}
+
+BOOST_AUTO_TEST_CASE(a_delivery_runs_its_workflow_once_whatever_is_replayed) {
+  Served s;
+  s.workflow("triage", kTriage);
+  s.start();
+  std::string body = payload("issues/opened.payload.json");
+  auto first = s.deliver("issues", "d-1", body);
+  BOOST_REQUIRE_MESSAGE(first.status == 202, first.body);
+  auto runs = first.as_json()["runs"];
+  BOOST_REQUIRE(runs.size() == 1u);
+  std::string run_id = runs[0]["id"];
+  BOOST_TEST(run_id == "d-1-triage");
+  // GitHub redelivers with the same id: nothing new starts.
+  auto again = s.deliver("issues", "d-1", body);
+  BOOST_TEST(again.status == 200);
+  BOOST_TEST(again.as_json()["duplicate"] == true);
+  BOOST_TEST(again.as_json()["runs"][0]["id"] == run_id);
+  // A captured delivery replayed under a fresh id: refused as a replay.
+  auto replay = s.deliver("issues", "d-2", body);
+  BOOST_TEST(replay.status == 200);
+  BOOST_TEST(replay.as_json()["replay_of"] == "d-1");
+  BOOST_TEST(replay.as_json()["runs"].empty());
+
+  json run = s.finished_run(run_id);
+  BOOST_TEST(run["status"] == "succeeded");
+  std::string out = run["steps"][0]["output_tail"];
+  int number = json::parse(body)["issue"]["number"];
+  BOOST_TEST(out.find("issue=" + std::to_string(number)) != std::string::npos, out);
+  BOOST_TEST(out.find("secret=none token=none") != std::string::npos, out);  // secrets never reach steps
+  auto list = s.get("/runs").as_json();
+  BOOST_TEST(list.size() == 1u);
+  BOOST_TEST(lines(read_file(s.root() / "runs.log")).size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(an_event_no_workflow_wants_is_answered_200) {
+  Served s;
+  s.workflow("triage", kTriage);
+  s.start();
+  auto r = s.deliver("issue_comment", "n-1", payload("issue_comment/created.payload.json"));
+  BOOST_TEST(r.status == 200);
+  BOOST_TEST(r.as_json()["message"] == "no workflow matches issue_comment.created");
+  auto ping = s.deliver("ping", "n-2", payload("ping/payload.json"));
+  BOOST_TEST(ping.status == 200);
+  BOOST_TEST(s.get("/runs").as_json().empty());
+}
+
+BOOST_AUTO_TEST_CASE(malformed_http_is_answered_and_the_server_stays_healthy) {
+  Served s;
+  s.workflow("triage", kTriage);
+  s.start({"--max-body", "65536", "--request-timeout", "0.5"});
+  {  // Truncated: the client stops in the middle of the headers.
+    Client c(s.port);
+    c.send("POST /hooks/github HTTP/1.1\r\nHost: x\r\nContent-Le");
+    c.shutdown_write();
+    auto r = c.response();
+    BOOST_TEST(r.status == 400);
+  }
+  {  // Truncated body.
+    Client c(s.port);
+    c.send("POST /hooks/github HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"a\":");
+    c.shutdown_write();
+    BOOST_TEST(c.response().status == 400);
+  }
+  {  // Oversized headers.
+    Client c(s.port);
+    c.send("GET /healthz HTTP/1.1\r\nX-Big: " + std::string(40000, 'a') + "\r\n\r\n");
+    auto r = c.response();
+    BOOST_TEST(r.status == 431);
+    BOOST_TEST(c.closed_by_server());
+  }
+  {  // Bad chunked encoding.
+    Client c(s.port);
+    c.send("POST /hooks/github HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n");
+    BOOST_TEST(c.response().status == 400);
+  }
+  {  // Announced body over the limit: refused before it is sent.
+    Client c(s.port);
+    c.send("POST /hooks/github HTTP/1.1\r\nContent-Length: 10000000\r\n\r\n");
+    BOOST_TEST(c.response().status == 413);
+  }
+  {  // Chunked body over the limit.
+    Client c(s.port);
+    std::string chunk(40000, 'x');
+    char size[16];
+    std::snprintf(size, sizeof size, "%zx", chunk.size());
+    c.send("POST /hooks/github HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(size) + "\r\n" + chunk +
+           "\r\n" + size + "\r\n" + chunk + "\r\n0\r\n\r\n");
+    BOOST_TEST(c.response().status == 413);
+  }
+  {  // Not HTTP at all.
+    Client c(s.port);
+    c.send("HELLO THERE\r\n\r\n");
+    BOOST_TEST(c.response().status == 400);
+  }
+  {  // A slow client: half a request, then nothing.
+    Client c(s.port);
+    c.send("GET /healthz HTTP/1.1\r\nHost");
+    auto r = c.response();
+    BOOST_TEST(r.status == 408);
+  }
+  // A good chunked delivery still works, and so does everything else.
+  std::string body = payload("issues/opened.payload.json");
+  Client c(s.port);
+  std::string head = "POST /hooks/github HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n"
+                     "X-GitHub-Event: issues\r\nX-GitHub-Delivery: chunked-1\r\nX-Hub-Signature-256: " +
+                     signature(body) + "\r\n\r\n";
+  std::string chunked;
+  for (size_t i = 0; i < body.size(); i += 1000) {
+    std::string part = body.substr(i, 1000);
+    char size[16];
+    std::snprintf(size, sizeof size, "%zx", part.size());
+    chunked += std::string(size) + "\r\n" + part + "\r\n";
+  }
+  c.send(head + chunked + "0\r\n\r\n");
+  BOOST_TEST(c.response().status == 202);
+  BOOST_TEST(s.healthy());
+}
+
+BOOST_AUTO_TEST_CASE(keep_alive_and_pipelined_requests_are_answered_in_order) {
+  Served s;
+  s.start();
+  Client c(s.port);
+  std::string body = payload("ping/payload.json");
+  c.send(request_text("GET", "/healthz", {}, "") +
+         request_text("POST", "/hooks/github",
+                      {{"X-GitHub-Event", "ping"}, {"X-GitHub-Delivery", "p-1"},
+                       {"X-Hub-Signature-256", signature(body)}, {"Content-Type", "application/json"}},
+                      body) +
+         request_text("GET", "/nowhere", {}, ""));
+  BOOST_TEST(c.response().status == 200);
+  auto hook = c.response();
+  BOOST_TEST(hook.status == 200);
+  BOOST_TEST(hook.as_json()["delivery"] == "p-1");
+  BOOST_TEST(c.response().status == 404);
+  c.send(request_text("GET", "/healthz", {}, ""));  // the same connection, still open
+  BOOST_TEST(c.response().status == 200);
+}
+
+BOOST_AUTO_TEST_CASE(read_endpoints_need_the_bearer_token) {
+  Served off;
+  off.start({}, /*with_token=*/false);
+  auto r = off.get("/runs", "anything");
+  BOOST_TEST(r.status == 403);
+  BOOST_TEST(r.body.find("HEARTH_API_TOKEN") != std::string::npos, r.body);
+  BOOST_TEST(off.healthy());
+
+  Served on;
+  on.start();
+  BOOST_TEST(on.get("/runs", "").status == 401);
+  BOOST_TEST(on.get("/runs", "wrong-token").status == 401);
+  BOOST_TEST(on.get("/runs", std::string(kToken) + "x").status == 401);
+  BOOST_TEST(on.get("/runs/some-run/events", "").status == 401);
+  BOOST_TEST(on.get("/runs").status == 200);
+  BOOST_TEST(on.get("/runs/unknown-run").status == 404);
+}
+
+BOOST_AUTO_TEST_CASE(sse_replays_after_last_event_id_then_follows_live) {
+  Served s;
+  s.workflow("gated", kGated);
+  s.start();
+  auto r = s.deliver("push", "sse-1", push_body(1));
+  BOOST_REQUIRE_MESSAGE(r.status == 202, r.body);
+  std::string run_id = r.as_json()["runs"][0]["id"];
+  auto events_request = [&](const std::string& last) {
+    std::vector<std::pair<std::string, std::string>> h{{"Authorization", std::string("Bearer ") + kToken}};
+    if (!last.empty()) h.emplace_back("Last-Event-ID", last);
+    return request_text("GET", "/runs/" + run_id + "/events", h, "");
+  };
+  {  // Watch until the gated step has started (event 4: run, first x2, wait), then leave.
+    Client c(s.port);
+    c.send(events_request(""));
+    BOOST_REQUIRE(c.read_until([](const std::string& in) { return in.find("\nid: 4\n") != std::string::npos; }));
+    BOOST_TEST(c.received().find("200 OK") != std::string::npos);
+    BOOST_TEST(c.received().find("text/event-stream") != std::string::npos);
+  }
+  Client c(s.port);
+  c.send(events_request("4"));
+  BOOST_REQUIRE(c.read_until([](const std::string& in) { return in.find("retry:") != std::string::npos; }));
+  write_file(s.root() / "go", "");  // the rest happens while we watch
+  BOOST_REQUIRE(c.read_until([](const std::string& in) { return in.find("event: run.finished") != std::string::npos; }));
+  BOOST_TEST(c.closed_by_server());
+  std::vector<int> ids;
+  for (auto& l : lines(c.received()))
+    if (l.rfind("id: ", 0) == 0) ids.push_back(std::stoi(l.substr(4)));
+  BOOST_REQUIRE(!ids.empty());
+  BOOST_TEST(ids.front() == 5);  // nothing at or before Last-Event-ID again
+  for (size_t i = 1; i < ids.size(); ++i) BOOST_TEST(ids[i] == ids[i - 1] + 1);
+  // A finished run replays and ends at once.
+  Client done(s.port);
+  done.send(events_request("0"));
+  BOOST_REQUIRE(done.read_until([](const std::string& in) { return in.find("event: run.finished") != std::string::npos; }));
+  BOOST_TEST(done.received().find("id: 1\nevent: run.started") != std::string::npos);
+  BOOST_TEST(done.closed_by_server());
+  auto bad = s.send(events_request("abc"));
+  BOOST_TEST(bad.status == 400);
+}
+
+BOOST_AUTO_TEST_CASE(killed_after_202_the_restarted_server_runs_each_delivery_exactly_once) {
+  Served s;
+  s.workflow("gated", kGated);
+  s.start({"--jobs", "1"});
+  // The first run blocks on `go`; with one job, the second waits in the queue.
+  auto a = s.deliver("push", "k-1", push_body(1));
+  auto b = s.deliver("push", "k-2", push_body(2));
+  BOOST_REQUIRE_MESSAGE(a.status == 202 && b.status == 202, a.body + b.body);
+  s.proc->signal(SIGKILL);
+  BOOST_TEST(s.proc->finish().exit_code == -SIGKILL);
+
+  // The killed server's step is still looping; the restarted server kills
+  // it (resume ends an interrupted attempt's leftovers) before it listens,
+  // so the gate opens only for the resumed attempt.
+  s.start({"--jobs", "1"});
+  write_file(s.root() / "go", "");
+  for (auto id : {"k-1-gated", "k-2-gated"}) BOOST_TEST(s.finished_run(id)["status"] == "succeeded");
+  auto ran = lines(read_file(s.root() / "ran.log"));
+  std::sort(ran.begin(), ran.end());
+  BOOST_TEST(ran == (std::vector<std::string>{"commit-1", "commit-2"}), read_file(s.root() / "ran.log"));
+  BOOST_TEST(s.get("/runs").as_json().size() == 2u);
+  // Delivered again after the crash (GitHub's redelivery): still only once.
+  BOOST_TEST(s.deliver("push", "k-1", push_body(1)).status == 200);
+  // A third start finds nothing left to do.
+  s.proc->signal(SIGTERM);
+  BOOST_TEST(s.proc->finish().exit_code == 0);
+  s.start();
+  BOOST_TEST(s.get("/runs").as_json().size() == 2u);
+  BOOST_TEST(lines(read_file(s.root() / "ran.log")).size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(sigterm_cancels_after_the_grace_period_and_the_next_start_resumes) {
+  Served s;
+  s.workflow("gated", kGated);
+  s.start({"--grace", "0.2"});
+  auto r = s.deliver("push", "t-1", push_body(7));
+  BOOST_REQUIRE(r.status == 202);
+  {  // Wait until the gated step is running.
+    Client c(s.port);
+    c.send(request_text("GET", "/runs/t-1-gated/events", {{"Authorization", std::string("Bearer ") + kToken}}, ""));
+    BOOST_REQUIRE(c.read_until([](const std::string& in) { return in.find("\nid: 4\n") != std::string::npos; }));
+  }
+  s.proc->signal(SIGTERM);
+  auto out = s.proc->finish(10s);
+  BOOST_TEST(out.exit_code == 0, out.err);
+  BOOST_TEST(out.err.find("shutting down") != std::string::npos, out.err);
+  write_file(s.root() / "go", "");
+  s.start();
+  BOOST_TEST(s.finished_run("t-1-gated")["status"] == "succeeded");
+  BOOST_TEST(lines(read_file(s.root() / "ran.log")) == std::vector<std::string>{"commit-7"});
+}
+
+BOOST_AUTO_TEST_CASE(without_a_secret_it_refuses_to_start) {
+  TempDir dir;
+  HearthProcess p({{"serve", "--listen", "127.0.0.1:0", "--repo", dir.str()}, {{"HEARTH_WEBHOOK_SECRET", ""}}, dir.path});
+  auto o = p.finish();
+  BOOST_TEST(o.exit_code == 2);
+  BOOST_TEST(o.err.find("HEARTH_WEBHOOK_SECRET") != std::string::npos, o.err);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
