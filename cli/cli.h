@@ -56,6 +56,17 @@ struct ResumeArgs {
   int jobs = 0;
   std::string events;
 };
+struct CiArgs {
+  std::string workflow;    // --workflow NAME|GLOB; else the action input `workflow`
+  std::string payload;     // --payload JSON|@file; else input `payload`; else $GITHUB_EVENT_PATH
+  std::string state_path;  // --state-path DIR; else input `state-path`
+  std::string resume;      // --resume true|false; else input `resume`; default true
+  std::string model;       // --model; else input `model`; passed on as HEARTH_MODEL
+  int jobs = 0;
+};
+/// `hearth ci`: the GitHub Actions step (cli/commands_ci.cpp, docs/github-actions.md).
+int command_ci(const Globals& g, const CiArgs& args);
+
 int command_run(const Globals& g, const RunArgs& args);
 int command_resume(const Globals& g, const ResumeArgs& args);
 int command_validate(const Globals& g, const std::vector<std::string>& workflows);
