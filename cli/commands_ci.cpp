@@ -261,7 +261,9 @@ int command_ci(const Globals& g, const CiArgs& args) {
         auto snapshot = run ? workflows::load_workflow_text(run->workflow_text, run->workflow_path)
                             : workflows::LoadResult{};
         reporter.add_run(id, snapshot.ok() ? *snapshot.workflow : wf, c->rel);
-        auto resumed = session.engine().resume(id, {}, session.on_finished());
+        engine::ResumeOptions ropts;
+        ropts.jobs = args.jobs;
+        auto resumed = session.engine().resume(id, ropts, session.on_finished());
         if (!resumed) {
           std::cout << error_line( resumed.message());
           rc = std::max(rc, kExitRunFailed);
