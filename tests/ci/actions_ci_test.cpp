@@ -10,6 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <signal.h>
+
+#include <chrono>
 #include <map>
 #include <string>
 #include <vector>
@@ -55,7 +58,17 @@ class Job {
   /// github-webhooks/), as attempt `attempt` of workflow run `run_id`.
   Step run(const std::string& event, const std::string& payload, int attempt = 1,
            std::map<std::string, std::string> extra = {}, const std::string& run_id = "7001") {
-    fs::path out = dir_.path / ("output-" + std::to_string(++n_)), summary = dir_.path / ("summary-" + std::to_string(n_));
+    pid_t pid = start(event, payload, attempt, std::move(extra), run_id);
+    return finish(pid);
+  }
+
+  /// Starts `hearth ci` as run() does, without waiting for it.
+  pid_t start(const std::string& event, const std::string& payload, int attempt = 1,
+              std::map<std::string, std::string> extra = {}, const std::string& run_id = "7001") {
+    out_ = dir_.path / ("output-" + std::to_string(++n_));
+    summary_ = dir_.path / ("summary-" + std::to_string(n_));
+    fs::path& out = out_;
+    fs::path& summary = summary_;
     write_file(out, "");
     write_file(summary, "");
     std::map<std::string, std::string> env = {
@@ -74,18 +87,23 @@ class Job {
         {"INPUT_STATE-PATH", (dir_.path / "state").string()},
     };
     for (auto& [k, v] : extra) env[k] = v;
-    Step s = spawn(env);
+    return spawn(env);
+  }
+
+  /// Waits for `pid` (from start) and reads what it wrote.
+  Step finish(pid_t pid) {
+    Step s = wait(pid);
     std::string error;
-    auto parsed = runner::parse_file_commands(read_file(out), &error);
+    auto parsed = runner::parse_file_commands(read_file(out_), &error);
     BOOST_REQUIRE_MESSAGE(parsed.has_value(), "GITHUB_OUTPUT unreadable by the runner's rules: " + error);
     s.outputs = *parsed;
-    s.summary = read_file(summary);
+    s.summary = read_file(summary_);
     return s;
   }
 
  private:
   // The binary with exactly this environment (plus PATH), cwd the repository.
-  Step spawn(const std::map<std::string, std::string>& env) {
+  pid_t spawn(const std::map<std::string, std::string>& env) {
     std::vector<std::string> envs = {"PATH=" + std::string(std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin:/bin")};
     for (auto& [k, v] : env) envs.push_back(k + "=" + v);
     std::vector<char*> envp;
@@ -106,6 +124,11 @@ class Job {
     int rc = posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv, envp.data());
     posix_spawn_file_actions_destroy(&fa);
     BOOST_REQUIRE_MESSAGE(rc == 0, "cannot start " + bin);
+    return pid;
+  }
+
+  Step wait(pid_t pid) {
+    fs::path out = dir_.path / "stdout", err = dir_.path / "stderr";
     int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
     pollfd p{pidfd, POLLIN, 0};
     bool exited = pidfd >= 0 && poll(&p, 1, 30000) == 1;
@@ -123,6 +146,7 @@ class Job {
 
   TempDir dir_;
   int n_ = 0;
+  fs::path out_, summary_;  // the files of the latest start()
 };
 
 // A workflow that starts on `triggers` and records that it ran.
@@ -374,6 +398,39 @@ run = 'test -f fixed || { echo "not fixed yet"; exit 1; }'
   BOOST_TEST(fresh.exit_code == 0, fresh.out << fresh.err);
   BOOST_TEST(fresh.outputs.at("run-id") != id);
   BOOST_TEST(read_file(job.repo() / "expensive.log") == "once\nonce\n");
+}
+
+BOOST_AUTO_TEST_CASE(a_rerun_after_the_job_was_killed_resumes_mid_run) {
+  Job job;
+  job.workflow("review", R"toml(name = "review"
+[on]
+github = ["pull_request"]
+
+[[steps]]
+id = "first"
+run = 'echo once >> first.log'
+
+[[steps]]
+id = "slow"
+needs = ["first"]
+run = 'echo attempt >> slow.log; test -f go || { touch started; sleep 60; }'
+)toml");
+  // Attempt 1: the runner dies (SIGKILL) while "slow" runs.
+  pid_t pid = job.start("pull_request", "pull_request/opened.payload.json", 1);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!fs::exists(job.repo() / "started") && std::chrono::steady_clock::now() < deadline) usleep(10 * 1000);
+  BOOST_REQUIRE_MESSAGE(fs::exists(job.repo() / "started"), "the slow step never started");
+  kill(pid, SIGKILL);
+  job.finish(pid);
+
+  // Attempt 2 continues: "first" is kept, "slow" runs again and finishes.
+  write_file(job.repo() / "go", "");
+  Step second = job.run("pull_request", "pull_request/opened.payload.json", 2);
+  BOOST_TEST(second.exit_code == 0, second.out << second.err);
+  BOOST_TEST(second.outputs.at("status") == "succeeded");
+  BOOST_TEST(read_file(job.repo() / "first.log") == "once\n");
+  BOOST_TEST(read_file(job.repo() / "slow.log") == "attempt\nattempt\n");
+  BOOST_TEST(second.out.find("was interrupted") != std::string::npos, second.out);
 }
 
 BOOST_AUTO_TEST_CASE(the_workflow_input_picks_by_name_or_glob) {
