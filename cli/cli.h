@@ -66,6 +66,16 @@ struct ServeArgs {
   size_t max_body = 25 * 1024 * 1024;     // bytes (GitHub caps payloads at 25 MB)
 };
 int command_serve(const Globals& g, const ServeArgs& args);
+struct CiArgs {
+  std::string workflow;    // --workflow NAME|GLOB; else the action input `workflow`
+  std::string payload;     // --payload JSON|@file; else input `payload`; else $GITHUB_EVENT_PATH
+  std::string state_path;  // --state-path DIR; else input `state-path`
+  std::string resume;      // --resume true|false; else input `resume`; default true
+  std::string model;       // --model; else input `model`; passed on as HEARTH_MODEL
+  int jobs = 0;
+};
+/// `hearth ci`: the GitHub Actions step (cli/commands_ci.cpp, docs/github-actions.md).
+int command_ci(const Globals& g, const CiArgs& args);
 
 int command_run(const Globals& g, const RunArgs& args);
 int command_resume(const Globals& g, const ResumeArgs& args);

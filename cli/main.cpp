@@ -81,6 +81,15 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--idle-timeout", serve.idle_timeout, "Seconds an idle kept-alive connection stays open")
       ->check(CLI::PositiveNumber);
   serve_cmd->add_option("--max-body", serve.max_body, "Largest request body in bytes (default: 25 MiB)");
+  CiArgs ci;
+  auto* ci_cmd = app.add_subcommand("ci", "Run the workflows a GitHub Actions event starts (the Actions step)");
+  ci_cmd->add_option("--workflow,-w", ci.workflow, "Only this workflow (name or glob), whatever its [on]");
+  ci_cmd->add_option("--payload", ci.payload, "Payload instead of $GITHUB_EVENT_PATH: JSON text or @file.json");
+  ci_cmd->add_option("--state-path", ci.state_path, "Directory of the state database (default: <repo>/.hearth)");
+  ci_cmd->add_option("--resume", ci.resume, "Resume this job's unfinished runs on a re-run (default: true)")
+      ->check(CLI::IsMember({"true", "True", "TRUE", "false", "False", "FALSE"}));
+  ci_cmd->add_option("--model", ci.model, "Model for skill steps (sets HEARTH_MODEL)");
+  ci_cmd->add_option("--jobs,-j", ci.jobs, "Most steps running at once (default: number of CPUs)")->check(kAtLeastOne);
 
   try {
     app.parse(argc, argv);
@@ -92,6 +101,7 @@ int main(int argc, char** argv) {
   if (resume_cmd->parsed()) return command_resume(g, resume);
   if (validate_cmd->parsed()) return command_validate(g, to_validate);
   if (runs_cmd->parsed()) return command_runs(g, runs_json, runs_limit, runs_workflow);
+  if (ci_cmd->parsed()) return command_ci(g, ci);
   if (show_cmd->parsed()) return command_show(g, show_id, show_json);
   if (serve_cmd->parsed()) return command_serve(g, serve);
   return kExitUsage;

@@ -10,10 +10,19 @@ namespace hearth::cli {
 
 Session::Session(engine::Store& store, bool jsonl_events) {
   uv_loop_init(&loop_);
+  reporter_ = std::make_unique<ConsoleReporter>(&loop_, choose_style(jsonl_events), use_color());
+  init(store, reporter_.get());
+}
+
+Session::Session(engine::Store& store, engine::Observer* observer) {
+  uv_loop_init(&loop_);
+  init(store, observer);
+}
+
+void Session::init(engine::Store& store, engine::Observer* observer) {
   sandbox_ = sandbox::make_local_sandbox();
   engine_ = std::make_unique<engine::Engine>(&loop_, store, *sandbox_);
-  reporter_ = std::make_unique<ConsoleReporter>(&loop_, choose_style(jsonl_events), use_color());
-  engine_->add_observer(reporter_.get());
+  engine_->add_observer(observer);
   // Signal handles never keep the loop alive on their own.
   for (auto* s : {&sigint_, &sigterm_}) {
     uv_signal_init(&loop_, s);
@@ -45,7 +54,7 @@ int Session::wait() {
 }
 
 Session::~Session() {
-  reporter_->close();
+  if (reporter_) reporter_->close();
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
   uv_run(&loop_, UV_RUN_DEFAULT);

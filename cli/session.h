@@ -18,6 +18,9 @@ class Session {
  public:
   /// `store` must outlive the session.
   Session(engine::Store& store, bool jsonl_events);
+  /// Reports through `observer` (not owned; must outlive the session)
+  /// instead of the console reporter.
+  Session(engine::Store& store, engine::Observer* observer);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -30,12 +33,13 @@ class Session {
   int wait();
 
  private:
+  void init(engine::Store& store, engine::Observer* observer);
   static void on_signal(uv_signal_t* h, int signum) noexcept;
 
   uv_loop_t loop_{};
   std::unique_ptr<sandbox::Sandbox> sandbox_;
   std::unique_ptr<engine::Engine> engine_;
-  std::unique_ptr<ConsoleReporter> reporter_;
+  std::unique_ptr<ConsoleReporter> reporter_;  // null with an observer of the caller's
   uv_signal_t sigint_{}, sigterm_{};
   std::vector<engine::RunOutcome> outcomes_;
 };

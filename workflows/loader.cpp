@@ -36,7 +36,8 @@ int Workflow::step_index(std::string_view id) const {
 
 namespace {
 
-const std::vector<std::string> kTopKeys = {"name", "description", "on", "inputs", "env", "steps"};
+const std::vector<std::string> kTopKeys = {"name", "description", "on", "inputs", "env", "commands", "steps"};
+const std::vector<std::string> kCommandKeys = {"exec", "secrets", "env", "allow", "deny", "preset", "timeout"};
 const std::vector<std::string> kStepKeys = {"id",      "name",  "run",    "needs",
                                             "if",      "env",   "timeout", "working-directory",
                                             "continue-on-error", "retry"};
@@ -181,6 +182,8 @@ class Loader {
       read_inputs(*in->as_table());
     if (auto* env = expect(doc, "env", toml::node_type::table, "a table", "the workflow"))
       wf_.env = read_env(*env->as_table(), "[env]", "the workflow's env");
+    if (auto* c = expect(doc, "commands", toml::node_type::table, "a table", "the workflow"))
+      for (auto&& [k, v] : *c->as_table()) read_command(std::string(k.str()), v);
     auto* steps = doc.get("steps");
     if (!steps) {
       error(Location{1, 1}, "the workflow has no steps: add at least one [[steps]] table");
@@ -217,6 +220,22 @@ class Loader {
       }
       wf_.on_github = std::move(events);
     }
+  }
+
+  // Only exec and secrets are read here; the other keys of issue 5 are kept for its loader.
+  void read_command(const std::string& name, const toml::node& n) {
+    std::string where = "[commands." + name + "]";
+    auto* t = n.as_table();
+    if (!t) return error(n, where + " must be a table, not " + type_name(n));
+    check_keys(*t, kCommandKeys, where);
+    CommandDef def{name, location_of(n.source()), get_string(*t, "exec", where).value_or(name), {}};
+    if (auto* s = t->get("secrets")) def.secrets = string_list(*s, "'secrets' in " + where);
+    for (auto& v : def.secrets) {
+      bool ok = !v.empty() && !std::isdigit(static_cast<unsigned char>(v[0]));
+      for (char ch : v) ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '_');
+      if (!ok) error(*t->get("secrets"), "'" + v + "' in 'secrets' of " + where + " is not an environment variable name");
+    }
+    wf_.commands.emplace(name, std::move(def));
   }
 
   std::vector<std::string> string_list(const toml::node& n, const std::string& what) {

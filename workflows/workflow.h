@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -72,6 +73,16 @@ struct Step {
   std::string definition_hash;
 };
 
+/// A command steps may be granted (`[commands.<name>]`). Only what `hearth ci`
+/// needs today is parsed; `env`, `allow`, `deny`, `preset` and `timeout` are
+/// accepted and checked later, by the granted-commands loader.
+struct CommandDef {
+  std::string name;                  // the table's key
+  Location location;                 // of the table
+  std::string exec;                  // program on the host; defaults to `name`
+  std::vector<std::string> secrets;  // host environment variable names
+};
+
 struct Workflow {
   std::string path;         // as given to load(); used in messages
   std::string text;         // the file's full text (stored with each run)
@@ -81,6 +92,7 @@ struct Workflow {
   std::vector<std::string> on_github;  // [on] github = [...] (used by `hearth ci`/`serve`)
   nlohmann::json inputs = nlohmann::json::object();  // JSON Schema of the payload (an object schema)
   std::vector<EnvVar> env;
+  std::map<std::string, CommandDef> commands;  // [commands.<name>], by name
   std::vector<Step> steps;  // in file order; needs form a DAG (checked)
 
   /// Index of the step with this id, or -1.

@@ -1,0 +1,35 @@
+// The job summary ($GITHUB_STEP_SUMMARY) of the runs `hearth ci` did, and
+// the `result` step output: both built from what the store recorded.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/store.h"
+
+namespace hearth::ci {
+
+/// One run as the store has it after `hearth ci` is done with it.
+struct RunReport {
+  engine::RunRecord run;
+  std::vector<engine::StepRecord> steps;
+  std::vector<engine::EventRecord> events;  // for token usage, when steps report it
+  bool resumed = false;                     // this job attempt continued an earlier one
+  bool reused = false;                      // already succeeded: nothing ran in this attempt
+};
+
+/// Reads the run, its steps and events. The error names the run.
+Result<RunReport> load_report(engine::Store& store, const std::string& run_id);
+
+/// The run's result: {"run_id", "workflow", "status", "steps": {id: {"status",
+/// "outputs"}}}.
+nlohmann::json run_result(const RunReport& r);
+
+/// Markdown for the job summary: per run a heading with its status, a table of
+/// steps (status, attempts, duration, tokens when any step reported usage),
+/// the failure reason, and the result as JSON in a collapsed block.
+std::string render_summary(const std::vector<RunReport>& reports);
+
+}  // namespace hearth::ci

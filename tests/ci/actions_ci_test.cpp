@@ -1,0 +1,457 @@
+// `hearth ci` end to end: the built binary, run as a GitHub Actions step
+// would run it — GITHUB_* variables, an event file holding a real webhook
+// payload from ../shared/testdata, files for outputs and the job summary —
+// in a temporary repository with real workflows and a real state database.
+// What it wrote is read back by the runner's rules (runner_rules.h).
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <signal.h>
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <boost/test/unit_test.hpp>
+#include <nlohmann/json.hpp>
+
+#include "tests/ci/runner_rules.h"
+#include "tests/engine/fixture.h"
+#include "tests/testdata.h"
+
+extern char** environ;
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using hearth::testing::read_file;
+using hearth::testing::TempDir;
+using hearth::testing::testdata_dir;
+using hearth::testing::write_file;
+namespace runner = hearth::testing::runner;
+
+namespace {
+
+struct Step {
+  int exit_code = -1;
+  std::string out, err;
+  std::map<std::string, std::string> outputs;  // $GITHUB_OUTPUT as the runner reads it
+  std::string summary;                         // $GITHUB_STEP_SUMMARY
+  json result() const { return json::parse(outputs.at("result")); }
+};
+
+/// A repository with .hearth/workflows and a job environment around it.
+class Job {
+ public:
+  Job() { fs::create_directories(dir_.path / "repo" / ".git"); }
+
+  fs::path repo() const { return dir_.path / "repo"; }
+  void workflow(const std::string& name, const std::string& toml) {
+    write_file(repo() / ".hearth" / "workflows" / (name + ".toml"), toml);
+  }
+
+  /// Runs `hearth ci` for `event` with the payload at `payload` (relative to
+  /// github-webhooks/), as attempt `attempt` of workflow run `run_id`.
+  Step run(const std::string& event, const std::string& payload, int attempt = 1,
+           std::map<std::string, std::string> extra = {}, const std::string& run_id = "7001") {
+    pid_t pid = start(event, payload, attempt, std::move(extra), run_id);
+    return finish(pid);
+  }
+
+  /// Starts `hearth ci` as run() does, without waiting for it.
+  pid_t start(const std::string& event, const std::string& payload, int attempt = 1,
+              std::map<std::string, std::string> extra = {}, const std::string& run_id = "7001") {
+    out_ = dir_.path / ("output-" + std::to_string(++n_));
+    summary_ = dir_.path / ("summary-" + std::to_string(n_));
+    fs::path& out = out_;
+    fs::path& summary = summary_;
+    write_file(out, "");
+    write_file(summary, "");
+    std::map<std::string, std::string> env = {
+        {"GITHUB_ACTIONS", "true"},
+        {"CI", "true"},
+        {"GITHUB_EVENT_NAME", event},
+        {"GITHUB_EVENT_PATH", (testdata_dir() / "github-webhooks" / payload).string()},
+        {"GITHUB_OUTPUT", out.string()},
+        {"GITHUB_STEP_SUMMARY", summary.string()},
+        {"GITHUB_RUN_ID", run_id},
+        {"GITHUB_RUN_ATTEMPT", std::to_string(attempt)},
+        {"GITHUB_REPOSITORY", "octo-org/octo-repo"},
+        {"GITHUB_JOB", "hearth"},
+        {"GITHUB_WORKSPACE", repo().string()},
+        {"RUNNER_TEMP", dir_.str()},
+        {"INPUT_STATE-PATH", (dir_.path / "state").string()},
+    };
+    for (auto& [k, v] : extra) env[k] = v;
+    return spawn(env);
+  }
+
+  /// Waits for `pid` (from start) and reads what it wrote.
+  Step finish(pid_t pid) {
+    Step s = wait(pid);
+    std::string error;
+    auto parsed = runner::parse_file_commands(read_file(out_), &error);
+    BOOST_REQUIRE_MESSAGE(parsed.has_value(), "GITHUB_OUTPUT unreadable by the runner's rules: " + error);
+    s.outputs = *parsed;
+    s.summary = read_file(summary_);
+    return s;
+  }
+
+ private:
+  // The binary with exactly this environment (plus PATH), cwd the repository.
+  pid_t spawn(const std::map<std::string, std::string>& env) {
+    std::vector<std::string> envs = {"PATH=" + std::string(std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin:/bin")};
+    for (auto& [k, v] : env) envs.push_back(k + "=" + v);
+    std::vector<char*> envp;
+    for (auto& e : envs) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    std::string bin = hearth::testing::hearth_bin().string();
+    std::string ci = "ci";
+    char* argv[] = {bin.data(), ci.data(), nullptr};
+    fs::path out = dir_.path / "stdout", err = dir_.path / "stderr";
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    std::string cwd = repo().string();
+    posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv, envp.data());
+    posix_spawn_file_actions_destroy(&fa);
+    BOOST_REQUIRE_MESSAGE(rc == 0, "cannot start " + bin);
+    return pid;
+  }
+
+  Step wait(pid_t pid) {
+    fs::path out = dir_.path / "stdout", err = dir_.path / "stderr";
+    int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+    pollfd p{pidfd, POLLIN, 0};
+    bool exited = pidfd >= 0 && poll(&p, 1, 30000) == 1;
+    if (!exited) kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (pidfd >= 0) close(pidfd);
+    Step s;
+    s.out = read_file(out);
+    s.err = read_file(err);
+    BOOST_REQUIRE_MESSAGE(exited, "hearth ci did not exit within 30 s\n" + s.out + s.err);
+    s.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    return s;
+  }
+
+  TempDir dir_;
+  int n_ = 0;
+  fs::path out_, summary_;  // the files of the latest start()
+};
+
+// A workflow that starts on `triggers` and records that it ran.
+std::string marker_workflow(const std::string& name, const std::string& triggers, const std::string& extra = "") {
+  return "name = \"" + name + "\"\n[on]\ngithub = [" + triggers + "]\n\n[[steps]]\nid = \"mark\"\nrun = 'touch ran-" +
+         name + "'\n" + extra;
+}
+
+std::vector<std::string> ran(const Step& s) {
+  std::vector<std::string> names;
+  if (!s.outputs.count("result")) return names;
+  json result = s.result();
+  for (auto& [k, v] : result.items()) names.push_back(k);
+  return names;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(actions_ci)
+
+BOOST_AUTO_TEST_CASE(each_real_event_starts_the_workflows_that_declare_it) {
+  Job job;
+  job.workflow("triage", marker_workflow("triage", "\"issues.opened\"",
+      "[[steps]]\nid = \"number\"\nrun = 'echo \"n=${{ inputs.issue.number }}\" >> \"$HEARTH_OUTPUT\"'\n"));
+  job.workflow("closed", marker_workflow("closed", "\"issues.closed\""));
+  job.workflow("any-issue", marker_workflow("any-issue", "\"issues\""));
+  job.workflow("comment", marker_workflow("comment", "\"issue_comment.created\""));
+  job.workflow("review", marker_workflow("review", "\"pull_request\""));
+  job.workflow("sync", marker_workflow("sync", "\"pull_request.synchronize\""));
+  job.workflow("pushed", marker_workflow("pushed", "\"push\"",
+      "[[steps]]\nid = \"ref\"\nrun = 'echo \"ref=${{ inputs.ref }}\" >> \"$HEARTH_OUTPUT\"'\n"));
+  job.workflow("manual", marker_workflow("manual", "\"workflow_dispatch\"",
+      "[inputs]\nname = { type = \"string\", required = true }\n"
+      "[[steps]]\nid = \"greet\"\nrun = 'echo \"hello=${{ inputs.name }}\" >> \"$HEARTH_OUTPUT\"'\n"));
+  job.workflow("nothing", "[[steps]]\nid = \"x\"\nrun = 'touch ran-nothing'\n");  // no [on]: never by event
+
+  struct Case {
+    std::string event, payload;
+    std::vector<std::string> expect;
+  };
+  std::vector<Case> cases = {
+      {"issues", "issues/opened.payload.json", {"any-issue", "triage"}},
+      {"issue_comment", "issue_comment/created.payload.json", {"comment"}},
+      {"pull_request", "pull_request/opened.payload.json", {"review"}},
+      {"pull_request", "pull_request/synchronize.payload.json", {"review", "sync"}},
+      {"push", "push/payload.json", {"pushed"}},
+      {"workflow_dispatch", "workflow_dispatch/payload.json", {"manual"}},
+  };
+  int run_id = 100;
+  for (auto& c : cases) {
+    Step s = job.run(c.event, c.payload, 1, {}, std::to_string(++run_id));
+    BOOST_TEST(s.exit_code == 0, c.payload << "\n" << s.out << s.err);
+    BOOST_TEST(ran(s) == c.expect, c.payload);
+    BOOST_TEST(s.outputs.at("status") == "succeeded", c.payload);
+    for (auto& name : c.expect) BOOST_TEST(fs::exists(job.repo() / ("ran-" + name)), name);
+    for (auto& name : c.expect) fs::remove(job.repo() / ("ran-" + name));
+  }
+  BOOST_TEST(!fs::exists(job.repo() / "ran-closed"));
+  BOOST_TEST(!fs::exists(job.repo() / "ran-nothing"));
+
+  // The payload reached the runs: issue number, push ref, dispatch input.
+  json issue = json::parse(read_file(testdata_dir() / "github-webhooks/issues/opened.payload.json"));
+  Step s = job.run("issues", "issues/opened.payload.json", 1, {}, "200");
+  BOOST_TEST(s.result()["triage"]["steps"]["number"]["outputs"]["n"] == std::to_string(issue["issue"]["number"].get<int>()));
+  json push = json::parse(read_file(testdata_dir() / "github-webhooks/push/payload.json"));
+  s = job.run("push", "push/payload.json", 1, {}, "201");
+  BOOST_TEST(s.result()["pushed"]["steps"]["ref"]["outputs"]["ref"] == push["ref"]);
+  s = job.run("workflow_dispatch", "workflow_dispatch/payload.json", 1, {}, "202");
+  BOOST_TEST(s.result()["manual"]["steps"]["greet"]["outputs"]["hello"] == "Mona the Octocat");
+  // run-id names every run, space-separated; each one is in the result.
+  s = job.run("pull_request", "pull_request/synchronize.payload.json", 1, {}, "203");
+  std::string ids = s.outputs.at("run-id");
+  BOOST_TEST(ids.find(' ') != std::string::npos);
+  BOOST_TEST(ids.find(s.result()["review"]["run_id"].get<std::string>()) != std::string::npos);
+  BOOST_TEST(ids.find(s.result()["sync"]["run_id"].get<std::string>()) != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(no_matching_workflow_says_so_and_succeeds) {
+  Job job;
+  job.workflow("review", marker_workflow("review", "\"pull_request\""));
+  Step s = job.run("issues", "issues/opened.with-empty-body.payload.json");
+  BOOST_TEST(s.exit_code == 0, s.out << s.err);
+  BOOST_TEST(s.out.find("no workflow in .hearth/workflows starts on issues.opened") != std::string::npos, s.out);
+  BOOST_TEST(s.outputs.at("status") == "skipped");
+  BOOST_TEST(s.outputs.at("run-id") == "");
+  BOOST_TEST(s.summary.find("no workflow starts on `issues.opened`") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(outputs_and_summary_carry_multiline_results) {
+  Job job;
+  job.workflow("notes", R"toml(name = "notes"
+[on]
+github = ["push"]
+
+[[steps]]
+id = "write"
+run = '''
+printf 'body<<EOF\nline one\n\nline | three\nEOF\n' >> "$HEARTH_OUTPUT"
+echo "sha=${{ inputs.after }}" >> "$HEARTH_OUTPUT"
+'''
+
+[[steps]]
+id = "fail"
+needs = ["write"]
+run = 'echo "about to fail"; exit 4'
+continue-on-error = true
+)toml");
+  Step s = job.run("push", "push/payload.json");
+  BOOST_TEST(s.exit_code == 0, s.out << s.err);
+  json r = s.result()["notes"];
+  BOOST_TEST(r["steps"]["write"]["outputs"]["body"] == "line one\n\nline | three");
+  BOOST_TEST(r["run_id"] == s.outputs.at("run-id"));
+  BOOST_TEST(r["steps"]["fail"]["status"] == "failed");
+  // The summary: a heading per run, a row per step, the result.
+  BOOST_TEST(s.summary.find("### ✅ notes: succeeded") != std::string::npos, s.summary);
+  BOOST_TEST(s.summary.find("| `write` | ✅ succeeded | 1 |") != std::string::npos, s.summary);
+  BOOST_TEST(s.summary.find("| `fail` | ❌ failed (exited with code 4) | 1 |") != std::string::npos, s.summary);
+  BOOST_TEST(s.summary.find("\"body\": \"line one\\n\\nline | three\"") != std::string::npos, s.summary);
+  // The log: each step folded in a group.
+  auto cmds = runner::commands_in(s.out);
+  std::vector<std::string> groups;
+  for (auto& c : cmds)
+    if (c.command == "group") groups.push_back(c.data);
+  BOOST_TEST(groups == (std::vector<std::string>{"write", "fail"}));
+}
+
+BOOST_AUTO_TEST_CASE(secrets_are_masked_before_anything_is_printed) {
+  Job job;
+  const std::string token = "ghs_s3cr3t/token+value";
+  job.workflow("triage", R"toml(name = "triage"
+[on]
+github = ["issues.opened"]
+
+[commands.gh]
+exec = "gh"
+secrets = ["GH_TOKEN", "UNSET_SECRET", "EMPTY_SECRET"]
+allow = ["issue view *"]
+
+[[steps]]
+id = "leak"
+run = '''
+echo "the token is $GH_TOKEN"
+echo "token=$GH_TOKEN" >> "$HEARTH_OUTPUT"
+'''
+)toml");
+  // A broken workflow file is reported too, but only after the masks.
+  job.workflow("broken", "[[steps]]\nid = \"x\"\nrun = 'true'\nneeds = [\"nope\"]\n");
+  Step s = job.run("issues", "issues/opened.payload.json", 1, {{"GH_TOKEN", token}, {"EMPTY_SECRET", ""}});
+  std::vector<std::string> masks;
+  size_t first_other = std::string::npos;
+  size_t at = 0;
+  while (at < s.out.size()) {
+    size_t nl = s.out.find('\n', at);
+    std::string line = s.out.substr(at, nl - at);
+    auto c = runner::parse_command(line);
+    if (c && c->command == "add-mask") {
+      BOOST_TEST(first_other == std::string::npos, "a mask came after other output: " << line);
+      masks.push_back(c->data);
+    } else if (first_other == std::string::npos) {
+      first_other = at;
+    }
+    at = nl + 1;
+  }
+  // The value, its base64 and URL-encoded forms; nothing for unset or empty ones.
+  // (Its JSON-string form is the value itself here, so it is not repeated.)
+  BOOST_TEST(masks == (std::vector<std::string>{token, "Z2hzX3MzY3IzdC90b2tlbit2YWx1ZQ==", "ghs_s3cr3t%2Ftoken%2Bvalue"}),
+             s.out);
+  BOOST_TEST(s.out.find(token) < first_other);  // the only clear copies are the masks themselves
+  // What hearth writes itself is redacted before GitHub ever sees it.
+  BOOST_TEST(s.summary.find(token) == std::string::npos);
+  BOOST_TEST(s.outputs.at("result").find(token) == std::string::npos);
+  BOOST_TEST(s.result()["triage"]["steps"]["leak"]["outputs"]["token"] == "***");
+  BOOST_TEST(s.exit_code == 2);  // the broken workflow fails the step
+}
+
+BOOST_AUTO_TEST_CASE(workflow_file_errors_are_annotated_on_their_line) {
+  Job job;
+  job.workflow("good", marker_workflow("good", "\"push\""));
+  job.workflow("bad", "name = \"bad\"\n[on]\ngithub = [\"push\"]\n\n[[steps]]\nid = \"a\"\nrun = 'true'\ntimeout = \"soon\"\n");
+  Step s = job.run("push", "push/payload.json");
+  BOOST_TEST(s.exit_code == 2, s.out << s.err);
+  BOOST_TEST(fs::exists(job.repo() / "ran-good"));  // the valid workflow still ran
+  int errors = 0;
+  for (auto& c : runner::commands_in(s.out)) {
+    if (c.command != "error") continue;
+    ++errors;
+    BOOST_TEST(c.properties["file"] == ".hearth/workflows/bad.toml");
+    BOOST_TEST(c.properties["line"] == "8");
+    BOOST_TEST(c.properties["col"] == "11");
+    BOOST_TEST(c.data.find("'timeout' of step 'a'") != std::string::npos, c.data);
+  }
+  BOOST_TEST(errors == 1, s.out);
+  // A failing step is annotated on its [[steps]] table.
+  Job job2;
+  job2.workflow("f", "name = \"f\"\n[on]\ngithub = [\"push\"]\n\n[[steps]]\nid = \"ok\"\nrun = 'true'\n\n[[steps]]\nid = \"boom\"\nrun = 'exit 9'\n");
+  s = job2.run("push", "push/payload.json");
+  BOOST_TEST(s.exit_code == 1);
+  BOOST_TEST(s.outputs.at("status") == "failed");
+  bool found = false;
+  for (auto& c : runner::commands_in(s.out)) {
+    if (c.command != "error") continue;
+    found = true;
+    BOOST_TEST(c.properties["file"] == ".hearth/workflows/f.toml");
+    BOOST_TEST(c.properties["line"] == "9");
+    BOOST_TEST(c.data == "exited with code 9");
+  }
+  BOOST_TEST(found, s.out);
+}
+
+BOOST_AUTO_TEST_CASE(a_rerun_attempt_resumes_the_unfinished_run) {
+  Job job;
+  job.workflow("review", R"toml(name = "review"
+[on]
+github = ["pull_request.opened"]
+
+[[steps]]
+id = "expensive"
+run = 'echo once >> expensive.log; echo "n=$(wc -l < expensive.log)" >> "$HEARTH_OUTPUT"'
+
+[[steps]]
+id = "flaky"
+needs = ["expensive"]
+run = 'test -f fixed || { echo "not fixed yet"; exit 1; }'
+)toml");
+  Step first = job.run("pull_request", "pull_request/opened.payload.json", 1);
+  BOOST_TEST(first.exit_code == 1, first.out << first.err);
+  BOOST_TEST(first.outputs.at("status") == "failed");
+  std::string id = first.outputs.at("run-id");
+  BOOST_TEST(!id.empty());
+
+  write_file(job.repo() / "fixed", "");
+  Step second = job.run("pull_request", "pull_request/opened.payload.json", 2);
+  BOOST_TEST(second.exit_code == 0, second.out << second.err);
+  BOOST_TEST(second.outputs.at("run-id") == id);  // the same run, continued
+  BOOST_TEST(second.outputs.at("status") == "succeeded");
+  BOOST_TEST(read_file(job.repo() / "expensive.log") == "once\n");  // not paid for again
+  BOOST_TEST(second.result()["review"]["steps"]["expensive"]["outputs"]["n"] == "1");
+  BOOST_TEST(second.summary.find("resumed from an earlier attempt") != std::string::npos, second.summary);
+
+  // A third attempt finds it done and runs nothing.
+  Step third = job.run("pull_request", "pull_request/opened.payload.json", 3);
+  BOOST_TEST(third.exit_code == 0);
+  BOOST_TEST(third.outputs.at("run-id") == id);
+  BOOST_TEST(third.out.find("already succeeded") != std::string::npos, third.out);
+  BOOST_TEST(read_file(job.repo() / "expensive.log") == "once\n");
+
+  // resume: false starts every attempt over, under a new id.
+  Step fresh = job.run("pull_request", "pull_request/opened.payload.json", 4, {{"INPUT_RESUME", "false"}});
+  BOOST_TEST(fresh.exit_code == 0, fresh.out << fresh.err);
+  BOOST_TEST(fresh.outputs.at("run-id") != id);
+  BOOST_TEST(read_file(job.repo() / "expensive.log") == "once\nonce\n");
+}
+
+BOOST_AUTO_TEST_CASE(a_rerun_after_the_job_was_killed_resumes_mid_run) {
+  Job job;
+  job.workflow("review", R"toml(name = "review"
+[on]
+github = ["pull_request"]
+
+[[steps]]
+id = "first"
+run = 'echo once >> first.log'
+
+[[steps]]
+id = "slow"
+needs = ["first"]
+run = 'echo attempt >> slow.log; test -f go || { touch started; sleep 60; }'
+)toml");
+  // Attempt 1: the runner dies (SIGKILL) while "slow" runs.
+  pid_t pid = job.start("pull_request", "pull_request/opened.payload.json", 1);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!fs::exists(job.repo() / "started") && std::chrono::steady_clock::now() < deadline) usleep(10 * 1000);
+  BOOST_REQUIRE_MESSAGE(fs::exists(job.repo() / "started"), "the slow step never started");
+  kill(pid, SIGKILL);
+  job.finish(pid);
+
+  // Attempt 2 continues: "first" is kept, "slow" runs again and finishes.
+  write_file(job.repo() / "go", "");
+  Step second = job.run("pull_request", "pull_request/opened.payload.json", 2);
+  BOOST_TEST(second.exit_code == 0, second.out << second.err);
+  BOOST_TEST(second.outputs.at("status") == "succeeded");
+  BOOST_TEST(read_file(job.repo() / "first.log") == "once\n");
+  BOOST_TEST(read_file(job.repo() / "slow.log") == "attempt\nattempt\n");
+  BOOST_TEST(second.out.find("was interrupted") != std::string::npos, second.out);
+}
+
+BOOST_AUTO_TEST_CASE(the_workflow_input_picks_by_name_or_glob) {
+  Job job;
+  job.workflow("triage-bugs", marker_workflow("triage-bugs", "\"issues.closed\""));
+  job.workflow("triage-docs", marker_workflow("triage-docs", "\"issues.closed\""));
+  job.workflow("other", marker_workflow("other", "\"issues.opened\""));
+  // A glob runs what it names, whatever the event.
+  Step s = job.run("issues", "issues/opened.payload.json", 1, {{"INPUT_WORKFLOW", "triage-*"}}, "301");
+  BOOST_TEST(s.exit_code == 0, s.out << s.err);
+  BOOST_TEST(ran(s) == (std::vector<std::string>{"triage-bugs", "triage-docs"}));
+  BOOST_TEST(!fs::exists(job.repo() / "ran-other"));
+  // An unknown name is an error that says what exists.
+  s = job.run("issues", "issues/opened.payload.json", 1, {{"INPUT_WORKFLOW", "triage-bug"}}, "302");
+  BOOST_TEST(s.exit_code == 2);
+  BOOST_TEST(s.out.find("no workflow named 'triage-bug'") != std::string::npos, s.out);
+  BOOST_TEST(s.out.find("did you mean") != std::string::npos, s.out);
+  // A bad resume input is refused with the toolkit's message.
+  s = job.run("issues", "issues/opened.payload.json", 1, {{"INPUT_RESUME", "yes"}}, "303");
+  BOOST_TEST(s.exit_code == 2);
+  BOOST_TEST(s.err.find("YAML 1.2") != std::string::npos, s.err);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

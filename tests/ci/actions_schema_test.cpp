@@ -1,0 +1,195 @@
+// The action metadata (action.yml) and this repository's own Actions
+// workflow are valid against SchemaStore's schemas, read the way GitHub
+// reads YAML (1.2 core scalars: `on:` is a key, not true). The same reader
+// and validator get SchemaStore's own positive and negative cases right, so
+// a pass here means something. The docs carry the workflow verbatim.
+#include <regex>
+#include <string>
+
+#include <boost/test/unit_test.hpp>
+#include <nlohmann/json.hpp>
+#include <valijson/adapters/nlohmann_json_adapter.hpp>
+#include <valijson/schema.hpp>
+#include <valijson/schema_parser.hpp>
+#include <valijson/validation_results.hpp>
+#include <valijson/validator.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include "tests/engine/fixture.h"
+#include "tests/testdata.h"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using hearth::testing::read_file;
+using hearth::testing::testdata_dir;
+
+namespace {
+
+fs::path source_root() {
+  const char* d = std::getenv("HEARTH_SOURCE_ROOT");
+  BOOST_REQUIRE_MESSAGE(d, "HEARTH_SOURCE_ROOT is not set; run the tests through meson test");
+  return d;
+}
+
+// A YAML node as JSON with YAML 1.2 core-schema scalars: plain true/false,
+// integers, floats and null are typed; quoted scalars stay strings.
+json to_json(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Map: {
+      json o = json::object();
+      for (auto it = n.begin(); it != n.end(); ++it) o[it->first.Scalar()] = to_json(it->second);
+      return o;
+    }
+    case YAML::NodeType::Sequence: {
+      json a = json::array();
+      for (auto& el : n) a.push_back(to_json(el));
+      return a;
+    }
+    case YAML::NodeType::Scalar: {
+      const std::string& s = n.Scalar();
+      if (n.Tag() != "?") return s;  // quoted or explicitly tagged: a string
+      static const std::regex integer("[-+]?[0-9]+"), number("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
+      if (s == "true" || s == "True" || s == "TRUE") return true;
+      if (s == "false" || s == "False" || s == "FALSE") return false;
+      if (s == "null" || s == "Null" || s == "NULL" || s == "~") return nullptr;
+      if (std::regex_match(s, integer)) return std::stoll(s);
+      if (std::regex_match(s, number)) return std::stod(s);
+      return s;
+    }
+    default:
+      return nullptr;
+  }
+}
+
+json load_yaml(const std::string& text) { return to_json(YAML::Load(text)); }
+
+class SchemaCheck {
+ public:
+  explicit SchemaCheck(const fs::path& schema_file) {
+    schema_json_ = json::parse(read_file(schema_file));
+    valijson::SchemaParser parser;
+    valijson::adapters::NlohmannJsonAdapter adapter(schema_json_);
+    parser.populateSchema(adapter, schema_);
+  }
+  /// Empty when valid; else the violations, one per line.
+  std::string errors(const json& doc) const {
+    valijson::Validator validator;
+    valijson::ValidationResults results;
+    valijson::adapters::NlohmannJsonAdapter adapter(doc);
+    if (validator.validate(schema_, adapter, &results)) return "";
+    std::string out;
+    valijson::ValidationResults::Error e;
+    while (results.popError(e)) {
+      std::string path;
+      for (auto& c : e.context) path += c;
+      out += path + ": " + e.description + "\n";
+    }
+    return out.empty() ? "invalid" : out;
+  }
+
+ private:
+  json schema_json_;
+  valijson::Schema schema_;
+};
+
+const SchemaCheck& action_schema_check() {
+  static SchemaCheck s(testdata_dir() / "schemastore" / "github-action.json");
+  return s;
+}
+const SchemaCheck& workflow_schema_check() {
+  static SchemaCheck s(testdata_dir() / "schemastore" / "github-workflow.json");
+  return s;
+}
+
+// The YAML files of SchemaStore's tests, positive and negative, through our reader.
+void check_schemastore_yaml(const char* kind, const SchemaCheck& schema) {
+  int checked = 0;
+  for (const char* dir : {"test", "negative_test"}) {
+    bool expect_valid = std::string(dir) == "test";
+    for (auto& entry : fs::directory_iterator(testdata_dir() / "schemastore" / "tests" / dir / kind)) {
+      auto ext = entry.path().extension();
+      if (ext != ".yaml" && ext != ".yml" && ext != ".json") continue;  // YAML reads JSON too
+      json doc = load_yaml(read_file(entry.path()));
+      std::string errs = schema.errors(doc);
+      BOOST_TEST(errs.empty() == expect_valid, entry.path().filename().string() << ": " << (errs.empty() ? "accepted" : errs));
+      ++checked;
+    }
+  }
+  BOOST_TEST_MESSAGE(kind << ": " << checked << " SchemaStore YAML cases checked");
+  BOOST_TEST(checked > 0);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(action_schema)
+
+BOOST_AUTO_TEST_CASE(reader_and_validator_agree_with_schemastore_cases) {
+  check_schemastore_yaml("github-workflow", workflow_schema_check());
+  check_schemastore_yaml("github-action", action_schema_check());
+  // The JSON-transcribed cases, with their verdicts.
+  for (auto [file, schema] : {std::pair{"github-action-cases.json", &action_schema_check()},
+                              std::pair{"github-workflow-cases.json", &workflow_schema_check()}}) {
+    json cases = json::parse(read_file(testdata_dir() / "schemastore" / "tests" / file));
+    for (auto& c : cases["cases"]) {
+      std::string errs = schema->errors(c["document"]);
+      BOOST_TEST(errs.empty() == c["valid"].get<bool>(), c["file"].get<std::string>() << ": " << errs);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(yaml_booleans_are_yaml_1_2) {
+  json doc = load_yaml("on: push\nyes: y\na: true\nb: 'true'\nc: 3\nd: ~\n");
+  BOOST_TEST(doc.contains("on"));
+  BOOST_TEST(doc["yes"] == "y");
+  BOOST_TEST(doc["a"] == true);
+  BOOST_TEST(doc["b"] == "true");
+  BOOST_TEST(doc["c"] == 3);
+  BOOST_TEST(doc["d"].is_null());
+}
+
+BOOST_AUTO_TEST_CASE(action_yml_is_valid_and_declares_the_interface) {
+  json action = load_yaml(read_file(source_root() / "action.yml"));
+  BOOST_TEST(action_schema_check().errors(action) == "");
+  BOOST_TEST(action["runs"]["using"] == "composite");
+  for (const char* in : {"workflow", "payload", "model", "state-path", "resume"})
+    BOOST_TEST(action["inputs"].contains(in), "input " << in);
+  BOOST_TEST(action["inputs"]["resume"]["default"] == "true");
+  for (const char* out : {"run-id", "status", "result"}) {
+    BOOST_TEST(action["outputs"].contains(out), "output " << out);
+    BOOST_TEST(action["outputs"][out]["value"] == "${{ steps.hearth.outputs." + std::string(out) + " }}");
+  }
+  // It builds with a cached binary keyed on the source hash and runs hearth ci.
+  std::string text = read_file(source_root() / "action.yml");
+  BOOST_TEST(text.find("actions/cache@") != std::string::npos);
+  BOOST_TEST(text.find("steps.source.outputs.hash") != std::string::npos);
+  BOOST_TEST(text.find("scripts/install-deps.sh") != std::string::npos);
+  BOOST_TEST(text.find("hearth\" ci") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(own_workflow_is_valid_and_uses_the_action) {
+  fs::path file = source_root() / ".github" / "workflows" / "hearth.yml";
+  json wf = load_yaml(read_file(file));
+  BOOST_TEST(workflow_schema_check().errors(wf) == "");
+  bool uses_self = false;
+  for (auto& step : wf["jobs"]["hearth"]["steps"]) uses_self = uses_self || step.value("uses", "") == "./";
+  BOOST_TEST(uses_self);
+}
+
+BOOST_AUTO_TEST_CASE(docs_workflows_are_valid_and_match_the_repository) {
+  std::string doc = read_file(source_root() / "docs" / "github-actions.md");
+  // Every YAML block that is a workflow validates.
+  std::regex block("```yaml\n([\\s\\S]*?)```");
+  int workflows = 0;
+  for (std::sregex_iterator it(doc.begin(), doc.end(), block), end; it != end; ++it) {
+    json y = load_yaml((*it)[1].str());
+    if (!y.is_object() || !y.contains("jobs")) continue;
+    BOOST_TEST(workflow_schema_check().errors(y) == "", "docs block " << workflows + 1);
+    ++workflows;
+  }
+  BOOST_TEST(workflows >= 3);  // triage, PR review, nightly
+  // The repository's own workflow appears in the docs as it is.
+  std::string own = read_file(source_root() / ".github" / "workflows" / "hearth.yml");
+  BOOST_TEST(doc.find(own) != std::string::npos, "docs/github-actions.md must quote .github/workflows/hearth.yml verbatim");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
