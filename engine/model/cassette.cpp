@@ -102,8 +102,10 @@ struct ReplayCall {
 
 class ReplayClient final : public Client {
  public:
-  ReplayClient(uv_loop_t* loop, std::string spec, std::string path, std::vector<Interaction> tape)
-      : loop_(loop), spec_(std::move(spec)), path_(std::move(path)), tape_(std::move(tape)) {}
+  ReplayClient(uv_loop_t* loop, std::string spec, std::string path, std::vector<Interaction> tape,
+               std::vector<std::string> secrets)
+      : loop_(loop), spec_(std::move(spec)), path_(std::move(path)), tape_(std::move(tape)),
+        secrets_(std::move(secrets)) {}
 
   ~ReplayClient() override {
     for (auto& [id, call] : calls_) close(call);
@@ -111,7 +113,9 @@ class ReplayClient final : public Client {
 
   RequestId send(Request request, Stream stream) override {
     auto* call = new ReplayCall{this, next_id_++, std::move(stream), {}};
-    call->outcome = play(to_json(request));
+    json req = to_json(request);
+    redact(req, secrets_);
+    call->outcome = play(req);
     uv_timer_init(loop_, &call->timer);
     call->timer.data = call;
     uv_timer_start(&call->timer, &ReplayClient::on_timer, 0, 0);
@@ -190,6 +194,7 @@ class ReplayClient final : public Client {
   uv_loop_t* loop_;
   std::string spec_, path_;
   std::vector<Interaction> tape_;
+  std::vector<std::string> secrets_;
   std::map<RequestId, ReplayCall*> calls_;
   RequestId next_id_ = 1;
   int requests_ = 0;
@@ -242,7 +247,8 @@ class RecordingClient final : public Client {
 
 }  // namespace
 
-Result<std::unique_ptr<Client>> make_replay_client(uv_loop_t* loop, std::string spec, const std::string& path) {
+Result<std::unique_ptr<Client>> make_replay_client(uv_loop_t* loop, std::string spec, const std::string& path,
+                                                   std::vector<std::string> secrets) {
   std::ifstream in(path);
   if (!in) return Error{"model '" + spec + "': cannot read cassette " + path};
   std::vector<Interaction> tape;
@@ -280,7 +286,7 @@ Result<std::unique_ptr<Client>> make_replay_client(uv_loop_t* loop, std::string 
     tape.push_back(std::move(it));
   }
   if (line == 0) return Error{"model '" + spec + "': cassette " + path + " is empty"};
-  return std::unique_ptr<Client>(new ReplayClient(loop, std::move(spec), path, std::move(tape)));
+  return std::unique_ptr<Client>(new ReplayClient(loop, std::move(spec), path, std::move(tape), std::move(secrets)));
 }
 
 Result<std::unique_ptr<Client>> make_recording_client(std::unique_ptr<Client> live, const std::string& path,

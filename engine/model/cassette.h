@@ -24,9 +24,11 @@
 
 namespace hearth::model {
 
-/// A client that plays `path` back on `loop`. Errors: the file cannot be
+/// A client that plays `path` back on `loop`. Requests are redacted with
+/// `secrets` before matching (the recording was). Errors: the file cannot be
 /// read, or a line is malformed (path:line: cause).
-Result<std::unique_ptr<Client>> make_replay_client(uv_loop_t* loop, std::string spec, const std::string& path);
+Result<std::unique_ptr<Client>> make_replay_client(uv_loop_t* loop, std::string spec, const std::string& path,
+                                                   std::vector<std::string> secrets = {});
 
 /// Wraps a live client so every finished request is appended to `path`
 /// (created or truncated now). `secrets` are redacted from what is written.
