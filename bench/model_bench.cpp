@@ -34,7 +34,8 @@ std::unique_ptr<model::Client> make(uv_loop_t* loop, const testing::ModelServer&
   model::ClientOptions o;
   o.base_url = provider == "openai" ? s.url() + "/v1" : s.url();
   o.api_key = "sk-bench";
-  return std::move(*model::make_client(loop, provider + "/bench", o));
+  auto c = model::make_client(loop, provider + "/bench", o);
+  return std::move(c).value();
 }
 
 /// Sends `n` requests at once; returns the wall time until all finished.
