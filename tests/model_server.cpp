@@ -353,6 +353,7 @@ void on_connection(uv_stream_t* listener, int status) {
     c->close();
     return;
   }
+  uv_tcp_nodelay(&c->tcp, 1);  // small SSE writes must not wait for delayed ACKs
   uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp),
                 [](uv_handle_t*, size_t size, uv_buf_t* b) { *b = uv_buf_init(new char[size], static_cast<unsigned>(size)); },
                 on_read);
