@@ -60,12 +60,13 @@ class AnthropicDecoder final : public Decoder {
                         "anthropic sent an event that is not a JSON object (" + why + "): " + e.data.substr(0, 200)};
     }
     const json& j = *parsed;
-    std::string type = j.value("type", e.event.value_or(""));
+    std::string type = str_field(j, "type");
+    if (type.empty()) type = e.event.value_or("");
     try {
       if (type == "error" || e.event == "error") {
         const json& err = j.contains("error") ? j["error"] : j;
-        ModelError me{ErrorKind::error_event, 0, err.value("type", ""), ""};
-        me.message = "anthropic stream error " + me.provider_type + ": " + err.value("message", "");
+        ModelError me{ErrorKind::error_event, 0, str_field(err, "type"), ""};
+        me.message = "anthropic stream error " + me.provider_type + ": " + str_field(err, "message");
         return me;
       }
       if (type == "message_start") {
@@ -170,7 +171,7 @@ class AnthropicWire final : public Wire {
                  {"accept", "text/event-stream"},
                  {"anthropic-version", "2023-06-01"},
                  {"x-api-key", key_}};
-    h.body = body.dump();
+    h.body = dump(body);
     return h;
   }
 
@@ -181,8 +182,8 @@ class AnthropicWire final : public Wire {
   void parse_error(const std::string& body, ModelError& e) const override {
     auto j = parse_json(body, nullptr);
     if (j && j->is_object() && j->contains("error") && (*j)["error"].is_object()) {
-      e.provider_type = (*j)["error"].value("type", "");
-      e.message = e.provider_type + ": " + (*j)["error"].value("message", "");
+      e.provider_type = str_field((*j)["error"], "type");
+      e.message = e.provider_type + ": " + str_field((*j)["error"], "message");
     } else {
       e.message = body.substr(0, 300);
     }

@@ -37,7 +37,7 @@ void redact(json& j, const std::vector<std::string>& secrets) {
 namespace {
 
 std::string clip(const json& j) {
-  std::string s = j.dump();
+  std::string s = dump(j);
   return s.size() > 240 ? s.substr(0, 240) + "…" : s;
 }
 
@@ -173,7 +173,7 @@ class ReplayClient final : public Client {
       if (b.type == Block::Type::text && s.on_text) s.on_text(b.text);
       if (b.type == Block::Type::tool_use) {
         if (s.on_tool_start) s.on_tool_start(tool, b.id, b.name);
-        if (s.on_tool_delta && self->calls_.count(call->id)) s.on_tool_delta(tool, b.input.dump());
+        if (s.on_tool_delta && self->calls_.count(call->id)) s.on_tool_delta(tool, dump(b.input));
         ++tool;
       }
     }
@@ -227,7 +227,7 @@ class RecordingClient final : public Client {
       }
       if (o.ok() || o.error->kind != ErrorKind::cancelled) {
         redact(line, secrets);
-        *out << line.dump() << '\n';
+        *out << dump(line) << '\n';
         out->flush();
       }
       if (done) done(std::move(o));

@@ -129,7 +129,7 @@ class OpenAIWire final : public Wire {
           if (b.type == Block::Type::text) text += b.text;
           if (b.type == Block::Type::tool_use) {
             calls.push_back({{"id", b.id}, {"type", "function"},
-                             {"function", {{"name", b.name}, {"arguments", (b.input.is_null() ? json::object() : b.input).dump()}}}});
+                             {"function", {{"name", b.name}, {"arguments", dump(b.input.is_null() ? json::object() : b.input)}}}});
           }
         }
         msg["content"] = text.empty() ? json(nullptr) : json(text);
@@ -167,7 +167,7 @@ class OpenAIWire final : public Wire {
     h.url = base_ + "/chat/completions";
     h.headers = {{"content-type", "application/json"}, {"accept", "text/event-stream"}};
     if (!key_.empty()) h.headers.emplace_back("authorization", "Bearer " + key_);
-    h.body = body.dump();
+    h.body = dump(body);
     return h;
   }
 
@@ -179,9 +179,8 @@ class OpenAIWire final : public Wire {
     auto j = parse_json(body, nullptr);
     if (j && j->is_object() && j->contains("error") && (*j)["error"].is_object()) {
       const json& err = (*j)["error"];
-      e.provider_type = err.contains("code") && err["code"].is_string() ? err["code"].get<std::string>()
-                                                                         : err.value("type", "");
-      e.message = err.value("message", "");
+      e.provider_type = str_field(err, "code").empty() ? str_field(err, "type") : str_field(err, "code");
+      e.message = str_field(err, "message");
     } else {
       e.message = body.substr(0, 300);
     }

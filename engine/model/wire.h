@@ -78,6 +78,18 @@ std::unique_ptr<Wire> make_openai_wire(std::string base_url, std::string api_key
 std::unique_ptr<Client> make_streaming_client(uv_loop_t* loop, std::string spec,
                                               std::unique_ptr<Wire> wire, ClientOptions options);
 
+/// Serialises without throwing: invalid UTF-8 (a tool's raw output) becomes U+FFFD.
+inline std::string dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+/// j[key] when it is a string, else "" (never throws).
+inline std::string str_field(const nlohmann::json& j, const char* key) {
+  if (!j.is_object()) return "";
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 /// Parses a JSON text; nullopt (with `error` set) when it is not JSON.
 std::optional<nlohmann::json> parse_json(std::string_view text, std::string* error);
 
