@@ -145,6 +145,24 @@ BOOST_AUTO_TEST_CASE(conversation_with_tool_results_is_encoded_per_provider) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_tool_result_with_invalid_utf8_is_sent_not_thrown) {
+  for (std::string p : kProviders) {
+    BOOST_TEST_CONTEXT(p) {
+      ModelFixture f;
+      f.make(p);
+      model::Request req = hello("cat a binary");
+      model::Message a{model::Role::assistant, {}};
+      a.content.push_back(model::Block{model::Block::Type::tool_use, "", "t1", "bash", json{{"command", "cat x.bin"}}, false});
+      req.messages.push_back(a);
+      req.messages.push_back(model::Message{model::Role::user, {model::tool_result("t1", "bytes \xff\xfe end")}});
+      auto out = f.send(req);
+      BOOST_REQUIRE_MESSAGE(out.ok(), why(out));
+      std::string body = f.server.requests().at(0).body;
+      BOOST_TEST(body.find("bytes \xEF\xBF\xBD\xEF\xBF\xBD end") != std::string::npos);  // U+FFFD twice
+    }
+  }
+}
+
 // The recorded SDK streams, served over HTTP in 7-byte chunks: the client
 // rebuilds exactly the message the SDKs' tests expect.
 BOOST_AUTO_TEST_CASE(recorded_anthropic_streams_reassemble_to_the_expected_messages) {
