@@ -89,8 +89,11 @@ ToolResult read_tool(const Workspace& ws, const ToolLimits& limits, const nlohma
   auto rel = ws.relative(*path);
   if (!rel) return {"read: " + rel.message(), true};
   // Scan at most this much: enough for any line range a model can use.
-  auto data = read_file(ws, *rel, std::size_t{256} << 20);
+  constexpr std::size_t kScanMax = std::size_t{64} << 20;
+  auto data = read_file(ws, *rel, kScanMax);
   if (!data) return {"read: " + data.message(), true};
+  bool scan_cut = data->size() > kScanMax;
+  if (scan_cut) data->resize(data->rfind('\n') == std::string::npos ? kScanMax : data->rfind('\n') + 1);
   const std::string& text = *data;
   if (looks_binary(text)) {
     return {"'" + *rel + "' is a binary file (" + std::to_string(text.size()) + " bytes); not shown", true};
@@ -128,7 +131,7 @@ ToolResult read_tool(const Workspace& ws, const ToolLimits& limits, const nlohma
     ++line;
     pos = nl == std::string::npos ? text.size() : nl + 1;
   }
-  std::size_t total = line - 1 + (pos < text.size() ? 0 : 0);
+  std::size_t total = line - 1;
   if (pos < text.size()) {
     // Count the rest for the marker.
     total = line - 1;
@@ -139,6 +142,9 @@ ToolResult read_tool(const Workspace& ws, const ToolLimits& limits, const nlohma
     }
   }
   if (text.empty()) return {"'" + *rel + "' is empty", false};
+  if (scan_cut && last == total) {
+    out += "[truncated: only the first 64 MiB of '" + *rel + "' can be read with this tool; use grep or bash]\n";
+  }
   if (first > total) {
     return {"read: offset " + std::to_string(first) + " is past the end of '" + *rel + "' (" +
                 plural(total, "line") + ")",
@@ -146,7 +152,7 @@ ToolResult read_tool(const Workspace& ws, const ToolLimits& limits, const nlohma
   }
   if (last < total) {
     out += "[truncated: showed lines " + std::to_string(first) + "-" + std::to_string(last) + " of " +
-           std::to_string(total) + (byte_cap ? " (result size cap)" : "") + "; call read with offset=" +
+           (scan_cut ? "at least " : "") + std::to_string(total) + (byte_cap ? " (result size cap)" : "") + "; call read with offset=" +
            std::to_string(last + 1) + " to continue]\n";
   }
   if (cut_line) out += "[note: lines longer than " + std::to_string(limits.line_max_chars) + " characters were cut]\n";

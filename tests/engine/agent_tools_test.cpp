@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "engine/agent/agents_md.h"
 #include "engine/agent/bash.h"
 #include "engine/agent/tools.h"
 
@@ -386,6 +387,32 @@ BOOST_AUTO_TEST_CASE(the_fallback_walk_refuses_every_symlink) {
   BOOST_TEST(!s.call("write", {{"path", "new/deep/f.txt"}, {"content", "x"}}).is_error);
   BOOST_TEST(s.call("write", {{"path", "up/pwned"}, {"content", "x"}}).is_error);
   BOOST_TEST(s.outside_intact());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(agents_md)
+
+BOOST_AUTO_TEST_CASE(agents_md_is_read_from_the_workspace_only) {
+  using hearth::agent::load_agents_md;
+  Sandbox s;
+  auto none = load_agents_md(s.tools->workspace());
+  BOOST_REQUIRE(none.ok());
+  BOOST_TEST(!none->has_value());
+  // A planted link to a file outside must not put that file in the prompt.
+  fs::create_symlink(s.top / "secret.txt", s.ws / "AGENTS.md");
+  auto planted = load_agents_md(s.tools->workspace());
+  BOOST_REQUIRE(planted.ok());
+  BOOST_TEST(!planted->has_value());
+  fs::remove(s.ws / "AGENTS.md");
+  s.put("AGENTS.md", "# Guide\nRun `make test`.\n");
+  auto ok = load_agents_md(s.tools->workspace());
+  BOOST_REQUIRE(ok.ok());
+  BOOST_TEST(ok->value() == "# Guide\nRun `make test`.\n");
+  s.put("AGENTS.md", std::string(100000, 'g'));
+  auto big = load_agents_md(s.tools->workspace());
+  BOOST_TEST(big->value().size() < 66000u);
+  BOOST_TEST(big->value().find("[AGENTS.md truncated at 65536 bytes]") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
