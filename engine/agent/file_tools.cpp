@@ -36,17 +36,32 @@ std::string plural(std::size_t n, const char* word) {
 
 }  // namespace
 
-Result<std::string> read_file(const Workspace& ws, const std::string& rel, std::size_t max) {
+Result<std::string> read_file(const Workspace& ws, const std::string& rel, std::size_t max, ReadFilter filter) {
   int fd = ws.open_at(rel, O_RDONLY | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) return Error{open_error(rel, -fd)};
   Fd guard(fd);
   struct stat st {};
   if (Status s = regular(fd, rel, st); !s) return s.error();
+  if (filter.skip_large && static_cast<std::uint64_t>(st.st_size) > max) {
+    *filter.large = true;
+    return std::string();
+  }
   std::string out;
   out.resize(std::min<std::size_t>(max + 1, static_cast<std::size_t>(st.st_size) + 1));
   std::size_t got = 0;
+  bool checked = !filter.skip_binary;
   while (got < out.size()) {
-    ssize_t n = ::read(fd, out.data() + got, out.size() - got);
+    if (!checked && got >= std::min<std::size_t>(8192, static_cast<std::size_t>(st.st_size))) {
+      checked = true;
+      if (looks_binary(std::string_view(out.data(), got))) {
+        *filter.binary = true;
+        out.resize(got);
+        return out;
+      }
+    }
+    std::size_t want = out.size() - got;
+    if (!checked) want = std::min(want, std::size_t{8192} - std::min<std::size_t>(got, 8191));  // check the start first
+    ssize_t n = ::read(fd, out.data() + got, want);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Error{"cannot read '" + rel + "': " + std::strerror(errno)};
     if (n == 0) break;

@@ -196,10 +196,11 @@ ToolResult grep_tool(const Workspace& ws, const ToolLimits& limits, const nlohma
   bool more = false, too_complex = false;
   for (const auto& f : files) {
     if (more || too_complex) break;
-    auto data = read_file(ws, f, limits.grep_file_max_bytes);
+    bool is_large = false, is_binary = false;
+    auto data = read_file(ws, f, limits.grep_file_max_bytes, {true, true, &is_large, &is_binary});
     if (!data) continue;  // vanished or not regular since the walk
-    if (data->size() > limits.grep_file_max_bytes) { ++large; continue; }
-    if (looks_binary(*data)) { ++binary; continue; }
+    if (is_large || data->size() > limits.grep_file_max_bytes) { ++large; continue; }
+    if (is_binary || looks_binary(*data)) { ++binary; continue; }
     const std::string& text = *data;
     std::size_t line = 1;
     for (std::size_t pos = 0; pos < text.size(); ++line) {

@@ -37,9 +37,17 @@ std::string valid_utf8(std::string_view s, bool* changed = nullptr);
 /// Whether the start of a file looks binary (a NUL byte in the first 8 KiB).
 bool looks_binary(std::string_view head);
 
+/// How read_file() may stop early, for callers that skip such files anyway.
+struct ReadFilter {
+  bool skip_large = false;   // larger than max: return "" and set *large, reading nothing
+  bool skip_binary = false;  // binary start: return the first chunk and set *binary
+  bool* large = nullptr;
+  bool* binary = nullptr;
+};
+
 /// The file's contents, up to `max` bytes (+1 so the caller sees it is larger).
 /// Opens non-blocking and refuses anything but a regular file. Errors name `rel`.
-Result<std::string> read_file(const Workspace& ws, const std::string& rel, std::size_t max);
+Result<std::string> read_file(const Workspace& ws, const std::string& rel, std::size_t max, ReadFilter filter = {});
 
 /// Replaces the contents of `rel` (created with 0644 when missing, parent
 /// directories made). Refuses non-regular files and files with several hard

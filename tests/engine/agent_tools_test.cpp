@@ -223,16 +223,20 @@ BOOST_AUTO_TEST_CASE(planted_symlinks_resolve_inside_the_workspace_only) {
     s.call("edit", {{"path", p}, {"old_string", "OUTSIDE"}, {"new_string", "pwned"}});
   }
   BOOST_TEST(s.outside_intact());
-  // A link pointing at "/" reads as the workspace root, as in a chroot.
+  // A link pointing at "/" reads as the workspace root, as in a chroot (the
+  // fallback walk, where openat2 is missing, refuses every symlink instead).
+  const bool chroot_like = s.tools->workspace().uses_openat2();
   s.put("in.txt", "inside\n");
-  BOOST_TEST(s.call("read", {{"path", "slash/in.txt"}}).text == "     1\tinside\n");
+  if (chroot_like) BOOST_TEST(s.call("read", {{"path", "slash/in.txt"}}).text == "     1\tinside\n");
   // Walks never follow symlinks.
   ToolResult g = s.call("grep", {{"pattern", "SECRET|root:x"}});
   BOOST_TEST(!has(g, kMarker));
   BOOST_TEST(has(g, "no matches"));
   // The relative link ../secret.txt was written as <root>/secret.txt: inside, as in a chroot.
-  BOOST_TEST(s.call("glob", {{"pattern", "**/secret.txt"}}).text == "secret.txt\n");
-  BOOST_TEST(s.get("secret.txt") == "pwned");
+  if (chroot_like) {
+    BOOST_TEST(s.call("glob", {{"pattern", "**/secret.txt"}}).text == "secret.txt\n");
+    BOOST_TEST(s.get("secret.txt") == "pwned");
+  }
 }
 
 BOOST_AUTO_TEST_CASE(magic_links_are_refused_even_when_the_root_holds_them) {
@@ -240,7 +244,7 @@ BOOST_AUTO_TEST_CASE(magic_links_are_refused_even_when_the_root_holds_them) {
   // to the real /. RESOLVE_NO_MAGICLINKS must refuse to go through it.
   auto t = FileTools::open("/proc/self");
   BOOST_REQUIRE(t.ok());
-  BOOST_REQUIRE(t->workspace().uses_openat2());
+  // (Without openat2 the fallback walk refuses the link as a symlink: the same outcome.)
   for (const char* p : {"root/etc/passwd", "cwd/meson.build", "root"}) {
     ToolResult r = t->call("read", {{"path", p}});
     BOOST_TEST(r.is_error, p);
