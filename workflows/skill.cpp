@@ -9,6 +9,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -109,6 +111,7 @@ bool plain_non_string(const YAML::Node& n) {
                                               "yes", "no", "on", "off"};
   if (words.count(s)) return true;
   if (s.empty()) return false;
+  if (!(std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-' || s[0] == '+' || s[0] == '.')) return false;
   char* end = nullptr;
   std::strtod(s.c_str(), &end);
   return end && *end == '\0';
@@ -383,9 +386,13 @@ SkillLoad find_skill(const std::string& repo, const std::string& name) {
   for (const auto& dir : places) {
     if (!fs::exists(fs::symlink_status(dir, ec))) continue;
     fs::path real = fs::canonical(dir, ec);
-    if (ec || !inside(real, root)) {
+    if (ec) {
+      out.errors.push_back(at(dir.string()) + "skill folder cannot be resolved: " + ec.message());
+      return out;
+    }
+    if (!inside(real, root)) {
       out.errors.push_back(at(dir.string()) + "skill folder leads outside the repository (symlink to '" +
-                           (ec ? std::string("?") : real.string()) + "'); refused");
+                           real.string() + "'); refused");
       return out;
     }
     return load_skill(dir.string());

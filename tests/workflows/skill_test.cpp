@@ -266,6 +266,11 @@ BOOST_AUTO_TEST_CASE(non_string_required_fields_and_bad_metadata) {
   tmp.write("s/SKILL.md", "---\nname: s\ndescription: true\n---\n");
   BOOST_TEST(joined(load_skill((tmp.path / "s").string()).errors).find("'description' must be a non-empty string") !=
              std::string::npos);
+  tmp.write("n/SKILL.md", "---\nname: n\ndescription: 42\n---\n");
+  BOOST_TEST(joined(load_skill((tmp.path / "n").string()).errors).find("SKILL.md:3:14: Field 'description' must be") !=
+             std::string::npos);
+  tmp.write("inf/SKILL.md", "---\nname: inf\ndescription: nan\n---\n");  // plain words, not numbers
+  BOOST_TEST(load_skill((tmp.path / "inf").string()).ok());
   tmp.write("m/SKILL.md", "---\nname: m\ndescription: d\nmetadata: [1, 2]\nversion: 3\n---\nbody");
   SkillLoad m = load_skill((tmp.path / "m").string());
   BOOST_REQUIRE(m.ok());
