@@ -42,12 +42,14 @@ Result<std::string> read_file(const Workspace& ws, const std::string& rel, std::
   Fd guard(fd);
   struct stat st {};
   if (Status s = regular(fd, rel, st); !s) return s.error();
+  if (filter.file_size) *filter.file_size = static_cast<std::uint64_t>(st.st_size);
   if (filter.skip_large && static_cast<std::uint64_t>(st.st_size) > max) {
     *filter.large = true;
     return std::string();
   }
   std::string out;
-  out.resize(std::min<std::size_t>(max + 1, static_cast<std::size_t>(st.st_size) + 1));
+  // Grows by doubling: a huge file that turns out binary costs one small buffer.
+  out.resize(std::min({max + 1, static_cast<std::size_t>(st.st_size) + 1, std::size_t{1} << 20}));
   std::size_t got = 0;
   bool checked = !filter.skip_binary;
   while (got < out.size()) {
@@ -105,13 +107,19 @@ ToolResult read_tool(const Workspace& ws, const ToolLimits& limits, const nlohma
   if (!rel) return {"read: " + rel.message(), true};
   // Scan at most this much: enough for any line range a model can use.
   constexpr std::size_t kScanMax = std::size_t{64} << 20;
-  auto data = read_file(ws, *rel, kScanMax);
+  bool binary = false;
+  std::uint64_t size = 0;
+  ReadFilter filter;
+  filter.skip_binary = true;
+  filter.binary = &binary;
+  filter.file_size = &size;
+  auto data = read_file(ws, *rel, kScanMax, filter);
   if (!data) return {"read: " + data.message(), true};
   bool scan_cut = data->size() > kScanMax;
   if (scan_cut) data->resize(data->rfind('\n') == std::string::npos ? kScanMax : data->rfind('\n') + 1);
   const std::string& text = *data;
-  if (looks_binary(text)) {
-    return {"'" + *rel + "' is a binary file (" + std::to_string(text.size()) + " bytes); not shown", true};
+  if (binary || looks_binary(text)) {
+    return {"'" + *rel + "' is a binary file (" + std::to_string(size) + " bytes); not shown", true};
   }
   std::size_t first = static_cast<std::size_t>(offset.value_or(1));
   std::size_t want = static_cast<std::size_t>(limit.value_or(static_cast<std::int64_t>(limits.read_max_lines)));

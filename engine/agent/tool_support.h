@@ -43,6 +43,7 @@ struct ReadFilter {
   bool skip_binary = false;  // binary start: return the first chunk and set *binary
   bool* large = nullptr;
   bool* binary = nullptr;
+  std::uint64_t* file_size = nullptr;  // set to the file's size when given
 };
 
 /// The file's contents, up to `max` bytes (+1 so the caller sees it is larger).

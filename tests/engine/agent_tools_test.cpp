@@ -305,6 +305,12 @@ BOOST_AUTO_TEST_CASE(huge_binary_and_bad_utf8_files) {
   BOOST_TEST(b.is_error);
   BOOST_TEST(has(b, "binary file (13 bytes)"));
   BOOST_TEST(has(s.call("grep", {{"pattern", "SECRET"}}), "1 binary files skipped"));
+  // A sparse 8 GiB file is recognised from its first bytes, not read whole.
+  {
+    std::ofstream(s.ws / "disk.img");
+    fs::resize_file(s.ws / "disk.img", std::uintmax_t{8} << 30);
+  }
+  BOOST_TEST(has(s.call("read", {{"path", "disk.img"}}), "binary file (8589934592 bytes)"));
 
   s.put("latin1.txt", "caf\xE9 au lait\nna\xEFve\n");
   ToolResult l = s.call("read", {{"path", "latin1.txt"}});
