@@ -131,6 +131,8 @@ int run_child_plan(void* arg) noexcept {
     return fail(p, "write", "/proc/self/uid_map");
   if (!write_file("/proc/self/gid_map", p->gid_map, std::strlen(p->gid_map), 0, 0))
     return fail(p, "write", "/proc/self/gid_map");
+  // The sandbox dies with the engine (a crashed engine leaves nothing running).
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return fail(p, "set", "parent death signal");
   for (int fd : p->cgroup_procs)
     if (!write_all(fd, "0", 1)) return fail(p, "join cgroup", "cgroup.procs");
 
