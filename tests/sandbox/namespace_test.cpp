@@ -384,3 +384,70 @@ BOOST_AUTO_TEST_CASE(unprivileged_user_gets_the_same_isolation) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// Steps of a workflow through the real engine.
+BOOST_AUTO_TEST_SUITE(namespace_sandbox_steps)
+
+BOOST_AUTO_TEST_CASE(an_empty_workspace_persists_across_steps_and_resume_and_outputs_work) {
+  setenv("HEARTH_TEST_ENGINE_SECRET", "tok-456", 1);
+  hearth::testing::TempRepo repo(R"WF(
+[sandbox]
+kind = "namespace"
+workspace = "empty"
+
+[env]
+GREETING = "hello"
+
+[[steps]]
+id = "make"
+run = '''
+echo "$GREETING" > made.txt
+echo "where=$(pwd)" >> "$HEARTH_OUTPUT"
+env > env.txt
+'''
+
+[[steps]]
+id = "use"
+needs = ["make"]
+run = '''
+cat made.txt
+[ -e ../state.db ] && exit 66
+[ -f done-once ] || { touch done-once; exit 3; }
+echo "again=$(cat made.txt)" >> "$HEARTH_OUTPUT"
+'''
+)WF");
+  auto first = repo.run();
+  unsetenv("HEARTH_TEST_ENGINE_SECRET");
+  BOOST_TEST(first.outcome.status == hearth::engine::RunStatus::failed);
+  auto ws = repo.root() / ".hearth" / "workspaces" / first.outcome.run_id;
+  BOOST_TEST(hearth::testing::read_file(ws / "made.txt") == "hello\n");
+  BOOST_TEST(!repo.exists("made.txt"));  // the repository is untouched
+  std::string env = hearth::testing::read_file(ws / "env.txt");
+  BOOST_TEST(env.find("tok-456") == std::string::npos, env);
+  BOOST_TEST(env.find("GREETING=hello") != std::string::npos, env);
+  auto second = repo.resume(first.outcome.run_id);
+  BOOST_TEST(second.outcome.status == hearth::engine::RunStatus::succeeded);
+  bool saw_outputs = false;
+  for (auto& e : second.events)
+    if (e.type == "step.succeeded" && e.step_id == "use") {
+      saw_outputs = true;
+      BOOST_TEST(e.data["outputs"]["again"] == "hello");
+    }
+  BOOST_TEST(saw_outputs);
+}
+
+BOOST_AUTO_TEST_CASE(repo_workspace_is_the_repository_at_workspace) {
+  hearth::testing::TempRepo repo(R"WF(
+[sandbox]
+kind = "namespace"
+
+[[steps]]
+id = "write"
+run = 'pwd > where.txt; id -u >> where.txt'
+)WF");
+  auto r = repo.run();
+  BOOST_TEST(r.outcome.status == hearth::engine::RunStatus::succeeded);
+  BOOST_TEST(repo.read("where.txt") == "/workspace\n1000\n");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
