@@ -82,14 +82,12 @@ class NamespaceSandbox final : public Sandbox {
       if (!g) return g.error();
       group = std::move(*g);
       plan.cgroup_procs = group.procs;
-      auto fallbacks = cgroups_.warnings(iso);
-      bool mem_cg = !fallbacks.empty() && iso.memory_bytes;
-      for (auto& w : fallbacks) {
+      // Where no cgroup carries a limit, the rlimit fallback (warnings() says so).
+      for (auto& w : cgroups_.warnings(iso)) {
         if (iso.memory_bytes && w.rfind("memory", 0) == 0)
           plan.rlimits.push_back({RLIMIT_AS, {*iso.memory_bytes, *iso.memory_bytes}});
         if (iso.pids && w.rfind("pids", 0) == 0) plan.rlimits.push_back({RLIMIT_NPROC, {*iso.pids, *iso.pids}});
       }
-      (void)mem_cg;
     }
     for (auto& c : program_candidates(spec.argv[0], spec.env)) plan.candidates.push_back(plan.keep(c));
     for (auto& a : spec.argv) plan.argv.push_back(const_cast<char*>(a.c_str()));

@@ -381,6 +381,19 @@ BOOST_AUTO_TEST_CASE(unprivileged_user_gets_the_same_isolation) {
   BOOST_TEST(out.find("/root") != std::string::npos);
   BOOST_TEST(out.find("Connection refused") != std::string::npos);
   BOOST_TEST(out.find("unshare failed: Operation not permitted") != std::string::npos);
+
+  // Limits without a delegated cgroup: the fallback is applied and reported.
+  std::string limited = "setpriv --reuid=" + std::to_string(pw->pw_uid) + " --regid=" + std::to_string(pw->pw_gid) +
+                        " --clear-groups " + bin +
+                        " sandbox run --pids 16 --timeout 3s -- bash -c 'for i in $(seq 40); do sleep 4245 & done' 2>&1";
+  f = popen(limited.c_str(), "r");
+  out.clear();
+  while (size_t n = fread(buf, 1, sizeof buf, f)) out.append(buf, n);
+  pclose(f);
+  BOOST_TEST_MESSAGE(out);
+  BOOST_TEST(out.find("warning: pids limit applies per user (RLIMIT_NPROC") != std::string::npos, out);
+  BOOST_TEST(out.find("Resource temporarily unavailable") != std::string::npos, out);
+  BOOST_TEST(!host_process_with_cmdline("sleep 4245"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
