@@ -77,6 +77,21 @@ struct CiArgs {
 /// `hearth ci`: the GitHub Actions step (cli/commands_ci.cpp, docs/github-actions.md).
 int command_ci(const Globals& g, const CiArgs& args);
 
+/// `hearth sandbox run`: see docs/cli.md.
+struct SandboxRunArgs {
+  std::string workspace;             // host directory at /workspace; empty: an empty tmpfs
+  std::string network = "none";      // none | host
+  std::string memory;                // "1G"; empty: no limit
+  int pids = 0;                      // 0: no limit
+  double cpus = 0;                   // 0: no limit
+  std::string timeout;               // "30s"; empty: none
+  std::vector<std::string> ro, rw;   // extra binds, same path inside
+  std::vector<std::string> env;      // NAME=VALUE added to the minimal base
+  bool local = false;                // --local: the local backend (no isolation), for comparison
+  std::vector<std::string> command;
+};
+/// Exit code: the command's (128+signal when killed), 124 on timeout.
+int command_sandbox_run(const SandboxRunArgs& args);
 int command_run(const Globals& g, const RunArgs& args);
 int command_resume(const Globals& g, const ResumeArgs& args);
 int command_validate(const Globals& g, const std::vector<std::string>& workflows);

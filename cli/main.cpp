@@ -90,6 +90,21 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"true", "True", "TRUE", "false", "False", "FALSE"}));
   ci_cmd->add_option("--model", ci.model, "Model for skill steps (sets HEARTH_MODEL)");
   ci_cmd->add_option("--jobs,-j", ci.jobs, "Most steps running at once (default: number of CPUs)")->check(kAtLeastOne);
+  SandboxRunArgs sbx;
+  auto* sandbox_cmd = app.add_subcommand("sandbox", "Run a command in the sandbox, the way a step would");
+  sandbox_cmd->require_subcommand(1);
+  auto* sandbox_run = sandbox_cmd->add_subcommand("run", "Run one command isolated: hearth sandbox run [options] -- CMD ARGS...");
+  sandbox_run->add_option("--workspace", sbx.workspace, "Directory mounted read-write at /workspace (default: empty)");
+  sandbox_run->add_option("--network", sbx.network, "none (loopback only) or host")->check(CLI::IsMember({"none", "host"}));
+  sandbox_run->add_option("--memory", sbx.memory, "Memory limit, like 512M or 1G");
+  sandbox_run->add_option("--pids", sbx.pids, "Most processes at once")->check(kAtLeastOne);
+  sandbox_run->add_option("--cpus", sbx.cpus, "CPU share, in CPUs (like 0.5)");
+  sandbox_run->add_option("--timeout", sbx.timeout, "Kill the whole sandbox after this long, like 30s");
+  sandbox_run->add_option("--ro", sbx.ro, "Bind a host path read-only at the same path (repeatable)");
+  sandbox_run->add_option("--rw", sbx.rw, "Bind a host path read-write at the same path (repeatable)");
+  sandbox_run->add_option("--env,-e", sbx.env, "Set NAME=VALUE in the command's environment (repeatable)");
+  sandbox_run->add_flag("--local", sbx.local, "Use the local backend (no isolation), for comparison");
+  sandbox_run->add_option("command", sbx.command, "The command and its arguments, after --")->required();
 
   try {
     app.parse(argc, argv);
@@ -104,5 +119,6 @@ int main(int argc, char** argv) {
   if (ci_cmd->parsed()) return command_ci(g, ci);
   if (show_cmd->parsed()) return command_show(g, show_id, show_json);
   if (serve_cmd->parsed()) return command_serve(g, serve);
+  if (sandbox_run->parsed()) return command_sandbox_run(sbx);
   return kExitUsage;
 }

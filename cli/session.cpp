@@ -20,8 +20,15 @@ Session::Session(engine::Store& store, engine::Observer* observer) {
 }
 
 void Session::init(engine::Store& store, engine::Observer* observer) {
+  // Workflows run in the namespace sandbox unless they choose
+  // [sandbox] kind = "local"; where namespaces are unavailable the engine
+  // has only the local backend and such a workflow fails to start, saying why.
   sandbox_ = sandbox::make_local_sandbox();
-  engine_ = std::make_unique<engine::Engine>(&loop_, store, *sandbox_);
+  auto ns = sandbox::make_namespace_sandbox();
+  if (ns) namespace_ = std::move(*ns);
+  else namespace_problem_ = ns.message();
+  engine_ = std::make_unique<engine::Engine>(&loop_, store, namespace_ ? *namespace_ : *sandbox_);
+  engine_->add_sandbox(*sandbox_);
   engine_->add_observer(observer);
   // Signal handles never keep the loop alive on their own.
   for (auto* s : {&sigint_, &sigterm_}) {

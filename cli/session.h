@@ -37,7 +37,9 @@ class Session {
   static void on_signal(uv_signal_t* h, int signum) noexcept;
 
   uv_loop_t loop_{};
-  std::unique_ptr<sandbox::Sandbox> sandbox_;
+  std::unique_ptr<sandbox::Sandbox> sandbox_;    // local
+  std::unique_ptr<sandbox::Sandbox> namespace_;  // null where the host forbids it
+  std::string namespace_problem_;
   std::unique_ptr<engine::Engine> engine_;
   std::unique_ptr<ConsoleReporter> reporter_;  // null with an observer of the caller's
   uv_signal_t sigint_{}, sigterm_{};

@@ -85,6 +85,12 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
+  /// Registers another backend (not owned; must outlive the engine). A
+  /// workflow whose [sandbox] table names a kind runs on the backend of that
+  /// kind, and fails to start when none is registered; a workflow without
+  /// the table runs on the backend given to the constructor.
+  void add_sandbox(sandbox::Sandbox& sandbox) { sandboxes_[std::string(sandbox.kind())] = &sandbox; }
+
   /// Receives every committed event and all live output. Not owned; must
   /// stay alive while runs are active.
   void add_observer(Observer* observer);
@@ -123,6 +129,7 @@ class Engine {
   uv_loop_t* loop_;
   Store& store_;
   sandbox::Sandbox& sandbox_;
+  std::map<std::string, sandbox::Sandbox*> sandboxes_;  // by kind, besides sandbox_
   std::vector<Observer*> observers_;
   std::map<std::string, Run*> runs_;  // each Run owns itself; freed after its handles close
 };

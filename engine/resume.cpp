@@ -55,6 +55,7 @@ bool lease_alive(const RunRecord& run) {
 
 Status Run::adopt(const ResumeOptions& ropts) {
   Store& store = engine_.store_;
+  if (auto s = choose_sandbox(); !s.ok()) return s;
   if (auto s = store.begin(); !s.ok()) return s;
   Status s = adopt_in_transaction(ropts);
   if (!s.ok()) {

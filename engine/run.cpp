@@ -13,8 +13,34 @@ extern char** environ;
 
 namespace hearth::engine {
 
+Status Run::choose_sandbox() {
+  const std::string& kind = wf_.sandbox.kind;
+  bool explicit_table = wf_.sandbox.location.line > 0;
+  if (!explicit_table || engine_.sandbox_.kind() == kind) {
+    sandbox_ = &engine_.sandbox_;
+    return {};
+  }
+  auto it = engine_.sandboxes_.find(kind);
+  if (it == engine_.sandboxes_.end())
+    return Error{wf_.path + ":" + std::to_string(wf_.sandbox.location.line) + ":" +
+                 std::to_string(wf_.sandbox.location.column) + ": [sandbox] kind = \"" + kind +
+                 "\" is not available to this engine (it runs commands with '" +
+                 std::string(engine_.sandbox_.kind()) + "')"};
+  sandbox_ = it->second;
+  return {};
+}
+
+std::string Run::workspace_dir() const {
+  if (wf_.sandbox.workspace == "empty") {
+    // Per run, beside the scratch directories; kept across steps and resume.
+    return (std::filesystem::path(opts_.scratch_dir).parent_path() / "workspaces" / id()).string();
+  }
+  return opts_.repo;
+}
+
 Status Run::begin(const nlohmann::json& payload) {
   payload_ = payload;
+  if (auto s = choose_sandbox(); !s.ok()) return s;
   if (auto s = render_env(); !s.ok()) return s;
   Store& store = engine_.store_;
   RunRecord r{opts_.run_id, wf_.name, wf_.path, wf_.hash, wf_.text, payload_, opts_.repo, "running",
@@ -290,6 +316,14 @@ Status Run::prepare_spec(StepState& st, nlohmann::json& ctx) {
   const workflows::Step& def = *st.def;
   auto where = [&](const std::string& what) { return "step '" + def.id + "': " + what + ": "; };
   std::map<std::string, std::string> env = base_env_;
+  if (isolated()) {
+    // Never the engine's environment: the workflow's env and a minimal base.
+    env = {{"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+           {"HOME", "/home/hearth"},
+           {"LANG", "C.UTF-8"},
+           {"TERM", "dumb"}};
+    for (auto& [k, v] : env_.items()) env[k] = v.get<std::string>();
+  }
   for (auto& v : def.env) {
     auto text = v.value.parsed.render(ctx);
     if (!text) return Error{where("env '" + v.name + "'") + text.message()};
@@ -301,7 +335,7 @@ Status Run::prepare_spec(StepState& st, nlohmann::json& ctx) {
     if (!value) return Error{where("run") + "${{ " + expression.text() + " }}: " + value.message()};
     env[var] = workflows::expr::to_text(*value);
   }
-  std::filesystem::path cwd = opts_.repo;
+  std::filesystem::path cwd = isolated() ? workspace_dir() : opts_.repo;
   if (def.working_directory) {
     auto dir = def.working_directory->parsed.render(ctx);
     if (!dir) return Error{where("working-directory") + dir.message()};
@@ -316,6 +350,18 @@ Status Run::prepare_spec(StepState& st, nlohmann::json& ctx) {
   env["HEARTH_STEP_ID"] = def.id;
   env["HEARTH_WORKSPACE"] = opts_.repo;
   st.spec = {};
+  if (isolated()) {
+    auto& iso = st.spec.isolation;
+    iso.workspace = workspace_dir();
+    iso.network = wf_.sandbox.network == "host" ? sandbox::Network::host : sandbox::Network::none;
+    iso.memory_bytes = wf_.sandbox.memory_bytes;
+    iso.pids = wf_.sandbox.pids;
+    iso.cpus = wf_.sandbox.cpus;
+    // The run's scratch directory (output files) at /run/hearth.
+    iso.binds.push_back({scratch_dir(), "/run/hearth", true});
+    env["HEARTH_OUTPUT"] = "/run/hearth/" + std::filesystem::path(st.output_path).filename().string();
+    env["HEARTH_WORKSPACE"] = sandbox::kWorkspaceInside;
+  }
   st.spec.argv = {"bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", def.run};
   for (auto& [k, v] : env) st.spec.env.push_back(k + "=" + v);
   st.spec.cwd = cwd.string();
@@ -367,7 +413,12 @@ void Run::spawn(StepState& st) {
     schedule();
   };
   ++running_;
-  auto p = engine_.sandbox_.spawn(engine_.loop_, st.spec, std::move(cb));
+  if (isolated() && !workspace_ready_) {
+    std::error_code ec;
+    std::filesystem::create_directories(workspace_dir(), ec);
+    workspace_ready_ = true;
+  }
+  auto p = sandbox_->spawn(engine_.loop_, st.spec, std::move(cb));
   if (!p) {
     st.spawn_error = p.message();
     st.exited = true;

@@ -112,6 +112,12 @@ class Run {
 
   Status render_env();
 
+  // The backend for this run's [sandbox] kind; error when the engine has none.
+  Status choose_sandbox();
+  bool isolated() const { return sandbox_ && sandbox_->kind() != "local"; }
+  // The host directory the run's commands see at /workspace.
+  std::string workspace_dir() const;
+
   // Commits what begin()/adopt() wrote, then starts heartbeats and scheduling.
   Status commit_and_go(Status s);
 
@@ -217,6 +223,7 @@ class Run {
   void close();
 
   Engine& engine_;
+  sandbox::Sandbox* sandbox_ = nullptr;  // chosen by choose_sandbox()
   workflows::Workflow wf_;  // the run's own copy; StepState::def points into it
   RunOptions opts_;
   std::function<void(const RunOutcome&)> done_;
@@ -230,7 +237,7 @@ class Run {
   int64_t seq_ = 0;
   int running_ = 0;
   bool cancelling_ = false, cancel_recorded_ = false, finishing_ = false;
-  bool pass_scheduled_ = false, closed_ = false, scratch_ready_ = false;
+  bool pass_scheduled_ = false, closed_ = false, scratch_ready_ = false, workspace_ready_ = false;
   std::string cancel_reason_;
   Status fatal_;
   std::chrono::steady_clock::time_point started_;

@@ -1,7 +1,7 @@
 // Where commands run. The engine hands a Sandbox an ExecSpec and gets output
 // chunks and one exit notification back on its loop. Backends: `local` (the
-// host, local.cpp); `namespace` (isolated) arrives with the sandbox issue.
-// This folder knows nothing of workflows or runs.
+// host, local.cpp) and `namespace` (user/mount/pid/net/ipc/uts namespaces,
+// seccomp, limits; namespace.cpp). This folder knows nothing of workflows or runs.
 #pragma once
 
 #include <uv.h>
@@ -18,10 +18,43 @@
 
 namespace hearth::sandbox {
 
+/// Network access of an isolated command. `none`: its own network namespace
+/// with only loopback. `host`: the host's network. (A later `proxies` mode
+/// adds an allow-listed egress proxy reachable from a `none`-style namespace.)
+enum class Network { none, host };
+
+/// A host path made visible inside the sandbox at the same path.
+struct Bind {
+  std::string host;    // absolute host path
+  std::string inside;  // absolute path inside; empty: the same as host
+  bool writable = false;
+};
+
+/// What an isolating backend builds around the command. The `local` backend
+/// ignores it (it isolates nothing).
+struct Isolation {
+  /// Host directory mounted read-write at /workspace; empty: an empty tmpfs.
+  std::string workspace;
+  Network network = Network::none;
+  std::optional<uint64_t> memory_bytes;  // whole sandbox (cgroup), else per process (RLIMIT_AS)
+  std::optional<uint64_t> pids;          // processes in the sandbox (cgroup, else RLIMIT_NPROC)
+  std::optional<double> cpus;            // CPU time share, in CPUs (cgroup only)
+  std::vector<Bind> binds;               // extra binds (--ro / --rw)
+  /// Output delivered per command; past it a marker line is delivered once
+  /// and the rest is read and dropped (the command is not blocked).
+  uint64_t output_cap_bytes = 16 * 1024 * 1024;
+};
+
+/// Inside path of the workspace in the `namespace` backend.
+inline constexpr const char* kWorkspaceInside = "/workspace";
+
 struct ExecSpec {
   std::vector<std::string> argv;  // argv[0] is looked up on PATH when it has no '/'
   std::vector<std::string> env;   // the complete environment, "NAME=value"
-  std::string cwd;                // must exist
+  /// Must exist. For an isolating backend a host path under the workspace is
+  /// translated to the same place under /workspace; others are inside paths.
+  std::string cwd;
+  Isolation isolation;
   /// Killed (the whole process group: SIGTERM, then SIGKILL after
   /// kill_grace) when it runs longer than this.
   std::optional<std::chrono::milliseconds> timeout;
@@ -68,5 +101,18 @@ class Sandbox {
 /// The host itself: no isolation. For trusted runs inside an already
 /// isolated runner.
 std::unique_ptr<Sandbox> make_local_sandbox();
+
+/// New user, mount, pid, net (unless Network::host), ipc, uts and cgroup
+/// namespaces around each command; see docs/sandbox.md. Fails when the host
+/// does not allow unprivileged user namespaces, with the reason.
+Result<std::unique_ptr<Sandbox>> make_namespace_sandbox();
+
+/// Why this host cannot run the namespace backend, or empty when it can
+/// (probes a user namespace once; cached).
+std::string namespace_support_problem();
+
+/// Which limits of `iso` this host can enforce for the whole sandbox, and a
+/// sentence for each that falls back or cannot be applied. Empty: all apply.
+std::vector<std::string> limit_warnings(const Isolation& iso);
 
 }  // namespace hearth::sandbox

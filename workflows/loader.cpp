@@ -1,6 +1,7 @@
 // The one file of workflows/ that walks toml++ nodes (toml_document.cpp is the
 // other user of toml++). Every toml++ exception is caught here.
 #include "workflows/loader.h"
+#include "sandbox/sizes.h"
 
 #include <openssl/evp.h>
 
@@ -36,8 +37,9 @@ int Workflow::step_index(std::string_view id) const {
 
 namespace {
 
-const std::vector<std::string> kTopKeys = {"name", "description", "on", "inputs", "env", "commands", "steps"};
+const std::vector<std::string> kTopKeys = {"name", "description", "on", "inputs", "env", "commands", "sandbox", "steps"};
 const std::vector<std::string> kCommandKeys = {"exec", "secrets", "env", "allow", "deny", "preset", "timeout"};
+const std::vector<std::string> kSandboxKeys = {"kind", "workspace", "network", "memory", "pids", "cpus"};
 const std::vector<std::string> kStepKeys = {"id",      "name",  "run",    "needs",
                                             "if",      "env",   "timeout", "working-directory",
                                             "continue-on-error", "retry"};
@@ -184,6 +186,8 @@ class Loader {
       wf_.env = read_env(*env->as_table(), "[env]", "the workflow's env");
     if (auto* c = expect(doc, "commands", toml::node_type::table, "a table", "the workflow"))
       for (auto&& [k, v] : *c->as_table()) read_command(std::string(k.str()), v);
+    if (auto* sb = expect(doc, "sandbox", toml::node_type::table, "a table", "the workflow"))
+      read_sandbox(*sb->as_table());
     auto* steps = doc.get("steps");
     if (!steps) {
       error(Location{1, 1}, "the workflow has no steps: add at least one [[steps]] table");
@@ -196,6 +200,48 @@ class Loader {
     }
     if (arr->empty()) error(*steps, "the workflow has no steps: add at least one [[steps]] table");
     for (auto& s : *arr) read_step(*s.as_table());
+  }
+
+  void one_of(const toml::table& t, const char* key, const std::vector<std::string>& allowed, std::string& out) {
+    auto v = get_string(t, key, "[sandbox]");
+    if (!v) return;
+    if (std::find(allowed.begin(), allowed.end(), *v) == allowed.end()) {
+      std::string list;
+      for (auto& a : allowed) list += (list.empty() ? "'" : ", '") + a + "'";
+      error(*t.get(key), "'" + std::string(key) + "' in [sandbox] must be one of " + list + ", not '" + *v + "'" +
+                             did_you_mean(*v, allowed));
+      return;
+    }
+    out = *v;
+  }
+
+  void read_sandbox(const toml::table& t) {
+    check_keys(t, kSandboxKeys, "[sandbox]");
+    auto& sb = wf_.sandbox;
+    sb.location = location_of(t.source());
+    one_of(t, "kind", {"namespace", "local"}, sb.kind);
+    one_of(t, "workspace", {"repo", "empty", "checkout"}, sb.workspace);
+    if (sb.workspace == "checkout")
+      error(*t.get("workspace"), "workspace = \"checkout\" is not available yet in this build: use \"repo\" (the "
+                                 "repository itself) or \"empty\" (a fresh directory per run)");
+    one_of(t, "network", {"none", "host"}, sb.network);
+    if (auto m = get_string(t, "memory", "[sandbox]")) {
+      auto bytes = sandbox::parse_size(*m);
+      if (!bytes) error(*t.get("memory"), "'memory' in [sandbox]: " + bytes.message());
+      else sb.memory_bytes = *bytes;
+    }
+    if (auto* n = expect(t, "pids", toml::node_type::integer, "a whole number", "[sandbox]")) {
+      int64_t v = n->as_integer()->get();
+      if (v < 1) error(*n, "'pids' in [sandbox] must be at least 1, not " + std::to_string(v));
+      else sb.pids = static_cast<uint64_t>(v);
+    }
+    if (auto* n = t.get("cpus")) {
+      std::optional<double> v;
+      if (n->is_integer()) v = static_cast<double>(n->as_integer()->get());
+      else if (n->is_floating_point()) v = n->as_floating_point()->get();
+      if (!v || *v <= 0) error(*n, "'cpus' in [sandbox] must be a positive number (like 0.5 or 2)");
+      else sb.cpus = *v;
+    }
   }
 
   static bool is_event_name(const std::string& s) {

@@ -83,6 +83,17 @@ struct CommandDef {
   std::vector<std::string> secrets;  // host environment variable names
 };
 
+/// The [sandbox] table: where the workflow's commands run (docs/sandbox.md).
+struct SandboxSettings {
+  std::string kind = "namespace";  // namespace | local
+  std::string workspace = "repo";  // repo | empty (| checkout, not yet available)
+  std::string network = "none";    // none | host
+  std::optional<uint64_t> memory_bytes;
+  std::optional<uint64_t> pids;
+  std::optional<double> cpus;
+  Location location;               // of the table; {0,0} when absent
+};
+
 struct Workflow {
   std::string path;         // as given to load(); used in messages
   std::string text;         // the file's full text (stored with each run)
@@ -93,6 +104,7 @@ struct Workflow {
   nlohmann::json inputs = nlohmann::json::object();  // JSON Schema of the payload (an object schema)
   std::vector<EnvVar> env;
   std::map<std::string, CommandDef> commands;  // [commands.<name>], by name
+  SandboxSettings sandbox;
   std::vector<Step> steps;  // in file order; needs form a DAG (checked)
 
   /// Index of the step with this id, or -1.

@@ -147,6 +147,9 @@ run = "echo fine"
 // A step that prints the pid of a sleep it leaves running, then waits on it;
 // a second step that never gets to start.
 const char* kSlow = R"(
+# Host pids of the step's processes are checked: run them on the host.
+[sandbox]
+kind = "local"
 [[steps]]
 id = "wait"
 run = '''
@@ -700,6 +703,9 @@ run = "bash gate.sh && echo publish >> journal"
 BOOST_AUTO_TEST_CASE(a_killed_engine_leaves_an_interrupted_run_that_resume_all_finishes) {
   Repo repo;
   repo.workflow("deploy", R"(
+[sandbox]
+kind = "local"   # the test follows the step's host pid across the crash
+
 [[steps]]
 id = "first"
 run = "echo first >> journal"

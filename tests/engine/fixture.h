@@ -217,9 +217,12 @@ class TempRepo {
     uv_loop_t loop;
     uv_loop_init(&loop);
     auto sandbox = sandbox::make_local_sandbox();
+    // Workflows that ask for [sandbox] kind = "namespace" get it (where the host allows).
+    auto isolated = sandbox::make_namespace_sandbox();
     RunResult result;
     {
       engine::Engine engine(&loop, **store, *sandbox);
+      if (isolated.ok()) engine.add_sandbox(**isolated);
       Recorder rec;
       engine.add_observer(&rec);
       int finished = 0;

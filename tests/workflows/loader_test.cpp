@@ -203,3 +203,34 @@ BOOST_AUTO_TEST_CASE(github_triggers_are_checked_and_matched) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(loader_sandbox)
+
+BOOST_AUTO_TEST_CASE(the_sandbox_table_is_read_with_its_defaults) {
+  auto r = load_workflow_text("[[steps]]\nid = \"a\"\nrun = \"true\"\n", "wf.toml");
+  BOOST_REQUIRE(r.workflow.has_value());
+  BOOST_TEST(r.workflow->sandbox.kind == "namespace");
+  BOOST_TEST(r.workflow->sandbox.workspace == "repo");
+  BOOST_TEST(r.workflow->sandbox.network == "none");
+  auto s = load_workflow_text(
+      "[sandbox]\nkind = \"local\"\nworkspace = \"empty\"\nnetwork = \"host\"\nmemory = \"512M\"\npids = 64\ncpus = 1.5\n"
+      "[[steps]]\nid = \"a\"\nrun = \"true\"\n",
+      "wf.toml");
+  BOOST_REQUIRE(s.workflow.has_value());
+  BOOST_TEST(s.workflow->sandbox.kind == "local");
+  BOOST_TEST(s.workflow->sandbox.workspace == "empty");
+  BOOST_TEST(s.workflow->sandbox.network == "host");
+  BOOST_TEST(*s.workflow->sandbox.memory_bytes == 512ull << 20);
+  BOOST_TEST(*s.workflow->sandbox.pids == 64u);
+  BOOST_TEST(*s.workflow->sandbox.cpus == 1.5);
+}
+
+BOOST_AUTO_TEST_CASE(bad_sandbox_values_name_the_place) {
+  expect_error("[sandbox]\nkind = \"docker\"\n[[steps]]\nid = \"a\"\nrun = \"true\"\n", 2, 8, "must be one of 'namespace', 'local'");
+  expect_error("[sandbox]\nnetwork = \"all\"\n[[steps]]\nid = \"a\"\nrun = \"true\"\n", 2, 11, "not 'all'");
+  expect_error("[sandbox]\nmemory = \"lots\"\n[[steps]]\nid = \"a\"\nrun = \"true\"\n", 2, 10, "must start with a number");
+  expect_error("[sandbox]\npids = 0\n[[steps]]\nid = \"a\"\nrun = \"true\"\n", 2, 8, "at least 1");
+  expect_error("[sandbox]\nnetwrok = \"host\"\n[[steps]]\nid = \"a\"\nrun = \"true\"\n", 2, 1, "did you mean");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

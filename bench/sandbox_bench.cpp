@@ -1,0 +1,106 @@
+// Start-to-exit of `true`, in one run: plain uv_spawn (the floor), the
+// namespace backend (full isolation), and bwrap with equivalent flags (the
+// peer). Prints p50/p99 and the ratios; docs/performance.md records them.
+//   ./build/bench/sandbox_bench [iterations]
+#include <uv.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "sandbox/sandbox.h"
+
+using namespace hearth::sandbox;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Figures {
+  double p50, p99;
+};
+
+Figures summarize(std::vector<double> ms) {
+  std::sort(ms.begin(), ms.end());
+  return {ms[ms.size() / 2], ms[std::min(ms.size() - 1, ms.size() * 99 / 100)]};
+}
+
+// One uv_spawn of argv to its exit, on a fresh run of `loop`.
+double uv_spawn_once(uv_loop_t* loop, const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  uv_process_t proc{};
+  uv_process_options_t opts{};
+  opts.file = argv[0];
+  opts.args = argv.data();
+  opts.exit_cb = [](uv_process_t* p, int64_t status, int) {
+    if (status != 0) std::fprintf(stderr, "exit status %lld\n", static_cast<long long>(status));
+    uv_close(reinterpret_cast<uv_handle_t*>(p), nullptr);
+  };
+  auto t0 = Clock::now();
+  if (int rc = uv_spawn(loop, &proc, &opts); rc != 0) {
+    std::fprintf(stderr, "uv_spawn %s: %s\n", argv[0], uv_strerror(rc));
+    std::exit(1);
+  }
+  uv_run(loop, UV_RUN_DEFAULT);
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+double sandbox_once(uv_loop_t* loop, Sandbox& box, const ExecSpec& spec) {
+  auto t0 = Clock::now();
+  int64_t status = -1;
+  auto p = box.spawn(loop, spec, {nullptr, [&](const ExitInfo& e) { status = e.exit_status; }});
+  if (!p) {
+    std::fprintf(stderr, "spawn: %s\n", p.message().c_str());
+    std::exit(1);
+  }
+  uv_run(loop, UV_RUN_DEFAULT);
+  if (status != 0) std::fprintf(stderr, "exit status %lld\n", static_cast<long long>(status));
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+Figures measure(int n, const std::function<double()>& once) {
+  for (int i = 0; i < n / 10 + 1; ++i) once();  // warm-up
+  std::vector<double> ms;
+  for (int i = 0; i < n; ++i) ms.push_back(once());
+  return summarize(ms);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int n = argc > 1 ? std::atoi(argv[1]) : 300;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  auto ns = make_namespace_sandbox();
+  if (!ns) {
+    std::fprintf(stderr, "%s\n", ns.message().c_str());
+    return 1;
+  }
+  ExecSpec spec;
+  spec.argv = {"true"};
+  spec.env = {"PATH=/usr/bin:/bin"};
+  spec.cwd = kWorkspaceInside;
+  const std::vector<std::string> bwrap = {"/usr/bin/bwrap", "--unshare-all", "--die-with-parent", "--new-session",
+                                          "--clearenv", "--cap-drop", "ALL", "--ro-bind", "/usr", "/usr",
+                                          "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
+                                          "--symlink", "usr/lib64", "/lib64", "--proc", "/proc", "--dev", "/dev",
+                                          "--tmpfs", "/tmp", "/usr/bin/true"};
+  Figures floor = measure(n, [&] { return uv_spawn_once(&loop, {"/usr/bin/true"}); });
+  Figures nsf = measure(n, [&] { return sandbox_once(&loop, **ns, spec); });
+  spec.isolation.network = Network::host;
+  Figures ns_host = measure(n, [&] { return sandbox_once(&loop, **ns, spec); });
+  Figures bw = measure(n, [&] { return uv_spawn_once(&loop, bwrap); });
+  std::printf("start-to-exit of `true`, %d runs each          p50 ms   p99 ms\n", n);
+  std::printf("uv_spawn (no isolation, the floor)             %6.2f   %6.2f\n", floor.p50, floor.p99);
+  std::printf("namespace backend (network none)               %6.2f   %6.2f\n", nsf.p50, nsf.p99);
+  std::printf("namespace backend (network host)               %6.2f   %6.2f\n", ns_host.p50, ns_host.p99);
+  std::printf("bwrap --unshare-all ... (equivalent flags)     %6.2f   %6.2f\n", bw.p50, bw.p99);
+  std::printf("ratio namespace/bwrap p50: %.2f   namespace/uv_spawn p50: %.2f\n", nsf.p50 / bw.p50, nsf.p50 / floor.p50);
+  uv_loop_close(&loop);
+  return 0;
+}

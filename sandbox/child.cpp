@@ -1,0 +1,173 @@
+// The namespace backend's child, from clone() to execve(). Runs as the init
+// of a new pid namespace, inside new user, mount, (net,) ipc, uts and cgroup
+// namespaces. Only system calls: it shares the engine's memory until exec.
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "sandbox/child_plan.h"
+
+namespace hearth::sandbox {
+
+namespace {
+
+int fail(ChildPlan* p, const char* what, const char* path) {
+  p->failed_errno = errno;
+  p->failed_what = what;
+  p->failed_path = path;
+  return 127;
+}
+
+bool write_all(int fd, const char* data, size_t len) {
+  while (len > 0) {
+    ssize_t n = ::write(fd, data, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data += n;
+    len -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+bool write_file(const char* path, const char* data, size_t len, int flags, mode_t mode) {
+  int fd = ::open(path, flags | O_WRONLY | O_CLOEXEC, mode);
+  if (fd < 0) return false;
+  bool ok = write_all(fd, data, len);
+  ::close(fd);
+  return ok;
+}
+
+int run_op(const ChildOp& op) {
+  switch (op.kind) {
+    case ChildOp::mount_op: return ::mount(op.a, op.b, op.fstype, op.flags, op.data);
+    case ChildOp::mkdir_op: return ::mkdir(op.a, static_cast<mode_t>(op.flags)) == 0 || errno == EEXIST ? 0 : -1;
+    case ChildOp::symlink_op: return ::symlink(op.a, op.b);
+    case ChildOp::touch_op: {
+      int fd = ::open(op.a, O_CREAT | O_WRONLY | O_CLOEXEC, static_cast<mode_t>(op.flags));
+      if (fd < 0) return -1;
+      ::close(fd);
+      return 0;
+    }
+    case ChildOp::write_file_op:
+      return write_file(op.a, op.data, op.len, O_CREAT | O_TRUNC, static_cast<mode_t>(op.flags)) ? 0 : -1;
+    case ChildOp::pivot_op:
+      if (::chdir(op.a) != 0) return -1;
+      return static_cast<int>(syscall(SYS_pivot_root, ".", op.b));
+    case ChildOp::umount_op: return ::umount2(op.a, MNT_DETACH);
+    case ChildOp::rmdir_op: return ::rmdir(op.a);
+  }
+  return -1;
+}
+
+const char* op_name(ChildOp::Kind k) {
+  switch (k) {
+    case ChildOp::mount_op: return "mount";
+    case ChildOp::mkdir_op: return "mkdir";
+    case ChildOp::symlink_op: return "symlink";
+    case ChildOp::touch_op: return "create";
+    case ChildOp::write_file_op: return "write";
+    case ChildOp::pivot_op: return "pivot_root";
+    case ChildOp::umount_op: return "umount";
+    case ChildOp::rmdir_op: return "rmdir";
+  }
+  return "?";
+}
+
+int loopback_up() {
+  int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return -1;
+  ifreq ifr{};
+  std::memcpy(ifr.ifr_name, "lo", 3);
+  int rc = ::ioctl(s, SIOCGIFFLAGS, &ifr);
+  if (rc == 0) {
+    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
+    rc = ::ioctl(s, SIOCSIFFLAGS, &ifr);
+  }
+  ::close(s);
+  return rc;
+}
+
+// Empties every capability set the command could inherit: the bounding set
+// (so no file capability can grant one), ambient, and effective/permitted/
+// inheritable (the command also runs as a non-zero uid, so exec clears them).
+int drop_capabilities() {
+  for (int cap = 0; cap <= 63; ++cap)
+    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return -1;
+  ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  return static_cast<int>(syscall(SYS_capset, &header, data));
+}
+
+}  // namespace
+
+int run_child_plan(void* arg) noexcept {
+  auto* p = static_cast<ChildPlan*>(arg);
+  // Handlers of the engine must not run here (this memory is the engine's);
+  // signals stay blocked (the parent blocked them) until just before exec.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
+
+  // Our own uid and gid, as the ordinary user 1000 inside. An unprivileged
+  // process may map exactly its own ids once setgroups is denied.
+  if (!write_file("/proc/self/setgroups", "deny", 4, 0, 0) && errno != ENOENT)
+    return fail(p, "deny setgroups", "/proc/self/setgroups");
+  if (!write_file("/proc/self/uid_map", p->uid_map, std::strlen(p->uid_map), 0, 0))
+    return fail(p, "write", "/proc/self/uid_map");
+  if (!write_file("/proc/self/gid_map", p->gid_map, std::strlen(p->gid_map), 0, 0))
+    return fail(p, "write", "/proc/self/gid_map");
+  // The sandbox dies with the engine (a crashed engine leaves nothing running).
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return fail(p, "set", "parent death signal");
+  for (int fd : p->cgroup_procs)
+    if (!write_all(fd, "0", 1)) return fail(p, "join cgroup", "cgroup.procs");
+
+  for (auto& op : p->ops)
+    if (run_op(op) != 0) return fail(p, op_name(op.kind), op.b && op.kind != ChildOp::pivot_op ? op.b : op.a);
+
+  if (::sethostname(p->hostname, std::strlen(p->hostname)) != 0) return fail(p, "sethostname", p->hostname);
+  if (p->loopback_up && loopback_up() != 0) return fail(p, "bring up", "lo");
+  if (::chdir(p->cwd) != 0) return fail(p, "chdir", p->cwd);
+  for (auto& [resource, limit] : p->rlimits)
+    if (::setrlimit(static_cast<__rlimit_resource>(resource), &limit) != 0) return fail(p, "setrlimit", "");
+
+  int in = ::open("/dev/null", O_RDONLY);
+  if (in < 0) return fail(p, "open", "/dev/null");
+  if (::dup2(in, 0) < 0 || ::dup2(p->out_fd, 1) < 0 || ::dup2(p->out_fd, 2) < 0) return fail(p, "dup2", "stdio");
+  if (in > 2) ::close(in);
+
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return fail(p, "set", "no_new_privs");
+  if (drop_capabilities() != 0) return fail(p, "drop", "capabilities");
+  if (p->seccomp.len > 0 && ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &p->seccomp, 0, 0) != 0)
+    return fail(p, "install", "seccomp filter");
+
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  int err = ENOENT;
+  for (const char* c : p->candidates) {
+    ::execve(c, p->argv.data(), p->envp.data());
+    if (errno != ENOENT && errno != ENOTDIR) err = errno;  // like execvp: report the interesting error
+    if (errno == EACCES || errno == ENOENT || errno == ENOTDIR) continue;
+    err = errno;
+    break;
+  }
+  errno = err;
+  return fail(p, "exec", p->argv[0]);
+}
+
+}  // namespace hearth::sandbox

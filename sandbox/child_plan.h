@@ -1,0 +1,57 @@
+// Private to sandbox/: everything the namespace backend's child does between
+// clone() and execve(), computed beforehand by the parent. The child shares
+// the engine's memory (CLONE_VM | CLONE_VFORK, like posix_spawn), so it only
+// reads this plan and makes system calls: no allocation, no locks.
+#pragma once
+
+#include <linux/filter.h>
+#include <sys/resource.h>
+
+#include <deque>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace hearth::sandbox {
+
+/// One step of building the sandbox's root, run in order by the child.
+struct ChildOp {
+  enum Kind { mount_op, mkdir_op, symlink_op, touch_op, write_file_op, pivot_op, umount_op, rmdir_op };
+  Kind kind;
+  const char* a = nullptr;  // source (mount, symlink target) or path
+  const char* b = nullptr;  // target path (mount, symlink)
+  const char* fstype = nullptr;
+  unsigned long flags = 0;  // mount flags; or the mode of mkdir/touch/write_file
+  const char* data = nullptr;  // mount data; or the file's contents
+  size_t len = 0;              // length of the file's contents
+};
+
+struct ChildPlan {
+  /// Owns every string the plan points to (a deque: addresses stay put).
+  const char* keep(std::string s) { return strings.emplace_back(std::move(s)).c_str(); }
+
+  std::deque<std::string> strings;
+  const char* uid_map = nullptr;  // "1000 <outer uid> 1"
+  const char* gid_map = nullptr;
+  std::vector<int> cgroup_procs;  // open cgroup.procs files the child joins
+  std::vector<ChildOp> ops;
+  const char* hostname = "hearth";
+  bool loopback_up = false;  // bring `lo` up (own network namespace)
+  const char* cwd = "/";
+  std::vector<std::pair<int, rlimit>> rlimits;
+  sock_fprog seccomp{};  // empty: none
+  int out_fd = -1;       // becomes stdout and stderr
+  std::vector<const char*> candidates;  // paths of the program to try, in order
+  std::vector<char*> argv, envp;        // null-terminated
+
+  // Written by the child when it fails before exec.
+  const char* failed_what = nullptr;
+  const char* failed_path = nullptr;
+  int failed_errno = 0;
+};
+
+/// The child: runs `plan` (a ChildPlan*) and execs. Returns only on failure,
+/// after recording it in the plan; the caller _exit()s.
+int run_child_plan(void* plan) noexcept;
+
+}  // namespace hearth::sandbox

@@ -1,0 +1,191 @@
+// The sandbox's root: a tmpfs holding read-only binds of the host's system
+// directories, a trimmed /etc written fresh, a new /proc, a minimal /dev,
+// tmpfs /tmp and home, and the workspace. Built after pivoting into the
+// tmpfs with the host's root at /oldroot (so binds of paths under the host's
+// /tmp still resolve), which is detached at the end.
+#include "sandbox/mounts.h"
+
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstring>
+#include <cstdlib>
+
+namespace hearth::sandbox {
+
+namespace {
+
+constexpr const char* kOld = "/oldroot";
+
+const char* kPasswd =
+    "root:x:0:0:root:/root:/usr/sbin/nologin\n"
+    "hearth:x:1000:1000:Hearth sandbox:/home/hearth:/bin/bash\n"
+    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
+const char* kGroup = "root:x:0:\nhearth:x:1000:\nnogroup:x:65534:\n";
+const char* kHosts = "127.0.0.1 localhost hearth\n::1 localhost ip6-localhost ip6-loopback\n";
+const char* kNsswitch = "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n";
+
+std::string real(const std::string& p) {
+  char buf[PATH_MAX];
+  if (!::realpath(p.c_str(), buf)) return "";
+  return buf;
+}
+
+}  // namespace
+
+RootTemplate::RootTemplate() {
+  auto& h = head_;
+  h.push_back({ChildOp::mount_op, nullptr, "/", nullptr, MS_REC | MS_PRIVATE});
+  h.push_back({ChildOp::mount_op, "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=4m"});
+  h.push_back({ChildOp::mkdir_op, "/tmp/oldroot", nullptr, nullptr, 0755});
+  h.push_back({ChildOp::pivot_op, "/tmp", "oldroot"});
+  for (const char* name : {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"}) add_system_entry(name);
+  h.push_back({ChildOp::mkdir_op, "/etc", nullptr, nullptr, 0755});
+  h.push_back({ChildOp::write_file_op, "/etc/passwd", nullptr, nullptr, 0644, kPasswd, std::strlen(kPasswd)});
+  h.push_back({ChildOp::write_file_op, "/etc/group", nullptr, nullptr, 0644, kGroup, std::strlen(kGroup)});
+  h.push_back({ChildOp::write_file_op, "/etc/hosts", nullptr, nullptr, 0644, kHosts, std::strlen(kHosts)});
+  h.push_back({ChildOp::write_file_op, "/etc/hostname", nullptr, nullptr, 0644, "hearth\n", 7});
+  h.push_back({ChildOp::write_file_op, "/etc/nsswitch.conf", nullptr, nullptr, 0644, kNsswitch, std::strlen(kNsswitch)});
+  for (const char* name : {"ssl", "ca-certificates", "alternatives", "ld.so.cache", "localtime", "os-release",
+                           "mime.types", "protocols", "services"})
+    add_etc_entry(name);
+  // A fresh /proc of the new pid namespace: the host's processes are not in it.
+  h.push_back({ChildOp::mkdir_op, "/proc", nullptr, nullptr, 0555});
+  h.push_back({ChildOp::mount_op, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC});
+  // A minimal /dev: the harmless devices, a private devpts, its own shm.
+  h.push_back({ChildOp::mkdir_op, "/dev", nullptr, nullptr, 0755});
+  h.push_back({ChildOp::mount_op, "tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k"});
+  for (const char* dev : {"null", "zero", "full", "random", "urandom", "tty"}) {
+    std::string host = std::string("/dev/") + dev;
+    struct stat st {};
+    if (::stat(host.c_str(), &st) != 0) continue;
+    const char* inside = keep(host);
+    h.push_back({ChildOp::touch_op, inside, nullptr, nullptr, 0666});
+    h.push_back({ChildOp::mount_op, keep(kOld + host), inside, nullptr, MS_BIND});
+  }
+  h.push_back({ChildOp::mkdir_op, "/dev/pts", nullptr, nullptr, 0755});
+  h.push_back({ChildOp::mount_op, "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+               "newinstance,ptmxmode=0666,mode=620"});
+  h.push_back({ChildOp::symlink_op, "pts/ptmx", "/dev/ptmx"});
+  h.push_back({ChildOp::mkdir_op, "/dev/shm", nullptr, nullptr, 01777});
+  h.push_back({ChildOp::mount_op, "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m"});
+  h.push_back({ChildOp::symlink_op, "/proc/self/fd", "/dev/fd"});
+  h.push_back({ChildOp::symlink_op, "/proc/self/fd/0", "/dev/stdin"});
+  h.push_back({ChildOp::symlink_op, "/proc/self/fd/1", "/dev/stdout"});
+  h.push_back({ChildOp::symlink_op, "/proc/self/fd/2", "/dev/stderr"});
+  // Writable scratch of the command's own.
+  h.push_back({ChildOp::mkdir_op, "/tmp", nullptr, nullptr, 01777});
+  h.push_back({ChildOp::mount_op, "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=512m"});
+  h.push_back({ChildOp::mkdir_op, "/home", nullptr, nullptr, 0755});
+  h.push_back({ChildOp::mkdir_op, "/home/hearth", nullptr, nullptr, 0755});
+  h.push_back({ChildOp::mount_op, "tmpfs", "/home/hearth", "tmpfs", MS_NOSUID | MS_NODEV,
+               "mode=0755,uid=1000,gid=1000,size=64m"});
+  h.push_back({ChildOp::mkdir_op, kWorkspaceInside, nullptr, nullptr, 0755});
+
+  // After the per-spawn ops: forget the host, freeze the root.
+  auto& t = tail_;
+  t.push_back({ChildOp::umount_op, kOld});
+  t.push_back({ChildOp::rmdir_op, kOld});
+  t.push_back({ChildOp::mount_op, nullptr, "/dev", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC});
+  t.push_back({ChildOp::mount_op, nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV});
+
+  resolv_conf_ = real("/etc/resolv.conf");
+}
+
+unsigned long RootTemplate::locked_flags(const std::string& host) {
+  auto it = flags_cache_.find(host);
+  if (it != flags_cache_.end()) return it->second;
+  // A remount inside a user namespace must keep the flags the host locked
+  // on the source's mount, or it fails with EPERM.
+  struct statvfs sv {};
+  unsigned long f = 0;
+  if (::statvfs(host.c_str(), &sv) == 0) {
+    if (sv.f_flag & ST_NOSUID) f |= MS_NOSUID;
+    if (sv.f_flag & ST_NODEV) f |= MS_NODEV;
+    if (sv.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
+    if (sv.f_flag & ST_NOATIME) f |= MS_NOATIME;
+    if (sv.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
+    if (sv.f_flag & ST_RELATIME) f |= MS_RELATIME;
+  }
+  flags_cache_[host] = f;
+  return f;
+}
+
+void RootTemplate::bind(std::vector<ChildOp>& ops, std::deque<std::string>& store, const std::string& host,
+                        const char* inside, bool writable, bool is_dir) {
+  if (is_dir) ops.push_back({ChildOp::mkdir_op, inside, nullptr, nullptr, 0755});
+  else ops.push_back({ChildOp::touch_op, inside, nullptr, nullptr, 0644});
+  ops.push_back({ChildOp::mount_op, store.emplace_back(kOld + host).c_str(), inside, nullptr, MS_BIND});
+  unsigned long flags = MS_REMOUNT | MS_BIND | MS_NOSUID | locked_flags(host);
+  if (!writable) flags |= MS_RDONLY;
+  ops.push_back({ChildOp::mount_op, nullptr, inside, nullptr, flags});
+}
+
+void RootTemplate::add_system_entry(const std::string& name) {
+  std::string host = "/" + name;
+  struct stat st {};
+  if (::lstat(host.c_str(), &st) != 0) return;
+  if (S_ISLNK(st.st_mode)) {
+    char target[PATH_MAX];
+    ssize_t n = ::readlink(host.c_str(), target, sizeof target - 1);
+    if (n <= 0) return;
+    head_.push_back({ChildOp::symlink_op, keep(std::string(target, static_cast<size_t>(n))), keep(host)});
+  } else if (S_ISDIR(st.st_mode)) {
+    bind(head_, strings_, host, keep(host), false, true);
+  }
+}
+
+void RootTemplate::add_etc_entry(const std::string& name) {
+  std::string host = "/etc/" + name;
+  struct stat st {};
+  if (::lstat(host.c_str(), &st) != 0) return;
+  if (S_ISLNK(st.st_mode)) {
+    char target[PATH_MAX];
+    ssize_t n = ::readlink(host.c_str(), target, sizeof target - 1);
+    if (n <= 0) return;
+    head_.push_back({ChildOp::symlink_op, keep(std::string(target, static_cast<size_t>(n))), keep(host)});
+  } else {
+    bind(head_, strings_, host, keep(host), false, S_ISDIR(st.st_mode));
+  }
+}
+
+Status RootTemplate::add_ops(const Isolation& iso, ChildPlan& plan) {
+  auto& ops = plan.ops;
+  ops.insert(ops.end(), head_.begin(), head_.end());
+  if (iso.workspace.empty()) {
+    ops.push_back({ChildOp::mount_op, "tmpfs", kWorkspaceInside, "tmpfs", MS_NOSUID | MS_NODEV,
+                   "mode=0755,uid=1000,gid=1000,size=1g"});
+  } else {
+    std::string ws = real(iso.workspace);
+    if (ws.empty()) return Error{"workspace " + iso.workspace + " does not exist"};
+    ops.push_back({ChildOp::mount_op, plan.keep(kOld + ws), kWorkspaceInside, nullptr, MS_BIND});
+    ops.push_back({ChildOp::mount_op, nullptr, kWorkspaceInside, nullptr,
+                   MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | locked_flags(ws)});
+  }
+  if (iso.network == Network::host && !resolv_conf_.empty()) {
+    ops.push_back({ChildOp::touch_op, "/etc/resolv.conf", nullptr, nullptr, 0644});
+    ops.push_back({ChildOp::mount_op, plan.keep(kOld + resolv_conf_), "/etc/resolv.conf", nullptr, MS_BIND});
+  }
+  for (auto& b : iso.binds) {
+    std::string host = real(b.host);
+    if (host.empty()) return Error{"cannot bind " + b.host + ": no such file or directory"};
+    std::string inside = b.inside.empty() ? b.host : b.inside;
+    if (inside.empty() || inside[0] != '/' || inside.find("/..") != std::string::npos)
+      return Error{"cannot bind " + b.host + ": the inside path '" + inside + "' must be absolute, without '..'"};
+    if (inside == kWorkspaceInside || inside.rfind(std::string(kWorkspaceInside) + "/", 0) == 0)
+      return Error{"cannot bind " + b.host + " at " + inside + ": paths under /workspace belong to the workspace"};
+    struct stat st {};
+    ::stat(host.c_str(), &st);
+    // Parents of the inside path, made in the sandbox's own tmpfs root.
+    for (size_t pos = inside.find('/', 1); pos != std::string::npos; pos = inside.find('/', pos + 1))
+      ops.push_back({ChildOp::mkdir_op, plan.keep(inside.substr(0, pos)), nullptr, nullptr, 0755});
+    bind(ops, plan.strings, host, plan.keep(inside), b.writable, S_ISDIR(st.st_mode));
+  }
+  ops.insert(ops.end(), tail_.begin(), tail_.end());
+  return {};
+}
+
+}  // namespace hearth::sandbox

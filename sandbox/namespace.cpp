@@ -1,0 +1,222 @@
+// The `namespace` backend. Each command starts from one clone() with every
+// namespace flag at once, sharing the engine's memory until it execs (like
+// posix_spawn's vfork): no helper process, no second exec. The child builds
+// its root from a plan computed here (mounts.cpp, seccomp_filter.cpp, cgroups.cpp)
+// and becomes the init of its pid namespace, so killing it ends everything
+// the command started.
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+
+#include "sandbox/cgroups.h"
+#include "sandbox/child_plan.h"
+#include "sandbox/mounts.h"
+#include "sandbox/path_search.h"
+#include "sandbox/seccomp_filter.h"
+#include "sandbox/watched_process.h"
+
+namespace hearth::sandbox {
+
+namespace {
+
+constexpr size_t kChildStack = 256 * 1024;
+constexpr int kInsideUid = 1000;
+
+std::string read_first_line(const char* path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+// Where the command starts: a host path under the workspace moves to the
+// same place under /workspace; anything else is already an inside path.
+Result<std::string> inside_cwd(const ExecSpec& spec) {
+  const std::string& ws = spec.isolation.workspace;
+  std::string cwd = spec.cwd.empty() ? kWorkspaceInside : spec.cwd;
+  if (!ws.empty()) {
+    std::string root = ws.back() == '/' ? ws.substr(0, ws.size() - 1) : ws;
+    if (cwd == root) return std::string(kWorkspaceInside);
+    if (cwd.rfind(root + "/", 0) == 0) return kWorkspaceInside + cwd.substr(root.size());
+  }
+  if (cwd.empty() || cwd[0] != '/') return Error{"working directory '" + cwd + "' is not an absolute path"};
+  return cwd;
+}
+
+class NamespaceSandbox final : public Sandbox {
+ public:
+  explicit NamespaceSandbox(std::vector<sock_filter> filter) : filter_(std::move(filter)) {
+    uid_map_ = std::to_string(kInsideUid) + " " + std::to_string(::geteuid()) + " 1";
+    gid_map_ = std::to_string(kInsideUid) + " " + std::to_string(::getegid()) + " 1";
+  }
+
+  Result<Process*> spawn(uv_loop_t* loop, const ExecSpec& spec, ExecCallbacks callbacks) override {
+    if (spec.argv.empty()) return Error{"nothing to run: empty command"};
+    auto started = std::chrono::steady_clock::now();
+    const Isolation& iso = spec.isolation;
+    ChildPlan plan;
+    plan.uid_map = uid_map_.c_str();
+    plan.gid_map = gid_map_.c_str();
+    auto cwd = inside_cwd(spec);
+    if (!cwd) return cwd.error();
+    plan.cwd = plan.keep(*cwd);
+    if (auto s = root_.add_ops(iso, plan); !s.ok()) return s.error();
+    plan.loopback_up = iso.network == Network::none;
+    plan.seccomp.len = static_cast<unsigned short>(filter_.size());
+    plan.seccomp.filter = filter_.data();
+    plan.rlimits.push_back({RLIMIT_CORE, {0, 0}});
+    Cgroups::Group group;
+    if (iso.memory_bytes || iso.pids || iso.cpus) {
+      auto g = cgroups_.create(iso);
+      if (!g) return g.error();
+      group = std::move(*g);
+      plan.cgroup_procs = group.procs;
+      // Where no cgroup carries a limit, the rlimit fallback (warnings() says so).
+      for (auto& w : cgroups_.warnings(iso)) {
+        if (iso.memory_bytes && w.rfind("memory", 0) == 0)
+          plan.rlimits.push_back({RLIMIT_AS, {*iso.memory_bytes, *iso.memory_bytes}});
+        if (iso.pids && w.rfind("pids", 0) == 0) plan.rlimits.push_back({RLIMIT_NPROC, {*iso.pids, *iso.pids}});
+      }
+    }
+    for (auto& c : program_candidates(spec.argv[0], spec.env)) plan.candidates.push_back(plan.keep(c));
+    for (auto& a : spec.argv) plan.argv.push_back(const_cast<char*>(a.c_str()));
+    plan.argv.push_back(nullptr);
+    for (auto& e : spec.env) plan.envp.push_back(const_cast<char*>(e.c_str()));
+    plan.envp.push_back(nullptr);
+
+    uv_file fds[2];
+    if (int rc = uv_pipe(fds, 0, 0); rc != 0) {
+      cgroups_.release(group);
+      return Error{std::string("cannot create output pipe: ") + uv_strerror(rc)};
+    }
+    plan.out_fd = fds[1];
+    int pid = clone_child(plan, iso.network);
+    int clone_errno = errno;
+    ::close(fds[1]);
+    for (int fd : group.procs) ::close(fd);
+    group.procs.clear();
+    if (pid < 0) {
+      ::close(fds[0]);
+      cgroups_.release(group);
+      return Error{"cannot create the sandbox's namespaces: " + std::string(std::strerror(clone_errno)) + ". " +
+                   namespace_support_problem()};
+    }
+    if (plan.failed_what) {
+      waitpid(pid, nullptr, __WALL);
+      ::close(fds[0]);
+      cgroups_.release(group);
+      std::string what = std::string(plan.failed_what) + (plan.failed_path && *plan.failed_path ? " " : "") +
+                         (plan.failed_path ? plan.failed_path : "");
+      if (std::strcmp(plan.failed_what, "exec") == 0)
+        return Error{"cannot start '" + spec.argv[0] + "' in the sandbox: " + std::strerror(plan.failed_errno) +
+                     (plan.failed_errno == ENOENT ? " (not found on the step's PATH inside the sandbox)" : "")};
+      return Error{"cannot set up the sandbox: " + what + ": " + std::strerror(plan.failed_errno)};
+    }
+    // The cgroups go when the command has exited (and with it, by the
+    // kernel, every process of its pid namespace).
+    auto dirs = std::make_shared<Cgroups::Group>(std::move(group));
+    if (!dirs->dirs.empty()) {
+      auto on_exit = std::move(callbacks.on_exit);
+      callbacks.on_exit = [this, dirs, on_exit = std::move(on_exit)](const ExitInfo& e) {
+        cgroups_.release(*dirs);
+        if (on_exit) on_exit(e);
+      };
+    }
+    auto* p = new WatchedProcess(loop, std::move(callbacks), spec, WatchedProcess::Target::pid_namespace);
+    if (auto s = p->watch(pid, fds[0], started); !s.ok()) {
+      if (!p->has_handles()) delete p;
+      return s.error();
+    }
+    return static_cast<Process*>(p);
+  }
+
+  std::string_view kind() const override { return "namespace"; }
+
+ private:
+  static int trampoline(void* plan) noexcept { _exit(run_child_plan(plan)); }
+
+  // Signals are blocked around clone so no handler of the engine runs in
+  // the child while it shares the engine's memory; the child unblocks them
+  // (with default handlers) just before exec.
+  static int clone_child(ChildPlan& plan, Network network) {
+    int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
+    if (network == Network::none) flags |= CLONE_NEWNET;
+    void* stack = ::mmap(nullptr, kChildStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return -1;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int pid = ::clone(&NamespaceSandbox::trampoline, static_cast<char*>(stack) + kChildStack,
+                      flags | CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
+    int err = errno;
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    ::munmap(stack, kChildStack);
+    errno = err;
+    return pid;
+  }
+
+  std::vector<sock_filter> filter_;
+  RootTemplate root_;
+  Cgroups cgroups_;
+  std::string uid_map_, gid_map_;
+};
+
+}  // namespace
+
+std::string namespace_support_problem() {
+  static std::once_flag once;
+  static std::string problem;
+  std::call_once(once, [] {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      // Only async-signal-safe calls: the engine may have threads.
+      if (::unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) _exit(1);
+      if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) _exit(2);
+      _exit(0);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid) {
+      problem = "cannot probe for user namespaces (fork failed)";
+      return;
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return;
+    if (read_first_line("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == "1")
+      problem =
+          "this host restricts unprivileged user namespaces through AppArmor "
+          "(kernel.apparmor_restrict_unprivileged_userns=1, as on Ubuntu 24.04 and GitHub's hosted runners); "
+          "see docs/sandbox.md for how to allow them, or choose kind = \"local\" explicitly";
+    else if (read_first_line("/proc/sys/user/max_user_namespaces") == "0")
+      problem = "user namespaces are disabled on this host (user.max_user_namespaces=0); see docs/sandbox.md";
+    else if (read_first_line("/proc/sys/kernel/unprivileged_userns_clone") == "0")
+      problem = "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone=0); see docs/sandbox.md";
+    else
+      problem = "this host does not let Hearth create user and mount namespaces (a container without "
+                "CAP_SYS_ADMIN or a seccomp profile may forbid them); see docs/sandbox.md";
+  });
+  return problem;
+}
+
+Result<std::unique_ptr<Sandbox>> make_namespace_sandbox() {
+  if (auto p = namespace_support_problem(); !p.empty()) return Error{"the namespace sandbox cannot run: " + p};
+  auto filter = build_seccomp_filter();
+  if (!filter) return filter.error();
+  return std::unique_ptr<Sandbox>(std::make_unique<NamespaceSandbox>(std::move(*filter)));
+}
+
+std::vector<std::string> limit_warnings(const Isolation& iso) {
+  static Cgroups probe;  // read-only use: which controllers exist
+  return probe.warnings(iso);
+}
+
+}  // namespace hearth::sandbox

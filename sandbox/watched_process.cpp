@@ -1,0 +1,162 @@
+#include "sandbox/watched_process.h"
+
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+namespace hearth::sandbox {
+
+WatchedProcess::WatchedProcess(uv_loop_t* loop, ExecCallbacks cb, const ExecSpec& spec, Target target)
+    : loop_(loop),
+      cb_(std::move(cb)),
+      target_(target),
+      grace_(spec.kill_grace),
+      timeout_(spec.timeout),
+      cap_(target == Target::pid_namespace ? spec.isolation.output_cap_bytes : UINT64_MAX) {}
+
+Status WatchedProcess::watch(int pid, int out_fd, std::chrono::steady_clock::time_point started) {
+  pid_ = pid;
+  started_ = started;
+  pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
+  if (pidfd_ < 0) {
+    int err = errno;
+    signal(SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    ::close(out_fd);
+    return Error{std::string("cannot watch the started process (pidfd_open needs Linux 5.3 or later): ") +
+                 std::strerror(err)};
+  }
+  uv_pipe_init(loop_, &pipe_, 0);
+  pipe_.data = this;
+  uv_pipe_open(&pipe_, out_fd);
+  uv_poll_init(loop_, &exit_poll_, pidfd_);
+  exit_poll_.data = this;
+  open_handles_ = 2;
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&pipe_), &WatchedProcess::on_alloc, &WatchedProcess::on_read);
+  uv_poll_start(&exit_poll_, UV_READABLE, &WatchedProcess::on_exit);
+  if (timeout_) {
+    uv_timer_init(loop_, &timeout_timer_);
+    timeout_timer_.data = this;
+    ++open_handles_;
+    uv_timer_start(&timeout_timer_, &WatchedProcess::on_timeout, static_cast<uint64_t>(timeout_->count()), 0);
+  }
+  return {};
+}
+
+void WatchedProcess::kill() {
+  if (exited_ || killed_) return;
+  killed_ = true;
+  terminate();
+}
+
+void WatchedProcess::signal(int sig) {
+  // A namespace's init ignores signals it has no handler for, except
+  // SIGKILL: SIGTERM reaches only a command that traps it.
+  if (target_ == Target::process_group) ::kill(-pid_, sig);
+  else ::kill(pid_, sig);
+}
+
+void WatchedProcess::terminate() {
+  signal(SIGTERM);
+  if (grace_timer_active_) return;
+  uv_timer_init(loop_, &grace_timer_);
+  grace_timer_.data = this;
+  ++open_handles_;
+  grace_timer_active_ = true;
+  uv_timer_start(&grace_timer_, &WatchedProcess::on_grace, static_cast<uint64_t>(grace_.count()), 0);
+}
+
+void WatchedProcess::on_timeout(uv_timer_t* t) noexcept {
+  auto* self = static_cast<WatchedProcess*>(t->data);
+  if (self->exited_) return;
+  self->timed_out_ = true;
+  self->terminate();
+}
+
+void WatchedProcess::on_grace(uv_timer_t* t) noexcept {
+  auto* self = static_cast<WatchedProcess*>(t->data);
+  if (!self->exited_) self->signal(SIGKILL);
+}
+
+void WatchedProcess::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) noexcept {
+  auto* self = static_cast<WatchedProcess*>(h->data);
+  buf->base = self->buffer_;
+  buf->len = sizeof self->buffer_;
+}
+
+void WatchedProcess::deliver(const char* data, size_t n) {
+  if (!cb_.on_output) return;
+  if (delivered_ >= cap_) return;  // past the cap: read and dropped
+  uint64_t room = cap_ - delivered_;
+  if (n <= room) {
+    delivered_ += n;
+    cb_.on_output(std::string_view(data, n));
+    return;
+  }
+  delivered_ = cap_;
+  cb_.on_output(std::string_view(data, static_cast<size_t>(room)));
+  truncated_ = true;
+  std::string marker = "\n[hearth: output truncated after " + std::to_string(cap_) + " bytes; the rest was dropped]\n";
+  cb_.on_output(marker);
+}
+
+void WatchedProcess::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept {
+  auto* self = static_cast<WatchedProcess*>(s->data);
+  if (n > 0) {
+    self->deliver(buf->base, static_cast<size_t>(n));
+    return;
+  }
+  if (n < 0) {  // EOF or error: either way no more output
+    self->eof_ = true;
+    uv_read_stop(s);
+    self->maybe_finish();
+  }
+}
+
+void WatchedProcess::on_exit(uv_poll_t* h, int, int) noexcept {
+  auto* self = static_cast<WatchedProcess*>(h->data);
+  int status = 0;
+  if (waitpid(self->pid_, &status, WNOHANG | __WALL) != self->pid_) return;  // not yet
+  uv_poll_stop(h);
+  self->exited_ = true;
+  int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  self->info_.exit_status = sig ? 128 + sig : WEXITSTATUS(status);
+  self->info_.term_signal = sig;
+  self->info_.elapsed = std::chrono::steady_clock::now() - self->started_;
+  // Background children left by the command would hold the pipe open
+  // forever: the command's process group ends with it. (A pid namespace
+  // ends with its init, by the kernel.)
+  if (self->target_ == Target::process_group) ::kill(-self->pid_, SIGKILL);
+  self->maybe_finish();
+}
+
+void WatchedProcess::maybe_finish() {
+  if (!exited_ || !eof_ || reported_) return;
+  reported_ = true;
+  info_.timed_out = timed_out_;
+  info_.killed = killed_;
+  if (cb_.on_exit) cb_.on_exit(info_);
+  close_all();
+}
+
+void WatchedProcess::close_all() {
+  uv_close(reinterpret_cast<uv_handle_t*>(&exit_poll_), &WatchedProcess::on_closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&pipe_), &WatchedProcess::on_closed);
+  if (timeout_) uv_close(reinterpret_cast<uv_handle_t*>(&timeout_timer_), &WatchedProcess::on_closed);
+  if (grace_timer_active_) uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_), &WatchedProcess::on_closed);
+}
+
+void WatchedProcess::on_closed(uv_handle_t* h) noexcept {
+  auto* self = static_cast<WatchedProcess*>(h->data);
+  if (--self->open_handles_ == 0) {
+    ::close(self->pidfd_);
+    delete self;
+  }
+}
+
+}  // namespace hearth::sandbox

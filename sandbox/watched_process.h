@@ -1,0 +1,71 @@
+// Private to sandbox/: a started child watched on the loop. Shared by the
+// backends: the exit through a pidfd (no SIGCHLD handler, no race with
+// libuv's reaping), output through one pipe (stdout and stderr in order),
+// the timeout, the kill grace and the output cap.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <optional>
+
+#include "sandbox/sandbox.h"
+
+namespace hearth::sandbox {
+
+class WatchedProcess final : public Process {
+ public:
+  /// What a kill reaches. `process_group`: the child leads a session whose
+  /// group is signalled, and killed whole when the child exits.
+  /// `pid_namespace`: the child is the init of its own pid namespace; when
+  /// it dies the kernel kills every other process in it.
+  enum class Target { process_group, pid_namespace };
+
+  WatchedProcess(uv_loop_t* loop, ExecCallbacks cb, const ExecSpec& spec, Target target);
+
+  /// Takes over a started child: its pid and the read end of its output
+  /// pipe (`out_fd`, owned from now on). On error the child is killed and
+  /// reaped, and the caller deletes this object only if !has_handles().
+  Status watch(int pid, int out_fd, std::chrono::steady_clock::time_point started);
+
+  void kill() override;
+  int pid() const override { return pid_; }
+  bool has_handles() const { return open_handles_ > 0; }
+
+ private:
+  void terminate();
+  void signal(int sig);
+  void deliver(const char* data, size_t n);
+  void maybe_finish();
+  void close_all();
+
+  static void on_timeout(uv_timer_t* t) noexcept;
+  static void on_grace(uv_timer_t* t) noexcept;
+  static void on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) noexcept;
+  static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept;
+  static void on_exit(uv_poll_t* h, int, int) noexcept;
+  static void on_closed(uv_handle_t* h) noexcept;
+
+  uv_loop_t* loop_;
+  ExecCallbacks cb_;
+  Target target_;
+  std::chrono::milliseconds grace_;
+  std::optional<std::chrono::milliseconds> timeout_;
+  uint64_t cap_;              // output bytes delivered at most
+  uint64_t delivered_ = 0;
+  bool truncated_ = false;
+  uv_poll_t exit_poll_{};     // readable when the child exits
+  int pidfd_ = -1;
+  uv_pipe_t pipe_{};
+  uv_timer_t timeout_timer_{};
+  uv_timer_t grace_timer_{};
+  bool grace_timer_active_ = false;
+  int open_handles_ = 0;      // the object deletes itself when the last closes
+  int pid_ = 0;
+  bool exited_ = false, eof_ = false, reported_ = false, timed_out_ = false, killed_ = false;
+  ExitInfo info_;
+  std::chrono::steady_clock::time_point started_;
+  char buffer_[64 * 1024];
+};
+
+}  // namespace hearth::sandbox

@@ -1,0 +1,466 @@
+// The namespace backend under attack. Each case runs a probe inside the
+// sandbox that exits 66 when the attack WORKED, so a probe that fails to run
+// at all cannot pass; each also asserts the specific failure it expects.
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <cstdlib>
+
+#include "sandbox/sandbox.h"
+#include "tests/engine/fixture.h"
+
+using namespace hearth::sandbox;
+using hearth::testing::TempDir;
+
+namespace {
+
+constexpr int kWorked = 66;
+
+struct Outcome {
+  std::string output;
+  ExitInfo exit;
+};
+
+Sandbox& box() {
+  static auto made = make_namespace_sandbox();
+  BOOST_REQUIRE_MESSAGE(made.ok(), (made.ok() ? "" : made.message()));
+  return **made;
+}
+
+Outcome run(const std::string& script, Isolation iso = {}, std::optional<std::chrono::milliseconds> timeout = {}) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  ExecSpec spec;
+  spec.argv = {"bash", "-c", script};
+  spec.env = {"PATH=/usr/bin:/bin", "HOME=/home/hearth", "LANG=C.UTF-8"};
+  spec.cwd = kWorkspaceInside;
+  spec.isolation = std::move(iso);
+  spec.timeout = timeout;
+  spec.kill_grace = std::chrono::milliseconds(200);
+  Outcome o;
+  int exits = 0;
+  auto p = box().spawn(&loop, spec, {[&](std::string_view c) { o.output.append(c); }, [&](const ExitInfo& e) {
+                                       o.exit = e;
+                                       ++exits;
+                                     }});
+  BOOST_REQUIRE_MESSAGE(p.ok(), (p.ok() ? "" : p.message()));
+  uv_run(&loop, UV_RUN_DEFAULT);
+  BOOST_TEST(exits == 1);
+  BOOST_TEST(uv_loop_close(&loop) == 0);
+  BOOST_TEST_MESSAGE(o.output);
+  return o;
+}
+
+// The probe failed as expected: it ran (not 127), did not report success,
+// and printed `expected`.
+void refused(const Outcome& o, const std::string& expected) {
+  BOOST_TEST(o.exit.exit_status != kWorked, "the attack worked: " << o.output);
+  BOOST_TEST(o.exit.exit_status != 127, "the probe did not run: " << o.output);
+  BOOST_TEST(o.output.find(expected) != std::string::npos, "expected '" << expected << "' in: " << o.output);
+}
+
+// A system call made with perl's syscall(): prints its errno (0 = it worked).
+std::string syscall_probe(int nr, const std::string& args = "0, 0, 0, 0, 0") {
+  return "perl -e 'my @a = (" + args + "); $r = syscall(" + std::to_string(nr) +
+         ", @a); print \"errno=\", ($r == -1 ? $!+0 : 0), \"\\n\"; exit($r == -1 ? 1 : 66)'";
+}
+
+// True while some host process runs with exactly this command line.
+bool host_process_with_cmdline(const std::string& cmdline) {
+  DIR* d = opendir("/proc");
+  bool found = false;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    std::string c = hearth::testing::read_file(std::string("/proc/") + e->d_name + "/cmdline");
+    for (auto& ch : c) if (ch == '\0') ch = ' ';
+    if (c == cmdline + " ") found = true;
+  }
+  closedir(d);
+  return found;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(namespace_sandbox)
+
+BOOST_AUTO_TEST_CASE(a_command_runs_as_an_ordinary_user_without_privileges) {
+  auto o = run("id -u; grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; pwd; hostname");
+  BOOST_TEST(o.exit.exit_status == 0);
+  BOOST_TEST(o.output.find("1000\n") == 0);
+  BOOST_TEST(o.output.find("CapEff:\t0000000000000000") != std::string::npos);
+  BOOST_TEST(o.output.find("CapBnd:\t0000000000000000") != std::string::npos);
+  BOOST_TEST(o.output.find("NoNewPrivs:\t1") != std::string::npos);
+  BOOST_TEST(o.output.find("Seccomp:\t2") != std::string::npos);
+  BOOST_TEST(o.output.find("/workspace\nhearth\n") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(the_engines_state_database_is_not_visible) {
+  TempDir repo;
+  hearth::testing::write_file(repo.path / ".hearth" / "state.db", "SQLite format 3");
+  auto o = run("cat " + (repo.path / ".hearth" / "state.db").string() + " && exit 66");
+  refused(o, "No such file or directory");
+}
+
+BOOST_AUTO_TEST_CASE(root_home_is_not_visible) {
+  refused(run("ls /root && exit 66"), "No such file or directory");
+}
+
+BOOST_AUTO_TEST_CASE(etc_shadow_is_not_visible) {
+  refused(run("cat /etc/shadow && exit 66"), "No such file or directory");
+}
+
+BOOST_AUTO_TEST_CASE(host_directories_outside_the_binds_are_not_visible) {
+  refused(run("ls /work /home/hearth/.. /var /opt 2>&1; [ -e /work ] || [ -e /var ] && exit 66; echo gone"), "gone");
+}
+
+BOOST_AUTO_TEST_CASE(a_read_only_bind_cannot_be_written) {
+  TempDir dir;
+  hearth::testing::write_file(dir.path / "f", "original");
+  Isolation iso;
+  iso.binds.push_back({dir.str(), "", false});
+  auto o = run("echo changed > " + (dir.path / "f").string() + " && exit 66", iso);
+  refused(o, "Read-only file system");
+  BOOST_TEST(hearth::testing::read_file(dir.path / "f") == "original");
+}
+
+BOOST_AUTO_TEST_CASE(system_directories_and_the_root_are_read_only) {
+  refused(run("touch /usr/bin/evil && exit 66"), "Read-only file system");
+  refused(run("echo 'evil:x:0:0::/:/bin/sh' >> /etc/passwd && exit 66"), "Read-only file system");
+  refused(run("mkdir /evil && exit 66"), "Read-only file system");
+}
+
+BOOST_AUTO_TEST_CASE(host_processes_are_not_visible) {
+  std::string host_pid = std::to_string(getpid());
+  auto o = run("ls /proc/" + host_pid + " && exit 66; ps -e --no-headers | wc -l");
+  refused(o, "No such file or directory");
+  // bash, ps, wc: nothing of the host.
+  BOOST_TEST(o.output.find("\n3\n") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(host_processes_cannot_be_signalled) {
+  pid_t victim = fork();
+  if (victim == 0) {
+    execl("/bin/sleep", "sleep", "30", nullptr);
+    _exit(1);
+  }
+  auto o = run("kill -9 " + std::to_string(victim) + " && exit 66");
+  refused(o, "No such process");
+  BOOST_TEST(::kill(victim, 0) == 0);  // still alive
+  ::kill(victim, SIGKILL);
+  waitpid(victim, nullptr, 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_tcp_port_on_the_hosts_loopback_is_unreachable) {
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  BOOST_REQUIRE(bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  BOOST_REQUIRE(listen(s, 8) == 0);
+  socklen_t len = sizeof addr;
+  getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::string port = std::to_string(ntohs(addr.sin_port));
+  auto o = run("echo hi > /dev/tcp/127.0.0.1/" + port + " && exit 66");
+  refused(o, "Connection refused");
+  BOOST_TEST(accept(s, nullptr, nullptr) == -1);  // nothing reached the host
+  close(s);
+}
+
+BOOST_AUTO_TEST_CASE(only_loopback_exists_without_network) {
+  auto o = run("cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '; [ -e /etc/resolv.conf ] && exit 66; exit 0");
+  BOOST_TEST(o.exit.exit_status == 0);
+  BOOST_TEST(o.output == "lo\n");
+}
+
+BOOST_AUTO_TEST_CASE(mount_is_refused) {
+  refused(run("mkdir -p /tmp/m && mount -t tmpfs none /tmp/m && exit 66"), "must be superuser");
+  refused(run(syscall_probe(165, "\"none\", \"/tmp\", \"tmpfs\", 0, 0")), "errno=1\n");
+}
+
+BOOST_AUTO_TEST_CASE(unshare_of_a_user_namespace_is_refused) {
+  refused(run("unshare -U true && exit 66"), "Operation not permitted");
+}
+
+BOOST_AUTO_TEST_CASE(unshare_of_mount_and_network_namespaces_is_refused) {
+  refused(run("unshare -rmn true && exit 66"), "Operation not permitted");
+  refused(run(syscall_probe(272, "0x40000000, 0, 0, 0, 0")), "errno=1\n");  // unshare(CLONE_NEWNET)
+}
+
+BOOST_AUTO_TEST_CASE(ptrace_is_refused) {
+  refused(run(syscall_probe(101)), "errno=1\n");  // PTRACE_TRACEME
+  refused(run("sleep 5 & strace -p $! -e trace=none 2>&1; kill %1; exit 0"), "Operation not permitted");
+}
+
+BOOST_AUTO_TEST_CASE(process_vm_readv_is_refused) {
+  refused(run(syscall_probe(310, "1, 0, 0, 0, 0, 0")), "errno=1\n");
+}
+
+BOOST_AUTO_TEST_CASE(loading_a_kernel_module_is_refused) {
+  refused(run(syscall_probe(313, "0, \"\", 0")), "errno=1\n");   // finit_module
+  refused(run(syscall_probe(175, "0, 0, \"\"")), "errno=1\n");   // init_module
+  refused(run(syscall_probe(176, "\"loop\", 0")), "errno=1\n");  // delete_module
+}
+
+BOOST_AUTO_TEST_CASE(kernel_attack_surface_is_refused) {
+  for (int nr : {250 /*keyctl*/, 248 /*add_key*/, 321 /*bpf*/, 298 /*perf_event_open*/, 323 /*userfaultfd*/,
+                 425 /*io_uring_setup*/, 246 /*kexec_load*/, 169 /*reboot*/, 167 /*swapon*/, 163 /*acct*/,
+                 304 /*open_by_handle_at*/, 303 /*name_to_handle_at*/, 155 /*pivot_root*/, 308 /*setns*/})
+    refused(run(syscall_probe(nr)), "errno=1\n");
+}
+
+BOOST_AUTO_TEST_CASE(disabling_address_randomization_is_refused) {
+  refused(run("setarch -R true && exit 66"), "Operation not permitted");
+}
+
+BOOST_AUTO_TEST_CASE(typing_into_the_terminal_is_refused) {
+  // ioctl(0, TIOCSTI, "x")
+  refused(run(syscall_probe(16, "0, 0x5412, \"x\"")), "errno=1\n");
+}
+
+BOOST_AUTO_TEST_CASE(a_symlink_cannot_lead_out_of_the_workspace) {
+  TempDir outside, ws;
+  hearth::testing::write_file(outside.path / "secret", "s3cret");
+  std::filesystem::create_directory_symlink(outside.path, ws.path / "link");
+  Isolation iso;
+  iso.workspace = ws.str();
+  auto o = run("cat /workspace/link/secret && exit 66; ln -s " + outside.str() + "/secret mine; cat mine && exit 66; exit 0",
+               iso);
+  refused(o, "No such file or directory");
+  BOOST_TEST(o.output.find("s3cret") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(dot_dot_cannot_lead_out_of_the_workspace) {
+  TempDir parent;
+  hearth::testing::write_file(parent.path / "secret", "s3cret");
+  std::filesystem::create_directory(parent.path / "ws");
+  Isolation iso;
+  iso.workspace = (parent.path / "ws").string();
+  auto o = run("cat /workspace/../secret ../secret ../../" + parent.str() + "/secret && exit 66", iso);
+  refused(o, "No such file or directory");
+  BOOST_TEST(o.output.find("s3cret") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(the_workspace_is_writable_and_persists_on_the_host) {
+  TempDir ws;
+  Isolation iso;
+  iso.workspace = ws.str();
+  auto o = run("echo built > out.txt", iso);
+  BOOST_TEST(o.exit.exit_status == 0);
+  BOOST_TEST(hearth::testing::read_file(ws.path / "out.txt") == "built\n");
+}
+
+BOOST_AUTO_TEST_CASE(a_fork_bomb_is_contained_by_the_pids_limit) {
+  Isolation iso;
+  iso.pids = 32;
+  auto t0 = std::chrono::steady_clock::now();
+  auto o = run("for i in $(seq 200); do sleep 4241 & done; echo done", iso,
+               std::chrono::milliseconds(3000));
+  refused(o, "Resource temporarily unavailable");
+  // Ended by its timeout at the latest, and nothing of it survives.
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10)));
+  BOOST_TEST(!host_process_with_cmdline("sleep 4241"));
+  // The host still starts processes at once.
+  auto after = run("echo fine");
+  BOOST_TEST(after.output == "fine\n");
+}
+
+BOOST_AUTO_TEST_CASE(filling_memory_is_stopped_by_the_memory_limit) {
+  Isolation iso;
+  iso.memory_bytes = 64ull << 20;
+  auto o = run("perl -e '$x = \"a\" x (400*1024*1024); print length($x), \"\\n\"; exit 66'", iso);
+  BOOST_TEST(o.exit.exit_status != kWorked, o.output);
+  // OOM-killed in the sandbox's cgroup, or refused the memory (RLIMIT_AS).
+  BOOST_TEST((o.exit.term_signal == SIGKILL || o.output.find("Out of memory") != std::string::npos), o.output);
+}
+
+BOOST_AUTO_TEST_CASE(filling_a_tmpfs_stops_at_its_size) {
+  refused(run("head -c 100M /dev/zero > $HOME/big && exit 66"), "No space left on device");
+  refused(run("head -c 100M /dev/zero > /dev/shm/big && exit 66"), "No space left on device");
+}
+
+BOOST_AUTO_TEST_CASE(setsid_does_not_outlive_the_timeout) {
+  auto o = run("setsid sleep 4242 & sleep 1000", {}, std::chrono::milliseconds(300));
+  BOOST_TEST(o.exit.timed_out);
+  BOOST_TEST(!host_process_with_cmdline("sleep 4242"));
+  BOOST_TEST(!host_process_with_cmdline("sleep 1000"));
+}
+
+BOOST_AUTO_TEST_CASE(a_double_fork_does_not_outlive_the_command) {
+  auto o = run("(sleep 4243 &) ; echo started");
+  BOOST_TEST(o.exit.exit_status == 0);
+  BOOST_TEST(o.output == "started\n");
+  BOOST_TEST(!host_process_with_cmdline("sleep 4243"));
+}
+
+BOOST_AUTO_TEST_CASE(nohup_does_not_outlive_the_command) {
+  auto o = run("nohup sleep 4244 >/dev/null 2>&1 & disown; trap '' TERM HUP; echo ok");
+  BOOST_TEST(o.output == "ok\n");
+  BOOST_TEST(!host_process_with_cmdline("sleep 4244"));
+}
+
+BOOST_AUTO_TEST_CASE(the_engines_environment_is_not_readable) {
+  setenv("HEARTH_TEST_ENGINE_SECRET", "tok-123", 1);
+  auto o = run("env; cat /proc/1/environ | tr '\\0' '\\n'; cat /proc/" + std::to_string(getppid()) +
+               "/environ 2>&1; grep -rs tok-123 /proc/*/environ && exit 66; exit 0");
+  unsetenv("HEARTH_TEST_ENGINE_SECRET");
+  BOOST_TEST(o.exit.exit_status == 0);
+  BOOST_TEST(o.output.find("tok-123") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(setuid_programs_gain_nothing) {
+  // no_new_privs: a setuid binary runs without its owner's rights.
+  refused(run("su -c true root 2>&1 && exit 66; exit 1"), "u");
+  refused(run("hostname evil && exit 66"), "hostname");
+}
+
+BOOST_AUTO_TEST_CASE(output_is_capped_with_a_marker) {
+  Isolation iso;
+  iso.output_cap_bytes = 1000;
+  auto o = run("head -c 100000 /dev/zero | tr '\\0' x; echo; echo done-writing >&2", iso);
+  BOOST_TEST(o.exit.exit_status == 0);
+  BOOST_TEST(o.output.size() < 1200u);
+  BOOST_TEST(o.output.find("[hearth: output truncated after 1000 bytes") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_missing_program_is_a_clear_spawn_error) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  ExecSpec spec;
+  spec.argv = {"no-such-program-xyz"};
+  spec.env = {"PATH=/usr/bin:/bin"};
+  spec.cwd = kWorkspaceInside;
+  auto p = box().spawn(&loop, spec, {});
+  BOOST_REQUIRE(!p.ok());
+  BOOST_TEST(p.message().find("no-such-program-xyz") != std::string::npos);
+  BOOST_TEST(p.message().find("not found") != std::string::npos);
+  BOOST_TEST(uv_loop_close(&loop) == 0);
+}
+
+// The unprivileged case: the real binary run as an ordinary host user.
+BOOST_AUTO_TEST_CASE(unprivileged_user_gets_the_same_isolation) {
+  passwd* pw = getpwnam("hearth-test");
+  if (!pw || geteuid() != 0) {
+    BOOST_TEST_MESSAGE("SKIPPED: needs root and the user hearth-test (created by .ci/run: useradd -M hearth-test)");
+    return;
+  }
+  const char* bin = std::getenv("HEARTH_BIN");
+  BOOST_REQUIRE(bin);
+  TempDir ws;
+  BOOST_REQUIRE(chown(ws.str().c_str(), pw->pw_uid, pw->pw_gid) == 0);
+  std::string script =
+      "id -u; cat /proc/self/uid_map; touch /workspace/made; cat /etc/shadow; touch /usr/x; ls /root; "
+      "echo hi > /dev/tcp/127.0.0.1/1 ; unshare -U true; exit 3";
+  std::string cmd = "setpriv --reuid=" + std::to_string(pw->pw_uid) + " --regid=" + std::to_string(pw->pw_gid) +
+                    " --clear-groups " + bin + " sandbox run --workspace " + ws.str() + " -- bash -c \"" + script +
+                    "\" 2>&1";
+  FILE* f = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, f)) out.append(buf, n);
+  int status = pclose(f);
+  BOOST_TEST_MESSAGE(out);
+  BOOST_TEST(WEXITSTATUS(status) == 3, out);
+  BOOST_TEST(out.find("1000\n") == 0);
+  // uid_map: inside 1000 is the user's own uid outside, and nothing else.
+  BOOST_TEST(out.find(" " + std::to_string(pw->pw_uid) + " ") != std::string::npos);
+  BOOST_TEST(std::filesystem::exists(ws.path / "made"));
+  struct stat st {};
+  stat((ws.path / "made").c_str(), &st);
+  BOOST_TEST(st.st_uid == pw->pw_uid);  // made as the user, not as root
+  BOOST_TEST(out.find("/etc/shadow: No such file or directory") != std::string::npos);
+  BOOST_TEST(out.find("Read-only file system") != std::string::npos);
+  BOOST_TEST(out.find("/root") != std::string::npos);
+  BOOST_TEST(out.find("Connection refused") != std::string::npos);
+  BOOST_TEST(out.find("unshare failed: Operation not permitted") != std::string::npos);
+
+  // Limits without a delegated cgroup: the fallback is applied and reported.
+  std::string limited = "setpriv --reuid=" + std::to_string(pw->pw_uid) + " --regid=" + std::to_string(pw->pw_gid) +
+                        " --clear-groups " + bin +
+                        " sandbox run --pids 16 --timeout 3s -- bash -c 'for i in $(seq 40); do sleep 4245 & done' 2>&1";
+  f = popen(limited.c_str(), "r");
+  out.clear();
+  while (size_t n = fread(buf, 1, sizeof buf, f)) out.append(buf, n);
+  pclose(f);
+  BOOST_TEST_MESSAGE(out);
+  BOOST_TEST(out.find("warning: pids limit applies per user (RLIMIT_NPROC") != std::string::npos, out);
+  BOOST_TEST(out.find("Resource temporarily unavailable") != std::string::npos, out);
+  BOOST_TEST(!host_process_with_cmdline("sleep 4245"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// Steps of a workflow through the real engine.
+BOOST_AUTO_TEST_SUITE(namespace_sandbox_steps)
+
+BOOST_AUTO_TEST_CASE(an_empty_workspace_persists_across_steps_and_resume_and_outputs_work) {
+  setenv("HEARTH_TEST_ENGINE_SECRET", "tok-456", 1);
+  hearth::testing::TempRepo repo(R"WF(
+[sandbox]
+kind = "namespace"
+workspace = "empty"
+
+[env]
+GREETING = "hello"
+
+[[steps]]
+id = "make"
+run = '''
+echo "$GREETING" > made.txt
+echo "where=$(pwd)" >> "$HEARTH_OUTPUT"
+env > env.txt
+'''
+
+[[steps]]
+id = "use"
+needs = ["make"]
+run = '''
+cat made.txt
+[ -e ../state.db ] && exit 66
+[ -f done-once ] || { touch done-once; exit 3; }
+echo "again=$(cat made.txt)" >> "$HEARTH_OUTPUT"
+'''
+)WF");
+  auto first = repo.run();
+  unsetenv("HEARTH_TEST_ENGINE_SECRET");
+  BOOST_TEST(first.outcome.status == hearth::engine::RunStatus::failed);
+  auto ws = repo.root() / ".hearth" / "workspaces" / first.outcome.run_id;
+  BOOST_TEST(hearth::testing::read_file(ws / "made.txt") == "hello\n");
+  BOOST_TEST(!repo.exists("made.txt"));  // the repository is untouched
+  std::string env = hearth::testing::read_file(ws / "env.txt");
+  BOOST_TEST(env.find("tok-456") == std::string::npos, env);
+  BOOST_TEST(env.find("GREETING=hello") != std::string::npos, env);
+  auto second = repo.resume(first.outcome.run_id);
+  BOOST_TEST(second.outcome.status == hearth::engine::RunStatus::succeeded);
+  bool saw_outputs = false;
+  for (auto& e : second.events)
+    if (e.type == "step.succeeded" && e.step_id == "use") {
+      saw_outputs = true;
+      BOOST_TEST(e.data["outputs"]["again"] == "hello");
+    }
+  BOOST_TEST(saw_outputs);
+}
+
+BOOST_AUTO_TEST_CASE(repo_workspace_is_the_repository_at_workspace) {
+  hearth::testing::TempRepo repo(R"WF(
+[sandbox]
+kind = "namespace"
+
+[[steps]]
+id = "write"
+run = 'pwd > where.txt; id -u >> where.txt'
+)WF");
+  auto r = repo.run();
+  BOOST_TEST(r.outcome.status == hearth::engine::RunStatus::succeeded);
+  BOOST_TEST(repo.read("where.txt") == "/workspace\n1000\n");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
