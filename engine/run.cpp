@@ -31,11 +31,25 @@ Status Run::choose_sandbox() {
 }
 
 std::string Run::workspace_dir() const {
-  if (wf_.sandbox.workspace == "empty") {
+  if (wf_.sandbox.workspace != "repo") {
     // Per run, beside the scratch directories; kept across steps and resume.
     return (std::filesystem::path(opts_.scratch_dir).parent_path() / "workspaces" / id()).string();
   }
   return opts_.repo;
+}
+
+Status Run::ensure_workspace() {
+  if (workspace_) return {};
+  sandbox::WorkspaceSpec spec;
+  if (!sandbox::parse_workspace_kind(wf_.sandbox.workspace, spec.kind))
+    return Error{"unknown workspace kind '" + wf_.sandbox.workspace + "'"};
+  spec.repo = std::filesystem::absolute(opts_.repo).lexically_normal().string();
+  spec.ref = wf_.sandbox.ref;
+  spec.dir = workspace_dir();
+  auto w = sandbox::prepare_workspace(spec);
+  if (!w) return Error{"workspace = \"" + wf_.sandbox.workspace + "\": " + w.message()};
+  workspace_ = *w;
+  return {};
 }
 
 Status Run::begin(const nlohmann::json& payload) {
@@ -335,7 +349,8 @@ Status Run::prepare_spec(StepState& st, nlohmann::json& ctx) {
     if (!value) return Error{where("run") + "${{ " + expression.text() + " }}: " + value.message()};
     env[var] = workflows::expr::to_text(*value);
   }
-  std::filesystem::path cwd = isolated() ? workspace_dir() : opts_.repo;
+  if (auto s = ensure_workspace(); !s.ok()) return Error{where("workspace") + s.message()};
+  std::filesystem::path cwd = workspace_->path;
   if (def.working_directory) {
     auto dir = def.working_directory->parsed.render(ctx);
     if (!dir) return Error{where("working-directory") + dir.message()};
@@ -348,11 +363,13 @@ Status Run::prepare_spec(StepState& st, nlohmann::json& ctx) {
   env["HEARTH_OUTPUT"] = st.output_path;
   env["HEARTH_RUN_ID"] = id();
   env["HEARTH_STEP_ID"] = def.id;
-  env["HEARTH_WORKSPACE"] = opts_.repo;
+  env["HEARTH_WORKSPACE"] = workspace_->path;
   st.spec = {};
   if (isolated()) {
     auto& iso = st.spec.isolation;
-    iso.workspace = workspace_dir();
+    iso.workspace = workspace_->path;
+    // A checkout reads its objects from the host repository's database.
+    for (auto& p : workspace_->read_only) iso.binds.push_back({p, p, false});
     iso.network = wf_.sandbox.network == "host" ? sandbox::Network::host : sandbox::Network::none;
     iso.memory_bytes = wf_.sandbox.memory_bytes;
     iso.pids = wf_.sandbox.pids;
@@ -413,11 +430,6 @@ void Run::spawn(StepState& st) {
     schedule();
   };
   ++running_;
-  if (isolated() && !workspace_ready_) {
-    std::error_code ec;
-    std::filesystem::create_directories(workspace_dir(), ec);
-    workspace_ready_ = true;
-  }
   auto p = sandbox_->spawn(engine_.loop_, st.spec, std::move(cb));
   if (!p) {
     st.spawn_error = p.message();

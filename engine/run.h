@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/engine.h"
+#include "sandbox/workspace.h"
 
 namespace hearth::engine {
 
@@ -117,6 +118,10 @@ class Run {
   bool isolated() const { return sandbox_ && sandbox_->kind() != "local"; }
   // The host directory the run's commands see at /workspace.
   std::string workspace_dir() const;
+  // Prepares the workspace the first time a step needs it (a checkout is
+  // made then; a resumed run finds the one made before).
+  Status ensure_workspace();
+  std::optional<sandbox::Workspace> workspace_;
 
   // Commits what begin()/adopt() wrote, then starts heartbeats and scheduling.
   Status commit_and_go(Status s);
@@ -237,7 +242,7 @@ class Run {
   int64_t seq_ = 0;
   int running_ = 0;
   bool cancelling_ = false, cancel_recorded_ = false, finishing_ = false;
-  bool pass_scheduled_ = false, closed_ = false, scratch_ready_ = false, workspace_ready_ = false;
+  bool pass_scheduled_ = false, closed_ = false, scratch_ready_ = false;
   std::string cancel_reason_;
   Status fatal_;
   std::chrono::steady_clock::time_point started_;

@@ -39,7 +39,7 @@ namespace {
 
 const std::vector<std::string> kTopKeys = {"name", "description", "on", "inputs", "env", "commands", "sandbox", "steps"};
 const std::vector<std::string> kCommandKeys = {"exec", "secrets", "env", "allow", "deny", "preset", "timeout"};
-const std::vector<std::string> kSandboxKeys = {"kind", "workspace", "network", "memory", "pids", "cpus"};
+const std::vector<std::string> kSandboxKeys = {"kind", "workspace", "ref", "network", "memory", "pids", "cpus"};
 const std::vector<std::string> kStepKeys = {"id",      "name",  "run",    "needs",
                                             "if",      "env",   "timeout", "working-directory",
                                             "continue-on-error", "retry"};
@@ -221,9 +221,14 @@ class Loader {
     sb.location = location_of(t.source());
     one_of(t, "kind", {"namespace", "local"}, sb.kind);
     one_of(t, "workspace", {"repo", "empty", "checkout"}, sb.workspace);
-    if (sb.workspace == "checkout")
-      error(*t.get("workspace"), "workspace = \"checkout\" is not available yet in this build: use \"repo\" (the "
-                                 "repository itself) or \"empty\" (a fresh directory per run)");
+    if (auto ref = get_string(t, "ref", "[sandbox]")) {
+      if (sb.workspace != "checkout")
+        error(*t.get("ref"), "'ref' in [sandbox] applies to workspace = \"checkout\" only (workspace is \"" +
+                                 sb.workspace + "\")");
+      else if (ref->empty() || ref->front() == '-')
+        error(*t.get("ref"), "'ref' in [sandbox] must name a branch, tag or commit, not '" + *ref + "'");
+      else sb.ref = *ref;
+    }
     one_of(t, "network", {"none", "host"}, sb.network);
     if (auto m = get_string(t, "memory", "[sandbox]")) {
       auto bytes = sandbox::parse_size(*m);

@@ -86,7 +86,8 @@ struct CommandDef {
 /// The [sandbox] table: where the workflow's commands run (docs/sandbox.md).
 struct SandboxSettings {
   std::string kind = "namespace";  // namespace | local
-  std::string workspace = "repo";  // repo | empty (| checkout, not yet available)
+  std::string workspace = "repo";  // repo | empty | checkout
+  std::string ref;                 // checkout: branch, tag or commit; empty: HEAD
   std::string network = "none";    // none | host
   std::optional<uint64_t> memory_bytes;
   std::optional<uint64_t> pids;

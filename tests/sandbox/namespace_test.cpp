@@ -449,6 +449,94 @@ echo "again=$(cat made.txt)" >> "$HEARTH_OUTPUT"
   BOOST_TEST(saw_outputs);
 }
 
+BOOST_AUTO_TEST_CASE(a_checkout_workspace_is_the_committed_tree_with_git_working_inside) {
+  hearth::testing::TempRepo repo(R"WF(
+[sandbox]
+kind = "namespace"
+workspace = "checkout"
+
+[[steps]]
+id = "look"
+run = '''
+cat committed.txt
+[ ! -e scratch.txt ] || { echo "an uncommitted file reached the checkout"; exit 61; }
+[ ! -e ../state.db ] || exit 62
+git status --porcelain > /tmp/status.txt
+cp /tmp/status.txt status.txt
+git log --format=%s > log.txt
+git config --list --show-origin > config.txt
+echo edited >> committed.txt
+echo "branch=$(git rev-parse --abbrev-ref HEAD)" >> "$HEARTH_OUTPUT"
+'''
+
+[[steps]]
+id = "again"
+needs = ["look"]
+run = '''
+[ -f done-once ] || { touch done-once; exit 3; }
+echo "diff=$(git diff --name-only)" >> "$HEARTH_OUTPUT"
+'''
+)WF");
+  auto root = repo.root();
+  auto sh = [&](const std::string& cmd) {
+    std::string full = "cd '" + root.string() + "' && " + cmd + " >/dev/null 2>&1";
+    BOOST_REQUIRE_MESSAGE(std::system(full.c_str()) == 0, cmd);
+  };
+  hearth::testing::write_file(root / "committed.txt", "from git\n");
+  sh("git init -q -b main . && git add committed.txt workflow.toml && "
+     "git -c user.name=t -c user.email=t@example.com commit -q -m first");
+  sh("git config credential.helper 'store --file /root/.never'");
+  hearth::testing::write_file(root / "scratch.txt", "not committed\n");
+  auto first = repo.run();
+  BOOST_TEST(first.outcome.status == hearth::engine::RunStatus::failed);  // "again" fails once
+  auto ws = root / ".hearth" / "workspaces" / first.outcome.run_id;
+  BOOST_TEST(hearth::testing::read_file(ws / "status.txt") == "");
+  BOOST_TEST(hearth::testing::read_file(ws / "log.txt") == "first\n");
+  std::string config = hearth::testing::read_file(ws / "config.txt");
+  BOOST_TEST(config.find("credential") == std::string::npos, config);
+  BOOST_TEST(repo.read("committed.txt") == "from git\n");  // the host's tree is untouched
+  bool branch = false;
+  for (auto& e : first.events)
+    if (e.type == "step.succeeded" && e.step_id == "look") branch = e.data["outputs"]["branch"] == "main";
+  BOOST_TEST(branch);
+  // The resumed run keeps the same checkout, with the first step's edit.
+  auto second = repo.resume(first.outcome.run_id);
+  BOOST_TEST(second.outcome.status == hearth::engine::RunStatus::succeeded);
+  bool saw = false;
+  for (auto& e : second.events)
+    if (e.type == "step.succeeded" && e.step_id == "again") {
+      saw = true;
+      BOOST_TEST(e.data["outputs"]["diff"] == "committed.txt");
+    }
+  BOOST_TEST(saw);
+}
+
+BOOST_AUTO_TEST_CASE(a_checkout_of_a_ref_that_does_not_exist_fails_the_step_naming_it) {
+  hearth::testing::TempRepo repo(R"WF(
+[sandbox]
+kind = "namespace"
+workspace = "checkout"
+ref = "no-such-branch"
+
+[[steps]]
+id = "look"
+run = 'true'
+)WF");
+  std::string init = "cd '" + repo.root().string() + "' && git init -q -b main . && git add workflow.toml && "
+                     "git -c user.name=t -c user.email=t@example.com commit -q -m first >/dev/null";
+  BOOST_REQUIRE(std::system(init.c_str()) == 0);
+  auto r = repo.run();
+  BOOST_TEST(r.outcome.status == hearth::engine::RunStatus::failed);
+  bool named = false;
+  for (auto& e : r.events)
+    if (e.type == "step.failed") {
+      std::string reason = e.data.value("reason", "");
+      named = reason.find("no-such-branch") != std::string::npos && reason.find("workspace") != std::string::npos;
+      BOOST_TEST(named, reason);
+    }
+  BOOST_TEST(named);
+}
+
 BOOST_AUTO_TEST_CASE(repo_workspace_is_the_repository_at_workspace) {
   hearth::testing::TempRepo repo(R"WF(
 [sandbox]

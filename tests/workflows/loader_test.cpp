@@ -233,4 +233,15 @@ BOOST_AUTO_TEST_CASE(bad_sandbox_values_name_the_place) {
   expect_error("[sandbox]\nnetwrok = \"host\"\n[[steps]]\nid = \"a\"\nrun = \"true\"\n", 2, 1, "did you mean");
 }
 
+BOOST_AUTO_TEST_CASE(a_checkout_takes_a_ref_and_only_a_checkout_does) {
+  auto r = load_workflow_text("[sandbox]\nworkspace = \"checkout\"\nref = \"v1.2\"\n[[steps]]\nid = \"a\"\nrun = \"true\"\n", "wf.toml");
+  BOOST_REQUIRE(r.workflow.has_value());
+  BOOST_TEST(r.workflow->sandbox.workspace == "checkout");
+  BOOST_TEST(r.workflow->sandbox.ref == "v1.2");
+  expect_error("[sandbox]\nworkspace = \"empty\"\nref = \"main\"\n[[steps]]\nid = \"a\"\nrun = \"true\"\n", 3, 7,
+               "applies to workspace = \"checkout\" only");
+  expect_error("[sandbox]\nworkspace = \"checkout\"\nref = \"--upload-pack=x\"\n[[steps]]\nid = \"a\"\nrun = \"true\"\n", 3, 7,
+               "must name a branch, tag or commit");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
