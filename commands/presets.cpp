@@ -33,10 +33,9 @@ std::vector<Preset> make_presets() {
                         "issue comment ?* -b ?*", "issue edit ?* --add-label ?*", "issue edit ?* --remove-label ?*"}),
        kGhDeny},
       {"npm:read-only", "npm",
-       "view packages, list installed ones, audit (not fix), read package.json fields, run the test and other "
-       "scripts (scripts run on the host: see docs/commands.md)",
+       "view packages, list installed ones, audit (not fix), read package.json fields; never run scripts",
        {"view *", "info *", "ls", "ls *", "list", "list *", "outdated", "outdated *", "audit", "audit *",
-        "pkg get", "pkg get *", "test", "test *", "run ?*", "run ?* *"},
+        "pkg get", "pkg get *"},
        {"audit fix", "audit fix *", "audit * fix", "audit * fix *", "* --registry *", "* --registry=*",
         "* --userconfig *", "* --userconfig=*"}},
       {"git:push", "git",

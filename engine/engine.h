@@ -27,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/events.h"
+#include "engine/grants.h"
 #include "engine/store.h"
 #include "sandbox/sandbox.h"
 #include "workflows/workflow.h"
@@ -130,6 +131,12 @@ class Engine {
   Store& store_;
   sandbox::Sandbox& sandbox_;
   std::map<std::string, sandbox::Sandbox*> sandboxes_;  // by kind, besides sandbox_
+  // hearth-shim for granted commands (grants.h), looked up on first use.
+  const std::string& shim_path() {
+    if (shim_path_.empty()) shim_path_ = find_shim();
+    return shim_path_;
+  }
+  std::string shim_path_;
   std::vector<Observer*> observers_;
   std::map<std::string, Run*> runs_;  // each Run owns itself; freed after its handles close
 };

@@ -35,6 +35,11 @@ inline constexpr const char* step_cancelled = "step.cancelled";
 inline constexpr const char* step_retrying = "step.retrying";
 inline constexpr const char* step_interrupted = "step.interrupted";
 inline constexpr const char* run_resumed = "run.resumed";
+// Granted commands: a call was refused or started, a call ended, and (after
+// a crash) a call whose outcome is unknown.
+inline constexpr const char* command_started = "command.started";
+inline constexpr const char* command_finished = "command.finished";
+inline constexpr const char* command_unknown = "command.unknown";
 }  // namespace event_type
 
 /// Receives what the engine does. Called on the loop thread; must not call

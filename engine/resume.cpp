@@ -174,6 +174,30 @@ Status Run::interrupt(StepState& st) {
   if (auto s = store.finish_attempt(id(), last); !s.ok()) return s;
   st.rec.interruptions += 1;
   st.rec.finished_at = last.finished_at;
+  // A granted command that was running then may or may not have done what
+  // it does (posted the comment, pushed the branch): never repeat it
+  // silently. The step fails, naming the calls; `--from` re-runs it on purpose.
+  auto unknown = store.settle_unfinished_calls(id(), st.rec.id, last.number, now_ms());
+  if (!unknown) return Status(unknown.error());
+  if (!unknown->empty()) {
+    std::string calls;
+    for (auto& c : *unknown) {
+      std::string argv;
+      for (auto& a : c.argv) argv += (argv.empty() ? "" : " ") + a;
+      calls += (calls.empty() ? "'" : ", '") + argv + "'";
+      if (auto s = event(event_type::command_unknown, st.rec.id,
+                         {{"sequence", c.sequence}, {"command", c.command}, {"argv", c.argv}, {"attempt", last.number}});
+          !s.ok())
+        return s;
+    }
+    st.rec.status = "failed";
+    st.rec.reason = "interrupted while granted command " + calls +
+                    " was running, outcome unknown: the step is not retried (re-run it with --from " +
+                    st.rec.id + " once you have checked)";
+    if (auto s = store.update_step(id(), st.rec); !s.ok()) return s;
+    return event(event_type::step_failed, st.rec.id,
+                 {{"attempt", last.number}, {"reason", "interrupted"}, {"message", st.rec.reason}});
+  }
   if (st.def->retry.on_interrupted && st.rec.interruptions < workflows::kMaxInterruptions) {
     st.rec.status = "pending";
     st.rec.reason = "";

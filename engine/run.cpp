@@ -89,7 +89,11 @@ Status Run::render_env() {
     auto eq = kv.find('=');
     if (eq != std::string::npos) base_env_[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
+  // A granted command's secrets are for its program only, never a step's.
+  for (auto& [name, def] : wf_.commands)
+    for (auto& secret : def.secrets) base_env_.erase(secret);
   for (auto& [k, v] : env_.items()) base_env_[k] = v.get<std::string>();
+  secrets_ = workflow_secrets(wf_);
   ctx_ = {{"inputs", payload_}, {"env", env_}, {"steps", nlohmann::json::object()}, {"run", run_context()}};
   return {};
 }
@@ -379,6 +383,17 @@ Status Run::prepare_spec(StepState& st, nlohmann::json& ctx) {
     env["HEARTH_OUTPUT"] = "/run/hearth/" + std::filesystem::path(st.output_path).filename().string();
     env["HEARTH_WORKSPACE"] = sandbox::kWorkspaceInside;
   }
+  st.grants.reset();
+  if (!def.commands.empty()) {
+    if (auto s = prepare_grants_for(st, ctx); !s.ok()) return Error{where("commands") + s.message()};
+    bool inside = isolated();
+    env["PATH"] = (inside ? std::string(kGrantsInside) + "/bin" : st.grants->bin_dir) + ":" + env["PATH"];
+    env["HEARTH_COMMAND_SOCKET"] = inside ? std::string(kGrantsInside) + "/commands.sock" : st.grants->socket;
+    if (inside) {
+      st.spec.isolation.binds.push_back({st.grants->dir, kGrantsInside, true});
+      st.spec.isolation.binds.push_back({engine_.shim_path(), kShimInside, false});
+    }
+  }
   st.spec.argv = {"bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", def.run};
   for (auto& [k, v] : env) st.spec.env.push_back(k + "=" + v);
   st.spec.cwd = cwd.string();
@@ -425,13 +440,29 @@ void Run::spawn(StepState& st) {
   cb.on_output = [this, sp](std::string_view chunk) { on_output(*sp, chunk); };
   cb.on_exit = [this, sp](const sandbox::ExitInfo& info) {
     sp->process = nullptr;
+    close_broker(*sp);
+    if (sp->redactor) {
+      std::string rest = sp->redactor->flush();
+      sp->redactor.reset();
+      if (!rest.empty()) on_output(*sp, rest);
+    }
     sp->exit = info;
     sp->exited = true;
     schedule();
   };
   ++running_;
+  if (secrets_ && !secrets_->empty()) st.redactor = std::make_unique<commands::StreamRedactor>(secrets_);
+  if (auto s = start_broker(st); !s.ok()) {
+    st.redactor.reset();
+    st.spawn_error = s.message();
+    st.exited = true;
+    schedule();
+    return;
+  }
   auto p = sandbox_->spawn(engine_.loop_, st.spec, std::move(cb));
   if (!p) {
+    close_broker(st);
+    st.redactor.reset();
     st.spawn_error = p.message();
     st.exited = true;
     schedule();
@@ -441,7 +472,14 @@ void Run::spawn(StepState& st) {
   if (cancelling_) st.process->kill();
 }
 
-void Run::on_output(StepState& st, std::string_view chunk) {
+void Run::on_output(StepState& st, std::string_view raw) {
+  std::string redacted;
+  std::string_view chunk = raw;
+  if (st.redactor) {
+    redacted = st.redactor->push(raw);
+    chunk = redacted;
+    if (chunk.empty()) return;
+  }
   st.attempt.output_bytes += static_cast<int64_t>(chunk.size());
   st.attempt.output_tail.append(chunk);
   if (st.attempt.output_tail.size() > 2 * kTailBytes)
@@ -477,6 +515,9 @@ Status Run::record_outcome(StepState& st) {
         message = outputs.message();
       } else {
         st.rec.outputs = *outputs;
+        if (secrets_ && !secrets_->empty())
+          for (auto& [k, v] : st.rec.outputs.items())
+            if (v.is_string()) v = secrets_->redact(v.get<std::string>());
         if (st.exit.exit_status == 0) status = "succeeded";
         else message = "exited with code " + std::to_string(st.exit.exit_status);
       }
@@ -567,8 +608,11 @@ Status Run::finish_run() {
 
 void Run::finish_with(RunStatus status, const std::string& error) {
   finishing_ = true;
+  for (auto& st : steps_) close_broker(st);
+  *alive_ = false;  // the brokers' last callbacks find the run gone
   std::error_code ec;
   std::filesystem::remove_all(scratch_dir(), ec);
+  std::filesystem::remove_all(grants_root(), ec);
   RunOutcome outcome{id(), status, error};
   auto done = std::move(done_);
   engine_.finished(this);

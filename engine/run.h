@@ -18,7 +18,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "commands/broker.h"
+#include "commands/redact.h"
 #include "engine/engine.h"
+#include "engine/grants.h"
 #include "sandbox/workspace.h"
 
 namespace hearth::engine {
@@ -57,6 +60,12 @@ struct StepState {
   bool exited = false;            // an outcome waits to be recorded
   sandbox::ExitInfo exit;
   std::string spawn_error;
+  // Granted commands (engine/grants.h): prepared with the spec, the broker
+  // started with the process and closed when it exits.
+  std::optional<AttemptGrants> grants;
+  commands::Broker* broker = nullptr;
+  // Output with every secret hidden before it is kept or shown.
+  std::unique_ptr<commands::StreamRedactor> redactor;
 };
 
 
@@ -121,6 +130,15 @@ class Run {
   // Prepares the workspace the first time a step needs it (a checkout is
   // made then; a resumed run finds the one made before).
   Status ensure_workspace();
+  // Granted commands of an attempt: the grants, the broker and its journal.
+  Status prepare_grants_for(StepState& st, const nlohmann::json& ctx);
+  Status start_broker(StepState& st);
+  void close_broker(StepState& st);
+  Status journal_call_started(StepState& st, const commands::Invocation& inv);
+  void journal_call_finished(StepState& st, const commands::Invocation& inv);
+  std::string grants_root() const;
+  std::shared_ptr<const commands::SecretSet> secrets_;  // every secret of the workflow's commands
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::optional<sandbox::Workspace> workspace_;
 
   // Commits what begin()/adopt() wrote, then starts heartbeats and scheduling.

@@ -18,7 +18,7 @@ int64_t now_ms() {
 
 namespace {
 
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 
 // Each entry migrates from version (index) to index + 1.
 const char* const kMigrations[] = {
@@ -99,6 +99,28 @@ CREATE TABLE deliveries (
 );
 CREATE INDEX deliveries_by_state ON deliveries(state, received_at);
 CREATE INDEX deliveries_by_digest ON deliveries(digest);
+)sql",
+    // 4: the journal of granted-command calls (store_calls.cpp).
+    R"sql(
+CREATE TABLE command_calls (
+  run_id        TEXT NOT NULL,
+  step_id       TEXT NOT NULL,
+  attempt       INTEGER NOT NULL,
+  sequence      INTEGER NOT NULL,
+  command       TEXT NOT NULL,
+  argv          TEXT NOT NULL,
+  cwd           TEXT NOT NULL,
+  started_at    INTEGER NOT NULL,
+  allowed       INTEGER NOT NULL,
+  rule          TEXT NOT NULL DEFAULT '',
+  finished_at   INTEGER,
+  outcome       TEXT NOT NULL DEFAULT 'running',
+  exit_code     INTEGER,
+  output_bytes  INTEGER NOT NULL DEFAULT 0,
+  output_sha256 TEXT NOT NULL DEFAULT '',
+  output_tail   BLOB NOT NULL DEFAULT '',
+  PRIMARY KEY (run_id, step_id, attempt, sequence)
+);
 )sql",
 };
 static_assert(sizeof kMigrations / sizeof kMigrations[0] == kSchemaVersion);

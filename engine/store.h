@@ -85,6 +85,26 @@ struct EventRecord {
 /// States: accepted (committed before the 202; its runs may not exist yet),
 /// started (every run it plans has been started or found recorded), done
 /// (every run finished, or nothing to run).
+/// One call of a granted command, as the journal keeps it. Every string is
+/// already redacted.
+struct CallRecord {
+  std::string step_id;
+  int attempt = 0;
+  int64_t sequence = 0;
+  std::string command;
+  std::vector<std::string> argv;  // argv[0] = the command's name
+  std::string cwd;                // relative to the workspace
+  int64_t started_at = 0;
+  bool allowed = false;
+  std::string rule;
+  std::optional<int64_t> finished_at;
+  std::string outcome = "running";  // running | refused | exited | timed-out | abandoned | unknown
+  std::optional<int> exit_code;
+  int64_t output_bytes = 0;
+  std::string output_sha256;
+  std::string output_tail;
+};
+
 struct DeliveryRecord {
   std::string id;                      // X-GitHub-Delivery
   std::string event;                   // X-GitHub-Event
@@ -132,6 +152,16 @@ class Store {
   /// Replaces the workflow snapshot a run resumes with.
   Status update_snapshot(const std::string& run_id, const std::string& path, const std::string& hash,
                          const std::string& text);
+
+  /// The journal of granted-command calls (store_calls.cpp). A call is
+  /// recorded (and committed) before its program starts, and finished after.
+  Status insert_call(const std::string& run_id, const std::string& step_id, int attempt, const CallRecord& c);
+  Status finish_call(const std::string& run_id, const std::string& step_id, int attempt, const CallRecord& c);
+  /// Calls of this attempt that started and never finished (a crash), marked
+  /// outcome "unknown" and returned.
+  Result<std::vector<CallRecord>> settle_unfinished_calls(const std::string& run_id, const std::string& step_id,
+                                                          int attempt, int64_t now);
+  Result<std::vector<CallRecord>> load_calls(const std::string& run_id);
 
   /// Queues a delivery (store_deliveries.cpp). Fails if its id is taken.
   Status insert_delivery(const DeliveryRecord& d);

@@ -2,6 +2,7 @@
 // other user of toml++). Every toml++ exception is caught here.
 #include "workflows/loader.h"
 #include "sandbox/sizes.h"
+#include "commands/policy.h"
 
 #include <openssl/evp.h>
 
@@ -42,7 +43,7 @@ const std::vector<std::string> kCommandKeys = {"exec", "secrets", "env", "allow"
 const std::vector<std::string> kSandboxKeys = {"kind", "workspace", "ref", "network", "memory", "pids", "cpus"};
 const std::vector<std::string> kStepKeys = {"id",      "name",  "run",    "needs",
                                             "if",      "env",   "timeout", "working-directory",
-                                            "continue-on-error", "retry"};
+                                            "continue-on-error", "retry", "commands"};
 const std::vector<std::string> kRetryKeys = {"attempts", "backoff", "delay", "max-delay", "jitter", "on"};
 const std::vector<std::string> kRetryOn = {"failure", "timeout", "interrupted"};
 const std::vector<std::string> kOnKeys = {"github"};
@@ -273,7 +274,6 @@ class Loader {
     }
   }
 
-  // Only exec and secrets are read here; the other keys of issue 5 are kept for its loader.
   void read_command(const std::string& name, const toml::node& n) {
     std::string where = "[commands." + name + "]";
     auto* t = n.as_table();
@@ -285,6 +285,32 @@ class Loader {
       bool ok = !v.empty() && !std::isdigit(static_cast<unsigned char>(v[0]));
       for (char ch : v) ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '_');
       if (!ok) error(*t->get("secrets"), "'" + v + "' in 'secrets' of " + where + " is not an environment variable name");
+    }
+    bool name_ok = !name.empty() && name.find('/') == std::string::npos && name != "." && name != "..";
+    if (!name_ok) error(n, where + ": a command's name must be a plain file name (it is put on the step's PATH)");
+    if (auto* e = expect(*t, "env", toml::node_type::table, "a table", where))
+      def.env = read_env(*e->as_table(), where, "env of " + where);
+    for (auto& v : def.env)
+      for (auto& s : def.secrets)
+        if (v.name == s) error(v.value.location, "'" + s + "' is both a secret and in 'env' of " + where);
+    if (auto* a = t->get("allow")) def.allow = string_list(*a, "'allow' of " + where);
+    if (auto* d = t->get("deny")) def.deny = string_list(*d, "'deny' of " + where);
+    if (auto* p = t->get("preset")) def.presets = string_list(*p, "'preset' of " + where);
+    if (def.allow.empty() && def.presets.empty())
+      error(n, where + " allows nothing: add 'allow' patterns or a 'preset' (docs/commands.md)");
+    auto policy = commands::make_policy(name, def.allow, def.deny, def.presets, where);
+    if (!policy) error(n, policy.message());
+    if (auto* to = t->get("timeout")) {
+      auto* seconds = to->as_integer();
+      if (seconds && seconds->get() > 0) {
+        def.timeout = std::chrono::seconds(seconds->get());
+      } else if (to->is_string()) {
+        auto d = parse_duration(to->as_string()->get());
+        if (d) def.timeout = *d;
+        else error(*to, "'timeout' of " + where + ": " + d.message());
+      } else {
+        error(*to, "'timeout' of " + where + " must be a duration string like \"60s\" or a positive number of seconds");
+      }
     }
     wf_.commands.emplace(name, std::move(def));
   }
@@ -366,6 +392,15 @@ class Loader {
     step.name = get_string(t, "name", where).value_or(step.id);
     read_run(step, t, where);
     if (auto* n = t.get("needs")) step.needs = string_list(*n, "'needs' of " + where);
+    if (auto* n = t.get("commands")) {
+      step.commands = string_list(*n, "'commands' of " + where);
+      for (auto& c : step.commands)
+        if (!wf_.commands.count(c)) {
+          std::vector<std::string> known;
+          for (auto& [k, v] : wf_.commands) known.push_back(k);
+          error(*n, where + " is granted '" + c + "', which no [commands." + c + "] table declares" + did_you_mean(c, known));
+        }
+    }
     if (auto* n = expect(t, "if", toml::node_type::string, "a string", where)) read_if(step, *n, where);
     if (auto* n = expect(t, "env", toml::node_type::table, "a table", where))
       step.env = read_env(*n->as_table(), where, "env of " + where);

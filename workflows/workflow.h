@@ -70,17 +70,20 @@ struct Step {
   RetryPolicy retry;
   /// "sha256:..." of the step's table as written: two workflows define a
   /// step the same way when these are equal.
+  std::vector<std::string> commands;  // granted: names of [commands.<name>] tables
   std::string definition_hash;
 };
 
-/// A command steps may be granted (`[commands.<name>]`). Only what `hearth ci`
-/// needs today is parsed; `env`, `allow`, `deny`, `preset` and `timeout` are
-/// accepted and checked later, by the granted-commands loader.
+/// A command steps may be granted (`[commands.<name>]`, docs/commands.md).
+/// Its patterns and presets were checked when the workflow loaded.
 struct CommandDef {
-  std::string name;                  // the table's key
+  std::string name;                  // the table's key: what the sandbox calls
   Location location;                 // of the table
-  std::string exec;                  // program on the host; defaults to `name`
-  std::vector<std::string> secrets;  // host environment variable names
+  std::string exec;                  // program on the host (PATH lookup or absolute); defaults to `name`
+  std::vector<std::string> secrets;  // host environment variable names, passed to the program only
+  std::vector<EnvVar> env;           // more of the program's environment (templates)
+  std::vector<std::string> allow, deny, presets;
+  std::chrono::milliseconds timeout{60000};
 };
 
 /// The [sandbox] table: where the workflow's commands run (docs/sandbox.md).

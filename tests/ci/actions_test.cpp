@@ -371,6 +371,7 @@ timeout = "60s"
 [commands.publish]
 exec = "/usr/bin/npm"
 secrets = "NPM_TOKEN"
+allow = ["publish"]
 
 [[steps]]
 id = "a"

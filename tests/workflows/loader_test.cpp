@@ -245,3 +245,35 @@ BOOST_AUTO_TEST_CASE(a_checkout_takes_a_ref_and_only_a_checkout_does) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(loader_commands)
+
+const char* kStep = "[[steps]]\nid = \"a\"\nrun = \"true\"\n";
+
+BOOST_AUTO_TEST_CASE(a_command_and_its_grant_are_read) {
+  auto r = load_workflow_text(std::string("[commands.gh]\nsecrets = [\"GH_TOKEN\"]\nenv = { GH_REPO = \"o/r\" }\n"
+                                          "preset = \"gh:read-only\"\nallow = [\"label list\"]\ntimeout = \"5s\"\n") +
+                                  "[[steps]]\nid = \"a\"\nrun = \"gh label list\"\ncommands = [\"gh\"]\n",
+                              "wf.toml");
+  BOOST_REQUIRE(r.workflow.has_value());
+  auto& gh = r.workflow->commands.at("gh");
+  BOOST_TEST(gh.exec == "gh");
+  BOOST_TEST(gh.secrets == std::vector<std::string>{"GH_TOKEN"});
+  BOOST_TEST(gh.presets == std::vector<std::string>{"gh:read-only"});
+  BOOST_TEST(gh.timeout.count() == 5000);
+  BOOST_TEST(r.workflow->steps[0].commands == std::vector<std::string>{"gh"});
+}
+
+BOOST_AUTO_TEST_CASE(bad_commands_and_grants_name_the_place) {
+  expect_error(std::string("[commands.gh]\nsecrets = [\"GH_TOKEN\"]\n") + kStep, 1, 1, "allows nothing");
+  expect_error(std::string("[commands.gh]\nallow = [\"issue \\\"view\"]\n") + kStep, 1, 1, "[commands.gh]");
+  expect_error(std::string("[commands.gh]\npreset = \"gh:everything\"\n") + kStep, 1, 1, "gh:everything");
+  expect_error(std::string("[commands.npm]\npreset = \"gh:read-only\"\n") + kStep, 1, 1, "is for 'gh', not 'npm'");
+  expect_error(std::string("[commands.gh]\nallow = [\"x\"]\nsecrets = [\"T\"]\nenv = { T = \"v\" }\n") + kStep, 4, 11,
+               "both a secret and in 'env'");
+  expect_error(std::string("[commands.gh]\nallow = [\"x\"]\ntimeout = \"soon\"\n") + kStep, 3, 11, "'timeout' of [commands.gh]");
+  expect_error("[commands.gh]\nallow = [\"x\"]\n[[steps]]\nid = \"a\"\nrun = \"true\"\ncommands = [\"hg\"]\n", 6, 12,
+               "which no [commands.hg] table declares (did you mean 'gh'?)");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

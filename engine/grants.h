@@ -1,0 +1,61 @@
+// A step attempt's granted commands (docs/commands.md): what the engine
+// prepares so that the commands named in the step's `commands` are callable
+// inside its sandbox and nothing else is.
+//
+//   <state dir>/grants/<run-id>/<step>.<attempt>/   0700, the engine's uid only
+//     commands.sock    the broker of this attempt (one socket per attempt:
+//                      a connection on it is this step)
+//     bin/<name>       a symlink to hearth-shim, one per granted command
+//
+// Inside a namespace sandbox the directory is at /run/hearth-grants and the
+// shim at /run/hearth-shim; the step's PATH starts with the bin directory.
+// Under the local backend the same host paths are used directly.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "commands/broker.h"
+#include "util/status.h"
+#include "workflows/workflow.h"
+
+namespace hearth::engine {
+
+inline constexpr const char* kGrantsInside = "/run/hearth-grants";
+inline constexpr const char* kShimInside = "/run/hearth-shim";
+
+/// The hearth-shim program on the host: $HEARTH_SHIM, else beside the
+/// running executable, else in the build tree beside it, else where `meson
+/// install` put it. Empty when none exists.
+std::string find_shim();
+
+/// The values of every secret the workflow's commands declare, from the
+/// engine's environment (unset ones are skipped; those under 4 characters
+/// too: they are refused when a step that needs them starts).
+std::shared_ptr<const commands::SecretSet> workflow_secrets(const workflows::Workflow& wf);
+
+/// Everything one attempt needs, made before its process starts.
+struct AttemptGrants {
+  std::string dir;      // host directory (see above)
+  std::string socket;   // host path of the broker's socket
+  std::string bin_dir;  // host path of the shim links
+  commands::BrokerOptions broker;  // without the journal hooks (the run adds them)
+};
+
+/// Prepares the grants of `step` for attempt `attempt`: resolves each
+/// command's program on the engine's PATH, renders its env with `ctx`, reads
+/// its secrets from the engine's environment, builds its policy, and makes
+/// the directory with the shim links. `shim_target` is what the links point
+/// to (kShimInside, or the host shim for the local backend). Errors name the
+/// command and the cause.
+Result<AttemptGrants> prepare_grants(const workflows::Workflow& wf, const workflows::Step& step, int attempt,
+                                     const std::string& grants_root, const std::string& workspace,
+                                     const std::string& shim_target, const nlohmann::json& ctx);
+
+/// The branch checked out in `workspace` (for preset placeholders), or "".
+std::string current_branch(const std::string& workspace);
+
+}  // namespace hearth::engine

@@ -1,0 +1,276 @@
+// Granted commands through the real engine: a step in the namespace sandbox
+// calls host programs through hearth-shim and the broker, and the secrets
+// those programs hold never reach the step, its output, the events or the
+// store. Real git pushes to a bare repository whose hook checks a token only
+// the broker has.
+#include <boost/test/unit_test.hpp>
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+
+#include "engine/fixture.h"
+
+namespace {
+
+using hearth::testing::read_file;
+using hearth::testing::TempDir;
+using hearth::testing::TempRepo;
+using hearth::testing::write_file;
+using RunStatus = hearth::engine::RunStatus;
+
+const std::string kToken = "tok_S3cr3t-granted-9f2c71";
+
+// A host program outside everything the sandbox can see, that prints what it
+// was given: its arguments, its secret, and whether the engine's own
+// environment reached it.
+std::string host_tool(const TempDir& dir) {
+  auto path = dir.path / "host-bin" / "tool";
+  write_file(path, R"(#!/bin/bash
+echo "args:$*"
+echo "token:$TOOL_TOKEN"
+echo "engine-env:${HEARTH_TEST_ENGINE_ONLY:-absent}"
+echo "label:$TOOL_LABEL"
+[ "$1" = fail ] && { echo "failing with $TOOL_TOKEN" >&2; exit 7; }
+[ "$1" = stdin ] && { cat; }
+exit 0
+)");
+  ::chmod(path.c_str(), 0755);
+  return path.string();
+}
+
+std::string all_output(const hearth::testing::RunResult& r, const std::string& step) {
+  std::string out;
+  for (auto& a : r.step(step).attempt_list) out += a.output_tail;
+  return out;
+}
+
+struct SecretEnv {
+  SecretEnv() {
+    setenv("TOOL_TOKEN", kToken.c_str(), 1);
+    setenv("HEARTH_TEST_ENGINE_ONLY", "engine-only-value", 1);
+  }
+  ~SecretEnv() {
+    unsetenv("TOOL_TOKEN");
+    unsetenv("HEARTH_TEST_ENGINE_ONLY");
+  }
+};
+
+std::string workflow_with_tool(const std::string& tool, const std::string& kind, const std::string& run) {
+  return R"([sandbox]
+kind = ")" + kind + R"("
+
+[commands.tool]
+exec = ")" + tool + R"("
+secrets = ["TOOL_TOKEN"]
+env = { TOOL_LABEL = "${{ inputs.label }}" }
+allow = ["hello *", "fail", "stdin"]
+deny = ["hello --evil *"]
+
+[inputs]
+label = { type = "string", default = "from-input" }
+
+[[steps]]
+id = "use"
+commands = ["tool"]
+run = '''
+)" + run + R"(
+'''
+
+[[steps]]
+id = "plain"
+run = 'env > plain-env.txt; tool hello 2>&1 || echo "exit=$?"'
+)";
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(granted_commands)
+
+BOOST_AUTO_TEST_CASE(a_granted_command_runs_on_the_host_and_its_secret_never_reaches_the_step) {
+  SecretEnv env;
+  TempDir host;
+  std::string tool = host_tool(host);
+  TempRepo repo(workflow_with_tool(tool, "namespace", R"(
+tool hello "two words" > out.txt
+env > step-env.txt
+echo "$TOOL_TOKEN" > direct.txt
+tool hello --evil x || echo "denied=$?" >> out.txt
+tool goodbye || echo "ungranted=$?" >> out.txt
+tool fail || echo "failed=$?" >> out.txt
+echo piped | tool stdin >> out.txt
+cat out.txt
+)"));
+  auto r = repo.run();
+  BOOST_TEST(r.outcome.status == RunStatus::succeeded);
+  std::string out = repo.read("out.txt");
+  BOOST_TEST(out.find("args:hello two words") != std::string::npos, out);
+  BOOST_TEST(out.find("token:***") != std::string::npos, out);  // the program had it; the step sees ***
+  BOOST_TEST(out.find("engine-env:absent") != std::string::npos, out);
+  BOOST_TEST(out.find("label:from-input") != std::string::npos, out);
+  BOOST_TEST(out.find("denied=126") != std::string::npos, out);
+  BOOST_TEST(out.find("ungranted=126") != std::string::npos, out);
+  BOOST_TEST(out.find("failed=7") != std::string::npos, out);
+  BOOST_TEST(out.find("piped") != std::string::npos, out);
+  BOOST_TEST(repo.read("direct.txt") == "\n");
+  std::string step_env = repo.read("step-env.txt");
+  BOOST_TEST(step_env.find(kToken) == std::string::npos);
+  BOOST_TEST(step_env.find("TOOL_TOKEN") == std::string::npos);
+  // A step without the grant has no `tool` at all.
+  BOOST_TEST(repo.read("plain-env.txt").find("hearth-grants") == std::string::npos);
+  BOOST_TEST(all_output(r, "plain").find("exit=127") != std::string::npos, all_output(r, "plain"));
+  // Every call is an event with its argv; refusals name the rule.
+  int started = 0, finished = 0;
+  bool refusal_named = false;
+  for (auto& e : r.events) {
+    if (e.type == "command.started") ++started;
+    if (e.type == "command.finished") ++finished;
+    if (e.type == "command.started" && !e.data["allowed"].get<bool>())
+      refusal_named = refusal_named || e.data["rule"].get<std::string>().find("--evil") != std::string::npos;
+  }
+  BOOST_TEST(started == 5);
+  BOOST_TEST(finished == 3);  // refusals end where they start
+  BOOST_TEST(refusal_named);
+  // The journal holds each call; nothing stored anywhere holds the secret.
+  auto store = hearth::engine::Store::open(repo.state_path());
+  BOOST_REQUIRE(store.ok());
+  auto calls = (*store)->load_calls(r.outcome.run_id);
+  BOOST_REQUIRE(calls.ok());
+  BOOST_TEST(calls->size() == 5u);
+  BOOST_TEST((*calls)[0].argv == (std::vector<std::string>{"tool", "hello", "two words"}));
+  BOOST_TEST((*calls)[0].outcome == "exited");
+  BOOST_TEST((*calls)[0].output_tail.find("token:***") != std::string::npos);
+  store->reset();
+  for (auto& f : {repo.state_path(), repo.state_path() + "-wal"}) {
+    std::string bytes = read_file(f);
+    BOOST_TEST(bytes.find(kToken) == std::string::npos, f);
+  }
+  for (auto& e : r.events) BOOST_TEST(e.data.dump().find(kToken) == std::string::npos);
+  BOOST_TEST(all_output(r, "use").find(kToken) == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(under_the_local_backend_secrets_are_removed_from_the_steps_environment) {
+  SecretEnv env;
+  TempDir host;
+  std::string tool = host_tool(host);
+  TempRepo repo(workflow_with_tool(tool, "local", R"(
+env > step-env.txt
+tool hello local > out.txt
+)"));
+  auto r = repo.run();
+  BOOST_TEST(r.outcome.status == RunStatus::succeeded);
+  BOOST_TEST(repo.read("step-env.txt").find(kToken) == std::string::npos);
+  BOOST_TEST(repo.read("step-env.txt").find("HEARTH_TEST_ENGINE_ONLY") != std::string::npos);  // local: trusted env
+  BOOST_TEST(repo.read("out.txt").find("token:***") != std::string::npos, repo.read("out.txt"));
+}
+
+BOOST_AUTO_TEST_CASE(a_missing_secret_or_program_fails_the_step_naming_it) {
+  TempDir host;
+  std::string tool = host_tool(host);
+  unsetenv("TOOL_TOKEN");
+  TempRepo repo(workflow_with_tool(tool, "namespace", "tool hello"));
+  auto r = repo.run();
+  BOOST_TEST(r.outcome.status == RunStatus::failed);
+  BOOST_TEST(r.step("use").reason.find("secret 'TOOL_TOKEN' is not set") != std::string::npos, r.step("use").reason);
+  BOOST_TEST(r.step("use").reason.find("[commands.tool]") != std::string::npos, r.step("use").reason);
+  setenv("TOOL_TOKEN", "abc", 1);
+  auto shorter = repo.run();
+  BOOST_TEST(shorter.step("use").reason.find("TOOL_TOKEN") != std::string::npos, shorter.step("use").reason);
+  BOOST_TEST(shorter.step("use").reason.find("abc") == std::string::npos, shorter.step("use").reason);
+  unsetenv("TOOL_TOKEN");
+}
+
+BOOST_AUTO_TEST_CASE(real_git_pushes_with_a_credential_only_the_broker_holds) {
+  TempDir host;
+  auto remote = host.path / "remote.git";
+  auto sh = [](const std::string& cmd) {
+    std::string full = cmd + " >/dev/null 2>&1";
+    BOOST_REQUIRE_MESSAGE(std::system(full.c_str()) == 0, cmd);
+  };
+  sh("git init -q --bare -b main '" + remote.string() + "'");
+  // The remote accepts a push only from a git that holds the token.
+  write_file(remote / "hooks" / "pre-receive",
+             "#!/bin/sh\n[ \"$PUSH_TOKEN\" = '" + kToken + "' ] || { echo 'no token' >&2; exit 1; }\n");
+  ::chmod((remote / "hooks" / "pre-receive").c_str(), 0755);
+  TempRepo repo(R"([sandbox]
+kind = "namespace"
+workspace = "checkout"
+
+[commands.git]
+secrets = ["PUSH_TOKEN"]
+preset = "git:push"
+
+[[steps]]
+id = "change"
+commands = ["git"]
+run = '''
+echo changed >> README
+/usr/bin/git -c user.name=bot -c user.email=bot@example.com commit -qam "from the sandbox"
+mkdir -p .git/hooks && printf '#!/bin/sh\ntouch /tmp/hearth-pre-push-ran\n' > .git/hooks/pre-push && chmod +x .git/hooks/pre-push
+git push origin HEAD
+git push --force origin HEAD || echo "force=$?"
+git push origin HEAD:refs/heads/other || echo "other=$?"
+echo "push-token=${PUSH_TOKEN:-absent}"
+'''
+)");
+  write_file(repo.root() / "README", "hello\n");
+  sh("cd '" + repo.root().string() + "' && git init -q -b main . && git add README workflow.toml && "
+     "git -c user.name=t -c user.email=t@example.com commit -qm first && git remote add origin '" + remote.string() + "'");
+  ::unlink("/tmp/hearth-pre-push-ran");
+  setenv("PUSH_TOKEN", kToken.c_str(), 1);
+  auto r = repo.run();
+  unsetenv("PUSH_TOKEN");
+  std::string out = all_output(r, "change");
+  BOOST_TEST(r.outcome.status == RunStatus::succeeded, out << r.step("change").reason);
+  std::string log;
+  {
+    std::string cmd = "git --git-dir='" + remote.string() + "' log --format=%s main";
+    FILE* p = popen(cmd.c_str(), "r");
+    char buf[256];
+    while (size_t n = fread(buf, 1, sizeof buf, p)) log.append(buf, n);
+    pclose(p);
+  }
+  BOOST_TEST(log == "from the sandbox\nfirst\n");
+  BOOST_TEST(out.find("force=126") != std::string::npos, out);
+  BOOST_TEST(out.find("other=126") != std::string::npos, out);
+  BOOST_TEST(out.find("push-token=absent") != std::string::npos, out);
+  BOOST_TEST(out.find(kToken) == std::string::npos);
+  // The hook the step planted in the workspace did not run on the host.
+  BOOST_TEST(!std::filesystem::exists("/tmp/hearth-pre-push-ran"));
+}
+
+BOOST_AUTO_TEST_CASE(a_call_cut_short_by_a_crash_is_reported_as_outcome_unknown_and_not_repeated) {
+  TempDir host;
+  auto marker = host.path / "calls";
+  auto tool = host.path / "slow";
+  TempRepo repo(R"([sandbox]
+kind = "local"
+
+[commands.slow]
+exec = ")" + tool.string() + R"("
+allow = ["comment *"]
+
+[[steps]]
+id = "post"
+commands = ["slow"]
+retry = { attempts = 3, on = ["failure", "interrupted"] }
+run = 'echo $$ > post.pid; slow comment 42'
+)");
+  // The program leads its own process group; the pid file lets the test end it.
+  write_file(tool, "#!/bin/sh\necho $$ > '" + (repo.root() / "slow.pid").string() + "'\necho called >> '" +
+                       marker.string() + "'\nsleep 30\n");
+  ::chmod(tool.c_str(), 0755);
+  repo.crash_when("crashed-call", [&] { return read_file(marker) == "called\n"; });
+  auto r = repo.resume("crashed-call");
+  BOOST_TEST(r.outcome.status == RunStatus::failed);
+  BOOST_TEST(read_file(marker) == "called\n");  // never silently repeated
+  std::string reason = r.step("post").reason;
+  BOOST_TEST(reason.find("outcome unknown") != std::string::npos, reason);
+  BOOST_TEST(reason.find("slow comment 42") != std::string::npos, reason);
+  bool reported = false;
+  for (auto& e : r.events)
+    if (e.type == "command.unknown") reported = e.data["argv"] == nlohmann::json::array({"slow", "comment", "42"});
+  BOOST_TEST(reported);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
