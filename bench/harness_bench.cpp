@@ -1,0 +1,204 @@
+// The agent loop's own cost against the stand-in server (tests/model_server.*):
+//   1. per-turn overhead: one harness, N turns against a zero-latency
+//      stand-in; the time from the model response reaching the harness to
+//      the next request leaving it (tool dispatch of a call that runs
+//      nothing, the checkpoint's JSON, events, building the next request),
+//      measured by a client decorator; plus the whole turn for scale;
+//   2. 200 harnesses at once on one loop, each with its own client, against a
+//      stand-in answering after 200 ms: three turns each (read, bash, final
+//      reply); wall time against one harness's, and peak RSS of the process
+//      (the stand-in's thread included).
+// Measures only; asserts nothing. Usage: harness_bench [turns] [harnesses]
+#include <sys/resource.h>
+#include <uv.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <vector>
+
+#include "engine/agent/harness.h"
+#include "engine/agent/local_bash.h"
+#include "tests/model_server.h"
+
+using namespace hearth;
+using Clock = std::chrono::steady_clock;
+using testing::Reply;
+
+namespace {
+
+double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+long rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss / 1024;
+}
+
+/// Forwards to a real client and notes when each response is delivered and
+/// when the next request is sent.
+class TimingClient final : public model::Client {
+ public:
+  explicit TimingClient(model::Client& inner) : inner_(inner) {}
+  model::RequestId send(model::Request request, model::Stream stream) override {
+    auto now = Clock::now();
+    if (delivered_) overhead.push_back(ms(now - *delivered_));
+    turn_start_ = now;
+    auto done = std::move(stream.on_done);
+    stream.on_done = [this, done = std::move(done)](model::Outcome o) {
+      delivered_ = Clock::now();
+      turn.push_back(ms(*delivered_ - turn_start_));
+      done(std::move(o));
+    };
+    return inner_.send(std::move(request), std::move(stream));
+  }
+  bool cancel(model::RequestId id) override { return inner_.cancel(id); }
+  const std::string& spec() const override { return inner_.spec(); }
+  size_t active() const override { return inner_.active(); }
+
+  std::vector<double> overhead;  // response delivered → next request sent
+  std::vector<double> turn;      // request sent → response delivered
+
+ private:
+  model::Client& inner_;
+  std::optional<Clock::time_point> delivered_;
+  Clock::time_point turn_start_;
+};
+
+model::ClientOptions options(const testing::ModelServer& s) {
+  model::ClientOptions o;
+  o.base_url = s.url();
+  o.api_key = "sk-bench";
+  return o;
+}
+
+double pct(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
+}
+
+void run_until(uv_loop_t* loop, const std::function<bool()>& done) {
+  while (!done()) uv_run(loop, UV_RUN_ONCE);
+}
+
+void per_turn(uv_loop_t* loop, const std::string& ws, int turns) {
+  testing::ModelServer server;
+  for (int i = 0; i < turns - 1; ++i) server.push(Reply::call("c" + std::to_string(i), "noop", R"({"n": 1})", "Next."));
+  server.push(Reply::say("done"));
+  auto inner = model::make_client(loop, "anthropic/bench", options(server));
+  TimingClient timing(**inner);
+  agent::AgentSpec spec;
+  spec.client = &timing;
+  spec.workspace = ws;
+  spec.tools = {"read", "write", "edit", "glob", "grep"};
+  spec.instructions = "Benchmark.";
+  spec.max_turns = turns + 1;
+  size_t saved_bytes = 0;
+  std::optional<agent::AgentOutcome> out;
+  agent::HarnessCallbacks cb;
+  cb.checkpoint = [&](const nlohmann::json& state) -> Status {
+    saved_bytes = state.dump().size();  // what a store would write
+    return {};
+  };
+  cb.on_done = [&](const agent::AgentOutcome& o) { out = o; };
+  auto h = agent::Harness::create(loop, spec, cb);
+  if (!h) {
+    std::printf("cannot create the harness: %s\n", h.message().c_str());
+    return;
+  }
+  auto t0 = Clock::now();
+  (void)(*h)->start();
+  run_until(loop, [&] { return out.has_value(); });
+  double total = ms(Clock::now() - t0);
+  if (!out->ok()) std::printf("  failed: %s\n", out->reason.c_str());
+  std::printf("per-turn overhead of the loop (%d turns, zero-latency stand-in, checkpoint serialised):\n", turns);
+  std::printf("  response delivered -> next request sent: p50 %.3f ms  p90 %.3f ms  max %.3f ms\n",
+              pct(timing.overhead, 0.5), pct(timing.overhead, 0.9), pct(timing.overhead, 1.0));
+  std::printf("  first 10 turns p50 %.3f ms; last 10 turns p50 %.3f ms (state of %zu KiB at the end)\n",
+              pct(std::vector<double>(timing.overhead.begin(), timing.overhead.begin() + 10), 0.5),
+              pct(std::vector<double>(timing.overhead.end() - 10, timing.overhead.end()), 0.5), saved_bytes / 1024);
+  std::printf("  whole model request p50 %.3f ms; whole run %.1f ms (%.3f ms a turn)\n", pct(timing.turn, 0.5), total,
+              total / turns);
+}
+
+/// Turn 1: read; turn 2: bash; turn 3: the final reply. Picked per request so
+/// that concurrent conversations each get theirs.
+std::optional<Reply> three_turns(const testing::ReceivedRequest& r) {
+  auto body = r.json();
+  size_t assistant = 0;
+  for (const auto& m : body["messages"]) assistant += m["role"] == "assistant";
+  Reply reply = assistant == 0   ? Reply::call("r", "read", R"({"path": "notes.txt"})")
+                : assistant == 1 ? Reply::call("b", "bash", R"({"command": "echo hi"})")
+                                 : Reply::say("done");
+  reply.delay = std::chrono::milliseconds(200);
+  return reply;
+}
+
+double run_many(uv_loop_t* loop, const std::string& ws, const testing::ModelServer& server, int n) {
+  std::vector<std::unique_ptr<agent::LocalBashSession>> shells;
+  std::vector<std::unique_ptr<agent::Harness>> harnesses;
+  int done = 0, failed = 0;
+  agent::HarnessCallbacks cb;
+  cb.on_done = [&](const agent::AgentOutcome& o) {
+    ++done;
+    if (!o.ok()) {
+      if (++failed == 1) std::printf("  failed: %s\n", o.reason.c_str());
+    }
+  };
+  for (int i = 0; i < n; ++i) {
+    shells.push_back(std::make_unique<agent::LocalBashSession>(loop, ws));
+    agent::AgentSpec spec;
+    spec.model = "anthropic/bench";
+    spec.client_options = options(server);
+    spec.workspace = ws;
+    spec.bash = shells.back().get();
+    spec.instructions = "Benchmark.";
+    auto h = agent::Harness::create(loop, spec, cb);
+    if (!h) {
+      std::printf("cannot create a harness: %s\n", h.message().c_str());
+      std::exit(1);
+    }
+    harnesses.push_back(std::move(*h));
+  }
+  auto t0 = Clock::now();
+  for (auto& h : harnesses) (void)h->start();
+  run_until(loop, [&] { return done == n; });
+  double wall = ms(Clock::now() - t0);
+  if (failed) std::printf("  (%d of %d failed)\n", failed, n);
+  harnesses.clear();
+  shells.clear();
+  uv_run(loop, UV_RUN_NOWAIT);
+  return wall;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int turns = argc > 1 ? std::atoi(argv[1]) : 200;
+  int many = argc > 2 ? std::atoi(argv[2]) : 200;
+  char tmpl[] = "/tmp/hearth-harness-bench-XXXXXX";
+  std::string ws = mkdtemp(tmpl);
+  std::ofstream(ws + "/notes.txt") << "the runner's disk is full\n";
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+
+  per_turn(&loop, ws, turns);
+  {
+    testing::ModelServer server;
+    server.set_responder(three_turns);
+    double one = run_many(&loop, ws, server, 1);
+    double all = run_many(&loop, ws, server, many);
+    std::printf("%d harnesses at once on one loop, own client each, 3 turns (read, bash, reply), 200 ms stand-in:\n",
+                many);
+    std::printf("  one harness %.0f ms; %d harnesses %.0f ms (ratio %.2f); peak RSS %ld MB\n", one, many, all,
+                all / one, rss_mb());
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  std::filesystem::remove_all(ws);
+}
