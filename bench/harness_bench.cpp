@@ -2,7 +2,8 @@
 //   1. per-turn overhead: one harness, N turns against a zero-latency
 //      stand-in; the time from the model response reaching the harness to
 //      the next request leaving it (tool dispatch of a call that runs
-//      nothing, the checkpoint's JSON, events, building the next request),
+//      nothing, building the checkpoint's JSON — and, in a second run,
+//      serialising it as a store would — events, building the next request),
 //      measured by a client decorator; plus the whole turn for scale;
 //   2. 200 harnesses at once on one loop, each with its own client, against a
 //      stand-in answering after 200 ms: three turns each (read, bash, final
@@ -86,7 +87,7 @@ void run_until(uv_loop_t* loop, const std::function<bool()>& done) {
   while (!done()) uv_run(loop, UV_RUN_ONCE);
 }
 
-void per_turn(uv_loop_t* loop, const std::string& ws, int turns) {
+void per_turn(uv_loop_t* loop, const std::string& ws, int turns, bool serialise) {
   testing::ModelServer server;
   for (int i = 0; i < turns - 1; ++i) server.push(Reply::call("c" + std::to_string(i), "noop", R"({"n": 1})", "Next."));
   server.push(Reply::say("done"));
@@ -102,7 +103,7 @@ void per_turn(uv_loop_t* loop, const std::string& ws, int turns) {
   std::optional<agent::AgentOutcome> out;
   agent::HarnessCallbacks cb;
   cb.checkpoint = [&](const nlohmann::json& state) -> Status {
-    saved_bytes = state.dump().size();  // what a store would write
+    if (serialise) saved_bytes = state.dump().size();  // what a store would write
     return {};
   };
   cb.on_done = [&](const agent::AgentOutcome& o) { out = o; };
@@ -116,12 +117,14 @@ void per_turn(uv_loop_t* loop, const std::string& ws, int turns) {
   run_until(loop, [&] { return out.has_value(); });
   double total = ms(Clock::now() - t0);
   if (!out->ok()) std::printf("  failed: %s\n", out->reason.c_str());
-  std::printf("per-turn overhead of the loop (%d turns, zero-latency stand-in, checkpoint serialised):\n", turns);
+  std::printf("per-turn overhead of the loop (%d turns, zero-latency stand-in, checkpoint %s):\n", turns,
+              serialise ? "serialised with dump()" : "not serialised");
   std::printf("  response delivered -> next request sent: p50 %.3f ms  p90 %.3f ms  max %.3f ms\n",
               pct(timing.overhead, 0.5), pct(timing.overhead, 0.9), pct(timing.overhead, 1.0));
-  std::printf("  first 10 turns p50 %.3f ms; last 10 turns p50 %.3f ms (state of %zu KiB at the end)\n",
-              pct(std::vector<double>(timing.overhead.begin(), timing.overhead.begin() + 10), 0.5),
-              pct(std::vector<double>(timing.overhead.end() - 10, timing.overhead.end()), 0.5), saved_bytes / 1024);
+  size_t k = std::min<size_t>(10, timing.overhead.size());
+  std::printf("  first %zu turns p50 %.3f ms; last %zu turns p50 %.3f ms (state of %zu KiB at the end)\n", k,
+              pct(std::vector<double>(timing.overhead.begin(), timing.overhead.begin() + k), 0.5), k,
+              pct(std::vector<double>(timing.overhead.end() - k, timing.overhead.end()), 0.5), saved_bytes / 1024);
   std::printf("  whole model request p50 %.3f ms; whole run %.1f ms (%.3f ms a turn)\n", pct(timing.turn, 0.5), total,
               total / turns);
 }
@@ -187,7 +190,8 @@ int main(int argc, char** argv) {
   uv_loop_t loop;
   uv_loop_init(&loop);
 
-  per_turn(&loop, ws, turns);
+  per_turn(&loop, ws, turns, false);
+  per_turn(&loop, ws, turns, true);
   {
     testing::ModelServer server;
     server.set_responder(three_turns);

@@ -146,7 +146,9 @@ struct Harness::Impl : std::enable_shared_from_this<Impl> {
     response = std::move(o.response);
     conv.turns += 1;
     add(conv.usage, response.usage);
-    conv.append(response.message);
+    // An empty reply is not kept: providers refuse an assistant message
+    // without content in a later request.
+    if (!response.message.content.empty()) conv.append(response.message);
     if (spec.max_tokens > 0 && used() > spec.max_tokens) return fail(Failure::token_budget, budget_reason());
     if (response.stop_reason == model::StopReason::refusal) {
       return fail(Failure::refused, "the model refused to continue in turn " + std::to_string(conv.turns) +

@@ -47,7 +47,8 @@ inline std::string system_of(const ReceivedRequest& r) {
 }
 inline std::vector<std::string> tool_names_of(const ReceivedRequest& r) {
   std::vector<std::string> names;
-  for (const auto& t : r.json()["tools"]) names.push_back(t.contains("function") ? t["function"]["name"] : t["name"]);
+  auto body = r.json();
+  for (const auto& t : body["tools"]) names.push_back(t.contains("function") ? t["function"]["name"] : t["name"]);
   return names;
 }
 

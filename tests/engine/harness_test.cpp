@@ -85,7 +85,7 @@ BOOST_AUTO_TEST_CASE(an_agent_reads_runs_bash_is_corrected_and_submits_a_valid_r
 
       // The system prompt: the preamble, then AGENTS.md, then the instructions.
       std::string sys = system_of(reqs[0]);
-      BOOST_TEST(sys.find("Hearth's agent") == 0u);
+      BOOST_TEST(sys.find("You are Hearth's agent") == 0u);
       BOOST_TEST(sys.find("Labels are lower case.") != npos);
       BOOST_TEST(sys.find("Labels are lower case.") < sys.find("Triage the notes in notes.txt."));
       BOOST_TEST(tool_names_of(reqs[0]) ==
