@@ -88,6 +88,7 @@ Result<LoadedState> load_state(const json& state) {
     out.bash_cwd = cwd->get<std::string>();
   }
   if (auto result = state.find("result"); result != state.end()) out.result = *result;
+  out.conv.saved = out.conv.messages.size();
   return out;
 }
 
@@ -98,11 +99,13 @@ Status save_state(Conversation& conv, const std::string& system, const std::opti
                 {"turns", conv.turns},
                 {"usage", usage_json(conv.usage)},
                 {"rejections", conv.rejections},
-                {"bash_cwd", bash_cwd ? json(*bash_cwd) : json()}};
+                {"bash_cwd", bash_cwd ? json(*bash_cwd) : json()},
+                {"messages_saved", conv.saved}};
   if (result) state["result"] = *result;
   state["messages"] = std::move(conv.messages_json);
   Status saved = checkpoint(state);
   conv.messages_json = std::move(state["messages"]);
+  if (saved.ok()) conv.saved = conv.messages.size();
   return saved;
 }
 

@@ -5,7 +5,11 @@
 //   {"hearth_agent_state": 1, "system": "...", "messages": [...provider-neutral
 //    messages, model::to_json...], "turns": 3, "usage": {"input_tokens": ..,
 //    "output_tokens": .., "cache_read_input_tokens": .., "cache_creation_input_tokens": ..},
-//    "rejections": 1, "bash_cwd": "/workspace/src" | null, "result": <only once accepted>}
+//    "rejections": 1, "bash_cwd": "/workspace/src" | null, "result": <only once accepted>,
+//    "messages_saved": 4}
+// `messages_saved` counts the leading messages an earlier checkpoint (that
+// returned ok) already held: an append-only store writes only the rest.
+// Loading ignores it.
 #pragma once
 
 #include <functional>
@@ -28,6 +32,7 @@ struct Conversation {
   int turns = 0;            // model responses received
   model::Usage usage;       // summed over turns
   int rejections = 0;       // results rejected so far
+  size_t saved = 0;         // leading messages a checkpoint has already stored
 
   void append(model::Message m);
 };
