@@ -117,6 +117,8 @@ BOOST_AUTO_TEST_CASE(an_agent_reads_runs_bash_is_corrected_and_submits_a_valid_r
       BOOST_TEST(f.checkpoints.size() == 8u);
       BOOST_TEST(is_intent(f.checkpoints[0]));
       BOOST_TEST(!is_intent(f.checkpoints[1]));
+      BOOST_TEST(f.checkpoints[0]["messages_saved"] == 0);  // an append-only store writes the rest
+      BOOST_TEST(f.checkpoints[1]["messages_saved"] == f.checkpoints[0]["messages"].size());
       BOOST_TEST(f.checkpoints.back()["bash_cwd"] == "/workspace/logs");
       BOOST_TEST(f.checkpoints.back()["result"] == out.result);
       BOOST_TEST(f.checkpoints.back()["rejections"] == 1);
