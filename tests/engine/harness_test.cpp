@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "tests/engine/harness_fixture.h"
+#include "workflows/skill.h"
 
 using namespace hearth;
 using namespace hearth::testing;
@@ -134,6 +135,32 @@ BOOST_AUTO_TEST_CASE(an_agent_reads_runs_bash_is_corrected_and_submits_a_valid_r
       BOOST_TEST(f.calls[3].output == "Result accepted.");
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_skill_step_prompt_is_the_preamble_then_agents_md_then_the_skill_with_its_arguments) {
+  HarnessFixture f;
+  write_file(f.dir.path / "AGENTS.md", "Run `make check` before you finish.\n");
+  write_file(f.dir.path / ".hearth/skills/triage/SKILL.md",
+             "---\nname: triage\ndescription: Label an issue.\n---\nLabel issue {{issue}} by its text.\n");
+  write_file(f.dir.path / ".hearth/skills/triage/references/labels.md", "bug, docs\n");
+  auto load = workflows::find_skill(f.ws, "triage");
+  BOOST_REQUIRE(load.ok());
+  auto s = f.spec("openai");
+  s.instructions = workflows::skill_instructions(*load.skill, ".hearth/skills/triage", R"({"issue": 42})");
+  auto h = f.make(std::move(s));
+  auto out = f.run(*h);
+  BOOST_REQUIRE_MESSAGE(out.ok(), out.reason);
+  std::string sys = system_of(f.server.requests()[0]);
+  BOOST_TEST(sys == h->system_prompt());
+  size_t preamble = sys.find("You are Hearth's agent"), guidance = sys.find("<project_guidance source=\"AGENTS.md\">"),
+         agents = sys.find("Run `make check` before you finish."), skill = sys.find("<skill name=\"triage\">"),
+         file = sys.find("- .hearth/skills/triage/references/labels.md"), args = sys.find("{\"issue\": 42}");
+  BOOST_TEST(preamble == 0u);
+  BOOST_TEST((preamble < guidance && guidance < agents && agents < skill && skill < file && file < args), sys);
+  BOOST_TEST(args != npos);
+  auto first = f.server.requests()[0].json()["messages"][1];
+  BOOST_TEST(first["role"] == "user");
+  BOOST_TEST(first["content"] == agent::default_task(false));
 }
 
 BOOST_AUTO_TEST_CASE(a_result_that_is_not_an_object_is_wrapped_and_checked) {
