@@ -128,12 +128,16 @@ struct ModelServer::Impl {
   mutable std::mutex mu;  // guards the script and the record below
   std::deque<Reply> script;
   Reply fallback = Reply::say("ok");
+  ModelServer::Responder responder;
   std::vector<ReceivedRequest> received;
   size_t accepted = 0;
 
   Reply next(ReceivedRequest req) {
     std::lock_guard lock(mu);
     received.push_back(std::move(req));
+    if (script.empty() && responder) {
+      if (auto r = responder(received.back())) return std::move(*r);
+    }
     if (script.empty()) return fallback;
     Reply r = std::move(script.front());
     script.pop_front();
@@ -401,6 +405,11 @@ void ModelServer::push(Reply reply) {
 void ModelServer::set_default(Reply reply) {
   std::lock_guard lock(impl_->mu);
   impl_->fallback = std::move(reply);
+}
+
+void ModelServer::set_responder(Responder responder) {
+  std::lock_guard lock(impl_->mu);
+  impl_->responder = std::move(responder);
 }
 
 std::vector<ReceivedRequest> ModelServer::requests() const {

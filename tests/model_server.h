@@ -3,7 +3,8 @@
 // Chat Completions stream (POST .../chat/completions), on its own thread
 // and libuv loop. HTTP requests are parsed with http_parser.
 //
-// Each request takes the next scripted Reply (push()), or the default one.
+// Each request takes the next scripted Reply (push()), or the one a
+// responder picks from the request (set_responder()), or the default one.
 // A Reply is either a turn to render in the request's wire format (text,
 // tool calls, stop reason, usage), or a raw body (a recorded stream), or a
 // status with a body; plus delays and faults.
@@ -11,6 +12,7 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -108,6 +110,11 @@ class ModelServer {
 
   void push(Reply reply);
   void set_default(Reply reply);
+  /// Picks the reply from the request when no scripted one is left (before
+  /// the default; nullopt: the default): concurrent conversations each get
+  /// the reply that fits them. Called on the server's thread, under its lock.
+  using Responder = std::function<std::optional<Reply>(const ReceivedRequest&)>;
+  void set_responder(Responder responder);
   std::vector<ReceivedRequest> requests() const;
   size_t request_count() const;
   /// Connections accepted so far.

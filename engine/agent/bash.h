@@ -1,5 +1,6 @@
-// The `bash` tool, as the harness will offer it (interface only: the sandbox
-// side is built with the namespace backend). One BashSession per agent step:
+// The `bash` tool, as the harness offers it (the interface; local_bash.h is
+// the host implementation for tests and development, the sandbox side is
+// built with the namespace backend). One BashSession per agent step:
 //
 //  - Each call runs `command` with bash inside the step's sandbox, in the
 //    session's current directory; the workspace is mounted at /workspace and
@@ -65,6 +66,15 @@ class BashSession {
   /// The current directory, as the sandbox sees it ("/workspace/src").
   /// Checkpointed with each turn so a resumed step starts where it was.
   virtual const std::string& cwd() const = 0;
+
+  /// Sets the current directory, as the sandbox sees it: a resumed step's
+  /// session starts where the checkpoint left it. Not during a run().
+  virtual void restore_cwd(const std::string& cwd) = 0;
+
+  /// Ends the run() in progress, if any: its whole process group is killed
+  /// and `done` is called (later, on the loop) with is_error and
+  /// "cancelled". Does nothing when no run() is in progress.
+  virtual void cancel() = 0;
 };
 
 }  // namespace hearth::agent
