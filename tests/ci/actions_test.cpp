@@ -385,7 +385,7 @@ run = "true"
   BOOST_TEST(cmds.at("publish").exec == "/usr/bin/npm");
   BOOST_TEST(cmds.at("publish").secrets == (std::vector<std::string>{"NPM_TOKEN"}));
   auto bad = hearth::workflows::load_workflow_text(
-      "[commands.gh]\nsecret = [\"GH_TOKEN\"]\nsecrets = [\"GH TOKEN\", 3]\n\n[[steps]]\nid = \"a\"\nrun = \"true\"\n",
+      "[commands.gh]\nsecret = [\"GH_TOKEN\"]\nsecrets = [\"GH TOKEN\", 3]\nallow = [\"x\"]\n[[steps]]\nid = \"a\"\nrun = \"true\"\n",
       "w.toml");
   BOOST_REQUIRE(bad.errors.size() == 3u);
   BOOST_TEST(bad.errors[0] == "w.toml:2:1: unknown key 'secret' in [commands.gh] (did you mean 'secrets'?)");

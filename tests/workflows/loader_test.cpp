@@ -269,7 +269,7 @@ BOOST_AUTO_TEST_CASE(bad_commands_and_grants_name_the_place) {
   expect_error(std::string("[commands.gh]\nallow = [\"issue \\\"view\"]\n") + kStep, 1, 1, "[commands.gh]");
   expect_error(std::string("[commands.gh]\npreset = \"gh:everything\"\n") + kStep, 1, 1, "gh:everything");
   expect_error(std::string("[commands.npm]\npreset = \"gh:read-only\"\n") + kStep, 1, 1, "is for 'gh', not 'npm'");
-  expect_error(std::string("[commands.gh]\nallow = [\"x\"]\nsecrets = [\"T\"]\nenv = { T = \"v\" }\n") + kStep, 4, 11,
+  expect_error(std::string("[commands.gh]\nallow = [\"x\"]\nsecrets = [\"T\"]\nenv = { T = \"v\" }\n") + kStep, 4, 13,
                "both a secret and in 'env'");
   expect_error(std::string("[commands.gh]\nallow = [\"x\"]\ntimeout = \"soon\"\n") + kStep, 3, 11, "'timeout' of [commands.gh]");
   expect_error("[commands.gh]\nallow = [\"x\"]\n[[steps]]\nid = \"a\"\nrun = \"true\"\ncommands = [\"hg\"]\n", 6, 12,
