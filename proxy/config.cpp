@@ -118,7 +118,7 @@ class Reader {
       else def.rate = *rate;
     }
     for (auto& r : preset_rules(def.preset)) def.allow.push_back(std::move(r));
-    if (def.allow.empty() && !t->get("allow"))
+    if (def.allow.empty() && !t->get("allow") && !t->get("policy"))
       error(node, where + " allows nothing: set policy = \"read-only\" (GET and HEAD) or \"any\", or list allow rules");
     return def;
   }

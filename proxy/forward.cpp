@@ -175,6 +175,7 @@ void Conn::start_transfer(const StepProxy& sp, const std::string& url, int) {
 }
 
 void Conn::on_upstream_headers(int status, const model::HttpHeaders& headers) {
+  if (status == 0) return;  // no status line arrived: on_upstream_done answers 502
   head_sent_ = true;
   ev_.status = status;
   ev_.decision = "allowed";

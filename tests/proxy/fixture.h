@@ -12,6 +12,15 @@ namespace hearth::testing {
 
 using namespace hearth::proxy;
 
+/// A read-only proxy named github whose upstream is "UPSTREAM" (see start()),
+/// with the token in its Authorization header.
+inline const char* kGithub = R"(
+[proxies.github]
+upstream = "UPSTREAM"
+headers = { Authorization = "Bearer ${{ secrets.GH_TOKEN }}" }
+policy = "read-only"
+)";
+
 inline const std::string kToken = "ghp_S3cretT0kenValue4242";
 
 struct ProxyFixture {

@@ -222,7 +222,9 @@ void Upstream::serve(int fd) {
         received_.push_back(req.headers);
       }
       send_all(answer(req));
+      bool close = req.headers.count("connection") && strcasecmp(req.headers["connection"].c_str(), "close") == 0;
       req = Parsed{};
+      if (close) goto done;
     }
   }
 done:
