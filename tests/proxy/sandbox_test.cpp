@@ -4,6 +4,13 @@
 // an escape WORKED, so a probe that does not run cannot pass.
 #include <boost/test/unit_test.hpp>
 
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <thread>
+
 #include "sandbox/sandbox.h"
 #include "tests/proxy/fixture.h"
 
@@ -148,6 +155,54 @@ BOOST_AUTO_TEST_CASE(https_proxy_tunnels_only_to_listed_egress_pairs) {
   BOOST_TEST(denied.decision == "denied");
   BOOST_TEST(denied.rule == "egress");
   BOOST_TEST(denied.status == 403);
+}
+
+BOOST_AUTO_TEST_CASE(a_forward_relays_bytes_both_ways_including_the_end_of_input) {
+  // A Unix socket server on the host that answers "got:" + all it read, once
+  // the client has finished writing.
+  TempDir dir;
+  std::string path = (dir.path / "echo.sock").string();
+  int server = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+  BOOST_REQUIRE(::bind(server, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  BOOST_REQUIRE(::listen(server, 4) == 0);
+  std::thread echo([server] {
+    pollfd p{server, POLLIN, 0};
+    if (::poll(&p, 1, 20000) != 1) return;
+    int c = ::accept(server, nullptr, nullptr);
+    std::string got;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(c, buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
+    std::string reply = "got:" + got;
+    (void)::write(c, reply.data(), reply.size());
+    ::close(c);
+  });
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  ExecSpec spec;
+  spec.argv = {"perl", "-MIO::Socket::INET", "-e",
+               "$s = IO::Socket::INET->new('127.0.0.1:4000') or die \"connect: $!\\n\"; print $s 'hello';"
+               "$s->shutdown(1); local $/; print <$s>;"};
+  spec.env = {"PATH=/usr/bin:/bin"};
+  spec.cwd = kWorkspaceInside;
+  spec.isolation.network = Network::proxies;
+  spec.isolation.forwards = {{4000, path}};
+  spec.timeout = std::chrono::seconds(30);
+  std::string out;
+  int exits = 0;
+  auto p = box().spawn(&loop, spec, {[&](std::string_view c) { out.append(c); }, [&](const ExitInfo& e) {
+                                       ++exits;
+                                       BOOST_TEST(e.exit_status == 0);
+                                     }});
+  BOOST_REQUIRE_MESSAGE(p.ok(), (p.ok() ? "" : p.message()));
+  uv_run(&loop, UV_RUN_DEFAULT);  // ends once the command and its forward are gone
+  echo.join();
+  ::close(server);
+  BOOST_TEST(exits == 1);
+  BOOST_TEST(out == "got:hello");
+  BOOST_TEST(uv_loop_close(&loop) == 0);
 }
 
 BOOST_AUTO_TEST_CASE(forwards_need_the_proxies_network_and_the_namespace_backend) {

@@ -232,6 +232,7 @@ done:
     SSL_shutdown(ssl);
     SSL_free(ssl);
   }
+  ::shutdown(fd, SHUT_RDWR);  // the peer sees the end now; the fd is closed with the server
 }
 
 std::string while_loop_runs(uv_loop_t* loop, const std::function<std::string()>& work) {
