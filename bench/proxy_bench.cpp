@@ -106,7 +106,7 @@ double pct(std::vector<double> v, double p) {
 }
 
 void report(const char* what, const std::vector<double>& us, double floor_p50) {
-  std::printf("%-44s n=%-6zu p50 %7.1f us  p90 %7.1f us  p99 %7.1f us", what, us.size(), pct(us, 0.5), pct(us, 0.9),
+  std::printf("%-48s n=%-6zu p50 %7.1f us  p90 %7.1f us  p99 %7.1f us", what, us.size(), pct(us, 0.5), pct(us, 0.9),
               pct(us, 0.99));
   if (floor_p50 > 0)
     std::printf("  added p50 %6.1f us (%.2fx)", pct(us, 0.5) - floor_p50, pct(us, 0.5) / floor_p50);
@@ -145,6 +145,32 @@ std::vector<double> from_sandbox(uv_loop_t* loop, proxy::ProxyServer* server, in
     at = nl == std::string::npos ? out.size() : nl + 1;
   }
   return us;
+}
+
+// Start-to-exit of /usr/bin/true in the namespace sandbox, `runs` times:
+// own network namespace without and with the proxy's forwards (what
+// network = "proxies" adds to a command's start).
+void sandbox_start_cost(uv_loop_t* loop, proxy::ProxyServer* server, int runs) {
+  auto box = sandbox::make_namespace_sandbox();
+  if (!box) return;
+  for (bool forwards : {false, true, false, true}) {
+    std::vector<double> us;
+    for (int i = 0; i < runs; ++i) {
+      sandbox::ExecSpec spec;
+      spec.argv = {"/usr/bin/true"};
+      spec.env = {"PATH=/usr/bin:/bin"};
+      spec.cwd = sandbox::kWorkspaceInside;
+      spec.isolation.network = forwards ? sandbox::Network::proxies : sandbox::Network::none;
+      if (forwards) spec.isolation.forwards = server->forwards();
+      bool exited = false;
+      auto t0 = Clock::now();
+      auto p = (*box)->spawn(loop, spec, {nullptr, [&](const sandbox::ExitInfo&) { exited = true; }});
+      if (!p) return;
+      while (!exited) uv_run(loop, UV_RUN_ONCE);
+      us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    }
+    report(forwards ? "sandbox start-to-exit, network proxies (2 fwd)" : "sandbox start-to-exit, network none", us, 0);
+  }
 }
 
 }  // namespace
@@ -200,6 +226,7 @@ int main(int argc, char** argv) {
     return std::string();
   });
   auto sandboxed = from_sandbox(&loop, *server, n);
+  sandbox_start_cost(&loop, *server, 200);
   double floor = pct(direct, 0.5);
   report("direct to the upstream (TCP, the floor)", direct, 0);
   report("through the proxy's Unix socket", via, floor);
