@@ -99,14 +99,18 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"none", "proxies", "host"}));
   sandbox_run->add_option("--forward", sbx.forward,
                           "PORT=SOCKET: connections to 127.0.0.1:PORT inside reach the host's Unix socket SOCKET "
-                          "(repeatable; implies --network proxies)");
+                          "(repeatable; implies --network proxies)")
+      ->allow_extra_args(false);
   sandbox_run->add_option("--memory", sbx.memory, "Memory limit, like 512M or 1G");
   sandbox_run->add_option("--pids", sbx.pids, "Most processes at once")->check(kAtLeastOne);
   sandbox_run->add_option("--cpus", sbx.cpus, "CPU share, in CPUs (like 0.5)");
   sandbox_run->add_option("--timeout", sbx.timeout, "Kill the whole sandbox after this long, like 30s");
-  sandbox_run->add_option("--ro", sbx.ro, "Bind a host path read-only at the same path (repeatable)");
-  sandbox_run->add_option("--rw", sbx.rw, "Bind a host path read-write at the same path (repeatable)");
-  sandbox_run->add_option("--env,-e", sbx.env, "Set NAME=VALUE in the command's environment (repeatable)");
+  sandbox_run->add_option("--ro", sbx.ro, "Bind a host path read-only at the same path (repeatable)")
+      ->allow_extra_args(false);
+  sandbox_run->add_option("--rw", sbx.rw, "Bind a host path read-write at the same path (repeatable)")
+      ->allow_extra_args(false);
+  sandbox_run->add_option("--env,-e", sbx.env, "Set NAME=VALUE in the command's environment (repeatable)")
+      ->allow_extra_args(false);
   sandbox_run->add_flag("--local", sbx.local, "Use the local backend (no isolation), for comparison");
   sandbox_run->add_option("command", sbx.command, "The command and its arguments, after --")->required();
 

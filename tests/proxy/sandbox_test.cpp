@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "sandbox/sandbox.h"
+#include "tests/hearth_process.h"
 #include "tests/proxy/fixture.h"
 
 using namespace hearth::testing;
@@ -59,6 +60,36 @@ Outcome run(ProxyFixture& f, const ExecSpec& spec) {
   return o;
 }
 
+
+// A Unix socket server on the host that answers "got:" + all it read, once
+// the client has finished writing. Serves one connection.
+struct EchoServer {
+  int fd = -1;
+  std::thread thread;
+  explicit EchoServer(const std::string& path) {
+    fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+    BOOST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    BOOST_REQUIRE(::listen(fd, 4) == 0);
+    thread = std::thread([s = fd] {
+      pollfd p{s, POLLIN, 0};
+      if (::poll(&p, 1, 20000) != 1) return;
+      int c = ::accept(s, nullptr, nullptr);
+      std::string got;
+      char buf[4096];
+      for (ssize_t n; (n = ::read(c, buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
+      std::string reply = "got:" + got;
+      (void)::write(c, reply.data(), reply.size());
+      ::close(c);
+    });
+  }
+  ~EchoServer() {
+    thread.join();
+    ::close(fd);
+  }
+};
 
 }  // namespace
 
@@ -158,27 +189,9 @@ BOOST_AUTO_TEST_CASE(https_proxy_tunnels_only_to_listed_egress_pairs) {
 }
 
 BOOST_AUTO_TEST_CASE(a_forward_relays_bytes_both_ways_including_the_end_of_input) {
-  // A Unix socket server on the host that answers "got:" + all it read, once
-  // the client has finished writing.
   TempDir dir;
   std::string path = (dir.path / "echo.sock").string();
-  int server = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
-  BOOST_REQUIRE(::bind(server, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  BOOST_REQUIRE(::listen(server, 4) == 0);
-  std::thread echo([server] {
-    pollfd p{server, POLLIN, 0};
-    if (::poll(&p, 1, 20000) != 1) return;
-    int c = ::accept(server, nullptr, nullptr);
-    std::string got;
-    char buf[4096];
-    for (ssize_t n; (n = ::read(c, buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
-    std::string reply = "got:" + got;
-    (void)::write(c, reply.data(), reply.size());
-    ::close(c);
-  });
+  EchoServer echo(path);
   uv_loop_t loop;
   uv_loop_init(&loop);
   ExecSpec spec;
@@ -198,11 +211,28 @@ BOOST_AUTO_TEST_CASE(a_forward_relays_bytes_both_ways_including_the_end_of_input
                                      }});
   BOOST_REQUIRE_MESSAGE(p.ok(), (p.ok() ? "" : p.message()));
   uv_run(&loop, UV_RUN_DEFAULT);  // ends once the command and its forward are gone
-  echo.join();
-  ::close(server);
   BOOST_TEST(exits == 1);
   BOOST_TEST(out == "got:hello");
   BOOST_TEST(uv_loop_close(&loop) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(hearth_sandbox_run_forwards_a_port_to_a_unix_socket) {
+  TempDir dir;
+  std::string path = (dir.path / "echo.sock").string();
+  EchoServer echo(path);
+  HearthProcess p({{"sandbox", "run", "--forward", "4000=" + path, "--env", "X=1", "--", "perl", "-MIO::Socket::INET",
+                    "-e",
+                    "$s = IO::Socket::INET->new('127.0.0.1:4000') or die \"connect: $!\\n\"; print $s \"x=$ENV{X}\";"
+                    "$s->shutdown(1); local $/; print <$s>;"},
+                   {},
+                   dir.path});
+  auto o = p.finish();
+  BOOST_TEST(o.exit_code == 0, o.err);
+  BOOST_TEST(o.out == "got:x=1");
+  HearthProcess bad({{"sandbox", "run", "--forward", "4000", "--", "true"}, {}, dir.path});
+  auto b = bad.finish();
+  BOOST_TEST(b.exit_code == 2);
+  BOOST_TEST(b.err.find("--forward 4000: expected PORT=SOCKET") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(forwards_need_the_proxies_network_and_the_namespace_backend) {
