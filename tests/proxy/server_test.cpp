@@ -4,6 +4,10 @@
 // CONNECT, hostile and malformed requests, events.
 #include <boost/test/unit_test.hpp>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include "proxy/server.h"
@@ -222,6 +226,63 @@ BOOST_AUTO_TEST_CASE(large_answers_stream_through_whole) {
   BOOST_TEST(header_of(r, "transfer-encoding") == "chunked");
   BOOST_TEST(body_of(r) == std::string(5000000, 'x'));
   BOOST_TEST(f.events.at(0).response_bytes == 5000000u);
+}
+
+BOOST_AUTO_TEST_CASE(a_slow_reader_pauses_the_upstream_and_a_gone_one_cancels_it) {
+  Upstream up;
+  ProxyFixture f;
+  ProxyLimits limits;
+  limits.max_backlog = 64 * 1024;  // pause and resume the transfer many times
+  f.start(kGithub, up.url(), "", limits);
+  // Reads in small pieces with pauses: the answer must still arrive whole.
+  std::string body = while_loop_runs(&f.loop, [&] {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", f.sock("github").c_str());
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return std::string("connect failed");
+    std::string req = "GET /bytes/8000000 HTTP/1.1\r\nConnection: close\r\n\r\n";
+    (void)::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+    std::string out;
+    char buf[16384];
+    for (int i = 1;; ++i) {
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+      if (i % 2 == 0) usleep(1000);  // far slower than the loopback upstream
+    }
+    ::close(fd);
+    return body_of(out);
+  });
+  BOOST_TEST(body.size() == 8000000u);
+  BOOST_TEST((body.find_first_not_of('x') == std::string::npos));
+  BOOST_TEST(f.events.at(0).response_bytes == 8000000u);
+
+  // A reader that leaves half way: the transfer is cancelled, the proxy goes on.
+  while_loop_runs(&f.loop, [&] {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", f.sock("github").c_str());
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return std::string();
+    std::string req = "GET /bytes/50000000 HTTP/1.1\r\n\r\n";
+    (void)::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+    char buf[16384];
+    size_t got = 0;
+    while (got < 1000000) {
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    ::close(fd);
+    return std::string();
+  });
+  while (f.server->connections() > 0) uv_run(&f.loop, UV_RUN_ONCE);
+  BOOST_REQUIRE(f.events.size() == 2u);
+  BOOST_TEST(f.events[1].decision == "client-closed");
+  BOOST_TEST(f.events[1].status == 200);
+  BOOST_TEST(f.events[1].response_bytes < 50000000u);
+  BOOST_TEST(status_of(f.request("github", "GET", "/after")) == 200);
 }
 
 BOOST_AUTO_TEST_CASE(pipelined_requests_are_answered_in_order_on_one_connection) {
