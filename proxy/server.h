@@ -93,7 +93,8 @@ struct ProxyServerOptions {
   /// first_port + 1, + 2, ... in order.
   uint16_t first_port = 3128;
   ProxyLimits limits;
-  /// Once per request, on the loop thread.
+  /// Once per request, on the loop thread. It must not close() the server
+  /// (close it from the step's own exit handling).
   std::function<void(const ProxyEvent&)> on_event;
 };
 
