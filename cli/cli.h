@@ -80,7 +80,8 @@ int command_ci(const Globals& g, const CiArgs& args);
 /// `hearth sandbox run`: see docs/cli.md.
 struct SandboxRunArgs {
   std::string workspace;             // host directory at /workspace; empty: an empty tmpfs
-  std::string network = "none";      // none | host
+  std::string network = "none";      // none | proxies | host
+  std::vector<std::string> forward;  // PORT=SOCKET: 127.0.0.1:PORT inside leads to the Unix socket (implies proxies)
   std::string memory;                // "1G"; empty: no limit
   int pids = 0;                      // 0: no limit
   double cpus = 0;                   // 0: no limit

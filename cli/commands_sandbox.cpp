@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -25,6 +26,18 @@ Result<sandbox::ExecSpec> build_spec(const SandboxRunArgs& a) {
     iso.workspace = ws;
   }
   iso.network = a.network == "host" ? sandbox::Network::host : sandbox::Network::none;
+  if (a.network == "proxies" || !a.forward.empty()) {
+    if (a.network == "host") return Error{"--forward needs its own network namespace, not --network host"};
+    iso.network = sandbox::Network::proxies;
+  }
+  for (auto& f : a.forward) {
+    auto eq = f.find('=');
+    int port = eq == std::string::npos ? 0 : std::atoi(f.substr(0, eq).c_str());
+    if (port < 1 || port > 65535 || f.substr(0, eq) != std::to_string(port))
+      return Error{"--forward " + f + ": expected PORT=SOCKET, like 8080=/run/api.sock"};
+    auto sock = std::filesystem::absolute(f.substr(eq + 1), ec).lexically_normal().string();
+    iso.forwards.push_back({static_cast<uint16_t>(port), sock});
+  }
   if (!a.memory.empty()) {
     auto m = sandbox::parse_size(a.memory);
     if (!m) return Error{"--memory: " + m.message()};

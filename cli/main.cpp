@@ -95,14 +95,22 @@ int main(int argc, char** argv) {
   sandbox_cmd->require_subcommand(1);
   auto* sandbox_run = sandbox_cmd->add_subcommand("run", "Run one command isolated: hearth sandbox run [options] -- CMD ARGS...");
   sandbox_run->add_option("--workspace", sbx.workspace, "Directory mounted read-write at /workspace (default: empty)");
-  sandbox_run->add_option("--network", sbx.network, "none (loopback only) or host")->check(CLI::IsMember({"none", "host"}));
+  sandbox_run->add_option("--network", sbx.network, "none (loopback only), proxies (loopback and --forward ports) or host")
+      ->check(CLI::IsMember({"none", "proxies", "host"}));
+  sandbox_run->add_option("--forward", sbx.forward,
+                          "PORT=SOCKET: connections to 127.0.0.1:PORT inside reach the host's Unix socket SOCKET "
+                          "(repeatable; implies --network proxies)")
+      ->allow_extra_args(false);
   sandbox_run->add_option("--memory", sbx.memory, "Memory limit, like 512M or 1G");
   sandbox_run->add_option("--pids", sbx.pids, "Most processes at once")->check(kAtLeastOne);
   sandbox_run->add_option("--cpus", sbx.cpus, "CPU share, in CPUs (like 0.5)");
   sandbox_run->add_option("--timeout", sbx.timeout, "Kill the whole sandbox after this long, like 30s");
-  sandbox_run->add_option("--ro", sbx.ro, "Bind a host path read-only at the same path (repeatable)");
-  sandbox_run->add_option("--rw", sbx.rw, "Bind a host path read-write at the same path (repeatable)");
-  sandbox_run->add_option("--env,-e", sbx.env, "Set NAME=VALUE in the command's environment (repeatable)");
+  sandbox_run->add_option("--ro", sbx.ro, "Bind a host path read-only at the same path (repeatable)")
+      ->allow_extra_args(false);
+  sandbox_run->add_option("--rw", sbx.rw, "Bind a host path read-write at the same path (repeatable)")
+      ->allow_extra_args(false);
+  sandbox_run->add_option("--env,-e", sbx.env, "Set NAME=VALUE in the command's environment (repeatable)")
+      ->allow_extra_args(false);
   sandbox_run->add_flag("--local", sbx.local, "Use the local backend (no isolation), for comparison");
   sandbox_run->add_option("command", sbx.command, "The command and its arguments, after --")->required();
 

@@ -101,6 +101,43 @@ int loopback_up() {
   return rc;
 }
 
+// Listens on each forwarded loopback address, inside the sandbox's network
+// namespace, and sends the sockets to the engine in one message. The
+// sockets are close-on-exec here: the command never holds them, so it can
+// neither accept on them nor bind their ports.
+int listen_forwards(ChildPlan* p) {
+  constexpr size_t kMax = 64;  // kMaxForwards in namespace.cpp
+  int fds[kMax];
+  size_t n = p->listen_addrs.size();
+  for (size_t i = 0; i < n; ++i) {
+    int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return fail(p, "listen on", p->listen_names[i]);
+    int one = 1;
+    ::setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(s, reinterpret_cast<const sockaddr*>(&p->listen_addrs[i]), sizeof(sockaddr_in)) != 0 ||
+        ::listen(s, 128) != 0)
+      return fail(p, "listen on", p->listen_names[i]);
+    fds[i] = s;
+  }
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)];
+  std::memset(control, 0, sizeof control);
+  char byte = 'L';
+  iovec iov{&byte, 1};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = CMSG_SPACE(n * sizeof(int));
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(n * sizeof(int));
+  std::memcpy(CMSG_DATA(c), fds, n * sizeof(int));
+  if (::sendmsg(p->listen_channel, &msg, MSG_NOSIGNAL) != 1) return fail(p, "hand over", "forwarded ports");
+  for (size_t i = 0; i < n; ++i) ::close(fds[i]);
+  return 0;
+}
+
 // Empties every capability set the command could inherit: the bounding set
 // (so no file capability can grant one), ambient, and effective/permitted/
 // inheritable (the command also runs as a non-zero uid, so exec clears them).
@@ -141,6 +178,7 @@ int run_child_plan(void* arg) noexcept {
 
   if (::sethostname(p->hostname, std::strlen(p->hostname)) != 0) return fail(p, "sethostname", p->hostname);
   if (p->loopback_up && loopback_up() != 0) return fail(p, "bring up", "lo");
+  if (!p->listen_addrs.empty() && listen_forwards(p) != 0) return 127;
   if (::chdir(p->cwd) != 0) return fail(p, "chdir", p->cwd);
   for (auto& [resource, limit] : p->rlimits)
     if (::setrlimit(static_cast<__rlimit_resource>(resource), &limit) != 0) return fail(p, "setrlimit", "");

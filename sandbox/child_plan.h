@@ -5,6 +5,7 @@
 #pragma once
 
 #include <linux/filter.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
 
 #include <deque>
@@ -37,6 +38,13 @@ struct ChildPlan {
   std::vector<ChildOp> ops;
   const char* hostname = "hearth";
   bool loopback_up = false;  // bring `lo` up (own network namespace)
+  /// Loopback forwards: after `lo` is up, the child listens on each address
+  /// (127.0.0.1:port, in the sandbox's network namespace) and sends the
+  /// listening sockets, in order, in one SCM_RIGHTS message on
+  /// `listen_channel` (its end of a socketpair; the engine keeps the other).
+  std::vector<sockaddr_in> listen_addrs;
+  std::vector<const char*> listen_names;  // "127.0.0.1:port", for errors
+  int listen_channel = -1;
   const char* cwd = "/";
   std::vector<std::pair<int, rlimit>> rlimits;
   sock_fprog seccomp{};  // empty: none

@@ -82,6 +82,9 @@ class LocalSandbox final : public Sandbox {
  public:
   Result<Process*> spawn(uv_loop_t* loop, const ExecSpec& spec, ExecCallbacks callbacks) override {
     if (spec.argv.empty()) return Error{"nothing to run: empty command"};
+    // Its ports would be the host's own 127.0.0.1, open to every local user.
+    if (!spec.isolation.forwards.empty())
+      return Error{"the local backend cannot forward loopback ports (API proxies need kind = \"namespace\")"};
     auto* p = new WatchedProcess(loop, std::move(callbacks), spec, WatchedProcess::Target::process_group);
     if (auto s = start(p, spec); !s.ok()) {
       if (!p->has_handles()) delete p;  // else it frees itself once they close

@@ -11,9 +11,12 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -21,6 +24,7 @@
 
 #include "sandbox/cgroups.h"
 #include "sandbox/child_plan.h"
+#include "sandbox/forwarder.h"
 #include "sandbox/mounts.h"
 #include "sandbox/path_search.h"
 #include "sandbox/seccomp_filter.h"
@@ -32,6 +36,7 @@ namespace {
 
 constexpr size_t kChildStack = 256 * 1024;
 constexpr int kInsideUid = 1000;
+constexpr size_t kMaxForwards = 64;  // listen_forwards() in child.cpp holds this many
 
 std::string read_first_line(const char* path) {
   std::ifstream in(path);
@@ -54,6 +59,64 @@ Result<std::string> inside_cwd(const ExecSpec& spec) {
   return cwd;
 }
 
+// The forwards are possible: network = proxies, distinct ports, socket paths
+// that fit a sockaddr_un. Adds the child's part to `plan`.
+Status plan_forwards(const Isolation& iso, ChildPlan& plan) {
+  if (iso.forwards.empty()) return {};
+  if (iso.network != Network::proxies)
+    return Error{"loopback forwards need network = proxies (the sandbox's own network namespace)"};
+  if (iso.forwards.size() > kMaxForwards)
+    return Error{"at most " + std::to_string(kMaxForwards) + " loopback forwards per sandbox, not " +
+                 std::to_string(iso.forwards.size())};
+  std::vector<uint16_t> seen;
+  for (auto& f : iso.forwards) {
+    if (f.port == 0) return Error{"a loopback forward needs a port (1-65535)"};
+    if (std::find(seen.begin(), seen.end(), f.port) != seen.end())
+      return Error{"port " + std::to_string(f.port) + " is forwarded twice"};
+    seen.push_back(f.port);
+    if (f.socket.empty() || f.socket[0] != '/' || f.socket.size() >= sizeof(sockaddr_un{}.sun_path))
+      return Error{"the forward of port " + std::to_string(f.port) + " needs an absolute Unix socket path shorter than " +
+                   std::to_string(sizeof(sockaddr_un{}.sun_path)) + " bytes, not '" + f.socket + "'"};
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(f.port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    plan.listen_addrs.push_back(a);
+    plan.listen_names.push_back(plan.keep("127.0.0.1:" + std::to_string(f.port)));
+  }
+  return {};
+}
+
+// The listening sockets the child sent on `channel` (already there: the
+// child has exec'd), or an error.
+Result<std::vector<int>> receive_listeners(int channel, size_t n) {
+  std::vector<char> control(CMSG_SPACE(n * sizeof(int)));
+  char byte = 0;
+  iovec iov{&byte, 1};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.data();
+  msg.msg_controllen = control.size();
+  if (::recvmsg(channel, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != 1)
+    return Error{std::string("the sandbox did not hand over its forwarded ports: ") + std::strerror(errno)};
+  std::vector<int> fds;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      fds.push_back(fd);
+    }
+  }
+  if (fds.size() != n) {
+    for (int fd : fds) ::close(fd);
+    return Error{"the sandbox handed over " + std::to_string(fds.size()) + " forwarded ports, not " + std::to_string(n)};
+  }
+  return fds;
+}
+
 class NamespaceSandbox final : public Sandbox {
  public:
   explicit NamespaceSandbox(std::vector<sock_filter> filter) : filter_(std::move(filter)) {
@@ -72,7 +135,8 @@ class NamespaceSandbox final : public Sandbox {
     if (!cwd) return cwd.error();
     plan.cwd = plan.keep(*cwd);
     if (auto s = root_.add_ops(iso, plan); !s.ok()) return s.error();
-    plan.loopback_up = iso.network == Network::none;
+    plan.loopback_up = iso.network != Network::host;
+    if (auto s = plan_forwards(iso, plan); !s.ok()) return s.error();
     plan.seccomp.len = static_cast<unsigned short>(filter_.size());
     plan.seccomp.filter = filter_.data();
     plan.rlimits.push_back({RLIMIT_CORE, {0, 0}});
@@ -101,18 +165,30 @@ class NamespaceSandbox final : public Sandbox {
       return Error{std::string("cannot create output pipe: ") + uv_strerror(rc)};
     }
     plan.out_fd = fds[1];
+    int channel[2] = {-1, -1};
+    if (!plan.listen_addrs.empty() && ::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, channel) != 0) {
+      int err = errno;
+      ::close(fds[0]);
+      ::close(fds[1]);
+      cgroups_.release(group);
+      return Error{std::string("cannot create the channel for forwarded ports: ") + std::strerror(err)};
+    }
+    plan.listen_channel = channel[1];
     int pid = clone_child(plan, iso.network);
     int clone_errno = errno;
     ::close(fds[1]);
+    if (channel[1] >= 0) ::close(channel[1]);
     for (int fd : group.procs) ::close(fd);
     group.procs.clear();
     if (pid < 0) {
+      if (channel[0] >= 0) ::close(channel[0]);
       ::close(fds[0]);
       cgroups_.release(group);
       return Error{"cannot create the sandbox's namespaces: " + std::string(std::strerror(clone_errno)) + ". " +
                    namespace_support_problem()};
     }
     if (plan.failed_what) {
+      if (channel[0] >= 0) ::close(channel[0]);
       waitpid(pid, nullptr, __WALL);
       ::close(fds[0]);
       cgroups_.release(group);
@@ -123,18 +199,32 @@ class NamespaceSandbox final : public Sandbox {
                      (plan.failed_errno == ENOENT ? " (not found on the step's PATH inside the sandbox)" : "")};
       return Error{"cannot set up the sandbox: " + what + ": " + std::strerror(plan.failed_errno)};
     }
+    Forwarder* forwarder = nullptr;
+    if (channel[0] >= 0) {
+      auto made = start_forwarder(loop, iso, channel[0]);
+      if (!made) {
+        ::kill(pid, SIGKILL);
+        waitpid(pid, nullptr, __WALL);
+        ::close(fds[0]);
+        cgroups_.release(group);
+        return made.error();
+      }
+      forwarder = *made;
+    }
     // The cgroups go when the command has exited (and with it, by the
-    // kernel, every process of its pid namespace).
+    // kernel, every process of its pid namespace); so do the forwards.
     auto dirs = std::make_shared<Cgroups::Group>(std::move(group));
-    if (!dirs->dirs.empty()) {
+    if (!dirs->dirs.empty() || forwarder) {
       auto on_exit = std::move(callbacks.on_exit);
-      callbacks.on_exit = [this, dirs, on_exit = std::move(on_exit)](const ExitInfo& e) {
+      callbacks.on_exit = [this, dirs, forwarder, on_exit = std::move(on_exit)](const ExitInfo& e) {
+        if (forwarder) forwarder->close();
         cgroups_.release(*dirs);
         if (on_exit) on_exit(e);
       };
     }
     auto* p = new WatchedProcess(loop, std::move(callbacks), spec, WatchedProcess::Target::pid_namespace);
     if (auto s = p->watch(pid, fds[0], started); !s.ok()) {
+      if (forwarder) forwarder->close();
       if (!p->has_handles()) delete p;
       return s.error();
     }
@@ -144,6 +234,16 @@ class NamespaceSandbox final : public Sandbox {
   std::string_view kind() const override { return "namespace"; }
 
  private:
+  // Takes the listening sockets from `channel` (and closes it).
+  static Result<Forwarder*> start_forwarder(uv_loop_t* loop, const Isolation& iso, int channel) {
+    auto fds = receive_listeners(channel, iso.forwards.size());
+    ::close(channel);
+    if (!fds) return fds.error();
+    std::vector<Forwarder::Listener> listeners;
+    for (size_t i = 0; i < fds->size(); ++i) listeners.push_back({(*fds)[i], iso.forwards[i].socket});
+    return Forwarder::start(loop, std::move(listeners));
+  }
+
   static int trampoline(void* plan) noexcept { _exit(run_child_plan(plan)); }
 
   // Signals are blocked around clone so no handler of the engine runs in
@@ -151,7 +251,7 @@ class NamespaceSandbox final : public Sandbox {
   // (with default handlers) just before exec.
   static int clone_child(ChildPlan& plan, Network network) {
     int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
-    if (network == Network::none) flags |= CLONE_NEWNET;
+    if (network != Network::host) flags |= CLONE_NEWNET;
     void* stack = ::mmap(nullptr, kChildStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack == MAP_FAILED) return -1;
     sigset_t all, old;

@@ -19,9 +19,18 @@
 namespace hearth::sandbox {
 
 /// Network access of an isolated command. `none`: its own network namespace
-/// with only loopback. `host`: the host's network. (A later `proxies` mode
-/// adds an allow-listed egress proxy reachable from a `none`-style namespace.)
-enum class Network { none, host };
+/// with only loopback. `proxies`: the same, plus the Isolation's loopback
+/// forwards (how API proxies and the egress proxy are reached; proxy/).
+/// `host`: the host's network.
+enum class Network { none, proxies, host };
+
+/// A port on the sandbox's own loopback (127.0.0.1:port inside its network
+/// namespace) whose connections the engine relays to a Unix socket on the
+/// host. The socket is not visible inside the sandbox; only the port is.
+struct LoopbackForward {
+  uint16_t port = 0;
+  std::string socket;  // absolute host path of a listening Unix socket
+};
 
 /// A host path made visible inside the sandbox at the same path.
 struct Bind {
@@ -40,6 +49,9 @@ struct Isolation {
   std::optional<uint64_t> pids;          // processes in the sandbox (cgroup, else RLIMIT_NPROC)
   std::optional<double> cpus;            // CPU time share, in CPUs (cgroup only)
   std::vector<Bind> binds;               // extra binds (--ro / --rw)
+  /// With Network::proxies only (the namespace backend; `local` refuses
+  /// them): each port listens from before the command starts until it exits.
+  std::vector<LoopbackForward> forwards;
   /// Output delivered per command; past it a marker line is delivered once
   /// and the rest is read and dropped (the command is not blocked).
   uint64_t output_cap_bytes = 16 * 1024 * 1024;

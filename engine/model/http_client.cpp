@@ -122,6 +122,7 @@ TransferId HttpClient::start(HttpRequest request, HttpHandlers handlers) {
   }
   t->header_list = curl_slist_append(t->header_list, "Expect:");  // no 100-continue round trip
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->header_list);
+  if (t->request.configure) t->request.configure(e);
 
   Transfer* raw = t.get();
   transfers_.emplace(raw->id, std::move(t));

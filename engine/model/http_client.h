@@ -27,6 +27,10 @@ struct HttpRequest {
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;  // name, value
   std::string body;
+  /// Called inside start() with the transfer's CURL* handle, after the
+  /// options above are set: for what this interface does not name (TLS
+  /// trust, HEAD, a body on PUT/PATCH, pausing). Used by proxy/.
+  std::function<void(void* curl_easy)> configure;
 };
 
 /// Response headers, names lower-cased.
