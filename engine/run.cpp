@@ -380,6 +380,14 @@ Status Run::prepare_spec(StepState& st, nlohmann::json& ctx) {
     iso.cpus = wf_.sandbox.cpus;
     // The run's scratch directory (output files) at /run/hearth.
     iso.binds.push_back({scratch_dir(), "/run/hearth", true});
+    // The engine's state directory (the database, other runs' workspaces and
+    // grant sockets) is hidden when it lives inside the workspace, as the
+    // default <repo>/.hearth does with workspace = "repo".
+    std::error_code ec;
+    auto state = std::filesystem::weakly_canonical(std::filesystem::path(opts_.scratch_dir).parent_path(), ec);
+    auto ws = std::filesystem::weakly_canonical(workspace_->path, ec);
+    auto rel = state.lexically_relative(ws);
+    if (!ec && !rel.empty() && *rel.begin() != ".." && rel != ".") iso.hidden.push_back(rel.string());
     env["HEARTH_OUTPUT"] = "/run/hearth/" + std::filesystem::path(st.output_path).filename().string();
     env["HEARTH_WORKSPACE"] = sandbox::kWorkspaceInside;
   }

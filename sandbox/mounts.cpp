@@ -164,6 +164,14 @@ Status RootTemplate::add_ops(const Isolation& iso, ChildPlan& plan) {
     ops.push_back({ChildOp::mount_op, plan.keep(kOld + ws), kWorkspaceInside, nullptr, MS_BIND});
     ops.push_back({ChildOp::mount_op, nullptr, kWorkspaceInside, nullptr,
                    MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | locked_flags(ws)});
+    for (auto& rel : iso.hidden) {
+      if (rel.empty() || rel.front() == '/' || rel.find("..") != std::string::npos)
+        return Error{"cannot hide '" + rel + "': it must be a path relative to the workspace, without '..'"};
+      struct stat st {};
+      if (::stat((ws + "/" + rel).c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;  // nothing there to hide
+      ops.push_back({ChildOp::mount_op, "tmpfs", plan.keep(std::string(kWorkspaceInside) + "/" + rel), "tmpfs",
+                     MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, "size=4k,mode=0555"});
+    }
   }
   if (iso.network == Network::host && !resolv_conf_.empty()) {
     ops.push_back({ChildOp::touch_op, "/etc/resolv.conf", nullptr, nullptr, 0644});

@@ -49,6 +49,10 @@ struct Isolation {
   std::optional<uint64_t> pids;          // processes in the sandbox (cgroup, else RLIMIT_NPROC)
   std::optional<double> cpus;            // CPU time share, in CPUs (cgroup only)
   std::vector<Bind> binds;               // extra binds (--ro / --rw)
+  /// Directories under the workspace (relative paths) the command must not
+  /// see: each is covered by an empty read-only tmpfs (the engine's state
+  /// directory when it lives in the repository).
+  std::vector<std::string> hidden;
   /// With Network::proxies only (the namespace backend; `local` refuses
   /// them): each port listens from before the command starts until it exits.
   std::vector<LoopbackForward> forwards;

@@ -544,11 +544,19 @@ kind = "namespace"
 
 [[steps]]
 id = "write"
-run = 'pwd > where.txt; id -u >> where.txt'
+run = '''
+pwd > where.txt; id -u >> where.txt
+[ ! -e .hearth/state.db ] || { echo "the state database is visible"; exit 66; }
+ls -A .hearth | wc -l >> where.txt
+touch .hearth/x 2>/dev/null && exit 67 || true
+'''
 )WF");
   auto r = repo.run();
   BOOST_TEST(r.outcome.status == hearth::engine::RunStatus::succeeded);
-  BOOST_TEST(repo.read("where.txt") == "/workspace\n1000\n");
+  // The engine's state directory in the repository is an empty, read-only
+  // directory inside: not the database, not other runs' files.
+  BOOST_TEST(repo.read("where.txt") == "/workspace\n1000\n0\n");
+  BOOST_TEST(repo.exists(".hearth/state.db"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
