@@ -44,6 +44,9 @@ struct RunOptions {
   int jobs = 0;                    // most steps running at once; 0: number of CPUs
   std::string scratch_dir;         // for step output files; empty: <dir of the store>/tmp
   std::chrono::milliseconds kill_grace{2000};  // SIGTERM -> SIGKILL on timeout and cancel
+  /// Skill and prompt steps use this model spec, whatever the workflow says
+  /// ("replay:<cassette>" plays a recording back). Empty: the workflow's.
+  std::string model;
 };
 
 struct ResumeOptions {
@@ -55,6 +58,7 @@ struct ResumeOptions {
   int jobs = 0;
   std::string scratch_dir;
   std::chrono::milliseconds kill_grace{2000};
+  std::string model;  // as RunOptions::model
 };
 
 /// A lease whose heartbeat is older than this belongs to a dead or hung

@@ -14,6 +14,9 @@
 //   step.retrying    {attempt, reason, message, exit_code, retry_in_ms}
 //   step.interrupted {attempt}   (found running when the run was resumed)
 //   run.resumed      {workflow_hash, from, reset, interrupted}
+//   agent.turn       {attempt, turn, stop_reason, tool_calls, usage, total, http_attempts, text}
+//   agent.tool_call  {attempt, turn, id, tool, arguments, is_error, duration_ms, output}
+//   agent.result_rejected {attempt, turn, rejection, allowed, errors}
 #pragma once
 
 #include <string>
@@ -40,6 +43,11 @@ inline constexpr const char* run_resumed = "run.resumed";
 inline constexpr const char* command_started = "command.started";
 inline constexpr const char* command_finished = "command.finished";
 inline constexpr const char* command_unknown = "command.unknown";
+// Skill and prompt steps: a model turn ended, a tool call ended, a submitted
+// result failed the schema. Texts are redacted and cut to 2000 bytes.
+inline constexpr const char* agent_turn = "agent.turn";
+inline constexpr const char* agent_tool_call = "agent.tool_call";
+inline constexpr const char* agent_result_rejected = "agent.result_rejected";
 }  // namespace event_type
 
 /// Receives what the engine does. Called on the loop thread; must not call

@@ -174,21 +174,46 @@ Status Run::interrupt(StepState& st) {
   if (auto s = store.finish_attempt(id(), last); !s.ok()) return s;
   st.rec.interruptions += 1;
   st.rec.finished_at = last.finished_at;
+  // A skill or prompt step continues its conversation from the last
+  // checkpoint (run_agent.cpp) instead of starting over.
+  std::optional<nlohmann::json> conversation;
+  if (st.def->agent) {
+    auto saved = store.load_checkpoint(id(), st.rec.id, last.number);
+    if (!saved) return Status(saved.error());
+    conversation = std::move(*saved);
+  }
+  if (conversation) {
+    if (auto result = agent::Harness::finished_result(*conversation)) {
+      // The result was accepted and saved; only the step's outcome was not.
+      st.rec.status = "succeeded";
+      st.rec.reason = "";
+      st.rec.result = *result;
+      st.rec.interruptions = 0;
+      if (auto s = store.update_step(id(), st.rec); !s.ok()) return s;
+      return event(event_type::step_succeeded, st.rec.id,
+                   {{"attempt", last.number}, {"outputs", st.rec.outputs}, {"result", st.rec.result},
+                    {"exit_code", nullptr}, {"duration_ms", *last.finished_at - last.started_at}});
+    }
+  }
   // A granted command that was running then may or may not have done what
   // it does (posted the comment, pushed the branch): never repeat it
   // silently. The step fails, naming the calls; `--from` re-runs it on purpose.
   auto unknown = store.settle_unfinished_calls(id(), st.rec.id, last.number, now_ms());
   if (!unknown) return Status(unknown.error());
-  if (!unknown->empty()) {
+  // An agent is told its tool call was interrupted and decides what to do;
+  // a script would repeat the call blindly, so its step fails.
+  for (auto& c : *unknown) {
+    if (auto s = event(event_type::command_unknown, st.rec.id,
+                       {{"sequence", c.sequence}, {"command", c.command}, {"argv", c.argv}, {"attempt", last.number}});
+        !s.ok())
+      return s;
+  }
+  if (!unknown->empty() && !conversation) {
     std::string calls;
     for (auto& c : *unknown) {
       std::string argv;
       for (auto& a : c.argv) argv += (argv.empty() ? "" : " ") + a;
       calls += (calls.empty() ? "'" : ", '") + argv + "'";
-      if (auto s = event(event_type::command_unknown, st.rec.id,
-                         {{"sequence", c.sequence}, {"command", c.command}, {"argv", c.argv}, {"attempt", last.number}});
-          !s.ok())
-        return s;
     }
     st.rec.status = "failed";
     st.rec.reason = "interrupted while granted command " + calls +
@@ -199,6 +224,7 @@ Status Run::interrupt(StepState& st) {
                  {{"attempt", last.number}, {"reason", "interrupted"}, {"message", st.rec.reason}});
   }
   if (st.def->retry.on_interrupted && st.rec.interruptions < workflows::kMaxInterruptions) {
+    st.carried_state = std::move(conversation);
     st.rec.status = "pending";
     st.rec.reason = "";
     if (auto s = store.update_step(id(), st.rec); !s.ok()) return s;
@@ -232,6 +258,7 @@ Result<std::string> Engine::resume(const std::string& run_id, ResumeOptions ropt
   opts.repo = run->repo;
   opts.jobs = ropts.jobs;
   opts.kill_grace = ropts.kill_grace;
+  opts.model = ropts.model;
   opts.scratch_dir = ropts.scratch_dir.empty()
                          ? (std::filesystem::path(store_.path()).parent_path() / "tmp").string()
                          : ropts.scratch_dir;

@@ -71,8 +71,10 @@ void Run::cancel(const std::string& reason) {
   if (cancelling_ || finishing_) return;
   cancelling_ = true;
   cancel_reason_ = reason;
-  for (auto& s : steps_)
+  for (auto& s : steps_) {
     if (s.process) s.process->kill();
+    if (s.harness) s.harness->cancel();
+  }
   schedule();
 }
 
@@ -139,6 +141,10 @@ std::vector<size_t> Run::reads_of(const workflows::Step& def) const {
   for (auto& v : def.env) add_template(v.value.parsed);
   for (auto& slot : def.run_slots) add(slot.second);
   if (def.working_directory) add_template(def.working_directory->parsed);
+  if (def.agent) {
+    if (def.agent->prompt) add_template(def.agent->prompt->parsed);
+    for (auto& v : def.agent->with) add_template(v.value.parsed);
+  }
   return {out.begin(), out.end()};
 }
 
@@ -229,8 +235,10 @@ void Run::fail_fatally(const Status& s) {
   if (!fatal_.ok()) return;
   pending_events_.clear();
   fatal_ = s;
-  for (auto& st : steps_)
+  for (auto& st : steps_) {
     if (st.process) st.process->kill();
+    if (st.harness) st.harness->cancel();
+  }
   finish_after_fatal();
 }
 
@@ -323,7 +331,8 @@ nlohmann::json& Run::context_for(const StepState& st) {
   nlohmann::json steps = nlohmann::json::object();
   for (size_t a : st.reads) {
     const StepRecord& r = steps_[a].rec;
-    steps[r.id] = {{"status", r.status}, {"outputs", r.outputs}, {"exit-code", r.exit_code ? nlohmann::json(*r.exit_code) : nlohmann::json()}};
+    steps[r.id] = {{"status", r.status}, {"outputs", r.outputs}, {"exit-code", r.exit_code ? nlohmann::json(*r.exit_code) : nlohmann::json()},
+                   {"result", r.result}};
   }
   ctx_["steps"] = std::move(steps);
   ctx_["env"] = env_;
@@ -402,7 +411,11 @@ Status Run::prepare_spec(StepState& st, nlohmann::json& ctx) {
       st.spec.isolation.binds.push_back({engine_.shim_path(), kShimInside, false});
     }
   }
-  st.spec.argv = {"bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", def.run};
+  if (def.agent) {
+    if (auto s = prepare_agent(st, ctx); !s.ok()) return Error{where(def.agent->prompt ? "prompt" : "skill") + s.message()};
+  } else {
+    st.spec.argv = {"bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", def.run};
+  }
   for (auto& [k, v] : env) st.spec.env.push_back(k + "=" + v);
   st.spec.cwd = cwd.string();
   st.spec.timeout = def.timeout;
@@ -422,6 +435,12 @@ Status Run::start_attempt(StepState& st) {
   st.attempt.started_at = *st.rec.started_at;
   Store& store = engine_.store_;
   if (auto s = store.insert_attempt(id(), st.attempt); !s.ok()) return s;
+  if (st.carried_state) {
+    // The conversation an interrupted attempt left, now this attempt's: a
+    // crash before its first checkpoint resumes from it again.
+    int turns = st.carried_state->value("turns", 0);
+    if (auto s = store.save_checkpoint(id(), st.rec.id, st.attempt.number, turns, *st.carried_state); !s.ok()) return s;
+  }
   if (auto s = store.update_step(id(), st.rec); !s.ok()) return s;
   return event(event_type::step_started, st.rec.id, {{"attempt", st.attempt.number}});
 }
@@ -467,6 +486,17 @@ void Run::spawn(StepState& st) {
     schedule();
     return;
   }
+  if (st.def->agent) {
+    if (auto s = start_agent(st); !s.ok()) {
+      close_broker(st);
+      st.redactor.reset();
+      st.bash.reset();
+      st.spawn_error = s.message();
+      st.exited = true;
+      schedule();
+    }
+    return;
+  }
   auto p = sandbox_->spawn(engine_.loop_, st.spec, std::move(cb));
   if (!p) {
     close_broker(st);
@@ -505,6 +535,8 @@ Status Run::record_outcome(StepState& st) {
   if (!st.spawn_error.empty()) {
     a.reason = "spawn-error";
     message = st.spawn_error;
+  } else if (st.agent_outcome) {
+    agent_outcome_of(st, status, message);
   } else {
     a.exit_code = st.exit.exit_status;
     a.signal = st.exit.term_signal;
@@ -533,6 +565,11 @@ Status Run::record_outcome(StepState& st) {
   }
   std::error_code ec;
   std::filesystem::remove(st.output_path, ec);
+  st.spawn_error.clear();
+  st.harness.reset();
+  st.bash.reset();
+  st.agent_outcome.reset();
+  st.agent_timed_out = false;
   st.rec.interruptions = 0;
   st.rec.exit_code = a.exit_code;
   st.rec.finished_at = a.finished_at;
@@ -551,7 +588,10 @@ Status Run::record_outcome(StepState& st) {
                          {"exit_code", a.exit_code ? nlohmann::json(*a.exit_code) : nlohmann::json()},
                          {"duration_ms", *a.finished_at - a.started_at}};
   const char* type = event_type::step_succeeded;
-  if (status == "succeeded") data["outputs"] = st.rec.outputs;
+  if (status == "succeeded") {
+    data["outputs"] = st.rec.outputs;
+    if (!st.rec.result.is_null()) data["result"] = st.rec.result;
+  }
   else {
     data["reason"] = a.reason;
     data["message"] = message;

@@ -20,7 +20,10 @@
 
 #include "commands/broker.h"
 #include "commands/redact.h"
+#include "engine/agent/harness.h"
+#include "engine/agent_bash.h"
 #include "engine/engine.h"
+#include "engine/events.h"
 #include "engine/grants.h"
 #include "sandbox/workspace.h"
 
@@ -66,6 +69,14 @@ struct StepState {
   commands::Broker* broker = nullptr;
   // Output with every secret hidden before it is kept or shown.
   std::unique_ptr<commands::StreamRedactor> redactor;
+  // Skill and prompt steps (run_agent.cpp): the attempt is a conversation.
+  std::string instructions;                  // rendered by prepare_spec()
+  std::unique_ptr<SandboxBashSession> bash;  // declared before harness: outlives it
+  std::unique_ptr<agent::Harness> harness;
+  std::optional<agent::AgentOutcome> agent_outcome;
+  std::optional<nlohmann::json> carried_state;  // resume: the conversation the next attempt continues
+  uv_timer_t* agent_timer = nullptr;         // the step's timeout
+  bool agent_timed_out = false;
 };
 
 
@@ -137,6 +148,15 @@ class Run {
   Status journal_call_started(StepState& st, const commands::Invocation& inv);
   void journal_call_finished(StepState& st, const commands::Invocation& inv);
   std::string grants_root() const;
+  // Skill and prompt steps (run_agent.cpp).
+  Status prepare_agent(StepState& st, const nlohmann::json& ctx);
+  Result<model::Client*> client_for(const workflows::AgentStep& a);
+  Status start_agent(StepState& st);
+  void stop_agent_timer(StepState& st);
+  Status agent_commit(const std::function<Status()>& write);
+  void agent_outcome_of(StepState& st, std::string& status, std::string& message);
+  std::string redact(std::string text) const;
+  std::map<std::string, std::unique_ptr<model::Client>> clients_;  // by model spec; outlive the harnesses
   std::shared_ptr<const commands::SecretSet> secrets_;  // every secret of the workflow's commands
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::optional<sandbox::Workspace> workspace_;
@@ -237,7 +257,7 @@ class Run {
   // processes (already killed) to exit, then report the failure.
   void finish_after_fatal() {
     for (auto& s : steps_)
-      if (s.process) return;  // their exits schedule another pass
+      if (s.process || (s.harness && !s.agent_outcome)) return;  // their exits schedule another pass
     finish_with(RunStatus::failed, fatal_.message());
   }
 

@@ -18,7 +18,7 @@ int64_t now_ms() {
 
 namespace {
 
-constexpr int kSchemaVersion = 4;
+constexpr int kSchemaVersion = 5;
 
 // Each entry migrates from version (index) to index + 1.
 const char* const kMigrations[] = {
@@ -120,6 +120,20 @@ CREATE TABLE command_calls (
   output_sha256 TEXT NOT NULL DEFAULT '',
   output_tail   BLOB NOT NULL DEFAULT '',
   PRIMARY KEY (run_id, step_id, attempt, sequence)
+);
+)sql",
+    // 5: skill and prompt steps: the validated result, and each attempt's
+    // conversation as last checkpointed (store_agent.cpp).
+    R"sql(
+ALTER TABLE steps ADD COLUMN result TEXT;
+CREATE TABLE agent_checkpoints (
+  run_id   TEXT NOT NULL,
+  step_id  TEXT NOT NULL,
+  attempt  INTEGER NOT NULL,
+  turns    INTEGER NOT NULL,
+  state    TEXT NOT NULL,
+  saved_at INTEGER NOT NULL,
+  PRIMARY KEY (run_id, step_id, attempt)
 );
 )sql",
 };
@@ -310,7 +324,7 @@ Status Store::update_run(const std::string& run_id, const std::string& status, s
 Status Store::update_step(const std::string& run_id, const StepRecord& s) {
   HEARTH_WRITE(
       "UPDATE steps SET status=?, attempts=?, exit_code=?, started_at=?, finished_at=?, outputs=?, reason=?, "
-      "retry_at=?, failures=?, interruptions=? WHERE run_id=? AND step_id=?",
+      "retry_at=?, failures=?, interruptions=?, result=? WHERE run_id=? AND step_id=?",
       "cannot update a step", {
         bind_text(st, 1, s.status);
         sqlite3_bind_int(st, 2, s.attempts);
@@ -322,8 +336,10 @@ Status Store::update_step(const std::string& run_id, const StepRecord& s) {
         bind_opt(st, 8, s.retry_at);
         sqlite3_bind_int(st, 9, s.failures);
         sqlite3_bind_int(st, 10, s.interruptions);
-        bind_text(st, 11, run_id);
-        bind_text(st, 12, s.id);
+        if (s.result.is_null()) sqlite3_bind_null(st, 11);
+        else bind_text(st, 11, to_db_json(s.result));
+        bind_text(st, 12, run_id);
+        bind_text(st, 13, s.id);
       });
 }
 
@@ -450,7 +466,7 @@ Result<RunRecord> Store::load_run(const std::string& run_id) {
 Result<std::vector<StepRecord>> Store::load_steps(const std::string& run_id) {
   sqlite3_stmt* st = prepare(
       "SELECT step_id, position, status, attempts, exit_code, started_at, finished_at, outputs, reason, "
-      "retry_at, failures, interruptions FROM steps WHERE run_id=? ORDER BY position");
+      "retry_at, failures, interruptions, result FROM steps WHERE run_id=? ORDER BY position");
   if (!st) return Error{sticky_.message()};
   std::vector<StepRecord> steps;
   {
@@ -471,6 +487,7 @@ Result<std::vector<StepRecord>> Store::load_steps(const std::string& run_id) {
       s.retry_at = col_opt(st, 9);
       s.failures = sqlite3_column_int(st, 10);
       s.interruptions = sqlite3_column_int(st, 11);
+      if (sqlite3_column_type(st, 12) != SQLITE_NULL) s.result = col_json(st, 12);
       steps.push_back(std::move(s));
     }
     if (rc != SQLITE_DONE) return Error{fail("cannot read steps").message()};

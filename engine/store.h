@@ -69,6 +69,7 @@ struct StepRecord {
   std::optional<int64_t> retry_at;  // status "waiting": when the next attempt starts
   int failures = 0;       // failed attempts counted against the retry policy
   int interruptions = 0;  // attempts in a row cut short by an engine crash
+  nlohmann::json result;  // skill/prompt steps: the validated result; null when none
   std::vector<AttemptRecord> attempt_list;  // filled by load_steps
 };
 
@@ -162,6 +163,23 @@ class Store {
   Result<std::vector<CallRecord>> settle_unfinished_calls(const std::string& run_id, const std::string& step_id,
                                                           int attempt, int64_t now);
   Result<std::vector<CallRecord>> load_calls(const std::string& run_id);
+
+  /// The conversation of a skill or prompt step's attempt, as last
+  /// checkpointed (store_agent.cpp): replaced at every checkpoint.
+  Status save_checkpoint(const std::string& run_id, const std::string& step_id, int attempt, int turns,
+                         const nlohmann::json& state);
+  /// nullopt when the attempt has no checkpoint.
+  Result<std::optional<nlohmann::json>> load_checkpoint(const std::string& run_id, const std::string& step_id,
+                                                        int attempt);
+  struct Checkpoint {
+    std::string step_id;
+    int attempt = 0;
+    int turns = 0;
+    int64_t saved_at = 0;
+    nlohmann::json state;
+  };
+  /// Every checkpoint of the run, by step then attempt.
+  Result<std::vector<Checkpoint>> load_checkpoints(const std::string& run_id);
 
   /// Queues a delivery (store_deliveries.cpp). Fails if its id is taken.
   Status insert_delivery(const DeliveryRecord& d);

@@ -7,6 +7,9 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -38,12 +41,16 @@ int Workflow::step_index(std::string_view id) const {
 
 namespace {
 
-const std::vector<std::string> kTopKeys = {"name", "description", "on", "inputs", "env", "commands", "sandbox", "steps"};
+const std::vector<std::string> kTopKeys = {"name", "description", "on", "inputs", "env", "commands", "sandbox", "model", "steps"};
+const std::vector<std::string> kModelKeys = {"name", "base-url"};
+const std::vector<std::string> kAgentTools = {"read", "write", "edit", "glob", "grep", "bash"};
 const std::vector<std::string> kCommandKeys = {"exec", "secrets", "env", "allow", "deny", "preset", "timeout"};
 const std::vector<std::string> kSandboxKeys = {"kind", "workspace", "ref", "network", "memory", "pids", "cpus"};
 const std::vector<std::string> kStepKeys = {"id",      "name",  "run",    "needs",
                                             "if",      "env",   "timeout", "working-directory",
-                                            "continue-on-error", "retry", "commands"};
+                                            "continue-on-error", "retry", "commands",
+                                            "skill", "prompt", "with", "result", "result-retries", "max-turns",
+                                            "max-tokens", "model", "tools"};
 const std::vector<std::string> kRetryKeys = {"attempts", "backoff", "delay", "max-delay", "jitter", "on"};
 const std::vector<std::string> kRetryOn = {"failure", "timeout", "interrupted"};
 const std::vector<std::string> kOnKeys = {"github"};
@@ -189,6 +196,13 @@ class Loader {
       for (auto&& [k, v] : *c->as_table()) read_command(std::string(k.str()), v);
     if (auto* sb = expect(doc, "sandbox", toml::node_type::table, "a table", "the workflow"))
       read_sandbox(*sb->as_table());
+    if (auto* m = expect(doc, "model", toml::node_type::table, "a table", "the workflow")) {
+      const auto& t = *m->as_table();
+      check_keys(t, kModelKeys, "[model]");
+      wf_.model.location = location_of(t.source());
+      if (auto v = get_string(t, "name", "[model]")) wf_.model.name = *v;
+      if (auto v = get_string(t, "base-url", "[model]")) wf_.model.base_url = *v;
+    }
     auto* steps = doc.get("steps");
     if (!steps) {
       error(Location{1, 1}, "the workflow has no steps: add at least one [[steps]] table");
@@ -390,7 +404,8 @@ class Loader {
     }
     check_keys(t, kStepKeys, where);
     step.name = get_string(t, "name", where).value_or(step.id);
-    read_run(step, t, where);
+    if (t.get("skill") || t.get("prompt")) read_agent(step, t, where);
+    else read_run(step, t, where);
     if (auto* n = t.get("needs")) step.needs = string_list(*n, "'needs' of " + where);
     if (auto* n = t.get("commands")) {
       step.commands = string_list(*n, "'commands' of " + where);
@@ -413,6 +428,82 @@ class Loader {
       read_retry(step.retry, *n->as_table(), "'retry' of " + where);
     step.definition_hash = sha256_hex(to_json(t).dump());
     wf_.steps.push_back(std::move(step));
+  }
+
+  // A skill or prompt step: the agent's instructions, arguments, result
+  // schema and limits (docs/skills.md).
+  void read_agent(Step& step, const toml::table& t, const std::string& where) {
+    AgentStep a;
+    if (t.get("run")) error(*t.get("run"), where + " has 'run' and '" + (t.get("skill") ? "skill" : "prompt") +
+                                               "': a step runs a script or an agent, not both");
+    if (t.get("skill") && t.get("prompt"))
+      error(*t.get("prompt"), where + " has both 'skill' and 'prompt': give one");
+    if (auto v = get_string(t, "skill", where)) {
+      a.skill = *v;
+      if (v->empty() || v->find('/') != std::string::npos || *v == "." || *v == "..")
+        error(*t.get("skill"), "'skill' of " + where + " must be a skill's folder name, not '" + *v + "'");
+    }
+    if (auto* n = expect(t, "prompt", toml::node_type::string, "a string", where)) {
+      a.prompt = templated(*n, "'prompt' of " + where);
+      if (a.prompt && a.prompt->source.find_first_not_of(" \t\r\n") == std::string::npos)
+        error(*n, "'prompt' of " + where + " is empty");
+    }
+    if (auto* n = expect(t, "with", toml::node_type::table, "a table", where))
+      a.with = read_env(*n->as_table(), where, "'with' of " + where);
+    if (auto* n = t.get("result")) read_result_schema(a, *n, where);
+    auto count = [&](const char* key, int64_t lo, int64_t hi, auto& out) {
+      auto* n = expect(t, key, toml::node_type::integer, "an integer", where);
+      if (!n) return;
+      int64_t v = n->as_integer()->get();
+      if (v < lo || v > hi)
+        error(*n, "'" + std::string(key) + "' of " + where + " must be between " + std::to_string(lo) + " and " +
+                      std::to_string(hi));
+      else out = static_cast<std::remove_reference_t<decltype(out)>>(v);
+    };
+    count("result-retries", 0, 20, a.result_retries);
+    count("max-turns", 1, 1000, a.max_turns);
+    count("max-tokens", 1, int64_t{1} << 40, a.max_tokens);
+    if (auto v = get_string(t, "model", where)) a.model = *v;
+    if (auto* n = t.get("tools")) {
+      a.tools = string_list(*n, "'tools' of " + where);
+      for (auto& name : a.tools)
+        if (std::find(kAgentTools.begin(), kAgentTools.end(), name) == kAgentTools.end())
+          error(*n, "unknown tool '" + name + "' in 'tools' of " + where + did_you_mean(name, kAgentTools) +
+                        "; the tools are " + join(kAgentTools));
+    }
+    if (a.prompt) step_templates_.push_back({step.id, *a.prompt});
+    step.agent = std::move(a);
+  }
+
+  // result = "schema.json" (relative to the workflow file's folder) or an
+  // inline table: a JSON Schema the result must match.
+  void read_result_schema(AgentStep& a, const toml::node& n, const std::string& where) {
+    if (auto* tbl = n.as_table()) {
+      a.result_schema = to_json(*tbl);
+    } else if (auto* str = n.as_string()) {
+      std::filesystem::path file = str->get();
+      if (file.is_relative()) file = std::filesystem::path(path_).parent_path() / file;
+      std::ifstream in(file, std::ios::binary);
+      if (!in) {
+        error(n, "'result' of " + where + ": cannot read schema file " + file.string() + ": " + std::strerror(errno));
+        return;
+      }
+      std::ostringstream ss;
+      ss << in.rdbuf();
+      auto j = nlohmann::json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+      if (j.is_discarded()) {
+        error(n, "'result' of " + where + ": " + file.string() + " is not valid JSON");
+        return;
+      }
+      a.result_schema = std::move(j);
+      a.result_file = file.string();
+    } else {
+      error(n, "'result' of " + where + " must be a schema file's path or a table (an inline JSON Schema), not " +
+                   type_name(n));
+      return;
+    }
+    if (!a.result_schema->is_object() && !a.result_schema->is_boolean())
+      error(n, "'result' of " + where + " must be a JSON Schema: an object");
   }
 
   void read_retry(RetryPolicy& r, const toml::table& t, const std::string& where) {
@@ -655,7 +746,9 @@ class Loader {
       for (auto& v : s.env) check_template(v.value, "env '" + v.name + "' of " + where, &s);
       if (s.working_directory) check_template(*s.working_directory, "'working-directory' of " + where, &s);
       for (auto& [id, tpl] : step_templates_)
-        if (id == s.id) check_template(tpl, "'run' of " + where, &s);
+        if (id == s.id) check_template(tpl, (s.agent ? "'prompt' of " : "'run' of ") + where, &s);
+      if (s.agent)
+        for (auto& v : s.agent->with) check_template(v.value, "'with' " + v.name + " of " + where, &s);
     }
   }
 

@@ -54,11 +54,26 @@ struct RetryPolicy {
 /// interrupted this many times in a row fails: it may be what kills the engine.
 inline constexpr int kMaxInterruptions = 3;
 
+/// What a skill or prompt step asks of the agent (docs/skills.md).
+struct AgentStep {
+  std::string skill;                      // skill = "name": .hearth/skills/<name> or .agents/skills/<name>
+  std::optional<TemplatedString> prompt;  // prompt = "...": inline instructions instead of a skill
+  std::vector<EnvVar> with;               // the skill's arguments, rendered into a JSON object
+  std::optional<nlohmann::json> result_schema;  // JSON Schema (draft 7) of the result; none: the final text
+  std::string result_file;                // result = "path": as resolved (empty when inline or none)
+  int result_retries = 2;                 // rejected results the agent may correct
+  int max_turns = 50;
+  int64_t max_tokens = 0;                 // token budget of one attempt (input + output); 0: none
+  std::string model;                      // overrides [model] name
+  std::vector<std::string> tools;         // the agent's tools; empty: all of them
+};
+
 struct Step {
   std::string id;
   Location location;               // of the step's table
   std::string name;                // display name; defaults to id
   std::string run;                 // the script, interpolations rewritten (see shell_template.h)
+  std::optional<AgentStep> agent;  // a skill or prompt step (then `run` is empty)
   std::vector<std::pair<std::string, expr::Expression>> run_slots;  // HEARTH_EXPR_n -> expression
   std::vector<std::string> needs;  // direct dependencies, as written
   std::optional<expr::Expression> if_expr;  // null: runs when success()
@@ -98,6 +113,13 @@ struct SandboxSettings {
   Location location;               // of the table; {0,0} when absent
 };
 
+/// The [model] table: which model skill and prompt steps use (docs/models.md).
+struct ModelSettings {
+  std::string name;      // "anthropic/<model>", "openai/<model>", "replay:<cassette>"; empty: HEARTH_MODEL
+  std::string base_url;  // the provider's endpoint (openai-compatible servers)
+  Location location;
+};
+
 struct Workflow {
   std::string path;         // as given to load(); used in messages
   std::string text;         // the file's full text (stored with each run)
@@ -109,6 +131,7 @@ struct Workflow {
   std::vector<EnvVar> env;
   std::map<std::string, CommandDef> commands;  // [commands.<name>], by name
   SandboxSettings sandbox;
+  ModelSettings model;
   std::vector<Step> steps;  // in file order; needs form a DAG (checked)
 
   /// Index of the step with this id, or -1.

@@ -1,0 +1,124 @@
+#include "engine/agent_bash.h"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "engine/agent/bash_support.h"
+
+namespace hearth::engine {
+
+namespace {
+
+// `path` lies at or under `dir` ("/a/b" is under "/a", "/ab" is not).
+bool under(const std::string& path, const std::string& dir) {
+  return path.compare(0, dir.size(), dir) == 0 && (path.size() == dir.size() || path[dir.size()] == '/');
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+}  // namespace
+
+struct SandboxBashSession::Call {
+  SandboxBashSession* session = nullptr;  // null once the session is gone
+  std::function<void(agent::ToolResult)> done;
+  sandbox::Process* process = nullptr;
+  agent::BashOutput output;
+  agent::BashEnd end;
+  std::string note;
+
+  void finish(const sandbox::ExitInfo& info) {
+    process = nullptr;
+    if (info.timed_out) end.timed_out = true;
+    else if (info.killed) end.cancelled = true;
+    else if (info.term_signal) end.signal = info.term_signal;
+    else end.exit_code = static_cast<int>(info.exit_status);
+    std::function<std::string(std::string)> redact;
+    if (session) {
+      auto& o = session->options_;
+      redact = o.redact;
+      if (!end.timed_out && !end.cancelled) {
+        std::ifstream in(o.cwd_file_host, std::ios::binary);
+        std::string reported;
+        std::getline(in, reported);
+        // Only a directory inside the workspace persists.
+        if (under(reported, o.host_root)) reported = o.mount + reported.substr(o.host_root.size());
+        if (!reported.empty() && under(reported, o.mount)) session->cwd_ = reported;
+        else if (!reported.empty()) {
+          session->cwd_ = o.mount;
+          note = "[the command ended in " + reported + ", outside the workspace; the next command starts in " + o.mount + "]";
+        }
+      }
+      std::error_code ec;
+      std::filesystem::remove(o.cwd_file_host, ec);
+      session->call_.reset();
+    }
+    auto cb = std::move(done);
+    if (!cb) return;
+    agent::ToolResult r = agent::bash_result(output, end, note);
+    if (redact) r.text = redact(std::move(r.text));
+    cb(std::move(r));
+  }
+};
+
+SandboxBashSession::SandboxBashSession(uv_loop_t* loop, SandboxBashOptions options)
+    : loop_(loop), options_(std::move(options)), cwd_(options_.mount) {}
+
+SandboxBashSession::~SandboxBashSession() {
+  if (!call_) return;
+  auto c = std::move(call_);
+  c->session = nullptr;
+  if (c->process) c->process->kill();
+  if (auto cb = std::move(c->done)) cb({"bash: cancelled: the step ended while the command ran", true});
+}
+
+void SandboxBashSession::cancel() {
+  if (call_ && call_->process) call_->process->kill();
+}
+
+void SandboxBashSession::run(const nlohmann::json& args, std::function<void(agent::ToolResult)> done) {
+  if (call_) return done({"bash: another command of this session is still running", true});
+  auto parsed = agent::parse_bash_args(args);
+  if (!parsed) return done({parsed.message(), true});
+  auto c = std::make_shared<Call>();
+  c->session = this;
+  c->done = std::move(done);
+  c->end.timeout_ms = parsed->timeout_ms;
+
+  std::string host_dir = options_.host_root + (under(cwd_, options_.mount) ? cwd_.substr(options_.mount.size()) : "");
+  struct stat info{};
+  if (!under(cwd_, options_.mount) || ::stat(host_dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
+    c->note = "[the working directory " + cwd_ + " no longer exists; ran in " + options_.mount + "]";
+    cwd_ = options_.mount;
+    host_dir = options_.host_root;
+  }
+  std::error_code ec;
+  std::filesystem::remove(options_.cwd_file_host, ec);
+  sandbox::ExecSpec spec = options_.base;
+  spec.argv = {"bash", "--noprofile", "--norc", "-c",
+               "trap 'pwd -P > " + shell_quote(options_.cwd_file_inside) + " 2>/dev/null' EXIT\n" + parsed->command};
+  spec.cwd = host_dir;
+  spec.timeout = std::chrono::milliseconds(parsed->timeout_ms);
+  sandbox::ExecCallbacks cb;
+  std::weak_ptr<Call> weak = c;
+  cb.on_output = [weak](std::string_view chunk) {
+    if (auto call = weak.lock()) call->output.append(chunk);
+  };
+  cb.on_exit = [c](const sandbox::ExitInfo& info) { c->finish(info); };
+  call_ = c;
+  auto p = options_.sandbox->spawn(loop_, spec, std::move(cb));
+  if (!p) {
+    call_.reset();
+    auto d = std::move(c->done);
+    return d({"bash: cannot start the command in the sandbox: " + p.message(), true});
+  }
+  c->process = *p;
+}
+
+}  // namespace hearth::engine
