@@ -223,6 +223,17 @@ class Conn {
       if (!hp) return refuse("hearth: " + hp.message());
       a = prefix + *hp;
     }
+    for (fs::path dir = rel_cwd;; dir = dir.parent_path()) {
+      for (auto& file : cmd->workspace_config_files) {
+        std::error_code ec;
+        fs::path inside = (dir / file).lexically_normal();
+        if (fs::symlink_status(b_.workspace() / inside, ec).type() == fs::file_type::not_found) continue;
+        return refuse("hearth: '" + name + "' would read /workspace/" + inside.string() +
+                      " as its configuration, which the step can change (and could send the command's secrets"
+                      " elsewhere with); remove it, or give the settings in [commands." + name + "] env");
+      }
+      if (dir.empty() || dir == ".") break;
+    }
     inv_.allowed = true;
     if (b_.opts().on_started)
       if (auto s = b_.opts().on_started(inv_); !s.ok()) return refuse("hearth: the call cannot be recorded: " + s.message(), false);

@@ -20,6 +20,8 @@
 // file in the workspace's host directory; one with a `..` component, or
 // one that names an existing file or link from the call's directory, must
 // resolve (symlinks followed) inside the workspace; anything else is refused.
+// So is a call while the workspace holds a configuration file the program
+// would read (GrantedCommand::workspace_config_files).
 #pragma once
 
 #include <uv.h>
@@ -43,6 +45,11 @@ struct GrantedCommand {
   Policy policy;
   std::vector<std::string> env;     // the program's complete environment, "NAME=value"
   std::chrono::milliseconds timeout{60000};
+  /// Files the program reads as its own configuration from the directory
+  /// it runs in or one above it (npm: ".npmrc"). The step can write those,
+  /// so a call is refused while one exists there, from the call's directory
+  /// up to the workspace's root.
+  std::vector<std::string> workspace_config_files;
 };
 
 /// What the journal records of one call. Every string is already redacted.

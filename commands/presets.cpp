@@ -15,12 +15,42 @@ const std::vector<std::string> kGhRead = {
     "run list", "run list *", "run view *",
     "search issues *", "search prs *",
 };
-const std::vector<std::string> kGhDeny = {"* --hostname *", "* --hostname=*", "* --web", "* -w"};
+// A deny pattern for an argument wherever it stands after the first one:
+// `* P` matches only when P is last, so each is also denied before others.
+std::vector<std::string> anywhere(std::initializer_list<const char*> patterns) {
+  std::vector<std::string> out;
+  for (const char* p : patterns) {
+    out.push_back(std::string("* ") + p);
+    out.push_back(std::string("* ") + p + " *");
+  }
+  return out;
+}
 
 std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
 }
+
+// gh sends GH_ENTERPRISE_TOKEN to whichever host a call names: in a URL
+// (`issue view https://host/o/r/issues/1`), in --repo/-R as HOST/OWNER/REPO or
+// git@HOST:OWNER/REPO, or as `repo view`'s argument. Its --jq can read the
+// program's environment (`env.GH_TOKEN | explode` prints a secret in a form
+// no redaction recognises). -*R and -*q* also catch short flags in a cluster.
+const std::vector<std::string> kGhDeny = concat(
+    anywhere({"--hostname", "--hostname=*", "--web", "-w", "*://*",
+              "--repo */*/*", "--repo *:*", "--repo=*/*/*", "--repo=*:*",
+              "-*R */*/*", "-*R *:*", "-*R*/*/*", "-*R*:*", "-*q*"}),
+    {"repo view */*/*", "repo view */*/* *", "repo view * */*/*", "repo view * */*/* *",
+     "repo view *:*", "repo view *:* *", "repo view * *:*", "repo view * *:* *"});
+
+// npm expands ${VAR} in option values from its environment, where the
+// secrets are (`--//evil/:_authToken=${NPM_TOKEN}`); the rest are options
+// (and the prefixes npm expands to them) that change which registry, proxy,
+// certificates or configuration files it uses.
+const std::vector<std::string> kNpmDeny = concat(
+    {"audit fix", "audit fix *", "audit * fix", "audit * fix *"},
+    anywhere({"*${*", "--reg*", "--userc*", "--globalc*", "--prefi*", "-C", "--prox*", "--ht*", "--stri*",
+              "--no-stri*", "--ca", "--ca=*", "--caf*", "--cer*", "--ke*"}));
 
 std::vector<Preset> make_presets() {
   return {
@@ -36,8 +66,7 @@ std::vector<Preset> make_presets() {
        "view packages, list installed ones, audit (not fix), read package.json fields; never run scripts",
        {"view *", "info *", "ls", "ls *", "list", "list *", "outdated", "outdated *", "audit", "audit *",
         "pkg get", "pkg get *"},
-       {"audit fix", "audit fix *", "audit * fix", "audit * fix *", "* --registry *", "* --registry=*",
-        "* --userconfig *", "* --userconfig=*"}},
+       kNpmDeny},
       {"git:push", "git",
        "push the workspace's current branch to origin, without force, deletion, tags or other refs",
        {"push origin {branch}", "push origin HEAD", "push origin HEAD:{branch}", "push origin HEAD:refs/heads/{branch}",

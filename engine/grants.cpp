@@ -76,6 +76,15 @@ void harden_git(std::vector<std::string>& env) {
   env.push_back("GIT_TERMINAL_PROMPT=0");
 }
 
+// Sets `name` in `env`, replacing the entry inherited from the engine: a
+// program sees one value per name, the command's (glibc's getenv and Go's
+// os.Getenv disagree on which of two duplicates wins).
+void set_env(std::vector<std::string>& env, const std::string& name, const std::string& value) {
+  std::string prefix = name + "=";
+  std::erase_if(env, [&](const std::string& e) { return e.rfind(prefix, 0) == 0; });
+  env.push_back(prefix + value);
+}
+
 }  // namespace
 
 std::string find_shim() {
@@ -126,19 +135,23 @@ Result<AttemptGrants> prepare_grants(const workflows::Workflow& wf, const workfl
     if (!program) return Error{where + ": " + program.message()};
     auto policy = commands::make_policy(name, def.allow, def.deny, def.presets, where);
     if (!policy) return policy.error();
-    commands::GrantedCommand c{name, *program, *policy, base, def.timeout};
+    commands::GrantedCommand c{name, *program, *policy, base, def.timeout, {}};
     for (auto& v : def.env) {
       auto text = v.value.parsed.render(ctx);
       if (!text) return Error{where + ": env '" + v.name + "': " + text.message()};
-      c.env.push_back(v.name + "=" + *text);
+      set_env(c.env, v.name, *text);
     }
-    if (std::filesystem::path(*program).filename() == "git") harden_git(c.env);
+    std::string program_name = fs::path(*program).filename().string();
+    if (program_name == "git") harden_git(c.env);
+    // npm reads the .npmrc of the package it runs in, where ${VAR} expands
+    // from its environment: a step could route the secrets anywhere.
+    if (program_name == "npm") c.workspace_config_files = {".npmrc"};
     for (auto& s : def.secrets) {
       const char* value = std::getenv(s.c_str());
       if (!value || !*value)
         return Error{where + ": secret '" + s + "' is not set in the engine's environment"};
       if (auto st = secrets->add(s, value); !st.ok()) return Error{where + ": " + st.message()};
-      c.env.push_back(s + "=" + value);
+      set_env(c.env, s, value);
     }
     g.broker.commands.push_back(std::move(c));
   }

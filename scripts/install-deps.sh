@@ -6,6 +6,12 @@ packages="meson ninja-build pkg-config g++ bash
   libboost-test-dev libcli11-dev libcurl4-openssl-dev libseccomp-dev libvalijson-dev
   libyaml-cpp-dev libssl-dev libhttp-parser-dev rapidjson-dev libicu-dev libpcre2-dev
   bubblewrap perl util-linux strace"
+# Programs the granted-command tests run for real (tests/commands/real_programs_test.cpp).
+# Debian's packages, unless the program is already installed some other way
+# (npm from a Node.js tarball or NodeSource has no dpkg entry named npm).
+for program in gh npm; do
+  command -v "$program" >/dev/null 2>&1 || packages="$packages $program"
+done
 missing=""
 for p in $packages; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -67,7 +67,8 @@ struct Fixture {
     auto p = make_policy(name, allow, deny, {}, "test");
     BOOST_REQUIRE(p.ok());
     fs::create_symlink(getenv("HEARTH_SHIM"), bin / name);
-    return GrantedCommand{name, exec, *p, {"SECRET=" + kSecret, "PATH=/usr/bin:/bin"}, std::chrono::milliseconds(10000)};
+    return GrantedCommand{name, exec, *p, {"SECRET=" + kSecret, "PATH=/usr/bin:/bin"},
+                          std::chrono::milliseconds(10000), {}};
   }
 
   void start(std::vector<GrantedCommand> commands, std::chrono::milliseconds timeout = std::chrono::milliseconds(10000)) {
@@ -250,6 +251,23 @@ BOOST_AUTO_TEST_CASE(path_arguments_stay_inside_the_workspace) {
     BOOST_TEST(c.out.find("root:") == std::string::npos, bad);
     BOOST_TEST(c.err.find("workspace") != std::string::npos, c.err);
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_configuration_file_of_the_program_in_the_workspace_refuses_the_call) {
+  Fixture f;
+  GrantedCommand npm = f.command("npm", "/bin/echo", {"*"});
+  npm.workspace_config_files = {".npmrc"};
+  f.start({npm});
+  BOOST_TEST(f.call("npm", {"view", "x"}).out == "view x\n");
+  std::ofstream(f.workspace / ".npmrc") << "registry=http://evil.example/\n";
+  Call c = f.call("npm", {"view", "x"});
+  BOOST_TEST(c.status == 126);
+  BOOST_TEST(c.out.empty());  // the program never ran
+  BOOST_TEST(c.err.find("would read /workspace/.npmrc") != std::string::npos, c.err);
+  BOOST_TEST(c.err.find("[commands.npm] env") != std::string::npos, c.err);
+  fs::remove(f.workspace / ".npmrc");
+  fs::create_symlink("/nonexistent", f.workspace / ".npmrc");  // a dangling link counts too
+  BOOST_TEST(f.call("npm", {"view", "x"}).status == 126);
 }
 
 BOOST_AUTO_TEST_CASE(the_timeout_kills_the_program_and_its_children) {

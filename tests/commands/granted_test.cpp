@@ -39,21 +39,8 @@ exit 0
   return path.string();
 }
 
-std::string all_output(const hearth::testing::RunResult& r, const std::string& step) {
-  std::string out;
-  for (auto& a : r.step(step).attempt_list) out += a.output_tail;
-  return out;
-}
-
-struct SecretEnv {
-  SecretEnv() {
-    setenv("TOOL_TOKEN", kToken.c_str(), 1);
-    setenv("HEARTH_TEST_ENGINE_ONLY", "engine-only-value", 1);
-  }
-  ~SecretEnv() {
-    unsetenv("TOOL_TOKEN");
-    unsetenv("HEARTH_TEST_ENGINE_ONLY");
-  }
+struct SecretEnv : hearth::testing::ScopedEnv {
+  SecretEnv() : ScopedEnv({{"TOOL_TOKEN", kToken}, {"HEARTH_TEST_ENGINE_ONLY", "engine-only-value"}}) {}
 };
 
 std::string workflow_with_tool(const std::string& tool, const std::string& kind, const std::string& run) {
@@ -118,7 +105,7 @@ cat out.txt
   BOOST_TEST(step_env.find("TOOL_TOKEN") == std::string::npos);
   // A step without the grant has no `tool` at all.
   BOOST_TEST(repo.read("plain-env.txt").find("hearth-grants") == std::string::npos);
-  BOOST_TEST(all_output(r, "plain").find("exit=127") != std::string::npos, all_output(r, "plain"));
+  BOOST_TEST(r.output("plain").find("exit=127") != std::string::npos, r.output("plain"));
   // Every call is an event with its argv; refusals name the rule.
   int started = 0, finished = 0;
   bool refusal_named = false;
@@ -141,12 +128,7 @@ cat out.txt
   BOOST_TEST((*calls)[0].outcome == "exited");
   BOOST_TEST((*calls)[0].output_tail.find("token:***") != std::string::npos);
   store->reset();
-  for (auto& f : {repo.state_path(), repo.state_path() + "-wal"}) {
-    std::string bytes = read_file(f);
-    BOOST_TEST(bytes.find(kToken) == std::string::npos, f);
-  }
-  for (auto& e : r.events) BOOST_TEST(e.data.dump().find(kToken) == std::string::npos);
-  BOOST_TEST(all_output(r, "use").find(kToken) == std::string::npos);
+  repo.expect_secret_absent(r, kToken);
 }
 
 BOOST_AUTO_TEST_CASE(under_the_local_backend_secrets_are_removed_from_the_steps_environment) {
@@ -220,7 +202,7 @@ echo "push-token=${PUSH_TOKEN:-absent}"
   setenv("PUSH_TOKEN", kToken.c_str(), 1);
   auto r = repo.run();
   unsetenv("PUSH_TOKEN");
-  std::string out = all_output(r, "change");
+  std::string out = r.output("change");
   BOOST_TEST(r.outcome.status == RunStatus::succeeded, out << r.step("change").reason);
   std::string log;
   {

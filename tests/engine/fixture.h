@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -88,6 +89,32 @@ struct RunResult {
     BOOST_FAIL("no step " + id);
     throw 0;
   }
+  /// What step `id` printed, over all its attempts, as stored.
+  std::string output(const std::string& id) const {
+    std::string out;
+    for (auto& a : step(id).attempt_list) out += a.output_tail;
+    return out;
+  }
+};
+
+/// Sets environment variables of this process for a scope; restores them after.
+class ScopedEnv {
+ public:
+  ScopedEnv(std::initializer_list<std::pair<std::string, std::string>> vars) {
+    for (auto& [name, value] : vars) {
+      const char* old = std::getenv(name.c_str());
+      saved_.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
+      setenv(name.c_str(), value.c_str(), 1);
+    }
+  }
+  ~ScopedEnv() {
+    for (auto& [name, old] : saved_) old ? (void)setenv(name.c_str(), old->c_str(), 1) : (void)unsetenv(name.c_str());
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
 };
 
 class TempRepo {
@@ -197,6 +224,17 @@ class TempRepo {
     for (auto& s : *steps)
       if (s.id == step) return s;
     return std::nullopt;
+  }
+
+  /// Checks that `secret` is nowhere the engine keeps or reports: the run
+  /// store's files, the events, and what each step printed.
+  void expect_secret_absent(const RunResult& r, const std::string& secret) const {
+    for (auto& f : {state_path(), state_path() + "-wal"})
+      BOOST_TEST(read_file(f).find(secret) == std::string::npos, "the secret is in " << f);
+    for (auto& e : r.events) BOOST_TEST(e.data.dump().find(secret) == std::string::npos, "the secret is in " << e.type);
+    for (auto& [step, out] : last_output_)
+      BOOST_TEST(out.find(secret) == std::string::npos, "step " << step << " printed it");
+    for (auto& s : r.steps) BOOST_TEST(r.output(s.id).find(secret) == std::string::npos, "stored output of " << s.id);
   }
 
   void rewrite(const std::string& workflow_toml) { write_file(dir_.path / "workflow.toml", workflow_toml); }

@@ -81,18 +81,27 @@ const http_parser_settings& settings() {
   return s;
 }
 
+UpstreamRequest request_of(const Parsed& r) {
+  size_t q = r.url.find('?');
+  return {r.method, r.url.substr(0, q), q == std::string::npos ? "" : r.url.substr(q + 1), r.body, r.headers};
+}
+
 // The answer to one request (see upstream.h).
-std::string answer(const Parsed& r) {
-  std::string path = r.url.substr(0, r.url.find('?'));
-  std::string query = r.url.find('?') == std::string::npos ? "" : r.url.substr(r.url.find('?') + 1);
+std::string answer(const UpstreamRequest& r, const Upstream::Route& route) {
+  const std::string& path = r.path;
   std::string auth = r.headers.count("authorization") ? r.headers.at("authorization") : "";
+  if (auto routed = route ? route(r) : std::nullopt) {
+    return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(routed->size()) +
+           "\r\n\r\n" + *routed;
+  }
   if (path.rfind("/bytes/", 0) == 0) {
     std::string body(std::stoul(path.substr(7)), 'x');
     return "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   }
   if (path.rfind("/status/", 0) == 0)
     return "HTTP/1.1 " + path.substr(8) + " Whatever\r\nContent-Length: 0\r\n\r\n";
-  nlohmann::json echo = {{"method", r.method}, {"path", path}, {"query", query}, {"headers", r.headers}, {"body", r.body}};
+  nlohmann::json echo = {
+      {"method", r.method}, {"path", path}, {"query", r.query}, {"headers", r.headers}, {"body", r.body}};
   std::string body = echo.dump();
   if (path == "/chunked") {
     // The secret split across two chunks: redaction must hold bytes back.
@@ -174,8 +183,19 @@ std::string Upstream::url() const {
 }
 
 std::vector<std::map<std::string, std::string>> Upstream::received() {
+  std::vector<std::map<std::string, std::string>> headers;
+  for (auto& r : requests_received()) headers.push_back(r.headers);
+  return headers;
+}
+
+std::vector<UpstreamRequest> Upstream::requests_received() {
   std::lock_guard<std::mutex> lock(mu_);
   return received_;
+}
+
+void Upstream::set_route(Route route) {
+  std::lock_guard<std::mutex> lock(mu_);
+  route_ = std::move(route);
 }
 
 void Upstream::serve(int fd) {
@@ -217,11 +237,14 @@ void Upstream::serve(int fd) {
       else if (HTTP_PARSER_ERRNO(&parser) != HPE_OK) goto done;
       if (!req.complete) break;
       ++requests_;
+      UpstreamRequest got = request_of(req);
+      Route route;
       {
         std::lock_guard<std::mutex> lock(mu_);
-        received_.push_back(req.headers);
+        received_.push_back(got);
+        route = route_;
       }
-      send_all(answer(req));
+      send_all(answer(got, route));
       bool close = req.headers.count("connection") && strcasecmp(req.headers["connection"].c_str(), "close") == 0;
       req = Parsed{};
       if (close) goto done;

@@ -11,6 +11,8 @@
 //   /chunked   the echo, sent chunked in small pieces with the
 //              Authorization header value split across two chunks
 //   /status/N  an empty response with status N
+// A test can answer requests of its own instead (set_route): a stand-in for
+// an API that a real client program talks to.
 #pragma once
 
 #include <atomic>
@@ -19,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,8 +37,18 @@ struct TestCa {
   static TestCa make(const std::filesystem::path& dir);
 };
 
+/// One request as the upstream received it (header names lower-case).
+struct UpstreamRequest {
+  std::string method, path, query, body;
+  std::map<std::string, std::string> headers;
+};
+
 class Upstream {
  public:
+  /// The body of a 200 JSON answer to `request`, or nullopt to answer as
+  /// described at the top of this file. Called on the upstream's threads.
+  using Route = std::function<std::optional<std::string>(const UpstreamRequest& request)>;
+
   /// Listens on `ip` (a loopback address, a free port) at once; TLS when
   /// `ca` is given.
   explicit Upstream(const TestCa* ca = nullptr, const std::string& ip = "127.0.0.1");
@@ -48,13 +61,18 @@ class Upstream {
   int requests() const { return requests_; }
   /// The headers (lower-case names) of every request received, in order.
   std::vector<std::map<std::string, std::string>> received();
+  /// Every request received, in order.
+  std::vector<UpstreamRequest> requests_received();
+  /// Answers the requests `route` accepts from now on.
+  void set_route(Route route);
 
  private:
   void serve(int fd);
   int listen_fd_ = -1;
   int port_ = 0;
   std::string ip_;
-  std::vector<std::map<std::string, std::string>> received_;
+  std::vector<UpstreamRequest> received_;
+  Route route_;
   void* ssl_ctx_ = nullptr;  // SSL_CTX*
   std::atomic<int> requests_{0};
   std::atomic<bool> stopping_{false};
