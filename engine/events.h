@@ -14,6 +14,9 @@
 //   step.retrying    {attempt, reason, message, exit_code, retry_in_ms}
 //   step.interrupted {attempt}   (found running when the run was resumed)
 //   run.resumed      {workflow_hash, from, reset, interrupted}
+//   proxy.request    {attempt, proxy, method, path, status, decision, rule,
+//                     request_bytes, response_bytes, duration_ms}  (docs/proxies.md;
+//                     never a header)
 #pragma once
 
 #include <string>
@@ -40,6 +43,8 @@ inline constexpr const char* run_resumed = "run.resumed";
 inline constexpr const char* command_started = "command.started";
 inline constexpr const char* command_finished = "command.finished";
 inline constexpr const char* command_unknown = "command.unknown";
+// API proxies: one request answered (or one CONNECT tunnel ended).
+inline constexpr const char* proxy_request = "proxy.request";
 }  // namespace event_type
 
 /// Receives what the engine does. Called on the loop thread; must not call

@@ -22,6 +22,7 @@
 #include "commands/redact.h"
 #include "engine/engine.h"
 #include "engine/grants.h"
+#include "engine/proxies.h"
 #include "sandbox/workspace.h"
 
 namespace hearth::engine {
@@ -64,6 +65,10 @@ struct StepState {
   // started with the process and closed when it exits.
   std::optional<AttemptGrants> grants;
   commands::Broker* broker = nullptr;
+  // API proxies (engine/proxies.h): prepared with the spec, the server
+  // started with the process and closed when it exits.
+  std::optional<AttemptProxies> proxies;
+  proxy::ProxyServer* proxy_server = nullptr;
   // Output with every secret hidden before it is kept or shown.
   std::unique_ptr<commands::StreamRedactor> redactor;
 };
@@ -137,7 +142,12 @@ class Run {
   Status journal_call_started(StepState& st, const commands::Invocation& inv);
   void journal_call_finished(StepState& st, const commands::Invocation& inv);
   std::string grants_root() const;
-  std::shared_ptr<const commands::SecretSet> secrets_;  // every secret of the workflow's commands
+  // API proxies of an attempt (run_proxies.cpp), like its grants.
+  Status prepare_proxies_for(StepState& st);
+  Status start_proxies(StepState& st);
+  void close_proxies(StepState& st);
+  void record_proxy_event(StepState& st, int attempt, const proxy::ProxyEvent& e);
+  std::shared_ptr<const commands::SecretSet> secrets_;  // every secret of the workflow's commands and proxies
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::optional<sandbox::Workspace> workspace_;
 

@@ -5,7 +5,7 @@ packages="meson ninja-build pkg-config g++ bash
   libuv1-dev libsqlite3-dev libtomlplusplus-dev nlohmann-json3-dev libgit2-dev
   libboost-test-dev libcli11-dev libcurl4-openssl-dev libseccomp-dev libvalijson-dev
   libyaml-cpp-dev libssl-dev libhttp-parser-dev rapidjson-dev libicu-dev libpcre2-dev
-  bubblewrap perl util-linux strace"
+  bubblewrap perl util-linux strace curl openssl"
 missing=""
 for p in $packages; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
