@@ -45,7 +45,7 @@ curl -sS --max-time 20 -o /dev/null -w 'post=%{http_code}\n' -X POST -d x "$HEAR
 curl -sS --max-time 20 -o /dev/null -w 'second=%{http_code}\n' "$HEARTH_PROXY_API/repos/o/r/2"
 curl -sS --max-time 20 -o /dev/null -w 'third=%{http_code}\n' "$HEARTH_PROXY_API/repos/o/r/3"
 curl -sS --max-time 20 -w '\nfourth=%{http_code}\n' "$HEARTH_PROXY_API/repos/o/r/4"
-echo "token fragments in the environment: $(env | grep -c 7f3a9c || true)"
+n=$(env | grep -c 7f3a9c || true); echo "token fragments in the environment: $n"
 '''
 )" + extra_step;
 }
