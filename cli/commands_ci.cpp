@@ -21,6 +21,7 @@
 #include "ci/actions_summary.h"
 #include "cli/cli.h"
 #include "cli/session.h"
+#include "engine/grants.h"
 #include "engine/ids.h"
 #include "engine/inputs.h"
 #include "workflows/loader.h"
@@ -59,15 +60,14 @@ std::vector<Candidate> load_all(const std::string& repo) {
   return out;
 }
 
-// Host values of every secret any loadable workflow declares; unset and
-// empty ones are skipped.
+// Host values of every secret any loadable workflow uses (its commands' and
+// its proxies' headers); unset and empty ones are skipped.
 std::vector<std::string> secret_values(const std::vector<Candidate>& all, const ci::EnvLookup& env) {
   std::vector<std::string> values;
   for (auto& c : all) {
     if (!c.workflow) continue;
-    for (auto& [name, cmd] : c.workflow->commands)
-      for (auto& var : cmd.secrets)
-        if (auto v = env(var); v && !v->empty()) values.push_back(*v);
+    for (auto& var : engine::secret_names(*c.workflow))
+      if (auto v = env(var); v && !v->empty()) values.push_back(*v);
   }
   return values;
 }

@@ -17,6 +17,9 @@
 //   agent.turn       {attempt, turn, stop_reason, tool_calls, usage, total, http_attempts, text}
 //   agent.tool_call  {attempt, turn, id, tool, arguments, is_error, duration_ms, output}
 //   agent.result_rejected {attempt, turn, rejection, allowed, errors}
+//   proxy.request    {attempt, proxy, method, path, status, decision, rule,
+//                     request_bytes, response_bytes, duration_ms}  (docs/proxies.md;
+//                     never a header)
 #pragma once
 
 #include <string>
@@ -48,6 +51,8 @@ inline constexpr const char* command_unknown = "command.unknown";
 inline constexpr const char* agent_turn = "agent.turn";
 inline constexpr const char* agent_tool_call = "agent.tool_call";
 inline constexpr const char* agent_result_rejected = "agent.result_rejected";
+// API proxies: one request answered (or one CONNECT tunnel ended).
+inline constexpr const char* proxy_request = "proxy.request";
 }  // namespace event_type
 
 /// Receives what the engine does. Called on the loop thread; must not call

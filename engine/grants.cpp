@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -99,11 +100,22 @@ std::string find_shim() {
   return "";
 }
 
+std::vector<std::string> secret_names(const workflows::Workflow& wf) {
+  std::vector<std::string> names;
+  auto add = [&](const std::string& n) {
+    if (std::find(names.begin(), names.end(), n) == names.end()) names.push_back(n);
+  };
+  for (auto& [name, def] : wf.commands)
+    for (auto& secret : def.secrets) add(secret);
+  for (auto& p : wf.proxies)
+    for (auto& secret : p.secret_names()) add(secret);
+  return names;
+}
+
 std::shared_ptr<const commands::SecretSet> workflow_secrets(const workflows::Workflow& wf) {
   auto set = std::make_shared<commands::SecretSet>();
-  for (auto& [name, def] : wf.commands)
-    for (auto& secret : def.secrets)
-      if (const char* v = std::getenv(secret.c_str()); v && *v) (void)set->add(secret, v);  // short ones: refused at use
+  for (auto& secret : secret_names(wf))
+    if (const char* v = std::getenv(secret.c_str()); v && *v) (void)set->add(secret, v);  // short ones: refused at use
   return set;
 }
 

@@ -32,9 +32,13 @@ inline constexpr const char* kShimInside = "/run/hearth-shim";
 /// install` put it. Empty when none exists.
 std::string find_shim();
 
-/// The values of every secret the workflow's commands declare, from the
-/// engine's environment (unset ones are skipped; those under 4 characters
-/// too: they are refused when a step that needs them starts).
+/// The name of every secret the workflow uses: its commands' `secrets` and
+/// the `${{ secrets.X }}` in its proxies' headers; each once.
+std::vector<std::string> secret_names(const workflows::Workflow& wf);
+
+/// The values of every secret of secret_names(), from the engine's
+/// environment (unset ones are skipped; those under 4 characters too: they
+/// are refused when a step that needs them starts).
 std::shared_ptr<const commands::SecretSet> workflow_secrets(const workflows::Workflow& wf);
 
 /// Everything one attempt needs, made before its process starts.

@@ -91,9 +91,8 @@ Status Run::render_env() {
     auto eq = kv.find('=');
     if (eq != std::string::npos) base_env_[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
-  // A granted command's secrets are for its program only, never a step's.
-  for (auto& [name, def] : wf_.commands)
-    for (auto& secret : def.secrets) base_env_.erase(secret);
+  // Secrets are for granted programs and proxies' upstreams, never a step.
+  for (auto& name : secret_names(wf_)) base_env_.erase(name);
   for (auto& [k, v] : env_.items()) base_env_[k] = v.get<std::string>();
   secrets_ = workflow_secrets(wf_);
   ctx_ = {{"inputs", payload_}, {"env", env_}, {"steps", nlohmann::json::object()}, {"run", run_context()}};
@@ -411,6 +410,7 @@ Status Run::prepare_spec(StepState& st, nlohmann::json& ctx) {
       st.spec.isolation.binds.push_back({engine_.shim_path(), kShimInside, false});
     }
   }
+  if (auto s = prepare_proxies_for(st); !s.ok()) return Error{where("proxies") + s.message()};
   if (def.agent) {
     if (auto s = prepare_agent(st, ctx); !s.ok()) return Error{where(def.agent->prompt ? "prompt" : "skill") + s.message()};
   } else {
@@ -468,6 +468,7 @@ void Run::spawn(StepState& st) {
   cb.on_exit = [this, sp](const sandbox::ExitInfo& info) {
     sp->process = nullptr;
     close_broker(*sp);
+    close_proxies(*sp);
     if (sp->redactor) {
       std::string rest = sp->redactor->flush();
       sp->redactor.reset();
@@ -479,9 +480,12 @@ void Run::spawn(StepState& st) {
   };
   ++running_;
   if (secrets_ && !secrets_->empty()) st.redactor = std::make_unique<commands::StreamRedactor>(secrets_);
-  if (auto s = start_broker(st); !s.ok()) {
+  Status started = start_broker(st);
+  if (started.ok()) started = start_proxies(st);
+  if (!started.ok()) {
+    close_broker(st);
     st.redactor.reset();
-    st.spawn_error = s.message();
+    st.spawn_error = started.message();
     st.exited = true;
     schedule();
     return;
@@ -489,6 +493,7 @@ void Run::spawn(StepState& st) {
   if (st.def->agent) {
     if (auto s = start_agent(st); !s.ok()) {
       close_broker(st);
+      close_proxies(st);
       st.redactor.reset();
       st.bash.reset();
       st.spawn_error = s.message();
@@ -500,6 +505,7 @@ void Run::spawn(StepState& st) {
   auto p = sandbox_->spawn(engine_.loop_, st.spec, std::move(cb));
   if (!p) {
     close_broker(st);
+    close_proxies(st);
     st.redactor.reset();
     st.spawn_error = p.message();
     st.exited = true;
@@ -656,7 +662,10 @@ Status Run::finish_run() {
 
 void Run::finish_with(RunStatus status, const std::string& error) {
   finishing_ = true;
-  for (auto& st : steps_) close_broker(st);
+  for (auto& st : steps_) {
+    close_broker(st);
+    close_proxies(st);
+  }
   *alive_ = false;  // the brokers' last callbacks find the run gone
   std::error_code ec;
   std::filesystem::remove_all(scratch_dir(), ec);

@@ -25,6 +25,7 @@
 #include "engine/engine.h"
 #include "engine/events.h"
 #include "engine/grants.h"
+#include "engine/proxies.h"
 #include "sandbox/workspace.h"
 
 namespace hearth::engine {
@@ -67,6 +68,10 @@ struct StepState {
   // started with the process and closed when it exits.
   std::optional<AttemptGrants> grants;
   commands::Broker* broker = nullptr;
+  // API proxies (engine/proxies.h): prepared with the spec, the server
+  // started with the process and closed when it exits.
+  std::optional<AttemptProxies> proxies;
+  proxy::ProxyServer* proxy_server = nullptr;
   // Output with every secret hidden before it is kept or shown.
   std::unique_ptr<commands::StreamRedactor> redactor;
   // Skill and prompt steps (run_agent.cpp): the attempt is a conversation.
@@ -157,7 +162,12 @@ class Run {
   void agent_outcome_of(StepState& st, std::string& status, std::string& message);
   std::string redact(std::string text) const;
   std::map<std::string, std::unique_ptr<model::Client>> clients_;  // by model spec; outlive the harnesses
-  std::shared_ptr<const commands::SecretSet> secrets_;  // every secret of the workflow's commands
+  // API proxies of an attempt (run_proxies.cpp), like its grants.
+  Status prepare_proxies_for(StepState& st);
+  Status start_proxies(StepState& st);
+  void close_proxies(StepState& st);
+  void record_proxy_event(StepState& st, int attempt, const proxy::ProxyEvent& e);
+  std::shared_ptr<const commands::SecretSet> secrets_;  // every secret of the workflow's commands and proxies
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::optional<sandbox::Workspace> workspace_;
 

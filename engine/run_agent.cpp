@@ -173,6 +173,12 @@ Status Run::start_agent(StepState& st) {
   cb.on_done = [this, sp](const agent::AgentOutcome& outcome) {
     sp->agent_outcome = outcome;
     close_broker(*sp);
+    close_proxies(*sp);
+    if (sp->redactor) {
+      std::string rest = sp->redactor->flush();
+      sp->redactor.reset();
+      if (!rest.empty()) on_output(*sp, rest);
+    }
     stop_agent_timer(*sp);
     sp->exited = true;
     schedule();

@@ -15,7 +15,7 @@ namespace hearth::proxy {
 
 namespace {
 
-const std::vector<std::string> kProxyKeys = {"upstream", "headers", "policy", "allow", "deny", "rate"};
+const std::vector<std::string> kProxyKeys = {"upstream", "headers", "policy", "allow", "deny", "rate", "max-requests"};
 const std::vector<std::string> kAllowKeys = {"method", "path", "body-max", "body", "rate"};
 const std::vector<std::string> kDenyKeys = {"method", "path", "body"};
 // Headers that describe the connection or the message framing: the proxy
@@ -116,6 +116,10 @@ class Reader {
       auto rate = parse_rate(*r);
       if (!rate) error(*t->get("rate"), "'rate' in " + where + ": " + rate.message());
       else def.rate = *rate;
+    }
+    if (auto* m = get(*t, "max-requests", toml::node_type::integer, "a whole number of requests", where)) {
+      if (m->as_integer()->get() < 1) error(*m, "'max-requests' in " + where + " must be at least 1");
+      else def.max_requests = static_cast<uint64_t>(m->as_integer()->get());
     }
     for (auto& r : preset_rules(def.preset)) def.allow.push_back(std::move(r));
     if (def.allow.empty() && !t->get("allow") && !t->get("policy"))
@@ -377,7 +381,8 @@ ConfigResult parse_proxy_config(const toml::table& doc) {
 }
 
 std::vector<std::string> parse_step_proxies(const toml::node& value, const ProxyConfig& config,
-                                            const std::string& where, std::vector<ConfigError>& errors) {
+                                            const std::string& where, std::vector<ConfigError>& errors,
+                                            const Suggest& suggest) {
   Reader r(errors);
   std::vector<std::string> names;
   auto* arr = value.as_array();
@@ -395,9 +400,15 @@ std::vector<std::string> parse_step_proxies(const toml::node& value, const Proxy
     std::string name = item.as_string()->get();
     if (!config.find(name)) {
       std::string known;
-      for (auto& p : config.proxies) known += (known.empty() ? "" : ", ") + p.name;
+      std::vector<std::string> names_defined;
+      for (auto& p : config.proxies) {
+        known += (known.empty() ? "" : ", ") + p.name;
+        names_defined.push_back(p.name);
+      }
+      std::string hint = suggest ? suggest(name, names_defined) : "";
       r.error(item, where + " uses the proxy '" + name + "', which is not defined" +
-                        (known.empty() ? std::string(" (there is no [proxies] table)") : " (defined: " + known + ")"));
+                        (known.empty() ? std::string(" (there is no [proxies] table)")
+                                       : hint.empty() ? " (defined: " + known + ")" : hint));
       continue;
     }
     if (std::find(names.begin(), names.end(), name) != names.end()) {

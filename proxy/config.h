@@ -13,47 +13,10 @@
 
 #include <toml++/toml.h>
 
-#include "proxy/policy.h"
+#include "proxy/definition.h"
 #include "util/status.h"
 
 namespace hearth::proxy {
-
-/// A header Hearth adds to every request it forwards, as written: the value
-/// may hold `${{ secrets.NAME }}`, rendered by the engine (render_headers).
-struct HeaderTemplate {
-  std::string name;                  // as written ("Authorization")
-  std::string value;                 // as written ("Bearer ${{ secrets.GH_TOKEN }}")
-  std::vector<std::string> secrets;  // names it references, in order, once each
-  SourcePos at;
-};
-
-struct ProxyDef {
-  std::string name;      // "github"
-  std::string upstream;  // "https://api.github.com", no trailing '/'
-  std::vector<HeaderTemplate> headers;
-  std::string preset;    // "", "read-only" or "any" (`policy = `)
-  /// The step's rules: `allow` then the preset's rules, and `deny`.
-  std::vector<Rule> allow, deny;
-  std::optional<Rate> rate;  // the whole proxy, per step attempt
-  SourcePos at;
-  /// Every secret the headers reference, once each, in order.
-  std::vector<std::string> secret_names() const;
-};
-
-/// One `host:port` of `[sandbox] egress`.
-struct EgressTarget {
-  std::string host;  // lower case; an IPv6 address without brackets
-  uint16_t port = 0;
-  SourcePos at;
-  std::string text() const;  // "host:port", "[v6]:port"
-};
-
-struct ProxyConfig {
-  std::vector<ProxyDef> proxies;      // in file order
-  std::vector<EgressTarget> egress;
-  std::string network;                // [sandbox] network as written ("" when absent)
-  const ProxyDef* find(std::string_view name) const;
-};
 
 struct ConfigError {
   SourcePos at;
@@ -74,9 +37,13 @@ ConfigResult parse_proxy_config(const toml::table& doc);
 
 /// A step's `proxies = [...]` (the node of that key): known names, once
 /// each, and network = "proxies". `where` names the step in messages
-/// ("step 'summarise'"). Returns the names in order.
+/// ("step 'summarise'"). Returns the names in order. `suggest(name,
+/// defined)`, when given, returns a hint for an undefined name (" (did you
+/// mean 'github'?)") or "" (then the defined names are listed).
+using Suggest = std::function<std::string(const std::string&, const std::vector<std::string>&)>;
 std::vector<std::string> parse_step_proxies(const toml::node& value, const ProxyConfig& config,
-                                            const std::string& where, std::vector<ConfigError>& errors);
+                                            const std::string& where, std::vector<ConfigError>& errors,
+                                            const Suggest& suggest = {});
 
 /// For tools and tests: parses TOML `text` and reads it as above. Errors
 /// read "<path>:line:col: message", one per line.

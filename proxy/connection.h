@@ -28,6 +28,7 @@ class Conn;
 struct ProxyState {
   std::optional<TokenBucket> bucket;                    // the proxy's `rate`
   std::vector<std::optional<TokenBucket>> rule_buckets;  // per allow rule with a `rate`
+  uint64_t forwarded = 0;                               // requests sent upstream (max-requests)
 };
 
 class ServerImpl final : public ProxyServer {

@@ -91,8 +91,19 @@ void Conn::forward() {
     return refuse(403, "denied", rule, std::move(body));
   }
 
-  // Both buckets must hold a token; neither is drawn from otherwise.
+  // The budget: requests forwarded in this step attempt. Past it nothing
+  // more is sent, whatever the rates would allow.
   ProxyState& st = server_.state(proxy_);
+  if (sp.def.max_requests && st.forwarded >= *sp.def.max_requests) {
+    std::string label = "max-requests " + std::to_string(*sp.def.max_requests);
+    auto body = problem("request budget exhausted", name,
+                        "this step has made the " + std::to_string(*sp.def.max_requests) +
+                            " requests the proxy allows per attempt (max-requests)");
+    body["max_requests"] = *sp.def.max_requests;
+    return refuse(403, "over-budget", label, std::move(body));
+  }
+
+  // Both buckets must hold a token; neither is drawn from otherwise.
   uint64_t now = uv_now(server_.loop());
   struct Limit {
     TokenBucket* bucket;
@@ -111,6 +122,7 @@ void Conn::forward() {
   }
   for (auto& l : limits)
     if (l.bucket) l.bucket->take();
+  ++st.forwarded;
   ev_.rule = v.rule->label;
   start_transfer(sp, sp.def.upstream + *path + (query.empty() ? "" : "?" + query), v.allow_index);
 }

@@ -50,10 +50,11 @@ struct ProxyEvent {
   std::string method;           // "GET", "CONNECT", ...
   std::string path;             // normalized path, no query; CONNECT: "host:port". Redacted.
   int status = 0;               // as answered to the sandbox
-  /// "allowed", "denied", "rate-limited", "bad-request", "upstream-error",
-  /// "client-closed" (the sandbox went away before the answer ended).
+  /// "allowed", "denied", "rate-limited", "over-budget" (max-requests),
+  /// "bad-request", "upstream-error", "client-closed" (the sandbox went
+  /// away before the answer ended).
   std::string decision;
-  std::string rule;             // label of the deciding rule ("allow[0]", "deny[1]", "policy read-only", "egress")
+  std::string rule;             // label of the deciding rule ("allow[0]", "deny[1]", "policy read-only", "egress", "max-requests 100")
   uint64_t request_bytes = 0;   // body forwarded (CONNECT: bytes tunnelled out)
   uint64_t response_bytes = 0;  // body sent back, after redaction (CONNECT: bytes tunnelled in)
   std::chrono::microseconds duration{};

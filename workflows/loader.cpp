@@ -20,6 +20,7 @@
 #include <toml++/toml.h>
 
 #include "workflows/duration.h"
+#include "workflows/loader_proxies.h"
 #include "workflows/shell_template.h"
 #include "workflows/suggest.h"
 #include "workflows/toml_document.h"
@@ -41,14 +42,14 @@ int Workflow::step_index(std::string_view id) const {
 
 namespace {
 
-const std::vector<std::string> kTopKeys = {"name", "description", "on", "inputs", "env", "commands", "sandbox", "model", "steps"};
+const std::vector<std::string> kTopKeys = {"name", "description", "on", "inputs", "env", "commands", "sandbox", "proxies", "model", "steps"};
 const std::vector<std::string> kModelKeys = {"name", "base-url"};
 const std::vector<std::string> kAgentTools = {"read", "write", "edit", "glob", "grep", "bash"};
 const std::vector<std::string> kCommandKeys = {"exec", "secrets", "env", "allow", "deny", "preset", "timeout"};
-const std::vector<std::string> kSandboxKeys = {"kind", "workspace", "ref", "network", "memory", "pids", "cpus"};
+const std::vector<std::string> kSandboxKeys = {"kind", "workspace", "ref", "network", "egress", "memory", "pids", "cpus"};
 const std::vector<std::string> kStepKeys = {"id",      "name",  "run",    "needs",
                                             "if",      "env",   "timeout", "working-directory",
-                                            "continue-on-error", "retry", "commands",
+                                            "continue-on-error", "retry", "commands", "proxies",
                                             "skill", "prompt", "with", "result", "result-retries", "max-turns",
                                             "max-tokens", "model", "tools"};
 const std::vector<std::string> kRetryKeys = {"attempts", "backoff", "delay", "max-delay", "jitter", "on"};
@@ -203,6 +204,7 @@ class Loader {
       if (auto v = get_string(t, "name", "[model]")) wf_.model.name = *v;
       if (auto v = get_string(t, "base-url", "[model]")) wf_.model.base_url = *v;
     }
+    proxies_.read(doc, wf_);
     auto* steps = doc.get("steps");
     if (!steps) {
       error(Location{1, 1}, "the workflow has no steps: add at least one [[steps]] table");
@@ -244,7 +246,7 @@ class Loader {
         error(*t.get("ref"), "'ref' in [sandbox] must name a branch, tag or commit, not '" + *ref + "'");
       else sb.ref = *ref;
     }
-    one_of(t, "network", {"none", "host"}, sb.network);
+    one_of(t, "network", {"none", "proxies", "host"}, sb.network);
     if (auto m = get_string(t, "memory", "[sandbox]")) {
       auto bytes = sandbox::parse_size(*m);
       if (!bytes) error(*t.get("memory"), "'memory' in [sandbox]: " + bytes.message());
@@ -416,6 +418,7 @@ class Loader {
           error(*n, where + " is granted '" + c + "', which no [commands." + c + "] table declares" + did_you_mean(c, known));
         }
     }
+    if (auto* n = t.get("proxies")) proxies_.read_step(*n, step, where);
     if (auto* n = expect(t, "if", toml::node_type::string, "a string", where)) read_if(step, *n, where);
     if (auto* n = expect(t, "env", toml::node_type::table, "a table", where))
       step.env = read_env(*n->as_table(), where, "env of " + where);
@@ -756,6 +759,7 @@ class Loader {
   std::string path_;
   Workflow wf_;
   std::vector<std::pair<Location, std::string>> errors_;
+  ProxyReader proxies_{errors_};
   std::map<std::string, Location> first_seen_;
   std::unordered_map<std::string, size_t> index_;  // step id -> position (filled by check_graph)
   bool graph_ok_ = false;

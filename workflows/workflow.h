@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "proxy/definition.h"
 #include "workflows/expr.h"
 
 namespace hearth::workflows {
@@ -86,6 +87,7 @@ struct Step {
   /// "sha256:..." of the step's table as written: two workflows define a
   /// step the same way when these are equal.
   std::vector<std::string> commands;  // granted: names of [commands.<name>] tables
+  std::vector<std::string> proxies;   // granted: names of [proxies.<name>] tables (docs/proxies.md)
   std::string definition_hash;
 };
 
@@ -106,7 +108,8 @@ struct SandboxSettings {
   std::string kind = "namespace";  // namespace | local
   std::string workspace = "repo";  // repo | empty | checkout
   std::string ref;                 // checkout: branch, tag or commit; empty: HEAD
-  std::string network = "none";    // none | host
+  std::string network = "none";    // none | proxies | host
+  std::vector<proxy::EgressTarget> egress;  // CONNECT allow-list (network = "proxies" only)
   std::optional<uint64_t> memory_bytes;
   std::optional<uint64_t> pids;
   std::optional<double> cpus;
@@ -130,12 +133,15 @@ struct Workflow {
   nlohmann::json inputs = nlohmann::json::object();  // JSON Schema of the payload (an object schema)
   std::vector<EnvVar> env;
   std::map<std::string, CommandDef> commands;  // [commands.<name>], by name
+  std::vector<proxy::ProxyDef> proxies;         // [proxies.<name>], in file order
   SandboxSettings sandbox;
   ModelSettings model;
   std::vector<Step> steps;  // in file order; needs form a DAG (checked)
 
   /// Index of the step with this id, or -1.
   int step_index(std::string_view id) const;
+  /// The [proxies.<name>] table of this name, or null.
+  const proxy::ProxyDef* proxy(std::string_view name) const;
 };
 
 }  // namespace hearth::workflows

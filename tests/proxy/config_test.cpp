@@ -107,6 +107,8 @@ BOOST_AUTO_TEST_CASE(errors_name_line_and_column) {
   fails_at("[sandbox]\nnetwork = \"proxies\"\negress = [\"*.npmjs.org:443\"]\n", "3:11", "wildcards");
   fails_at("[sandbox]\negress = [\"registry.npmjs.org:443\"]\n", "2:10", "applies to network = \"proxies\"");
   fails_at("[proxies]\nupstream = 1\n", "2:12", "[proxies.upstream] must be a table");
+  fails_at(proxy_with("policy = \"any\"\nmax-requests = 0"), "4:16", "'max-requests' in [proxies.p] must be at least 1");
+  fails_at(proxy_with("policy = \"any\"\nmax-requests = \"5\""), "4:16", "must be a whole number of requests");
   fails_at("proxies = [ 1 ]\n", "1:11", "[proxies] must be a table");
   fails_at("[proxies.p\n", "1:11", "");  // TOML syntax: toml++'s own message, with the place
 }

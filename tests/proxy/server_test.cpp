@@ -184,6 +184,21 @@ allow = [ { method = "POST", path = "/deploy", rate = "1/hour" }, { method = "GE
   BOOST_TEST(status_of(f.request("p", "GET", "/status")) == 200);  // other rules are not limited
 }
 
+BOOST_AUTO_TEST_CASE(past_max_requests_every_request_is_refused_with_403) {
+  Upstream up;
+  ProxyFixture f;
+  f.start(std::string(kGithub) + "max-requests = 2\n", up.url());
+  BOOST_TEST(status_of(f.request("github", "GET", "/a")) == 200);
+  BOOST_TEST(status_of(f.request("github", "PUT", "/b")) == 403);  // refused by the policy: not counted
+  BOOST_TEST(status_of(f.request("github", "GET", "/c")) == 200);
+  auto r = f.request("github", "GET", "/d");
+  refused_with(r, 403, "max-requests 2");
+  BOOST_TEST(echo_of(r)["error"] == "request budget exhausted");
+  BOOST_TEST(echo_of(r)["max_requests"] == 2);
+  BOOST_TEST(up.requests() == 2);
+  BOOST_TEST(f.events.back().decision == "over-budget");
+}
+
 BOOST_AUTO_TEST_CASE(a_tls_upstream_is_verified) {
   TempDir certs;
   TestCa ca = TestCa::make(certs.path);
