@@ -46,6 +46,7 @@ struct RunArgs {
   int jobs = 0;
   std::string events;                // "" or "jsonl"
   std::string run_id;                // --run-id: makes the run idempotent
+  std::string model;                 // --model: overrides the workflow's for skill/prompt steps
 };
 
 struct ResumeArgs {
@@ -55,6 +56,7 @@ struct ResumeArgs {
   bool use_current = false;          // the workflow file as it is now, not the snapshot
   int jobs = 0;
   std::string events;
+  std::string model;                 // --model, as RunArgs
 };
 struct ServeArgs {
   std::string listen = "127.0.0.1:8080";  // HOST:PORT; port 0 picks a free one
@@ -97,6 +99,12 @@ int command_run(const Globals& g, const RunArgs& args);
 int command_resume(const Globals& g, const ResumeArgs& args);
 int command_validate(const Globals& g, const std::vector<std::string>& workflows);
 int command_runs(const Globals& g, bool json, int limit, const std::string& workflow);
-int command_show(const Globals& g, const std::string& run_id, bool json);
+/// `transcript`: print the conversations of skill and prompt steps instead.
+int command_show(const Globals& g, const std::string& run_id, bool json, bool transcript = false,
+                 const std::string& step = "");
+
+/// A --model value as the engine takes it: a relative cassette path of
+/// "replay:<path>" made absolute (it names a file from where hearth was started).
+std::string model_spec_arg(const std::string& model);
 
 }  // namespace hearth::cli

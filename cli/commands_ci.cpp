@@ -231,6 +231,7 @@ struct CiJob {
     opts.repo = repo;
     opts.payload = std::move(*payload);
     opts.jobs = args.jobs;
+    opts.model = model_spec_arg(settings.model);
     reporter.add_run(opts.run_id, wf, c.rel);
     auto started = session.engine().start(wf, opts, session.on_finished());
     if (!started) return fail(kExitUsage, error_line(c.rel, "run not started", wf.name + ": " + started.message())), std::nullopt;

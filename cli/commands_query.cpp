@@ -1,5 +1,6 @@
 // `hearth runs` and `hearth show`: read-only views of the store.
 #include <ctime>
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 
@@ -80,7 +81,68 @@ int command_runs(const Globals& g, bool json, int limit, const std::string& work
   return kExitOk;
 }
 
-int command_show(const Globals& g, const std::string& run_id, bool json) {
+std::string model_spec_arg(const std::string& model) {
+  const std::string prefix = "replay:";
+  if (model.rfind(prefix, 0) != 0 || model.size() == prefix.size() || model[prefix.size()] == '/') return model;
+  return prefix + std::filesystem::absolute(model.substr(prefix.size())).lexically_normal().string();
+}
+
+namespace {
+
+// One message block of a checkpointed conversation, for a reader.
+void print_block(const nlohmann::json& b) {
+  auto indent = [](const std::string& text, size_t cap) {
+    std::string t = text.size() > cap ? text.substr(0, cap) + "\n… (" + std::to_string(text.size() - cap) + " more bytes)" : text;
+    std::string out;
+    size_t start = 0;
+    while (start <= t.size()) {
+      size_t nl = t.find('\n', start);
+      if (nl == std::string::npos) nl = t.size();
+      out += "      " + t.substr(start, nl - start) + "\n";
+      start = nl + 1;
+    }
+    return out;
+  };
+  std::string type = b.value("type", "");
+  if (type == "text") std::cout << indent(b.value("text", ""), 4000);
+  else if (type == "tool_use")
+    std::cout << "      → " << b.value("name", "") << " " << b.value("input", nlohmann::json::object()).dump() << "\n";
+  else if (type == "tool_result")
+    std::cout << "      ← " << (b.value("is_error", false) ? "(error) " : "") << "\n"
+              << indent(b.value("content", b.value("text", "")), 2000);
+}
+
+int print_transcripts(engine::Store& store, const std::string& run_id, const std::string& step) {
+  auto checkpoints = store.load_checkpoints(run_id);
+  if (!checkpoints) {
+    std::cerr << checkpoints.message() << "\n";
+    return kExitRunFailed;
+  }
+  bool any = false;
+  for (auto& c : *checkpoints) {
+    if (!step.empty() && c.step_id != step) continue;
+    any = true;
+    std::cout << "step " << c.step_id << "  attempt " << c.attempt << "  turns " << c.turns << "\n";
+    for (auto& m : c.state.value("messages", nlohmann::json::array())) {
+      std::cout << "  " << m.value("role", "?") << ":\n";
+      for (auto& b : m.value("content", nlohmann::json::array())) print_block(b);
+    }
+    if (c.state.contains("result")) std::cout << "  result: " << c.state["result"].dump() << "\n";
+    auto usage = c.state.value("usage", nlohmann::json::object());
+    std::cout << "  tokens: " << usage.value("input_tokens", 0) << " in, " << usage.value("output_tokens", 0)
+              << " out\n\n";
+  }
+  if (!any) {
+    std::cerr << "run " << run_id << " has no " << (step.empty() ? "skill or prompt step" : "step '" + step + "'")
+              << " with a recorded conversation\n";
+    return kExitUsage;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int command_show(const Globals& g, const std::string& run_id, bool json, bool transcript, const std::string& step) {
   auto store = open_store(g);
   if (!store) {
     std::cerr << store.message() << "\n";
@@ -91,6 +153,7 @@ int command_show(const Globals& g, const std::string& run_id, bool json) {
     std::cerr << run.message() << "\n";
     return kExitUsage;
   }
+  if (transcript) return print_transcripts(**store, run_id, step);
   auto steps = (*store)->load_steps(run_id);
   if (!steps) {
     std::cerr << steps.message() << "\n";
@@ -126,6 +189,7 @@ int command_show(const Globals& g, const std::string& run_id, bool json) {
     }
     for (auto& [k, v] : s.outputs.items())
       std::cout << "  output " << k << " = " << (v.is_string() ? v.get<std::string>() : v.dump()) << "\n";
+    if (!s.result.is_null()) std::cout << "  result " << s.result.dump() << "\n";
     if (!s.attempt_list.empty() && !s.attempt_list.back().output_tail.empty()) {
       std::string tail = last_lines(s.attempt_list.back().output_tail, kShowTailLines);
       std::cout << "  last output:\n";

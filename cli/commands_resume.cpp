@@ -67,6 +67,7 @@ int rerun_existing(const Globals&, engine::Store& store, const RunArgs& args, co
   Session session(store, args.events == "jsonl");
   engine::ResumeOptions opts;
   opts.jobs = args.jobs;
+  opts.model = model_spec_arg(args.model);
   auto resumed = session.engine().resume(args.run_id, opts, session.on_finished());
   if (!resumed) {
     std::cerr << resumed.message() << "\n";
@@ -112,6 +113,7 @@ int command_resume(const Globals& g, const ResumeArgs& args) {
     engine::ResumeOptions opts;
     opts.from = args.from;
     opts.jobs = args.jobs;
+    opts.model = model_spec_arg(args.model);
     opts.current = choose_workflow(*run, args.use_current, &failed);
     if (failed) {
       refused = kExitUsage;

@@ -34,6 +34,9 @@ int main(int argc, char** argv) {
       ->check(kAtLeastOne);
   run_cmd->add_option("--events", run.events, "Print events as JSON lines on stdout")
       ->check(CLI::IsMember({"jsonl"}));
+  run_cmd->add_option("--model", run.model,
+                      "Model of skill and prompt steps, overriding the workflow's: anthropic/NAME, openai/NAME, "
+                      "or replay:CASSETTE to play a recording back offline");
 
   run_cmd->add_option("--run-id", run.run_id,
                       "Idempotent run id: a new id starts a run, an unfinished run resumes, a succeeded one "
@@ -50,6 +53,7 @@ int main(int argc, char** argv) {
                        "Use the workflow file as it is now instead of the run's snapshot");
   resume_cmd->add_option("--events", resume.events, "Print events as JSON lines on stdout")
       ->check(CLI::IsMember({"jsonl"}));
+  resume_cmd->add_option("--model", resume.model, "Model of skill and prompt steps, as for run");
 
   std::vector<std::string> to_validate;
   auto* validate_cmd = app.add_subcommand("validate", "Check workflows without running them");
@@ -68,6 +72,11 @@ int main(int argc, char** argv) {
   auto* show_cmd = app.add_subcommand("show", "Show a run: every step, its attempts and output");
   show_cmd->add_option("run-id", show_id, "Run id (see `hearth runs`)")->required();
   show_cmd->add_flag("--json", show_json, "Machine-readable output");
+  bool show_transcript = false;
+  std::string show_step;
+  show_cmd->add_flag("--transcript", show_transcript,
+                     "Print the conversation of each skill or prompt step: turns, tool calls, results");
+  show_cmd->add_option("--step", show_step, "Only this step (with --transcript)");
 
   ServeArgs serve;
   auto* serve_cmd = app.add_subcommand("serve", "Receive GitHub webhooks and run the matching workflows");
@@ -125,7 +134,7 @@ int main(int argc, char** argv) {
   if (validate_cmd->parsed()) return command_validate(g, to_validate);
   if (runs_cmd->parsed()) return command_runs(g, runs_json, runs_limit, runs_workflow);
   if (ci_cmd->parsed()) return command_ci(g, ci);
-  if (show_cmd->parsed()) return command_show(g, show_id, show_json);
+  if (show_cmd->parsed()) return command_show(g, show_id, show_json, show_transcript, show_step);
   if (serve_cmd->parsed()) return command_serve(g, serve);
   if (sandbox_run->parsed()) return command_sandbox_run(sbx);
   return kExitUsage;

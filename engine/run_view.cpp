@@ -50,7 +50,7 @@ nlohmann::json run_detail_json(const RunRecord& r, const std::vector<StepRecord>
                          {"finished_at", opt(s.finished_at)},
                          {"duration_ms", s.started_at && s.finished_at ? nlohmann::json(*s.finished_at - *s.started_at)
                                                                         : nlohmann::json()},
-                         {"outputs", s.outputs},
+                         {"outputs", s.outputs}, {"result", s.result},
                          {"reason", s.reason},
                          {"output_tail", s.attempt_list.empty() ? std::string() : s.attempt_list.back().output_tail}};
     js["attempt_list"] = nlohmann::json::array();
