@@ -47,6 +47,7 @@ struct RunArgs {
   std::string events;                // "" or "jsonl"
   std::string run_id;                // --run-id: makes the run idempotent
   std::string model;                 // --model: overrides the workflow's for skill/prompt steps
+  std::string record;                // --record: cassette to write the model exchanges to
 };
 
 struct ResumeArgs {

@@ -163,6 +163,7 @@ int command_run(const Globals& g, const RunArgs& args) {
   opts.payload = std::move(*payload);
   opts.jobs = args.jobs;
   opts.model = model_spec_arg(args.model);
+  opts.record = args.record;
   auto started = session.engine().start(*wf, opts, session.on_finished());
   if (!started) {
     std::cerr << started.message() << "\n";

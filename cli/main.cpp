@@ -53,6 +53,9 @@ int main(int argc, char** argv) {
                        "Use the workflow file as it is now instead of the run's snapshot");
   resume_cmd->add_option("--events", resume.events, "Print events as JSON lines on stdout")
       ->check(CLI::IsMember({"jsonl"}));
+  run_cmd->add_option("--record", run.record,
+                      "Record every model exchange of skill and prompt steps to this cassette (replay it with "
+                      "--model replay:FILE)");
   resume_cmd->add_option("--model", resume.model, "Model of skill and prompt steps, as for run");
 
   std::vector<std::string> to_validate;

@@ -47,6 +47,9 @@ struct RunOptions {
   /// Skill and prompt steps use this model spec, whatever the workflow says
   /// ("replay:<cassette>" plays a recording back). Empty: the workflow's.
   std::string model;
+  /// Record every model exchange of the run to this cassette (a live model
+  /// only; docs/models.md). Empty: no recording.
+  std::string record;
 };
 
 struct ResumeOptions {

@@ -95,6 +95,7 @@ Result<model::Client*> Run::client_for(const workflows::AgentStep& a) {
   if (auto it = clients_.find(spec); it != clients_.end()) return it->second.get();
   model::ClientOptions options;
   options.base_url = wf_.model.base_url;
+  if (spec.rfind("replay:", 0) != 0) options.record_path = opts_.record;
   if (secrets_)
     for (auto& v : secrets_->patterns()) options.secrets.push_back(v);
   auto client = model::make_client(engine_.loop_, spec, std::move(options));

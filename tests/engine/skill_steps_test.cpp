@@ -270,6 +270,41 @@ prompt = "Append to the log, then finish."
   BOOST_TEST(interrupted.size() == 1u);
 }
 
+// The examples the quickstart runs: the real CLI, the real sandbox and tools,
+// the model's side from the recorded cassettes.
+BOOST_AUTO_TEST_CASE(the_agent_examples_run_offline_from_their_cassettes) {
+  const char* bin = std::getenv("HEARTH_BIN");
+  const char* src = std::getenv("HEARTH_SOURCE_ROOT");
+  BOOST_REQUIRE(bin && src);
+  hearth::testing::TempDir dir;
+  auto sh = [&](const std::string& cmd) {
+    std::string out = (dir.path / "out.txt").string();
+    int rc = std::system((cmd + " > " + out + " 2>&1").c_str());
+    return std::make_pair(WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, hearth::testing::read_file(out));
+  };
+  std::string examples = std::string(src) + "/examples";
+  auto triage = dir.path / "triage";
+  auto fix = dir.path / "fix";
+  BOOST_REQUIRE_EQUAL(sh("cp -r " + examples + "/triage " + triage.string() + " && cp -r " + examples + "/fix-tests " +
+                         fix.string() + " && rm -rf " + triage.string() + "/.hearth/state.db* " + fix.string() +
+                         "/.hearth/state.db* && cd " + fix.string() +
+                         " && git init -q && git add -A && git -c user.name=t -c user.email=t@localhost commit -qm t")
+                          .first,
+                      0);
+  auto [rc, out] = sh(std::string(bin) + " --repo " + triage.string() + " run triage --payload @" + triage.string() +
+                      "/issue.json --model replay:" + examples + "/triage/cassette.jsonl");
+  BOOST_TEST(rc == 0, out);
+  BOOST_TEST(out.find("severity: high") != std::string::npos, out);
+  BOOST_TEST(out.find("labels:   [\"crash\"]") != std::string::npos, out);
+  std::tie(rc, out) = sh(std::string(bin) + " --repo " + fix.string() + " run fix-tests --model replay:" + examples +
+                         "/fix-tests/cassette.jsonl");
+  BOOST_TEST(rc == 0, out);
+  BOOST_TEST(out.find("ok   mean 2 4 6") != std::string::npos, out);
+  BOOST_TEST(out.find("FAIL") == std::string::npos, out);
+  // The fix was made in the run's checkout, not in the repository.
+  BOOST_TEST(hearth::testing::read_file(fix / "lib/math.sh").find("($# + 1)") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(the_loader_checks_agent_steps) {
   auto errors = [](const std::string& toml) {
     auto loaded = hearth::workflows::load_workflow_text(toml, "wf.toml");
