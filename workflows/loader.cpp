@@ -505,7 +505,7 @@ class Loader {
                    type_name(n));
       return;
     }
-    if (!a.result_schema->is_object() && !a.result_schema->is_boolean())
+    if (!a.result_schema->is_object())
       error(n, "'result' of " + where + " must be a JSON Schema: an object");
   }
 

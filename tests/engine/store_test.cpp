@@ -162,7 +162,8 @@ BOOST_AUTO_TEST_CASE(a_version_2_store_gains_the_delivery_queue_and_keeps_its_ru
   // What a store written by the previous release looks like: no deliveries.
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
-  BOOST_REQUIRE(sqlite3_exec(db, "DROP TABLE deliveries; DROP TABLE command_calls; PRAGMA user_version=2", nullptr, nullptr, nullptr) == SQLITE_OK);
+  BOOST_REQUIRE(sqlite3_exec(db, "DROP TABLE deliveries; DROP TABLE command_calls; DROP TABLE agent_checkpoints; "
+                                   "ALTER TABLE steps DROP COLUMN result; PRAGMA user_version=2", nullptr, nullptr, nullptr) == SQLITE_OK);
   sqlite3_close(db);
   auto store = Store::open(path);
   BOOST_REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.message()));
