@@ -38,6 +38,15 @@ std::string Run::workspace_dir() const {
   return opts_.repo;
 }
 
+std::optional<std::string> Run::hidden_state_dir() const {
+  std::error_code ec;
+  auto state = std::filesystem::weakly_canonical(std::filesystem::path(opts_.scratch_dir).parent_path(), ec);
+  auto ws = std::filesystem::weakly_canonical(workspace_->path, ec);
+  auto rel = state.lexically_relative(ws);
+  if (!ec && !rel.empty() && *rel.begin() != ".." && rel != ".") return rel.string();
+  return std::nullopt;
+}
+
 Status Run::ensure_workspace() {
   if (workspace_) return {};
   sandbox::WorkspaceSpec spec;
@@ -391,11 +400,7 @@ Status Run::prepare_spec(StepState& st, nlohmann::json& ctx) {
     // The engine's state directory (the database, other runs' workspaces and
     // grant sockets) is hidden when it lives inside the workspace, as the
     // default <repo>/.hearth does with workspace = "repo".
-    std::error_code ec;
-    auto state = std::filesystem::weakly_canonical(std::filesystem::path(opts_.scratch_dir).parent_path(), ec);
-    auto ws = std::filesystem::weakly_canonical(workspace_->path, ec);
-    auto rel = state.lexically_relative(ws);
-    if (!ec && !rel.empty() && *rel.begin() != ".." && rel != ".") iso.hidden.push_back(rel.string());
+    if (auto rel = hidden_state_dir()) iso.hidden.push_back(*rel);
     env["HEARTH_OUTPUT"] = "/run/hearth/" + std::filesystem::path(st.output_path).filename().string();
     env["HEARTH_WORKSPACE"] = sandbox::kWorkspaceInside;
   }

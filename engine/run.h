@@ -146,6 +146,9 @@ class Run {
   // Prepares the workspace the first time a step needs it (a checkout is
   // made then; a resumed run finds the one made before).
   Status ensure_workspace();
+  // The engine's state directory relative to the workspace, when it lives
+  // inside it (<repo>/.hearth with workspace = "repo"): hidden from steps.
+  std::optional<std::string> hidden_state_dir() const;
   // Granted commands of an attempt: the grants, the broker and its journal.
   Status prepare_grants_for(StepState& st, const nlohmann::json& ctx);
   Status start_broker(StepState& st);

@@ -60,14 +60,18 @@ Status Run::prepare_agent(StepState& st, const nlohmann::json& ctx) {
   }
   const workflows::Skill& skill = *found.skill;
   // Where the agent finds the skill's files: in the workspace when the
-  // workspace holds the folder (the repository, a checkout that has it),
-  // else bound read-only into the sandbox (reachable from bash only).
+  // workspace holds the folder (the repository, a checkout that has it) and
+  // it is not under the hidden state directory (.hearth/skills with the
+  // default state directory), else bound read-only into the sandbox at
+  // /run/hearth-skills/<name> (reachable from bash).
   std::error_code ec;
   auto rel = std::filesystem::weakly_canonical(skill.dir, ec)
                  .lexically_relative(std::filesystem::weakly_canonical(opts_.repo, ec));
   std::string mount = isolated() ? sandbox::kWorkspaceInside : workspace_->path;
   std::string location;
-  if (!rel.empty() && *rel.begin() != ".." && std::filesystem::is_directory(workspace_->path / rel, ec)) {
+  auto hidden = hidden_state_dir();
+  bool in_hidden = hidden && (rel.string() == *hidden || rel.string().rfind(*hidden + "/", 0) == 0);
+  if (!rel.empty() && *rel.begin() != ".." && !in_hidden && std::filesystem::is_directory(workspace_->path / rel, ec)) {
     location = mount + "/" + rel.string();
   } else if (isolated()) {
     location = "/run/hearth-skills/" + a.skill;
@@ -129,6 +133,7 @@ Status Run::start_agent(StepState& st) {
   spec.instructions = st.instructions;
   spec.workspace = workspace_->path;
   spec.workspace_options.mount = mount;
+  if (auto rel = hidden_state_dir()) spec.workspace_options.hidden.push_back(*rel);
   if (!a.tools.empty()) spec.tools = a.tools;
   spec.bash = st.bash.get();
   spec.result_schema = a.result_schema;

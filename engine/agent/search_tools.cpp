@@ -45,6 +45,8 @@ bool match_segments(const std::vector<std::string>& pat, std::size_t pi, const s
 }
 
 struct Walk {
+  const Workspace* ws = nullptr;
+  std::string base;  // the walk's start, relative to the root
   std::size_t max_entries = 0;
   std::size_t visited = 0;
   bool capped = false;
@@ -72,7 +74,10 @@ void walk_dir(int dirfd, const std::string& prefix, int depth, Walk& w) {
       if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
       type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_LNK;
     }
-    if (type == DT_DIR && name != ".git") entries.emplace_back(name, true);
+    if (type == DT_DIR && name != ".git" &&
+        !w.ws->hidden(w.base == "." ? (prefix.empty() ? name : prefix + "/" + name)
+                                    : w.base + "/" + (prefix.empty() ? name : prefix + "/" + name)))
+      entries.emplace_back(name, true);
     if (type == DT_REG) entries.emplace_back(name, false);
   }
   for (const auto& [name, is_dir] : entries) {
@@ -92,6 +97,8 @@ Result<Walk> walk(const Workspace& ws, const std::string& rel, std::size_t max_e
   int fd = ws.open_at(rel, O_RDONLY | O_DIRECTORY);
   if (fd < 0) return Error{open_error(rel, -fd)};
   Walk w;
+  w.ws = &ws;
+  w.base = rel;
   w.max_entries = max_entries;
   walk_dir(fd, "", 0, w);
   std::sort(w.files.begin(), w.files.end());

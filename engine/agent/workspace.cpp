@@ -115,12 +115,39 @@ Result<std::string> Workspace::relative(std::string_view path) const {
   return out;
 }
 
+bool Workspace::hidden(const std::string& rel) const {
+  for (auto& h : options_.hidden)
+    if (rel == h || (rel.size() > h.size() && rel.compare(0, h.size(), h) == 0 && rel[h.size()] == '/')) return true;
+  return false;
+}
+
 int Workspace::open_at(const std::string& rel, int flags, mode_t mode) const {
-  if (!openat2_) return walk_open(rel, flags, mode);
-  long fd;
-  do fd = sys_openat2(fd_, rel.c_str(), flags, mode);
-  while (fd < 0 && (errno == EAGAIN || errno == EINTR));  // EAGAIN: a concurrent rename; retry
-  return fd < 0 ? -errno : static_cast<int>(fd);
+  int fd;
+  if (!openat2_) {
+    fd = walk_open(rel, flags, mode);
+  } else {
+    long r;
+    do r = sys_openat2(fd_, rel.c_str(), flags, mode);
+    while (r < 0 && (errno == EAGAIN || errno == EINTR));  // EAGAIN: a concurrent rename; retry
+    fd = r < 0 ? -errno : static_cast<int>(r);
+  }
+  if (fd < 0 || options_.hidden.empty()) return fd;
+  // Where the open really landed (a symlink may have led there).
+  auto path_of = [](int d) {
+    char target[4096];
+    std::string link = "/proc/self/fd/" + std::to_string(d);
+    ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
+    return n > 0 ? std::string(target, static_cast<size_t>(n)) : std::string();
+  };
+  std::string real = path_of(fd), root = path_of(fd_);
+  if (!real.empty() && !root.empty()) {
+    if (real.compare(0, root.size(), root) == 0 && (real.size() == root.size() || real[root.size()] == '/') &&
+        hidden(real.size() > root.size() ? real.substr(root.size() + 1) : ".")) {
+      ::close(fd);
+      return -EACCES;
+    }
+  }
+  return fd;
 }
 
 int Workspace::walk_open(const std::string& rel, int flags, mode_t mode) const {

@@ -12,6 +12,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "util/status.h"
 
@@ -23,6 +24,11 @@ struct WorkspaceOptions {
   std::string mount = "/workspace";
   /// Use the O_NOFOLLOW walk even when openat2 works (tests of the fallback).
   bool force_walk = false;
+  /// Directories under the root (relative paths) the tools must not reach,
+  /// however named (a symlink too): the engine's state directory when it
+  /// lives in the workspace. Opens inside them fail with EACCES and
+  /// glob/grep do not descend into them.
+  std::vector<std::string> hidden;
 };
 
 /// An open workspace root. Move-only; holds one O_PATH descriptor.
@@ -54,6 +60,8 @@ class Workspace {
   bool uses_openat2() const { return openat2_; }
   const std::string& root() const { return root_; }
   const std::string& mount() const { return options_.mount; }
+  /// Whether `rel` (from relative()) is, or lies under, a hidden directory.
+  bool hidden(const std::string& rel) const;
 
  private:
   Workspace(int fd, std::string root, WorkspaceOptions options, bool openat2);

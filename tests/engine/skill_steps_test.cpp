@@ -117,6 +117,8 @@ BOOST_AUTO_TEST_CASE(a_skill_reads_files_runs_a_granted_command_is_told_why_its_
   repo.rewrite(with_tool(triage_workflow("namespace"), host_tool(repo)));
   write_skill(repo);
   a.server.push(Reply::call("c1", "read", R"({"path": "notes.txt"})", "Reading the notes."));
+  a.server.push(Reply::call("h1", "read", R"({"path": ".hearth/state.db"})"));
+  a.server.push(Reply::call("h2", "grep", R"({"pattern": "triage", "path": "."})"));
   a.server.push(Reply::call("c2", "bash", R"({"command": "tool hello 42; tool auth token; echo \"env:${AGENT_TOOL_TOKEN:-none}\""})"));
   a.server.push(Reply::call("c3", "submit_result", R"({"severity": "urgent", "labels": ["ci"], "summary": "Red build."})"));
   a.server.push(Reply::call("c4", "submit_result", R"({"severity": "high", "labels": ["ci", "build"], "summary": "Red build."})"));
@@ -128,7 +130,13 @@ BOOST_AUTO_TEST_CASE(a_skill_reads_files_runs_a_granted_command_is_told_why_its_
   // A later step reads the result through an expression.
   BOOST_TEST(r.output("report").find("severity=high first=ci") != std::string::npos, r.output("report"));
 
-  BOOST_REQUIRE_EQUAL(a.server.request_count(), 4u);
+  BOOST_REQUIRE_EQUAL(a.server.request_count(), 6u);
+  // The engine's state directory (<repo>/.hearth) is out of the file tools' reach.
+  std::string after_hidden_read = messages_of(a.server, 2).back().dump();
+  BOOST_TEST(after_hidden_read.find("ermission denied") != std::string::npos, after_hidden_read);
+  std::string after_grep = messages_of(a.server, 3).back().dump();
+  BOOST_TEST(after_grep.find(".hearth/") == std::string::npos, after_grep);
+  BOOST_TEST(after_grep.find("notes.txt") == std::string::npos);
   // The system prompt carries the skill's body and the step's arguments.
   auto first = a.server.requests()[0].json();
   BOOST_TEST(first["system"].dump().find("run `tool hello <issue>`") != std::string::npos);
@@ -138,20 +146,20 @@ BOOST_AUTO_TEST_CASE(a_skill_reads_files_runs_a_granted_command_is_told_why_its_
   // the secret away.
   std::string after_read = messages_of(a.server, 1).back().dump();
   BOOST_TEST(after_read.find("The build is red since Tuesday.") != std::string::npos, after_read);
-  std::string after_bash = messages_of(a.server, 2).back().dump();
+  std::string after_bash = messages_of(a.server, 4).back().dump();
   BOOST_TEST(after_bash.find("args:hello 42") != std::string::npos, after_bash);
   BOOST_TEST(after_bash.find("env:none") != std::string::npos, after_bash);
   BOOST_TEST(after_bash.find("not granted") != std::string::npos, after_bash);
   // The first result was rejected with the pointer and the reason.
-  std::string after_reject = messages_of(a.server, 3).back().dump();
+  std::string after_reject = messages_of(a.server, 5).back().dump();
   BOOST_TEST(after_reject.find("/severity") != std::string::npos, after_reject);
   auto rejections = events_of(r, "agent.result_rejected");
   BOOST_REQUIRE_EQUAL(rejections.size(), 1u);
   BOOST_TEST(rejections[0]["errors"].dump().find("/severity") != std::string::npos);
-  BOOST_TEST(events_of(r, "agent.turn").size() == 4u);
+  BOOST_TEST(events_of(r, "agent.turn").size() == 6u);
   auto calls = events_of(r, "agent.tool_call");
-  BOOST_REQUIRE_EQUAL(calls.size(), 4u);
-  BOOST_TEST(calls[1]["tool"] == "bash");
+  BOOST_REQUIRE_EQUAL(calls.size(), 6u);
+  BOOST_TEST(calls[3]["tool"] == "bash");
   BOOST_TEST(events_of(r, "command.started").size() == 2u);  // the granted call and the refused one
   auto done = events_of(r, "step.succeeded");
   BOOST_TEST(done.front()["result"]["severity"] == "high");
