@@ -304,6 +304,17 @@ BOOST_AUTO_TEST_CASE(the_agent_examples_run_offline_from_their_cassettes) {
   BOOST_TEST(rc == 0, out);
   BOOST_TEST(out.find("severity: high") != std::string::npos, out);
   BOOST_TEST(out.find("labels:   [\"crash\"]") != std::string::npos, out);
+  // The conversation, as `hearth show --transcript` prints it from the store.
+  std::string run_id = out.substr(4, out.find(' ', 4) - 4);  // "run <id> (triage)"
+  std::tie(rc, out) = sh(std::string(bin) + " --repo " + triage.string() + " show " + run_id + " --transcript --step triage");
+  BOOST_TEST(rc == 0, out);
+  BOOST_TEST(out.find("step triage  attempt 1  turns 4") != std::string::npos, out);
+  BOOST_TEST(out.find("→ read {\"path\":\"docs/labels.md\"}") != std::string::npos, out);
+  BOOST_TEST(out.find("| crash | the program aborts") != std::string::npos, out);  // a tool result
+  BOOST_TEST(out.find("result: {\"labels\":[\"crash\"]") != std::string::npos, out);
+  std::tie(rc, out) = sh(std::string(bin) + " --repo " + triage.string() + " show " + run_id + " --transcript --step report");
+  BOOST_TEST(rc == 2, out);
+  BOOST_TEST(out.find("has no step 'report' with a recorded conversation") != std::string::npos, out);
   std::tie(rc, out) = sh(std::string(bin) + " --repo " + fix.string() + " run fix-tests --model replay:" + examples +
                          "/fix-tests/cassette.jsonl");
   BOOST_TEST(rc == 0, out);
