@@ -205,6 +205,26 @@ Status Run::event(const char* type, const std::string& step, nlohmann::json data
   return s;
 }
 
+// Writes done between scheduling passes (granted-command journal, proxy
+// requests, agent checkpoints and turns): each in its own transaction,
+// committed and its events delivered before the caller goes on. A failed
+// write stops the run (fail_fatally).
+Status Run::commit_now(const std::function<Status()>& write) {
+  Store& store = engine_.store_;
+  if (!fatal_.ok()) return fatal_;
+  Status s = store.begin();
+  if (s.ok()) s = write();
+  if (s.ok()) s = store.commit();
+  if (!s.ok()) {
+    store.rollback();
+    pending_events_.clear();
+    fail_fatally(s);
+    return s;
+  }
+  deliver_events();
+  return {};
+}
+
 void Run::deliver_events() {
   auto events = std::move(pending_events_);
   pending_events_.clear();

@@ -161,7 +161,6 @@ class Run {
   Result<model::Client*> client_for(const workflows::AgentStep& a);
   Status start_agent(StepState& st);
   void stop_agent_timer(StepState& st);
-  Status agent_commit(const std::function<Status()>& write);
   void agent_outcome_of(StepState& st, std::string& status, std::string& message);
   std::string redact(std::string text) const;
   std::map<std::string, std::unique_ptr<model::Client>> clients_;  // by model spec; outlive the harnesses
@@ -214,6 +213,9 @@ class Run {
   Status event(const char* type, const std::string& step, nlohmann::json data);
 
   void deliver_events();
+
+  // One write outside a scheduling pass, committed at once (run.cpp).
+  Status commit_now(const std::function<Status()>& write);
 
   // One scheduling pass: record outcomes, decide ready steps, finish the run
   // if nothing is left; commit; then deliver events and spawn.

@@ -151,27 +151,27 @@ Status Run::start_agent(StepState& st) {
       if (!redacted.is_discarded()) saved = std::move(redacted);
     }
     int turns = saved.value("turns", 0);
-    return agent_commit([&] { return engine_.store_.save_checkpoint(id(), sp->rec.id, sp->attempt.number, turns, saved); });
+    return commit_now([&] { return engine_.store_.save_checkpoint(id(), sp->rec.id, sp->attempt.number, turns, saved); });
   };
   cb.on_turn_finished = [this, sp](const agent::TurnEvent& t) {
     nlohmann::json data = {{"attempt", sp->attempt.number}, {"turn", t.turn},
                            {"stop_reason", model::to_string(t.stop_reason)}, {"tool_calls", t.tool_calls},
                            {"usage", usage_json(t.usage)}, {"total", usage_json(t.total)},
                            {"http_attempts", t.attempts}, {"text", clip(t.text)}};
-    agent_commit([&] { return event(event_type::agent_turn, sp->rec.id, std::move(data)); });
+    commit_now([&] { return event(event_type::agent_turn, sp->rec.id, std::move(data)); });
     if (!t.text.empty()) on_output(*sp, "[turn " + std::to_string(t.turn) + "] " + clip(t.text, 4000) + "\n");
   };
   cb.on_tool_call = [this, sp](const agent::ToolCallEvent& c) {
     nlohmann::json data = {{"attempt", sp->attempt.number}, {"turn", c.turn}, {"id", c.id},
                            {"tool", c.name}, {"arguments", clip(c.arguments)}, {"is_error", c.is_error},
                            {"duration_ms", c.duration.count()}, {"output", clip(c.output)}};
-    agent_commit([&] { return event(event_type::agent_tool_call, sp->rec.id, std::move(data)); });
+    commit_now([&] { return event(event_type::agent_tool_call, sp->rec.id, std::move(data)); });
     on_output(*sp, "[" + c.name + "] " + clip(c.arguments, 300) + (c.is_error ? " (error)" : "") + "\n");
   };
   cb.on_result_rejected = [this, sp](const agent::RejectionEvent& r) {
     nlohmann::json data = {{"attempt", sp->attempt.number}, {"turn", r.turn}, {"rejection", r.rejection},
                            {"allowed", r.allowed}, {"errors", r.errors}};
-    agent_commit([&] { return event(event_type::agent_result_rejected, sp->rec.id, std::move(data)); });
+    commit_now([&] { return event(event_type::agent_result_rejected, sp->rec.id, std::move(data)); });
     std::string text = "[result rejected " + std::to_string(r.rejection) + "/" + std::to_string(r.allowed + 1) + "]";
     for (auto& e : r.errors) text += " " + e + ";";
     on_output(*sp, text + "\n");
@@ -217,24 +217,6 @@ void Run::stop_agent_timer(StepState& st) {
     delete reinterpret_cast<uv_timer_t*>(h);
   });
   st.agent_timer = nullptr;
-}
-
-// Writes done between scheduling passes (checkpoints, turn events): each in
-// its own transaction, committed before the agent goes on.
-Status Run::agent_commit(const std::function<Status()>& write) {
-  Store& store = engine_.store_;
-  if (!fatal_.ok()) return fatal_;
-  Status s = store.begin();
-  if (s.ok()) s = write();
-  if (s.ok()) s = store.commit();
-  if (!s.ok()) {
-    store.rollback();
-    pending_events_.clear();
-    fail_fatally(s);
-    return s;
-  }
-  deliver_events();
-  return {};
 }
 
 // The attempt's outcome from the agent's: status, attempt reason, message.

@@ -85,18 +85,10 @@ Status Run::journal_call_started(StepState& st, const commands::Invocation& inv)
     c.finished_at = inv.started_at_ms;
     c.exit_code = inv.exit_code;
   }
-  Status s = store.begin();
-  if (s.ok()) s = store.insert_call(id(), st.rec.id, c.attempt, c);
-  if (s.ok()) s = event(event_type::command_started, st.rec.id, call_data(inv));
-  if (s.ok()) s = store.commit();
-  if (!s.ok()) {
-    store.rollback();
-    pending_events_.clear();
-    fail_fatally(s);
-    return s;
-  }
-  deliver_events();
-  return {};
+  return commit_now([&] {
+    Status s = store.insert_call(id(), st.rec.id, c.attempt, c);
+    return s.ok() ? event(event_type::command_started, st.rec.id, call_data(inv)) : s;
+  });
 }
 
 void Run::journal_call_finished(StepState& st, const commands::Invocation& inv) {
@@ -114,16 +106,10 @@ void Run::journal_call_finished(StepState& st, const commands::Invocation& inv) 
   data["exit_code"] = inv.exit_code;
   data["output_bytes"] = inv.output_bytes;
   data["duration_ms"] = *c.finished_at - inv.started_at_ms;
-  Status s = store.begin();
-  if (s.ok()) s = store.finish_call(id(), st.rec.id, c.attempt, c);
-  if (s.ok()) s = event(event_type::command_finished, st.rec.id, std::move(data));
-  if (s.ok()) s = store.commit();
-  if (!s.ok()) {
-    store.rollback();
-    pending_events_.clear();
-    return fail_fatally(s);
-  }
-  deliver_events();
+  commit_now([&] {
+    Status s = store.finish_call(id(), st.rec.id, c.attempt, c);
+    return s.ok() ? event(event_type::command_finished, st.rec.id, std::move(data)) : s;
+  });
 }
 
 }  // namespace hearth::engine

@@ -72,16 +72,7 @@ void Run::record_proxy_event(StepState& st, int attempt, const proxy::ProxyEvent
                          {"request_bytes", e.request_bytes},
                          {"response_bytes", e.response_bytes},
                          {"duration_ms", static_cast<double>(e.duration.count()) / 1000.0}};
-  Store& store = engine_.store_;
-  Status s = store.begin();
-  if (s.ok()) s = event(event_type::proxy_request, st.rec.id, std::move(data));
-  if (s.ok()) s = store.commit();
-  if (!s.ok()) {
-    store.rollback();
-    pending_events_.clear();
-    return fail_fatally(s);
-  }
-  deliver_events();
+  commit_now([&] { return event(event_type::proxy_request, st.rec.id, std::move(data)); });
 }
 
 }  // namespace hearth::engine
