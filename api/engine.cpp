@@ -6,6 +6,7 @@
 #include <map>
 
 #include "api/workflow_data.h"
+#include "engine/agent/result_schema.h"
 #include "engine/engine.h"
 #include "engine/events.h"
 #include "engine/store.h"
@@ -189,6 +190,48 @@ uint64_t Engine::on_output(OutputCallback callback) {
 void Engine::unsubscribe(uint64_t id) {
   impl_->event_callbacks.erase(id);
   impl_->output_callbacks.erase(id);
+}
+
+Status Engine::register_command(const std::string& name, CommandHandler handler) {
+  bool ok = !name.empty() && name.find('/') == std::string::npos && name != "." && name != "..";
+  if (!ok) return Error{"hearth::Engine::register_command: '" + name + "' is not a plain file name"};
+  if (!handler) return Error{"hearth::Engine::register_command: the handler of '" + name + "' is empty"};
+  impl_->engine->set_host_command(name, [handler = std::move(handler)](const engine::HostContext& ctx,
+                                                                       const commands::HostCall& call,
+                                                                       std::function<void(commands::HostReply)> reply) {
+    CommandCall c{ctx.run_id, ctx.step_id, ctx.attempt, call.argv, call.cwd, ctx.workspace, call.input};
+    handler(c, [reply = std::move(reply)](CommandReply r) {
+      reply({r.exit_code, std::move(r.output), std::move(r.error)});
+    });
+  });
+  return {};
+}
+
+Status Engine::register_tool(const std::string& name, const std::string& description,
+                             const std::string& input_schema_json, ToolHandler handler) {
+  std::string where = "hearth::Engine::register_tool: ";
+  bool ok = !name.empty() && name.size() <= 64;
+  for (char ch : name) ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-');
+  if (!ok) return Error{where + "'" + name + "' is not 1-64 letters, digits, '_' or '-'"};
+  for (const char* builtin : {"read", "write", "edit", "glob", "grep", "bash", "submit_result"})
+    if (name == builtin) return Error{where + "'" + name + "' is a built-in tool"};
+  if (!handler) return Error{where + "the handler of '" + name + "' is empty"};
+  auto schema = nlohmann::json::parse(input_schema_json, nullptr, false);
+  if (schema.is_discarded()) return Error{where + "the input schema of '" + name + "' is not valid JSON"};
+  if (!schema.is_object() || !schema.contains("type") || schema["type"] != "object")
+    return Error{where + "the input schema of '" + name + "' must be a JSON Schema with \"type\": \"object\""};
+  if (auto compiled = agent::ResultSchema::compile(schema); !compiled)
+    return Error{where + "the input schema of '" + name + "': " + compiled.message()};
+  engine::HostTool tool;
+  tool.description = description;
+  tool.input_schema = std::move(schema);
+  tool.call = [name, handler = std::move(handler)](const engine::HostContext& ctx, const nlohmann::json& args,
+                                                   std::function<void(agent::ToolResult)> done) {
+    ToolCall c{ctx.run_id, ctx.step_id, ctx.attempt, name, args.dump(), ctx.workspace};
+    handler(c, [done = std::move(done)](ToolReply r) { done({std::move(r.text), r.is_error}); });
+  };
+  impl_->engine->set_host_tool(name, std::move(tool));
+  return {};
 }
 
 Result<std::vector<RunInfo>> Engine::runs(int limit, const std::string& workflow) {

@@ -110,6 +110,7 @@ class BrokerImpl final : public Broker {
 class Conn {
  public:
   Conn(BrokerImpl& b) : b_(b) {}
+  ~Conn() { *self_ = nullptr; }
 
   void accept(uv_stream_t* server) {
     uv_pipe_init(b_.loop(), &client_, 0);
@@ -140,7 +141,7 @@ class Conn {
       c->client_open_ = false;
       c->inv_.shim_gone = c->running_;
       c->kill_program();
-      if (!c->running_) c->finish_now();
+      if (!c->running_ || c->host_) c->finish_now();  // a handler's late reply is dropped
       return;
     }
     if (!c->reader_.push(std::string_view(buf->base, static_cast<size_t>(n))).ok()) return c->protocol_error();
@@ -158,10 +159,12 @@ class Conn {
     }
     switch (f.type) {
       case FrameType::stdin_data:
-        if (stdin_open_) write_stdin(f.payload);
+        if (stdin_open_ && host_) take_host_input(f.payload);
+        else if (stdin_open_) write_stdin(f.payload);
         break;
       case FrameType::stdin_eof:
-        end_stdin();
+        if (host_) call_host();
+        else end_stdin();
         break;
       default:
         protocol_error();
@@ -237,7 +240,60 @@ class Conn {
     inv_.allowed = true;
     if (b_.opts().on_started)
       if (auto s = b_.opts().on_started(inv_); !s.ok()) return refuse("hearth: the call cannot be recorded: " + s.message(), false);
+    if (cmd->host) return start_host(*cmd, args, run_dir);
     start_program(*cmd, args, run_dir);
+  }
+
+  // ---- a command the host implements: stdin is gathered, then the handler
+  // is called; its reply is sent back as the program's output would be.
+
+  void start_host(const GrantedCommand& cmd, const std::vector<std::string>& args, const std::string& dir) {
+    host_ = &cmd;
+    host_call_.argv = {cmd.name};
+    host_call_.argv.insert(host_call_.argv.end(), args.begin(), args.end());
+    host_call_.cwd = dir;
+    running_ = true;
+    stdin_open_ = true;
+    start_timer(cmd.timeout);
+  }
+
+  void take_host_input(const std::string& data) {
+    if (host_call_.input.size() + data.size() <= kHostInputMax) {
+      host_call_.input += data;
+      return;
+    }
+    stdin_open_ = false;
+    end_host(1, "", "hearth: '" + host_->name + "' takes at most " + std::to_string(kHostInputMax) +
+                        " bytes of input; the call sent more\n");
+  }
+
+  void call_host() {
+    if (!stdin_open_ || exited_) return;
+    stdin_open_ = false;
+    std::weak_ptr<Conn*> token = self_;
+    host_->host(host_call_, [token](HostReply r) {
+      auto t = token.lock();
+      if (t && *t) (*t)->end_host(r.exit_code, std::move(r.out), std::move(r.err));
+    });
+  }
+
+  void end_host(int code, std::string out, std::string err) {
+    if (exited_ || finished_) return;
+    exited_ = true;
+    inv_.exit_code = code;
+    if (timer_open_) uv_timer_stop(&timer_);
+    const SecretSet* secrets = b_.opts().secrets.get();
+    send(FrameType::stdout_data, secrets ? secrets->redact(out) : out);
+    send(FrameType::stderr_data, secrets ? secrets->redact(err) : err);
+    maybe_done();
+  }
+
+  void start_timer(std::chrono::milliseconds timeout) {
+    uv_timer_init(b_.loop(), &timer_);
+    timer_.data = this;
+    ++handles_;
+    timer_open_ = true;
+    uv_timer_start(&timer_, on_timeout, static_cast<uint64_t>(timeout.count()), 0);
   }
 
   void start_program(const GrantedCommand& cmd, const std::vector<std::string>& args, const std::string& dir) {
@@ -286,11 +342,7 @@ class Conn {
     errr_ = std::make_unique<StreamRedactor>(secrets_or_empty());
     uv_read_start(reinterpret_cast<uv_stream_t*>(&out_), alloc, on_output);
     uv_read_start(reinterpret_cast<uv_stream_t*>(&err_), alloc, on_output);
-    uv_timer_init(b_.loop(), &timer_);
-    timer_.data = this;
-    ++handles_;
-    timer_open_ = true;
-    uv_timer_start(&timer_, on_timeout, static_cast<uint64_t>(cmd.timeout.count()), 0);
+    start_timer(cmd.timeout);
     // Requests may have carried stdin already, before the spawn: nothing to replay
     // (frames are handled in order, the request first).
   }
@@ -328,6 +380,11 @@ class Conn {
   static void on_timeout(uv_timer_t* t) noexcept {
     auto* c = static_cast<Conn*>(t->data);
     if (c->exited_) return;
+    if (c->host_) {
+      c->inv_.timed_out = true;
+      return c->end_host(124, "", "hearth: '" + c->host_->name + "' timed out after " +
+                                      std::to_string(c->host_->timeout.count()) + " ms without a reply from its handler\n");
+    }
     if (!c->inv_.timed_out) {
       c->inv_.timed_out = true;
       ::kill(-c->proc_.pid, SIGTERM);
@@ -338,7 +395,7 @@ class Conn {
   }
 
   void kill_program() {
-    if (running_ && !exited_) ::kill(-proc_.pid, SIGKILL);
+    if (running_ && !exited_ && !host_) ::kill(-proc_.pid, SIGKILL);
   }
 
   void write_stdin(const std::string& data) {
@@ -453,13 +510,7 @@ class Conn {
     inv_.output_tail = tail_;
     send(FrameType::exit, nlohmann::json{{"code", inv_.exit_code}}.dump());
     if (b_.opts().on_finished) b_.opts().on_finished(inv_);
-    if (running_) {
-      close_stdin();
-      close_handle(&proc_);
-      close_handle(&out_);
-      close_handle(&err_);
-      if (timer_open_) close_handle(&timer_);
-    }
+    if (running_) close_process_handles();
     maybe_close_client();
   }
 
@@ -476,14 +527,19 @@ class Conn {
     }
     client_open_ = false;
     if (running_) {
-      close_stdin();
-      close_handle(&proc_);
-      close_handle(&out_);
-      close_handle(&err_);
-      if (timer_open_) close_handle(&timer_);
+      close_process_handles();
       running_ = false;
     }
     close_handle(&client_);
+  }
+
+  void close_process_handles() {
+    if (timer_open_) close_handle(&timer_);
+    if (host_) return;  // a host call has no process
+    close_stdin();
+    close_handle(&proc_);
+    close_handle(&out_);
+    close_handle(&err_);
   }
 
   void maybe_close_client() {
@@ -517,6 +573,9 @@ class Conn {
   };
   std::unique_ptr<EVP_MD_CTX, DigestFree> digest_;
   std::string tail_;
+  const GrantedCommand* host_ = nullptr;  // set: the call goes to this command's handler
+  HostCall host_call_;
+  std::shared_ptr<Conn*> self_ = std::make_shared<Conn*>(this);  // a handler's reply finds us through it
 };
 
 void BrokerImpl::on_connection(uv_stream_t* s, int status) noexcept {

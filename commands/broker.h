@@ -38,6 +38,24 @@
 
 namespace hearth::commands {
 
+/// A call of a command the engine's host implements in its own process
+/// (GrantedCommand::host), after the same checks a program's call gets.
+struct HostCall {
+  std::vector<std::string> argv;  // argv[0] = the name; path arguments as host paths, like a program's
+  std::string cwd;                // host directory the call was made in (inside the workspace)
+  std::string input;              // the call's whole stdin (at most kHostInputMax bytes)
+};
+struct HostReply {
+  int exit_code = 0;
+  std::string out, err;  // stdout and stderr (redacted before they reach the shim)
+};
+/// Called on the broker's loop once the call's stdin has ended; calls
+/// `reply` once, then or later. A reply after the call ended (timed out,
+/// shim gone, broker closed) is dropped.
+using HostHandler = std::function<void(const HostCall&, std::function<void(HostReply)> reply)>;
+/// Most stdin a host command receives; a call sending more fails (exit 1).
+inline constexpr size_t kHostInputMax = 1 << 20;
+
 /// A command as granted to one step, ready to run.
 struct GrantedCommand {
   std::string name;                 // as called inside the sandbox ("gh")
@@ -50,6 +68,8 @@ struct GrantedCommand {
   /// so a call is refused while one exists there, from the call's directory
   /// up to the workspace's root.
   std::vector<std::string> workspace_config_files;
+  /// Set: the call is answered by this handler, not by running `exec`.
+  HostHandler host;
 };
 
 /// What the journal records of one call. Every string is already redacted.

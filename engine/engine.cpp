@@ -37,6 +37,7 @@ Result<std::string> Engine::start(const workflows::Workflow& workflow, RunOption
   if (options.scratch_dir.empty())
     options.scratch_dir = (std::filesystem::path(store_.path()).parent_path() / "tmp").string();
   if (auto s = check_inputs_schema(workflow.inputs); !s.ok()) return Error{workflow.path + ": " + s.message()};
+  if (auto s = check_host_parts(workflow); !s.ok()) return s.error();
   auto payload = prepare_payload(workflow.inputs, options.payload);
   if (!payload) return payload.error();
   auto* run = new Run(*this, workflow, options, std::move(on_finished));
@@ -46,6 +47,28 @@ Result<std::string> Engine::start(const workflows::Workflow& workflow, RunOption
   }
   runs_[run->id()] = run;
   return run->id();
+}
+
+Status Engine::check_host_parts(const workflows::Workflow& wf) const {
+  std::string missing;
+  for (const auto& step : wf.steps) {
+    for (const auto& c : step.commands) {
+      auto def = wf.commands.find(c);
+      if (def == wf.commands.end() || !def->second.host || host_commands_.count(c)) continue;
+      missing += "\n  step '" + step.id + "' is granted command '" + c + "' (host = true at " + wf.path + ":" +
+                 std::to_string(def->second.location.line) + "): register it with hearth::Engine::register_command";
+    }
+    if (!step.agent) continue;
+    for (const auto& t : step.agent->tools) {
+      auto def = wf.tools.find(t);
+      if (def == wf.tools.end() || host_tools_.count(t)) continue;
+      missing += "\n  step '" + step.id + "' offers tool '" + t + "' ([tools." + t + "] at " + wf.path + ":" +
+                 std::to_string(def->second.location.line) + "): register it with hearth::Engine::register_tool";
+    }
+  }
+  if (missing.empty()) return {};
+  return Error{"the workflow uses commands or tools that the program embedding Hearth implements, and this engine "
+               "implements none of these (the hearth command line implements none at all):" + missing};
 }
 
 bool Engine::cancel(const std::string& run_id, const std::string& reason) {

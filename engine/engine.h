@@ -26,6 +26,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/agent/tools.h"
 #include "engine/events.h"
 #include "engine/grants.h"
 #include "engine/store.h"
@@ -80,6 +81,24 @@ struct RunOutcome {
   int exit_code() const { return status == RunStatus::succeeded ? 0 : status == RunStatus::cancelled ? 130 : 1; }
 };
 
+/// Which call of a host-implemented command or tool (below) this is.
+struct HostContext {
+  std::string run_id, step_id;
+  int attempt = 0;
+  std::string workspace;  // host directory of the step's workspace
+};
+/// A granted command implemented by the program embedding the engine
+/// (`[commands.<name>] host = true`): called on the loop after the call has
+/// passed the command's policy and path checks.
+using HostCommand = std::function<void(const HostContext&, const commands::HostCall&,
+                                       std::function<void(commands::HostReply)>)>;
+/// A model-facing tool implemented by that program (`[tools.<name>]`).
+struct HostTool {
+  std::string description;
+  nlohmann::json input_schema;  // JSON Schema of the arguments; checked before `call`
+  std::function<void(const HostContext&, const nlohmann::json& args, std::function<void(agent::ToolResult)>)> call;
+};
+
 class Run;
 
 class Engine {
@@ -130,6 +149,15 @@ class Engine {
 
   size_t active_runs() const { return runs_.size(); }
 
+  /// Implements the command `name` of workflows that declare it with
+  /// host = true; replaces an earlier one. Steps started afterwards use it.
+  void set_host_command(const std::string& name, HostCommand handler) { host_commands_[name] = std::move(handler); }
+  /// Implements the tool `name` of workflows that declare [tools.<name>].
+  void set_host_tool(const std::string& name, HostTool tool) { host_tools_[name] = std::move(tool); }
+  /// An error naming each host command and tool that a step of `wf` uses
+  /// and this engine does not implement; ok when there is none.
+  Status check_host_parts(const workflows::Workflow& wf) const;
+
  private:
   friend class Run;
   void finished(Run* run);  // called by Run once it is done
@@ -146,6 +174,8 @@ class Engine {
   std::string shim_path_;
   std::vector<Observer*> observers_;
   std::map<std::string, Run*> runs_;  // each Run owns itself; freed after its handles close
+  std::map<std::string, HostCommand> host_commands_;
+  std::map<std::string, HostTool> host_tools_;
 };
 
 }  // namespace hearth::engine

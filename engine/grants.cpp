@@ -143,6 +143,12 @@ Result<AttemptGrants> prepare_grants(const workflows::Workflow& wf, const workfl
   for (auto& name : step.commands) {
     const workflows::CommandDef& def = wf.commands.at(name);
     std::string where = "[commands." + name + "]";
+    if (def.host) {  // the engine's host answers it: no program, no environment (Run adds the handler)
+      auto policy = commands::make_policy(name, def.allow, def.deny, def.presets, where);
+      if (!policy) return policy.error();
+      g.broker.commands.push_back({name, "", *policy, {}, def.timeout, {}, {}});
+      continue;
+    }
     auto program = resolve_program(def.exec);
     if (!program) return Error{where + ": " + program.message()};
     auto policy = commands::make_policy(name, def.allow, def.deny, def.presets, where);

@@ -49,7 +49,8 @@ struct AttemptGrants {
   commands::BrokerOptions broker;  // without the journal hooks (the run adds them)
 };
 
-/// Prepares the grants of `step` for attempt `attempt`: resolves each
+/// Prepares the grants of `step` for attempt `attempt` (a host-implemented
+/// command gets its policy and timeout here, its handler from the caller): resolves each
 /// command's program on the engine's PATH, renders its env with `ctx`, reads
 /// its secrets from the engine's environment, builds its policy, and makes
 /// the directory with the shim links. `shim_target` is what the links point

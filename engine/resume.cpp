@@ -253,6 +253,7 @@ Result<std::string> Engine::resume(const std::string& run_id, ResumeOptions ropt
     if (!loaded.ok()) return Error{"the workflow snapshot of run " + run_id + " does not load: " + loaded.errors.front()};
     wf = std::move(*loaded.workflow);
   }
+  if (auto s = check_host_parts(wf); !s.ok()) return s.error();
   RunOptions opts;
   opts.run_id = run_id;
   opts.repo = run->repo;

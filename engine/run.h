@@ -76,6 +76,7 @@ struct StepState {
   std::unique_ptr<commands::StreamRedactor> redactor;
   // Skill and prompt steps (run_agent.cpp): the attempt is a conversation.
   std::string instructions;                  // rendered by prepare_spec()
+  std::optional<std::pair<std::string, std::string>> skill_dir;  // {host, as the agent names it} when not in its workspace
   std::unique_ptr<SandboxBashSession> bash;  // declared before harness: outlives it
   std::unique_ptr<agent::Harness> harness;
   std::optional<agent::AgentOutcome> agent_outcome;

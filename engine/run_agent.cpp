@@ -76,8 +76,10 @@ Status Run::prepare_agent(StepState& st, const nlohmann::json& ctx) {
   } else if (isolated()) {
     location = "/run/hearth-skills/" + a.skill;
     st.spec.isolation.binds.push_back({skill.dir, location, false});
+    st.skill_dir = {skill.dir, location};
   } else {
     location = skill.dir;
+    st.skill_dir = {skill.dir, location};
   }
   st.instructions = workflows::skill_instructions(skill, location, with.empty() ? "" : with.dump(2));
   return {};
@@ -134,8 +136,28 @@ Status Run::start_agent(StepState& st) {
   spec.workspace = workspace_->path;
   spec.workspace_options.mount = mount;
   if (auto rel = hidden_state_dir()) spec.workspace_options.hidden.push_back(*rel);
+  if (st.skill_dir) spec.read_only_dirs.push_back(*st.skill_dir);
   if (!a.tools.empty()) spec.tools = a.tools;
   spec.bash = st.bash.get();
+  for (const auto& name : a.tools) {
+    if (!wf_.tools.count(name)) continue;
+    auto tool = engine_.host_tools_.find(name);
+    if (tool == engine_.host_tools_.end())  // checked at start: unregistered since
+      return Error{"[tools." + name + "] is implemented by the embedding program, which has no handler for it"};
+    HostContext context{id(), st.rec.id, st.attempt.number, workspace_->path};
+    agent::CustomTool custom{{name, tool->second.description, tool->second.input_schema}, {}};
+    custom.call = [this, context, fn = tool->second.call](const nlohmann::json& args,
+                                                          std::function<void(agent::ToolResult)> done) {
+      // What the model reads is redacted like a bash call's output.
+      fn(context, args, [this, alive = std::weak_ptr<bool>(alive_), done = std::move(done)](agent::ToolResult r) {
+        auto a = alive.lock();
+        if (!a || !*a) return;
+        r.text = redact(std::move(r.text));
+        done(std::move(r));
+      });
+    };
+    spec.custom_tools.push_back(std::move(custom));
+  }
   spec.result_schema = a.result_schema;
   spec.result_retries = a.result_retries;
   spec.max_turns = a.max_turns;
@@ -144,14 +166,30 @@ Status Run::start_agent(StepState& st) {
   agent::HarnessCallbacks cb;
   cb.redact = [this](std::string s) { return redact(std::move(s)); };
   cb.checkpoint = [this, sp](const nlohmann::json& state) -> Status {
-    // Secret values never reach the store, not even inside a tool's output.
-    nlohmann::json saved = state;
-    if (secrets_ && !secrets_->empty()) {
-      auto redacted = nlohmann::json::parse(redact(state.dump()), nullptr, false);
-      if (!redacted.is_discarded()) saved = std::move(redacted);
-    }
-    int turns = saved.value("turns", 0);
-    return commit_now([&] { return engine_.store_.save_checkpoint(id(), sp->rec.id, sp->attempt.number, turns, saved); });
+    // Only what the last checkpoint did not store is written (and redacted:
+    // secret values never reach the store, not even inside a tool's output),
+    // so a turn costs the same at turn 200 as at turn 2.
+    auto hide = [this](nlohmann::json j) {
+      if (!secrets_ || secrets_->empty()) return j;
+      auto redacted = nlohmann::json::parse(redact(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)),
+                                            nullptr, false);
+      return redacted.is_discarded() ? j : redacted;
+    };
+    nlohmann::json header = nlohmann::json::object();
+    for (auto it = state.begin(); it != state.end(); ++it)
+      if (it.key() != "messages") header[it.key()] = it.value();
+    header = hide(std::move(header));
+    const nlohmann::json& messages = state.at("messages");
+    int turns = state.value("turns", 0);
+    Store& store = engine_.store_;
+    return commit_now([&]() -> Status {
+      auto stored = store.checkpoint_messages(id(), sp->rec.id, sp->attempt.number);
+      if (!stored) return stored.error();
+      size_t first = std::min(*stored, messages.size());
+      nlohmann::json fresh = nlohmann::json::array();
+      for (size_t i = first; i < messages.size(); ++i) fresh.push_back(hide(messages[i]));
+      return store.append_checkpoint(id(), sp->rec.id, sp->attempt.number, turns, header, fresh, first);
+    });
   };
   cb.on_turn_finished = [this, sp](const agent::TurnEvent& t) {
     nlohmann::json data = {{"attempt", sp->attempt.number}, {"turn", t.turn},

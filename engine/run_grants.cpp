@@ -18,6 +18,16 @@ Status Run::prepare_grants_for(StepState& st, const nlohmann::json& ctx) {
   auto g = prepare_grants(wf_, *st.def, st.rec.attempts + 1, grants_root(), workspace_->path,
                           isolated() ? kShimInside : shim, ctx);
   if (!g) return g.error();
+  for (auto& c : g->broker.commands) {
+    if (!wf_.commands.at(c.name).host) continue;
+    auto handler = engine_.host_commands_.find(c.name);
+    if (handler == engine_.host_commands_.end())  // checked at start: unregistered since
+      return Error{"[commands." + c.name + "] is implemented by the embedding program, which has no handler for it"};
+    HostContext context{id(), st.rec.id, st.rec.attempts + 1, workspace_->path};
+    c.host = [context, fn = handler->second](const commands::HostCall& call, std::function<void(commands::HostReply)> reply) {
+      fn(context, call, std::move(reply));
+    };
+  }
   st.grants = std::move(*g);
   return {};
 }

@@ -18,7 +18,7 @@ int64_t now_ms() {
 
 namespace {
 
-constexpr int kSchemaVersion = 5;
+constexpr int kSchemaVersion = 6;
 
 // Each entry migrates from version (index) to index + 1.
 const char* const kMigrations[] = {
@@ -135,6 +135,25 @@ CREATE TABLE agent_checkpoints (
   saved_at INTEGER NOT NULL,
   PRIMARY KEY (run_id, step_id, attempt)
 );
+)sql",
+    // 6: a checkpoint appends the conversation's new messages instead of
+    // rewriting all of them: the row keeps the rest of the state and
+    // messages_count; the messages are rows of their own.
+    R"sql(
+CREATE TABLE agent_messages (
+  run_id   TEXT NOT NULL,
+  step_id  TEXT NOT NULL,
+  attempt  INTEGER NOT NULL,
+  seq      INTEGER NOT NULL,
+  message  TEXT NOT NULL,
+  PRIMARY KEY (run_id, step_id, attempt, seq)
+) WITHOUT ROWID;
+INSERT INTO agent_messages (run_id, step_id, attempt, seq, message)
+  SELECT c.run_id, c.step_id, c.attempt, CAST(m.key AS INTEGER), m.value
+  FROM agent_checkpoints c, json_each(c.state, '$.messages') m;
+UPDATE agent_checkpoints
+  SET state = json_set(json_remove(state, '$.messages'), '$.messages_count',
+                       COALESCE(json_array_length(state, '$.messages'), 0));
 )sql",
 };
 static_assert(sizeof kMigrations / sizeof kMigrations[0] == kSchemaVersion);

@@ -165,9 +165,16 @@ class Store {
   Result<std::vector<CallRecord>> load_calls(const std::string& run_id);
 
   /// The conversation of a skill or prompt step's attempt, as last
-  /// checkpointed (store_agent.cpp): replaced at every checkpoint.
+  /// checkpointed (store_agent.cpp): the whole state, every message written.
   Status save_checkpoint(const std::string& run_id, const std::string& step_id, int attempt, int turns,
                          const nlohmann::json& state);
+  /// The same, writing only `messages` (the state's messages from index
+  /// `first` on: the earlier ones are stored already) and the rest of the
+  /// state (`header`, without "messages").
+  Status append_checkpoint(const std::string& run_id, const std::string& step_id, int attempt, int turns,
+                           const nlohmann::json& header, const nlohmann::json& messages, size_t first);
+  /// How many leading messages of the attempt's conversation are stored.
+  Result<size_t> checkpoint_messages(const std::string& run_id, const std::string& step_id, int attempt);
   /// nullopt when the attempt has no checkpoint.
   Result<std::optional<nlohmann::json>> load_checkpoint(const std::string& run_id, const std::string& step_id,
                                                         int attempt);
@@ -217,6 +224,8 @@ class Store {
   explicit Store(std::string path) : path_(std::move(path)) {}
   Status exec(const char* sql);
   Status migrate();
+  Result<nlohmann::json> assemble_checkpoint(const std::string& run_id, const std::string& step_id, int attempt,
+                                             nlohmann::json row);
   sqlite3_stmt* prepare(const char* sql);  // cached; null after recording an error
   Status step_done(sqlite3_stmt* st, const char* what);
   Status fail(const std::string& what);

@@ -42,10 +42,11 @@ int Workflow::step_index(std::string_view id) const {
 
 namespace {
 
-const std::vector<std::string> kTopKeys = {"name", "description", "on", "inputs", "env", "commands", "sandbox", "proxies", "model", "steps"};
+const std::vector<std::string> kTopKeys = {"name", "description", "on", "inputs", "env", "commands", "sandbox", "proxies", "model", "tools", "steps"};
 const std::vector<std::string> kModelKeys = {"name", "base-url"};
 const std::vector<std::string> kAgentTools = {"read", "write", "edit", "glob", "grep", "bash"};
-const std::vector<std::string> kCommandKeys = {"exec", "secrets", "env", "allow", "deny", "preset", "timeout"};
+const std::vector<std::string> kCommandKeys = {"exec", "secrets", "env", "allow", "deny", "preset", "timeout", "host"};
+const std::vector<std::string> kToolKeys = {"host"};
 const std::vector<std::string> kSandboxKeys = {"kind", "workspace", "ref", "network", "egress", "memory", "pids", "cpus"};
 const std::vector<std::string> kStepKeys = {"id",      "name",  "run",    "needs",
                                             "if",      "env",   "timeout", "working-directory",
@@ -195,6 +196,8 @@ class Loader {
       wf_.env = read_env(*env->as_table(), "[env]", "the workflow's env");
     if (auto* c = expect(doc, "commands", toml::node_type::table, "a table", "the workflow"))
       for (auto&& [k, v] : *c->as_table()) read_command(std::string(k.str()), v);
+    if (auto* tl = expect(doc, "tools", toml::node_type::table, "a table", "the workflow"))
+      for (auto&& [k, v] : *tl->as_table()) read_tool(std::string(k.str()), v);
     if (auto* sb = expect(doc, "sandbox", toml::node_type::table, "a table", "the workflow"))
       read_sandbox(*sb->as_table());
     if (auto* m = expect(doc, "model", toml::node_type::table, "a table", "the workflow")) {
@@ -295,7 +298,16 @@ class Loader {
     auto* t = n.as_table();
     if (!t) return error(n, where + " must be a table, not " + type_name(n));
     check_keys(*t, kCommandKeys, where);
-    CommandDef def{name, location_of(n.source()), get_string(*t, "exec", where).value_or(name), {}};
+    CommandDef def;
+    def.name = name;
+    def.location = location_of(n.source());
+    def.exec = get_string(*t, "exec", where).value_or(name);
+    if (auto* h = expect(*t, "host", toml::node_type::boolean, "true or false", where)) def.host = h->as_boolean()->get();
+    if (def.host)
+      for (const char* key : {"exec", "secrets", "env", "preset"})
+        if (auto* k = t->get(key))
+          error(*k, "'" + std::string(key) + "' of " + where + " does not apply to a command the embedding program "
+                    "implements (host = true): it runs no program; its handler has what it needs");
     if (auto* s = t->get("secrets")) def.secrets = string_list(*s, "'secrets' in " + where);
     for (auto& v : def.secrets) {
       bool ok = !v.empty() && !std::isdigit(static_cast<unsigned char>(v[0]));
@@ -329,6 +341,29 @@ class Loader {
       }
     }
     wf_.commands.emplace(name, std::move(def));
+  }
+
+  // [tools.<name>]: a tool for skill and prompt steps that the program
+  // embedding Hearth implements (hearth::Engine::register_tool).
+  void read_tool(const std::string& name, const toml::node& n) {
+    std::string where = "[tools." + name + "]";
+    auto* t = n.as_table();
+    if (!t) return error(n, where + " must be a table, not " + type_name(n));
+    check_keys(*t, kToolKeys, where);
+    ToolDef def{name, location_of(n.source())};
+    bool name_ok = !name.empty() && name.size() <= 64;
+    for (char ch : name) name_ok = name_ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-');
+    if (!name_ok) error(n, where + ": a tool's name must be 1 to 64 letters, digits, '_' or '-' (what models accept)");
+    bool is_builtin =
+        std::find(kAgentTools.begin(), kAgentTools.end(), name) != kAgentTools.end() || name == "submit_result";
+    if (is_builtin)
+      error(n, where + ": '" + name + "' is a built-in tool; give the host's tool another name");
+    auto* h = t->get("host");
+    bool host = h && h->as_boolean() && h->as_boolean()->get();
+    if (!host)
+      error(h ? *h : n, where + " needs host = true: a declared tool is implemented by the program embedding "
+                        "Hearth (hearth::Engine::register_tool); docs/embedding.md");
+    if (host && name_ok && !is_builtin) wf_.tools.emplace(name, std::move(def));
   }
 
   std::vector<std::string> string_list(const toml::node& n, const std::string& what) {
@@ -469,10 +504,13 @@ class Loader {
     if (auto v = get_string(t, "model", where)) a.model = *v;
     if (auto* n = t.get("tools")) {
       a.tools = string_list(*n, "'tools' of " + where);
+      std::vector<std::string> known = kAgentTools;
+      for (auto& [k, v] : wf_.tools) known.push_back(k);
       for (auto& name : a.tools)
-        if (std::find(kAgentTools.begin(), kAgentTools.end(), name) == kAgentTools.end())
-          error(*n, "unknown tool '" + name + "' in 'tools' of " + where + did_you_mean(name, kAgentTools) +
-                        "; the tools are " + join(kAgentTools));
+        if (std::find(known.begin(), known.end(), name) == known.end())
+          error(*n, "unknown tool '" + name + "' in 'tools' of " + where + did_you_mean(name, known) +
+                        "; the tools are " + join(known) + " (a tool of the embedding program needs a [tools." +
+                        name + "] table with host = true)");
     }
     if (a.prompt) step_templates_.push_back({step.id, *a.prompt});
     step.agent = std::move(a);

@@ -101,6 +101,17 @@ struct CommandDef {
   std::vector<EnvVar> env;           // more of the program's environment (templates)
   std::vector<std::string> allow, deny, presets;
   std::chrono::milliseconds timeout{60000};
+  /// host = true: implemented by the program embedding Hearth
+  /// (hearth::Engine::register_command), not by a program; no exec,
+  /// secrets, env or preset.
+  bool host = false;
+};
+
+/// A tool of skill and prompt steps that the embedding program implements
+/// (`[tools.<name>]` with host = true; hearth::Engine::register_tool).
+struct ToolDef {
+  std::string name;
+  Location location;
 };
 
 /// The [sandbox] table: where the workflow's commands run (docs/sandbox.md).
@@ -133,6 +144,7 @@ struct Workflow {
   nlohmann::json inputs = nlohmann::json::object();  // JSON Schema of the payload (an object schema)
   std::vector<EnvVar> env;
   std::map<std::string, CommandDef> commands;  // [commands.<name>], by name
+  std::map<std::string, ToolDef> tools;        // [tools.<name>], by name
   std::vector<proxy::ProxyDef> proxies;         // [proxies.<name>], in file order
   SandboxSettings sandbox;
   ModelSettings model;

@@ -10,6 +10,7 @@
 #include "engine/agent/agents_md.h"
 #include "engine/agent/conversation.h"
 #include "engine/agent/result_schema.h"
+#include "engine/agent/tool_support.h"
 
 namespace hearth::agent {
 
@@ -39,6 +40,7 @@ struct Harness::Impl : std::enable_shared_from_this<Impl> {
   model::Client* client = nullptr;
   std::optional<FileTools> files;
   std::optional<ResultSchema> schema;
+  std::vector<std::pair<const CustomTool*, ResultSchema>> custom;  // offered custom tools, their argument schemas
   std::string system;
   std::vector<model::Tool> tools;
 
@@ -51,8 +53,8 @@ struct Harness::Impl : std::enable_shared_from_this<Impl> {
   size_t next_call = 0;
   std::optional<json> accepted;          // submit_result's valid result
   std::vector<SchemaViolation> last_violations;
-  bool bash_running = false, in_dispatch = false;
-  std::optional<ToolResult> sync_bash;   // a bash result delivered inside run()
+  bool bash_running = false, custom_running = false, in_dispatch = false;
+  std::optional<ToolResult> sync_bash;   // a bash or custom tool's result delivered inside its call
 
   bool started = false, running = false, cancelled = false, dead = false;
 
@@ -197,17 +199,27 @@ struct Harness::Impl : std::enable_shared_from_this<Impl> {
       if (cancelled) return fail(Failure::cancelled, "cancelled");
       const model::Block& call = *calls[next_call];
       call_started = Clock::now();
-      if (call.name != "bash" || !offered("bash") || accepted) {
+      const auto* custom_tool = find_custom(call.name);
+      bool is_bash = call.name == "bash" && offered("bash");
+      if ((!is_bash && !custom_tool) || accepted) {
         call_done(run_sync(call));
+        continue;
+      }
+      std::vector<SchemaViolation> invalid;
+      if (custom_tool) invalid = custom_tool->second.check(call.input, nullptr);
+      if (!invalid.empty()) {
+        call_done({"invalid arguments for " + call.name + ":\n" + describe(invalid), true});
         continue;
       }
       in_dispatch = true;
       sync_bash.reset();
-      bash_running = true;
-      spec.bash->run(call.input, [weak = weak_from_this()](ToolResult r) {
+      (is_bash ? bash_running : custom_running) = true;
+      auto on_result = [weak = weak_from_this(), is_bash](ToolResult r) {
         auto self = weak.lock();
-        if (!self || self->dead) return;
-        self->bash_running = false;
+        if (!self || self->dead || !self->running) return;
+        if (!(is_bash ? self->bash_running : self->custom_running)) return;  // answered already
+        (is_bash ? self->bash_running : self->custom_running) = false;
+        if (!is_bash) r = self->bounded(std::move(r));
         if (self->in_dispatch) {
           self->sync_bash = std::move(r);
           return;
@@ -216,8 +228,14 @@ struct Harness::Impl : std::enable_shared_from_this<Impl> {
         if (self->cancelled) return self->fail(Failure::cancelled, "cancelled");
         self->call_done(std::move(r));
         self->run_calls();
-      });
+      };
+      if (is_bash) spec.bash->run(call.input, std::move(on_result));
+      else custom_tool->first->call(call.input, std::move(on_result));
       in_dispatch = false;
+      if (!sync_bash && cancelled && custom_running) {  // cancelled from inside the tool's call
+        custom_running = false;
+        return fail(Failure::cancelled, "cancelled");
+      }
       if (!sync_bash) return;  // the callback carries on
       call_done(std::move(*sync_bash));
     }
@@ -225,6 +243,24 @@ struct Harness::Impl : std::enable_shared_from_this<Impl> {
   }
 
   Clock::time_point call_started;
+
+  const std::pair<const CustomTool*, ResultSchema>* find_custom(const std::string& name) const {
+    for (const auto& c : custom)
+      if (c.first->definition.name == name) return &c;
+    return nullptr;
+  }
+
+  /// A custom tool's text made fit for the conversation: valid UTF-8, capped.
+  ToolResult bounded(ToolResult r) const {
+    const size_t cap = spec.tool_limits.read_max_bytes;
+    if (r.text.size() > cap) {
+      size_t total = r.text.size();
+      r.text.resize(cap);
+      r.text += "\n[output cut: " + std::to_string(total - cap) + " more bytes of " + std::to_string(total) + "]";
+    }
+    r.text = detail::valid_utf8(r.text);
+    return r;
+  }
 
   bool offered(const std::string& name) const {
     return std::any_of(tools.begin(), tools.end(), [&](const model::Tool& t) { return t.name == name; });
@@ -340,13 +376,18 @@ Result<std::unique_ptr<Harness>> Harness::create(uv_loop_t* loop, AgentSpec spec
   std::optional<std::string> agents_md;
   bool wants_files = std::any_of(spec.tools.begin(), spec.tools.end(), [](const std::string& t) { return FileTools::has(t); });
   for (const auto& t : spec.tools) {
-    if (!FileTools::has(t) && t != "bash") {
-      return Error{"unknown tool '" + t + "' in the step's tools (the tools are read, write, edit, glob, grep, bash)"};
+    bool is_custom = std::any_of(spec.custom_tools.begin(), spec.custom_tools.end(),
+                                 [&](const CustomTool& c) { return c.definition.name == t; });
+    if (!FileTools::has(t) && t != "bash" && !is_custom) {
+      return Error{"unknown tool '" + t + "' in the step's tools (the tools are read, write, edit, glob, grep, bash" +
+                   std::string(spec.custom_tools.empty() ? "" : ", and the embedding program's") + ")"};
     }
   }
   if (!spec.workspace.empty()) {
     auto files = FileTools::open(spec.workspace, spec.tool_limits, spec.workspace_options);
     if (!files) return Error{"the agent's workspace: " + files.message()};
+    for (const auto& [host, mount] : spec.read_only_dirs)
+      if (auto s = files->add_read_only(host, mount); !s.ok()) return Error{"the folder " + host + ": " + s.message()};
     auto md = load_agents_md(files->workspace());
     if (!md) return Error{"the agent's workspace: " + md.message()};
     agents_md = *md;
@@ -381,6 +422,17 @@ Result<std::unique_ptr<Harness>> Harness::create(uv_loop_t* loop, AgentSpec spec
     auto d = bash_definition();
     impl->tools.push_back({d.name, d.description, d.input_schema});
   }
+  for (const auto& t : spec.tools) {
+    for (const auto& c : spec.custom_tools) {
+      if (c.definition.name != t) continue;
+      if (!c.definition.input_schema.is_object() || c.definition.input_schema.value("type", "") != "object")
+        return Error{"the input schema of tool '" + t + "' must be a JSON Schema of \"type\": \"object\""};
+      auto compiled = ResultSchema::compile(c.definition.input_schema);
+      if (!compiled) return Error{"the input schema of tool '" + t + "': " + compiled.message()};
+      impl->tools.push_back({c.definition.name, c.definition.description, c.definition.input_schema});
+      impl->custom.emplace_back(nullptr, std::move(*compiled));
+    }
+  }
   if (impl->schema) {
     const auto& d = impl->schema->tool();
     impl->tools.push_back({d.name, d.description, d.input_schema});
@@ -388,6 +440,11 @@ Result<std::unique_ptr<Harness>> Harness::create(uv_loop_t* loop, AgentSpec spec
   impl->system = compose_system_prompt(spec.workspace_options.mount, impl->schema.has_value(), agents_md,
                                        spec.instructions);
   impl->spec = std::move(spec);
+  // Point at the tools where they now live (in impl->spec), in the order offered.
+  size_t next = 0;
+  for (const auto& t : impl->spec.tools)
+    for (const auto& c : impl->spec.custom_tools)
+      if (c.definition.name == t && next < impl->custom.size()) impl->custom[next++].first = &c;
   return std::unique_ptr<Harness>(new Harness(std::move(impl)));
 }
 
@@ -438,6 +495,9 @@ void Harness::cancel() {
     i.client->cancel(*i.request);  // on_done at once: on_response reports the failure
   } else if (i.bash_running) {
     i.spec.bash->cancel();  // the killed command's result reports it
+  } else if (i.custom_running && !i.in_dispatch) {
+    i.custom_running = false;  // a custom tool cannot be stopped: its late result is dropped
+    i.fail(Failure::cancelled, "cancelled");
   }
   // Otherwise we are inside one of our own callbacks: the next step sees the flag.
 }

@@ -41,6 +41,16 @@
 
 namespace hearth::agent {
 
+/// A tool implemented outside the harness (by the program embedding Hearth).
+/// Its arguments are checked against definition.input_schema (an object
+/// schema) before `call`; invalid ones are answered with the violations.
+/// `call` runs on the loop and calls `done` once, then or later; a result
+/// arriving after the attempt ended is dropped.
+struct CustomTool {
+  ToolDefinition definition;
+  std::function<void(const nlohmann::json& args, std::function<void(ToolResult)> done)> call;
+};
+
 /// What an agent attempt is given.
 struct AgentSpec {
   /// The model spec ("anthropic/claude-…", "openai/gpt-…", "replay:<file>").
@@ -62,12 +72,17 @@ struct AgentSpec {
   /// from it. Empty: no file tools and no AGENTS.md.
   std::string workspace;
   WorkspaceOptions workspace_options;
+  /// Host folders the file tools may read (not write) by absolute paths
+  /// under their mount: {host folder, mount}.
+  std::vector<std::pair<std::string, std::string>> read_only_dirs;
   ToolLimits tool_limits;
   /// The tools offered, by name: any of read, write, edit, glob, grep, bash.
   /// submit_result is added when there is a result schema.
   std::vector<std::string> tools = {"read", "write", "edit", "glob", "grep", "bash"};
   /// REQUIRED when `tools` has bash: the step's shell. Must outlive the harness.
   BashSession* bash = nullptr;
+  /// Offered when `tools` names them, after bash, in the order of `tools`.
+  std::vector<CustomTool> custom_tools;
 
   /// JSON Schema (draft 7) of the result; none: the final reply's text.
   std::optional<nlohmann::json> result_schema;

@@ -179,13 +179,33 @@ bool FileTools::has(std::string_view name) {
   return false;
 }
 
+Status FileTools::add_read_only(const std::string& host_dir, const std::string& mount) {
+  WorkspaceOptions options;
+  options.mount = mount;
+  auto ws = Workspace::open(host_dir, std::move(options));
+  if (!ws) return ws.error();
+  read_only_.push_back(std::move(*ws));
+  return {};
+}
+
 ToolResult FileTools::call(std::string_view name, const nlohmann::json& args) const {
   try {
-    if (name == "read") return detail::read_tool(ws_, limits_, args);
-    if (name == "write") return detail::write_tool(ws_, limits_, args);
-    if (name == "edit") return detail::edit_tool(ws_, limits_, args);
-    if (name == "glob") return detail::glob_tool(ws_, limits_, args);
-    if (name == "grep") return detail::grep_tool(ws_, limits_, args);
+    // An absolute path under a read-only folder's mount goes to that folder.
+    const Workspace* ws = &ws_;
+    if (args.is_object() && args.contains("path") && args["path"].is_string()) {
+      std::string_view path = args["path"].get_ref<const std::string&>();
+      for (const auto& ro : read_only_) {
+        const std::string& m = ro.mount();
+        if (path.compare(0, m.size(), m) == 0 && (path.size() == m.size() || path[m.size()] == '/')) ws = &ro;
+      }
+    }
+    if (ws != &ws_ && (name == "write" || name == "edit"))
+      return {std::string(name) + ": " + ws->mount() + " is read-only (the skill's own folder)", true};
+    if (name == "read") return detail::read_tool(*ws, limits_, args);
+    if (name == "write") return detail::write_tool(*ws, limits_, args);
+    if (name == "edit") return detail::edit_tool(*ws, limits_, args);
+    if (name == "glob") return detail::glob_tool(*ws, limits_, args);
+    if (name == "grep") return detail::grep_tool(*ws, limits_, args);
     return {"unknown tool '" + detail::valid_utf8(name) + "'", true};
   } catch (const std::exception& e) {
     // A bug, not a user error: say so rather than take the engine down.

@@ -71,10 +71,17 @@ class FileTools {
 
   const Workspace& workspace() const { return ws_; }
 
+  /// Makes `host_dir` readable (read, glob, grep; never write or edit) by
+  /// absolute paths under `mount`: the skill's own folder when the
+  /// workspace cannot show it (it lies in the hidden state directory).
+  Status add_read_only(const std::string& host_dir, const std::string& mount);
+
  private:
   FileTools(Workspace ws, ToolLimits limits) : ws_(std::move(ws)), limits_(limits) {}
   Workspace ws_;
   ToolLimits limits_;
+  std::vector<Workspace> read_only_;  // each with its own mount
+
 };
 
 }  // namespace hearth::agent

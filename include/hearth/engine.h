@@ -118,6 +118,45 @@ struct ResumeOptions {
   int jobs = 0;
 };
 
+/// A call of a command the host implements (register_command), made by a
+/// step through the command's name like any granted command.
+struct CommandCall {
+  std::string run_id, step_id;
+  int attempt = 0;
+  /// argv[0] is the command's name. An argument naming a file was checked to
+  /// lie inside the workspace; an absolute one is given as its host path.
+  std::vector<std::string> argv;
+  std::string cwd;        // host directory the call was made in, inside `workspace`
+  std::string workspace;  // host directory of the step's workspace
+  std::string input;      // the caller's whole stdin (at most 1 MiB; more fails the call)
+};
+struct CommandReply {
+  int exit_code = 0;
+  std::string output;  // written to the caller's stdout
+  std::string error;   // written to the caller's stderr
+};
+/// Runs on the loop thread once the call has passed the command's policy and
+/// its stdin has ended. Call `reply` exactly once, then or later (after your
+/// own asynchronous work); a reply after the call ended (its timeout, the
+/// caller killed, the run cancelled) is dropped. Must not block the loop.
+using CommandHandler = std::function<void(const CommandCall& call, std::function<void(CommandReply)> reply)>;
+
+/// A call of a tool the host implements (register_tool), made by the model
+/// of a skill or prompt step.
+struct ToolCall {
+  std::string run_id, step_id;
+  int attempt = 0;
+  std::string tool;
+  std::string arguments_json;  // a JSON object valid against the tool's input schema
+  std::string workspace;       // host directory of the step's workspace
+};
+struct ToolReply {
+  std::string text;       // what the model reads (secrets of the run masked, cut at 256 KiB)
+  bool is_error = false;  // sent as the tool result's error flag
+};
+/// Same contract as CommandHandler.
+using ToolHandler = std::function<void(const ToolCall& call, std::function<void(ToolReply)> reply)>;
+
 using FinishedCallback = std::function<void(const RunResult&)>;
 using EventCallback = std::function<void(const Event&)>;
 /// Live output of a step: stdout and stderr merged, in chunks. The view is
@@ -166,6 +205,25 @@ class HEARTH_API Engine {
   uint64_t on_event(EventCallback callback);
   uint64_t on_output(OutputCallback callback);
   void unsubscribe(uint64_t id);
+
+  // --- commands and tools implemented by the host ---
+  /// Implements the granted command `name` for workflows that declare it
+  /// with `[commands.<name>] host = true` (and allow/deny patterns, which
+  /// apply as to any command; see docs/embedding.md). A step calls it by
+  /// name inside its sandbox; the call travels through the same broker,
+  /// policy checks, path checks and journal as a program's. Registering a
+  /// name again replaces the handler for steps that start afterwards.
+  /// start() and resume() refuse a workflow whose steps use a host command
+  /// or tool that is not registered, naming each.
+  Status register_command(const std::string& name, CommandHandler handler);
+  /// Implements the tool `name` that skill and prompt steps may list in
+  /// `tools` when the workflow declares `[tools.<name>] host = true`.
+  /// `input_schema_json` is a JSON Schema (draft 7) with "type": "object":
+  /// the model sees it with `description`, and arguments that do not match
+  /// are answered with the violations without calling the handler. Names:
+  /// 1-64 of [A-Za-z0-9_-], not a built-in tool's.
+  Status register_tool(const std::string& name, const std::string& description,
+                       const std::string& input_schema_json, ToolHandler handler);
 
   // --- queries of the store (synchronous, on the loop thread) ---
   /// Newest first, at most `limit`, optionally of one workflow (by name).

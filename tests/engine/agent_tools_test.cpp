@@ -179,6 +179,34 @@ BOOST_AUTO_TEST_CASE(write_creates_parents_and_edit_replaces_exact_strings) {
   BOOST_TEST(has(s.call("write", {{"path", "deep"}, {"content", "x"}}), "'deep' is a directory"));
 }
 
+BOOST_AUTO_TEST_CASE(a_skill_folder_inside_the_hidden_state_directory_is_readable_by_its_mount_only) {
+  WorkspaceOptions options;
+  options.hidden = {".hearth"};
+  Sandbox box({}, options);
+  box.put(".hearth/state.db", "runs");
+  box.put(".hearth/skills/triage/SKILL.md", "---\nname: triage\n---\nUse labels.md.\n");
+  box.put(".hearth/skills/triage/labels.md", "bug: something broke\n");
+  BOOST_REQUIRE(box.tools->add_read_only((box.ws / ".hearth/skills/triage").string(), "/run/hearth-skills/triage").ok());
+
+  auto r = box.call("read", {{"path", "/run/hearth-skills/triage/labels.md"}});
+  BOOST_TEST(!r.is_error, r.text);
+  BOOST_TEST(has(r, "bug: something broke"), r.text);
+  auto g = box.call("glob", {{"pattern", "*.md"}, {"path", "/run/hearth-skills/triage"}});
+  BOOST_TEST(has(g, "labels.md"), g.text);
+  auto gr = box.call("grep", {{"pattern", "broke"}, {"path", "/run/hearth-skills/triage"}});
+  BOOST_TEST(has(gr, "labels.md"), gr.text);
+  // Read-only, and no way from there to the state next to it.
+  auto w = box.call("write", {{"path", "/run/hearth-skills/triage/labels.md"}, {"content", "x"}});
+  BOOST_TEST(w.is_error);
+  BOOST_TEST(has(w, "read-only"), w.text);
+  BOOST_TEST(box.get(".hearth/skills/triage/labels.md") == "bug: something broke\n");
+  auto up = box.call("read", {{"path", "/run/hearth-skills/triage/../../state.db"}});
+  BOOST_TEST(up.is_error, up.text);
+  BOOST_TEST(!has(up, "runs"));
+  // The hidden directory itself stays hidden by its workspace path.
+  BOOST_TEST(box.call("read", {{"path", ".hearth/skills/triage/labels.md"}}).is_error);
+}
+
 BOOST_AUTO_TEST_CASE(dotdot_and_absolute_paths_cannot_leave) {
   Sandbox s;
   for (const char* p : {"../secret.txt", "a/../../secret.txt", "./../outdir/secret.txt", "/etc/passwd",

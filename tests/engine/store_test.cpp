@@ -151,6 +151,66 @@ BOOST_AUTO_TEST_CASE(a_file_that_is_not_a_database_is_refused_and_left_alone) {
   BOOST_TEST(hearth::testing::read_file(path) == junk);
 }
 
+namespace {
+nlohmann::json conversation(int messages) {
+  nlohmann::json state = {{"hearth_agent_state", 1}, {"system", "sys"}, {"turns", messages / 2}};
+  state["messages"] = nlohmann::json::array();
+  for (int i = 0; i < messages; ++i)
+    state["messages"].push_back({{"role", i % 2 ? "assistant" : "user"}, {"content", "m" + std::to_string(i)}});
+  return state;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(an_agent_checkpoint_appends_its_new_messages_and_reads_back_whole) {
+  TempDir dir;
+  auto store = Store::open((dir.path / "state.db").string());
+  BOOST_REQUIRE(store.ok());
+  write_sample(**store, "r", 1000);
+  auto& s = **store;
+  BOOST_REQUIRE(s.save_checkpoint("r", "build", 1, 1, conversation(2)).ok());
+  // The next checkpoint hands over only messages 2 and 3.
+  auto state = conversation(4);
+  nlohmann::json header = state;
+  header.erase("messages");
+  nlohmann::json fresh = {state["messages"][2], state["messages"][3]};
+  BOOST_TEST(*s.checkpoint_messages("r", "build", 1) == 2u);
+  BOOST_REQUIRE(s.append_checkpoint("r", "build", 1, 2, header, fresh, 2).ok());
+  auto loaded = s.load_checkpoint("r", "build", 1);
+  BOOST_REQUIRE(loaded.ok());
+  BOOST_REQUIRE(loaded->has_value());
+  BOOST_TEST(**loaded == state, (*loaded)->dump());
+  auto all = s.load_checkpoints("r");
+  BOOST_REQUIRE(all.ok());
+  BOOST_REQUIRE(all->size() == 1u);
+  BOOST_TEST(all->front().state == state);
+  BOOST_TEST(all->front().turns == 2);
+}
+
+BOOST_AUTO_TEST_CASE(a_version_5_store_keeps_its_agent_conversations) {
+  TempDir dir;
+  std::string path = (dir.path / "state.db").string();
+  {
+    auto store = Store::open(path);
+    BOOST_REQUIRE(store.ok());
+    write_sample(**store, "old", 1000);
+  }
+  // A checkpoint as version 5 wrote it: the whole state in one row.
+  auto state = conversation(3);
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  std::string sql = "DROP TABLE agent_messages; PRAGMA user_version=5; "
+                    "INSERT INTO agent_checkpoints VALUES ('old', 'build', 1, 1, '" + state.dump() + "', 5)";
+  BOOST_REQUIRE(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  auto store = Store::open(path);
+  BOOST_REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.message()));
+  auto loaded = (*store)->load_checkpoint("old", "build", 1);
+  BOOST_REQUIRE(loaded.ok());
+  BOOST_REQUIRE(loaded->has_value());
+  BOOST_TEST(**loaded == state, (*loaded)->dump());
+  BOOST_TEST(*(*store)->checkpoint_messages("old", "build", 1) == 3u);
+}
+
 BOOST_AUTO_TEST_CASE(a_version_2_store_gains_the_delivery_queue_and_keeps_its_runs) {
   TempDir dir;
   std::string path = (dir.path / "state.db").string();
@@ -162,7 +222,7 @@ BOOST_AUTO_TEST_CASE(a_version_2_store_gains_the_delivery_queue_and_keeps_its_ru
   // What a store written by the previous release looks like: no deliveries.
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
-  BOOST_REQUIRE(sqlite3_exec(db, "DROP TABLE deliveries; DROP TABLE command_calls; DROP TABLE agent_checkpoints; "
+  BOOST_REQUIRE(sqlite3_exec(db, "DROP TABLE deliveries; DROP TABLE command_calls; DROP TABLE agent_checkpoints; DROP TABLE agent_messages; "
                                    "ALTER TABLE steps DROP COLUMN result; PRAGMA user_version=2", nullptr, nullptr, nullptr) == SQLITE_OK);
   sqlite3_close(db);
   auto store = Store::open(path);
