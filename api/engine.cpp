@@ -28,14 +28,14 @@ RunStatus public_status(engine::RunStatus s) {
   return RunStatus::failed;
 }
 
-Event public_event(const engine::EventRecord& e) {
-  return Event{e.run_id, e.seq, e.at, e.type, e.step_id, e.data.dump(), engine::event_to_json_line(e)};
-}
-
 // Text of stored JSON: strings the store holds (command output in results)
 // need not be valid UTF-8, so bad bytes become U+FFFD instead of throwing.
-std::string dump(const nlohmann::json& j, int indent = -1) {
-  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+std::string dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+Event public_event(const engine::EventRecord& e) {
+  return Event{e.run_id, e.seq, e.at, e.type, e.step_id, dump(e.data), engine::event_to_json_line(e)};
 }
 
 RunInfo public_run(const engine::RunRecord& r) {
@@ -55,7 +55,15 @@ RunInfo public_run(const engine::RunRecord& r) {
 }
 
 StepInfo public_step(const engine::StepRecord& s) {
-  StepInfo out{s.id, s.status, s.attempts, s.exit_code, s.started_at, s.finished_at, dump(s.outputs), s.reason};
+  StepInfo out;
+  out.id = s.id;
+  out.status = s.status;
+  out.attempts = s.attempts;
+  out.exit_code = s.exit_code;
+  out.started_at_ms = s.started_at;
+  out.finished_at_ms = s.finished_at;
+  out.outputs_json = dump(s.outputs);
+  out.reason = s.reason;
   out.result_json = dump(s.result);
   out.retry_at_ms = s.retry_at;
   for (auto& a : s.attempt_list)

@@ -50,7 +50,7 @@ int CiSession::wait() {
   return rc;
 }
 
-CiSession::~Session() {
+CiSession::~CiSession() {
   uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
   uv_run(&loop_, UV_RUN_DEFAULT);

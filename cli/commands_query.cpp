@@ -179,7 +179,8 @@ int command_show(const Globals& g, const std::string& run_id, bool json, bool tr
         std::cout << "\n";
       }
     }
-    for (auto& [k, v] : nlohmann::json::parse(s.outputs_json).items())
+    const nlohmann::json outputs = nlohmann::json::parse(s.outputs_json);
+    for (auto& [k, v] : outputs.items())
       std::cout << "  output " << k << " = " << (v.is_string() ? v.get<std::string>() : v.dump()) << "\n";
     if (s.result_json != "null") std::cout << "  result " << s.result_json << "\n";
     if (!s.attempt_list.empty() && !s.attempt_list.back().output_tail.empty()) {

@@ -320,15 +320,10 @@ BOOST_AUTO_TEST_CASE(steps_run_isolated_unless_the_workflow_chooses_local) {
   auto isolated = run_probe("");  // no [sandbox] table: the namespace backend
   BOOST_TEST(isolated.status == "succeeded", isolated.reason);
   BOOST_TEST(isolated.exit_code.value_or(-1) == 0, "3: saw a host file outside the repository; 4: saw a network");
-  BOOST_TEST(h.read("probe.txt") == "isolated
-");
-  auto explicit_ns = run_probe("[sandbox]
-kind = "namespace"
-");
+  BOOST_TEST(h.read("probe.txt") == "isolated\n");
+  auto explicit_ns = run_probe("[sandbox]\nkind = \"namespace\"\n");
   BOOST_TEST(explicit_ns.exit_code.value_or(-1) == 0);
-  auto local = run_probe("[sandbox]
-kind = "local"
-");  // the host: the file is there
+  auto local = run_probe("[sandbox]\nkind = \"local\"\n");  // the host: the file is there
   BOOST_TEST(local.status == "failed");
   BOOST_TEST(local.exit_code.value_or(-1) == 3);
   std::error_code ec;
@@ -342,17 +337,17 @@ BOOST_AUTO_TEST_CASE(a_model_override_replays_a_cassette_and_the_store_keeps_res
   for (auto& e : fs::directory_iterator(h.dir / ".hearth", ec))
     if (e.path().filename().string().rfind("state.db", 0) == 0) fs::remove(e.path(), ec);
   auto loaded = hearth::load_workflow((h.dir / ".hearth/workflows/triage.toml").string());
-  BOOST_REQUIRE_MESSAGE(loaded, loaded.errors.empty() ? "" : loaded.errors.front());
+  BOOST_REQUIRE_MESSAGE(loaded.workflow.has_value(), (loaded.errors.empty() ? std::string() : loaded.errors.front()));
   std::string report;
   h.engine->on_output([&](const std::string&, const std::string& step, std::string_view chunk) {
     if (step == "report") report += chunk;
   });
   std::optional<hearth::RunResult> result;
   // The workflow names a hosted model; the override plays the recording back offline.
-  auto id = h.engine->start(*loaded.workflow,
-                            {.payload_json = h.read("issue.json"),
-                             .model = "replay:" + (h.dir / "cassette.jsonl").string()},
-                            [&](const hearth::RunResult& r) { result = r; });
+  hearth::StartOptions opts;
+  opts.payload_json = h.read("issue.json");
+  opts.model = "replay:" + (h.dir / "cassette.jsonl").string();
+  auto id = h.engine->start(*loaded.workflow, opts, [&](const hearth::RunResult& r) { result = r; });
   BOOST_REQUIRE_MESSAGE(id.ok(), why(id));
   uv_run(&h.loop, UV_RUN_DEFAULT);
   BOOST_REQUIRE(result.has_value());
@@ -390,16 +385,8 @@ BOOST_AUTO_TEST_CASE(workflows_are_found_by_name_and_inputs_typed_from_text) {
   Host h;
   fs::create_directories(h.dir / ".hearth/workflows");
   std::ofstream(h.dir / ".hearth/workflows/build.toml")
-      << "name = "build"
-[inputs]
-n = { type = "integer" }
-flag = { type = "boolean" }
-"
-         "name = { type = "string" }
-[[steps]]
-id = "a"
-run = "true"
-";
+      << "name = \"build\"\n[inputs]\nn = { type = \"integer\" }\nflag = { type = \"boolean\" }\n"
+         "name = { type = \"string\" }\n[[steps]]\nid = \"a\"\nrun = \"true\"\n";
   auto found = hearth::find_workflow(h.dir.string(), "build");
   BOOST_REQUIRE_MESSAGE(found.ok(), why(found));
   BOOST_TEST(*found == (h.dir / ".hearth/workflows/build.toml").string());
@@ -413,18 +400,13 @@ run = "true"
   BOOST_REQUIRE(wf);
   BOOST_TEST(*wf.workflow->input_value("n", "12") == "12");
   BOOST_TEST(*wf.workflow->input_value("flag", "true") == "true");
-  BOOST_TEST(*wf.workflow->input_value("name", "12") == ""12"");
+  BOOST_TEST(*wf.workflow->input_value("name", "12") == "\"12\"");
   auto bad = wf.workflow->input_value("n", "twelve");
   BOOST_REQUIRE(!bad.ok());
   BOOST_TEST(bad.message().find("'n'") != std::string::npos, bad.message());
 
   // An unusable [inputs] schema is a load error, not a start error.
-  auto broken = hearth::load_workflow_text("[inputs]
-n = { type = 12 }
-[[steps]]
-id = "a"
-run = "true"
-", "in.toml");
+  auto broken = hearth::load_workflow_text("[inputs]\nn = { type = 12 }\n[[steps]]\nid = \"a\"\nrun = \"true\"\n", "in.toml");
   BOOST_TEST(!broken);
   BOOST_TEST(hearth::format_duration(std::chrono::milliseconds(850)) == "850ms");
   BOOST_TEST(hearth::format_duration(std::chrono::milliseconds(245000)) == "4m05s");
