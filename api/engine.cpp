@@ -55,17 +55,8 @@ RunInfo public_run(const engine::RunRecord& r) {
 }
 
 StepInfo public_step(const engine::StepRecord& s) {
-  StepInfo out;
-  out.id = s.id;
-  out.status = s.status;
-  out.attempts = s.attempts;
-  out.exit_code = s.exit_code;
-  out.started_at_ms = s.started_at;
-  out.finished_at_ms = s.finished_at;
-  out.outputs_json = dump(s.outputs);
-  out.reason = s.reason;
-  out.result_json = dump(s.result);
-  out.retry_at_ms = s.retry_at;
+  StepInfo out{s.id,      s.status,         s.attempts,      s.exit_code, s.started_at, s.finished_at,
+               dump(s.outputs), s.reason, dump(s.result), s.retry_at, {}};
   for (auto& a : s.attempt_list)
     out.attempt_list.push_back(
         AttemptInfo{a.number, a.started_at, a.finished_at, a.exit_code, a.signal, a.reason, a.output_tail, a.output_bytes});
