@@ -153,7 +153,7 @@ struct StartOptions {
   std::string repo;                 // empty: EngineOptions::repo
   int jobs = 0;                     // 0: EngineOptions::jobs
   /// Model of skill and prompt steps instead of the workflow's [model]:
-  /// "anthropic/NAME", "openai/NAME", or "replay:/abs/cassette.json" to play
+  /// "anthropic/NAME", "openai/NAME", or "replay:/abs/cassette.jsonl" to play
   /// a recording back (docs/models.md). Empty: the workflow's.
   std::string model;
   /// Record every model exchange of the run to this cassette file (a live
