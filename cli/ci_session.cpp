@@ -11,8 +11,11 @@ namespace hearth::cli {
 CiSession::CiSession(engine::Store& store, engine::Observer* observer) {
   uv_loop_init(&loop_);
   // Workflows run in the namespace sandbox unless they choose
-  // [sandbox] kind = "local"; where namespaces are unavailable the engine
-  // has only the local backend and such a workflow fails to start, saying why.
+  // [sandbox] kind = "local". Where namespaces are unavailable the default
+  // here becomes the local backend, so only a workflow that names
+  // kind = "namespace" fails to start; the public Engine (`hearth run`)
+  // refuses every workflow that needs isolation instead. Kept as it was
+  // until `hearth ci` moves onto the public API.
   sandbox_ = sandbox::make_local_sandbox();
   auto ns = sandbox::make_namespace_sandbox();
   if (ns) namespace_ = std::move(*ns);
