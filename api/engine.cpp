@@ -9,9 +9,11 @@
 #include "engine/agent/result_schema.h"
 #include "engine/engine.h"
 #include "engine/events.h"
+#include "engine/run_view.h"
 #include "engine/store.h"
 #include "hearth/hearth.h"
 #include "sandbox/sandbox.h"
+#include "workflows/loader.h"
 
 namespace hearth {
 
@@ -27,8 +29,14 @@ RunStatus public_status(engine::RunStatus s) {
   return RunStatus::failed;
 }
 
+// Text of stored JSON: strings the store holds (command output in results)
+// need not be valid UTF-8, so bad bytes become U+FFFD instead of throwing.
+std::string dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 Event public_event(const engine::EventRecord& e) {
-  return Event{e.run_id, e.seq, e.at, e.type, e.step_id, e.data.dump(), engine::event_to_json_line(e)};
+  return Event{e.run_id, e.seq, e.at, e.type, e.step_id, dump(e.data), engine::event_to_json_line(e)};
 }
 
 RunInfo public_run(const engine::RunRecord& r) {
@@ -41,12 +49,19 @@ RunInfo public_run(const engine::RunRecord& r) {
   out.created_at_ms = r.created_at;
   out.finished_at_ms = r.finished_at;
   out.error = r.error;
-  out.payload_json = r.payload.dump();
+  out.payload_json = dump(r.payload);
+  out.workflow_path = r.workflow_path;
+  out.json = dump(engine::run_summary_json(r));
   return out;
 }
 
 StepInfo public_step(const engine::StepRecord& s) {
-  return StepInfo{s.id, s.status, s.attempts, s.exit_code, s.started_at, s.finished_at, s.outputs.dump(), s.reason};
+  StepInfo out{s.id,      s.status,         s.attempts,      s.exit_code, s.started_at, s.finished_at,
+               dump(s.outputs), s.reason, dump(s.result), s.retry_at, {}};
+  for (auto& a : s.attempt_list)
+    out.attempt_list.push_back(
+        AttemptInfo{a.number, a.started_at, a.finished_at, a.exit_code, a.signal, a.reason, a.output_tail, a.output_bytes});
+  return out;
 }
 
 // Calls `fn` on the loop's next iteration from a self-deleting timer, so
@@ -85,7 +100,9 @@ struct detail::EngineImpl : engine::Observer {
   uv_loop_t* loop = nullptr;
   EngineOptions options;
   std::unique_ptr<engine::Store> store;
-  std::unique_ptr<sandbox::Sandbox> sandbox;
+  std::unique_ptr<sandbox::Sandbox> local;
+  std::unique_ptr<sandbox::Sandbox> isolated;  // the namespace backend; null where the host forbids it
+  std::string isolation_problem;               // why it is null
   std::unique_ptr<engine::Engine> engine;
   uint64_t next_id = 1;
   std::map<uint64_t, EventCallback> event_callbacks;
@@ -108,6 +125,21 @@ struct detail::EngineImpl : engine::Observer {
     std::vector<uint64_t> out;
     for (auto& [id, cb] : m) out.push_back(id);
     return out;
+  }
+
+  // A workflow that needs the namespace backend where this host has none.
+  Status check_isolation(const workflows::Workflow& wf) const {
+    if (isolated || wf.sandbox.kind != "namespace") return {};
+    return Error{wf.path + ": " + isolation_problem};
+  }
+  // The same for the workflow a resume continues with: `current`, else the run's snapshot.
+  Status check_isolation(const std::string& run_id, const std::optional<Workflow>& current) const {
+    if (isolated) return {};
+    if (current) return check_isolation(current->data().wf);
+    auto r = store->load_run(run_id);
+    if (!r) return {};  // resume() reports the missing run itself
+    auto snapshot = workflows::load_workflow_text(r->workflow_text, r->workflow_path);
+    return snapshot.workflow ? check_isolation(*snapshot.workflow) : Status{};
   }
 
   std::function<void(const engine::RunOutcome&)> finished(FinishedCallback done) {
@@ -135,8 +167,15 @@ Result<std::unique_ptr<Engine>> Engine::open(uv_loop_t* loop, EngineOptions opti
   impl->loop = loop;
   impl->options = std::move(options);
   impl->store = std::move(*store);
-  impl->sandbox = sandbox::make_local_sandbox();
-  impl->engine = std::make_unique<engine::Engine>(loop, *impl->store, *impl->sandbox);
+  // The namespace backend runs every workflow that does not choose
+  // kind = "local". Without it the engine still has `local` as its default
+  // (engine::Engine needs one), so start() and resume() refuse workflows
+  // that need isolation themselves (check_isolation): no silent fallback.
+  impl->local = sandbox::make_local_sandbox();
+  if (auto ns = sandbox::make_namespace_sandbox(); ns) impl->isolated = std::move(*ns);
+  else impl->isolation_problem = ns.message();
+  impl->engine = std::make_unique<engine::Engine>(loop, *impl->store, impl->isolated ? *impl->isolated : *impl->local);
+  impl->engine->add_sandbox(*impl->local);
   impl->engine->add_observer(impl.get());
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
@@ -153,12 +192,17 @@ Result<std::string> Engine::start(const Workflow& workflow, StartOptions options
   ro.payload = std::move(payload);
   ro.jobs = options.jobs ? options.jobs : impl_->options.jobs;
   ro.kill_grace = impl_->options.kill_grace;
+  ro.model = std::move(options.model);
+  ro.record = std::move(options.record);
+  if (auto s = impl_->check_isolation(workflow.data().wf); !s.ok()) return s.error();
   return impl_->engine->start(workflow.data().wf, std::move(ro), impl_->finished(std::move(done)));
 }
 
 Result<std::string> Engine::resume(const std::string& run_id, ResumeOptions options, FinishedCallback done) {
+  if (auto s = impl_->check_isolation(run_id, options.current); !s.ok()) return s.error();
   engine::ResumeOptions ro;
   ro.from = std::move(options.from);
+  ro.model = std::move(options.model);
   if (options.current) ro.current = options.current->data().wf;
   ro.jobs = options.jobs ? options.jobs : impl_->options.jobs;
   ro.kill_grace = impl_->options.kill_grace;
@@ -249,6 +293,7 @@ Result<RunInfo> Engine::run(const std::string& run_id) {
   if (!steps) return steps.error();
   RunInfo out = public_run(*r);
   for (auto& s : *steps) out.steps.push_back(public_step(s));
+  out.json = dump(engine::run_detail_json(*r, *steps));
   return out;
 }
 
@@ -268,6 +313,17 @@ Result<std::vector<std::string>> Engine::interrupted_runs() {
     auto r = impl_->store->load_run(id);
     if (r && !engine::lease_alive(*r)) out.push_back(id);
   }
+  return out;
+}
+
+Result<bool> Engine::has_run(const std::string& run_id) { return impl_->store->run_exists(run_id); }
+
+Result<std::vector<Transcript>> Engine::transcripts(const std::string& run_id, const std::string& step_id) {
+  auto rows = impl_->store->load_checkpoints(run_id);
+  if (!rows) return rows.error();
+  std::vector<Transcript> out;
+  for (auto& c : *rows)
+    if (step_id.empty() || c.step_id == step_id) out.push_back(Transcript{c.step_id, c.attempt, c.turns, c.saved_at, dump(c.state)});
   return out;
 }
 

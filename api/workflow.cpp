@@ -1,8 +1,14 @@
 // hearth::Workflow and loading (public API) over workflows::load_*.
 #include "hearth/workflow.h"
 
+#include <algorithm>
+#include <filesystem>
+
 #include "api/workflow_data.h"
+#include "engine/inputs.h"
+#include "workflows/duration.h"
 #include "workflows/loader.h"
+#include "workflows/suggest.h"
 #include "workflows/triggers.h"
 
 namespace hearth {
@@ -12,6 +18,9 @@ namespace {
 LoadResult wrap(workflows::LoadResult r) {
   LoadResult out;
   out.errors = std::move(r.errors);
+  if (r.workflow && out.errors.empty())
+    if (auto s = engine::check_inputs_schema(r.workflow->inputs); !s.ok())
+      out.errors.push_back(r.workflow->path + ": " + s.message());
   if (r.workflow && out.errors.empty())
     out.workflow.emplace(std::make_shared<const detail::WorkflowData>(detail::WorkflowData{std::move(*r.workflow)}));
   return out;
@@ -35,10 +44,39 @@ bool Workflow::starts_on(std::string_view event, std::string_view action) const 
   return workflows::starts_on(data_->wf, event, action);
 }
 
+Result<std::string> Workflow::input_value(const std::string& key, const std::string& text) const {
+  auto v = engine::coerce_input(data_->wf.inputs, key, text);
+  if (!v) return v.error();
+  return v->dump();
+}
+
 LoadResult load_workflow(const std::string& path) { return wrap(workflows::load_workflow_file(path)); }
 
 LoadResult load_workflow_text(std::string_view text, const std::string& name) {
   return wrap(workflows::load_workflow_text(text, name));
 }
+
+Result<std::string> find_workflow(const std::string& repo, const std::string& arg) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_regular_file(arg, ec)) return arg;
+  bool looks_like_path = arg.find('/') != std::string::npos || arg.ends_with(".toml");
+  fs::path dir = fs::path(repo) / ".hearth" / "workflows";
+  fs::path named = dir / (arg + ".toml");
+  if (!looks_like_path && fs::is_regular_file(named, ec)) return named.string();
+  std::vector<std::string> names;
+  for (auto& entry : fs::directory_iterator(dir, ec))
+    if (entry.path().extension() == ".toml") names.push_back(entry.path().stem().string());
+  std::sort(names.begin(), names.end());
+  if (looks_like_path) return Error{arg + ": no such workflow file"};
+  std::string msg = "no workflow named '" + arg + "' in " + dir.string() + workflows::did_you_mean(arg, names);
+  if (!names.empty()) {
+    msg += "; available:";
+    for (auto& n : names) msg += " " + n;
+  }
+  return Error{msg};
+}
+
+std::string format_duration(std::chrono::milliseconds d) { return workflows::format_duration(d); }
 
 }  // namespace hearth

@@ -1,12 +1,12 @@
-// Shared pieces of the `hearth` command's subcommands.
+// Shared pieces of the `hearth` command's subcommands. Public API only
+// (include/hearth/): the commands built on it see nothing else (meson.build).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "engine/store.h"
-#include "util/status.h"
-#include "workflows/workflow.h"
+#include "hearth/hearth.h"
 
 namespace hearth::cli {
 
@@ -27,17 +27,15 @@ struct Globals {
 std::string resolve_repo(const Globals& g);
 /// The state database path.
 std::string resolve_state(const Globals& g, const std::string& repo);
-/// A workflow argument: an existing file path, or a name looked up as
-/// <repo>/.hearth/workflows/<name>.toml. The error lists the available names.
-Result<std::string> resolve_workflow(const std::string& arg, const std::string& repo);
 
 /// Loads and validates a workflow file, printing every error to stderr.
-std::optional<workflows::Workflow> load_or_report(const std::string& path);
+std::optional<Workflow> load_or_report(const std::string& path);
 
 struct RunArgs;
+class Session;
 /// `hearth run --run-id ID` for an ID the store already holds: a succeeded
-/// run prints its outcome, anything else resumes.
-int rerun_existing(const Globals& g, engine::Store& store, const RunArgs& args, const workflows::Workflow& wf);
+/// run prints its outcome, anything else resumes on `session`.
+int rerun_existing(Session& session, const RunArgs& args, const Workflow& wf);
 
 struct RunArgs {
   std::string workflow;

@@ -20,7 +20,7 @@
 #include "ci/actions_reporter.h"
 #include "ci/actions_summary.h"
 #include "cli/cli.h"
-#include "cli/session.h"
+#include "cli/ci_session.h"
 #include "engine/grants.h"
 #include "engine/ids.h"
 #include "engine/inputs.h"
@@ -206,7 +206,7 @@ struct CiJob {
   const nlohmann::json& event;
   engine::Store& store;
   ci::ActionsReporter& reporter;
-  Session& session;
+  CiSession& session;
   int rc = kExitOk;
 
   void fail(int code, const std::string& line) {
@@ -361,7 +361,7 @@ int command_ci(const Globals& g, const CiArgs& args) {
   ci::ActionsReporter reporter(stdout);
   std::vector<Launched> launched;
   {
-    Session session(**store, &reporter);
+    CiSession session(**store, &reporter);
     CiJob job{*env, *settings, args, repo, *event, **store, reporter, session};
     for (Candidate* c : chosen)
       if (auto l = job.launch(*c)) launched.push_back(std::move(*l));

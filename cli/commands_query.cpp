@@ -4,11 +4,10 @@
 #include <iomanip>
 #include <iostream>
 
-#include "cli/cli.h"
-#include "engine/engine.h"
-#include "engine/run_view.h"
-#include "engine/store.h"
-#include "workflows/duration.h"
+#include <nlohmann/json.hpp>
+
+#include "cli.h"
+#include "session.h"
 
 namespace hearth::cli {
 
@@ -27,15 +26,15 @@ std::string local_time(int64_t ms) {
 
 std::string span(int64_t from, std::optional<int64_t> to) {
   if (!to) return "-";
-  return workflows::format_duration(std::chrono::milliseconds(*to - from));
+  return format_duration(std::chrono::milliseconds(*to - from));
 }
 
-using engine::run_summary_json;
-using engine::shown_status;
+// The status as a user should read it: a run whose engine is gone is "interrupted".
+std::string shown_status(const RunInfo& r) { return r.interrupted ? "interrupted" : r.status; }
 
-Result<std::unique_ptr<engine::Store>> open_store(const Globals& g) {
+Result<std::unique_ptr<Session>> open_store(const Globals& g) {
   std::string repo = resolve_repo(g);
-  return engine::Store::open(resolve_state(g, repo));
+  return Session::open(resolve_state(g, repo), repo, Session::Report::none);
 }
 
 // The last `n` lines of `text`.
@@ -57,26 +56,26 @@ int command_runs(const Globals& g, bool json, int limit, const std::string& work
     std::cerr << store.message() << "\n";
     return kExitRunFailed;
   }
-  auto runs = (*store)->list_runs(limit, workflow);
+  auto runs = (*store)->engine().runs(limit, workflow);
   if (!runs) {
     std::cerr << runs.message() << "\n";
     return kExitRunFailed;
   }
   if (json) {
     auto arr = nlohmann::json::array();
-    for (auto& r : *runs) arr.push_back(run_summary_json(r));
+    for (auto& r : *runs) arr.push_back(nlohmann::json::parse(r.json));
     std::cout << arr.dump(2) << "\n";
     return kExitOk;
   }
   if (runs->empty()) {
-    std::cout << "no runs yet in " << (*store)->path() << "\n";
+    std::cout << "no runs yet in " << (*store)->state_path() << "\n";
     return kExitOk;
   }
   std::cout << std::left << std::setw(24) << "ID" << std::setw(20) << "WORKFLOW" << std::setw(12) << "STATUS"
             << std::setw(21) << "STARTED" << "DURATION\n";
   for (auto& r : *runs) {
     std::cout << std::left << std::setw(24) << r.id << std::setw(20) << r.workflow << std::setw(12) << shown_status(r)
-              << std::setw(21) << local_time(r.created_at) << span(r.created_at, r.finished_at) << "\n";
+              << std::setw(21) << local_time(r.created_at_ms) << span(r.created_at_ms, r.finished_at_ms) << "\n";
   }
   return kExitOk;
 }
@@ -112,27 +111,26 @@ void print_block(const nlohmann::json& b) {
               << indent(b.value("content", b.value("text", "")), 2000);
 }
 
-int print_transcripts(engine::Store& store, const std::string& run_id, const std::string& step) {
-  auto checkpoints = store.load_checkpoints(run_id);
-  if (!checkpoints) {
-    std::cerr << checkpoints.message() << "\n";
+int print_transcripts(Engine& engine, const std::string& run_id, const std::string& step) {
+  auto transcripts = engine.transcripts(run_id, step);
+  if (!transcripts) {
+    std::cerr << transcripts.message() << "\n";
     return kExitRunFailed;
   }
-  bool any = false;
-  for (auto& c : *checkpoints) {
-    if (!step.empty() && c.step_id != step) continue;
-    any = true;
+  for (auto& c : *transcripts) {
     std::cout << "step " << c.step_id << "  attempt " << c.attempt << "  turns " << c.turns << "\n";
-    for (auto& m : c.state.value("messages", nlohmann::json::array())) {
+    nlohmann::json state = nlohmann::json::parse(c.json, nullptr, false);
+    if (!state.is_object()) state = nlohmann::json::object();
+    for (auto& m : state.value("messages", nlohmann::json::array())) {
       std::cout << "  " << m.value("role", "?") << ":\n";
       for (auto& b : m.value("content", nlohmann::json::array())) print_block(b);
     }
-    if (c.state.contains("result")) std::cout << "  result: " << c.state["result"].dump() << "\n";
-    auto usage = c.state.value("usage", nlohmann::json::object());
+    if (state.contains("result")) std::cout << "  result: " << state["result"].dump() << "\n";
+    auto usage = state.value("usage", nlohmann::json::object());
     std::cout << "  tokens: " << usage.value("input_tokens", 0) << " in, " << usage.value("output_tokens", 0)
               << " out\n\n";
   }
-  if (!any) {
+  if (transcripts->empty()) {
     std::cerr << "run " << run_id << " has no " << (step.empty() ? "skill or prompt step" : "step '" + step + "'")
               << " with a recorded conversation\n";
     return kExitUsage;
@@ -148,48 +146,43 @@ int command_show(const Globals& g, const std::string& run_id, bool json, bool tr
     std::cerr << store.message() << "\n";
     return kExitRunFailed;
   }
-  auto run = (*store)->load_run(run_id);
+  auto run = (*store)->engine().run(run_id);
   if (!run) {
     std::cerr << run.message() << "\n";
     return kExitUsage;
   }
-  if (transcript) return print_transcripts(**store, run_id, step);
-  auto steps = (*store)->load_steps(run_id);
-  if (!steps) {
-    std::cerr << steps.message() << "\n";
-    return kExitRunFailed;
-  }
+  if (transcript) return print_transcripts((*store)->engine(), run_id, step);
   if (json) {
-    nlohmann::json j = engine::run_detail_json(*run, *steps);
-    std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    std::cout << nlohmann::json::parse(run->json).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return kExitOk;
   }
   std::cout << "run " << run->id << "\n"
             << "  workflow  " << run->workflow << " (" << run->workflow_path << ")\n"
             << "  status    " << shown_status(*run)
             << (shown_status(*run) == "interrupted" ? " (continue it with: hearth resume " + run->id + ")" : "") << "\n"
-            << "  started   " << local_time(run->created_at) << "\n"
-            << "  duration  " << span(run->created_at, run->finished_at) << "\n";
+            << "  started   " << local_time(run->created_at_ms) << "\n"
+            << "  duration  " << span(run->created_at_ms, run->finished_at_ms) << "\n";
   if (!run->error.empty()) std::cout << "  error     " << run->error << "\n";
-  for (auto& s : *steps) {
+  for (auto& s : run->steps) {
     std::cout << "\nstep " << s.id << "  " << s.status;
     if (s.attempts) std::cout << "  attempts " << s.attempts;
     if (s.exit_code) std::cout << "  exit " << *s.exit_code;
-    if (s.started_at) std::cout << "  " << span(*s.started_at, s.finished_at);
+    if (s.started_at_ms) std::cout << "  " << span(*s.started_at_ms, s.finished_at_ms);
     std::cout << "\n";
     if (!s.reason.empty()) std::cout << "  reason: " << s.reason << "\n";
-    if (s.status == "waiting" && s.retry_at) std::cout << "  next attempt at " << local_time(*s.retry_at) << "\n";
+    if (s.status == "waiting" && s.retry_at_ms) std::cout << "  next attempt at " << local_time(*s.retry_at_ms) << "\n";
     if (s.attempt_list.size() > 1) {
       for (auto& a : s.attempt_list) {
         std::cout << "  attempt " << a.number << ": " << (a.reason.empty() ? "running" : a.reason);
         if (a.exit_code) std::cout << ", exit " << *a.exit_code;
-        if (a.finished_at) std::cout << ", " << span(a.started_at, a.finished_at);
+        if (a.finished_at_ms) std::cout << ", " << span(a.started_at_ms, a.finished_at_ms);
         std::cout << "\n";
       }
     }
-    for (auto& [k, v] : s.outputs.items())
+    const nlohmann::json outputs = nlohmann::json::parse(s.outputs_json);
+    for (auto& [k, v] : outputs.items())
       std::cout << "  output " << k << " = " << (v.is_string() ? v.get<std::string>() : v.dump()) << "\n";
-    if (!s.result.is_null()) std::cout << "  result " << s.result.dump() << "\n";
+    if (s.result_json != "null") std::cout << "  result " << s.result_json << "\n";
     if (!s.attempt_list.empty() && !s.attempt_list.back().output_tail.empty()) {
       std::string tail = last_lines(s.attempt_list.back().output_tail, kShowTailLines);
       std::cout << "  last output:\n";

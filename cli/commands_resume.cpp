@@ -3,16 +3,15 @@
 #include <iostream>
 #include <sstream>
 
-#include "cli/cli.h"
-#include "cli/session.h"
-#include "workflows/loader.h"
+#include "cli.h"
+#include "session.h"
 
 namespace hearth::cli {
 
 namespace {
 
 // The workflow file as it is on disk now, if it still loads; prints why not.
-std::optional<workflows::Workflow> current_workflow(const engine::RunRecord& run) {
+std::optional<Workflow> current_workflow(const RunInfo& run) {
   std::ifstream in(run.workflow_path, std::ios::binary);
   if (!in) {
     std::cerr << "run " << run.id << ": its workflow file " << run.workflow_path << " is gone\n";
@@ -23,9 +22,9 @@ std::optional<workflows::Workflow> current_workflow(const engine::RunRecord& run
 
 // Says whether the file changed since the snapshot; returns the file's
 // workflow when --use-current asks for it (nullopt + *failed on error).
-std::optional<workflows::Workflow> choose_workflow(const engine::RunRecord& run, bool use_current, bool* failed) {
-  auto loaded = workflows::load_workflow_file(run.workflow_path);
-  bool changed = !loaded.ok() || loaded.workflow->hash != run.workflow_hash;
+std::optional<Workflow> choose_workflow(const RunInfo& run, bool use_current, bool* failed) {
+  auto loaded = load_workflow(run.workflow_path);
+  bool changed = !loaded || loaded.workflow->hash() != run.workflow_hash;
   if (!use_current) {
     if (changed)
       std::cerr << "note: " << run.workflow_path << " changed since run " << run.id
@@ -37,35 +36,32 @@ std::optional<workflows::Workflow> choose_workflow(const engine::RunRecord& run,
   return wf;
 }
 
-void print_outcome(engine::Store& store, const engine::RunRecord& run) {
+void print_outcome(const RunInfo& run) {
   std::cout << "run " << run.id << " already " << run.status << " (" << run.workflow << "); nothing to do\n";
-  auto steps = store.load_steps(run.id);
-  if (!steps) return;
-  for (auto& s : *steps) std::cout << "  " << s.status << "  " << s.id << "\n";
+  for (auto& s : run.steps) std::cout << "  " << s.status << "  " << s.id << "\n";
 }
 
 }  // namespace
 
-int rerun_existing(const Globals&, engine::Store& store, const RunArgs& args, const workflows::Workflow& wf) {
-  auto run = store.load_run(args.run_id);
+int rerun_existing(Session& session, const RunArgs& args, const Workflow& wf) {
+  auto run = session.engine().run(args.run_id);
   if (!run) {
     std::cerr << run.message() << "\n";
     return kExitRunFailed;
   }
-  if (run->workflow != wf.name) {
+  if (run->workflow != wf.name()) {
     std::cerr << "--run-id " << args.run_id << " belongs to a run of workflow '" << run->workflow << "', not '"
-              << wf.name << "'\n";
+              << wf.name() << "'\n";
     return kExitUsage;
   }
   if (run->status == "succeeded") {
-    print_outcome(store, *run);
+    print_outcome(*run);
     return kExitOk;
   }
-  if (wf.hash != run->workflow_hash)
+  if (wf.hash() != run->workflow_hash)
     std::cerr << "note: " << run->workflow_path << " changed since run " << run->id
               << " started; continuing with the workflow it started with (hearth resume --use-current to switch)\n";
-  Session session(store, args.events == "jsonl");
-  engine::ResumeOptions opts;
+  ResumeOptions opts;
   opts.jobs = args.jobs;
   opts.model = model_spec_arg(args.model);
   auto resumed = session.engine().resume(args.run_id, opts, session.on_finished());
@@ -78,21 +74,23 @@ int rerun_existing(const Globals&, engine::Store& store, const RunArgs& args, co
 
 int command_resume(const Globals& g, const ResumeArgs& args) {
   std::string repo = resolve_repo(g);
-  auto store = engine::Store::open(resolve_state(g, repo));
-  if (!store) {
-    std::cerr << store.message() << "\n";
+  auto session = Session::open(resolve_state(g, repo), repo,
+                               args.events == "jsonl" ? Session::Report::jsonl : Session::Report::console);
+  if (!session) {
+    std::cerr << session.message() << "\n";
     return kExitRunFailed;
   }
+  Engine& engine = (*session)->engine();
   std::vector<std::string> ids = args.run_ids;
   if (args.all) {
-    auto interrupted = (*store)->interrupted_runs();
+    auto interrupted = engine.interrupted_runs();
     if (!interrupted) {
       std::cerr << interrupted.message() << "\n";
       return kExitRunFailed;
     }
     ids.insert(ids.end(), interrupted->begin(), interrupted->end());
     if (ids.empty()) {
-      std::cout << "no interrupted runs in " << (*store)->path() << "\n";
+      std::cout << "no interrupted runs in " << (*session)->state_path() << "\n";
       return kExitOk;
     }
   }
@@ -100,17 +98,16 @@ int command_resume(const Globals& g, const ResumeArgs& args) {
     std::cerr << "resume: name a run id (see `hearth runs`), or --all\n";
     return kExitUsage;
   }
-  Session session(**store, args.events == "jsonl");
   int refused = kExitOk;
   for (auto& id : ids) {
-    auto run = (*store)->load_run(id);
+    auto run = engine.run(id);
     if (!run) {
       std::cerr << run.message() << "\n";
       refused = kExitUsage;
       continue;
     }
     bool failed = false;
-    engine::ResumeOptions opts;
+    ResumeOptions opts;
     opts.from = args.from;
     opts.jobs = args.jobs;
     opts.model = model_spec_arg(args.model);
@@ -119,14 +116,14 @@ int command_resume(const Globals& g, const ResumeArgs& args) {
       refused = kExitUsage;
       continue;
     }
-    auto resumed = session.engine().resume(id, opts, session.on_finished());
+    auto resumed = engine.resume(id, opts, (*session)->on_finished());
     if (!resumed) {
       std::cerr << resumed.message() << "\n";
       // Another engine holding the run is not the user's mistake.
       refused = resumed.message().find("is being run by") != std::string::npos ? kExitRunFailed : kExitUsage;
     }
   }
-  int rc = session.wait();
+  int rc = (*session)->wait();
   return rc != kExitOk ? rc : refused;
 }
 

@@ -2,18 +2,18 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
-#include "cli/cli.h"
-#include "cli/session.h"
-#include "engine/engine.h"
-#include "engine/inputs.h"
-#include "workflows/loader.h"
-#include "workflows/suggest.h"
+#include <nlohmann/json.hpp>
+
+#include "cli.h"
+#include "session.h"
 
 namespace fs = std::filesystem;
 
@@ -33,26 +33,6 @@ std::string resolve_repo(const Globals& g) {
 std::string resolve_state(const Globals& g, const std::string& repo) {
   if (!g.state.empty()) return fs::absolute(g.state).string();
   return (fs::path(repo) / ".hearth" / "state.db").string();
-}
-
-Result<std::string> resolve_workflow(const std::string& arg, const std::string& repo) {
-  std::error_code ec;
-  if (fs::is_regular_file(arg, ec)) return arg;
-  bool looks_like_path = arg.find('/') != std::string::npos || arg.ends_with(".toml");
-  fs::path dir = fs::path(repo) / ".hearth" / "workflows";
-  fs::path named = dir / (arg + ".toml");
-  if (!looks_like_path && fs::is_regular_file(named, ec)) return named.string();
-  std::vector<std::string> names;
-  for (auto& entry : fs::directory_iterator(dir, ec))
-    if (entry.path().extension() == ".toml") names.push_back(entry.path().stem().string());
-  std::sort(names.begin(), names.end());
-  if (looks_like_path) return Error{arg + ": no such workflow file"};
-  std::string msg = "no workflow named '" + arg + "' in " + dir.string() + workflows::did_you_mean(arg, names);
-  if (!names.empty()) {
-    msg += "; available:";
-    for (auto& n : names) msg += " " + n;
-  }
-  return Error{msg};
 }
 
 namespace {
@@ -80,26 +60,17 @@ Result<nlohmann::json> read_payload(const std::string& spec) {
 }  // namespace
 
 // Loads and validates; prints every error to stderr.
-std::optional<workflows::Workflow> load_or_report(const std::string& path) {
-  auto loaded = workflows::load_workflow_file(path);
+std::optional<Workflow> load_or_report(const std::string& path) {
+  auto loaded = load_workflow(path);
   for (auto& e : loaded.errors) std::cerr << e << "\n";
-  if (!loaded.ok()) return std::nullopt;
-  if (auto s = engine::check_inputs_schema(loaded.workflow->inputs); !s.ok()) {
-    std::cerr << path << ": " << s.message() << "\n";
-    return std::nullopt;
-  }
-  return std::move(*loaded.workflow);
+  return loaded.workflow;
 }
-
-namespace {
-
-}  // namespace
 
 int command_validate(const Globals& g, const std::vector<std::string>& args) {
   std::string repo = resolve_repo(g);
   int rc = kExitOk;
   for (auto& arg : args) {
-    auto path = resolve_workflow(arg, repo);
+    auto path = find_workflow(repo, arg);
     if (!path) {
       std::cerr << path.message() << "\n";
       rc = kExitUsage;
@@ -110,15 +81,15 @@ int command_validate(const Globals& g, const std::vector<std::string>& args) {
       rc = kExitUsage;
       continue;
     }
-    std::cout << *path << ": ok (" << wf->name << ", " << wf->steps.size() << " step"
-              << (wf->steps.size() == 1 ? "" : "s") << ")\n";
+    size_t steps = wf->step_ids().size();
+    std::cout << *path << ": ok (" << wf->name() << ", " << steps << " step" << (steps == 1 ? "" : "s") << ")\n";
   }
   return rc;
 }
 
 int command_run(const Globals& g, const RunArgs& args) {
   std::string repo = resolve_repo(g);
-  auto path = resolve_workflow(args.workflow, repo);
+  auto path = find_workflow(repo, args.workflow);
   if (!path) {
     std::cerr << path.message() << "\n";
     return kExitUsage;
@@ -136,40 +107,41 @@ int command_run(const Globals& g, const RunArgs& args) {
       std::cerr << "--input " << kv << ": expected key=value\n";
       return kExitUsage;
     }
-    auto v = engine::coerce_input(wf->inputs, kv.substr(0, eq), kv.substr(eq + 1));
+    auto v = wf->input_value(kv.substr(0, eq), kv.substr(eq + 1));
     if (!v) {
       std::cerr << v.message() << "\n";
       return kExitUsage;
     }
-    (*payload)[kv.substr(0, eq)] = *v;
+    (*payload)[kv.substr(0, eq)] = nlohmann::json::parse(*v);
   }
-  auto store = engine::Store::open(resolve_state(g, repo));
-  if (!store) {
-    std::cerr << store.message() << "\n";
+  auto session = Session::open(resolve_state(g, repo), repo,
+                               args.events == "jsonl" ? Session::Report::jsonl : Session::Report::console);
+  if (!session) {
+    std::cerr << session.message() << "\n";
     return kExitRunFailed;
   }
+  Engine& engine = (*session)->engine();
   if (!args.run_id.empty()) {
-    auto existing = (*store)->run_exists(args.run_id);
+    auto existing = engine.has_run(args.run_id);
     if (!existing) {
       std::cerr << existing.message() << "\n";
       return kExitRunFailed;
     }
-    if (*existing) return rerun_existing(g, **store, args, *wf);
+    if (*existing) return rerun_existing(**session, args, *wf);
   }
-  Session session(**store, args.events == "jsonl");
-  engine::RunOptions opts;
+  StartOptions opts;
   opts.run_id = args.run_id;
   opts.repo = repo;
-  opts.payload = std::move(*payload);
+  opts.payload_json = payload->dump();
   opts.jobs = args.jobs;
   opts.model = model_spec_arg(args.model);
   opts.record = args.record;
-  auto started = session.engine().start(*wf, opts, session.on_finished());
+  auto started = engine.start(*wf, opts, (*session)->on_finished());
   if (!started) {
     std::cerr << started.message() << "\n";
     return kExitUsage;
   }
-  return session.wait();
+  return (*session)->wait();
 }
 
 }  // namespace hearth::cli

@@ -1,11 +1,10 @@
-#include "cli/reporters.h"
+#include "reporters.h"
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
-
-#include "workflows/duration.h"
 
 namespace hearth::cli {
 
@@ -16,9 +15,14 @@ const char* kYellow = "33";
 const char* kDim = "2";
 const char* kBold = "1";
 
-std::string duration_of(const engine::EventRecord& e) {
-  if (!e.data.contains("duration_ms") || !e.data["duration_ms"].is_number()) return "";
-  return workflows::format_duration(std::chrono::milliseconds(e.data["duration_ms"].get<int64_t>()));
+std::string duration_of(const nlohmann::json& data) {
+  if (!data.contains("duration_ms") || !data["duration_ms"].is_number()) return "";
+  return format_duration(std::chrono::milliseconds(data["duration_ms"].get<int64_t>()));
+}
+
+int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 }  // namespace
 
@@ -72,9 +76,9 @@ void ConsoleReporter::clear_block() {
 
 void ConsoleReporter::draw_block() {
   if (style_ != ReportStyle::live) return;
-  int64_t now = engine::now_ms();
+  int64_t now = now_ms();
   for (auto& [step, r] : running_) {
-    std::string elapsed = workflows::format_duration(std::chrono::milliseconds(now - r.started_ms));
+    std::string elapsed = format_duration(std::chrono::milliseconds(now - r.started_ms));
     std::fprintf(out_, "%s %s %s\n", paint(kYellow, "●").c_str(), step.c_str(), paint(kDim, elapsed).c_str());
     ++block_lines_;
   }
@@ -113,54 +117,57 @@ void ConsoleReporter::on_output(const std::string&, const std::string& step_id, 
   }
 }
 
-void ConsoleReporter::step_finished(const engine::EventRecord& e, const char* mark, const char* color) {
+void ConsoleReporter::step_finished(const Event& e, const nlohmann::json& data, const char* mark, const char* color) {
   auto it = running_.find(e.step_id);
   if (it != running_.end()) {
     if (!it->second.partial.empty()) print_line(e.step_id, it->second.partial);
     running_.erase(it);
   }
   std::string line = paint(color, mark) + " " + e.step_id;
-  std::string d = duration_of(e);
+  std::string d = duration_of(data);
   if (!d.empty()) line += " " + paint(kDim, d);
-  if (e.data.contains("message") && e.data["message"].is_string() && !e.data["message"].get<std::string>().empty())
-    line += ": " + e.data["message"].get<std::string>();
-  else if (e.data.contains("reason") && e.data["reason"].is_string() && e.type != "step.failed")
-    line += paint(kDim, " (" + e.data["reason"].get<std::string>() + ")");
+  if (data.contains("message") && data["message"].is_string() && !data["message"].get<std::string>().empty())
+    line += ": " + data["message"].get<std::string>();
+  else if (data.contains("reason") && data["reason"].is_string() && e.type != "step.failed")
+    line += paint(kDim, " (" + data["reason"].get<std::string>() + ")");
   std::fprintf(out_, "%s\n", line.c_str());
 }
 
-void ConsoleReporter::on_event(const engine::EventRecord& e) {
+void ConsoleReporter::on_event(const Event& e) {
   if (style_ == ReportStyle::jsonl) {
-    std::fprintf(stdout, "%s\n", engine::event_to_json_line(e).c_str());
+    std::fprintf(stdout, "%s\n", e.json.c_str());
     std::fflush(stdout);
-    if (e.type == "step.started") running_[e.step_id] = {e.at, ""};
+    if (e.type == "step.started") running_[e.step_id] = {e.at_ms, ""};
     else if (e.type.rfind("step.", 0) == 0) running_.erase(e.step_id);
     return;
   }
+  // data_json is a JSON object; value() on anything else would throw.
+  nlohmann::json data = nlohmann::json::parse(e.data_json, nullptr, false);
+  if (!data.is_object()) data = nlohmann::json::object();
   clear_block();
   if (e.type == "run.started") {
     std::fprintf(out_, "%s %s %s\n", paint(kBold, "run").c_str(), e.run_id.c_str(),
-                 paint(kDim, "(" + e.data.value("workflow", std::string()) + ")").c_str());
+                 paint(kDim, "(" + data.value("workflow", std::string()) + ")").c_str());
   } else if (e.type == "step.started") {
-    running_[e.step_id] = {e.at, ""};
-    int attempt = e.data.value("attempt", 1);
+    running_[e.step_id] = {e.at_ms, ""};
+    int attempt = data.value("attempt", 1);
     if (style_ == ReportStyle::plain || attempt > 1)
       std::fprintf(out_, "%s %s%s\n", paint(kYellow, "▶").c_str(), e.step_id.c_str(),
                    attempt > 1 ? (" (attempt " + std::to_string(attempt) + ")").c_str() : "");
   } else if (e.type == "step.succeeded") {
-    step_finished(e, "✓", kGreen);
+    step_finished(e, data, "✓", kGreen);
   } else if (e.type == "step.failed") {
-    step_finished(e, "✗", kRed);
+    step_finished(e, data, "✗", kRed);
   } else if (e.type == "step.skipped") {
-    step_finished(e, "-", kDim);
+    step_finished(e, data, "-", kDim);
   } else if (e.type == "step.cancelled") {
-    step_finished(e, "⊘", kYellow);
+    step_finished(e, data, "⊘", kYellow);
   } else if (e.type == "run.resumed") {
     std::string detail;
     for (const char* key : {"interrupted", "reset"}) {
-      if (!e.data.contains(key) || e.data[key].empty()) continue;
+      if (!data.contains(key) || data[key].empty()) continue;
       std::string ids;
-      for (auto& id : e.data[key]) ids += (ids.empty() ? "" : ", ") + id.get<std::string>();
+      for (auto& id : data[key]) ids += (ids.empty() ? "" : ", ") + id.get<std::string>();
       detail += std::string(detail.empty() ? "" : "; ") + key + ": " + ids;
     }
     std::fprintf(out_, "%s %s%s\n", paint(kBold, "resume run").c_str(), e.run_id.c_str(),
@@ -171,19 +178,19 @@ void ConsoleReporter::on_event(const engine::EventRecord& e) {
       if (!it->second.partial.empty()) print_line(e.step_id, it->second.partial);
       running_.erase(it);
     }
-    std::string wait = workflows::format_duration(std::chrono::milliseconds(e.data.value("retry_in_ms", int64_t{0})));
+    std::string wait = format_duration(std::chrono::milliseconds(data.value("retry_in_ms", int64_t{0})));
     std::fprintf(out_, "%s %s: %s; retrying in %s\n", paint(kYellow, "↻").c_str(), e.step_id.c_str(),
-                 e.data.value("message", std::string("failed")).c_str(), wait.c_str());
+                 data.value("message", std::string("failed")).c_str(), wait.c_str());
   } else if (e.type == "step.interrupted") {
     std::fprintf(out_, "%s %s: attempt %d was interrupted; running it again\n", paint(kYellow, "↻").c_str(),
-                 e.step_id.c_str(), e.data.value("attempt", 0));
+                 e.step_id.c_str(), data.value("attempt", 0));
   } else if (e.type == "run.cancelling") {
-    std::fprintf(out_, "%s\n", paint(kYellow, "cancelling: " + e.data.value("reason", std::string())).c_str());
+    std::fprintf(out_, "%s\n", paint(kYellow, "cancelling: " + data.value("reason", std::string())).c_str());
   } else if (e.type == "run.finished") {
-    std::string status = e.data.value("status", std::string());
+    std::string status = data.value("status", std::string());
     const char* color = status == "succeeded" ? kGreen : status == "cancelled" ? kYellow : kRed;
     std::fprintf(out_, "%s %s %s in %s\n", paint(kBold, "run").c_str(), e.run_id.c_str(),
-                 paint(color, status).c_str(), duration_of(e).c_str());
+                 paint(color, status).c_str(), duration_of(data).c_str());
   }
   draw_block();
   std::fflush(out_);

@@ -8,8 +8,11 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
-#include "engine/events.h"
+#include <nlohmann/json.hpp>
+
+#include "hearth/hearth.h"
 
 namespace hearth::cli {
 
@@ -25,14 +28,15 @@ ReportStyle choose_style(bool jsonl);
 /// False when NO_COLOR is set (to anything) or stdout is not a terminal.
 bool use_color();
 
-/// Draws one run. Lives on the loop (the live style redraws on a timer);
-/// close() before the loop ends.
-class ConsoleReporter final : public engine::Observer {
+/// Draws one run from the engine's public events and output (subscribe it
+/// with Engine::on_event and on_output). Lives on the loop (the live style
+/// redraws on a timer); close() before the loop ends.
+class ConsoleReporter final {
  public:
   ConsoleReporter(uv_loop_t* loop, ReportStyle style, bool color);
-  ~ConsoleReporter() override;
-  void on_event(const engine::EventRecord& e) override;
-  void on_output(const std::string& run_id, const std::string& step_id, std::string_view chunk) override;
+  ~ConsoleReporter();
+  void on_event(const Event& e);
+  void on_output(const std::string& run_id, const std::string& step_id, std::string_view chunk);
   /// Stops the redraw timer; the reporter may be destroyed after the loop
   /// has run the close callback.
   void close();
@@ -43,7 +47,7 @@ class ConsoleReporter final : public engine::Observer {
     std::string partial;  // output not yet ended by a newline
   };
   void print_line(const std::string& step, std::string_view line);
-  void step_finished(const engine::EventRecord& e, const char* mark, const char* color);
+  void step_finished(const Event& e, const nlohmann::json& data, const char* mark, const char* color);
   void clear_block();
   void draw_block();
   std::string paint(const char* color, const std::string& text) const;

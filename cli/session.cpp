@@ -1,52 +1,45 @@
-#include "cli/session.h"
+#include "session.h"
 
 #include <signal.h>
 
 #include <iostream>
 
-#include "cli/cli.h"
+#include "cli.h"
 
 namespace hearth::cli {
 
-Session::Session(engine::Store& store, bool jsonl_events) {
-  uv_loop_init(&loop_);
-  reporter_ = std::make_unique<ConsoleReporter>(&loop_, choose_style(jsonl_events), use_color());
-  init(store, reporter_.get());
-}
-
-Session::Session(engine::Store& store, engine::Observer* observer) {
-  uv_loop_init(&loop_);
-  init(store, observer);
-}
-
-void Session::init(engine::Store& store, engine::Observer* observer) {
-  // Workflows run in the namespace sandbox unless they choose
-  // [sandbox] kind = "local"; where namespaces are unavailable the engine
-  // has only the local backend and such a workflow fails to start, saying why.
-  sandbox_ = sandbox::make_local_sandbox();
-  auto ns = sandbox::make_namespace_sandbox();
-  if (ns) namespace_ = std::move(*ns);
-  else namespace_problem_ = ns.message();
-  engine_ = std::make_unique<engine::Engine>(&loop_, store, namespace_ ? *namespace_ : *sandbox_);
-  engine_->add_sandbox(*sandbox_);
-  engine_->add_observer(observer);
+Result<std::unique_ptr<Session>> Session::open(const std::string& state_path, const std::string& repo, Report report) {
+  std::unique_ptr<Session> s(new Session);
+  uv_loop_init(&s->loop_);
+  s->state_path_ = state_path;
+  auto engine = Engine::open(&s->loop_, {.state_path = state_path, .repo = repo});
+  if (!engine) return engine.error();  // ~Session closes the loop
+  s->engine_ = std::move(*engine);
+  if (report == Report::none) return s;
+  s->reporter_ = std::make_unique<ConsoleReporter>(&s->loop_, choose_style(report == Report::jsonl), use_color());
+  ConsoleReporter* reporter = s->reporter_.get();
+  s->engine_->on_event([reporter](const Event& e) { reporter->on_event(e); });
+  s->engine_->on_output([reporter](const std::string& run_id, const std::string& step_id, std::string_view chunk) {
+    reporter->on_output(run_id, step_id, chunk);
+  });
   // Signal handles never keep the loop alive on their own.
-  for (auto* s : {&sigint_, &sigterm_}) {
-    uv_signal_init(&loop_, s);
-    s->data = engine_.get();
-    uv_unref(reinterpret_cast<uv_handle_t*>(s));
+  for (auto* h : {&s->sigint_, &s->sigterm_}) {
+    uv_signal_init(&s->loop_, h);
+    h->data = s->engine_.get();
+    uv_unref(reinterpret_cast<uv_handle_t*>(h));
   }
-  uv_signal_start(&sigint_, &Session::on_signal, SIGINT);
-  uv_signal_start(&sigterm_, &Session::on_signal, SIGTERM);
+  uv_signal_start(&s->sigint_, &Session::on_signal, SIGINT);
+  uv_signal_start(&s->sigterm_, &Session::on_signal, SIGTERM);
+  s->signals_ = true;
+  return s;
 }
 
 void Session::on_signal(uv_signal_t* h, int signum) noexcept {
-  static_cast<engine::Engine*>(h->data)->cancel_all(std::string("interrupted by ") +
-                                                    (signum == SIGINT ? "SIGINT" : "SIGTERM"));
+  static_cast<Engine*>(h->data)->cancel_all(std::string("interrupted by ") + (signum == SIGINT ? "SIGINT" : "SIGTERM"));
 }
 
-std::function<void(const engine::RunOutcome&)> Session::on_finished() {
-  return [this](const engine::RunOutcome& o) { outcomes_.push_back(o); };
+FinishedCallback Session::on_finished() {
+  return [this](const RunResult& r) { outcomes_.push_back(r); };
 }
 
 int Session::wait() {
@@ -54,18 +47,20 @@ int Session::wait() {
   int rc = kExitOk;
   for (auto& o : outcomes_) {
     if (!o.error.empty()) std::cerr << "run " << o.run_id << " failed: " << o.error << "\n";
-    if (o.status == engine::RunStatus::cancelled) rc = kExitCancelled;
-    else if (o.status != engine::RunStatus::succeeded && rc == kExitOk) rc = kExitRunFailed;
+    if (o.status == RunStatus::cancelled) rc = kExitCancelled;
+    else if (o.status != RunStatus::succeeded && rc == kExitOk) rc = kExitRunFailed;
   }
   return rc;
 }
 
 Session::~Session() {
   if (reporter_) reporter_->close();
-  uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
-  uv_run(&loop_, UV_RUN_DEFAULT);
+  if (signals_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
+  }
   engine_.reset();
+  uv_run(&loop_, UV_RUN_DEFAULT);
   reporter_.reset();
   uv_loop_close(&loop_);
 }

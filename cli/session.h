@@ -1,6 +1,6 @@
-// One engine on one loop for the length of a command: the store, the
-// console reporter, SIGINT/SIGTERM cancelling every run, and the combined
-// outcome of the runs it started or resumed.
+// One hearth::Engine on a loop of its own for the length of a command: the
+// store, the console reporter, SIGINT/SIGTERM cancelling every run, and the
+// combined outcome of the runs it started or resumed. Public API only.
 #pragma once
 
 #include <uv.h>
@@ -9,41 +9,47 @@
 #include <string>
 #include <vector>
 
-#include "cli/reporters.h"
-#include "engine/engine.h"
+#include "hearth/hearth.h"
+#include "reporters.h"
 
 namespace hearth::cli {
 
 class Session {
  public:
-  /// `store` must outlive the session.
-  Session(engine::Store& store, bool jsonl_events);
-  /// Reports through `observer` (not owned; must outlive the session)
-  /// instead of the console reporter.
-  Session(engine::Store& store, engine::Observer* observer);
+  enum class Report {
+    none,     // queries only (`hearth runs`, `hearth show`): no reporter, no signal handling
+    console,  // ConsoleReporter, styled for stdout
+    jsonl,    // ConsoleReporter printing events as JSON lines
+  };
+  /// Opens the store at `state_path` with `repo` as the runs' repository.
+  /// The error is the store's.
+  static Result<std::unique_ptr<Session>> open(const std::string& state_path, const std::string& repo, Report report);
+  /// Closes the engine's and the reporter's handles and the loop. REQUIRES:
+  /// wait() has returned, or nothing was started.
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  engine::Engine& engine() { return *engine_; }
+  Engine& engine() { return *engine_; }
+  /// The state database's path, as given to open().
+  const std::string& state_path() const { return state_path_; }
   /// The callback to pass to Engine::start/resume; records the outcome.
-  std::function<void(const engine::RunOutcome&)> on_finished();
+  FinishedCallback on_finished();
   /// Runs the loop until every run has finished; returns the exit code:
   /// 130 if any run was cancelled, else 1 if any failed, else 0.
   int wait();
 
  private:
-  void init(engine::Store& store, engine::Observer* observer);
+  Session() = default;
   static void on_signal(uv_signal_t* h, int signum) noexcept;
 
   uv_loop_t loop_{};
-  std::unique_ptr<sandbox::Sandbox> sandbox_;    // local
-  std::unique_ptr<sandbox::Sandbox> namespace_;  // null where the host forbids it
-  std::string namespace_problem_;
-  std::unique_ptr<engine::Engine> engine_;
-  std::unique_ptr<ConsoleReporter> reporter_;  // null with an observer of the caller's
+  std::string state_path_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<ConsoleReporter> reporter_;  // null with Report::none
+  bool signals_ = false;                       // sigint_ and sigterm_ are initialised
   uv_signal_t sigint_{}, sigterm_{};
-  std::vector<engine::RunOutcome> outcomes_;
+  std::vector<RunResult> outcomes_;
 };
 
 }  // namespace hearth::cli

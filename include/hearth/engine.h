@@ -68,6 +68,20 @@ struct Event {
   std::string json;
 };
 
+/// One attempt of a step, as recorded.
+struct AttemptInfo {
+  int number = 0;  // from 1
+  int64_t started_at_ms = 0;
+  std::optional<int64_t> finished_at_ms;
+  std::optional<int64_t> exit_code;
+  int signal = 0;           // the signal that ended it, 0 when none
+  /// exited | timeout | cancelled | spawn-error | output-error | interrupted;
+  /// empty while it runs.
+  std::string reason;
+  std::string output_tail;  // the last bytes of its merged stdout and stderr
+  int64_t output_bytes = 0; // everything it printed
+};
+
 struct StepInfo {
   std::string id;
   std::string status;  // pending | running | waiting | succeeded | failed | skipped | cancelled
@@ -76,6 +90,10 @@ struct StepInfo {
   std::optional<int64_t> started_at_ms, finished_at_ms;
   std::string outputs_json;  // {"name": "value", ...}
   std::string reason;        // why it was skipped, failed or cancelled
+  /// Skill and prompt steps: the validated result as JSON text; "null" when none.
+  std::string result_json = "null";
+  std::optional<int64_t> retry_at_ms;  // status "waiting": when the next attempt starts
+  std::vector<AttemptInfo> attempt_list;  // oldest first; filled by run(), empty in runs()
 };
 
 struct RunInfo {
@@ -89,6 +107,26 @@ struct RunInfo {
   std::string error;
   std::string payload_json;
   std::vector<StepInfo> steps;  // filled by run(), empty in runs()
+  std::string workflow_path;    // the file the run was started from
+  /// The run as one JSON object, the shape `hearth runs --json` prints (from
+  /// runs()) or `hearth show --json` prints (from run(): with the payload,
+  /// the steps and their attempts). docs/cli.md describes the fields.
+  std::string json;
+};
+
+/// The conversation of one attempt of a skill or prompt step, as last
+/// checkpointed (it is replaced at every checkpoint, so a finished attempt
+/// holds its whole conversation).
+struct Transcript {
+  std::string step_id;
+  int attempt = 0;
+  int turns = 0;             // model turns so far
+  int64_t saved_at_ms = 0;
+  /// {"messages": [{"role": "user"|"assistant", "content": [block, ...]}, ...],
+  ///  "usage": {"input_tokens": N, "output_tokens": N}, "result": ... (once accepted)}
+  /// with blocks {"type": "text", "text"}, {"type": "tool_use", "name", "input"}
+  /// and {"type": "tool_result", "content", "is_error"}: see docs/embedding.md.
+  std::string json;
 };
 
 struct EngineOptions {
@@ -100,6 +138,13 @@ struct EngineOptions {
   std::chrono::milliseconds kill_grace{2000};  // SIGTERM -> SIGKILL on timeout and cancel
 };
 
+// Sandboxes: a workflow runs its commands in the `namespace` backend
+// (isolated: own user, mount, pid, net namespaces, seccomp; docs/sandbox.md)
+// unless its [sandbox] table says kind = "local" (the host, no isolation).
+// Where this host cannot create namespaces, start() and resume() of a
+// workflow that needs them fail with an Error saying why; the engine never
+// falls back to `local` on its own.
+
 struct StartOptions {
   /// Empty: a new id. An id the store already holds is refused by start();
   /// use resume() for it.
@@ -107,6 +152,13 @@ struct StartOptions {
   std::string payload_json = "{}";  // checked against the workflow's [inputs]
   std::string repo;                 // empty: EngineOptions::repo
   int jobs = 0;                     // 0: EngineOptions::jobs
+  /// Model of skill and prompt steps instead of the workflow's [model]:
+  /// "anthropic/NAME", "openai/NAME", or "replay:/abs/cassette.jsonl" to play
+  /// a recording back (docs/models.md). Empty: the workflow's.
+  std::string model;
+  /// Record every model exchange of the run to this cassette file (a live
+  /// model only). Empty: no recording.
+  std::string record;
 };
 
 struct ResumeOptions {
@@ -116,6 +168,7 @@ struct ResumeOptions {
   /// every step that keeps its outcome is defined the same in both.
   std::optional<Workflow> current;
   int jobs = 0;
+  std::string model;  // as StartOptions::model
 };
 
 /// A call of a command the host implements (register_command), made by a
@@ -235,6 +288,12 @@ class HEARTH_API Engine {
   /// Ids of runs recorded as running that no live engine holds: what a
   /// crash left behind. Oldest first.
   Result<std::vector<std::string>> interrupted_runs();
+  /// Whether the store holds a run with this id (in any state).
+  Result<bool> has_run(const std::string& run_id);
+  /// The conversations of a run's skill and prompt steps, by step then
+  /// attempt; only those of `step_id` when it is not empty. Empty when none
+  /// has checkpointed yet.
+  Result<std::vector<Transcript>> transcripts(const std::string& run_id, const std::string& step_id = "");
 
  private:
   explicit Engine(std::unique_ptr<detail::EngineImpl> impl);

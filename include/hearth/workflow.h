@@ -6,6 +6,7 @@
 // between threads.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "hearth/export.h"
+#include "hearth/status.h"
 
 namespace hearth {
 
@@ -34,6 +36,11 @@ class HEARTH_API Workflow {
   const std::vector<std::string>& github_triggers() const;
   /// Whether a GitHub event (name, and the payload's "action" or "") starts it.
   bool starts_on(std::string_view event, std::string_view action) const;
+  /// The JSON text of one payload value given as text (`hearth run --input
+  /// key=value`), typed by the declared type of `key` in [inputs]: integer,
+  /// number and boolean parse the text, object and array parse it as JSON,
+  /// anything else is a string. The error names the input.
+  Result<std::string> input_value(const std::string& key, const std::string& text) const;
 
   /// For libhearth's own implementation.
   const detail::WorkflowData& data() const { return *data_; }
@@ -50,9 +57,18 @@ struct LoadResult {
   explicit operator bool() const { return workflow.has_value(); }
 };
 
-/// Loads and validates a workflow file.
+/// Loads and validates a workflow file (its steps, expressions and its
+/// [inputs] schema).
 HEARTH_API LoadResult load_workflow(const std::string& path);
 /// Loads and validates workflow text; `name` stands for the file in messages.
 HEARTH_API LoadResult load_workflow_text(std::string_view text, const std::string& name);
+
+/// Finds a workflow file the way `hearth run NAME` does: `name_or_path` when
+/// it is an existing file, else <repo>/.hearth/workflows/<name>.toml. The
+/// error says what is missing and lists the available names.
+HEARTH_API Result<std::string> find_workflow(const std::string& repo, const std::string& name_or_path);
+
+/// A duration as Hearth prints it: "850ms", "12.3s", "4m05s", "1h02m".
+HEARTH_API std::string format_duration(std::chrono::milliseconds d);
 
 }  // namespace hearth

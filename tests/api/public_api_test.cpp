@@ -288,4 +288,128 @@ BOOST_AUTO_TEST_CASE(open_reports_an_unusable_state_path) {
   BOOST_TEST(uv_loop_close(&loop) == 0);
 }
 
+// The examples folder of the source tree (the agent examples' cassettes).
+fs::path examples_dir() {
+  const char* src = std::getenv("HEARTH_SOURCE_ROOT");
+  return fs::path(src && *src ? src : HEARTH_SOURCE_DIR) / "examples";
+}
+
+BOOST_AUTO_TEST_CASE(steps_run_isolated_unless_the_workflow_chooses_local) {
+  Host h;
+  // A file beside the repository: a step on the host can read it, one in
+  // the namespace sandbox cannot (it sees the repository at /workspace and a
+  // fresh /tmp). Each probe exits with its own code when the escape worked.
+  fs::path outside = h.dir.string() + "-outside";
+  fs::create_directories(outside);
+  std::ofstream(outside / "secret") << "s3cret";
+  std::string probe = "test -e " + (outside / "secret").string() + " && exit 3; " +
+                      "tail -n +3 /proc/net/dev | grep -v ' lo:' | grep -q . && exit 4; " +
+                      "echo isolated > probe.txt";
+  auto run_probe = [&](const std::string& sandbox_table) {
+    auto wf = h.workflow(sandbox_table + "[[steps]]\nid = \"probe\"\nrun = '''" + probe + "'''\n");
+    std::optional<hearth::RunResult> result;
+    auto id = h.engine->start(wf, {}, [&](const hearth::RunResult& r) { result = r; });
+    BOOST_REQUIRE_MESSAGE(id.ok(), why(id));
+    uv_run(&h.loop, UV_RUN_DEFAULT);
+    BOOST_REQUIRE(result.has_value());
+    auto run = h.engine->run(*id);
+    BOOST_REQUIRE(run.ok());
+    BOOST_REQUIRE(run->steps.size() == 1u);
+    return run->steps[0];
+  };
+  auto isolated = run_probe("");  // no [sandbox] table: the namespace backend
+  BOOST_TEST(isolated.status == "succeeded", isolated.reason);
+  BOOST_TEST(isolated.exit_code.value_or(-1) == 0, "3: saw a host file outside the repository; 4: saw a network");
+  BOOST_TEST(h.read("probe.txt") == "isolated\n");
+  auto explicit_ns = run_probe("[sandbox]\nkind = \"namespace\"\n");
+  BOOST_TEST(explicit_ns.exit_code.value_or(-1) == 0);
+  auto local = run_probe("[sandbox]\nkind = \"local\"\n");  // the host: the file is there
+  BOOST_TEST(local.status == "failed");
+  BOOST_TEST(local.exit_code.value_or(-1) == 3);
+  std::error_code ec;
+  fs::remove_all(outside, ec);
+}
+
+BOOST_AUTO_TEST_CASE(a_model_override_replays_a_cassette_and_the_store_keeps_result_and_transcript) {
+  Host h;
+  fs::copy(examples_dir() / "triage", h.dir, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(h.dir / ".hearth", ec))
+    if (e.path().filename().string().rfind("state.db", 0) == 0) fs::remove(e.path(), ec);
+  auto loaded = hearth::load_workflow((h.dir / ".hearth/workflows/triage.toml").string());
+  BOOST_REQUIRE_MESSAGE(loaded.workflow.has_value(), (loaded.errors.empty() ? std::string() : loaded.errors.front()));
+  std::string report;
+  h.engine->on_output([&](const std::string&, const std::string& step, std::string_view chunk) {
+    if (step == "report") report += chunk;
+  });
+  std::optional<hearth::RunResult> result;
+  // The workflow names a hosted model; the override plays the recording back offline.
+  hearth::StartOptions opts;
+  opts.payload_json = h.read("issue.json");
+  opts.model = "replay:" + (h.dir / "cassette.jsonl").string();
+  auto id = h.engine->start(*loaded.workflow, opts, [&](const hearth::RunResult& r) { result = r; });
+  BOOST_REQUIRE_MESSAGE(id.ok(), why(id));
+  uv_run(&h.loop, UV_RUN_DEFAULT);
+  BOOST_REQUIRE(result.has_value());
+  BOOST_TEST(result->status == hearth::RunStatus::succeeded, result->error);
+  BOOST_TEST(report.find("severity: high") != std::string::npos, report);
+
+  auto run = h.engine->run(*id);
+  BOOST_REQUIRE(run.ok());
+  BOOST_REQUIRE(run->steps.size() == 2u);
+  BOOST_TEST(run->steps[0].id == "triage");
+  BOOST_TEST(run->steps[0].result_json.find(R"("labels":["crash"])") != std::string::npos, run->steps[0].result_json);
+  BOOST_TEST(run->steps[1].result_json == "null");  // a run step has no result
+  BOOST_REQUIRE(run->steps[1].attempt_list.size() == 1u);
+  BOOST_TEST(run->steps[1].attempt_list[0].reason == "exited");
+  BOOST_TEST(run->steps[1].attempt_list[0].output_tail.find("severity: high") != std::string::npos);
+  BOOST_TEST(run->workflow_path == (h.dir / ".hearth/workflows/triage.toml").string());
+  BOOST_TEST(run->json.find(R"("result":{)") != std::string::npos, run->json);  // the shape of `hearth show --json`
+
+  auto transcripts = h.engine->transcripts(*id);
+  BOOST_REQUIRE(transcripts.ok());
+  BOOST_REQUIRE(transcripts->size() == 1u);
+  const hearth::Transcript& t = transcripts->front();
+  BOOST_TEST(t.step_id == "triage");
+  BOOST_TEST(t.attempt == 1);
+  BOOST_TEST(t.turns == 4);
+  BOOST_TEST(t.json.find(R"("messages":[)") != std::string::npos);
+  BOOST_TEST(t.json.find("docs/labels.md") != std::string::npos);  // a tool call of the agent
+  BOOST_TEST(h.engine->transcripts(*id, "triage")->size() == 1u);
+  BOOST_TEST(h.engine->transcripts(*id, "report")->empty());
+  BOOST_TEST(*h.engine->has_run(*id));
+  BOOST_TEST(!*h.engine->has_run("no-such-run"));
+}
+
+BOOST_AUTO_TEST_CASE(workflows_are_found_by_name_and_inputs_typed_from_text) {
+  Host h;
+  fs::create_directories(h.dir / ".hearth/workflows");
+  std::ofstream(h.dir / ".hearth/workflows/build.toml")
+      << "name = \"build\"\n[inputs]\nn = { type = \"integer\" }\nflag = { type = \"boolean\" }\n"
+         "name = { type = \"string\" }\n[[steps]]\nid = \"a\"\nrun = \"true\"\n";
+  auto found = hearth::find_workflow(h.dir.string(), "build");
+  BOOST_REQUIRE_MESSAGE(found.ok(), why(found));
+  BOOST_TEST(*found == (h.dir / ".hearth/workflows/build.toml").string());
+  auto typo = hearth::find_workflow(h.dir.string(), "biuld");
+  BOOST_REQUIRE(!typo.ok());
+  BOOST_TEST(typo.message().find("did you mean 'build'") != std::string::npos, typo.message());
+  BOOST_TEST(typo.message().find("available: build") != std::string::npos, typo.message());
+  BOOST_TEST(!hearth::find_workflow(h.dir.string(), "nope/x.toml").ok());
+
+  auto wf = hearth::load_workflow(*found);
+  BOOST_REQUIRE(wf);
+  BOOST_TEST(*wf.workflow->input_value("n", "12") == "12");
+  BOOST_TEST(*wf.workflow->input_value("flag", "true") == "true");
+  BOOST_TEST(*wf.workflow->input_value("name", "12") == "\"12\"");
+  auto bad = wf.workflow->input_value("n", "twelve");
+  BOOST_REQUIRE(!bad.ok());
+  BOOST_TEST(bad.message().find("'n'") != std::string::npos, bad.message());
+
+  // An unusable [inputs] schema is a load error, not a start error.
+  auto broken = hearth::load_workflow_text("[inputs]\nn = { type = 12 }\n[[steps]]\nid = \"a\"\nrun = \"true\"\n", "in.toml");
+  BOOST_TEST(!broken);
+  BOOST_TEST(hearth::format_duration(std::chrono::milliseconds(850)) == "850ms");
+  BOOST_TEST(hearth::format_duration(std::chrono::milliseconds(245000)) == "4m05s");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

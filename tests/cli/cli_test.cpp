@@ -739,6 +739,24 @@ wait
   BOOST_TEST(repo.runs()[0]["status"] == "succeeded");
 }
 
+// --all takes what a crash left behind; a run another live `hearth` is
+// running is that engine's, and only a resume by id says so.
+BOOST_AUTO_TEST_CASE(resume_all_leaves_a_run_that_a_live_engine_holds_alone) {
+  Repo repo;
+  repo.workflow("slow", "[[steps]]\nid = \"long\"\nrun = \"echo started; exec sleep 60\"\n");
+  HearthProcess p({{"run", "slow", "--run-id", "s1"}, {}, repo.root()});
+  BOOST_REQUIRE_MESSAGE(p.wait_for_stdout(std::regex(R"(\[long\] (started)\n)"), 10s).has_value(),
+                        "the step never started; stdout so far:\n" + p.out());
+  Outcome all = repo.hearth({"resume", "--all"});
+  REQUIRE_EXIT(all, 0);
+  BOOST_TEST(contains(all.out, "no interrupted runs"), shown(all));
+  Outcome named = repo.hearth({"resume", "s1"});
+  REQUIRE_EXIT(named, 1);
+  BOOST_TEST(contains(named.err, "is being run by"), shown(named));
+  p.signal(SIGINT);
+  BOOST_TEST(p.finish(10s).exit_code == 130);
+}
+
 BOOST_AUTO_TEST_CASE(resume_from_reruns_a_step_and_says_when_the_file_changed) {
   Repo repo;
   repo.workflow("ship", "[[steps]]\nid = \"a\"\nrun = \"echo a >> journal\"\n[[steps]]\nid = \"b\"\nneeds = [\"a\"]\nrun = \"echo b >> journal\"\n");
