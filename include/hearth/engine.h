@@ -13,7 +13,11 @@
 // hundred microseconds each, grouped per scheduling pass).
 //
 // Signals: the engine installs no signal handlers; a host that wants
-// SIGINT to cancel runs calls cancel_all() from its own handler.
+// SIGINT to cancel runs calls cancel_all() from its own handler. One
+// exception: when SIGPIPE still has its default action, the first step
+// granted a command sets it to ignored (a granted program that closes its
+// stdin early must not end the host process); a host that handles SIGPIPE
+// itself is left alone.
 //
 // Lifetime: the loop must outlive the Engine. Destroying the Engine
 // REQUIRES active_runs() == 0: call shutdown() (or cancel_all()) and wait
