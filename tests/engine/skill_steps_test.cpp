@@ -103,15 +103,19 @@ std::string with_tool(std::string wf, const std::string& tool) {
   return wf;
 }
 
+// True, with a message, where this host cannot run the namespace sandbox.
+bool without_namespaces() {
+  auto problem = hearth::sandbox::namespace_support_problem();
+  if (!problem.empty()) BOOST_TEST_MESSAGE("skipped: " << problem);
+  return !problem.empty();
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(skill_steps)
 
 BOOST_AUTO_TEST_CASE(a_skill_reads_files_runs_a_granted_command_is_told_why_its_result_is_wrong_and_fixes_it) {
-  if (!hearth::sandbox::namespace_support_problem().empty()) {
-    BOOST_TEST_MESSAGE("skipped: " << hearth::sandbox::namespace_support_problem());
-    return;
-  }
+  if (without_namespaces()) return;
   AgentEnv a;
   TempRepo repo("");
   repo.rewrite(with_tool(triage_workflow("namespace"), host_tool(repo)));
@@ -168,10 +172,7 @@ BOOST_AUTO_TEST_CASE(a_skill_reads_files_runs_a_granted_command_is_told_why_its_
 }
 
 BOOST_AUTO_TEST_CASE(the_bash_calls_of_an_attempt_share_one_sandbox_and_it_is_gone_after) {
-  if (!hearth::sandbox::namespace_support_problem().empty()) {
-    BOOST_TEST_MESSAGE("skipped: " << hearth::sandbox::namespace_support_problem());
-    return;
-  }
+  if (without_namespaces()) return;
   AgentEnv a;
   TempRepo repo("");
   repo.rewrite(with_tool(R"([sandbox]
