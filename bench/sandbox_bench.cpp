@@ -1,7 +1,11 @@
 // Start-to-exit of `true`, in one run: plain uv_spawn (the floor), the
 // namespace backend (full isolation), and bwrap with equivalent flags (the
-// peer). Prints p50/p99 and the ratios; docs/performance.md records them.
+// peer); then a command run in an already open namespace session (an agent's
+// tool call) against posix_spawn + waitpid of /bin/true (PERFORMANCE.md's
+// spawn floor). Prints p50/p99 and the ratios; docs/performance.md records them.
 //   ./build/bench/sandbox_bench [iterations]
+#include <spawn.h>
+#include <sys/wait.h>
 #include <uv.h>
 
 #include <algorithm>
@@ -63,6 +67,36 @@ double sandbox_once(uv_loop_t* loop, Sandbox& box, const ExecSpec& spec) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
+// posix_spawn + waitpid of /bin/true: PERFORMANCE.md's spawn floor.
+double posix_spawn_once() {
+  char* argv[] = {const_cast<char*>("/bin/true"), nullptr};
+  char* env[] = {nullptr};
+  auto t0 = Clock::now();
+  pid_t pid = 0;
+  if (posix_spawn(&pid, argv[0], nullptr, nullptr, argv, env) != 0) std::exit(1);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+// One command in an open session, from exec to on_exit.
+double session_once(uv_loop_t* loop, SandboxSession& session, const ExecSpec& spec) {
+  auto t0 = Clock::now();
+  int64_t status = -1;
+  bool ended = false;
+  auto p = session.exec(spec, {nullptr, [&](const ExitInfo& e) {
+                                 status = e.exit_status;
+                                 ended = true;
+                               }});
+  if (!p) {
+    std::fprintf(stderr, "exec: %s\n", p.message().c_str());
+    std::exit(1);
+  }
+  while (!ended) uv_run(loop, UV_RUN_ONCE);
+  if (status != 0) std::fprintf(stderr, "exit status %lld\n", static_cast<long long>(status));
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
 Figures measure(int n, const std::function<double()>& once) {
   for (int i = 0; i < n / 10 + 1; ++i) once();  // warm-up
   std::vector<double> ms;
@@ -101,6 +135,32 @@ int main(int argc, char** argv) {
   std::printf("namespace backend (network host)               %6.2f   %6.2f\n", ns_host.p50, ns_host.p99);
   std::printf("bwrap --unshare-all ... (equivalent flags)     %6.2f   %6.2f\n", bw.p50, bw.p99);
   std::printf("ratio namespace/bwrap p50: %.2f   namespace/uv_spawn p50: %.2f\n", nsf.p50 / bw.p50, nsf.p50 / floor.p50);
+
+  // An agent's tool calls: one session, many commands. (uv_spawn_once runs
+  // the loop until it is empty: not while the session is open.)
+  Figures bash_floor = measure(n, [&] { return uv_spawn_once(&loop, {"/bin/bash", "-c", "true"}); });
+  spec.isolation.network = Network::none;
+  auto session = (*ns)->open_session(&loop, spec);
+  if (!session) {
+    std::fprintf(stderr, "open_session: %s\n", session.message().c_str());
+    return 1;
+  }
+  Figures spawn_floor = measure(n, posix_spawn_once);
+  Figures in_session = measure(n, [&] { return session_once(&loop, **session, spec); });
+  ExecSpec bash = spec;
+  bash.argv = {"bash", "-c", "true"};
+  Figures bash_in_session = measure(n, [&] { return session_once(&loop, **session, bash); });
+  (*session)->close(nullptr);
+  session->reset();
+  uv_run(&loop, UV_RUN_DEFAULT);
+  std::printf("\ncommand in an open session, %d runs each        p50 ms   p99 ms\n", n);
+  std::printf("posix_spawn + waitpid of /bin/true (floor)     %6.2f   %6.2f\n", spawn_floor.p50, spawn_floor.p99);
+  std::printf("session exec of `true`                         %6.2f   %6.2f\n", in_session.p50, in_session.p99);
+  std::printf("uv_spawn of `bash -c true` (no isolation)      %6.2f   %6.2f\n", bash_floor.p50, bash_floor.p99);
+  std::printf("session exec of `bash -c true`                 %6.2f   %6.2f\n", bash_in_session.p50, bash_in_session.p99);
+  std::printf("ratio session `true` / posix_spawn floor p50: %.2f (target <= 1.3)   "
+              "session `bash -c true` / uv_spawn of it: %.2f\n",
+              in_session.p50 / spawn_floor.p50, bash_in_session.p50 / bash_floor.p50);
   uv_loop_close(&loop);
   return 0;
 }

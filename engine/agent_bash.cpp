@@ -35,6 +35,10 @@ struct SandboxBashSession::Call {
 
   void finish(const sandbox::ExitInfo& info) {
     process = nullptr;
+    if (!info.failure.empty()) {
+      note += std::string(note.empty() ? "" : "\n") + "[the sandbox failed under the command: " + info.failure +
+              "; the next command starts in a fresh sandbox]";
+    }
     if (info.timed_out) end.timed_out = true;
     else if (info.killed) end.cancelled = true;
     else if (info.term_signal) end.signal = info.term_signal;
@@ -43,7 +47,7 @@ struct SandboxBashSession::Call {
     if (session) {
       auto& o = session->options_;
       redact = o.redact;
-      if (!end.timed_out && !end.cancelled) {
+      if (!end.timed_out && !end.cancelled && info.failure.empty()) {
         std::ifstream in(o.cwd_file_host, std::ios::binary);
         std::string reported;
         std::getline(in, reported);
@@ -62,6 +66,7 @@ struct SandboxBashSession::Call {
     auto cb = std::move(done);
     if (!cb) return;
     agent::ToolResult r = agent::bash_result(output, end, note);
+    if (!info.failure.empty()) r.is_error = true;
     if (redact) r.text = redact(std::move(r.text));
     cb(std::move(r));
   }
@@ -71,7 +76,7 @@ SandboxBashSession::SandboxBashSession(uv_loop_t* loop, SandboxBashOptions optio
     : loop_(loop), options_(std::move(options)), cwd_(options_.mount) {}
 
 SandboxBashSession::~SandboxBashSession() {
-  if (!call_) return;
+  if (!call_) return;  // box_ closes the session (and kills what it holds)
   auto c = std::move(call_);
   c->session = nullptr;
   if (c->process) c->process->kill();
@@ -111,14 +116,33 @@ void SandboxBashSession::run(const nlohmann::json& args, std::function<void(agen
     if (auto call = weak.lock()) call->output.append(chunk);
   };
   cb.on_exit = [c](const sandbox::ExitInfo& info) { c->finish(info); };
+  auto box = session(c->note);
+  if (!box) {
+    auto d = std::move(c->done);
+    return d({"bash: cannot start the command's sandbox: " + box.message(), true});
+  }
   call_ = c;
-  auto p = options_.sandbox->spawn(loop_, spec, std::move(cb));
+  auto p = (*box)->exec(spec, std::move(cb));
   if (!p) {
     call_.reset();
     auto d = std::move(c->done);
     return d({"bash: cannot start the command in the sandbox: " + p.message(), true});
   }
   c->process = *p;
+}
+
+Result<sandbox::SandboxSession*> SandboxBashSession::session(std::string& note) {
+  if (box_ && box_->problem().empty()) return box_.get();
+  bool restarted = box_ != nullptr;
+  std::string why = restarted ? box_->problem() : "";
+  box_.reset();
+  auto opened = options_.sandbox->open_session(loop_, options_.base);
+  if (!opened) return opened.error();
+  box_ = std::move(*opened);
+  if (restarted)
+    note += std::string(note.empty() ? "" : "\n") + "[a fresh sandbox: the previous one ended (" + why +
+            "); files in /tmp and $HOME and background processes of earlier commands are gone]";
+  return box_.get();
 }
 
 }  // namespace hearth::engine

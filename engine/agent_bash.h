@@ -1,11 +1,18 @@
-// The `bash` tool of skill and prompt steps (agent/bash.h's contract): each
-// call is `bash -c` in a fresh sandbox of the run's backend, built from the
-// step's ExecSpec (its workspace, network, limits, granted commands and
-// environment), so the agent's commands are isolated exactly as a `run`
-// step's script. Nothing but the workspace persists between calls (/tmp and
-// $HOME are new each time); the current directory does: an EXIT trap writes
-// `pwd -P` to a file the engine reads after the command ends. A cwd outside
-// the workspace is not kept (the next call starts at the workspace root).
+// The `bash` tool of skill and prompt steps (agent/bash.h's contract). The
+// calls of one attempt share one sandbox session of the run's backend
+// (sandbox.h's SandboxSession), opened at the first call and closed when the
+// attempt ends: built once from the step's ExecSpec (its workspace, network,
+// limits, granted commands and environment), so the agent's commands are
+// isolated exactly as a `run` step's script, and each call is `bash -c` in
+// it. Files in /tmp and $HOME persist from one call to the next within the
+// attempt, and so do processes a command detached from its process group
+// (setsid); everything else a call started ends with it. A new attempt (a
+// retry, a resumed step) starts with a fresh sandbox. The current directory
+// persists too: an EXIT trap writes `pwd -P` to a file the engine reads
+// after the command ends. A cwd outside the workspace is not kept (the next
+// call starts at the workspace root). If the session's sandbox fails (its
+// helper is killed), the call in progress fails and says so, and the next
+// call starts a fresh sandbox and says that /tmp and $HOME were reset.
 #pragma once
 
 #include <uv.h>
@@ -51,10 +58,17 @@ class SandboxBashSession final : public agent::BashSession {
 
  private:
   struct Call;
+  /// The session, opened by the first call (and again after it failed).
+  /// Open: a note for the next result, or an error.
+  Result<sandbox::SandboxSession*> session(std::string& note);
+
   uv_loop_t* loop_;
   SandboxBashOptions options_;
   std::string cwd_;
   std::shared_ptr<Call> call_;  // the call in progress
+  /// Closed (its processes killed) when this object goes; declared after
+  /// call_ so a running call is killed first.
+  std::unique_ptr<sandbox::SandboxSession> box_;
 };
 
 }  // namespace hearth::engine

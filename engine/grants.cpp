@@ -9,6 +9,8 @@
 #include <fstream>
 #include <map>
 
+#include "util/companion.h"
+
 namespace hearth::engine {
 
 namespace fs = std::filesystem;
@@ -88,17 +90,7 @@ void set_env(std::vector<std::string>& env, const std::string& name, const std::
 
 }  // namespace
 
-std::string find_shim() {
-  if (const char* env = std::getenv("HEARTH_SHIM"); env && *env) return executable(env) ? env : "";
-  std::error_code ec;
-  fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) {
-    for (auto candidate : {self.parent_path() / "hearth-shim", self.parent_path().parent_path() / "commands" / "hearth-shim"})
-      if (executable(candidate)) return candidate.string();
-  }
-  if (executable(HEARTH_INSTALLED_SHIM)) return HEARTH_INSTALLED_SHIM;
-  return "";
-}
+std::string find_shim() { return find_companion("HEARTH_SHIM", "hearth-shim", "commands", HEARTH_INSTALLED_SHIM); }
 
 std::vector<std::string> secret_names(const workflows::Workflow& wf) {
   std::vector<std::string> names;

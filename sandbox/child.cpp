@@ -196,6 +196,10 @@ int run_child_plan(void* arg) noexcept {
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (p->exec_fd >= 0) {
+    syscall(SYS_execveat, p->exec_fd, "", p->argv.data(), p->envp.data(), AT_EMPTY_PATH);
+    return fail(p, "exec", p->argv[0]);
+  }
   int err = ENOENT;
   for (const char* c : p->candidates) {
     ::execve(c, p->argv.data(), p->envp.data());

@@ -49,6 +49,7 @@ struct ChildPlan {
   std::vector<std::pair<int, rlimit>> rlimits;
   sock_fprog seccomp{};  // empty: none
   int out_fd = -1;       // becomes stdout and stderr
+  int exec_fd = -1;  // >= 0: execveat this open file (a session's helper), not the candidates
   std::vector<const char*> candidates;  // paths of the program to try, in order
   std::vector<char*> argv, envp;        // null-terminated
 

@@ -3,7 +3,6 @@
 // stdout and stderr so their order is kept; watched_process.h watches it.
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,39 +12,13 @@
 
 #include "sandbox/path_search.h"
 #include "sandbox/sandbox.h"
+#include "sandbox/session.h"
+#include "sandbox/spawn_child.h"
 #include "sandbox/watched_process.h"
 
 namespace hearth::sandbox {
 
 namespace {
-
-// posix_spawn (vfork semantics on Linux): unlike fork(), its cost does not
-// grow with the engine's memory. The child gets its own session (so its
-// process group can be killed whole), stdin from /dev/null, default
-// signal dispositions and an empty signal mask. Returns 0 or an errno.
-int spawn_child(const std::string& program, const std::string& cwd, char* const* argv, char* const* env, int out_fd,
-                pid_t* pid) {
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawnattr_init(&attr);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
-  posix_spawn_file_actions_adddup2(&actions, out_fd, 2);
-  posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
-  sigset_t all, none;
-  sigfillset(&all);
-  sigdelset(&all, SIGKILL);
-  sigdelset(&all, SIGSTOP);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-  int rc = posix_spawn(pid, program.c_str(), &actions, &attr, argv, env);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  return rc;
-}
 
 // argv[0] as the child would find it, like execvp.
 std::string find_program(const std::string& name, const std::vector<std::string>& env) {
@@ -69,7 +42,7 @@ Status start(WatchedProcess* p, const ExecSpec& spec) {
   uv_file fds[2];
   if (int rc = uv_pipe(fds, 0, 0); rc != 0) return Error{std::string("cannot create output pipe: ") + uv_strerror(rc)};
   pid_t pid = 0;
-  int rc = spawn_child(program, spec.cwd, argv.data(), env.data(), fds[1], &pid);
+  int rc = spawn_child(program.c_str(), spec.cwd.c_str(), argv.data(), env.data(), fds[1], &pid);
   ::close(fds[1]);  // the child holds its copies; EOF comes when they all close
   if (rc != 0) {
     ::close(fds[0]);
@@ -91,6 +64,11 @@ class LocalSandbox final : public Sandbox {
       return Error{s.message()};
     }
     return static_cast<Process*>(p);
+  }
+  Result<std::unique_ptr<SandboxSession>> open_session(uv_loop_t* loop, const ExecSpec& base) override {
+    if (!base.isolation.forwards.empty())
+      return Error{"the local backend cannot forward loopback ports (API proxies need kind = \"namespace\")"};
+    return make_spawning_session(loop, *this, base);
   }
   std::string_view kind() const override { return "local"; }
 };

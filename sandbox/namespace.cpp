@@ -26,8 +26,10 @@
 #include "sandbox/child_plan.h"
 #include "sandbox/forwarder.h"
 #include "sandbox/mounts.h"
+#include "sandbox/passed_fds.h"
 #include "sandbox/path_search.h"
 #include "sandbox/seccomp_filter.h"
+#include "sandbox/session.h"
 #include "sandbox/watched_process.h"
 
 namespace hearth::sandbox {
@@ -43,20 +45,6 @@ std::string read_first_line(const char* path) {
   std::string line;
   std::getline(in, line);
   return line;
-}
-
-// Where the command starts: a host path under the workspace moves to the
-// same place under /workspace; anything else is already an inside path.
-Result<std::string> inside_cwd(const ExecSpec& spec) {
-  const std::string& ws = spec.isolation.workspace;
-  std::string cwd = spec.cwd.empty() ? kWorkspaceInside : spec.cwd;
-  if (!ws.empty()) {
-    std::string root = ws.back() == '/' ? ws.substr(0, ws.size() - 1) : ws;
-    if (cwd == root) return std::string(kWorkspaceInside);
-    if (cwd.rfind(root + "/", 0) == 0) return kWorkspaceInside + cwd.substr(root.size());
-  }
-  if (cwd.empty() || cwd[0] != '/') return Error{"working directory '" + cwd + "' is not an absolute path"};
-  return cwd;
 }
 
 // The forwards are possible: network = proxies, distinct ports, socket paths
@@ -101,15 +89,7 @@ Result<std::vector<int>> receive_listeners(int channel, size_t n) {
   if (::recvmsg(channel, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) != 1)
     return Error{std::string("the sandbox did not hand over its forwarded ports: ") + std::strerror(errno)};
   std::vector<int> fds;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < count; ++i) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      fds.push_back(fd);
-    }
-  }
+  collect_passed_fds(msg, fds);
   if (fds.size() != n) {
     for (int fd : fds) ::close(fd);
     return Error{"the sandbox handed over " + std::to_string(fds.size()) + " forwarded ports, not " + std::to_string(n)};
@@ -127,11 +107,78 @@ class NamespaceSandbox final : public Sandbox {
   Result<Process*> spawn(uv_loop_t* loop, const ExecSpec& spec, ExecCallbacks callbacks) override {
     if (spec.argv.empty()) return Error{"nothing to run: empty command"};
     auto started = std::chrono::steady_clock::now();
+    uv_file fds[2];
+    if (int rc = uv_pipe(fds, 0, 0); rc != 0) return Error{std::string("cannot create output pipe: ") + uv_strerror(rc)};
+    auto child = start(loop, spec, fds[1], -1);
+    ::close(fds[1]);
+    if (!child) {
+      ::close(fds[0]);
+      return child.error();
+    }
+    // The cgroups go when the command has exited (and with it, by the
+    // kernel, every process of its pid namespace); so do the forwards.
+    if (child->release) {
+      auto on_exit = std::move(callbacks.on_exit);
+      callbacks.on_exit = [release = std::move(child->release), on_exit = std::move(on_exit)](const ExitInfo& e) {
+        release();
+        if (on_exit) on_exit(e);
+      };
+    }
+    auto* p = new WatchedProcess(loop, std::move(callbacks), spec, WatchedProcess::Target::pid_namespace);
+    if (auto s = p->watch(child->pid, fds[0], started); !s.ok()) {
+      if (!p->has_handles()) delete p;
+      return s.error();
+    }
+    return static_cast<Process*>(p);
+  }
+
+  Result<std::unique_ptr<SandboxSession>> open_session(uv_loop_t* loop, const ExecSpec& base) override {
+    std::string helper = find_stepbox();
+    if (helper.empty())
+      return Error{"a namespace session needs the hearth-stepbox program, which was not found beside the engine "
+                   "(set HEARTH_STEPBOX to its path)"};
+    // Opened here, exec'd by the child after the root is built: the helper
+    // needs no bind and no path inside the sandbox.
+    int exec_fd = ::open(helper.c_str(), O_RDONLY | O_CLOEXEC);
+    if (exec_fd < 0) return Error{"cannot open " + helper + ": " + std::strerror(errno)};
+    int control[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, control) != 0) {
+      int err = errno;
+      ::close(exec_fd);
+      return Error{std::string("cannot create the session's control socket: ") + std::strerror(err)};
+    }
+    ExecSpec spec = base;
+    spec.argv = {"hearth-stepbox"};
+    spec.env.clear();
+    spec.cwd = kWorkspaceInside;
+    auto child = start(loop, spec, control[1], exec_fd);
+    ::close(control[1]);
+    ::close(exec_fd);
+    if (!child) {
+      ::close(control[0]);
+      return Error{"cannot open a sandbox session: " + child.message()};
+    }
+    return make_helper_session(loop, {child->pid, control[0], std::move(child->release)}, base);
+  }
+
+  std::string_view kind() const override { return "namespace"; }
+
+ private:
+  /// A child started in new namespaces, and what to release once it exited.
+  struct Started {
+    int pid = -1;
+    std::function<void()> release;  // cgroups and forwards; null: nothing
+  };
+
+  // Builds the plan for `spec` and clones the child, whose stdout and stderr
+  // are `out_fd` (not taken). With `exec_fd` >= 0 the child execs that
+  // file instead of looking argv[0] up. Returns once the child has exec'd.
+  Result<Started> start(uv_loop_t* loop, const ExecSpec& spec, int out_fd, int exec_fd) {
     const Isolation& iso = spec.isolation;
     ChildPlan plan;
     plan.uid_map = uid_map_.c_str();
     plan.gid_map = gid_map_.c_str();
-    auto cwd = inside_cwd(spec);
+    auto cwd = inside_cwd(spec.cwd, spec.isolation.workspace);
     if (!cwd) return cwd.error();
     plan.cwd = plan.keep(*cwd);
     if (auto s = root_.add_ops(iso, plan); !s.ok()) return s.error();
@@ -153,36 +200,27 @@ class NamespaceSandbox final : public Sandbox {
         if (iso.pids && w.rfind("pids", 0) == 0) plan.rlimits.push_back({RLIMIT_NPROC, {*iso.pids, *iso.pids}});
       }
     }
+    plan.exec_fd = exec_fd;
     for (auto& c : program_candidates(spec.argv[0], spec.env)) plan.candidates.push_back(plan.keep(c));
     for (auto& a : spec.argv) plan.argv.push_back(const_cast<char*>(a.c_str()));
     plan.argv.push_back(nullptr);
     for (auto& e : spec.env) plan.envp.push_back(const_cast<char*>(e.c_str()));
     plan.envp.push_back(nullptr);
-
-    uv_file fds[2];
-    if (int rc = uv_pipe(fds, 0, 0); rc != 0) {
-      cgroups_.release(group);
-      return Error{std::string("cannot create output pipe: ") + uv_strerror(rc)};
-    }
-    plan.out_fd = fds[1];
+    plan.out_fd = out_fd;
     int channel[2] = {-1, -1};
     if (!plan.listen_addrs.empty() && ::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, channel) != 0) {
       int err = errno;
-      ::close(fds[0]);
-      ::close(fds[1]);
       cgroups_.release(group);
       return Error{std::string("cannot create the channel for forwarded ports: ") + std::strerror(err)};
     }
     plan.listen_channel = channel[1];
     int pid = clone_child(plan, iso.network);
     int clone_errno = errno;
-    ::close(fds[1]);
     if (channel[1] >= 0) ::close(channel[1]);
     for (int fd : group.procs) ::close(fd);
     group.procs.clear();
     if (pid < 0) {
       if (channel[0] >= 0) ::close(channel[0]);
-      ::close(fds[0]);
       cgroups_.release(group);
       return Error{"cannot create the sandbox's namespaces: " + std::string(std::strerror(clone_errno)) + ". " +
                    namespace_support_problem()};
@@ -190,7 +228,6 @@ class NamespaceSandbox final : public Sandbox {
     if (plan.failed_what) {
       if (channel[0] >= 0) ::close(channel[0]);
       waitpid(pid, nullptr, __WALL);
-      ::close(fds[0]);
       cgroups_.release(group);
       std::string what = std::string(plan.failed_what) + (plan.failed_path && *plan.failed_path ? " " : "") +
                          (plan.failed_path ? plan.failed_path : "");
@@ -205,35 +242,23 @@ class NamespaceSandbox final : public Sandbox {
       if (!made) {
         ::kill(pid, SIGKILL);
         waitpid(pid, nullptr, __WALL);
-        ::close(fds[0]);
         cgroups_.release(group);
         return made.error();
       }
       forwarder = *made;
     }
-    // The cgroups go when the command has exited (and with it, by the
-    // kernel, every process of its pid namespace); so do the forwards.
-    auto dirs = std::make_shared<Cgroups::Group>(std::move(group));
-    if (!dirs->dirs.empty() || forwarder) {
-      auto on_exit = std::move(callbacks.on_exit);
-      callbacks.on_exit = [this, dirs, forwarder, on_exit = std::move(on_exit)](const ExitInfo& e) {
+    Started out;
+    out.pid = pid;
+    if (!group.dirs.empty() || forwarder) {
+      auto dirs = std::make_shared<Cgroups::Group>(std::move(group));
+      out.release = [this, dirs, forwarder] {
         if (forwarder) forwarder->close();
         cgroups_.release(*dirs);
-        if (on_exit) on_exit(e);
       };
     }
-    auto* p = new WatchedProcess(loop, std::move(callbacks), spec, WatchedProcess::Target::pid_namespace);
-    if (auto s = p->watch(pid, fds[0], started); !s.ok()) {
-      if (forwarder) forwarder->close();
-      if (!p->has_handles()) delete p;
-      return s.error();
-    }
-    return static_cast<Process*>(p);
+    return out;
   }
 
-  std::string_view kind() const override { return "namespace"; }
-
- private:
   // Takes the listening sockets from `channel` (and closes it).
   static Result<Forwarder*> start_forwarder(uv_loop_t* loop, const Isolation& iso, int channel) {
     auto fds = receive_listeners(channel, iso.forwards.size());

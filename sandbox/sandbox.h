@@ -81,8 +81,11 @@ struct ExitInfo {
   int64_t exit_status = 0;  // exit code, or 128+signal when killed by a signal
   int term_signal = 0;      // 0 unless killed by a signal
   bool timed_out = false;   // the timeout fired and the process was killed for it
-  bool killed = false;      // kill() was called (cancellation)
+  bool killed = false;      // kill() was called (cancellation), or its session was closed
   std::chrono::steady_clock::duration elapsed{};
+  /// Non-empty when the sandbox itself failed under the command (a session's
+  /// helper died): what happened, for the user. The command was killed.
+  std::string failure;
 };
 
 struct ExecCallbacks {
@@ -105,12 +108,46 @@ class Process {
   virtual int pid() const = 0;
 };
 
+/// One sandbox kept open to run many commands, one after another or at
+/// once: an agent step's tool calls. Every command sees the same root, /tmp,
+/// home directory, network namespace and limits (the cgroup counts the
+/// whole session), and processes a command moved out of its process group
+/// (setsid) keep running until the session closes. Not copyable.
+///
+/// Lifetime: destroying the session closes it (as close(nullptr)); it may be
+/// destroyed at any time on the loop thread, also from a callback of one of
+/// its commands. The loop must keep running until the close has finished.
+class SandboxSession {
+ public:
+  virtual ~SandboxSession() = default;
+  /// Starts a command: `cmd`'s argv, env, cwd, timeout and kill_grace; its
+  /// isolation is ignored (the session's stands). Same contract as
+  /// Sandbox::spawn: on error returns it and fires no callback (the session
+  /// is closed or its helper died: the message says which); else on_exit
+  /// fires exactly once. A program that cannot be started inside ends with
+  /// exit status 127 and the reason in its output, as in a shell.
+  virtual Result<Process*> exec(const ExecSpec& cmd, ExecCallbacks callbacks) = 0;
+  /// Ends the session: every process in it is killed (commands still
+  /// running end with `killed`), limits and forwards are released, then
+  /// `done` (may be null) is called on the loop. Once; later calls ignored.
+  virtual void close(std::function<void()> done) = 0;
+  /// Why no further command can start (the helper died, the session is
+  /// closed), or empty.
+  virtual std::string problem() const = 0;
+};
+
 class Sandbox {
  public:
   virtual ~Sandbox() = default;
   /// Starts `spec` on `loop`. On error returns it and fires no callback; on
   /// success fires on_exit exactly once, on the loop thread.
   virtual Result<Process*> spawn(uv_loop_t* loop, const ExecSpec& spec, ExecCallbacks callbacks) = 0;
+  /// Opens a session whose commands are isolated as `base.isolation` says
+  /// (its argv, env, cwd and timeout are not used). The namespace backend
+  /// builds the sandbox once, here, around a small helper that starts each
+  /// command (docs/sandbox.md, "Sessions"); the local backend spawns per
+  /// command. The Sandbox must outlive the session.
+  virtual Result<std::unique_ptr<SandboxSession>> open_session(uv_loop_t* loop, const ExecSpec& base) = 0;
   virtual std::string_view kind() const = 0;
 };
 

@@ -11,13 +11,60 @@
 
 namespace hearth::sandbox {
 
-WatchedProcess::WatchedProcess(uv_loop_t* loop, ExecCallbacks cb, const ExecSpec& spec, Target target)
+WatchedProcess::WatchedProcess(uv_loop_t* loop, ExecCallbacks cb, const ExecSpec& spec, Target target,
+                               std::function<void(int)> signaller)
     : loop_(loop),
       cb_(std::move(cb)),
       target_(target),
+      signaller_(std::move(signaller)),
       grace_(spec.kill_grace),
       timeout_(spec.timeout),
-      cap_(target == Target::pid_namespace ? spec.isolation.output_cap_bytes : UINT64_MAX) {}
+      cap_(target == Target::process_group ? UINT64_MAX : spec.isolation.output_cap_bytes) {}
+
+void WatchedProcess::start_output(int out_fd) {
+  uv_pipe_init(loop_, &pipe_, 0);
+  pipe_.data = this;
+  uv_pipe_open(&pipe_, out_fd);
+  ++open_handles_;
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&pipe_), &WatchedProcess::on_alloc, &WatchedProcess::on_read);
+}
+
+void WatchedProcess::start_timeout() {
+  if (!timeout_) return;
+  uv_timer_init(loop_, &timeout_timer_);
+  timeout_timer_.data = this;
+  ++open_handles_;
+  uv_timer_start(&timeout_timer_, &WatchedProcess::on_timeout, static_cast<uint64_t>(timeout_->count()), 0);
+}
+
+void WatchedProcess::start_grace_timer() {
+  if (grace_timer_active_) return;
+  uv_timer_init(loop_, &grace_timer_);
+  grace_timer_.data = this;
+  ++open_handles_;
+  grace_timer_active_ = true;
+  uv_timer_start(&grace_timer_, &WatchedProcess::on_grace, static_cast<uint64_t>(grace_.count()), 0);
+}
+
+void WatchedProcess::watch_output(int out_fd, std::chrono::steady_clock::time_point started) {
+  started_ = started;
+  start_output(out_fd);
+  start_timeout();
+}
+
+void WatchedProcess::exited(int wait_status, bool killed, std::string failure) {
+  if (exited_) return;
+  exited_ = true;
+  if (killed) killed_ = true;
+  int sig = WIFSIGNALED(wait_status) ? WTERMSIG(wait_status) : 0;
+  info_.exit_status = sig ? 128 + sig : WEXITSTATUS(wait_status);
+  info_.term_signal = sig;
+  info_.elapsed = std::chrono::steady_clock::now() - started_;
+  info_.failure = std::move(failure);
+  signaller_ = nullptr;  // the session may be gone before the output ends
+  if (!eof_) start_grace_timer();  // bounds the wait for the output's end
+  maybe_finish();
+}
 
 Status WatchedProcess::watch(int pid, int out_fd, std::chrono::steady_clock::time_point started) {
   pid_ = pid;
@@ -31,20 +78,12 @@ Status WatchedProcess::watch(int pid, int out_fd, std::chrono::steady_clock::tim
     return Error{std::string("cannot watch the started process (pidfd_open needs Linux 5.3 or later): ") +
                  std::strerror(err)};
   }
-  uv_pipe_init(loop_, &pipe_, 0);
-  pipe_.data = this;
-  uv_pipe_open(&pipe_, out_fd);
+  start_output(out_fd);
   uv_poll_init(loop_, &exit_poll_, pidfd_);
   exit_poll_.data = this;
-  open_handles_ = 2;
-  uv_read_start(reinterpret_cast<uv_stream_t*>(&pipe_), &WatchedProcess::on_alloc, &WatchedProcess::on_read);
+  ++open_handles_;
   uv_poll_start(&exit_poll_, UV_READABLE, &WatchedProcess::on_exit);
-  if (timeout_) {
-    uv_timer_init(loop_, &timeout_timer_);
-    timeout_timer_.data = this;
-    ++open_handles_;
-    uv_timer_start(&timeout_timer_, &WatchedProcess::on_timeout, static_cast<uint64_t>(timeout_->count()), 0);
-  }
+  start_timeout();
   return {};
 }
 
@@ -57,18 +96,18 @@ void WatchedProcess::kill() {
 void WatchedProcess::signal(int sig) {
   // A namespace's init ignores signals it has no handler for, except
   // SIGKILL: SIGTERM reaches only a command that traps it.
-  if (target_ == Target::process_group) ::kill(-pid_, sig);
-  else ::kill(pid_, sig);
+  if (target_ == Target::remote) {
+    if (signaller_) signaller_(sig);
+  } else if (target_ == Target::process_group) {
+    ::kill(-pid_, sig);
+  } else {
+    ::kill(pid_, sig);
+  }
 }
 
 void WatchedProcess::terminate() {
   signal(SIGTERM);
-  if (grace_timer_active_) return;
-  uv_timer_init(loop_, &grace_timer_);
-  grace_timer_.data = this;
-  ++open_handles_;
-  grace_timer_active_ = true;
-  uv_timer_start(&grace_timer_, &WatchedProcess::on_grace, static_cast<uint64_t>(grace_.count()), 0);
+  start_grace_timer();
 }
 
 void WatchedProcess::on_timeout(uv_timer_t* t) noexcept {
@@ -80,7 +119,18 @@ void WatchedProcess::on_timeout(uv_timer_t* t) noexcept {
 
 void WatchedProcess::on_grace(uv_timer_t* t) noexcept {
   auto* self = static_cast<WatchedProcess*>(t->data);
-  if (!self->exited_) self->signal(SIGKILL);
+  if (!self->exited_) {
+    self->signal(SIGKILL);
+  } else if (!self->eof_ && self->target_ == Target::remote) {
+    // A remote command's exit came, but a process that left its process
+    // group still holds the output open: stop waiting for it.
+    static constexpr char kNote[] =
+        "\n[hearth: a background process of the command still holds its output open; the rest is not shown]\n";
+    if (self->cb_.on_output) self->cb_.on_output(std::string_view(kNote, sizeof kNote - 1));
+    self->eof_ = true;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&self->pipe_));
+    self->maybe_finish();
+  }
 }
 
 void WatchedProcess::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) noexcept {
@@ -145,7 +195,7 @@ void WatchedProcess::maybe_finish() {
 }
 
 void WatchedProcess::close_all() {
-  uv_close(reinterpret_cast<uv_handle_t*>(&exit_poll_), &WatchedProcess::on_closed);
+  if (pidfd_ >= 0) uv_close(reinterpret_cast<uv_handle_t*>(&exit_poll_), &WatchedProcess::on_closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&pipe_), &WatchedProcess::on_closed);
   if (timeout_) uv_close(reinterpret_cast<uv_handle_t*>(&timeout_timer_), &WatchedProcess::on_closed);
   if (grace_timer_active_) uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_), &WatchedProcess::on_closed);
@@ -154,7 +204,7 @@ void WatchedProcess::close_all() {
 void WatchedProcess::on_closed(uv_handle_t* h) noexcept {
   auto* self = static_cast<WatchedProcess*>(h->data);
   if (--self->open_handles_ == 0) {
-    ::close(self->pidfd_);
+    if (self->pidfd_ >= 0) ::close(self->pidfd_);
     delete self;
   }
 }

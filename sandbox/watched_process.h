@@ -7,7 +7,9 @@
 #include <uv.h>
 
 #include <chrono>
+#include <functional>
 #include <optional>
+#include <string>
 
 #include "sandbox/sandbox.h"
 
@@ -19,14 +21,29 @@ class WatchedProcess final : public Process {
   /// group is signalled, and killed whole when the child exits.
   /// `pid_namespace`: the child is the init of its own pid namespace; when
   /// it dies the kernel kills every other process in it.
-  enum class Target { process_group, pid_namespace };
+  /// `remote`: a command of a session, started by the session's helper:
+  /// signals go through `signaller` (to the command's process group), and
+  /// the session reports the exit with exited().
+  enum class Target { process_group, pid_namespace, remote };
 
-  WatchedProcess(uv_loop_t* loop, ExecCallbacks cb, const ExecSpec& spec, Target target);
+  /// `signaller` is used with Target::remote only, and only until exited().
+  WatchedProcess(uv_loop_t* loop, ExecCallbacks cb, const ExecSpec& spec, Target target,
+                 std::function<void(int sig)> signaller = nullptr);
 
   /// Takes over a started child: its pid and the read end of its output
   /// pipe (`out_fd`, owned from now on). On error the child is killed and
   /// reaped, and the caller deletes this object only if !has_handles().
   Status watch(int pid, int out_fd, std::chrono::steady_clock::time_point started);
+
+  /// Target::remote: watches the output pipe `out_fd` (owned from now on)
+  /// and the timeout; the exit comes through exited().
+  void watch_output(int out_fd, std::chrono::steady_clock::time_point started);
+  /// Target::remote: the command ended with `wait_status`. `killed`: it was
+  /// ended by its session's close; `failure`: by the failure of its sandbox
+  /// (ExitInfo::failure). Once. When output is still held open by a process
+  /// that left the command's process group, it is read for kill_grace more,
+  /// then dropped.
+  void exited(int wait_status, bool killed, std::string failure);
 
   void kill() override;
   int pid() const override { return pid_; }
@@ -38,6 +55,9 @@ class WatchedProcess final : public Process {
   void deliver(const char* data, size_t n);
   void maybe_finish();
   void close_all();
+  void start_output(int out_fd);
+  void start_timeout();
+  void start_grace_timer();
 
   static void on_timeout(uv_timer_t* t) noexcept;
   static void on_grace(uv_timer_t* t) noexcept;
@@ -49,6 +69,7 @@ class WatchedProcess final : public Process {
   uv_loop_t* loop_;
   ExecCallbacks cb_;
   Target target_;
+  std::function<void(int)> signaller_;
   std::chrono::milliseconds grace_;
   std::optional<std::chrono::milliseconds> timeout_;
   uint64_t cap_;              // output bytes delivered at most

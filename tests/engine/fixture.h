@@ -65,6 +65,34 @@ inline bool process_gone(pid_t pid) {
   return false;
 }
 
+/// True while some host process runs with exactly this command line
+/// ("sleep 4242"): how a test sees that a sandboxed process is gone.
+inline bool host_process_with_cmdline(const std::string& cmdline) {
+  bool found = false;
+  for (auto& e : std::filesystem::directory_iterator("/proc")) {
+    std::string name = e.path().filename().string();
+    if (name.empty() || name[0] < '0' || name[0] > '9') continue;
+    std::string c = read_file(e.path() / "cmdline");
+    for (auto& ch : c)
+      if (ch == '\0') ch = ' ';
+    if (c == cmdline + " ") found = true;
+  }
+  return found;
+}
+
+/// The pid of a child of this process whose name (comm) is `name`, or 0.
+inline pid_t child_named(const std::string& name) {
+  for (auto& e : std::filesystem::directory_iterator("/proc")) {
+    std::string pid = e.path().filename().string();
+    if (pid.empty() || pid[0] < '0' || pid[0] > '9') continue;
+    std::string stat = read_file(e.path() / "stat");
+    auto close = stat.rfind(')');
+    if (close == std::string::npos || stat.find("(" + name + ")") == std::string::npos || stat.size() < close + 4) continue;
+    if (std::atoi(stat.c_str() + close + 4) == getpid()) return std::atoi(pid.c_str());
+  }
+  return 0;
+}
+
 /// Collects what observers see.
 struct Recorder : engine::Observer {
   std::vector<engine::EventRecord> events;

@@ -103,15 +103,19 @@ std::string with_tool(std::string wf, const std::string& tool) {
   return wf;
 }
 
+// True, with a message, where this host cannot run the namespace sandbox.
+bool without_namespaces() {
+  auto problem = hearth::sandbox::namespace_support_problem();
+  if (!problem.empty()) BOOST_TEST_MESSAGE("skipped: " << problem);
+  return !problem.empty();
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(skill_steps)
 
 BOOST_AUTO_TEST_CASE(a_skill_reads_files_runs_a_granted_command_is_told_why_its_result_is_wrong_and_fixes_it) {
-  if (!hearth::sandbox::namespace_support_problem().empty()) {
-    BOOST_TEST_MESSAGE("skipped: " << hearth::sandbox::namespace_support_problem());
-    return;
-  }
+  if (without_namespaces()) return;
   AgentEnv a;
   TempRepo repo("");
   repo.rewrite(with_tool(triage_workflow("namespace"), host_tool(repo)));
@@ -165,6 +169,38 @@ BOOST_AUTO_TEST_CASE(a_skill_reads_files_runs_a_granted_command_is_told_why_its_
   BOOST_TEST(done.front()["result"]["severity"] == "high");
   repo.expect_secret_absent(r, kToken);
   for (auto& req : a.server.requests()) BOOST_TEST(req.body.find(kToken) == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(the_bash_calls_of_an_attempt_share_one_sandbox_and_it_is_gone_after) {
+  if (without_namespaces()) return;
+  AgentEnv a;
+  TempRepo repo("");
+  repo.rewrite(with_tool(R"([sandbox]
+kind = "namespace"
+workspace = "repo"
+
+[model]
+name = "anthropic/claude-stand-in"
+
+[commands.tool]
+exec = "TOOL"
+allow = ["hello *"]
+
+[[steps]]
+id = "work"
+prompt = "Build something in /tmp, then use it."
+commands = ["tool"]
+)", host_tool(repo)));
+  a.server.push(Reply::call("c1", "bash", R"({"command": "echo kept > /tmp/note; mkdir -p sub; cd sub"})"));
+  a.server.push(Reply::call("c2", "bash", R"({"command": "cat /tmp/note; pwd; tool hello 7"})"));
+  a.server.push(Reply::say("Done."));
+  auto r = repo.run();
+  BOOST_TEST(r.outcome.status == RunStatus::succeeded, r.outcome.error << " / " << r.step("work").reason);
+  BOOST_REQUIRE_EQUAL(a.server.request_count(), 3u);
+  std::string second = messages_of(a.server, 2).back().dump();
+  BOOST_TEST(second.find("kept\\n/workspace/sub\\nargs:hello 7") != std::string::npos, second);
+  // The attempt's sandbox ended with it.
+  BOOST_TEST(hearth::testing::child_named("hearth-stepbox") == 0);
 }
 
 BOOST_AUTO_TEST_CASE(results_rejected_past_result_retries_fail_the_attempt_and_the_retry_policy_applies) {

@@ -66,23 +66,26 @@ Outcome run(ProxyFixture& f, const ExecSpec& spec) {
 struct EchoServer {
   int fd = -1;
   std::thread thread;
-  explicit EchoServer(const std::string& path) {
+  /// Answers `connections` connections, one after another.
+  explicit EchoServer(const std::string& path, int connections = 1) {
     fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un a{};
     a.sun_family = AF_UNIX;
     std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
     BOOST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
     BOOST_REQUIRE(::listen(fd, 4) == 0);
-    thread = std::thread([s = fd] {
-      pollfd p{s, POLLIN, 0};
-      if (::poll(&p, 1, 20000) != 1) return;
-      int c = ::accept(s, nullptr, nullptr);
-      std::string got;
-      char buf[4096];
-      for (ssize_t n; (n = ::read(c, buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
-      std::string reply = "got:" + got;
-      (void)::write(c, reply.data(), reply.size());
-      ::close(c);
+    thread = std::thread([s = fd, connections] {
+      for (int i = 0; i < connections; ++i) {
+        pollfd p{s, POLLIN, 0};
+        if (::poll(&p, 1, 20000) != 1) return;
+        int c = ::accept(s, nullptr, nullptr);
+        std::string got;
+        char buf[4096];
+        for (ssize_t n; (n = ::read(c, buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
+        std::string reply = "got:" + got;
+        (void)::write(c, reply.data(), reply.size());
+        ::close(c);
+      }
     });
   }
   ~EchoServer() {
@@ -213,6 +216,39 @@ BOOST_AUTO_TEST_CASE(a_forward_relays_bytes_both_ways_including_the_end_of_input
   uv_run(&loop, UV_RUN_DEFAULT);  // ends once the command and its forward are gone
   BOOST_TEST(exits == 1);
   BOOST_TEST(out == "got:hello");
+  BOOST_TEST(uv_loop_close(&loop) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(every_command_of_a_session_reaches_its_forwards) {
+  TempDir dir;
+  std::string path = (dir.path / "echo.sock").string();
+  EchoServer echo(path, 2);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  ExecSpec base;
+  base.isolation.network = Network::proxies;
+  base.isolation.forwards = {{4000, path}};
+  auto session = box().open_session(&loop, base);
+  BOOST_REQUIRE_MESSAGE(session.ok(), (session.ok() ? "" : session.message()));
+  std::string out;
+  for (std::string word : {"one", "two"}) {
+    ExecSpec cmd;
+    cmd.argv = {"perl", "-MIO::Socket::INET", "-e",
+                "$s = IO::Socket::INET->new('127.0.0.1:4000') or die \"connect: $!\\n\"; print $s '" + word +
+                    "'; $s->shutdown(1); local $/; print <$s>, \"\\n\";"};
+    cmd.env = {"PATH=/usr/bin:/bin"};
+    cmd.timeout = std::chrono::seconds(30);
+    bool ended = false;
+    auto p = (*session)->exec(cmd, {[&](std::string_view c) { out.append(c); }, [&](const ExitInfo& e) {
+                                      ended = true;
+                                      BOOST_TEST(e.exit_status == 0);
+                                    }});
+    BOOST_REQUIRE_MESSAGE(p.ok(), (p.ok() ? "" : p.message()));
+    while (!ended) uv_run(&loop, UV_RUN_ONCE);
+  }
+  BOOST_TEST(out == "got:one\ngot:two\n");
+  session->reset();  // closes: the helper, then the forward
+  uv_run(&loop, UV_RUN_DEFAULT);
   BOOST_TEST(uv_loop_close(&loop) == 0);
 }
 

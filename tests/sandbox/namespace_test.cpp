@@ -19,6 +19,7 @@
 #include "tests/engine/fixture.h"
 
 using namespace hearth::sandbox;
+using hearth::testing::host_process_with_cmdline;
 using hearth::testing::TempDir;
 
 namespace {
@@ -72,20 +73,6 @@ void refused(const Outcome& o, const std::string& expected) {
 std::string syscall_probe(int nr, const std::string& args = "0, 0, 0, 0, 0") {
   return "perl -e 'my @a = (" + args + "); $r = syscall(" + std::to_string(nr) +
          ", @a); print \"errno=\", ($r == -1 ? $!+0 : 0), \"\\n\"; exit($r == -1 ? 1 : 66)'";
-}
-
-// True while some host process runs with exactly this command line.
-bool host_process_with_cmdline(const std::string& cmdline) {
-  DIR* d = opendir("/proc");
-  bool found = false;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    std::string c = hearth::testing::read_file(std::string("/proc/") + e->d_name + "/cmdline");
-    for (auto& ch : c) if (ch == '\0') ch = ' ';
-    if (c == cmdline + " ") found = true;
-  }
-  closedir(d);
-  return found;
 }
 
 }  // namespace

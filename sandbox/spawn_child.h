@@ -1,0 +1,26 @@
+// Private to sandbox/: posix_spawn of one command in a session of its own.
+// Used by the `local` backend on the host and by hearth-stepbox (a namespace
+// session's helper) inside the sandbox.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace hearth::sandbox {
+
+/// posix_spawn (vfork semantics on Linux): unlike fork(), its cost does not
+/// grow with the caller's memory. The child gets its own session (so its
+/// process group can be killed whole), stdin from /dev/null, `out_fd` as
+/// stdout and stderr, `cwd` as its directory, default signal dispositions
+/// and an empty signal mask. Returns 0 or an errno.
+int spawn_child(const char* program, const char* cwd, char* const* argv, char* const* env, int out_fd, pid_t* pid);
+
+/// spawn_child of the first of `candidates` (paths of argv[0], in PATH
+/// order; path_search.h) that can be executed, like execvp: a candidate
+/// missing or not executable is skipped. Returns 0 or the most telling errno.
+int spawn_first(const std::vector<const char*>& candidates, const char* cwd, char* const* argv, char* const* env,
+                int out_fd, pid_t* pid);
+
+}  // namespace hearth::sandbox
