@@ -244,9 +244,15 @@ Status Engine::register_command(const std::string& name, CommandHandler handler)
                                                                        const commands::HostCall& call,
                                                                        std::function<void(commands::HostReply)> reply) {
     CommandCall c{ctx.run_id, ctx.step_id, ctx.attempt, call.argv, call.cwd, ctx.workspace, call.input};
-    handler(c, [reply = std::move(reply)](CommandReply r) {
-      reply({r.exit_code, std::move(r.output), std::move(r.error)});
-    });
+    auto answer = [reply](CommandReply r) { reply({r.exit_code, std::move(r.output), std::move(r.error)}); };
+    // A handler that throws fails its call (a reply it made first stands); the engine goes on.
+    try {
+      handler(c, answer);
+    } catch (const std::exception& e) {
+      answer({1, "", "hearth: the host's handler of '" + c.argv.at(0) + "' failed: " + e.what() + "\n"});
+    } catch (...) {
+      answer({1, "", "hearth: the host's handler of '" + c.argv.at(0) + "' failed\n"});
+    }
   });
   return {};
 }
@@ -272,7 +278,14 @@ Status Engine::register_tool(const std::string& name, const std::string& descrip
   tool.call = [name, handler = std::move(handler)](const engine::HostContext& ctx, const nlohmann::json& args,
                                                    std::function<void(agent::ToolResult)> done) {
     ToolCall c{ctx.run_id, ctx.step_id, ctx.attempt, name, args.dump(), ctx.workspace};
-    handler(c, [done = std::move(done)](ToolReply r) { done({std::move(r.text), r.is_error}); });
+    auto answer = [done](ToolReply r) { done({std::move(r.text), r.is_error}); };
+    try {
+      handler(c, answer);
+    } catch (const std::exception& e) {
+      answer({"the tool " + name + " failed: " + e.what(), true});
+    } catch (...) {
+      answer({"the tool " + name + " failed", true});
+    }
   };
   impl_->engine->set_host_tool(name, std::move(tool));
   return {};

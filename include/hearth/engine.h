@@ -196,6 +196,8 @@ struct CommandReply {
 /// its stdin has ended. Call `reply` exactly once, then or later (after your
 /// own asynchronous work); a reply after the call ended (its timeout, the
 /// caller killed, the run cancelled) is dropped. Must not block the loop.
+/// An exception thrown out of the handler fails the call with its what()
+/// (exit status 1), unless the handler had replied already.
 using CommandHandler = std::function<void(const CommandCall& call, std::function<void(CommandReply)> reply)>;
 
 /// A call of a tool the host implements (register_tool), made by the model

@@ -173,6 +173,18 @@ BOOST_AUTO_TEST_CASE(a_handler_that_never_replies_times_the_call_out) {
   BOOST_TEST(h.has("timed out after 1000 ms"), h.output);
 }
 
+BOOST_AUTO_TEST_CASE(a_handler_that_throws_fails_its_call_and_the_run_goes_on) {
+  HostProgram h;
+  BOOST_REQUIRE(h.engine->register_command("notify", [](const hearth::CommandCall&, auto) -> void {
+    throw std::runtime_error("the chat server refused us");
+  }).ok());
+  auto result = h.run(h.workflow(kNotify));
+  BOOST_TEST(result.status == hearth::RunStatus::succeeded, result.error);
+  BOOST_TEST(h.has("send-exit=1"), h.output);
+  BOOST_TEST(h.has("the host's handler of 'notify' failed: the chat server refused us"), h.output);
+  BOOST_TEST(h.has("fail-exit=1"), h.output);
+}
+
 BOOST_AUTO_TEST_CASE(a_workflow_needing_an_unregistered_command_or_tool_does_not_start) {
   HostProgram h;
   std::string text = std::string(kNotify) + R"(
