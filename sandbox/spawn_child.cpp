@@ -8,12 +8,14 @@
 
 namespace hearth::sandbox {
 
-int spawn_child(const char* program, const char* cwd, char* const* argv, char* const* env, int out_fd, pid_t* pid) {
+int spawn_child(const char* program, const char* cwd, char* const* argv, char* const* env, int out_fd, pid_t* pid,
+                Spawner spawner) {
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&actions);
   posix_spawnattr_init(&attr);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  if (spawner.null_fd >= 0) posix_spawn_file_actions_adddup2(&actions, spawner.null_fd, 0);
+  else posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
   posix_spawn_file_actions_adddup2(&actions, out_fd, 2);
   posix_spawn_file_actions_addchdir_np(&actions, cwd);
@@ -24,7 +26,9 @@ int spawn_child(const char* program, const char* cwd, char* const* argv, char* c
   sigemptyset(&none);
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  short flags = POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK;
+  if (!spawner.clean_signals) flags |= POSIX_SPAWN_SETSIGDEF;
+  posix_spawnattr_setflags(&attr, flags);
   int rc = posix_spawn(pid, program, &actions, &attr, argv, env);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
@@ -32,10 +36,10 @@ int spawn_child(const char* program, const char* cwd, char* const* argv, char* c
 }
 
 int spawn_first(const std::vector<const char*>& candidates, const char* cwd, char* const* argv, char* const* env,
-                int out_fd, pid_t* pid) {
+                int out_fd, pid_t* pid, Spawner spawner) {
   int err = ENOENT;
   for (const char* c : candidates) {
-    int rc = spawn_child(c, cwd, argv, env, out_fd, pid);
+    int rc = spawn_child(c, cwd, argv, env, out_fd, pid, spawner);
     if (rc == 0) return 0;
     if (rc != ENOENT && rc != ENOTDIR) err = rc;  // like execvp: report the interesting error
     if (rc == EACCES || rc == ENOENT || rc == ENOTDIR) continue;

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <string>
@@ -31,6 +33,7 @@ namespace proto = hearth::sandbox::session_protocol;
 namespace {
 
 int g_control = -1;
+hearth::sandbox::Spawner g_spawner;  // what every command's spawn can skip (main sets it up)
 std::map<pid_t, uint64_t> g_running;  // command pid (its process group) → id
 std::map<uint64_t, pid_t> g_pids;
 
@@ -99,7 +102,7 @@ void run(uint64_t id, const std::string& body, int out_fd) {
   env.push_back(nullptr);
   std::vector<const char*> candidates(strings.end() - static_cast<long>(n_cand), strings.end());
   pid_t pid = 0;
-  int rc = hearth::sandbox::spawn_first(candidates, cwd, argv.data(), env.data(), out_fd, &pid);
+  int rc = hearth::sandbox::spawn_first(candidates, cwd, argv.data(), env.data(), out_fd, &pid, g_spawner);
   if (rc != 0) {
     std::string line = std::string("hearth: cannot start '") + argv[0] + "' in " + cwd + " in the sandbox: " +
                        std::strerror(rc) + (rc == ENOENT ? " (not found on the PATH inside the sandbox, or no such directory)" : "") + "\n";
@@ -154,6 +157,20 @@ int main() {
   g_control = ::fcntl(1, F_DUPFD_CLOEXEC, 3);
   int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   if (g_control < 0 || null < 0 || ::dup2(null, 1) < 0 || ::dup2(null, 2) < 0) return 2;
+  // Every disposition default, once here (the sandbox's child setup resets
+  // them too; this keeps the helper right on its own), so each command's
+  // spawn need not reset ~60 of them (the mask is still reset per spawn).
+  // The raw system call: glibc's signal() refuses the two real-time signals
+  // it reserves, which the engine's process may have ignored too.
+  struct {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)();
+    uint64_t mask;
+  } dfl{SIG_DFL, 0, nullptr, 0};
+  for (int sig = 1; sig <= 64; ++sig)
+    if (sig != SIGKILL && sig != SIGSTOP) ::syscall(SYS_rt_sigaction, sig, &dfl, nullptr, sizeof dfl.mask);
+  g_spawner = {null, true};
   // Commands run as the same user: they must not read this process's memory
   // or descriptors through /proc (ptrace is denied by seccomp as well).
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

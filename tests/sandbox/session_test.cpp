@@ -113,6 +113,21 @@ BOOST_AUTO_TEST_CASE(files_in_tmp_and_home_persist_from_one_command_to_the_next)
   BOOST_TEST(second.output == "kept\nmine\n");
 }
 
+BOOST_AUTO_TEST_CASE(commands_start_with_default_signals_whatever_the_engine_ignores) {
+  // The engine ignores SIGPIPE (commands/broker.cpp); a pipeline in a
+  // command must still end its writer with SIGPIPE, not an error message.
+  auto old = ::signal(SIGPIPE, SIG_IGN);
+  SessionFixture f;
+  ::signal(SIGPIPE, old);
+  // (glibc's posix_spawn leaves its two reserved real-time signals, 32 and 33,
+  // ignored in every child, on the host too: only signals 1-31 count.)
+  auto o = f.run(
+      "ign=$(awk '/^SigIgn/{print $2}' /proc/self/status); blk=$(awk '/^SigBlk/{print $2}' /proc/self/status); "
+      "echo \"ignored=$(( 16#$ign & 0x7fffffff )) blocked=$(( 16#$blk ))\"; yes | head -n 1; echo \"yes=${PIPESTATUS[0]}\"");
+  BOOST_TEST(o.output.find("ignored=0 blocked=0") != std::string::npos, o.output);
+  BOOST_TEST(o.output.find("yes=141") != std::string::npos, o.output);  // 128 + SIGPIPE
+}
+
 BOOST_AUTO_TEST_CASE(the_hosts_tmp_is_not_visible_to_a_sessions_commands) {
   TempDir host;
   hearth::testing::write_file(host.path / "secret", "host file");
