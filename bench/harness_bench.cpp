@@ -11,9 +11,10 @@
 //      reply); wall time against one harness's, and peak RSS of the process
 //      (the stand-in's thread included).
 // Measures only; asserts nothing.
-// Usage: harness_bench [turns] [harnesses] [--shared-client] [--no-bash]
+// Usage: harness_bench [turns] [harnesses] [--shared-client] [--no-bash] [--sandbox]
 //   --shared-client: the 200 harnesses share one client (as the engine may, per run and model)
 //   --no-bash: the second turn calls glob instead of bash (no process spawned)
+//   --sandbox: bash runs in a namespace sandbox session per harness, as in an agent step
 #include <sys/resource.h>
 #include <uv.h>
 
@@ -28,6 +29,7 @@
 
 #include "engine/agent/harness.h"
 #include "engine/agent/local_bash.h"
+#include "engine/agent_bash.h"
 #include "tests/model_server.h"
 
 using namespace hearth;
@@ -161,10 +163,26 @@ std::optional<Reply> three_turns(const testing::ReceivedRequest& r) {
   return reply;
 }
 
+// --sandbox: each harness's bash runs as an agent step's does, through its
+// own namespace sandbox session (SandboxBashSession), opened at its first call.
+sandbox::Sandbox* g_sandbox = nullptr;
+
+std::unique_ptr<agent::BashSession> make_shell(uv_loop_t* loop, const std::string& ws, int i) {
+  if (!g_sandbox) return std::make_unique<agent::LocalBashSession>(loop, ws);
+  engine::SandboxBashOptions o;
+  o.sandbox = g_sandbox;
+  o.base.env = {"PATH=/usr/bin:/bin", "HOME=/home/hearth", "LANG=C.UTF-8"};
+  o.base.isolation.workspace = ws;
+  o.host_root = ws;
+  o.cwd_file_host = ws + "/.cwd-" + std::to_string(i);
+  o.cwd_file_inside = std::string(sandbox::kWorkspaceInside) + "/.cwd-" + std::to_string(i);
+  return std::make_unique<engine::SandboxBashSession>(loop, std::move(o));
+}
+
 double run_many(uv_loop_t* loop, const std::string& ws, const testing::ModelServer& server, int n, bool shared) {
   std::unique_ptr<model::Client> client;
   if (shared) client = std::move(model::make_client(loop, "anthropic/bench", options(server)).value());
-  std::vector<std::unique_ptr<agent::LocalBashSession>> shells;
+  std::vector<std::unique_ptr<agent::BashSession>> shells;
   std::vector<std::unique_ptr<agent::Harness>> harnesses;
   int done = 0, failed = 0;
   agent::HarnessCallbacks cb;
@@ -175,7 +193,7 @@ double run_many(uv_loop_t* loop, const std::string& ws, const testing::ModelServ
     }
   };
   for (int i = 0; i < n; ++i) {
-    shells.push_back(std::make_unique<agent::LocalBashSession>(loop, ws));
+    shells.push_back(make_shell(loop, ws, i));
     agent::AgentSpec spec;
     spec.model = "anthropic/bench";
     spec.client_options = options(server);
@@ -245,6 +263,16 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   bool shared = std::erase(args, "--shared-client") > 0;
   g_no_bash = std::erase(args, "--no-bash") > 0;
+  std::unique_ptr<sandbox::Sandbox> ns;
+  if (std::erase(args, "--sandbox") > 0) {
+    auto made = sandbox::make_namespace_sandbox();
+    if (!made) {
+      std::printf("--sandbox: %s\n", made.message().c_str());
+      return 1;
+    }
+    ns = std::move(*made);
+    g_sandbox = ns.get();
+  }
   int turns = args.size() > 0 ? std::atoi(args[0].c_str()) : 200;
   int many = args.size() > 1 ? std::atoi(args[1].c_str()) : 200;
   char tmpl[] = "/tmp/hearth-harness-bench-XXXXXX";
@@ -262,7 +290,8 @@ int main(int argc, char** argv) {
     double one = run_many(&loop, ws, server, 1, shared);
     double all = run_many(&loop, ws, server, many, shared);
     std::printf("%d harnesses at once on one loop, %s, 3 turns (read, %s, reply), 200 ms stand-in:\n", many,
-                shared ? "one shared client" : "own client each", g_no_bash ? "glob" : "bash");
+                shared ? "one shared client" : "own client each",
+                g_no_bash ? "glob" : g_sandbox ? "bash in a namespace session each" : "bash on the host");
     std::printf("  one harness %.0f ms; %d harnesses %.0f ms (ratio %.2f); peak RSS %ld MB\n", one, many, all,
                 all / one, rss_mb());
     if (!g_no_bash) {
