@@ -20,9 +20,7 @@ Status Store::save_checkpoint(const std::string& run_id, const std::string& step
   nlohmann::json header = nlohmann::json::object();
   for (auto it = state.begin(); it != state.end(); ++it)
     if (it.key() != "messages") header[it.key()] = it.value();
-  nlohmann::json all = nlohmann::json::array();
-  for (const auto& m : list) all.push_back(m);
-  return append_checkpoint(run_id, step_id, attempt, turns, header, all, 0);
+  return append_checkpoint(run_id, step_id, attempt, turns, header, list, 0);
 }
 
 Status Store::append_checkpoint(const std::string& run_id, const std::string& step_id, int attempt, int turns,
