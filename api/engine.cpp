@@ -101,8 +101,7 @@ struct detail::EngineImpl : engine::Observer {
   EngineOptions options;
   std::unique_ptr<engine::Store> store;
   std::unique_ptr<sandbox::Sandbox> local;
-  std::unique_ptr<sandbox::Sandbox> isolated;  // the namespace backend; null where the host forbids it
-  std::string isolation_problem;               // why it is null
+  std::unique_ptr<sandbox::Sandbox> isolated;  // the namespace backend, or its refusing stand-in
   std::unique_ptr<engine::Engine> engine;
   uint64_t next_id = 1;
   std::map<uint64_t, EventCallback> event_callbacks;
@@ -128,20 +127,6 @@ struct detail::EngineImpl : engine::Observer {
   }
 
   // A workflow that needs the namespace backend where this host has none.
-  Status check_isolation(const workflows::Workflow& wf) const {
-    if (isolated || wf.sandbox.kind != "namespace") return {};
-    return Error{wf.path + ": " + isolation_problem};
-  }
-  // The same for the workflow a resume continues with: `current`, else the run's snapshot.
-  Status check_isolation(const std::string& run_id, const std::optional<Workflow>& current) const {
-    if (isolated) return {};
-    if (current) return check_isolation(current->data().wf);
-    auto r = store->load_run(run_id);
-    if (!r) return {};  // resume() reports the missing run itself
-    auto snapshot = workflows::load_workflow_text(r->workflow_text, r->workflow_path);
-    return snapshot.workflow ? check_isolation(*snapshot.workflow) : Status{};
-  }
-
   std::function<void(const engine::RunOutcome&)> finished(FinishedCallback done) {
     return [this, done = std::move(done)](const engine::RunOutcome& o) {
       if (done) done(RunResult{o.run_id, public_status(o.status), o.error});
@@ -168,13 +153,12 @@ Result<std::unique_ptr<Engine>> Engine::open(uv_loop_t* loop, EngineOptions opti
   impl->options = std::move(options);
   impl->store = std::move(*store);
   // The namespace backend runs every workflow that does not choose
-  // kind = "local". Without it the engine still has `local` as its default
-  // (engine::Engine needs one), so start() and resume() refuse workflows
-  // that need isolation themselves (check_isolation): no silent fallback.
+  // kind = "local". Where this host cannot run it, its stand-in makes
+  // start() and resume() refuse those workflows with the reason: no silent
+  // fallback to the local backend.
   impl->local = sandbox::make_local_sandbox();
-  if (auto ns = sandbox::make_namespace_sandbox(); ns) impl->isolated = std::move(*ns);
-  else impl->isolation_problem = ns.message();
-  impl->engine = std::make_unique<engine::Engine>(loop, *impl->store, impl->isolated ? *impl->isolated : *impl->local);
+  impl->isolated = sandbox::make_default_sandbox();
+  impl->engine = std::make_unique<engine::Engine>(loop, *impl->store, *impl->isolated);
   impl->engine->add_sandbox(*impl->local);
   impl->engine->add_observer(impl.get());
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
@@ -194,12 +178,10 @@ Result<std::string> Engine::start(const Workflow& workflow, StartOptions options
   ro.kill_grace = impl_->options.kill_grace;
   ro.model = std::move(options.model);
   ro.record = std::move(options.record);
-  if (auto s = impl_->check_isolation(workflow.data().wf); !s.ok()) return s.error();
   return impl_->engine->start(workflow.data().wf, std::move(ro), impl_->finished(std::move(done)));
 }
 
 Result<std::string> Engine::resume(const std::string& run_id, ResumeOptions options, FinishedCallback done) {
-  if (auto s = impl_->check_isolation(run_id, options.current); !s.ok()) return s.error();
   engine::ResumeOptions ro;
   ro.from = std::move(options.from);
   ro.model = std::move(options.model);

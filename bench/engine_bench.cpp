@@ -467,7 +467,7 @@ void report_shape(const char* shape, const workflows::Workflow& wf, double load_
   std::printf("  %-54s %8.3f ms\n", "  floor: mean spawn+wait of the step's bash command", fl.bash.mean);
   print_ratio("engine overhead per step: (wall - N x spawn) / N", (wall - n * fl.bash.mean) / n, 0.5, "ms (issue)");
   print_ratio("beyond spawn + commits: (wall - N x spawn - ct) / N", (wall - n * fl.bash.mean - cms) / n, 0.3,
-              "ms (PERFORMANCE.md)");
+              "ms (docs/performance.md)");
   if (jobs > 1) {
     std::printf("  %-54s %8.3f ms\n", "  floor: spawn+wait with jobs in flight, per process", fl.bash_parallel_ms);
     print_ratio("overhead per step vs that floor: wall / N - floor", wall / n - fl.bash_parallel_ms, 0.5, "ms (issue)");

@@ -1,7 +1,7 @@
 // Start-to-exit of `true`, in one run: plain uv_spawn (the floor), the
 // namespace backend (full isolation), and bwrap with equivalent flags (the
 // peer); then a command run in an already open namespace session (an agent's
-// tool call) against posix_spawn + waitpid of /bin/true (PERFORMANCE.md's
+// tool call) against posix_spawn + waitpid of /bin/true (docs/performance.md's
 // spawn floor). Prints p50/p99 and the ratios; docs/performance.md records them.
 //   ./build/bench/sandbox_bench [iterations]
 #include <spawn.h>
@@ -67,7 +67,7 @@ double sandbox_once(uv_loop_t* loop, Sandbox& box, const ExecSpec& spec) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-// posix_spawn + waitpid of /bin/true: PERFORMANCE.md's spawn floor.
+// posix_spawn + waitpid of /bin/true: the spawn floor of docs/performance.md.
 double posix_spawn_once() {
   char* argv[] = {const_cast<char*>("/bin/true"), nullptr};
   char* env[] = {nullptr};

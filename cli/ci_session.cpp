@@ -11,16 +11,12 @@ namespace hearth::cli {
 CiSession::CiSession(engine::Store& store, engine::Observer* observer) {
   uv_loop_init(&loop_);
   // Workflows run in the namespace sandbox unless they choose
-  // [sandbox] kind = "local". Where namespaces are unavailable the default
-  // here becomes the local backend, so only a workflow that names
-  // kind = "namespace" fails to start; the public Engine (`hearth run`)
-  // refuses every workflow that needs isolation instead. Kept as it was
-  // until `hearth ci` moves onto the public API.
+  // [sandbox] kind = "local". Where namespaces are unavailable (Ubuntu 24.04's
+  // AppArmor default, a container without them) those workflows are refused
+  // with the reason and what to do; they never fall back to the host.
   sandbox_ = sandbox::make_local_sandbox();
-  auto ns = sandbox::make_namespace_sandbox();
-  if (ns) namespace_ = std::move(*ns);
-  else namespace_problem_ = ns.message();
-  engine_ = std::make_unique<engine::Engine>(&loop_, store, namespace_ ? *namespace_ : *sandbox_);
+  namespace_ = sandbox::make_default_sandbox();
+  engine_ = std::make_unique<engine::Engine>(&loop_, store, *namespace_);
   engine_->add_sandbox(*sandbox_);
   engine_->add_observer(observer);
   // Signal handles never keep the loop alive on their own.

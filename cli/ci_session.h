@@ -37,8 +37,7 @@ class CiSession {
 
   uv_loop_t loop_{};
   std::unique_ptr<sandbox::Sandbox> sandbox_;    // local
-  std::unique_ptr<sandbox::Sandbox> namespace_;  // null where the host forbids it
-  std::string namespace_problem_;
+  std::unique_ptr<sandbox::Sandbox> namespace_;  // or its refusing stand-in (sandbox.h)
   std::unique_ptr<engine::Engine> engine_;
   uv_signal_t sigint_{}, sigterm_{};
   std::vector<engine::RunOutcome> outcomes_;

@@ -89,8 +89,16 @@ int command_serve(const Globals& g, const ServeArgs& args) {
   uv_loop_init(&loop);
   int rc = kExitOk;
   {
-    auto sandbox = sandbox::make_local_sandbox();
-    engine::Engine engine(&loop, **store, *sandbox);
+    // Webhook-triggered steps run in the namespace sandbox unless their
+    // workflow chose kind = "local"; where this host cannot run it, those
+    // runs are refused with the reason (said once here, at start, too).
+    auto isolated = sandbox::make_default_sandbox();
+    auto local = sandbox::make_local_sandbox();
+    if (auto why = isolated->unavailable(); !why.empty())
+      std::cerr << "hearth serve: warning: " << why
+                << "; workflows that do not set [sandbox] kind = \"local\" will be refused (docs/sandbox.md)\n";
+    engine::Engine engine(&loop, **store, *isolated);
+    engine.add_sandbox(*local);
     ci::Server server(&loop, **store, engine, opts);
     Signals sig;
     for (auto* s : {&sig.term, &sig.intr}) {

@@ -1,5 +1,6 @@
 // `hearth`: the command-line client of the engine.
 #include <CLI/CLI.hpp>
+#include <iostream>
 
 #include "cli/cli.h"
 
@@ -20,6 +21,8 @@ int main(int argc, char** argv) {
   CLI::App app{"Hearth: an event-driven workflow engine for CI pipelines"};
   app.require_subcommand(1);
   app.fallthrough();
+  app.set_version_flag("--version", std::string("hearth ") + hearth::version(), "Print the version and exit");
+  auto* version_cmd = app.add_subcommand("version", "Print the version");
   Globals g;
   app.add_option("--repo", g.repo, "Repository root (default: nearest ancestor with .hearth/ or .git)");
   app.add_option("--state", g.state, "State database (default: $HEARTH_STATE or <repo>/.hearth/state.db)")
@@ -131,6 +134,10 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : kExitUsage;
+  }
+  if (version_cmd->parsed()) {
+    std::cout << "hearth " << hearth::version() << "\n";
+    return kExitOk;
   }
   if (run_cmd->parsed()) return command_run(g, run);
   if (resume_cmd->parsed()) return command_resume(g, resume);

@@ -16,17 +16,24 @@ namespace hearth::engine {
 Status Run::choose_sandbox() {
   const std::string& kind = wf_.sandbox.kind;
   bool explicit_table = wf_.sandbox.location.line > 0;
+  std::string where = wf_.path;
+  if (explicit_table)
+    where += ":" + std::to_string(wf_.sandbox.location.line) + ":" + std::to_string(wf_.sandbox.location.column);
   if (!explicit_table || engine_.sandbox_.kind() == kind) {
     sandbox_ = &engine_.sandbox_;
-    return {};
+  } else {
+    auto it = engine_.sandboxes_.find(kind);
+    if (it == engine_.sandboxes_.end())
+      return Error{where + ": [sandbox] kind = \"" + kind + "\" is not available to this engine (it runs commands with '" +
+                   std::string(engine_.sandbox_.kind()) + "')"};
+    sandbox_ = it->second;
   }
-  auto it = engine_.sandboxes_.find(kind);
-  if (it == engine_.sandboxes_.end())
-    return Error{wf_.path + ":" + std::to_string(wf_.sandbox.location.line) + ":" +
-                 std::to_string(wf_.sandbox.location.column) + ": [sandbox] kind = \"" + kind +
-                 "\" is not available to this engine (it runs commands with '" +
-                 std::string(engine_.sandbox_.kind()) + "')"};
-  sandbox_ = it->second;
+  // Fail closed: a run never moves to a weaker backend than it asked for.
+  if (auto why = sandbox_->unavailable(); !why.empty())
+    return Error{where + ": this workflow runs its steps in the " + std::string(sandbox_->kind()) +
+                 " sandbox, which cannot start on this host: " + std::string(why) +
+                 ". Nothing was run. Allow it (docs/sandbox.md, \"When the sandbox cannot start\"), or, only for a trusted workflow on a "
+                 "runner that is itself isolated, set [sandbox] kind = \"local\" to run its steps unisolated"};
   return {};
 }
 

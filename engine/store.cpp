@@ -1,6 +1,8 @@
 #include "engine/store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <unordered_map>
@@ -158,6 +160,21 @@ UPDATE agent_checkpoints
 };
 static_assert(sizeof kMigrations / sizeof kMigrations[0] == kSchemaVersion);
 
+// A state directory named .hearth sits in a repository beside its committed
+// workflows: keep the engine's files out of `git status`. Written once, never
+// through a link (O_EXCL | O_NOFOLLOW); a user's own .gitignore is kept.
+void ignore_state_files(const std::filesystem::path& dir) {
+  if (dir.filename() != ".hearth") return;
+  int fd = ::open((dir / ".gitignore").c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  static const char kText[] =
+      "# Hearth's state (runs, scratch files, per-run workspaces); the workflows stay tracked.\n"
+      "/state.db\n/state.db-*\n/tmp/\n/workspaces/\n";
+  ssize_t n = ::write(fd, kText, sizeof kText - 1);
+  (void)n;  // best effort: the state works without it
+  ::close(fd);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& path, const char* vfs) {
@@ -165,6 +182,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, const char* 
   auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   if (ec) return Error{"cannot create the directory for the state database " + path + ": " + ec.message()};
+  ignore_state_files(parent);
   std::unique_ptr<Store> store(new Store(path));
   int rc = sqlite3_open_v2(path.c_str(), &store->db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                            vfs);

@@ -149,6 +149,10 @@ class Sandbox {
   /// command. The Sandbox must outlive the session.
   virtual Result<std::unique_ptr<SandboxSession>> open_session(uv_loop_t* loop, const ExecSpec& base) = 0;
   virtual std::string_view kind() const = 0;
+  /// Why this backend cannot run anything on this host; empty when it can.
+  /// The engine refuses to start or resume a run on a backend that says why
+  /// not, so no step silently falls back to weaker isolation.
+  virtual std::string_view unavailable() const { return {}; }
 };
 
 /// The host itself: no isolation. For trusted runs inside an already
@@ -159,6 +163,13 @@ std::unique_ptr<Sandbox> make_local_sandbox();
 /// namespaces around each command; see docs/sandbox.md. Fails when the host
 /// does not allow unprivileged user namespaces, with the reason.
 Result<std::unique_ptr<Sandbox>> make_namespace_sandbox();
+
+/// What every entry point (the CLI's commands, `hearth serve`, `hearth ci`,
+/// the public Engine) runs workflows in unless they choose kind = "local":
+/// the namespace backend, or, where this host cannot run it, a stand-in of
+/// kind "namespace" whose unavailable() gives the reason and whose spawn and
+/// open_session fail with it. Never the local backend.
+std::unique_ptr<Sandbox> make_default_sandbox();
 
 /// Why this host cannot run the namespace backend, or empty when it can
 /// (probes a user namespace once; cached).

@@ -47,10 +47,14 @@ struct Invocation {
 /// if still running, so a failing test leaves nothing behind.
 class HearthProcess {
  public:
-  explicit HearthProcess(const Invocation& inv) {
+  /// `wrapper`, when not empty, is a command line (absolute program path
+  /// first) that starts hearth: hearth's own argv is appended to it.
+  explicit HearthProcess(const Invocation& inv, const std::vector<std::string>& wrapper = {}) {
     std::string bin = hearth::testing::hearth_bin().string();
-    std::vector<std::string> argv{bin};
+    std::vector<std::string> argv = wrapper;
+    argv.push_back(bin);
     argv.insert(argv.end(), inv.args.begin(), inv.args.end());
+    if (!wrapper.empty()) bin = wrapper[0];
     std::vector<std::string> env;
     for (char** e = environ; *e; ++e) {
       std::string kv = *e;

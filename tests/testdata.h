@@ -8,7 +8,7 @@
 
 namespace hearth::testing {
 
-/// ../shared/testdata, as given by meson in HEARTH_TESTDATA.
+/// tests/data (public suites kept with their sources), as given by meson in HEARTH_TESTDATA.
 inline std::filesystem::path testdata_dir() {
   const char* d = std::getenv("HEARTH_TESTDATA");
   if (!d) throw std::runtime_error("HEARTH_TESTDATA is not set; run the tests through meson test");

@@ -1,6 +1,6 @@
 // `hearth ci` end to end: the built binary, run as a GitHub Actions step
 // would run it — GITHUB_* variables, an event file holding a real webhook
-// payload from ../shared/testdata, files for outputs and the job summary —
+// payload from tests/data, files for outputs and the job summary —
 // in a temporary repository with real workflows and a real state database.
 // What it wrote is read back by the runner's rules (runner_rules.h).
 #include <fcntl.h>

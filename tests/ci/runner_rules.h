@@ -1,5 +1,5 @@
 // How the GitHub Actions runner reads what a step wrote, following its
-// documented rules (and its own tests, in ../shared/testdata/github-actions):
+// documented rules (and its own tests, in tests/data/github-actions):
 // `::command k=v,...::data` lines on stdout, and the NAME=VALUE /
 // NAME<<DELIMITER file-command format of $GITHUB_OUTPUT. The tests check
 // these readers against the runner's cases first, then read hearth's output

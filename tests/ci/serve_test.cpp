@@ -1,6 +1,6 @@
 // `hearth serve` end to end: the real binary listening on a free loopback
 // port, real HTTP over sockets from a plain client in this file, real
-// webhook payloads from ../shared/testdata/github-webhooks, a real state
+// webhook payloads from tests/data/github-webhooks, a real state
 // database. Asserts what a webhook sender and a watcher see.
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,7 +1,7 @@
 // Durability by damage: the real `hearth` binary is SIGKILLed at random
 // instants while it runs a 32-step DAG, started again, and killed again,
-// until the run completes. The promise under test (shared/DESIGN.md,
-// "Durability"): kill -9 the engine at any instant, start it again, and the
+// until the run completes. The promise under test (docs/durability.md):
+// kill -9 the engine at any instant, start it again, and the
 // run finishes as if nothing happened — no completed step runs twice, no
 // stored result is lost, and every step that was interrupted follows its
 // retry policy.

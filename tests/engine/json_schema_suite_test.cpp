@@ -1,5 +1,5 @@
 // Result schemas against the official JSON Schema Test Suite (draft 7,
-// ../shared/testdata/json-schema-test-suite/tests/draft7, required tests;
+// tests/data/json-schema-test-suite/tests/draft7, required tests;
 // optional/ apart): every case goes through the same ResultSchema the engine
 // uses for a step's result. The counts are printed and written to
 // docs/skills.md; the test fails when fewer cases pass than recorded there,

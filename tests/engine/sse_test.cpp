@@ -1,5 +1,5 @@
 // The SSE decoder against the framing cases of the official SDK test suites
-// (../shared/testdata/model-streams/sse-decoder-cases.json), fed as the
+// (tests/data/model-streams/sse-decoder-cases.json), fed as the
 // recorded chunks, whole, and one byte at a time.
 #include <fstream>
 

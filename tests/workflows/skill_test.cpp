@@ -1,5 +1,5 @@
 // SKILL.md loading against real public skills and the reference validator's
-// own cases (../shared/testdata/agent-skills).
+// own cases (tests/data/agent-skills).
 #include <boost/test/unit_test.hpp>
 
 #include <nlohmann/json.hpp>

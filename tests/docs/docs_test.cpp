@@ -1,0 +1,98 @@
+// The documentation's examples are checked: every ```toml block in README.md
+// and docs/*.md is a whole workflow that `hearth validate` (the real binary)
+// accepts, unless its info string says otherwise:
+//   ```toml fragment   part of a workflow: must still be valid TOML
+//   ```toml broken     a deliberately wrong example: `hearth validate` must refuse it
+#include <boost/test/unit_test.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "tests/engine/fixture.h"
+#include "tests/hearth_process.h"
+#include "workflows/toml_document.h"
+
+namespace fs = std::filesystem;
+using hearth::testing::HearthProcess;
+using hearth::testing::Invocation;
+using hearth::testing::TempDir;
+using hearth::testing::write_file;
+
+namespace {
+
+struct Block {
+  std::string where;  // file:line of the opening fence
+  std::string kind;   // "", "fragment" or "broken"
+  std::string text;
+};
+
+fs::path source_root() {
+  const char* d = std::getenv("HEARTH_SOURCE_ROOT");
+  BOOST_REQUIRE_MESSAGE(d, "HEARTH_SOURCE_ROOT is not set; run the tests through meson test");
+  return d;
+}
+
+std::vector<fs::path> documents() {
+  std::vector<fs::path> out{source_root() / "README.md"};
+  for (auto& e : fs::directory_iterator(source_root() / "docs"))
+    if (e.path().extension() == ".md") out.push_back(e.path());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<Block> toml_blocks(const fs::path& doc) {
+  std::vector<Block> out;
+  std::ifstream in(doc);
+  std::string line;
+  int n = 0;
+  Block* open = nullptr;
+  while (std::getline(in, line)) {
+    ++n;
+    std::string trimmed = line.substr(std::min(line.find_first_not_of(' '), line.size()));
+    if (open) {
+      if (trimmed == "```") open = nullptr;
+      else open->text += line + "\n";
+    } else if (trimmed.rfind("```toml", 0) == 0) {
+      std::string kind = trimmed.substr(7);
+      kind.erase(0, std::min(kind.find_first_not_of(' '), kind.size()));
+      out.push_back({fs::relative(doc, source_root()).string() + ":" + std::to_string(n), kind, ""});
+      open = &out.back();
+    }
+  }
+  return out;
+}
+
+/// `hearth validate` of `text` as a workflow in an empty repository.
+hearth::testing::Outcome validate(const std::string& text) {
+  TempDir repo;
+  fs::create_directories(repo.path / ".hearth" / "workflows");
+  write_file(repo.path / ".hearth" / "workflows" / "example.toml", text);
+  HearthProcess p(Invocation{{"--repo", repo.str(), "validate", ".hearth/workflows/example.toml"}, {}, repo.path});
+  return p.finish();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(docs)
+
+BOOST_AUTO_TEST_CASE(every_toml_example_in_the_docs_is_what_it_says) {
+  int checked = 0;
+  for (auto& doc : documents()) {
+    for (auto& b : toml_blocks(doc)) {
+      ++checked;
+      if (b.kind == "fragment") {
+        auto parsed = hearth::workflows::parse_toml(b.text, b.where);
+        BOOST_TEST(parsed.ok(), b.where << ": a fragment that is not valid TOML: " << parsed.message());
+      } else if (b.kind == "broken") {
+        auto o = validate(b.text);
+        BOOST_TEST(o.exit_code != 0, b.where << ": marked broken, but hearth validate accepts it");
+      } else {
+        BOOST_TEST(b.kind.empty(), b.where << ": unknown kind of toml block '" << b.kind << "'");
+        auto o = validate(b.text);
+        BOOST_TEST(o.exit_code == 0, b.where << ": hearth validate refuses the example:\n" << o.out << o.err);
+      }
+    }
+  }
+  BOOST_TEST(checked >= 10);  // the docs hold examples; finding none means the scan broke
+}
+
+BOOST_AUTO_TEST_SUITE_END()
