@@ -15,6 +15,7 @@
 //   --shared-client: the 200 harnesses share one client (as the engine may, per run and model)
 //   --no-bash: the second turn calls glob instead of bash (no process spawned)
 //   --sandbox: bash runs in a namespace sandbox session per harness, as in an agent step
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <uv.h>
 
@@ -31,6 +32,7 @@
 #include "engine/agent/local_bash.h"
 #include "engine/agent_bash.h"
 #include "tests/model_server.h"
+#include "util/safe_open.h"
 
 using namespace hearth;
 using Clock = std::chrono::steady_clock;
@@ -166,6 +168,7 @@ std::optional<Reply> three_turns(const testing::ReceivedRequest& r) {
 // --sandbox: each harness's bash runs as an agent step's does, through its
 // own namespace sandbox session (SandboxBashSession), opened at its first call.
 sandbox::Sandbox* g_sandbox = nullptr;
+std::vector<UniqueFd> g_cwd_dirs;  // the sessions' cwd-file directories, open for the whole bench
 
 std::unique_ptr<agent::BashSession> make_shell(uv_loop_t* loop, const std::string& ws, int i) {
   if (!g_sandbox) return std::make_unique<agent::LocalBashSession>(loop, ws);
@@ -174,7 +177,9 @@ std::unique_ptr<agent::BashSession> make_shell(uv_loop_t* loop, const std::strin
   o.base.env = {"PATH=/usr/bin:/bin", "HOME=/home/hearth", "LANG=C.UTF-8"};
   o.base.isolation.workspace = ws;
   o.host_root = ws;
-  o.cwd_file_host = ws + "/.cwd-" + std::to_string(i);
+  g_cwd_dirs.emplace_back(::open(ws.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  o.cwd_dir_fd = g_cwd_dirs.back().get();
+  o.cwd_file_name = ".cwd-" + std::to_string(i);
   o.cwd_file_inside = std::string(sandbox::kWorkspaceInside) + "/.cwd-" + std::to_string(i);
   return std::make_unique<engine::SandboxBashSession>(loop, std::move(o));
 }

@@ -2,15 +2,15 @@
 
 #include <sys/stat.h>
 
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-
 #include "engine/agent/bash_support.h"
+#include "util/safe_open.h"
 
 namespace hearth::engine {
 
 namespace {
+
+// `pwd -P` and a newline: a path is at most PATH_MAX.
+constexpr size_t kMaxCwdFileBytes = 8192;
 
 // `path` lies at or under `dir` ("/a/b" is under "/a", "/ab" is not).
 bool under(const std::string& path, const std::string& dir) {
@@ -48,9 +48,14 @@ struct SandboxBashSession::Call {
       auto& o = session->options_;
       redact = o.redact;
       if (!end.timed_out && !end.cancelled && info.failure.empty()) {
-        std::ifstream in(o.cwd_file_host, std::ios::binary);
         std::string reported;
-        std::getline(in, reported);
+        auto text = read_regular_beneath(o.cwd_dir_fd, o.cwd_file_name, kMaxCwdFileBytes);
+        if (!text) {
+          note += std::string(note.empty() ? "" : "\n") + "[the working directory was not kept: " + o.cwd_file_inside +
+                  " is refused: " + text.message() + "]";
+        } else if (*text) {
+          reported = text->value().substr(0, text->value().find('\n'));
+        }
         // Only a directory inside the workspace persists.
         if (under(reported, o.host_root)) reported = o.mount + reported.substr(o.host_root.size());
         if (!reported.empty() && under(reported, o.mount)) session->cwd_ = reported;
@@ -59,8 +64,7 @@ struct SandboxBashSession::Call {
           note = "[the command ended in " + reported + ", outside the workspace; the next command starts in " + o.mount + "]";
         }
       }
-      std::error_code ec;
-      std::filesystem::remove(o.cwd_file_host, ec);
+      (void)remove_beneath(o.cwd_dir_fd, o.cwd_file_name);
       session->call_.reset();
     }
     auto cb = std::move(done);
@@ -103,8 +107,7 @@ void SandboxBashSession::run(const nlohmann::json& args, std::function<void(agen
     cwd_ = options_.mount;
     host_dir = options_.host_root;
   }
-  std::error_code ec;
-  std::filesystem::remove(options_.cwd_file_host, ec);
+  (void)remove_beneath(options_.cwd_dir_fd, options_.cwd_file_name);  // a link or directory left there too
   sandbox::ExecSpec spec = options_.base;
   spec.argv = {"bash", "--noprofile", "--norc", "-c",
                "trap 'pwd -P > " + shell_quote(options_.cwd_file_inside) + " 2>/dev/null' EXIT\n" + parsed->command};

@@ -9,10 +9,12 @@
 // (setsid); everything else a call started ends with it. A new attempt (a
 // retry, a resumed step) starts with a fresh sandbox. The current directory
 // persists too: an EXIT trap writes `pwd -P` to a file the engine reads
-// after the command ends. A cwd outside the workspace is not kept (the next
-// call starts at the workspace root). If the session's sandbox fails (its
-// helper is killed), the call in progress fails and says so, and the next
-// call starts a fresh sandbox and says that /tmp and $HOME were reset.
+// after the command ends (never through a symlink; a file it cannot read
+// safely is reported to the model and the cwd is not changed). A cwd outside
+// the workspace is not kept (the next call starts at the workspace root). If
+// the session's sandbox fails (its helper is killed), the call in progress
+// fails and says so, and the next call starts a fresh sandbox and says that
+// /tmp and $HOME were reset.
 #pragma once
 
 #include <uv.h>
@@ -35,9 +37,13 @@ struct SandboxBashOptions {
   /// the host path itself under the local backend).
   std::string host_root;
   std::string mount = sandbox::kWorkspaceInside;
-  /// Where the EXIT trap writes the final directory: on the host, and as the
-  /// command sees it (the same path under the local backend).
-  std::string cwd_file_host;
+  /// Where the EXIT trap writes the final directory: the file `cwd_file_name`
+  /// in the attempt's own directory, open as `cwd_dir_fd` (borrowed: it must
+  /// stay open while the session lives), and the file's path as the command
+  /// sees it. The engine reads it through the descriptor only, as a regular
+  /// file (util/safe_open.h): a symlink or FIFO planted there is refused.
+  int cwd_dir_fd = -1;
+  std::string cwd_file_name = "cwd";
   std::string cwd_file_inside;
   /// Applied to the text the model gets (secret values hidden). Null: none.
   std::function<std::string(std::string)> redact;

@@ -2,9 +2,7 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "engine/output_file.h"
 #include "engine/run.h"
@@ -407,8 +405,9 @@ Status Run::prepare_spec(StepState& st, nlohmann::json& ctx) {
     if (!std::filesystem::is_directory(cwd, ec))
       return Error{where("working-directory") + cwd.string() + " is not a directory"};
   }
-  st.output_path = scratch_dir() + "/" + def.id + "." + std::to_string(st.rec.attempts + 1) + ".out";
-  env["HEARTH_OUTPUT"] = st.output_path;
+  // Each attempt's own directory, made fresh when it is spawned.
+  st.attempt_dir = scratch_dir() + "/" + def.id + "." + std::to_string(st.rec.attempts + 1);
+  st.output_inside = st.attempt_dir + "/" + kOutputFileName;
   env["HEARTH_RUN_ID"] = id();
   env["HEARTH_STEP_ID"] = def.id;
   env["HEARTH_WORKSPACE"] = workspace_->path;
@@ -422,15 +421,20 @@ Status Run::prepare_spec(StepState& st, nlohmann::json& ctx) {
     iso.memory_bytes = wf_.sandbox.memory_bytes;
     iso.pids = wf_.sandbox.pids;
     iso.cpus = wf_.sandbox.cpus;
-    // The run's scratch directory (output files) at /run/hearth.
-    iso.binds.push_back({scratch_dir(), "/run/hearth", true});
+    // Only this attempt's own directory (its output file) at /run/hearth:
+    // never another step's, nor an earlier attempt's.
+    iso.binds.push_back({st.attempt_dir, "/run/hearth", true});
     // The engine's state directory (the database, other runs' workspaces and
     // grant sockets) is hidden when it lives inside the workspace, as the
     // default <repo>/.hearth does with workspace = "repo".
     if (auto rel = hidden_state_dir()) iso.hidden.push_back(*rel);
-    env["HEARTH_OUTPUT"] = "/run/hearth/" + std::filesystem::path(st.output_path).filename().string();
+    // The engine trusts .hearth/ (workflows, skills) on the next run: a step
+    // may read it but never change it, wherever the state lives.
+    iso.read_only.push_back(".hearth");
+    st.output_inside = std::string("/run/hearth/") + kOutputFileName;
     env["HEARTH_WORKSPACE"] = sandbox::kWorkspaceInside;
   }
+  env["HEARTH_OUTPUT"] = st.output_inside;
   st.grants.reset();
   if (!def.commands.empty()) {
     if (auto s = prepare_grants_for(st, ctx); !s.ok()) return Error{where("commands") + s.message()};
@@ -485,14 +489,30 @@ Status Run::close_step(StepState& st, const char* status, const std::string& rea
   return event(type, st.rec.id, {{"reason", reason}});
 }
 
-void Run::spawn(StepState& st) {
-  // The step creates $HEARTH_OUTPUT if it has outputs; the directory is
-  // made once per run.
+Status Run::make_attempt_dir(StepState& st) {
+  // The run's scratch directory is made once per run, private to the
+  // engine's user; the step creates $HEARTH_OUTPUT if it has outputs.
   if (!scratch_ready_) {
     std::error_code ec;
     std::filesystem::create_directories(scratch_dir(), ec);
+    if (ec) return Error{"cannot create " + scratch_dir() + ": " + ec.message()};
+    std::filesystem::permissions(scratch_dir(), std::filesystem::perms::owner_all, ec);
     scratch_ready_ = true;
   }
+  // Whatever an earlier engine left under this name (a crash) goes first.
+  if (auto s = remove_tree(st.attempt_dir); !s.ok()) return s;
+  auto dir = make_fresh_dir(st.attempt_dir, 0700);
+  if (!dir) return dir.error();
+  st.attempt_dir_fd = std::move(*dir);
+  return {};
+}
+
+void Run::remove_attempt_dir(StepState& st) {
+  st.attempt_dir_fd.reset();
+  if (!st.attempt_dir.empty()) (void)remove_tree(st.attempt_dir);  // leftovers go with the run's scratch
+}
+
+void Run::spawn(StepState& st) {
   st.started = std::chrono::steady_clock::now();
   sandbox::ExecCallbacks cb;
   StepState* sp = &st;  // steps_ never reallocates after begin()
@@ -512,7 +532,8 @@ void Run::spawn(StepState& st) {
   };
   ++running_;
   if (secrets_ && !secrets_->empty()) st.redactor = std::make_unique<commands::StreamRedactor>(secrets_);
-  Status started = start_broker(st);
+  Status started = make_attempt_dir(st);
+  if (started.ok()) started = start_broker(st);
   if (started.ok()) started = start_proxies(st);
   if (!started.ok()) {
     close_broker(st);
@@ -601,11 +622,10 @@ Status Run::record_outcome(StepState& st) {
       }
     }
   }
-  std::error_code ec;
-  std::filesystem::remove(st.output_path, ec);
   st.spawn_error.clear();
   st.harness.reset();
   st.bash.reset();
+  remove_attempt_dir(st);  // after the agent's session, which borrows its descriptor
   st.agent_outcome.reset();
   st.agent_timed_out = false;
   st.rec.interruptions = 0;
@@ -660,17 +680,15 @@ Status Run::schedule_retry(StepState& st, const std::string& message) {
 }
 
 Result<nlohmann::json> Run::read_outputs(const StepState& st) {
-  std::error_code ec;
-  auto size = std::filesystem::file_size(st.output_path, ec);
-  if (ec) return nlohmann::json::object();  // the step removed it: no outputs
-  if (size > kMaxOutputFileBytes)
-    return Error{"$HEARTH_OUTPUT is " + std::to_string(size) + " bytes, more than the " +
-                 std::to_string(kMaxOutputFileBytes) + " allowed"};
-  std::ifstream in(st.output_path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto parsed = parse_output_file(ss.str());
-  if (!parsed) return Error{"$HEARTH_OUTPUT: " + parsed.message()};
+  // Written by the step, so hostile: read only as a regular file of its own
+  // directory, never through a symlink, a FIFO or a hard link, and bounded.
+  std::string where = "step '" + st.rec.id + "': $HEARTH_OUTPUT (" + st.output_inside + ")";
+  if (!st.attempt_dir_fd) return Error{where + ": the attempt's directory is not open"};
+  auto text = read_regular_beneath(st.attempt_dir_fd.get(), kOutputFileName, kMaxOutputFileBytes);
+  if (!text) return Error{where + " is refused: " + text.message()};
+  if (!*text) return nlohmann::json::object();  // the step wrote none (or removed it): no outputs
+  auto parsed = parse_output_file(**text);
+  if (!parsed) return Error{where + ": " + parsed.message()};
   nlohmann::json out = nlohmann::json::object();
   for (auto& [k, v] : *parsed) out[k] = v;
   return out;
@@ -699,8 +717,8 @@ void Run::finish_with(RunStatus status, const std::string& error) {
     close_proxies(st);
   }
   *alive_ = false;  // the brokers' last callbacks find the run gone
+  (void)remove_tree(scratch_dir());  // what steps left there: never followed
   std::error_code ec;
-  std::filesystem::remove_all(scratch_dir(), ec);
   std::filesystem::remove_all(grants_root(), ec);
   RunOutcome outcome{id(), status, error};
   auto done = std::move(done_);

@@ -27,6 +27,7 @@
 #include "engine/grants.h"
 #include "engine/proxies.h"
 #include "sandbox/workspace.h"
+#include "util/safe_open.h"
 
 namespace hearth::engine {
 
@@ -59,7 +60,14 @@ struct StepState {
   sandbox::ExecSpec spec;         // prepared in the pass that starts it
   sandbox::Process* process = nullptr;
   AttemptRecord attempt;
-  std::string output_path;
+  // The attempt's own directory (<scratch>/<step>.<attempt>), made fresh by
+  // spawn() and removed by record_outcome(): the step sees only it, at
+  // /run/hearth in the namespace sandbox. The engine reads what the step left
+  // there (output file, the agent's cwd file) only through attempt_dir_fd.
+  // Declared before `bash`, which borrows the descriptor: it outlives it.
+  std::string attempt_dir;         // host path, set by prepare_spec()
+  std::string output_inside;       // $HEARTH_OUTPUT as the step sees it
+  UniqueFd attempt_dir_fd;
   std::chrono::steady_clock::time_point started;
   bool exited = false;            // an outcome waits to be recorded
   sandbox::ExitInfo exit;
@@ -252,6 +260,12 @@ class Run {
   Status start_attempt(StepState& st);
 
   Status close_step(StepState& st, const char* status, const std::string& reason, const char* type);
+
+  // The attempt's own directory, made fresh before its process starts (a
+  // leftover of the same name is removed first) and opened; removed, never
+  // following what the step left there, once its outcome is recorded.
+  Status make_attempt_dir(StepState& st);
+  void remove_attempt_dir(StepState& st);
 
   void spawn(StepState& st);
 

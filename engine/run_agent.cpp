@@ -69,8 +69,10 @@ Status Run::prepare_agent(StepState& st, const nlohmann::json& ctx) {
                  .lexically_relative(std::filesystem::weakly_canonical(opts_.repo, ec));
   std::string mount = isolated() ? sandbox::kWorkspaceInside : workspace_->path;
   std::string location;
+  auto under = [&](const std::string& dir) { return rel.string() == dir || rel.string().rfind(dir + "/", 0) == 0; };
   auto hidden = hidden_state_dir();
-  bool in_hidden = hidden && (rel.string() == *hidden || rel.string().rfind(*hidden + "/", 0) == 0);
+  // .hearth is out of the file tools' reach too (start_agent): its skills are bound.
+  bool in_hidden = (hidden && under(*hidden)) || under(".hearth");
   if (!rel.empty() && *rel.begin() != ".." && !in_hidden && std::filesystem::is_directory(workspace_->path / rel, ec)) {
     location = mount + "/" + rel.string();
   } else if (isolated()) {
@@ -124,9 +126,10 @@ Status Run::start_agent(StepState& st) {
   bash.base = st.spec;
   bash.host_root = workspace_->path;
   bash.mount = mount;
-  std::string cwd_name = st.rec.id + "." + std::to_string(st.attempt.number) + ".cwd";
-  bash.cwd_file_host = scratch_dir() + "/" + cwd_name;
-  bash.cwd_file_inside = inside ? "/run/hearth/" + cwd_name : bash.cwd_file_host;
+  // In the attempt's own directory, beside its output file.
+  bash.cwd_dir_fd = st.attempt_dir_fd.get();
+  bash.cwd_file_name = "cwd";
+  bash.cwd_file_inside = (inside ? std::string("/run/hearth") : st.attempt_dir) + "/" + bash.cwd_file_name;
   bash.redact = [this](std::string s) { return redact(std::move(s)); };
   st.bash = std::make_unique<SandboxBashSession>(engine_.loop_, std::move(bash));
 
@@ -136,6 +139,10 @@ Status Run::start_agent(StepState& st) {
   spec.workspace = workspace_->path;
   spec.workspace_options.mount = mount;
   if (auto rel = hidden_state_dir()) spec.workspace_options.hidden.push_back(*rel);
+  // The file tools run in the engine, outside the sandbox that makes .hearth
+  // read-only: they must not write the workflows the next run trusts, so
+  // they do not reach .hearth at all (as with the default state directory).
+  spec.workspace_options.hidden.push_back(".hearth");
   if (st.skill_dir) spec.read_only_dirs.push_back(*st.skill_dir);
   if (!a.tools.empty()) spec.tools = a.tools;
   spec.bash = st.bash.get();

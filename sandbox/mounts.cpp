@@ -164,6 +164,14 @@ Status RootTemplate::add_ops(const Isolation& iso, ChildPlan& plan) {
     ops.push_back({ChildOp::mount_op, plan.keep(kOld + ws), kWorkspaceInside, nullptr, MS_BIND});
     ops.push_back({ChildOp::mount_op, nullptr, kWorkspaceInside, nullptr,
                    MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | locked_flags(ws)});
+    // Read-only first: a hidden directory inside one is still covered.
+    for (auto& rel : iso.read_only) {
+      if (rel.empty() || rel.front() == '/' || rel.find("..") != std::string::npos)
+        return Error{"cannot make '" + rel + "' read-only: it must be a path relative to the workspace, without '..'"};
+      struct stat st {};
+      if (::lstat((ws + "/" + rel).c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+      bind(ops, plan.strings, ws + "/" + rel, plan.keep(std::string(kWorkspaceInside) + "/" + rel), false, true);
+    }
     for (auto& rel : iso.hidden) {
       if (rel.empty() || rel.front() == '/' || rel.find("..") != std::string::npos)
         return Error{"cannot hide '" + rel + "': it must be a path relative to the workspace, without '..'"};

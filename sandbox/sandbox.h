@@ -53,6 +53,11 @@ struct Isolation {
   /// see: each is covered by an empty read-only tmpfs (the engine's state
   /// directory when it lives in the repository).
   std::vector<std::string> hidden;
+  /// Directories under the workspace (relative paths) the command may read
+  /// but not change, rename or replace: each is bound read-only over itself
+  /// (the repository's .hearth, whose workflows the engine trusts). One that
+  /// is not a real directory (missing, a symlink) is left as it is.
+  std::vector<std::string> read_only;
   /// With Network::proxies only (the namespace backend; `local` refuses
   /// them): each port listens from before the command starts until it exits.
   std::vector<LoopbackForward> forwards;

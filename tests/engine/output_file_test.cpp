@@ -2,6 +2,11 @@
 // github-actions/workflow-command-cases.json) and Hearth's additions.
 #include "engine/output_file.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -10,8 +15,10 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/testdata.h"
+#include "util/safe_open.h"
 
 using hearth::engine::kMaxOutputFileBytes;
+using hearth::engine::kOutputFileName;
 using hearth::engine::parse_output_file;
 using Outputs = std::map<std::string, std::string>;
 
@@ -192,6 +199,72 @@ BOOST_AUTO_TEST_CASE(size_limit) {
   BOOST_TEST(error_of(at_limit + "v") ==
              "output file is " + std::to_string(kMaxOutputFileBytes + 1) + " bytes; the limit is " +
                  std::to_string(kMaxOutputFileBytes));
+}
+
+// How the engine reads the file back (util/safe_open.h): from the attempt's
+// directory, a regular file of its own only, never through a link.
+struct AttemptDir {
+  std::filesystem::path path;
+  hearth::UniqueFd fd;
+  AttemptDir() {
+    char tmpl[] = "/tmp/hearth-attempt-XXXXXX";
+    path = mkdtemp(tmpl);
+    fd.reset(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  }
+  ~AttemptDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  void write(const std::string& name, const std::string& text) const { std::ofstream(path / name) << text; }
+  hearth::Result<std::optional<std::string>> read(const std::string& name, size_t max = kMaxOutputFileBytes) const {
+    return hearth::read_regular_beneath(fd.get(), name, max);
+  }
+};
+
+BOOST_AUTO_TEST_CASE(the_file_is_read_as_a_regular_file_of_its_own) {
+  AttemptDir dir;
+  BOOST_TEST(dir.read(kOutputFileName).ok());
+  BOOST_TEST(!dir.read(kOutputFileName)->has_value());  // none written: no outputs
+  dir.write(kOutputFileName, "a=1\n");
+  auto text = dir.read(kOutputFileName);
+  BOOST_TEST_REQUIRE(text.ok(), why(text));
+  BOOST_TEST(**text == "a=1\n");
+}
+
+BOOST_AUTO_TEST_CASE(links_fifos_directories_and_hard_links_are_refused_by_name) {
+  AttemptDir dir;
+  dir.write("real", "secret=1\n");
+  std::filesystem::create_symlink("/proc/self/environ", dir.path / "environ");
+  std::filesystem::create_symlink(dir.path / "real", dir.path / "inside");
+  BOOST_TEST(::mkfifo((dir.path / "fifo").c_str(), 0600) == 0);
+  std::filesystem::create_directory(dir.path / "dir");
+  std::filesystem::create_hard_link(dir.path / "real", dir.path / "hard");
+  BOOST_TEST(why(dir.read("environ")) == "'environ' is a symlink; it is not followed");
+  BOOST_TEST(why(dir.read("inside")) == "'inside' is a symlink; it is not followed");
+  BOOST_TEST(why(dir.read("fifo")) == "'fifo' is a FIFO, not a regular file");
+  BOOST_TEST(why(dir.read("dir")) == "'dir' is a directory, not a regular file");
+  BOOST_TEST(why(dir.read("hard")) == "'hard' has 2 hard links; only a file of its own is read");
+  BOOST_TEST(why(dir.read("../etc/passwd")) == "'../etc/passwd' leads outside its directory");
+  BOOST_TEST(why(dir.read("/etc/passwd")) == "'/etc/passwd' leads outside its directory");
+}
+
+BOOST_AUTO_TEST_CASE(a_file_past_the_cap_is_refused_with_the_limit) {
+  AttemptDir dir;
+  dir.write("big", std::string(11, 'x'));
+  BOOST_TEST(why(dir.read("big", 10)) == "'big' is larger than the 10 bytes allowed");
+  BOOST_TEST(dir.read("big", 11).ok());
+}
+
+BOOST_AUTO_TEST_CASE(removing_the_directory_never_follows_what_the_step_left) {
+  AttemptDir outside;
+  outside.write("keep", "x");
+  AttemptDir dir;
+  std::filesystem::create_directories(dir.path / "sub" / "deeper");
+  dir.write("sub/deeper/f", "y");
+  std::filesystem::create_directory_symlink(outside.path, dir.path / "sub" / "link");
+  BOOST_TEST(hearth::remove_tree(dir.path.string()).ok());
+  BOOST_TEST(!std::filesystem::exists(dir.path));
+  BOOST_TEST(std::filesystem::exists(outside.path / "keep"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
