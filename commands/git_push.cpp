@@ -71,20 +71,26 @@ std::string trim_newline(std::string s) {
 // Runs `git check-ref-format --branch NAME` in `dir` with no config but
 // the broker's; its output is the name as git understands it.
 Result<std::string> run_check_ref_format(const std::string& git, const std::string& name, const std::string& dir) {
+  // Everything the child needs is made before fork: the engine has threads,
+  // so the child may only make async-signal-safe calls until execve.
+  std::string git_dir = "GIT_DIR=" + dir;
+  const char* env[] = {git_dir.c_str(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "HOME=/nonexistent",
+                       "PATH=/usr/bin:/bin", nullptr};
+  const char* argv[] = {"git", "check-ref-format", "--branch", name.c_str(), nullptr};
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) return Error{std::string("cannot start git: ") + std::strerror(errno)};
   pid_t pid = ::fork();
-  if (pid < 0) return Error{std::string("cannot start git: ") + std::strerror(errno)};
+  if (pid < 0) {
+    ::close(out[0]);
+    ::close(out[1]);
+    return Error{std::string("cannot start git: ") + std::strerror(errno)};
+  }
   if (pid == 0) {
     ::dup2(out[1], 1);
     int null = ::open("/dev/null", O_RDWR);
     ::dup2(null, 0);
     ::dup2(null, 2);
     if (::chdir(dir.c_str()) != 0) ::_exit(127);
-    std::string git_dir = "GIT_DIR=" + dir;
-    const char* env[] = {git_dir.c_str(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "HOME=/nonexistent",
-                         "PATH=/usr/bin:/bin", nullptr};
-    const char* argv[] = {"git", "check-ref-format", "--branch", name.c_str(), nullptr};
     ::execve(git.c_str(), const_cast<char**>(argv), const_cast<char**>(env));
     ::_exit(127);
   }

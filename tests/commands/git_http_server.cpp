@@ -99,14 +99,14 @@ std::string run_backend(const std::filesystem::path& root, const Request& r) {
                                   "REQUEST_METHOD=" + r.method, "PATH_INFO=" + path, "QUERY_STRING=" + query,
                                   "CONTENT_TYPE=" + r.content_type, "CONTENT_LENGTH=" + std::to_string(r.body.size()),
                                   "GIT_CONFIG_NOSYSTEM=1", "HOME=" + root.string(), "PATH=/usr/bin:/bin"};
+  std::vector<char*> envp;  // made before fork: the test process has threads
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const char* argv[] = {"git", "http-backend", nullptr};
   pid_t pid = ::fork();
   if (pid == 0) {
     ::dup2(in[0], 0);
     ::dup2(out[1], 1);
-    std::vector<char*> envp;
-    for (auto& e : env) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    const char* argv[] = {"git", "http-backend", nullptr};
     ::execve("/usr/bin/git", const_cast<char**>(argv), envp.data());
     ::_exit(127);
   }

@@ -183,8 +183,7 @@ workspace = "checkout"
 secrets = ["PUSH_TOKEN"]
 preset = "git:push"
 remote = ")" + server.url("remote.git") + R"("
-env = { GIT_CONFIG_COUNT = "1", GIT_CONFIG_KEY_0 = "credential.)" + prefix + R"(.helper",
-        GIT_CONFIG_VALUE_0 = "!f() { echo username=x-access-token; echo password=$PUSH_TOKEN; }; f" }
+env = { GIT_CONFIG_COUNT = "1", GIT_CONFIG_KEY_0 = "credential.)" + prefix + R"(.helper", GIT_CONFIG_VALUE_0 = "!f() { echo username=x-access-token; echo password=$PUSH_TOKEN; }; f" }
 
 [[steps]]
 id = "change"

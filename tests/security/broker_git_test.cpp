@@ -73,8 +73,7 @@ workspace = "checkout"
 secrets = ["PUSH_TOKEN"]
 preset = "git:push"
 remote = ")" + url + R"("
-env = { GIT_CONFIG_COUNT = "1", GIT_CONFIG_KEY_0 = "credential.)" + prefix + R"(.helper",
-        GIT_CONFIG_VALUE_0 = "!f() { echo username=pusher; echo password=$PUSH_TOKEN; }; f" }
+env = { GIT_CONFIG_COUNT = "1", GIT_CONFIG_KEY_0 = "credential.)" + prefix + R"(.helper", GIT_CONFIG_VALUE_0 = "!f() { echo username=pusher; echo password=$PUSH_TOKEN; }; f" }
 
 [[steps]]
 id = "attack"
@@ -135,7 +134,7 @@ git push origin HEAD || echo "push=$?")";
 
 BOOST_AUTO_TEST_CASE(a_local_remote_with_a_pre_receive_hook_the_step_wrote_never_runs) {
   PushSetup s([](const PushSetup& p) {
-    return "/usr/bin/git init -q --bare evil.git\n" + host_script(p.marker, "evil.git/hooks/pre-receive") + R"(
+    return "/usr/bin/git init -q --bare evil.git && mkdir -p evil.git/hooks\n" + host_script(p.marker, "evil.git/hooks/pre-receive") + R"(
 /usr/bin/git remote set-url origin ./evil.git
 git push origin HEAD || echo "push=$?")";
   });
@@ -166,7 +165,7 @@ BOOST_AUTO_TEST_CASE(a_branch_named_like_an_option_is_refused_and_runs_nothing) 
   PushSetup s([](const PushSetup& p) {
     return host_script(p.marker, "rp.sh") + R"(
 /usr/bin/git remote set-url origin ./evil.git && /usr/bin/git init -q --bare evil.git
-/usr/bin/git rev-parse HEAD > .git/refs/heads/--receive-pack=./rp.sh
+mkdir -p '.git/refs/heads/--receive-pack=.' && /usr/bin/git rev-parse HEAD > .git/refs/heads/--receive-pack=./rp.sh
 echo 'ref: refs/heads/--receive-pack=./rp.sh' > .git/HEAD
 git push origin --receive-pack=./rp.sh || echo "by-name=$?"
 git push origin HEAD || echo "by-head=$?"
@@ -205,7 +204,7 @@ run = '''
 ln -s )" + outside.string() + R"( link
 git format-patch -1 -o link/new || echo "link=$?"
 git format-patch -1 -o)" + outside.string() + R"( || echo "joined=$?"
-git format-patch -1 -o patches > list.txt
+git format-patch -1 -o patches > list.txt || echo "inside=$?"
 '''
 )");
   write_file(repo.root() / "README", "hello\n");
