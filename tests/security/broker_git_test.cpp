@@ -59,9 +59,21 @@ struct PushSetup {
   GitHttpServer server{served, "pusher", kToken};
   std::unique_ptr<TempRepo> repo;
 
-  // `attack` gives the step's script after its commit, from the setup's paths.
-  explicit PushSetup(const std::function<std::string(const PushSetup&)>& attack) {
+  // `attack` gives the step's script after its commit, from the setup's
+  // paths; with `earlier`, the commit and that script run in a step before
+  // it (what a step leaves in the workspace for the next).
+  explicit PushSetup(const std::function<std::string(const PushSetup&)>& attack,
+                     const std::function<std::string(const PushSetup&)>& earlier = {}) {
     std::string run = attack(*this);
+    std::string commit =
+        "echo changed >> README\n"
+        "/usr/bin/git -c user.name=bot -c user.email=bot@example.com commit -qam \"from the sandbox\"\n";
+    std::string plant, needs;
+    if (earlier) {
+      plant = "[[steps]]\nid = \"plant\"\nrun = '''\n" + commit + earlier(*this) + "\n'''\n\n";
+      needs = "needs = [\"plant\"]\n";
+      commit.clear();
+    }
     sh("git init -q --bare -b main '" + (served / "remote.git").string() + "'");
     std::string url = server.url("remote.git");
     std::string prefix = "http://127.0.0.1:" + std::to_string(server.port());
@@ -75,13 +87,11 @@ preset = "git:push"
 remote = ")" + url + R"("
 env = { GIT_CONFIG_COUNT = "1", GIT_CONFIG_KEY_0 = "credential.)" + prefix + R"(.helper", GIT_CONFIG_VALUE_0 = "!f() { echo username=pusher; echo password=$PUSH_TOKEN; }; f" }
 
-[[steps]]
+)" + plant + R"([[steps]]
 id = "attack"
 commands = ["git"]
-run = '''
-echo changed >> README
-/usr/bin/git -c user.name=bot -c user.email=bot@example.com commit -qam "from the sandbox"
-)" + run + R"(
+)" + needs + R"(run = '''
+)" + commit + run + R"(
 echo "done"
 '''
 )");
@@ -162,16 +172,21 @@ git push origin HEAD || echo "push=$?")";
 }
 
 BOOST_AUTO_TEST_CASE(a_branch_named_like_an_option_is_refused_and_runs_nothing) {
-  PushSetup s([](const PushSetup& p) {
-    return host_script(p.marker, "rp.sh") + R"(
-/usr/bin/git remote set-url origin ./evil.git && /usr/bin/git init -q --bare evil.git
-mkdir -p '.git/refs/heads/--receive-pack=.' && /usr/bin/git rev-parse HEAD > .git/refs/heads/--receive-pack=./rp.sh
-echo 'ref: refs/heads/--receive-pack=./rp.sh' > .git/HEAD
-git push origin --receive-pack=./rp.sh || echo "by-name=$?"
+  // An earlier step leaves HEAD on a "branch" named like an option; the
+  // pushing step's {branch} would be that name.
+  PushSetup s(
+      [](const PushSetup&) {
+        return R"(git push origin --receive-pack=./rp.sh || echo "by-name=$?"
 git push origin HEAD || echo "by-head=$?"
 echo 'ref: refs/heads/@{-1}' > .git/HEAD
 git push origin HEAD || echo "previous=$?")";
-  });
+      },
+      [](const PushSetup& p) {
+        return host_script(p.marker, "rp.sh") + R"(
+/usr/bin/git remote set-url origin ./evil.git && /usr/bin/git init -q --bare evil.git
+mkdir -p '.git/refs/heads/--receive-pack=.' && /usr/bin/git rev-parse HEAD > .git/refs/heads/--receive-pack=./rp.sh
+echo 'ref: refs/heads/--receive-pack=./rp.sh' > .git/HEAD)";
+      });
   auto r = s.run();
   std::string out = r.output("attack");
   BOOST_TEST(r.outcome.status == RunStatus::succeeded, out << r.step("attack").reason);
