@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <list>
 
@@ -170,8 +171,14 @@ class Conn {
       if (!args.empty() && !args[0].empty() && args[0][0] == '-')
         return refuse("hearth: '" + name + " " + quote_args({args[0]}) + " ...': options before git's subcommand are "
                       "not allowed for a granted git");
-      auto branch = workspace_branch(b_.workspace().string(), cmd->exec, cmd->push.git_dir);
-      context.branch = branch ? *branch : "";  // invalid or detached: {branch} matches nothing
+      // Read (and validated by a git process) only when a pattern needs it.
+      auto uses_branch = [](const std::vector<ArgPattern>& ps) {
+        return std::any_of(ps.begin(), ps.end(), [](const ArgPattern& p) { return p.source.find("{branch}") != std::string::npos; });
+      };
+      if (uses_branch(cmd->policy.allow) || uses_branch(cmd->policy.deny)) {
+        auto branch = workspace_branch(b_.workspace().string(), cmd->exec, cmd->push.git_dir);
+        context.branch = branch ? *branch : "";  // invalid or detached: {branch} matches nothing
+      }
     }
     Decision d = decide(cmd->policy, args, context);
     inv_.rule = d.rule;
