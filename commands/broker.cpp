@@ -5,11 +5,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <list>
 
 #include <nlohmann/json.hpp>
 
+#include "commands/paths.h"
 #include "commands/protocol.h"
 
 namespace hearth::commands {
@@ -23,46 +25,6 @@ constexpr int kRefused = 126;
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-// Whether `p` (normalized, absolute) is `root` or below it.
-bool inside(const fs::path& p, const fs::path& root) {
-  auto [r, q] = std::mismatch(root.begin(), root.end(), p.begin(), p.end());
-  return r == root.end();
-}
-
-// The host path for a path inside the sandbox, or an error when it leaves the
-// workspace. `rel_cwd` is the call's cwd relative to the workspace.
-Result<std::string> host_path(const std::string& arg, const fs::path& workspace, const fs::path& rel_cwd) {
-  fs::path p(arg);
-  fs::path candidate;
-  if (p.is_absolute()) {
-    fs::path rel = p.lexically_relative("/workspace");
-    if (rel.empty() || *rel.begin() == "..")
-      return Error{"the path '" + arg + "' is outside /workspace; granted commands may only read and write the workspace"};
-    candidate = workspace / rel;
-  } else {
-    candidate = workspace / rel_cwd / p;
-  }
-  // Resolve symlinks of what exists, so a link planted in the workspace cannot point out.
-  std::error_code ec;
-  fs::path resolved = fs::weakly_canonical(candidate, ec);
-  if (ec || !inside(resolved.lexically_normal(), workspace))
-    return Error{"the path '" + arg + "' resolves outside the workspace; granted commands may only use files in it"};
-  return p.is_absolute() ? resolved.string() : arg;
-}
-
-// Whether an argument must be checked as a path: absolute, with a `..`
-// component, or naming something that exists (a symlink included) from the
-// call's directory.
-bool looks_like_path_to_check(const std::string& v, const fs::path& dir) {
-  if (v.empty()) return false;
-  if (v[0] == '/') return true;
-  fs::path p(v);
-  for (auto& part : p)
-    if (part == "..") return true;
-  std::error_code ec;
-  return fs::symlink_status(dir / p, ec).type() != fs::file_type::not_found && !ec;
 }
 
 class Conn;
@@ -203,45 +165,56 @@ class Conn {
                     ". Grant it with commands = [\"" + name + "\"] on the step and a [commands." + name + "] table.");
     }
     std::vector<std::string> args(argv.begin() + 1, argv.end());
-    Decision d = decide(cmd->policy, args, b_.opts().context);
+    DecisionContext context = b_.opts().context;
+    if (cmd->git) {
+      // git's global options (-c, -C, --git-dir, --exec-path) choose its config and code.
+      if (!args.empty() && !args[0].empty() && args[0][0] == '-')
+        return refuse("hearth: '" + name + " " + quote_args({args[0]}) + " ...': options before git's subcommand are "
+                      "not allowed for a granted git");
+      // Read (and validated by a git process) only when a pattern needs it.
+      auto uses_branch = [](const std::vector<ArgPattern>& ps) {
+        return std::any_of(ps.begin(), ps.end(), [](const ArgPattern& p) { return p.source.find("{branch}") != std::string::npos; });
+      };
+      if (uses_branch(cmd->policy.allow) || uses_branch(cmd->policy.deny)) {
+        auto branch = workspace_branch(b_.workspace().string(), cmd->exec, cmd->push.git_dir);
+        context.branch = branch ? *branch : "";  // invalid or detached: {branch} matches nothing
+      }
+    }
+    Decision d = decide(cmd->policy, args, context);
     inv_.rule = d.rule;
     if (!d.allowed) return refuse(d.message);
-
-    // cwd and path arguments stay inside the workspace.
-    fs::path rel_cwd = fs::path(cwd).lexically_normal();
-    if (rel_cwd.is_absolute() || (!rel_cwd.empty() && *rel_cwd.begin() == ".."))
-      return refuse("hearth: the working directory is outside the workspace");
-    auto host_cwd = host_path(cwd.empty() ? "." : cwd, b_.workspace(), ".");
-    if (!host_cwd) return refuse("hearth: " + host_cwd.message());
-    std::string run_dir = (b_.workspace() / rel_cwd).lexically_normal().string();
     for (auto& a : args) {
-      std::string value = a;
-      std::string prefix;
-      if (a.rfind("--", 0) == 0 && a.find('=') != std::string::npos) {
-        prefix = a.substr(0, a.find('=') + 1);
-        value = a.substr(prefix.size());
-      }
-      if (!looks_like_path_to_check(value, run_dir)) continue;
-      auto hp = host_path(value, b_.workspace(), rel_cwd);
-      if (!hp) return refuse("hearth: " + hp.message());
-      a = prefix + *hp;
+      if (a == "--") break;
+      for (auto& prefix : cmd->refused_options)
+        if (a.rfind(prefix, 0) == 0)
+          return refuse("hearth: '" + name + " " + quote_args(args) + "': the option '" + a +
+                        "' would undo a setting the broker fixes for " + name);
     }
-    for (fs::path dir = rel_cwd;; dir = dir.parent_path()) {
-      for (auto& file : cmd->workspace_config_files) {
-        std::error_code ec;
-        fs::path inside = (dir / file).lexically_normal();
-        if (fs::symlink_status(b_.workspace() / inside, ec).type() == fs::file_type::not_found) continue;
-        return refuse("hearth: '" + name + "' would read /workspace/" + inside.string() +
-                      " as its configuration, which the step can change (and could send the command's secrets"
-                      " elsewhere with); remove it, or give the settings in [commands." + name + "] env");
-      }
-      if (dir.empty() || dir == ".") break;
+
+    // cwd and path arguments stay inside the workspace, judged physically (paths.h).
+    auto dir = resolve_call_dir(cwd, b_.workspace());
+    if (!dir) return refuse("hearth: " + dir.message());
+    std::string run_dir = dir->string();
+    if (auto s = check_path_args(args, b_.workspace(), *dir); !s.ok()) return refuse("hearth: " + s.message());
+    if (auto config = find_config_file(cmd->workspace_config_files, b_.workspace(), *dir))
+      return refuse("hearth: '" + name + "' would read /workspace/" + *config +
+                    " as its configuration, which the step can change (and could send the command's secrets"
+                    " elsewhere with); remove it, or give the settings in [commands." + name + "] env");
+    std::optional<PushPlan> push;  // a push runs from the broker's own git directory, never the workspace
+    if (cmd->git && !args.empty() && args[0] == "push") {
+      auto plan = plan_push(args, b_.workspace().string(), cmd->push, cmd->exec, cmd->env);
+      if (!plan) return refuse("hearth: '" + name + " " + quote_args(args) + "': " + plan.message());
+      push = std::move(*plan);
     }
     inv_.allowed = true;
     if (b_.opts().on_started)
       if (auto s = b_.opts().on_started(inv_); !s.ok()) return refuse("hearth: the call cannot be recorded: " + s.message(), false);
     if (cmd->host) return start_host(*cmd, args, run_dir);
-    start_program(*cmd, args, run_dir);
+    if (push) return start_program(*cmd, std::move(push->argv), push->env, push->cwd);
+    std::vector<std::string> program_argv{cmd->name};
+    program_argv.insert(program_argv.end(), cmd->leading_args.begin(), cmd->leading_args.end());
+    program_argv.insert(program_argv.end(), args.begin(), args.end());
+    start_program(*cmd, std::move(program_argv), cmd->env, run_dir);
   }
 
   // ---- a command the host implements: stdin is gathered, then the handler
@@ -296,13 +269,13 @@ class Conn {
     uv_timer_start(&timer_, on_timeout, static_cast<uint64_t>(timeout.count()), 0);
   }
 
-  void start_program(const GrantedCommand& cmd, const std::vector<std::string>& args, const std::string& dir) {
-    std::vector<std::string> argv_s{cmd.name};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
+  // Runs cmd.exec with `argv_s` (argv[0] included) and exactly `environ`, in `dir`.
+  void start_program(const GrantedCommand& cmd, std::vector<std::string> argv_s, const std::vector<std::string>& environ,
+                     const std::string& dir) {
     std::vector<char*> argv, env;
     for (auto& a : argv_s) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    for (auto& e : cmd.env) env.push_back(const_cast<char*>(e.c_str()));
+    for (auto& e : environ) env.push_back(const_cast<char*>(e.c_str()));
     env.push_back(nullptr);
     uv_pipe_init(b_.loop(), &in_, 0);
     uv_pipe_init(b_.loop(), &out_, 0);

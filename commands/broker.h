@@ -6,7 +6,7 @@
 //   2. finds the command by argv[0] among the step's grants and decides the
 //      call with its policy (policy.h) — a refusal is written back as stderr
 //      and exit status 126;
-//   3. checks path arguments (below) and resolves cwd inside the workspace;
+//   3. checks path arguments and resolves cwd inside the workspace (paths.h);
 //   4. starts the real program with uv_spawn, in its own session, in the
 //      workspace's host directory, with exactly the command's environment
 //      (its secrets and declared env, never the engine's own);
@@ -15,13 +15,10 @@
 // If the shim goes away first (killed, crashed), the program's whole process
 // group is killed: nothing the sandbox started outlives it on the host.
 //
-// Path arguments: an argument (or the value of `--opt=value`) that is an
-// absolute path must lie under /workspace — it is rewritten to the same
-// file in the workspace's host directory; one with a `..` component, or
-// one that names an existing file or link from the call's directory, must
-// resolve (symlinks followed) inside the workspace; anything else is refused.
-// So is a call while the workspace holds a configuration file the program
-// would read (GrantedCommand::workspace_config_files).
+// Path arguments and the call's directory are checked physically (paths.h);
+// so is a call while the workspace holds a configuration file the program
+// would read (GrantedCommand::workspace_config_files). A granted git's push
+// never runs in the workspace (git_push.h).
 #pragma once
 
 #include <uv.h>
@@ -32,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "commands/git_push.h"
 #include "commands/policy.h"
 #include "commands/redact.h"
 #include "util/status.h"
@@ -70,6 +68,16 @@ struct GrantedCommand {
   std::vector<std::string> workspace_config_files;
   /// Set: the call is answered by this handler, not by running `exec`.
   HostHandler host;
+  /// The program is git: options before its subcommand are refused, `{branch}`
+  /// is read (and validated) from the workspace at each call, and `push` runs
+  /// from the broker's own git directory to `push.remote_url` (git_push.h).
+  bool git = false;
+  GitPushTarget push;
+  /// Put before the call's arguments (npm: --ignore-scripts).
+  std::vector<std::string> leading_args;
+  /// A call with an argument starting with one of these is refused: options
+  /// that would undo `leading_args` (npm: --ig, --no-ig).
+  std::vector<std::string> refused_options;
 };
 
 /// What the journal records of one call. Every string is already redacted.

@@ -1,14 +1,18 @@
 #include "engine/grants.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 
+#include "commands/program_config.h"
 #include "util/companion.h"
 
 namespace hearth::engine {
@@ -88,6 +92,16 @@ void set_env(std::vector<std::string>& env, const std::string& name, const std::
   env.push_back(prefix + value);
 }
 
+// Writes `text` to a new file only the engine's uid can read.
+Status write_private(const std::string& path, const std::string& text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return Error{"cannot create " + path + ": " + std::strerror(errno)};
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  if (!ok) return Error{"cannot write " + path};
+  return {};
+}
+
 }  // namespace
 
 std::string find_shim() { return find_companion("HEARTH_SHIM", "hearth-shim", "commands", HEARTH_INSTALLED_SHIM); }
@@ -116,7 +130,15 @@ std::string current_branch(const std::string& workspace) {
   std::string line;
   if (!std::getline(in, line)) return "";
   const std::string prefix = "ref: refs/heads/";
-  return line.rfind(prefix, 0) == 0 ? line.substr(prefix.size()) : "";
+  if (line.rfind(prefix, 0) != 0) return "";
+  std::string branch = line.substr(prefix.size());
+  // The step writes HEAD: a "branch" that reads as an option or a revision
+  // expression (`--upload-pack=...`, `@{-1}`) is no branch. A granted git
+  // validates the name with git itself at each call (git_push.h).
+  bool ok = !branch.empty() && branch[0] != '-' && branch.find("@{") == std::string::npos &&
+            branch.find("..") == std::string::npos;
+  for (unsigned char c : branch) ok = ok && c > 0x20 && c != 0x7f && std::string_view("~^:?*[\\").find(c) == std::string_view::npos;
+  return ok ? branch : "";
 }
 
 Result<AttemptGrants> prepare_grants(const workflows::Workflow& wf, const workflows::Step& step, int attempt,
@@ -126,12 +148,14 @@ Result<AttemptGrants> prepare_grants(const workflows::Workflow& wf, const workfl
   g.dir = (fs::path(grants_root) / (step.id + "." + std::to_string(attempt))).string();
   g.socket = g.dir + "/commands.sock";
   g.bin_dir = g.dir + "/bin";
+  g.private_dir = g.dir + ".private";
   auto secrets = std::make_shared<commands::SecretSet>();
   // What every granted program starts from: enough to find programs and its
   // own configuration, nothing else of the engine's environment.
   std::vector<std::string> base;
   for (const char* name : {"PATH", "HOME", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR"})
     if (const char* v = std::getenv(name)) base.push_back(std::string(name) + "=" + v);
+  std::vector<std::pair<std::string, std::string>> private_files;  // path, contents: written with the directory
   for (auto& name : step.commands) {
     const workflows::CommandDef& def = wf.commands.at(name);
     std::string where = "[commands." + name + "]";
@@ -146,31 +170,67 @@ Result<AttemptGrants> prepare_grants(const workflows::Workflow& wf, const workfl
     auto policy = commands::make_policy(name, def.allow, def.deny, def.presets, where);
     if (!policy) return policy.error();
     commands::GrantedCommand c{name, *program, *policy, base, def.timeout, {}};
+    std::string program_name = fs::path(*program).filename().string();
+    bool constrained = program_name == "git" || program_name == "npm" || program_name == "gh";
     for (auto& v : def.env) {
+      // For the programs Hearth knows, env chooses hosts, configuration and
+      // helpers: it comes from the workflow alone, not from inputs or steps.
+      if (constrained && !v.value.parsed.is_literal() && !(program_name == "gh" && v.name == "GH_REPO"))
+        return Error{where + ": env '" + v.name + "' takes its value from ${{ }}, which a payload or a step controls; "
+                     "for " + program_name + " write it literally (only gh's GH_REPO may use ${{ }}, checked against "
+                     "the grant's host)"};
       auto text = v.value.parsed.render(ctx);
       if (!text) return Error{where + ": env '" + v.name + "': " + text.message()};
       set_env(c.env, v.name, *text);
     }
-    std::string program_name = fs::path(*program).filename().string();
-    if (program_name == "git") harden_git(c.env);
-    // npm reads the .npmrc of the package it runs in, where ${VAR} expands
-    // from its environment: a step could route the secrets anywhere.
-    if (program_name == "npm") c.workspace_config_files = {".npmrc"};
+    if (program_name == "gh")
+      if (auto s = commands::check_gh_env(c.env); !s.ok()) return Error{where + ": " + s.message()};
+    if (program_name == "git") {
+      harden_git(c.env);
+      c.git = true;
+      c.push = {def.remote, g.private_dir + "/git"};  // made below, with the directory
+    }
+    std::string npm_token;
     for (auto& s : def.secrets) {
       const char* value = std::getenv(s.c_str());
       if (!value || !*value)
         return Error{where + ": secret '" + s + "' is not set in the engine's environment"};
       if (auto st = secrets->add(s, value); !st.ok()) return Error{where + ": " + st.message()};
-      set_env(c.env, s, value);
+      if (program_name == "npm") npm_token = value;  // into the broker's npmrc, never npm's environment
+      else set_env(c.env, s, value);
+    }
+    if (program_name == "npm") {
+      if (def.secrets.size() > 1)
+        return Error{where + ": npm takes one secret, the token of its registry (NPM_CONFIG_REGISTRY)"};
+      if (!commands::env_value(c.env, "npm_config_userconfig", true).empty())
+        return Error{where + ": env 'NPM_CONFIG_USERCONFIG': the broker writes npm's user configuration itself "
+                     "(the registry and its token); give other settings as NPM_CONFIG_<KEY> in env"};
+      auto config = commands::npm_userconfig(c.env, npm_token);
+      if (!config) return Error{where + ": " + config.message()};
+      std::string path = g.private_dir + "/npmrc." + name;
+      private_files.push_back({path, *config});
+      c.env = commands::npm_env(std::move(c.env), path);
+      c.leading_args = {"--ignore-scripts"};
+      c.refused_options = {"--ig", "--no-ig"};
+      // npm reads the .npmrc of the package it runs in: refused while one is there.
+      c.workspace_config_files = {".npmrc"};
     }
     g.broker.commands.push_back(std::move(c));
   }
   std::error_code ec;
   fs::remove_all(g.dir, ec);  // a previous engine's attempt of the same number
+  fs::remove_all(g.private_dir, ec);
   fs::create_directories(g.bin_dir, ec);
   if (ec) return Error{"cannot create " + g.bin_dir + ": " + ec.message()};
+  if (::mkdir(g.private_dir.c_str(), 0700) != 0)
+    return Error{"cannot create " + g.private_dir + ": " + std::strerror(errno)};
   for (auto p = fs::path(g.dir); p != fs::path(grants_root).parent_path(); p = p.parent_path())
     ::chmod(p.c_str(), 0700);
+  for (auto& [path, text] : private_files)
+    if (auto s = write_private(path, text); !s.ok()) return s.error();
+  for (auto& c : g.broker.commands)
+    if (c.git && !fs::exists(c.push.git_dir))
+      if (auto s = commands::make_push_git_dir(c.push.git_dir); !s.ok()) return s.error();
   for (auto& name : step.commands) {
     fs::create_symlink(shim_target, fs::path(g.bin_dir) / name, ec);
     if (ec) return Error{"cannot link the shim for '" + name + "' in " + g.bin_dir + ": " + ec.message()};

@@ -6,6 +6,9 @@
 //     commands.sock    the broker of this attempt (one socket per attempt:
 //                      a connection on it is this step)
 //     bin/<name>       a symlink to hearth-shim, one per granted command
+//   <state dir>/grants/<run-id>/<step>.<attempt>.private/   0700, never in a sandbox
+//     git/             the broker's bare repository for pushes (git_push.h)
+//     npmrc.<name>     npm's user configuration with the registry's token
 //
 // Inside a namespace sandbox the directory is at /run/hearth-grants and the
 // shim at /run/hearth-shim; the step's PATH starts with the bin directory.
@@ -46,6 +49,9 @@ struct AttemptGrants {
   std::string dir;      // host directory (see above)
   std::string socket;   // host path of the broker's socket
   std::string bin_dir;  // host path of the shim links
+  /// Host directory beside `dir`, never bound into the sandbox (0700): the
+  /// broker's own git repository and npm configuration (with the token).
+  std::string private_dir;
   commands::BrokerOptions broker;  // without the journal hooks (the run adds them)
 };
 

@@ -54,10 +54,11 @@ Status Run::start_broker(StepState& st) {
 
 void Run::close_broker(StepState& st) {
   if (!st.broker) return;
-  std::string dir = st.grants ? st.grants->dir : "";
-  st.broker->close([dir] {
+  std::string dir = st.grants ? st.grants->dir : "", private_dir = st.grants ? st.grants->private_dir : "";
+  st.broker->close([dir, private_dir] {
     std::error_code ec;
     if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+    if (!private_dir.empty()) std::filesystem::remove_all(private_dir, ec);  // npm's token file with it
   });
   st.broker = nullptr;
 }

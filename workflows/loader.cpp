@@ -2,6 +2,7 @@
 // other user of toml++). Every toml++ exception is caught here.
 #include "workflows/loader.h"
 #include "sandbox/sizes.h"
+#include "commands/git_push.h"
 #include "commands/policy.h"
 
 #include <openssl/evp.h>
@@ -45,7 +46,7 @@ namespace {
 const std::vector<std::string> kTopKeys = {"name", "description", "on", "inputs", "env", "commands", "sandbox", "proxies", "model", "tools", "steps"};
 const std::vector<std::string> kModelKeys = {"name", "base-url"};
 const std::vector<std::string> kAgentTools = {"read", "write", "edit", "glob", "grep", "bash"};
-const std::vector<std::string> kCommandKeys = {"exec", "secrets", "env", "allow", "deny", "preset", "timeout", "host"};
+const std::vector<std::string> kCommandKeys = {"exec", "secrets", "env", "allow", "deny", "preset", "timeout", "host", "remote"};
 const std::vector<std::string> kToolKeys = {"host"};
 const std::vector<std::string> kSandboxKeys = {"kind", "workspace", "ref", "network", "egress", "memory", "pids", "cpus"};
 const std::vector<std::string> kStepKeys = {"id",      "name",  "run",    "needs",
@@ -324,6 +325,13 @@ class Loader {
     if (auto* a = t->get("allow")) def.allow = string_list(*a, "'allow' of " + where);
     if (auto* d = t->get("deny")) def.deny = string_list(*d, "'deny' of " + where);
     if (auto* p = t->get("preset")) def.presets = string_list(*p, "'preset' of " + where);
+    if (auto* r = expect(*t, "remote", toml::node_type::string, "a URL string", where)) {
+      def.remote = r->as_string()->get();
+      if (std::filesystem::path(def.exec).filename() != "git")
+        error(*r, "'remote' of " + where + " applies to a command whose program is git");
+      else if (auto s = commands::check_remote_url(def.remote); !s.ok())
+        error(*r, "'remote' of " + where + ": " + s.message());
+    }
     if (def.allow.empty() && def.presets.empty())
       error(n, where + " allows nothing: add 'allow' patterns or a 'preset' (docs/commands.md)");
     auto policy = commands::make_policy(name, def.allow, def.deny, def.presets, where);

@@ -101,6 +101,9 @@ struct CommandDef {
   std::vector<EnvVar> env;           // more of the program's environment (templates)
   std::vector<std::string> allow, deny, presets;
   std::chrono::milliseconds timeout{60000};
+  /// git only: the URL every granted push goes to (https://, ssh:// or
+  /// user@host:path), fixed here; the workspace's remotes are never used.
+  std::string remote;
   /// host = true: implemented by the program embedding Hearth
   /// (hearth::Engine::register_command), not by a program; no exec,
   /// secrets, env or preset.

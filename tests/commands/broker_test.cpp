@@ -42,6 +42,7 @@ struct Fixture {
   uv_loop_t loop{};
   Broker* broker = nullptr;
   std::vector<Invocation> started, finished;
+  std::string shim_cwd, shim_workspace;  // where the shim runs and what it takes as /workspace (default: workspace)
 
   Fixture() {
     char tmpl[] = "/tmp/hearth-broker-XXXXXX";
@@ -114,7 +115,7 @@ struct Fixture {
     for (auto& a : argv_s) argv.push_back(a.data());
     argv.push_back(nullptr);
     std::string e1 = "HEARTH_COMMAND_SOCKET=" + (dir / "commands.sock").string();
-    std::string e2 = "HEARTH_WORKSPACE=" + workspace.string();
+    std::string e2 = "HEARTH_WORKSPACE=" + (shim_workspace.empty() ? workspace.string() : shim_workspace);
     char* env[] = {e1.data(), e2.data(), nullptr};
     uv_stdio_container_t stdio[3];
     stdio[0].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_READABLE_PIPE);
@@ -127,7 +128,7 @@ struct Fixture {
     o.file = path.c_str();
     o.args = argv.data();
     o.env = env;
-    std::string cwd = workspace.string();
+    std::string cwd = shim_cwd.empty() ? workspace.string() : shim_cwd;
     o.cwd = cwd.c_str();
     o.stdio_count = 3;
     o.stdio = stdio;
@@ -268,6 +269,37 @@ BOOST_AUTO_TEST_CASE(a_configuration_file_of_the_program_in_the_workspace_refuse
   fs::remove(f.workspace / ".npmrc");
   fs::create_symlink("/nonexistent", f.workspace / ".npmrc");  // a dangling link counts too
   BOOST_TEST(f.call("npm", {"view", "x"}).status == 126);
+}
+
+BOOST_AUTO_TEST_CASE(joined_short_options_and_paths_still_to_be_made_are_checked_where_they_lead) {
+  Fixture f;
+  f.start({f.command("echo", "/bin/echo", {"*"})});
+  fs::create_directories(f.dir / "outside");
+  fs::create_symlink(f.dir / "outside", f.workspace / "out");  // a link the step planted
+  fs::create_directories(f.workspace / "patches");
+  BOOST_TEST(f.call("echo", {"-o", "patches/new"}).status == 0);
+  BOOST_TEST(f.call("echo", {"-F/workspace/patches"}).out == "-F" + (f.workspace / "patches").string() + "\n");
+  for (std::string bad : {"-F/etc/passwd", "-F=/etc/passwd", "-qF../x", "out/new", "-oout/new", "--output=out/new/deeper"}) {
+    Call c = f.call("echo", {bad});
+    BOOST_TEST(c.status == 126, bad);
+    BOOST_TEST(c.err.find("workspace") != std::string::npos, c.err);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(configuration_files_are_looked_for_from_the_physical_directory) {
+  Fixture f;
+  GrantedCommand npm = f.command("npm", "/bin/echo", {"*"});
+  npm.workspace_config_files = {".npmrc"};
+  f.start({npm});
+  fs::create_directories(f.workspace / "real" / "sub");
+  std::ofstream(f.workspace / "real" / ".npmrc") << "registry=http://evil.example/\n";
+  fs::create_symlink("real/sub", f.workspace / "sub");
+  // The shim sends the directory relative to HEARTH_WORKSPACE: a step can name "sub".
+  f.shim_cwd = (f.workspace / "real" / "sub").string();
+  f.shim_workspace = (f.workspace / "real").string();
+  Call c = f.call("npm", {"view", "x"});
+  BOOST_TEST(c.status == 126);
+  BOOST_TEST(c.err.find("would read /workspace/real/.npmrc") != std::string::npos, c.err);
 }
 
 BOOST_AUTO_TEST_CASE(the_timeout_kills_the_program_and_its_children) {

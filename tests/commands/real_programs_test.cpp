@@ -191,16 +191,13 @@ BOOST_AUTO_TEST_CASE(npm_reads_the_workspace_package_and_a_registry_with_a_token
   elsewhere.set_route(registry_route);
   std::string url = registry.url() + "/", other = elsewhere.url() + "/";
   std::string other_key = "//127.0.0.2:" + std::to_string(elsewhere.port()) + "/:_authToken";
-  // The engine's .npmrc for this command: the registry and its token, by reference.
-  write_file(host.path / "npmrc", "registry=" + url + "\n//127.0.0.1:" + std::to_string(registry.port()) +
-                                      "/:_authToken=${NPM_TOKEN}\n");
   ScopedEnv env({{"NPM_TOKEN", kNpmToken}});
   TempRepo repo(R"([sandbox]
 kind = "namespace"
 
 [commands.npm]
 secrets = ["NPM_TOKEN"]
-env = { NPM_CONFIG_USERCONFIG = ")" + (host.path / "npmrc").string() + R"(", NPM_CONFIG_CACHE = ")" +
+env = { NPM_CONFIG_REGISTRY = ")" + url + R"(", NPM_CONFIG_CACHE = ")" +
                 (host.path / "npm-cache").string() + R"(", NPM_CONFIG_UPDATE_NOTIFIER = "false" }
 preset = "npm:read-only"
 
