@@ -1,6 +1,7 @@
 // The namespace backend's child, from clone() to execve(). Runs as the init
 // of a new pid namespace, inside new user, mount, (net,) ipc, uts and cgroup
-// namespaces. Only system calls: it shares the engine's memory until exec.
+// namespaces (as root: the user namespace is a prepared one, entered last).
+// Only system calls: it shares the engine's memory until exec.
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/seccomp.h>

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "sandbox/idmap.h"
 #include "sandbox/sandbox.h"
 #include "tests/engine/fixture.h"
 
@@ -246,6 +247,16 @@ git status --short >/dev/null && echo git-ok >> out.txt
     if (S_ISDIR(st.st_mode)) BOOST_TEST((st.st_mode & 077) == 0u, e.path());
     BOOST_TEST(st.st_uid == 0u, e.path());
   }
+}
+
+BOOST_AUTO_TEST_CASE(the_id_range_is_the_first_valid_subuid_entry_of_hearth) {
+  std::string text = "alice:100000:65536\nhearth:x:5\nhearth:0:10\nhearthx:1:1\nhearth:300000:4096\nhearth:9:9\n";
+  auto r = find_subordinate_ids(text, "hearth");
+  BOOST_REQUIRE(r.has_value());
+  BOOST_TEST(r->first == 300000u);  // "x", a range at 0 and other users are skipped
+  BOOST_TEST(r->second == 4096u);
+  BOOST_TEST(!find_subordinate_ids("alice:100000:65536\n", "hearth").has_value());
+  BOOST_TEST(!find_subordinate_ids("hearth:4294967295:2\n", "hearth").has_value());  // past the last id
 }
 
 // The unprivileged case: the real binary as an ordinary host user.
