@@ -2,9 +2,11 @@
 #include "sandbox/idmap.h"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -65,6 +67,21 @@ std::optional<std::pair<uint32_t, uint32_t>> find_subordinate_ids(const std::str
     return std::make_pair(start, count);
   }
   return std::nullopt;
+}
+
+bool is_host_root() {
+  if (::geteuid() != 0) return false;
+  std::istringstream map(slurp("/proc/self/uid_map"));
+  uint64_t inside = 1, outside = 1, count = 0;
+  map >> inside >> outside >> count;
+  return inside == 0 && outside == 0 && count == 4294967295u;  // the initial user namespace's map
+}
+
+bool has_sys_admin() {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  if (syscall(SYS_capget, &header, data) != 0) return false;
+  return (data[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective & CAP_TO_MASK(CAP_SYS_ADMIN)) != 0;
 }
 
 IdRange sandbox_id_range() {

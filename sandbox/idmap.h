@@ -49,6 +49,14 @@ std::optional<std::pair<uint32_t, uint32_t>> find_subordinate_ids(const std::str
 /// both have an entry (the smaller count), else the default.
 IdRange sandbox_id_range();
 
+/// True when this process is root of the host: uid 0 in the initial user
+/// namespace (not the root of a container's user namespace, which is an
+/// unprivileged id of the host already).
+bool is_host_root();
+
+/// True when CAP_SYS_ADMIN is in this process's effective set.
+bool has_sys_admin();
+
 /// A host uid and gid a sandbox runs as.
 struct HostId {
   uid_t uid;

@@ -106,7 +106,7 @@ class NamespaceSandbox final : public Sandbox {
   // their own (idmap.h), entered after the root is built. Otherwise the
   // child's new user namespace maps 1000 to the engine's own ids.
   explicit NamespaceSandbox(std::vector<sock_filter> filter) : filter_(std::move(filter)) {
-    if (::geteuid() == 0) {
+    if (is_host_root()) {
       ids_.emplace(sandbox_id_range());
       return;
     }
@@ -361,6 +361,12 @@ std::string namespace_support_problem() {
 
 Result<std::unique_ptr<Sandbox>> make_namespace_sandbox() {
   if (auto p = namespace_support_problem(); !p.empty()) return Error{"the namespace sandbox cannot run: " + p};
+  // Host root without CAP_SYS_ADMIN (a container's default capabilities)
+  // could only give its commands a user namespace whose user is host root.
+  if (is_host_root() && !has_sys_admin())
+    return Error{"the namespace sandbox cannot run: Hearth runs as root without CAP_SYS_ADMIN, so its commands "
+                 "would be host root; run Hearth as an ordinary user, or as root with CAP_SYS_ADMIN "
+                 "(see docs/sandbox.md, \"Running as root\")"};
   auto filter = build_seccomp_filter();
   if (!filter) return filter.error();
   return std::unique_ptr<Sandbox>(std::make_unique<NamespaceSandbox>(std::move(*filter)));

@@ -259,6 +259,28 @@ BOOST_AUTO_TEST_CASE(the_id_range_is_the_first_valid_subuid_entry_of_hearth) {
   BOOST_TEST(!find_subordinate_ids("hearth:4294967295:2\n", "hearth").has_value());  // past the last id
 }
 
+// Host root without CAP_SYS_ADMIN (a container's default set) cannot build
+// the sandbox without a user namespace of the command's own, whose user would
+// be host root: it refuses, and says why.
+BOOST_AUTO_TEST_CASE(root_without_cap_sys_admin_refuses_rather_than_run_steps_as_host_root) {
+  if (!as_root()) return;
+  const char* bin = std::getenv("HEARTH_BIN");
+  BOOST_REQUIRE(bin);
+  KernelSetting core("/proc/sys/kernel/core_pattern");
+  std::string cmd = std::string("setpriv --inh-caps=-sys_admin --bounding-set=-sys_admin ") + bin +
+                    " sandbox run -- bash -c 'echo hearth-probe-core > /proc/sys/kernel/core_pattern && exit 66; "
+                    "exit 3' 2>&1";
+  FILE* f = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, f)) out.append(buf, n);
+  int status = pclose(f);
+  BOOST_TEST_MESSAGE(out);
+  BOOST_TEST(WEXITSTATUS(status) != kWorked, out);
+  BOOST_TEST(out.find("runs as root without CAP_SYS_ADMIN") != std::string::npos, out);
+  BOOST_TEST(read_file(core.path) == core.value);
+}
+
 // The unprivileged case: the real binary as an ordinary host user.
 BOOST_AUTO_TEST_CASE(an_unprivileged_engine_cannot_write_host_kernel_settings_either) {
   passwd* pw = getpwnam("hearth-test");
