@@ -257,8 +257,8 @@ class NamespaceSandbox final : public Sandbox {
                      (plan.failed_errno == ENOENT ? " (not found on the step's PATH inside the sandbox)" : "")};
       if (std::strcmp(plan.failed_what, "id-mapped bind of") == 0)
         return Error{"cannot set up the sandbox: " + what + ": " + std::strerror(plan.failed_errno) +
-                     " (as root, binds are id-mapped mounts: the filesystem must support them, as ext4, xfs, "
-                     "btrfs and tmpfs do; see docs/sandbox.md)"};
+                     " (as root, binds are id-mapped mounts: the filesystem must support them, as ext4, xfs "
+                     "and btrfs do; see docs/sandbox.md)"};
       return Error{"cannot set up the sandbox: " + what + ": " + std::strerror(plan.failed_errno)};
     }
     Forwarder* forwarder = nullptr;
