@@ -5,6 +5,7 @@
 // spawn floor). Prints p50/p99 and the ratios; docs/performance.md records them.
 //   ./build/bench/sandbox_bench [iterations]
 #include <spawn.h>
+#include <unistd.h>
 #include <sys/wait.h>
 #include <uv.h>
 
@@ -135,6 +136,18 @@ int main(int argc, char** argv) {
   std::printf("namespace backend (network host)               %6.2f   %6.2f\n", ns_host.p50, ns_host.p99);
   std::printf("bwrap --unshare-all ... (equivalent flags)     %6.2f   %6.2f\n", bw.p50, bw.p99);
   std::printf("ratio namespace/bwrap p50: %.2f   namespace/uv_spawn p50: %.2f\n", nsf.p50 / bw.p50, nsf.p50 / floor.p50);
+  {
+    // A step's usual shape: the workspace bound read-write (as root: an
+    // id-mapped mount from its owner).
+    char dir[] = "/var/tmp/hearth-bench-XXXXXX";
+    ExecSpec ws = spec;
+    ws.isolation.network = Network::none;
+    ws.isolation.workspace = ::mkdtemp(dir);
+    Figures nsw = measure(n, [&] { return sandbox_once(&loop, **ns, ws); });
+    ::rmdir(dir);
+    std::printf("namespace backend (network none, workspace)    %6.2f   %6.2f   ratio to bwrap p50: %.2f\n", nsw.p50,
+                nsw.p99, nsw.p50 / bw.p50);
+  }
 
   // An agent's tool calls: one session, many commands. (uv_spawn_once runs
   // the loop until it is empty: not while the session is open.)

@@ -1,10 +1,12 @@
 // The namespace backend's child, from clone() to execve(). Runs as the init
 // of a new pid namespace, inside new user, mount, (net,) ipc, uts and cgroup
-// namespaces. Only system calls: it shares the engine's memory until exec.
+// namespaces (as root: the user namespace is a prepared one, entered last).
+// Only system calls: it shares the engine's memory until exec.
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -51,6 +53,22 @@ bool write_file(const char* path, const char* data, size_t len, int flags, mode_
   return ok;
 }
 
+// A detached copy of the mount at op.a, id-mapped and flagged, then
+// attached at op.b (an ordinary bind cannot carry an id mapping).
+int idmap_bind(const ChildOp& op) {
+  int tree = static_cast<int>(syscall(SYS_open_tree, AT_FDCWD, op.a, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+  if (tree < 0) return -1;
+  mount_attr attr{};
+  attr.attr_set = MOUNT_ATTR_IDMAP | op.flags;
+  attr.userns_fd = static_cast<uint64_t>(op.fd);
+  int rc = static_cast<int>(syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr));
+  if (rc == 0) rc = static_cast<int>(syscall(SYS_move_mount, tree, "", AT_FDCWD, op.b, MOVE_MOUNT_F_EMPTY_PATH));
+  int err = errno;
+  ::close(tree);
+  errno = err;
+  return rc;
+}
+
 int run_op(const ChildOp& op) {
   switch (op.kind) {
     case ChildOp::mount_op: return ::mount(op.a, op.b, op.fstype, op.flags, op.data);
@@ -69,6 +87,7 @@ int run_op(const ChildOp& op) {
       return static_cast<int>(syscall(SYS_pivot_root, ".", op.b));
     case ChildOp::umount_op: return ::umount2(op.a, MNT_DETACH);
     case ChildOp::rmdir_op: return ::rmdir(op.a);
+    case ChildOp::idmap_bind_op: return idmap_bind(op);
   }
   return -1;
 }
@@ -83,6 +102,7 @@ const char* op_name(ChildOp::Kind k) {
     case ChildOp::pivot_op: return "pivot_root";
     case ChildOp::umount_op: return "umount";
     case ChildOp::rmdir_op: return "rmdir";
+    case ChildOp::idmap_bind_op: return "id-mapped bind of";
   }
   return "?";
 }
@@ -138,12 +158,29 @@ int listen_forwards(ChildPlan* p) {
   return 0;
 }
 
+// As root: becomes the user 1000 of the sandbox's prepared user namespace,
+// an unprivileged host id outside. Raw system calls: glibc's wrappers would
+// ask the engine's threads (whose memory this is) to change their ids too.
+// Changing the euid resets the parent-death signal, so it is set again.
+int become_sandbox_user() {
+  if (syscall(SYS_setgroups, 0, nullptr) != 0) return -1;
+  if (syscall(SYS_setresgid, 1000, 1000, 1000) != 0) return -1;
+  if (syscall(SYS_setresuid, 1000, 1000, 1000) != 0) return -1;
+  return ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+}
+
 // Empties every capability set the command could inherit: the bounding set
 // (so no file capability can grant one), ambient, and effective/permitted/
 // inheritable (the command also runs as a non-zero uid, so exec clears them).
-int drop_capabilities() {
+// As root, first enters the sandbox's user namespace (which gives every
+// capability in it, bounding set included: hence this order) and becomes
+// its user 1000; capabilities are not cleared by that uid change (0 is not
+// mapped there), so the capset below is what empties them.
+int drop_capabilities(const ChildPlan* p) {
+  if (p->userns_fd >= 0 && ::setns(p->userns_fd, CLONE_NEWUSER) != 0) return -1;
   for (int cap = 0; cap <= 63; ++cap)
     if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return -1;
+  if (p->userns_fd >= 0 && become_sandbox_user() != 0) return -1;
   ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[2]{};
@@ -160,14 +197,17 @@ int run_child_plan(void* arg) noexcept {
   dfl.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
 
-  // Our own uid and gid, as the ordinary user 1000 inside. An unprivileged
-  // process may map exactly its own ids once setgroups is denied.
-  if (!write_file("/proc/self/setgroups", "deny", 4, 0, 0) && errno != ENOENT)
-    return fail(p, "deny setgroups", "/proc/self/setgroups");
-  if (!write_file("/proc/self/uid_map", p->uid_map, std::strlen(p->uid_map), 0, 0))
-    return fail(p, "write", "/proc/self/uid_map");
-  if (!write_file("/proc/self/gid_map", p->gid_map, std::strlen(p->gid_map), 0, 0))
-    return fail(p, "write", "/proc/self/gid_map");
+  // Unprivileged: our own uid and gid, as the ordinary user 1000 inside. An
+  // unprivileged process may map exactly its own ids once setgroups is
+  // denied. (As root the user namespace comes last: drop_capabilities.)
+  if (p->uid_map) {
+    if (!write_file("/proc/self/setgroups", "deny", 4, 0, 0) && errno != ENOENT)
+      return fail(p, "deny setgroups", "/proc/self/setgroups");
+    if (!write_file("/proc/self/uid_map", p->uid_map, std::strlen(p->uid_map), 0, 0))
+      return fail(p, "write", "/proc/self/uid_map");
+    if (!write_file("/proc/self/gid_map", p->gid_map, std::strlen(p->gid_map), 0, 0))
+      return fail(p, "write", "/proc/self/gid_map");
+  }
   // The sandbox dies with the engine (a crashed engine leaves nothing running).
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return fail(p, "set", "parent death signal");
   for (int fd : p->cgroup_procs)
@@ -189,7 +229,7 @@ int run_child_plan(void* arg) noexcept {
   if (in > 2) ::close(in);
 
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return fail(p, "set", "no_new_privs");
-  if (drop_capabilities() != 0) return fail(p, "drop", "capabilities");
+  if (drop_capabilities(p) != 0) return fail(p, "drop", p->uid_map ? "capabilities" : "privileges (root to the sandbox's user)");
   if (p->seccomp.len > 0 && ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &p->seccomp, 0, 0) != 0)
     return fail(p, "install", "seccomp filter");
 

@@ -17,7 +17,9 @@ namespace hearth::sandbox {
 
 /// One step of building the sandbox's root, run in order by the child.
 struct ChildOp {
-  enum Kind { mount_op, mkdir_op, symlink_op, touch_op, write_file_op, pivot_op, umount_op, rmdir_op };
+  /// idmap_bind_op: a bind of `a` at `b` through open_tree, id-mapped with
+  /// the user namespace `fd` and given the MOUNT_ATTR_* bits in `flags`.
+  enum Kind { mount_op, mkdir_op, symlink_op, touch_op, write_file_op, pivot_op, umount_op, rmdir_op, idmap_bind_op };
   Kind kind;
   const char* a = nullptr;  // source (mount, symlink target) or path
   const char* b = nullptr;  // target path (mount, symlink)
@@ -25,6 +27,7 @@ struct ChildOp {
   unsigned long flags = 0;  // mount flags; or the mode of mkdir/touch/write_file
   const char* data = nullptr;  // mount data; or the file's contents
   size_t len = 0;              // length of the file's contents
+  int fd = -1;                 // idmap_bind_op: the mapping's user namespace
 };
 
 struct ChildPlan {
@@ -32,8 +35,14 @@ struct ChildPlan {
   const char* keep(std::string s) { return strings.emplace_back(std::move(s)).c_str(); }
 
   std::deque<std::string> strings;
-  const char* uid_map = nullptr;  // "1000 <outer uid> 1"
+  // Unprivileged: the child's new user namespace maps 1000 to the engine's
+  // own ids ("1000 <outer uid> 1"). As root these are null: the child is
+  // cloned without a user namespace, builds the root as root, and then
+  // enters `userns_fd` (prepared by the engine: "1000 <sandbox host id> 1",
+  // idmap.h) and becomes 1000 in it, before exec.
+  const char* uid_map = nullptr;
   const char* gid_map = nullptr;
+  int userns_fd = -1;
   std::vector<int> cgroup_procs;  // open cgroup.procs files the child joins
   std::vector<ChildOp> ops;
   const char* hostname = "hearth";

@@ -10,6 +10,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <climits>
 #include <cstring>
 #include <cstdlib>
@@ -25,6 +26,14 @@ const char* kPasswd =
     "hearth:x:1000:1000:Hearth sandbox:/home/hearth:/bin/bash\n"
     "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
 const char* kGroup = "root:x:0:\nhearth:x:1000:\nnogroup:x:65534:\n";
+
+// /proc entries that write host kernel settings or trigger host actions:
+// read-only binds of themselves, as container runtimes do. Writes need
+// host root anyway (the command never is); this holds if that changes.
+constexpr const char* kProcReadOnly[] = {"sys", "sysrq-trigger", "irq", "bus", "fs"};
+// /proc files that tell about the host's kernel, memory or keys: /dev/null
+// bound over them (they read empty).
+constexpr const char* kProcMasked[] = {"kcore", "keys", "timer_list", "sched_debug"};
 const char* kHosts = "127.0.0.1 localhost hearth\n::1 localhost ip6-localhost ip6-loopback\n";
 const char* kNsswitch = "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n";
 
@@ -76,13 +85,12 @@ RootTemplate::RootTemplate() {
   h.push_back({ChildOp::symlink_op, "/proc/self/fd/0", "/dev/stdin"});
   h.push_back({ChildOp::symlink_op, "/proc/self/fd/1", "/dev/stdout"});
   h.push_back({ChildOp::symlink_op, "/proc/self/fd/2", "/dev/stderr"});
+  add_proc_protection();
   // Writable scratch of the command's own.
   h.push_back({ChildOp::mkdir_op, "/tmp", nullptr, nullptr, 01777});
   h.push_back({ChildOp::mount_op, "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=512m"});
   h.push_back({ChildOp::mkdir_op, "/home", nullptr, nullptr, 0755});
   h.push_back({ChildOp::mkdir_op, "/home/hearth", nullptr, nullptr, 0755});
-  h.push_back({ChildOp::mount_op, "tmpfs", "/home/hearth", "tmpfs", MS_NOSUID | MS_NODEV,
-               "mode=0755,uid=1000,gid=1000,size=64m"});
   h.push_back({ChildOp::mkdir_op, kWorkspaceInside, nullptr, nullptr, 0755});
 
   // After the per-spawn ops: forget the host, freeze the root.
@@ -114,6 +122,22 @@ unsigned long RootTemplate::locked_flags(const std::string& host) {
   return f;
 }
 
+void RootTemplate::add_proc_protection() {
+  for (const char* name : kProcReadOnly) {
+    std::string path = std::string("/proc/") + name;
+    if (::access(path.c_str(), F_OK) != 0) continue;
+    const char* p = keep(path);
+    head_.push_back({ChildOp::mount_op, p, p, nullptr, MS_BIND});
+    head_.push_back({ChildOp::mount_op, nullptr, p, nullptr,
+                     MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC});
+  }
+  for (const char* name : kProcMasked) {
+    std::string path = std::string("/proc/") + name;
+    if (::access(path.c_str(), F_OK) != 0) continue;
+    head_.push_back({ChildOp::mount_op, "/dev/null", keep(path), nullptr, MS_BIND});
+  }
+}
+
 void RootTemplate::bind(std::vector<ChildOp>& ops, std::deque<std::string>& store, const std::string& host,
                         const char* inside, bool writable, bool is_dir) {
   if (is_dir) ops.push_back({ChildOp::mkdir_op, inside, nullptr, nullptr, 0755});
@@ -122,6 +146,27 @@ void RootTemplate::bind(std::vector<ChildOp>& ops, std::deque<std::string>& stor
   unsigned long flags = MS_REMOUNT | MS_BIND | MS_NOSUID | locked_flags(host);
   if (!writable) flags |= MS_RDONLY;
   ops.push_back({ChildOp::mount_op, nullptr, inside, nullptr, flags});
+}
+
+Status RootTemplate::user_bind(ChildPlan& plan, const RootIdentity& who, const std::string& host, const char* inside,
+                               bool writable, bool is_dir) {
+  if (!who.mapping_for) {
+    bind(plan.ops, plan.strings, host, inside, writable, is_dir);
+    return {};
+  }
+  struct stat st {};
+  if (::stat(host.c_str(), &st) != 0) return Error{"cannot bind " + host + ": " + std::strerror(errno)};
+  auto ns = who.mapping_for(st.st_uid, st.st_gid);
+  if (!ns) return Error{"cannot bind " + host + ": " + ns.message()};
+  unsigned long locked = locked_flags(host);
+  unsigned long attrs = MOUNT_ATTR_NOSUID;
+  if (locked & MS_NODEV) attrs |= MOUNT_ATTR_NODEV;
+  if (locked & MS_NOEXEC) attrs |= MOUNT_ATTR_NOEXEC;
+  if (!writable) attrs |= MOUNT_ATTR_RDONLY;
+  if (is_dir) plan.ops.push_back({ChildOp::mkdir_op, inside, nullptr, nullptr, 0755});
+  else plan.ops.push_back({ChildOp::touch_op, inside, nullptr, nullptr, 0644});
+  plan.ops.push_back({ChildOp::idmap_bind_op, plan.keep(kOld + host), inside, nullptr, attrs, nullptr, 0, *ns});
+  return {};
 }
 
 void RootTemplate::add_system_entry(const std::string& name) {
@@ -152,25 +197,36 @@ void RootTemplate::add_etc_entry(const std::string& name) {
   }
 }
 
-Status RootTemplate::add_ops(const Isolation& iso, ChildPlan& plan) {
+Status RootTemplate::add_ops(const Isolation& iso, const RootIdentity& who, ChildPlan& plan) {
   auto& ops = plan.ops;
   ops.insert(ops.end(), head_.begin(), head_.end());
+  // The command's own tmpfs directories belong to it.
+  std::string ids = "uid=" + std::to_string(who.uid) + ",gid=" + std::to_string(who.gid);
+  ops.push_back({ChildOp::mount_op, "tmpfs", "/home/hearth", "tmpfs", MS_NOSUID | MS_NODEV,
+                 plan.keep("mode=0755," + ids + ",size=64m")});
   if (iso.workspace.empty()) {
     ops.push_back({ChildOp::mount_op, "tmpfs", kWorkspaceInside, "tmpfs", MS_NOSUID | MS_NODEV,
-                   "mode=0755,uid=1000,gid=1000,size=1g"});
+                   plan.keep("mode=0755," + ids + ",size=1g")});
   } else {
     std::string ws = real(iso.workspace);
     if (ws.empty()) return Error{"workspace " + iso.workspace + " does not exist"};
-    ops.push_back({ChildOp::mount_op, plan.keep(kOld + ws), kWorkspaceInside, nullptr, MS_BIND});
-    ops.push_back({ChildOp::mount_op, nullptr, kWorkspaceInside, nullptr,
-                   MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | locked_flags(ws)});
+    if (who.mapping_for) {
+      if (auto s = user_bind(plan, who, ws, kWorkspaceInside, true, true); !s.ok()) return s;
+      ops.back().flags |= MOUNT_ATTR_NODEV;
+    } else {
+      ops.push_back({ChildOp::mount_op, plan.keep(kOld + ws), kWorkspaceInside, nullptr, MS_BIND});
+      ops.push_back({ChildOp::mount_op, nullptr, kWorkspaceInside, nullptr,
+                     MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | locked_flags(ws)});
+    }
     // Read-only first: a hidden directory inside one is still covered.
     for (auto& rel : iso.read_only) {
       if (rel.empty() || rel.front() == '/' || rel.find("..") != std::string::npos)
         return Error{"cannot make '" + rel + "' read-only: it must be a path relative to the workspace, without '..'"};
       struct stat st {};
       if (::lstat((ws + "/" + rel).c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
-      bind(ops, plan.strings, ws + "/" + rel, plan.keep(std::string(kWorkspaceInside) + "/" + rel), false, true);
+      if (auto s = user_bind(plan, who, ws + "/" + rel, plan.keep(std::string(kWorkspaceInside) + "/" + rel), false, true);
+          !s.ok())
+        return s;
     }
     for (auto& rel : iso.hidden) {
       if (rel.empty() || rel.front() == '/' || rel.find("..") != std::string::npos)
@@ -198,7 +254,7 @@ Status RootTemplate::add_ops(const Isolation& iso, ChildPlan& plan) {
     // Parents of the inside path, made in the sandbox's own tmpfs root.
     for (size_t pos = inside.find('/', 1); pos != std::string::npos; pos = inside.find('/', pos + 1))
       ops.push_back({ChildOp::mkdir_op, plan.keep(inside.substr(0, pos)), nullptr, nullptr, 0755});
-    bind(ops, plan.strings, host, plan.keep(inside), b.writable, S_ISDIR(st.st_mode));
+    if (auto s = user_bind(plan, who, host, plan.keep(inside), b.writable, S_ISDIR(st.st_mode)); !s.ok()) return s;
   }
   ops.insert(ops.end(), tail_.begin(), tail_.end());
   return {};

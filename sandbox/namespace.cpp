@@ -21,10 +21,12 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <optional>
 
 #include "sandbox/cgroups.h"
 #include "sandbox/child_plan.h"
 #include "sandbox/forwarder.h"
+#include "sandbox/idmap.h"
 #include "sandbox/mounts.h"
 #include "sandbox/passed_fds.h"
 #include "sandbox/path_search.h"
@@ -99,7 +101,15 @@ Result<std::vector<int>> receive_listeners(int channel, size_t n) {
 
 class NamespaceSandbox final : public Sandbox {
  public:
+  // As root, no sandbox may be host root: each run's sandboxes are the user
+  // 1000 of a user namespace that maps it to an unprivileged host id of
+  // their own (idmap.h), entered after the root is built. Otherwise the
+  // child's new user namespace maps 1000 to the engine's own ids.
   explicit NamespaceSandbox(std::vector<sock_filter> filter) : filter_(std::move(filter)) {
+    if (is_host_root()) {
+      ids_.emplace(sandbox_id_range());
+      return;
+    }
     uid_map_ = std::to_string(kInsideUid) + " " + std::to_string(::geteuid()) + " 1";
     gid_map_ = std::to_string(kInsideUid) + " " + std::to_string(::getegid()) + " 1";
   }
@@ -176,12 +186,23 @@ class NamespaceSandbox final : public Sandbox {
   Result<Started> start(uv_loop_t* loop, const ExecSpec& spec, int out_fd, int exec_fd) {
     const Isolation& iso = spec.isolation;
     ChildPlan plan;
-    plan.uid_map = uid_map_.c_str();
-    plan.gid_map = gid_map_.c_str();
+    RootIdentity who;
+    if (ids_) {
+      HostId id = ids_->for_workspace(iso.workspace);
+      auto userns = ids_->mapping({kInsideUid, kInsideUid}, id);
+      if (!userns) return userns.error();
+      plan.userns_fd = *userns;
+      who.uid = id.uid;
+      who.gid = id.gid;
+      who.mapping_for = [this, id](uid_t uid, gid_t gid) { return ids_->mapping({uid, gid}, id); };
+    } else {
+      plan.uid_map = uid_map_.c_str();
+      plan.gid_map = gid_map_.c_str();
+    }
     auto cwd = inside_cwd(spec.cwd, spec.isolation.workspace);
     if (!cwd) return cwd.error();
     plan.cwd = plan.keep(*cwd);
-    if (auto s = root_.add_ops(iso, plan); !s.ok()) return s.error();
+    if (auto s = root_.add_ops(iso, who, plan); !s.ok()) return s.error();
     plan.loopback_up = iso.network != Network::host;
     if (auto s = plan_forwards(iso, plan); !s.ok()) return s.error();
     plan.seccomp.len = static_cast<unsigned short>(filter_.size());
@@ -214,7 +235,7 @@ class NamespaceSandbox final : public Sandbox {
       return Error{std::string("cannot create the channel for forwarded ports: ") + std::strerror(err)};
     }
     plan.listen_channel = channel[1];
-    int pid = clone_child(plan, iso.network);
+    int pid = clone_child(plan, iso.network, ids_.has_value());
     int clone_errno = errno;
     if (channel[1] >= 0) ::close(channel[1]);
     for (int fd : group.procs) ::close(fd);
@@ -234,6 +255,10 @@ class NamespaceSandbox final : public Sandbox {
       if (std::strcmp(plan.failed_what, "exec") == 0)
         return Error{"cannot start '" + spec.argv[0] + "' in the sandbox: " + std::strerror(plan.failed_errno) +
                      (plan.failed_errno == ENOENT ? " (not found on the step's PATH inside the sandbox)" : "")};
+      if (std::strcmp(plan.failed_what, "id-mapped bind of") == 0)
+        return Error{"cannot set up the sandbox: " + what + ": " + std::strerror(plan.failed_errno) +
+                     " (as root, binds are id-mapped mounts: the filesystem must support them, as ext4, xfs "
+                     "and btrfs do; see docs/sandbox.md)"};
       return Error{"cannot set up the sandbox: " + what + ": " + std::strerror(plan.failed_errno)};
     }
     Forwarder* forwarder = nullptr;
@@ -274,8 +299,9 @@ class NamespaceSandbox final : public Sandbox {
   // Signals are blocked around clone so no handler of the engine runs in
   // the child while it shares the engine's memory; the child unblocks them
   // (with default handlers) just before exec.
-  static int clone_child(ChildPlan& plan, Network network) {
-    int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
+  static int clone_child(ChildPlan& plan, Network network, bool as_root) {
+    int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
+    if (!as_root) flags |= CLONE_NEWUSER;
     if (network != Network::host) flags |= CLONE_NEWNET;
     void* stack = ::mmap(nullptr, kChildStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack == MAP_FAILED) return -1;
@@ -294,7 +320,8 @@ class NamespaceSandbox final : public Sandbox {
   std::vector<sock_filter> filter_;
   RootTemplate root_;
   Cgroups cgroups_;
-  std::string uid_map_, gid_map_;
+  std::string uid_map_, gid_map_;     // unprivileged
+  std::optional<SandboxIds> ids_;     // as root
 };
 
 }  // namespace
@@ -334,6 +361,12 @@ std::string namespace_support_problem() {
 
 Result<std::unique_ptr<Sandbox>> make_namespace_sandbox() {
   if (auto p = namespace_support_problem(); !p.empty()) return Error{"the namespace sandbox cannot run: " + p};
+  // Host root without CAP_SYS_ADMIN (a container's default capabilities)
+  // could only give its commands a user namespace whose user is host root.
+  if (is_host_root() && !has_sys_admin())
+    return Error{"the namespace sandbox cannot run: Hearth runs as root without CAP_SYS_ADMIN, so its commands "
+                 "would be host root; run Hearth as an ordinary user, or as root with CAP_SYS_ADMIN "
+                 "(see docs/sandbox.md, \"Running as root\")"};
   auto filter = build_seccomp_filter();
   if (!filter) return filter.error();
   return std::unique_ptr<Sandbox>(std::make_unique<NamespaceSandbox>(std::move(*filter)));
