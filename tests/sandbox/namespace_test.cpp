@@ -283,18 +283,23 @@ BOOST_AUTO_TEST_CASE(setsid_does_not_outlive_the_timeout) {
   BOOST_TEST(!host_process_with_cmdline("sleep 1000"));
 }
 
-// The command is not the pid namespace's init (which ignores signals it
-// does not handle): the init passes the timeout's SIGTERM on, so a command
-// that traps it cleans up long before the grace period's SIGKILL.
-BOOST_AUTO_TEST_CASE(a_timeouts_sigterm_reaches_the_command) {
+// The command is not the pid namespace's init (which gets no signal it has
+// no handler for): the init passes the timeout's SIGTERM on to the command's
+// process group, so the command and its children end or clean up at the
+// timeout, not at the grace period's SIGKILL.
+BOOST_AUTO_TEST_CASE(a_timeouts_sigterm_reaches_the_command_and_its_children) {
   TempDir ws;
   Isolation iso;
   iso.workspace = ws.str();
-  auto o = run("trap 'echo cleaned > /workspace/marker; exit 5' TERM; sleep 1000 & wait", iso,
-               std::chrono::milliseconds(500), std::chrono::seconds(30));
+  // A child traps TERM and cleans up; its parent waits for it.
+  auto o = run("trap wait TERM; bash -c \"trap 'echo cleaned > /workspace/marker; exit 5' TERM; sleep 1000 & wait\"",
+               iso, std::chrono::milliseconds(500), std::chrono::seconds(30));
   BOOST_TEST(o.exit.timed_out);
   BOOST_TEST(hearth::testing::read_file(ws.path / "marker") == "cleaned\n");
   BOOST_TEST(o.exit.exit_status == 5);  // the command's own status, through the init
+  // A command without a trap dies of the SIGTERM itself.
+  auto plain = run("exec sleep 1000", {}, std::chrono::milliseconds(500), std::chrono::seconds(30));
+  BOOST_TEST(plain.exit.exit_status == 128 + SIGTERM);
   BOOST_TEST(!host_process_with_cmdline("sleep 1000"));
 }
 

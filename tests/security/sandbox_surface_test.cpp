@@ -58,7 +58,7 @@ Ran hearth_as(const std::string& args, const std::filesystem::path& dir, const p
   if (as)
     cmd += "setpriv --reuid=" + std::to_string(as->pw_uid) + " --regid=" + std::to_string(as->pw_gid) +
            " --clear-groups ";
-  cmd += "bash -c " + sh_quoted(inner) + " 2>&1";
+  cmd += "timeout -k 5 120 bash -c " + sh_quoted(inner) + " 2>&1";  // a hang fails, as exit 124
   Ran r;
   FILE* f = ::popen(cmd.c_str(), "r");
   BOOST_REQUIRE(f);
