@@ -300,6 +300,11 @@ class Conn {
     o.exit_cb = on_exit;
     proc_.data = this;
     ++handles_;
+    // libuv passes every descriptor not marked close-on-exec on to the
+    // program: mark them all (above stdio) first, including any the engine's
+    // own parent left open (`exec 7<file; hearth run`). As libuv's
+    // uv_disable_stdio_inheritance, but for every number.
+    ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     int rc = uv_spawn(b_.loop(), &proc_, &o);
     if (rc != 0) {
       close_handle(&proc_);

@@ -187,6 +187,58 @@ int drop_capabilities(const ChildPlan* p) {
   return static_cast<int>(syscall(SYS_capset, &header, data));
 }
 
+// Execs the command (exec_fd, or the first candidate that runs, like
+// execvp) with the signal mask emptied. Returns only on failure, recorded.
+int exec_command(ChildPlan* p) {
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (p->exec_fd >= 0) {
+    syscall(SYS_execveat, p->exec_fd, "", p->argv.data(), p->envp.data(), AT_EMPTY_PATH);
+    return fail(p, "exec", p->argv[0]);
+  }
+  int err = ENOENT;
+  for (const char* c : p->candidates) {
+    ::execve(c, p->argv.data(), p->envp.data());
+    if (errno != ENOENT && errno != ENOTDIR) err = errno;  // like execvp: report the interesting error
+    if (errno == EACCES || errno == ENOENT || errno == ENOTDIR) continue;
+    err = errno;
+    break;
+  }
+  errno = err;
+  return fail(p, "exec", p->argv[0]);
+}
+
+// The command, as pid 1's child: the leader of a session of its own, so the
+// init can signal its process group.
+int command_trampoline(void* arg) noexcept {
+  auto* p = static_cast<ChildPlan*>(arg);
+  ::setsid();
+  _exit(exec_command(p));
+}
+
+// Starts the command as a child sharing this memory until it execs (as the
+// engine started us), then becomes the init: execveat of init_fd, whose
+// signals stay blocked (it waits for them). The engine resumes when the init
+// has exec'd, knowing whether the command started.
+int start_under_init(ChildPlan* p) {
+  alignas(16) char stack[32 * 1024];
+  pid_t pid = ::clone(command_trampoline, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, p);
+  if (pid < 0) return fail(p, "start", p->argv[0]);
+  if (p->failed_what) return 127;  // the command did not exec; recorded by it
+  char num[16];
+  char* d = num + sizeof num;
+  *--d = 0;
+  for (unsigned v = static_cast<unsigned>(pid);; v /= 10) {
+    *--d = static_cast<char>('0' + v % 10);
+    if (v < 10) break;
+  }
+  char* argv[] = {const_cast<char*>("hearth-init"), const_cast<char*>("--init"), d, nullptr};
+  char* envp[] = {nullptr};
+  syscall(SYS_execveat, p->init_fd, "", argv, envp, AT_EMPTY_PATH);
+  return fail(p, "exec", "the sandbox's init (hearth-stepbox)");
+}
+
 }  // namespace
 
 int run_child_plan(void* arg) noexcept {
@@ -227,29 +279,19 @@ int run_child_plan(void* arg) noexcept {
   if (in < 0) return fail(p, "open", "/dev/null");
   if (::dup2(in, 0) < 0 || ::dup2(p->out_fd, 1) < 0 || ::dup2(p->out_fd, 2) < 0) return fail(p, "dup2", "stdio");
   if (in > 2) ::close(in);
+  // Nothing else reaches the command: not the engine's descriptors, not one
+  // the engine's own parent left open (`exec 7<file; hearth run`). Marked
+  // close-on-exec rather than closed, so exec_fd lasts until execveat.
+  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) return fail(p, "close", "inherited descriptors");
 
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return fail(p, "set", "no_new_privs");
   if (drop_capabilities(p) != 0) return fail(p, "drop", p->uid_map ? "capabilities" : "privileges (root to the sandbox's user)");
-  if (p->seccomp.len > 0 && ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &p->seccomp, 0, 0) != 0)
-    return fail(p, "install", "seccomp filter");
+  for (auto& prog : p->seccomp)
+    if (prog.len > 0 && ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0)
+      return fail(p, "install", "seccomp filter");
 
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  if (p->exec_fd >= 0) {
-    syscall(SYS_execveat, p->exec_fd, "", p->argv.data(), p->envp.data(), AT_EMPTY_PATH);
-    return fail(p, "exec", p->argv[0]);
-  }
-  int err = ENOENT;
-  for (const char* c : p->candidates) {
-    ::execve(c, p->argv.data(), p->envp.data());
-    if (errno != ENOENT && errno != ENOTDIR) err = errno;  // like execvp: report the interesting error
-    if (errno == EACCES || errno == ENOENT || errno == ENOTDIR) continue;
-    err = errno;
-    break;
-  }
-  errno = err;
-  return fail(p, "exec", p->argv[0]);
+  if (p->init_fd >= 0) return start_under_init(p);
+  return exec_command(p);
 }
 
 }  // namespace hearth::sandbox

@@ -56,9 +56,15 @@ struct ChildPlan {
   int listen_channel = -1;
   const char* cwd = "/";
   std::vector<std::pair<int, rlimit>> rlimits;
-  sock_fprog seccomp{};  // empty: none
+  sock_fprog seccomp[2]{};  // installed in order (the allow-list, then the deny-list); empty: none
   int out_fd = -1;       // becomes stdout and stderr
   int exec_fd = -1;  // >= 0: execveat this open file (a session's helper), not the candidates
+  /// >= 0 (a one-shot command): pid 1 starts the command as its child (the
+  /// leader of a session of its own), then execveats this file, the init
+  /// (hearth-stepbox --init PID), which forwards the engine's SIGTERM to the
+  /// command's process group and exits with its status. -1: the program
+  /// exec'd is itself pid 1 (a session's hearth-stepbox).
+  int init_fd = -1;
   std::vector<const char*> candidates;  // paths of the program to try, in order
   std::vector<char*> argv, envp;        // null-terminated
 

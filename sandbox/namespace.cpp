@@ -1,9 +1,10 @@
 // The `namespace` backend. Each command starts from one clone() with every
 // namespace flag at once, sharing the engine's memory until it execs (like
-// posix_spawn's vfork): no helper process, no second exec. The child builds
-// its root from a plan computed here (mounts.cpp, seccomp_filter.cpp, cgroups.cpp)
-// and becomes the init of its pid namespace, so killing it ends everything
-// the command started.
+// posix_spawn's vfork). The child builds its root from a plan computed here
+// (mounts.cpp, seccomp_filter.cpp, cgroups.cpp), starts the command as its
+// own child and execs hearth-stepbox as the init of the pid namespace, which
+// forwards SIGTERM to the command; killing the init ends everything the
+// command started.
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -105,7 +106,8 @@ class NamespaceSandbox final : public Sandbox {
   // 1000 of a user namespace that maps it to an unprivileged host id of
   // their own (idmap.h), entered after the root is built. Otherwise the
   // child's new user namespace maps 1000 to the engine's own ids.
-  explicit NamespaceSandbox(std::vector<sock_filter> filter) : filter_(std::move(filter)) {
+  /// Takes `init_fd`: hearth-stepbox, open, exec'd as each one-shot command's init.
+  NamespaceSandbox(SeccompPrograms filter, int init_fd) : filter_(std::move(filter)), init_fd_(init_fd) {
     if (is_host_root()) {
       ids_.emplace(sandbox_id_range());
       return;
@@ -113,6 +115,10 @@ class NamespaceSandbox final : public Sandbox {
     uid_map_ = std::to_string(kInsideUid) + " " + std::to_string(::geteuid()) + " 1";
     gid_map_ = std::to_string(kInsideUid) + " " + std::to_string(::getegid()) + " 1";
   }
+
+  ~NamespaceSandbox() override { ::close(init_fd_); }
+  NamespaceSandbox(const NamespaceSandbox&) = delete;
+  NamespaceSandbox& operator=(const NamespaceSandbox&) = delete;
 
   Result<Process*> spawn(uv_loop_t* loop, const ExecSpec& spec, ExecCallbacks callbacks) override {
     if (spec.argv.empty()) return Error{"nothing to run: empty command"};
@@ -182,7 +188,8 @@ class NamespaceSandbox final : public Sandbox {
 
   // Builds the plan for `spec` and clones the child, whose stdout and stderr
   // are `out_fd` (not taken). With `exec_fd` >= 0 the child execs that
-  // file instead of looking argv[0] up. Returns once the child has exec'd.
+  // file (it is pid 1) instead of looking argv[0] up; otherwise the command
+  // runs under hearth-stepbox as init. Returns once the child has exec'd.
   Result<Started> start(uv_loop_t* loop, const ExecSpec& spec, int out_fd, int exec_fd) {
     const Isolation& iso = spec.isolation;
     ChildPlan plan;
@@ -205,8 +212,8 @@ class NamespaceSandbox final : public Sandbox {
     if (auto s = root_.add_ops(iso, who, plan); !s.ok()) return s.error();
     plan.loopback_up = iso.network != Network::host;
     if (auto s = plan_forwards(iso, plan); !s.ok()) return s.error();
-    plan.seccomp.len = static_cast<unsigned short>(filter_.size());
-    plan.seccomp.filter = filter_.data();
+    plan.seccomp[0] = {static_cast<unsigned short>(filter_.allow.size()), filter_.allow.data()};
+    plan.seccomp[1] = {static_cast<unsigned short>(filter_.deny.size()), filter_.deny.data()};
     plan.rlimits.push_back({RLIMIT_CORE, {0, 0}});
     Cgroups::Group group;
     if (iso.memory_bytes || iso.pids || iso.cpus) {
@@ -222,6 +229,7 @@ class NamespaceSandbox final : public Sandbox {
       }
     }
     plan.exec_fd = exec_fd;
+    plan.init_fd = exec_fd >= 0 ? -1 : init_fd_;
     for (auto& c : program_candidates(spec.argv[0], spec.env)) plan.candidates.push_back(plan.keep(c));
     for (auto& a : spec.argv) plan.argv.push_back(const_cast<char*>(a.c_str()));
     plan.argv.push_back(nullptr);
@@ -317,7 +325,8 @@ class NamespaceSandbox final : public Sandbox {
     return pid;
   }
 
-  std::vector<sock_filter> filter_;
+  SeccompPrograms filter_;
+  int init_fd_;
   RootTemplate root_;
   Cgroups cgroups_;
   std::string uid_map_, gid_map_;     // unprivileged
@@ -369,7 +378,15 @@ Result<std::unique_ptr<Sandbox>> make_namespace_sandbox() {
                  "(see docs/sandbox.md, \"Running as root\")"};
   auto filter = build_seccomp_filter();
   if (!filter) return filter.error();
-  return std::unique_ptr<Sandbox>(std::make_unique<NamespaceSandbox>(std::move(*filter)));
+  // Every command runs under an init (docs/sandbox.md, "Processes"): the
+  // session helper's binary, opened once and exec'd through this descriptor.
+  std::string helper = find_stepbox();
+  if (helper.empty())
+    return Error{"the namespace sandbox needs the hearth-stepbox program (each command's init), which was not "
+                 "found beside the engine (set HEARTH_STEPBOX to its path)"};
+  int init_fd = ::open(helper.c_str(), O_RDONLY | O_CLOEXEC);
+  if (init_fd < 0) return Error{"cannot open " + helper + ": " + std::strerror(errno)};
+  return std::unique_ptr<Sandbox>(std::make_unique<NamespaceSandbox>(std::move(*filter), init_fd));
 }
 
 std::vector<std::string> limit_warnings(const Isolation& iso) {

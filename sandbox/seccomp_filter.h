@@ -1,4 +1,4 @@
-// Private to sandbox/: the seccomp filter of every namespaced command.
+// Private to sandbox/: the seccomp filters of every namespaced command.
 #pragma once
 
 #include <linux/filter.h>
@@ -9,9 +9,23 @@
 
 namespace hearth::sandbox {
 
-/// The compiled filter (libseccomp, exported once as BPF): the escape and
-/// kernel-attack surface listed in docs/sandbox.md fails with EPERM; a
-/// system call of another architecture kills the process.
-Result<std::vector<sock_filter>> build_seccomp_filter();
+/// Two compiled programs (libseccomp, exported once as BPF), installed in
+/// this order (docs/sandbox.md, "System calls"):
+/// - `allow`: the system calls real steps make (shells, coreutils, git,
+///   compilers, node, python) pass; any other fails with ENOSYS, as on a
+///   kernel that lacks it, so a call added to the kernel later is closed
+///   until it is listed. A call of another architecture (i386 `int 0x80`,
+///   x32) kills the process.
+/// - `deny`: the escape and kernel-attack surface fails with EPERM, as it
+///   always has (the kernel takes the newest filter's errno when both fail
+///   a call), including arguments `allow` cannot tell apart: clone with a
+///   namespace flag, personality flags, ioctl TIOCSTI.
+struct SeccompPrograms {
+  std::vector<sock_filter> allow, deny;
+};
+
+/// Fails when a listed system call cannot be resolved by this libseccomp
+/// and has no number of its own in the list.
+Result<SeccompPrograms> build_seccomp_filter();
 
 }  // namespace hearth::sandbox

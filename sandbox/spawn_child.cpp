@@ -19,6 +19,8 @@ int spawn_child(const char* program, const char* cwd, char* const* argv, char* c
   posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
   posix_spawn_file_actions_adddup2(&actions, out_fd, 2);
   posix_spawn_file_actions_addchdir_np(&actions, cwd);
+  // Last: every descriptor above 2 closes, whatever the caller inherited.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   sigset_t all, none;
   sigfillset(&all);
   sigdelset(&all, SIGKILL);

@@ -13,7 +13,8 @@ namespace hearth::sandbox {
 /// posix_spawn (vfork semantics on Linux): unlike fork(), its cost does not
 /// grow with the caller's memory. The child gets its own session (so its
 /// process group can be killed whole), stdin from /dev/null, `out_fd` as
-/// stdout and stderr, `cwd` as its directory, default signal dispositions
+/// stdout and stderr and no other descriptor (everything above 2 is closed,
+/// inherited or not), `cwd` as its directory, default signal dispositions
 /// and an empty signal mask. Returns 0 or an errno. `spawner` says what
 /// the caller already did once for all its children: `null_fd` (>= 0) is an
 /// open /dev/null to use as stdin, and `clean_signals` says the caller's own

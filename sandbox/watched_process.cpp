@@ -94,8 +94,8 @@ void WatchedProcess::kill() {
 }
 
 void WatchedProcess::signal(int sig) {
-  // A namespace's init ignores signals it has no handler for, except
-  // SIGKILL: SIGTERM reaches only a command that traps it.
+  // A namespace sandbox's pid is its init (hearth-stepbox), which passes
+  // SIGTERM on to the command's process group.
   if (target_ == Target::remote) {
     if (signaller_) signaller_(sig);
   } else if (target_ == Target::process_group) {

@@ -37,7 +37,8 @@ Sandbox& box() {
   return **made;
 }
 
-Outcome run(const std::string& script, Isolation iso = {}, std::optional<std::chrono::milliseconds> timeout = {}) {
+Outcome run(const std::string& script, Isolation iso = {}, std::optional<std::chrono::milliseconds> timeout = {},
+            std::chrono::milliseconds grace = std::chrono::milliseconds(200)) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   ExecSpec spec;
@@ -46,7 +47,7 @@ Outcome run(const std::string& script, Isolation iso = {}, std::optional<std::ch
   spec.cwd = kWorkspaceInside;
   spec.isolation = std::move(iso);
   spec.timeout = timeout;
-  spec.kill_grace = std::chrono::milliseconds(200);
+  spec.kill_grace = grace;
   Outcome o;
   int exits = 0;
   auto p = box().spawn(&loop, spec, {[&](std::string_view c) { o.output.append(c); }, [&](const ExitInfo& e) {
@@ -134,8 +135,8 @@ BOOST_AUTO_TEST_CASE(host_processes_are_not_visible) {
   std::string host_pid = std::to_string(getpid());
   auto o = run("ls /proc/" + host_pid + " && exit 66; ps -e --no-headers | wc -l");
   refused(o, "No such file or directory");
-  // bash, ps, wc: nothing of the host.
-  BOOST_TEST(o.output.find("\n3\n") != std::string::npos);
+  // The sandbox's init, bash, ps, wc: nothing of the host.
+  BOOST_TEST(o.output.find("\n4\n") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(host_processes_cannot_be_signalled) {
@@ -271,7 +272,8 @@ BOOST_AUTO_TEST_CASE(filling_memory_is_stopped_by_the_memory_limit) {
   auto o = run("perl -e '$x = \"a\" x (400*1024*1024); print length($x), \"\\n\"; exit 66'", iso);
   BOOST_TEST(o.exit.exit_status != kWorked, o.output);
   // OOM-killed in the sandbox's cgroup, or refused the memory (RLIMIT_AS).
-  BOOST_TEST((o.exit.term_signal == SIGKILL || o.output.find("Out of memory") != std::string::npos), o.output);
+  // (The init reports a command the kernel killed as 128 + SIGKILL.)
+  BOOST_TEST((o.exit.exit_status == 128 + SIGKILL || o.output.find("Out of memory") != std::string::npos), o.output);
 }
 
 BOOST_AUTO_TEST_CASE(filling_a_tmpfs_stops_at_its_size) {
@@ -284,6 +286,31 @@ BOOST_AUTO_TEST_CASE(setsid_does_not_outlive_the_timeout) {
   BOOST_TEST(o.exit.timed_out);
   BOOST_TEST(!host_process_with_cmdline("sleep 4242"));
   BOOST_TEST(!host_process_with_cmdline("sleep 1000"));
+}
+
+// The command is not the pid namespace's init (which gets no signal it has
+// no handler for): the init passes the timeout's SIGTERM on to the command's
+// process group, so the command and its children end or clean up at the
+// timeout, not at the grace period's SIGKILL.
+BOOST_AUTO_TEST_CASE(a_timeouts_sigterm_reaches_the_command_and_its_children) {
+  TempDir ws;
+  Isolation iso;
+  iso.workspace = ws.str();
+  // A child traps TERM and cleans up; its parent waits for it.
+  auto o = run("trap wait TERM; bash -c \"trap 'echo cleaned > /workspace/marker; exit 5' TERM; sleep 1000 & wait\"",
+               iso, std::chrono::milliseconds(500), std::chrono::seconds(30));
+  BOOST_TEST(o.exit.timed_out);
+  BOOST_TEST(hearth::testing::read_file(ws.path / "marker") == "cleaned\n");
+  BOOST_TEST(o.exit.exit_status == 5);  // the command's own status, through the init
+  // A command without a trap dies of the SIGTERM itself.
+  auto plain = run("exec sleep 1000", {}, std::chrono::milliseconds(500), std::chrono::seconds(30));
+  BOOST_TEST(plain.exit.exit_status == 128 + SIGTERM);
+  BOOST_TEST(!host_process_with_cmdline("sleep 1000"));
+}
+
+BOOST_AUTO_TEST_CASE(a_command_killed_by_a_signal_reports_128_plus_the_signal) {
+  auto o = run("kill -SEGV $$");
+  BOOST_TEST(o.exit.exit_status == 128 + SIGSEGV);
 }
 
 BOOST_AUTO_TEST_CASE(a_double_fork_does_not_outlive_the_command) {
