@@ -198,7 +198,7 @@ BOOST_AUTO_TEST_CASE(a_version_5_store_keeps_its_agent_conversations) {
   auto state = conversation(3);
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
-  std::string sql = "DROP TABLE agent_messages; PRAGMA user_version=5; "
+  std::string sql = "DROP TABLE agent_messages; ALTER TABLE deliveries DROP COLUMN unended_starts; PRAGMA user_version=5; "
                     "INSERT INTO agent_checkpoints VALUES ('old', 'build', 1, 1, '" + state.dump() + "', 5)";
   BOOST_REQUIRE(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
   sqlite3_close(db);
