@@ -83,9 +83,12 @@ std::optional<std::string> form_payload(std::string_view body) {
 // payload is stored as received, so a DOM would be thrown away; RapidJSON's
 // SAX reader does this several times faster than nlohmann's lexer, which
 // was a third of the cost of accepting a delivery (docs/performance.md).
+// RapidJSON's reader recurses once per level, and so does everything that
+// later dumps or validates the payload: a level beyond kMaxJsonDepth stops
+// the scan (at no extra pass over the body).
 struct TopLevel : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, TopLevel> {
-  int depth = 0;
-  bool object = false, action_next = false;
+  size_t depth = 0;
+  bool object = false, action_next = false, too_deep = false;
   std::string action;
   bool Default() {
     action_next = false;
@@ -99,18 +102,19 @@ struct TopLevel : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, TopLevel> {
     action_next = depth == 1 && std::string_view(s, n) == "action";
     return true;
   }
+  bool deeper() {
+    too_deep = ++depth > hearth::kMaxJsonDepth;
+    return !too_deep && Default();
+  }
   bool StartObject() {
-    if (depth++ == 0) object = true;
-    return Default();
+    if (depth == 0) object = true;
+    return deeper();
   }
   bool EndObject(rapidjson::SizeType) {
     --depth;
     return true;
   }
-  bool StartArray() {
-    ++depth;
-    return Default();
-  }
+  bool StartArray() { return deeper(); }
   bool EndArray(rapidjson::SizeType) {
     --depth;
     return true;
@@ -130,6 +134,8 @@ std::optional<std::string> scan_json(std::string_view text, TopLevel& top) {
   auto result = reader.Parse<rapidjson::kParseValidateEncodingFlag>(in, top);
   if (!result.IsError()) return std::nullopt;
   std::string at = " (at byte " + std::to_string(result.Offset()) + ")";
+  if (top.too_deep)
+    return "the body is not accepted: JSON nests more than " + std::to_string(hearth::kMaxJsonDepth) + " levels deep" + at;
   if (result.Code() == rapidjson::kParseErrorStringInvalidEncoding) return "the body is not valid UTF-8" + at;
   return "the body is not valid JSON" + at;
 }
@@ -232,9 +238,6 @@ std::optional<Delivery> check_delivery(std::string_view secret, const std::map<s
     if (!decoded) return reject(400, "a form-encoded body needs a well-encoded payload= field");
     json_text = *decoded;
   }
-  // RapidJSON's reader recurses once per level, and so does everything that
-  // later dumps or validates the payload: refuse deep nesting first.
-  if (auto deep = json_depth_error(json_text)) return reject(400, "the body is not accepted: " + *deep);
   TopLevel top;
   if (auto bad = scan_json(json_text, top)) return reject(400, std::move(*bad));
   if (!top.object) return reject(400, "the body is JSON but not an object");
