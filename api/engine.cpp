@@ -13,6 +13,7 @@
 #include "engine/store.h"
 #include "hearth/hearth.h"
 #include "sandbox/sandbox.h"
+#include "util/json_limits.h"
 #include "workflows/loader.h"
 
 namespace hearth {
@@ -171,9 +172,10 @@ Result<std::string> Engine::start(const Workflow& workflow, StartOptions options
   if (ro.repo.empty()) return Error{"hearth::Engine::start: no repository: set StartOptions::repo or EngineOptions::repo"};
   if (!std::filesystem::path(ro.repo).is_absolute())
     return Error{"hearth::Engine::start: the repository path '" + ro.repo + "' is not absolute"};
-  auto payload = nlohmann::json::parse(options.payload_json, nullptr, false);
-  if (payload.is_discarded()) return Error{"hearth::Engine::start: the payload is not valid JSON"};
-  ro.payload = std::move(payload);
+  std::string why;
+  auto payload = parse_untrusted_json(options.payload_json, &why);
+  if (!payload) return Error{"hearth::Engine::start: the payload is not valid JSON: " + why};
+  ro.payload = std::move(*payload);
   ro.jobs = options.jobs ? options.jobs : impl_->options.jobs;
   ro.kill_grace = impl_->options.kill_grace;
   ro.model = std::move(options.model);

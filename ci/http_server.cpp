@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "ci/http_connection.h"
+
 namespace hearth::ci {
 
 namespace {
@@ -34,6 +36,28 @@ std::string peer_of(uv_tcp_t* tcp) {
   return std::string(ip) + ":" + std::to_string(port);
 }
 
+// The budget a client counts against: its IPv4 address, or the /64 prefix
+// of its IPv6 address (one host commonly holds a whole /64).
+std::string peer_key_of(uv_tcp_t* tcp) {
+  sockaddr_storage addr{};
+  int len = sizeof addr;
+  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "?";
+  char ip[64] = {0};
+  if (addr.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&addr);
+    if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+      inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], ip, sizeof ip);
+      return ip;
+    }
+    sockaddr_in6 prefix = *a;
+    std::memset(&prefix.sin6_addr.s6_addr[8], 0, 8);
+    uv_ip6_name(&prefix, ip, sizeof ip);
+    return std::string(ip) + "/64";
+  }
+  uv_ip4_name(reinterpret_cast<sockaddr_in*>(&addr), ip, sizeof ip);
+  return ip;
+}
+
 struct WriteReq {
   uv_write_t req{};
   std::string data;
@@ -46,114 +70,40 @@ const std::string& HttpRequest::header(const std::string& name) const {
   return it == headers.end() ? kEmpty : it->second;
 }
 
-// One client connection. Owns its TCP and timer handles; deletes itself once
-// both have closed, after telling the server. Responders reach it through a
-// weak pointer that dies when it starts closing.
-class Connection {
- public:
-  explicit Connection(HttpServer& server) : server_(server) {
-    uv_tcp_init(server_.loop_, &tcp_);
-    uv_timer_init(server_.loop_, &timer_);
-    tcp_.data = this;
-    timer_.data = this;
-    http_parser_init(&parser_, HTTP_REQUEST);
-    parser_.data = this;
-  }
 
-  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+void Connection::start(std::string peer, std::string key, bool over_limit, uint64_t seq) {
+  uv_tcp_nodelay(&tcp_, 1);
+  peer_ = std::move(peer);
+  peer_key_ = std::move(key);
+  seq_ = seq;
+  counted_ = true;
+  server_.peer_opened(peer_key_);
+  uv_read_start(stream(), &Connection::on_alloc, &Connection::on_read);
+  if (over_limit) return respond_error(503, "too many connections; try again later");
+  arm(server_.limits_.header_timeout);  // a new connection owes its first request's headers
+}
 
-  void start(bool over_limit) {
-    uv_tcp_nodelay(&tcp_, 1);
-    peer_ = peer_of(&tcp_);
-    uv_read_start(stream(), &Connection::on_alloc, &Connection::on_read);
-    if (over_limit) return respond_error(503, "too many connections; try again later");
-    arm(server_.limits_.idle_timeout);
-  }
+void Connection::finish_header() {
+  if (field_.empty()) return;
+  std::string name = lower(std::move(field_));
+  auto [it, fresh] = req_.headers.emplace(name, value_);
+  if (!fresh) it->second += ", " + value_;
+  field_.clear();
+  value_.clear();
+}
 
-  // --- for Responder ---
-  bool in_flight() const { return in_flight_ && !closing_; }
-  void send_response(HttpResponse r);
-  void start_stream(int status, const std::vector<std::pair<std::string, std::string>>& headers,
-                    std::function<void()> on_gone);
-  bool write_stream(std::string chunk);
-  void end_stream();
-  std::weak_ptr<Connection*> handle() const { return self_; }
+void Connection::release_held() {
+  if (held_ == 0) return;
+  server_.release_body_bytes(peer_key_, held_);
+  held_ = 0;
+}
 
-  // --- for HttpServer ---
-  void close_now();
-  // Closes an idle connection at once; a busy one after its answer.
-  void stop() {
-    if (!in_flight_ && !streaming_ && !message_started_) shutdown_and_close();
-  }
-
- private:
-  static void on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) noexcept {
-    auto* c = static_cast<Connection*>(h->data);
-    *buf = uv_buf_init(c->server_.read_buf_, sizeof c->server_.read_buf_);
-  }
-  static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept;
-  static void on_timer(uv_timer_t* t) noexcept;
-  static void on_closed(uv_handle_t* h) noexcept;
-
-  static int on_message_begin(http_parser* p) noexcept;
-  static int on_url(http_parser* p, const char* at, size_t len) noexcept;
-  static int on_header_field(http_parser* p, const char* at, size_t len) noexcept;
-  static int on_header_value(http_parser* p, const char* at, size_t len) noexcept;
-  static int on_headers_complete(http_parser* p) noexcept;
-  static int on_body(http_parser* p, const char* at, size_t len) noexcept;
-  static int on_message_complete(http_parser* p) noexcept;
-  static const http_parser_settings& settings();
-
-  static Connection* of(http_parser* p) { return static_cast<Connection*>(p->data); }
-
-  bool count_header_bytes(size_t n) {
-    header_bytes_ += n;
-    if (header_bytes_ <= server_.limits_.max_header_bytes) return true;
-    fail(431, "request line and headers exceed " + std::to_string(server_.limits_.max_header_bytes) + " bytes");
-    return false;
-  }
-  void fail(int status, std::string message) {
-    error_status_ = status;
-    error_message_ = std::move(message);
-  }
-  void finish_header() {
-    if (field_.empty()) return;
-    std::string name = lower(std::move(field_));
-    auto [it, fresh] = req_.headers.emplace(name, value_);
-    if (!fresh) it->second += ", " + value_;
-    field_.clear();
-    value_.clear();
-  }
-
-  void arm(std::chrono::milliseconds ms) {
-    uv_timer_start(&timer_, &Connection::on_timer, static_cast<uint64_t>(ms.count()), 0);
-  }
-  void parse_pending();
-  void dispatch();
-  void respond_error(int status, const std::string& message);
-  void write(std::string data);
-  void shutdown_and_close();
-  bool closing_after_answer() const { return !keep_alive_ || eof_ || !server_.listening_ || server_.closing_; }
-
-  HttpServer& server_;
-  uv_tcp_t tcp_{};
-  uv_timer_t timer_{};
-  uv_shutdown_t shutdown_{};
-  http_parser parser_{};
-  std::shared_ptr<Connection*> self_ = std::make_shared<Connection*>(this);
-  std::string peer_;
-  HttpRequest req_;
-  std::string field_, value_;
-  bool in_value_ = false;
-  size_t header_bytes_ = 0;
-  int error_status_ = 0;
-  std::string error_message_;
-  std::string pending_;  // received, not yet parsed (a request is being answered)
-  bool message_started_ = false, in_flight_ = false, streaming_ = false, parsing_ = false;
-  bool keep_alive_ = true, eof_ = false, draining_ = false, closing_ = false, reading_ = true;
-  std::function<void()> on_gone_;
-  int open_handles_ = 2;
-};
+void Connection::release() {
+  release_held();
+  if (!counted_) return;
+  counted_ = false;
+  server_.peer_closed(peer_key_);
+}
 
 const http_parser_settings& Connection::settings() {
   static const http_parser_settings s = [] {
@@ -180,7 +130,10 @@ int Connection::on_message_begin(http_parser* p) noexcept {
   c->field_.clear();
   c->value_.clear();
   c->in_value_ = false;
-  c->arm(c->server_.limits_.request_timeout);
+  c->headers_done_ = false;
+  c->request_started_ = uv_now(c->server_.loop_);
+  // Whichever comes first: the headers' deadline or the whole request's.
+  c->arm(std::min(c->server_.limits_.header_timeout, c->server_.limits_.request_timeout));
   return 0;
 }
 
@@ -222,6 +175,18 @@ int Connection::on_headers_complete(http_parser* p) noexcept {
     c->fail(413, "the body exceeds " + std::to_string(limits.max_body_bytes) + " bytes");
     return -1;
   }
+  if (c->server_.head_handler_) {
+    HeadDecision d = c->server_.head_handler_(r);
+    if (d.status != 0) {
+      c->fail(d.status, std::move(d.message));
+      return -1;
+    }
+    r.tap = std::move(d.tap);
+  }
+  c->headers_done_ = true;
+  uint64_t spent = uv_now(c->server_.loop_) - c->request_started_;
+  uint64_t total = static_cast<uint64_t>(limits.request_timeout.count());
+  c->arm(std::chrono::milliseconds(total > spent ? total - spent : 1));
   if (lower(r.header("expect")) == "100-continue") c->write("HTTP/1.1 100 Continue\r\n\r\n");
   return 0;
 }
@@ -232,6 +197,12 @@ int Connection::on_body(http_parser* p, const char* at, size_t len) noexcept {
     c->fail(413, "the body exceeds " + std::to_string(c->server_.limits_.max_body_bytes) + " bytes");
     return -1;
   }
+  if (!c->server_.hold_body_bytes(c, len)) {
+    c->fail(429, "too many request bytes from this address, or in total, are waiting to be checked; send again later");
+    return -1;
+  }
+  c->held_ += len;
+  if (c->req_.tap) c->req_.tap->update(std::string_view(at, len));
   c->req_.body.append(at, len);
   return 0;
 }
@@ -307,6 +278,7 @@ void Connection::parse_pending() {
 void Connection::dispatch() {
   in_flight_ = true;
   uv_timer_stop(&timer_);
+  release_held();  // the handler has it now
   server_.handler_(std::move(req_), Responder(self_));
   req_ = HttpRequest{};
 }
@@ -338,6 +310,7 @@ void Connection::send_response(HttpResponse r) {
 }
 
 void Connection::respond_error(int status, const std::string& message) {
+  release_held();
   keep_alive_ = false;
   in_flight_ = true;
   send_response(HttpResponse{status, {{"Content-Type", "text/plain; charset=utf-8"}}, message + "\n"});
@@ -382,6 +355,7 @@ void Connection::end_stream() {
 void Connection::shutdown_and_close() {
   if (closing_ || draining_) return;
   draining_ = true;
+  release();
   self_.reset();
   pending_.clear();
   arm(kDrainTime);
@@ -403,13 +377,18 @@ void Connection::shutdown_and_close() {
 void Connection::on_timer(uv_timer_t* t) noexcept {
   auto* c = static_cast<Connection*>(t->data);
   if (c->draining_ || !c->message_started_) return c->close_now();
-  c->respond_error(408, "the request took longer than " +
-                            std::to_string(c->server_.limits_.request_timeout.count()) + " ms to arrive");
+  const auto& limits = c->server_.limits_;
+  if (!c->headers_done_ && limits.header_timeout < limits.request_timeout)
+    return c->respond_error(408, "the request's headers took longer than " +
+                                     std::to_string(limits.header_timeout.count()) + " ms to arrive");
+  c->respond_error(408, "the request took longer than " + std::to_string(limits.request_timeout.count()) +
+                            " ms to arrive");
 }
 
 void Connection::close_now() {
   if (closing_) return;
   closing_ = true;
+  release();
   self_.reset();
   if (streaming_ && on_gone_) std::exchange(on_gone_, nullptr)();
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Connection::on_closed);
@@ -476,9 +455,17 @@ void Responder::end() {
 
 // --- HttpServer ---
 
+HttpServer::HttpServer(uv_loop_t* loop, HttpLimits limits, HttpHandler handler, HeadHandler head_handler)
+    : loop_(loop), limits_(limits), handler_(std::move(handler)), head_handler_(std::move(head_handler)) {
+  // One request of the largest size must fit in its peer's budget, and one
+  // peer's budget in the total.
+  limits_.max_peer_pending_body_bytes = std::max(limits_.max_peer_pending_body_bytes, limits_.max_body_bytes);
+  limits_.max_pending_body_bytes = std::max(limits_.max_pending_body_bytes, limits_.max_peer_pending_body_bytes);
+}
+
 Result<HttpServer*> HttpServer::listen(uv_loop_t* loop, const std::string& host, int port, HttpLimits limits,
-                                       HttpHandler handler) {
-  auto* s = new HttpServer(loop, limits, std::move(handler));
+                                       HttpHandler handler, HeadHandler head_handler) {
+  auto* s = new HttpServer(loop, limits, std::move(handler), std::move(head_handler));
   uv_tcp_init(loop, &s->listener_);
   s->listener_.data = s;
   sockaddr_storage addr{};
@@ -516,9 +503,10 @@ void HttpServer::on_connection(uv_stream_t* listener, int status) noexcept {
     s->connections_.insert(c);
     return c->close_now();
   }
-  bool over = s->connections_.size() >= s->limits_.max_connections;
+  std::string key = peer_key_of(c->tcp());
+  bool room = s->make_room_for(key);
   s->connections_.insert(c);
-  c->start(over);
+  c->start(peer_of(c->tcp()), std::move(key), !room, ++s->accepted_);
 }
 
 void HttpServer::stop_accepting() {

@@ -29,8 +29,10 @@ Server::~Server() = default;
 Status Server::start() {
   workflows_.refresh(true);
   if (auto s = recover(); !s.ok()) return s;
-  auto http = HttpServer::listen(loop_, opts_.host, opts_.port, opts_.limits,
-                                 [this](HttpRequest&& req, Responder r) { handle(std::move(req), std::move(r)); });
+  auto http = HttpServer::listen(
+      loop_, opts_.host, opts_.port, opts_.limits,
+      [this](HttpRequest&& req, Responder r) { handle(std::move(req), std::move(r)); },
+      [this](const HttpRequest& head) { return check_head(head); });
   if (!http) return http.error();
   http_ = *http;
   pump();
@@ -62,6 +64,16 @@ void Server::handle(HttpRequest&& req, Responder r) {
     return show_run(rest, std::move(r));
   }
   r.send(error_response(404, "no such endpoint: " + path));
+}
+
+HeadDecision Server::check_head(const HttpRequest& head) {
+  if (head.path != "/hooks/github" || head.method != "POST") return {};
+  // Unsigned: refused before a byte of the body is read or held.
+  if (head.header("x-hub-signature-256").empty()) {
+    std::cerr << "hearth serve: refused a delivery from " << head.peer << ": no X-Hub-Signature-256 header\n";
+    return {401, "missing X-Hub-Signature-256 header (configure a secret on the webhook)", nullptr};
+  }
+  return {0, "", std::make_shared<HmacTap>(opts_.webhook_secret)};
 }
 
 bool Server::authorized(const HttpRequest& req, Responder& r) {

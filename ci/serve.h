@@ -10,9 +10,12 @@
 //      transaction (group commit); only after it commits are they answered
 //      202 {"delivery", "runs"} (or 200 "no workflow matches").
 //   4. The queue starts their runs in order, at most `jobs` at once; the
-//      delivery is marked started, then done when its runs have finished.
+//      delivery's unended_starts is raised and committed first, then it is
+//      marked started, then done (count back to 0) when its runs have finished.
 // On start, every delivery not done is queued again: a run that exists is
-// resumed (or counted, if finished), one that does not is started.
+// resumed (or counted, if finished), one that does not is started. One whose
+// processing already ended the server twice (unended_starts >= 2) is marked
+// failed instead, so a delivery that crashes the server cannot crash-loop it.
 #pragma once
 
 #include <uv.h>
@@ -85,11 +88,15 @@ class Server {
     std::string state;
     std::string errors;
     bool interrupted = false;    // a run was cancelled by shutdown: resume next time
+    bool counted = false;        // its start is counted in the store (unended_starts)
     std::optional<nlohmann::json> payload;  // loaded when its first run starts
   };
 
   // serve.cpp: routing.
   void handle(HttpRequest&& req, Responder r);
+  /// A request's head, before its body: an unsigned delivery is refused at
+  /// once; a signed one gets an HMAC computed as its body streams.
+  HeadDecision check_head(const HttpRequest& head);
   bool authorized(const HttpRequest& req, Responder& r);
   void maybe_finish_shutdown();
 
@@ -102,10 +109,14 @@ class Server {
   void flush();
   Status recover();
   void enqueue(const engine::DeliveryRecord& d);
+  void end_leftovers(const engine::DeliveryRecord& d);
   void pump();
   void start_run(const QueuedRun& q);
   void run_done(const QueuedRun& q, const std::string& error, bool interrupted);
+  /// Queues a state change for the next group commit; an empty `state`
+  /// only zeroes the delivery's unended_starts (a clean stop).
   void set_state(const std::string& delivery, const std::string& state, const std::string& error);
+  void store_failure(const Status& s);
 
   // serve_api.cpp: read endpoints.
   void list_runs(const HttpRequest& req, Responder r);
@@ -123,6 +134,9 @@ class Server {
   std::vector<Pending> batch_;
   std::unordered_map<std::string, size_t> batch_ids_;          // delivery id -> index in batch_
   std::unordered_map<std::string, std::string> batch_digests_;  // body digest -> delivery id
+  /// A delivery whose processing ended the server this often is marked
+  /// failed at the next start instead of being processed again.
+  static constexpr int kMaxUnendedStarts = 2;
   struct StateWrite {
     std::string delivery, state, error;
   };

@@ -5,6 +5,8 @@
 #include "ci/serve_responses.h"
 #include "ci/webhook.h"
 #include "engine/ids.h"
+#include "engine/leftovers.h"
+#include "util/json_limits.h"
 
 namespace hearth::ci {
 
@@ -36,7 +38,9 @@ std::string Server::run_id_for(const std::string& delivery, const std::string& w
 
 void Server::accept_delivery(HttpRequest&& req, Responder r) {
   Rejection why;
-  auto d = check_delivery(opts_.webhook_secret, req.headers, req.body, why);
+  std::string mac;  // computed while the body arrived
+  if (auto* tap = dynamic_cast<HmacTap*>(req.tap.get())) mac = tap->final_hex();
+  auto d = check_delivery(opts_.webhook_secret, req.headers, req.body, why, mac.empty() ? nullptr : &mac);
   if (!d) {
     if (why.status == 401) std::cerr << "hearth serve: refused a delivery from " << req.peer << ": " << why.message << "\n";
     return r.send(error_response(why.status, why.message));
@@ -107,22 +111,18 @@ void Server::flush() {
   state_writes_.clear();
   Status s = store_failed_ ? store_.health() : store_.begin();
   for (size_t i = 0; s.ok() && i < batch.size(); ++i) s = store_.insert_delivery(batch[i].record);
-  for (size_t i = 0; s.ok() && i < writes.size(); ++i)
-    s = store_.update_delivery(writes[i].delivery, writes[i].state, writes[i].error);
+  for (size_t i = 0; s.ok() && i < writes.size(); ++i) {
+    const auto& w = writes[i];
+    s = w.state.empty() ? store_.clear_delivery_starts(w.delivery) : store_.update_delivery(w.delivery, w.state, w.error);
+  }
   if (s.ok()) s = store_.commit();
   else store_.rollback();
   if (!s.ok()) {
-    std::cerr << "hearth serve: " << s.message() << "\n";
     for (auto& p : batch) {
       p.original.send(error_response(503, "the delivery could not be stored; deliver it again later"));
       for (auto& dup : p.duplicates) dup.send(error_response(503, "the delivery could not be stored"));
     }
-    if (!store_failed_) {
-      store_failed_ = true;
-      std::cerr << "hearth serve: the state database failed; stopping (restart to continue)\n";
-      shutdown(nullptr);
-    }
-    return;
+    return store_failure(s);
   }
   if (!batch.empty()) {
     accepted_ += static_cast<int64_t>(batch.size());
@@ -142,6 +142,14 @@ void Server::flush() {
   }
 }
 
+void Server::store_failure(const Status& s) {
+  std::cerr << "hearth serve: " << s.message() << "\n";
+  if (store_failed_) return;
+  store_failed_ = true;
+  std::cerr << "hearth serve: the state database failed; stopping (restart to continue)\n";
+  shutdown(nullptr);
+}
+
 Status Server::recover() {
   auto unfinished = store_.unfinished_deliveries();
   if (!unfinished) return unfinished.status();
@@ -151,12 +159,33 @@ Status Server::recover() {
       set_state(d.id, "done", d.error);
       continue;
     }
+    if (d.unended_starts >= kMaxUnendedStarts) {
+      std::string why = "hearth serve ended " + std::to_string(d.unended_starts) +
+                        " times (crashed or was killed) while processing this delivery; it is not started again "
+                        "(hearth resume <run> continues its runs once the cause is found)";
+      std::cerr << "hearth serve: delivery " << d.id << " marked failed: " << why << "\n";
+      set_state(d.id, "failed", d.error.empty() ? why : d.error + "\n" + why);
+      end_leftovers(d);
+      continue;
+    }
     enqueue(d);
     runs += d.run_ids.size();
   }
   if (!unfinished->empty())
     std::cerr << "hearth serve: picked up " << unfinished->size() << " unfinished deliveries (" << runs << " runs)\n";
   return {};
+}
+
+// A crashed server's steps live on in their own sessions; a resume would
+// end them before running the step again. A delivery given up on is not
+// resumed, so its runs' leftovers are ended here.
+void Server::end_leftovers(const engine::DeliveryRecord& d) {
+  for (const auto& run : d.run_ids) {
+    auto steps = store_.load_steps(run);
+    if (!steps) continue;  // never started
+    for (const auto& st : *steps)
+      if (st.status == "running") engine::kill_leftovers(run, st.id);
+  }
 }
 
 void Server::enqueue(const engine::DeliveryRecord& d) {
@@ -177,6 +206,12 @@ void Server::pump() {
 
 void Server::start_run(const QueuedRun& q) {
   auto& p = progress_[q.delivery];
+  if (!p.counted) {
+    // Committed before anything of the delivery is processed: if processing
+    // crashes the server, the next start sees the count raised.
+    p.counted = true;
+    if (auto s = store_.count_delivery_start(q.delivery); !s.ok()) return store_failure(s);
+  }
   if (--p.unstarted == 0 && p.state == "accepted") set_state(q.delivery, "started", "");
   auto on_finished = [this, q](const engine::RunOutcome& o) {
     active_.erase(q.run_id);
@@ -203,7 +238,9 @@ void Server::start_run(const QueuedRun& q) {
   if (!p.payload) {
     auto d = store_.find_delivery(q.delivery);
     if (!d || !*d) return run_done(q, d ? "the delivery is not recorded" : d.message(), false);
-    p.payload = nlohmann::json::parse((*d)->payload, nullptr, false);
+    std::string why;
+    p.payload = parse_untrusted_json((*d)->payload, &why);
+    if (!p.payload) return run_done(q, "the stored payload cannot be used: " + why, false);
   }
   engine::RunOptions ro;
   ro.run_id = q.run_id;
@@ -225,8 +262,10 @@ void Server::run_done(const QueuedRun& q, const std::string& error, bool interru
   }
   p.interrupted = p.interrupted || interrupted;
   if (--p.unfinished > 0) return;
-  // Cut short by shutdown: left unfinished, so the next start resumes it.
+  // Cut short by shutdown: left unfinished, so the next start resumes it;
+  // a clean stop is not a crash, so its start is not counted against it.
   if (!p.interrupted) set_state(q.delivery, "done", p.errors);
+  else set_state(q.delivery, "", "");
   progress_.erase(it);
 }
 

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ci/http_server.h"
+
 namespace hearth::ci {
 
 /// Lower-case hex HMAC-SHA256 of `data` keyed with `key` (OpenSSL).
@@ -26,6 +28,23 @@ bool constant_time_equal(std::string_view a, std::string_view b);
 /// the signature of `body` under `secret`. Hex is compared case-insensitively
 /// by normalising it first; the comparison itself is constant-time.
 bool signature_valid(std::string_view secret, std::string_view body, std::string_view header);
+
+/// HMAC-SHA256 of a body computed as it streams in (an HttpServer BodyTap),
+/// so the body is not read a second time to check its signature.
+class HmacTap final : public BodyTap {
+ public:
+  explicit HmacTap(std::string_view key);
+  ~HmacTap() override;
+  HmacTap(const HmacTap&) = delete;
+  HmacTap& operator=(const HmacTap&) = delete;
+  void update(std::string_view chunk) override;
+  /// The lower-case hex MAC of everything given to update(). Call once.
+  std::string final_hex();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 /// A delivery that passed every check.
 struct Delivery {
@@ -46,11 +65,14 @@ struct Rejection {
 /// Checks one POST /hooks/github in the order that keeps unauthenticated
 /// input cheap: the signature first (401: missing or wrong), then the
 /// headers (400: no X-GitHub-Event or X-GitHub-Delivery, or ones that are
-/// not printable ASCII of sane length), then the JSON (400: malformed, or
-/// not an object) — the body itself, or its `payload=` field when the
+/// not printable ASCII of sane length), then the JSON (400: nested deeper
+/// than kMaxJsonDepth, not valid UTF-8, malformed, or not an object) — the body itself, or its `payload=` field when the
 /// content type is application/x-www-form-urlencoded.
-/// `headers` has lower-case names. Returns the delivery, or fills `rejection`.
+/// `headers` has lower-case names. `body_mac_hex`, when given, is the body's
+/// HMAC already computed under `secret` (an HmacTap's). Returns the
+/// delivery, or fills `rejection`.
 std::optional<Delivery> check_delivery(std::string_view secret, const std::map<std::string, std::string>& headers,
-                                       std::string_view body, Rejection& rejection);
+                                       std::string_view body, Rejection& rejection,
+                                       const std::string* body_mac_hex = nullptr);
 
 }  // namespace hearth::ci

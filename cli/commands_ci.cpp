@@ -26,6 +26,7 @@
 #include "engine/inputs.h"
 #include "workflows/loader.h"
 #include "workflows/suggest.h"
+#include "util/json_limits.h"
 #include "workflows/triggers.h"
 
 namespace fs = std::filesystem;
@@ -103,13 +104,11 @@ Result<nlohmann::json> read_event(const std::string& spec, const ci::ActionsEnv&
   } else if (spec.empty()) {
     return Error{"GITHUB_EVENT_PATH is not set: hearth ci reads the event payload from it (or pass --payload)"};
   }
-  try {
-    auto j = nlohmann::json::parse(text);
-    if (!j.is_object()) return Error{where + ": the payload must be a JSON object, not " + std::string(j.type_name())};
-    return j;
-  } catch (const nlohmann::json::parse_error& e) {
-    return Error{where + ": invalid JSON: " + e.what()};
-  }
+  std::string why;
+  auto j = parse_untrusted_json(text, &why);
+  if (!j) return Error{where + ": invalid JSON: " + why};
+  if (!j->is_object()) return Error{where + ": the payload must be a JSON object, not " + std::string(j->type_name())};
+  return *j;
 }
 
 // An ::error / ::notice annotation of hearth ci itself, or on a workflow file.

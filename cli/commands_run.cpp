@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
@@ -48,12 +49,21 @@ Result<nlohmann::json> read_payload(const std::string& spec) {
     text = ss.str();
     where = spec.substr(1);
   }
+  // The engine refuses deeper payloads too (the API parses with the same
+  // limit); stopping here keeps the CLI from recursing through one first.
+  constexpr int kMaxDepth = 512;
+  auto bounded = [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+    if (depth > kMaxDepth) throw std::length_error("JSON nests more than " + std::to_string(kMaxDepth) + " levels deep");
+    return true;
+  };
   try {
-    auto j = nlohmann::json::parse(text);
+    auto j = nlohmann::json::parse(text, bounded);
     if (!j.is_object()) return Error{where + ": the payload must be a JSON object, not " + std::string(j.type_name())};
     return j;
   } catch (const nlohmann::json::parse_error& e) {
     return Error{where + ": invalid JSON: " + e.what()};
+  } catch (const std::length_error& e) {
+    return Error{where + ": " + e.what()};
   }
 }
 

@@ -13,6 +13,7 @@
 
 #include "commands/paths.h"
 #include "commands/protocol.h"
+#include "util/json_limits.h"
 
 namespace hearth::commands {
 
@@ -134,7 +135,9 @@ class Conn {
   }
 
   void on_request(const std::string& payload) {
-    auto req = nlohmann::json::parse(payload, nullptr, false);
+    auto parsed = parse_untrusted_json(payload);
+    if (!parsed) return protocol_error();
+    auto& req = *parsed;
     if (!req.is_object() || !req.contains("argv") || !req["argv"].is_array() || req["argv"].empty())
       return protocol_error();
     std::vector<std::string> argv;

@@ -7,6 +7,8 @@
 #include <valijson/validation_results.hpp>
 #include <valijson/validator.hpp>
 
+#include "util/json_limits.h"
+
 namespace hearth::engine {
 
 namespace {
@@ -75,9 +77,10 @@ Result<nlohmann::json> coerce_input(const nlohmann::json& schema, const std::str
     return bad("a boolean (true or false)");
   }
   if (type == "object" || type == "array") {
-    auto v = nlohmann::json::parse(value, nullptr, false);
-    if (v.is_discarded()) return bad("JSON (" + type + ") but the value does not parse");
-    return v;
+    std::string why;
+    auto v = parse_untrusted_json(value, &why);
+    if (!v) return bad("JSON (" + type + ") but the value does not parse: " + why);
+    return *v;
   }
   return nlohmann::json(value);
 }

@@ -20,7 +20,7 @@ int64_t now_ms() {
 
 namespace {
 
-constexpr int kSchemaVersion = 6;
+constexpr int kSchemaVersion = 7;
 
 // Each entry migrates from version (index) to index + 1.
 const char* const kMigrations[] = {
@@ -156,6 +156,12 @@ INSERT INTO agent_messages (run_id, step_id, attempt, seq, message)
 UPDATE agent_checkpoints
   SET state = json_set(json_remove(state, '$.messages'), '$.messages_count',
                        COALESCE(json_array_length(state, '$.messages'), 0));
+)sql",
+    // 7: how many times `hearth serve` began processing a delivery without
+    // ending (store_deliveries.cpp): a delivery that keeps crashing the
+    // server is marked failed instead of crashing every restart.
+    R"sql(
+ALTER TABLE deliveries ADD COLUMN unended_starts INTEGER NOT NULL DEFAULT 0;
 )sql",
 };
 static_assert(sizeof kMigrations / sizeof kMigrations[0] == kSchemaVersion);

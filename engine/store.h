@@ -85,7 +85,8 @@ struct EventRecord {
 /// One webhook delivery received by `hearth serve`: the durable queue entry.
 /// States: accepted (committed before the 202; its runs may not exist yet),
 /// started (every run it plans has been started or found recorded), done
-/// (every run finished, or nothing to run).
+/// (every run finished, or nothing to run), failed (processing it ended the
+/// server twice; `error` says so and its runs are not started again).
 /// One call of a granted command, as the journal keeps it. Every string is
 /// already redacted.
 struct CallRecord {
@@ -117,6 +118,7 @@ struct DeliveryRecord {
   std::vector<std::string> run_ids;    // the runs it starts, one per matching workflow
   std::vector<std::string> workflows;  // the workflow file of each run, same order
   std::string error;                   // why a planned run could not start
+  int unended_starts = 0;              // processing began this often and neither finished nor stopped cleanly
 };
 
 class Store {
@@ -190,7 +192,15 @@ class Store {
 
   /// Queues a delivery (store_deliveries.cpp). Fails if its id is taken.
   Status insert_delivery(const DeliveryRecord& d);
+  /// Sets the state and error. Entering done or failed also zeroes
+  /// unended_starts.
   Status update_delivery(const std::string& id, const std::string& state, const std::string& error);
+  /// Counts one more start of processing the delivery. Commit it before the
+  /// processing begins: a crash during it then leaves the count raised.
+  Status count_delivery_start(const std::string& id);
+  /// Processing stopped cleanly without finishing (a graceful shutdown):
+  /// unended_starts back to 0.
+  Status clear_delivery_starts(const std::string& id);
 
   // --- reads ---
   Result<bool> run_exists(const std::string& run_id);
@@ -211,7 +221,7 @@ class Store {
   Result<std::optional<DeliveryRecord>> find_delivery(const std::string& id);
   /// The id of a delivery whose body had this digest; nullopt when none.
   Result<std::optional<std::string>> delivery_with_digest(const std::string& digest);
-  /// Deliveries not done, oldest first, without their payloads.
+  /// Deliveries neither done nor failed, oldest first, without their payloads.
   Result<std::vector<DeliveryRecord>> unfinished_deliveries();
   /// How many deliveries are in each state.
   Result<std::vector<std::pair<std::string, int64_t>>> delivery_counts();

@@ -26,7 +26,7 @@ std::vector<std::string> col_strings(sqlite3_stmt* st, int i) {
   return out;
 }
 
-const char* kDeliveryColumns = "id, event, action, digest, received_at, state, run_ids, workflows, error";
+const char* kDeliveryColumns = "id, event, action, digest, received_at, state, run_ids, workflows, error, unended_starts";
 
 DeliveryRecord read_delivery(sqlite3_stmt* st) {
   DeliveryRecord d;
@@ -39,6 +39,7 @@ DeliveryRecord read_delivery(sqlite3_stmt* st) {
   d.run_ids = col_strings(st, 6);
   d.workflows = col_strings(st, 7);
   d.error = col_text(st, 8);
+  d.unended_starts = sqlite3_column_int(st, 9);
   return d;
 }
 
@@ -63,11 +64,24 @@ Status Store::insert_delivery(const DeliveryRecord& d) {
 }
 
 Status Store::update_delivery(const std::string& id, const std::string& state, const std::string& error) {
-  HEARTH_WRITE("UPDATE deliveries SET state=?, error=? WHERE id=?", "cannot update the delivery", {
-    bind_text(st, 1, state);
-    bind_text(st, 2, error);
-    bind_text(st, 3, id);
-  });
+  HEARTH_WRITE(
+      "UPDATE deliveries SET state=?, error=?, "
+      "unended_starts = CASE WHEN ?1 IN ('done', 'failed') THEN 0 ELSE unended_starts END WHERE id=?",
+      "cannot update the delivery", {
+        bind_text(st, 1, state);
+        bind_text(st, 2, error);
+        bind_text(st, 3, id);
+      });
+}
+
+Status Store::count_delivery_start(const std::string& id) {
+  HEARTH_WRITE("UPDATE deliveries SET unended_starts = unended_starts + 1 WHERE id=?",
+               "cannot count the start of the delivery", { bind_text(st, 1, id); });
+}
+
+Status Store::clear_delivery_starts(const std::string& id) {
+  HEARTH_WRITE("UPDATE deliveries SET unended_starts = 0 WHERE id=?", "cannot update the delivery",
+               { bind_text(st, 1, id); });
 }
 
 Result<std::optional<DeliveryRecord>> Store::find_delivery(const std::string& id) {
@@ -80,7 +94,7 @@ Result<std::optional<DeliveryRecord>> Store::find_delivery(const std::string& id
   if (rc == SQLITE_DONE) return std::optional<DeliveryRecord>();
   if (rc != SQLITE_ROW) return Error{fail("cannot read deliveries").message()};
   DeliveryRecord d = read_delivery(st);
-  d.payload = col_text(st, 9);
+  d.payload = col_text(st, 10);
   return std::optional<DeliveryRecord>(std::move(d));
 }
 
@@ -97,7 +111,7 @@ Result<std::optional<std::string>> Store::delivery_with_digest(const std::string
 
 Result<std::vector<DeliveryRecord>> Store::unfinished_deliveries() {
   static const std::string sql = std::string("SELECT ") + kDeliveryColumns +
-                                 " FROM deliveries WHERE state != 'done' ORDER BY received_at, rowid";
+                                 " FROM deliveries WHERE state NOT IN ('done', 'failed') ORDER BY received_at, rowid";
   sqlite3_stmt* st = prepare(sql.c_str());
   if (!st) return Error{sticky_.message()};
   Reset reset{st};

@@ -34,11 +34,12 @@ std::vector<std::string> anthropic_events(const Reply& r) {
                                                   {"stop_reason", nullptr}, {"stop_sequence", nullptr},
                                                   {"usage", {{"input_tokens", r.input_tokens}, {"output_tokens", 1}}}}}}));
   int index = 0;
-  if (!r.text.empty()) {
+  const std::string& text = r.refusal.empty() ? r.text : r.refusal;
+  if (!text.empty()) {
     ev.push_back(sse("content_block_start", {{"type", "content_block_start"}, {"index", index},
                                              {"content_block", {{"type", "text"}, {"text", ""}}}}));
     ev.push_back("event: ping\ndata: {\"type\": \"ping\"}\n\n");
-    for (const auto& p : pieces(r.text, 8)) {
+    for (const auto& p : pieces(text, 8)) {
       ev.push_back(sse("content_block_delta", {{"type", "content_block_delta"}, {"index", index},
                                                {"delta", {{"type", "text_delta"}, {"text", p}}}}));
     }
@@ -56,7 +57,10 @@ std::vector<std::string> anthropic_events(const Reply& r) {
     ev.push_back(sse("content_block_stop", {{"type", "content_block_stop"}, {"index", index}}));
     ++index;
   }
-  std::string stop = !r.stop_reason.empty() ? r.stop_reason : r.tool_calls.empty() ? "end_turn" : "tool_use";
+  std::string stop = !r.refusal.empty()     ? "refusal"
+                     : !r.stop_reason.empty() ? r.stop_reason
+                     : r.tool_calls.empty()   ? "end_turn"
+                                              : "tool_use";
   ev.push_back(sse("message_delta", {{"type", "message_delta"},
                                      {"delta", {{"stop_reason", stop}, {"stop_sequence", nullptr}}},
                                      {"usage", {{"output_tokens", r.output_tokens}}}}));
@@ -72,7 +76,12 @@ std::vector<std::string> openai_events(const Reply& r) {
     return "data: " + c.dump() + "\n\n";
   };
   std::vector<std::string> ev;
-  ev.push_back(chunk({{"role", "assistant"}, {"content", ""}}, nullptr));
+  if (!r.refusal.empty()) {
+    ev.push_back(chunk({{"role", "assistant"}, {"content", nullptr}, {"refusal", ""}}, nullptr));
+    for (const auto& p : pieces(r.refusal, 8)) ev.push_back(chunk({{"refusal", p}}, nullptr));
+  } else {
+    ev.push_back(chunk({{"role", "assistant"}, {"content", ""}}, nullptr));
+  }
   for (const auto& p : pieces(r.text, 8)) ev.push_back(chunk({{"content", p}}, nullptr));
   for (size_t i = 0; i < r.tool_calls.size(); ++i) {
     const auto& c = r.tool_calls[i];

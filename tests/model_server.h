@@ -36,6 +36,10 @@ struct Reply {
   };
   std::vector<ToolCall> tool_calls;
   std::string stop_reason;  // provider word; empty: tool_use/tool_calls or end_turn/stop
+  /// A refusal instead of an answer: openai streams it as delta.refusal
+  /// (content null, finish_reason "stop"); anthropic as the text with
+  /// stop_reason "refusal".
+  std::string refusal;
   int input_tokens = 12;
   int output_tokens = 7;
 
@@ -77,6 +81,11 @@ struct Reply {
     r.status = status;
     r.status_body = std::move(body);
     if (!retry_after.empty()) r.headers.emplace_back("retry-after", std::move(retry_after));
+    return r;
+  }
+  static Reply refuse(std::string text) {
+    Reply r;
+    r.refusal = std::move(text);
     return r;
   }
   static Reply raw(std::string body) {

@@ -14,6 +14,7 @@
 #include <optional>
 #include <utility>
 
+#include "util/json_limits.h"
 #include "workflows/suggest.h"
 
 namespace hearth::workflows::expr {
@@ -54,7 +55,6 @@ using NodePtr = std::unique_ptr<Node>;
 using Function = Node::Function;
 
 constexpr int kMaxDepth = 64;       // nesting of (), [], call arguments and '!'
-constexpr int kMaxJsonDepth = 512;  // nesting of arrays and objects fromJSON() accepts
 constexpr size_t kVariadic = std::numeric_limits<size_t>::max();
 
 /// Thrown only inside this file; public functions report "column N: what".
@@ -615,30 +615,8 @@ void append_wildcard(const json& v, json& out) {
   for (const auto& e : v) out.push_back(e);
 }
 
-/// Largest nesting of arrays and objects in JSON text (outside strings).
-int json_depth(std::string_view s) {
-  int depth = 0, deepest = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return deepest;
-}
-
 json parse_json_text(const std::string& text, size_t column) {
-  if (json_depth(text) > kMaxJsonDepth) {
-    throw Failure{column, "fromJSON(): JSON nests more than " + std::to_string(kMaxJsonDepth) + " levels deep"};
-  }
+  if (auto deep = json_depth_error(text)) throw Failure{column, "fromJSON(): " + *deep};
   try {
     return json::parse(text);
   } catch (const json::parse_error& e) {

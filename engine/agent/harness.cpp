@@ -153,6 +153,9 @@ struct Harness::Impl : std::enable_shared_from_this<Impl> {
     if (!response.message.content.empty()) conv.append(response.message);
     if (spec.max_tokens > 0 && used() > spec.max_tokens) return fail(Failure::token_budget, budget_reason());
     if (response.stop_reason == model::StopReason::refusal) {
+      // Saved first, so the transcript shows what the model said; not a
+      // model error, so nothing treats it as transient.
+      if (!checkpoint("after the refusal of turn")) return;
       return fail(Failure::refused, "the model refused to continue in turn " + std::to_string(conv.turns) +
                                         (response.text().empty() ? "" : ": " + response.text()));
     }

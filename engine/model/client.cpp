@@ -5,6 +5,7 @@
 #include "engine/model/cassette.h"
 #include "engine/model/client.h"
 #include "engine/model/wire.h"
+#include "util/json_limits.h"
 
 namespace hearth::model {
 
@@ -70,12 +71,7 @@ std::string Response::text() const {
 }
 
 std::optional<nlohmann::json> parse_json(std::string_view text, std::string* error) {
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    if (error) *error = e.what();
-    return std::nullopt;
-  }
+  return parse_untrusted_json(text, error);
 }
 
 // ---- Assembler ----------------------------------------------------------

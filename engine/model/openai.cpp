@@ -6,7 +6,9 @@
 // content and tool_calls fragments keyed by their index (the first fragment
 // of a call has its id and name); finish_reason ends the choice; a last
 // chunk with empty choices carries usage; `data: [DONE]` ends the stream. A
-// chunk with an "error" object is an error event.
+// chunk with an "error" object is an error event. A refusal arrives as
+// delta.refusal fragments (content null) and ends with finish_reason "stop";
+// it becomes the reply's text with StopReason::refusal.
 #include "engine/model/wire.h"
 
 namespace hearth::model {
@@ -65,6 +67,12 @@ class OpenAIDecoder final : public Decoder {
         if (choice.value("index", 0) != 0) continue;  // we ask for one choice
         const json& delta = choice.value("delta", json::object());
         if (auto c = delta.find("content"); c != delta.end() && c->is_string()) asm_.text(c->get<std::string>());
+        // A refusal comes instead of content, with finish_reason "stop": it
+        // is kept as the reply's text and makes the stop reason refusal.
+        if (auto rf = delta.find("refusal"); rf != delta.end() && rf->is_string() && !rf->get_ref<const std::string&>().empty()) {
+          refused_ = true;
+          asm_.text(rf->get<std::string>());
+        }
         if (auto tc = delta.find("tool_calls"); tc != delta.end() && tc->is_array()) {
           for (const json& call : *tc) {
             int index = call.value("index", 0);
@@ -99,6 +107,7 @@ class OpenAIDecoder final : public Decoder {
     if (asm_.response.stop_reason_raw.empty()) {
       return ModelError{ErrorKind::truncated_stream, 0, "", "the openai stream ended without a finish_reason"};
     }
+    if (refused_) asm_.response.stop_reason = StopReason::refusal;
     return asm_.finish(/*require_stop=*/false);
   }
 
@@ -108,6 +117,7 @@ class OpenAIDecoder final : public Decoder {
   Assembler asm_;
   std::map<int, size_t> calls_;  // the stream's tool_calls index -> ours
   bool done_ = false;
+  bool refused_ = false;  // a delta carried `refusal`
 };
 
 class OpenAIWire final : public Wire {

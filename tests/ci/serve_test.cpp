@@ -386,9 +386,11 @@ BOOST_AUTO_TEST_CASE(malformed_http_is_answered_and_the_server_stays_healthy) {
     auto r = c.response();
     BOOST_TEST(r.status == 400);
   }
+  // Signed (if wrongly): an unsigned delivery is refused from its headers alone.
+  const std::string sig = "X-Hub-Signature-256: sha256=00\r\n";
   {  // Truncated body.
     Client c(s.port);
-    c.send("POST /hooks/github HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"a\":");
+    c.send("POST /hooks/github HTTP/1.1\r\n" + sig + "Content-Length: 100\r\n\r\n{\"a\":");
     c.shutdown_write();
     BOOST_TEST(c.response().status == 400);
   }
@@ -401,7 +403,7 @@ BOOST_AUTO_TEST_CASE(malformed_http_is_answered_and_the_server_stays_healthy) {
   }
   {  // Bad chunked encoding.
     Client c(s.port);
-    c.send("POST /hooks/github HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n");
+    c.send("POST /hooks/github HTTP/1.1\r\n" + sig + "Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n");
     BOOST_TEST(c.response().status == 400);
   }
   {  // Announced body over the limit: refused before it is sent.
@@ -414,7 +416,7 @@ BOOST_AUTO_TEST_CASE(malformed_http_is_answered_and_the_server_stays_healthy) {
     std::string chunk(40000, 'x');
     char size[16];
     std::snprintf(size, sizeof size, "%zx", chunk.size());
-    c.send("POST /hooks/github HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(size) + "\r\n" + chunk +
+    c.send("POST /hooks/github HTTP/1.1\r\n" + sig + "Transfer-Encoding: chunked\r\n\r\n" + std::string(size) + "\r\n" + chunk +
            "\r\n" + size + "\r\n" + chunk + "\r\n0\r\n\r\n");
     BOOST_TEST(c.response().status == 413);
   }

@@ -230,6 +230,26 @@ BOOST_AUTO_TEST_CASE(without_a_schema_the_final_reply_is_the_result_and_unknown_
   BOOST_TEST(f.checkpoints.back()["result"] == "All good.");
 }
 
+BOOST_AUTO_TEST_CASE(a_refusal_fails_the_attempt_with_the_models_words_and_is_saved) {
+  for (std::string p : kProviders) {
+    BOOST_TEST_CONTEXT(p) {
+      HarnessFixture f;
+      f.server.push(Reply::refuse("I can't help with that request."));
+      f.server.set_default(Reply::say("A later reply that must not be asked for."));
+      auto h = f.make(f.spec(p));
+      auto out = f.run(*h);
+      BOOST_TEST(out.failure == Failure::refused);
+      BOOST_TEST(out.reason == "the model refused to continue in turn 1: I can't help with that request.", out.reason);
+      BOOST_TEST(!out.model_error.has_value());
+      BOOST_TEST(f.server.request_count() == 1u);  // neither retried nor continued
+      BOOST_REQUIRE(!f.checkpoints.empty());
+      const json& last = f.checkpoints.back()["messages"].back();
+      BOOST_TEST(last["role"] == "assistant");
+      BOOST_TEST(last.dump().find("I can't help with that request.") != npos, last.dump());
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_final_reply_cut_off_by_max_tokens_fails) {
   HarnessFixture f;
   Reply r = Reply::say("The answer is");

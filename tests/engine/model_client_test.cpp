@@ -284,6 +284,36 @@ BOOST_AUTO_TEST_CASE(unparseable_tool_arguments_are_an_invalid_json_error) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_refusal_is_a_response_with_stop_reason_refusal_and_its_text) {
+  for (std::string p : kProviders) {
+    BOOST_TEST_CONTEXT(p) {
+      ModelFixture f;
+      f.make(p);
+      f.server.push(Reply::refuse("I'm sorry, but I can't assist with that."));
+      auto out = f.send(hello());
+      BOOST_REQUIRE_MESSAGE(out.ok(), why(out));
+      BOOST_TEST(out.response.stop_reason == StopReason::refusal);
+      BOOST_TEST(out.response.text() == "I'm sorry, but I can't assist with that.");
+      BOOST_TEST(out.response.attempts == 1);  // an answer, not a fault to retry
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(tool_arguments_nested_too_deep_are_an_invalid_json_error) {
+  std::string deep = R"({"a": )" + std::string(600, '[') + std::string(600, ']') + "}";
+  for (std::string p : kProviders) {
+    BOOST_TEST_CONTEXT(p) {
+      ModelFixture f;
+      f.make(p);
+      f.server.push(Reply::call("c1", "write", deep));
+      auto out = f.send(hello());
+      BOOST_REQUIRE(!out.ok());
+      BOOST_TEST(model::to_string(out.error->kind) == "invalid_json");
+      BOOST_TEST(out.error->message.find("nests more than 512 levels") != std::string::npos, out.error->message);
+    }
+  }
+}
+
 // ---- faults -------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(rate_limit_429_honours_retry_after_then_succeeds) {
