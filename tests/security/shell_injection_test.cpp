@@ -140,7 +140,7 @@ BOOST_AUTO_TEST_CASE(refused_forms_never_run_and_quoted_forms_print_the_payload_
 }
 
 BOOST_AUTO_TEST_CASE(an_integer_input_is_allowed_everywhere_and_checked_before_the_run) {
-  TempRepo repo(R"(
+  TempRepo repo(R"TOML(
 [inputs]
 n = { type = "integer" }
 [[steps]]
@@ -151,7 +151,7 @@ a[${{ inputs['n'] }}]=x; echo "sub ${a[1]}"
 echo "sum $(( ${{ inputs.n }} + 1 ))"
 let m=${{ inputs.n }}; echo "let $m"
 '''
-)");
+)TOML");
   RunResult r = repo.run({{"n", 1}});
   BOOST_TEST(r.outcome.status == RunStatus::succeeded, r.output("s"));
   BOOST_TEST(r.output("s") == "eq\nsub x\nsum 2\nlet 1\n");
@@ -163,13 +163,13 @@ let m=${{ inputs.n }}; echo "let $m"
   // Only exactly inputs.<name> of an integer input is exempt: any other
   // expression may be a string.
   TempDir dir;
-  auto errors = load_errors(dir.path / "w.toml", R"([inputs]
+  auto errors = load_errors(dir.path / "w.toml", R"TOML([inputs]
 n = { type = "integer" }
 s = { type = "string", pattern = "^[0-9]+$" }
 [[steps]]
 id = "s"
 run = "echo $(( ${{ inputs.s }} )) $(( ${{ format('{0}', inputs.n) }} ))"
-)");
+)TOML");
   BOOST_TEST_REQUIRE(errors.size() == 1u);
   BOOST_TEST(errors[0].find(":6:17: in 'run' of step 's': interpolation in an arithmetic expansion") !=
                  std::string::npos,
@@ -179,7 +179,7 @@ run = "echo $(( ${{ inputs.s }} )) $(( ${{ format('{0}', inputs.n) }} ))"
 BOOST_AUTO_TEST_CASE(validate_warns_where_a_value_is_written_to_the_output_file_as_key_value) {
   TempDir dir;
   auto path = dir.path / "out.toml";
-  hearth::testing::write_file(path, R"([inputs]
+  hearth::testing::write_file(path, R"TOML([inputs]
 x = { type = "string" }
 [[steps]]
 id = "forged"
@@ -192,7 +192,7 @@ run = '''
 d="EOF_$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 { echo "title<<$d"; echo "${{ inputs.x }}"; echo "$d"; } >> "$HEARTH_OUTPUT"
 '''
-)");
+)TOML");
   hearth::testing::HearthProcess validate({{"validate", path.string()}, {}, dir.path});
   auto v = validate.finish();
   BOOST_TEST(v.exit_code == 0, v.err);
@@ -213,7 +213,7 @@ d="EOF_$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 }
 
 BOOST_AUTO_TEST_CASE(a_working_directory_from_an_input_stays_in_the_workspace_and_names_no_host_path) {
-  TempRepo repo(R"(
+  TempRepo repo(R"TOML(
 [sandbox]
 kind = "local"
 [inputs]
@@ -226,7 +226,7 @@ id = "s"
 needs = ["plant"]
 working-directory = "${{ inputs.dir }}"
 run = "pwd; ls"
-)");
+)TOML");
   auto ok = repo.run({{"dir", "real/./sub/.."}});
   BOOST_TEST(ok.outcome.status == RunStatus::succeeded, ok.step("s").reason);
   BOOST_TEST(ok.output("s").find("sub") != std::string::npos, ok.output("s"));
