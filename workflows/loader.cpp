@@ -658,10 +658,11 @@ class Loader {
   // A "line N, column M: ..." error of the shell rewriter, placed at that
   // spot of the file when the file holds it verbatim, else at the value.
   void run_error(const toml::node& n, const std::string& script, const std::string& what, const std::string& msg) {
-    size_t line = 0, column = 0, used = 0;
-    if (std::sscanf(msg.c_str(), "line %zu, column %zu: %zn", &line, &column, &used) == 2 && used > 0) {
+    size_t line = 0, column = 0;
+    int used = 0;
+    if (std::sscanf(msg.c_str(), "line %zu, column %zu: %n", &line, &column, &used) == 2 && used > 0) {
       if (auto loc = value_location(text_, location_of(n.source()), script, script_offset(script, line, column)))
-        return error(*loc, what + msg.substr(used));
+        return error(*loc, what + msg.substr(static_cast<size_t>(used)));
     }
     error(n, what + msg);
   }
