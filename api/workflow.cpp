@@ -18,6 +18,7 @@ namespace {
 LoadResult wrap(workflows::LoadResult r) {
   LoadResult out;
   out.errors = std::move(r.errors);
+  out.warnings = std::move(r.warnings);
   if (r.workflow && out.errors.empty())
     if (auto s = engine::check_inputs_schema(r.workflow->inputs); !s.ok())
       out.errors.push_back(r.workflow->path + ": " + s.message());

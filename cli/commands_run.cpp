@@ -86,7 +86,10 @@ int command_validate(const Globals& g, const std::vector<std::string>& args) {
       rc = kExitUsage;
       continue;
     }
-    auto wf = load_or_report(*path);
+    auto loaded = load_workflow(*path);
+    for (auto& e : loaded.errors) std::cerr << e << "\n";
+    for (auto& w : loaded.warnings) std::cerr << w << "\n";
+    auto& wf = loaded.workflow;
     if (!wf) {
       rc = kExitUsage;
       continue;

@@ -37,6 +37,25 @@ std::string describe_context(const std::vector<std::string>& context) {
   return path.empty() ? "the payload" : "input '" + path + "'";
 }
 
+// An input declared `type = "integer"` must hold a JSON integer, written
+// without a fraction or exponent: the loader lets such an input into shell
+// arithmetic unchecked (workflows/loader_run.h), so its text must be digits.
+// JSON Schema alone would accept 1.0 (draft 6 and later call it an integer).
+Status check_integer_inputs(const nlohmann::json& schema, const nlohmann::json& payload) {
+  auto props = schema.find("properties");
+  if (props == schema.end() || !props->is_object()) return {};
+  for (auto& [name, prop] : props->items()) {
+    if (!prop.is_object() || prop.value("type", nlohmann::json()) != "integer") continue;
+    auto v = payload.find(name);
+    if (v == payload.end() || v->is_null() || v->is_number_integer()) continue;
+    std::string shown = v->dump();
+    if (shown.size() > 80) shown = shown.substr(0, 77) + "...";
+    return Error{"the payload does not match the workflow's [inputs]:\n  input '" + name +
+                 "': must be an integer (type = \"integer\"), not " + shown};
+  }
+  return {};
+}
+
 }  // namespace
 
 Status check_inputs_schema(const nlohmann::json& schema) {
@@ -103,7 +122,10 @@ Result<nlohmann::json> prepare_payload(const nlohmann::json& schema, nlohmann::j
   } catch (const std::exception& e) {
     return Error{std::string("cannot validate the payload: ") + e.what()};
   }
-  if (valid) return payload;
+  if (valid) {
+    if (auto s = check_integer_inputs(schema, payload); !s.ok()) return s.error();
+    return payload;
+  }
   std::string message = "the payload does not match the workflow's [inputs]:";
   valijson::ValidationResults::Error err;
   std::string last;

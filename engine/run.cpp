@@ -6,6 +6,7 @@
 
 #include "engine/output_file.h"
 #include "engine/run.h"
+#include "engine/working_directory.h"
 
 extern char** environ;
 
@@ -400,10 +401,9 @@ Status Run::prepare_spec(StepState& st, nlohmann::json& ctx) {
   if (def.working_directory) {
     auto dir = def.working_directory->parsed.render(ctx);
     if (!dir) return Error{where("working-directory") + dir.message()};
-    cwd = cwd / *dir;
-    std::error_code ec;
-    if (!std::filesystem::is_directory(cwd, ec))
-      return Error{where("working-directory") + cwd.string() + " is not a directory"};
+    auto inside = resolve_working_directory(workspace_->path, *dir);
+    if (!inside) return Error{where("working-directory") + inside.message()};
+    cwd = *inside;
   }
   // Each attempt's own directory, made fresh when it is spawned.
   st.attempt_dir = scratch_dir() + "/" + def.id + "." + std::to_string(st.rec.attempts + 1);

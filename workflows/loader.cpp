@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -22,6 +23,7 @@
 
 #include "workflows/duration.h"
 #include "workflows/loader_proxies.h"
+#include "workflows/loader_run.h"
 #include "workflows/shell_template.h"
 #include "workflows/suggest.h"
 #include "workflows/toml_document.h"
@@ -135,6 +137,7 @@ class Loader {
       return std::tie(a.first.line, a.first.column) < std::tie(b.first.line, b.first.column);
     });
     for (auto& [loc, msg] : errors_) result.errors.push_back(at(loc, msg));
+    for (auto& [loc, msg] : warnings_) result.warnings.push_back(at(loc, msg));
     if (result.errors.empty()) result.workflow = std::move(wf_);
     return result;
   }
@@ -638,16 +641,38 @@ class Loader {
       }
       spans.emplace_back(parts[i].offset, end);
     }
-    auto script = rewrite_shell_interpolations(src, spans);
+    auto script = rewrite_shell_interpolations(src, spans, integer_interpolations(tpl->parsed, wf_.inputs));
     if (!script) {
-      error(*n, "in 'run' of " + where + ": " + script.message());
+      run_error(*n, src, "in 'run' of " + where + ": ", script.message());
       return;
+    }
+    for (size_t line : unsafe_output_lines(src)) {
+      auto loc = value_location(text_, location_of(n->source()), src, line);
+      warnings_.emplace_back(loc.value_or(location_of(n->source())),
+                             "warning: 'run' of " + where + (loc ? "" : " (line " + line_number(src, line) + ")") +
+                                 " " + kUnsafeOutputWarning);
     }
     step.run = script->text;
     size_t slot = 0;
     for (const auto& p : parts)
       if (p.expr) step.run_slots.emplace_back(script->slots[slot++].variable, *p.expr);
     step_templates_.push_back({step.id, *tpl});
+  }
+
+  static std::string line_number(std::string_view script, size_t offset) {
+    return std::to_string(1 + std::count(script.begin(), script.begin() + offset, '\n'));
+  }
+
+  // A "line N, column M: ..." error of the shell rewriter, placed at that
+  // spot of the file when the file holds it verbatim, else at the value.
+  void run_error(const toml::node& n, const std::string& script, const std::string& what, const std::string& msg) {
+    size_t line = 0, column = 0;
+    int used = 0;
+    if (std::sscanf(msg.c_str(), "line %zu, column %zu: %n", &line, &column, &used) == 2 && used > 0) {
+      if (auto loc = value_location(text_, location_of(n.source()), script, script_offset(script, line, column)))
+        return error(*loc, what + msg.substr(static_cast<size_t>(used)));
+    }
+    error(n, what + msg);
   }
 
   void read_if(Step& step, const toml::node& n, const std::string& where) {
@@ -805,6 +830,7 @@ class Loader {
   std::string path_;
   Workflow wf_;
   std::vector<std::pair<Location, std::string>> errors_;
+  std::vector<std::pair<Location, std::string>> warnings_;  // "warning: ...", printed by `hearth validate`
   ProxyReader proxies_{errors_};
   std::map<std::string, Location> first_seen_;
   std::unordered_map<std::string, size_t> index_;  // step id -> position (filled by check_graph)

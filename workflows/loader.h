@@ -13,6 +13,7 @@ namespace hearth::workflows {
 struct LoadResult {
   std::optional<Workflow> workflow;  // set when errors is empty
   std::vector<std::string> errors;   // "path:line:col: message", in file order
+  std::vector<std::string> warnings; // "path:line:col: warning: message": loads, but likely unsafe
   bool ok() const { return errors.empty(); }
 };
 

@@ -11,11 +11,14 @@
 //   quoted or not, several on one line, bodies read after the line ends).
 // Refused, with the line and column:
 //   - an interpolation in a quoted heredoc body or in a heredoc delimiter;
-//   - an interpolation in $(( )), (( )), $[ ] or ${name[ ]}: bash evaluates
-//     the *value* as an arithmetic expression there, and `a[$(cmd)]` in a
-//     value runs cmd. Other arithmetic places ([[ x -eq y ]], let, declare -i,
-//     arr[i]=v) are not detected: there the reference is exactly as safe as
-//     "$VAR" written by hand, which is GitHub's own advice;
+//   - an interpolation where bash evaluates the *value* as arithmetic or code
+//     (shell_contexts.h): $(( )), (( )), $[ ], ${name[ ]} and ${s:off:len}
+//     are found while lexing; the arguments of commands ([[ x -eq y ]], let,
+//     declare -i, a[i]=v, eval, bash -c, ...) once each simple command's words
+//     are read. A Frame holds those words for each script being read ($( )
+//     and backticks nest); an interpolation counts for every enclosing
+//     command, since `eval "$(echo ${{ x }})"` evaluates the value too.
+//     Interpolations the caller marks as integers are exempt;
 //   - a `\` or `$` right before `${{`, which would combine with the reference;
 //   - unterminated quotes and substitutions, and heredocs without their
 //     delimiter line (bash would refuse or warn; the lexer would lose track).
@@ -26,6 +29,8 @@
 #include <algorithm>
 #include <cctype>
 #include <optional>
+
+#include "workflows/shell_contexts.h"
 
 namespace hearth::workflows {
 namespace {
@@ -92,15 +97,39 @@ struct Words {
   }
 };
 
+// The simple command being read by one scan_bare, and the interpolations in
+// it (directly or inside its substitutions). Positions are script offsets.
+struct Frame {
+  struct Use {
+    size_t span;  // index of the interpolation
+    size_t word;  // the word of this command that holds it
+    size_t at;    // the interpolation's script offset
+  };
+  std::vector<std::pair<size_t, size_t>> words;  // [begin, end) of each word read
+  std::vector<Use> uses;
+  bool in_heredoc_body = false;  // bodies belong to the command before, not this one
+  // Inside [[ ]], && || ( ) do not end the command.
+  bool in_double_brackets(std::string_view script) const {
+    if (words.empty()) return false;
+    auto [b, e] = words.front();
+    if (script.substr(b, e - b) != "[[") return false;
+    auto [lb, le] = words.back();
+    return words.size() == 1 || script.substr(lb, le - lb) != "]]";
+  }
+};
+
 // Decides the Quoting of every span in one text: the script, or the unescaped
 // body of a backtick substitution (then `origin_` maps back to the script).
 class Lexer {
  public:
   /// REQUIRES: `script` and `out` outlive the Lexer; spans ascending, within `text`.
+  /// `frames` is the stack of commands being read (shared with nested Lexers);
+  /// `integer[i]`: interpolation i is known to be an integer (may be empty).
   Lexer(std::string_view script, std::string_view text, std::vector<Span> spans, std::vector<size_t> origin,
-        int depth, bool arithmetic, std::vector<std::optional<Quoting>>& out)
+        int depth, const char* arithmetic, std::vector<Frame*>& frames, const std::vector<bool>& integer,
+        std::vector<std::optional<Quoting>>& out)
       : script_(script), text_(text), spans_(std::move(spans)), origin_(std::move(origin)), end_(text.size()),
-        depth_(depth), arithmetic_(arithmetic ? 1 : 0), out_(out) {}
+        depth_(depth), arithmetic_(arithmetic), frames_(frames), integer_(integer), out_(out) {}
 
   /// Reads the whole text as a script.
   Status run() {
@@ -117,9 +146,10 @@ class Lexer {
   bool at_span() const { return at_span(pos_); }
   size_t original(size_t pos) const { return origin_.empty() ? pos : origin_[pos]; }
 
-  void fail(size_t pos, const std::string& what) {
+  void fail(size_t pos, const std::string& what) { fail_at_script(original(pos), what); }
+  void fail_at_script(size_t off, const std::string& what) {
     if (error_) return;
-    size_t off = original(pos), line = 1, col = 1;
+    size_t line = 1, col = 1;
     for (size_t i = 0; i < off && i < script_.size(); ++i) {
       col = script_[i] == '\n' ? 1 : col + 1;
       line += script_[i] == '\n';
@@ -130,11 +160,17 @@ class Lexer {
   // Records the span at pos_ and steps over it.
   void take_span(Quoting q) {
     bool live = q == Quoting::bare || q == Quoting::double_quoted || q == Quoting::heredoc;
-    if (arithmetic_ > 0 && q != Quoting::comment)
-      return fail(pos_, "interpolation inside an arithmetic expression ($(( )), (( )), $[ ] or an array index): "
-                        "bash would evaluate the value as code; copy it into a variable and check it is a number");
+    bool integer = spans_[next_].index < integer_.size() && integer_[spans_[next_].index];
+    if (arithmetic_ && q != Quoting::comment && !integer) {
+      Evaluation e = arithmetic_evaluation(arithmetic_);
+      return fail(pos_, "interpolation in " + e.context + "; " + e.advice);
+    }
     if (live && pos_ > 0 && text_[pos_ - 1] == '$')
       return fail(pos_ - 1, "a '$' right before ${{ would change how the variable that replaces it expands");
+    if (q != Quoting::comment && !integer) {
+      for (Frame* f : frames_)
+        if (!f->in_heredoc_body) f->uses.push_back({spans_[next_].index, f->words.size(), original(pos_)});
+    }
     out_[spans_[next_].index] = q;
     pos_ = spans_[next_].end;
     ++next_;
@@ -178,12 +214,14 @@ class Lexer {
   void scan_comment();
   void scan_dollar(bool quoted);
   void scan_brace(bool quoted);
-  void scan_arithmetic(char open, char close, size_t skip);
+  void scan_arithmetic(char open, char close, size_t skip, const char* context);
+  void close_word(Words& words, Frame& frame);
+  void end_command(Frame& frame);
   void scan_backticks(BacktickIn where);
   void scan_heredoc_operator(std::vector<Heredoc>& pending);
   void read_heredoc_bodies(std::vector<Heredoc>& pending);
   void scan_heredoc_body(size_t body_end);
-  void bare_separator(char c, int& parens, Words& words, std::vector<Heredoc>& heredocs);
+  void bare_separator(char c, int& parens, Words& words, Frame& frame, std::vector<Heredoc>& heredocs);
 
   std::string_view script_;
   std::string_view text_;
@@ -193,7 +231,9 @@ class Lexer {
   size_t next_ = 0;             // first span not yet taken
   size_t end_;                  // where reading stops: text_.size(), or a heredoc body's end
   int depth_;
-  int arithmetic_;              // > 0 inside an arithmetic context
+  const char* arithmetic_;      // the arithmetic context being read, or null
+  std::vector<Frame*>& frames_;
+  const std::vector<bool>& integer_;
   std::optional<Error> error_;
   std::vector<std::optional<Quoting>>& out_;
 };
@@ -207,6 +247,12 @@ void Lexer::scan_bare(bool in_parens, size_t opener) {
   Nested nested(*this);
   if (!nested) return;
   Words words;
+  Frame frame;
+  frames_.push_back(&frame);
+  struct Pop {
+    std::vector<Frame*>& frames;
+    ~Pop() { frames.pop_back(); }
+  } pop{frames_};
   int parens = 0;
   std::vector<Heredoc> heredocs;
   while (!done()) {
@@ -221,14 +267,15 @@ void Lexer::scan_bare(bool in_parens, size_t opener) {
       continue;
     }
     if (is_separator(c)) {
-      words.end(text_, pos_);
-      if (c == ')' && in_parens && parens == 0 && words.cases == 0) {
+      close_word(words, frame);
+      if (c == ')' && in_parens && parens == 0 && words.cases == 0 && !frame.in_double_brackets(script_)) {
         if (!heredocs.empty()) return fail(heredocs.front().at, "heredoc <<" + heredocs.front().delimiter +
                                                                     " has no body before the ) that ends its $( )");
+        end_command(frame);
         ++pos_;
         return;
       }
-      bare_separator(c, parens, words, heredocs);
+      bare_separator(c, parens, words, frame, heredocs);
       continue;
     }
     words.start(pos_);
@@ -241,20 +288,52 @@ void Lexer::scan_bare(bool in_parens, size_t opener) {
       default: ++pos_;
     }
   }
+  close_word(words, frame);
+  end_command(frame);
   if (in_parens) return unterminated(opener, "$( or (");
   if (!heredocs.empty())
     fail(heredocs.front().at, "heredoc <<" + heredocs.front().delimiter + " has no body: the script ends");
 }
 
+// Ends the word being read, if any; a keyword that leads a command (`if`,
+// `then`, `!`, ...) ends the command too, so that the next word is its name.
+void Lexer::close_word(Words& words, Frame& frame) {
+  if (!words.in_word()) return;
+  bool was_command = words.word_is_command;
+  frame.words.emplace_back(original(words.begin), original(pos_));
+  words.end(text_, pos_);
+  if (was_command && words.command) end_command(frame);
+}
+
+// Decides, now that its words are known, whether the command evaluates an
+// interpolation in it (shell_contexts.h), then starts a new command.
+void Lexer::end_command(Frame& frame) {
+  std::vector<std::string_view> words;
+  for (auto [b, e] : frame.words) words.push_back(script_.substr(b, e - b));
+  for (const Frame::Use& u : frame.uses) {
+    if (u.word >= words.size()) continue;  // the command ended inside its last word: an error is reported
+    if (auto e = evaluation_context(words, u.word, u.at - frame.words[u.word].first))
+      return fail_at_script(u.at, "interpolation in " + e->context + "; " + e->advice);
+  }
+  frame.words.clear();
+  frame.uses.clear();
+}
+
 // A blank or metacharacter in scan_bare (except the `)` that ends it).
-void Lexer::bare_separator(char c, int& parens, Words& words, std::vector<Heredoc>& heredocs) {
+void Lexer::bare_separator(char c, int& parens, Words& words, Frame& frame, std::vector<Heredoc>& heredocs) {
+  bool brackets = frame.in_double_brackets(script_);  // [[ ]] spans && || ( ) and lines
   switch (c) {
     case '\n':
       ++pos_;
+      if (brackets) return;
+      end_command(frame);
       words.command = true;
-      return read_heredoc_bodies(heredocs);
+      frame.in_heredoc_body = true;
+      read_heredoc_bodies(heredocs);
+      frame.in_heredoc_body = false;
+      return;
     case '(':
-      if (at(1) == '(') return scan_arithmetic('(', ')', 2);  // an arithmetic command: (( ... ))
+      if (at(1) == '(' && !brackets) return scan_arithmetic('(', ')', 2, kArithmeticCommand);  // (( ... ))
       ++parens;
       break;
     case ')':
@@ -274,6 +353,8 @@ void Lexer::bare_separator(char c, int& parens, Words& words, std::vector<Heredo
     default: break;  // ; & |
   }
   ++pos_;
+  if (brackets) return;
+  end_command(frame);
   words.command = true;
 }
 
@@ -329,13 +410,13 @@ void Lexer::scan_comment() {
 // and $" are not quotes.
 void Lexer::scan_dollar(bool quoted) {
   char c = at(1);
-  if (c == '(' && at(2) == '(') return scan_arithmetic('(', ')', 3);
+  if (c == '(' && at(2) == '(') return scan_arithmetic('(', ')', 3, kArithmeticExpansion);
   if (c == '(') {
     size_t opener = pos_;
     pos_ += 2;
     return scan_bare(true, opener);
   }
-  if (c == '[') return scan_arithmetic('[', ']', 2);
+  if (c == '[') return scan_arithmetic('[', ']', 2, kArithmeticExpansion);
   if (c == '{') return scan_brace(quoted);
   if (c == '\'' && !quoted) return scan_ansi_c();
   ++pos_;
@@ -350,15 +431,24 @@ void Lexer::scan_brace(bool quoted) {
   size_t opener = pos_;
   pos_ += 2;
   if (at() == '#' || at() == '!') ++pos_;
+  size_t name = pos_;
   while (!done() && !at_span() && (std::isalnum(static_cast<unsigned char>(at())) || at() == '_')) ++pos_;
-  if (!done() && at() == '[') scan_arithmetic('[', ']', 1);  // an index is arithmetic
+  if (pos_ == name && !done() && std::string_view("@*?$!-#").find(at()) != std::string_view::npos) ++pos_;
+  if (!done() && at() == '[') scan_arithmetic('[', ']', 1, kSubscriptExpansion);  // an index is arithmetic
+  // ${s:offset} and ${s:offset:length} (not ${s:-x} ${s:=x} ${s:?x} ${s:+x}): both are arithmetic.
+  const char* outer = arithmetic_;
+  if (!done() && at() == ':' && std::string_view("-=?+").find(at(1)) == std::string_view::npos)
+    arithmetic_ = kSubstringOffset;
   while (!done()) {
     if (at_span()) {
       take_span(Quoting::bare);
       continue;
     }
     switch (at()) {
-      case '}': ++pos_; return;
+      case '}':
+        ++pos_;
+        arithmetic_ = outer;
+        return;
       case '\\': escape(); break;
       case '"': scan_double(); break;
       case '\'':
@@ -376,16 +466,17 @@ void Lexer::scan_brace(bool quoted) {
 // After skipping `skip` opener bytes ("$((", "((", "$[", "["), reads to the
 // matching close ("))" for parentheses). A lone ")" at depth 0 means the
 // opener was "$( (" or "( (": the rest is a subshell, read as a script.
-void Lexer::scan_arithmetic(char open, char close, size_t skip) {
+void Lexer::scan_arithmetic(char open, char close, size_t skip, const char* context) {
   Nested nested(*this);
   if (!nested) return;
   size_t opener = pos_;
   pos_ += skip;
-  ++arithmetic_;
+  const char* outer = arithmetic_;
+  arithmetic_ = context;
   int depth = 0;
   while (!done()) {
     if (at_span()) {
-      take_span(Quoting::bare);  // fails: arithmetic_ > 0
+      take_span(Quoting::bare);  // fails unless the value is an integer
       continue;
     }
     char c = at();
@@ -396,7 +487,7 @@ void Lexer::scan_arithmetic(char open, char close, size_t skip) {
       --depth;
       ++pos_;
     } else if (c == close) {
-      --arithmetic_;
+      arithmetic_ = outer;
       if (close == ']' || at(1) == ')') {
         pos_ += close == ']' ? 1 : 2;
         return;
@@ -456,7 +547,7 @@ void Lexer::scan_backticks(BacktickIn where) {
   if (done()) return unterminated(opener, "backtick");
   origin.push_back(original(pos_));  // end of body: the closing backtick
   ++pos_;
-  Lexer inner(script_, body, std::move(spans), std::move(origin), depth_ + 1, arithmetic_ > 0, out_);
+  Lexer inner(script_, body, std::move(spans), std::move(origin), depth_ + 1, arithmetic_, frames_, integer_, out_);
   if (auto s = inner.run(); !s) error_ = Error{s.message()};
 }
 
@@ -571,12 +662,14 @@ Status check_spans(std::string_view script, const Spans& spans) {
 
 }  // namespace
 
-Result<ShellScript> rewrite_shell_interpolations(std::string_view script, const Spans& spans) {
+Result<ShellScript> rewrite_shell_interpolations(std::string_view script, const Spans& spans,
+                                                 const std::vector<bool>& integer) {
   if (auto s = check_spans(script, spans); !s) return Error{s.message()};
   std::vector<Span> lexer_spans;
   for (size_t i = 0; i < spans.size(); ++i) lexer_spans.push_back({spans[i].first, spans[i].second, i});
   std::vector<std::optional<Quoting>> quoting(spans.size());
-  Lexer lexer(script, script, std::move(lexer_spans), {}, 0, false, quoting);
+  std::vector<Frame*> frames;
+  Lexer lexer(script, script, std::move(lexer_spans), {}, 0, nullptr, frames, integer, quoting);
   if (auto s = lexer.run(); !s) return Error{s.message()};
 
   ShellScript result;

@@ -34,11 +34,15 @@ struct ShellScript {
   std::vector<Slot> slots;
 };
 
-/// Rewrites `script`, whose interpolations start at `offsets` (byte offsets of
-/// each `${{`, ascending) and end at the matching `}}`. Errors name the 1-based
-/// line and column within `script` ("line 3, column 12: interpolation inside
-/// the quoted heredoc started on line 2 ...").
+/// Rewrites `script`, whose interpolations are the [begin, end) ranges `spans`
+/// (from `${{` to past its `}}`, ascending). Errors name the 1-based line and
+/// column within `script` ("line 3, column 12: interpolation inside the quoted
+/// heredoc started on line 2 ...", "line 1, column 14: interpolation in 'let':
+/// ..."). An interpolation where bash evaluates its value as arithmetic or code
+/// (shell_contexts.h) is refused unless `integer[i]` says the value of
+/// interpolation i is known to be an integer (`integer` may be shorter).
 Result<ShellScript> rewrite_shell_interpolations(std::string_view script,
-                                                 const std::vector<std::pair<size_t, size_t>>& spans);
+                                                 const std::vector<std::pair<size_t, size_t>>& spans,
+                                                 const std::vector<bool>& integer = {});
 
 }  // namespace hearth::workflows

@@ -54,6 +54,9 @@ class HEARTH_API Workflow {
 struct LoadResult {
   std::optional<Workflow> workflow;  // empty when errors is not
   std::vector<std::string> errors;
+  /// Loadable but likely unsafe ("file:line:col: warning: ..."), e.g. a
+  /// `${{ }}` value written to $HEARTH_OUTPUT as key=value.
+  std::vector<std::string> warnings;
   explicit operator bool() const { return workflow.has_value(); }
 };
 

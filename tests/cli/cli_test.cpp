@@ -118,7 +118,8 @@ who = { type = "string", default = "world" }
 id = "hello"
 run = '''
 echo "hello ${{ inputs.who }} x${{ inputs.count }}"
-echo "greeted=${{ inputs.who }}" >> "$HEARTH_OUTPUT"
+d=EOF_$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+{ echo "greeted<<$d"; echo "${{ inputs.who }}"; echo "$d"; } >> "$HEARTH_OUTPUT"
 '''
 
 [[steps]]

@@ -160,7 +160,7 @@ BOOST_AUTO_TEST_CASE(bad_durations) {
 }
 
 BOOST_AUTO_TEST_CASE(interpolation_into_a_quoted_heredoc_is_refused) {
-  expect_error("[[steps]]\nid = \"a\"\nrun = '''\ncat <<'EOF'\n${{ inputs.x }}\nEOF\n'''\n", 3, 7, "heredoc");
+  expect_error("[[steps]]\nid = \"a\"\nrun = '''\ncat <<'EOF'\n${{ inputs.x }}\nEOF\n'''\n", 5, 1, "heredoc");
 }
 
 BOOST_AUTO_TEST_CASE(all_errors_are_reported_in_file_order) {

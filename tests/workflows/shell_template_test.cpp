@@ -352,13 +352,56 @@ BOOST_AUTO_TEST_CASE(arithmetic_contexts_are_refused) {
            "echo $(( `echo ${{ x }}` ))",
        }) {
     std::string err = error_of(script);
-    BOOST_TEST(err.find("interpolation inside an arithmetic expression") != std::string::npos, script << ": " << err);
+    BOOST_TEST(err.find("bash evaluates the value there as an arithmetic expression") != std::string::npos,
+               script << ": " << err);
   }
   // Why: bash evaluates an index in the value itself.
   TempDir tmp;
   auto run = run_bash("echo $(( HEARTH_EXPR_1 ))", {"a[$(touch " + (tmp.path / "ran").string() + ")]"}, tmp.path);
   BOOST_TEST(run.status == 0, run.err);
   BOOST_TEST(fs::exists(tmp.path / "ran"));
+}
+
+BOOST_AUTO_TEST_CASE(commands_that_evaluate_an_argument_are_refused_at_the_interpolation) {
+  BOOST_TEST(error_of("x=1\n  let n=${{ x }}").starts_with("line 2, column 9: interpolation in 'let'"));
+  BOOST_TEST(error_of("[[ $(cat <<EOF\n${{ x }}\nEOF\n) -eq 1 ]]").starts_with("line 2, column 1: interpolation in an "
+                                                                               "arithmetic comparison [[ ... -eq"));
+  BOOST_TEST(error_of("echo `eval ${{ x }}`").starts_with("line 1, column 12: interpolation in an argument of 'eval'"));
+  BOOST_TEST(error_of("eval \"`echo ${{ x }}`\"").starts_with("line 1, column 13: interpolation in an argument of 'eval'"));
+  BOOST_TEST(error_of("FOO=1 command eval ${{ x }}").find("'eval'") != std::string::npos);
+  BOOST_TEST(error_of("! [[ ${{ x }} -ge 2 ]]").find("-ge") != std::string::npos);
+  BOOST_TEST(error_of("[[ -v a[${{ x }}] ]]").find("array subscript a[...]") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(plain_uses_of_a_value_next_to_those_commands_are_not_refused) {
+  for (std::string script : {
+           "echo \"let ${{ x }}\"",
+           "echo eval ${{ x }} -eq 1",
+           "git commit -m \"${{ x }}\"",
+           "[[ \"${{ x }}\" == a* ]] && [[ -n ${{ x }} ]]",
+           "[ -n \"${{ x }}\" ] || test \"${{ x }}\" = y",
+           "a[0]=\"${{ x }}\"; a+=(\"${{ x }}\")",
+           "declare -a v=(\"${{ x }}\"); export V=${{ x }}; f() { local v=${{ x }}; }",
+           "bash -c 'echo \"$1\"' _ ${{ x }}; sh -c 'echo \"$@\"' sh \"${{ x }}\"",
+           "trap 'echo done' EXIT; echo ${{ x }}",
+           "printf '%s %d\\n' \"${{ x }}\" 1; printf -v out '%s' \"${{ x }}\"",
+           "echo ${s:-${{ x }}} \"${s:+${{ x }}}\" ${s:=${{ x }}} ${s#${{ x }}}",
+           "if [[ ${{ x }} == y ]]; then let n=1; fi",
+           "case ${{ x }} in a) let n=1;; esac",
+           "echo ${{ x }} # let ${{ x }}",
+           "source ./lib.sh ${{ x }}; . lib.sh \"${{ x }}\"",
+           "eval 'echo \"$1\"'; echo \"${{ x }}\"",
+       }) {
+    BOOST_TEST(error_of(script) == "", script);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(integer_values_are_allowed_in_every_context) {
+  std::string script = "echo $(( ${{ n }} + 1 )) ${a[${{ n }}]}; let m=${{ n }}; eval ${{ x }}";
+  auto spans = spans_of(script);
+  BOOST_TEST(rewrite_shell_interpolations(script, spans, {true, true, true, false}).message().find("'eval'") !=
+             std::string::npos);
+  BOOST_TEST(rewrite_shell_interpolations(script, spans, {true, true, true, true}).ok());
 }
 
 BOOST_AUTO_TEST_CASE(characters_that_would_combine_with_the_reference) {
