@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include <algorithm>
+#include <cctype>
 
 #include "proxy/connection.h"
 
@@ -21,6 +22,12 @@ const std::vector<std::string> kRequestDropped = {"host",    "connection",      
 const std::vector<std::string> kResponseDropped = {"connection", "keep-alive",        "proxy-connection",
                                                    "te",         "trailer",           "transfer-encoding",
                                                    "upgrade",    "content-length",    "content-encoding"};
+
+// Headers that ask the upstream to act as if the request had another method
+// (Rails, Google APIs, many frameworks): the policy must allow that method too.
+const std::vector<std::string> kMethodOverrides = {"x-http-method-override", "x-http-method", "x-method-override"};
+
+bool is_method_char(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '-' || c == '_'; }
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
@@ -75,11 +82,12 @@ void Conn::forward() {
                           "$" + env_name(name) + " directly, not through another proxy"));
   std::string raw = url.substr(u.field_data[UF_PATH].off, u.field_data[UF_PATH].len);
   std::string query = (u.field_set & (1 << UF_QUERY)) ? url.substr(u.field_data[UF_QUERY].off, u.field_data[UF_QUERY].len) : "";
-  auto path = normalize_path(raw);
+  auto path = normalize_path(raw, sp.def.paths);
   if (!path) return refuse(400, "bad-request", "", problem("bad request", name, path.message()));
-  ev_.path = server_.redact(*path);
+  ev_.path = server_.redact(path->path);
 
   Verdict v = decide(sp.def.allow, sp.def.deny, req_.method, *path, req_.body);
+  if (v.allowed && !check_overrides(sp, *path, v)) return;
   if (!v.allowed) {
     auto body = problem("forbidden by the proxy's policy", name, v.reason);
     if (v.rule && v.rule->at.line > 0) body["rule_at"] = std::to_string(v.rule->at.line) + ":" + std::to_string(v.rule->at.column);
@@ -124,7 +132,28 @@ void Conn::forward() {
     if (l.bucket) l.bucket->take();
   ++st.forwarded;
   ev_.rule = v.rule->label;
-  start_transfer(sp, sp.def.upstream + *path + (query.empty() ? "" : "?" + query), v.allow_index);
+  start_transfer(sp, sp.def.upstream + path->path + (query.empty() ? "" : "?" + query), v.allow_index);
+}
+
+bool Conn::check_overrides(const StepProxy& sp, const RequestPath& path, Verdict& v) {
+  for (auto& [n, value] : req_.headers) {
+    if (!listed(kMethodOverrides, n)) continue;
+    std::string method = value;
+    method.erase(0, method.find_first_not_of(" \t"));
+    method.erase(method.find_last_not_of(" \t") + 1);
+    if (method.empty() || method.size() > 32 || !std::all_of(method.begin(), method.end(), is_method_char)) {
+      refuse(400, "bad-request", "",
+             problem("bad request", sp.def.name, "the " + n + " header does not hold an HTTP method"));
+      return false;
+    }
+    for (auto& ch : method) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    Verdict o = decide(sp.def.allow, sp.def.deny, method, path, req_.body);
+    if (o.allowed) continue;
+    o.reason = n + ": " + method + " asks the upstream to treat this " + req_.method + " as " + method + "; " + o.reason;
+    v = std::move(o);
+    return true;  // refused below, by the verdict of the overridden method
+  }
+  return true;
 }
 
 void Conn::start_transfer(const StepProxy& sp, const std::string& url, int) {

@@ -10,12 +10,12 @@ if [ ! -d "$build" ]; then
   CXX=clang++ meson setup "$build" "$root" -Dfuzz=enabled -Dtests=disabled \
     -Db_sanitize=address,undefined -Db_lundef=false -Dcpp_args=-fsanitize=fuzzer-no-link >/dev/null
 fi
-ninja -C "$build" fuzz/fuzz_workflow fuzz/fuzz_expr fuzz/fuzz_frames fuzz/fuzz_policy fuzz/fuzz_redact >/dev/null
+ninja -C "$build" fuzz/fuzz_workflow fuzz/fuzz_expr fuzz/fuzz_frames fuzz/fuzz_policy fuzz/fuzz_redact fuzz/fuzz_proxy_path >/dev/null
 corpus=$(mktemp -d /tmp/hearth-fuzz-XXXXXX)
 trap 'rm -rf "$corpus"' EXIT
 mkdir -p "$corpus/workflow"
 find "$root/examples" -name '*.toml' -exec cp {} "$corpus/workflow/" \;
-for t in workflow expr frames policy redact; do
+for t in workflow expr frames policy redact proxy_path; do
   mkdir -p "$corpus/$t"
   echo "fuzz_$t: ${seconds}s"
   UBSAN_OPTIONS=halt_on_error=1 "$build/fuzz/fuzz_$t" -max_total_time="$seconds" -rss_limit_mb=2048 \
