@@ -33,6 +33,16 @@ bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
+// Whether two header names reach a CGI-style upstream (Rack, WSGI, PHP: both
+// become HTTP_X_API_KEY) as the same header: case and '-'/'_' ignored.
+bool same_header(std::string_view a, std::string_view b) {
+  auto fold = [](char c) { return c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (fold(a[i]) != fold(b[i])) return false;
+  return true;
+}
+
 bool listed(const std::vector<std::string>& names, std::string_view name) {
   return std::any_of(names.begin(), names.end(), [&](const std::string& n) { return iequals(n, name); });
 }
@@ -137,7 +147,8 @@ void Conn::forward() {
 
 bool Conn::check_overrides(const StepProxy& sp, const RequestPath& path, Verdict& v) {
   for (auto& [n, value] : req_.headers) {
-    if (!listed(kMethodOverrides, n)) continue;
+    if (!std::any_of(kMethodOverrides.begin(), kMethodOverrides.end(), [&](auto& o) { return same_header(o, n); }))
+      continue;
     std::string method = value;
     method.erase(0, method.find_first_not_of(" \t"));
     method.erase(method.find_last_not_of(" \t") + 1);
@@ -164,7 +175,7 @@ void Conn::start_transfer(const StepProxy& sp, const std::string& url, int) {
   bool has_content_type = false;
   for (auto& [n, v] : req_.headers) {
     if (listed(kRequestDropped, n) || listed(hop, n)) continue;
-    if (std::any_of(sp.headers.begin(), sp.headers.end(), [&](auto& h) { return iequals(h.first, n); })) continue;
+    if (std::any_of(sp.headers.begin(), sp.headers.end(), [&](auto& h) { return same_header(h.first, n); })) continue;
     has_content_type = has_content_type || iequals(n, "content-type");
     r.headers.emplace_back(n, v);
   }

@@ -90,7 +90,7 @@ BOOST_AUTO_TEST_CASE(a_method_override_header_cannot_turn_a_read_into_a_delete) 
   ProxyFixture f;
   f.start(kGithub, up.url());  // read-only
   for (const char* header : {"X-HTTP-Method-Override: DELETE", "x-http-method: delete", "X-Method-Override: PUT",
-                             "X-HTTP-Method-Override: GET, DELETE"}) {
+                             "X-HTTP-Method-Override: GET, DELETE", "X_HTTP_Method_Override: DELETE"}) {
     auto r = f.request("github", "GET", "/repos/o/r", "", std::string(header) + "\r\n");
     int status = status_of(r);
     BOOST_TEST((status == 403 || status == 400), header << " got " << r);
