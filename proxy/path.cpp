@@ -126,6 +126,9 @@ Result<RequestPath> normalize_path(std::string_view raw, const PathOptions& opti
   }
   if (const char* why = segment_problem(out); *why) return Error{std::string("the path has ") + why};
   // Other readings: only what the opt-ins let through can be read otherwise.
+  bool has_slash = options.allow_encoded_slash && out.find("%2F") != std::string::npos;
+  bool has_params = options.allow_path_params && (out.find(';') != std::string::npos || out.find("%3B") != std::string::npos);
+  if (!has_slash && !has_params) return rp;
   std::string slash = slashes_decoded(out), params = params_removed(out);
   for (const std::string& r : {slash, params, params_removed(slash), slashes_decoded(params)}) {
     if (r == out || std::find(rp.readings.begin(), rp.readings.end(), r) != rp.readings.end()) continue;
