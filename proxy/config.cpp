@@ -15,7 +15,8 @@ namespace hearth::proxy {
 
 namespace {
 
-const std::vector<std::string> kProxyKeys = {"upstream", "headers", "policy", "allow", "deny", "rate", "max-requests"};
+const std::vector<std::string> kProxyKeys = {"upstream", "headers", "policy", "allow", "deny", "rate", "max-requests",
+                                            "case-insensitive-paths", "allow-encoded-slash", "allow-path-params"};
 const std::vector<std::string> kAllowKeys = {"method", "path", "body-max", "body", "rate"};
 const std::vector<std::string> kDenyKeys = {"method", "path", "body"};
 // Headers that describe the connection or the message framing: the proxy
@@ -33,11 +34,9 @@ std::string lower(std::string s) {
   return s;
 }
 
-bool is_token_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+bool is_token(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return is_tchar(static_cast<unsigned char>(c)); });
 }
-
-bool is_token(std::string_view s) { return !s.empty() && std::all_of(s.begin(), s.end(), is_token_char); }
 
 std::string quoted(std::string_view s) {
   std::string out = "\"";
@@ -121,10 +120,19 @@ class Reader {
       if (m->as_integer()->get() < 1) error(*m, "'max-requests' in " + where + " must be at least 1");
       else def.max_requests = static_cast<uint64_t>(m->as_integer()->get());
     }
+    read_path_options(*t, where, def.paths);
     for (auto& r : preset_rules(def.preset)) def.allow.push_back(std::move(r));
     if (def.allow.empty() && !t->get("allow") && !t->get("policy"))
       error(node, where + " allows nothing: set policy = \"read-only\" (GET and HEAD) or \"any\", or list allow rules");
     return def;
+  }
+
+  void read_path_options(const toml::table& t, const std::string& where, PathOptions& o) {
+    const std::pair<const char*, bool*> keys[] = {{"case-insensitive-paths", &o.case_insensitive},
+                                                  {"allow-encoded-slash", &o.allow_encoded_slash},
+                                                  {"allow-path-params", &o.allow_path_params}};
+    for (auto& [key, value] : keys)
+      if (auto* n = get(t, key, toml::node_type::boolean, "true or false", where)) *value = n->as_boolean()->get();
   }
 
   Result<std::string> check_upstream(const std::string& url) {

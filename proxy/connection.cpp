@@ -6,11 +6,29 @@
 
 #include <strings.h>
 
+#include <cstdio>
+
 namespace hearth::proxy {
 
 namespace {
 constexpr std::chrono::milliseconds kDrainTime{2000};  // reading what a client still sends after our last answer
+
+// Why a piece of a header field name is not one (a sentence naming the first
+// bad byte and the name so far, which is all token characters), or "".
+std::string field_name_problem(std::string_view so_far, std::string_view piece) {
+  for (size_t i = 0; i < piece.size(); ++i) {
+    auto c = static_cast<unsigned char>(piece[i]);
+    if (is_tchar(c)) continue;
+    std::string name = (std::string(so_far) + std::string(piece.substr(0, i))).substr(0, 64);
+    char byte[8];
+    std::snprintf(byte, sizeof byte, "0x%02X", c);
+    std::string what = c == ' ' ? "a space" : c == '\t' ? "a tab" : std::string("the byte ") + byte;
+    return "the header field name '" + name + "' is followed by " + what +
+           ", which a field name may not hold (RFC 9112 §5.1: no whitespace before ':'; RFC 9110 §5.6.2: a token)";
+  }
+  return "";
 }
+}  // namespace
 
 // A write and the connection it belongs to (alive until the client's close
 // callback, which comes after every write callback).
@@ -99,6 +117,13 @@ int Conn::on_header_field(http_parser* p, const char* at, size_t len) noexcept {
   if (!c->count_header_bytes(len + 4)) return -1;  // ": " and CRLF
   if (c->in_value_) c->req_.headers.emplace_back(std::exchange(c->field_, {}), std::exchange(c->value_, {}));
   c->in_value_ = false;
+  // http_parser (not built strict) lets a space into a name: "Authorization "
+  // would be a header of its own here and the same one upstream.
+  if (auto why = field_name_problem(c->field_, {at, len}); !why.empty()) {
+    c->error_status_ = 400;
+    c->error_message_ = std::move(why);
+    return -1;
+  }
   c->field_.append(at, len);
   return 0;
 }

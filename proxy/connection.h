@@ -124,6 +124,9 @@ class Conn {
 
   // forward.cpp: one request to its upstream
   void forward();
+  /// Method-override headers: each overridden method is decided as well; a
+  /// refusal replaces `v`. False when a 400 was sent (not a method).
+  bool check_overrides(const StepProxy& sp, const RequestPath& path, Verdict& v);
   void start_transfer(const StepProxy& sp, const std::string& url, int rule);
   void on_upstream_headers(int status, const model::HttpHeaders& headers);
   void on_upstream_body(std::string_view bytes);

@@ -34,6 +34,8 @@ struct ProxyDef {
   /// `max-requests`: requests forwarded per step attempt; past it every
   /// request is refused (403). Unset: no budget.
   std::optional<uint64_t> max_requests;
+  /// `case-insensitive-paths`, `allow-encoded-slash`, `allow-path-params`.
+  PathOptions paths;
   SourcePos at;
   /// Every secret the headers reference, once each, in order.
   std::vector<std::string> secret_names() const;

@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include <algorithm>
+#include <cctype>
 
 #include "proxy/connection.h"
 
@@ -22,8 +23,24 @@ const std::vector<std::string> kResponseDropped = {"connection", "keep-alive",  
                                                    "te",         "trailer",           "transfer-encoding",
                                                    "upgrade",    "content-length",    "content-encoding"};
 
+// Headers that ask the upstream to act as if the request had another method
+// (Rails, Google APIs, many frameworks): the policy must allow that method too.
+const std::vector<std::string> kMethodOverrides = {"x-http-method-override", "x-http-method", "x-method-override"};
+
+bool is_method_char(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '-' || c == '_'; }
+
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// Whether two header names reach a CGI-style upstream (Rack, WSGI, PHP: both
+// become HTTP_X_API_KEY) as the same header: case and '-'/'_' ignored.
+bool same_header(std::string_view a, std::string_view b) {
+  auto fold = [](char c) { return c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (fold(a[i]) != fold(b[i])) return false;
+  return true;
 }
 
 bool listed(const std::vector<std::string>& names, std::string_view name) {
@@ -75,11 +92,12 @@ void Conn::forward() {
                           "$" + env_name(name) + " directly, not through another proxy"));
   std::string raw = url.substr(u.field_data[UF_PATH].off, u.field_data[UF_PATH].len);
   std::string query = (u.field_set & (1 << UF_QUERY)) ? url.substr(u.field_data[UF_QUERY].off, u.field_data[UF_QUERY].len) : "";
-  auto path = normalize_path(raw);
+  auto path = normalize_path(raw, sp.def.paths);
   if (!path) return refuse(400, "bad-request", "", problem("bad request", name, path.message()));
-  ev_.path = server_.redact(*path);
+  ev_.path = server_.redact(path->path);
 
   Verdict v = decide(sp.def.allow, sp.def.deny, req_.method, *path, req_.body);
+  if (v.allowed && !check_overrides(sp, *path, v)) return;
   if (!v.allowed) {
     auto body = problem("forbidden by the proxy's policy", name, v.reason);
     if (v.rule && v.rule->at.line > 0) body["rule_at"] = std::to_string(v.rule->at.line) + ":" + std::to_string(v.rule->at.column);
@@ -124,7 +142,29 @@ void Conn::forward() {
     if (l.bucket) l.bucket->take();
   ++st.forwarded;
   ev_.rule = v.rule->label;
-  start_transfer(sp, sp.def.upstream + *path + (query.empty() ? "" : "?" + query), v.allow_index);
+  start_transfer(sp, sp.def.upstream + path->path + (query.empty() ? "" : "?" + query), v.allow_index);
+}
+
+bool Conn::check_overrides(const StepProxy& sp, const RequestPath& path, Verdict& v) {
+  for (auto& [n, value] : req_.headers) {
+    if (!std::any_of(kMethodOverrides.begin(), kMethodOverrides.end(), [&](auto& o) { return same_header(o, n); }))
+      continue;
+    std::string method = value;
+    method.erase(0, method.find_first_not_of(" \t"));
+    method.erase(method.find_last_not_of(" \t") + 1);
+    if (method.empty() || method.size() > 32 || !std::all_of(method.begin(), method.end(), is_method_char)) {
+      refuse(400, "bad-request", "",
+             problem("bad request", sp.def.name, "the " + n + " header does not hold an HTTP method"));
+      return false;
+    }
+    for (auto& ch : method) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    Verdict o = decide(sp.def.allow, sp.def.deny, method, path, req_.body);
+    if (o.allowed) continue;
+    o.reason = n + ": " + method + " asks the upstream to treat this " + req_.method + " as " + method + "; " + o.reason;
+    v = std::move(o);
+    return true;  // refused below, by the verdict of the overridden method
+  }
+  return true;
 }
 
 void Conn::start_transfer(const StepProxy& sp, const std::string& url, int) {
@@ -135,7 +175,7 @@ void Conn::start_transfer(const StepProxy& sp, const std::string& url, int) {
   bool has_content_type = false;
   for (auto& [n, v] : req_.headers) {
     if (listed(kRequestDropped, n) || listed(hop, n)) continue;
-    if (std::any_of(sp.headers.begin(), sp.headers.end(), [&](auto& h) { return iequals(h.first, n); })) continue;
+    if (std::any_of(sp.headers.begin(), sp.headers.end(), [&](auto& h) { return same_header(h.first, n); })) continue;
     has_content_type = has_content_type || iequals(n, "content-type");
     r.headers.emplace_back(n, v);
   }

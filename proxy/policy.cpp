@@ -26,14 +26,21 @@ std::vector<std::string_view> segments(std::string_view path) {
 
 // `*` inside a segment: any run of characters. Iterative, with one
 // backtrack point (the last star), so linear-ish and never recursive.
-bool segment_match(std::string_view pat, std::string_view seg) {
+bool same_char(char a, char b, bool fold) {
+  if (a == b) return true;
+  if (!fold) return false;
+  return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b)) &&
+         static_cast<unsigned char>(a) < 0x80 && static_cast<unsigned char>(b) < 0x80;
+}
+
+bool segment_match(std::string_view pat, std::string_view seg, bool fold) {
   if (pat == "*") return !seg.empty();
   size_t p = 0, s = 0, star = std::string_view::npos, mark = 0;
   while (s < seg.size()) {
     if (p < pat.size() && pat[p] == '*') {
       star = p++;
       mark = s;
-    } else if (p < pat.size() && pat[p] == seg[s]) {
+    } else if (p < pat.size() && same_char(pat[p], seg[s], fold)) {
       ++p;
       ++s;
     } else if (star != std::string_view::npos) {
@@ -45,18 +52,6 @@ bool segment_match(std::string_view pat, std::string_view seg) {
   }
   while (p < pat.size() && pat[p] == '*') ++p;
   return p == pat.size();
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-bool unreserved(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-         c == '_' || c == '~';
 }
 
 std::string join_methods(const std::vector<std::string>& methods) {
@@ -74,7 +69,7 @@ std::string describe(const Rule& r) { return r.label + (r.text.empty() ? "" : " 
 
 }  // namespace
 
-bool glob_match(std::string_view pattern, std::string_view path) {
+bool glob_match(std::string_view pattern, std::string_view path, bool fold_case) {
   auto pat = segments(pattern);
   auto seg = segments(path);
   // can[i][j]: pat[i..] matches seg[j..]. Filled from the end; O(|pat|·|seg|).
@@ -85,7 +80,7 @@ bool glob_match(std::string_view pattern, std::string_view path) {
   for (size_t i = P; i-- > 0;) {
     for (size_t j = S + 1; j-- > 0;) {
       if (pat[i] == "**") at(i, j) = at(i + 1, j) || (j < S && at(i, j + 1));
-      else at(i, j) = j < S && segment_match(pat[i], seg[j]) && at(i + 1, j + 1);
+      else at(i, j) = j < S && segment_match(pat[i], seg[j], fold_case) && at(i + 1, j + 1);
     }
   }
   return at(0, 0) != 0;
@@ -109,45 +104,9 @@ std::string glob_problem(std::string_view pattern) {
   return "";
 }
 
-Result<std::string> normalize_path(std::string_view raw) {
-  if (raw.empty() || raw[0] != '/')
-    return Error{"the request target must be a path starting with '/' (origin-form), not '" + std::string(raw) + "'"};
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(raw.size());
-  for (size_t i = 0; i < raw.size(); ++i) {
-    auto c = static_cast<unsigned char>(raw[i]);
-    if (c == '%') {
-      int hi = i + 2 < raw.size() ? hex_value(raw[i + 1]) : -1;
-      int lo = i + 2 < raw.size() ? hex_value(raw[i + 2]) : -1;
-      if (hi < 0 || lo < 0) return Error{"the path has a malformed percent-escape"};
-      auto decoded = static_cast<unsigned char>(hi * 16 + lo);
-      if (unreserved(decoded)) {
-        out += static_cast<char>(decoded);
-      } else {
-        out += '%';
-        out += hex[hi];
-        out += hex[lo];
-      }
-      i += 2;
-    } else if (c == '\\') {
-      return Error{"the path has a backslash"};
-    } else if (c < 0x20 || c == 0x7f) {
-      return Error{"the path has a control character"};
-    } else if (c >= 0x80) {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  auto segs = segments(out);
-  for (size_t i = 0; i < segs.size(); ++i) {
-    if (segs[i] == "." || segs[i] == "..") return Error{"the path has a '.' or '..' segment"};
-    if (segs[i].empty() && i + 1 < segs.size()) return Error{"the path has an empty segment ('//')"};
-  }
-  return out;
+bool is_tchar(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         (c != 0 && std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos);
 }
 
 // ---- BodyPattern ----
@@ -260,9 +219,20 @@ uint64_t TokenBucket::retry_after_s(uint64_t now_ms) {
 
 Verdict decide(const std::vector<Rule>& allow, const std::vector<Rule>& deny, std::string_view method,
                std::string_view path, std::string_view body) {
-  std::string what = std::string(method) + " " + std::string(path);
+  return decide(allow, deny, method, RequestPath{std::string(path), {}, false}, body);
+}
+
+Verdict decide(const std::vector<Rule>& allow, const std::vector<Rule>& deny, std::string_view method,
+               const RequestPath& rp, std::string_view body) {
+  const std::string& path = rp.path;
+  std::string what = std::string(method) + " " + path;
+  auto deny_matches = [&](const Rule& r) {
+    if (glob_match(r.path, path, rp.fold_case)) return true;
+    return std::any_of(rp.readings.begin(), rp.readings.end(),
+                       [&](const std::string& p) { return glob_match(r.path, p, rp.fold_case); });
+  };
   for (const Rule& r : deny) {
-    if (!method_matches(r, method) || !glob_match(r.path, path)) continue;
+    if (!method_matches(r, method) || !deny_matches(r)) continue;
     if (r.body && r.body->search(body) == BodyPattern::Match::no) continue;
     return {false, &r, -1, what + " is refused by " + describe(r)};
   }
@@ -270,7 +240,7 @@ Verdict decide(const std::vector<Rule>& allow, const std::vector<Rule>& deny, st
   std::string near_reason;
   for (size_t i = 0; i < allow.size(); ++i) {
     const Rule& r = allow[i];
-    if (!method_matches(r, method) || !glob_match(r.path, path)) continue;
+    if (!method_matches(r, method) || !glob_match(r.path, path, rp.fold_case)) continue;
     if (r.body_max && body.size() > *r.body_max) {
       if (!near) {
         near = &r;

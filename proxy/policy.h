@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/path.h"
 #include "util/status.h"
 
 namespace hearth::proxy {
@@ -27,20 +28,16 @@ struct SourcePos {
 /// are split at '/'. A segment `**` matches zero or more whole segments; a
 /// segment `*` matches exactly one non-empty segment; inside a segment, `*`
 /// matches any run of characters (never a '/'); every other character
-/// matches itself, case-sensitively.
-bool glob_match(std::string_view pattern, std::string_view path);
+/// matches itself: case-sensitively, or ignoring ASCII case with `fold_case`.
+bool glob_match(std::string_view pattern, std::string_view path, bool fold_case = false);
 
 /// Why `pattern` is not a valid path glob (must start with '/'; `**` only as
 /// a whole segment; no '?', '#', '\\' or dot segments), or "" when it is.
 std::string glob_problem(std::string_view pattern);
 
-/// The path of a request target as the policy sees it and as it is sent on:
-/// percent-escapes of unreserved characters (letters, digits, - . _ ~)
-/// decoded, every other escape kept (with upper-case hex). Refused, with the
-/// reason: a target that is not a path ("http://…", "*"), a '.' or '..'
-/// segment (however encoded), an empty segment ("//") other than a final
-/// slash, a backslash, a control character, a malformed escape.
-Result<std::string> normalize_path(std::string_view raw);
+
+/// A character of an RFC 9110 token (§5.6.2): header field names, methods.
+bool is_tchar(unsigned char c);
 
 // ---- bodies, sizes, rates ----
 
@@ -119,7 +116,13 @@ struct Verdict {
 /// rule that matches lets it through. Nothing matched: refused. A rule
 /// matches when its method (if any), path glob, body-max and body pattern
 /// all hold; a body pattern that cannot be decided (too complex) counts as
-/// a match for deny and a mismatch for allow.
+/// a match for deny and a mismatch for allow. A deny rule's glob matches
+/// when it matches the path or any of its other readings; an allow rule's
+/// must match the path itself (see RequestPath).
+Verdict decide(const std::vector<Rule>& allow, const std::vector<Rule>& deny, std::string_view method,
+               const RequestPath& path, std::string_view body);
+/// The same for a path taken as already normalized, with no other reading,
+/// matched case-sensitively.
 Verdict decide(const std::vector<Rule>& allow, const std::vector<Rule>& deny, std::string_view method,
                std::string_view path, std::string_view body);
 

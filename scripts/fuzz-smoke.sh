@@ -12,11 +12,13 @@ if [ ! -d "$build" ]; then
 fi
 ninja -C "$build" fuzz/fuzz_workflow fuzz/fuzz_expr fuzz/fuzz_frames fuzz/fuzz_policy fuzz/fuzz_redact \
   fuzz/fuzz_webhook fuzz/fuzz_http_request >/dev/null
+ninja -C "$build" fuzz/fuzz_workflow fuzz/fuzz_expr fuzz/fuzz_frames fuzz/fuzz_policy fuzz/fuzz_redact fuzz/fuzz_proxy_path >/dev/null
 corpus=$(mktemp -d /tmp/hearth-fuzz-XXXXXX)
 trap 'rm -rf "$corpus"' EXIT
 mkdir -p "$corpus/workflow"
 find "$root/examples" -name '*.toml' -exec cp {} "$corpus/workflow/" \;
 for t in workflow expr frames policy redact webhook http_request; do
+for t in workflow expr frames policy redact proxy_path; do
   mkdir -p "$corpus/$t"
   echo "fuzz_$t: ${seconds}s"
   UBSAN_OPTIONS=halt_on_error=1 "$build/fuzz/fuzz_$t" -max_total_time="$seconds" -rss_limit_mb=2048 \

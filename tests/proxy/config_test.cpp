@@ -186,13 +186,65 @@ BOOST_AUTO_TEST_CASE(globs_match_whole_segments) {
 }
 
 BOOST_AUTO_TEST_CASE(paths_are_normalized_or_refused) {
-  BOOST_TEST(*normalize_path("/%61dmin/%7Eme") == "/admin/~me");
-  BOOST_TEST(*normalize_path("/group%2fproject/a%20b") == "/group%2Fproject/a%20b");
-  BOOST_TEST(*normalize_path("/issues/") == "/issues/");
-  BOOST_TEST(*normalize_path("/caf\xc3\xa9") == "/caf%C3%A9");
-  for (const char* bad : {"/issues/../admin", "/issues/%2e%2e/admin", "/./a", "/a//b", "//a", "/a\\b", "/a%2", "/a%zz",
-                          "http://evil/a", "*", "", "/a\x01"})
+  auto norm = [](std::string_view raw, PathOptions o = {}) { return normalize_path(raw, o)->path; };
+  BOOST_TEST(norm("/%61dmin/%7Eme") == "/admin/~me");
+  BOOST_TEST(norm("/a%20b/%c3%a9") == "/a%20b/%C3%A9");  // escapes kept, hex in upper case
+  BOOST_TEST(norm("/issues/") == "/issues/");
+  BOOST_TEST(norm("/caf\xc3\xa9") == "/caf%C3%A9");
+  BOOST_TEST(norm("/a\"b<c>{d}|e^f`g") == "/a%22b%3Cc%3E%7Bd%7D%7Ce%5Ef%60g");
+  BOOST_TEST(norm("/x:@!$&'()*+,=y") == "/x:@!$&'()*+,=y");
+  for (const char* bad : {"/issues/../admin", "/issues/%2e%2e/admin", "/issues/%2E./admin", "/./a", "/a/.", "/a//b",
+                          "//a", "/a\\b", "/a%5cb", "/a%2", "/a%zz", "http://evil/a", "*", "", "/a\x01", "/a%00",
+                          "/a%0A", "/a%7f", "/group%2fproject", "/a%2Fb", "/a;b", "/a;", "/..;/admin", "/a%3Bb"})
     BOOST_TEST(!normalize_path(bad).ok(), "accepted " << bad);
+}
+
+BOOST_AUTO_TEST_CASE(an_escaped_slash_or_path_parameters_pass_only_with_the_opt_in_and_deny_sees_every_reading) {
+  PathOptions slash, params, both;
+  slash.allow_encoded_slash = true;
+  params.allow_path_params = true;
+  both.allow_encoded_slash = both.allow_path_params = true;
+  auto s = normalize_path("/group%2fproject/issues", slash);
+  BOOST_REQUIRE(s.ok());
+  BOOST_TEST(s->path == "/group%2Fproject/issues");
+  BOOST_TEST(s->readings == std::vector<std::string>{"/group/project/issues"});
+  BOOST_TEST(!normalize_path("/a;b", slash).ok());
+  auto p = normalize_path("/a;v=1/b", params);
+  BOOST_REQUIRE(p.ok());
+  BOOST_TEST(p->path == "/a;v=1/b");
+  BOOST_TEST(p->readings == std::vector<std::string>{"/a/b"});
+  BOOST_TEST(!normalize_path("/a%2Fb", params).ok());
+  // A reading with a dot or empty segment is refused, however it is spelled.
+  for (const char* bad : {"/x/..;/admin", "/x/.;a=b/y", "/;x/a", "/x%2F..%2Fadmin", "/x%2F%2Fa", "/x/.%2F/a"})
+    BOOST_TEST(!normalize_path(bad, both).ok(), "accepted " << bad);
+
+  auto def = parse_proxy_config_text(proxy_with("policy = \"read-only\"\nallow-encoded-slash = true\n"
+                                                "allow-path-params = true\ndeny = [ { path = \"/a/b/**\" } ]"),
+                                     "wf.toml");
+  BOOST_REQUIRE_MESSAGE(def.ok(), (def.ok() ? "" : def.message()));
+  auto verdict = [&](const char* raw) { return decide(def->proxies[0].allow, def->proxies[0].deny, "GET", *normalize_path(raw, both), ""); };
+  for (const char* denied : {"/a%2Fb", "/a;x/b/c", "/a;x%2Fb/c", "/a%2Fb;x/c", "/A/B"})
+    BOOST_TEST(!verdict(denied).allowed, denied << " allowed");
+  BOOST_TEST(verdict("/a/c").allowed);
+  BOOST_TEST(verdict("/a%2Fc").allowed);  // allow rules match the path as sent: one segment
+}
+
+BOOST_AUTO_TEST_CASE(paths_match_case_insensitively_unless_the_proxy_says_otherwise) {
+  BOOST_TEST(glob_match("/Repos/*/Issues/**", "/repos/O/ISSUES/1", true));
+  BOOST_TEST(!glob_match("/Repos/*/Issues/**", "/repos/O/ISSUES/1"));
+  auto on = parse_proxy_config_text(proxy_with("policy = \"any\"\ndeny = [ { path = \"/admin/**\" } ]"), "wf.toml");
+  auto off = parse_proxy_config_text(
+      proxy_with("policy = \"any\"\ncase-insensitive-paths = false\ndeny = [ { path = \"/admin/**\" } ]"), "wf.toml");
+  BOOST_REQUIRE(on.ok());
+  BOOST_REQUIRE(off.ok());
+  const ProxyDef& a = on->proxies[0];
+  const ProxyDef& b = off->proxies[0];
+  BOOST_TEST(a.paths.case_insensitive);  // the default, for every upstream
+  BOOST_TEST(!b.paths.case_insensitive);
+  BOOST_TEST(!decide(a.allow, a.deny, "GET", *normalize_path("/ADMIN/x", a.paths), "").allowed);
+  BOOST_TEST(!decide(a.allow, a.deny, "GET", *normalize_path("/%41dmin/x", a.paths), "").allowed);
+  BOOST_TEST(decide(b.allow, b.deny, "GET", *normalize_path("/ADMIN/x", b.paths), "").allowed);
+  fails_at(proxy_with("policy = \"any\"\nallow-encoded-slash = \"yes\""), "4:23", "'allow-encoded-slash' in [proxies.p] must be true or false");
 }
 
 BOOST_AUTO_TEST_CASE(sizes_and_rates) {
