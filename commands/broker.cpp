@@ -354,10 +354,11 @@ class Conn {
     auto* c = static_cast<Conn*>(s->data);
     std::unique_ptr<char[]> owned(buf->base);
     bool is_out = s == reinterpret_cast<uv_stream_t*>(&c->out_);
-    FrameType t = is_out ? FrameType::stdout_data : FrameType::stderr_data;
     if (n < 0) {
       uv_read_stop(s);
-      c->send(t, c->redactor_->flush(is_out ? 0 : 1));
+      auto ready = c->redactor_->end(is_out ? 0 : 1);
+      c->send(FrameType::stdout_data, ready[0]);
+      c->send(FrameType::stderr_data, ready[1]);
       (is_out ? c->out_open_ : c->err_open_) = false;
       c->maybe_done();
       return;

@@ -195,38 +195,50 @@ std::array<std::string, 2> StreamPairRedactor::push(int stream, std::string_view
   return {drain(0, hold), drain(1, hold)};
 }
 
-std::string StreamPairRedactor::flush(int stream) {
+std::array<std::string, 2> StreamPairRedactor::end(int stream) {
+  ended_[stream] = true;
   if (!secrets_->empty()) mark_across();
-  return drain(stream, 0);
+  size_t hold = ended_[0] && ended_[1] ? 0 : (secrets_->empty() ? 0 : secrets_->reach() - 1);
+  return {drain(0, hold), drain(1, hold)};
 }
 
-// Both streams' held-back bytes in the order they arrived; a match there
-// that takes bytes from both streams marks them. (A match within one
-// stream is left to drain, which finds it in that stream alone.)
+// Both streams' held-back bytes in three orders: as they arrived, and each
+// stream's before the other's (bytes written to both pipes before the engine
+// woke up are read in whichever order the kernel reports them). A match in
+// any of them that takes bytes from both streams marks them. (A match within
+// one stream is left to drain, which finds it in that stream alone.)
 void StreamPairRedactor::mark_across() {
   Pending &a = pending_[0], &b = pending_[1];
   if (a.bytes.empty() || b.bytes.empty()) return;
-  std::string merged;
-  std::vector<std::pair<int, size_t>> from;  // stream, index
-  merged.reserve(a.bytes.size() + b.bytes.size());
+  using Origin = std::vector<std::pair<int, size_t>>;  // stream, index
+  Origin arrived, a_then_b, b_then_a;
   for (size_t i = 0, j = 0; i < a.bytes.size() || j < b.bytes.size();) {
     bool take_a = j == b.bytes.size() || (i < a.bytes.size() && a.seq[i] < b.seq[j]);
-    merged += take_a ? a.bytes[i] : b.bytes[j];
-    from.emplace_back(take_a ? 0 : 1, take_a ? i++ : j++);
+    arrived.emplace_back(take_a ? 0 : 1, take_a ? i++ : j++);
   }
-  for (size_t i = 0; i < merged.size();) {
-    size_t n = secrets_->match_at(merged, i);
-    if (n == 0) {
-      ++i;
-      continue;
+  for (int first : {0, 1}) {
+    Origin& o = first == 0 ? a_then_b : b_then_a;
+    for (int s : {first, 1 - first})
+      for (size_t i = 0; i < pending_[s].bytes.size(); ++i) o.emplace_back(s, i);
+  }
+  for (const Origin* from : {&arrived, &a_then_b, &b_then_a}) {
+    std::string text;
+    text.reserve(from->size());
+    for (auto& [s, i] : *from) text += pending_[s].bytes[i];
+    for (size_t i = 0; i < text.size();) {
+      size_t n = secrets_->match_at(text, i);
+      if (n == 0) {
+        ++i;
+        continue;
+      }
+      bool both = false;
+      for (size_t k = i; k < i + n && !both; ++k) both = (*from)[k].first != (*from)[i].first;
+      if (both) {
+        uint32_t id = next_mark_++;
+        for (size_t k = i; k < i + n; ++k) pending_[(*from)[k].first].mark[(*from)[k].second] = id;
+      }
+      i += n;
     }
-    bool both = false;
-    for (size_t k = i; k < i + n && !both; ++k) both = from[k].first != from[i].first;
-    if (both) {
-      uint32_t id = next_mark_++;
-      for (size_t k = i; k < i + n; ++k) pending_[from[k].first].mark[from[k].second] = id;
-    }
-    i += n;
   }
 }
 

@@ -84,16 +84,18 @@ class StreamRedactor {
 
 /// Redacts the two output streams of one program (0: stdout, 1: stderr),
 /// which stay separate: each stream is redacted as by StreamRedactor, and a
-/// secret whose bytes arrive partly on one and partly on the other (in the
-/// order they arrived) is hidden too, each stream's part becoming "***".
+/// secret whose first part is held back on one stream and the rest on the
+/// other (in either order) is hidden too, each stream's part becoming "***".
 /// Holds back at most reach()-1 bytes of each stream.
 class StreamPairRedactor {
  public:
   explicit StreamPairRedactor(std::shared_ptr<const SecretSet> secrets) : secrets_(std::move(secrets)) {}
   /// What each stream may emit now, after `chunk` arrived on `stream`.
   std::array<std::string, 2> push(int stream, std::string_view chunk);
-  /// Everything held back of `stream`, redacted: its end of file.
-  std::string flush(int stream);
+  /// `stream` reached its end of file. What each stream may emit now: an
+  /// ended stream's last bytes stay held while the other is open (its next
+  /// bytes may complete a secret with them); once both ended, everything.
+  std::array<std::string, 2> end(int stream);
 
  private:
   struct Pending {
@@ -105,6 +107,7 @@ class StreamPairRedactor {
   std::string drain(int stream, size_t keep);
   std::shared_ptr<const SecretSet> secrets_;
   Pending pending_[2];
+  bool ended_[2] = {false, false};
   uint64_t next_seq_ = 0;
   uint32_t next_mark_ = 1;
 };

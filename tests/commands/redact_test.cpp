@@ -170,11 +170,23 @@ BOOST_AUTO_TEST_CASE(a_secret_split_between_stdout_and_stderr_is_hidden_in_both)
     };
     take(r.push(first, "head " + half1));
     take(r.push(1 - first, half2 + " tail\n"));
-    out[0] += r.flush(0);
-    out[1] += r.flush(1);
+    take(r.end(0));
+    take(r.end(1));
     BOOST_TEST(out[first] == "head ***", out[first]);
     BOOST_TEST(out[1 - first] == "*** tail\n", out[1 - first]);
   }
+  // Written in order, read the other way round: both pipes were ready when
+  // the engine woke, and it read stderr first.
+  StreamPairRedactor r(set);
+  auto late = r.push(1, half2 + "\n");
+  auto early = r.push(0, half1);
+  BOOST_TEST(late[0] + late[1] + early[0] + early[1] == "");  // all held back: shorter than a match can reach
+  // stdout ended first: its part waits for stderr's end, which completes the secret.
+  auto at_end = r.end(0);
+  BOOST_TEST(at_end[0] + at_end[1] == "");
+  at_end = r.end(1);
+  BOOST_TEST(at_end[0] == "***");
+  BOOST_TEST(at_end[1] == "***\n");
 }
 
 BOOST_AUTO_TEST_CASE(the_pair_keeps_the_streams_apart_and_still_redacts_each) {
@@ -194,8 +206,11 @@ BOOST_AUTO_TEST_CASE(the_pair_keeps_the_streams_apart_and_still_redacts_each) {
     out[0] += got[0];
     out[1] += got[1];
   }
-  out[0] += r.flush(0);
-  out[1] += r.flush(1);
+  for (int s : {0, 1}) {
+    auto got = r.end(s);
+    out[0] += got[0];
+    out[1] += got[1];
+  }
   BOOST_TEST(out[0] == json + "\n***\n");
   BOOST_TEST(out[1] == "progress 1\nprogress 2\n***\n");
 }
