@@ -237,4 +237,49 @@ kind = "local"
   BOOST_TEST(r.out.find("read endpoints on") != std::string::npos, "the API token from the environment was lost");
 }
 
+BOOST_AUTO_TEST_CASE(serve_reads_systemd_credentials_before_the_environment) {
+  Repo repo;
+  repo.workflow("quiet", R"(
+name = "quiet"
+[on]
+github = ["issues.opened"]
+[sandbox]
+kind = "local"
+[[steps]]
+id = "noop"
+run = "true"
+)");
+  TempDir creds;
+  write_file(creds.path / "webhook-secret", kWebhookMarker + "\r\n");
+  Repo::own(creds.path);
+  Repo::own(creds.path / "webhook-secret");
+  AsUnprivileged as_user;
+  // The environment holds another secret: the credential must win.
+  HearthProcess p({{"serve", "--listen", "127.0.0.1:0", "--repo", repo.root().string()},
+                   {{"CREDENTIALS_DIRECTORY", creds.path.string()}, {"HEARTH_WEBHOOK_SECRET", "the-environment-one"},
+                    {"HOME", repo.root().string()}},
+                   repo.root()});
+  auto port = p.wait_for_stdout(std::regex("listening on http://127\\.0\\.0\\.1:([0-9]+)"), 20s);
+  BOOST_REQUIRE_MESSAGE(port, "hearth serve did not start listening");
+  std::string body = R"({"action":"opened","issue":{"number":8}})";
+  auto deliver = [&](const std::string& id, const std::string& secret) {
+    return http_post(std::stoi(*port), "/hooks/github",
+                     {{"X-GitHub-Event", "issues"}, {"X-GitHub-Delivery", id},
+                      {"X-Hub-Signature-256", "sha256=" + hearth::ci::hmac_sha256_hex(secret, body)}},
+                     body);
+  };
+  BOOST_TEST(deliver("c-1", "the-environment-one").rfind("HTTP/1.1 401", 0) == 0);
+  BOOST_TEST(deliver("c-2", kWebhookMarker).rfind("HTTP/1.1 202", 0) == 0);
+  p.signal(SIGTERM);
+  p.finish(30s);
+}
+
+BOOST_AUTO_TEST_CASE(a_secret_file_that_is_not_a_regular_file_is_refused_by_name) {
+  TempDir dir;
+  HearthProcess p({{"serve", "--listen", "127.0.0.1:0", "--repo", dir.str(), "--secret-file", dir.str()}, {}, dir.path});
+  auto o = p.finish();
+  BOOST_TEST(o.exit_code == 2);
+  BOOST_TEST(o.err.find("--webhook-secret-file " + dir.str() + ": not a regular file") != std::string::npos, o.err);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
