@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <set>
 
-#include <nlohmann/json.hpp>
+#include "commands/redact.h"
 
 namespace hearth::ci {
 
@@ -20,41 +20,6 @@ std::string escape(std::string_view s, bool property) {
       case ':': out += property ? "%3A" : ":"; break;
       case ',': out += property ? "%2C" : ","; break;
       default: out += c;
-    }
-  }
-  return out;
-}
-
-std::string base64(std::string_view s) {
-  static const char* abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < s.size(); i += 3) {
-    uint32_t v = (uint8_t(s[i]) << 16) | (uint8_t(s[i + 1]) << 8) | uint8_t(s[i + 2]);
-    for (int k = 18; k >= 0; k -= 6) out += abc[(v >> k) & 63];
-  }
-  if (size_t rest = s.size() - i; rest > 0) {
-    uint32_t v = uint8_t(s[i]) << 16;
-    if (rest == 2) v |= uint8_t(s[i + 1]) << 8;
-    out += abc[(v >> 18) & 63];
-    out += abc[(v >> 12) & 63];
-    out += rest == 2 ? abc[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
-// RFC 3986: everything but unreserved characters is percent-encoded.
-std::string url_encode(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
     }
   }
   return out;
@@ -94,13 +59,8 @@ std::string format_annotation(std::string_view level, const Annotation& a, std::
 }
 
 std::vector<std::string> secret_forms(std::string_view value) {
-  std::vector<std::string> out;
-  if (value.empty()) return out;
-  std::string json = nlohmann::json(std::string(value)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  json = json.substr(1, json.size() - 2);  // without the quotes
-  for (std::string form : {std::string(value), base64(value), url_encode(value), json})
-    if (std::find(out.begin(), out.end(), form) == out.end()) out.push_back(std::move(form));
-  return out;
+  if (value.empty()) return {};
+  return commands::encoded_forms(std::string(value));
 }
 
 std::string mask_commands(const std::vector<std::string>& values) {
@@ -113,13 +73,15 @@ std::string mask_commands(const std::vector<std::string>& values) {
 }
 
 std::string redact(std::string text, const std::vector<std::string>& values) {
-  std::vector<std::string> forms;
+  // The engine's redactor for what it can hide; a value too short for it
+  // (the runner masks those too) is replaced as is.
+  commands::SecretSet set;
+  std::vector<std::string> short_ones;
   for (auto& v : values)
-    for (auto& f : secret_forms(v)) forms.push_back(std::move(f));
-  std::sort(forms.begin(), forms.end(), [](auto& a, auto& b) { return a.size() > b.size(); });
-  for (auto& f : forms) {
+    if (!v.empty() && !set.add("mask", v).ok()) short_ones.push_back(v);
+  text = set.redact(text);
+  for (auto& f : short_ones)
     for (size_t at = text.find(f); at != std::string::npos; at = text.find(f, at + 3)) text.replace(at, f.size(), "***");
-  }
   return text;
 }
 

@@ -35,9 +35,11 @@ struct Annotation {
 /// (title, file, line, endLine, col, endColumn).
 std::string format_annotation(std::string_view level, const Annotation& where, std::string_view message);
 
-/// The forms of a secret value that must be masked: the value itself, its
-/// base64 encoding, its URL (percent) encoding and its JSON-string escaping,
-/// each only when it differs from those before. Empty for an empty value.
+/// The forms of a secret value that must be masked: the value itself first,
+/// then the encodings the engine's redactor hides (commands/redact.h, one
+/// list for both), each once. Empty for an empty value. The runner masks
+/// line by line, so a form broken over lines is caught by Hearth's own
+/// redaction before it prints, not by these masks.
 std::vector<std::string> secret_forms(std::string_view value);
 
 /// "::add-mask::<value>" lines for every form of every value (empty ones

@@ -60,7 +60,8 @@ struct ResumeArgs {
 struct ServeArgs {
   std::string listen = "127.0.0.1:8080";  // HOST:PORT; port 0 picks a free one
   int jobs = 2;                           // runs at once
-  std::string secret_file;                // else HEARTH_WEBHOOK_SECRET
+  std::string webhook_secret_file;        // else $CREDENTIALS_DIRECTORY/webhook-secret, else HEARTH_WEBHOOK_SECRET
+  std::string api_token_file;             // else $CREDENTIALS_DIRECTORY/api-token, else HEARTH_API_TOKEN
   double grace = 10;                      // seconds running steps get on SIGTERM
   double request_timeout = 30;            // seconds for a whole request to arrive
   double idle_timeout = 60;               // seconds a kept-alive connection may sit idle

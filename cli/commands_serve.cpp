@@ -1,11 +1,14 @@
 // `hearth serve`: the webhook server (ci/serve.h) on this process's loop.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "ci/serve.h"
 #include "cli/cli.h"
@@ -28,7 +31,9 @@ bool split_listen(const std::string& listen, std::string& host, int& port) {
 }
 
 // Reads a secret from the environment and removes it there, so that no step
-// (they inherit the engine's environment) ever sees it.
+// (a local one inherits the engine's environment) ever sees it. main() has
+// already moved the environment to the heap (hearth::scrub_process_environment),
+// so /proc/<pid>/environ never showed it either.
 std::string take_env(const char* name) {
   const char* v = std::getenv(name);
   std::string value = v ? v : "";
@@ -36,14 +41,50 @@ std::string take_env(const char* name) {
   return value;
 }
 
-Result<std::string> read_secret_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error{"--secret-file " + path + ": cannot read it"};
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+// A secret file is the operator's, not a step's: any path is fine, but it
+// must be a regular file of a sane size. One trailing newline (CR LF too) is
+// dropped, as `echo` and editors add it.
+Result<std::string> read_secret_file(const std::string& flag, const std::string& path) {
+  constexpr size_t kMaxSecret = 64 * 1024;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return Error{flag + " " + path + ": cannot open it: " + std::strerror(errno)};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Error{flag + " " + path + ": not a regular file"};
+  }
+  std::string s(kMaxSecret + 1, '\0');
+  size_t got = 0;
+  for (ssize_t n; got < s.size() && (n = ::read(fd, s.data() + got, s.size() - got)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ::close(fd);
+      return Error{flag + " " + path + ": cannot read it: " + std::strerror(errno)};
+    }
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  if (got > kMaxSecret) return Error{flag + " " + path + ": larger than 64 KiB; is it the right file?"};
+  s.resize(got);
+  if (!s.empty() && s.back() == '\n') s.pop_back();
+  if (!s.empty() && s.back() == '\r') s.pop_back();
+  if (s.empty()) return Error{flag + " " + path + ": the file is empty"};
   return s;
+}
+
+// One secret of the server, from the first source that has it: the file
+// named on the command line, the systemd credential `credential` (LoadCredential=
+// puts it in $CREDENTIALS_DIRECTORY), then the environment variable. The
+// variable is removed from the environment whichever source wins.
+Result<std::string> server_secret(const std::string& flag, const std::string& file, const char* credential,
+                                  const char* env_name) {
+  std::string from_env = take_env(env_name);
+  if (!file.empty()) return read_secret_file(flag, file);
+  if (const char* dir = std::getenv("CREDENTIALS_DIRECTORY"); dir && *dir) {
+    std::string path = std::string(dir) + "/" + credential;
+    if (::access(path.c_str(), F_OK) == 0) return read_secret_file("credential " + std::string(credential) + ":", path);
+  }
+  return from_env;
 }
 
 struct Signals {
@@ -58,19 +99,21 @@ int command_serve(const Globals& g, const ServeArgs& args) {
     std::cerr << "--listen " << args.listen << ": expected HOST:PORT, such as 127.0.0.1:8080\n";
     return kExitUsage;
   }
-  opts.webhook_secret = take_env("HEARTH_WEBHOOK_SECRET");
-  opts.api_token = take_env("HEARTH_API_TOKEN");
-  if (!args.secret_file.empty()) {
-    auto s = read_secret_file(args.secret_file);
-    if (!s) {
-      std::cerr << s.message() << "\n";
+  auto webhook_secret =
+      server_secret("--webhook-secret-file", args.webhook_secret_file, "webhook-secret", "HEARTH_WEBHOOK_SECRET");
+  auto api_token = server_secret("--api-token-file", args.api_token_file, "api-token", "HEARTH_API_TOKEN");
+  for (auto* r : {&webhook_secret, &api_token}) {
+    if (!r->ok()) {
+      std::cerr << r->message() << "\n";
       return kExitUsage;
     }
-    opts.webhook_secret = *s;
   }
+  opts.webhook_secret = std::move(*webhook_secret);
+  opts.api_token = std::move(*api_token);
   if (opts.webhook_secret.empty()) {
-    std::cerr << "hearth serve needs the webhook secret: set HEARTH_WEBHOOK_SECRET or pass --secret-file PATH "
-                 "(the same secret as in the GitHub webhook settings)\n";
+    std::cerr << "hearth serve needs the webhook secret (the same as in the GitHub webhook settings): pass "
+                 "--webhook-secret-file PATH, or give it as the systemd credential webhook-secret, or set "
+                 "HEARTH_WEBHOOK_SECRET\n";
     return kExitUsage;
   }
   opts.repo = resolve_repo(g);

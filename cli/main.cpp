@@ -2,7 +2,10 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include <iostream>
+
 #include "cli/cli.h"
+#include "hearth/process.h"
 
 namespace {
 // CLI::PositiveNumber checks a double and prints its bounds with 300 digits
@@ -18,6 +21,10 @@ const CLI::Validator kAtLeastOne(
 
 int main(int argc, char** argv) {
   using namespace hearth::cli;
+  // Before anything reads the environment or starts a thread: secrets given
+  // in it leave /proc/<pid>/environ, and no process of this user may read
+  // this one's memory. Commands read the variables they declare from the copy.
+  if (auto s = hearth::scrub_process_environment(); !s.ok()) std::cerr << "hearth: warning: " << s.message() << "\n";
   CLI::App app{"Hearth: an event-driven workflow engine for CI pipelines"};
   app.require_subcommand(1);
   app.fallthrough();
@@ -88,7 +95,12 @@ int main(int argc, char** argv) {
   auto* serve_cmd = app.add_subcommand("serve", "Receive GitHub webhooks and run the matching workflows");
   serve_cmd->add_option("--listen", serve.listen, "Address to listen on, HOST:PORT (port 0: any free port)");
   serve_cmd->add_option("--jobs,-j", serve.jobs, "Most runs at once (default: 2)")->check(kAtLeastOne);
-  serve_cmd->add_option("--secret-file", serve.secret_file, "Webhook secret file (default: $HEARTH_WEBHOOK_SECRET)");
+  serve_cmd->add_option("--webhook-secret-file,--secret-file", serve.webhook_secret_file,
+                        "File holding the webhook secret (default: the systemd credential webhook-secret, "
+                        "else $HEARTH_WEBHOOK_SECRET)");
+  serve_cmd->add_option("--api-token-file", serve.api_token_file,
+                        "File holding the read endpoints' token (default: the systemd credential api-token, "
+                        "else $HEARTH_API_TOKEN)");
   serve_cmd->add_option("--grace", serve.grace, "Seconds running steps get on SIGTERM before they are cancelled")
       ->check(CLI::NonNegativeNumber);
   serve_cmd->add_option("--request-timeout", serve.request_timeout, "Seconds a request may take to arrive")

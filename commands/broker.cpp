@@ -319,8 +319,7 @@ class Conn {
     running_ = true;
     stdin_open_ = true;
     out_open_ = err_open_ = true;
-    outr_ = std::make_unique<StreamRedactor>(secrets_or_empty());
-    errr_ = std::make_unique<StreamRedactor>(secrets_or_empty());
+    redactor_ = std::make_unique<StreamPairRedactor>(secrets_or_empty());
     uv_read_start(reinterpret_cast<uv_stream_t*>(&out_), alloc, on_output);
     uv_read_start(reinterpret_cast<uv_stream_t*>(&err_), alloc, on_output);
     start_timer(cmd.timeout);
@@ -336,16 +335,20 @@ class Conn {
     auto* c = static_cast<Conn*>(s->data);
     std::unique_ptr<char[]> owned(buf->base);
     bool is_out = s == reinterpret_cast<uv_stream_t*>(&c->out_);
-    auto& red = is_out ? c->outr_ : c->errr_;
-    FrameType t = is_out ? FrameType::stdout_data : FrameType::stderr_data;
     if (n < 0) {
       uv_read_stop(s);
-      c->send(t, red->flush());
+      auto ready = c->redactor_->end(is_out ? 0 : 1);
+      c->send(FrameType::stdout_data, ready[0]);
+      c->send(FrameType::stderr_data, ready[1]);
       (is_out ? c->out_open_ : c->err_open_) = false;
       c->maybe_done();
       return;
     }
-    c->send(t, red->push(std::string_view(buf->base, static_cast<size_t>(n))));
+    // One redactor for both: a secret split between stdout and stderr is
+    // still hidden, and each stream still goes back on its own.
+    auto ready = c->redactor_->push(is_out ? 0 : 1, std::string_view(buf->base, static_cast<size_t>(n)));
+    c->send(FrameType::stdout_data, ready[0]);
+    c->send(FrameType::stderr_data, ready[1]);
   }
 
   static void on_exit(uv_process_t* p, int64_t status, int sig) noexcept {
@@ -548,7 +551,7 @@ class Conn {
   Invocation inv_;
   bool got_request_ = false, running_ = false, exited_ = false, finished_ = false;
   bool client_open_ = true, stdin_open_ = false, out_open_ = false, err_open_ = false, timer_open_ = false;
-  std::unique_ptr<StreamRedactor> outr_, errr_;
+  std::unique_ptr<StreamPairRedactor> redactor_;  // stdout and stderr of the program
   struct DigestFree {
     void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
   };

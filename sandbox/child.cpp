@@ -252,13 +252,19 @@ int run_child_plan(void* arg) noexcept {
   // Unprivileged: our own uid and gid, as the ordinary user 1000 inside. An
   // unprivileged process may map exactly its own ids once setgroups is
   // denied. (As root the user namespace comes last: drop_capabilities.)
+  // The engine is non-dumpable, and so is this copy of it: its /proc/self
+  // files belong to root, which an unprivileged engine cannot write. It is
+  // dumpable only while it writes them (it has run nothing yet), then not
+  // again until exec replaces this memory.
   if (p->uid_map) {
+    ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
     if (!write_file("/proc/self/setgroups", "deny", 4, 0, 0) && errno != ENOENT)
       return fail(p, "deny setgroups", "/proc/self/setgroups");
     if (!write_file("/proc/self/uid_map", p->uid_map, std::strlen(p->uid_map), 0, 0))
       return fail(p, "write", "/proc/self/uid_map");
     if (!write_file("/proc/self/gid_map", p->gid_map, std::strlen(p->gid_map), 0, 0))
       return fail(p, "write", "/proc/self/gid_map");
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   }
   // The sandbox dies with the engine (a crashed engine leaves nothing running).
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return fail(p, "set", "parent death signal");

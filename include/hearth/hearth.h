@@ -2,6 +2,7 @@
 #pragma once
 
 #include "hearth/engine.h"
+#include "hearth/process.h"
 #include "hearth/status.h"
 #include "hearth/workflow.h"
 
