@@ -310,10 +310,15 @@ echo "token=$GH_TOKEN" >> "$HEARTH_OUTPUT"
     }
     at = nl + 1;
   }
-  // The value, its base64 and URL-encoded forms; nothing for unset or empty ones.
-  // (Its JSON-string form is the value itself here, so it is not repeated.)
-  BOOST_TEST(masks == (std::vector<std::string>{token, "Z2hzX3MzY3IzdC90b2tlbit2YWx1ZQ==", "ghs_s3cr3t%2Ftoken%2Bvalue"}),
-             s.out);
+  // The value first, then its encoded forms (the redactor's list: base64,
+  // URL, hex, base64 of base64, ...); nothing for unset or empty ones.
+  BOOST_REQUIRE(!masks.empty());
+  BOOST_TEST(masks.front() == token);
+  auto has = [&](const std::string& m) { return std::find(masks.begin(), masks.end(), m) != masks.end(); };
+  BOOST_TEST(has("Z2hzX3MzY3IzdC90b2tlbit2YWx1ZQ=="), s.out);
+  BOOST_TEST(has("ghs_s3cr3t%2Ftoken%2Bvalue"), s.out);
+  BOOST_TEST(has("6768735f7333637233742f746f6b656e2b76616c7565"), s.out);
+  for (auto& m : masks) BOOST_TEST(!m.empty());  // the empty secret is skipped
   BOOST_TEST(s.out.find(token) < first_other);  // the only clear copies are the masks themselves
   // What hearth writes itself is redacted before GitHub ever sees it.
   BOOST_TEST(s.summary.find(token) == std::string::npos);
