@@ -146,7 +146,9 @@ void Conn::forward() {
 }
 
 bool Conn::check_overrides(const StepProxy& sp, const RequestPath& path, Verdict& v) {
-  for (auto& [n, value] : req_.headers) {
+  for (auto& header : req_.headers) {
+    const std::string& n = header.first;  // named, not bound: lambdas capture it (clang 14)
+    const std::string& value = header.second;
     if (!std::any_of(kMethodOverrides.begin(), kMethodOverrides.end(), [&](auto& o) { return same_header(o, n); }))
       continue;
     std::string method = value;
@@ -173,7 +175,9 @@ void Conn::start_transfer(const StepProxy& sp, const std::string& url, int) {
   r.url = url;
   auto hop = connection_tokens(req_.headers);
   bool has_content_type = false;
-  for (auto& [n, v] : req_.headers) {
+  for (auto& header : req_.headers) {
+    const std::string& n = header.first;  // named, not bound: lambdas capture it (clang 14)
+    const std::string& v = header.second;
     if (listed(kRequestDropped, n) || listed(hop, n)) continue;
     if (std::any_of(sp.headers.begin(), sp.headers.end(), [&](auto& h) { return same_header(h.first, n); })) continue;
     has_content_type = has_content_type || iequals(n, "content-type");
