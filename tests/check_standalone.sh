@@ -1,13 +1,13 @@
 #!/bin/sh
-# Fails when a file of the project refers to something outside the repository:
-# a directory beside it (../shared) or an absolute path of a build machine.
-# tests/data/ holds upstream suites as they are and is not checked.
+# Fails when a file of the project, its test data included, refers to
+# something outside the repository: a directory beside it or an absolute
+# path of a build machine.
 root=$1
 cd "$root" || exit 2
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-  files=$(git ls-files | grep -v '^tests/data/' | grep -v '^tests/check_standalone.sh$')
+  files=$(git ls-files | grep -v '^tests/check_standalone.sh$')
 else
-  files=$(find . -type f ! -path './.git/*' ! -path './build*' ! -path './tests/data/*' ! -name check_standalone.sh | sed 's|^\./||')
+  files=$(find . -type f ! -path './.git/*' ! -path './build*' ! -name check_standalone.sh | sed 's|^\./||')
 fi
 status=0
 for pattern in '\.\./shared' '/work/'; do
