@@ -1,11 +1,14 @@
 #include "commands/broker.h"
 
 #include <openssl/evp.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <list>
 
@@ -73,7 +76,10 @@ class BrokerImpl final : public Broker {
 class Conn {
  public:
   Conn(BrokerImpl& b) : b_(b) {}
-  ~Conn() { *self_ = nullptr; }
+  ~Conn() {
+    *self_ = nullptr;
+    if (pidfd_ >= 0) ::close(pidfd_);
+  }
 
   void accept(uv_stream_t* server) {
     uv_pipe_init(b_.loop(), &client_, 0);
@@ -272,7 +278,8 @@ class Conn {
     uv_timer_start(&timer_, on_timeout, static_cast<uint64_t>(timeout.count()), 0);
   }
 
-  // Runs cmd.exec with `argv_s` (argv[0] included) and exactly `environ`, in `dir`.
+  // Runs cmd.exec with `argv_s` (argv[0] included) and exactly `environ`, in
+  // `dir`, in the attempt's jail (sandbox/jail.h), its stdio three pipes.
   void start_program(const GrantedCommand& cmd, std::vector<std::string> argv_s, const std::vector<std::string>& environ,
                      const std::string& dir) {
     std::vector<char*> argv, env;
@@ -280,42 +287,46 @@ class Conn {
     argv.push_back(nullptr);
     for (auto& e : environ) env.push_back(const_cast<char*>(e.c_str()));
     env.push_back(nullptr);
+    int pipes[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
+    auto close_all = [&pipes] {
+      for (auto& p : pipes)
+        for (int fd : p)
+          if (fd >= 0) ::close(fd);
+    };
+    for (auto& p : pipes)
+      if (::pipe2(p, O_CLOEXEC) != 0) {
+        close_all();
+        return refuse(std::string("hearth: cannot start ") + cmd.exec + ": pipe: " + std::strerror(errno), false);
+      }
+    sandbox::ProgramStart start;
+    start.program = cmd.exec.c_str();
+    start.argv = argv.data();
+    start.env = env.data();
+    start.cwd = dir.c_str();
+    start.stdio[0] = pipes[0][0];
+    start.stdio[1] = pipes[1][1];
+    start.stdio[2] = pipes[2][1];
+    const auto& jail = b_.opts().jail ? b_.opts().jail : sandbox::Jail::host();
+    auto started = jail->start(start);
+    ::close(pipes[0][0]);
+    ::close(pipes[1][1]);
+    ::close(pipes[2][1]);
+    if (!started) {
+      for (int fd : {pipes[0][1], pipes[1][0], pipes[2][0]}) ::close(fd);
+      return refuse("hearth: " + started.message(), false);
+    }
+    pid_ = started->pid;
+    pidfd_ = started->pidfd;
     uv_pipe_init(b_.loop(), &in_, 0);
     uv_pipe_init(b_.loop(), &out_, 0);
     uv_pipe_init(b_.loop(), &err_, 0);
-    in_.data = out_.data = err_.data = this;
-    handles_ += 3;
-    uv_stdio_container_t stdio[3];
-    stdio[0].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_READABLE_PIPE);
-    stdio[0].data.stream = reinterpret_cast<uv_stream_t*>(&in_);
-    stdio[1].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
-    stdio[1].data.stream = reinterpret_cast<uv_stream_t*>(&out_);
-    stdio[2].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
-    stdio[2].data.stream = reinterpret_cast<uv_stream_t*>(&err_);
-    uv_process_options_t o{};
-    o.file = cmd.exec.c_str();
-    o.args = argv.data();
-    o.env = env.data();
-    o.cwd = dir.c_str();
-    o.flags = UV_PROCESS_DETACHED;  // its own session: one process group to kill
-    o.stdio_count = 3;
-    o.stdio = stdio;
-    o.exit_cb = on_exit;
-    proc_.data = this;
-    ++handles_;
-    // libuv passes every descriptor not marked close-on-exec on to the
-    // program: mark them all (above stdio) first, including any the engine's
-    // own parent left open (`exec 7<file; hearth run`). As libuv's
-    // uv_disable_stdio_inheritance, but for every number.
-    ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-    int rc = uv_spawn(b_.loop(), &proc_, &o);
-    if (rc != 0) {
-      close_handle(&proc_);
-      close_handle(&in_);
-      close_handle(&out_);
-      close_handle(&err_);
-      return refuse("hearth: cannot start " + cmd.exec + ": " + uv_strerror(rc), false);
-    }
+    uv_poll_init(b_.loop(), &exit_poll_, pidfd_);
+    in_.data = out_.data = err_.data = exit_poll_.data = this;
+    handles_ += 4;
+    uv_pipe_open(&in_, pipes[0][1]);
+    uv_pipe_open(&out_, pipes[1][0]);
+    uv_pipe_open(&err_, pipes[2][0]);
+    uv_poll_start(&exit_poll_, UV_READABLE, on_exit);
     running_ = true;
     stdin_open_ = true;
     out_open_ = err_open_ = true;
@@ -351,13 +362,22 @@ class Conn {
     c->send(FrameType::stderr_data, ready[1]);
   }
 
-  static void on_exit(uv_process_t* p, int64_t status, int sig) noexcept {
-    auto* c = static_cast<Conn*>(p->data);
+  // The program's pidfd is readable: it has exited. Its process group is
+  // killed before it is reaped (its leftovers die with it, and its pid
+  // cannot be reused in between).
+  static void on_exit(uv_poll_t* h, int, int) noexcept {
+    auto* c = static_cast<Conn*>(h->data);
+    ::kill(-c->pid_, SIGKILL);
+    siginfo_t info{};
+    if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(c->pidfd_), &info, WEXITED | WNOHANG) != 0 ||
+        info.si_pid == 0)
+      return;  // not yet (a spurious wake-up)
+    c->reaped_ = true;
+    uv_poll_stop(h);
+    if (c->finished_) return c->close_handle(h);  // the call ended already; only the reaping was left
     c->exited_ = true;
-    c->inv_.exit_code = sig ? 128 + sig : static_cast<int>(status);
+    c->inv_.exit_code = info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
     if (c->timer_open_) uv_timer_stop(&c->timer_);
-    // The program's leftovers die with it.
-    ::kill(-p->pid, SIGKILL);
     c->maybe_done();
   }
 
@@ -371,15 +391,15 @@ class Conn {
     }
     if (!c->inv_.timed_out) {
       c->inv_.timed_out = true;
-      ::kill(-c->proc_.pid, SIGTERM);
+      ::kill(-c->pid_, SIGTERM);
       uv_timer_start(t, on_timeout, static_cast<uint64_t>(c->b_.opts().kill_grace.count()), 0);
     } else {
-      ::kill(-c->proc_.pid, SIGKILL);
+      ::kill(-c->pid_, SIGKILL);
     }
   }
 
   void kill_program() {
-    if (running_ && !exited_ && !host_) ::kill(-proc_.pid, SIGKILL);
+    if (running_ && !exited_ && !host_) ::kill(-pid_, SIGKILL);
   }
 
   void write_stdin(const std::string& data) {
@@ -521,7 +541,9 @@ class Conn {
     if (timer_open_) close_handle(&timer_);
     if (host_) return;  // a host call has no process
     close_stdin();
-    close_handle(&proc_);
+    // A program still running was sent SIGKILL: its exit is awaited (and
+    // reaped) before the handle closes, so no zombie is left behind.
+    if (reaped_) close_handle(&exit_poll_);
     close_handle(&out_);
     close_handle(&err_);
   }
@@ -543,7 +565,10 @@ class Conn {
 
   BrokerImpl& b_;
   uv_pipe_t client_{}, in_{}, out_{}, err_{};
-  uv_process_t proc_{};
+  uv_poll_t exit_poll_{};  // on the program's pidfd
+  int pidfd_ = -1;
+  pid_t pid_ = 0;
+  bool reaped_ = false;
   uv_timer_t timer_{};
   int handles_ = 0;
   int pending_writes_ = 0;

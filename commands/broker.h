@@ -7,9 +7,11 @@
 //      call with its policy (policy.h) — a refusal is written back as stderr
 //      and exit status 126;
 //   3. checks path arguments and resolves cwd inside the workspace (paths.h);
-//   4. starts the real program with uv_spawn, in its own session, in the
-//      workspace's host directory, with exactly the command's environment
-//      (its secrets and declared env, never the engine's own);
+//   4. starts the real program in the attempt's jail (sandbox/jail.h: the
+//      host read-only but for the workspace, as the run's unprivileged id
+//      when the engine is root), in its own session, in the workspace's host
+//      directory, with exactly the command's environment (its secrets and
+//      declared env, never the engine's own);
 //   5. streams stdin in and stdout/stderr back, every secret redacted
 //      (redact.h), enforces the timeout, and ends with the exit frame.
 // If the shim goes away first (killed, crashed), the program's whole process
@@ -32,6 +34,7 @@
 #include "commands/git_push.h"
 #include "commands/policy.h"
 #include "commands/redact.h"
+#include "sandbox/jail.h"
 #include "util/status.h"
 
 namespace hearth::commands {
@@ -106,6 +109,8 @@ struct BrokerOptions {
   std::vector<GrantedCommand> commands;
   std::shared_ptr<const SecretSet> secrets;  // every secret of every command of the step
   DecisionContext context;
+  /// Where programs run (sandbox/jail.h); null: on the host, as the engine.
+  std::shared_ptr<const sandbox::Jail> jail;
   std::chrono::milliseconds kill_grace{2000};
   /// Intent: called before a granted program starts (and for a refusal).
   /// Return an error to refuse the call (the journal could not record it).

@@ -160,6 +160,7 @@ class Run {
   std::optional<std::string> hidden_state_dir() const;
   // Granted commands of an attempt: the grants, the broker and its journal.
   Status prepare_grants_for(StepState& st, const nlohmann::json& ctx);
+  Status prepare_jail(StepState& st, commands::BrokerOptions& options);
   Status start_broker(StepState& st);
   void close_broker(StepState& st);
   Status journal_call_started(StepState& st, const commands::Invocation& inv);

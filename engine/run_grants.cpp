@@ -1,5 +1,9 @@
 // A run's granted commands: per attempt, the grants (grants.h), the broker
 // on its socket, and the journal of every call in the run store.
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "engine/run.h"
@@ -32,10 +36,44 @@ Status Run::prepare_grants_for(StepState& st, const nlohmann::json& ctx) {
   return {};
 }
 
+// The jail the attempt's granted programs run in (sandbox/jail.h): prepared
+// once here, used by every call. Isolated runs only: a local run's steps are
+// on the host already. A jailed program's HOME and TMPDIR are fresh
+// directories of the attempt (the host's home is read-only there, or not
+// even reachable as the run's unprivileged id).
+Status Run::prepare_jail(StepState& st, commands::BrokerOptions& options) {
+  if (!isolated()) return {};
+  const std::string& priv = st.grants->private_dir;
+  for (const char* sub : {"/home", "/tmp"})
+    if (::mkdir((priv + sub).c_str(), 0700) != 0 && errno != EEXIST)
+      return Error{"cannot create " + priv + sub + ": " + std::strerror(errno)};
+  sandbox::JailSpec spec;
+  spec.workspace = workspace_->path;
+  spec.read_only = workspace_->read_only;
+  // .hearth as the sandbox shows it: readable, never changed; a symlink
+  // (a step's plant) is not followed.
+  std::string dot_hearth = workspace_->path + "/.hearth";
+  struct stat lst {};
+  if (::lstat(dot_hearth.c_str(), &lst) == 0 && S_ISDIR(lst.st_mode)) spec.read_only.push_back(dot_hearth);
+  if (auto rel = hidden_state_dir()) spec.hidden.push_back(workspace_->path + "/" + *rel);
+  spec.writable.push_back(priv);
+  auto jail = sandbox_->prepare_jail(spec);
+  if (!jail) return jail.error();
+  options.jail = *jail;
+  for (auto& c : options.commands) {
+    if (c.host) continue;
+    std::erase_if(c.env, [](const std::string& e) { return e.rfind("HOME=", 0) == 0 || e.rfind("TMPDIR=", 0) == 0; });
+    c.env.push_back("HOME=" + priv + "/home");
+    c.env.push_back("TMPDIR=" + priv + "/tmp");
+  }
+  return {};
+}
+
 Status Run::start_broker(StepState& st) {
   if (!st.grants) return {};
   commands::BrokerOptions options = st.grants->broker;
   options.kill_grace = opts_.kill_grace;
+  if (auto s = prepare_jail(st, options); !s.ok()) return s;
   StepState* sp = &st;  // steps_ never reallocates after begin()
   std::weak_ptr<bool> alive = alive_;
   options.on_started = [this, sp, alive](const commands::Invocation& inv) -> Status {

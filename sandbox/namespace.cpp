@@ -179,6 +179,13 @@ class NamespaceSandbox final : public Sandbox {
 
   std::string_view kind() const override { return "namespace"; }
 
+  Result<std::shared_ptr<const Jail>> prepare_jail(const JailSpec& spec) override {
+    if (!ids_) return Jail::prepare(spec, std::nullopt, nullptr);
+    HostId id = ids_->for_workspace(spec.workspace);
+    return Jail::prepare(spec, std::make_pair(id.uid, id.gid),
+                         [this, id](uid_t uid, gid_t gid) { return ids_->mapping({uid, gid}, id); });
+  }
+
  private:
   /// A child started in new namespaces, and what to release once it exited.
   struct Started {

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sandbox/jail.h"
 #include "util/status.h"
 
 namespace hearth::sandbox {
@@ -158,6 +159,14 @@ class Sandbox {
   /// The engine refuses to start or resume a run on a backend that says why
   /// not, so no step silently falls back to weaker isolation.
   virtual std::string_view unavailable() const { return {}; }
+  /// Where the granted programs of one step attempt run (jail.h): an
+  /// isolating backend prepares a jail around `spec`, as the same host
+  /// user its sandboxes of that workspace run as; the local backend (whose
+  /// steps are on the host already) gives Jail::host().
+  virtual Result<std::shared_ptr<const Jail>> prepare_jail(const JailSpec& spec) {
+    (void)spec;
+    return Jail::host();
+  }
 };
 
 /// The host itself: no isolation. For trusted runs inside an already

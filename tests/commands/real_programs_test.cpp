@@ -72,6 +72,10 @@ struct StandInGithub {
     server.set_route(github_route);
     elsewhere.set_route(github_route);
     write_file(dir.path / "other-bundle.pem", "");  // trusts nothing: the engine's own SSL_CERT_FILE
+    // The CA certificate is public, like /etc/ssl: readable by the jail's user.
+    std::filesystem::permissions(dir.path, std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+                                               std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
+                                               std::filesystem::perms::others_exec);
   }
   std::string host() const { return "127.0.0.1:" + std::to_string(server.port()); }
   std::string other_host() const { return "127.0.0.2:" + std::to_string(elsewhere.port()); }
@@ -83,8 +87,7 @@ kind = "namespace"
 
 [commands.gh]
 secrets = ["GH_ENTERPRISE_TOKEN"]
-env = { GH_HOST = ")" + host() + R"(", SSL_CERT_FILE = ")" + ca.ca_pem + R"(", GH_CONFIG_DIR = ")" +
-           (dir.path / "gh-config").string() + R"(" }
+env = { GH_HOST = ")" + host() + R"(", SSL_CERT_FILE = ")" + ca.ca_pem + R"(" }
 )" + policy + "\n";
   }
 
@@ -197,8 +200,7 @@ kind = "namespace"
 
 [commands.npm]
 secrets = ["NPM_TOKEN"]
-env = { NPM_CONFIG_REGISTRY = ")" + url + R"(", NPM_CONFIG_CACHE = ")" +
-                (host.path / "npm-cache").string() + R"(", NPM_CONFIG_UPDATE_NOTIFIER = "false" }
+env = { NPM_CONFIG_REGISTRY = ")" + url + R"(", NPM_CONFIG_UPDATE_NOTIFIER = "false" }
 preset = "npm:read-only"
 
 [[steps]]

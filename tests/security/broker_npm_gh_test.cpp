@@ -63,8 +63,7 @@ kind = "namespace"
 
 [commands.npm]
 secrets = ["NPM_TOKEN"]
-env = { NPM_CONFIG_REGISTRY = ")" + registry.url() + R"(/", NPM_CONFIG_CACHE = ")" +
-                                      (host.path / "npm-cache").string() + R"(", NPM_CONFIG_UPDATE_NOTIFIER = "false" }
+env = { NPM_CONFIG_REGISTRY = ")" + registry.url() + R"(/", NPM_CONFIG_UPDATE_NOTIFIER = "false" }
 )" + policy + R"(
 
 [[steps]]
@@ -139,6 +138,9 @@ BOOST_AUTO_TEST_CASE(npm_options_naming_another_registry_get_no_token) {
 BOOST_AUTO_TEST_CASE(a_gh_repo_from_an_input_cannot_send_the_token_to_another_host) {
   TempDir dir;
   TestCa ca = TestCa::make(dir.path);
+  // The CA certificate is public, like /etc/ssl: readable by the jail's user.
+  std::filesystem::permissions(dir.path, std::filesystem::perms::owner_all | std::filesystem::perms::group_read | std::filesystem::perms::group_exec |
+                                std::filesystem::perms::others_read | std::filesystem::perms::others_exec);
   Upstream server{&ca};
   Upstream elsewhere{&ca, "127.0.0.2"};
   std::string host = "127.0.0.1:" + std::to_string(server.port());
@@ -153,8 +155,7 @@ repo = { type = "string", default = "o/r" }
 
 [commands.gh]
 secrets = ["GH_ENTERPRISE_TOKEN"]
-env = { GH_HOST = ")" + host + R"(", GH_REPO = "${{ inputs.repo }}", SSL_CERT_FILE = ")" + ca.ca_pem +
-                R"(", GH_CONFIG_DIR = ")" + (dir.path / "gh-config").string() + R"(" }
+env = { GH_HOST = ")" + host + R"(", GH_REPO = "${{ inputs.repo }}", SSL_CERT_FILE = ")" + ca.ca_pem + R"(" }
 preset = "gh:read-only"
 
 [[steps]]
