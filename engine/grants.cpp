@@ -19,10 +19,6 @@ namespace hearth::engine {
 
 namespace fs = std::filesystem;
 
-#ifndef HEARTH_INSTALLED_SHIM
-#define HEARTH_INSTALLED_SHIM ""
-#endif
-
 namespace {
 
 bool executable(const fs::path& p) {
@@ -104,7 +100,7 @@ Status write_private(const std::string& path, const std::string& text) {
 
 }  // namespace
 
-std::string find_shim() { return find_companion("HEARTH_SHIM", "hearth-shim", "commands", HEARTH_INSTALLED_SHIM); }
+std::string find_shim() { return find_companion("HEARTH_SHIM", "hearth-shim", "commands"); }
 
 std::vector<std::string> secret_names(const workflows::Workflow& wf) {
   std::vector<std::string> names;

@@ -20,10 +20,6 @@
 #include "sandbox/watched_process.h"
 #include "util/companion.h"
 
-#ifndef HEARTH_INSTALLED_STEPBOX
-#define HEARTH_INSTALLED_STEPBOX ""
-#endif
-
 namespace hearth::sandbox {
 
 namespace proto = session_protocol;
@@ -386,7 +382,7 @@ std::unique_ptr<SandboxSession> make_spawning_session(uv_loop_t* loop, Sandbox& 
 }
 
 std::string find_stepbox() {
-  return find_companion("HEARTH_STEPBOX", "hearth-stepbox", "sandbox", HEARTH_INSTALLED_STEPBOX);
+  return find_companion("HEARTH_STEPBOX", "hearth-stepbox", "sandbox");
 }
 
 }  // namespace hearth::sandbox

@@ -1,6 +1,9 @@
-// Where a program installed with Hearth (hearth-shim, hearth-stepbox) is.
+// Where a program shipped with Hearth (hearth-shim, hearth-stepbox) is.
+// Nothing here is a path fixed at build time: an installed tree, a release
+// tarball unpacked anywhere and the build tree all find their own helpers.
 #pragma once
 
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -9,12 +12,18 @@
 
 namespace hearth {
 
-/// `name` as a companion of the running executable: $`env_var` when set
-/// (empty result when it is not executable), else beside the executable,
-/// else in the build tree beside it (../`build_dir`/`name`), else
-/// `installed` (where `meson install` put it). Empty when none exists.
-inline std::string find_companion(const char* env_var, const std::string& name, const std::string& build_dir,
-                                  const std::string& installed) {
+namespace detail {
+inline void companion_anchor() {}
+}  // namespace detail
+
+/// `name` as a companion of the running code: $`env_var` when set (empty
+/// result when it is not executable); else, next to the running executable,
+/// the same directory, `../libexec/hearth/` (an installed tree or the release
+/// tarball: bin/ beside libexec/) and the build tree's `../<build_dir>/`; else,
+/// for an embedding program, `libexec/hearth/` beside the library holding this
+/// code (`<libdir>/../libexec/hearth/`, also one level up for a multiarch
+/// libdir). Empty when none exists.
+inline std::string find_companion(const char* env_var, const std::string& name, const std::string& build_dir) {
   namespace fs = std::filesystem;
   auto executable = [](const fs::path& p) {
     std::error_code ec;
@@ -24,10 +33,17 @@ inline std::string find_companion(const char* env_var, const std::string& name, 
   std::error_code ec;
   fs::path self = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) {
-    for (auto candidate : {self.parent_path() / name, self.parent_path().parent_path() / build_dir / name})
+    fs::path dir = self.parent_path();
+    for (auto candidate : {dir / name, dir.parent_path() / "libexec" / "hearth" / name, dir.parent_path() / build_dir / name})
       if (executable(candidate)) return candidate.string();
   }
-  if (!installed.empty() && executable(installed)) return installed;
+  Dl_info info{};
+  if (::dladdr(reinterpret_cast<void*>(&detail::companion_anchor), &info) != 0 && info.dli_fname) {
+    fs::path lib = fs::weakly_canonical(fs::path(info.dli_fname), ec).parent_path();
+    for (auto candidate : {lib.parent_path() / "libexec" / "hearth" / name,
+                           lib.parent_path().parent_path() / "libexec" / "hearth" / name})
+      if (executable(candidate)) return candidate.string();
+  }
   return "";
 }
 

@@ -1,0 +1,70 @@
+#!/bin/sh
+# Makes the release tarball: hearth-<version>-linux-x86_64.tar.gz and its
+# .sha256, in --out (default: dist/). The tarball holds one directory,
+# hearth-<version>-linux-x86_64/, with bin/hearth, libexec/hearth/ (the shim and
+# the stepbox), lib/ (libhearth and every shared library it needs beyond the C
+# and C++ runtimes every Debian and Ubuntu system has), include/hearth/,
+# share/doc/hearth/ (the docs, LICENSE, and the copyright file of each bundled
+# library). Nothing in it names a path of the build machine: hearth finds its
+# libraries through $ORIGIN and its helpers beside itself (docs/install.md).
+#
+#   scripts/release.sh                    a release build in build-release/, then the tarball
+#   scripts/release.sh --build DIR        the tarball from an existing build directory
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=""
+out="$root/dist"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build) build=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    *) echo "usage: scripts/release.sh [--build DIR] [--out DIR]" >&2; exit 2 ;;
+  esac
+done
+if [ -z "$build" ]; then
+  build="$root/build-release"
+  [ -f "$build/build.ninja" ] || meson setup "$build" "$root" --buildtype=release -Dtests=disabled
+  ninja -C "$build"
+fi
+build=$(cd "$build" && pwd)
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+meson install -C "$build" --no-rebuild --destdir "$stage/destdir" >/dev/null
+prefix=$(meson introspect --buildoptions "$build" |
+  python3 -c 'import json, sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "prefix"))')
+installed="$stage/destdir$prefix"
+version=$("$installed/bin/hearth" --version | awk '{print $2}')
+name="hearth-$version-linux-x86_64"
+tree="$stage/$name"
+mkdir -p "$tree/bin" "$tree/lib" "$tree/libexec/hearth" "$tree/include" "$tree/share/doc/hearth/licenses"
+
+cp "$installed/bin/hearth" "$tree/bin/"
+cp "$installed"/libexec/hearth/hearth-shim "$installed"/libexec/hearth/hearth-stepbox "$tree/libexec/hearth/"
+cp -a $(find "$installed" -name 'libhearth.so*') "$tree/lib/"
+cp -a "$installed/include/hearth" "$tree/include/"
+
+# Every shared library hearth loads, except the C and C++ runtimes.
+system='linux-vdso|/libc\.so|/libm\.so|/libpthread\.so|/libdl\.so|/librt\.so|/ld-linux|/libresolv\.so|/libstdc\+\+\.so|/libgcc_s\.so'
+ldd "$tree/bin/hearth" | awk '/=> \// {print $3}' | grep -Ev "$system" | while read -r lib; do
+  base=$(basename "$lib")
+  [ -e "$tree/lib/$base" ] && continue
+  cp -L "$lib" "$tree/lib/$base"
+  # Its licence, from the Debian package that ships it.
+  pkg=$(dpkg -S "$lib" 2>/dev/null || dpkg -S "$(readlink -f "$lib")" 2>/dev/null ||
+        dpkg -S "/usr$lib" 2>/dev/null || dpkg -S "${lib#/usr}" 2>/dev/null || true)
+  pkg=$(echo "$pkg" | head -n 1 | cut -d: -f1)
+  if [ -n "$pkg" ] && [ -f "/usr/share/doc/$pkg/copyright" ]; then
+    cp "/usr/share/doc/$pkg/copyright" "$tree/share/doc/hearth/licenses/$pkg.copyright"
+  fi
+done
+
+cp "$root/LICENSE" "$tree/"
+cp "$root/LICENSE" "$root/README.md" "$root/CHANGELOG.md" "$tree/share/doc/hearth/"
+cp -r "$root/docs" "$tree/share/doc/hearth/docs"
+
+tar -C "$stage" --owner=0 --group=0 --numeric-owner -czf "$out/$name.tar.gz" "$name"
+(cd "$out" && sha256sum "$name.tar.gz" > "$name.tar.gz.sha256")
+echo "$out/$name.tar.gz"

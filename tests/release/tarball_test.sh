@@ -1,0 +1,72 @@
+#!/bin/sh
+# The release tarball, as a user gets it: made by scripts/release.sh from this
+# build, unpacked into an empty directory, and run from there with nothing of
+# the build around (no HEARTH_* variables, no build tree beside it):
+# `hearth --version`, the triage example (skill steps in the sandbox, the
+# model replayed from its cassette) and a sandboxed step calling a granted
+# command (the shim and the stepbox from libexec/hearth). Every shared
+# library it loads is in the tarball or a C/C++ runtime, and its run path
+# and strings name no directory of the build machine.
+#   tarball_test.sh BUILD_DIR SOURCE_DIR
+set -eu
+build=$1
+src=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+sh "$src/scripts/release.sh" --build "$build" --out "$work/dist" >/dev/null
+tarball=$(ls "$work"/dist/hearth-*-linux-x86_64.tar.gz)
+(cd "$work/dist" && sha256sum -c --quiet "$(basename "$tarball").sha256") || fail "the .sha256 does not match"
+mkdir "$work/unpacked"
+tar -C "$work/unpacked" -xzf "$tarball"
+top=$(ls -d "$work"/unpacked/hearth-*)
+for f in bin/hearth libexec/hearth/hearth-shim libexec/hearth/hearth-stepbox LICENSE share/doc/hearth/README.md; do
+  [ -e "$top/$f" ] || fail "the tarball has no $f"
+done
+
+# Run it with a clean environment, from a directory of its own.
+run() { env -i PATH=/usr/bin:/bin HOME="$work" LANG=C.UTF-8 "$top/bin/hearth" "$@"; }
+
+# Libraries: each resolves inside the tarball, or is a runtime every system has.
+runtimes='linux-vdso|/libc\.so|/libm\.so|/libpthread\.so|/libdl\.so|/librt\.so|/ld-linux|/libresolv\.so|/libstdc\+\+\.so|/libgcc_s\.so'
+libs=$(env -i PATH=/usr/bin:/bin ldd "$top/bin/hearth")
+echo "$libs" | grep -q "not found" && fail "a library is missing: $libs"
+outside=$(echo "$libs" | awk '/=> \// {print $3}' | grep -Ev "$runtimes" | grep -v "^$top/" || true)
+[ -z "$outside" ] || fail "libraries loaded from outside the tarball: $outside"
+
+# No path of the build machine: run paths are $ORIGIN-relative, no helper path is baked in.
+if readelf -d "$top/bin/hearth" | grep -E 'R(UN)?PATH' | grep -v '\$ORIGIN' >/dev/null; then
+  fail "an absolute run path: $(readelf -d "$top/bin/hearth" | grep -E 'R(UN)?PATH')"
+fi
+if strings -a "$top/bin/hearth" "$top"/lib/libhearth.so* | grep -E '^/.*/(hearth-shim|hearth-stepbox)$' | grep -v '^/run/'; then
+  fail "a helper's absolute path is baked in"
+fi
+
+run --version | grep -q '^hearth [0-9]' || fail "hearth --version: $(run --version 2>&1)"
+
+# The triage example, offline.
+cp -r "$src/examples/triage" "$work/triage"
+(cd "$work/triage" && run run triage --payload @issue.json --model replay:cassette.jsonl) > "$work/triage.log" 2>&1 ||
+  fail "the triage example failed: $(cat "$work/triage.log")"
+grep -q "succeeded" "$work/triage.log" || fail "the triage example did not succeed: $(cat "$work/triage.log")"
+
+# A sandboxed step calling a granted command.
+mkdir -p "$work/repo/.hearth/workflows"
+cat > "$work/repo/.hearth/workflows/granted.toml" <<'TOML'
+[commands.greet]
+exec = "/bin/echo"
+allow = ["hello *"]
+
+[[steps]]
+id = "inside"
+commands = ["greet"]
+run = '''
+test -d /workspace
+greet hello from-the-sandbox
+'''
+TOML
+(cd "$work/repo" && git init -q . && run run granted) > "$work/granted.log" 2>&1 ||
+  fail "the sandboxed step failed: $(cat "$work/granted.log")"
+grep -q "hello from-the-sandbox" "$work/granted.log" || fail "the granted command did not answer: $(cat "$work/granted.log")"
+echo "ok: $(basename "$tarball")"
