@@ -7,15 +7,22 @@
 # command (the shim and the stepbox from libexec/hearth). Every shared
 # library it loads is in the tarball or a C/C++ runtime, and its run path
 # and strings name no directory of the build machine.
-#   tarball_test.sh BUILD_DIR SOURCE_DIR
+#   tarball_test.sh BUILD_DIR SOURCE_DIR        makes the tarball from BUILD_DIR first
+#   tarball_test.sh --tarball FILE SOURCE_DIR   a tarball made elsewhere (scripts/check-distro.sh)
 set -eu
-build=$1
-src=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-sh "$src/scripts/release.sh" --build "$build" --out "$work/dist" >/dev/null
+given=""
+if [ "$1" = --tarball ]; then given=$2; src=$3; else build=$1; src=$2; fi
+mkdir "$work/dist"
+if [ -n "$given" ]; then
+  cp "$given" "$work/dist/"
+  (cd "$work/dist" && sha256sum "$(basename "$given")" > "$(basename "$given").sha256")
+else
+  sh "$src/scripts/release.sh" --build "$build" --out "$work/dist" >/dev/null
+fi
 tarball=$(ls "$work"/dist/hearth-*-linux-x86_64.tar.gz)
 (cd "$work/dist" && sha256sum -c --quiet "$(basename "$tarball").sha256") || fail "the .sha256 does not match"
 mkdir "$work/unpacked"
