@@ -32,7 +32,7 @@ out=$(cd "$out" && pwd)
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-meson install -C "$build" --no-rebuild --destdir "$stage/destdir" >/dev/null
+meson install -C "$build" --no-rebuild --strip --destdir "$stage/destdir" >/dev/null
 prefix=$(meson introspect --buildoptions "$build" |
   python3 -c 'import json, sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "prefix"))')
 installed="$stage/destdir$prefix"
