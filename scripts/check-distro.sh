@@ -26,7 +26,7 @@ mkdir -p "$root/src" "$root/build" "$root/tarball"
 [ -z "$tarball" ] || cp "$tarball" "$root/tarball/"
 
 inside() {
-  bwrap --bind "$root" / --dev-bind /dev /dev --proc /proc --bind /sys /sys --tmpfs /tmp \
+  bwrap --bind "$root" / --dev-bind /dev /dev --proc /proc --bind /sys /sys --perms 01777 --tmpfs /tmp \
     --ro-bind /etc/resolv.conf /etc/resolv.conf --ro-bind "$repo" /src --chdir /src \
     --setenv HOME /root --setenv PATH /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin -- "$@"
 }
