@@ -430,6 +430,7 @@ Status Run::prepare_spec(StepState& st, nlohmann::json& ctx) {
     if (auto rel = hidden_state_dir()) iso.hidden.push_back(*rel);
     // The engine trusts .hearth/ (workflows, skills) on the next run: a step
     // may read it but never change it, wherever the state lives.
+    if (auto s = keep_dot_hearth(workspace_->path); !s.ok()) return Error{where("workspace") + s.message()};
     iso.read_only.push_back(".hearth");
     st.output_inside = std::string("/run/hearth/") + kOutputFileName;
     env["HEARTH_WORKSPACE"] = sandbox::kWorkspaceInside;

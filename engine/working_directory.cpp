@@ -1,6 +1,7 @@
 #include "engine/working_directory.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <linux/openat2.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -43,6 +44,23 @@ Result<std::string> resolve_working_directory(const std::string& workspace, cons
     }
   }
   return (std::filesystem::path(workspace) / std::filesystem::path(dir).lexically_normal()).string();
+}
+
+Status keep_dot_hearth(const std::string& workspace) {
+  Fd root{::open(workspace.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)};
+  if (root.fd < 0) return Error{"cannot open the workspace: " + std::string(std::strerror(errno))};
+  for (int tries = 0; tries < 2; ++tries) {
+    struct stat st {};
+    if (::fstatat(root.fd, ".hearth", &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      if (S_ISDIR(st.st_mode)) return {};
+      return Error{".hearth in the workspace is not a directory (a symbolic link or a file, which a step may have "
+                   "left): Hearth keeps .hearth read-only for steps and cannot here; remove it and run again"};
+    }
+    if (errno != ENOENT) return Error{"cannot look at .hearth in the workspace: " + std::string(std::strerror(errno))};
+    if (::mkdirat(root.fd, ".hearth", 0755) == 0) return {};
+    if (errno != EEXIST) return Error{"cannot create .hearth in the workspace: " + std::string(std::strerror(errno))};
+  }
+  return Error{".hearth in the workspace keeps changing"};
 }
 
 }  // namespace hearth::engine

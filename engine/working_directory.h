@@ -1,5 +1,6 @@
 // Where a step's script starts: `working-directory`, which may come from an
-// input, confined to the workspace.
+// input, confined to the workspace; and the workspace's .hearth, kept a real
+// directory so that a sandbox can show it read-only.
 #pragma once
 
 #include <string>
@@ -18,5 +19,13 @@ namespace hearth::engine {
 /// running at the same time could still swap a directory for a link in
 /// between (inside a namespace sandbox the link then resolves in the sandbox).
 Result<std::string> resolve_working_directory(const std::string& workspace, const std::string& dir);
+
+/// Makes sure `<workspace>/.hearth` is a real directory before a sandboxed
+/// step starts: created (empty) when missing, so a step cannot create one
+/// and plant workflows the next run would load; refused when it is anything
+/// else (a symbolic link a step left, a file), with what to do. The sandbox
+/// binds it read-only over itself, which a step can neither write through
+/// nor rename away.
+Status keep_dot_hearth(const std::string& workspace);
 
 }  // namespace hearth::engine

@@ -274,6 +274,35 @@ true
   BOOST_TEST(!repo.exists(".hearth-moved"));
 }
 
+// A repository without .hearth, the state elsewhere: a step that created
+// .hearth/workflows (or a .hearth link into the workspace) would choose what
+// the next `hearth run <name>` executes. The engine makes .hearth a real,
+// read-only directory before the step starts; a link left there is refused.
+BOOST_AUTO_TEST_CASE(a_step_cannot_plant_workflows_in_a_repository_without_dot_hearth) {
+  if (without_namespaces()) return;
+  TempDir state;
+  TempRepo repo(kNamespaceHeader + R"([[steps]]
+id = "plant"
+run = '''
+set +e
+mkdir -p .hearth/workflows && echo '[sandbox]' > .hearth/workflows/evil.toml
+mkdir -p planted/workflows && echo '[sandbox]' > planted/workflows/evil.toml
+rmdir .hearth 2>/dev/null; ln -s planted .hearth
+true
+'''
+)");
+  auto outcome = run_with_state_at(repo, "workflow.toml", state);
+  BOOST_TEST(outcome.status == RunStatus::succeeded, outcome.error);
+  BOOST_TEST(!repo.exists(".hearth/workflows/evil.toml"));
+  BOOST_TEST(fs::is_directory(fs::symlink_status(repo.root() / ".hearth")));
+  // A link left there some other way is refused before any step runs.
+  fs::remove_all(repo.root() / ".hearth");
+  fs::create_directory_symlink("planted", repo.root() / ".hearth");
+  auto refused = run_with_state_at(repo, "workflow.toml", state);
+  BOOST_TEST(refused.status == RunStatus::failed);
+  BOOST_TEST(fs::is_symlink(repo.root() / ".hearth"));
+}
+
 // The stand-in model server, and the engine pointed at it.
 struct ModelEnv {
   ModelServer server;
