@@ -19,7 +19,7 @@ if [ ! -f "$root/.made" ]; then
   step "making the root"
   rm -rf "$root"
   mkdir -p "$root"
-  mmdebstrap --variant=apt --include=ca-certificates,sudo "$suite" "$root"
+  mmdebstrap --variant=apt --include=ca-certificates,sudo,passwd "$suite" "$root"
   touch "$root/.made"
 fi
 mkdir -p "$root/src" "$root/build" "$root/tarball"
@@ -33,7 +33,8 @@ inside() {
 
 step "installing the build dependencies"
 inside sh /src/scripts/install-deps.sh
-inside sh -c 'id hearth-test >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin hearth-test'
+inside sh -c 'command -v useradd >/dev/null || apt-get install -y -qq passwd >/dev/null
+  id hearth-test >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin hearth-test'
 inside sh -c 'gcc --version | head -n 1; git --version; dpkg-query -W libgit2-dev libcurl4-openssl-dev libicu-dev libcli11-dev libtomlplusplus-dev'
 step "building"
 [ -f "$root/build/build.ninja" ] || inside meson setup /build /src --buildtype=debugoptimized
