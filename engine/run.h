@@ -302,7 +302,7 @@ class Run {
   std::function<void(const RunOutcome&)> done_;
   nlohmann::json payload_;
   nlohmann::json env_ = nlohmann::json::object();  // the workflow's env, rendered at start
-  std::map<std::string, std::string> base_env_;     // the engine's environment plus env_
+  std::map<std::string, std::string> base_env_;     // step_base_env() plus env_
   nlohmann::json ctx_;                              // inputs, env, run; steps filled per step
   std::vector<StepState> steps_;
   std::unordered_map<std::string, size_t> index_;  // step id -> position in steps_
