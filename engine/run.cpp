@@ -426,6 +426,9 @@ Status Run::prepare_spec(StepState& st, nlohmann::json& ctx) {
   st.grants.reset();
   if (!def.commands.empty()) {
     if (auto s = prepare_grants_for(st, ctx); !s.ok()) return Error{where("commands") + s.message()};
+    // A push reads no object store besides the workspace's but those the engine lent it.
+    for (auto& c : st.grants->broker.commands)
+      if (c.git) c.push.lent_objects = workspace_->read_only;
     bool inside = isolated();
     env["PATH"] = (inside ? std::string(kGrantsInside) + "/bin" : st.grants->bin_dir) + ":" + env["PATH"];
     env["HEARTH_COMMAND_SOCKET"] = inside ? std::string(kGrantsInside) + "/commands.sock" : st.grants->socket;
