@@ -105,7 +105,9 @@ Status Run::render_env() {
   base_env_ = step_base_env(isolated());
   for (auto& name : secret_names(wf_)) base_env_.erase(name);
   for (auto& [k, v] : env_.items()) base_env_[k] = v.get<std::string>();
-  secrets_ = workflow_secrets(wf_);
+  // The declared secrets, read once: every attempt takes them from here.
+  secret_values_ = read_declared_secrets(wf_);
+  secrets_ = workflow_secrets(secret_values_);
   ctx_ = {{"inputs", payload_}, {"env", env_}, {"steps", nlohmann::json::object()}, {"run", run_context()}};
   return {};
 }

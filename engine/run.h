@@ -178,6 +178,7 @@ class Run {
   Status start_proxies(StepState& st);
   void close_proxies(StepState& st);
   void record_proxy_event(StepState& st, int attempt, const proxy::ProxyEvent& e);
+  SecretValues secret_values_;  // the workflow's declared secrets, read when the run started or resumed
   std::shared_ptr<const commands::SecretSet> secrets_;  // every secret of the workflow's commands and proxies
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::optional<sandbox::Workspace> workspace_;
