@@ -353,12 +353,12 @@ SkillLoad load_skill(const std::string& dir) {
   for (const char* candidate : {"SKILL.md", "skill.md"}) {
     std::string path = (fs::path(dir) / candidate).string();
     auto read = read_regular_beneath(dir_fd.get(), candidate, kMaxSkillFileBytes);
-    if (!read && read.message().find("larger than") != std::string::npos) {
-      out.errors.push_back(at(path) + "SKILL.md is larger than 4 MiB; move material into references/");
-      return out;
-    }
     if (!read) {
-      out.errors.push_back(at(path) + "refused: " + read.message() + " (a skill's file is read only as a regular file in its folder)");
+      // The size limit has its own advice; anything else is a refusal.
+      bool too_big = read.message().find("larger than") != std::string::npos;
+      out.errors.push_back(at(path) + (too_big ? "SKILL.md is larger than 4 MiB; move material into references/"
+                                               : "refused: " + read.message() +
+                                                     " (a skill's file is read only as a regular file in its folder)"));
       return out;
     }
     if (!*read) continue;
