@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 namespace hearth::commands {
 
@@ -147,6 +148,63 @@ bool loopback_http(const std::string& url) {
   return false;
 }
 
+// Refuses a workspace whose object directory lists alternates the engine
+// did not lend it (`lent`), or http-alternates: through them a push would
+// read, and send, another repository's objects from the host.
+Status check_alternates(const std::string& workspace, const fs::path& objects, const std::vector<std::string>& lent) {
+  bool missing = false;
+  auto http = read_beneath(workspace, ".git/objects/info/http-alternates", kRefFileMax, &missing);
+  if (http || !missing)
+    return Error{"the workspace's .git/objects/info/http-alternates lists other object stores: a granted push reads "
+                 "objects only from the workspace; remove the file"};
+  auto list = read_beneath(workspace, ".git/objects/info/alternates", kPackedRefsMax, &missing);
+  if (!list && missing) return {};
+  if (!list) return list.error();
+  auto normal = [](const fs::path& p) {
+    std::string n = p.lexically_normal().string();
+    while (n.size() > 1 && n.back() == '/') n.pop_back();
+    return n;
+  };
+  std::set<std::string> allowed;
+  for (auto& l : lent) allowed.insert(normal(l));
+  size_t start = 0;
+  while (start < list->size()) {
+    size_t end = std::min(list->find('\n', start), list->size());
+    std::string line = trim_newline(list->substr(start, end - start));
+    start = end + 1;
+    if (line.empty() || line[0] == '#') continue;
+    fs::path p = fs::path(line).is_absolute() ? fs::path(line) : objects / line;
+    if (!allowed.count(normal(p)))
+      return Error{"the workspace's .git/objects/info/alternates names '" + line +
+                   "', an object store Hearth did not give it: a granted push reads objects only from the workspace "
+                   "(and from the repository a checkout was made from); remove the line"};
+  }
+  return {};
+}
+
+// The broker's view of the workspace's object directory, in `git_dir`:
+// links to its `pack` and fan-out folders and nothing else, so that git
+// never reads the workspace's info/alternates. Made once per attempt.
+Result<std::string> objects_view(const std::string& git_dir, const fs::path& objects) {
+  fs::path view = fs::path(git_dir) / "workspace-objects";
+  std::error_code ec;
+  if (fs::is_directory(fs::symlink_status(view, ec))) return view.string();
+  fs::path partial = fs::path(git_dir) / "workspace-objects.partial";
+  fs::remove_all(partial, ec);
+  if (!fs::create_directory(partial, ec)) return Error{"cannot create " + partial.string() + ": " + ec.message()};
+  static const char kHex[] = "0123456789abcdef";
+  std::vector<std::string> names = {"pack"};
+  for (char a : std::string_view(kHex, 16))
+    for (char b : std::string_view(kHex, 16)) names.push_back(std::string{a, b});
+  for (auto& n : names) {
+    fs::create_symlink(objects / n, partial / n, ec);
+    if (ec) return Error{"cannot link " + (partial / n).string() + ": " + ec.message()};
+  }
+  fs::rename(partial, view, ec);
+  if (ec && !fs::is_directory(fs::symlink_status(view, ec))) return Error{"cannot create " + view.string()};
+  return view.string();
+}
+
 }  // namespace
 
 Status check_remote_url(const std::string& url) {
@@ -251,6 +309,11 @@ Result<PushPlan> plan_push(const std::vector<std::string>& args, const std::stri
   fs::path root = fs::canonical(workspace, ec);
   auto [r, q] = std::mismatch(root.begin(), root.end(), physical.begin(), physical.end());
   if (ec || r != root.end() || physical == root) return Error{"the workspace's .git/objects is not inside the workspace"};
+  if (auto s = check_alternates(workspace, objects, target.lent_objects); !s.ok()) return s.error();
+  auto view = objects_view(target.git_dir, physical);
+  if (!view) return view.error();
+  std::string alternates = *view;
+  for (auto& l : target.lent_objects) alternates += ":" + l;
   PushPlan plan;
   plan.argv = {"git", "push"};
   plan.argv.insert(plan.argv.end(), flags.begin(), flags.end());
@@ -261,7 +324,7 @@ Result<PushPlan> plan_push(const std::vector<std::string>& args, const std::stri
                            "GIT_CONFIG_PARAMETERS", "GIT_EXEC_PATH", "GIT_TEMPLATE_DIR"})
     std::erase_if(env, [&](const std::string& e) { return e.rfind(std::string(drop) + "=", 0) == 0; });
   set_env(env, "GIT_DIR", target.git_dir);
-  set_env(env, "GIT_ALTERNATE_OBJECT_DIRECTORIES", physical.string());
+  set_env(env, "GIT_ALTERNATE_OBJECT_DIRECTORIES", alternates);
   set_env(env, "GIT_CONFIG_NOSYSTEM", "1");
   set_env(env, "GIT_CONFIG_GLOBAL", "/dev/null");
   set_env(env, "GIT_TERMINAL_PROMPT", "0");

@@ -9,7 +9,14 @@
 //     system and global config are off (GIT_CONFIG_NOSYSTEM, GIT_CONFIG_GLOBAL
 //     = /dev/null); only the workflow's own GIT_CONFIG_* entries add to it;
 //   - the workspace's objects are read through GIT_ALTERNATE_OBJECT_DIRECTORIES
-//     (objects are data: git hashes what it sends);
+//     (objects are data: git hashes what it sends), by way of a view the
+//     broker makes of the workspace's object directory: its `pack` and its
+//     256 fan-out folders, never its `info` (git reads info/alternates of
+//     every alternate and would follow a list the step wrote to another
+//     repository on the host). A push is refused when the workspace lists an
+//     alternate the engine did not lend it, or any http-alternates;
+//   - the object databases the engine lent the workspace (a checkout's host
+//     repository) are named by the broker itself;
 //   - the branch and its commit are read from the workspace's HEAD and refs as
 //     plain files (beneath .git, no symlinks, bounded), the branch name
 //     validated by `git check-ref-format --branch` run in the broker's
@@ -30,6 +37,10 @@ namespace hearth::commands {
 struct GitPushTarget {
   std::string remote_url;  // https://..., ssh://..., or user@host:path (scp form); empty: no push granted
   std::string git_dir;     // the broker's own bare repository for this attempt (host path)
+  /// Object directories the engine itself gave the workspace as alternates
+  /// (sandbox::Workspace::read_only): the only ones a push reads besides the
+  /// workspace's own objects.
+  std::vector<std::string> lent_objects;
 };
 
 /// Whether `url` may be a push target: https://, ssh:// or scp-like

@@ -114,10 +114,16 @@ std::vector<std::string> secret_names(const workflows::Workflow& wf) {
   return names;
 }
 
-std::shared_ptr<const commands::SecretSet> workflow_secrets(const workflows::Workflow& wf) {
-  auto set = std::make_shared<commands::SecretSet>();
+SecretValues read_declared_secrets(const workflows::Workflow& wf) {
+  SecretValues values;
   for (auto& secret : secret_names(wf))
-    if (const char* v = std::getenv(secret.c_str()); v && *v) (void)set->add(secret, v);  // short ones: refused at use
+    if (const char* v = std::getenv(secret.c_str()); v && *v) values.emplace(secret, v);
+  return values;
+}
+
+std::shared_ptr<const commands::SecretSet> workflow_secrets(const SecretValues& values) {
+  auto set = std::make_shared<commands::SecretSet>();
+  for (auto& [name, value] : values) (void)set->add(name, value);  // short ones: refused at use
   return set;
 }
 
@@ -139,7 +145,8 @@ std::string current_branch(const std::string& workspace) {
 
 Result<AttemptGrants> prepare_grants(const workflows::Workflow& wf, const workflows::Step& step, int attempt,
                                      const std::string& grants_root, const std::string& workspace,
-                                     const std::string& shim_target, const nlohmann::json& ctx) {
+                                     const std::string& shim_target, const nlohmann::json& ctx,
+                                     const SecretValues& secret_values) {
   AttemptGrants g;
   g.dir = (fs::path(grants_root) / (step.id + "." + std::to_string(attempt))).string();
   g.socket = g.dir + "/commands.sock";
@@ -188,9 +195,10 @@ Result<AttemptGrants> prepare_grants(const workflows::Workflow& wf, const workfl
     }
     std::string npm_token;
     for (auto& s : def.secrets) {
-      const char* value = std::getenv(s.c_str());
-      if (!value || !*value)
-        return Error{where + ": secret '" + s + "' is not set in the engine's environment"};
+      auto found = secret_values.find(s);
+      if (found == secret_values.end())
+        return Error{where + ": secret '" + s + "' is not set in the engine's environment (read when the run started)"};
+      const std::string& value = found->second;
       if (auto st = secrets->add(s, value); !st.ok()) return Error{where + ": " + st.message()};
       if (program_name == "npm") npm_token = value;  // into the broker's npmrc, never npm's environment
       else set_env(c.env, s, value);

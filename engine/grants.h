@@ -15,6 +15,7 @@
 // Under the local backend the same host paths are used directly.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,10 +40,18 @@ std::string find_shim();
 /// the `${{ secrets.X }}` in its proxies' headers; each once.
 std::vector<std::string> secret_names(const workflows::Workflow& wf);
 
-/// The values of every secret of secret_names(), from the engine's
-/// environment (unset ones are skipped; those under 4 characters too: they
+/// The value of each secret a workflow declares, by name.
+using SecretValues = std::map<std::string, std::string>;
+
+/// Reads exactly the secrets of secret_names() from the engine's environment
+/// (unset or empty ones are absent). A run calls this once, when it starts
+/// or resumes; every attempt then takes its secrets from the result, so the
+/// values a granted program or a proxy gets are the ones the run redacts.
+SecretValues read_declared_secrets(const workflows::Workflow& wf);
+
+/// The redaction set of `values` (those under 4 characters are skipped: they
 /// are refused when a step that needs them starts).
-std::shared_ptr<const commands::SecretSet> workflow_secrets(const workflows::Workflow& wf);
+std::shared_ptr<const commands::SecretSet> workflow_secrets(const SecretValues& values);
 
 /// Everything one attempt needs, made before its process starts.
 struct AttemptGrants {
@@ -57,14 +66,15 @@ struct AttemptGrants {
 
 /// Prepares the grants of `step` for attempt `attempt` (a host-implemented
 /// command gets its policy and timeout here, its handler from the caller): resolves each
-/// command's program on the engine's PATH, renders its env with `ctx`, reads
-/// its secrets from the engine's environment, builds its policy, and makes
+/// command's program on the engine's PATH, renders its env with `ctx`, takes
+/// its secrets from `secrets` (read at run start), builds its policy, and makes
 /// the directory with the shim links. `shim_target` is what the links point
 /// to (kShimInside, or the host shim for the local backend). Errors name the
 /// command and the cause.
 Result<AttemptGrants> prepare_grants(const workflows::Workflow& wf, const workflows::Step& step, int attempt,
                                      const std::string& grants_root, const std::string& workspace,
-                                     const std::string& shim_target, const nlohmann::json& ctx);
+                                     const std::string& shim_target, const nlohmann::json& ctx,
+                                     const SecretValues& secrets);
 
 /// The branch checked out in `workspace` (for preset placeholders), or "".
 std::string current_branch(const std::string& workspace);

@@ -16,7 +16,8 @@ bool uses_proxies(const workflows::Workflow& wf, const workflows::Step& step) {
   return wf.sandbox.network == "proxies" && (!step.proxies.empty() || !wf.sandbox.egress.empty());
 }
 
-Result<AttemptProxies> prepare_proxies(const workflows::Workflow& wf, const workflows::Step& step) {
+Result<AttemptProxies> prepare_proxies(const workflows::Workflow& wf, const workflows::Step& step,
+                                       const SecretValues& secrets) {
   AttemptProxies out;
   out.egress = wf.sandbox.egress;
   if (const char* ca = std::getenv("SSL_CERT_FILE"); ca && *ca) out.ca_file = ca;
@@ -25,13 +26,13 @@ Result<AttemptProxies> prepare_proxies(const workflows::Workflow& wf, const work
     if (!def) return Error{"the proxy '" + name + "' is not defined (a bug: the loader checks grants)"};
     commands::SecretSet check;  // only to refuse values too short to mask
     auto headers = proxy::render_headers(*def, [&](const std::string& secret) -> std::optional<std::string> {
-      const char* v = std::getenv(secret.c_str());
-      if (!v || !*v) return std::nullopt;
-      return std::string(v);
+      auto found = secrets.find(secret);
+      if (found == secrets.end()) return std::nullopt;
+      return found->second;
     });
-    if (!headers) return Error{headers.message() + " in the engine's environment"};
+    if (!headers) return Error{headers.message() + " in the engine's environment (read when the run started)"};
     for (auto& secret : def->secret_names())
-      if (auto s = check.add(secret, std::getenv(secret.c_str())); !s.ok())
+      if (auto s = check.add(secret, secrets.count(secret) ? secrets.at(secret) : ""); !s.ok())
         return Error{"[proxies." + name + "]: " + s.message()};
     out.proxies.push_back({*def, std::move(*headers)});
   }

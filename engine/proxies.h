@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/grants.h"
 #include "proxy/server.h"
 #include "util/status.h"
 #include "workflows/workflow.h"
@@ -35,11 +36,12 @@ struct AttemptProxies {
 /// network = "proxies" and the step is granted proxies or there is egress.
 bool uses_proxies(const workflows::Workflow& wf, const workflows::Step& step);
 
-/// Renders the headers of each proxy `step` is granted, reading the secrets
-/// they name from the engine's environment. Errors name the proxy, the
+/// Renders the headers of each proxy `step` is granted, taking the secrets
+/// they name from `secrets` (read when the run started). Errors name the proxy, the
 /// header and the secret, never a value: a secret that is unset, or too
 /// short to be masked (commands::kMinSecretLength).
-Result<AttemptProxies> prepare_proxies(const workflows::Workflow& wf, const workflows::Step& step);
+Result<AttemptProxies> prepare_proxies(const workflows::Workflow& wf, const workflows::Step& step,
+                                       const SecretValues& secrets);
 
 /// A directory for the attempt's sockets: `preferred` when the longest
 /// socket path under it fits a Unix socket, else a fresh one under /tmp.

@@ -6,9 +6,8 @@
 
 #include "engine/output_file.h"
 #include "engine/run.h"
+#include "engine/step_env.h"
 #include "engine/working_directory.h"
-
-extern char** environ;
 
 namespace hearth::engine {
 
@@ -100,16 +99,15 @@ Status Run::render_env() {
     if (!text) return Error{wf_.path + ":" + std::to_string(v.value.location.line) + ": env '" + v.name + "': " + text.message()};
     env_[v.name] = *text;
   }
-  // What every step's environment starts from: the engine's, then [env].
-  for (char** e = environ; *e; ++e) {
-    std::string kv = *e;
-    auto eq = kv.find('=');
-    if (eq != std::string::npos) base_env_[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  // Secrets are for granted programs and proxies' upstreams, never a step.
+  // What every step's environment starts from: a short allow-list, never
+  // the engine's whole environment (step_env.h), then [env]. Secrets are for
+  // granted programs and proxies' upstreams, never a step.
+  base_env_ = step_base_env(isolated());
   for (auto& name : secret_names(wf_)) base_env_.erase(name);
   for (auto& [k, v] : env_.items()) base_env_[k] = v.get<std::string>();
-  secrets_ = workflow_secrets(wf_);
+  // The declared secrets, read once: every attempt takes them from here.
+  secret_values_ = read_declared_secrets(wf_);
+  secrets_ = workflow_secrets(secret_values_);
   ctx_ = {{"inputs", payload_}, {"env", env_}, {"steps", nlohmann::json::object()}, {"run", run_context()}};
   return {};
 }
@@ -377,14 +375,6 @@ Status Run::prepare_spec(StepState& st, nlohmann::json& ctx) {
   const workflows::Step& def = *st.def;
   auto where = [&](const std::string& what) { return "step '" + def.id + "': " + what + ": "; };
   std::map<std::string, std::string> env = base_env_;
-  if (isolated()) {
-    // Never the engine's environment: the workflow's env and a minimal base.
-    env = {{"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-           {"HOME", "/home/hearth"},
-           {"LANG", "C.UTF-8"},
-           {"TERM", "dumb"}};
-    for (auto& [k, v] : env_.items()) env[k] = v.get<std::string>();
-  }
   for (auto& v : def.env) {
     auto text = v.value.parsed.render(ctx);
     if (!text) return Error{where("env '" + v.name + "'") + text.message()};
@@ -439,6 +429,9 @@ Status Run::prepare_spec(StepState& st, nlohmann::json& ctx) {
   st.grants.reset();
   if (!def.commands.empty()) {
     if (auto s = prepare_grants_for(st, ctx); !s.ok()) return Error{where("commands") + s.message()};
+    // A push reads no object store besides the workspace's but those the engine lent it.
+    for (auto& c : st.grants->broker.commands)
+      if (c.git) c.push.lent_objects = workspace_->read_only;
     bool inside = isolated();
     env["PATH"] = (inside ? std::string(kGrantsInside) + "/bin" : st.grants->bin_dir) + ":" + env["PATH"];
     env["HEARTH_COMMAND_SOCKET"] = inside ? std::string(kGrantsInside) + "/commands.sock" : st.grants->socket;

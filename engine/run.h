@@ -179,6 +179,7 @@ class Run {
   Status start_proxies(StepState& st);
   void close_proxies(StepState& st);
   void record_proxy_event(StepState& st, int attempt, const proxy::ProxyEvent& e);
+  SecretValues secret_values_;  // the workflow's declared secrets, read when the run started or resumed
   std::shared_ptr<const commands::SecretSet> secrets_;  // every secret of the workflow's commands and proxies
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::optional<sandbox::Workspace> workspace_;
@@ -303,7 +304,7 @@ class Run {
   std::function<void(const RunOutcome&)> done_;
   nlohmann::json payload_;
   nlohmann::json env_ = nlohmann::json::object();  // the workflow's env, rendered at start
-  std::map<std::string, std::string> base_env_;     // the engine's environment plus env_
+  std::map<std::string, std::string> base_env_;     // step_base_env() plus env_
   nlohmann::json ctx_;                              // inputs, env, run; steps filled per step
   std::vector<StepState> steps_;
   std::unordered_map<std::string, size_t> index_;  // step id -> position in steps_

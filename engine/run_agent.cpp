@@ -97,11 +97,11 @@ Result<model::Client*> Run::client_for(const workflows::AgentStep& a) {
     if (const char* env = std::getenv("HEARTH_MODEL")) spec = env;
   if (spec.empty())
     return Error{"no model: set [model] name in the workflow, 'model' on the step, HEARTH_MODEL, or --model"};
-  // A cassette named by the workflow is found relative to the repository.
-  if (from_workflow && spec.rfind("replay:", 0) == 0 && spec.size() > 7 && spec[7] != '/')
-    spec = "replay:" + (std::filesystem::path(opts_.repo) / spec.substr(7)).string();
-  if (auto it = clients_.find(spec); it != clients_.end()) return it->second.get();
+  // A cassette named by the workflow is read beneath the repository (a step
+  // can write there: no symlink, nothing outside it).
   model::ClientOptions options;
+  if (from_workflow && spec.rfind("replay:", 0) == 0 && spec.size() > 7 && spec[7] != '/') options.replay_root = opts_.repo;
+  if (auto it = clients_.find(spec); it != clients_.end()) return it->second.get();
   options.base_url = wf_.model.base_url;
   if (spec.rfind("replay:", 0) != 0) options.record_path = opts_.record;
   if (secrets_)

@@ -20,7 +20,7 @@ Status Run::prepare_grants_for(StepState& st, const nlohmann::json& ctx) {
     return Error{"granted commands need the hearth-shim program, which was not found beside hearth "
                  "(set HEARTH_SHIM to its path)"};
   auto g = prepare_grants(wf_, *st.def, st.rec.attempts + 1, grants_root(), workspace_->path,
-                          isolated() ? kShimInside : shim, ctx);
+                          isolated() ? kShimInside : shim, ctx, secret_values_);
   if (!g) return g.error();
   for (auto& c : g->broker.commands) {
     if (!wf_.commands.at(c.name).host) continue;

@@ -10,7 +10,7 @@ namespace hearth::engine {
 Status Run::prepare_proxies_for(StepState& st) {
   st.proxies.reset();
   if (!isolated() || !uses_proxies(wf_, *st.def)) return {};
-  auto p = prepare_proxies(wf_, *st.def);
+  auto p = prepare_proxies(wf_, *st.def, secret_values_);
   if (!p) return p.error();
   st.proxies = std::move(*p);
   st.spec.isolation.network = sandbox::Network::proxies;

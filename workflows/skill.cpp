@@ -8,13 +8,20 @@
 #include <unicode/unistr.h>
 #include <yaml-cpp/yaml.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
+
+#include "util/safe_open.h"
 
 namespace hearth::workflows {
 namespace fs = std::filesystem;
@@ -334,31 +341,36 @@ SkillLoad load_skill(const std::string& dir) {
     return out;
   }
   // SKILL.md is preferred; skill.md is accepted (as the reference parser does).
-  std::string file_name;
+  // A step can write the folder (.agents/skills is in the workspace): the
+  // file is read beneath the folder without following a symlink, only as a
+  // regular file of its own, at most kMaxSkillFileBytes (util/safe_open.h).
+  UniqueFd dir_fd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!dir_fd) {
+    out.errors.push_back(at(dir) + "cannot open the skill folder: " + std::strerror(errno));
+    return out;
+  }
+  std::string file_name, text;
   for (const char* candidate : {"SKILL.md", "skill.md"}) {
-    if (fs::is_regular_file(fs::path(dir) / candidate, ec)) {
-      file_name = candidate;
-      break;
+    std::string path = (fs::path(dir) / candidate).string();
+    auto read = read_regular_beneath(dir_fd.get(), candidate, kMaxSkillFileBytes);
+    if (!read) {
+      // The size limit has its own advice; anything else is a refusal.
+      bool too_big = read.message().find("larger than") != std::string::npos;
+      out.errors.push_back(at(path) + (too_big ? "SKILL.md is larger than 4 MiB; move material into references/"
+                                               : "refused: " + read.message() +
+                                                     " (a skill's file is read only as a regular file in its folder)"));
+      return out;
     }
+    if (!*read) continue;
+    file_name = candidate;
+    text = std::move(**read);
+    break;
   }
   if (file_name.empty()) {
     out.errors.push_back(at(dir) + "Missing required file: SKILL.md (SKILL.md not found in the skill folder)");
     return out;
   }
   std::string file = (fs::path(dir) / file_name).string();
-  std::ifstream in(file, std::ios::binary);
-  std::string text;
-  text.resize(kMaxSkillFileBytes + 1);
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  if (in.bad()) {
-    out.errors.push_back(at(file) + "cannot read the file");
-    return out;
-  }
-  text.resize(static_cast<std::size_t>(in.gcount()));
-  if (text.size() > kMaxSkillFileBytes) {
-    out.errors.push_back(at(file) + "SKILL.md is larger than 4 MiB; move material into references/");
-    return out;
-  }
   std::string dir_name = fs::path(dir).lexically_normal().filename().string();
   if (dir_name.empty()) dir_name = fs::path(dir).lexically_normal().parent_path().filename().string();
   out = parse_skill_text(text, file, dir_name);

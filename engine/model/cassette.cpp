@@ -1,9 +1,17 @@
 #include "engine/model/cassette.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 
 #include "engine/model/wire.h"
+#include "util/safe_open.h"
 
 namespace hearth::model {
 
@@ -245,12 +253,32 @@ class RecordingClient final : public Client {
   std::vector<std::string> secrets_;
 };
 
+// The cassette's text. Beneath `root` when given (the repository, which a
+// step can write: no symlink, no "..", nothing outside it); else `path` as the
+// operator gave it, its last component not followed. A regular file of its
+// own, at most kMaxCassetteBytes (util/safe_open.h).
+Result<std::string> read_cassette(const std::string& root, const std::string& path) {
+  std::filesystem::path given(path);
+  std::string dir = root, name = path, shown = root.empty() ? path : (std::filesystem::path(root) / path).string();
+  if (root.empty()) {
+    dir = given.has_parent_path() ? given.parent_path().string() : ".";
+    name = given.filename().string();
+  }
+  UniqueFd dir_fd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!dir_fd) return Error{"cannot read cassette " + shown + ": " + dir + ": " + std::strerror(errno)};
+  auto text = read_regular_beneath(dir_fd.get(), name, kMaxCassetteBytes);
+  if (!text) return Error{"cannot read cassette " + shown + ": refused: " + text.message()};
+  if (!*text) return Error{"cannot read cassette " + shown + ": no such file"};
+  return std::move(**text);
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Client>> make_replay_client(uv_loop_t* loop, std::string spec, const std::string& path,
-                                                   std::vector<std::string> secrets) {
-  std::ifstream in(path);
-  if (!in) return Error{"model '" + spec + "': cannot read cassette " + path};
+                                                   std::vector<std::string> secrets, const std::string& root) {
+  auto content = read_cassette(root, path);
+  if (!content) return Error{"model '" + spec + "': " + content.message()};
+  std::istringstream in(std::move(*content));
   std::vector<Interaction> tape;
   std::string text;
   int line = 0;

@@ -24,11 +24,18 @@
 
 namespace hearth::model {
 
+/// The largest cassette replayed (64 MiB).
+inline constexpr size_t kMaxCassetteBytes = size_t{64} << 20;
+
 /// A client that plays `path` back on `loop`. Requests are redacted with
-/// `secrets` before matching (the recording was). Errors: the file cannot be
-/// read, or a line is malformed (path:line: cause).
+/// `secrets` before matching (the recording was). The file is read with
+/// util/safe_open.h: with `root`, `path` is relative and resolved beneath it
+/// without any symlink; without, `path`'s last component must not be a
+/// symlink. Only a regular file of its own, at most kMaxCassetteBytes.
+/// Errors: the file is refused or cannot be read (naming it and why), or a
+/// line is malformed (path:line: cause).
 Result<std::unique_ptr<Client>> make_replay_client(uv_loop_t* loop, std::string spec, const std::string& path,
-                                                   std::vector<std::string> secrets = {});
+                                                   std::vector<std::string> secrets = {}, const std::string& root = "");
 
 /// Wraps a live client so every finished request is appended to `path`
 /// (created or truncated now). `secrets` are redacted from what is written.

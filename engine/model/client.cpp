@@ -281,7 +281,7 @@ Result<std::unique_ptr<Client>> make_client(uv_loop_t* loop, const std::string& 
   if (spec.starts_with("replay:")) {
     std::string path = spec.substr(7);
     if (path.empty()) return Error{"model '" + spec + "': replay needs a cassette path (replay:<file>)"};
-    return make_replay_client(loop, spec, path, options.secrets);
+    return make_replay_client(loop, spec, path, options.secrets, options.replay_root);
   }
   auto env = [&](const std::string& name) -> std::optional<std::string> {
     if (options.getenv) return options.getenv(name);

@@ -192,6 +192,9 @@ struct ClientOptions {
   std::chrono::milliseconds backoff_max{60 * 1000};           // also caps retry-after
   /// record mode: write every exchange to this cassette (cassette.h).
   std::string record_path;
+  /// replay: the directory a relative cassette path is read beneath (the
+  /// repository, for a cassette the workflow names); empty: as given.
+  std::string replay_root;
   /// Values to redact from cassettes besides API keys (e.g. the step's secrets).
   std::vector<std::string> secrets;
   /// Environment lookup (tests inject one); null: getenv.

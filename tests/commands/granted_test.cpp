@@ -144,7 +144,7 @@ tool hello local > out.txt
   auto r = repo.run();
   BOOST_TEST(r.outcome.status == RunStatus::succeeded);
   BOOST_TEST(repo.read("step-env.txt").find(kToken) == std::string::npos);
-  BOOST_TEST(repo.read("step-env.txt").find("HEARTH_TEST_ENGINE_ONLY") != std::string::npos);  // local: trusted env
+  BOOST_TEST(repo.read("step-env.txt").find("HEARTH_TEST_ENGINE_ONLY") == std::string::npos);  // local: never the engine's env
   BOOST_TEST(repo.read("out.txt").find("token:***") != std::string::npos, repo.read("out.txt"));
 }
 

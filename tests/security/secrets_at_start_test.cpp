@@ -1,0 +1,103 @@
+// The engine reads a workflow's declared secrets once, when the run starts,
+// and every attempt takes them from there. Were a later attempt to read the
+// environment again, a value set in between (a rotated token, a variable an
+// embedding program changed) would be sent by a proxy without being in the
+// run's redaction set: an upstream that echoes it (or a step that makes it
+// echo it) brings it back to the step in clear, and from there to the
+// output, the events and the store.
+#include <boost/test/unit_test.hpp>
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+
+#include "engine/fixture.h"
+#include "sandbox/sandbox.h"
+#include "tests/proxy/upstream.h"
+
+namespace {
+
+using hearth::testing::ScopedEnv;
+using hearth::testing::TempDir;
+using hearth::testing::Upstream;
+using hearth::testing::TempRepo;
+using hearth::testing::write_file;
+using RunStatus = hearth::engine::RunStatus;
+
+const std::string kAtStart = "tok_S3cr3t-at-start-5a0c2e";
+const std::string kLater = "tok_S3cr3t-set-later-c81d47";
+
+bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+bool without_namespaces() {
+  auto problem = hearth::sandbox::namespace_support_problem();
+  if (!problem.empty()) BOOST_TEST_MESSAGE("skipped: " << problem);
+  return !problem.empty();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(secrets_at_start_security)
+
+BOOST_AUTO_TEST_CASE(a_secret_changed_after_the_run_started_never_comes_back_through_a_proxy_unmasked) {
+  if (without_namespaces()) return;
+  // An upstream that echoes the request's Authorization header in its answer.
+  Upstream up;
+  TempRepo repo(R"([sandbox]
+network = "proxies"
+
+[proxies.api]
+upstream = ")" + up.url() + R"("
+headers = { Authorization = "Bearer ${{ secrets.ROTATING_TOKEN }}" }
+allow = [ { method = "GET", path = "/repos/**" } ]
+
+[[steps]]
+id = "first"
+run = "true"
+
+[[steps]]
+id = "second"
+needs = ["first"]
+proxies = ["api"]
+run = 'curl -sS --max-time 20 "$HEARTH_PROXY_API/repos/o/r"; echo'
+)");
+  ScopedEnv env{{"ROTATING_TOKEN", kAtStart}};
+  // Right after the run started, before the second step is prepared.
+  auto r = repo.run(nlohmann::json::object(), 0, [](auto&, auto&, const std::string&) {
+    ::setenv("ROTATING_TOKEN", kLater.c_str(), 1);
+  });
+  std::string out = r.output("second");
+  BOOST_TEST(r.outcome.status == RunStatus::succeeded, out << r.step("second").reason);
+  BOOST_TEST(has(out, "Bearer ***"), out);
+  repo.expect_secret_absent(r, kLater);
+  repo.expect_secret_absent(r, kAtStart);
+}
+
+BOOST_AUTO_TEST_CASE(a_secret_unset_after_the_run_started_is_still_the_one_read_at_start) {
+  TempDir host;
+  auto tool = host.path / "tool";
+  write_file(tool, "#!/bin/sh\n[ -n \"$ROTATING_TOKEN\" ] && echo has-token\n");
+  ::chmod(tool.c_str(), 0755);
+  TempRepo repo(R"([commands.tool]
+exec = ")" + tool.string() + R"("
+secrets = ["ROTATING_TOKEN"]
+allow = ["show"]
+
+[[steps]]
+id = "first"
+run = "true"
+
+[[steps]]
+id = "second"
+needs = ["first"]
+commands = ["tool"]
+run = "tool show"
+)");
+  ScopedEnv env{{"ROTATING_TOKEN", kAtStart}};
+  auto r = repo.run(nlohmann::json::object(), 0, [](auto&, auto&, const std::string&) { ::unsetenv("ROTATING_TOKEN"); });
+  std::string out = r.output("second");
+  BOOST_TEST(r.outcome.status == RunStatus::succeeded, out << r.step("second").reason);
+  BOOST_TEST(has(out, "has-token"), out);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
