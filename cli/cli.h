@@ -28,6 +28,13 @@ std::string resolve_repo(const Globals& g);
 /// The state database path.
 std::string resolve_state(const Globals& g, const std::string& repo);
 
+/// `word` as one word for a POSIX shell: as it is when that is safe, else in
+/// single quotes.
+std::string shell_quote(const std::string& word);
+/// "hearth show" with the --repo and --state the user gave (absolute), so
+/// that the command printed after a run finds the run from any directory.
+std::string show_command(const Globals& g);
+
 /// Loads and validates a workflow file, printing every error to stderr.
 std::optional<Workflow> load_or_report(const std::string& path);
 

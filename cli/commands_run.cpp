@@ -20,22 +20,6 @@ namespace fs = std::filesystem;
 
 namespace hearth::cli {
 
-std::string resolve_repo(const Globals& g) {
-  std::error_code ec;
-  if (!g.repo.empty()) return fs::absolute(g.repo, ec).lexically_normal().string();
-  fs::path cwd = fs::current_path(ec);
-  for (fs::path p = cwd; !p.empty(); p = p.parent_path()) {
-    if (fs::is_directory(p / ".hearth", ec) || fs::exists(p / ".git", ec)) return p.string();
-    if (p == p.parent_path()) break;
-  }
-  return cwd.string();
-}
-
-std::string resolve_state(const Globals& g, const std::string& repo) {
-  if (!g.state.empty()) return fs::absolute(g.state).string();
-  return (fs::path(repo) / ".hearth" / "state.db").string();
-}
-
 namespace {
 
 Result<nlohmann::json> read_payload(const std::string& spec) {
@@ -128,7 +112,7 @@ int command_run(const Globals& g, const RunArgs& args) {
     (*payload)[kv.substr(0, eq)] = nlohmann::json::parse(*v);
   }
   auto session = Session::open(resolve_state(g, repo), repo,
-                               args.events == "jsonl" ? Session::Report::jsonl : Session::Report::console);
+                               args.events == "jsonl" ? Session::Report::jsonl : Session::Report::console, show_command(g));
   if (!session) {
     std::cerr << session.message() << "\n";
     return kExitRunFailed;

@@ -33,7 +33,10 @@ bool use_color();
 /// redraws on a timer); close() before the loop ends.
 class ConsoleReporter final {
  public:
-  ConsoleReporter(uv_loop_t* loop, ReportStyle style, bool color);
+  /// `show_command` is how the user reads a run back ("hearth show", with
+  /// the --repo/--state they gave): printed with the run id after a run that
+  /// did not succeed.
+  ConsoleReporter(uv_loop_t* loop, ReportStyle style, bool color, std::string show_command);
   ~ConsoleReporter();
   void on_event(const Event& e);
   void on_output(const std::string& run_id, const std::string& step_id, std::string_view chunk);
@@ -48,6 +51,7 @@ class ConsoleReporter final {
   };
   void print_line(const std::string& step, std::string_view line);
   void step_finished(const Event& e, const nlohmann::json& data, const char* mark, const char* color);
+  void run_finished(const Event& e, const nlohmann::json& data);
   void clear_block();
   void draw_block();
   std::string paint(const char* color, const std::string& text) const;
@@ -55,6 +59,7 @@ class ConsoleReporter final {
 
   ReportStyle style_;
   bool color_;
+  std::string show_command_;
   std::map<std::string, Running> running_;
   int block_lines_ = 0;  // lines of the live block currently on screen
   uv_timer_t* timer_ = nullptr;  // live style only; freed by its close callback

@@ -22,8 +22,10 @@ class Session {
     jsonl,    // ConsoleReporter printing events as JSON lines
   };
   /// Opens the store at `state_path` with `repo` as the runs' repository.
-  /// The error is the store's.
-  static Result<std::unique_ptr<Session>> open(const std::string& state_path, const std::string& repo, Report report);
+  /// The error is the store's. `show_command` is printed with the run id after
+  /// a run that did not succeed (see show_command() in cli.h).
+  static Result<std::unique_ptr<Session>> open(const std::string& state_path, const std::string& repo, Report report,
+                                               const std::string& show_command = "hearth show");
   /// Closes the engine's and the reporter's handles and the loop. REQUIRES:
   /// wait() has returned, or nothing was started.
   ~Session();

@@ -23,6 +23,7 @@
 #include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
 
+#include "tests/cli/repo.h"
 #include "tests/engine/fixture.h"
 #include "tests/hearth_process.h"
 #include "tests/testdata.h"
@@ -43,69 +44,7 @@ using namespace std::chrono_literals;
 using hearth::testing::HearthProcess;
 using hearth::testing::Invocation;
 using hearth::testing::Outcome;
-
-/// A temporary repository: a directory with `.hearth/workflows/`. `hearth`
-/// runs in its root unless a test says otherwise.
-struct Repo {
-  TempDir dir;
-
-  Repo() { fs::create_directories(root() / ".hearth" / "workflows"); }
-  fs::path root() const { return dir.path; }
-  fs::path default_state() const { return root() / ".hearth" / "state.db"; }
-
-  /// Writes .hearth/workflows/<name>.toml.
-  void workflow(const std::string& name, const std::string& toml) const {
-    write_file(root() / ".hearth" / "workflows" / (name + ".toml"), toml);
-  }
-
-  Outcome hearth(std::vector<std::string> args, std::map<std::string, std::string> env = {},
-                 std::optional<fs::path> cwd = std::nullopt) const {
-    HearthProcess p({std::move(args), std::move(env), cwd.value_or(root())});
-    return p.finish();
-  }
-
-  /// `hearth runs --json <extra...>`, parsed.
-  json runs(std::vector<std::string> extra = {}) const {
-    std::vector<std::string> args{"runs", "--json"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return parse_json(hearth(args), "hearth runs --json");
-  }
-
-  /// `hearth show --json <id>`, parsed.
-  json show(const std::string& id) const { return parse_json(hearth({"show", "--json", id}), "hearth show --json"); }
-
-  static json parse_json(const Outcome& o, const std::string& what) {
-    BOOST_REQUIRE_MESSAGE(o.exit_code == 0, what + " exited " + std::to_string(o.exit_code) + ": " + o.err);
-    try {
-      return json::parse(o.out);
-    } catch (const json::exception& e) {
-      BOOST_FAIL(what + " printed invalid JSON (" + e.what() + "):\n" + o.out);
-      throw;
-    }
-  }
-};
-
-/// A failed `hearth` invocation's output, for assertion messages.
-std::string shown(const Outcome& o) {
-  return "exit " + std::to_string(o.exit_code) + "\nstdout:\n" + o.out + "\nstderr:\n" + o.err;
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> out;
-  std::string line;
-  std::istringstream in(text);
-  while (std::getline(in, line)) out.push_back(line);
-  return out;
-}
-
-// Evaluates `outcome` once: it may be the call that runs hearth.
-#define REQUIRE_EXIT(outcome, code)                                        \
-  do {                                                                     \
-    const Outcome& require_exit_ = (outcome);                              \
-    BOOST_REQUIRE_MESSAGE(require_exit_.exit_code == (code), shown(require_exit_)); \
-  } while (0)
+using namespace hearth::testing::cli;
 
 // Two steps; `hello` greets whoever the payload names and records an output.
 const char* kGreet = R"(
@@ -164,19 +103,6 @@ id = "after"
 needs = ["wait"]
 run = "echo after"
 )";
-
-std::string only_run_id(const Repo& repo) {
-  json runs = repo.runs();
-  BOOST_REQUIRE_MESSAGE(runs.size() == 1u, "expected one run, have:\n" + runs.dump(2));
-  return runs[0]["id"].get<std::string>();
-}
-
-const json& step_of(const json& run, const std::string& id) {
-  for (auto& s : run["steps"])
-    if (s["id"] == id) return s;
-  BOOST_FAIL("no step " + id + " in:\n" + run.dump(2));
-  throw 0;
-}
 
 // Starts `wait` from kSlow, waits until it is sleeping, sends `sig`, and
 // checks what a user sees: exit 130, the sleep gone, the run cancelled.
@@ -259,7 +185,10 @@ BOOST_AUTO_TEST_CASE(a_failed_step_exits_1_with_its_output_and_reason) {
   BOOST_TEST(contains(o.out, "[check] check: 2 problems\n"), shown(o));
   BOOST_TEST(contains(o.out, "✗ check "), shown(o));
   BOOST_TEST(contains(o.out, "exited with code 3"), shown(o));
-  BOOST_TEST(std::regex_match(lines_of(o.out).back(), std::regex(R"(run \S+ failed in \S+)")), shown(o));
+  auto lines = lines_of(o.out);
+  BOOST_REQUIRE(lines.size() >= 2u);
+  BOOST_TEST(std::regex_match(lines[lines.size() - 2], std::regex(R"(run \S+ failed in \S+)")), shown(o));
+  BOOST_TEST(std::regex_match(lines.back(), std::regex(R"(details: hearth show \S+)")), shown(o));
   BOOST_TEST(repo.runs()[0]["status"] == "failed");
 }
 
