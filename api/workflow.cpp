@@ -6,6 +6,7 @@
 
 #include "api/workflow_data.h"
 #include "engine/inputs.h"
+#include "util/json_limits.h"
 #include "workflows/duration.h"
 #include "workflows/loader.h"
 #include "workflows/suggest.h"
@@ -51,6 +52,31 @@ Result<std::string> Workflow::input_value(const std::string& key, const std::str
   return v->dump();
 }
 
+std::vector<std::string> Workflow::input_names() const {
+  std::vector<std::string> names;
+  if (auto p = data_->wf.inputs.find("properties"); p != data_->wf.inputs.end() && p->is_object())
+    for (auto& [name, prop] : p->items()) names.push_back(name);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::vector<InputProblem> Workflow::input_problems(const std::string& payload_json) const {
+  std::string why;
+  auto payload = parse_untrusted_json(payload_json, &why);
+  if (!payload || !payload->is_object())
+    return {InputProblem{"", "", "", payload ? "the payload must be a JSON object" : "the payload is not JSON: " + why}};
+  std::vector<InputProblem> out;
+  for (auto& v : engine::input_violations(data_->wf.inputs, engine::with_defaults(data_->wf.inputs, *payload))) {
+    std::string value;
+    if (v.value) {
+      value = v.value->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      if (value.size() > 80) value = value.substr(0, 77) + "...";
+    }
+    out.push_back({v.input, value, v.constraint, v.problem});
+  }
+  return out;
+}
+
 LoadResult load_workflow(const std::string& path) { return wrap(workflows::load_workflow_file(path)); }
 
 LoadResult load_workflow_text(std::string_view text, const std::string& name) {
@@ -76,6 +102,10 @@ Result<std::string> find_workflow(const std::string& repo, const std::string& ar
     for (auto& n : names) msg += " " + n;
   }
   return Error{msg};
+}
+
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
+  return workflows::did_you_mean(word, candidates);
 }
 
 std::string format_duration(std::chrono::milliseconds d) { return workflows::format_duration(d); }

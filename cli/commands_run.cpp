@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -21,6 +22,12 @@ namespace fs = std::filesystem;
 namespace hearth::cli {
 
 namespace {
+
+std::string join(const std::vector<std::string>& items, const std::string& sep) {
+  std::string out;
+  for (auto& i : items) out += (out.empty() ? "" : sep) + i;
+  return out;
+}
 
 Result<nlohmann::json> read_payload(const std::string& spec) {
   if (spec.empty()) return nlohmann::json::object();
@@ -49,6 +56,52 @@ Result<nlohmann::json> read_payload(const std::string& spec) {
   } catch (const std::length_error& e) {
     return Error{where + ": " + e.what()};
   }
+}
+
+// Sets each `--input key=value` in `payload`, typed by [inputs], then checks
+// the whole payload against [inputs]. Prints every problem, each naming the
+// input, the value, the constraint and how to pass it; false if there was one.
+bool apply_inputs(const Workflow& wf, const std::vector<std::string>& inputs, nlohmann::json& payload) {
+  bool ok = true;
+  std::vector<std::string> declared = wf.input_names();
+  for (auto& kv : inputs) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::string example = eq == std::string::npos && !kv.empty() ? kv : declared.empty() ? "name" : declared[0];
+      std::cerr << "--input " << kv << ": expected key=value, like --input " << example << "=...\n";
+      ok = false;
+      continue;
+    }
+    std::string key = kv.substr(0, eq);
+    if (std::find(declared.begin(), declared.end(), key) == declared.end()) {
+      std::cerr << "--input " << kv << ": workflow '" << wf.name() << "' has no input '" << key << "'"
+                << did_you_mean(key, declared);
+      if (declared.empty()) std::cerr << "; it declares no [inputs] (a value it does not declare can go in --payload)";
+      else std::cerr << "; its inputs: " << join(declared, ", ");
+      std::cerr << "\n";
+      ok = false;
+      continue;
+    }
+    auto v = wf.input_value(key, kv.substr(eq + 1));
+    if (!v) {
+      std::cerr << v.message() << "\n";
+      ok = false;
+      continue;
+    }
+    payload[key] = nlohmann::json::parse(*v);
+  }
+  if (!ok) return false;
+  for (auto& p : wf.input_problems(payload.dump())) {
+    ok = false;
+    if (p.input.empty()) {
+      std::cerr << p.problem << "\n";
+      continue;
+    }
+    std::cerr << wf.path() << ": input '" << p.input << "' "
+              << (p.value_json.empty() ? "" : "is " + p.value_json + ", but it ") << p.problem << " (" << p.constraint
+              << " in [inputs]); pass it as --input " << p.input << "=...\n";
+  }
+  return ok;
 }
 
 }  // namespace
@@ -98,19 +151,7 @@ int command_run(const Globals& g, const RunArgs& args) {
     std::cerr << payload.message() << "\n";
     return kExitUsage;
   }
-  for (auto& kv : args.inputs) {
-    auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      std::cerr << "--input " << kv << ": expected key=value\n";
-      return kExitUsage;
-    }
-    auto v = wf->input_value(kv.substr(0, eq), kv.substr(eq + 1));
-    if (!v) {
-      std::cerr << v.message() << "\n";
-      return kExitUsage;
-    }
-    (*payload)[kv.substr(0, eq)] = nlohmann::json::parse(*v);
-  }
+  if (!apply_inputs(*wf, args.inputs, *payload)) return kExitUsage;
   auto session = Session::open(resolve_state(g, repo), repo,
                                args.events == "jsonl" ? Session::Report::jsonl : Session::Report::console, show_command(g));
   if (!session) {

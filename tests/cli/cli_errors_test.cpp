@@ -32,6 +32,20 @@ id = "review"
 skill = "code-review"
 )";
 
+// Inputs with the common constraints; `version` is required.
+const char* kRelease = R"(
+name = "release"
+[sandbox]
+kind = "local"
+[inputs]
+version = { type = "string", pattern = "^[0-9]+\\.[0-9]+$", required = true }
+channel = { type = "string", enum = ["stable", "beta"], default = "stable" }
+count = { type = "integer", minimum = 1 }
+[[steps]]
+id = "ship"
+run = "echo shipping ${{ inputs.version }}"
+)";
+
 // The line of `text` that starts with `prefix`, or "".
 std::string line_starting(const std::string& text, const std::string& prefix) {
   for (auto& line : lines_of(text))
@@ -98,6 +112,63 @@ BOOST_AUTO_TEST_CASE(with_events_jsonl_the_show_command_goes_to_stderr_and_stdou
   REQUIRE_EXIT(o, 1);
   for (auto& line : lines_of(o.out)) BOOST_TEST(json::accept(line), "not JSON on stdout: " << line);
   BOOST_TEST(contains(o.err, "details: hearth show " + only_run_id(repo)), shown(o));
+}
+
+// --- inputs ------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(an_input_the_workflow_does_not_declare_is_refused_with_did_you_mean) {
+  Repo repo;
+  repo.workflow("release", kRelease);
+  Outcome o = repo.hearth({"run", "release", "--input", "versoin=1.2"});
+  REQUIRE_EXIT(o, 2);
+  BOOST_TEST(contains(o.err, "--input versoin=1.2: workflow 'release' has no input 'versoin' (did you mean 'version'?)"),
+             shown(o));
+  BOOST_TEST(contains(o.err, "its inputs: channel, count, version"), shown(o));
+  BOOST_TEST(!fs::exists(repo.default_state()), "nothing is recorded");
+
+  repo.workflow("plain", "[[steps]]\nid = \"a\"\nrun = \"true\"\n");
+  o = repo.hearth({"run", "plain", "-i", "x=1"});
+  REQUIRE_EXIT(o, 2);
+  BOOST_TEST(contains(o.err, "has no input 'x'; it declares no [inputs]"), shown(o));
+  BOOST_TEST(contains(o.err, "--payload"), shown(o));
+}
+
+BOOST_AUTO_TEST_CASE(a_missing_input_names_it_and_how_to_pass_it) {
+  Repo repo;
+  repo.workflow("release", kRelease);
+  Outcome o = repo.hearth({"run", "release"});
+  REQUIRE_EXIT(o, 2);
+  BOOST_TEST(contains(o.err, "release.toml: input 'version' is required (required = true in [inputs]); pass it as "
+                             "--input version=..."),
+             shown(o));
+  BOOST_TEST(!contains(o.err, "the payload"), shown(o));
+  BOOST_TEST(!fs::exists(repo.default_state()), "nothing is recorded");
+}
+
+BOOST_AUTO_TEST_CASE(an_invalid_input_names_it_its_value_and_the_constraint_it_breaks) {
+  Repo repo;
+  repo.workflow("release", kRelease);
+  Outcome o = repo.hearth({"run", "release", "-i", "version=abc", "-i", "channel=nightly", "-i", "count=0"});
+  REQUIRE_EXIT(o, 2);
+  BOOST_TEST(contains(o.err, R"(input 'version' is "abc", but it must match the pattern ^[0-9]+\.[0-9]+$ )"
+                             R"((pattern = "^[0-9]+\\.[0-9]+$" in [inputs]); pass it as --input version=...)"),
+             shown(o));
+  BOOST_TEST(contains(o.err, R"(input 'channel' is "nightly", but it must be one of "stable", "beta")"), shown(o));
+  BOOST_TEST(contains(o.err, "input 'count' is 0, but it must be at least 1 (minimum = 1 in [inputs])"), shown(o));
+  BOOST_TEST(!contains(o.err, "the payload"), shown(o));
+  // The same from --payload.
+  o = repo.hearth({"run", "release", "--payload", R"({"version": "1.2", "count": 1.5})"});
+  REQUIRE_EXIT(o, 2);
+  BOOST_TEST(contains(o.err, "input 'count' is 1.5, but it must be of type integer"), shown(o));
+  // --input of the wrong type is named before anything runs.
+  o = repo.hearth({"run", "release", "-i", "version=1.2", "-i", "count=many"});
+  REQUIRE_EXIT(o, 2);
+  BOOST_TEST(contains(o.err, R"(--input count=many: input 'count' must be an integer (type = "integer"))"), shown(o));
+  BOOST_TEST(!fs::exists(repo.default_state()), "nothing is recorded");
+
+  o = repo.hearth({"run", "release", "-i", "version=1.2", "-i", "count=2"});
+  REQUIRE_EXIT(o, 0);
+  BOOST_TEST(contains(o.out, "[ship] shipping 1.2"), shown(o));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
