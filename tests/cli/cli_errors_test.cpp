@@ -171,4 +171,40 @@ BOOST_AUTO_TEST_CASE(an_invalid_input_names_it_its_value_and_the_constraint_it_b
   BOOST_TEST(contains(o.out, "[ship] shipping 1.2"), shown(o));
 }
 
+// --- help and unknown commands --------------------------------------------------
+
+// The tests start hearth by its absolute build path: that path must not be
+// what help calls the program.
+BOOST_AUTO_TEST_CASE(help_calls_the_program_hearth_and_points_to_examples_and_docs) {
+  Repo repo;
+  std::string bin = hearth::testing::hearth_bin().string();
+  for (std::vector<std::string> args : {std::vector<std::string>{"--help"}, {"run", "--help"}, {"validate", "--help"},
+                                        {"show", "--help"}, {"sandbox", "run", "--help"}}) {
+    Outcome o = repo.hearth(args);
+    REQUIRE_EXIT(o, 0);
+    std::string usage = line_starting(o.out, "Usage: ");
+    std::string expected = "Usage: hearth " + (args.size() > 1 ? args[0] + " " : std::string());
+    if (args.size() > 2) expected += args[1] + " ";
+    BOOST_TEST(usage.rfind(expected, 0) == 0u, shown(o));
+    BOOST_TEST(!contains(o.out, bin), shown(o));
+    BOOST_TEST(contains(o.out, "docs/"), shown(o));
+    BOOST_TEST(contains(o.out, "\n  hearth "), "no example in:\n" << o.out);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(an_unknown_command_is_refused_with_did_you_mean) {
+  Repo repo;
+  Outcome o = repo.hearth({"--repo", repo.root().string(), "rnu", "ok"});
+  REQUIRE_EXIT(o, 2);
+  BOOST_TEST(contains(o.err, "hearth: unknown command 'rnu' (did you mean 'run'?)"), shown(o));
+  BOOST_TEST(contains(o.err, "validate"), "the commands are listed: " << shown(o));
+  o = repo.hearth({"shwo", "20261203-125146-2599c1"});
+  REQUIRE_EXIT(o, 2);
+  BOOST_TEST(contains(o.err, "(did you mean 'show'?)"), shown(o));
+  o = repo.hearth({"frobnicate"});
+  REQUIRE_EXIT(o, 2);
+  BOOST_TEST(contains(o.err, "unknown command 'frobnicate'; the commands: "), shown(o));
+  BOOST_TEST(!fs::exists(repo.default_state()));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
