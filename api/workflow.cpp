@@ -5,10 +5,12 @@
 #include <filesystem>
 
 #include "api/workflow_data.h"
+#include "engine/agent/result_schema.h"
 #include "engine/inputs.h"
 #include "util/json_limits.h"
 #include "workflows/duration.h"
 #include "workflows/loader.h"
+#include "workflows/skill.h"
 #include "workflows/suggest.h"
 #include "workflows/triggers.h"
 
@@ -102,6 +104,48 @@ Result<std::string> find_workflow(const std::string& repo, const std::string& ar
     for (auto& n : names) msg += " " + n;
   }
   return Error{msg};
+}
+
+namespace {
+
+// "file:line:col: " of a step's table.
+std::string where(const workflows::Workflow& wf, const workflows::Location& at) {
+  return wf.path + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) + ": ";
+}
+
+void check_agent_step(const workflows::Workflow& wf, const workflows::Step& step, const std::string& repo,
+                      CheckResult& out) {
+  const workflows::AgentStep& a = *step.agent;
+  std::string at = where(wf, step.location) + "step '" + step.id + "': ";
+  if (!a.skill.empty()) {
+    auto found = workflows::find_skill(repo, a.skill);
+    for (auto& e : found.errors) out.errors.push_back(at + e);
+    for (auto& w : found.warnings) out.warnings.push_back(where(wf, step.location) + "warning: step '" + step.id + "': " + w);
+  }
+  if (a.result_schema) {
+    std::string what = a.result_file.empty() ? "its inline result schema" : "result schema " + a.result_file;
+    if (auto compiled = agent::ResultSchema::compile(*a.result_schema); !compiled)
+      out.errors.push_back(at + what + ": " + compiled.message());
+  }
+}
+
+}  // namespace
+
+CheckResult check_workflow(const Workflow& workflow, const std::string& repo) {
+  const workflows::Workflow& wf = workflow.data().wf;
+  CheckResult out;
+  for (auto& step : wf.steps)
+    if (step.agent) check_agent_step(wf, step, repo, out);
+  for (auto& [name, def] : wf.commands)
+    if (def.host)
+      out.warnings.push_back(where(wf, def.location) + "warning: [commands." + name +
+                             "] is implemented by the program embedding Hearth (host = true); `hearth run` cannot "
+                             "run a step granted it");
+  for (auto& [name, def] : wf.tools)
+    out.warnings.push_back(where(wf, def.location) + "warning: [tools." + name +
+                           "] is implemented by the program embedding Hearth (host = true); `hearth run` cannot run "
+                           "a step that offers it");
+  return out;
 }
 
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {

@@ -104,7 +104,9 @@ struct SandboxRunArgs {
 int command_sandbox_run(const SandboxRunArgs& args);
 int command_run(const Globals& g, const RunArgs& args);
 int command_resume(const Globals& g, const ResumeArgs& args);
-int command_validate(const Globals& g, const std::vector<std::string>& workflows);
+/// No `workflows`: every file in <repo>/.hearth/workflows. `json`: the
+/// diagnostics as one JSON object on stdout (docs/cli.md).
+int command_validate(const Globals& g, const std::vector<std::string>& workflows, bool json = false);
 int command_runs(const Globals& g, bool json, int limit, const std::string& workflow);
 /// `transcript`: print the conversations of skill and prompt steps instead.
 int command_show(const Globals& g, const std::string& run_id, bool json, bool transcript = false,

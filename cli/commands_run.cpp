@@ -1,4 +1,4 @@
-// `hearth run` and `hearth validate`.
+// `hearth run`.
 #include <signal.h>
 #include <unistd.h>
 
@@ -111,30 +111,6 @@ std::optional<Workflow> load_or_report(const std::string& path) {
   auto loaded = load_workflow(path);
   for (auto& e : loaded.errors) std::cerr << e << "\n";
   return loaded.workflow;
-}
-
-int command_validate(const Globals& g, const std::vector<std::string>& args) {
-  std::string repo = resolve_repo(g);
-  int rc = kExitOk;
-  for (auto& arg : args) {
-    auto path = find_workflow(repo, arg);
-    if (!path) {
-      std::cerr << path.message() << "\n";
-      rc = kExitUsage;
-      continue;
-    }
-    auto loaded = load_workflow(*path);
-    for (auto& e : loaded.errors) std::cerr << e << "\n";
-    for (auto& w : loaded.warnings) std::cerr << w << "\n";
-    auto& wf = loaded.workflow;
-    if (!wf) {
-      rc = kExitUsage;
-      continue;
-    }
-    size_t steps = wf->step_ids().size();
-    std::cout << *path << ": ok (" << wf->name() << ", " << steps << " step" << (steps == 1 ? "" : "s") << ")\n";
-  }
-  return rc;
 }
 
 int command_run(const Globals& g, const RunArgs& args) {

@@ -113,7 +113,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> to_validate;
   auto* validate_cmd = app.add_subcommand("validate", "Check workflows without running them");
   validate_cmd->footer("Examples:\n  hearth validate\n  hearth validate release ci/build.toml --json\nDocs: docs/cli.md (hearth validate)");
-  validate_cmd->add_option("workflows", to_validate, "Workflow files or names")->required();
+  bool validate_json = false;
+  validate_cmd->add_option("workflows", to_validate, "Workflow files or names (default: every file in .hearth/workflows)");
+  validate_cmd->add_flag("--json", validate_json,
+                         "Print the diagnostics as JSON: file, line, column, severity, message");
 
   bool runs_json = false;
   int runs_limit = 50;
@@ -205,7 +208,7 @@ int main(int argc, char** argv) {
   }
   if (run_cmd->parsed()) return command_run(g, run);
   if (resume_cmd->parsed()) return command_resume(g, resume);
-  if (validate_cmd->parsed()) return command_validate(g, to_validate);
+  if (validate_cmd->parsed()) return command_validate(g, to_validate, validate_json);
   if (runs_cmd->parsed()) return command_runs(g, runs_json, runs_limit, runs_workflow);
   if (ci_cmd->parsed()) return command_ci(g, ci);
   if (show_cmd->parsed()) return command_show(g, show_id, show_json, show_transcript, show_step);

@@ -81,6 +81,22 @@ HEARTH_API LoadResult load_workflow(const std::string& path);
 /// Loads and validates workflow text; `name` stands for the file in messages.
 HEARTH_API LoadResult load_workflow_text(std::string_view text, const std::string& name);
 
+/// What check_workflow() found.
+struct CheckResult {
+  std::vector<std::string> errors;    // "file:line:col: message": start() would fail, or a step would
+  std::vector<std::string> warnings;  // "file:line:col: warning: message"
+  bool ok() const { return errors.empty(); }
+};
+
+/// The checks a run makes only when a step starts, made now against the
+/// repository `repo` (what `hearth validate` adds to load_workflow). Errors:
+/// a skill step's skill that is missing, whose SKILL.md does not load, or
+/// whose folder resolves outside `repo` (the same lookup a run makes); a
+/// `result` schema that does not compile. Warnings: the skill's spec limits,
+/// and each host command or tool (only a program that registers it can run
+/// the steps that use it). Reads files; never runs anything.
+HEARTH_API CheckResult check_workflow(const Workflow& workflow, const std::string& repo);
+
 /// Finds a workflow file the way `hearth run NAME` does: `name_or_path` when
 /// it is an existing file, else <repo>/.hearth/workflows/<name>.toml. The
 /// error says what is missing and lists the available names.
