@@ -20,6 +20,7 @@ inline constexpr int kExitCancelled = 130;
 struct Globals {
   std::string repo;   // --repo; empty: found from the current directory
   std::string state;  // --state or HEARTH_STATE; empty: <repo>/.hearth/state.db
+  std::string color = "auto";  // --color: auto | always | never
 };
 
 /// The repository root: --repo, else the nearest ancestor of the current

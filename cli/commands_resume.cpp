@@ -75,7 +75,7 @@ int rerun_existing(Session& session, const RunArgs& args, const Workflow& wf) {
 int command_resume(const Globals& g, const ResumeArgs& args) {
   std::string repo = resolve_repo(g);
   auto session = Session::open(resolve_state(g, repo), repo,
-                               args.events == "jsonl" ? Session::Report::jsonl : Session::Report::console, show_command(g));
+                               args.events == "jsonl" ? Session::Report::jsonl : Session::Report::console, Session::console_of(g));
   if (!session) {
     std::cerr << session.message() << "\n";
     return kExitRunFailed;

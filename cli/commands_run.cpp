@@ -129,7 +129,7 @@ int command_run(const Globals& g, const RunArgs& args) {
   }
   if (!apply_inputs(*wf, args.inputs, *payload)) return kExitUsage;
   auto session = Session::open(resolve_state(g, repo), repo,
-                               args.events == "jsonl" ? Session::Report::jsonl : Session::Report::console, show_command(g));
+                               args.events == "jsonl" ? Session::Report::jsonl : Session::Report::console, Session::console_of(g));
   if (!session) {
     std::cerr << session.message() << "\n";
     return kExitRunFailed;

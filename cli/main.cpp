@@ -29,7 +29,7 @@ std::optional<std::string> unknown_command(const CLI::App& app, int argc, char**
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--") return std::nullopt;
-    if (arg == "--repo" || arg == "--state") {
+    if (arg == "--repo" || arg == "--state" || arg == "--color") {
       ++i;
       continue;
     }
@@ -73,6 +73,9 @@ int main(int argc, char** argv) {
   app.add_option("--repo", g.repo, "Repository root (default: nearest ancestor with .hearth/ or .git)");
   app.add_option("--state", g.state, "State database (default: $HEARTH_STATE or <repo>/.hearth/state.db)")
       ->envname("HEARTH_STATE");
+  app.add_option("--color", g.color,
+                 "Colour: auto (on a terminal, unless TERM=dumb or NO_COLOR is set), always or never")
+      ->check(CLI::IsMember({"auto", "always", "never"}));
 
   RunArgs run;
   auto* run_cmd = app.add_subcommand("run", "Run a workflow");

@@ -45,7 +45,11 @@ ReportStyle choose_style(bool jsonl) {
   return ReportStyle::plain;
 }
 
-bool use_color() { return std::getenv("NO_COLOR") == nullptr && isatty(STDOUT_FILENO); }
+bool use_color(const std::string& mode, int fd) {
+  if (mode == "always" || mode == "never") return mode == "always";
+  const char* term = std::getenv("TERM");
+  return std::getenv("NO_COLOR") == nullptr && !(term && std::strcmp(term, "dumb") == 0) && isatty(fd);
+}
 
 ConsoleReporter::ConsoleReporter(uv_loop_t* loop, ReportStyle style, bool color, std::string show_command)
     : style_(style), color_(color), show_command_(std::move(show_command)), out_(style == ReportStyle::jsonl ? stderr : stdout) {

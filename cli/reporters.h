@@ -25,8 +25,10 @@ enum class ReportStyle {
 /// Picks the style for stdout: jsonl when asked, live on a terminal
 /// (unless TERM=dumb), plain otherwise.
 ReportStyle choose_style(bool jsonl);
-/// False when NO_COLOR is set (to anything) or stdout is not a terminal.
-bool use_color();
+/// Whether to colour what is written to `fd`: `mode` "always" or "never" as
+/// said; "auto": when `fd` is a terminal, TERM is not "dumb" and NO_COLOR is
+/// not set (to anything).
+bool use_color(const std::string& mode, int fd);
 
 /// Draws one run from the engine's public events and output (subscribe it
 /// with Engine::on_event and on_output). Lives on the loop (the live style
