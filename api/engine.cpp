@@ -10,12 +10,12 @@
 #include "engine/engine.h"
 #include "engine/events.h"
 #include "engine/run_view.h"
+#include "engine/show_view.h"
 #include "engine/store.h"
 #include "hearth/hearth.h"
 #include "sandbox/sandbox.h"
 #include "util/json_limits.h"
 #include "workflows/loader.h"
-#include "workflows/toml_document.h"
 
 namespace hearth {
 
@@ -64,45 +64,6 @@ StepInfo public_step(const engine::StepRecord& s) {
     out.attempt_list.push_back(
         AttemptInfo{a.number, a.started_at, a.finished_at, a.exit_code, a.signal, a.reason, a.output_tail, a.output_bytes});
   return out;
-}
-
-// Each step's `needs` as the run's workflow snapshot declares them, by step
-// id; empty when the snapshot does not parse as TOML.
-std::map<std::string, std::vector<std::string>> needs_of(const engine::RunRecord& r) {
-  std::map<std::string, std::vector<std::string>> out;
-  auto doc = workflows::parse_toml(r.workflow_text, r.workflow_path);
-  if (!doc || !doc->contains("steps") || !(*doc)["steps"].is_array()) return out;
-  for (auto& step : (*doc)["steps"]) {
-    if (!step.is_object() || !step.contains("id") || !step["id"].is_string()) continue;
-    auto& needs = out[step["id"].get<std::string>()];
-    if (auto n = step.find("needs"); n != step.end() && n->is_array())
-      for (auto& id : *n)
-        if (id.is_string()) needs.push_back(id.get<std::string>());
-  }
-  return out;
-}
-
-// `hearth show --json`'s shape (docs/cli.md): the engine's run view with every
-// time, the steps' and attempts' too, as the run's own (UTC ISO 8601), and
-// each step's `needs` (null when the snapshot does not say).
-nlohmann::json public_detail_json(const engine::RunRecord& r, const std::vector<engine::StepRecord>& steps,
-                                  const std::map<std::string, std::vector<std::string>>& needs) {
-  nlohmann::json j = engine::run_detail_json(r, steps);
-  auto iso = [](nlohmann::json& obj, const char* key) {
-    auto it = obj.find(key);
-    if (it != obj.end() && it->is_number_integer()) *it = engine::iso_utc(it->get<int64_t>());
-  };
-  for (auto& step : j["steps"]) {
-    iso(step, "started_at");
-    iso(step, "finished_at");
-    for (auto& a : step["attempt_list"]) {
-      iso(a, "started_at");
-      iso(a, "finished_at");
-    }
-    auto it = needs.find(step.value("id", std::string()));
-    step["needs"] = it == needs.end() ? nlohmann::json() : nlohmann::json(it->second);
-  }
-  return j;
 }
 
 // Calls `fn` on the loop's next iteration from a self-deleting timer, so
@@ -329,12 +290,12 @@ Result<RunInfo> Engine::run(const std::string& run_id) {
   auto steps = impl_->store->load_steps(run_id);
   if (!steps) return steps.error();
   RunInfo out = public_run(*r);
-  auto needs = needs_of(*r);
+  auto needs = engine::step_needs(*r);
   for (auto& s : *steps) {
     out.steps.push_back(public_step(s));
     if (auto it = needs.find(s.id); it != needs.end()) out.steps.back().needs = it->second;
   }
-  out.json = dump(public_detail_json(*r, *steps, needs));
+  out.json = dump(engine::run_show_json(*r, *steps));
   return out;
 }
 
