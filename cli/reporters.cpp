@@ -41,7 +41,7 @@ int64_t now_ms() {
 ReportStyle choose_style(bool jsonl) {
   if (jsonl) return ReportStyle::jsonl;
   const char* term = std::getenv("TERM");
-  if (isatty(STDOUT_FILENO) && !(term && std::strcmp(term, "dumb") == 0)) return ReportStyle::live;
+  if (isatty(STDERR_FILENO) && !(term && std::strcmp(term, "dumb") == 0)) return ReportStyle::live;
   return ReportStyle::plain;
 }
 
@@ -52,7 +52,7 @@ bool use_color(const std::string& mode, int fd) {
 }
 
 ConsoleReporter::ConsoleReporter(uv_loop_t* loop, ReportStyle style, bool color, std::string show_command)
-    : style_(style), color_(color), show_command_(std::move(show_command)), out_(style == ReportStyle::jsonl ? stderr : stdout) {
+    : style_(style), color_(color), show_command_(std::move(show_command)), out_(stderr) {
   if (style_ == ReportStyle::live) {
     timer_ = new uv_timer_t;
     uv_timer_init(loop, timer_);

@@ -16,14 +16,16 @@
 
 namespace hearth::cli {
 
+// Progress and step output always go to stderr; stdout carries only what a
+// program reads (the events of jsonl), as cargo and gh do.
 enum class ReportStyle {
-  live,   // a terminal: output scrolls above a redrawn block of running steps
+  live,   // stderr is a terminal: output scrolls above a redrawn block of running steps
   plain,  // not a terminal: one line per event, output lines prefixed with the step
-  jsonl,  // events as JSON lines on stdout; step output on stderr
+  jsonl,  // events as JSON lines on stdout; progress lines and step output as plain, on stderr
 };
 
-/// Picks the style for stdout: jsonl when asked, live on a terminal
-/// (unless TERM=dumb), plain otherwise.
+/// Picks the style: jsonl when asked, live when stderr is a terminal (unless
+/// TERM=dumb), plain otherwise.
 ReportStyle choose_style(bool jsonl);
 /// Whether to colour what is written to `fd`: `mode` "always" or "never" as
 /// said; "auto": when `fd` is a terminal, TERM is not "dumb" and NO_COLOR is
@@ -65,7 +67,7 @@ class ConsoleReporter final {
   std::map<std::string, Running> running_;
   int block_lines_ = 0;  // lines of the live block currently on screen
   uv_timer_t* timer_ = nullptr;  // live style only; freed by its close callback
-  FILE* out_;
+  FILE* out_;  // stderr: progress and step output
 };
 
 }  // namespace hearth::cli

@@ -21,8 +21,7 @@ Result<std::unique_ptr<Session>> Session::open(const std::string& state_path, co
   s->engine_ = std::move(*engine);
   if (report == Report::none) return s;
   ReportStyle style = choose_style(report == Report::jsonl);
-  // jsonl keeps stdout for the events: the reporter writes to stderr then.
-  bool color = use_color(console.color, style == ReportStyle::jsonl ? STDERR_FILENO : STDOUT_FILENO);
+  bool color = use_color(console.color, STDERR_FILENO);  // the reporter writes its lines to stderr
   s->reporter_ = std::make_unique<ConsoleReporter>(&s->loop_, style, color, console.show_command);
   ConsoleReporter* reporter = s->reporter_.get();
   s->engine_->on_event([reporter](const Event& e) { reporter->on_event(e); });

@@ -64,13 +64,13 @@ BOOST_AUTO_TEST_CASE(a_failed_run_names_each_failed_steps_cause_and_ends_with_th
   repo.workflow("broken", kBroken);
   Outcome o = repo.hearth({"run", "broken"});
   REQUIRE_EXIT(o, 1);
-  std::string review = line_starting(o.out, "✗ review");
+  std::string review = line_starting(o.err, "✗ review");
   BOOST_TEST(contains(review, "skill 'code-review' not found"), shown(o));
   BOOST_TEST(contains(review, ".hearth/skills/code-review/SKILL.md"), shown(o));
-  BOOST_TEST(contains(line_starting(o.out, "✗ check"), "exited with code 3"), shown(o));
+  BOOST_TEST(contains(line_starting(o.err, "✗ check"), "exited with code 3"), shown(o));
 
   std::string id = only_run_id(repo);
-  BOOST_TEST(lines_of(o.out).back() == "details: hearth show " + id, shown(o));
+  BOOST_TEST(lines_of(o.err).back() == "details: hearth show " + id, shown(o));
   // The printed command works as printed.
   Outcome shown_run = repo.hearth({"show", id});
   REQUIRE_EXIT(shown_run, 0);
@@ -85,7 +85,7 @@ BOOST_AUTO_TEST_CASE(the_show_command_after_a_failed_run_carries_the_state_and_r
   Outcome o = repo.hearth({"--repo", repo.root().string(), "--state", state.string(), "run", "broken"}, {},
                           elsewhere.path);
   REQUIRE_EXIT(o, 1);
-  std::string last = lines_of(o.out).back();
+  std::string last = lines_of(o.err).back();
   std::smatch m;
   BOOST_REQUIRE_MESSAGE(std::regex_match(last, m, std::regex(R"(details: hearth --repo (\S+) --state '(.+)' show (\S+))")),
                         shown(o));
@@ -168,7 +168,7 @@ BOOST_AUTO_TEST_CASE(an_invalid_input_names_it_its_value_and_the_constraint_it_b
 
   o = repo.hearth({"run", "release", "-i", "version=1.2", "-i", "count=2"});
   REQUIRE_EXIT(o, 0);
-  BOOST_TEST(contains(o.out, "[ship] shipping 1.2"), shown(o));
+  BOOST_TEST(contains(o.err, "[ship] shipping 1.2"), shown(o));
 }
 
 // --- help and unknown commands --------------------------------------------------

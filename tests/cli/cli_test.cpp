@@ -110,14 +110,14 @@ void interrupting_cancels_the_run(int sig, const std::string& signame) {
   Repo repo;
   repo.workflow("slow", kSlow);
   HearthProcess p({{"run", "slow"}, {}, repo.root()});
-  auto sleeping = p.wait_for_stdout(std::regex(R"(\[wait\] sleeping as (\d+)\n)"), 10s);
-  BOOST_REQUIRE_MESSAGE(sleeping, "the step never said it was sleeping; stdout so far:\n" + p.out());
+  auto sleeping = p.wait_for_stderr(std::regex(R"(\[wait\] sleeping as (\d+)\n)"), 10s);
+  BOOST_REQUIRE_MESSAGE(sleeping, "the step never said it was sleeping; stderr so far:\n" + p.err());
   pid_t sleep_pid = std::stoi(*sleeping);
 
   p.signal(sig);
   Outcome o = p.finish(5s);
   REQUIRE_EXIT(o, 130);
-  BOOST_TEST(contains(o.out, "cancelling: interrupted by " + signame), shown(o));
+  BOOST_TEST(contains(o.err, "cancelling: interrupted by " + signame), shown(o));
   BOOST_TEST(hearth::testing::process_gone(sleep_pid), "the step's sleep (pid " << sleep_pid << ") is still running");
 
   json run = repo.show(only_run_id(repo));
@@ -139,11 +139,11 @@ BOOST_AUTO_TEST_CASE(run_a_file_path_prints_plain_step_lines_and_exits_0) {
   for (const std::string& arg : {std::string("ci/ok.toml"), (repo.root() / "ci" / "ok.toml").string()}) {
     Outcome o = repo.hearth({"run", arg});
     REQUIRE_EXIT(o, 0);
-    auto lines = lines_of(o.out);
+    auto lines = lines_of(o.err);
     BOOST_TEST(std::regex_match(lines.at(0), std::regex(R"(run \S+ \(ok\))")), shown(o));
-    BOOST_TEST(contains(o.out, "\n▶ only\n"), shown(o));
-    BOOST_TEST(contains(o.out, "\n[only] fine\n"), shown(o));
-    BOOST_TEST(contains(o.out, "\n✓ only "), shown(o));
+    BOOST_TEST(contains(o.err, "\n▶ only\n"), shown(o));
+    BOOST_TEST(contains(o.err, "\n[only] fine\n"), shown(o));
+    BOOST_TEST(contains(o.err, "\n✓ only "), shown(o));
     BOOST_TEST(std::regex_match(lines.back(), std::regex(R"(run \S+ succeeded in \S+)")), shown(o));
   }
   json runs = repo.runs();
@@ -157,7 +157,7 @@ BOOST_AUTO_TEST_CASE(run_a_name_finds_the_workflow_from_a_subdirectory_of_the_re
   fs::create_directories(repo.root() / "src" / "deep");
   Outcome o = repo.hearth({"run", "ok"}, {}, repo.root() / "src" / "deep");
   REQUIRE_EXIT(o, 0);
-  BOOST_TEST(contains(o.out, "[only] fine\n"), shown(o));
+  BOOST_TEST(contains(o.err, "[only] fine\n"), shown(o));
   BOOST_TEST(fs::exists(repo.default_state()), "the run is recorded in <repo>/.hearth/state.db");
   BOOST_TEST(!fs::exists(repo.root() / "src" / "deep" / ".hearth"));
 }
@@ -168,7 +168,7 @@ BOOST_AUTO_TEST_CASE(run_a_name_with_repo_from_outside_the_repo) {
   TempDir elsewhere;
   Outcome o = repo.hearth({"--repo", repo.root().string(), "run", "ok"}, {}, elsewhere.path);
   REQUIRE_EXIT(o, 0);
-  BOOST_TEST(contains(o.out, "[only] fine\n"), shown(o));
+  BOOST_TEST(contains(o.err, "[only] fine\n"), shown(o));
   // --repo also works after the subcommand.
   o = repo.hearth({"run", "ok", "--repo", repo.root().string()}, {}, elsewhere.path);
   REQUIRE_EXIT(o, 0);
@@ -181,11 +181,11 @@ BOOST_AUTO_TEST_CASE(a_failed_step_exits_1_with_its_output_and_reason) {
   repo.workflow("fails", kFails);
   Outcome o = repo.hearth({"run", "fails"});
   REQUIRE_EXIT(o, 1);
-  BOOST_TEST(contains(o.out, "[build] compiling\n"), shown(o));
-  BOOST_TEST(contains(o.out, "[check] check: 2 problems\n"), shown(o));
-  BOOST_TEST(contains(o.out, "✗ check "), shown(o));
-  BOOST_TEST(contains(o.out, "exited with code 3"), shown(o));
-  auto lines = lines_of(o.out);
+  BOOST_TEST(contains(o.err, "[build] compiling\n"), shown(o));
+  BOOST_TEST(contains(o.err, "[check] check: 2 problems\n"), shown(o));
+  BOOST_TEST(contains(o.err, "✗ check "), shown(o));
+  BOOST_TEST(contains(o.err, "exited with code 3"), shown(o));
+  auto lines = lines_of(o.err);
   BOOST_REQUIRE(lines.size() >= 2u);
   BOOST_TEST(std::regex_match(lines[lines.size() - 2], std::regex(R"(run \S+ failed in \S+)")), shown(o));
   BOOST_TEST(std::regex_match(lines.back(), std::regex(R"(details: hearth show \S+)")), shown(o));
@@ -201,7 +201,7 @@ BOOST_AUTO_TEST_CASE(output_to_a_pipe_has_no_escape_bytes_even_with_a_colour_ter
     REQUIRE_EXIT(o, 1);
     BOOST_TEST(!contains(o.out, "\x1b"), "escape byte in stdout:\n" << o.out);
     BOOST_TEST(!contains(o.err, "\x1b"), "escape byte in stderr:\n" << o.err);
-    BOOST_TEST(contains(o.out, "[check] check: 2 problems\n"), shown(o));
+    BOOST_TEST(contains(o.err, "[check] check: 2 problems\n"), shown(o));
   }
 }
 
@@ -223,7 +223,7 @@ BOOST_AUTO_TEST_CASE(payload_as_json_text_reaches_the_steps) {
   repo.workflow("greet", kGreet);
   Outcome o = repo.hearth({"run", "greet", "--payload", R"({"count": 2, "who": "json"})"});
   REQUIRE_EXIT(o, 0);
-  BOOST_TEST(contains(o.out, "[hello] hello json x2\n"), shown(o));
+  BOOST_TEST(contains(o.err, "[hello] hello json x2\n"), shown(o));
   json run = repo.show(only_run_id(repo));
   BOOST_TEST(run["payload"] == json::parse(R"({"count": 2, "who": "json"})"));
 }
@@ -234,7 +234,7 @@ BOOST_AUTO_TEST_CASE(payload_from_a_file_reaches_the_steps) {
   write_file(repo.root() / "event.json", R"({"count": 5, "who": "file"})");
   Outcome o = repo.hearth({"run", "greet", "--payload", "@event.json"});
   REQUIRE_EXIT(o, 0);
-  BOOST_TEST(contains(o.out, "[hello] hello file x5\n"), shown(o));
+  BOOST_TEST(contains(o.err, "[hello] hello file x5\n"), shown(o));
 }
 
 BOOST_AUTO_TEST_CASE(inputs_are_typed_by_the_inputs_schema_and_override_the_payload) {
@@ -243,14 +243,14 @@ BOOST_AUTO_TEST_CASE(inputs_are_typed_by_the_inputs_schema_and_override_the_payl
   Outcome o = repo.hearth({"run", "greet", "--payload", R"({"count": 1, "who": "payload"})", "--input", "count=3",
                            "-i", "who=flag"});
   REQUIRE_EXIT(o, 0);
-  BOOST_TEST(contains(o.out, "[hello] hello flag x3\n"), shown(o));
+  BOOST_TEST(contains(o.err, "[hello] hello flag x3\n"), shown(o));
   json run = repo.show(only_run_id(repo));
   BOOST_TEST(run["payload"]["count"] == 3);  // an integer, not the string "3"
   BOOST_TEST(run["payload"]["who"] == "flag");
   // A default fills in what is not given.
   o = repo.hearth({"run", "greet", "-i", "count=7"});
   REQUIRE_EXIT(o, 0);
-  BOOST_TEST(contains(o.out, "[hello] hello world x7\n"), shown(o));
+  BOOST_TEST(contains(o.err, "[hello] hello world x7\n"), shown(o));
 }
 
 BOOST_AUTO_TEST_CASE(an_input_that_is_not_of_its_type_exits_2_naming_it_and_records_nothing) {
@@ -296,7 +296,7 @@ BOOST_AUTO_TEST_CASE(a_payload_missing_a_required_input_exits_2_and_records_no_r
   REQUIRE_EXIT(o, 2);
   BOOST_TEST(contains(o.err, "[inputs]"), shown(o));
   BOOST_TEST(contains(o.err, "count"), shown(o));
-  BOOST_TEST(!contains(o.out, "[hello]"), shown(o));
+  BOOST_TEST(!contains(o.out + o.err, "[hello]"), shown(o));
   BOOST_TEST(repo.runs() == json::array());
 }
 
@@ -607,17 +607,17 @@ run = "bash gate.sh && echo publish >> journal"
   write_file(repo.root() / "gate.sh", "echo 'gate closed'; exit 4\n");
   Outcome first = repo.hearth({"run", "ship", "--run-id", "gh-77-ci"});
   REQUIRE_EXIT(first, 1);
-  BOOST_TEST(contains(first.out, "run gh-77-ci"), shown(first));
+  BOOST_TEST(contains(first.err, "run gh-77-ci"), shown(first));
   // "Re-run failed jobs": the same id picks the run up; build is not repeated.
   write_file(repo.root() / "gate.sh", "exit 0\n");
   Outcome second = repo.hearth({"run", "ship", "--run-id", "gh-77-ci"});
   REQUIRE_EXIT(second, 0);
-  BOOST_TEST(contains(second.out, "resume run gh-77-ci"), shown(second));
+  BOOST_TEST(contains(second.err, "resume run gh-77-ci"), shown(second));
   BOOST_TEST(read_file(repo.root() / "journal") == "build\npublish\n");
   // A succeeded id prints its outcome and runs nothing.
   Outcome third = repo.hearth({"run", "ship", "--run-id", "gh-77-ci"});
   REQUIRE_EXIT(third, 0);
-  BOOST_TEST(contains(third.out, "run gh-77-ci already succeeded"), shown(third));
+  BOOST_TEST(contains(third.err, "run gh-77-ci already succeeded"), shown(third));
   BOOST_TEST(read_file(repo.root() / "journal") == "build\npublish\n");
   json run = repo.show("gh-77-ci");
   BOOST_TEST(step_of(run, "publish")["attempts"] == 2);
@@ -651,8 +651,8 @@ wait
 '''
 )");
   HearthProcess p({{"run", "deploy", "--run-id", "d1"}, {}, repo.root()});
-  auto sleeping = p.wait_for_stdout(std::regex(R"(\[long\] sleeping as (\d+)\n)"), 10s);
-  BOOST_REQUIRE_MESSAGE(sleeping, "the step never started; stdout so far:\n" + p.out());
+  auto sleeping = p.wait_for_stderr(std::regex(R"(\[long\] sleeping as (\d+)\n)"), 10s);
+  BOOST_REQUIRE_MESSAGE(sleeping, "the step never started; stderr so far:\n" + p.err());
   pid_t sleep_pid = std::stoi(*sleeping);
   p.signal(SIGKILL);  // a crash: no cancellation, no cleanup
   Outcome killed = p.finish(5s);
@@ -663,7 +663,7 @@ wait
   BOOST_TEST(contains(shown_run.out, "interrupted (continue it with: hearth resume d1)"), shown(shown_run));
   Outcome resumed = repo.hearth({"resume", "--all"});
   REQUIRE_EXIT(resumed, 0);
-  BOOST_TEST(contains(resumed.out, "long: attempt 1 was interrupted"), shown(resumed));
+  BOOST_TEST(contains(resumed.err, "long: attempt 1 was interrupted"), shown(resumed));
   BOOST_TEST(hearth::testing::process_gone(sleep_pid), "the interrupted attempt's sleep survived the resume");
   BOOST_TEST(read_file(repo.root() / "journal") == "first\nlong\n");
   BOOST_TEST(repo.runs()[0]["status"] == "succeeded");
@@ -675,11 +675,11 @@ BOOST_AUTO_TEST_CASE(resume_all_leaves_a_run_that_a_live_engine_holds_alone) {
   Repo repo;
   repo.workflow("slow", "[[steps]]\nid = \"long\"\nrun = \"echo started; exec sleep 60\"\n");
   HearthProcess p({{"run", "slow", "--run-id", "s1"}, {}, repo.root()});
-  BOOST_REQUIRE_MESSAGE(p.wait_for_stdout(std::regex(R"(\[long\] (started)\n)"), 10s).has_value(),
-                        "the step never started; stdout so far:\n" + p.out());
+  BOOST_REQUIRE_MESSAGE(p.wait_for_stderr(std::regex(R"(\[long\] (started)\n)"), 10s).has_value(),
+                        "the step never started; stderr so far:\n" + p.err());
   Outcome all = repo.hearth({"resume", "--all"});
   REQUIRE_EXIT(all, 0);
-  BOOST_TEST(contains(all.out, "no interrupted runs"), shown(all));
+  BOOST_TEST(contains(all.err, "no interrupted runs"), shown(all));
   Outcome named = repo.hearth({"resume", "s1"});
   REQUIRE_EXIT(named, 1);
   BOOST_TEST(contains(named.err, "is being run by"), shown(named));
@@ -703,7 +703,7 @@ BOOST_AUTO_TEST_CASE(resume_from_reruns_a_step_and_says_when_the_file_changed) {
   BOOST_TEST(read_file(repo.root() / "journal") == "a\nb\nb\nB\n");
   Outcome none = repo.hearth({"resume", "--all"});
   REQUIRE_EXIT(none, 0);
-  BOOST_TEST(contains(none.out, "no interrupted runs"), shown(none));
+  BOOST_TEST(contains(none.err, "no interrupted runs"), shown(none));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

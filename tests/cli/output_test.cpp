@@ -145,13 +145,35 @@ BOOST_AUTO_TEST_CASE(color_always_colours_a_pipe_and_a_bad_value_is_refused) {
   Repo repo;
   repo.workflow("two", kTwoSteps);
   Outcome piped = repo.hearth({"run", "two"}, {{"TERM", "xterm-256color"}});
-  BOOST_TEST(!has_colour(piped.out), shown(piped));
+  BOOST_TEST(!has_colour(piped.err), shown(piped));
   Outcome always = repo.hearth({"run", "two", "--color", "always"}, {{"TERM", "dumb"}});
   REQUIRE_EXIT(always, 1);
-  BOOST_TEST(has_colour(always.out), shown(always));
+  BOOST_TEST(has_colour(always.err), shown(always));
   Outcome bad = repo.hearth({"--color=sometimes", "run", "two"});
   REQUIRE_EXIT(bad, 2);
   BOOST_TEST(contains(bad.err, "auto,always,never"), shown(bad));
+}
+
+BOOST_AUTO_TEST_CASE(progress_and_step_output_go_to_stderr_and_stdout_holds_only_machine_output) {
+  Repo repo;
+  repo.workflow("two", kTwoSteps);
+  Outcome o = repo.hearth({"run", "two"});
+  REQUIRE_EXIT(o, 1);
+  BOOST_TEST(o.out.empty(), "a run prints nothing a program would read on stdout: " << shown(o));
+  BOOST_TEST(contains(o.err, "[build] compiling\n"), shown(o));
+  BOOST_TEST(contains(o.err, "✗ check"), shown(o));
+  BOOST_TEST(contains(o.err, "details: hearth show "), shown(o));
+
+  o = repo.hearth({"run", "two", "--events", "jsonl"});
+  REQUIRE_EXIT(o, 1);
+  for (auto& line : lines_of(o.out)) BOOST_TEST(json::accept(line), "not an event on stdout: " << line);
+  BOOST_TEST(contains(o.err, "[build] compiling\n"), shown(o));
+
+  // A command's own result stays on stdout, alone.
+  o = repo.hearth({"runs", "--json"});
+  REQUIRE_EXIT(o, 0);
+  BOOST_TEST(json::accept(o.out), shown(o));
+  BOOST_TEST(o.err.empty(), shown(o));
 }
 
 BOOST_AUTO_TEST_CASE(json_times_have_one_format_for_runs_steps_and_attempts_and_steps_carry_needs) {

@@ -70,7 +70,7 @@ BOOST_AUTO_TEST_CASE(a_missing_a_broken_and_an_escaping_skill_are_errors_where_t
   Outcome run = repo.hearth({"run", "agents"});
   REQUIRE_EXIT(run, 1);
   for (std::string step : {"missing", "unparsable", "escaping"})
-    BOOST_TEST(contains(run.out, "✗ " + step + ": skill: "), shown(run));
+    BOOST_TEST(contains(run.err, "✗ " + step + ": skill: "), shown(run));
 }
 
 BOOST_AUTO_TEST_CASE(a_missing_or_non_compiling_result_schema_is_an_error) {
