@@ -107,6 +107,27 @@ result = "good.schema.json"
   BOOST_TEST(!contains(o.err, "step 'good'"), shown(o));
 }
 
+BOOST_AUTO_TEST_CASE(a_step_property_that_does_not_exist_is_an_error_with_did_you_mean) {
+  Repo repo;
+  repo.workflow("typo", R"([[steps]]
+id = "build"
+run = "echo v=1 >> $HEARTH_OUTPUT"
+[[steps]]
+id = "ship"
+needs = ["build"]
+if = "steps.build.stauts == 'succeeded'"
+run = "echo ${{ steps.build.output.v }} ${{ steps.build.outputs.v }} ${{ steps.build['exit-code'] }}"
+)");
+  Outcome o = repo.hearth({"validate", "typo"});
+  REQUIRE_EXIT(o, 2);
+  BOOST_TEST(contains(o.err, "reads steps.build.stauts, which a step does not have (did you mean 'status'?)"), shown(o));
+  BOOST_TEST(contains(o.err, "reads steps.build.output, which a step does not have (did you mean 'outputs'?)"), shown(o));
+  BOOST_TEST(contains(o.err, "; a step has status, outputs, exit-code, result"), shown(o));
+  BOOST_TEST(!contains(o.err, "reads steps.build.exit-code"), "exit-code is a property: " << shown(o));
+  BOOST_TEST(!contains(o.err, "reads steps.build.outputs"), "outputs is a property: " << shown(o));
+  BOOST_TEST(std::regex_search(o.err, std::regex(R"(typo\.toml:[0-9]+:[0-9]+: 'if' of step 'ship' reads)")), shown(o));
+}
+
 BOOST_AUTO_TEST_CASE(no_argument_checks_every_workflow_in_the_repository) {
   Repo repo;
   repo.workflow("alpha", "[[steps]]\nid = \"a\"\nrun = \"true\"\n");
