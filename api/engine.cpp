@@ -10,6 +10,7 @@
 #include "engine/engine.h"
 #include "engine/events.h"
 #include "engine/run_view.h"
+#include "engine/show_view.h"
 #include "engine/store.h"
 #include "hearth/hearth.h"
 #include "sandbox/sandbox.h"
@@ -289,8 +290,12 @@ Result<RunInfo> Engine::run(const std::string& run_id) {
   auto steps = impl_->store->load_steps(run_id);
   if (!steps) return steps.error();
   RunInfo out = public_run(*r);
-  for (auto& s : *steps) out.steps.push_back(public_step(s));
-  out.json = dump(engine::run_detail_json(*r, *steps));
+  auto needs = engine::step_needs(*r);
+  for (auto& s : *steps) {
+    out.steps.push_back(public_step(s));
+    if (auto it = needs.find(s.id); it != needs.end()) out.steps.back().needs = it->second;
+  }
+  out.json = dump(engine::run_show_json(*r, *steps));
   return out;
 }
 

@@ -5,9 +5,12 @@
 #include <filesystem>
 
 #include "api/workflow_data.h"
+#include "engine/agent/result_schema.h"
 #include "engine/inputs.h"
+#include "util/json_limits.h"
 #include "workflows/duration.h"
 #include "workflows/loader.h"
+#include "workflows/skill.h"
 #include "workflows/suggest.h"
 #include "workflows/triggers.h"
 
@@ -51,6 +54,31 @@ Result<std::string> Workflow::input_value(const std::string& key, const std::str
   return v->dump();
 }
 
+std::vector<std::string> Workflow::input_names() const {
+  std::vector<std::string> names;
+  if (auto p = data_->wf.inputs.find("properties"); p != data_->wf.inputs.end() && p->is_object())
+    for (auto& [name, prop] : p->items()) names.push_back(name);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::vector<InputProblem> Workflow::input_problems(const std::string& payload_json) const {
+  std::string why;
+  auto payload = parse_untrusted_json(payload_json, &why);
+  if (!payload || !payload->is_object())
+    return {InputProblem{"", "", "", payload ? "the payload must be a JSON object" : "the payload is not JSON: " + why}};
+  std::vector<InputProblem> out;
+  for (auto& v : engine::input_violations(data_->wf.inputs, engine::with_defaults(data_->wf.inputs, *payload))) {
+    std::string value;
+    if (v.value) {
+      value = v.value->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      if (value.size() > 80) value = value.substr(0, 77) + "...";
+    }
+    out.push_back({v.input, value, v.constraint, v.problem});
+  }
+  return out;
+}
+
 LoadResult load_workflow(const std::string& path) { return wrap(workflows::load_workflow_file(path)); }
 
 LoadResult load_workflow_text(std::string_view text, const std::string& name) {
@@ -76,6 +104,52 @@ Result<std::string> find_workflow(const std::string& repo, const std::string& ar
     for (auto& n : names) msg += " " + n;
   }
   return Error{msg};
+}
+
+namespace {
+
+// "file:line:col: " of a step's table.
+std::string where(const workflows::Workflow& wf, const workflows::Location& at) {
+  return wf.path + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) + ": ";
+}
+
+void check_agent_step(const workflows::Workflow& wf, const workflows::Step& step, const std::string& repo,
+                      CheckResult& out) {
+  const workflows::AgentStep& a = *step.agent;
+  std::string at = where(wf, step.location) + "step '" + step.id + "': ";
+  if (!a.skill.empty()) {
+    auto found = workflows::find_skill(repo, a.skill);
+    for (auto& e : found.errors) out.errors.push_back(at + e);
+    for (auto& w : found.warnings) out.warnings.push_back(where(wf, step.location) + "warning: step '" + step.id + "': " + w);
+  }
+  if (a.result_schema) {
+    std::string what = a.result_file.empty() ? "its inline result schema" : "result schema " + a.result_file;
+    if (auto compiled = agent::ResultSchema::compile(*a.result_schema); !compiled)
+      out.errors.push_back(at + what + ": " + compiled.message());
+  }
+}
+
+}  // namespace
+
+CheckResult check_workflow(const Workflow& workflow, const std::string& repo) {
+  const workflows::Workflow& wf = workflow.data().wf;
+  CheckResult out;
+  for (auto& step : wf.steps)
+    if (step.agent) check_agent_step(wf, step, repo, out);
+  for (auto& [name, def] : wf.commands)
+    if (def.host)
+      out.warnings.push_back(where(wf, def.location) + "warning: [commands." + name +
+                             "] is implemented by the program embedding Hearth (host = true); `hearth run` cannot "
+                             "run a step granted it");
+  for (auto& [name, def] : wf.tools)
+    out.warnings.push_back(where(wf, def.location) + "warning: [tools." + name +
+                           "] is implemented by the program embedding Hearth (host = true); `hearth run` cannot run "
+                           "a step that offers it");
+  return out;
+}
+
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
+  return workflows::did_you_mean(word, candidates);
 }
 
 std::string format_duration(std::chrono::milliseconds d) { return workflows::format_duration(d); }

@@ -3,6 +3,7 @@
 #include "ci/serve_responses.h"
 #include "ci/serve_streams.h"
 #include "engine/run_view.h"
+#include "engine/show_view.h"
 
 namespace hearth::ci {
 
@@ -52,7 +53,7 @@ void Server::show_run(const std::string& id, Responder r) {
   if (!run) return r.send(error_response(404, "no run with id '" + id + "'"));
   auto steps = store_.load_steps(id);
   if (!steps) return r.send(error_response(500, steps.message()));
-  r.send(json_response(200, engine::run_detail_json(*run, *steps)));
+  r.send(json_response(200, engine::run_show_json(*run, *steps)));
 }
 
 void Server::stream_events(const std::string& id, const HttpRequest& req, Responder r) {

@@ -20,6 +20,7 @@ inline constexpr int kExitCancelled = 130;
 struct Globals {
   std::string repo;   // --repo; empty: found from the current directory
   std::string state;  // --state or HEARTH_STATE; empty: <repo>/.hearth/state.db
+  std::string color = "auto";  // --color: auto | always | never
 };
 
 /// The repository root: --repo, else the nearest ancestor of the current
@@ -27,6 +28,13 @@ struct Globals {
 std::string resolve_repo(const Globals& g);
 /// The state database path.
 std::string resolve_state(const Globals& g, const std::string& repo);
+
+/// `word` as one word for a POSIX shell: as it is when that is safe, else in
+/// single quotes.
+std::string shell_quote(const std::string& word);
+/// "hearth show" with the --repo and --state the user gave (absolute), so
+/// that the command printed after a run finds the run from any directory.
+std::string show_command(const Globals& g);
 
 /// Loads and validates a workflow file, printing every error to stderr.
 std::optional<Workflow> load_or_report(const std::string& path);
@@ -97,7 +105,9 @@ struct SandboxRunArgs {
 int command_sandbox_run(const SandboxRunArgs& args);
 int command_run(const Globals& g, const RunArgs& args);
 int command_resume(const Globals& g, const ResumeArgs& args);
-int command_validate(const Globals& g, const std::vector<std::string>& workflows);
+/// No `workflows`: every file in <repo>/.hearth/workflows. `json`: the
+/// diagnostics as one JSON object on stdout (docs/cli.md).
+int command_validate(const Globals& g, const std::vector<std::string>& workflows, bool json = false);
 int command_runs(const Globals& g, bool json, int limit, const std::string& workflow);
 /// `transcript`: print the conversations of skill and prompt steps instead.
 int command_show(const Globals& g, const std::string& run_id, bool json, bool transcript = false,

@@ -36,9 +36,10 @@ std::optional<Workflow> choose_workflow(const RunInfo& run, bool use_current, bo
   return wf;
 }
 
+// A report, as a run's progress is: on stderr.
 void print_outcome(const RunInfo& run) {
-  std::cout << "run " << run.id << " already " << run.status << " (" << run.workflow << "); nothing to do\n";
-  for (auto& s : run.steps) std::cout << "  " << s.status << "  " << s.id << "\n";
+  std::cerr << "run " << run.id << " already " << run.status << " (" << run.workflow << "); nothing to do\n";
+  for (auto& s : run.steps) std::cerr << "  " << s.status << "  " << s.id << "\n";
 }
 
 }  // namespace
@@ -75,7 +76,7 @@ int rerun_existing(Session& session, const RunArgs& args, const Workflow& wf) {
 int command_resume(const Globals& g, const ResumeArgs& args) {
   std::string repo = resolve_repo(g);
   auto session = Session::open(resolve_state(g, repo), repo,
-                               args.events == "jsonl" ? Session::Report::jsonl : Session::Report::console);
+                               args.events == "jsonl" ? Session::Report::jsonl : Session::Report::console, Session::console_of(g));
   if (!session) {
     std::cerr << session.message() << "\n";
     return kExitRunFailed;
@@ -90,7 +91,7 @@ int command_resume(const Globals& g, const ResumeArgs& args) {
     }
     ids.insert(ids.end(), interrupted->begin(), interrupted->end());
     if (ids.empty()) {
-      std::cout << "no interrupted runs in " << (*session)->state_path() << "\n";
+      std::cerr << "no interrupted runs in " << (*session)->state_path() << "\n";
       return kExitOk;
     }
   }

@@ -1,7 +1,8 @@
-// `hearth run` and `hearth validate`.
+// `hearth run`.
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -20,23 +21,13 @@ namespace fs = std::filesystem;
 
 namespace hearth::cli {
 
-std::string resolve_repo(const Globals& g) {
-  std::error_code ec;
-  if (!g.repo.empty()) return fs::absolute(g.repo, ec).lexically_normal().string();
-  fs::path cwd = fs::current_path(ec);
-  for (fs::path p = cwd; !p.empty(); p = p.parent_path()) {
-    if (fs::is_directory(p / ".hearth", ec) || fs::exists(p / ".git", ec)) return p.string();
-    if (p == p.parent_path()) break;
-  }
-  return cwd.string();
-}
-
-std::string resolve_state(const Globals& g, const std::string& repo) {
-  if (!g.state.empty()) return fs::absolute(g.state).string();
-  return (fs::path(repo) / ".hearth" / "state.db").string();
-}
-
 namespace {
+
+std::string join(const std::vector<std::string>& items, const std::string& sep) {
+  std::string out;
+  for (auto& i : items) out += (out.empty() ? "" : sep) + i;
+  return out;
+}
 
 Result<nlohmann::json> read_payload(const std::string& spec) {
   if (spec.empty()) return nlohmann::json::object();
@@ -67,6 +58,52 @@ Result<nlohmann::json> read_payload(const std::string& spec) {
   }
 }
 
+// Sets each `--input key=value` in `payload`, typed by [inputs], then checks
+// the whole payload against [inputs]. Prints every problem, each naming the
+// input, the value, the constraint and how to pass it; false if there was one.
+bool apply_inputs(const Workflow& wf, const std::vector<std::string>& inputs, nlohmann::json& payload) {
+  bool ok = true;
+  std::vector<std::string> declared = wf.input_names();
+  for (auto& kv : inputs) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::string example = eq == std::string::npos && !kv.empty() ? kv : declared.empty() ? "name" : declared[0];
+      std::cerr << "--input " << kv << ": expected key=value, like --input " << example << "=...\n";
+      ok = false;
+      continue;
+    }
+    std::string key = kv.substr(0, eq);
+    if (std::find(declared.begin(), declared.end(), key) == declared.end()) {
+      std::cerr << "--input " << kv << ": workflow '" << wf.name() << "' has no input '" << key << "'"
+                << did_you_mean(key, declared);
+      if (declared.empty()) std::cerr << "; it declares no [inputs] (a value it does not declare can go in --payload)";
+      else std::cerr << "; its inputs: " << join(declared, ", ");
+      std::cerr << "\n";
+      ok = false;
+      continue;
+    }
+    auto v = wf.input_value(key, kv.substr(eq + 1));
+    if (!v) {
+      std::cerr << v.message() << "\n";
+      ok = false;
+      continue;
+    }
+    payload[key] = nlohmann::json::parse(*v);
+  }
+  if (!ok) return false;
+  for (auto& p : wf.input_problems(payload.dump())) {
+    ok = false;
+    if (p.input.empty()) {
+      std::cerr << p.problem << "\n";
+      continue;
+    }
+    std::cerr << wf.path() << ": input '" << p.input << "' "
+              << (p.value_json.empty() ? "" : "is " + p.value_json + ", but it ") << p.problem << " (" << p.constraint
+              << " in [inputs]); pass it as --input " << p.input << "=...\n";
+  }
+  return ok;
+}
+
 }  // namespace
 
 // Loads and validates; prints every error to stderr.
@@ -74,30 +111,6 @@ std::optional<Workflow> load_or_report(const std::string& path) {
   auto loaded = load_workflow(path);
   for (auto& e : loaded.errors) std::cerr << e << "\n";
   return loaded.workflow;
-}
-
-int command_validate(const Globals& g, const std::vector<std::string>& args) {
-  std::string repo = resolve_repo(g);
-  int rc = kExitOk;
-  for (auto& arg : args) {
-    auto path = find_workflow(repo, arg);
-    if (!path) {
-      std::cerr << path.message() << "\n";
-      rc = kExitUsage;
-      continue;
-    }
-    auto loaded = load_workflow(*path);
-    for (auto& e : loaded.errors) std::cerr << e << "\n";
-    for (auto& w : loaded.warnings) std::cerr << w << "\n";
-    auto& wf = loaded.workflow;
-    if (!wf) {
-      rc = kExitUsage;
-      continue;
-    }
-    size_t steps = wf->step_ids().size();
-    std::cout << *path << ": ok (" << wf->name() << ", " << steps << " step" << (steps == 1 ? "" : "s") << ")\n";
-  }
-  return rc;
 }
 
 int command_run(const Globals& g, const RunArgs& args) {
@@ -114,21 +127,9 @@ int command_run(const Globals& g, const RunArgs& args) {
     std::cerr << payload.message() << "\n";
     return kExitUsage;
   }
-  for (auto& kv : args.inputs) {
-    auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      std::cerr << "--input " << kv << ": expected key=value\n";
-      return kExitUsage;
-    }
-    auto v = wf->input_value(kv.substr(0, eq), kv.substr(eq + 1));
-    if (!v) {
-      std::cerr << v.message() << "\n";
-      return kExitUsage;
-    }
-    (*payload)[kv.substr(0, eq)] = nlohmann::json::parse(*v);
-  }
+  if (!apply_inputs(*wf, args.inputs, *payload)) return kExitUsage;
   auto session = Session::open(resolve_state(g, repo), repo,
-                               args.events == "jsonl" ? Session::Report::jsonl : Session::Report::console);
+                               args.events == "jsonl" ? Session::Report::jsonl : Session::Report::console, Session::console_of(g));
   if (!session) {
     std::cerr << session.message() << "\n";
     return kExitRunFailed;

@@ -1,8 +1,11 @@
 // `hearth`: the command-line client of the engine.
 #include <CLI/CLI.hpp>
-#include <iostream>
 
+#include <algorithm>
 #include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "cli/cli.h"
 #include "hearth/process.h"
@@ -17,6 +20,40 @@ const CLI::Validator kAtLeastOne(
       return "expected a whole number of at least 1, not '" + in + "'";
     },
     "INT>=1");
+// The first word of the command line that is not an option of `hearth`
+// itself when it names no subcommand: " (did you mean 'run'?)" and the
+// known names make a better message than CLI11's "A subcommand is required".
+std::optional<std::string> unknown_command(const CLI::App& app, int argc, char** argv) {
+  std::vector<std::string> names;
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) names.push_back(sub->get_name());
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--") return std::nullopt;
+    if (arg == "--repo" || arg == "--state" || arg == "--color") {
+      ++i;
+      continue;
+    }
+    if (!arg.empty() && arg[0] == '-') continue;
+    if (std::find(names.begin(), names.end(), arg) != names.end()) return std::nullopt;
+    std::string list;
+    for (auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    return "hearth: unknown command '" + arg + "'" + hearth::did_you_mean(arg, names) + "; the commands: " + list +
+           " (hearth --help says more)";
+  }
+  return std::nullopt;
+}
+
+const char* kFooter =
+    "Examples:\n"
+    "  hearth run release --input version=1.2.0   run .hearth/workflows/release.toml\n"
+    "  hearth validate                            check every workflow in .hearth/workflows\n"
+    "  hearth runs                                list runs, newest first\n"
+    "  hearth show RUN_ID                         every step of a run, its cause of failure\n"
+    "  hearth resume --all                        continue runs a crash interrupted\n"
+    "\n"
+    "Each command's options: hearth COMMAND --help. The manual: docs/cli.md\n"
+    "(workflows: docs/workflow-reference.md).";
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -25,7 +62,9 @@ int main(int argc, char** argv) {
   // in it leave /proc/<pid>/environ, and no process of this user may read
   // this one's memory. Commands read the variables they declare from the copy.
   if (auto s = hearth::scrub_process_environment(); !s.ok()) std::cerr << "hearth: warning: " << s.message() << "\n";
-  CLI::App app{"Hearth: an event-driven workflow engine for CI pipelines"};
+  // Named here: CLI11 would otherwise print argv[0], the path it was started by.
+  CLI::App app{"Hearth: an event-driven workflow engine for CI pipelines", "hearth"};
+  app.footer(kFooter);
   app.require_subcommand(1);
   app.fallthrough();
   app.set_version_flag("--version", std::string("hearth ") + hearth::version(), "Print the version and exit");
@@ -34,9 +73,14 @@ int main(int argc, char** argv) {
   app.add_option("--repo", g.repo, "Repository root (default: nearest ancestor with .hearth/ or .git)");
   app.add_option("--state", g.state, "State database (default: $HEARTH_STATE or <repo>/.hearth/state.db)")
       ->envname("HEARTH_STATE");
+  app.add_option("--color", g.color,
+                 "Colour: auto (on a terminal, unless TERM=dumb or NO_COLOR is set), always or never")
+      ->check(CLI::IsMember({"auto", "always", "never"}));
 
   RunArgs run;
   auto* run_cmd = app.add_subcommand("run", "Run a workflow");
+  run_cmd->footer("Examples:\n  hearth run release --input version=1.2.0\n  hearth run ci/build.toml --payload @event.json --events jsonl\n"
+                  "Docs: docs/cli.md (hearth run), docs/workflow-reference.md (inputs)");
   run_cmd->add_option("workflow", run.workflow, "Workflow file, or name in .hearth/workflows/")->required();
   run_cmd->add_option("--payload", run.payload, "Payload as JSON text, or @file.json");
   run_cmd->add_option("--input,-i", run.inputs, "Set one input: key=value (repeatable)");
@@ -54,6 +98,7 @@ int main(int argc, char** argv) {
 
   ResumeArgs resume;
   auto* resume_cmd = app.add_subcommand("resume", "Continue unfinished runs from their last checkpoint");
+  resume_cmd->footer("Examples:\n  hearth resume --all\n  hearth resume RUN_ID --from test\nDocs: docs/cli.md, docs/durability.md");
   resume_cmd->add_option("run-ids", resume.run_ids, "Run ids (see `hearth runs`)");
   resume_cmd->add_flag("--all", resume.all, "Resume every run that was interrupted (recorded as running)");
   resume_cmd->add_option("--from", resume.from, "Re-run this step and every step that needs it (repeatable)");
@@ -70,12 +115,17 @@ int main(int argc, char** argv) {
 
   std::vector<std::string> to_validate;
   auto* validate_cmd = app.add_subcommand("validate", "Check workflows without running them");
-  validate_cmd->add_option("workflows", to_validate, "Workflow files or names")->required();
+  validate_cmd->footer("Examples:\n  hearth validate\n  hearth validate release ci/build.toml --json\nDocs: docs/cli.md (hearth validate)");
+  bool validate_json = false;
+  validate_cmd->add_option("workflows", to_validate, "Workflow files or names (default: every file in .hearth/workflows)");
+  validate_cmd->add_flag("--json", validate_json,
+                         "Print the diagnostics as JSON: file, line, column, severity, message");
 
   bool runs_json = false;
   int runs_limit = 50;
   std::string runs_workflow;
   auto* runs_cmd = app.add_subcommand("runs", "List runs, newest first");
+  runs_cmd->footer("Examples:\n  hearth runs -n 5\n  hearth runs --workflow release --json\nDocs: docs/cli.md (hearth runs)");
   runs_cmd->add_flag("--json", runs_json, "Machine-readable output");
   runs_cmd->add_option("--limit,-n", runs_limit, "How many runs to list")->check(kAtLeastOne);
   runs_cmd->add_option("--workflow,-w", runs_workflow, "Only runs of this workflow");
@@ -83,6 +133,7 @@ int main(int argc, char** argv) {
   bool show_json = false;
   std::string show_id;
   auto* show_cmd = app.add_subcommand("show", "Show a run: every step, its attempts and output");
+  show_cmd->footer("Examples:\n  hearth show RUN_ID\n  hearth show RUN_ID --transcript --step review\nDocs: docs/cli.md (hearth show)");
   show_cmd->add_option("run-id", show_id, "Run id (see `hearth runs`)")->required();
   show_cmd->add_flag("--json", show_json, "Machine-readable output");
   bool show_transcript = false;
@@ -93,6 +144,7 @@ int main(int argc, char** argv) {
 
   ServeArgs serve;
   auto* serve_cmd = app.add_subcommand("serve", "Receive GitHub webhooks and run the matching workflows");
+  serve_cmd->footer("Example:\n  hearth serve --listen 127.0.0.1:8080 --webhook-secret-file /etc/hearth/secret\nDocs: docs/serve.md");
   serve_cmd->add_option("--listen", serve.listen, "Address to listen on, HOST:PORT (port 0: any free port)");
   serve_cmd->add_option("--jobs,-j", serve.jobs, "Most runs at once (default: 2)")->check(kAtLeastOne);
   serve_cmd->add_option("--webhook-secret-file,--secret-file", serve.webhook_secret_file,
@@ -110,6 +162,7 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--max-body", serve.max_body, "Largest request body in bytes (default: 25 MiB)");
   CiArgs ci;
   auto* ci_cmd = app.add_subcommand("ci", "Run the workflows a GitHub Actions event starts (the Actions step)");
+  ci_cmd->footer("Example (in a GitHub Actions job):\n  hearth ci --workflow triage\nDocs: docs/github-actions.md");
   ci_cmd->add_option("--workflow,-w", ci.workflow, "Only this workflow (name or glob), whatever its [on]");
   ci_cmd->add_option("--payload", ci.payload, "Payload instead of $GITHUB_EVENT_PATH: JSON text or @file.json");
   ci_cmd->add_option("--state-path", ci.state_path, "Directory of the state database (default: <repo>/.hearth)");
@@ -121,6 +174,7 @@ int main(int argc, char** argv) {
   auto* sandbox_cmd = app.add_subcommand("sandbox", "Run a command in the sandbox, the way a step would");
   sandbox_cmd->require_subcommand(1);
   auto* sandbox_run = sandbox_cmd->add_subcommand("run", "Run one command isolated: hearth sandbox run [options] -- CMD ARGS...");
+  sandbox_run->footer("Example:\n  hearth sandbox run --workspace . --network none -- make test\nDocs: docs/sandbox.md, docs/cli.md");
   sandbox_run->add_option("--workspace", sbx.workspace, "Directory mounted read-write at /workspace (default: empty)");
   sandbox_run->add_option("--network", sbx.network, "none (loopback only), proxies (loopback and --forward ports) or host")
       ->check(CLI::IsMember({"none", "proxies", "host"}));
@@ -141,6 +195,10 @@ int main(int argc, char** argv) {
   sandbox_run->add_flag("--local", sbx.local, "Use the local backend (no isolation), for comparison");
   sandbox_run->add_option("command", sbx.command, "The command and its arguments, after --")->required();
 
+  if (auto unknown = unknown_command(app, argc, argv)) {
+    std::cerr << *unknown << "\n";
+    return kExitUsage;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -153,7 +211,7 @@ int main(int argc, char** argv) {
   }
   if (run_cmd->parsed()) return command_run(g, run);
   if (resume_cmd->parsed()) return command_resume(g, resume);
-  if (validate_cmd->parsed()) return command_validate(g, to_validate);
+  if (validate_cmd->parsed()) return command_validate(g, to_validate, validate_json);
   if (runs_cmd->parsed()) return command_runs(g, runs_json, runs_limit, runs_workflow);
   if (ci_cmd->parsed()) return command_ci(g, ci);
   if (show_cmd->parsed()) return command_show(g, show_id, show_json, show_transcript, show_step);

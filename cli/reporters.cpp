@@ -20,6 +20,18 @@ std::string duration_of(const nlohmann::json& data) {
   return format_duration(std::chrono::milliseconds(data["duration_ms"].get<int64_t>()));
 }
 
+// data[key] when it is a string, else "".
+std::string text_of(const nlohmann::json& data, const char* key) {
+  auto it = data.find(key);
+  return it != data.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// "step 'x': cause" -> "cause": the line already names the step.
+std::string without_step_prefix(const std::string& text, const std::string& step) {
+  std::string prefix = "step '" + step + "': ";
+  return text.rfind(prefix, 0) == 0 ? text.substr(prefix.size()) : text;
+}
+
 int64_t now_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
@@ -29,14 +41,18 @@ int64_t now_ms() {
 ReportStyle choose_style(bool jsonl) {
   if (jsonl) return ReportStyle::jsonl;
   const char* term = std::getenv("TERM");
-  if (isatty(STDOUT_FILENO) && !(term && std::strcmp(term, "dumb") == 0)) return ReportStyle::live;
+  if (isatty(STDERR_FILENO) && !(term && std::strcmp(term, "dumb") == 0)) return ReportStyle::live;
   return ReportStyle::plain;
 }
 
-bool use_color() { return std::getenv("NO_COLOR") == nullptr && isatty(STDOUT_FILENO); }
+bool use_color(const std::string& mode, int fd) {
+  if (mode == "always" || mode == "never") return mode == "always";
+  const char* term = std::getenv("TERM");
+  return std::getenv("NO_COLOR") == nullptr && !(term && std::strcmp(term, "dumb") == 0) && isatty(fd);
+}
 
-ConsoleReporter::ConsoleReporter(uv_loop_t* loop, ReportStyle style, bool color)
-    : style_(style), color_(color), out_(style == ReportStyle::jsonl ? stderr : stdout) {
+ConsoleReporter::ConsoleReporter(uv_loop_t* loop, ReportStyle style, bool color, std::string show_command)
+    : style_(style), color_(color), show_command_(std::move(show_command)), out_(stderr) {
   if (style_ == ReportStyle::live) {
     timer_ = new uv_timer_t;
     uv_timer_init(loop, timer_);
@@ -126,24 +142,40 @@ void ConsoleReporter::step_finished(const Event& e, const nlohmann::json& data, 
   std::string line = paint(color, mark) + " " + e.step_id;
   std::string d = duration_of(data);
   if (!d.empty()) line += " " + paint(kDim, d);
-  if (data.contains("message") && data["message"].is_string() && !data["message"].get<std::string>().empty())
-    line += ": " + data["message"].get<std::string>();
-  else if (data.contains("reason") && data["reason"].is_string() && e.type != "step.failed")
-    line += paint(kDim, " (" + data["reason"].get<std::string>() + ")");
+  std::string message = text_of(data, "message"), reason = text_of(data, "reason");
+  if (!message.empty()) {
+    line += ": " + message;
+  } else if (e.type == "step.failed") {
+    // A step that failed before it ran (a missing skill, a refused grant)
+    // has only a reason; it is the one thing the user needs on this line.
+    line += ": " + without_step_prefix(reason.empty() ? "failed" : reason, e.step_id);
+  } else if (!reason.empty()) {
+    line += paint(kDim, " (" + reason + ")");
+  }
   std::fprintf(out_, "%s\n", line.c_str());
 }
 
+void ConsoleReporter::run_finished(const Event& e, const nlohmann::json& data) {
+  std::string status = data.value("status", std::string());
+  const char* color = status == "succeeded" ? kGreen : status == "cancelled" ? kYellow : kRed;
+  std::fprintf(out_, "%s %s %s in %s\n", paint(kBold, "run").c_str(), e.run_id.c_str(), paint(color, status).c_str(),
+               duration_of(data).c_str());
+  if (status != "succeeded") std::fprintf(out_, "details: %s %s\n", show_command_.c_str(), e.run_id.c_str());
+}
+
 void ConsoleReporter::on_event(const Event& e) {
+  // data_json is a JSON object; value() on anything else would throw.
+  nlohmann::json data = nlohmann::json::parse(e.data_json, nullptr, false);
+  if (!data.is_object()) data = nlohmann::json::object();
   if (style_ == ReportStyle::jsonl) {
     std::fprintf(stdout, "%s\n", e.json.c_str());
     std::fflush(stdout);
     if (e.type == "step.started") running_[e.step_id] = {e.at_ms, ""};
     else if (e.type.rfind("step.", 0) == 0) running_.erase(e.step_id);
+    if (e.type == "run.finished" && text_of(data, "status") != "succeeded")
+      std::fprintf(out_, "details: %s %s\n", show_command_.c_str(), e.run_id.c_str());
     return;
   }
-  // data_json is a JSON object; value() on anything else would throw.
-  nlohmann::json data = nlohmann::json::parse(e.data_json, nullptr, false);
-  if (!data.is_object()) data = nlohmann::json::object();
   clear_block();
   if (e.type == "run.started") {
     std::fprintf(out_, "%s %s %s\n", paint(kBold, "run").c_str(), e.run_id.c_str(),
@@ -187,10 +219,7 @@ void ConsoleReporter::on_event(const Event& e) {
   } else if (e.type == "run.cancelling") {
     std::fprintf(out_, "%s\n", paint(kYellow, "cancelling: " + data.value("reason", std::string())).c_str());
   } else if (e.type == "run.finished") {
-    std::string status = data.value("status", std::string());
-    const char* color = status == "succeeded" ? kGreen : status == "cancelled" ? kYellow : kRed;
-    std::fprintf(out_, "%s %s %s in %s\n", paint(kBold, "run").c_str(), e.run_id.c_str(),
-                 paint(color, status).c_str(), duration_of(data).c_str());
+    run_finished(e, data);
   }
   draw_block();
   std::fflush(out_);

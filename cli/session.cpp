@@ -1,6 +1,7 @@
 #include "session.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <iostream>
 
@@ -8,7 +9,10 @@
 
 namespace hearth::cli {
 
-Result<std::unique_ptr<Session>> Session::open(const std::string& state_path, const std::string& repo, Report report) {
+ConsoleOptions Session::console_of(const Globals& g) { return {show_command(g), g.color}; }
+
+Result<std::unique_ptr<Session>> Session::open(const std::string& state_path, const std::string& repo, Report report,
+                                               const ConsoleOptions& console) {
   std::unique_ptr<Session> s(new Session);
   uv_loop_init(&s->loop_);
   s->state_path_ = state_path;
@@ -16,7 +20,9 @@ Result<std::unique_ptr<Session>> Session::open(const std::string& state_path, co
   if (!engine) return engine.error();  // ~Session closes the loop
   s->engine_ = std::move(*engine);
   if (report == Report::none) return s;
-  s->reporter_ = std::make_unique<ConsoleReporter>(&s->loop_, choose_style(report == Report::jsonl), use_color());
+  ReportStyle style = choose_style(report == Report::jsonl);
+  bool color = use_color(console.color, STDERR_FILENO);  // the reporter writes its lines to stderr
+  s->reporter_ = std::make_unique<ConsoleReporter>(&s->loop_, style, color, console.show_command);
   ConsoleReporter* reporter = s->reporter_.get();
   s->engine_->on_event([reporter](const Event& e) { reporter->on_event(e); });
   s->engine_->on_output([reporter](const std::string& run_id, const std::string& step_id, std::string_view chunk) {

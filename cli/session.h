@@ -10,9 +10,16 @@
 #include <vector>
 
 #include "hearth/hearth.h"
+#include "cli.h"
 #include "reporters.h"
 
 namespace hearth::cli {
+
+/// How the console reporter of a Session writes.
+struct ConsoleOptions {
+  std::string show_command = "hearth show";  // printed with the run id after a run that did not succeed
+  std::string color = "auto";                // --color
+};
 
 class Session {
  public:
@@ -22,8 +29,11 @@ class Session {
     jsonl,    // ConsoleReporter printing events as JSON lines
   };
   /// Opens the store at `state_path` with `repo` as the runs' repository.
+  /// What the shared options say about the console (show_command() in cli.h, --color).
+  static ConsoleOptions console_of(const Globals& g);
   /// The error is the store's.
-  static Result<std::unique_ptr<Session>> open(const std::string& state_path, const std::string& repo, Report report);
+  static Result<std::unique_ptr<Session>> open(const std::string& state_path, const std::string& repo, Report report,
+                                               const ConsoleOptions& console = ConsoleOptions());
   /// Closes the engine's and the reporter's handles and the loop. REQUIRES:
   /// wait() has returned, or nothing was started.
   ~Session();

@@ -112,13 +112,13 @@ class HearthProcess {
   /// returns the group; empty if `timeout` passes first or hearth closes
   /// stdout without printing it.
   std::optional<std::string> wait_for_stdout(const std::regex& pattern, std::chrono::milliseconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    std::smatch m;
-    while (!std::regex_search(outcome_.out, m, pattern)) {
-      if (out_fd_ < 0 || !pump(deadline)) return std::nullopt;
-    }
-    return m[1].str();
+    return wait_for(outcome_.out, out_fd_, pattern, timeout);
   }
+  /// The same for stderr, where `hearth run` reports progress and step output.
+  std::optional<std::string> wait_for_stderr(const std::regex& pattern, std::chrono::milliseconds timeout) {
+    return wait_for(outcome_.err, err_fd_, pattern, timeout);
+  }
+  const std::string& err() const { return outcome_.err; }
 
   /// Reads everything hearth prints until it exits. Fails the test (and
   /// kills hearth) if it has not exited within `timeout`.
@@ -144,6 +144,16 @@ class HearthProcess {
     for (auto& s : v) p.push_back(s.data());
     p.push_back(nullptr);
     return p;
+  }
+
+  std::optional<std::string> wait_for(const std::string& text, const int& fd, const std::regex& pattern,
+                                      std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::smatch m;
+    while (!std::regex_search(text, m, pattern)) {
+      if (fd < 0 || !pump(deadline)) return std::nullopt;
+    }
+    return m[1].str();
   }
 
   // Waits for one of: output on either pipe, a pipe closing, the process

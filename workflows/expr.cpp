@@ -841,6 +841,27 @@ std::vector<std::string> Expression::step_refs() const {
   return ids;
 }
 
+std::vector<std::pair<std::string, std::string>> Expression::step_properties() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (!root_) return out;
+  auto literal_key = [](const Node::Accessor& a) -> const json* {
+    if (a.kind == Node::Accessor::Kind::member) return &a.key;
+    if (a.index && a.index->kind == Node::Kind::literal) return &a.index->value;
+    return nullptr;
+  };
+  visit(*root_, [&](const Node& n) {
+    if (n.kind != Node::Kind::path || n.accessors.size() < 2) return;
+    const Node& base = *n.children[0];
+    if (base.kind != Node::Kind::context || base.name != "steps") return;
+    const json* id = literal_key(n.accessors[0]);
+    const json* prop = literal_key(n.accessors[1]);
+    if (!id || !prop || !id->is_string() || !prop->is_string()) return;
+    std::pair<std::string, std::string> p{id->get<std::string>(), prop->get<std::string>()};
+    if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(std::move(p));
+  });
+  return out;
+}
+
 std::vector<std::string> Expression::context_refs() const {
   std::vector<std::string> names;
   if (!root_) return names;

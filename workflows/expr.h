@@ -18,6 +18,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -55,6 +56,10 @@ class Expression {
   /// The step ids this expression reads through `steps.<id>` (or
   /// `steps['id']` with a literal key), in order of first appearance.
   std::vector<std::string> step_refs() const;
+  /// The properties it reads of steps named by a literal key:
+  /// `steps.build.outputs.x` gives {"build", "outputs"}; `steps.build` alone
+  /// and `steps.*.status` give nothing. In order of first appearance.
+  std::vector<std::pair<std::string, std::string>> step_properties() const;
   /// The top-level context names it reads (`inputs`, `steps`, ...).
   std::vector<std::string> context_refs() const;
   /// True if it calls success(), failure(), always() or cancelled().

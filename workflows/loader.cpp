@@ -61,6 +61,8 @@ const std::vector<std::string> kRetryOn = {"failure", "timeout", "interrupted"};
 const std::vector<std::string> kOnKeys = {"github"};
 // Contexts an expression may read, by where it appears.
 const std::vector<std::string> kStepContexts = {"inputs", "env", "steps", "run"};
+// What `steps.<id>` holds for a later step (engine/run.cpp builds it).
+const std::vector<std::string> kStepProperties = {"status", "outputs", "exit-code", "result"};
 const std::vector<std::string> kWorkflowContexts = {"inputs", "run"};
 
 std::string sha256_hex(std::string_view text) {
@@ -797,6 +799,11 @@ class Loader {
       } else if (r == step->id) {
         error(loc, what + " reads its own step '" + r + "'");
       }
+    }
+    for (auto& [id, prop] : e.step_properties()) {
+      if (index_.count(id) && std::find(kStepProperties.begin(), kStepProperties.end(), prop) == kStepProperties.end())
+        error(loc, what + " reads steps." + id + "." + prop + ", which a step does not have" +
+                       did_you_mean(prop, kStepProperties) + "; a step has " + join(kStepProperties));
     }
   }
 

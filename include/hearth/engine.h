@@ -98,6 +98,7 @@ struct StepInfo {
   std::string result_json = "null";
   std::optional<int64_t> retry_at_ms;  // status "waiting": when the next attempt starts
   std::vector<AttemptInfo> attempt_list;  // oldest first; filled by run(), empty in runs()
+  std::vector<std::string> needs;         // direct dependencies, as the run's workflow declares them
 };
 
 struct RunInfo {

@@ -23,6 +23,7 @@
 #include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
 
+#include "tests/cli/repo.h"
 #include "tests/engine/fixture.h"
 #include "tests/hearth_process.h"
 #include "tests/testdata.h"
@@ -43,69 +44,7 @@ using namespace std::chrono_literals;
 using hearth::testing::HearthProcess;
 using hearth::testing::Invocation;
 using hearth::testing::Outcome;
-
-/// A temporary repository: a directory with `.hearth/workflows/`. `hearth`
-/// runs in its root unless a test says otherwise.
-struct Repo {
-  TempDir dir;
-
-  Repo() { fs::create_directories(root() / ".hearth" / "workflows"); }
-  fs::path root() const { return dir.path; }
-  fs::path default_state() const { return root() / ".hearth" / "state.db"; }
-
-  /// Writes .hearth/workflows/<name>.toml.
-  void workflow(const std::string& name, const std::string& toml) const {
-    write_file(root() / ".hearth" / "workflows" / (name + ".toml"), toml);
-  }
-
-  Outcome hearth(std::vector<std::string> args, std::map<std::string, std::string> env = {},
-                 std::optional<fs::path> cwd = std::nullopt) const {
-    HearthProcess p({std::move(args), std::move(env), cwd.value_or(root())});
-    return p.finish();
-  }
-
-  /// `hearth runs --json <extra...>`, parsed.
-  json runs(std::vector<std::string> extra = {}) const {
-    std::vector<std::string> args{"runs", "--json"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return parse_json(hearth(args), "hearth runs --json");
-  }
-
-  /// `hearth show --json <id>`, parsed.
-  json show(const std::string& id) const { return parse_json(hearth({"show", "--json", id}), "hearth show --json"); }
-
-  static json parse_json(const Outcome& o, const std::string& what) {
-    BOOST_REQUIRE_MESSAGE(o.exit_code == 0, what + " exited " + std::to_string(o.exit_code) + ": " + o.err);
-    try {
-      return json::parse(o.out);
-    } catch (const json::exception& e) {
-      BOOST_FAIL(what + " printed invalid JSON (" + e.what() + "):\n" + o.out);
-      throw;
-    }
-  }
-};
-
-/// A failed `hearth` invocation's output, for assertion messages.
-std::string shown(const Outcome& o) {
-  return "exit " + std::to_string(o.exit_code) + "\nstdout:\n" + o.out + "\nstderr:\n" + o.err;
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> out;
-  std::string line;
-  std::istringstream in(text);
-  while (std::getline(in, line)) out.push_back(line);
-  return out;
-}
-
-// Evaluates `outcome` once: it may be the call that runs hearth.
-#define REQUIRE_EXIT(outcome, code)                                        \
-  do {                                                                     \
-    const Outcome& require_exit_ = (outcome);                              \
-    BOOST_REQUIRE_MESSAGE(require_exit_.exit_code == (code), shown(require_exit_)); \
-  } while (0)
+using namespace hearth::testing::cli;
 
 // Two steps; `hello` greets whoever the payload names and records an output.
 const char* kGreet = R"(
@@ -165,33 +104,20 @@ needs = ["wait"]
 run = "echo after"
 )";
 
-std::string only_run_id(const Repo& repo) {
-  json runs = repo.runs();
-  BOOST_REQUIRE_MESSAGE(runs.size() == 1u, "expected one run, have:\n" + runs.dump(2));
-  return runs[0]["id"].get<std::string>();
-}
-
-const json& step_of(const json& run, const std::string& id) {
-  for (auto& s : run["steps"])
-    if (s["id"] == id) return s;
-  BOOST_FAIL("no step " + id + " in:\n" + run.dump(2));
-  throw 0;
-}
-
 // Starts `wait` from kSlow, waits until it is sleeping, sends `sig`, and
 // checks what a user sees: exit 130, the sleep gone, the run cancelled.
 void interrupting_cancels_the_run(int sig, const std::string& signame) {
   Repo repo;
   repo.workflow("slow", kSlow);
   HearthProcess p({{"run", "slow"}, {}, repo.root()});
-  auto sleeping = p.wait_for_stdout(std::regex(R"(\[wait\] sleeping as (\d+)\n)"), 10s);
-  BOOST_REQUIRE_MESSAGE(sleeping, "the step never said it was sleeping; stdout so far:\n" + p.out());
+  auto sleeping = p.wait_for_stderr(std::regex(R"(\[wait\] sleeping as (\d+)\n)"), 10s);
+  BOOST_REQUIRE_MESSAGE(sleeping, "the step never said it was sleeping; stderr so far:\n" + p.err());
   pid_t sleep_pid = std::stoi(*sleeping);
 
   p.signal(sig);
   Outcome o = p.finish(5s);
   REQUIRE_EXIT(o, 130);
-  BOOST_TEST(contains(o.out, "cancelling: interrupted by " + signame), shown(o));
+  BOOST_TEST(contains(o.err, "cancelling: interrupted by " + signame), shown(o));
   BOOST_TEST(hearth::testing::process_gone(sleep_pid), "the step's sleep (pid " << sleep_pid << ") is still running");
 
   json run = repo.show(only_run_id(repo));
@@ -213,11 +139,11 @@ BOOST_AUTO_TEST_CASE(run_a_file_path_prints_plain_step_lines_and_exits_0) {
   for (const std::string& arg : {std::string("ci/ok.toml"), (repo.root() / "ci" / "ok.toml").string()}) {
     Outcome o = repo.hearth({"run", arg});
     REQUIRE_EXIT(o, 0);
-    auto lines = lines_of(o.out);
+    auto lines = lines_of(o.err);
     BOOST_TEST(std::regex_match(lines.at(0), std::regex(R"(run \S+ \(ok\))")), shown(o));
-    BOOST_TEST(contains(o.out, "\n▶ only\n"), shown(o));
-    BOOST_TEST(contains(o.out, "\n[only] fine\n"), shown(o));
-    BOOST_TEST(contains(o.out, "\n✓ only "), shown(o));
+    BOOST_TEST(contains(o.err, "\n▶ only\n"), shown(o));
+    BOOST_TEST(contains(o.err, "\n[only] fine\n"), shown(o));
+    BOOST_TEST(contains(o.err, "\n✓ only "), shown(o));
     BOOST_TEST(std::regex_match(lines.back(), std::regex(R"(run \S+ succeeded in \S+)")), shown(o));
   }
   json runs = repo.runs();
@@ -231,7 +157,7 @@ BOOST_AUTO_TEST_CASE(run_a_name_finds_the_workflow_from_a_subdirectory_of_the_re
   fs::create_directories(repo.root() / "src" / "deep");
   Outcome o = repo.hearth({"run", "ok"}, {}, repo.root() / "src" / "deep");
   REQUIRE_EXIT(o, 0);
-  BOOST_TEST(contains(o.out, "[only] fine\n"), shown(o));
+  BOOST_TEST(contains(o.err, "[only] fine\n"), shown(o));
   BOOST_TEST(fs::exists(repo.default_state()), "the run is recorded in <repo>/.hearth/state.db");
   BOOST_TEST(!fs::exists(repo.root() / "src" / "deep" / ".hearth"));
 }
@@ -242,7 +168,7 @@ BOOST_AUTO_TEST_CASE(run_a_name_with_repo_from_outside_the_repo) {
   TempDir elsewhere;
   Outcome o = repo.hearth({"--repo", repo.root().string(), "run", "ok"}, {}, elsewhere.path);
   REQUIRE_EXIT(o, 0);
-  BOOST_TEST(contains(o.out, "[only] fine\n"), shown(o));
+  BOOST_TEST(contains(o.err, "[only] fine\n"), shown(o));
   // --repo also works after the subcommand.
   o = repo.hearth({"run", "ok", "--repo", repo.root().string()}, {}, elsewhere.path);
   REQUIRE_EXIT(o, 0);
@@ -255,11 +181,14 @@ BOOST_AUTO_TEST_CASE(a_failed_step_exits_1_with_its_output_and_reason) {
   repo.workflow("fails", kFails);
   Outcome o = repo.hearth({"run", "fails"});
   REQUIRE_EXIT(o, 1);
-  BOOST_TEST(contains(o.out, "[build] compiling\n"), shown(o));
-  BOOST_TEST(contains(o.out, "[check] check: 2 problems\n"), shown(o));
-  BOOST_TEST(contains(o.out, "✗ check "), shown(o));
-  BOOST_TEST(contains(o.out, "exited with code 3"), shown(o));
-  BOOST_TEST(std::regex_match(lines_of(o.out).back(), std::regex(R"(run \S+ failed in \S+)")), shown(o));
+  BOOST_TEST(contains(o.err, "[build] compiling\n"), shown(o));
+  BOOST_TEST(contains(o.err, "[check] check: 2 problems\n"), shown(o));
+  BOOST_TEST(contains(o.err, "✗ check "), shown(o));
+  BOOST_TEST(contains(o.err, "exited with code 3"), shown(o));
+  auto lines = lines_of(o.err);
+  BOOST_REQUIRE(lines.size() >= 2u);
+  BOOST_TEST(std::regex_match(lines[lines.size() - 2], std::regex(R"(run \S+ failed in \S+)")), shown(o));
+  BOOST_TEST(std::regex_match(lines.back(), std::regex(R"(details: hearth show \S+)")), shown(o));
   BOOST_TEST(repo.runs()[0]["status"] == "failed");
 }
 
@@ -272,7 +201,7 @@ BOOST_AUTO_TEST_CASE(output_to_a_pipe_has_no_escape_bytes_even_with_a_colour_ter
     REQUIRE_EXIT(o, 1);
     BOOST_TEST(!contains(o.out, "\x1b"), "escape byte in stdout:\n" << o.out);
     BOOST_TEST(!contains(o.err, "\x1b"), "escape byte in stderr:\n" << o.err);
-    BOOST_TEST(contains(o.out, "[check] check: 2 problems\n"), shown(o));
+    BOOST_TEST(contains(o.err, "[check] check: 2 problems\n"), shown(o));
   }
 }
 
@@ -294,7 +223,7 @@ BOOST_AUTO_TEST_CASE(payload_as_json_text_reaches_the_steps) {
   repo.workflow("greet", kGreet);
   Outcome o = repo.hearth({"run", "greet", "--payload", R"({"count": 2, "who": "json"})"});
   REQUIRE_EXIT(o, 0);
-  BOOST_TEST(contains(o.out, "[hello] hello json x2\n"), shown(o));
+  BOOST_TEST(contains(o.err, "[hello] hello json x2\n"), shown(o));
   json run = repo.show(only_run_id(repo));
   BOOST_TEST(run["payload"] == json::parse(R"({"count": 2, "who": "json"})"));
 }
@@ -305,7 +234,7 @@ BOOST_AUTO_TEST_CASE(payload_from_a_file_reaches_the_steps) {
   write_file(repo.root() / "event.json", R"({"count": 5, "who": "file"})");
   Outcome o = repo.hearth({"run", "greet", "--payload", "@event.json"});
   REQUIRE_EXIT(o, 0);
-  BOOST_TEST(contains(o.out, "[hello] hello file x5\n"), shown(o));
+  BOOST_TEST(contains(o.err, "[hello] hello file x5\n"), shown(o));
 }
 
 BOOST_AUTO_TEST_CASE(inputs_are_typed_by_the_inputs_schema_and_override_the_payload) {
@@ -314,14 +243,14 @@ BOOST_AUTO_TEST_CASE(inputs_are_typed_by_the_inputs_schema_and_override_the_payl
   Outcome o = repo.hearth({"run", "greet", "--payload", R"({"count": 1, "who": "payload"})", "--input", "count=3",
                            "-i", "who=flag"});
   REQUIRE_EXIT(o, 0);
-  BOOST_TEST(contains(o.out, "[hello] hello flag x3\n"), shown(o));
+  BOOST_TEST(contains(o.err, "[hello] hello flag x3\n"), shown(o));
   json run = repo.show(only_run_id(repo));
   BOOST_TEST(run["payload"]["count"] == 3);  // an integer, not the string "3"
   BOOST_TEST(run["payload"]["who"] == "flag");
   // A default fills in what is not given.
   o = repo.hearth({"run", "greet", "-i", "count=7"});
   REQUIRE_EXIT(o, 0);
-  BOOST_TEST(contains(o.out, "[hello] hello world x7\n"), shown(o));
+  BOOST_TEST(contains(o.err, "[hello] hello world x7\n"), shown(o));
 }
 
 BOOST_AUTO_TEST_CASE(an_input_that_is_not_of_its_type_exits_2_naming_it_and_records_nothing) {
@@ -367,7 +296,7 @@ BOOST_AUTO_TEST_CASE(a_payload_missing_a_required_input_exits_2_and_records_no_r
   REQUIRE_EXIT(o, 2);
   BOOST_TEST(contains(o.err, "[inputs]"), shown(o));
   BOOST_TEST(contains(o.err, "count"), shown(o));
-  BOOST_TEST(!contains(o.out, "[hello]"), shown(o));
+  BOOST_TEST(!contains(o.out + o.err, "[hello]"), shown(o));
   BOOST_TEST(repo.runs() == json::array());
 }
 
@@ -678,17 +607,17 @@ run = "bash gate.sh && echo publish >> journal"
   write_file(repo.root() / "gate.sh", "echo 'gate closed'; exit 4\n");
   Outcome first = repo.hearth({"run", "ship", "--run-id", "gh-77-ci"});
   REQUIRE_EXIT(first, 1);
-  BOOST_TEST(contains(first.out, "run gh-77-ci"), shown(first));
+  BOOST_TEST(contains(first.err, "run gh-77-ci"), shown(first));
   // "Re-run failed jobs": the same id picks the run up; build is not repeated.
   write_file(repo.root() / "gate.sh", "exit 0\n");
   Outcome second = repo.hearth({"run", "ship", "--run-id", "gh-77-ci"});
   REQUIRE_EXIT(second, 0);
-  BOOST_TEST(contains(second.out, "resume run gh-77-ci"), shown(second));
+  BOOST_TEST(contains(second.err, "resume run gh-77-ci"), shown(second));
   BOOST_TEST(read_file(repo.root() / "journal") == "build\npublish\n");
   // A succeeded id prints its outcome and runs nothing.
   Outcome third = repo.hearth({"run", "ship", "--run-id", "gh-77-ci"});
   REQUIRE_EXIT(third, 0);
-  BOOST_TEST(contains(third.out, "run gh-77-ci already succeeded"), shown(third));
+  BOOST_TEST(contains(third.err, "run gh-77-ci already succeeded"), shown(third));
   BOOST_TEST(read_file(repo.root() / "journal") == "build\npublish\n");
   json run = repo.show("gh-77-ci");
   BOOST_TEST(step_of(run, "publish")["attempts"] == 2);
@@ -722,8 +651,8 @@ wait
 '''
 )");
   HearthProcess p({{"run", "deploy", "--run-id", "d1"}, {}, repo.root()});
-  auto sleeping = p.wait_for_stdout(std::regex(R"(\[long\] sleeping as (\d+)\n)"), 10s);
-  BOOST_REQUIRE_MESSAGE(sleeping, "the step never started; stdout so far:\n" + p.out());
+  auto sleeping = p.wait_for_stderr(std::regex(R"(\[long\] sleeping as (\d+)\n)"), 10s);
+  BOOST_REQUIRE_MESSAGE(sleeping, "the step never started; stderr so far:\n" + p.err());
   pid_t sleep_pid = std::stoi(*sleeping);
   p.signal(SIGKILL);  // a crash: no cancellation, no cleanup
   Outcome killed = p.finish(5s);
@@ -734,7 +663,7 @@ wait
   BOOST_TEST(contains(shown_run.out, "interrupted (continue it with: hearth resume d1)"), shown(shown_run));
   Outcome resumed = repo.hearth({"resume", "--all"});
   REQUIRE_EXIT(resumed, 0);
-  BOOST_TEST(contains(resumed.out, "long: attempt 1 was interrupted"), shown(resumed));
+  BOOST_TEST(contains(resumed.err, "long: attempt 1 was interrupted"), shown(resumed));
   BOOST_TEST(hearth::testing::process_gone(sleep_pid), "the interrupted attempt's sleep survived the resume");
   BOOST_TEST(read_file(repo.root() / "journal") == "first\nlong\n");
   BOOST_TEST(repo.runs()[0]["status"] == "succeeded");
@@ -746,11 +675,11 @@ BOOST_AUTO_TEST_CASE(resume_all_leaves_a_run_that_a_live_engine_holds_alone) {
   Repo repo;
   repo.workflow("slow", "[[steps]]\nid = \"long\"\nrun = \"echo started; exec sleep 60\"\n");
   HearthProcess p({{"run", "slow", "--run-id", "s1"}, {}, repo.root()});
-  BOOST_REQUIRE_MESSAGE(p.wait_for_stdout(std::regex(R"(\[long\] (started)\n)"), 10s).has_value(),
-                        "the step never started; stdout so far:\n" + p.out());
+  BOOST_REQUIRE_MESSAGE(p.wait_for_stderr(std::regex(R"(\[long\] (started)\n)"), 10s).has_value(),
+                        "the step never started; stderr so far:\n" + p.err());
   Outcome all = repo.hearth({"resume", "--all"});
   REQUIRE_EXIT(all, 0);
-  BOOST_TEST(contains(all.out, "no interrupted runs"), shown(all));
+  BOOST_TEST(contains(all.err, "no interrupted runs"), shown(all));
   Outcome named = repo.hearth({"resume", "s1"});
   REQUIRE_EXIT(named, 1);
   BOOST_TEST(contains(named.err, "is being run by"), shown(named));
@@ -774,7 +703,7 @@ BOOST_AUTO_TEST_CASE(resume_from_reruns_a_step_and_says_when_the_file_changed) {
   BOOST_TEST(read_file(repo.root() / "journal") == "a\nb\nb\nB\n");
   Outcome none = repo.hearth({"resume", "--all"});
   REQUIRE_EXIT(none, 0);
-  BOOST_TEST(contains(none.out, "no interrupted runs"), shown(none));
+  BOOST_TEST(contains(none.err, "no interrupted runs"), shown(none));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

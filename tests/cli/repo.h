@@ -1,0 +1,103 @@
+// A temporary repository that tests run the real `hearth` binary in, and
+// the assertions the CLI suites share (tests/cli/*_test.cpp).
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <boost/test/unit_test.hpp>
+#include <nlohmann/json.hpp>
+
+#include "tests/engine/fixture.h"
+#include "tests/hearth_process.h"
+
+namespace hearth::testing::cli {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using hearth::testing::HearthProcess;
+using hearth::testing::Outcome;
+using hearth::testing::TempDir;
+using hearth::testing::write_file;
+
+/// A temporary repository: a directory with `.hearth/workflows/`. `hearth`
+/// runs in its root unless a test says otherwise.
+struct Repo {
+  TempDir dir;
+
+  Repo() { fs::create_directories(root() / ".hearth" / "workflows"); }
+  fs::path root() const { return dir.path; }
+  fs::path default_state() const { return root() / ".hearth" / "state.db"; }
+
+  /// Writes .hearth/workflows/<name>.toml.
+  void workflow(const std::string& name, const std::string& toml) const {
+    write_file(root() / ".hearth" / "workflows" / (name + ".toml"), toml);
+  }
+
+  Outcome hearth(std::vector<std::string> args, std::map<std::string, std::string> env = {},
+                 std::optional<fs::path> cwd = std::nullopt) const {
+    HearthProcess p({std::move(args), std::move(env), cwd.value_or(root())});
+    return p.finish();
+  }
+
+  /// `hearth runs --json <extra...>`, parsed.
+  json runs(std::vector<std::string> extra = {}) const {
+    std::vector<std::string> args{"runs", "--json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return parse_json(hearth(args), "hearth runs --json");
+  }
+
+  /// `hearth show --json <id>`, parsed.
+  json show(const std::string& id) const { return parse_json(hearth({"show", "--json", id}), "hearth show --json"); }
+
+  static json parse_json(const Outcome& o, const std::string& what) {
+    BOOST_REQUIRE_MESSAGE(o.exit_code == 0, what + " exited " + std::to_string(o.exit_code) + ": " + o.err);
+    try {
+      return json::parse(o.out);
+    } catch (const json::exception& e) {
+      BOOST_FAIL(what + " printed invalid JSON (" + e.what() + "):\n" + o.out);
+      throw;
+    }
+  }
+};
+
+/// A failed `hearth` invocation's output, for assertion messages.
+inline std::string shown(const Outcome& o) {
+  return "exit " + std::to_string(o.exit_code) + "\nstdout:\n" + o.out + "\nstderr:\n" + o.err;
+}
+
+inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+inline std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::string line;
+  std::istringstream in(text);
+  while (std::getline(in, line)) out.push_back(line);
+  return out;
+}
+
+inline std::string only_run_id(const Repo& repo) {
+  json runs = repo.runs();
+  BOOST_REQUIRE_MESSAGE(runs.size() == 1u, "expected one run, have:\n" + runs.dump(2));
+  return runs[0]["id"].get<std::string>();
+}
+
+inline const json& step_of(const json& run, const std::string& id) {
+  for (auto& s : run["steps"])
+    if (s["id"] == id) return s;
+  BOOST_FAIL("no step " + id + " in:\n" + run.dump(2));
+  throw 0;
+}
+
+}  // namespace hearth::testing::cli
+
+// Evaluates `outcome` once: it may be the call that runs hearth.
+#define REQUIRE_EXIT(outcome, code)                                                          \
+  do {                                                                                       \
+    const ::hearth::testing::Outcome& require_exit_ = (outcome);                             \
+    BOOST_REQUIRE_MESSAGE(require_exit_.exit_code == (code), ::hearth::testing::cli::shown(require_exit_)); \
+  } while (0)
