@@ -79,7 +79,11 @@ Result<RunReport> load_report(engine::Store& store, const std::string& run_id) {
 
 nlohmann::json run_result(const RunReport& r) {
   nlohmann::json steps = nlohmann::json::object();
-  for (auto& s : r.steps) steps[s.id] = {{"status", s.status}, {"outputs", s.outputs}};
+  for (auto& s : r.steps) {
+    steps[s.id] = {{"status", s.status}, {"outputs", s.outputs}};
+    // Skill and prompt steps: the validated result, as `steps.<id>.result` reads it in the workflow.
+    if (!s.result.is_null()) steps[s.id]["result"] = s.result;
+  }
   return {{"run_id", r.run.id}, {"workflow", r.run.workflow}, {"status", r.run.status}, {"steps", steps}};
 }
 

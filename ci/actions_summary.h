@@ -24,7 +24,8 @@ struct RunReport {
 Result<RunReport> load_report(engine::Store& store, const std::string& run_id);
 
 /// The run's result: {"run_id", "workflow", "status", "steps": {id: {"status",
-/// "outputs"}}}.
+/// "outputs", "result"}}}; "result" (the validated result of a skill or
+/// prompt step) only for steps that have one.
 nlohmann::json run_result(const RunReport& r);
 
 /// Markdown for the job summary: per run a heading with its status, a table of

@@ -22,13 +22,16 @@
 
 #include "tests/ci/runner_rules.h"
 #include "tests/engine/fixture.h"
+#include "tests/model_server.h"
 #include "tests/testdata.h"
 
 extern char** environ;
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
+using hearth::testing::ModelServer;
 using hearth::testing::read_file;
+using hearth::testing::Reply;
 using hearth::testing::TempDir;
 using hearth::testing::testdata_dir;
 using hearth::testing::write_file;
@@ -271,6 +274,53 @@ continue-on-error = true
   for (auto& c : cmds)
     if (c.command == "group") groups.push_back(c.data);
   BOOST_TEST(groups == (std::vector<std::string>{"write", "fail"}));
+}
+
+BOOST_AUTO_TEST_CASE(the_result_carries_the_validated_result_of_a_prompt_step) {
+  ModelServer model;
+  Job job;
+  job.workflow("triage", R"toml(name = "triage"
+[on]
+github = ["issues.opened"]
+
+[sandbox]
+kind = "local"
+
+[model]
+name = "anthropic/claude-stand-in"
+
+[[steps]]
+id = "classify"
+prompt = "Classify the issue."
+result-retries = 1
+
+[steps.result]
+type = "object"
+required = ["severity", "labels"]
+[steps.result.properties.severity]
+enum = ["low", "medium", "high"]
+[steps.result.properties.labels]
+type = "array"
+items = { type = "string" }
+
+[[steps]]
+id = "echo"
+needs = ["classify"]
+run = 'echo "${{ steps.classify.result.severity }}"'
+)toml");
+  // The first answer breaks the schema and is sent back; the second passes.
+  model.push(Reply::call("c1", "submit_result", R"({"severity": "urgent", "labels": ["bug"]})"));
+  model.push(Reply::call("c2", "submit_result", R"({"severity": "high", "labels": ["bug", "crash"]})"));
+  Step s = job.run("issues", "issues/opened.payload.json", 1,
+                   {{"ANTHROPIC_BASE_URL", model.url()}, {"ANTHROPIC_API_KEY", "test-key-0000"}});
+  BOOST_TEST(s.exit_code == 0, s.out << s.err);
+  // What `fromJSON(steps.hearth.outputs.result).triage.steps.classify.result.severity` reads.
+  json steps = s.result()["triage"]["steps"];
+  BOOST_TEST(steps["classify"]["result"] == json({{"severity", "high"}, {"labels", {"bug", "crash"}}}), steps.dump());
+  BOOST_TEST(steps["classify"]["status"] == "succeeded");
+  BOOST_TEST(!steps["echo"].contains("result"), "a run step has outputs, no result: " << steps["echo"].dump());
+  BOOST_TEST(s.result().dump().find("urgent") == std::string::npos, "the rejected answer is not the result");
+  BOOST_TEST(s.summary.find("\"severity\": \"high\"") != std::string::npos, s.summary);
 }
 
 BOOST_AUTO_TEST_CASE(secrets_are_masked_before_anything_is_printed) {
