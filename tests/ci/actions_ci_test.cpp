@@ -20,6 +20,7 @@
 #include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
 
+#include "tests/ci/mermaid_check.h"
 #include "tests/ci/runner_rules.h"
 #include "tests/engine/fixture.h"
 #include "tests/model_server.h"
@@ -321,6 +322,54 @@ run = 'echo "${{ steps.classify.result.severity }}"'
   BOOST_TEST(!steps["echo"].contains("result"), "a run step has outputs, no result: " << steps["echo"].dump());
   BOOST_TEST(s.result().dump().find("urgent") == std::string::npos, "the rejected answer is not the result");
   BOOST_TEST(s.summary.find("\"severity\": \"high\"") != std::string::npos, s.summary);
+}
+
+BOOST_AUTO_TEST_CASE(the_summary_draws_the_steps_and_when_they_ran) {
+  Job job;
+  // A step name a pull request could write, trying to leave the diagram.
+  job.workflow("build", R"toml(name = "build"
+[on]
+github = ["push"]
+
+[[steps]]
+id = "fetch"
+name = "Fetch\"]\n```\n<img src=x onerror=alert(1)> %%{init: {}}%%"
+run = 'true'
+
+[[steps]]
+id = "compile"
+needs = ["fetch"]
+run = 'exit 3'
+
+[[steps]]
+id = "lint"
+needs = ["fetch"]
+run = 'true'
+
+[[steps]]
+id = "publish"
+needs = ["compile", "lint"]
+run = 'true'
+)toml");
+  Step s = job.run("push", "push/payload.json");
+  BOOST_TEST(s.exit_code == 1, s.out << s.err);
+  auto d = hearth::testing::mermaid::read(s.summary);
+  BOOST_TEST(d.errors.empty(), s.summary);
+  BOOST_REQUIRE_EQUAL(d.flowcharts.size(), 1u);
+  auto& f = d.flowcharts[0];
+  BOOST_TEST(f.label["s0"] == "Fetch\"]\n```\n<img src=x onerror=alert(1)> %%{init: {}}%% - succeeded");
+  BOOST_TEST(f.label["s1"] == "compile - failed");
+  BOOST_TEST(f.label["s3"] == "publish - skipped");
+  BOOST_TEST(f.cls["s1"] == "failed");
+  BOOST_TEST(f.cls["s3"] == "skipped");
+  std::set<std::pair<std::string, std::string>> edges = {{"s0", "s1"}, {"s0", "s2"}, {"s1", "s3"}, {"s2", "s3"}};
+  BOOST_TEST((f.edges == edges));
+  BOOST_TEST(s.summary.find("<img") == std::string::npos, s.summary);
+  // The three steps that ran, each inside the run's time.
+  BOOST_REQUIRE_EQUAL(d.gantts.size(), 1u);
+  BOOST_REQUIRE_EQUAL(d.gantts[0].size(), 3u);
+  BOOST_TEST(d.gantts[0][1].tag == "crit");
+  for (auto& t : d.gantts[0]) BOOST_TEST(t.start >= d.gantts[0][0].start);
 }
 
 BOOST_AUTO_TEST_CASE(secrets_are_masked_before_anything_is_printed) {
