@@ -192,6 +192,54 @@ BOOST_AUTO_TEST_CASE(own_workflow_is_valid_and_uses_the_action) {
   BOOST_TEST(uses_self);
 }
 
+// Every `run` of a job's steps, joined.
+std::string job_runs(const json& job) {
+  std::string all;
+  for (auto& step : job["steps"]) all += step.value("run", "") + "\n";
+  return all;
+}
+
+BOOST_AUTO_TEST_CASE(project_ci_runs_the_readme_commands_on_ubuntu_and_debian) {
+  json wf = load_yaml(read_file(source_root() / ".github" / "workflows" / "ci.yml"));
+  BOOST_TEST(workflow_schema_check().errors(wf) == "");
+  BOOST_TEST(wf["on"].contains("push"));
+  BOOST_TEST(wf["on"].contains("pull_request"));
+  const json& ubuntu = wf["jobs"]["ubuntu"];
+  const json& debian = wf["jobs"]["debian"];
+  BOOST_TEST(ubuntu["runs-on"] == "ubuntu-24.04");
+  BOOST_TEST(debian["container"]["image"] == "debian:12");
+  // The commands the README gives a new user, on both.
+  std::string readme = read_file(source_root() / "README.md");
+  for (const char* command : {"./scripts/quickstart.sh", "meson test -C build"}) {
+    BOOST_TEST(readme.find(command) != std::string::npos, "README lacks " << command);
+    BOOST_TEST(job_runs(ubuntu).find(command) != std::string::npos, "ubuntu job lacks " << command);
+    BOOST_TEST(job_runs(debian).find(command) != std::string::npos, "debian job lacks " << command);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(release_workflow_builds_publishes_records_the_checksum_and_moves_the_major_tag) {
+  json wf = load_yaml(read_file(source_root() / ".github" / "workflows" / "release.yml"));
+  BOOST_TEST(workflow_schema_check().errors(wf) == "");
+  BOOST_TEST(wf["on"]["push"]["tags"] == json::array({"v*"}));
+  BOOST_TEST(!wf["on"].contains("pull_request"));  // never with a fork's code and a write token
+  BOOST_TEST(wf["permissions"]["contents"] == "read");
+  const json& build = wf["jobs"]["build"];
+  const json& publish = wf["jobs"]["publish"];
+  BOOST_TEST(build["container"]["image"] == "debian:12");  // the oldest system the tarball runs on
+  BOOST_TEST(job_runs(build).find("scripts/release.sh") != std::string::npos);
+  BOOST_TEST(!build.contains("permissions"));  // the build gets no write token
+  BOOST_TEST(publish["needs"] == "build");
+  BOOST_TEST(publish["permissions"]["contents"] == "write");
+  std::string runs = job_runs(publish);
+  BOOST_TEST(runs.find("gh release create \"$GITHUB_REF_NAME\"") != std::string::npos);
+  BOOST_TEST(runs.find(".sha256") != std::string::npos);
+  BOOST_TEST(runs.find("> .github/release-sha256") != std::string::npos);
+  BOOST_TEST(runs.find("major=${GITHUB_REF_NAME%%.*}") != std::string::npos);
+  BOOST_TEST(runs.find("git push -f origin \"refs/tags/$GITHUB_REF_NAME\" \"refs/tags/$major\"") != std::string::npos);
+  // The release is created before the tags move, so a moved tag never points at a missing tarball.
+  BOOST_TEST(runs.find("gh release create") < runs.find("git push"));
+}
+
 BOOST_AUTO_TEST_CASE(docs_workflows_are_valid_and_match_the_repository) {
   std::string doc = read_file(source_root() / "docs" / "github-actions.md");
   // Every YAML block that is a workflow validates.

@@ -57,10 +57,16 @@ echo 'int main() { return 1; }' > "$work/action/main.cpp"
 run bash "$script" install
 [ "$(output cache-key)" != "$key1" ] || fail "the cache key ignores the sources"
 
-# 2. A release ref: the tarball, verified against the recorded SHA-256.
-mkdir -p "$work/action/.github"
-printf '# the release v9.8.7\nurl https://github.com/octo/hearth/releases/download/v9.8.7/hearth-9.8.7-linux-x86_64.tar.gz\nsha256 %s\n' \
-  "$good_sha" > "$work/action/.github/release-sha256"
+# 2. A release ref: the tarball, verified against the recorded SHA-256. The
+# record is written by the very lines the release workflow runs.
+mkdir -p "$work/action/.github" "$work/action/dist"
+cp "$tarball" "$work/action/dist/"
+record=$(sed -n '/^ *{$/,/^ *} > .github\/release-sha256$/p' "$src/.github/workflows/release.yml")
+[ -n "$record" ] || fail "release.yml has no block writing .github/release-sha256"
+(cd "$work/action" && GITHUB_REF_NAME=v9.8.7 GITHUB_REPOSITORY=octo/hearth name=hearth-9.8.7-linux-x86_64.tar.gz \
+  bash -c "$record") || fail "release.yml's record block failed"
+grep -qx "url https://github.com/octo/hearth/releases/download/v9.8.7/hearth-9.8.7-linux-x86_64.tar.gz" \
+  "$work/action/.github/release-sha256" || fail "release.yml records another URL: $(cat "$work/action/.github/release-sha256")"
 run bash "$script" install || fail "install of the release failed: $(cat "$work/log")"
 [ "$(output mode)" = tarball ] || fail "release ref: mode $(output mode)"
 bin=$(output bin)
