@@ -8,6 +8,7 @@
 #   action-setup.sh apparmor BIN
 #                               where AppArmor restricts user namespaces, load a profile
 #                               granting `userns` to BIN; then check the sandbox starts
+#   action-setup.sh profile BIN print that profile (for checking it with apparmor_parser)
 #
 # The tarball is used when the action's checkout holds .github/release-sha256,
 # which the release workflow commits on the release's tag (and moves the major
@@ -140,9 +141,9 @@ cmd_build() {
 # The profile: Hearth's binary may create user namespaces, and is otherwise
 # as unconfined as it was (the way Ubuntu's own profiles for sandboxing tools
 # read). Nothing else on the runner gains anything.
-write_profile() {
-  local bin=$1 file=$2
-  cat > "$file" <<EOF
+profile_text() {
+  local bin=$1
+  cat <<EOF
 # Written by the Hearth action: lets this hearth binary create user namespaces
 # for its sandbox on a host with kernel.apparmor_restrict_unprivileged_userns=1.
 abi <abi/4.0>,
@@ -187,7 +188,7 @@ load_profile() {
   local sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo -n"
   local profile="$temp/hearth-action.apparmor"
-  write_profile "$bin" "$profile"
+  profile_text "$bin" > "$profile"
   echo "AppArmor restricts unprivileged user namespaces on this runner (kernel.apparmor_restrict_unprivileged_userns=1)."
   echo "Loading the AppArmor profile hearth-action, which grants userns to $bin only (apparmor-profile: false turns this off):"
   cat "$profile"
@@ -202,5 +203,6 @@ case "${1:-}" in
   install) cmd_install ;;
   build) cmd_build ;;
   apparmor) shift; cmd_apparmor "$@" ;;
-  *) echo "usage: action-setup.sh install | build | apparmor BIN" >&2; exit 2 ;;
+  profile) profile_text "${2:?usage: action-setup.sh profile BIN}" ;;
+  *) echo "usage: action-setup.sh install | build | apparmor BIN | profile BIN" >&2; exit 2 ;;
 esac
