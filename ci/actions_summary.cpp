@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "workflows/duration.h"
+#include "workflows/loader.h"
 
 namespace hearth::ci {
 
@@ -74,12 +75,19 @@ Result<RunReport> load_report(engine::Store& store, const std::string& run_id) {
   auto events = store.load_events(run_id);
   if (!events) return events.error();
   r.events = std::move(*events);
+  auto snapshot = workflows::load_workflow_text(r.run.workflow_text, r.run.workflow_path);
+  if (snapshot.ok())
+    for (auto& step : snapshot.workflow->steps) r.shapes[step.id] = StepShape{step.name, step.needs};
   return r;
 }
 
 nlohmann::json run_result(const RunReport& r) {
   nlohmann::json steps = nlohmann::json::object();
-  for (auto& s : r.steps) steps[s.id] = {{"status", s.status}, {"outputs", s.outputs}};
+  for (auto& s : r.steps) {
+    steps[s.id] = {{"status", s.status}, {"outputs", s.outputs}};
+    // Skill and prompt steps: the validated result, as `steps.<id>.result` reads it in the workflow.
+    if (!s.result.is_null()) steps[s.id]["result"] = s.result;
+  }
   return {{"run_id", r.run.id}, {"workflow", r.run.workflow}, {"status", r.run.status}, {"steps", steps}};
 }
 
@@ -112,6 +120,8 @@ std::string render_summary(const std::vector<RunReport>& reports) {
     }
     if (!usage.empty())
       md += "| **total** | | | | " + std::to_string(total_in) + " | " + std::to_string(total_out) + " |\n";
+    md += "\n" + mermaid_flowchart(r.steps, r.shapes);
+    if (std::string gantt = mermaid_gantt(r.steps, r.shapes); !gantt.empty()) md += "\n" + gantt;
     std::string json = run_result(r).dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
     std::string fence = fence_for(json);
     md += "\n<details><summary>Result</summary>\n\n" + fence + "json\n" + json + "\n" + fence + "\n\n</details>\n\n";

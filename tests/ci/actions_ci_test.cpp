@@ -14,21 +14,28 @@
 
 #include <chrono>
 #include <map>
+#include <regex>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
 
+#include "sandbox/sandbox.h"
+#include "tests/ci/mermaid_check.h"
 #include "tests/ci/runner_rules.h"
 #include "tests/engine/fixture.h"
+#include "tests/model_server.h"
 #include "tests/testdata.h"
 
 extern char** environ;
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
+using hearth::testing::ModelServer;
 using hearth::testing::read_file;
+using hearth::testing::Reply;
 using hearth::testing::TempDir;
 using hearth::testing::testdata_dir;
 using hearth::testing::write_file;
@@ -104,7 +111,8 @@ class Job {
  private:
   // The binary with exactly this environment (plus PATH), cwd the repository.
   pid_t spawn(const std::map<std::string, std::string>& env) {
-    std::vector<std::string> envs = {"PATH=" + std::string(std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin:/bin")};
+    std::vector<std::string> envs;
+    if (!env.count("PATH")) envs.push_back("PATH=" + std::string(std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin:/bin"));
     for (auto& [k, v] : env) envs.push_back(k + "=" + v);
     std::vector<char*> envp;
     for (auto& e : envs) envp.push_back(e.data());
@@ -271,6 +279,153 @@ continue-on-error = true
   for (auto& c : cmds)
     if (c.command == "group") groups.push_back(c.data);
   BOOST_TEST(groups == (std::vector<std::string>{"write", "fail"}));
+}
+
+BOOST_AUTO_TEST_CASE(the_result_carries_the_validated_result_of_a_prompt_step) {
+  ModelServer model;
+  Job job;
+  job.workflow("triage", R"toml(name = "triage"
+[on]
+github = ["issues.opened"]
+
+[sandbox]
+kind = "local"
+
+[model]
+name = "anthropic/claude-stand-in"
+
+[[steps]]
+id = "classify"
+prompt = "Classify the issue."
+result-retries = 1
+
+[steps.result]
+type = "object"
+required = ["severity", "labels"]
+[steps.result.properties.severity]
+enum = ["low", "medium", "high"]
+[steps.result.properties.labels]
+type = "array"
+items = { type = "string" }
+
+[[steps]]
+id = "echo"
+needs = ["classify"]
+run = 'echo "${{ steps.classify.result.severity }}"'
+)toml");
+  // The first answer breaks the schema and is sent back; the second passes.
+  model.push(Reply::call("c1", "submit_result", R"({"severity": "urgent", "labels": ["bug"]})"));
+  model.push(Reply::call("c2", "submit_result", R"({"severity": "high", "labels": ["bug", "crash"]})"));
+  Step s = job.run("issues", "issues/opened.payload.json", 1,
+                   {{"ANTHROPIC_BASE_URL", model.url()}, {"ANTHROPIC_API_KEY", "test-key-0000"}});
+  BOOST_TEST(s.exit_code == 0, s.out << s.err);
+  // What `fromJSON(steps.hearth.outputs.result).triage.steps.classify.result.severity` reads.
+  json steps = s.result()["triage"]["steps"];
+  BOOST_TEST(steps["classify"]["result"] == json({{"severity", "high"}, {"labels", {"bug", "crash"}}}), steps.dump());
+  BOOST_TEST(steps["classify"]["status"] == "succeeded");
+  BOOST_TEST(!steps["echo"].contains("result"), "a run step has outputs, no result: " << steps["echo"].dump());
+  BOOST_TEST(s.result().dump().find("urgent") == std::string::npos, "the rejected answer is not the result");
+  BOOST_TEST(s.summary.find("\"severity\": \"high\"") != std::string::npos, s.summary);
+}
+
+BOOST_AUTO_TEST_CASE(the_summary_draws_the_steps_and_when_they_ran) {
+  Job job;
+  // A step name a pull request could write, trying to leave the diagram.
+  job.workflow("build", R"toml(name = "build"
+[on]
+github = ["push"]
+
+[[steps]]
+id = "fetch"
+name = "Fetch\"]\n```\n<img src=x onerror=alert(1)> %%{init: {}}%%"
+run = 'true'
+
+[[steps]]
+id = "compile"
+needs = ["fetch"]
+run = 'exit 3'
+
+[[steps]]
+id = "lint"
+needs = ["fetch"]
+run = 'true'
+
+[[steps]]
+id = "publish"
+needs = ["compile", "lint"]
+run = 'true'
+)toml");
+  Step s = job.run("push", "push/payload.json");
+  BOOST_TEST(s.exit_code == 1, s.out << s.err);
+  auto d = hearth::testing::mermaid::read(s.summary);
+  BOOST_TEST(d.errors.empty(), s.summary);
+  BOOST_REQUIRE_EQUAL(d.flowcharts.size(), 1u);
+  auto& f = d.flowcharts[0];
+  BOOST_TEST(f.label["s0"] == "Fetch\"]\n```\n<img src=x onerror=alert(1)> %%{init: {}}%% - succeeded");
+  BOOST_TEST(f.label["s1"] == "compile - failed");
+  BOOST_TEST(f.label["s3"] == "publish - skipped");
+  BOOST_TEST(f.cls["s1"] == "failed");
+  BOOST_TEST(f.cls["s3"] == "skipped");
+  std::set<std::pair<std::string, std::string>> edges = {{"s0", "s1"}, {"s0", "s2"}, {"s1", "s3"}, {"s2", "s3"}};
+  BOOST_TEST((f.edges == edges));
+  BOOST_TEST(s.summary.find("<img") == std::string::npos, s.summary);
+  // The three steps that ran, each inside the run's time.
+  BOOST_REQUIRE_EQUAL(d.gantts.size(), 1u);
+  BOOST_REQUIRE_EQUAL(d.gantts[0].size(), 3u);
+  BOOST_TEST(d.gantts[0][1].tag == "crit");
+  for (auto& t : d.gantts[0]) BOOST_TEST(t.start >= d.gantts[0][0].start);
+}
+
+// The fenced block that follows the first line of `doc` holding `marker` (or
+// whose first line is `marker`).
+std::string doc_block(const std::string& doc, const std::string& marker) {
+  size_t at = doc.find(marker);
+  BOOST_REQUIRE_MESSAGE(at != std::string::npos, "docs/github-actions.md has no " << marker);
+  size_t line = doc.rfind('\n', at) + 1;
+  size_t previous = doc.rfind('\n', line - 2) + 1;
+  size_t body = doc.compare(previous, 3, "```") == 0 ? line : doc.find('\n', doc.find("\n```", at) + 1) + 1;
+  size_t close = doc.find("\n```\n", body);
+  return doc.substr(body, close - body + 1);
+}
+
+BOOST_AUTO_TEST_CASE(the_docs_opening_example_runs_as_written) {
+  if (auto why = hearth::sandbox::namespace_support_problem(); !why.empty()) {
+    BOOST_TEST_MESSAGE("skipped: " << why);
+    return;
+  }
+  const char* root = std::getenv("HEARTH_SOURCE_ROOT");
+  BOOST_REQUIRE(root);
+  std::string doc = read_file(fs::path(root) / "docs" / "github-actions.md");
+  std::string actions_yaml = doc_block(doc, "# .github/workflows/triage.yml");
+  Job job;
+  write_file(job.repo() / ".hearth" / "workflows" / "triage.toml", doc_block(doc, "# .hearth/workflows/triage.toml"));
+  write_file(job.repo() / ".hearth" / "skills" / "triage" / "SKILL.md", doc_block(doc, "`.hearth/skills/triage/SKILL.md`:"));
+  write_file(job.repo() / "README.md", "# octo-repo\n");
+  // gh, as the granted command finds it on the host (it runs jailed, as the run's own id): says what it was asked.
+  TempDir bin;
+  write_file(bin.path / "gh", "#!/bin/sh\necho \"fake-gh: $*\"\n");
+  for (auto& p : {bin.path, bin.path / "gh"})
+    fs::permissions(p, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
+                           fs::perms::others_exec);
+  ModelServer model;
+  model.push(Reply::call("r1", "submit_result", R"({"severity": "critical", "labels": ["bug"], "summary": "Crash on start."})"));
+  Step s = job.run("issues", "issues/opened.payload.json", 1,
+                   {{"ANTHROPIC_BASE_URL", model.url()}, {"ANTHROPIC_API_KEY", "test-key-0000"},
+                    {"GH_TOKEN", "ghs_example"}, {"PATH", bin.str() + ":/usr/bin:/bin"}});
+  BOOST_TEST(s.exit_code == 0, s.out << s.err);
+  json payload = json::parse(read_file(testdata_dir() / "github-webhooks" / "issues" / "opened.payload.json"));
+  std::string call = "fake-gh: issue edit " + std::to_string(payload["issue"]["number"].get<int64_t>()) + " --add-label bug\n";
+  BOOST_TEST(s.out.find(call) != std::string::npos, s.out);
+  // The Actions workflow's later step reads the severity by the path it writes.
+  std::smatch m;
+  BOOST_REQUIRE(std::regex_search(actions_yaml, m, std::regex(R"re(fromJSON\(steps\.hearth\.outputs\.result\)\.([a-z.]+) == 'critical')re")));
+  json value = s.result();
+  for (auto& key : {std::string(m[1])} ) {
+    std::stringstream path(key);
+    std::string part;
+    while (std::getline(path, part, '.')) value = value.at(part);
+  }
+  BOOST_TEST(value == "critical", "the docs' path " << m[1] << " reads " << value.dump());
 }
 
 BOOST_AUTO_TEST_CASE(secrets_are_masked_before_anything_is_printed) {

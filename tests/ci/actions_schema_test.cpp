@@ -158,12 +158,29 @@ BOOST_AUTO_TEST_CASE(action_yml_is_valid_and_declares_the_interface) {
     BOOST_TEST(action["outputs"].contains(out), "output " << out);
     BOOST_TEST(action["outputs"][out]["value"] == "${{ steps.hearth.outputs." + std::string(out) + " }}");
   }
-  // It builds with a cached binary keyed on the source hash and runs hearth ci.
+  BOOST_TEST(action["inputs"]["apparmor-profile"]["default"] == "true");
+  // Its steps: install (the release tarball, or a source build cached on the runner image),
+  // the AppArmor profile, then hearth ci with the binary the install step chose.
+  std::vector<std::string> runs, names;
+  for (auto& step : action["runs"]["steps"]) {
+    runs.push_back(step.value("run", ""));
+    names.push_back(step.value("name", ""));
+  }
+  BOOST_REQUIRE_EQUAL(runs.size(), 5u);
+  BOOST_TEST(runs[0] == "bash \"$GITHUB_ACTION_PATH/scripts/action-setup.sh\" install");
+  auto& cache = action["runs"]["steps"][1];
+  BOOST_TEST(cache["uses"].get<std::string>().rfind("actions/cache@", 0) == 0);
+  BOOST_TEST(cache["if"] == "steps.setup.outputs.mode == 'source'");
+  BOOST_TEST(cache["with"]["key"] == "${{ steps.setup.outputs.cache-key }}");
+  BOOST_TEST(action["runs"]["steps"][2]["if"].get<std::string>().find("steps.setup.outputs.mode == 'source'") == 0);
+  BOOST_TEST(runs[2] == "bash \"$GITHUB_ACTION_PATH/scripts/action-setup.sh\" build");
+  BOOST_TEST(runs[3] == "bash \"$GITHUB_ACTION_PATH/scripts/action-setup.sh\" apparmor \"$HEARTH_BIN\"");
+  BOOST_TEST(action["runs"]["steps"][3]["env"]["INPUT_APPARMOR_PROFILE"] == "${{ inputs.apparmor-profile }}");
+  BOOST_TEST(runs[4].find("\"$HEARTH_BIN\" ci") != std::string::npos);
+  for (int i : {3, 4}) BOOST_TEST(action["runs"]["steps"][i]["env"]["HEARTH_BIN"] == "${{ steps.setup.outputs.bin }}");
+  // Build packages are installed by the source build only, never on the tarball's path.
   std::string text = read_file(source_root() / "action.yml");
-  BOOST_TEST(text.find("actions/cache@") != std::string::npos);
-  BOOST_TEST(text.find("steps.source.outputs.hash") != std::string::npos);
-  BOOST_TEST(text.find("scripts/install-deps.sh") != std::string::npos);
-  BOOST_TEST(text.find("hearth\" ci") != std::string::npos);
+  BOOST_TEST(text.find("install-deps.sh") == std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(own_workflow_is_valid_and_uses_the_action) {
@@ -173,6 +190,54 @@ BOOST_AUTO_TEST_CASE(own_workflow_is_valid_and_uses_the_action) {
   bool uses_self = false;
   for (auto& step : wf["jobs"]["hearth"]["steps"]) uses_self = uses_self || step.value("uses", "") == "./";
   BOOST_TEST(uses_self);
+}
+
+// Every `run` of a job's steps, joined.
+std::string job_runs(const json& job) {
+  std::string all;
+  for (auto& step : job["steps"]) all += step.value("run", "") + "\n";
+  return all;
+}
+
+BOOST_AUTO_TEST_CASE(project_ci_runs_the_readme_commands_on_ubuntu_and_debian) {
+  json wf = load_yaml(read_file(source_root() / ".github" / "workflows" / "ci.yml"));
+  BOOST_TEST(workflow_schema_check().errors(wf) == "");
+  BOOST_TEST(wf["on"].contains("push"));
+  BOOST_TEST(wf["on"].contains("pull_request"));
+  const json& ubuntu = wf["jobs"]["ubuntu"];
+  const json& debian = wf["jobs"]["debian"];
+  BOOST_TEST(ubuntu["runs-on"] == "ubuntu-24.04");
+  BOOST_TEST(debian["container"]["image"] == "debian:12");
+  // The commands the README gives a new user, on both.
+  std::string readme = read_file(source_root() / "README.md");
+  for (const char* command : {"./scripts/quickstart.sh", "meson test -C build"}) {
+    BOOST_TEST(readme.find(command) != std::string::npos, "README lacks " << command);
+    BOOST_TEST(job_runs(ubuntu).find(command) != std::string::npos, "ubuntu job lacks " << command);
+    BOOST_TEST(job_runs(debian).find(command) != std::string::npos, "debian job lacks " << command);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(release_workflow_builds_publishes_records_the_checksum_and_moves_the_major_tag) {
+  json wf = load_yaml(read_file(source_root() / ".github" / "workflows" / "release.yml"));
+  BOOST_TEST(workflow_schema_check().errors(wf) == "");
+  BOOST_TEST(wf["on"]["push"]["tags"] == json::array({"v*"}));
+  BOOST_TEST(!wf["on"].contains("pull_request"));  // never with a fork's code and a write token
+  BOOST_TEST(wf["permissions"]["contents"] == "read");
+  const json& build = wf["jobs"]["build"];
+  const json& publish = wf["jobs"]["publish"];
+  BOOST_TEST(build["container"]["image"] == "debian:12");  // the oldest system the tarball runs on
+  BOOST_TEST(job_runs(build).find("scripts/release.sh") != std::string::npos);
+  BOOST_TEST(!build.contains("permissions"));  // the build gets no write token
+  BOOST_TEST(publish["needs"] == "build");
+  BOOST_TEST(publish["permissions"]["contents"] == "write");
+  std::string runs = job_runs(publish);
+  BOOST_TEST(runs.find("gh release create \"$GITHUB_REF_NAME\"") != std::string::npos);
+  BOOST_TEST(runs.find(".sha256") != std::string::npos);
+  BOOST_TEST(runs.find("> .github/release-sha256") != std::string::npos);
+  BOOST_TEST(runs.find("major=${GITHUB_REF_NAME%%.*}") != std::string::npos);
+  BOOST_TEST(runs.find("git push -f origin \"refs/tags/$GITHUB_REF_NAME\" \"refs/tags/$major\"") != std::string::npos);
+  // The release is created before the tags move, so a moved tag never points at a missing tarball.
+  BOOST_TEST(runs.find("gh release create") < runs.find("git push"));
 }
 
 BOOST_AUTO_TEST_CASE(docs_workflows_are_valid_and_match_the_repository) {
