@@ -346,7 +346,11 @@ Result<StartedProgram> Jail::start(const ProgramStart& p) const {
   if (plan.failure.what) {
     ::waitpid(pid, nullptr, __WALL);
     ::close(pidfd);
-    return Error{std::string("cannot start ") + p.program + ": cannot " + describe(plan.failure)};
+    std::string why = std::string("cannot start ") + p.program + ": cannot " + describe(plan.failure);
+    if (plan.failure.err == EACCES && switch_ids_)
+      why += " (granted programs run as the run's unprivileged id " + std::to_string(uid_) +
+             ": the program must be executable, and a script readable, by others)";
+    return Error{why};
   }
   return StartedProgram{pid, pidfd};
 }

@@ -3,8 +3,13 @@
 // accepts, unless its info string says otherwise:
 //   ```toml fragment   part of a workflow: must still be valid TOML
 //   ```toml broken     a deliberately wrong example: `hearth validate` must refuse it
+// A ```markdown block of the same page that is a SKILL.md (front matter with
+// `name:`) is there when its workflows are validated, as
+// .hearth/skills/<name>/SKILL.md: a page that shows a workflow with its skill
+// is checked as a whole.
 #include <boost/test/unit_test.hpp>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "tests/engine/fixture.h"
@@ -61,10 +66,38 @@ std::vector<Block> toml_blocks(const fs::path& doc) {
   return out;
 }
 
-/// `hearth validate` of `text` as a workflow in an empty repository.
-hearth::testing::Outcome validate(const std::string& text) {
+/// The SKILL.md files the page shows: name and text.
+std::vector<std::pair<std::string, std::string>> skill_blocks(const fs::path& doc) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::ifstream in(doc);
+  std::string line, text;
+  bool open = false;
+  while (std::getline(in, line)) {
+    if (!open && line == "```markdown") {
+      open = true;
+      text.clear();
+    } else if (open && line == "```") {
+      open = false;
+      static const std::regex front("^---\n(?:[^\n]*\n)*?name: *([a-z0-9-]+) *\n");
+      std::smatch m;
+      if (std::regex_search(text, m, front)) out.push_back({m[1].str(), text});
+    } else if (open) {
+      text += line + "\n";
+    }
+  }
+  return out;
+}
+
+/// `hearth validate` of `text` as a workflow in an empty repository that
+/// holds `skills`.
+hearth::testing::Outcome validate(const std::string& text,
+                                  const std::vector<std::pair<std::string, std::string>>& skills = {}) {
   TempDir repo;
   fs::create_directories(repo.path / ".hearth" / "workflows");
+  for (auto& [name, skill] : skills) {
+    fs::create_directories(repo.path / ".hearth" / "skills" / name);
+    write_file(repo.path / ".hearth" / "skills" / name / "SKILL.md", skill);
+  }
   write_file(repo.path / ".hearth" / "workflows" / "example.toml", text);
   HearthProcess p(Invocation{{"--repo", repo.str(), "validate", ".hearth/workflows/example.toml"}, {}, repo.path});
   return p.finish();
@@ -77,6 +110,7 @@ BOOST_AUTO_TEST_SUITE(docs)
 BOOST_AUTO_TEST_CASE(every_toml_example_in_the_docs_is_what_it_says) {
   int checked = 0;
   for (auto& doc : documents()) {
+    auto skills = skill_blocks(doc);
     for (auto& b : toml_blocks(doc)) {
       ++checked;
       if (b.kind == "fragment") {
@@ -88,7 +122,7 @@ BOOST_AUTO_TEST_CASE(every_toml_example_in_the_docs_is_what_it_says) {
         BOOST_TEST(o.exit_code != 0, b.where << ": marked broken, but hearth validate accepts it");
       } else {
         BOOST_TEST(b.kind.empty(), b.where << ": unknown kind of toml block '" << b.kind << "'");
-        auto o = validate(b.text);
+        auto o = validate(b.text, skills);
         BOOST_TEST(o.exit_code == 0, b.where << ": hearth validate refuses the example:\n" << o.out << o.err);
       }
     }

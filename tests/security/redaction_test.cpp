@@ -67,7 +67,8 @@ case "$1" in
   split) printf %s "$t" | head -c 20; printf %s "$t" | tail -c +21 >&2; echo >&2 ;;
 esac
 )");
-  fs::permissions(leaky, fs::perms::owner_all);
+  // Executable by anyone: a granted program runs as the run's unprivileged id.
+  fs::permissions(leaky, fs::perms::owner_all | fs::perms::others_read | fs::perms::others_exec);
   write_file(repo.path / ".hearth" / "workflows" / "leak.toml", R"(
 name = "leak"
 [commands.leaky]
