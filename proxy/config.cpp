@@ -38,7 +38,7 @@ bool is_token(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return is_tchar(static_cast<unsigned char>(c)); });
 }
 
-std::string quoted(std::string_view s) {
+std::string in_quotes(std::string_view s) {
   std::string out = "\"";
   for (char c : s) out += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, c);
   return out + "\"";
@@ -104,7 +104,7 @@ class Reader {
       read_headers(*h->as_table(), where, def);
     if (auto p = string(*t, "policy", where)) {
       if (std::find(kPresets.begin(), kPresets.end(), *p) == kPresets.end())
-        error(*t->get("policy"), "'policy' in " + where + " must be \"read-only\" (GET and HEAD) or \"any\" (every method), not " + quoted(*p));
+        error(*t->get("policy"), "'policy' in " + where + " must be \"read-only\" (GET and HEAD) or \"any\" (every method), not " + in_quotes(*p));
       else def.preset = *p;
     }
     if (auto* a = get(*t, "allow", toml::node_type::array, "an array of rules", where))
@@ -140,7 +140,7 @@ class Reader {
     http_parser_url_init(&u);
     if (http_parser_parse_url(url.data(), url.size(), 0, &u) != 0 || !(u.field_set & (1 << UF_SCHEMA)) ||
         !(u.field_set & (1 << UF_HOST)))
-      return Error{"not an absolute URL (like \"https://api.github.com\"): " + quoted(url)};
+      return Error{"not an absolute URL (like \"https://api.github.com\"): " + in_quotes(url)};
     std::string scheme = lower(url.substr(u.field_data[UF_SCHEMA].off, u.field_data[UF_SCHEMA].len));
     if (scheme != "https" && scheme != "http") return Error{"the scheme must be https (or http), not '" + scheme + "'"};
     if (u.field_set & ((1 << UF_QUERY) | (1 << UF_FRAGMENT)))
@@ -221,7 +221,7 @@ class Reader {
       if (auto p = string(*t, "path", rwhere)) {
         if (auto why = glob_problem(*p); !why.empty()) error(*t->get("path"), "'path' in " + rwhere + ": " + why);
         r.path = *p;
-        parts.push_back("path = " + quoted(*p));
+        parts.push_back("path = " + in_quotes(*p));
       }
       if (const toml::node* m = t->get("body-max")) {
         std::optional<Result<uint64_t>> size;
@@ -230,19 +230,19 @@ class Reader {
         if (!size) error(*m, "'body-max' in " + rwhere + " must be a size like \"16KiB\" or a number of bytes");
         else if (!*size) error(*m, "'body-max' in " + rwhere + ": " + size->message());
         else r.body_max = **size;
-        if (r.body_max) parts.push_back("body-max = " + (m->is_string() ? quoted(m->as_string()->get()) : std::to_string(*r.body_max)));
+        if (r.body_max) parts.push_back("body-max = " + (m->is_string() ? in_quotes(m->as_string()->get()) : std::to_string(*r.body_max)));
       }
       if (auto b = string(*t, "body", rwhere)) {
         auto compiled = BodyPattern::compile(*b);
         if (!compiled) error(*t->get("body"), "'body' in " + rwhere + ": " + compiled.message());
         else r.body = *compiled;
-        parts.push_back("body = " + quoted(*b));
+        parts.push_back("body = " + in_quotes(*b));
       }
       if (auto s = string(*t, "rate", rwhere)) {
         auto rate = parse_rate(*s);
         if (!rate) error(*t->get("rate"), "'rate' in " + rwhere + ": " + rate.message());
         else r.rate = *rate;
-        parts.push_back("rate = " + quoted(*s));
+        parts.push_back("rate = " + in_quotes(*s));
       }
       if (parts.empty() && kind == "deny")
         error(n, rwhere + " is empty and would refuse everything; name a method, a path or a body pattern");
@@ -276,7 +276,7 @@ class Reader {
       r.methods.push_back(up);
       written += (written.empty() ? "" : ", ") + up;
     }
-    parts.push_back("method = " + quoted(written));
+    parts.push_back("method = " + in_quotes(written));
   }
 
   void egress(const toml::table& doc, ProxyConfig& cfg) {
@@ -289,7 +289,7 @@ class Reader {
     if (!arr) return error(*e, "'egress' in [sandbox] must be an array of \"host:port\" strings");
     if (cfg.network != "proxies" && !arr->empty())
       error(*e, "'egress' in [sandbox] applies to network = \"proxies\" (network is " +
-                    (cfg.network.empty() ? std::string("\"none\" by default") : quoted(cfg.network)) + ")");
+                    (cfg.network.empty() ? std::string("\"none\" by default") : in_quotes(cfg.network)) + ")");
     for (auto& item : *arr) {
       if (!item.is_string()) {
         error(item, "each entry of 'egress' in [sandbox] must be a \"host:port\" string");
@@ -307,7 +307,7 @@ class Reader {
 
   static Result<EgressTarget> parse_egress(const std::string& s) {
     auto bad = [&](const std::string& why) {
-      return Error{quoted(s) + " is not a host:port pair (like \"registry.npmjs.org:443\")" + why};
+      return Error{in_quotes(s) + " is not a host:port pair (like \"registry.npmjs.org:443\")" + why};
     };
     http_parser_url u;
     http_parser_url_init(&u);
