@@ -74,6 +74,10 @@ struct ServeArgs {
   double request_timeout = 30;            // seconds for a whole request to arrive
   double idle_timeout = 60;               // seconds a kept-alive connection may sit idle
   size_t max_body = 25 * 1024 * 1024;     // bytes (GitHub caps payloads at 25 MB)
+  double header_timeout = 10;             // seconds from a connection's start to the end of its headers
+  size_t max_connections = 1024;          // open connections at most (shared fairly between peers)
+  size_t max_peer_pending = 32 * 1024 * 1024;  // unchecked body bytes held for one peer
+  size_t max_pending = 64 * 1024 * 1024;       // the same, all peers together
 };
 int command_serve(const Globals& g, const ServeArgs& args);
 struct CiArgs {

@@ -122,6 +122,10 @@ int command_serve(const Globals& g, const ServeArgs& args) {
   opts.limits.request_timeout = std::chrono::milliseconds(static_cast<int64_t>(args.request_timeout * 1000));
   opts.limits.idle_timeout = std::chrono::milliseconds(static_cast<int64_t>(args.idle_timeout * 1000));
   opts.limits.max_body_bytes = args.max_body;
+  opts.limits.header_timeout = std::chrono::milliseconds(static_cast<int64_t>(args.header_timeout * 1000));
+  opts.limits.max_connections = args.max_connections;
+  opts.limits.max_peer_pending_body_bytes = args.max_peer_pending;
+  opts.limits.max_pending_body_bytes = args.max_pending;
 
   auto store = engine::Store::open(resolve_state(g, opts.repo));
   if (!store) {

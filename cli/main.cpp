@@ -160,6 +160,18 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--idle-timeout", serve.idle_timeout, "Seconds an idle kept-alive connection stays open")
       ->check(CLI::PositiveNumber);
   serve_cmd->add_option("--max-body", serve.max_body, "Largest request body in bytes (default: 25 MiB)");
+  serve_cmd->add_option("--header-timeout", serve.header_timeout,
+                        "Seconds from a connection's start (or a request's first byte) to the end of its headers "
+                        "(default: 10)")
+      ->check(CLI::PositiveNumber);
+  serve_cmd->add_option("--max-connections", serve.max_connections,
+                        "Open connections at most, shared fairly between client addresses (default: 1024)")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20));
+  serve_cmd->add_option("--max-peer-pending", serve.max_peer_pending,
+                        "Body bytes held for one client address before signatures are checked (default: 32 MiB; "
+                        "at least --max-body)");
+  serve_cmd->add_option("--max-pending", serve.max_pending,
+                        "Body bytes held for all clients before signatures are checked (default: 64 MiB)");
   CiArgs ci;
   auto* ci_cmd = app.add_subcommand("ci", "Run the workflows a GitHub Actions event starts (the Actions step)");
   ci_cmd->footer("Example (in a GitHub Actions job):\n  hearth ci --workflow triage\nDocs: docs/github-actions.md");

@@ -375,6 +375,27 @@ BOOST_AUTO_TEST_CASE(an_event_no_workflow_wants_is_answered_200) {
   BOOST_TEST(s.get("/runs").as_json().empty());
 }
 
+// The connection budget and the headers deadline are the operator's to set:
+// with --max-connections 2, a third connection from the address that holds
+// both gets 503 (it would hold more than anyone); with --header-timeout 0.3,
+// a client that stops inside its headers gets 408 well before the default 10 s.
+BOOST_AUTO_TEST_CASE(the_connection_budget_and_header_deadline_are_flags) {
+  Served s;
+  s.workflow("triage", kTriage);
+  s.start({"--max-connections", "2", "--header-timeout", "0.3"});
+  Client first(s.port), second(s.port);
+  first.send("GET /healthz HTTP/1.1\r\nHost: x\r\n");  // unfinished headers: held open
+  second.send("GET /healthz HTTP/1.1\r\nHost: x\r\n");
+  {
+    Client third(s.port);
+    third.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    BOOST_TEST(third.response().status == 503);
+  }
+  auto started = Clock::now();
+  BOOST_TEST(first.response().status == 408);
+  BOOST_TEST(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count() < 5000);
+}
+
 BOOST_AUTO_TEST_CASE(malformed_http_is_answered_and_the_server_stays_healthy) {
   Served s;
   s.workflow("triage", kTriage);
