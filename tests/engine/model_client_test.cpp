@@ -185,11 +185,11 @@ BOOST_AUTO_TEST_CASE(recorded_anthropic_streams_reassemble_to_the_expected_messa
         BOOST_TEST(model::to_string(out.error->kind) == "truncated_stream");
       } else {
         BOOST_REQUIRE_MESSAGE(out.ok(), why(out));
-        BOOST_TEST(out.response.stop_reason_raw == msg["stop_reason"]);
+        BOOST_TEST(out.response.stop_reason_raw == msg["stop_reason"].get<std::string>());
       }
       const auto& resp = out.response;
-      BOOST_TEST(resp.id == msg["id"]);
-      BOOST_TEST(resp.model == msg["model"]);
+      BOOST_TEST(resp.id == msg["id"].get<std::string>());
+      BOOST_TEST(resp.model == msg["model"].get<std::string>());
       BOOST_TEST(resp.usage.input_tokens == msg["usage"]["input_tokens"].get<int64_t>());
       BOOST_TEST(resp.usage.output_tokens == msg["usage"]["output_tokens"].get<int64_t>());
       if (out.ok()) {
