@@ -25,8 +25,10 @@ fi
 mkdir -p "$root/src" "$root/build" "$root/tarball"
 [ -z "$tarball" ] || cp "$tarball" "$root/tarball/"
 
+# The host's /proc, bound whole: a user namespace may mount a fresh proc only
+# where a complete one is visible (the unprivileged sandbox tests need that).
 inside() {
-  bwrap --bind "$root" / --dev-bind /dev /dev --proc /proc --bind /sys /sys --perms 01777 --tmpfs /tmp \
+  bwrap --bind "$root" / --dev-bind /dev /dev --bind /proc /proc --bind /sys /sys --perms 01777 --tmpfs /tmp \
     --ro-bind /etc/resolv.conf /etc/resolv.conf --ro-bind "$repo" /src --chdir /src \
     --setenv HOME /root --setenv PATH /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin -- "$@"
 }
