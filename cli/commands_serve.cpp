@@ -13,6 +13,7 @@
 #include "ci/serve.h"
 #include "cli/cli.h"
 #include "sandbox/sandbox.h"
+#include "util/docs_link.h"
 
 namespace hearth::cli {
 
@@ -143,7 +144,7 @@ int command_serve(const Globals& g, const ServeArgs& args) {
     auto local = sandbox::make_local_sandbox();
     if (auto why = isolated->unavailable(); !why.empty())
       std::cerr << "hearth serve: warning: " << why
-                << "; workflows that do not set [sandbox] kind = \"local\" will be refused (docs/sandbox.md)\n";
+                << "; workflows that do not set [sandbox] kind = \"local\" will be refused (" << docs_link("sandbox.md", "When the sandbox cannot start") << ")\n";
     engine::Engine engine(&loop, **store, *isolated);
     engine.add_sandbox(*local);
     ci::Server server(&loop, **store, engine, opts);

@@ -30,7 +30,7 @@ Status Run::choose_sandbox() {
   if (auto why = sandbox_->unavailable(); !why.empty())
     return Error{where + ": this workflow runs its steps in the " + std::string(sandbox_->kind()) +
                  " sandbox, which cannot start on this host: " + std::string(why) +
-                 ". Nothing was run. Allow it (docs/sandbox.md, \"When the sandbox cannot start\"), or, only for a trusted workflow on a "
+                 ". Nothing was run. Allow the sandbox as that page says, or, only for a trusted workflow on a "
                  "runner that is itself isolated, set [sandbox] kind = \"local\" to run its steps unisolated"};
   return {};
 }

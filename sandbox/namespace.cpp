@@ -34,6 +34,7 @@
 #include "sandbox/seccomp_filter.h"
 #include "sandbox/session.h"
 #include "sandbox/watched_process.h"
+#include "util/docs_link.h"
 
 namespace hearth::sandbox {
 
@@ -273,7 +274,7 @@ class NamespaceSandbox final : public Sandbox {
       if (std::strcmp(plan.failed_what, "id-mapped bind of") == 0)
         return Error{"cannot set up the sandbox: " + what + ": " + std::strerror(plan.failed_errno) +
                      " (as root, binds are id-mapped mounts: the filesystem must support them, as ext4, xfs "
-                     "and btrfs do; see docs/sandbox.md)"};
+                     "and btrfs do; see " + docs_link("sandbox.md", "Running as root") + ")"};
       return Error{"cannot set up the sandbox: " + what + ": " + std::strerror(plan.failed_errno)};
     }
     Forwarder* forwarder = nullptr;
@@ -363,14 +364,18 @@ std::string namespace_support_problem() {
       problem =
           "this host restricts unprivileged user namespaces through AppArmor "
           "(kernel.apparmor_restrict_unprivileged_userns=1, as on Ubuntu 24.04 and GitHub's hosted runners); "
-          "see docs/sandbox.md for how to allow them, or choose kind = \"local\" explicitly";
+          "see " + docs_link("sandbox.md", "GitHub's hosted runners and Ubuntu 24.04") +
+          " for how to allow them, or choose kind = \"local\" explicitly";
     else if (read_first_line("/proc/sys/user/max_user_namespaces") == "0")
-      problem = "user namespaces are disabled on this host (user.max_user_namespaces=0); see docs/sandbox.md";
+      problem = "user namespaces are disabled on this host (user.max_user_namespaces=0); see " +
+                docs_link("sandbox.md", "When the sandbox cannot start");
     else if (read_first_line("/proc/sys/kernel/unprivileged_userns_clone") == "0")
-      problem = "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone=0); see docs/sandbox.md";
+      problem = "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone=0); see " +
+                docs_link("sandbox.md", "When the sandbox cannot start");
     else
       problem = "this host does not let Hearth create user and mount namespaces (a container without "
-                "CAP_SYS_ADMIN or a seccomp profile may forbid them); see docs/sandbox.md";
+                "CAP_SYS_ADMIN or a seccomp profile may forbid them); see " +
+                docs_link("sandbox.md", "When the sandbox cannot start");
   });
   return problem;
 }
@@ -382,7 +387,7 @@ Result<std::unique_ptr<Sandbox>> make_namespace_sandbox() {
   if (is_host_root() && !has_sys_admin())
     return Error{"the namespace sandbox cannot run: Hearth runs as root without CAP_SYS_ADMIN, so its commands "
                  "would be host root; run Hearth as an ordinary user, or as root with CAP_SYS_ADMIN "
-                 "(see docs/sandbox.md, \"Running as root\")"};
+                 "(see " + docs_link("sandbox.md", "Running as root") + ")"};
   auto filter = build_seccomp_filter();
   if (!filter) return filter.error();
   // Every command runs under an init (docs/sandbox.md, "Processes"): the

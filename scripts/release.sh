@@ -23,7 +23,10 @@ while [ $# -gt 0 ]; do
 done
 if [ -z "$build" ]; then
   build="$root/build-release"
-  [ -f "$build/build.ninja" ] || meson setup "$build" "$root" --buildtype=release -Dtests=disabled
+  # HEARTH_DOCS_URL (the release workflow sets it) is where error messages link
+  # to: this version's docs/ on the web.
+  [ -f "$build/build.ninja" ] || meson setup "$build" "$root" --buildtype=release -Dtests=disabled \
+    -Ddocs_url="${HEARTH_DOCS_URL:-}"
   ninja -C "$build"
 fi
 build=$(cd "$build" && pwd)
@@ -63,7 +66,7 @@ done
 
 cp "$root/LICENSE" "$tree/"
 cp "$root/LICENSE" "$root/README.md" "$root/CHANGELOG.md" "$tree/share/doc/hearth/"
-cp -r "$root/docs" "$tree/share/doc/hearth/docs"
+cp -r "$installed/share/doc/hearth/docs" "$tree/share/doc/hearth/docs"
 
 tar -C "$stage" --owner=0 --group=0 --numeric-owner -czf "$out/$name.tar.gz" "$name"
 (cd "$out" && sha256sum "$name.tar.gz" > "$name.tar.gz.sha256")

@@ -130,4 +130,32 @@ BOOST_AUTO_TEST_CASE(every_toml_example_in_the_docs_is_what_it_says) {
   BOOST_TEST(checked >= 10);  // the docs hold examples; finding none means the scan broke
 }
 
+// An error message that sends the user to a section must send them somewhere
+// real: every docs_link("page.md", "Heading") in the sources names a page of
+// docs/ with a heading of that title.
+BOOST_AUTO_TEST_CASE(every_link_in_an_error_message_names_a_real_section) {
+  std::regex link(R"re(docs_link\(\s*"([^"]+)"\s*(?:,\s*"((?:[^"\\]|\\.)*)")?\s*\))re");
+  int checked = 0;
+  for (auto& e : fs::recursive_directory_iterator(source_root())) {
+    auto ext = e.path().extension();
+    if (ext != ".cpp" && ext != ".h") continue;
+    auto rel = fs::relative(e.path(), source_root()).string();
+    if (rel.rfind("build", 0) == 0 || rel.rfind("tests/", 0) == 0 || rel.rfind("subprojects/", 0) == 0) continue;
+    std::ifstream in(e.path());
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    for (std::sregex_iterator it(text.begin(), text.end(), link), end; it != end; ++it) {
+      std::string page = (*it)[1], heading = std::regex_replace((*it)[2].str(), std::regex(R"(\\(.))"), "$1");
+      ++checked;
+      std::ifstream doc(source_root() / "docs" / page);
+      BOOST_TEST_REQUIRE(doc.good(), rel << ": docs_link names docs/" << page << ", which does not exist");
+      if (heading.empty()) continue;
+      bool found = false;
+      for (std::string line; std::getline(doc, line);)
+        if (line.rfind("#", 0) == 0 && line.substr(line.find_first_not_of('#')) == " " + heading) found = true;
+      BOOST_TEST(found, rel << ": docs/" << page << " has no heading \"" << heading << "\"");
+    }
+  }
+  BOOST_TEST(checked >= 3);  // the sandbox's refusals link; finding none means the scan broke
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -4,7 +4,8 @@
 # the build around (no HEARTH_* variables, no build tree beside it):
 # `hearth --version`, the triage example (skill steps in the sandbox, the
 # model replayed from its cassette) and a sandboxed step calling a granted
-# command (the shim and the stepbox from libexec/hearth). Every shared
+# command (the shim and the stepbox from libexec/hearth); where the sandbox
+# cannot start, the refusal points into the tarball's docs. Every shared
 # library it loads is in the tarball or a C/C++ runtime, and its run path
 # and strings name no directory of the build machine.
 #   tarball_test.sh BUILD_DIR SOURCE_DIR        makes the tarball from BUILD_DIR first
@@ -76,4 +77,15 @@ TOML
 (cd "$work/repo" && git init -q . && run run granted) > "$work/granted.log" 2>&1 ||
   fail "the sandboxed step failed: $(cat "$work/granted.log")"
 grep -q "hello from-the-sandbox" "$work/granted.log" || fail "the granted command did not answer: $(cat "$work/granted.log")"
+
+# Where the sandbox cannot start (simulated: a user namespace whose
+# user.max_user_namespaces is 0), the refusal points to the page in the
+# tarball's own docs, not to a repository the user may not have.
+if (cd "$work/repo" && env -i PATH=/usr/bin:/bin HOME="$work" LANG=C.UTF-8 unshare -U -r -- sh -c \
+  'echo 0 > /proc/sys/user/max_user_namespaces || exit 97; exec "$@"' sh "$top/bin/hearth" run granted) > "$work/refused.log" 2>&1; then
+  fail "a run without user namespaces was not refused: $(cat "$work/refused.log")"
+fi
+grep -q "cannot start on this host" "$work/refused.log" || fail "no refusal: $(cat "$work/refused.log")"
+page=$(grep -o "$top/share/doc/hearth/docs/sandbox.md" "$work/refused.log" | head -n 1)
+[ -n "$page" ] && [ -f "$page" ] || fail "the refusal does not point to the tarball's docs: $(cat "$work/refused.log")"
 echo "ok: $(basename "$tarball")"
