@@ -306,125 +306,61 @@ void Store::rollback() {
 
 
 Status Store::insert_run(const RunRecord& r) {
-  HEARTH_WRITE(
+  return write(
       "INSERT INTO runs (id, workflow, workflow_path, workflow_hash, workflow_text, payload, repo, status, "
       "created_at, finished_at, error, lease_owner, lease_heartbeat) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-      "cannot record the run", {
-        bind_text(st, 1, r.id);
-        bind_text(st, 2, r.workflow);
-        bind_text(st, 3, r.workflow_path);
-        bind_text(st, 4, r.workflow_hash);
-        bind_text(st, 5, r.workflow_text);
-        bind_text(st, 6, to_db_json(r.payload));
-        bind_text(st, 7, r.repo);
-        bind_text(st, 8, r.status);
-        sqlite3_bind_int64(st, 9, r.created_at);
-        bind_opt(st, 10, r.finished_at);
-        bind_text(st, 11, r.error);
-        bind_text(st, 12, r.lease_owner);
-        sqlite3_bind_int64(st, 13, r.lease_heartbeat);
-      });
+      "cannot record the run", r.id, r.workflow, r.workflow_path, r.workflow_hash, r.workflow_text,
+      to_db_json(r.payload), r.repo, r.status, r.created_at, r.finished_at, r.error, r.lease_owner, r.lease_heartbeat);
 }
 
 Status Store::set_lease(const std::string& run_id, const std::string& owner, int64_t heartbeat) {
-  HEARTH_WRITE("UPDATE runs SET lease_owner=?, lease_heartbeat=? WHERE id=?", "cannot record the run's lease", {
-    bind_text(st, 1, owner);
-    sqlite3_bind_int64(st, 2, heartbeat);
-    bind_text(st, 3, run_id);
-  });
+  return write("UPDATE runs SET lease_owner=?, lease_heartbeat=? WHERE id=?", "cannot record the run's lease", owner,
+               heartbeat, run_id);
 }
 
 Status Store::update_snapshot(const std::string& run_id, const std::string& path, const std::string& hash,
                               const std::string& text) {
-  HEARTH_WRITE("UPDATE runs SET workflow_path=?, workflow_hash=?, workflow_text=? WHERE id=?",
-               "cannot record the run's workflow", {
-                 bind_text(st, 1, path);
-                 bind_text(st, 2, hash);
-                 bind_text(st, 3, text);
-                 bind_text(st, 4, run_id);
-               });
+  return write("UPDATE runs SET workflow_path=?, workflow_hash=?, workflow_text=? WHERE id=?",
+               "cannot record the run's workflow", path, hash, text, run_id);
 }
 
 Status Store::insert_step(const std::string& run_id, const StepRecord& s) {
-  HEARTH_WRITE("INSERT INTO steps (run_id, step_id, position, status) VALUES (?,?,?,?)", "cannot record a step", {
-    bind_text(st, 1, run_id);
-    bind_text(st, 2, s.id);
-    sqlite3_bind_int(st, 3, s.position);
-    bind_text(st, 4, s.status);
-  });
+  return write("INSERT INTO steps (run_id, step_id, position, status) VALUES (?,?,?,?)", "cannot record a step", run_id,
+               s.id, s.position, s.status);
 }
 
 Status Store::update_run(const std::string& run_id, const std::string& status, std::optional<int64_t> finished_at,
                          const std::string& error) {
-  HEARTH_WRITE("UPDATE runs SET status=?, finished_at=?, error=? WHERE id=?", "cannot update the run", {
-    bind_text(st, 1, status);
-    bind_opt(st, 2, finished_at);
-    bind_text(st, 3, error);
-    bind_text(st, 4, run_id);
-  });
+  return write("UPDATE runs SET status=?, finished_at=?, error=? WHERE id=?", "cannot update the run", status,
+               finished_at, error, run_id);
 }
 
 Status Store::update_step(const std::string& run_id, const StepRecord& s) {
-  HEARTH_WRITE(
+  return write(
       "UPDATE steps SET status=?, attempts=?, exit_code=?, started_at=?, finished_at=?, outputs=?, reason=?, "
       "retry_at=?, failures=?, interruptions=?, result=? WHERE run_id=? AND step_id=?",
-      "cannot update a step", {
-        bind_text(st, 1, s.status);
-        sqlite3_bind_int(st, 2, s.attempts);
-        bind_opt(st, 3, s.exit_code);
-        bind_opt(st, 4, s.started_at);
-        bind_opt(st, 5, s.finished_at);
-        bind_text(st, 6, to_db_json(s.outputs));
-        bind_text(st, 7, s.reason);
-        bind_opt(st, 8, s.retry_at);
-        sqlite3_bind_int(st, 9, s.failures);
-        sqlite3_bind_int(st, 10, s.interruptions);
-        if (s.result.is_null()) sqlite3_bind_null(st, 11);
-        else bind_text(st, 11, to_db_json(s.result));
-        bind_text(st, 12, run_id);
-        bind_text(st, 13, s.id);
-      });
+      "cannot update a step", s.status, s.attempts, s.exit_code, s.started_at, s.finished_at, to_db_json(s.outputs),
+      s.reason, s.retry_at, s.failures, s.interruptions,
+      s.result.is_null() ? std::nullopt : std::optional<std::string>(to_db_json(s.result)), run_id, s.id);
 }
 
 Status Store::insert_attempt(const std::string& run_id, const AttemptRecord& a) {
-  HEARTH_WRITE("INSERT INTO attempts (run_id, step_id, number, started_at) VALUES (?,?,?,?)",
-               "cannot record an attempt", {
-                 bind_text(st, 1, run_id);
-                 bind_text(st, 2, a.step_id);
-                 sqlite3_bind_int(st, 3, a.number);
-                 sqlite3_bind_int64(st, 4, a.started_at);
-               });
+  return write("INSERT INTO attempts (run_id, step_id, number, started_at) VALUES (?,?,?,?)",
+               "cannot record an attempt", run_id, a.step_id, a.number, a.started_at);
 }
 
 Status Store::finish_attempt(const std::string& run_id, const AttemptRecord& a) {
-  HEARTH_WRITE(
+  return write(
       "UPDATE attempts SET finished_at=?, exit_code=?, signal=?, reason=?, output_tail=?, output_bytes=? "
       "WHERE run_id=? AND step_id=? AND number=?",
-      "cannot record an attempt's outcome", {
-        bind_opt(st, 1, a.finished_at);
-        bind_opt(st, 2, a.exit_code);
-        sqlite3_bind_int(st, 3, a.signal);
-        bind_text(st, 4, a.reason);
-        sqlite3_bind_blob(st, 5, a.output_tail.data(), static_cast<int>(a.output_tail.size()), SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 6, a.output_bytes);
-        bind_text(st, 7, run_id);
-        bind_text(st, 8, a.step_id);
-        sqlite3_bind_int(st, 9, a.number);
-      });
+      "cannot record an attempt's outcome", a.finished_at, a.exit_code, a.signal, a.reason, Blob{a.output_tail},
+      a.output_bytes, run_id, a.step_id, a.number);
 }
 
 Status Store::insert_event(const EventRecord& e) {
-  HEARTH_WRITE("INSERT INTO events (run_id, seq, at, type, step_id, data) VALUES (?,?,?,?,?,?)",
-               "cannot record an event", {
-                 bind_text(st, 1, e.run_id);
-                 sqlite3_bind_int64(st, 2, e.seq);
-                 sqlite3_bind_int64(st, 3, e.at);
-                 bind_text(st, 4, e.type);
-                 bind_text(st, 5, e.step_id);
-                 bind_text(st, 6, to_db_json(e.data));
-               });
+  return write("INSERT INTO events (run_id, seq, at, type, step_id, data) VALUES (?,?,?,?,?,?)",
+               "cannot record an event", e.run_id, e.seq, e.at, e.type, e.step_id, to_db_json(e.data));
 }
-
 
 namespace {
 const char* kRunColumns =

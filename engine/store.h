@@ -238,6 +238,10 @@ class Store {
                                              nlohmann::json row);
   sqlite3_stmt* prepare(const char* sql);  // cached; null after recording an error
   Status step_done(sqlite3_stmt* st, const char* what);
+  /// The body of every write: prepares (cached) `sql`, binds `values` to
+  /// ?1..?N in order, steps it; sticky errors short-circuit (store_sql.h).
+  template <class... V>
+  Status write(const char* sql, const char* what, const V&... values);
   Status fail(const std::string& what);
 
   std::string path_;

@@ -52,18 +52,11 @@ Status Store::append_checkpoint(const std::string& run_id, const std::string& st
   nlohmann::json row = header;
   row.erase("messages_saved");  // the writer's bookkeeping, not the conversation's
   row["messages_count"] = count;
-  HEARTH_WRITE(
+  return write(
       "INSERT INTO agent_checkpoints (run_id, step_id, attempt, turns, state, saved_at) VALUES (?,?,?,?,?,?) "
       "ON CONFLICT (run_id, step_id, attempt) DO UPDATE SET turns=excluded.turns, state=excluded.state, "
       "saved_at=excluded.saved_at",
-      "cannot save the agent's checkpoint", {
-        bind_text(st, 1, run_id);
-        bind_text(st, 2, step_id);
-        sqlite3_bind_int(st, 3, attempt);
-        sqlite3_bind_int(st, 4, turns);
-        bind_text(st, 5, to_db_json(row));
-        sqlite3_bind_int64(st, 6, now_ms());
-      });
+      "cannot save the agent's checkpoint", run_id, step_id, attempt, turns, to_db_json(row), now_ms());
 }
 
 Result<size_t> Store::checkpoint_messages(const std::string& run_id, const std::string& step_id, int attempt) {

@@ -43,41 +43,20 @@ CallRecord read_call(sqlite3_stmt* st) {
 }  // namespace
 
 Status Store::insert_call(const std::string& run_id, const std::string& step_id, int attempt, const CallRecord& c) {
-  HEARTH_WRITE(
+  return write(
       "INSERT INTO command_calls (run_id, step_id, attempt, sequence, command, argv, cwd, started_at, allowed, rule, "
       "finished_at, outcome) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-      "cannot record the command call", {
-        bind_text(st, 1, run_id);
-        bind_text(st, 2, step_id);
-        sqlite3_bind_int(st, 3, attempt);
-        sqlite3_bind_int64(st, 4, c.sequence);
-        bind_text(st, 5, c.command);
-        bind_text(st, 6, to_db_json(nlohmann::json(c.argv)));
-        bind_text(st, 7, c.cwd);
-        sqlite3_bind_int64(st, 8, c.started_at);
-        sqlite3_bind_int(st, 9, c.allowed ? 1 : 0);
-        bind_text(st, 10, c.rule);
-        bind_opt(st, 11, c.finished_at);
-        bind_text(st, 12, c.outcome);
-      });
+      "cannot record the command call", run_id, step_id, attempt, c.sequence, c.command,
+      to_db_json(nlohmann::json(c.argv)), c.cwd, c.started_at, c.allowed ? 1 : 0, c.rule, c.finished_at, c.outcome);
 }
 
 Status Store::finish_call(const std::string& run_id, const std::string& step_id, int attempt, const CallRecord& c) {
-  HEARTH_WRITE(
+  return write(
       "UPDATE command_calls SET finished_at=?, outcome=?, exit_code=?, output_bytes=?, output_sha256=?, output_tail=? "
       "WHERE run_id=? AND step_id=? AND attempt=? AND sequence=?",
-      "cannot record the end of the command call", {
-        bind_opt(st, 1, c.finished_at);
-        bind_text(st, 2, c.outcome);
-        bind_opt(st, 3, c.exit_code ? std::optional<int64_t>(*c.exit_code) : std::nullopt);
-        sqlite3_bind_int64(st, 4, c.output_bytes);
-        bind_text(st, 5, c.output_sha256);
-        sqlite3_bind_blob(st, 6, c.output_tail.data(), static_cast<int>(c.output_tail.size()), SQLITE_TRANSIENT);
-        bind_text(st, 7, run_id);
-        bind_text(st, 8, step_id);
-        sqlite3_bind_int(st, 9, attempt);
-        sqlite3_bind_int64(st, 10, c.sequence);
-      });
+      "cannot record the end of the command call", c.finished_at, c.outcome,
+      c.exit_code ? std::optional<int64_t>(*c.exit_code) : std::nullopt, c.output_bytes, c.output_sha256,
+      Blob{c.output_tail}, run_id, step_id, attempt, c.sequence);
 }
 
 Result<std::vector<CallRecord>> Store::settle_unfinished_calls(const std::string& run_id, const std::string& step_id,

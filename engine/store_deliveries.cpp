@@ -46,42 +46,27 @@ DeliveryRecord read_delivery(sqlite3_stmt* st) {
 }  // namespace
 
 Status Store::insert_delivery(const DeliveryRecord& d) {
-  HEARTH_WRITE(
+  return write(
       "INSERT INTO deliveries (id, event, action, payload, digest, received_at, state, run_ids, workflows, error) "
       "VALUES (?,?,?,?,?,?,?,?,?,?)",
-      "cannot record the delivery", {
-        bind_text(st, 1, d.id);
-        bind_text(st, 2, d.event);
-        bind_text(st, 3, d.action);
-        bind_text(st, 4, d.payload);
-        bind_text(st, 5, d.digest);
-        sqlite3_bind_int64(st, 6, d.received_at);
-        bind_text(st, 7, d.state);
-        bind_text(st, 8, to_db_json(string_array(d.run_ids)));
-        bind_text(st, 9, to_db_json(string_array(d.workflows)));
-        bind_text(st, 10, d.error);
-      });
+      "cannot record the delivery", d.id, d.event, d.action, d.payload, d.digest, d.received_at, d.state,
+      to_db_json(string_array(d.run_ids)), to_db_json(string_array(d.workflows)), d.error);
 }
 
 Status Store::update_delivery(const std::string& id, const std::string& state, const std::string& error) {
-  HEARTH_WRITE(
+  return write(
       "UPDATE deliveries SET state=?, error=?, "
       "unended_starts = CASE WHEN ?1 IN ('done', 'failed') THEN 0 ELSE unended_starts END WHERE id=?",
-      "cannot update the delivery", {
-        bind_text(st, 1, state);
-        bind_text(st, 2, error);
-        bind_text(st, 3, id);
-      });
+      "cannot update the delivery", state, error, id);
 }
 
 Status Store::count_delivery_start(const std::string& id) {
-  HEARTH_WRITE("UPDATE deliveries SET unended_starts = unended_starts + 1 WHERE id=?",
-               "cannot count the start of the delivery", { bind_text(st, 1, id); });
+  return write("UPDATE deliveries SET unended_starts = unended_starts + 1 WHERE id=?",
+               "cannot count the start of the delivery", id);
 }
 
 Status Store::clear_delivery_starts(const std::string& id) {
-  HEARTH_WRITE("UPDATE deliveries SET unended_starts = 0 WHERE id=?", "cannot update the delivery",
-               { bind_text(st, 1, id); });
+  return write("UPDATE deliveries SET unended_starts = 0 WHERE id=?", "cannot update the delivery", id);
 }
 
 Result<std::optional<DeliveryRecord>> Store::find_delivery(const std::string& id) {

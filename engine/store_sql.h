@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/store.h"
+
 namespace hearth::engine::sql {
 
 inline void bind_text(sqlite3_stmt* st, int i, const std::string& s) {
@@ -17,6 +19,36 @@ inline void bind_opt(sqlite3_stmt* st, int i, const std::optional<int64_t>& v) {
   if (v) sqlite3_bind_int64(st, i, *v);
   else sqlite3_bind_null(st, i);
 }
+/// Bytes bound as a BLOB rather than TEXT.
+struct Blob {
+  const std::string& bytes;
+};
+
+// One value bound to parameter `i`: text, an integer, a blob, or NULL for an
+// empty optional. Any other type is a compile error rather than a silent
+// conversion (an unsigned or a double would bind as something else).
+inline void bind(sqlite3_stmt* st, int i, const std::string& s) { bind_text(st, i, s); }
+inline void bind(sqlite3_stmt* st, int i, int v) { sqlite3_bind_int(st, i, v); }
+inline void bind(sqlite3_stmt* st, int i, int64_t v) { sqlite3_bind_int64(st, i, v); }
+inline void bind(sqlite3_stmt* st, int i, bool v) { sqlite3_bind_int(st, i, v ? 1 : 0); }
+inline void bind(sqlite3_stmt* st, int i, const std::optional<int64_t>& v) { bind_opt(st, i, v); }
+inline void bind(sqlite3_stmt* st, int i, const std::optional<std::string>& v) {
+  if (v) bind_text(st, i, *v);
+  else sqlite3_bind_null(st, i);
+}
+inline void bind(sqlite3_stmt* st, int i, const Blob& b) {
+  sqlite3_bind_blob(st, i, b.bytes.data(), static_cast<int>(b.bytes.size()), SQLITE_TRANSIENT);
+}
+template <class T>
+void bind(sqlite3_stmt*, int, const T&) = delete;
+
+/// Binds `values` to ?1..?N in order.
+template <class... V>
+void bind_all(sqlite3_stmt* st, const V&... values) {
+  int i = 0;
+  (bind(st, ++i, values), ...);
+}
+
 inline std::string col_text(sqlite3_stmt* st, int i) {
   auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st, i));
   return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(st, i))) : std::string();
@@ -52,12 +84,16 @@ struct Reset {
 
 }  // namespace hearth::engine::sql
 
-// The body of a Store write: prepares (cached) `sql_text`, runs `binds`
-// (which see the statement as `st`), steps it. Sticky errors short-circuit.
-#define HEARTH_WRITE(sql_text, what, binds)          \
-  if (!sticky_.ok()) return sticky_;                 \
-  sqlite3_stmt* st = prepare(sql_text);              \
-  if (!st) return sticky_;                           \
-  Reset reset{st};                                   \
-  binds;                                             \
-  return step_done(st, what)
+namespace hearth::engine {
+
+template <class... V>
+Status Store::write(const char* sql, const char* what, const V&... values) {
+  if (!sticky_.ok()) return sticky_;
+  sqlite3_stmt* st = prepare(sql);
+  if (!st) return sticky_;
+  sql::Reset reset{st};
+  sql::bind_all(st, values...);
+  return step_done(st, what);
+}
+
+}  // namespace hearth::engine
