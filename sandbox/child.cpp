@@ -233,10 +233,10 @@ int start_under_init(ChildPlan* p) {
     *--d = static_cast<char>('0' + v % 10);
     if (v < 10) break;
   }
-  char* argv[] = {const_cast<char*>("hearth-init"), const_cast<char*>("--init"), d, nullptr};
+  char* argv[] = {const_cast<char*>("hearth-init"), d, nullptr};
   char* envp[] = {nullptr};
   syscall(SYS_execveat, p->init_fd, "", argv, envp, AT_EMPTY_PATH);
-  return fail(p, "exec", "the sandbox's init (hearth-stepbox)");
+  return fail(p, "exec", "the sandbox's init (hearth-init)");
 }
 
 }  // namespace

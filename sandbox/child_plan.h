@@ -61,7 +61,7 @@ struct ChildPlan {
   int exec_fd = -1;  // >= 0: execveat this open file (a session's helper), not the candidates
   /// >= 0 (a one-shot command): pid 1 starts the command as its child (the
   /// leader of a session of its own), then execveats this file, the init
-  /// (hearth-stepbox --init PID), which forwards the engine's SIGTERM to the
+  /// (hearth-init PID, init_main.cpp), which forwards the engine's SIGTERM to the
   /// command's process group and exits with its status. -1: the program
   /// exec'd is itself pid 1 (a session's hearth-stepbox).
   int init_fd = -1;

@@ -2,7 +2,7 @@
 // namespace flag at once, sharing the engine's memory until it execs (like
 // posix_spawn's vfork). The child builds its root from a plan computed here
 // (mounts.cpp, seccomp_filter.cpp, cgroups.cpp), starts the command as its
-// own child and execs hearth-stepbox as the init of the pid namespace, which
+// own child and execs hearth-init as the init of the pid namespace, which
 // forwards SIGTERM to the command; killing the init ends everything the
 // command started.
 #include <fcntl.h>
@@ -34,6 +34,7 @@
 #include "sandbox/seccomp_filter.h"
 #include "sandbox/session.h"
 #include "sandbox/watched_process.h"
+#include "util/companion.h"
 
 namespace hearth::sandbox {
 
@@ -106,7 +107,7 @@ class NamespaceSandbox final : public Sandbox {
   // 1000 of a user namespace that maps it to an unprivileged host id of
   // their own (idmap.h), entered after the root is built. Otherwise the
   // child's new user namespace maps 1000 to the engine's own ids.
-  /// Takes `init_fd`: hearth-stepbox, open, exec'd as each one-shot command's init.
+  /// Takes `init_fd`: hearth-init, open, exec'd as each one-shot command's init.
   NamespaceSandbox(SeccompPrograms filter, int init_fd) : filter_(std::move(filter)), init_fd_(init_fd) {
     if (is_host_root()) {
       ids_.emplace(sandbox_id_range());
@@ -196,7 +197,7 @@ class NamespaceSandbox final : public Sandbox {
   // Builds the plan for `spec` and clones the child, whose stdout and stderr
   // are `out_fd` (not taken). With `exec_fd` >= 0 the child execs that
   // file (it is pid 1) instead of looking argv[0] up; otherwise the command
-  // runs under hearth-stepbox as init. Returns once the child has exec'd.
+  // runs under hearth-init. Returns once the child has exec'd.
   Result<Started> start(uv_loop_t* loop, const ExecSpec& spec, int out_fd, int exec_fd) {
     const Isolation& iso = spec.isolation;
     ChildPlan plan;
@@ -385,14 +386,14 @@ Result<std::unique_ptr<Sandbox>> make_namespace_sandbox() {
                  "(see docs/sandbox.md, \"Running as root\")"};
   auto filter = build_seccomp_filter();
   if (!filter) return filter.error();
-  // Every command runs under an init (docs/sandbox.md, "Processes"): the
-  // session helper's binary, opened once and exec'd through this descriptor.
-  std::string helper = find_stepbox();
-  if (helper.empty())
-    return Error{"the namespace sandbox needs the hearth-stepbox program (each command's init), which was not "
-                 "found beside the engine (set HEARTH_STEPBOX to its path)"};
-  int init_fd = ::open(helper.c_str(), O_RDONLY | O_CLOEXEC);
-  if (init_fd < 0) return Error{"cannot open " + helper + ": " + std::strerror(errno)};
+  // Every command runs under an init (docs/sandbox.md, "Processes"), opened
+  // once and exec'd through this descriptor.
+  std::string init = find_companion("HEARTH_INIT", "hearth-init", "sandbox");
+  if (init.empty())
+    return Error{"the namespace sandbox needs the hearth-init program (each command's init), which was not "
+                 "found beside the engine (set HEARTH_INIT to its path)"};
+  int init_fd = ::open(init.c_str(), O_RDONLY | O_CLOEXEC);
+  if (init_fd < 0) return Error{"cannot open " + init + ": " + std::strerror(errno)};
   return std::unique_ptr<Sandbox>(std::make_unique<NamespaceSandbox>(std::move(*filter), init_fd));
 }
 
