@@ -268,6 +268,7 @@ int run_child_plan(void* arg) noexcept {
   }
   // The sandbox dies with the engine (a crashed engine leaves nothing running).
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return fail(p, "set", "parent death signal");
+  if (p->netns_fd >= 0 && ::setns(p->netns_fd, CLONE_NEWNET) != 0) return fail(p, "enter", "its network namespace");
   for (int fd : p->cgroup_procs)
     if (!write_all(fd, "0", 1)) return fail(p, "join cgroup", "cgroup.procs");
 
@@ -275,7 +276,7 @@ int run_child_plan(void* arg) noexcept {
     if (run_op(op) != 0) return fail(p, op_name(op.kind), op.b && op.kind != ChildOp::pivot_op ? op.b : op.a);
 
   if (::sethostname(p->hostname, std::strlen(p->hostname)) != 0) return fail(p, "sethostname", p->hostname);
-  if (p->loopback_up && loopback_up() != 0) return fail(p, "bring up", "lo");
+  if (p->loopback_up && p->netns_fd < 0 && loopback_up() != 0) return fail(p, "bring up", "lo");
   if (!p->listen_addrs.empty() && listen_forwards(p) != 0) return 127;
   if (::chdir(p->cwd) != 0) return fail(p, "chdir", p->cwd);
   for (auto& [resource, limit] : p->rlimits)

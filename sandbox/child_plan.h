@@ -47,6 +47,9 @@ struct ChildPlan {
   std::vector<ChildOp> ops;
   const char* hostname = "hearth";
   bool loopback_up = false;  // bring `lo` up (own network namespace)
+  /// >= 0 (as root): the sandbox's network namespace, made ahead with `lo`
+  /// up (netns_pool.h); the child enters it instead of its clone making one.
+  int netns_fd = -1;
   /// Loopback forwards: after `lo` is up, the child listens on each address
   /// (127.0.0.1:port, in the sandbox's network namespace) and sends the
   /// listening sockets, in order, in one SCM_RIGHTS message on

@@ -29,6 +29,7 @@
 #include "sandbox/forwarder.h"
 #include "sandbox/idmap.h"
 #include "sandbox/mounts.h"
+#include "sandbox/netns_pool.h"
 #include "sandbox/passed_fds.h"
 #include "sandbox/path_search.h"
 #include "sandbox/seccomp_filter.h"
@@ -111,6 +112,7 @@ class NamespaceSandbox final : public Sandbox {
   NamespaceSandbox(SeccompPrograms filter, int init_fd) : filter_(std::move(filter)), init_fd_(init_fd) {
     if (is_host_root()) {
       ids_.emplace(sandbox_id_range());
+      netns_.emplace();
       return;
     }
     uid_map_ = std::to_string(kInsideUid) + " " + std::to_string(::geteuid()) + " 1";
@@ -219,6 +221,7 @@ class NamespaceSandbox final : public Sandbox {
     plan.cwd = plan.keep(*cwd);
     if (auto s = root_.add_ops(iso, who, plan); !s.ok()) return s.error();
     plan.loopback_up = iso.network != Network::host;
+    if (plan.loopback_up && netns_) plan.netns_fd = netns_->take();  // -1: the clone makes one
     if (auto s = plan_forwards(iso, plan); !s.ok()) return s.error();
     plan.seccomp[0] = {static_cast<unsigned short>(filter_.allow.size()), filter_.allow.data()};
     plan.seccomp[1] = {static_cast<unsigned short>(filter_.deny.size()), filter_.deny.data()};
@@ -253,6 +256,7 @@ class NamespaceSandbox final : public Sandbox {
     plan.listen_channel = channel[1];
     int pid = clone_child(plan, iso.network, ids_.has_value());
     int clone_errno = errno;
+    if (plan.netns_fd >= 0) ::close(plan.netns_fd);
     if (channel[1] >= 0) ::close(channel[1]);
     for (int fd : group.procs) ::close(fd);
     group.procs.clear();
@@ -318,7 +322,7 @@ class NamespaceSandbox final : public Sandbox {
   static int clone_child(ChildPlan& plan, Network network, bool as_root) {
     int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
     if (!as_root) flags |= CLONE_NEWUSER;
-    if (network != Network::host) flags |= CLONE_NEWNET;
+    if (network != Network::host && plan.netns_fd < 0) flags |= CLONE_NEWNET;
     void* stack = ::mmap(nullptr, kChildStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack == MAP_FAILED) return -1;
     sigset_t all, old;
@@ -339,6 +343,7 @@ class NamespaceSandbox final : public Sandbox {
   Cgroups cgroups_;
   std::string uid_map_, gid_map_;     // unprivileged
   std::optional<SandboxIds> ids_;     // as root
+  std::optional<NetnsPool> netns_;    // as root
 };
 
 }  // namespace
