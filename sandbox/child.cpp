@@ -3,7 +3,6 @@
 // namespaces (as root: the user namespace is a prepared one, entered last).
 // Only system calls: it shares the engine's memory until exec.
 #include <fcntl.h>
-#include <linux/capability.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <sched.h>
@@ -20,6 +19,7 @@
 #include <cstring>
 
 #include "sandbox/child_plan.h"
+#include "sandbox/child_setup.h"
 
 namespace hearth::sandbox {
 
@@ -158,41 +158,22 @@ int listen_forwards(ChildPlan* p) {
   return 0;
 }
 
-// As root: becomes the user 1000 of the sandbox's prepared user namespace,
-// an unprivileged host id outside. Raw system calls: glibc's wrappers would
-// ask the engine's threads (whose memory this is) to change their ids too.
-// Changing the euid resets the parent-death signal, so it is set again.
-int become_sandbox_user() {
-  if (syscall(SYS_setgroups, 0, nullptr) != 0) return -1;
-  if (syscall(SYS_setresgid, 1000, 1000, 1000) != 0) return -1;
-  if (syscall(SYS_setresuid, 1000, 1000, 1000) != 0) return -1;
-  return ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-}
-
-// Empties every capability set the command could inherit: the bounding set
-// (so no file capability can grant one), ambient, and effective/permitted/
-// inheritable (the command also runs as a non-zero uid, so exec clears them).
+// Empties every capability set the command could inherit (child_setup.h).
 // As root, first enters the sandbox's user namespace (which gives every
 // capability in it, bounding set included: hence this order) and becomes
-// its user 1000; capabilities are not cleared by that uid change (0 is not
-// mapped there), so the capset below is what empties them.
+// its user 1000, an unprivileged host id outside; capabilities are not
+// cleared by that uid change (0 is not mapped there), so drop_privileges
+// empties them. Unprivileged, the child is already 1000 of its own user
+// namespace.
 int drop_capabilities(const ChildPlan* p) {
-  if (p->userns_fd >= 0 && ::setns(p->userns_fd, CLONE_NEWUSER) != 0) return -1;
-  for (int cap = 0; cap <= 63; ++cap)
-    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return -1;
-  if (p->userns_fd >= 0 && become_sandbox_user() != 0) return -1;
-  ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[2]{};
-  return static_cast<int>(syscall(SYS_capset, &header, data));
+  if (child_setup::enter_user_namespace(p->userns_fd) != 0) return -1;
+  return child_setup::drop_privileges({p->userns_fd >= 0, 1000, 1000});
 }
 
 // Execs the command (exec_fd, or the first candidate that runs, like
 // execvp) with the signal mask emptied. Returns only on failure, recorded.
 int exec_command(ChildPlan* p) {
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  child_setup::unblock_signals();
   if (p->exec_fd >= 0) {
     syscall(SYS_execveat, p->exec_fd, "", p->argv.data(), p->envp.data(), AT_EMPTY_PATH);
     return fail(p, "exec", p->argv[0]);
@@ -213,7 +194,7 @@ int exec_command(ChildPlan* p) {
 // init can signal its process group.
 int command_trampoline(void* arg) noexcept {
   auto* p = static_cast<ChildPlan*>(arg);
-  ::setsid();
+  if (child_setup::new_session() != 0) _exit(fail(p, "start", "a session"));
   _exit(exec_command(p));
 }
 
@@ -245,27 +226,12 @@ int run_child_plan(void* arg) noexcept {
   auto* p = static_cast<ChildPlan*>(arg);
   // Handlers of the engine must not run here (this memory is the engine's);
   // signals stay blocked (the parent blocked them) until just before exec.
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
+  child_setup::default_signals();
 
-  // Unprivileged: our own uid and gid, as the ordinary user 1000 inside. An
-  // unprivileged process may map exactly its own ids once setgroups is
-  // denied. (As root the user namespace comes last: drop_capabilities.)
-  // The engine is non-dumpable, and so is this copy of it: its /proc/self
-  // files belong to root, which an unprivileged engine cannot write. It is
-  // dumpable only while it writes them (it has run nothing yet), then not
-  // again until exec replaces this memory.
-  if (p->uid_map) {
-    ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
-    if (!write_file("/proc/self/setgroups", "deny", 4, 0, 0) && errno != ENOENT)
-      return fail(p, "deny setgroups", "/proc/self/setgroups");
-    if (!write_file("/proc/self/uid_map", p->uid_map, std::strlen(p->uid_map), 0, 0))
-      return fail(p, "write", "/proc/self/uid_map");
-    if (!write_file("/proc/self/gid_map", p->gid_map, std::strlen(p->gid_map), 0, 0))
-      return fail(p, "write", "/proc/self/gid_map");
-    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  }
+  // Unprivileged: our own uid and gid, as the ordinary user 1000 inside.
+  // (As root the user namespace comes last: drop_capabilities.)
+  if (p->uid_map && child_setup::write_id_maps(p->uid_map, p->gid_map) != 0)
+    return fail(p, "write", "/proc/self/uid_map and gid_map");
   // The sandbox dies with the engine (a crashed engine leaves nothing running).
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return fail(p, "set", "parent death signal");
   if (p->netns_fd >= 0 && ::setns(p->netns_fd, CLONE_NEWNET) != 0) return fail(p, "enter", "its network namespace");
@@ -282,16 +248,15 @@ int run_child_plan(void* arg) noexcept {
   for (auto& [resource, limit] : p->rlimits)
     if (::setrlimit(static_cast<__rlimit_resource>(resource), &limit) != 0) return fail(p, "setrlimit", "");
 
-  int in = ::open("/dev/null", O_RDONLY);
+  int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (in < 0) return fail(p, "open", "/dev/null");
-  if (::dup2(in, 0) < 0 || ::dup2(p->out_fd, 1) < 0 || ::dup2(p->out_fd, 2) < 0) return fail(p, "dup2", "stdio");
-  if (in > 2) ::close(in);
-  // Nothing else reaches the command: not the engine's descriptors, not one
-  // the engine's own parent left open (`exec 7<file; hearth run`). Marked
-  // close-on-exec rather than closed, so exec_fd lasts until execveat.
-  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) return fail(p, "close", "inherited descriptors");
+  const int stdio[3] = {in, p->out_fd, p->out_fd};
+  if (child_setup::set_stdio(stdio) != 0) return fail(p, "dup2", "stdio");
+  ::close(in);
+  // Nothing else reaches the command (exec_fd and init_fd last until exec).
+  if (child_setup::close_inherited() != 0) return fail(p, "close", "inherited descriptors");
 
-  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return fail(p, "set", "no_new_privs");
+  if (child_setup::no_new_privs() != 0) return fail(p, "set", "no_new_privs");
   if (drop_capabilities(p) != 0) return fail(p, "drop", p->uid_map ? "capabilities" : "privileges (root to the sandbox's user)");
   for (auto& prog : p->seccomp)
     if (prog.len > 0 && ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0)
