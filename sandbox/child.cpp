@@ -190,33 +190,13 @@ int exec_command(ChildPlan* p) {
   return fail(p, "exec", p->argv[0]);
 }
 
-// The command, as pid 1's child: the leader of a session of its own, so the
-// init can signal its process group.
-int command_trampoline(void* arg) noexcept {
-  auto* p = static_cast<ChildPlan*>(arg);
-  if (child_setup::new_session() != 0) _exit(fail(p, "start", "a session"));
-  _exit(exec_command(p));
-}
-
-// Starts the command as a child sharing this memory until it execs (as the
-// engine started us), then becomes the init: execveat of init_fd, whose
-// signals stay blocked (it waits for them). The engine resumes when the init
-// has exec'd, knowing whether the command started.
-int start_under_init(ChildPlan* p) {
-  alignas(16) char stack[32 * 1024];
-  pid_t pid = ::clone(command_trampoline, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, p);
-  if (pid < 0) return fail(p, "start", p->argv[0]);
-  if (p->failed_what) return 127;  // the command did not exec; recorded by it
-  char num[16];
-  char* d = num + sizeof num;
-  *--d = 0;
-  for (unsigned v = static_cast<unsigned>(pid);; v /= 10) {
-    *--d = static_cast<char>('0' + v % 10);
-    if (v < 10) break;
-  }
-  char* argv[] = {const_cast<char*>("hearth-init"), d, nullptr};
-  char* envp[] = {nullptr};
-  syscall(SYS_execveat, p->init_fd, "", argv, envp, AT_EMPTY_PATH);
+// Becomes the init: execveat of init_fd with the command in its argv and
+// environment (init_main.cpp), which starts the command from its own memory.
+// The engine resumes at this exec and waits on report_fd, the init's
+// descriptor to it from here on (hence no longer close-on-exec).
+int exec_init(ChildPlan* p) {
+  if (::fcntl(p->report_fd, F_SETFD, 0) != 0) return fail(p, "pass", "the start report to the init");
+  syscall(SYS_execveat, p->init_fd, "", p->init_argv.data(), p->envp.data(), AT_EMPTY_PATH);
   return fail(p, "exec", "the sandbox's init (hearth-init)");
 }
 
@@ -262,7 +242,7 @@ int run_child_plan(void* arg) noexcept {
     if (prog.len > 0 && ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0)
       return fail(p, "install", "seccomp filter");
 
-  if (p->init_fd >= 0) return start_under_init(p);
+  if (p->init_fd >= 0) return exec_init(p);  // its signals stay blocked: it waits for them
   return exec_command(p);
 }
 

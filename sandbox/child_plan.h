@@ -62,12 +62,17 @@ struct ChildPlan {
   sock_fprog seccomp[2]{};  // installed in order (the allow-list, then the deny-list); empty: none
   int out_fd = -1;       // becomes stdout and stderr
   int exec_fd = -1;  // >= 0: execveat this open file (a session's helper), not the candidates
-  /// >= 0 (a one-shot command): pid 1 starts the command as its child (the
-  /// leader of a session of its own), then execveats this file, the init
-  /// (hearth-init PID, init_main.cpp), which forwards the engine's SIGTERM to the
-  /// command's process group and exits with its status. -1: the program
-  /// exec'd is itself pid 1 (a session's hearth-stepbox).
+  /// >= 0 (a one-shot command): pid 1 execveats this file, the init
+  /// (init_main.cpp), with `init_argv` ("hearth-init", report_fd, the number
+  /// of candidates, the candidates, then argv) and `envp`; the init starts
+  /// the command as its child (the leader of a session of its own), forwards
+  /// the engine's SIGTERM to its process group and exits with its status.
+  /// The engine resumes at that exec, then reads `report_fd`'s other end:
+  /// EOF once the command has exec'd, or the errno of its failed exec.
+  /// -1: the program exec'd is itself pid 1 (a session's hearth-stepbox).
   int init_fd = -1;
+  int report_fd = -1;
+  std::vector<char*> init_argv;  // null-terminated
   std::vector<const char*> candidates;  // paths of the program to try, in order
   std::vector<char*> argv, envp;        // null-terminated
 

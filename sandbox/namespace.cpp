@@ -242,14 +242,31 @@ class NamespaceSandbox final : public Sandbox {
     plan.exec_fd = exec_fd;
     plan.init_fd = exec_fd >= 0 ? -1 : init_fd_;
     for (auto& c : program_candidates(spec.argv[0], spec.env)) plan.candidates.push_back(plan.keep(c));
-    for (auto& a : spec.argv) plan.argv.push_back(const_cast<char*>(a.c_str()));
-    plan.argv.push_back(nullptr);
     for (auto& e : spec.env) plan.envp.push_back(const_cast<char*>(e.c_str()));
     plan.envp.push_back(nullptr);
     plan.out_fd = out_fd;
+    int report[2] = {-1, -1};
+    if (plan.init_fd >= 0) {
+      if (::pipe2(report, O_CLOEXEC) != 0) {
+        int err = errno;
+        cgroups_.release(group);
+        return Error{std::string("cannot create the sandbox's start report pipe: ") + std::strerror(err)};
+      }
+      plan.report_fd = report[1];
+      plan.init_argv = {const_cast<char*>("hearth-init"), const_cast<char*>(plan.keep(std::to_string(report[1]))),
+                        const_cast<char*>(plan.keep(std::to_string(plan.candidates.size())))};
+      for (const char* c : plan.candidates) plan.init_argv.push_back(const_cast<char*>(c));
+      for (auto& a : spec.argv) plan.init_argv.push_back(const_cast<char*>(a.c_str()));
+      plan.init_argv.push_back(nullptr);
+    } else {
+      for (auto& a : spec.argv) plan.argv.push_back(const_cast<char*>(a.c_str()));
+      plan.argv.push_back(nullptr);
+    }
     int channel[2] = {-1, -1};
     if (!plan.listen_addrs.empty() && ::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, channel) != 0) {
       int err = errno;
+      for (int fd : report)
+        if (fd >= 0) ::close(fd);
       cgroups_.release(group);
       return Error{std::string("cannot create the channel for forwarded ports: ") + std::strerror(err)};
     }
@@ -258,8 +275,16 @@ class NamespaceSandbox final : public Sandbox {
     int clone_errno = errno;
     if (plan.netns_fd >= 0) ::close(plan.netns_fd);
     if (channel[1] >= 0) ::close(channel[1]);
+    if (report[1] >= 0) ::close(report[1]);
     for (int fd : group.procs) ::close(fd);
     group.procs.clear();
+    // The init (if it started) reports whether the command exec'd.
+    int exec_errno = report[0] >= 0 && pid >= 0 && !plan.failed_what ? read_start_report(report[0]) : 0;
+    if (report[0] >= 0) ::close(report[0]);
+    if (exec_errno != 0) {
+      plan.failed_what = "exec";
+      plan.failed_errno = exec_errno;
+    }
     if (pid < 0) {
       if (channel[0] >= 0) ::close(channel[0]);
       cgroups_.release(group);
@@ -315,6 +340,16 @@ class NamespaceSandbox final : public Sandbox {
   }
 
   static int trampoline(void* plan) noexcept { _exit(run_child_plan(plan)); }
+
+  // What the init reports on `fd` (its end closes once the command has
+  // exec'd): 0, or the errno of the command's failed exec.
+  static int read_start_report(int fd) {
+    int code = 0;
+    ssize_t n;
+    while ((n = ::read(fd, &code, sizeof code)) < 0 && errno == EINTR) {
+    }
+    return n == static_cast<ssize_t>(sizeof code) && code > 0 ? code : 0;
+  }
 
   // Signals are blocked around clone so no handler of the engine runs in
   // the child while it shares the engine's memory; the child unblocks them
