@@ -1,7 +1,8 @@
 // The namespace backend's child, from clone() to execve(). Runs as the init
 // of a new pid namespace, inside new user, mount, (net,) ipc, uts and cgroup
-// namespaces (as root: the user namespace is a prepared one, entered last).
-// Only system calls: it shares the engine's memory until exec.
+// namespaces (as root: the user namespace is a prepared one, entered last,
+// and the network namespace one made ahead). Only system calls: it shares
+// the engine's memory until exec (of hearth-init, or a session's helper).
 #include <fcntl.h>
 #include <linux/seccomp.h>
 #include <net/if.h>

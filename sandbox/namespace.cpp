@@ -1,10 +1,11 @@
 // The `namespace` backend. Each command starts from one clone() with every
 // namespace flag at once, sharing the engine's memory until it execs (like
 // posix_spawn's vfork). The child builds its root from a plan computed here
-// (mounts.cpp, seccomp_filter.cpp, cgroups.cpp), starts the command as its
-// own child and execs hearth-init as the init of the pid namespace, which
-// forwards SIGTERM to the command; killing the init ends everything the
-// command started.
+// (mounts.cpp, seccomp_filter.cpp, cgroups.cpp) and execs hearth-init
+// (init_main.cpp) as the init of the pid namespace, which starts the command
+// from its own memory and forwards SIGTERM to it; killing the init ends
+// everything the command started. As root, the network namespace comes
+// ready-made (netns_pool.h).
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
