@@ -5,10 +5,8 @@
 // the engine's memory until exec (of hearth-init, or a session's helper).
 #include <fcntl.h>
 #include <linux/seccomp.h>
-#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -21,6 +19,7 @@
 
 #include "sandbox/child_plan.h"
 #include "sandbox/child_setup.h"
+#include "sandbox/netns_pool.h"
 
 namespace hearth::sandbox {
 
@@ -106,20 +105,6 @@ const char* op_name(ChildOp::Kind k) {
     case ChildOp::idmap_bind_op: return "id-mapped bind of";
   }
   return "?";
-}
-
-int loopback_up() {
-  int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return -1;
-  ifreq ifr{};
-  std::memcpy(ifr.ifr_name, "lo", 3);
-  int rc = ::ioctl(s, SIOCGIFFLAGS, &ifr);
-  if (rc == 0) {
-    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
-    rc = ::ioctl(s, SIOCSIFFLAGS, &ifr);
-  }
-  ::close(s);
-  return rc;
 }
 
 // Listens on each forwarded loopback address, inside the sandbox's network
@@ -223,7 +208,7 @@ int run_child_plan(void* arg) noexcept {
     if (run_op(op) != 0) return fail(p, op_name(op.kind), op.b && op.kind != ChildOp::pivot_op ? op.b : op.a);
 
   if (::sethostname(p->hostname, std::strlen(p->hostname)) != 0) return fail(p, "sethostname", p->hostname);
-  if (p->loopback_up && p->netns_fd < 0 && loopback_up() != 0) return fail(p, "bring up", "lo");
+  if (p->loopback_up && p->netns_fd < 0 && bring_loopback_up() != 0) return fail(p, "bring up", "lo");
   if (!p->listen_addrs.empty() && listen_forwards(p) != 0) return 127;
   if (::chdir(p->cwd) != 0) return fail(p, "chdir", p->cwd);
   for (auto& [resource, limit] : p->rlimits)

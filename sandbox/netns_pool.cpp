@@ -9,31 +9,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 
 namespace hearth::sandbox {
 
 namespace {
 
-bool loopback_up() {
-  int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return false;
-  ifreq ifr{};
-  std::memcpy(ifr.ifr_name, "lo", 3);
-  int rc = ::ioctl(s, SIOCGIFFLAGS, &ifr);
-  if (rc == 0) {
-    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
-    rc = ::ioctl(s, SIOCSIFFLAGS, &ifr);
-  }
-  ::close(s);
-  return rc == 0;
-}
-
 // A new network namespace with lo up, as a descriptor; the calling thread
 // returns to `home` (its own namespace) before this returns. -1 on failure.
 int make_one(int home) {
   if (::unshare(CLONE_NEWNET) != 0) return -1;
-  int fd = loopback_up() ? ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC) : -1;
+  int fd = bring_loopback_up() == 0 ? ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC) : -1;
   if (::setns(home, CLONE_NEWNET) != 0) {
     // Stuck in a namespace a sandbox may get: give up on the pool.
     if (fd >= 0) ::close(fd);
@@ -43,6 +30,22 @@ int make_one(int home) {
 }
 
 }  // namespace
+
+int bring_loopback_up() {
+  int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return -1;
+  ifreq ifr{};
+  std::memcpy(ifr.ifr_name, "lo", 3);
+  int rc = ::ioctl(s, SIOCGIFFLAGS, &ifr);
+  if (rc == 0) {
+    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
+    rc = ::ioctl(s, SIOCSIFFLAGS, &ifr);
+  }
+  int err = errno;
+  ::close(s);
+  errno = err;
+  return rc;
+}
 
 NetnsPool::~NetnsPool() {
   {

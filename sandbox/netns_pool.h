@@ -13,6 +13,10 @@
 
 namespace hearth::sandbox {
 
+/// Brings `lo` up in the caller's network namespace: 0, or -1 with errno.
+/// Async-signal-safe (the sandbox's child calls it too).
+int bring_loopback_up();
+
 /// Each namespace is fresh (nothing has run in it), has `lo` up, and is
 /// handed out once. Only as root (CAP_SYS_ADMIN in the host's user
 /// namespace): an unprivileged sandbox's network namespace must belong to its

@@ -25,6 +25,7 @@
 
 using namespace hearth::sandbox;
 using hearth::testing::read_file;
+using hearth::testing::run_loop_until;
 using hearth::testing::TempDir;
 using hearth::testing::write_file;
 
@@ -38,18 +39,6 @@ struct Outcome {
   ExitInfo exit;
   int exits = 0;
 };
-
-// Runs the loop until `done()` holds, failing loudly after 20 s.
-void run_until(uv_loop_t* loop, const std::function<bool()>& done) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  uv_timer_t tick;
-  uv_timer_init(loop, &tick);
-  uv_timer_start(&tick, [](uv_timer_t*) {}, 50, 50);  // wakes the loop to check the deadline
-  while (!done() && std::chrono::steady_clock::now() < deadline) uv_run(loop, UV_RUN_ONCE);
-  uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
-  uv_run(loop, UV_RUN_NOWAIT);
-  BOOST_REQUIRE_MESSAGE(done(), "timed out waiting on the loop");
-}
 
 // One namespace session on its own loop, opened by a fresh sandbox (so the
 // helper starts while the test's descriptors are open); closed at the end.
@@ -93,7 +82,7 @@ struct Session {
 
   Outcome run(const std::string& script) {
     auto o = start(script);
-    run_until(&loop, [&] { return o->exits > 0; });
+    run_loop_until(&loop, [&] { return o->exits > 0; });
     BOOST_TEST_MESSAGE(o->output);
     return *o;
   }
@@ -126,18 +115,11 @@ const char* kFdProbe =
 
 // The Uid line of a host process whose command line is `cmdline`, or "".
 std::string host_uid_of(const std::string& cmdline) {
-  for (auto& e : std::filesystem::directory_iterator("/proc")) {
-    std::string name = e.path().filename().string();
-    if (name.empty() || name[0] < '0' || name[0] > '9') continue;
-    std::string c = read_file(e.path() / "cmdline");
-    for (auto& ch : c)
-      if (ch == '\0') ch = ' ';
-    if (c != cmdline + " ") continue;
-    std::string status = read_file(e.path() / "status");
-    auto at = status.find("\nUid:");
-    return at == std::string::npos ? "" : status.substr(at + 1, status.find('\n', at + 1) - at - 1);
-  }
-  return "";
+  pid_t pid = hearth::testing::host_pid_with_cmdline(cmdline);
+  if (pid == 0) return "";
+  std::string status = read_file("/proc/" + std::to_string(pid) + "/status");
+  auto at = status.find("\nUid:");
+  return at == std::string::npos ? "" : status.substr(at + 1, status.find('\n', at + 1) - at - 1);
 }
 
 }  // namespace
@@ -170,7 +152,7 @@ BOOST_AUTO_TEST_CASE(a_session_command_is_not_host_root_and_has_no_capability) {
   // Outside: the command's host ids, read while it runs.
   auto running = s.start("exec sleep 42519");
   std::string line;
-  run_until(&s.loop, [&] { return !(line = host_uid_of("sleep 42519")).empty() || running->exits > 0; });
+  run_loop_until(&s.loop, [&] { return !(line = host_uid_of("sleep 42519")).empty() || running->exits > 0; });
   BOOST_TEST_MESSAGE(line);
   BOOST_REQUIRE(line.rfind("Uid:\t", 0) == 0);
   std::istringstream ids(line.substr(5));
