@@ -88,6 +88,7 @@ int run_op(const ChildOp& op) {
     case ChildOp::umount_op: return ::umount2(op.a, MNT_DETACH);
     case ChildOp::rmdir_op: return ::rmdir(op.a);
     case ChildOp::idmap_bind_op: return idmap_bind(op);
+    case ChildOp::chown_op: return ::chown(op.a, static_cast<uid_t>(op.flags), static_cast<gid_t>(op.len));
   }
   return -1;
 }
@@ -103,6 +104,7 @@ const char* op_name(ChildOp::Kind k) {
     case ChildOp::umount_op: return "umount";
     case ChildOp::rmdir_op: return "rmdir";
     case ChildOp::idmap_bind_op: return "id-mapped bind of";
+    case ChildOp::chown_op: return "chown";
   }
   return "?";
 }

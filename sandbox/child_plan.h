@@ -19,7 +19,8 @@ namespace hearth::sandbox {
 struct ChildOp {
   /// idmap_bind_op: a bind of `a` at `b` through open_tree, id-mapped with
   /// the user namespace `fd` and given the MOUNT_ATTR_* bits in `flags`.
-  enum Kind { mount_op, mkdir_op, symlink_op, touch_op, write_file_op, pivot_op, umount_op, rmdir_op, idmap_bind_op };
+  /// chown_op: `a` to uid `flags`, gid `len`.
+  enum Kind { mount_op, mkdir_op, symlink_op, touch_op, write_file_op, pivot_op, umount_op, rmdir_op, idmap_bind_op, chown_op };
   Kind kind;
   const char* a = nullptr;  // source (mount, symlink target) or path
   const char* b = nullptr;  // target path (mount, symlink)
