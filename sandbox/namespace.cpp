@@ -5,7 +5,7 @@
 // (init_main.cpp) as the init of the pid namespace, which starts the command
 // from its own memory and forwards SIGTERM to it; killing the init ends
 // everything the command started. As root, the network namespace comes
-// ready-made (netns_pool.h).
+// ready-made (netns_pool.h), made while the previous command ran.
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -149,6 +149,7 @@ class NamespaceSandbox final : public Sandbox {
       if (!p->has_handles()) delete p;
       return s.error();
     }
+    refill_netns(spec.isolation);
     return static_cast<Process*>(p);
   }
 
@@ -178,6 +179,7 @@ class NamespaceSandbox final : public Sandbox {
       ::close(control[0]);
       return Error{"cannot open a sandbox session: " + child.message()};
     }
+    refill_netns(base.isolation);
     return make_helper_session(loop, {child->pid, control[0], std::move(child->release)}, base);
   }
 
@@ -338,6 +340,12 @@ class NamespaceSandbox final : public Sandbox {
     std::vector<Forwarder::Listener> listeners;
     for (size_t i = 0; i < fds->size(); ++i) listeners.push_back({(*fds)[i], iso.forwards[i].socket});
     return Forwarder::start(loop, std::move(listeners));
+  }
+
+  // As root, once a command runs (and while it runs): the next sandbox's
+  // network namespace, if this one used one.
+  void refill_netns(const Isolation& iso) {
+    if (netns_ && iso.network != Network::host) netns_->refill();
   }
 
   static int trampoline(void* plan) noexcept { _exit(run_child_plan(plan)); }

@@ -2,11 +2,11 @@
 
 #include <fcntl.h>
 #include <net/if.h>
-#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,17 +16,37 @@ namespace hearth::sandbox {
 
 namespace {
 
-// A new network namespace with lo up, as a descriptor; the calling thread
-// returns to `home` (its own namespace) before this returns. -1 on failure.
-int make_one(int home) {
-  if (::unshare(CLONE_NEWNET) != 0) return -1;
-  int fd = bring_loopback_up() == 0 ? ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC) : -1;
-  if (::setns(home, CLONE_NEWNET) != 0) {
-    // Stuck in a namespace a sandbox may get: give up on the pool.
-    if (fd >= 0) ::close(fd);
-    return -1;
+struct MadeNetns {
+  int fd = -1;  // written by the child
+};
+
+// In a child born in a new network namespace, sharing this memory and this
+// descriptor table (CLONE_VM | CLONE_FILES): brings lo up and opens the
+// namespace into the shared table. Only system calls; signals stay blocked.
+int make_child(void* arg) noexcept {
+  auto* made = static_cast<MadeNetns*>(arg);
+  if (bring_loopback_up() != 0) _exit(1);
+  made->fd = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  _exit(made->fd >= 0 ? 0 : 1);
+}
+
+// A new network namespace with lo up, as a descriptor; -1 on failure.
+int make_one() {
+  MadeNetns made;
+  alignas(16) char stack[16 * 1024];
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int pid = ::clone(make_child, stack + sizeof stack, CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_NEWNET | SIGCHLD,
+                    &made);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) return -1;
+  int status = 0;
+  while (::waitpid(pid, &status, __WALL) < 0 && errno == EINTR) {
   }
-  return fd;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return made.fd;
+  if (made.fd >= 0) ::close(made.fd);
+  return -1;
 }
 
 }  // namespace
@@ -48,54 +68,22 @@ int bring_loopback_up() {
 }
 
 NetnsPool::~NetnsPool() {
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
   for (int fd : ready_) ::close(fd);
 }
 
 int NetnsPool::take() {
-  std::unique_lock lock(mu_);
-  if (failed_) return -1;
-  if (!thread_.joinable()) {
-    // No handler of the engine's may run on this thread: it starts with
-    // every signal blocked.
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    thread_ = std::thread([this] { run(); });
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  }
-  int fd = -1;
-  if (!ready_.empty()) {
-    fd = ready_.front();
-    ready_.erase(ready_.begin());
-  }
-  lock.unlock();
-  wake_.notify_one();
+  if (ready_.empty()) return -1;
+  int fd = ready_.back();
+  ready_.pop_back();
   return fd;
 }
 
-void NetnsPool::run() noexcept {
-  int home = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  for (;;) {
-    {
-      std::unique_lock lock(mu_);
-      wake_.wait(lock, [this] { return stop_ || ready_.size() < depth_; });
-      if (stop_) break;
-    }
-    int fd = home >= 0 ? make_one(home) : -1;
-    std::lock_guard lock(mu_);
-    if (fd < 0) {
-      failed_ = true;
-      break;
-    }
-    ready_.push_back(fd);
+void NetnsPool::refill() {
+  while (!failed_ && ready_.size() < depth_) {
+    int fd = make_one();
+    if (fd < 0) failed_ = true;
+    else ready_.push_back(fd);
   }
-  if (home >= 0) ::close(home);
 }
 
 }  // namespace hearth::sandbox

@@ -1,14 +1,13 @@
-// Private to sandbox/: network namespaces made ahead, as root, by a thread of
-// their own. Creating a network namespace (registering its loopback device
-// and its per-namespace sysctl tables) is the largest single cost of a
-// sandbox's clone; a sandbox with network none or proxies enters a fresh one
-// made here instead (setns), and the thread makes the next while the
-// command runs.
+// Private to sandbox/: network namespaces made ahead, as root. Creating a
+// network namespace (registering its loopback device and its per-namespace
+// sysctl tables) is the largest single cost of a sandbox's clone; a sandbox
+// with network none or proxies enters a fresh one made here instead
+// (setns), and the next is made once that sandbox's command runs, while it
+// runs, rather than while the step waits. No thread: the engine's loop
+// thread makes them (a host embedding the engine gets no thread of ours).
 #pragma once
 
-#include <condition_variable>
-#include <mutex>
-#include <thread>
+#include <cstddef>
 #include <vector>
 
 namespace hearth::sandbox {
@@ -23,28 +22,28 @@ int bring_loopback_up();
 /// own user namespace, made by its clone.
 class NetnsPool {
  public:
-  /// Keeps up to `depth` namespaces ready; the thread starts at the first take().
-  explicit NetnsPool(size_t depth = 2) : depth_(depth) {}
-  /// Stops the thread and closes what was not taken.
+  /// Keeps up to `depth` namespaces ready.
+  explicit NetnsPool(std::size_t depth = 1) : depth_(depth) {}
+  /// Closes what was not taken.
   ~NetnsPool();
   NetnsPool(const NetnsPool&) = delete;
   NetnsPool& operator=(const NetnsPool&) = delete;
 
   /// A fresh network namespace (an O_CLOEXEC descriptor the caller owns and
   /// closes), or -1 when none is ready: the caller then creates one itself,
-  /// as without the pool. Never blocks on the thread's work.
+  /// as without the pool.
   int take();
 
- private:
-  void run() noexcept;  // the thread
+  /// Makes namespaces until `depth` are ready: a short-lived child each
+  /// (about a millisecond; the caller waits). Call it off a command's
+  /// critical path, once the command runs. After a failure the pool stays
+  /// empty for good (every take() returns -1).
+  void refill();
 
-  const size_t depth_;
-  std::mutex mu_;
-  std::condition_variable wake_;
-  std::vector<int> ready_;  // guarded by mu_
-  bool stop_ = false;       // guarded by mu_
-  bool failed_ = false;     // guarded by mu_: the thread could not make one and ended
-  std::thread thread_;      // started by the first take()
+ private:
+  const std::size_t depth_;
+  std::vector<int> ready_;
+  bool failed_ = false;
 };
 
 }  // namespace hearth::sandbox
