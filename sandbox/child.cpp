@@ -1,14 +1,12 @@
 // The namespace backend's child, from clone() to execve(). Runs as the init
 // of a new pid namespace, inside new user, mount, (net,) ipc, uts and cgroup
-// namespaces (as root: the user namespace is a prepared one, entered last).
-// Only system calls: it shares the engine's memory until exec.
+// namespaces (as root: the user namespace is a prepared one, entered last,
+// and the network namespace one made ahead). Only system calls: it shares
+// the engine's memory until exec (of hearth-init, or a session's helper).
 #include <fcntl.h>
-#include <linux/capability.h>
 #include <linux/seccomp.h>
-#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -20,6 +18,8 @@
 #include <cstring>
 
 #include "sandbox/child_plan.h"
+#include "sandbox/child_setup.h"
+#include "sandbox/netns_pool.h"
 
 namespace hearth::sandbox {
 
@@ -88,6 +88,7 @@ int run_op(const ChildOp& op) {
     case ChildOp::umount_op: return ::umount2(op.a, MNT_DETACH);
     case ChildOp::rmdir_op: return ::rmdir(op.a);
     case ChildOp::idmap_bind_op: return idmap_bind(op);
+    case ChildOp::chown_op: return ::chown(op.a, static_cast<uid_t>(op.flags), static_cast<gid_t>(op.len));
   }
   return -1;
 }
@@ -103,22 +104,9 @@ const char* op_name(ChildOp::Kind k) {
     case ChildOp::umount_op: return "umount";
     case ChildOp::rmdir_op: return "rmdir";
     case ChildOp::idmap_bind_op: return "id-mapped bind of";
+    case ChildOp::chown_op: return "chown";
   }
   return "?";
-}
-
-int loopback_up() {
-  int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (s < 0) return -1;
-  ifreq ifr{};
-  std::memcpy(ifr.ifr_name, "lo", 3);
-  int rc = ::ioctl(s, SIOCGIFFLAGS, &ifr);
-  if (rc == 0) {
-    ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP | IFF_RUNNING);
-    rc = ::ioctl(s, SIOCSIFFLAGS, &ifr);
-  }
-  ::close(s);
-  return rc;
 }
 
 // Listens on each forwarded loopback address, inside the sandbox's network
@@ -158,41 +146,22 @@ int listen_forwards(ChildPlan* p) {
   return 0;
 }
 
-// As root: becomes the user 1000 of the sandbox's prepared user namespace,
-// an unprivileged host id outside. Raw system calls: glibc's wrappers would
-// ask the engine's threads (whose memory this is) to change their ids too.
-// Changing the euid resets the parent-death signal, so it is set again.
-int become_sandbox_user() {
-  if (syscall(SYS_setgroups, 0, nullptr) != 0) return -1;
-  if (syscall(SYS_setresgid, 1000, 1000, 1000) != 0) return -1;
-  if (syscall(SYS_setresuid, 1000, 1000, 1000) != 0) return -1;
-  return ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-}
-
-// Empties every capability set the command could inherit: the bounding set
-// (so no file capability can grant one), ambient, and effective/permitted/
-// inheritable (the command also runs as a non-zero uid, so exec clears them).
+// Empties every capability set the command could inherit (child_setup.h).
 // As root, first enters the sandbox's user namespace (which gives every
 // capability in it, bounding set included: hence this order) and becomes
-// its user 1000; capabilities are not cleared by that uid change (0 is not
-// mapped there), so the capset below is what empties them.
+// its user 1000, an unprivileged host id outside; capabilities are not
+// cleared by that uid change (0 is not mapped there), so drop_privileges
+// empties them. Unprivileged, the child is already 1000 of its own user
+// namespace.
 int drop_capabilities(const ChildPlan* p) {
-  if (p->userns_fd >= 0 && ::setns(p->userns_fd, CLONE_NEWUSER) != 0) return -1;
-  for (int cap = 0; cap <= 63; ++cap)
-    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return -1;
-  if (p->userns_fd >= 0 && become_sandbox_user() != 0) return -1;
-  ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[2]{};
-  return static_cast<int>(syscall(SYS_capset, &header, data));
+  if (child_setup::enter_user_namespace(p->userns_fd) != 0) return -1;
+  return child_setup::drop_privileges({p->userns_fd >= 0, 1000, 1000});
 }
 
 // Execs the command (exec_fd, or the first candidate that runs, like
 // execvp) with the signal mask emptied. Returns only on failure, recorded.
 int exec_command(ChildPlan* p) {
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  child_setup::unblock_signals();
   if (p->exec_fd >= 0) {
     syscall(SYS_execveat, p->exec_fd, "", p->argv.data(), p->envp.data(), AT_EMPTY_PATH);
     return fail(p, "exec", p->argv[0]);
@@ -209,34 +178,14 @@ int exec_command(ChildPlan* p) {
   return fail(p, "exec", p->argv[0]);
 }
 
-// The command, as pid 1's child: the leader of a session of its own, so the
-// init can signal its process group.
-int command_trampoline(void* arg) noexcept {
-  auto* p = static_cast<ChildPlan*>(arg);
-  ::setsid();
-  _exit(exec_command(p));
-}
-
-// Starts the command as a child sharing this memory until it execs (as the
-// engine started us), then becomes the init: execveat of init_fd, whose
-// signals stay blocked (it waits for them). The engine resumes when the init
-// has exec'd, knowing whether the command started.
-int start_under_init(ChildPlan* p) {
-  alignas(16) char stack[32 * 1024];
-  pid_t pid = ::clone(command_trampoline, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, p);
-  if (pid < 0) return fail(p, "start", p->argv[0]);
-  if (p->failed_what) return 127;  // the command did not exec; recorded by it
-  char num[16];
-  char* d = num + sizeof num;
-  *--d = 0;
-  for (unsigned v = static_cast<unsigned>(pid);; v /= 10) {
-    *--d = static_cast<char>('0' + v % 10);
-    if (v < 10) break;
-  }
-  char* argv[] = {const_cast<char*>("hearth-init"), const_cast<char*>("--init"), d, nullptr};
-  char* envp[] = {nullptr};
-  syscall(SYS_execveat, p->init_fd, "", argv, envp, AT_EMPTY_PATH);
-  return fail(p, "exec", "the sandbox's init (hearth-stepbox)");
+// Becomes the init: execveat of init_fd with the command in its argv and
+// environment (init_main.cpp), which starts the command from its own memory.
+// The engine resumes at this exec and waits on report_fd, the init's
+// descriptor to it from here on (hence no longer close-on-exec).
+int exec_init(ChildPlan* p) {
+  if (::fcntl(p->report_fd, F_SETFD, 0) != 0) return fail(p, "pass", "the start report to the init");
+  syscall(SYS_execveat, p->init_fd, "", p->init_argv.data(), p->envp.data(), AT_EMPTY_PATH);
+  return fail(p, "exec", "the sandbox's init (hearth-init)");
 }
 
 }  // namespace
@@ -245,29 +194,15 @@ int run_child_plan(void* arg) noexcept {
   auto* p = static_cast<ChildPlan*>(arg);
   // Handlers of the engine must not run here (this memory is the engine's);
   // signals stay blocked (the parent blocked them) until just before exec.
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
+  child_setup::default_signals();
 
-  // Unprivileged: our own uid and gid, as the ordinary user 1000 inside. An
-  // unprivileged process may map exactly its own ids once setgroups is
-  // denied. (As root the user namespace comes last: drop_capabilities.)
-  // The engine is non-dumpable, and so is this copy of it: its /proc/self
-  // files belong to root, which an unprivileged engine cannot write. It is
-  // dumpable only while it writes them (it has run nothing yet), then not
-  // again until exec replaces this memory.
-  if (p->uid_map) {
-    ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
-    if (!write_file("/proc/self/setgroups", "deny", 4, 0, 0) && errno != ENOENT)
-      return fail(p, "deny setgroups", "/proc/self/setgroups");
-    if (!write_file("/proc/self/uid_map", p->uid_map, std::strlen(p->uid_map), 0, 0))
-      return fail(p, "write", "/proc/self/uid_map");
-    if (!write_file("/proc/self/gid_map", p->gid_map, std::strlen(p->gid_map), 0, 0))
-      return fail(p, "write", "/proc/self/gid_map");
-    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  }
+  // Unprivileged: our own uid and gid, as the ordinary user 1000 inside.
+  // (As root the user namespace comes last: drop_capabilities.)
+  if (p->uid_map && child_setup::write_id_maps(p->uid_map, p->gid_map) != 0)
+    return fail(p, "write", "/proc/self/uid_map and gid_map");
   // The sandbox dies with the engine (a crashed engine leaves nothing running).
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return fail(p, "set", "parent death signal");
+  if (p->netns_fd >= 0 && ::setns(p->netns_fd, CLONE_NEWNET) != 0) return fail(p, "enter", "its network namespace");
   for (int fd : p->cgroup_procs)
     if (!write_all(fd, "0", 1)) return fail(p, "join cgroup", "cgroup.procs");
 
@@ -275,28 +210,27 @@ int run_child_plan(void* arg) noexcept {
     if (run_op(op) != 0) return fail(p, op_name(op.kind), op.b && op.kind != ChildOp::pivot_op ? op.b : op.a);
 
   if (::sethostname(p->hostname, std::strlen(p->hostname)) != 0) return fail(p, "sethostname", p->hostname);
-  if (p->loopback_up && loopback_up() != 0) return fail(p, "bring up", "lo");
+  if (p->loopback_up && p->netns_fd < 0 && bring_loopback_up() != 0) return fail(p, "bring up", "lo");
   if (!p->listen_addrs.empty() && listen_forwards(p) != 0) return 127;
   if (::chdir(p->cwd) != 0) return fail(p, "chdir", p->cwd);
   for (auto& [resource, limit] : p->rlimits)
     if (::setrlimit(static_cast<__rlimit_resource>(resource), &limit) != 0) return fail(p, "setrlimit", "");
 
-  int in = ::open("/dev/null", O_RDONLY);
+  int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (in < 0) return fail(p, "open", "/dev/null");
-  if (::dup2(in, 0) < 0 || ::dup2(p->out_fd, 1) < 0 || ::dup2(p->out_fd, 2) < 0) return fail(p, "dup2", "stdio");
-  if (in > 2) ::close(in);
-  // Nothing else reaches the command: not the engine's descriptors, not one
-  // the engine's own parent left open (`exec 7<file; hearth run`). Marked
-  // close-on-exec rather than closed, so exec_fd lasts until execveat.
-  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) return fail(p, "close", "inherited descriptors");
+  const int stdio[3] = {in, p->out_fd, p->out_fd};
+  if (child_setup::set_stdio(stdio) != 0) return fail(p, "dup2", "stdio");
+  ::close(in);
+  // Nothing else reaches the command (exec_fd and init_fd last until exec).
+  if (child_setup::close_inherited() != 0) return fail(p, "close", "inherited descriptors");
 
-  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return fail(p, "set", "no_new_privs");
+  if (child_setup::no_new_privs() != 0) return fail(p, "set", "no_new_privs");
   if (drop_capabilities(p) != 0) return fail(p, "drop", p->uid_map ? "capabilities" : "privileges (root to the sandbox's user)");
   for (auto& prog : p->seccomp)
     if (prog.len > 0 && ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0)
       return fail(p, "install", "seccomp filter");
 
-  if (p->init_fd >= 0) return start_under_init(p);
+  if (p->init_fd >= 0) return exec_init(p);  // its signals stay blocked: it waits for them
   return exec_command(p);
 }
 

@@ -19,7 +19,8 @@ namespace hearth::sandbox {
 struct ChildOp {
   /// idmap_bind_op: a bind of `a` at `b` through open_tree, id-mapped with
   /// the user namespace `fd` and given the MOUNT_ATTR_* bits in `flags`.
-  enum Kind { mount_op, mkdir_op, symlink_op, touch_op, write_file_op, pivot_op, umount_op, rmdir_op, idmap_bind_op };
+  /// chown_op: `a` to uid `flags`, gid `len`.
+  enum Kind { mount_op, mkdir_op, symlink_op, touch_op, write_file_op, pivot_op, umount_op, rmdir_op, idmap_bind_op, chown_op };
   Kind kind;
   const char* a = nullptr;  // source (mount, symlink target) or path
   const char* b = nullptr;  // target path (mount, symlink)
@@ -47,6 +48,9 @@ struct ChildPlan {
   std::vector<ChildOp> ops;
   const char* hostname = "hearth";
   bool loopback_up = false;  // bring `lo` up (own network namespace)
+  /// >= 0 (as root): the sandbox's network namespace, made ahead with `lo`
+  /// up (netns_pool.h); the child enters it instead of its clone making one.
+  int netns_fd = -1;
   /// Loopback forwards: after `lo` is up, the child listens on each address
   /// (127.0.0.1:port, in the sandbox's network namespace) and sends the
   /// listening sockets, in order, in one SCM_RIGHTS message on
@@ -59,12 +63,17 @@ struct ChildPlan {
   sock_fprog seccomp[2]{};  // installed in order (the allow-list, then the deny-list); empty: none
   int out_fd = -1;       // becomes stdout and stderr
   int exec_fd = -1;  // >= 0: execveat this open file (a session's helper), not the candidates
-  /// >= 0 (a one-shot command): pid 1 starts the command as its child (the
-  /// leader of a session of its own), then execveats this file, the init
-  /// (hearth-stepbox --init PID), which forwards the engine's SIGTERM to the
-  /// command's process group and exits with its status. -1: the program
-  /// exec'd is itself pid 1 (a session's hearth-stepbox).
+  /// >= 0 (a one-shot command): pid 1 execveats this file, the init
+  /// (init_main.cpp), with `init_argv` ("hearth-init", report_fd, the number
+  /// of candidates, the candidates, then argv) and `envp`; the init starts
+  /// the command as its child (the leader of a session of its own), forwards
+  /// the engine's SIGTERM to its process group and exits with its status.
+  /// The engine resumes at that exec, then reads `report_fd`'s other end:
+  /// EOF once the command has exec'd, or the errno of its failed exec.
+  /// -1: the program exec'd is itself pid 1 (a session's hearth-stepbox).
   int init_fd = -1;
+  int report_fd = -1;
+  std::vector<char*> init_argv;  // null-terminated
   std::vector<const char*> candidates;  // paths of the program to try, in order
   std::vector<char*> argv, envp;        // null-terminated
 

@@ -4,13 +4,11 @@
 #include "sandbox/jail.h"
 
 #include <fcntl.h>
-#include <linux/capability.h>
 #include <linux/mount.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -19,6 +17,8 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+
+#include "sandbox/child_setup.h"
 
 namespace hearth::sandbox {
 
@@ -37,22 +37,6 @@ int fail(Failure& f, const char* what, const char* path) {
   f.what = what;
   f.path = path;
   return 127;
-}
-
-void default_handlers() {
-  // The engine's handlers must not run in its memory from another process.
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
-}
-
-bool write_file(const char* path, const char* data) {
-  int fd = ::open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  size_t len = std::strlen(data);
-  bool ok = ::write(fd, data, len) == static_cast<ssize_t>(len);
-  ::close(fd);
-  return ok;
 }
 
 // Runs `fn(arg)` in a child sharing this memory (and, with CLONE_FILES in
@@ -141,18 +125,10 @@ int open_way(PreparePlan* p, const char* target) {
 
 int prepare_child(void* arg) noexcept {
   auto* p = static_cast<PreparePlan*>(arg);
-  default_handlers();
+  child_setup::default_signals();
   Failure& f = p->failure;
-  if (p->uid_map) {
-    // The engine is non-dumpable, so its /proc/self files are root's: this
-    // copy is dumpable only while it writes its own maps (it runs nothing).
-    ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
-    if (!write_file("/proc/self/setgroups", "deny") && errno != ENOENT)
-      return fail(f, "deny setgroups", "/proc/self/setgroups");
-    if (!write_file("/proc/self/uid_map", p->uid_map)) return fail(f, "write", "/proc/self/uid_map");
-    if (!write_file("/proc/self/gid_map", p->gid_map)) return fail(f, "write", "/proc/self/gid_map");
-    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  }
+  if (p->uid_map && child_setup::write_id_maps(p->uid_map, p->gid_map) != 0)
+    return fail(f, "write", "/proc/self/uid_map and gid_map");
   // Mounts of the host still arrive; nothing made here leaves.
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0) return fail(f, "make slave", "/");
   for (auto& pl : p->places) {
@@ -206,50 +182,24 @@ struct StartPlan {
 
 int start_child(void* arg) noexcept {
   auto* p = static_cast<StartPlan*>(arg);
-  default_handlers();
+  child_setup::default_signals();
   Failure& f = p->failure;
   const ProgramStart& s = *p->start;
-  if (p->userns >= 0 && ::setns(p->userns, CLONE_NEWUSER) != 0) return fail(f, "enter", "the jail's user namespace");
+  if (child_setup::enter_user_namespace(p->userns) != 0) return fail(f, "enter", "the jail's user namespace");
   if (p->mntns >= 0 && ::setns(p->mntns, CLONE_NEWNS) != 0) return fail(f, "enter", "the jail's mount namespace");
-  // No capability can come back through exec: the bounding set is emptied
-  // while this child still may (an engine that is root of a container's
-  // user namespace keeps uid 0 here, and uid 0 would regain the whole
-  // bounding set at exec, enough to remount the jail read-write).
-  if (p->mntns >= 0) {
-    for (int cap = 0; cap <= 63; ++cap)
-      if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return fail(f, "drop", "capabilities");
-  }
-  // Raw system calls: glibc's wrappers would ask the engine's threads
-  // (whose memory this is) to change their ids too.
-  if (p->switch_ids) {
-    if (syscall(SYS_setgroups, 0, nullptr) != 0) return fail(f, "drop", "supplementary groups");
-    if (syscall(SYS_setresgid, p->gid, p->gid, p->gid) != 0) return fail(f, "become", "the jail's group");
-    if (syscall(SYS_setresuid, p->uid, p->uid, p->uid) != 0) return fail(f, "become", "the jail's user");
-  }
-  if (p->mntns >= 0) {
-    ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-    __user_cap_data_struct data[2]{};
-    if (syscall(SYS_capset, &header, data) != 0) return fail(f, "drop", "capabilities");
-  }
-  if (::setsid() < 0) return fail(f, "start", "a session");
-  int fds[3];
-  for (int i = 0; i < 3; ++i) {
-    // Out of the way of 0..2 first, so one dup2 cannot clobber another's source.
-    fds[i] = ::fcntl(s.stdio[i], F_DUPFD, 3);
-    if (fds[i] < 0) return fail(f, "dup", "stdio");
-  }
-  for (int i = 0; i < 3; ++i)
-    if (::dup2(fds[i], i) < 0) return fail(f, "dup2", "stdio");
-  // Nothing else reaches the program: not the engine's descriptors, not one
-  // the engine's own parent left open (marked close-on-exec: program_fd
-  // must last until the exec).
-  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) return fail(f, "close", "inherited descriptors");
+  // In a jail no capability can come back through exec (an engine that is
+  // root of a container's user namespace keeps uid 0 here, and uid 0 would
+  // regain the whole bounding set at exec, enough to remount the jail
+  // read-write); as root, the program also becomes the run's host id.
+  if (p->mntns >= 0 && child_setup::drop_privileges({p->switch_ids, p->uid, p->gid}) != 0)
+    return fail(f, "drop", "privileges");
+  if (child_setup::new_session() != 0) return fail(f, "start", "a session");
+  if (child_setup::set_stdio(s.stdio) != 0) return fail(f, "dup2", "stdio");
+  // Nothing else reaches the program (program_fd lasts until the exec).
+  if (child_setup::close_inherited() != 0) return fail(f, "close", "inherited descriptors");
   if (::chdir(s.cwd) != 0) return fail(f, "chdir", s.cwd);
-  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return fail(f, "set", "no_new_privs");
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (child_setup::no_new_privs() != 0) return fail(f, "set", "no_new_privs");
+  child_setup::unblock_signals();
   ::execve(s.program, s.argv, s.env);
   // The workflow named this program, but the jail's user cannot reach its
   // path (a tool in root's 0700 home): run the file the engine opened. A

@@ -200,13 +200,15 @@ void RootTemplate::add_etc_entry(const std::string& name) {
 Status RootTemplate::add_ops(const Isolation& iso, const RootIdentity& who, ChildPlan& plan) {
   auto& ops = plan.ops;
   ops.insert(ops.end(), head_.begin(), head_.end());
-  // The command's own tmpfs directories belong to it.
-  std::string ids = "uid=" + std::to_string(who.uid) + ",gid=" + std::to_string(who.gid);
-  ops.push_back({ChildOp::mount_op, "tmpfs", "/home/hearth", "tmpfs", MS_NOSUID | MS_NODEV,
-                 plan.keep("mode=0755," + ids + ",size=64m")});
+  // The command's own tmpfs directories belong to it: chowned rather than
+  // mounted with uid=/gid=, which /proc/self/mountinfo would show (as root,
+  // the sandbox's host id).
+  auto own = [&](const char* dir) { ops.push_back({ChildOp::chown_op, dir, nullptr, nullptr, who.uid, nullptr, who.gid}); };
+  ops.push_back({ChildOp::mount_op, "tmpfs", "/home/hearth", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64m"});
+  own("/home/hearth");
   if (iso.workspace.empty()) {
-    ops.push_back({ChildOp::mount_op, "tmpfs", kWorkspaceInside, "tmpfs", MS_NOSUID | MS_NODEV,
-                   plan.keep("mode=0755," + ids + ",size=1g")});
+    ops.push_back({ChildOp::mount_op, "tmpfs", kWorkspaceInside, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1g"});
+    own(kWorkspaceInside);
   } else {
     std::string ws = real(iso.workspace);
     if (ws.empty()) return Error{"workspace " + iso.workspace + " does not exist"};

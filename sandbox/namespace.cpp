@@ -1,10 +1,11 @@
 // The `namespace` backend. Each command starts from one clone() with every
 // namespace flag at once, sharing the engine's memory until it execs (like
 // posix_spawn's vfork). The child builds its root from a plan computed here
-// (mounts.cpp, seccomp_filter.cpp, cgroups.cpp), starts the command as its
-// own child and execs hearth-stepbox as the init of the pid namespace, which
-// forwards SIGTERM to the command; killing the init ends everything the
-// command started.
+// (mounts.cpp, seccomp_filter.cpp, cgroups.cpp) and execs hearth-init
+// (init_main.cpp) as the init of the pid namespace, which starts the command
+// from its own memory and forwards SIGTERM to it; killing the init ends
+// everything the command started. As root, the network namespace comes
+// ready-made (netns_pool.h), made while the previous command ran.
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -29,11 +30,13 @@
 #include "sandbox/forwarder.h"
 #include "sandbox/idmap.h"
 #include "sandbox/mounts.h"
+#include "sandbox/netns_pool.h"
 #include "sandbox/passed_fds.h"
 #include "sandbox/path_search.h"
 #include "sandbox/seccomp_filter.h"
 #include "sandbox/session.h"
 #include "sandbox/watched_process.h"
+#include "util/companion.h"
 #include "util/docs_link.h"
 
 namespace hearth::sandbox {
@@ -107,10 +110,11 @@ class NamespaceSandbox final : public Sandbox {
   // 1000 of a user namespace that maps it to an unprivileged host id of
   // their own (idmap.h), entered after the root is built. Otherwise the
   // child's new user namespace maps 1000 to the engine's own ids.
-  /// Takes `init_fd`: hearth-stepbox, open, exec'd as each one-shot command's init.
+  /// Takes `init_fd`: hearth-init, open, exec'd as each one-shot command's init.
   NamespaceSandbox(SeccompPrograms filter, int init_fd) : filter_(std::move(filter)), init_fd_(init_fd) {
     if (is_host_root()) {
       ids_.emplace(sandbox_id_range());
+      netns_.emplace();
       return;
     }
     uid_map_ = std::to_string(kInsideUid) + " " + std::to_string(::geteuid()) + " 1";
@@ -146,6 +150,7 @@ class NamespaceSandbox final : public Sandbox {
       if (!p->has_handles()) delete p;
       return s.error();
     }
+    refill_netns(spec.isolation);
     return static_cast<Process*>(p);
   }
 
@@ -175,6 +180,7 @@ class NamespaceSandbox final : public Sandbox {
       ::close(control[0]);
       return Error{"cannot open a sandbox session: " + child.message()};
     }
+    refill_netns(base.isolation);
     return make_helper_session(loop, {child->pid, control[0], std::move(child->release)}, base);
   }
 
@@ -197,7 +203,7 @@ class NamespaceSandbox final : public Sandbox {
   // Builds the plan for `spec` and clones the child, whose stdout and stderr
   // are `out_fd` (not taken). With `exec_fd` >= 0 the child execs that
   // file (it is pid 1) instead of looking argv[0] up; otherwise the command
-  // runs under hearth-stepbox as init. Returns once the child has exec'd.
+  // runs under hearth-init. Returns once the child has exec'd.
   Result<Started> start(uv_loop_t* loop, const ExecSpec& spec, int out_fd, int exec_fd) {
     const Isolation& iso = spec.isolation;
     ChildPlan plan;
@@ -219,6 +225,7 @@ class NamespaceSandbox final : public Sandbox {
     plan.cwd = plan.keep(*cwd);
     if (auto s = root_.add_ops(iso, who, plan); !s.ok()) return s.error();
     plan.loopback_up = iso.network != Network::host;
+    if (plan.loopback_up && netns_) plan.netns_fd = netns_->take();  // -1: the clone makes one
     if (auto s = plan_forwards(iso, plan); !s.ok()) return s.error();
     plan.seccomp[0] = {static_cast<unsigned short>(filter_.allow.size()), filter_.allow.data()};
     plan.seccomp[1] = {static_cast<unsigned short>(filter_.deny.size()), filter_.deny.data()};
@@ -239,23 +246,49 @@ class NamespaceSandbox final : public Sandbox {
     plan.exec_fd = exec_fd;
     plan.init_fd = exec_fd >= 0 ? -1 : init_fd_;
     for (auto& c : program_candidates(spec.argv[0], spec.env)) plan.candidates.push_back(plan.keep(c));
-    for (auto& a : spec.argv) plan.argv.push_back(const_cast<char*>(a.c_str()));
-    plan.argv.push_back(nullptr);
     for (auto& e : spec.env) plan.envp.push_back(const_cast<char*>(e.c_str()));
     plan.envp.push_back(nullptr);
     plan.out_fd = out_fd;
+    int report[2] = {-1, -1};
+    if (plan.init_fd >= 0) {
+      if (::pipe2(report, O_CLOEXEC) != 0) {
+        int err = errno;
+        cgroups_.release(group);
+        return Error{std::string("cannot create the sandbox's start report pipe: ") + std::strerror(err)};
+      }
+      plan.report_fd = report[1];
+      plan.init_argv = {const_cast<char*>("hearth-init"), const_cast<char*>(plan.keep(std::to_string(report[1]))),
+                        const_cast<char*>(plan.keep(std::to_string(plan.candidates.size())))};
+      for (const char* c : plan.candidates) plan.init_argv.push_back(const_cast<char*>(c));
+      for (auto& a : spec.argv) plan.init_argv.push_back(const_cast<char*>(a.c_str()));
+      plan.init_argv.push_back(nullptr);
+    } else {
+      for (auto& a : spec.argv) plan.argv.push_back(const_cast<char*>(a.c_str()));
+      plan.argv.push_back(nullptr);
+    }
     int channel[2] = {-1, -1};
     if (!plan.listen_addrs.empty() && ::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, channel) != 0) {
       int err = errno;
+      for (int fd : report)
+        if (fd >= 0) ::close(fd);
       cgroups_.release(group);
       return Error{std::string("cannot create the channel for forwarded ports: ") + std::strerror(err)};
     }
     plan.listen_channel = channel[1];
     int pid = clone_child(plan, iso.network, ids_.has_value());
     int clone_errno = errno;
+    if (plan.netns_fd >= 0) ::close(plan.netns_fd);
     if (channel[1] >= 0) ::close(channel[1]);
+    if (report[1] >= 0) ::close(report[1]);
     for (int fd : group.procs) ::close(fd);
     group.procs.clear();
+    // The init (if it started) reports whether the command exec'd.
+    int exec_errno = report[0] >= 0 && pid >= 0 && !plan.failed_what ? read_start_report(report[0]) : 0;
+    if (report[0] >= 0) ::close(report[0]);
+    if (exec_errno != 0) {
+      plan.failed_what = "exec";
+      plan.failed_errno = exec_errno;
+    }
     if (pid < 0) {
       if (channel[0] >= 0) ::close(channel[0]);
       cgroups_.release(group);
@@ -310,7 +343,23 @@ class NamespaceSandbox final : public Sandbox {
     return Forwarder::start(loop, std::move(listeners));
   }
 
+  // As root, once a command runs (and while it runs): the next sandbox's
+  // network namespace, if this one used one.
+  void refill_netns(const Isolation& iso) {
+    if (netns_ && iso.network != Network::host) netns_->refill();
+  }
+
   static int trampoline(void* plan) noexcept { _exit(run_child_plan(plan)); }
+
+  // What the init reports on `fd` (its end closes once the command has
+  // exec'd): 0, or the errno of the command's failed exec.
+  static int read_start_report(int fd) {
+    int code = 0;
+    ssize_t n;
+    while ((n = ::read(fd, &code, sizeof code)) < 0 && errno == EINTR) {
+    }
+    return n == static_cast<ssize_t>(sizeof code) && code > 0 ? code : 0;
+  }
 
   // Signals are blocked around clone so no handler of the engine runs in
   // the child while it shares the engine's memory; the child unblocks them
@@ -318,7 +367,7 @@ class NamespaceSandbox final : public Sandbox {
   static int clone_child(ChildPlan& plan, Network network, bool as_root) {
     int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
     if (!as_root) flags |= CLONE_NEWUSER;
-    if (network != Network::host) flags |= CLONE_NEWNET;
+    if (network != Network::host && plan.netns_fd < 0) flags |= CLONE_NEWNET;
     void* stack = ::mmap(nullptr, kChildStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack == MAP_FAILED) return -1;
     sigset_t all, old;
@@ -339,6 +388,7 @@ class NamespaceSandbox final : public Sandbox {
   Cgroups cgroups_;
   std::string uid_map_, gid_map_;     // unprivileged
   std::optional<SandboxIds> ids_;     // as root
+  std::optional<NetnsPool> netns_;    // as root
 };
 
 }  // namespace
@@ -390,14 +440,14 @@ Result<std::unique_ptr<Sandbox>> make_namespace_sandbox() {
                  "(see " + docs_link("sandbox.md", "Running as root") + ")"};
   auto filter = build_seccomp_filter();
   if (!filter) return filter.error();
-  // Every command runs under an init (docs/sandbox.md, "Processes"): the
-  // session helper's binary, opened once and exec'd through this descriptor.
-  std::string helper = find_stepbox();
-  if (helper.empty())
-    return Error{"the namespace sandbox needs the hearth-stepbox program (each command's init), which was not "
-                 "found beside the engine (set HEARTH_STEPBOX to its path)"};
-  int init_fd = ::open(helper.c_str(), O_RDONLY | O_CLOEXEC);
-  if (init_fd < 0) return Error{"cannot open " + helper + ": " + std::strerror(errno)};
+  // Every command runs under an init (docs/sandbox.md, "Processes"), opened
+  // once and exec'd through this descriptor.
+  std::string init = find_companion("HEARTH_INIT", "hearth-init", "sandbox");
+  if (init.empty())
+    return Error{"the namespace sandbox needs the hearth-init program (each command's init), which was not "
+                 "found beside the engine (set HEARTH_INIT to its path)"};
+  int init_fd = ::open(init.c_str(), O_RDONLY | O_CLOEXEC);
+  if (init_fd < 0) return Error{"cannot open " + init + ": " + std::strerror(errno)};
   return std::unique_ptr<Sandbox>(std::make_unique<NamespaceSandbox>(std::move(*filter), init_fd));
 }
 

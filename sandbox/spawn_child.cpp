@@ -1,40 +1,72 @@
 #include "sandbox/spawn_child.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cerrno>
 
+#include "sandbox/child_setup.h"
+
 namespace hearth::sandbox {
+
+namespace {
+
+// What the child needs, and where it leaves the errno of a failure. The
+// child shares this memory (CLONE_VM | CLONE_VFORK, as posix_spawn does)
+// until it execs or exits.
+struct SpawnPlan {
+  const char* program;
+  const char* cwd;
+  char* const* argv;
+  char* const* env;
+  int out_fd;
+  Spawner spawner;
+  int err = 0;  // written by the child when it fails
+};
+
+int spawn_child_main(void* arg) noexcept {
+  auto* p = static_cast<SpawnPlan*>(arg);
+  if (!p->spawner.clean_signals) child_setup::default_signals();
+  int in = p->spawner.null_fd >= 0 ? p->spawner.null_fd : ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const int stdio[3] = {in, p->out_fd, p->out_fd};
+  if (in < 0 || child_setup::new_session() != 0 || child_setup::set_stdio(stdio) != 0 || ::chdir(p->cwd) != 0 ||
+      child_setup::close_inherited() != 0) {
+    p->err = errno;
+    _exit(127);
+  }
+  child_setup::unblock_signals();
+  ::execve(p->program, p->argv, p->env);
+  p->err = errno;
+  _exit(127);
+}
+
+}  // namespace
 
 int spawn_child(const char* program, const char* cwd, char* const* argv, char* const* env, int out_fd, pid_t* pid,
                 Spawner spawner) {
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawnattr_init(&attr);
-  if (spawner.null_fd >= 0) posix_spawn_file_actions_adddup2(&actions, spawner.null_fd, 0);
-  else posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
-  posix_spawn_file_actions_adddup2(&actions, out_fd, 2);
-  posix_spawn_file_actions_addchdir_np(&actions, cwd);
-  // Last: every descriptor above 2 closes, whatever the caller inherited.
-  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-  sigset_t all, none;
+  SpawnPlan plan{program, cwd, argv, env, out_fd, spawner};
+  // The child runs on this buffer while this thread waits for its exec; no
+  // handler of the caller's may run in it: every signal stays blocked until
+  // it execs.
+  alignas(16) char stack[32 * 1024];
+  sigset_t all, old;
   sigfillset(&all);
-  sigdelset(&all, SIGKILL);
-  sigdelset(&all, SIGSTOP);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  short flags = POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK;
-  if (!spawner.clean_signals) flags |= POSIX_SPAWN_SETSIGDEF;
-  posix_spawnattr_setflags(&attr, flags);
-  int rc = posix_spawn(pid, program, &actions, &attr, argv, env);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  return rc;
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int child = ::clone(spawn_child_main, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
+  int err = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (child < 0) return err;
+  if (plan.err != 0) {
+    int status = 0;
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    return plan.err;
+  }
+  *pid = child;
+  return 0;
 }
 
 int spawn_first(const std::vector<const char*>& candidates, const char* cwd, char* const* argv, char* const* env,

@@ -1,4 +1,4 @@
-// Private to sandbox/: posix_spawn of one command in a session of its own.
+// Private to sandbox/: starting one command in a session of its own.
 // Used by the `local` backend on the host and by hearth-stepbox (a namespace
 // session's helper) inside the sandbox.
 #pragma once
@@ -10,12 +10,13 @@
 
 namespace hearth::sandbox {
 
-/// posix_spawn (vfork semantics on Linux): unlike fork(), its cost does not
-/// grow with the caller's memory. The child gets its own session (so its
-/// process group can be killed whole), stdin from /dev/null, `out_fd` as
-/// stdout and stderr and no other descriptor (everything above 2 is closed,
-/// inherited or not), `cwd` as its directory, default signal dispositions
-/// and an empty signal mask. Returns 0 or an errno. `spawner` says what
+/// clone(CLONE_VM | CLONE_VFORK), as posix_spawn: unlike fork(), its cost
+/// does not grow with the caller's memory. The child (child_setup.h) gets
+/// its own session (so its process group can be killed whole), stdin from
+/// /dev/null, `out_fd` as stdout and stderr and no other descriptor
+/// (everything above 2 is closed, inherited or not), `cwd` as its
+/// directory, default signal dispositions and an empty signal mask. Returns
+/// once it has exec'd: 0, or the errno of what failed. `spawner` says what
 /// the caller already did once for all its children: `null_fd` (>= 0) is an
 /// open /dev/null to use as stdin, and `clean_signals` says the caller's own
 /// dispositions are all default (hearth-stepbox resets them at its start),

@@ -7,7 +7,7 @@
 // request and when the command ends, and reaps whatever else ends (it is the
 // pid namespace's init). When it dies, the kernel kills everything in the
 // sandbox. Static and tiny: it needs nothing from the sandbox's /usr.
-// With `--init PID` it is instead a one-shot sandbox's init (run_init).
+// (A one-shot command's init is hearth-init, init_main.cpp.)
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -20,7 +20,6 @@
 
 #include <cerrno>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <string>
@@ -153,39 +152,9 @@ void reap() {
   }
 }
 
-// `hearth-stepbox --init PID`: the init of a one-shot sandbox
-// (docs/sandbox.md, "Processes"), exec'd by the sandbox's first process once
-// the command runs as its child PID, the leader of its own session. A pid
-// namespace's init gets no signal it has no handler for, so this one waits
-// for them: SIGTERM, SIGINT and SIGHUP go on to the command's process group.
-// It reaps orphans and exits with the command's status (128 + N when signal
-// N ended it); the kernel then ends whatever the command left behind. Its
-// signals are blocked from the start (the sandbox's child blocked them all),
-// so none sent before this runs is lost.
-int run_init(pid_t command) {
-  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  ::prctl(PR_SET_NAME, "hearth-init", 0, 0, 0);
-  ::dup2(0, 1);  // /dev/null: the output pipe is the command's alone
-  ::dup2(0, 2);
-  sigset_t waited;
-  sigemptyset(&waited);
-  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&waited, sig);
-  ::sigprocmask(SIG_BLOCK, &waited, nullptr);
-  for (;;) {
-    int status = 0;
-    pid_t pid;
-    while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0)
-      if (pid == command) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (pid < 0 && errno == ECHILD) return 127;  // not started by the sandbox's child
-    int sig = ::sigwaitinfo(&waited, nullptr);
-    if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) ::kill(-command, sig);
-  }
-}
-
 }  // namespace
 
-int main(int argc, char** argv) {
-  if (argc == 3 && std::strcmp(argv[1], "--init") == 0) _exit(run_init(static_cast<pid_t>(std::atol(argv[2]))));
+int main() {
   g_control = ::fcntl(1, F_DUPFD_CLOEXEC, 3);
   int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   if (g_control < 0 || null < 0 || ::dup2(null, 1) < 0 || ::dup2(null, 2) < 0) return 2;

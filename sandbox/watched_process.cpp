@@ -94,7 +94,7 @@ void WatchedProcess::kill() {
 }
 
 void WatchedProcess::signal(int sig) {
-  // A namespace sandbox's pid is its init (hearth-stepbox), which passes
+  // A namespace sandbox's pid is its init (hearth-init), which passes
   // SIGTERM on to the command's process group.
   if (target_ == Target::remote) {
     if (signaller_) signaller_(sig);

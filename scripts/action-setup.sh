@@ -129,11 +129,11 @@ cmd_build() {
   sh "$action/scripts/install-deps.sh"
   local build="$temp/hearth-build" bin="$temp/hearth-bin"
   [ -d "$build" ] || meson setup "$build" "$action" --buildtype=release -Dtests=disabled
-  ninja -C "$build" cli/hearth commands/hearth-shim sandbox/hearth-stepbox
+  ninja -C "$build" cli/hearth commands/hearth-shim sandbox/hearth-stepbox sandbox/hearth-init
   mkdir -p "$bin"
-  # The shim and the stepbox are found beside hearth; hearth finds libhearth.so.0
+  # The shim, the stepbox and the init are found beside hearth; hearth finds libhearth.so.0
   # beside itself ($ORIGIN in its run path).
-  for p in cli/hearth commands/hearth-shim sandbox/hearth-stepbox api/libhearth.so.0; do
+  for p in cli/hearth commands/hearth-shim sandbox/hearth-stepbox sandbox/hearth-init api/libhearth.so.0; do
     cp "$build/$p" "$bin/"
   done
 }

@@ -12,7 +12,7 @@ else
   meson setup build
 fi
 echo "quickstart: building hearth and its helpers (about 6 minutes on 2 cores)..."
-ninja -C build cli/hearth commands/hearth-shim sandbox/hearth-stepbox
+ninja -C build cli/hearth commands/hearth-shim sandbox/hearth-stepbox sandbox/hearth-init
 sh scripts/run-examples.sh ./build/cli/hearth
 
 echo "quickstart: the examples ran. Building the tests and the rest (about 12 more minutes on 2 cores)..."

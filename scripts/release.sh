@@ -1,8 +1,8 @@
 #!/bin/sh
 # Makes the release tarball: hearth-<version>-linux-x86_64.tar.gz and its
 # .sha256, in --out (default: dist/). The tarball holds one directory,
-# hearth-<version>-linux-x86_64/, with bin/hearth, libexec/hearth/ (the shim and
-# the stepbox), lib/ (libhearth and every shared library it needs beyond the C
+# hearth-<version>-linux-x86_64/, with bin/hearth, libexec/hearth/ (the shim,
+# the stepbox and the init), lib/ (libhearth and every shared library it needs beyond the C
 # and C++ runtimes every Debian and Ubuntu system has), include/hearth/,
 # share/doc/hearth/ (the docs, LICENSE, and the copyright file of each bundled
 # library). Nothing in it names a path of the build machine: hearth finds its
@@ -45,7 +45,8 @@ tree="$stage/$name"
 mkdir -p "$tree/bin" "$tree/lib" "$tree/libexec/hearth" "$tree/include" "$tree/share/doc/hearth/licenses"
 
 cp "$installed/bin/hearth" "$tree/bin/"
-cp "$installed"/libexec/hearth/hearth-shim "$installed"/libexec/hearth/hearth-stepbox "$tree/libexec/hearth/"
+cp "$installed"/libexec/hearth/hearth-shim "$installed"/libexec/hearth/hearth-stepbox "$installed"/libexec/hearth/hearth-init \
+  "$tree/libexec/hearth/"
 cp -a $(find "$installed" -name 'libhearth.so*') "$tree/lib/"
 cp -a "$installed/include/hearth" "$tree/include/"
 

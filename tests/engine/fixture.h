@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -65,19 +67,34 @@ inline bool process_gone(pid_t pid) {
   return false;
 }
 
-/// True while some host process runs with exactly this command line
-/// ("sleep 4242"): how a test sees that a sandboxed process is gone.
-inline bool host_process_with_cmdline(const std::string& cmdline) {
-  bool found = false;
+/// The host pid of a process running with exactly this command line
+/// ("sleep 4242"), or 0.
+inline pid_t host_pid_with_cmdline(const std::string& cmdline) {
   for (auto& e : std::filesystem::directory_iterator("/proc")) {
     std::string name = e.path().filename().string();
     if (name.empty() || name[0] < '0' || name[0] > '9') continue;
     std::string c = read_file(e.path() / "cmdline");
     for (auto& ch : c)
       if (ch == '\0') ch = ' ';
-    if (c == cmdline + " ") found = true;
+    if (c == cmdline + " ") return std::atoi(name.c_str());
   }
-  return found;
+  return 0;
+}
+/// True while some host process runs with exactly this command line: how a
+/// test sees that a sandboxed process is gone.
+inline bool host_process_with_cmdline(const std::string& cmdline) { return host_pid_with_cmdline(cmdline) != 0; }
+
+/// Runs `loop` until `done()` holds, failing loudly after 20 s (a timer
+/// wakes the loop to check the deadline).
+inline void run_loop_until(uv_loop_t* loop, const std::function<bool()>& done) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  uv_timer_t tick;
+  uv_timer_init(loop, &tick);
+  uv_timer_start(&tick, [](uv_timer_t*) {}, 50, 50);
+  while (!done() && std::chrono::steady_clock::now() < deadline) uv_run(loop, UV_RUN_ONCE);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
+  uv_run(loop, UV_RUN_NOWAIT);
+  BOOST_REQUIRE_MESSAGE(done(), "timed out waiting on the loop");
 }
 
 /// The pid of a child of this process whose name (comm) is `name`, or 0.

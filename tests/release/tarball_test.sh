@@ -29,7 +29,7 @@ tarball=$(ls "$work"/dist/hearth-*-linux-x86_64.tar.gz)
 mkdir "$work/unpacked"
 tar -C "$work/unpacked" -xzf "$tarball"
 top=$(ls -d "$work"/unpacked/hearth-*)
-for f in bin/hearth libexec/hearth/hearth-shim libexec/hearth/hearth-stepbox LICENSE share/doc/hearth/README.md; do
+for f in bin/hearth libexec/hearth/hearth-shim libexec/hearth/hearth-stepbox libexec/hearth/hearth-init LICENSE share/doc/hearth/README.md; do
   [ -e "$top/$f" ] || fail "the tarball has no $f"
 done
 
@@ -47,7 +47,7 @@ outside=$(echo "$libs" | awk '/=> \// {print $3}' | grep -Ev "$runtimes" | grep 
 if readelf -d "$top/bin/hearth" | grep -E 'R(UN)?PATH' | grep -v '\$ORIGIN' >/dev/null; then
   fail "an absolute run path: $(readelf -d "$top/bin/hearth" | grep -E 'R(UN)?PATH')"
 fi
-if strings -a "$top/bin/hearth" "$top"/lib/libhearth.so* | grep -E '^/.*/(hearth-shim|hearth-stepbox)$' | grep -v '^/run/'; then
+if strings -a "$top/bin/hearth" "$top"/lib/libhearth.so* | grep -E '^/.*/(hearth-shim|hearth-stepbox|hearth-init)$' | grep -v '^/run/'; then
   fail "a helper's absolute path is baked in"
 fi
 

@@ -326,6 +326,16 @@ BOOST_AUTO_TEST_CASE(nohup_does_not_outlive_the_command) {
   BOOST_TEST(!host_process_with_cmdline("sleep 4244"));
 }
 
+BOOST_AUTO_TEST_CASE(mountinfo_shows_no_host_id) {
+  // As root, the sandbox's own tmpfs directories are chowned, not mounted
+  // with uid=/gid= options that would name the run's host id. (Unprivileged,
+  // the kernel names the engine's own uid there: the mounter's.)
+  if (::geteuid() != 0) return;
+  auto o = run("cat /proc/self/mountinfo; grep -qE '[ ,]uid=' /proc/self/mountinfo && exit 66; "
+               "[ -O /home/hearth ] && [ -O /workspace ] && touch /home/hearth/x /workspace/y && exit 3");
+  BOOST_TEST(o.exit.exit_status == 3, o.output);
+}
+
 BOOST_AUTO_TEST_CASE(the_engines_environment_is_not_readable) {
   setenv("HEARTH_TEST_ENGINE_SECRET", "tok-123", 1);
   auto o = run("env; cat /proc/1/environ | tr '\\0' '\\n'; cat /proc/" + std::to_string(getppid()) +

@@ -14,6 +14,7 @@
 
 using namespace hearth::sandbox;
 using hearth::testing::host_process_with_cmdline;
+using hearth::testing::run_loop_until;
 using hearth::testing::TempDir;
 
 namespace {
@@ -31,18 +32,6 @@ struct Outcome {
   ExitInfo exit;
   int exits = 0;
 };
-
-// Runs the loop until `done()` holds, failing loudly after 20 s.
-void run_until(uv_loop_t* loop, const std::function<bool()>& done) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  uv_timer_t tick;
-  uv_timer_init(loop, &tick);
-  uv_timer_start(&tick, [](uv_timer_t*) {}, 50, 50);  // wakes the loop to check the deadline
-  while (!done() && std::chrono::steady_clock::now() < deadline) uv_run(loop, UV_RUN_ONCE);
-  uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
-  uv_run(loop, UV_RUN_NOWAIT);
-  BOOST_REQUIRE_MESSAGE(done(), "timed out waiting on the loop");
-}
 
 // One loop, one open session; closes it and checks the loop ends clean.
 struct SessionFixture {
@@ -90,7 +79,7 @@ struct SessionFixture {
 
   Outcome run(const std::string& script, std::optional<std::chrono::milliseconds> timeout = {}) {
     auto o = start(command(script, timeout));
-    run_until(&loop, [&] { return o->exits > 0; });
+    run_loop_until(&loop, [&] { return o->exits > 0; });
     BOOST_TEST(o->exits == 1);
     BOOST_TEST_MESSAGE(o->output);
     return *o;
@@ -160,7 +149,7 @@ BOOST_AUTO_TEST_CASE(each_command_gets_its_own_environment_and_directory) {
   spec.env.push_back("GREETING=hello");
   spec.cwd = (ws.path / "src").string();  // a host path under the workspace
   auto o = f.start(spec);
-  run_until(&f.loop, [&] { return o->exits > 0; });
+  run_loop_until(&f.loop, [&] { return o->exits > 0; });
   BOOST_TEST(o->output == "/workspace/src\nhello\n");
   auto next = f.run("echo \"[$GREETING]\"; pwd");
   BOOST_TEST(next.output == "[]\n/workspace\n");
@@ -171,7 +160,7 @@ BOOST_AUTO_TEST_CASE(a_missing_program_ends_with_127_and_says_why) {
   auto spec = SessionFixture::command("");
   spec.argv = {"no-such-program-4260"};
   auto o = f.start(spec);
-  run_until(&f.loop, [&] { return o->exits > 0; });
+  run_loop_until(&f.loop, [&] { return o->exits > 0; });
   BOOST_TEST(o->exit.exit_status == 127);
   BOOST_TEST(o->output.find("cannot start 'no-such-program-4260'") != std::string::npos, o->output);
 }
@@ -210,9 +199,9 @@ BOOST_AUTO_TEST_CASE(kill_ends_the_command_and_its_background_children) {
   SessionFixture f;
   Process* p = nullptr;
   auto o = f.start(SessionFixture::command("sleep 4264 & echo started; sleep 1001"), &p);
-  run_until(&f.loop, [&] { return o->output.find("started") != std::string::npos; });
+  run_loop_until(&f.loop, [&] { return o->output.find("started") != std::string::npos; });
   p->kill();
-  run_until(&f.loop, [&] { return o->exits > 0; });
+  run_loop_until(&f.loop, [&] { return o->exits > 0; });
   BOOST_TEST(o->exit.killed);
   BOOST_TEST(o->exit.term_signal == SIGTERM);
   BOOST_TEST(o->exit.failure.empty());
@@ -243,11 +232,11 @@ BOOST_AUTO_TEST_CASE(a_detached_process_holding_the_output_does_not_hold_up_the_
 BOOST_AUTO_TEST_CASE(a_helper_killed_from_outside_fails_the_command_and_the_next_one_clearly) {
   SessionFixture f;
   auto o = f.start(SessionFixture::command("echo started; sleep 4266"));
-  run_until(&f.loop, [&] { return o->output.find("started") != std::string::npos; });
+  run_loop_until(&f.loop, [&] { return o->output.find("started") != std::string::npos; });
   pid_t helper = helper_pid();
   BOOST_REQUIRE(helper > 0);
   ::kill(helper, SIGKILL);
-  run_until(&f.loop, [&] { return o->exits > 0; });
+  run_loop_until(&f.loop, [&] { return o->exits > 0; });
   BOOST_TEST(o->exit.term_signal == SIGKILL);
   BOOST_TEST(!o->exit.killed);
   BOOST_TEST(o->exit.failure.find("helper (hearth-stepbox") != std::string::npos, o->exit.failure);
@@ -264,10 +253,10 @@ BOOST_AUTO_TEST_CASE(closing_the_session_ends_a_running_command_and_leaves_no_pr
   auto o = f.start(SessionFixture::command(
       "setsid sleep 4267 > /dev/null 2>&1 & until pgrep -f '^sleep 4267$' > /dev/null; do :; done; "
       "echo started; sleep 4268"));
-  run_until(&f.loop, [&] { return o->output.find("started") != std::string::npos; });
+  run_loop_until(&f.loop, [&] { return o->output.find("started") != std::string::npos; });
   BOOST_TEST(helper_pid() > 0);
   f.session->close([&] { f.closed = true; });
-  run_until(&f.loop, [&] { return f.closed; });
+  run_loop_until(&f.loop, [&] { return f.closed; });
   BOOST_TEST(o->exits == 1);
   BOOST_TEST(o->exit.killed);
   BOOST_TEST(o->exit.failure.empty());
@@ -290,7 +279,7 @@ BOOST_AUTO_TEST_CASE(destroying_a_session_from_a_commands_exit_callback_is_safe)
                                                                    f.session.reset();
                                                                  }});
   BOOST_REQUIRE(p.ok());
-  run_until(&f.loop, [&] { return f.closed; });
+  run_loop_until(&f.loop, [&] { return f.closed; });
   BOOST_TEST(o->output == "bye\n");
   BOOST_TEST(o->exit.exit_status == 0);
 }
@@ -312,10 +301,10 @@ BOOST_AUTO_TEST_CASE(a_local_session_runs_each_command_on_the_host) {
                                   ++exits;
                                 }});
   BOOST_REQUIRE(p.ok());
-  run_until(&loop, [&] { return !hearth::testing::read_file(dir.path / "pid").empty(); });
+  run_loop_until(&loop, [&] { return !hearth::testing::read_file(dir.path / "pid").empty(); });
   bool closed = false;
   session->close([&] { closed = true; });
-  run_until(&loop, [&] { return closed; });
+  run_loop_until(&loop, [&] { return closed; });
   BOOST_TEST(exits == 1);
   BOOST_TEST(exit.killed);
   session.reset();

@@ -1,0 +1,69 @@
+// Private to sandbox/: what every child Hearth starts does between clone and
+// exec to give up what it inherited, in one place. Used by the sandbox's
+// first process (child.cpp), a granted program's child (jail.cpp) and each
+// command that hearth-stepbox and the local backend start (spawn_child.cpp).
+//
+// Every function is a few system calls: async-signal-safe, no allocation,
+// no lock (these children share the engine's memory until they exec). Each
+// returns 0, or -1 with errno set, which the caller reports over its own
+// error channel (a field of the plan it shares with its parent).
+#pragma once
+
+#include <sys/types.h>
+
+namespace hearth::sandbox::child_setup {
+
+/// In a user namespace this child's clone has just created (unprivileged):
+/// denies setgroups, then writes `uid_map` and `gid_map` ("inside outside
+/// 1"), the only maps an unprivileged process may write. The engine is not
+/// dumpable, so neither is this copy of it, and its /proc/self files belong
+/// to root: the child is dumpable only while it writes them (it has run
+/// nothing yet), then not again until exec replaces this memory.
+int write_id_maps(const char* uid_map, const char* gid_map);
+
+/// Enters the user namespace `fd` (no-op for -1): the child gets every
+/// capability in it, so drop_privileges must follow.
+int enter_user_namespace(int fd);
+
+/// Whom the child becomes. `switch_ids`: setgroups(0, none), setresgid and
+/// setresuid to `gid` and `uid`; otherwise it keeps its ids.
+struct Identity {
+  bool switch_ids = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+/// Gives up every capability for good: empties the bounding set (no file
+/// capability nor setuid-root program can bring one back), becomes `who`
+/// (raw system calls: glibc's wrappers would ask the engine's threads, whose
+/// memory this is, to change their ids too; the parent-death signal, which
+/// an id change resets, is set again), then clears the ambient, effective,
+/// permitted and inheritable sets.
+int drop_privileges(Identity who);
+
+/// no_new_privs: exec grants nothing (setuid bits, file capabilities).
+int no_new_privs();
+
+/// Leads a session of its own, hence a process group that can be killed whole.
+int new_session();
+
+/// Makes `fds[0..2]` the standard descriptors. Each is first copied above 2,
+/// so one dup2 cannot overwrite another's source.
+int set_stdio(const int fds[3]);
+
+/// Every descriptor above 2 closes at exec, whatever its origin: the
+/// engine's own, one the engine's parent left open (`exec 7<file; hearth
+/// run`), a pipe of the caller's. Marked close-on-exec rather than closed
+/// now, so a descriptor the child still execs through lasts until execveat;
+/// call it after everything the child opens for itself.
+int close_inherited();
+
+/// Every signal disposition back to default: the engine's handlers must not
+/// run in its memory from another process (signals stay blocked until
+/// unblock_signals, just before exec).
+void default_signals();
+
+/// Empties the signal mask: the program starts with nothing blocked.
+void unblock_signals();
+
+}  // namespace hearth::sandbox::child_setup
