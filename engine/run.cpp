@@ -1,6 +1,7 @@
 // A run's scheduling passes and the life of its steps' attempts.
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -105,6 +106,12 @@ Status Run::render_env() {
   // The declared secrets, read once: every attempt takes them from here.
   secret_values_ = read_declared_secrets(wf_);
   secrets_ = workflow_secrets(secret_values_);
+  // So is what the model's client takes from the environment (its API key
+  // above all), when a step talks to a model: client_for() reads only this.
+  model_env_.clear();
+  if (std::any_of(wf_.steps.begin(), wf_.steps.end(), [](const workflows::Step& st) { return st.agent.has_value(); }))
+    for (const char* name : kModelEnv)
+      if (const char* v = std::getenv(name); v && *v) model_env_[name] = v;
   ctx_ = {{"inputs", payload_}, {"env", env_}, {"steps", nlohmann::json::object()}, {"run", run_context()}};
   return {};
 }

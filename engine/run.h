@@ -166,6 +166,11 @@ class Run {
   std::map<std::string, std::unique_ptr<model::Client>> clients_;  // by model spec; outlive the harnesses
   SecretValues secret_values_;  // the workflow's declared secrets, read when the run started or resumed
   std::shared_ptr<const commands::SecretSet> secrets_;  // every secret of the workflow's commands and proxies
+  // The environment the model's client reads (model::make_client), read
+  // with the declared secrets: a key changed or removed later changes nothing.
+  static constexpr const char* kModelEnv[] = {"HEARTH_MODEL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
+                                              "OPENAI_API_KEY", "OPENAI_BASE_URL"};
+  std::map<std::string, std::string> model_env_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::optional<sandbox::Workspace> workspace_;
 

@@ -33,7 +33,7 @@ Result<model::Client*> Run::client_for(const workflows::AgentStep& a) {
   if (spec.empty()) spec = wf_.model.name;
   from_workflow = !spec.empty() && opts_.model.empty();
   if (spec.empty())
-    if (const char* env = std::getenv("HEARTH_MODEL")) spec = env;
+    if (auto it = model_env_.find("HEARTH_MODEL"); it != model_env_.end()) spec = it->second;
   if (spec.empty())
     return Error{"no model: set [model] name in the workflow, 'model' on the step, HEARTH_MODEL, or --model"};
   // A cassette named by the workflow is read beneath the repository (a step
@@ -42,6 +42,10 @@ Result<model::Client*> Run::client_for(const workflows::AgentStep& a) {
   if (from_workflow && spec.rfind("replay:", 0) == 0 && spec.size() > 7 && spec[7] != '/') options.replay_root = opts_.repo;
   if (auto it = clients_.find(spec); it != clients_.end()) return it->second.get();
   options.base_url = wf_.model.base_url;
+  options.getenv = [env = model_env_](const std::string& name) -> std::optional<std::string> {
+    auto it = env.find(name);
+    return it == env.end() ? std::nullopt : std::optional<std::string>(it->second);
+  };
   if (spec.rfind("replay:", 0) != 0) options.record_path = opts_.record;
   if (secrets_)
     for (auto& v : secrets_->patterns()) options.secrets.push_back(v);
