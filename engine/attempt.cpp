@@ -16,6 +16,31 @@ namespace hearth::engine {
 
 Attempt::Attempt(Run& run, const workflows::Step& def, int number) : run_(run), def_(def), number_(number) {}
 
+namespace {
+
+// A host-implemented command's handler as the broker calls it, after the
+// call passed the command's policy and path checks. A handler that throws
+// fails its call (a reply it made first stands); the engine goes on.
+auto host_call(CommandHandler handler, CommandCall base) {
+  return [handler = std::move(handler), base = std::move(base)](const commands::HostCall& call,
+                                                                std::function<void(commands::HostReply)> reply) {
+    CommandCall c = base;
+    c.argv = call.argv;
+    c.cwd = call.cwd;
+    c.input = call.input;
+    auto answer = [reply](CommandReply r) { reply({r.exit_code, std::move(r.output), std::move(r.error)}); };
+    try {
+      handler(c, answer);
+    } catch (const std::exception& e) {
+      answer({1, "", "hearth: the host's handler of '" + c.argv.at(0) + "' failed: " + e.what() + "\n"});
+    } catch (...) {
+      answer({1, "", "hearth: the host's handler of '" + c.argv.at(0) + "' failed\n"});
+    }
+  };
+}
+
+}  // namespace
+
 // ---- 1. prepare ----
 
 Status Attempt::prepare(const std::map<std::string, std::string>& base_env, nlohmann::json& ctx) {
@@ -112,13 +137,10 @@ Status Attempt::prepare_grants(const nlohmann::json& ctx, std::map<std::string, 
     // A push reads no object store besides the workspace's but those the engine lent it.
     if (c.git) c.push.lent_objects = ws.read_only;
     if (!wf.commands.at(c.name).host) continue;
-    const HostCommand* handler = run_.host_command(c.name);
+    const CommandHandler* handler = run_.host_command(c.name);
     if (!handler)  // checked at start: unregistered since
       return Error{"[commands." + c.name + "] is implemented by the embedding program, which has no handler for it"};
-    HostContext context{run_.id(), def_.id, number_, ws.path};
-    c.host = [context, fn = *handler](const commands::HostCall& call, std::function<void(commands::HostReply)> reply) {
-      fn(context, call, std::move(reply));
-    };
+    c.host = host_call(*handler, CommandCall{run_.id(), def_.id, number_, {}, "", ws.path, ""});
   }
   grants_ = std::move(*g);
   env["PATH"] = (inside ? std::string(kGrantsInside) + "/bin" : grants_->bin_dir) + ":" + env["PATH"];

@@ -30,6 +30,29 @@ nlohmann::json usage_json(const model::Usage& u) {
           {"cache_creation_input_tokens", u.cache_creation_input_tokens}};
 }
 
+// A host-implemented tool's handler as the agent calls it. What the model
+// reads is redacted like a bash call's output; a reply after the run ended
+// is dropped; a handler that throws fails its call.
+auto host_tool_call(Run* run, ToolHandler handler, ToolCall base) {
+  return [run, alive = run->alive(), handler = std::move(handler), base = std::move(base)](
+             const nlohmann::json& args, std::function<void(agent::ToolResult)> done) {
+    ToolCall c = base;
+    c.arguments_json = args.dump();
+    auto answer = [run, alive, done = std::move(done)](ToolReply r) {
+      auto a = alive.lock();
+      if (!a || !*a) return;
+      done({run->redact(std::move(r.text)), r.is_error});
+    };
+    try {
+      handler(c, answer);
+    } catch (const std::exception& e) {
+      answer({"the tool " + c.tool + " failed: " + e.what(), true});
+    } catch (...) {
+      answer({"the tool " + c.tool + " failed", true});
+    }
+  };
+}
+
 }  // namespace
 
 // What prepare() adds for an agent step: its instructions, rendered now so
@@ -122,21 +145,11 @@ Status Attempt::start_agent(std::optional<nlohmann::json> carried) {
   spec.bash = bash_.get();
   for (const auto& name : a.tools) {
     if (!run_.workflow().tools.count(name)) continue;
-    const HostTool* tool = run_.host_tool(name);
+    const RegisteredTool* tool = run_.host_tool(name);
     if (!tool)  // checked at start: unregistered since
       return Error{"[tools." + name + "] is implemented by the embedding program, which has no handler for it"};
-    HostContext context{run_.id(), def_.id, number_, ws.path};
     agent::CustomTool custom{{name, tool->description, tool->input_schema}, {}};
-    custom.call = [run, alive = run_.alive(), context, fn = tool->call](const nlohmann::json& args,
-                                                                       std::function<void(agent::ToolResult)> done) {
-      // What the model reads is redacted like a bash call's output.
-      fn(context, args, [run, alive, done = std::move(done)](agent::ToolResult r) {
-        auto a = alive.lock();
-        if (!a || !*a) return;
-        r.text = run->redact(std::move(r.text));
-        done(std::move(r));
-      });
-    };
+    custom.call = host_tool_call(run, tool->handler, ToolCall{run_.id(), def_.id, number_, name, "", ws.path});
     spec.custom_tools.push_back(std::move(custom));
   }
   spec.result_schema = a.result_schema;

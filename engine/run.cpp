@@ -17,14 +17,14 @@ Status Run::choose_sandbox() {
   std::string where = wf_.path;
   if (explicit_table)
     where += ":" + std::to_string(wf_.sandbox.location.line) + ":" + std::to_string(wf_.sandbox.location.column);
-  if (!explicit_table || engine_.sandbox_.kind() == kind) {
-    sandbox_ = &engine_.sandbox_;
+  sandbox::Sandbox& fallback = engine_.default_sandbox();
+  if (!explicit_table || fallback.kind() == kind) {
+    sandbox_ = &fallback;
   } else {
-    auto it = engine_.sandboxes_.find(kind);
-    if (it == engine_.sandboxes_.end())
+    sandbox_ = engine_.sandbox_of_kind(kind);
+    if (!sandbox_)
       return Error{where + ": [sandbox] kind = \"" + kind + "\" is not available to this engine (it runs commands with '" +
-                   std::string(engine_.sandbox_.kind()) + "')"};
-    sandbox_ = it->second;
+                   std::string(fallback.kind()) + "')"};
   }
   // Fail closed: a run never moves to a weaker backend than it asked for.
   if (auto why = sandbox_->unavailable(); !why.empty())
@@ -70,7 +70,7 @@ Status Run::begin(const nlohmann::json& payload) {
   payload_ = payload;
   if (auto s = choose_sandbox(); !s.ok()) return s;
   if (auto s = render_env(); !s.ok()) return s;
-  Store& store = engine_.store_;
+  Store& store = engine_.store();
   RunRecord r{opts_.run_id, wf_.name, wf_.path, wf_.hash, wf_.text, payload_, opts_.repo, "running",
               now_ms(),     {},       "",       lease_owner(), now_ms()};
   if (auto s = store.begin(); !s.ok()) return s;
@@ -117,7 +117,7 @@ Status Run::render_env() {
 }
 
 Status Run::commit_and_go(Status s) {
-  Store& store = engine_.store_;
+  Store& store = engine_.store();
   if (s.ok()) s = store.commit();
   if (!s.ok()) {
     store.rollback();
@@ -133,7 +133,7 @@ Status Run::commit_and_go(Status s) {
 void Run::on_heartbeat(uv_timer_t* t) noexcept {
   auto* self = static_cast<Run*>(t->data);
   if (self->finishing_ || !self->fatal_.ok()) return;
-  Store& store = self->engine_.store_;
+  Store& store = self->engine_.store();
   Status s = store.begin();
   if (s.ok()) s = store.set_lease(self->id(), lease_owner(), now_ms());
   if (s.ok()) s = store.commit();
@@ -208,7 +208,7 @@ bool Run::spawn_some() {
 
 Status Run::event(const char* type, const std::string& step, nlohmann::json data) {
   EventRecord e{id(), ++seq_, now_ms(), type, step, std::move(data)};
-  Status s = engine_.store_.insert_event(e);
+  Status s = engine_.store().insert_event(e);
   pending_events_.push_back(std::move(e));
   return s;
 }
@@ -218,7 +218,7 @@ Status Run::event(const char* type, const std::string& step, nlohmann::json data
 // committed and its events delivered before the caller goes on. A failed
 // write stops the run (fail_fatally).
 Status Run::commit_now(const std::function<Status()>& write) {
-  Store& store = engine_.store_;
+  Store& store = engine_.store();
   if (!fatal_.ok()) return fatal_;
   Status s = store.begin();
   if (s.ok()) s = write();
@@ -237,13 +237,13 @@ void Run::deliver_events() {
   auto events = std::move(pending_events_);
   pending_events_.clear();
   for (auto& e : events)
-    for (auto* o : engine_.observers_) o->on_event(e);
+    for (auto* o : engine_.observers()) o->on_event(e);
 }
 
 void Run::pass() {
   if (finishing_) return;
   if (!fatal_.ok()) return finish_after_fatal();
-  Store& store = engine_.store_;
+  Store& store = engine_.store();
   std::vector<size_t> to_spawn;
   bool run_done = false;
   Status s = store.begin();
@@ -391,7 +391,7 @@ Status Run::start_attempt(StepState& st) {
   a.step_id = st.rec.id;
   a.number = st.rec.attempts;
   a.started_at = *st.rec.started_at;
-  Store& store = engine_.store_;
+  Store& store = engine_.store();
   if (auto s = store.insert_attempt(id(), a); !s.ok()) return s;
   if (st.carried_state) {
     // The conversation an interrupted attempt left, now this attempt's: a
@@ -407,7 +407,7 @@ Status Run::close_step(StepState& st, const char* status, const std::string& rea
   st.rec.status = status;
   st.rec.reason = reason;
   st.rec.finished_at = now_ms();
-  if (auto s = engine_.store_.update_step(id(), st.rec); !s.ok()) return s;
+  if (auto s = engine_.store().update_step(id(), st.rec); !s.ok()) return s;
   return event(type, st.rec.id, {{"reason", reason}});
 }
 
@@ -427,7 +427,7 @@ void Run::spawn(StepState& st) {
 }
 
 void Run::output(const std::string& step, std::string_view chunk) {
-  for (auto* o : engine_.observers_) o->on_output(id(), step, chunk);
+  for (auto* o : engine_.observers()) o->on_output(id(), step, chunk);
 }
 
 Status Run::record_outcome(StepState& st) {
@@ -448,7 +448,7 @@ Status Run::record_outcome(StepState& st) {
     if (covered && st.rec.failures < policy.attempts && !cancelling_) return schedule_retry(st, std::move(a), o.message);
   }
   st.rec.status = o.status;
-  Store& store = engine_.store_;
+  Store& store = engine_.store();
   if (auto s = store.finish_attempt(id(), a); !s.ok()) return s;
   if (auto s = store.update_step(id(), st.rec); !s.ok()) return s;
   nlohmann::json data = {{"attempt", a.number},
@@ -476,7 +476,7 @@ Status Run::schedule_retry(StepState& st, AttemptRecord a, const std::string& me
   }
   st.rec.status = "waiting";
   st.rec.retry_at = now_ms() + delay;
-  Store& store = engine_.store_;
+  Store& store = engine_.store();
   if (auto s = store.finish_attempt(id(), a); !s.ok()) return s;
   if (auto s = store.update_step(id(), st.rec); !s.ok()) return s;
   return event(event_type::step_retrying, st.rec.id,
@@ -494,8 +494,8 @@ RunStatus Run::outcome_status() const {
 Status Run::finish_run() {
   RunStatus status = outcome_status();
   int64_t at = now_ms();
-  if (auto s = engine_.store_.update_run(id(), to_string(status), at, ""); !s.ok()) return s;
-  if (auto s = engine_.store_.set_lease(id(), "", 0); !s.ok()) return s;
+  if (auto s = engine_.store().update_run(id(), to_string(status), at, ""); !s.ok()) return s;
+  if (auto s = engine_.store().set_lease(id(), "", 0); !s.ok()) return s;
   return event(event_type::run_finished, "",
                {{"status", to_string(status)}, {"error", ""}, {"duration_ms", ms_since(started_)}});
 }
@@ -508,9 +508,9 @@ void Run::finish_with(RunStatus status, const std::string& error) {
   (void)remove_tree(scratch_dir());  // what steps left there: never followed
   std::error_code ec;
   std::filesystem::remove_all(grants_root(), ec);
-  RunOutcome outcome{id(), status, error};
+  RunResult outcome{id(), status, error};
   auto done = std::move(done_);
-  engine_.finished(this);
+  engine_.finished(id());
   close();
   if (done) done(outcome);
 }

@@ -61,11 +61,11 @@ struct StepState {
 
 class Run {
  public:
-  Run(Engine& engine, const workflows::Workflow& wf, RunOptions opts, std::function<void(const RunOutcome&)> done)
+  Run(Engine& engine, const workflows::Workflow& wf, RunOptions opts, std::function<void(const RunResult&)> done)
       : engine_(engine), wf_(wf), opts_(std::move(opts)), done_(std::move(done)) {
-    uv_idle_init(engine_.loop_, &idle_);
-    uv_timer_init(engine_.loop_, &retry_timer_);
-    uv_timer_init(engine_.loop_, &heartbeat_);
+    uv_idle_init(engine_.loop(), &idle_);
+    uv_timer_init(engine_.loop(), &retry_timer_);
+    uv_timer_init(engine_.loop(), &heartbeat_);
     for (auto* h : handles()) h->data = this;
     for (size_t i = 0; i < wf_.steps.size(); ++i) {
       StepState s;
@@ -99,8 +99,8 @@ class Run {
   void cancel(const std::string& reason);
 
   // ---- what an attempt uses of its run (attempt.h) ----
-  uv_loop_t* loop() const { return engine_.loop_; }
-  Store& store() const { return engine_.store_; }
+  uv_loop_t* loop() const { return engine_.loop(); }
+  Store& store() const { return engine_.store(); }
   sandbox::Sandbox& sandbox() const { return *sandbox_; }
   bool isolated() const { return sandbox_ && sandbox_->kind() != "local"; }
   const workflows::Workflow& workflow() const { return wf_; }
@@ -118,8 +118,8 @@ class Run {
   Status ensure_scratch_dir();
   std::string grants_root() const;
   const std::string& shim_path() { return engine_.shim_path(); }
-  const HostCommand* host_command(const std::string& name) const;
-  const HostTool* host_tool(const std::string& name) const;
+  const CommandHandler* host_command(const std::string& name) const { return engine_.host_command(name); }
+  const RegisteredTool* host_tool(const std::string& name) const { return engine_.host_tool(name); }
   // The workflow's declared secrets, read when the run started or resumed.
   const SecretValues& secret_values() const { return secret_values_; }
   // Every secret of the workflow's commands and proxies.
@@ -280,7 +280,7 @@ class Run {
   sandbox::Sandbox* sandbox_ = nullptr;  // chosen by choose_sandbox()
   workflows::Workflow wf_;  // the run's own copy; StepState::def points into it
   RunOptions opts_;
-  std::function<void(const RunOutcome&)> done_;
+  std::function<void(const RunResult&)> done_;
   nlohmann::json payload_;
   nlohmann::json env_ = nlohmann::json::object();  // the workflow's env, rendered at start
   std::map<std::string, std::string> base_env_;     // step_base_env() plus env_
@@ -299,7 +299,6 @@ class Run {
   uv_timer_t retry_timer_{};    // wakes waiting retries
   uv_timer_t heartbeat_{};      // renews the lease
   int closed_handles_ = 0;      // the Run deletes itself when all three have closed
-  friend class Engine;
 };
 
 }  // namespace hearth::engine

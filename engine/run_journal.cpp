@@ -11,16 +11,6 @@ std::string Run::grants_root() const {
   return (std::filesystem::path(opts_.scratch_dir).parent_path() / "grants" / id()).string();
 }
 
-const HostCommand* Run::host_command(const std::string& name) const {
-  auto it = engine_.host_commands_.find(name);
-  return it == engine_.host_commands_.end() ? nullptr : &it->second;
-}
-
-const HostTool* Run::host_tool(const std::string& name) const {
-  auto it = engine_.host_tools_.find(name);
-  return it == engine_.host_tools_.end() ? nullptr : &it->second;
-}
-
 std::string Run::redact(std::string text) const {
   if (!secrets_ || secrets_->empty()) return text;
   return secrets_->redact(text);
@@ -49,7 +39,7 @@ Result<model::Client*> Run::client_for(const workflows::AgentStep& a) {
   if (spec.rfind("replay:", 0) != 0) options.record_path = opts_.record;
   if (secrets_)
     for (auto& v : secrets_->patterns()) options.secrets.push_back(v);
-  auto client = model::make_client(engine_.loop_, spec, std::move(options));
+  auto client = model::make_client(engine_.loop(), spec, std::move(options));
   if (!client) return client.error();
   auto* raw = client->get();
   clients_[spec] = std::move(*client);
@@ -82,7 +72,7 @@ nlohmann::json call_data(const commands::Invocation& inv) {
 // Committed before the program starts: after a crash, a call with a start
 // and no end is known to have possibly happened.
 Status Run::journal_call_started(const std::string& step, int attempt, const commands::Invocation& inv) {
-  Store& store = engine_.store_;
+  Store& store = engine_.store();
   CallRecord c = to_record(step, attempt, inv);
   if (!inv.allowed) {
     c.outcome = "refused";
@@ -97,7 +87,7 @@ Status Run::journal_call_started(const std::string& step, int attempt, const com
 
 void Run::journal_call_finished(const std::string& step, int attempt, const commands::Invocation& inv) {
   if (!inv.allowed) return;  // recorded whole when refused
-  Store& store = engine_.store_;
+  Store& store = engine_.store();
   CallRecord c = to_record(step, attempt, inv);
   c.finished_at = now_ms();
   c.outcome = inv.timed_out ? "timed-out" : inv.shim_gone ? "abandoned" : "exited";
@@ -150,7 +140,7 @@ Status Run::save_checkpoint(const std::string& step, int attempt, const nlohmann
   header = hide(std::move(header));
   const nlohmann::json& messages = state.at("messages");
   int turns = state.value("turns", 0);
-  Store& store = engine_.store_;
+  Store& store = engine_.store();
   return commit_now([&]() -> Status {
     auto stored = store.checkpoint_messages(id(), step, attempt);
     if (!stored) return stored.error();

@@ -25,7 +25,7 @@ using hearth::testing::TempDir;
 using hearth::testing::Upstream;
 using hearth::testing::TempRepo;
 using hearth::testing::write_file;
-using RunStatus = hearth::engine::RunStatus;
+using RunStatus = hearth::RunStatus;
 
 const std::string kAtStart = "tok_S3cr3t-at-start-5a0c2e";
 const std::string kLater = "tok_S3cr3t-set-later-c81d47";
