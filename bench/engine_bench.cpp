@@ -214,7 +214,7 @@ void install_io_shim() {
 
 // ---- floors --------------------------------------------------------------
 
-// What the engine hands the sandbox for one step (engine.cpp prepare_spec).
+// What the engine hands the sandbox for one step (Attempt::prepare, engine/attempt.cpp).
 sandbox::ExecSpec step_spec(const std::string& repo) {
   sandbox::ExecSpec spec;
   spec.argv = {"bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", "true"};

@@ -175,7 +175,7 @@ Status Run::interrupt(StepState& st) {
   st.rec.interruptions += 1;
   st.rec.finished_at = last.finished_at;
   // A skill or prompt step continues its conversation from the last
-  // checkpoint (run_agent.cpp) instead of starting over.
+  // checkpoint (attempt_agent.cpp) instead of starting over.
   std::optional<nlohmann::json> conversation;
   if (st.def->agent) {
     auto saved = store.load_checkpoint(id(), st.rec.id, last.number);

@@ -1,8 +1,11 @@
 // Private to engine/: one live run. A Run owns three libuv handles (a pass
 // scheduler, a retry timer, a lease heartbeat) and deletes itself once they
 // have closed (close()). The Engine holds a non-owning pointer from start()
-// or resume() until finished(). Scheduling and execution live in run.cpp,
-// taking over a recorded run in resume.cpp.
+// or resume() until finished(). A Run schedules: its passes record the
+// outcomes of ended attempts, decide ready steps and finish the run
+// (run.cpp); each step's attempt is an Attempt (attempt.h), which the Run
+// prepares, records as started, starts, and records once it has ended.
+// Taking over a recorded run is in resume.cpp.
 #pragma once
 
 #include <unistd.h>
