@@ -21,16 +21,6 @@ namespace hearth {
 
 namespace {
 
-RunStatus public_status(engine::RunStatus s) {
-  switch (s) {
-    case engine::RunStatus::running: return RunStatus::running;
-    case engine::RunStatus::succeeded: return RunStatus::succeeded;
-    case engine::RunStatus::failed: return RunStatus::failed;
-    case engine::RunStatus::cancelled: return RunStatus::cancelled;
-  }
-  return RunStatus::failed;
-}
-
 // Text of stored JSON: strings the store holds (command output in results)
 // need not be valid UTF-8, so bad bytes become U+FFFD instead of throwing.
 std::string dump(const nlohmann::json& j) {
@@ -86,16 +76,6 @@ void call_soon(uv_loop_t* loop, std::function<void()> fn) {
 
 }  // namespace
 
-const char* to_string(RunStatus status) {
-  switch (status) {
-    case RunStatus::running: return "running";
-    case RunStatus::succeeded: return "succeeded";
-    case RunStatus::failed: return "failed";
-    case RunStatus::cancelled: return "cancelled";
-  }
-  return "unknown";
-}
-
 const char* version() { return HEARTH_VERSION; }
 
 struct detail::EngineImpl : engine::Observer {
@@ -129,9 +109,9 @@ struct detail::EngineImpl : engine::Observer {
   }
 
   // A workflow that needs the namespace backend where this host has none.
-  std::function<void(const engine::RunOutcome&)> finished(FinishedCallback done) {
-    return [this, done = std::move(done)](const engine::RunOutcome& o) {
-      if (done) done(RunResult{o.run_id, public_status(o.status), o.error});
+  std::function<void(const RunResult&)> finished(FinishedCallback done) {
+    return [this, done = std::move(done)](const RunResult& o) {
+      if (done) done(o);
       maybe_drained();
     };
   }
@@ -225,20 +205,7 @@ Status Engine::register_command(const std::string& name, CommandHandler handler)
   bool ok = !name.empty() && name.find('/') == std::string::npos && name != "." && name != "..";
   if (!ok) return Error{"hearth::Engine::register_command: '" + name + "' is not a plain file name"};
   if (!handler) return Error{"hearth::Engine::register_command: the handler of '" + name + "' is empty"};
-  impl_->engine->set_host_command(name, [handler = std::move(handler)](const engine::HostContext& ctx,
-                                                                       const commands::HostCall& call,
-                                                                       std::function<void(commands::HostReply)> reply) {
-    CommandCall c{ctx.run_id, ctx.step_id, ctx.attempt, call.argv, call.cwd, ctx.workspace, call.input};
-    auto answer = [reply](CommandReply r) { reply({r.exit_code, std::move(r.output), std::move(r.error)}); };
-    // A handler that throws fails its call (a reply it made first stands); the engine goes on.
-    try {
-      handler(c, answer);
-    } catch (const std::exception& e) {
-      answer({1, "", "hearth: the host's handler of '" + c.argv.at(0) + "' failed: " + e.what() + "\n"});
-    } catch (...) {
-      answer({1, "", "hearth: the host's handler of '" + c.argv.at(0) + "' failed\n"});
-    }
-  });
+  impl_->engine->set_host_command(name, std::move(handler));
   return {};
 }
 
@@ -257,22 +224,7 @@ Status Engine::register_tool(const std::string& name, const std::string& descrip
     return Error{where + "the input schema of '" + name + "' must be a JSON Schema with \"type\": \"object\""};
   if (auto compiled = agent::ResultSchema::compile(schema); !compiled)
     return Error{where + "the input schema of '" + name + "': " + compiled.message()};
-  engine::HostTool tool;
-  tool.description = description;
-  tool.input_schema = std::move(schema);
-  tool.call = [name, handler = std::move(handler)](const engine::HostContext& ctx, const nlohmann::json& args,
-                                                   std::function<void(agent::ToolResult)> done) {
-    ToolCall c{ctx.run_id, ctx.step_id, ctx.attempt, name, args.dump(), ctx.workspace};
-    auto answer = [done](ToolReply r) { done({std::move(r.text), r.is_error}); };
-    try {
-      handler(c, answer);
-    } catch (const std::exception& e) {
-      answer({"the tool " + name + " failed: " + e.what(), true});
-    } catch (...) {
-      answer({"the tool " + name + " failed", true});
-    }
-  };
-  impl_->engine->set_host_tool(name, std::move(tool));
+  impl_->engine->set_host_tool(name, engine::RegisteredTool{description, std::move(schema), std::move(handler)});
   return {};
 }
 

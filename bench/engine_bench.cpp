@@ -214,7 +214,7 @@ void install_io_shim() {
 
 // ---- floors --------------------------------------------------------------
 
-// What the engine hands the sandbox for one step (engine.cpp prepare_spec).
+// What the engine hands the sandbox for one step (Attempt::prepare, engine/attempt.cpp).
 sandbox::ExecSpec step_spec(const std::string& repo) {
   sandbox::ExecSpec spec;
   spec.argv = {"bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", "true"};
@@ -389,7 +389,7 @@ RunFigures run_once(const workflows::Workflow& wf, const std::string& base, int 
   uv_loop_t loop;
   uv_loop_init(&loop);
   RunFigures f;
-  engine::RunOutcome outcome;
+  hearth::RunResult outcome;
   int finished = 0;
   {
     engine::Engine eng(&loop, **store, *sb);
@@ -402,7 +402,7 @@ RunFigures run_once(const workflows::Workflow& wf, const std::string& base, int 
     CpuTimes cpu0 = cpu_now();
     f.rss_start = rss_mib();
     auto t = Clock::now();
-    auto id = eng.start(wf, opts, [&](const engine::RunOutcome& o) {
+    auto id = eng.start(wf, opts, [&](const hearth::RunResult& o) {
       outcome = o;
       ++finished;
       f.rss_end = rss_mib();
@@ -424,8 +424,8 @@ RunFigures run_once(const workflows::Workflow& wf, const std::string& base, int 
   size_t ok = 0;
   if (steps)
     for (auto& s : *steps) ok += s.status == "succeeded";
-  if (finished != 1 || outcome.status != engine::RunStatus::succeeded || ok != wf.steps.size()) {
-    std::fprintf(stderr, "the run did not succeed: %s (%zu of %zu steps succeeded) %s\n", engine::to_string(outcome.status),
+  if (finished != 1 || outcome.status != hearth::RunStatus::succeeded || ok != wf.steps.size()) {
+    std::fprintf(stderr, "the run did not succeed: %s (%zu of %zu steps succeeded) %s\n", hearth::to_string(outcome.status),
                  ok, wf.steps.size(), outcome.error.c_str());
     std::exit(2);
   }

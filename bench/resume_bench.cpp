@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
     engine::RunOptions o;
     o.run_id = "bench";
     o.repo = dir.string();
-    return e.start(*loaded.workflow, o, [](const engine::RunOutcome&) {});
+    return e.start(*loaded.workflow, o, [](const hearth::RunResult&) {});
   });
   std::printf("resume_bench: %d-step chain, first run (last step fails) took %.0f ms\n", steps, ms(Clock::now() - t0));
   std::ofstream(dir / "ok") << "";
@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
     drive(store_path, &watch, [&](engine::Engine& e) {
       engine::ResumeOptions o;
       if (r > 0) o.from = {last};  // after the first resume the run has succeeded
-      return e.resume("bench", o, [](const engine::RunOutcome&) {});
+      return e.resume("bench", o, [](const hearth::RunResult&) {});
     });
     resume_ms.push_back(ms(watch.started - begin));
   }

@@ -213,9 +213,9 @@ void Server::start_run(const QueuedRun& q) {
     if (auto s = store_.count_delivery_start(q.delivery); !s.ok()) return store_failure(s);
   }
   if (--p.unstarted == 0 && p.state == "accepted") set_state(q.delivery, "started", "");
-  auto on_finished = [this, q](const engine::RunOutcome& o) {
+  auto on_finished = [this, q](const hearth::RunResult& o) {
     active_.erase(q.run_id);
-    bool interrupted = o.status == engine::RunStatus::cancelled && cancelled_;
+    bool interrupted = o.status == hearth::RunStatus::cancelled && cancelled_;
     run_done(q, o.error, interrupted);
     request_flush();
     if (!stopping_) pump();

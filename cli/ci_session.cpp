@@ -34,8 +34,8 @@ void CiSession::on_signal(uv_signal_t* h, int signum) noexcept {
                                                     (signum == SIGINT ? "SIGINT" : "SIGTERM"));
 }
 
-std::function<void(const engine::RunOutcome&)> CiSession::on_finished() {
-  return [this](const engine::RunOutcome& o) { outcomes_.push_back(o); };
+std::function<void(const hearth::RunResult&)> CiSession::on_finished() {
+  return [this](const hearth::RunResult& o) { outcomes_.push_back(o); };
 }
 
 int CiSession::wait() {
@@ -43,8 +43,8 @@ int CiSession::wait() {
   int rc = kExitOk;
   for (auto& o : outcomes_) {
     if (!o.error.empty()) std::cerr << "run " << o.run_id << " failed: " << o.error << "\n";
-    if (o.status == engine::RunStatus::cancelled) rc = kExitCancelled;
-    else if (o.status != engine::RunStatus::succeeded && rc == kExitOk) rc = kExitRunFailed;
+    if (o.status == hearth::RunStatus::cancelled) rc = kExitCancelled;
+    else if (o.status != hearth::RunStatus::succeeded && rc == kExitOk) rc = kExitRunFailed;
   }
   return rc;
 }

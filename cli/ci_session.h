@@ -27,7 +27,7 @@ class CiSession {
 
   engine::Engine& engine() { return *engine_; }
   /// The callback to pass to Engine::start/resume; records the outcome.
-  std::function<void(const engine::RunOutcome&)> on_finished();
+  std::function<void(const hearth::RunResult&)> on_finished();
   /// Runs the loop until every run has finished; returns the exit code:
   /// 130 if any run was cancelled, else 1 if any failed, else 0.
   int wait();
@@ -40,7 +40,7 @@ class CiSession {
   std::unique_ptr<sandbox::Sandbox> namespace_;  // or its refusing stand-in (sandbox.h)
   std::unique_ptr<engine::Engine> engine_;
   uv_signal_t sigint_{}, sigterm_{};
-  std::vector<engine::RunOutcome> outcomes_;
+  std::vector<hearth::RunResult> outcomes_;
 };
 
 }  // namespace hearth::cli

@@ -8,16 +8,6 @@
 
 namespace hearth::engine {
 
-const char* to_string(RunStatus s) {
-  switch (s) {
-    case RunStatus::running: return "running";
-    case RunStatus::succeeded: return "succeeded";
-    case RunStatus::failed: return "failed";
-    case RunStatus::cancelled: return "cancelled";
-  }
-  return "unknown";
-}
-
 Engine::Engine(uv_loop_t* loop, Store& store, sandbox::Sandbox& sandbox)
     : loop_(loop), store_(store), sandbox_(sandbox) {}
 
@@ -26,7 +16,7 @@ Engine::~Engine() = default;
 void Engine::add_observer(Observer* observer) { observers_.push_back(observer); }
 
 Result<std::string> Engine::start(const workflows::Workflow& workflow, RunOptions options,
-                                  std::function<void(const RunOutcome&)> on_finished) {
+                                  std::function<void(const RunResult&)> on_finished) {
   if (options.run_id.empty()) options.run_id = new_run_id();
   if (!valid_run_id(options.run_id))
     return Error{"invalid run id '" + options.run_id + "': use 1-128 letters, digits, '.', '_' or '-'"};
@@ -82,6 +72,19 @@ void Engine::cancel_all(const std::string& reason) {
   for (auto& [id, run] : runs_) run->cancel(reason);
 }
 
-void Engine::finished(Run* run) { runs_.erase(run->id()); }
+sandbox::Sandbox* Engine::sandbox_of_kind(const std::string& kind) const {
+  auto it = sandboxes_.find(kind);
+  return it == sandboxes_.end() ? nullptr : it->second;
+}
+
+const CommandHandler* Engine::host_command(const std::string& name) const {
+  auto it = host_commands_.find(name);
+  return it == host_commands_.end() ? nullptr : &it->second;
+}
+
+const RegisteredTool* Engine::host_tool(const std::string& name) const {
+  auto it = host_tools_.find(name);
+  return it == host_tools_.end() ? nullptr : &it->second;
+}
 
 }  // namespace hearth::engine

@@ -30,14 +30,15 @@
 #include "engine/events.h"
 #include "engine/grants.h"
 #include "engine/store.h"
+#include "hearth/engine.h"
 #include "sandbox/sandbox.h"
 #include "workflows/workflow.h"
 
 namespace hearth::engine {
 
-enum class RunStatus { running, succeeded, failed, cancelled };
-const char* to_string(RunStatus s);
-
+// What a run is given, once hearth::Engine has parsed the public options
+// (StartOptions, ResumeOptions, EngineOptions): the payload as JSON, a loaded
+// workflow, and per run what the public API sets per engine.
 struct RunOptions {
   std::string run_id;              // empty: a new id (ids.h)
   std::string repo;                // the workspace root; absolute
@@ -74,29 +75,12 @@ inline constexpr int64_t kLeaseStaleMs = 30000;
 /// without a live lease was interrupted: `hearth resume` continues it.
 bool lease_alive(const RunRecord& run);
 
-struct RunOutcome {
-  std::string run_id;
-  RunStatus status = RunStatus::failed;
-  std::string error;  // set when the run failed for a reason other than a step
-  int exit_code() const { return status == RunStatus::succeeded ? 0 : status == RunStatus::cancelled ? 130 : 1; }
-};
-
-/// Which call of a host-implemented command or tool (below) this is.
-struct HostContext {
-  std::string run_id, step_id;
-  int attempt = 0;
-  std::string workspace;  // host directory of the step's workspace
-};
-/// A granted command implemented by the program embedding the engine
-/// (`[commands.<name>] host = true`): called on the loop after the call has
-/// passed the command's policy and path checks.
-using HostCommand = std::function<void(const HostContext&, const commands::HostCall&,
-                                       std::function<void(commands::HostReply)>)>;
-/// A model-facing tool implemented by that program (`[tools.<name>]`).
-struct HostTool {
+/// A model-facing tool implemented by the program embedding the engine
+/// (`[tools.<name>]`; hearth::Engine::register_tool checked its schema).
+struct RegisteredTool {
   std::string description;
-  nlohmann::json input_schema;  // JSON Schema of the arguments; checked before `call`
-  std::function<void(const HostContext&, const nlohmann::json& args, std::function<void(agent::ToolResult)>)> call;
+  nlohmann::json input_schema;  // JSON Schema of the arguments; checked before the handler is called
+  ToolHandler handler;
 };
 
 class Run;
@@ -128,7 +112,7 @@ class Engine {
   /// On success returns the run id; on_finished fires exactly once, on the
   /// loop thread, after the run's final state has committed.
   Result<std::string> start(const workflows::Workflow& workflow, RunOptions options,
-                            std::function<void(const RunOutcome&)> on_finished);
+                            std::function<void(const RunResult&)> on_finished);
 
   /// Continues a recorded run that is not finished (interrupted by a crash,
   /// failed or cancelled) from its stored state and workflow snapshot:
@@ -138,7 +122,7 @@ class Engine {
   /// every step that did not succeed runs again. Refused while another live
   /// engine holds the run's lease. Same callback contract as start().
   Result<std::string> resume(const std::string& run_id, ResumeOptions options,
-                             std::function<void(const RunOutcome&)> on_finished);
+                             std::function<void(const RunResult&)> on_finished);
 
   /// Cancels a running run: running steps are killed (their process groups:
   /// SIGTERM, then SIGKILL after the grace period), steps not yet started
@@ -151,31 +135,43 @@ class Engine {
 
   /// Implements the command `name` of workflows that declare it with
   /// host = true; replaces an earlier one. Steps started afterwards use it.
-  void set_host_command(const std::string& name, HostCommand handler) { host_commands_[name] = std::move(handler); }
+  void set_host_command(const std::string& name, CommandHandler handler) { host_commands_[name] = std::move(handler); }
   /// Implements the tool `name` of workflows that declare [tools.<name>].
-  void set_host_tool(const std::string& name, HostTool tool) { host_tools_[name] = std::move(tool); }
+  void set_host_tool(const std::string& name, RegisteredTool tool) { host_tools_[name] = std::move(tool); }
   /// An error naming each host command and tool that a step of `wf` uses
   /// and this engine does not implement; ok when there is none.
   Status check_host_parts(const workflows::Workflow& wf) const;
 
- private:
-  friend class Run;
-  void finished(Run* run);  // called by Run once it is done
-
-  uv_loop_t* loop_;
-  Store& store_;
-  sandbox::Sandbox& sandbox_;
-  std::map<std::string, sandbox::Sandbox*> sandboxes_;  // by kind, besides sandbox_
-  // hearth-shim for granted commands (grants.h), looked up on first use.
+  // ---- what a run uses of its engine (run.h) ----
+  uv_loop_t* loop() const { return loop_; }
+  Store& store() const { return store_; }
+  /// The backend given to the constructor.
+  sandbox::Sandbox& default_sandbox() const { return sandbox_; }
+  /// The backend added for `kind`, or null.
+  sandbox::Sandbox* sandbox_of_kind(const std::string& kind) const;
+  const std::vector<Observer*>& observers() const { return observers_; }
+  /// Null when the host implements no such command or tool.
+  const CommandHandler* host_command(const std::string& name) const;
+  const RegisteredTool* host_tool(const std::string& name) const;
+  /// hearth-shim for granted commands (grants.h), looked up on first use;
+  /// empty when there is none.
   const std::string& shim_path() {
     if (shim_path_.empty()) shim_path_ = find_shim();
     return shim_path_;
   }
+  /// Called by a run once it is done: the engine forgets it.
+  void finished(const std::string& run_id) { runs_.erase(run_id); }
+
+ private:
+  uv_loop_t* loop_;
+  Store& store_;
+  sandbox::Sandbox& sandbox_;
+  std::map<std::string, sandbox::Sandbox*> sandboxes_;  // by kind, besides sandbox_
   std::string shim_path_;
   std::vector<Observer*> observers_;
   std::map<std::string, Run*> runs_;  // each Run owns itself; freed after its handles close
-  std::map<std::string, HostCommand> host_commands_;
-  std::map<std::string, HostTool> host_tools_;
+  std::map<std::string, CommandHandler> host_commands_;
+  std::map<std::string, RegisteredTool> host_tools_;
 };
 
 }  // namespace hearth::engine

@@ -54,7 +54,7 @@ bool lease_alive(const RunRecord& run) {
 
 
 Status Run::adopt(const ResumeOptions& ropts) {
-  Store& store = engine_.store_;
+  Store& store = engine_.store();
   if (auto s = choose_sandbox(); !s.ok()) return s;
   if (auto s = store.begin(); !s.ok()) return s;
   Status s = adopt_in_transaction(ropts);
@@ -67,7 +67,7 @@ Status Run::adopt(const ResumeOptions& ropts) {
 }
 
 Status Run::adopt_in_transaction(const ResumeOptions& ropts) {
-  Store& store = engine_.store_;
+  Store& store = engine_.store();
   auto run = store.load_run(id());
   if (!run) return run.error();
   if (run->lease_owner != lease_owner() && lease_alive(*run)) {
@@ -159,7 +159,7 @@ Status Run::adopt_in_transaction(const ResumeOptions& ropts) {
 }
 
 Status Run::interrupt(StepState& st) {
-  Store& store = engine_.store_;
+  Store& store = engine_.store();
   // Its processes may have outlived the engine: end them before anything
   // (this attempt's record, or a new attempt) can happen.
   int leftovers = kill_leftovers(id(), st.rec.id);
@@ -175,7 +175,7 @@ Status Run::interrupt(StepState& st) {
   st.rec.interruptions += 1;
   st.rec.finished_at = last.finished_at;
   // A skill or prompt step continues its conversation from the last
-  // checkpoint (run_agent.cpp) instead of starting over.
+  // checkpoint (attempt_agent.cpp) instead of starting over.
   std::optional<nlohmann::json> conversation;
   if (st.def->agent) {
     auto saved = store.load_checkpoint(id(), st.rec.id, last.number);
@@ -239,7 +239,7 @@ Status Run::interrupt(StepState& st) {
 }
 
 Result<std::string> Engine::resume(const std::string& run_id, ResumeOptions ropts,
-                                   std::function<void(const RunOutcome&)> on_finished) {
+                                   std::function<void(const RunResult&)> on_finished) {
   if (runs_.count(run_id)) return Error{"run " + run_id + " is already running in this engine"};
   auto run = store_.load_run(run_id);
   if (!run) return run.error();

@@ -1,10 +1,10 @@
 // A run's scheduling passes and the life of its steps' attempts.
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
-#include "engine/output_file.h"
 #include "engine/run.h"
 #include "engine/step_env.h"
 #include "engine/working_directory.h"
@@ -17,14 +17,14 @@ Status Run::choose_sandbox() {
   std::string where = wf_.path;
   if (explicit_table)
     where += ":" + std::to_string(wf_.sandbox.location.line) + ":" + std::to_string(wf_.sandbox.location.column);
-  if (!explicit_table || engine_.sandbox_.kind() == kind) {
-    sandbox_ = &engine_.sandbox_;
+  sandbox::Sandbox& fallback = engine_.default_sandbox();
+  if (!explicit_table || fallback.kind() == kind) {
+    sandbox_ = &fallback;
   } else {
-    auto it = engine_.sandboxes_.find(kind);
-    if (it == engine_.sandboxes_.end())
+    sandbox_ = engine_.sandbox_of_kind(kind);
+    if (!sandbox_)
       return Error{where + ": [sandbox] kind = \"" + kind + "\" is not available to this engine (it runs commands with '" +
-                   std::string(engine_.sandbox_.kind()) + "')"};
-    sandbox_ = it->second;
+                   std::string(fallback.kind()) + "')"};
   }
   // Fail closed: a run never moves to a weaker backend than it asked for.
   if (auto why = sandbox_->unavailable(); !why.empty())
@@ -70,7 +70,7 @@ Status Run::begin(const nlohmann::json& payload) {
   payload_ = payload;
   if (auto s = choose_sandbox(); !s.ok()) return s;
   if (auto s = render_env(); !s.ok()) return s;
-  Store& store = engine_.store_;
+  Store& store = engine_.store();
   RunRecord r{opts_.run_id, wf_.name, wf_.path, wf_.hash, wf_.text, payload_, opts_.repo, "running",
               now_ms(),     {},       "",       lease_owner(), now_ms()};
   if (auto s = store.begin(); !s.ok()) return s;
@@ -85,10 +85,8 @@ void Run::cancel(const std::string& reason) {
   if (cancelling_ || finishing_) return;
   cancelling_ = true;
   cancel_reason_ = reason;
-  for (auto& s : steps_) {
-    if (s.process) s.process->kill();
-    if (s.harness) s.harness->cancel();
-  }
+  for (auto& s : steps_)
+    if (s.attempt) s.attempt->cancel();
   schedule();
 }
 
@@ -108,12 +106,18 @@ Status Run::render_env() {
   // The declared secrets, read once: every attempt takes them from here.
   secret_values_ = read_declared_secrets(wf_);
   secrets_ = workflow_secrets(secret_values_);
+  // So is what the model's client takes from the environment (its API key
+  // above all), when a step talks to a model: client_for() reads only this.
+  model_env_.clear();
+  if (std::any_of(wf_.steps.begin(), wf_.steps.end(), [](const workflows::Step& st) { return st.agent.has_value(); }))
+    for (const char* name : kModelEnv)
+      if (const char* v = std::getenv(name); v && *v) model_env_[name] = v;
   ctx_ = {{"inputs", payload_}, {"env", env_}, {"steps", nlohmann::json::object()}, {"run", run_context()}};
   return {};
 }
 
 Status Run::commit_and_go(Status s) {
-  Store& store = engine_.store_;
+  Store& store = engine_.store();
   if (s.ok()) s = store.commit();
   if (!s.ok()) {
     store.rollback();
@@ -129,7 +133,7 @@ Status Run::commit_and_go(Status s) {
 void Run::on_heartbeat(uv_timer_t* t) noexcept {
   auto* self = static_cast<Run*>(t->data);
   if (self->finishing_ || !self->fatal_.ok()) return;
-  Store& store = self->engine_.store_;
+  Store& store = self->engine_.store();
   Status s = store.begin();
   if (s.ok()) s = store.set_lease(self->id(), lease_owner(), now_ms());
   if (s.ok()) s = store.commit();
@@ -204,7 +208,7 @@ bool Run::spawn_some() {
 
 Status Run::event(const char* type, const std::string& step, nlohmann::json data) {
   EventRecord e{id(), ++seq_, now_ms(), type, step, std::move(data)};
-  Status s = engine_.store_.insert_event(e);
+  Status s = engine_.store().insert_event(e);
   pending_events_.push_back(std::move(e));
   return s;
 }
@@ -214,7 +218,7 @@ Status Run::event(const char* type, const std::string& step, nlohmann::json data
 // committed and its events delivered before the caller goes on. A failed
 // write stops the run (fail_fatally).
 Status Run::commit_now(const std::function<Status()>& write) {
-  Store& store = engine_.store_;
+  Store& store = engine_.store();
   if (!fatal_.ok()) return fatal_;
   Status s = store.begin();
   if (s.ok()) s = write();
@@ -233,18 +237,18 @@ void Run::deliver_events() {
   auto events = std::move(pending_events_);
   pending_events_.clear();
   for (auto& e : events)
-    for (auto* o : engine_.observers_) o->on_event(e);
+    for (auto* o : engine_.observers()) o->on_event(e);
 }
 
 void Run::pass() {
   if (finishing_) return;
   if (!fatal_.ok()) return finish_after_fatal();
-  Store& store = engine_.store_;
+  Store& store = engine_.store();
   std::vector<size_t> to_spawn;
   bool run_done = false;
   Status s = store.begin();
   for (size_t i = 0; s.ok() && i < steps_.size(); ++i)
-    if (steps_[i].exited) s = record_outcome(steps_[i]);
+    if (steps_[i].attempt && steps_[i].attempt->ended()) s = record_outcome(steps_[i]);
   if (s.ok()) s = decide_steps(to_spawn);
   if (s.ok() && running_ == 0 && to_spawn.empty() && all_terminal()) {
     s = finish_run();
@@ -267,10 +271,8 @@ void Run::fail_fatally(const Status& s) {
   if (!fatal_.ok()) return;
   pending_events_.clear();
   fatal_ = s;
-  for (auto& st : steps_) {
-    if (st.process) st.process->kill();
-    if (st.harness) st.harness->cancel();
-  }
+  for (auto& st : steps_)
+    if (st.attempt) st.attempt->cancel();
   finish_after_fatal();
 }
 
@@ -311,7 +313,7 @@ Status Run::decide_steps(std::vector<size_t>& to_spawn) {
       if (running_ + static_cast<int>(to_spawn.size()) >= jobs) return {};
       if (waiting) {
         // A retry: its condition held when it first ran.
-        Status prepared = prepare_spec(st, context_for(st));
+        Status prepared = prepare_attempt(st, context_for(st));
         if (!prepared.ok()) {
           if (auto s = close_step(st, "failed", prepared.message(), event_type::step_failed); !s.ok()) return s;
         } else {
@@ -355,7 +357,7 @@ Result<std::string> Run::decide(StepState& st) {
   } else if (!fns.success) {
     return "'" + failed_need + "' did not succeed";
   }
-  if (auto s = prepare_spec(st, ctx); !s.ok()) return s.error();
+  if (auto s = prepare_attempt(st, ctx); !s.ok()) return s.error();
   return std::string();
 }
 
@@ -371,86 +373,11 @@ nlohmann::json& Run::context_for(const StepState& st) {
   return ctx_;
 }
 
-Status Run::prepare_spec(StepState& st, nlohmann::json& ctx) {
-  const workflows::Step& def = *st.def;
-  auto where = [&](const std::string& what) { return "step '" + def.id + "': " + what + ": "; };
-  std::map<std::string, std::string> env = base_env_;
-  for (auto& v : def.env) {
-    auto text = v.value.parsed.render(ctx);
-    if (!text) return Error{where("env '" + v.name + "'") + text.message()};
-    env[v.name] = *text;
-    ctx["env"][v.name] = *text;
-  }
-  for (auto& [var, expression] : def.run_slots) {
-    auto value = expression.evaluate(ctx);
-    if (!value) return Error{where("run") + "${{ " + expression.text() + " }}: " + value.message()};
-    env[var] = workflows::expr::to_text(*value);
-  }
-  if (auto s = ensure_workspace(); !s.ok()) return Error{where("workspace") + s.message()};
-  std::filesystem::path cwd = workspace_->path;
-  if (def.working_directory) {
-    auto dir = def.working_directory->parsed.render(ctx);
-    if (!dir) return Error{where("working-directory") + dir.message()};
-    auto inside = resolve_working_directory(workspace_->path, *dir);
-    if (!inside) return Error{where("working-directory") + inside.message()};
-    cwd = *inside;
-  }
-  // Each attempt's own directory, made fresh when it is spawned.
-  st.attempt_dir = scratch_dir() + "/" + def.id + "." + std::to_string(st.rec.attempts + 1);
-  st.output_inside = st.attempt_dir + "/" + kOutputFileName;
-  env["HEARTH_RUN_ID"] = id();
-  env["HEARTH_STEP_ID"] = def.id;
-  env["HEARTH_WORKSPACE"] = workspace_->path;
-  st.spec = {};
-  if (isolated()) {
-    auto& iso = st.spec.isolation;
-    iso.workspace = workspace_->path;
-    // A checkout reads its objects from the host repository's database.
-    for (auto& p : workspace_->read_only) iso.binds.push_back({p, p, false});
-    iso.network = wf_.sandbox.network == "host" ? sandbox::Network::host : sandbox::Network::none;
-    iso.memory_bytes = wf_.sandbox.memory_bytes;
-    iso.pids = wf_.sandbox.pids;
-    iso.cpus = wf_.sandbox.cpus;
-    // Only this attempt's own directory (its output file) at /run/hearth:
-    // never another step's, nor an earlier attempt's.
-    iso.binds.push_back({st.attempt_dir, "/run/hearth", true});
-    // The engine's state directory (the database, other runs' workspaces and
-    // grant sockets) is hidden when it lives inside the workspace, as the
-    // default <repo>/.hearth does with workspace = "repo".
-    if (auto rel = hidden_state_dir()) iso.hidden.push_back(*rel);
-    // The engine trusts .hearth/ (workflows, skills) on the next run: a step
-    // may read it but never change it, wherever the state lives.
-    if (auto s = keep_dot_hearth(workspace_->path); !s.ok()) return Error{where("workspace") + s.message()};
-    iso.read_only.push_back(".hearth");
-    st.output_inside = std::string("/run/hearth/") + kOutputFileName;
-    env["HEARTH_WORKSPACE"] = sandbox::kWorkspaceInside;
-  }
-  env["HEARTH_OUTPUT"] = st.output_inside;
-  st.grants.reset();
-  if (!def.commands.empty()) {
-    if (auto s = prepare_grants_for(st, ctx); !s.ok()) return Error{where("commands") + s.message()};
-    // A push reads no object store besides the workspace's but those the engine lent it.
-    for (auto& c : st.grants->broker.commands)
-      if (c.git) c.push.lent_objects = workspace_->read_only;
-    bool inside = isolated();
-    env["PATH"] = (inside ? std::string(kGrantsInside) + "/bin" : st.grants->bin_dir) + ":" + env["PATH"];
-    env["HEARTH_COMMAND_SOCKET"] = inside ? std::string(kGrantsInside) + "/commands.sock" : st.grants->socket;
-    if (inside) {
-      st.spec.isolation.binds.push_back({st.grants->dir, kGrantsInside, true});
-      st.spec.isolation.binds.push_back({engine_.shim_path(), kShimInside, false});
-    }
-  }
-  if (auto s = prepare_proxies_for(st); !s.ok()) return Error{where("proxies") + s.message()};
-  if (def.agent) {
-    if (auto s = prepare_agent(st, ctx); !s.ok()) return Error{where(def.agent->prompt ? "prompt" : "skill") + s.message()};
-  } else {
-    st.spec.argv = {"bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", def.run};
-  }
-  for (auto& [k, v] : env) st.spec.env.push_back(k + "=" + v);
-  st.spec.cwd = cwd.string();
-  st.spec.timeout = def.timeout;
-  st.spec.kill_grace = opts_.kill_grace;
-  return {};
+Status Run::prepare_attempt(StepState& st, nlohmann::json& ctx) {
+  st.attempt = std::make_unique<Attempt>(*this, *st.def, st.rec.attempts + 1);
+  Status s = st.attempt->prepare(base_env_, ctx);
+  if (!s.ok()) st.attempt.reset();
+  return s;
 }
 
 Status Run::start_attempt(StepState& st) {
@@ -459,201 +386,87 @@ Status Run::start_attempt(StepState& st) {
   st.rec.started_at = now_ms();
   st.rec.finished_at.reset();
   st.rec.retry_at.reset();
-  st.attempt = AttemptRecord{};
-  st.attempt.step_id = st.rec.id;
-  st.attempt.number = st.rec.attempts;
-  st.attempt.started_at = *st.rec.started_at;
-  Store& store = engine_.store_;
-  if (auto s = store.insert_attempt(id(), st.attempt); !s.ok()) return s;
+  AttemptRecord& a = st.attempt->record;
+  a = AttemptRecord{};
+  a.step_id = st.rec.id;
+  a.number = st.rec.attempts;
+  a.started_at = *st.rec.started_at;
+  Store& store = engine_.store();
+  if (auto s = store.insert_attempt(id(), a); !s.ok()) return s;
   if (st.carried_state) {
     // The conversation an interrupted attempt left, now this attempt's: a
     // crash before its first checkpoint resumes from it again.
     int turns = st.carried_state->value("turns", 0);
-    if (auto s = store.save_checkpoint(id(), st.rec.id, st.attempt.number, turns, *st.carried_state); !s.ok()) return s;
+    if (auto s = store.save_checkpoint(id(), st.rec.id, a.number, turns, *st.carried_state); !s.ok()) return s;
   }
   if (auto s = store.update_step(id(), st.rec); !s.ok()) return s;
-  return event(event_type::step_started, st.rec.id, {{"attempt", st.attempt.number}});
+  return event(event_type::step_started, st.rec.id, {{"attempt", a.number}});
 }
 
 Status Run::close_step(StepState& st, const char* status, const std::string& reason, const char* type) {
   st.rec.status = status;
   st.rec.reason = reason;
   st.rec.finished_at = now_ms();
-  if (auto s = engine_.store_.update_step(id(), st.rec); !s.ok()) return s;
+  if (auto s = engine_.store().update_step(id(), st.rec); !s.ok()) return s;
   return event(type, st.rec.id, {{"reason", reason}});
 }
 
-Status Run::make_attempt_dir(StepState& st) {
-  // The run's scratch directory is made once per run, private to the
-  // engine's user; the step creates $HEARTH_OUTPUT if it has outputs.
-  if (!scratch_ready_) {
-    std::error_code ec;
-    std::filesystem::create_directories(scratch_dir(), ec);
-    if (ec) return Error{"cannot create " + scratch_dir() + ": " + ec.message()};
-    std::filesystem::permissions(scratch_dir(), std::filesystem::perms::owner_all, ec);
-    scratch_ready_ = true;
-  }
-  // Whatever an earlier engine left under this name (a crash) goes first.
-  if (auto s = remove_tree(st.attempt_dir); !s.ok()) return s;
-  auto dir = make_fresh_dir(st.attempt_dir, 0700);
-  if (!dir) return dir.error();
-  st.attempt_dir_fd = std::move(*dir);
+Status Run::ensure_scratch_dir() {
+  if (scratch_ready_) return {};
+  std::error_code ec;
+  std::filesystem::create_directories(scratch_dir(), ec);
+  if (ec) return Error{"cannot create " + scratch_dir() + ": " + ec.message()};
+  std::filesystem::permissions(scratch_dir(), std::filesystem::perms::owner_all, ec);
+  scratch_ready_ = true;
   return {};
 }
 
-void Run::remove_attempt_dir(StepState& st) {
-  st.attempt_dir_fd.reset();
-  if (!st.attempt_dir.empty()) (void)remove_tree(st.attempt_dir);  // leftovers go with the run's scratch
-}
-
 void Run::spawn(StepState& st) {
-  st.started = std::chrono::steady_clock::now();
-  sandbox::ExecCallbacks cb;
-  StepState* sp = &st;  // steps_ never reallocates after begin()
-  cb.on_output = [this, sp](std::string_view chunk) { on_output(*sp, chunk); };
-  cb.on_exit = [this, sp](const sandbox::ExitInfo& info) {
-    sp->process = nullptr;
-    close_broker(*sp);
-    close_proxies(*sp);
-    if (sp->redactor) {
-      std::string rest = sp->redactor->flush();
-      sp->redactor.reset();
-      if (!rest.empty()) on_output(*sp, rest);
-    }
-    sp->exit = info;
-    sp->exited = true;
-    schedule();
-  };
   ++running_;
-  if (secrets_ && !secrets_->empty()) st.redactor = std::make_unique<commands::StreamRedactor>(secrets_);
-  Status started = make_attempt_dir(st);
-  if (started.ok()) started = start_broker(st);
-  if (started.ok()) started = start_proxies(st);
-  if (!started.ok()) {
-    close_broker(st);
-    st.redactor.reset();
-    st.spawn_error = started.message();
-    st.exited = true;
-    schedule();
-    return;
-  }
-  if (st.def->agent) {
-    if (auto s = start_agent(st); !s.ok()) {
-      close_broker(st);
-      close_proxies(st);
-      st.redactor.reset();
-      st.bash.reset();
-      st.spawn_error = s.message();
-      st.exited = true;
-      schedule();
-    }
-    return;
-  }
-  auto p = sandbox_->spawn(engine_.loop_, st.spec, std::move(cb));
-  if (!p) {
-    close_broker(st);
-    close_proxies(st);
-    st.redactor.reset();
-    st.spawn_error = p.message();
-    st.exited = true;
-    schedule();
-    return;
-  }
-  st.process = *p;
-  if (cancelling_) st.process->kill();
+  st.attempt->start(std::exchange(st.carried_state, std::nullopt));
 }
 
-void Run::on_output(StepState& st, std::string_view raw) {
-  std::string redacted;
-  std::string_view chunk = raw;
-  if (st.redactor) {
-    redacted = st.redactor->push(raw);
-    chunk = redacted;
-    if (chunk.empty()) return;
-  }
-  st.attempt.output_bytes += static_cast<int64_t>(chunk.size());
-  st.attempt.output_tail.append(chunk);
-  if (st.attempt.output_tail.size() > 2 * kTailBytes)
-    st.attempt.output_tail.erase(0, st.attempt.output_tail.size() - kTailBytes);
-  for (auto* o : engine_.observers_) o->on_output(id(), st.rec.id, chunk);
+void Run::output(const std::string& step, std::string_view chunk) {
+  for (auto* o : engine_.observers()) o->on_output(id(), step, chunk);
 }
 
 Status Run::record_outcome(StepState& st) {
-  st.exited = false;
   --running_;
-  AttemptRecord& a = st.attempt;
-  if (a.output_tail.size() > kTailBytes) a.output_tail.erase(0, a.output_tail.size() - kTailBytes);
-  a.finished_at = now_ms();
-  std::string status = "failed", message;
-  if (!st.spawn_error.empty()) {
-    a.reason = "spawn-error";
-    message = st.spawn_error;
-  } else if (st.agent_outcome) {
-    agent_outcome_of(st, status, message);
-  } else {
-    a.exit_code = st.exit.exit_status;
-    a.signal = st.exit.term_signal;
-    if (st.exit.killed) {
-      a.reason = "cancelled";
-      status = "cancelled";
-      message = cancel_reason_;
-    } else if (st.exit.timed_out) {
-      a.reason = "timeout";
-      message = "timed out after " + std::to_string(st.def->timeout->count()) + "ms";
-    } else {
-      a.reason = "exited";
-      auto outputs = read_outputs(st);
-      if (!outputs) {
-        a.reason = "output-error";
-        message = outputs.message();
-      } else {
-        st.rec.outputs = *outputs;
-        if (secrets_ && !secrets_->empty())
-          for (auto& [k, v] : st.rec.outputs.items())
-            if (v.is_string()) v = secrets_->redact(v.get<std::string>());
-        if (st.exit.exit_status == 0) status = "succeeded";
-        else message = "exited with code " + std::to_string(st.exit.exit_status);
-      }
-    }
-  }
-  st.spawn_error.clear();
-  st.harness.reset();
-  st.bash.reset();
-  remove_attempt_dir(st);  // after the agent's session, which borrows its descriptor
-  st.agent_outcome.reset();
-  st.agent_timed_out = false;
+  AttemptOutcome o = st.attempt->outcome();
+  AttemptRecord a = std::move(st.attempt->record);
+  st.attempt.reset();  // closes what it held
+  if (o.outputs) st.rec.outputs = std::move(*o.outputs);
+  if (o.result) st.rec.result = std::move(*o.result);
   st.rec.interruptions = 0;
   st.rec.exit_code = a.exit_code;
   st.rec.finished_at = a.finished_at;
-  st.rec.reason = message;
-  if (status == "failed") {
+  st.rec.reason = o.message;
+  if (o.status == "failed") {
     st.rec.failures += 1;
     const auto& policy = st.def->retry;
     bool covered = a.reason == "timeout" ? policy.on_timeout : policy.on_failure;
-    if (covered && st.rec.failures < policy.attempts && !cancelling_) return schedule_retry(st, message);
+    if (covered && st.rec.failures < policy.attempts && !cancelling_) return schedule_retry(st, std::move(a), o.message);
   }
-  st.rec.status = status;
-  Store& store = engine_.store_;
+  st.rec.status = o.status;
+  Store& store = engine_.store();
   if (auto s = store.finish_attempt(id(), a); !s.ok()) return s;
   if (auto s = store.update_step(id(), st.rec); !s.ok()) return s;
   nlohmann::json data = {{"attempt", a.number},
                          {"exit_code", a.exit_code ? nlohmann::json(*a.exit_code) : nlohmann::json()},
                          {"duration_ms", *a.finished_at - a.started_at}};
   const char* type = event_type::step_succeeded;
-  if (status == "succeeded") {
+  if (o.status == "succeeded") {
     data["outputs"] = st.rec.outputs;
     if (!st.rec.result.is_null()) data["result"] = st.rec.result;
-  }
-  else {
+  } else {
     data["reason"] = a.reason;
-    data["message"] = message;
-    type = status == "cancelled" ? event_type::step_cancelled : event_type::step_failed;
+    data["message"] = o.message;
+    type = o.status == "cancelled" ? event_type::step_cancelled : event_type::step_failed;
   }
-  st.attempt = AttemptRecord{};
   return event(type, st.rec.id, std::move(data));
 }
 
-Status Run::schedule_retry(StepState& st, const std::string& message) {
+Status Run::schedule_retry(StepState& st, AttemptRecord a, const std::string& message) {
   const auto& policy = st.def->retry;
   int64_t delay = policy.backoff(st.rec.failures).count();
   if (policy.jitter && delay > 1) {
@@ -661,31 +474,14 @@ Status Run::schedule_retry(StepState& st, const std::string& message) {
     uv_random(nullptr, nullptr, &r, sizeof r, 0, nullptr);
     delay = delay / 2 + static_cast<int64_t>(r % static_cast<uint32_t>(delay / 2 + 1));
   }
-  AttemptRecord a = std::move(st.attempt);
-  st.attempt = AttemptRecord{};
   st.rec.status = "waiting";
   st.rec.retry_at = now_ms() + delay;
-  Store& store = engine_.store_;
+  Store& store = engine_.store();
   if (auto s = store.finish_attempt(id(), a); !s.ok()) return s;
   if (auto s = store.update_step(id(), st.rec); !s.ok()) return s;
   return event(event_type::step_retrying, st.rec.id,
                {{"attempt", a.number}, {"reason", a.reason}, {"message", message}, {"retry_in_ms", delay},
                 {"exit_code", a.exit_code ? nlohmann::json(*a.exit_code) : nlohmann::json()}});
-}
-
-Result<nlohmann::json> Run::read_outputs(const StepState& st) {
-  // Written by the step, so hostile: read only as a regular file of its own
-  // directory, never through a symlink, a FIFO or a hard link, and bounded.
-  std::string where = "step '" + st.rec.id + "': $HEARTH_OUTPUT (" + st.output_inside + ")";
-  if (!st.attempt_dir_fd) return Error{where + ": the attempt's directory is not open"};
-  auto text = read_regular_beneath(st.attempt_dir_fd.get(), kOutputFileName, kMaxOutputFileBytes);
-  if (!text) return Error{where + " is refused: " + text.message()};
-  if (!*text) return nlohmann::json::object();  // the step wrote none (or removed it): no outputs
-  auto parsed = parse_output_file(**text);
-  if (!parsed) return Error{where + ": " + parsed.message()};
-  nlohmann::json out = nlohmann::json::object();
-  for (auto& [k, v] : *parsed) out[k] = v;
-  return out;
 }
 
 RunStatus Run::outcome_status() const {
@@ -698,25 +494,23 @@ RunStatus Run::outcome_status() const {
 Status Run::finish_run() {
   RunStatus status = outcome_status();
   int64_t at = now_ms();
-  if (auto s = engine_.store_.update_run(id(), to_string(status), at, ""); !s.ok()) return s;
-  if (auto s = engine_.store_.set_lease(id(), "", 0); !s.ok()) return s;
+  if (auto s = engine_.store().update_run(id(), to_string(status), at, ""); !s.ok()) return s;
+  if (auto s = engine_.store().set_lease(id(), "", 0); !s.ok()) return s;
   return event(event_type::run_finished, "",
                {{"status", to_string(status)}, {"error", ""}, {"duration_ms", ms_since(started_)}});
 }
 
 void Run::finish_with(RunStatus status, const std::string& error) {
   finishing_ = true;
-  for (auto& st : steps_) {
-    close_broker(st);
-    close_proxies(st);
-  }
+  for (auto& st : steps_)
+    if (st.attempt) st.attempt->stop_services();
   *alive_ = false;  // the brokers' last callbacks find the run gone
   (void)remove_tree(scratch_dir());  // what steps left there: never followed
   std::error_code ec;
   std::filesystem::remove_all(grants_root(), ec);
-  RunOutcome outcome{id(), status, error};
+  RunResult outcome{id(), status, error};
   auto done = std::move(done_);
-  engine_.finished(this);
+  engine_.finished(id());
   close();
   if (done) done(outcome);
 }

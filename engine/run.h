@@ -1,8 +1,11 @@
 // Private to engine/: one live run. A Run owns three libuv handles (a pass
 // scheduler, a retry timer, a lease heartbeat) and deletes itself once they
 // have closed (close()). The Engine holds a non-owning pointer from start()
-// or resume() until finished(). Scheduling and execution live in run.cpp,
-// taking over a recorded run in resume.cpp.
+// or resume() until finished(). A Run schedules: its passes record the
+// outcomes of ended attempts, decide ready steps and finish the run
+// (run.cpp); each step's attempt is an Attempt (attempt.h), which the Run
+// prepares, records as started, starts, and records once it has ended.
+// Taking over a recorded run is in resume.cpp.
 #pragma once
 
 #include <unistd.h>
@@ -20,18 +23,14 @@
 
 #include "commands/broker.h"
 #include "commands/redact.h"
-#include "engine/agent/harness.h"
-#include "engine/agent_bash.h"
+#include "engine/attempt.h"
 #include "engine/engine.h"
 #include "engine/events.h"
 #include "engine/grants.h"
-#include "engine/proxies.h"
 #include "sandbox/workspace.h"
-#include "util/safe_open.h"
 
 namespace hearth::engine {
 
-inline constexpr size_t kTailBytes = 64 * 1024;  // output kept per attempt
 inline constexpr uint64_t kHeartbeatMs = 5000;    // lease renewal; see kLeaseStaleMs
 
 inline bool terminal(const std::string& status) {
@@ -56,51 +55,20 @@ struct StepState {
   };
   std::optional<Upstream> upstream;
   std::vector<size_t> reads;      // indices of the steps its expressions read
-  // While an attempt is in flight:
-  sandbox::ExecSpec spec;         // prepared in the pass that starts it
-  sandbox::Process* process = nullptr;
-  AttemptRecord attempt;
-  // The attempt's own directory (<scratch>/<step>.<attempt>), made fresh by
-  // spawn() and removed by record_outcome(): the step sees only it, at
-  // /run/hearth in the namespace sandbox. The engine reads what the step left
-  // there (output file, the agent's cwd file) only through attempt_dir_fd.
-  // Declared before `bash`, which borrows the descriptor: it outlives it.
-  std::string attempt_dir;         // host path, set by prepare_spec()
-  std::string output_inside;       // $HEARTH_OUTPUT as the step sees it
-  UniqueFd attempt_dir_fd;
-  std::chrono::steady_clock::time_point started;
-  bool exited = false;            // an outcome waits to be recorded
-  sandbox::ExitInfo exit;
-  std::string spawn_error;
-  // Granted commands (engine/grants.h): prepared with the spec, the broker
-  // started with the process and closed when it exits.
-  std::optional<AttemptGrants> grants;
-  commands::Broker* broker = nullptr;
-  // API proxies (engine/proxies.h): prepared with the spec, the server
-  // started with the process and closed when it exits.
-  std::optional<AttemptProxies> proxies;
-  proxy::ProxyServer* proxy_server = nullptr;
-  // Output with every secret hidden before it is kept or shown.
-  std::unique_ptr<commands::StreamRedactor> redactor;
-  // Skill and prompt steps (run_agent.cpp): the attempt is a conversation.
-  std::string instructions;                  // rendered by prepare_spec()
-  std::optional<std::pair<std::string, std::string>> skill_dir;  // {host, as the agent names it} when not in its workspace
-  std::unique_ptr<SandboxBashSession> bash;  // declared before harness: outlives it
-  std::unique_ptr<agent::Harness> harness;
-  std::optional<agent::AgentOutcome> agent_outcome;
+  // The attempt being prepared, running or waiting for its outcome to be
+  // recorded (attempt.h); null between attempts.
+  std::unique_ptr<Attempt> attempt;
   std::optional<nlohmann::json> carried_state;  // resume: the conversation the next attempt continues
-  uv_timer_t* agent_timer = nullptr;         // the step's timeout
-  bool agent_timed_out = false;
 };
 
 
 class Run {
  public:
-  Run(Engine& engine, const workflows::Workflow& wf, RunOptions opts, std::function<void(const RunOutcome&)> done)
+  Run(Engine& engine, const workflows::Workflow& wf, RunOptions opts, std::function<void(const RunResult&)> done)
       : engine_(engine), wf_(wf), opts_(std::move(opts)), done_(std::move(done)) {
-    uv_idle_init(engine_.loop_, &idle_);
-    uv_timer_init(engine_.loop_, &retry_timer_);
-    uv_timer_init(engine_.loop_, &heartbeat_);
+    uv_idle_init(engine_.loop(), &idle_);
+    uv_timer_init(engine_.loop(), &retry_timer_);
+    uv_timer_init(engine_.loop(), &heartbeat_);
     for (auto* h : handles()) h->data = this;
     for (size_t i = 0; i < wf_.steps.size(); ++i) {
       StepState s;
@@ -133,6 +101,53 @@ class Run {
 
   void cancel(const std::string& reason);
 
+  // ---- what an attempt uses of its run (attempt.h) ----
+  uv_loop_t* loop() const { return engine_.loop(); }
+  Store& store() const { return engine_.store(); }
+  sandbox::Sandbox& sandbox() const { return *sandbox_; }
+  bool isolated() const { return sandbox_ && sandbox_->kind() != "local"; }
+  const workflows::Workflow& workflow() const { return wf_; }
+  const RunOptions& options() const { return opts_; }
+  // Prepares the workspace the first time a step needs it (a checkout is
+  // made then; a resumed run finds the one made before).
+  Status ensure_workspace();
+  /// REQUIRES: ensure_workspace() succeeded.
+  const sandbox::Workspace& workspace() const { return *workspace_; }
+  // The engine's state directory relative to the workspace, when it lives
+  // inside it (<repo>/.hearth with workspace = "repo"): hidden from steps.
+  std::optional<std::string> hidden_state_dir() const;
+  std::string scratch_dir() const { return opts_.scratch_dir + "/" + id(); }
+  // The run's scratch directory, made once per run, private to the engine's user.
+  Status ensure_scratch_dir();
+  std::string grants_root() const;
+  const std::string& shim_path() { return engine_.shim_path(); }
+  const CommandHandler* host_command(const std::string& name) const { return engine_.host_command(name); }
+  const RegisteredTool* host_tool(const std::string& name) const { return engine_.host_tool(name); }
+  // The workflow's declared secrets, read when the run started or resumed.
+  const SecretValues& secret_values() const { return secret_values_; }
+  // Every secret of the workflow's commands and proxies.
+  const std::shared_ptr<const commands::SecretSet>& secrets() const { return secrets_; }
+  std::string redact(std::string text) const;
+  // The model client of an agent step; clients outlive the attempts.
+  Result<model::Client*> client_for(const workflows::AgentStep& a);
+  // False once the run has finished: what an attempt's broker, proxies or
+  // host tools report later is dropped.
+  std::weak_ptr<bool> alive() const { return alive_; }
+  bool cancelling() const { return cancelling_; }
+  const std::string& cancel_reason() const { return cancel_reason_; }
+  // One write outside a scheduling pass, committed at once.
+  Status commit_now(const std::function<Status()>& write);
+  Status event(const char* type, const std::string& step, nlohmann::json data);
+  // Live output of a step, already redacted, to the observers.
+  void output(const std::string& step, std::string_view chunk);
+  // An attempt has ended: its outcome is recorded in the next pass.
+  void attempt_ended() { schedule(); }
+  // Written as they happen, between passes (run_journal.cpp).
+  Status journal_call_started(const std::string& step, int attempt, const commands::Invocation& inv);
+  void journal_call_finished(const std::string& step, int attempt, const commands::Invocation& inv);
+  void record_proxy_event(const std::string& step, int attempt, const proxy::ProxyEvent& e);
+  Status save_checkpoint(const std::string& step, int attempt, const nlohmann::json& state);
+
  private:
   std::vector<uv_handle_t*> handles() {
     return {reinterpret_cast<uv_handle_t*>(&idle_), reinterpret_cast<uv_handle_t*>(&retry_timer_),
@@ -149,38 +164,16 @@ class Run {
 
   // The backend for this run's [sandbox] kind; error when the engine has none.
   Status choose_sandbox();
-  bool isolated() const { return sandbox_ && sandbox_->kind() != "local"; }
   // The host directory the run's commands see at /workspace.
   std::string workspace_dir() const;
-  // Prepares the workspace the first time a step needs it (a checkout is
-  // made then; a resumed run finds the one made before).
-  Status ensure_workspace();
-  // The engine's state directory relative to the workspace, when it lives
-  // inside it (<repo>/.hearth with workspace = "repo"): hidden from steps.
-  std::optional<std::string> hidden_state_dir() const;
-  // Granted commands of an attempt: the grants, the broker and its journal.
-  Status prepare_grants_for(StepState& st, const nlohmann::json& ctx);
-  Status prepare_jail(StepState& st, commands::BrokerOptions& options);
-  Status start_broker(StepState& st);
-  void close_broker(StepState& st);
-  Status journal_call_started(StepState& st, const commands::Invocation& inv);
-  void journal_call_finished(StepState& st, const commands::Invocation& inv);
-  std::string grants_root() const;
-  // Skill and prompt steps (run_agent.cpp).
-  Status prepare_agent(StepState& st, const nlohmann::json& ctx);
-  Result<model::Client*> client_for(const workflows::AgentStep& a);
-  Status start_agent(StepState& st);
-  void stop_agent_timer(StepState& st);
-  void agent_outcome_of(StepState& st, std::string& status, std::string& message);
-  std::string redact(std::string text) const;
   std::map<std::string, std::unique_ptr<model::Client>> clients_;  // by model spec; outlive the harnesses
-  // API proxies of an attempt (run_proxies.cpp), like its grants.
-  Status prepare_proxies_for(StepState& st);
-  Status start_proxies(StepState& st);
-  void close_proxies(StepState& st);
-  void record_proxy_event(StepState& st, int attempt, const proxy::ProxyEvent& e);
   SecretValues secret_values_;  // the workflow's declared secrets, read when the run started or resumed
   std::shared_ptr<const commands::SecretSet> secrets_;  // every secret of the workflow's commands and proxies
+  // The environment the model's client reads (model::make_client), read
+  // with the declared secrets: a key changed or removed later changes nothing.
+  static constexpr const char* kModelEnv[] = {"HEARTH_MODEL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
+                                              "OPENAI_API_KEY", "OPENAI_BASE_URL"};
+  std::map<std::string, std::string> model_env_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::optional<sandbox::Workspace> workspace_;
 
@@ -221,12 +214,7 @@ class Run {
   bool spawn_some();
   std::deque<size_t> spawn_queue_;  // steps recorded as started, not yet spawned
 
-  Status event(const char* type, const std::string& step, nlohmann::json data);
-
   void deliver_events();
-
-  // One write outside a scheduling pass, committed at once (run.cpp).
-  Status commit_now(const std::function<Status()>& write);
 
   // One scheduling pass: record outcomes, decide ready steps, finish the run
   // if nothing is left; commit; then deliver events and spawn.
@@ -255,31 +243,25 @@ class Run {
   // only the steps its expressions read (the loader checked they are needs).
   nlohmann::json& context_for(const StepState& st);
 
-  Status prepare_spec(StepState& st, nlohmann::json& ctx);
+  // A new attempt of `st`, prepared (attempt.h); the step fails when it
+  // cannot be.
+  Status prepare_attempt(StepState& st, nlohmann::json& ctx);
 
-  std::string scratch_dir() const { return opts_.scratch_dir + "/" + id(); }
-
+  // Records the prepared attempt as started (committed before it starts).
   Status start_attempt(StepState& st);
 
   Status close_step(StepState& st, const char* status, const std::string& reason, const char* type);
 
-  // The attempt's own directory, made fresh before its process starts (a
-  // leftover of the same name is removed first) and opened; removed, never
-  // following what the step left there, once its outcome is recorded.
-  Status make_attempt_dir(StepState& st);
-  void remove_attempt_dir(StepState& st);
-
+  // Starts an attempt whose start has committed.
   void spawn(StepState& st);
 
-  void on_output(StepState& st, std::string_view chunk);
-
+  // Records an ended attempt's outcome; a failure covered by the retry
+  // policy waits for the next attempt instead.
   Status record_outcome(StepState& st);
 
   // Records the failed attempt and when the next one starts. The wait is
   // durable: retry_at is stored, so a resumed run waits out the remainder.
-  Status schedule_retry(StepState& st, const std::string& message);
-
-  Result<nlohmann::json> read_outputs(const StepState& st);
+  Status schedule_retry(StepState& st, AttemptRecord a, const std::string& message);
 
   RunStatus outcome_status() const;
 
@@ -289,7 +271,7 @@ class Run {
   // processes (already killed) to exit, then report the failure.
   void finish_after_fatal() {
     for (auto& s : steps_)
-      if (s.process || (s.harness && !s.agent_outcome)) return;  // their exits schedule another pass
+      if (s.attempt && s.attempt->in_flight()) return;  // their ends schedule another pass
     finish_with(RunStatus::failed, fatal_.message());
   }
 
@@ -301,7 +283,7 @@ class Run {
   sandbox::Sandbox* sandbox_ = nullptr;  // chosen by choose_sandbox()
   workflows::Workflow wf_;  // the run's own copy; StepState::def points into it
   RunOptions opts_;
-  std::function<void(const RunOutcome&)> done_;
+  std::function<void(const RunResult&)> done_;
   nlohmann::json payload_;
   nlohmann::json env_ = nlohmann::json::object();  // the workflow's env, rendered at start
   std::map<std::string, std::string> base_env_;     // step_base_env() plus env_
@@ -320,7 +302,6 @@ class Run {
   uv_timer_t retry_timer_{};    // wakes waiting retries
   uv_timer_t heartbeat_{};      // renews the lease
   int closed_handles_ = 0;      // the Run deletes itself when all three have closed
-  friend class Engine;
 };
 
 }  // namespace hearth::engine

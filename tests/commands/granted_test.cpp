@@ -19,7 +19,7 @@ using hearth::testing::read_file;
 using hearth::testing::TempDir;
 using hearth::testing::TempRepo;
 using hearth::testing::write_file;
-using RunStatus = hearth::engine::RunStatus;
+using RunStatus = hearth::RunStatus;
 
 const std::string kToken = "tok_S3cr3t-granted-9f2c71";
 

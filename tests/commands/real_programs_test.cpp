@@ -19,7 +19,7 @@ using hearth::testing::TestCa;
 using hearth::testing::Upstream;
 using hearth::testing::UpstreamRequest;
 using hearth::testing::write_file;
-using RunStatus = hearth::engine::RunStatus;
+using RunStatus = hearth::RunStatus;
 
 const std::string kGhToken = "ghe_S3cr3t-enterprise-7d41a9";
 const std::string kNpmToken = "npm_S3cr3t-registry-52c0e8";

@@ -7,7 +7,7 @@
 
 using hearth::testing::RunResult;
 using hearth::testing::TempRepo;
-using hearth::engine::RunStatus;
+using hearth::RunStatus;
 
 namespace {
 

@@ -21,9 +21,9 @@
 #include "engine/engine.h"
 #include "workflows/loader.h"
 
-namespace hearth::engine {
+namespace hearth {
 inline std::ostream& operator<<(std::ostream& os, RunStatus s) { return os << to_string(s); }
-}  // namespace hearth::engine
+}  // namespace hearth
 
 namespace hearth::testing {
 
@@ -125,7 +125,7 @@ struct Recorder : engine::Observer {
 };
 
 struct RunResult {
-  engine::RunOutcome outcome;
+  hearth::RunResult outcome;
   std::vector<engine::StepRecord> steps;
   std::vector<engine::EventRecord> events;  // as delivered to observers
   const engine::StepRecord& step(const std::string& id) const {
@@ -238,7 +238,7 @@ class TempRepo {
       opts.repo = dir_.str();
       opts.payload = payload;
       opts.jobs = 2;
-      if (!engine.start(wf, opts, [](const engine::RunOutcome&) {}).ok()) _exit(4);
+      if (!engine.start(wf, opts, [](const hearth::RunResult&) {}).ok()) _exit(4);
       uv_run(&loop, UV_RUN_DEFAULT);
       _exit(5);  // finished before the crash point: the test is wrong
     }
@@ -288,7 +288,7 @@ class TempRepo {
   const std::map<std::string, std::string>& last_output() const { return last_output_; }
 
  private:
-  using Done = std::function<void(const engine::RunOutcome&)>;
+  using Done = std::function<void(const hearth::RunResult&)>;
   using Begin = std::function<Result<std::string>(engine::Engine&, Done)>;
 
   // One engine on a fresh loop over the repository's store: begins a run
@@ -309,12 +309,12 @@ class TempRepo {
       Recorder rec;
       engine.add_observer(&rec);
       int finished = 0;
-      auto id = begin(engine, [&](const engine::RunOutcome& o) {
+      auto id = begin(engine, [&](const hearth::RunResult& o) {
         result.outcome = o;
         ++finished;
       });
       if (!id.ok() && tolerate_start_error_) {
-        result.outcome = {next_run_id_, engine::RunStatus::failed, id.message()};
+        result.outcome = {next_run_id_, hearth::RunStatus::failed, id.message()};
         ++finished;
       } else {
         BOOST_REQUIRE_MESSAGE(id.ok(), (id.ok() ? "" : id.message()));
@@ -343,7 +343,7 @@ class TempRepo {
     std::string message;
     {
       engine::Engine engine(&loop, **store, *sandbox);
-      auto id = begin(engine, [](const engine::RunOutcome&) { BOOST_FAIL("a refused run finished"); });
+      auto id = begin(engine, [](const hearth::RunResult&) { BOOST_FAIL("a refused run finished"); });
       BOOST_REQUIRE(!id.ok());
       message = id.message();
       uv_run(&loop, UV_RUN_DEFAULT);

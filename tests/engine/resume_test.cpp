@@ -12,7 +12,7 @@
 #include "tests/engine/fixture.h"
 
 using hearth::engine::ResumeOptions;
-using hearth::engine::RunStatus;
+using hearth::RunStatus;
 using hearth::testing::RunResult;
 using hearth::testing::TempRepo;
 

@@ -80,7 +80,7 @@ echo unreachable
   auto r = repo.run({}, 2);
   std::string out = repo.last_output().count("granted") ? repo.last_output().at("granted") : "";
   BOOST_TEST_MESSAGE(out);
-  BOOST_TEST(r.outcome.status == hearth::engine::RunStatus::succeeded);
+  BOOST_TEST(r.outcome.status == hearth::RunStatus::succeeded);
 
   // The allowed request went through, with the credential added on the way.
   BOOST_TEST(contains(out, "\"path\":\"/repos/o/r\""), out);
@@ -140,7 +140,7 @@ BOOST_AUTO_TEST_CASE(a_missing_secret_fails_the_step_naming_it) {
   unsetenv("HEARTH_E2E_API_TOKEN");
   TempRepo repo(workflow_for(up));
   auto r = repo.run();
-  BOOST_TEST(r.outcome.status == hearth::engine::RunStatus::failed);
+  BOOST_TEST(r.outcome.status == hearth::RunStatus::failed);
   const std::string& reason = r.step("granted").reason;
   BOOST_TEST(contains(reason, "the secret HEARTH_E2E_API_TOKEN (header 'Authorization' of proxy 'api') is not set"), reason);
   BOOST_TEST(up.requests() == 0);

@@ -17,7 +17,7 @@ using hearth::testing::Reply;
 using hearth::testing::ScopedEnv;
 using hearth::testing::TempRepo;
 using hearth::testing::write_file;
-using RunStatus = hearth::engine::RunStatus;
+using RunStatus = hearth::RunStatus;
 
 const std::string kToken = "tok_agent-S3cr3t-4b1d77";
 

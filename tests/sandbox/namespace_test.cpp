@@ -460,7 +460,7 @@ echo "again=$(cat made.txt)" >> "$HEARTH_OUTPUT"
 )WF");
   auto first = repo.run();
   unsetenv("HEARTH_TEST_ENGINE_SECRET");
-  BOOST_TEST(first.outcome.status == hearth::engine::RunStatus::failed);
+  BOOST_TEST(first.outcome.status == hearth::RunStatus::failed);
   auto ws = repo.root() / ".hearth" / "workspaces" / first.outcome.run_id;
   BOOST_TEST(hearth::testing::read_file(ws / "made.txt") == "hello\n");
   BOOST_TEST(!repo.exists("made.txt"));  // the repository is untouched
@@ -468,7 +468,7 @@ echo "again=$(cat made.txt)" >> "$HEARTH_OUTPUT"
   BOOST_TEST(env.find("tok-456") == std::string::npos, env);
   BOOST_TEST(env.find("GREETING=hello") != std::string::npos, env);
   auto second = repo.resume(first.outcome.run_id);
-  BOOST_TEST(second.outcome.status == hearth::engine::RunStatus::succeeded);
+  BOOST_TEST(second.outcome.status == hearth::RunStatus::succeeded);
   bool saw_outputs = false;
   for (auto& e : second.events)
     if (e.type == "step.succeeded" && e.step_id == "use") {
@@ -517,7 +517,7 @@ echo "diff=$(git diff --name-only)" >> "$HEARTH_OUTPUT"
   sh("git config credential.helper 'store --file /root/.never'");
   hearth::testing::write_file(root / "scratch.txt", "not committed\n");
   auto first = repo.run();
-  BOOST_TEST(first.outcome.status == hearth::engine::RunStatus::failed);  // "again" fails once
+  BOOST_TEST(first.outcome.status == hearth::RunStatus::failed);  // "again" fails once
   auto ws = root / ".hearth" / "workspaces" / first.outcome.run_id;
   BOOST_TEST(hearth::testing::read_file(ws / "status.txt") == "");
   BOOST_TEST(hearth::testing::read_file(ws / "log.txt") == "first\n");
@@ -530,7 +530,7 @@ echo "diff=$(git diff --name-only)" >> "$HEARTH_OUTPUT"
   BOOST_TEST(branch);
   // The resumed run keeps the same checkout, with the first step's edit.
   auto second = repo.resume(first.outcome.run_id);
-  BOOST_TEST(second.outcome.status == hearth::engine::RunStatus::succeeded);
+  BOOST_TEST(second.outcome.status == hearth::RunStatus::succeeded);
   bool saw = false;
   for (auto& e : second.events)
     if (e.type == "step.succeeded" && e.step_id == "again") {
@@ -555,7 +555,7 @@ run = 'true'
                      "git -c user.name=t -c user.email=t@example.com commit -q -m first >/dev/null";
   BOOST_REQUIRE(std::system(init.c_str()) == 0);
   auto r = repo.run();
-  BOOST_TEST(r.outcome.status == hearth::engine::RunStatus::failed);
+  BOOST_TEST(r.outcome.status == hearth::RunStatus::failed);
   bool named = false;
   for (auto& e : r.events)
     if (e.type == "step.failed") {
@@ -581,7 +581,7 @@ touch .hearth/x 2>/dev/null && exit 67 || true
 '''
 )WF");
   auto r = repo.run();
-  BOOST_TEST(r.outcome.status == hearth::engine::RunStatus::succeeded);
+  BOOST_TEST(r.outcome.status == hearth::RunStatus::succeeded);
   // The engine's state directory in the repository is an empty, read-only
   // directory inside: not the database, not other runs' files.
   BOOST_TEST(repo.read("where.txt") == "/workspace\n1000\n0\n");

@@ -23,7 +23,7 @@ using hearth::testing::read_file;
 using hearth::testing::TempDir;
 using hearth::testing::TempRepo;
 using hearth::testing::write_file;
-using RunStatus = hearth::engine::RunStatus;
+using RunStatus = hearth::RunStatus;
 
 const std::string kToken = "push_S3cr3t-broker-git-4e19b7";
 

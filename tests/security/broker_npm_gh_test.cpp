@@ -20,7 +20,7 @@ using hearth::testing::TestCa;
 using hearth::testing::Upstream;
 using hearth::testing::UpstreamRequest;
 using hearth::testing::write_file;
-using RunStatus = hearth::engine::RunStatus;
+using RunStatus = hearth::RunStatus;
 
 const std::string kNpmToken = "npm_S3cr3t-hostile-step-83f1d2";
 const std::string kGhToken = "ghe_S3cr3t-hostile-input-6a07c4";

@@ -19,7 +19,7 @@ using hearth::testing::GitHttpServer;
 using hearth::testing::TempDir;
 using hearth::testing::TempRepo;
 using hearth::testing::write_file;
-using RunStatus = hearth::engine::RunStatus;
+using RunStatus = hearth::RunStatus;
 
 const std::string kToken = "push_S3cr3t-alternates-71c0e4";
 const std::string kHostSecret = "host-only-marker-93be1f";

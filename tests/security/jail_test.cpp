@@ -14,7 +14,7 @@
 #include "tests/engine/fixture.h"
 
 namespace fs = std::filesystem;
-using hearth::engine::RunStatus;
+using hearth::RunStatus;
 using hearth::testing::TempDir;
 using hearth::testing::TempRepo;
 using hearth::testing::write_file;

@@ -235,7 +235,7 @@ git status --short >/dev/null && echo git-ok >> out.txt
 )");
   std::system(("git -C " + repo.root().string() + " init -q").c_str());
   auto r = repo.run();
-  BOOST_TEST(r.outcome.status == hearth::engine::RunStatus::succeeded, r.output("use"));
+  BOOST_TEST(r.outcome.status == hearth::RunStatus::succeeded, r.output("use"));
   std::string out = repo.read("out.txt");
   // On the host's side, in the jail of granted programs: as the run's unprivileged id, not root.
   BOOST_TEST(out.find("tool ran as ") != std::string::npos, out);

@@ -13,16 +13,19 @@
 
 #include "engine/fixture.h"
 #include "sandbox/sandbox.h"
+#include "model_server.h"
 #include "tests/proxy/upstream.h"
 
 namespace {
 
+using hearth::testing::ModelServer;
+using hearth::testing::Reply;
 using hearth::testing::ScopedEnv;
 using hearth::testing::TempDir;
 using hearth::testing::Upstream;
 using hearth::testing::TempRepo;
 using hearth::testing::write_file;
-using RunStatus = hearth::engine::RunStatus;
+using RunStatus = hearth::RunStatus;
 
 const std::string kAtStart = "tok_S3cr3t-at-start-5a0c2e";
 const std::string kLater = "tok_S3cr3t-set-later-c81d47";
@@ -98,6 +101,56 @@ run = "tool show"
   std::string out = r.output("second");
   BOOST_TEST(r.outcome.status == RunStatus::succeeded, out << r.step("second").reason);
   BOOST_TEST(has(out, "has-token"), out);
+}
+
+// The model's API key is read with the declared secrets. Read again when the
+// first agent step starts, a key an embedding program or a rotation changed
+// in between would be used without the run having seen it at start (and a
+// removed one would fail the step); either way the key must never reach a
+// step's environment, and from there the output, the events or the store.
+const std::string kModelWorkflow = R"([sandbox]
+kind = "local"
+
+[model]
+name = "anthropic/claude-stand-in"
+
+[[steps]]
+id = "first"
+run = "env"
+
+[[steps]]
+id = "agent"
+needs = ["first"]
+prompt = "Look around."
+)";
+
+// Runs kModelWorkflow against the stand-in model; `later` changes the
+// environment right after the run started, before the agent step.
+void expect_model_key_read_at_start(const std::function<void()>& later) {
+  ModelServer server;
+  // The agent's bash prints its environment into the conversation.
+  server.push(Reply::call("c1", "bash", R"({"command": "env"})"));
+  server.push(Reply::say("Done."));
+  TempRepo repo(kModelWorkflow);
+  ScopedEnv env{{"ANTHROPIC_BASE_URL", server.url()}, {"ANTHROPIC_API_KEY", kAtStart}};
+  auto r = repo.run(nlohmann::json::object(), 0, [&](auto&, auto&, const std::string&) { later(); });
+  BOOST_TEST(r.outcome.status == RunStatus::succeeded, r.step("agent").reason);
+  auto requests = server.requests();
+  BOOST_TEST(requests.size() == 2u);
+  for (auto& q : requests) {
+    auto key = q.headers.find("x-api-key");
+    BOOST_TEST((key != q.headers.end() && key->second == kAtStart), "the model was sent another key than the one read at start");
+  }
+  repo.expect_secret_absent(r, kAtStart);
+  repo.expect_secret_absent(r, kLater);
+}
+
+BOOST_AUTO_TEST_CASE(a_model_key_changed_after_the_run_started_is_not_the_one_the_agent_step_uses) {
+  expect_model_key_read_at_start([] { ::setenv("ANTHROPIC_API_KEY", kLater.c_str(), 1); });
+}
+
+BOOST_AUTO_TEST_CASE(a_model_key_removed_after_the_run_started_is_still_the_one_read_at_start) {
+  expect_model_key_read_at_start([] { ::unsetenv("ANTHROPIC_API_KEY"); });
 }
 
 BOOST_AUTO_TEST_SUITE_END()

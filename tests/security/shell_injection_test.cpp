@@ -8,7 +8,7 @@
 #include "tests/engine/fixture.h"
 #include "tests/hearth_process.h"
 
-using hearth::engine::RunStatus;
+using hearth::RunStatus;
 using hearth::testing::RunResult;
 using hearth::testing::TempDir;
 using hearth::testing::TempRepo;

@@ -26,7 +26,7 @@ using hearth::testing::ScopedEnv;
 using hearth::testing::TempDir;
 using hearth::testing::TempRepo;
 using hearth::testing::write_file;
-using RunStatus = hearth::engine::RunStatus;
+using RunStatus = hearth::RunStatus;
 namespace fs = std::filesystem;
 
 // True, with a message, where this host cannot run the namespace sandbox.
@@ -129,7 +129,7 @@ bool finishes_in_a_child(const TempRepo& repo, const std::string& run_id) {
     hearth::engine::RunOptions opts;
     opts.run_id = run_id;
     opts.repo = repo.root().string();
-    if (!engine.start(wf, opts, [](const hearth::engine::RunOutcome&) {}).ok()) _exit(5);
+    if (!engine.start(wf, opts, [](const hearth::RunResult&) {}).ok()) _exit(5);
     uv_run(&loop, UV_RUN_DEFAULT);
     _exit(0);
   }
@@ -224,7 +224,7 @@ fi
 
 // Runs the workflow at `rel` in `repo` with the state database in `state`,
 // outside the repository (as `--state` and hearth ci's state-path do).
-hearth::engine::RunOutcome run_with_state_at(const TempRepo& repo, const std::string& rel, const TempDir& state) {
+hearth::RunResult run_with_state_at(const TempRepo& repo, const std::string& rel, const TempDir& state) {
   auto loaded = hearth::workflows::load_workflow_file((repo.root() / rel).string());
   BOOST_REQUIRE(loaded.ok());
   auto store = hearth::engine::Store::open((state.path / "state.db").string());
@@ -234,13 +234,13 @@ hearth::engine::RunOutcome run_with_state_at(const TempRepo& repo, const std::st
   auto local = hearth::sandbox::make_local_sandbox();
   auto isolated = hearth::sandbox::make_namespace_sandbox();
   BOOST_REQUIRE(isolated.ok());
-  std::optional<hearth::engine::RunOutcome> outcome;
+  std::optional<hearth::RunResult> outcome;
   {
     hearth::engine::Engine engine(&loop, **store, *local);
     engine.add_sandbox(**isolated);
     hearth::engine::RunOptions opts;
     opts.repo = repo.root().string();
-    auto id = engine.start(*loaded.workflow, opts, [&](const hearth::engine::RunOutcome& o) { outcome = o; });
+    auto id = engine.start(*loaded.workflow, opts, [&](const hearth::RunResult& o) { outcome = o; });
     BOOST_REQUIRE_MESSAGE(id.ok(), (id.ok() ? "" : id.message()));
     uv_run(&loop, UV_RUN_DEFAULT);
   }

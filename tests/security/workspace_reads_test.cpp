@@ -12,7 +12,7 @@ namespace {
 using hearth::testing::read_file;
 using hearth::testing::RunResult;
 using hearth::testing::TempRepo;
-using RunStatus = hearth::engine::RunStatus;
+using RunStatus = hearth::RunStatus;
 
 bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
