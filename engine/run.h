@@ -20,7 +20,7 @@
 
 #include "commands/broker.h"
 #include "commands/redact.h"
-#include "engine/agent/harness.h"
+#include "agent/harness.h"
 #include "engine/agent_bash.h"
 #include "engine/engine.h"
 #include "engine/events.h"

@@ -16,7 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/model/http_client.h"
+#include "model/http_client.h"
 #include "proxy/server.h"
 #include "sandbox/splice.h"
 

@@ -1,5 +1,5 @@
 // One request on an API proxy's socket: policy, rate, then libcurl to the
-// upstream (engine/model's HttpClient on the same loop), and the answer
+// upstream (model/'s HttpClient on the same loop), and the answer
 // streamed back chunked, redacted.
 #include <curl/curl.h>
 #include <strings.h>
