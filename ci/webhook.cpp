@@ -10,6 +10,7 @@
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
+#include "http/url.h"
 #include "util/json_limits.h"
 
 namespace hearth::ci {
@@ -40,13 +41,6 @@ bool sane_token(const std::string& s, size_t max) {
   return true;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // The `payload` field of a form-encoded body (GitHub's
 // application/x-www-form-urlencoded content type), percent-decoded;
 // nullopt when there is none or its encoding is broken.
@@ -56,23 +50,7 @@ std::optional<std::string> form_payload(std::string_view body) {
     size_t end = body.find('&', pos);
     if (end == std::string_view::npos) end = body.size();
     std::string_view part = body.substr(pos, end - pos);
-    if (part.substr(0, 8) == "payload=") {
-      std::string out;
-      for (size_t i = 8; i < part.size(); ++i) {
-        if (part[i] == '+') {
-          out += ' ';
-        } else if (part[i] == '%') {
-          if (i + 2 >= part.size()) return std::nullopt;
-          int hi = hex_value(part[i + 1]), lo = hex_value(part[i + 2]);
-          if (hi < 0 || lo < 0) return std::nullopt;
-          out += static_cast<char>(hi * 16 + lo);
-          i += 2;
-        } else {
-          out += part[i];
-        }
-      }
-      return out;
-    }
+    if (part.substr(0, 8) == "payload=") return http::form_decode(part.substr(8));
     pos = end + 1;
   }
   return std::nullopt;

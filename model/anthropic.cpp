@@ -148,7 +148,7 @@ class AnthropicWire final : public Wire {
 
   const char* name() const override { return "anthropic"; }
 
-  HttpRequest build(const Request& r) const override {
+  http::ClientRequest build(const Request& r) const override {
     json body = {{"model", r.model.empty() ? model_ : r.model}, {"max_tokens", r.max_tokens}, {"stream", true}};
     if (!r.system.empty()) body["system"] = r.system;
     json msgs = json::array();
@@ -165,7 +165,7 @@ class AnthropicWire final : public Wire {
       }
       body["tools"] = std::move(tools);
     }
-    HttpRequest h;
+    http::ClientRequest h;
     h.url = base_ + "/v1/messages";
     h.headers = {{"content-type", "application/json"},
                  {"accept", "text/event-stream"},

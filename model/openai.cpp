@@ -127,7 +127,7 @@ class OpenAIWire final : public Wire {
 
   const char* name() const override { return "openai"; }
 
-  HttpRequest build(const Request& r) const override {
+  http::ClientRequest build(const Request& r) const override {
     json msgs = json::array();
     if (!r.system.empty()) msgs.push_back({{"role", "system"}, {"content", r.system}});
     for (const auto& m : r.messages) {
@@ -173,7 +173,7 @@ class OpenAIWire final : public Wire {
       }
       body["tools"] = std::move(tools);
     }
-    HttpRequest h;
+    http::ClientRequest h;
     h.url = base_ + "/chat/completions";
     h.headers = {{"content-type", "application/json"}, {"accept", "text/event-stream"}};
     if (!key_.empty()) h.headers.emplace_back("authorization", "Bearer " + key_);

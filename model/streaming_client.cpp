@@ -1,5 +1,5 @@
 // The client both HTTP providers share: one Call per send(), attempts over
-// HttpClient, SSE decoding, retries with backoff and jitter, the per-attempt
+// http::HttpClient (http/client.h), SSE decoding, retries with backoff and jitter, the per-attempt
 // and idle-stream deadlines, cancellation.
 #include <curl/curl.h>
 
@@ -24,13 +24,13 @@ struct Call {
   RequestId id = 0;
   Request request;
   Stream stream;
-  HttpRequest http;
+  http::ClientRequest http;
   uv_timer_t timer{};
   State state = State::running;
-  TransferId transfer = 0;
+  http::TransferId transfer = 0;
   int attempt = 0;
   int status = 0;
-  HttpHeaders headers;
+  http::HttpHeaders headers;
   std::string error_body;
   sse::Parser parser;
   std::unique_ptr<Decoder> decoder;
@@ -42,7 +42,7 @@ class StreamingClient final : public Client {
  public:
   StreamingClient(uv_loop_t* loop, std::string spec, std::unique_ptr<Wire> wire, ClientOptions options)
       : loop_(loop), spec_(std::move(spec)), wire_(std::move(wire)), options_(std::move(options)),
-        http_(HttpClient::create(loop)), rng_(std::random_device{}()) {}
+        http_(http::HttpClient::create(loop)), rng_(std::random_device{}()) {}
 
   ~StreamingClient() override {
     for (auto& [id, call] : calls_) {
@@ -95,13 +95,13 @@ class StreamingClient final : public Client {
     call->parser = sse::Parser{};
     call->decoder = wire_->decoder(&call->stream);
     call->attempt_start = call->last_byte = uv_now(loop_);
-    HttpHandlers h;
-    h.on_headers = [call](int status, const HttpHeaders& headers) {
+    http::HttpHandlers h;
+    h.on_headers = [call](int status, const http::HttpHeaders& headers) {
       call->status = status;
       call->headers = headers;
     };
     h.on_body = [this, call](std::string_view bytes) { on_body(call, bytes); };
-    h.on_done = [this, call](HttpResult r) { on_http_done(call, std::move(r)); };
+    h.on_done = [this, call](http::HttpResult r) { on_http_done(call, std::move(r)); };
     call->transfer = http_->start(call->http, std::move(h));
     arm_deadline(call);
   }
@@ -153,7 +153,7 @@ class StreamingClient final : public Client {
     if (err) fail(call, std::move(*err));
   }
 
-  void on_http_done(Call* call, HttpResult r) {
+  void on_http_done(Call* call, http::HttpResult r) {
     call->transfer = 0;
     if (call->state != Call::State::running) return;
     bool streaming = call->status >= 200 && call->status < 300;
@@ -271,7 +271,7 @@ class StreamingClient final : public Client {
   std::string spec_;
   std::unique_ptr<Wire> wire_;
   ClientOptions options_;
-  HttpClient* http_;  // closes itself (HttpClient::close)
+  http::HttpClient* http_;  // closes itself (http::HttpClient::close)
   std::map<RequestId, Call*> calls_;
   RequestId next_id_ = 1;
   std::minstd_rand rng_;

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "model/client.h"
-#include "model/http_client.h"
+#include "http/client.h"
 #include "model/sse.h"
 
 namespace hearth::model {
@@ -63,7 +63,7 @@ class Wire {
   virtual ~Wire() = default;
   /// The provider's name in error messages ("anthropic").
   virtual const char* name() const = 0;
-  virtual HttpRequest build(const Request& request) const = 0;
+  virtual http::ClientRequest build(const Request& request) const = 0;
   virtual std::unique_ptr<Decoder> decoder(const Stream* stream) const = 0;
   /// Fills provider_type and message from a non-2xx response body.
   virtual void parse_error(const std::string& body, ModelError& error) const = 0;

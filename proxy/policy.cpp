@@ -104,11 +104,6 @@ std::string glob_problem(std::string_view pattern) {
   return "";
 }
 
-bool is_tchar(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         (c != 0 && std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos);
-}
-
 // ---- BodyPattern ----
 
 struct BodyPattern::Code {

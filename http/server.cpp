@@ -1,12 +1,12 @@
-#include "ci/http_server.h"
+#include "http/server.h"
 
 #include <http_parser.h>
 
 #include <cstring>
 
-#include "ci/http_connection.h"
+#include "http/server_connection.h"
 
-namespace hearth::ci {
+namespace hearth::http {
 
 namespace {
 
@@ -83,15 +83,6 @@ void Connection::start(std::string peer, std::string key, bool over_limit, uint6
   arm(server_.limits_.header_timeout);  // a new connection owes its first request's headers
 }
 
-void Connection::finish_header() {
-  if (field_.empty()) return;
-  std::string name = lower(std::move(field_));
-  auto [it, fresh] = req_.headers.emplace(name, value_);
-  if (!fresh) it->second += ", " + value_;
-  field_.clear();
-  value_.clear();
-}
-
 void Connection::release_held() {
   if (held_ == 0) return;
   server_.release_body_bytes(peer_key_, held_);
@@ -105,114 +96,46 @@ void Connection::release() {
   server_.peer_closed(peer_key_);
 }
 
-const http_parser_settings& Connection::settings() {
-  static const http_parser_settings s = [] {
-    http_parser_settings v;
-    http_parser_settings_init(&v);
-    v.on_message_begin = &Connection::on_message_begin;
-    v.on_url = &Connection::on_url;
-    v.on_header_field = &Connection::on_header_field;
-    v.on_header_value = &Connection::on_header_value;
-    v.on_headers_complete = &Connection::on_headers_complete;
-    v.on_body = &Connection::on_body;
-    v.on_message_complete = &Connection::on_message_complete;
-    return v;
-  }();
-  return s;
-}
-
-int Connection::on_message_begin(http_parser* p) noexcept {
-  auto* c = of(p);
-  c->message_started_ = true;
-  c->req_ = HttpRequest{};
-  c->req_.peer = c->peer_;
-  c->header_bytes_ = 0;
-  c->field_.clear();
-  c->value_.clear();
-  c->in_value_ = false;
-  c->headers_done_ = false;
-  c->request_started_ = uv_now(c->server_.loop_);
+void Connection::on_request_begin() {
+  request_started_ = uv_now(server_.loop_);
   // Whichever comes first: the headers' deadline or the whole request's.
-  c->arm(std::min(c->server_.limits_.header_timeout, c->server_.limits_.request_timeout));
-  return 0;
+  arm(std::min(server_.limits_.header_timeout, server_.limits_.request_timeout));
 }
 
-int Connection::on_url(http_parser* p, const char* at, size_t len) noexcept {
-  auto* c = of(p);
-  if (!c->count_header_bytes(len)) return -1;
-  c->req_.path.append(at, len);
-  return 0;
-}
-
-int Connection::on_header_field(http_parser* p, const char* at, size_t len) noexcept {
-  auto* c = of(p);
-  if (!c->count_header_bytes(len + 4)) return -1;  // ": " and CRLF
-  if (c->in_value_) c->finish_header();
-  c->in_value_ = false;
-  c->field_.append(at, len);
-  return 0;
-}
-
-int Connection::on_header_value(http_parser* p, const char* at, size_t len) noexcept {
-  auto* c = of(p);
-  if (!c->count_header_bytes(len)) return -1;
-  c->in_value_ = true;
-  c->value_.append(at, len);
-  return 0;
-}
-
-int Connection::on_headers_complete(http_parser* p) noexcept {
-  auto* c = of(p);
-  c->finish_header();
-  auto& r = c->req_;
-  r.method = http_method_str(static_cast<http_method>(p->method));
-  if (auto q = r.path.find('?'); q != std::string::npos) {
-    r.query = r.path.substr(q + 1);
-    r.path.resize(q);
+Refusal Connection::on_head(Request& head) {
+  req_ = HttpRequest{};
+  req_.peer = peer_;
+  req_.method = head.method;
+  std::string& target = head.target;
+  if (auto q = target.find('?'); q != std::string::npos) {
+    req_.query = target.substr(q + 1);
+    req_.path = target.substr(0, q);
+  } else {
+    req_.path = target;
   }
-  const auto& limits = c->server_.limits_;
-  if ((p->flags & F_CONTENTLENGTH) && p->content_length > limits.max_body_bytes) {
-    c->fail(413, "the body exceeds " + std::to_string(limits.max_body_bytes) + " bytes");
-    return -1;
+  for (auto& [field, value] : head.headers) {
+    std::string name = lower(std::move(field));
+    if (auto it = req_.headers.find(name); it != req_.headers.end()) it->second += ", " + value;
+    else req_.headers.emplace(std::move(name), std::move(value));
   }
-  if (c->server_.head_handler_) {
-    HeadDecision d = c->server_.head_handler_(r);
-    if (d.status != 0) {
-      c->fail(d.status, std::move(d.message));
-      return -1;
-    }
-    r.tap = std::move(d.tap);
+  head.headers.clear();
+  if (server_.head_handler_) {
+    HeadDecision d = server_.head_handler_(req_);
+    if (d.status != 0) return Refusal{d.status, std::move(d.message)};
+    req_.tap = std::move(d.tap);
   }
-  c->headers_done_ = true;
-  uint64_t spent = uv_now(c->server_.loop_) - c->request_started_;
-  uint64_t total = static_cast<uint64_t>(limits.request_timeout.count());
-  c->arm(std::chrono::milliseconds(total > spent ? total - spent : 1));
-  if (lower(r.header("expect")) == "100-continue") c->write("HTTP/1.1 100 Continue\r\n\r\n");
-  return 0;
+  uint64_t spent = uv_now(server_.loop_) - request_started_;
+  uint64_t total = static_cast<uint64_t>(server_.limits_.request_timeout.count());
+  arm(std::chrono::milliseconds(total > spent ? total - spent : 1));
+  return {};
 }
 
-int Connection::on_body(http_parser* p, const char* at, size_t len) noexcept {
-  auto* c = of(p);
-  if (c->req_.body.size() + len > c->server_.limits_.max_body_bytes) {
-    c->fail(413, "the body exceeds " + std::to_string(c->server_.limits_.max_body_bytes) + " bytes");
-    return -1;
-  }
-  if (!c->server_.hold_body_bytes(c, len)) {
-    c->fail(429, "too many request bytes from this address, or in total, are waiting to be checked; send again later");
-    return -1;
-  }
-  c->held_ += len;
-  if (c->req_.tap) c->req_.tap->update(std::string_view(at, len));
-  c->req_.body.append(at, len);
-  return 0;
-}
-
-int Connection::on_message_complete(http_parser* p) noexcept {
-  auto* c = of(p);
-  c->message_started_ = false;
-  c->keep_alive_ = http_should_keep_alive(p) != 0 && !p->upgrade;
-  http_parser_pause(p, 1);  // one request at a time: resume after the answer
-  return 0;
+Refusal Connection::on_body(std::string_view chunk) {
+  if (!server_.hold_body_bytes(this, chunk.size()))
+    return Refusal{429, "too many request bytes from this address, or in total, are waiting to be checked; send again later"};
+  held_ += chunk.size();
+  if (req_.tap) req_.tap->update(chunk);
+  return {};
 }
 
 void Connection::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept {
@@ -230,46 +153,35 @@ void Connection::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcep
     c->parse_pending();
     if (c->closing_ || c->draining_ || c->in_flight_) return;
     // End of input: a request cut short is answered; otherwise just close.
-    http_parser_execute(&c->parser_, &settings(), nullptr, 0);
-    if (c->message_started_ || HTTP_PARSER_ERRNO(&c->parser_) != HPE_OK)
-      return c->respond_error(400, "the request ended before it was complete");
+    if (c->reader_.cut_short()) return c->respond_error(400, "the request ended before it was complete");
     return c->close_now();
   }
   if (n == 0 || c->draining_) return;
-  c->pending_.append(buf->base, static_cast<size_t>(n));
-  if (c->in_flight_ || c->streaming_) {
-    // Pipelined bytes wait for the answer; a client that sends far ahead is paused.
-    if (c->pending_.size() > c->server_.limits_.max_header_bytes + 65536) {
-      uv_read_stop(s);
-      c->reading_ = false;
-    }
-    return;
-  }
-  c->parse_pending();
+  c->reader_.append(buf->base, static_cast<size_t>(n));
+  if (!c->in_flight_ && !c->streaming_) return c->parse_pending();
+  // Pipelined bytes wait for the answer; a client that sends far ahead is paused.
+  if (!c->reader_.far_ahead()) return;
+  uv_read_stop(s);
+  c->reading_ = false;
 }
 
 void Connection::parse_pending() {
   if (parsing_) return;
   parsing_ = true;
-  while (!pending_.empty() && !in_flight_ && !streaming_ && !closing_ && !draining_) {
-    size_t used = http_parser_execute(&parser_, &settings(), pending_.data(), pending_.size());
-    auto err = HTTP_PARSER_ERRNO(&parser_);
-    if (err == HPE_PAUSED) {
-      pending_.erase(0, used);
-      http_parser_pause(&parser_, 0);
-      dispatch();
-      continue;
+  bool more = true;
+  while (more && !in_flight_ && !streaming_ && !closing_ && !draining_) {
+    switch (reader_.next()) {
+      case RequestReader::Next::more: more = false; break;
+      case RequestReader::Next::request:
+      case RequestReader::Next::upgrade: dispatch(); break;  // an upgrade is answered, then the connection closes
+      case RequestReader::Next::failed:
+        respond_error(reader_.error_status(), reader_.error_message());
+        more = false;
+        break;
     }
-    if (err != HPE_OK) {
-      pending_.clear();
-      if (error_status_) respond_error(error_status_, error_message_);
-      else respond_error(400, std::string("malformed request: ") + http_errno_description(err));
-      break;
-    }
-    pending_.clear();
   }
   parsing_ = false;
-  if (!reading_ && !eof_ && !closing_ && !draining_ && pending_.size() <= server_.limits_.max_header_bytes) {
+  if (!reading_ && !eof_ && !closing_ && !draining_ && reader_.pending_bytes() <= server_.limits_.max_header_bytes) {
     uv_read_start(stream(), &Connection::on_alloc, &Connection::on_read);
     reading_ = true;
   }
@@ -277,8 +189,10 @@ void Connection::parse_pending() {
 
 void Connection::dispatch() {
   in_flight_ = true;
+  keep_alive_ = reader_.keep_alive();
   uv_timer_stop(&timer_);
   release_held();  // the handler has it now
+  req_.body = std::move(reader_.request().body);
   server_.handler_(std::move(req_), Responder(self_));
   req_ = HttpRequest{};
 }
@@ -357,7 +271,7 @@ void Connection::shutdown_and_close() {
   draining_ = true;
   release();
   self_.reset();
-  pending_.clear();
+  reader_.drop_pending();
   arm(kDrainTime);
   shutdown_.data = this;
   int rc = uv_shutdown(&shutdown_, stream(), [](uv_shutdown_t* req, int status) noexcept {
@@ -376,9 +290,9 @@ void Connection::shutdown_and_close() {
 
 void Connection::on_timer(uv_timer_t* t) noexcept {
   auto* c = static_cast<Connection*>(t->data);
-  if (c->draining_ || !c->message_started_) return c->close_now();
+  if (c->draining_ || !c->reader_.in_request()) return c->close_now();
   const auto& limits = c->server_.limits_;
-  if (!c->headers_done_ && limits.header_timeout < limits.request_timeout)
+  if (!c->reader_.head_done() && limits.header_timeout < limits.request_timeout)
     return c->respond_error(408, "the request's headers took longer than " +
                                      std::to_string(limits.header_timeout.count()) + " ms to arrive");
   c->respond_error(408, "the request took longer than " + std::to_string(limits.request_timeout.count()) +
@@ -542,4 +456,4 @@ void HttpServer::maybe_finish() {
   if (done) done();
 }
 
-}  // namespace hearth::ci
+}  // namespace hearth::http

@@ -1,8 +1,9 @@
-// A small HTTP/1.1 server on a libuv loop. Parsing is http_parser's
-// (libhttp-parser); this file adds what a server exposed to the internet
-// needs around it: keep-alive, pipelining answered in order, limits on the
-// request line + headers and on the body, chunked request bodies, deadlines
-// for headers and for whole requests, a cap on connections shared fairly
+// A small HTTP/1.1 server on a libuv loop, for `hearth serve`. Requests are
+// read by RequestReader (request_reader.h: http_parser, the limits on the
+// request line + headers and on the body, chunked request bodies, one
+// request at a time); this file adds what a server exposed to the internet
+// needs around it: keep-alive, pipelining answered in order, deadlines for
+// headers and for whole requests, a cap on connections shared fairly
 // between peers, a bound on the request bytes held before the handler sees
 // them (per peer and in total), a look at each request's head before its
 // body is read, and streamed responses (SSE) with a bound on how far a
@@ -30,7 +31,7 @@
 
 #include "util/status.h"
 
-namespace hearth::ci {
+namespace hearth::http {
 
 struct HttpLimits {
   /// Request line and headers together; more is answered 431 and closed.
@@ -170,7 +171,7 @@ class HttpServer {
   void forget(Connection* c);
   void maybe_finish();
 
-  // Peer budgets (http_server_peers.cpp).
+  // Peer budgets (server_peers.cpp).
   struct Peer {
     size_t connections = 0;         // open and not closing
     size_t pending_body_bytes = 0;  // held by its requests not yet handed over
@@ -206,4 +207,4 @@ class HttpServer {
   char read_buf_[64 * 1024];  // every read lands here first (one loop thread)
 };
 
-}  // namespace hearth::ci
+}  // namespace hearth::http

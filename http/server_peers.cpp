@@ -1,8 +1,8 @@
 // HttpServer's budgets per peer: connection slots shared fairly, and the
 // request bytes held before a handler has checked them.
-#include "ci/http_connection.h"
+#include "http/server_connection.h"
 
-namespace hearth::ci {
+namespace hearth::http {
 
 void HttpServer::peer_closed(const std::string& peer) {
   --live_connections_;
@@ -63,4 +63,4 @@ void HttpServer::release_body_bytes(const std::string& peer, size_t n) {
   if (it->second.connections == 0 && it->second.pending_body_bytes == 0) peers_.erase(it);
 }
 
-}  // namespace hearth::ci
+}  // namespace hearth::http

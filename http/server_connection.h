@@ -1,24 +1,22 @@
-// Private to http_server*.cpp: one client connection of an HttpServer.
+// Private to server*.cpp: one client connection of an HttpServer.
 #pragma once
 
-#include <http_parser.h>
+#include "http/request_reader.h"
+#include "http/server.h"
 
-#include "ci/http_server.h"
-
-namespace hearth::ci {
+namespace hearth::http {
 
 // One client connection. Owns its TCP and timer handles; deletes itself once
 // both have closed, after telling the server. Responders reach it through a
 // weak pointer that dies when it starts closing.
-class Connection {
+class Connection final : RequestReader::Hooks {
  public:
-  explicit Connection(HttpServer& server) : server_(server) {
+  explicit Connection(HttpServer& server)
+      : server_(server), reader_({server.limits_.max_header_bytes, server.limits_.max_body_bytes, false}, *this) {
     uv_tcp_init(server_.loop_, &tcp_);
     uv_timer_init(server_.loop_, &timer_);
     tcp_.data = this;
     timer_.data = this;
-    http_parser_init(&parser_, HTTP_REQUEST);
-    parser_.data = this;
   }
 
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
@@ -50,7 +48,7 @@ class Connection {
   void refuse(int status, const std::string& message) { respond_error(status, message); }
   // Closes an idle connection at once; a busy one after its answer.
   void stop() {
-    if (!in_flight_ && !streaming_ && !message_started_) shutdown_and_close();
+    if (!in_flight_ && !streaming_ && !reader_.in_request()) shutdown_and_close();
   }
 
  private:
@@ -62,28 +60,11 @@ class Connection {
   static void on_timer(uv_timer_t* t) noexcept;
   static void on_closed(uv_handle_t* h) noexcept;
 
-  static int on_message_begin(http_parser* p) noexcept;
-  static int on_url(http_parser* p, const char* at, size_t len) noexcept;
-  static int on_header_field(http_parser* p, const char* at, size_t len) noexcept;
-  static int on_header_value(http_parser* p, const char* at, size_t len) noexcept;
-  static int on_headers_complete(http_parser* p) noexcept;
-  static int on_body(http_parser* p, const char* at, size_t len) noexcept;
-  static int on_message_complete(http_parser* p) noexcept;
-  static const http_parser_settings& settings();
-
-  static Connection* of(http_parser* p) { return static_cast<Connection*>(p->data); }
-
-  bool count_header_bytes(size_t n) {
-    header_bytes_ += n;
-    if (header_bytes_ <= server_.limits_.max_header_bytes) return true;
-    fail(431, "request line and headers exceed " + std::to_string(server_.limits_.max_header_bytes) + " bytes");
-    return false;
-  }
-  void fail(int status, std::string message) {
-    error_status_ = status;
-    error_message_ = std::move(message);
-  }
-  void finish_header();
+  // RequestReader::Hooks
+  void on_request_begin() override;
+  Refusal on_head(Request& request) override;
+  void on_continue() override { write("HTTP/1.1 100 Continue\r\n\r\n"); }
+  Refusal on_body(std::string_view chunk) override;
 
   void arm(std::chrono::milliseconds ms) {
     uv_timer_start(&timer_, &Connection::on_timer, static_cast<uint64_t>(ms.count()), 0);
@@ -101,25 +82,19 @@ class Connection {
   uv_tcp_t tcp_{};
   uv_timer_t timer_{};
   uv_shutdown_t shutdown_{};
-  http_parser parser_{};
+  RequestReader reader_;
   std::shared_ptr<Connection*> self_ = std::make_shared<Connection*>(this);
   std::string peer_;
   std::string peer_key_;   // the budget it counts against (IP, or IPv6 /64)
   uint64_t seq_ = 0;       // order of acceptance: the oldest is evicted first
   size_t held_ = 0;        // body bytes of the current request held against the budgets
   uint64_t request_started_ = 0;  // uv_now() at the request's first byte
-  bool headers_done_ = false, counted_ = false;
-  HttpRequest req_;
-  std::string field_, value_;
-  bool in_value_ = false;
-  size_t header_bytes_ = 0;
-  int error_status_ = 0;
-  std::string error_message_;
-  std::string pending_;  // received, not yet parsed (a request is being answered)
-  bool message_started_ = false, in_flight_ = false, streaming_ = false, parsing_ = false;
+  bool counted_ = false;
+  HttpRequest req_;  // the head, from on_head; the body joins it at dispatch
+  bool in_flight_ = false, streaming_ = false, parsing_ = false;
   bool keep_alive_ = true, eof_ = false, draining_ = false, closing_ = false, reading_ = true;
   std::function<void()> on_gone_;
   int open_handles_ = 2;
 };
 
-}  // namespace hearth::ci
+}  // namespace hearth::http

@@ -1,4 +1,4 @@
-#include "model/http_client.h"
+#include "http/client.h"
 
 #include <curl/curl.h>
 
@@ -7,14 +7,14 @@
 #include <mutex>
 #include <set>
 
-namespace hearth::model {
+namespace hearth::http {
 
 struct HttpClient::Transfer {
   TransferId id = 0;
   HttpClient* owner = nullptr;
   CURL* easy = nullptr;
   curl_slist* header_list = nullptr;
-  HttpRequest request;  // the body must outlive the transfer (CURLOPT_POSTFIELDS)
+  ClientRequest request;  // the body must outlive the transfer (CURLOPT_POSTFIELDS)
   HttpHandlers handlers;
   HttpHeaders headers;
   int status = 0;
@@ -95,7 +95,7 @@ HttpClient::HttpClient(uv_loop_t* loop) : loop_(loop) {
 
 HttpClient::~HttpClient() = default;
 
-TransferId HttpClient::start(HttpRequest request, HttpHandlers handlers) {
+TransferId HttpClient::start(ClientRequest request, HttpHandlers handlers) {
   auto t = std::make_unique<Transfer>();
   t->id = next_id_++;
   t->owner = this;
@@ -324,4 +324,4 @@ void HttpClient::maybe_delete() {
   if (closing_ && open_handles_ == 0) delete this;
 }
 
-}  // namespace hearth::model
+}  // namespace hearth::http

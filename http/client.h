@@ -20,9 +20,9 @@
 #include <utility>
 #include <vector>
 
-namespace hearth::model {
+namespace hearth::http {
 
-struct HttpRequest {
+struct ClientRequest {
   std::string method = "POST";
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;  // name, value
@@ -65,7 +65,7 @@ class HttpClient {
  public:
   static HttpClient* create(uv_loop_t* loop);
   /// Starts a transfer. Never calls a handler from inside start().
-  TransferId start(HttpRequest request, HttpHandlers handlers);
+  TransferId start(ClientRequest request, HttpHandlers handlers);
   /// Aborts a transfer; none of its handlers fires afterwards. Returns false
   /// if it already finished.
   bool cancel(TransferId id);
@@ -107,4 +107,4 @@ class HttpClient {
   bool closing_ = false;
 };
 
-}  // namespace hearth::model
+}  // namespace hearth::http
