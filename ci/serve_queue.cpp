@@ -245,7 +245,10 @@ void Server::start_run(const QueuedRun& q) {
   engine::RunOptions ro;
   ro.run_id = q.run_id;
   ro.repo = opts_.repo;
-  ro.payload = *p.payload;
+  // The last run of the delivery to start takes the payload: a DOM copy of
+  // a push payload is a measurable part of the CPU per delivery.
+  if (p.unstarted == 0) ro.payload = std::move(*std::exchange(p.payload, std::nullopt));
+  else ro.payload = *p.payload;
   ro.jobs = opts_.step_jobs;
   auto started = engine_.start(*wf, ro, on_finished);
   if (!started) return run_done(q, started.message(), false);
