@@ -6,7 +6,7 @@
 #include <map>
 
 #include "api/workflow_data.h"
-#include "engine/agent/result_schema.h"
+#include "agent/result_schema.h"
 #include "engine/engine.h"
 #include "engine/events.h"
 #include "engine/run_view.h"

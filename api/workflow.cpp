@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "api/workflow_data.h"
-#include "engine/agent/result_schema.h"
+#include "agent/result_schema.h"
 #include "engine/inputs.h"
 #include "util/json_limits.h"
 #include "workflows/duration.h"

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/agent/tools.h"
+#include "agent/tools.h"
 
 int main(int argc, char** argv) {
   std::string root = argc > 1 ? argv[1] : ".";
@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
       {"glob", {{"pattern", "**/*.cpp"}}},
       {"grep", {{"pattern", "Result<"}, {"glob", "*.h"}, {"max_results", 2000}}},
       {"grep", {{"pattern", "noSuchIdentifier[0-9]+"}}},
-      {"read", {{"path", "engine/agent/file_tools.cpp"}}},
+      {"read", {{"path", "agent/file_tools.cpp"}}},
   };
   for (const auto& c : cases) {
     std::vector<double> ms;

@@ -28,8 +28,8 @@
 #include <optional>
 #include <vector>
 
-#include "engine/agent/harness.h"
-#include "engine/agent/local_bash.h"
+#include "agent/harness.h"
+#include "agent/local_bash.h"
 #include "engine/agent_bash.h"
 #include "tests/model_server.h"
 #include "util/safe_open.h"

@@ -14,7 +14,7 @@
 #include <optional>
 #include <vector>
 
-#include "engine/model/client.h"
+#include "model/client.h"
 #include "tests/model_server.h"
 
 using namespace hearth;

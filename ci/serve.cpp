@@ -29,10 +29,10 @@ Server::~Server() = default;
 Status Server::start() {
   workflows_.refresh(true);
   if (auto s = recover(); !s.ok()) return s;
-  auto http = HttpServer::listen(
+  auto http = http::HttpServer::listen(
       loop_, opts_.host, opts_.port, opts_.limits,
-      [this](HttpRequest&& req, Responder r) { handle(std::move(req), std::move(r)); },
-      [this](const HttpRequest& head) { return check_head(head); });
+      [this](http::HttpRequest&& req, http::Responder r) { handle(std::move(req), std::move(r)); },
+      [this](const http::HttpRequest& head) { return check_head(head); });
   if (!http) return http.error();
   http_ = *http;
   pump();
@@ -41,7 +41,7 @@ Status Server::start() {
 
 std::string Server::address() const { return http_ ? http_->address() : ""; }
 
-void Server::handle(HttpRequest&& req, Responder r) {
+void Server::handle(http::HttpRequest&& req, http::Responder r) {
   const std::string& path = req.path;
   if (path == "/hooks/github") {
     if (req.method != "POST") return r.send(error_response(405, "use POST"));
@@ -66,7 +66,7 @@ void Server::handle(HttpRequest&& req, Responder r) {
   r.send(error_response(404, "no such endpoint: " + path));
 }
 
-HeadDecision Server::check_head(const HttpRequest& head) {
+http::HeadDecision Server::check_head(const http::HttpRequest& head) {
   if (head.path != "/hooks/github" || head.method != "POST") return {};
   // Unsigned: refused before a byte of the body is read or held.
   if (head.header("x-hub-signature-256").empty()) {
@@ -76,7 +76,7 @@ HeadDecision Server::check_head(const HttpRequest& head) {
   return {0, "", std::make_shared<HmacTap>(opts_.webhook_secret)};
 }
 
-bool Server::authorized(const HttpRequest& req, Responder& r) {
+bool Server::authorized(const http::HttpRequest& req, http::Responder& r) {
   if (opts_.api_token.empty()) {
     r.send(error_response(403, "the read endpoints are off: start hearth serve with HEARTH_API_TOKEN set"));
     return false;

@@ -29,7 +29,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "ci/http_server.h"
+#include "http/server.h"
 #include "ci/serve_workflows.h"
 #include "engine/engine.h"
 
@@ -45,7 +45,7 @@ struct ServeOptions {
   int step_jobs = 0;                // steps at once within a run; 0: CPUs
   std::chrono::milliseconds shutdown_grace{10000};  // before running steps are cancelled
   std::chrono::milliseconds keepalive{15000};       // SSE comment interval
-  HttpLimits limits;
+  http::HttpLimits limits;
 };
 
 class EventStreams;
@@ -77,8 +77,8 @@ class Server {
  private:
   struct Pending {               // a delivery waiting for its group commit
     engine::DeliveryRecord record;
-    Responder original;
-    std::vector<Responder> duplicates;  // the same id again, before the commit
+    http::Responder original;
+    std::vector<http::Responder> duplicates;  // the same id again, before the commit
   };
   struct QueuedRun {
     std::string delivery, run_id, workflow;
@@ -93,16 +93,16 @@ class Server {
   };
 
   // serve.cpp: routing.
-  void handle(HttpRequest&& req, Responder r);
+  void handle(http::HttpRequest&& req, http::Responder r);
   /// A request's head, before its body: an unsigned delivery is refused at
   /// once; a signed one gets an HMAC computed as its body streams.
-  HeadDecision check_head(const HttpRequest& head);
-  bool authorized(const HttpRequest& req, Responder& r);
+  http::HeadDecision check_head(const http::HttpRequest& head);
+  bool authorized(const http::HttpRequest& req, http::Responder& r);
   void maybe_finish_shutdown();
 
   // serve_queue.cpp: the durable queue.
-  void accept_delivery(HttpRequest&& req, Responder r);
-  void answer_known(const engine::DeliveryRecord& d, Responder r, const std::string& replay_of = "");
+  void accept_delivery(http::HttpRequest&& req, http::Responder r);
+  void answer_known(const engine::DeliveryRecord& d, http::Responder r, const std::string& replay_of = "");
   std::string run_id_for(const std::string& delivery, const std::string& workflow_path) const;
   void request_flush();
   static void on_check(uv_check_t* h) noexcept;
@@ -119,16 +119,16 @@ class Server {
   void store_failure(const Status& s);
 
   // serve_api.cpp: read endpoints.
-  void list_runs(const HttpRequest& req, Responder r);
-  void show_run(const std::string& id, Responder r);
-  void stream_events(const std::string& id, const HttpRequest& req, Responder r);
+  void list_runs(const http::HttpRequest& req, http::Responder r);
+  void show_run(const std::string& id, http::Responder r);
+  void stream_events(const std::string& id, const http::HttpRequest& req, http::Responder r);
 
   uv_loop_t* loop_;
   engine::Store& store_;
   engine::Engine& engine_;
   ServeOptions opts_;
   WorkflowSet workflows_;
-  HttpServer* http_ = nullptr;  // owns itself; null once closed
+  http::HttpServer* http_ = nullptr;  // owns itself; null once closed
   std::unique_ptr<EventStreams> streams_;
 
   std::vector<Pending> batch_;

@@ -34,7 +34,7 @@ std::optional<int64_t> whole_number(const std::string& s) {
 
 }  // namespace
 
-void Server::list_runs(const HttpRequest& req, Responder r) {
+void Server::list_runs(const http::HttpRequest& req, http::Responder r) {
   int64_t limit = 50;
   if (auto given = query_value(req.query, "limit"); !given.empty()) {
     auto n = whole_number(given);
@@ -48,7 +48,7 @@ void Server::list_runs(const HttpRequest& req, Responder r) {
   r.send(json_response(200, arr));
 }
 
-void Server::show_run(const std::string& id, Responder r) {
+void Server::show_run(const std::string& id, http::Responder r) {
   auto run = store_.load_run(id);
   if (!run) return r.send(error_response(404, "no run with id '" + id + "'"));
   auto steps = store_.load_steps(id);
@@ -56,7 +56,7 @@ void Server::show_run(const std::string& id, Responder r) {
   r.send(json_response(200, engine::run_show_json(*run, *steps)));
 }
 
-void Server::stream_events(const std::string& id, const HttpRequest& req, Responder r) {
+void Server::stream_events(const std::string& id, const http::HttpRequest& req, http::Responder r) {
   auto run = store_.load_run(id);
   if (!run) return r.send(error_response(404, "no run with id '" + id + "'"));
   int64_t after = 0;

@@ -5,18 +5,18 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ci/http_server.h"
+#include "http/server.h"
 
 namespace hearth::ci {
 
-inline HttpResponse json_response(int status, const nlohmann::json& body) {
-  return HttpResponse{status,
+inline http::HttpResponse json_response(int status, const nlohmann::json& body) {
+  return http::HttpResponse{status,
                       {{"Content-Type", "application/json"}},
                       body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"};
 }
 
 /// {"error": message}
-inline HttpResponse error_response(int status, const std::string& message) {
+inline http::HttpResponse error_response(int status, const std::string& message) {
   return json_response(status, {{"error", message}});
 }
 

@@ -23,10 +23,10 @@ EventStreams::EventStreams(uv_loop_t* loop, engine::Store& store, std::chrono::m
 
 EventStreams::~EventStreams() = default;
 
-void EventStreams::open(const std::string& run_id, int64_t after_seq, bool live, Responder r) {
+void EventStreams::open(const std::string& run_id, int64_t after_seq, bool live, http::Responder r) {
   auto events = store_.load_events(run_id, after_seq);
   if (!events) {
-    r.send(HttpResponse{500, {{"Content-Type", "text/plain"}}, events.message() + "\n"});
+    r.send(http::HttpResponse{500, {{"Content-Type", "text/plain"}}, events.message() + "\n"});
     return;
   }
   auto sub = std::make_unique<Subscriber>();

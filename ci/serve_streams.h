@@ -16,7 +16,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "ci/http_server.h"
+#include "http/server.h"
 #include "engine/events.h"
 
 namespace hearth::ci {
@@ -31,7 +31,7 @@ class EventStreams : public engine::Observer {
   /// Starts the stream on `r`: replays the run's stored events after
   /// `after_seq`; then, if `live`, follows the run until run.finished.
   /// The run must exist.
-  void open(const std::string& run_id, int64_t after_seq, bool live, Responder r);
+  void open(const std::string& run_id, int64_t after_seq, bool live, http::Responder r);
   /// Ends every stream (shutdown).
   void end_all();
   /// Ends every stream and closes the keep-alive timer; `done` fires after.
@@ -44,7 +44,7 @@ class EventStreams : public engine::Observer {
   struct Subscriber {
     std::string run;
     int64_t last = 0;  // highest seq sent
-    Responder r;
+    http::Responder r;
     bool gone = false;  // the client left; erased by the next sweep()
   };
   // Erases gone subscribers; never called while iterating subs_.

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ci/http_server.h"
+#include "http/server.h"
 
 namespace hearth::ci {
 
@@ -29,9 +29,9 @@ bool constant_time_equal(std::string_view a, std::string_view b);
 /// by normalising it first; the comparison itself is constant-time.
 bool signature_valid(std::string_view secret, std::string_view body, std::string_view header);
 
-/// HMAC-SHA256 of a body computed as it streams in (an HttpServer BodyTap),
+/// HMAC-SHA256 of a body computed as it streams in (an http::BodyTap),
 /// so the body is not read a second time to check its signature.
-class HmacTap final : public BodyTap {
+class HmacTap final : public http::BodyTap {
  public:
   explicit HmacTap(std::string_view key);
   ~HmacTap() override;

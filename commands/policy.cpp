@@ -2,30 +2,18 @@
 
 #include <algorithm>
 
+#include "util/wildcard.h"
+
 namespace hearth::commands {
 
 namespace {
 
 // Glob over one argument: '*' any run, '?' one char, unless escaped.
 bool glob_match(const PatternToken& t, std::string_view s) {
-  size_t p = 0, i = 0, star = std::string::npos, mark = 0;
-  const std::string& g = t.text;
-  while (i < s.size()) {
-    if (p < g.size() && !t.escaped[p] && g[p] == '*') {
-      star = p++;
-      mark = i;
-    } else if (p < g.size() && ((!t.escaped[p] && g[p] == '?') || g[p] == s[i])) {
-      ++p;
-      ++i;
-    } else if (star != std::string::npos) {
-      p = star + 1;
-      i = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (p < g.size() && !t.escaped[p] && g[p] == '*') ++p;
-  return p == g.size();
+  WildcardOptions o;
+  o.question_mark = true;
+  o.escaped = &t.escaped;
+  return wildcard_match(t.text, s, o);
 }
 
 bool token_matches(const PatternToken& t, const std::string& arg) {

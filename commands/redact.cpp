@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "http/url.h"
+
 namespace hearth::commands {
 
 namespace {
@@ -29,23 +31,6 @@ std::string base64_core(const std::string& value, size_t k) {
   size_t last = (8 * (k + value.size())) / 6;  // exclusive
   if (last <= first) return {};
   return enc.substr(first, last - first);
-}
-
-std::string percent_encode(const std::string& value, bool upper) {
-  static const char* hex_upper = "0123456789ABCDEF";
-  static const char* hex_lower = "0123456789abcdef";
-  const char* hex = upper ? hex_upper : hex_lower;
-  std::string out;
-  for (unsigned char c : value) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
 }
 
 std::string hex(const std::string& value, bool upper) {
@@ -92,8 +77,8 @@ std::vector<std::string> encoded_forms(const std::string& value) {
     for (size_t k = 0; k < 3; ++k) add(base64_core(in, k));
   add(hex(value, false));
   add(hex(value, true));
-  add(percent_encode(value, true));
-  add(percent_encode(value, false));
+  add(http::percent_encode(value, true));
+  add(http::percent_encode(value, false));
   std::string json = nlohmann::json(value).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   add(json.substr(1, json.size() - 2));
   std::string ascii = nlohmann::json(value).dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);

@@ -2,7 +2,7 @@
 
 #include <sys/stat.h>
 
-#include "engine/agent/bash_support.h"
+#include "agent/bash_support.h"
 #include "util/safe_open.h"
 
 namespace hearth::engine {

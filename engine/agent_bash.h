@@ -23,7 +23,7 @@
 #include <memory>
 #include <string>
 
-#include "engine/agent/bash.h"
+#include "agent/bash.h"
 #include "sandbox/sandbox.h"
 
 namespace hearth::engine {

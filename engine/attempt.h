@@ -30,9 +30,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/harness.h"
 #include "commands/broker.h"
 #include "commands/redact.h"
-#include "engine/agent/harness.h"
 #include "engine/agent_bash.h"
 #include "engine/grants.h"
 #include "engine/proxies.h"

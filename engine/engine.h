@@ -26,7 +26,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/agent/tools.h"
+#include "agent/tools.h"
 #include "engine/events.h"
 #include "engine/grants.h"
 #include "engine/store.h"

@@ -12,9 +12,9 @@
 #include <cstdlib>
 #include <string>
 
-#include "ci/http_server.h"
+#include "http/server.h"
 
-using namespace hearth::ci;
+using namespace hearth::http;
 
 namespace {
 

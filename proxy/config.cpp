@@ -11,6 +11,8 @@
 #include <set>
 #include <tuple>
 
+#include "http/token.h"
+
 namespace hearth::proxy {
 
 namespace {
@@ -35,7 +37,7 @@ std::string lower(std::string s) {
 }
 
 bool is_token(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return is_tchar(static_cast<unsigned char>(c)); });
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return http::is_tchar(static_cast<unsigned char>(c)); });
 }
 
 std::string in_quotes(std::string_view s) {

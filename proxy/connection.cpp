@@ -1,33 +1,14 @@
-// Reading requests from the sandbox and writing answers. Parsing is
-// http_parser's; this file adds the limits (header bytes, body bytes, time),
-// keep-alive with pipelined requests answered one at a time, and the
-// lifetime of the connection's handles.
+// Reading requests from the sandbox and writing answers. Requests are read
+// by http::RequestReader (limits on header and body bytes, token field
+// names, one request at a time); this file adds the deadline, keep-alive
+// with pipelined requests answered one at a time, and the lifetime of the
+// connection's handles.
 #include "proxy/connection.h"
-
-#include <strings.h>
-
-#include <cstdio>
 
 namespace hearth::proxy {
 
 namespace {
 constexpr std::chrono::milliseconds kDrainTime{2000};  // reading what a client still sends after our last answer
-
-// Why a piece of a header field name is not one (a sentence naming the first
-// bad byte and the name so far, which is all token characters), or "".
-std::string field_name_problem(std::string_view so_far, std::string_view piece) {
-  for (size_t i = 0; i < piece.size(); ++i) {
-    auto c = static_cast<unsigned char>(piece[i]);
-    if (is_tchar(c)) continue;
-    std::string name = (std::string(so_far) + std::string(piece.substr(0, i))).substr(0, 64);
-    char byte[8];
-    std::snprintf(byte, sizeof byte, "0x%02X", c);
-    std::string what = c == ' ' ? "a space" : c == '\t' ? "a tab" : std::string("the byte ") + byte;
-    return "the header field name '" + name + "' is followed by " + what +
-           ", which a field name may not hold (RFC 9112 §5.1: no whitespace before ':'; RFC 9110 §5.6.2: a token)";
-  }
-  return "";
-}
 }  // namespace
 
 // A write and the connection it belongs to (alive until the client's close
@@ -42,13 +23,14 @@ nlohmann::json problem(const std::string& error, const std::string& proxy, const
   return {{"error", error}, {"proxy", proxy}, {"reason", reason}};
 }
 
-Conn::Conn(ServerImpl& server, int proxy) : server_(server), proxy_(proxy) {
+Conn::Conn(ServerImpl& server, int proxy)
+    : server_(server),
+      proxy_(proxy),
+      reader_({server.opts().limits.max_header_bytes, server.opts().limits.max_body_bytes, true}, *this) {
   uv_pipe_init(server_.loop(), &client_, 0);
   uv_timer_init(server_.loop(), &timer_);
   client_.data = this;
   timer_.data = this;
-  http_parser_init(&parser_, HTTP_REQUEST);
-  parser_.data = this;
   ev_.proxy = proxy < 0 ? "egress" : server_.opts().proxies[static_cast<size_t>(proxy)].def.name;
 }
 
@@ -68,111 +50,9 @@ void Conn::start(bool over_limit) {
   arm(server_.opts().limits.idle_timeout);
 }
 
-const http_parser_settings& Conn::settings() {
-  static const http_parser_settings s = [] {
-    http_parser_settings v;
-    http_parser_settings_init(&v);
-    v.on_message_begin = &Conn::on_message_begin;
-    v.on_url = &Conn::on_url;
-    v.on_header_field = &Conn::on_header_field;
-    v.on_header_value = &Conn::on_header_value;
-    v.on_headers_complete = &Conn::on_headers_complete;
-    v.on_body = &Conn::on_body;
-    v.on_message_complete = &Conn::on_message_complete;
-    return v;
-  }();
-  return s;
-}
-
-bool Conn::count_header_bytes(size_t n) {
-  header_bytes_ += n;
-  if (header_bytes_ <= server_.opts().limits.max_header_bytes) return true;
-  error_status_ = 431;
-  error_message_ = "the request line and headers exceed " + std::to_string(server_.opts().limits.max_header_bytes) + " bytes";
-  return false;
-}
-
-int Conn::on_message_begin(http_parser* p) noexcept {
-  auto* c = static_cast<Conn*>(p->data);
-  c->message_started_ = true;
-  c->req_ = Request{};
-  c->header_bytes_ = 0;
-  c->field_.clear();
-  c->value_.clear();
-  c->in_value_ = false;
-  c->began_ = std::chrono::steady_clock::now();
-  c->arm(c->server_.opts().limits.request_timeout);
-  return 0;
-}
-
-int Conn::on_url(http_parser* p, const char* at, size_t len) noexcept {
-  auto* c = static_cast<Conn*>(p->data);
-  if (!c->count_header_bytes(len)) return -1;
-  c->req_.url.append(at, len);
-  return 0;
-}
-
-int Conn::on_header_field(http_parser* p, const char* at, size_t len) noexcept {
-  auto* c = static_cast<Conn*>(p->data);
-  if (!c->count_header_bytes(len + 4)) return -1;  // ": " and CRLF
-  if (c->in_value_) c->req_.headers.emplace_back(std::exchange(c->field_, {}), std::exchange(c->value_, {}));
-  c->in_value_ = false;
-  // http_parser (not built strict) lets a space into a name: "Authorization "
-  // would be a header of its own here and the same one upstream.
-  if (auto why = field_name_problem(c->field_, {at, len}); !why.empty()) {
-    c->error_status_ = 400;
-    c->error_message_ = std::move(why);
-    return -1;
-  }
-  c->field_.append(at, len);
-  return 0;
-}
-
-int Conn::on_header_value(http_parser* p, const char* at, size_t len) noexcept {
-  auto* c = static_cast<Conn*>(p->data);
-  if (!c->count_header_bytes(len)) return -1;
-  c->in_value_ = true;
-  c->value_.append(at, len);
-  return 0;
-}
-
-int Conn::on_headers_complete(http_parser* p) noexcept {
-  auto* c = static_cast<Conn*>(p->data);
-  if (!c->field_.empty()) c->req_.headers.emplace_back(std::exchange(c->field_, {}), std::exchange(c->value_, {}));
-  c->req_.method = http_method_str(static_cast<http_method>(p->method));
-  c->req_.http10 = p->http_major == 1 && p->http_minor == 0;
-  size_t max = c->server_.opts().limits.max_body_bytes;
-  if ((p->flags & F_CONTENTLENGTH) && p->content_length > max) {
-    c->error_status_ = 413;
-    c->error_message_ = "the request body exceeds " + std::to_string(max) + " bytes";
-    return -1;
-  }
-  for (auto& [name, value] : c->req_.headers)
-    if (name.size() == 6 && strncasecmp(name.c_str(), "expect", 6) == 0 && strcasecmp(value.c_str(), "100-continue") == 0)
-      c->write("HTTP/1.1 100 Continue\r\n\r\n");
-  return 0;
-}
-
-int Conn::on_body(http_parser* p, const char* at, size_t len) noexcept {
-  auto* c = static_cast<Conn*>(p->data);
-  size_t max = c->server_.opts().limits.max_body_bytes;
-  if (c->req_.body.size() + len > max) {
-    c->error_status_ = 413;
-    c->error_message_ = "the request body exceeds " + std::to_string(max) + " bytes";
-    return -1;
-  }
-  c->req_.body.append(at, len);
-  return 0;
-}
-
-int Conn::on_message_complete(http_parser* p) noexcept {
-  auto* c = static_cast<Conn*>(p->data);
-  c->message_started_ = false;
-  c->keep_alive_ = http_should_keep_alive(p) != 0 && !p->upgrade;
-  // One request at a time: the next is parsed after this one's answer. An
-  // upgrade (CONNECT) ends parsing on its own; what follows is not HTTP.
-  if (!p->upgrade) http_parser_pause(p, 1);
-  return 0;
+void Conn::on_request_begin() {
+  began_ = std::chrono::steady_clock::now();
+  arm(server_.opts().limits.request_timeout);
 }
 
 void Conn::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) noexcept {
@@ -191,8 +71,7 @@ void Conn::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept {
     if (c->busy_) return;  // answer, then close
     c->parse_pending();
     if (c->busy_ || c->closing_ || c->draining_) return;
-    http_parser_execute(&c->parser_, &settings(), nullptr, 0);
-    if (c->message_started_) {
+    if (c->reader_.cut_short()) {
       c->keep_alive_ = false;
       c->busy_ = true;
       c->ev_pending_ = true;
@@ -201,10 +80,10 @@ void Conn::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept {
     return c->close_now();
   }
   if (c->draining_) return;
-  c->pending_.append(buf->base, static_cast<size_t>(n));
+  c->reader_.append(buf->base, static_cast<size_t>(n));
   if (c->busy_) {
     // Pipelined bytes wait for the answer; a client far ahead is paused.
-    if (c->pending_.size() > c->server_.opts().limits.max_header_bytes + 65536) {
+    if (c->reader_.far_ahead()) {
       uv_read_stop(s);
       c->reading_ = false;
     }
@@ -221,52 +100,48 @@ void Conn::start_reading() {
 void Conn::parse_pending() {
   if (parsing_) return;
   parsing_ = true;
-  while (!pending_.empty() && !busy_ && !closing_ && !draining_) {
-    size_t used = http_parser_execute(&parser_, &settings(), pending_.data(), pending_.size());
-    auto err = HTTP_PARSER_ERRNO(&parser_);
-    if (err == HPE_PAUSED) {
-      pending_.erase(0, used);
-      http_parser_pause(&parser_, 0);
-      dispatch({});
-      continue;
+  bool more = true;
+  while (more && !busy_ && !closing_ && !draining_) {
+    switch (reader_.next()) {
+      case http::RequestReader::Next::more: more = false; break;
+      case http::RequestReader::Next::request: dispatch({}); break;
+      case http::RequestReader::Next::upgrade:
+        dispatch(reader_.take_rest());
+        more = false;
+        break;
+      case http::RequestReader::Next::failed: {
+        keep_alive_ = false;
+        busy_ = true;
+        ev_pending_ = true;
+        ev_.method = req().method;
+        int status = reader_.error_status();
+        refuse(status, "bad-request", "",
+               problem(status == 400 ? "bad request" : "request too large", ev_.proxy, reader_.error_message()));
+        more = false;
+        break;
+      }
     }
-    if (err != HPE_OK) {
-      pending_.clear();
-      keep_alive_ = false;
-      busy_ = true;
-      ev_pending_ = true;
-      ev_.method = req_.method;
-      int status = error_status_ ? error_status_ : 400;
-      std::string why = error_status_ ? error_message_ : std::string("malformed request: ") + http_errno_description(err);
-      refuse(status, "bad-request", "", problem(status == 400 ? "bad request" : "request too large", ev_.proxy, why));
-      break;
-    }
-    if (parser_.upgrade) {
-      std::string rest = pending_.substr(used);
-      pending_.clear();
-      dispatch(std::move(rest));
-      break;
-    }
-    pending_.clear();
   }
   parsing_ = false;
-  if (!busy_ && !draining_ && pending_.size() <= server_.opts().limits.max_header_bytes) start_reading();
+  if (!busy_ && !draining_ && reader_.pending_bytes() <= server_.opts().limits.max_header_bytes) start_reading();
 }
 
-void Conn::dispatch(std::string after_headers) {
+void Conn::dispatch(std::optional<std::string> after_headers) {
+  bool upgrade = after_headers.has_value();
   busy_ = true;
   uv_timer_stop(&timer_);
   std::string name = ev_.proxy;
   ev_ = ProxyEvent{};
   ev_.proxy = name;
-  ev_.method = req_.method;
+  ev_.method = req().method;
   ev_pending_ = true;
-  if (parser_.upgrade) {
+  keep_alive_ = reader_.keep_alive();
+  if (upgrade) {
     // What follows the head is another protocol: leave it to the tunnel.
     uv_read_stop(client());
     reading_ = false;
     keep_alive_ = false;
-    if (req_.method == "CONNECT") return tunnel(after_headers + std::exchange(pending_, {}));
+    if (req().method == "CONNECT") return tunnel(std::move(*after_headers));
     return refuse(501, "bad-request", "",
                   problem("not supported", ev_.proxy, "protocol upgrades (Upgrade: ...) are not supported by the proxy"));
   }
@@ -302,13 +177,13 @@ void Conn::arm(std::chrono::milliseconds ms) {
 
 void Conn::send_whole(int status, const std::vector<std::pair<std::string, std::string>>& headers,
                       const std::string& body) {
-  if (req_.http10) keep_alive_ = false;
+  if (req().http10) keep_alive_ = false;
   std::string head = "HTTP/1.1 " + std::to_string(status) + " " + http_status_str(static_cast<http_status>(status)) + "\r\n";
   for (auto& [k, v] : headers) head += k + ": " + v + "\r\n";
   head += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   head += keep_alive_ && !eof_ ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
-  write(req_.method == "HEAD" ? head : head + body);
-  if (req_.method != "HEAD") ev_.response_bytes += body.size();
+  write(req().method == "HEAD" ? head : head + body);
+  if (req().method != "HEAD") ev_.response_bytes += body.size();
 }
 
 void Conn::refuse(int status, const std::string& decision, const std::string& rule, nlohmann::json body,
@@ -317,7 +192,7 @@ void Conn::refuse(int status, const std::string& decision, const std::string& ru
   ev_.decision = decision;
   ev_.rule = rule;
   if (!rule.empty()) body["rule"] = rule;
-  if (!req_.method.empty()) body["method"] = req_.method;
+  if (!req().method.empty()) body["method"] = req().method;
   if (!ev_.path.empty()) body["path"] = ev_.path;
   extra.emplace_back("Content-Type", "application/json");
   send_whole(status, extra, server_.redact(body.dump()) + "\n");
@@ -328,7 +203,7 @@ void Conn::finish_request() {
   emit();
   busy_ = false;
   if (closing_) return;
-  if (!keep_alive_ || eof_ || req_.http10) return shutdown_and_close();
+  if (!keep_alive_ || eof_ || req().http10) return shutdown_and_close();
   arm(server_.opts().limits.idle_timeout);
   parse_pending();
 }
@@ -343,7 +218,7 @@ void Conn::emit() {
 void Conn::shutdown_and_close() {
   if (closing_ || draining_) return;
   draining_ = true;
-  pending_.clear();
+  reader_.drop_pending();
   arm(kDrainTime);
   shutdown_.data = this;
   int rc = uv_shutdown(&shutdown_, client(), [](uv_shutdown_t* req, int status) noexcept {
@@ -364,7 +239,7 @@ void Conn::on_timer(uv_timer_t* t) noexcept {
     return c->refuse(504, "upstream-error", "egress",
                      problem("gateway timeout", "egress", "the target did not accept a connection in time"));
   }
-  if (c->draining_ || !c->message_started_) return c->close_now();
+  if (c->draining_ || !c->reader_.in_request()) return c->close_now();
   c->keep_alive_ = false;
   c->busy_ = true;
   c->ev_pending_ = true;

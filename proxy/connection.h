@@ -4,7 +4,6 @@
 // CONNECT on the egress socket; server.cpp owns the listeners.
 #pragma once
 
-#include <http_parser.h>
 #include <uv.h>
 
 #include <chrono>
@@ -16,7 +15,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/model/http_client.h"
+#include "http/client.h"
+#include "http/request_reader.h"
 #include "proxy/server.h"
 #include "sandbox/splice.h"
 
@@ -44,7 +44,7 @@ class ServerImpl final : public ProxyServer {
   // --- for Conn ---
   uv_loop_t* loop() const { return loop_; }
   const ProxyServerOptions& opts() const { return opts_; }
-  model::HttpClient* http() const { return http_; }
+  http::HttpClient* http() const { return http_; }
   ProxyState& state(int proxy) { return state_[static_cast<size_t>(proxy)]; }
   std::string redact(std::string_view s) const { return opts_.secrets ? opts_.secrets->redact(s) : std::string(s); }
   void emit(ProxyEvent e) const;
@@ -64,7 +64,7 @@ class ServerImpl final : public ProxyServer {
 
   uv_loop_t* loop_;
   ProxyServerOptions opts_;
-  model::HttpClient* http_ = nullptr;
+  http::HttpClient* http_ = nullptr;
   std::vector<Endpoint*> endpoints_;
   std::set<Conn*> conns_;
   std::vector<ProxyState> state_;
@@ -78,7 +78,7 @@ class ServerImpl final : public ProxyServer {
 /// One connection from the sandbox (through its loopback forward). Owns its
 /// handles (the client pipe, a timer, for CONNECT a TCP handle) and deletes
 /// itself once all have closed and no getaddrinfo is pending.
-class Conn {
+class Conn final : http::RequestReader::Hooks {
  public:
   Conn(ServerImpl& server, int proxy);
   uv_stream_t* client() { return reinterpret_cast<uv_stream_t*>(&client_); }
@@ -86,29 +86,18 @@ class Conn {
   void close_now();
 
  private:
-  struct Request {
-    std::string method, url;
-    std::vector<std::pair<std::string, std::string>> headers;  // as sent
-    std::string body;
-    bool http10 = false;
-  };
-
   // connection.cpp: reading requests, writing answers
-  static const http_parser_settings& settings();
-  static int on_message_begin(http_parser* p) noexcept;
-  static int on_url(http_parser* p, const char* at, size_t len) noexcept;
-  static int on_header_field(http_parser* p, const char* at, size_t len) noexcept;
-  static int on_header_value(http_parser* p, const char* at, size_t len) noexcept;
-  static int on_headers_complete(http_parser* p) noexcept;
-  static int on_body(http_parser* p, const char* at, size_t len) noexcept;
-  static int on_message_complete(http_parser* p) noexcept;
+  void on_request_begin() override;
+  void on_continue() override { write("HTTP/1.1 100 Continue\r\n\r\n"); }
+  /// The request being read or answered (the reader's).
+  http::Request& req() { return reader_.request(); }
   static void on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) noexcept;
   static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept;
   static void on_timer(uv_timer_t* t) noexcept;
   static void on_closed(uv_handle_t* h) noexcept;
-  bool count_header_bytes(size_t n);
   void parse_pending();
-  void dispatch(std::string after_headers);
+  /// Hands the request read on; `after_headers` (an upgrade) is what followed its head.
+  void dispatch(std::optional<std::string> after_headers);
   void write(std::string data);
   void arm(std::chrono::milliseconds ms);
   void start_reading();
@@ -128,9 +117,9 @@ class Conn {
   /// refusal replaces `v`. False when a 400 was sent (not a method).
   bool check_overrides(const StepProxy& sp, const RequestPath& path, Verdict& v);
   void start_transfer(const StepProxy& sp, const std::string& url, int rule);
-  void on_upstream_headers(int status, const model::HttpHeaders& headers);
+  void on_upstream_headers(int status, const http::HttpHeaders& headers);
   void on_upstream_body(std::string_view bytes);
-  void on_upstream_done(const model::HttpResult& r);
+  void on_upstream_done(const http::HttpResult& r);
   void write_body(std::string_view bytes);
   void on_written();  // a write completed: resume a paused transfer
 
@@ -147,24 +136,17 @@ class Conn {
   uv_timer_t timer_{};
   uv_shutdown_t shutdown_{};
   int handles_ = 2;
-  http_parser parser_{};
 
   // reading
-  std::string pending_;  // received, not yet parsed
-  Request req_;
-  std::string field_, value_;
-  bool in_value_ = false;
-  size_t header_bytes_ = 0;
-  int error_status_ = 0;
-  std::string error_message_;
-  bool message_started_ = false, busy_ = false, parsing_ = false, reading_ = false;
+  http::RequestReader reader_;
+  bool busy_ = false, parsing_ = false, reading_ = false;
   bool keep_alive_ = true, eof_ = false, draining_ = false, closing_ = false;
 
   // the current request's answer
   ProxyEvent ev_;
   bool ev_pending_ = false;
   std::chrono::steady_clock::time_point began_;
-  std::optional<model::TransferId> transfer_;
+  std::optional<http::TransferId> transfer_;
   void* easy_ = nullptr;  // CURL* of the transfer (for pausing)
   bool in_upstream_cb_ = false;  // inside an HttpClient handler: cancelling waits for maybe_delete
   bool paused_ = false, head_sent_ = false, chunked_ = false, body_allowed_ = true;

@@ -1,5 +1,5 @@
 // One request on an API proxy's socket: policy, rate, then libcurl to the
-// upstream (engine/model's HttpClient on the same loop), and the answer
+// upstream (http/'s HttpClient on the same loop), and the answer
 // streamed back chunked, redacted.
 #include <curl/curl.h>
 #include <strings.h>
@@ -83,7 +83,7 @@ void Conn::forward() {
   head_sent_ = false;
   http_parser_url u;
   http_parser_url_init(&u);
-  const std::string& url = req_.url;
+  const std::string& url = req().target;
   if (http_parser_parse_url(url.data(), url.size(), 0, &u) != 0 || (u.field_set & (1 << UF_SCHEMA)) ||
       !(u.field_set & (1 << UF_PATH)))
     return refuse(400, "bad-request", "",
@@ -96,7 +96,7 @@ void Conn::forward() {
   if (!path) return refuse(400, "bad-request", "", problem("bad request", name, path.message()));
   ev_.path = server_.redact(path->path);
 
-  Verdict v = decide(sp.def.allow, sp.def.deny, req_.method, *path, req_.body);
+  Verdict v = decide(sp.def.allow, sp.def.deny, req().method, *path, req().body);
   if (v.allowed && !check_overrides(sp, *path, v)) return;
   if (!v.allowed) {
     auto body = problem("forbidden by the proxy's policy", name, v.reason);
@@ -146,7 +146,7 @@ void Conn::forward() {
 }
 
 bool Conn::check_overrides(const StepProxy& sp, const RequestPath& path, Verdict& v) {
-  for (auto& header : req_.headers) {
+  for (auto& header : req().headers) {
     const std::string& n = header.first;  // named, not bound: lambdas capture it (clang 14)
     const std::string& value = header.second;
     if (!std::any_of(kMethodOverrides.begin(), kMethodOverrides.end(), [&](auto& o) { return same_header(o, n); }))
@@ -160,9 +160,9 @@ bool Conn::check_overrides(const StepProxy& sp, const RequestPath& path, Verdict
       return false;
     }
     for (auto& ch : method) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-    Verdict o = decide(sp.def.allow, sp.def.deny, method, path, req_.body);
+    Verdict o = decide(sp.def.allow, sp.def.deny, method, path, req().body);
     if (o.allowed) continue;
-    o.reason = n + ": " + method + " asks the upstream to treat this " + req_.method + " as " + method + "; " + o.reason;
+    o.reason = n + ": " + method + " asks the upstream to treat this " + req().method + " as " + method + "; " + o.reason;
     v = std::move(o);
     return true;  // refused below, by the verdict of the overridden method
   }
@@ -170,12 +170,12 @@ bool Conn::check_overrides(const StepProxy& sp, const RequestPath& path, Verdict
 }
 
 void Conn::start_transfer(const StepProxy& sp, const std::string& url, int) {
-  model::HttpRequest r;
-  r.method = req_.method;
+  http::ClientRequest r;
+  r.method = req().method;
   r.url = url;
-  auto hop = connection_tokens(req_.headers);
+  auto hop = connection_tokens(req().headers);
   bool has_content_type = false;
-  for (auto& header : req_.headers) {
+  for (auto& header : req().headers) {
     const std::string& n = header.first;  // named, not bound: lambdas capture it (clang 14)
     const std::string& v = header.second;
     if (listed(kRequestDropped, n) || listed(hop, n)) continue;
@@ -184,7 +184,7 @@ void Conn::start_transfer(const StepProxy& sp, const std::string& url, int) {
     r.headers.emplace_back(n, v);
   }
   for (auto& h : sp.headers) r.headers.push_back(h);
-  upstream_body_ = std::move(req_.body);
+  upstream_body_ = std::move(req().body);
   const std::string& m = ev_.method;
   bool send_body = !upstream_body_.empty() || m == "POST" || m == "PUT" || m == "PATCH";
   // libcurl would add a form Content-Type to a body that has none.
@@ -211,8 +211,8 @@ void Conn::start_transfer(const StepProxy& sp, const std::string& url, int) {
   };
   // The connection cancels the transfer before it is freed (close_now or
   // maybe_delete), so no handler runs on a freed connection.
-  model::HttpHandlers h;
-  h.on_headers = [this](int status, const model::HttpHeaders& headers) {
+  http::HttpHandlers h;
+  h.on_headers = [this](int status, const http::HttpHeaders& headers) {
     InCallback in(in_upstream_cb_);
     if (!closing_) on_upstream_headers(status, headers);
   };
@@ -220,7 +220,7 @@ void Conn::start_transfer(const StepProxy& sp, const std::string& url, int) {
     InCallback in(in_upstream_cb_);
     if (!closing_) on_upstream_body(bytes);
   };
-  h.on_done = [this](model::HttpResult result) {
+  h.on_done = [this](http::HttpResult result) {
     InCallback in(in_upstream_cb_);
     transfer_.reset();
     easy_ = nullptr;
@@ -230,15 +230,15 @@ void Conn::start_transfer(const StepProxy& sp, const std::string& url, int) {
   transfer_ = server_.http()->start(std::move(r), std::move(h));
 }
 
-void Conn::on_upstream_headers(int status, const model::HttpHeaders& headers) {
+void Conn::on_upstream_headers(int status, const http::HttpHeaders& headers) {
   if (status == 0) return;  // no status line arrived: on_upstream_done answers 502
   head_sent_ = true;
   ev_.status = status;
   ev_.decision = "allowed";
   bool head = ev_.method == "HEAD";
   body_allowed_ = !head && status >= 200 && status != 204 && status != 304;
-  if (req_.http10) keep_alive_ = false;
-  chunked_ = body_allowed_ && !req_.http10;
+  if (req().http10) keep_alive_ = false;
+  chunked_ = body_allowed_ && !req().http10;
   std::string out = "HTTP/1.1 " + std::to_string(status) + " " + http_status_str(static_cast<http_status>(status)) + "\r\n";
   for (auto& [n, v] : headers) {
     bool keep = !listed(kResponseDropped, n) || (head && n == "content-length");
@@ -281,7 +281,7 @@ void Conn::on_written() {
   curl_easy_pause(static_cast<CURL*>(easy_), CURLPAUSE_CONT);
 }
 
-void Conn::on_upstream_done(const model::HttpResult& r) {
+void Conn::on_upstream_done(const http::HttpResult& r) {
   if (!r.ok()) {
     if (!head_sent_)
       return refuse(502, "upstream-error", ev_.rule,

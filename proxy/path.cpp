@@ -3,34 +3,15 @@
 #include <algorithm>
 #include <cstring>
 
+#include "http/url.h"
+
 namespace hearth::proxy {
 
 namespace {
 
-const char* kHex = "0123456789ABCDEF";
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// RFC 3986 §2.3.
-bool unreserved(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-         c == '_' || c == '~';
-}
-
 // What else may stand raw in a path (RFC 3986 pchar and '/'); ';' is
 // decided separately. Anything else is escaped.
-bool raw_in_path(unsigned char c) { return unreserved(c) || (c != 0 && std::strchr("!$&'()*+,=:@/", c) != nullptr); }
-
-void escape(std::string& out, unsigned char c) {
-  out += '%';
-  out += kHex[c >> 4];
-  out += kHex[c & 15];
-}
+bool raw_in_path(unsigned char c) { return http::unreserved(c) || (c != 0 && std::strchr("!$&'()*+,=:@/", c) != nullptr); }
 
 // Why an upstream would resolve or collapse a segment of `path`, or "".
 const char* segment_problem(std::string_view path) {
@@ -73,12 +54,13 @@ std::string params_removed(std::string_view p) {
 
 // The escape at raw[i] ('%' there), decoded into `out` or refused.
 Status decode_escape(std::string_view raw, size_t i, const PathOptions& o, std::string& out) {
-  int hi = i + 2 < raw.size() ? hex_value(raw[i + 1]) : -1;
-  int lo = i + 2 < raw.size() ? hex_value(raw[i + 2]) : -1;
+  int hi = i + 2 < raw.size() ? http::hex_value(raw[i + 1]) : -1;
+  int lo = i + 2 < raw.size() ? http::hex_value(raw[i + 2]) : -1;
   if (hi < 0 || lo < 0) return Error{"the path has a malformed percent-escape ('%' not followed by two hex digits)"};
   auto b = static_cast<unsigned char>(hi * 16 + lo);
-  std::string code = std::string("%") + kHex[hi] + kHex[lo];
-  if (unreserved(b)) {
+  std::string code;
+  http::percent_escape(code, b);
+  if (http::unreserved(b)) {
     out += static_cast<char>(b);
     return {};
   }
@@ -90,7 +72,7 @@ Status decode_escape(std::string_view raw, size_t i, const PathOptions& o, std::
   if (b == ';' && !o.allow_path_params)
     return Error{"the path has an encoded ';' (%3B), which some servers read as the start of path parameters; "
                  "a proxy whose API needs it sets allow-path-params = true"};
-  escape(out, b);
+  http::percent_escape(out, b);
   return {};
 }
 
@@ -121,7 +103,7 @@ Result<RequestPath> normalize_path(std::string_view raw, const PathOptions& opti
     } else if (raw_in_path(c)) {
       out += static_cast<char>(c);
     } else {
-      escape(out, c);
+      http::percent_escape(out, c);
     }
   }
   if (const char* why = segment_problem(out); *why) return Error{std::string("the path has ") + why};

@@ -7,6 +7,8 @@
 #include <cctype>
 #include <cmath>
 
+#include "util/wildcard.h"
+
 namespace hearth::proxy {
 
 namespace {
@@ -24,34 +26,13 @@ std::vector<std::string_view> segments(std::string_view path) {
   return out;
 }
 
-// `*` inside a segment: any run of characters. Iterative, with one
-// backtrack point (the last star), so linear-ish and never recursive.
-bool same_char(char a, char b, bool fold) {
-  if (a == b) return true;
-  if (!fold) return false;
-  return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b)) &&
-         static_cast<unsigned char>(a) < 0x80 && static_cast<unsigned char>(b) < 0x80;
-}
-
+// `*` inside a segment: any run of characters; a segment that is `*` alone
+// is not empty.
 bool segment_match(std::string_view pat, std::string_view seg, bool fold) {
   if (pat == "*") return !seg.empty();
-  size_t p = 0, s = 0, star = std::string_view::npos, mark = 0;
-  while (s < seg.size()) {
-    if (p < pat.size() && pat[p] == '*') {
-      star = p++;
-      mark = s;
-    } else if (p < pat.size() && same_char(pat[p], seg[s], fold)) {
-      ++p;
-      ++s;
-    } else if (star != std::string_view::npos) {
-      p = star + 1;
-      s = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (p < pat.size() && pat[p] == '*') ++p;
-  return p == pat.size();
+  WildcardOptions o;
+  o.fold_ascii_case = fold;
+  return wildcard_match(pat, seg, o);
 }
 
 std::string join_methods(const std::vector<std::string>& methods) {
@@ -102,11 +83,6 @@ std::string glob_problem(std::string_view pattern) {
     if (s.empty() && i + 1 < segs.size()) return "a path glob has no empty segments ('//')";
   }
   return "";
-}
-
-bool is_tchar(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         (c != 0 && std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos);
 }
 
 // ---- BodyPattern ----

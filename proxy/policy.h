@@ -35,10 +35,6 @@ bool glob_match(std::string_view pattern, std::string_view path, bool fold_case 
 /// a whole segment; no '?', '#', '\\' or dot segments), or "" when it is.
 std::string glob_problem(std::string_view pattern);
 
-
-/// A character of an RFC 9110 token (§5.6.2): header field names, methods.
-bool is_tchar(unsigned char c);
-
 // ---- bodies, sizes, rates ----
 
 /// A PCRE2 pattern searched for in request bodies (binary-safe, no UTF

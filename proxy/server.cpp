@@ -27,7 +27,7 @@ Status ServerImpl::listen() {
     }
     state_.push_back(std::move(s));
   }
-  http_ = model::HttpClient::create(loop_);
+  http_ = http::HttpClient::create(loop_);
   std::string egress_url = "http://127.0.0.1:" + std::to_string(opts_.first_port);
   if (auto s = add_endpoint(-1, opts_.socket_dir + "/egress.sock", opts_.first_port, ""); !s.ok()) return s;
   for (const char* var : {"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"})

@@ -9,7 +9,7 @@
 //      allow rules (policy.h) — refused: 403 with a JSON body naming the rule;
 //   3. takes a token from the proxy's and the matched rule's buckets —
 //      empty: 429 with Retry-After;
-//   4. forwards it to the upstream through libcurl (engine/model's
+//   4. forwards it to the upstream through libcurl (http/'s
 //      HttpClient on the same loop; TLS verified), with the configured
 //      headers in place of any of the same name the client sent;
 //   5. streams the answer back (chunked), every secret value redacted from

@@ -17,7 +17,7 @@ void Conn::tunnel(std::string after_headers) {
                               ev_.proxy + "'"));
   http_parser_url u;
   http_parser_url_init(&u);
-  const std::string& url = req_.url;
+  const std::string& url = req().target;
   if (http_parser_parse_url(url.data(), url.size(), 1, &u) != 0 || !(u.field_set & (1 << UF_HOST)) ||
       !(u.field_set & (1 << UF_PORT)) || u.port == 0)
     return refuse(400, "bad-request", "", problem("bad request", "egress", "CONNECT needs a host:port target"));

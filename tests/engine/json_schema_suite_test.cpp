@@ -10,7 +10,7 @@
 #include <fstream>
 #include <map>
 
-#include "engine/agent/result_schema.h"
+#include "agent/result_schema.h"
 #include "testdata.h"
 
 namespace {
