@@ -31,6 +31,7 @@
 #include <fstream>
 #include <numeric>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -141,7 +142,9 @@ struct IoCounters {
             write_time - o.write_time};
   }
 };
-IoCounters g_io;  // only the loop thread touches SQLite in this program
+IoCounters g_io;  // what the loop thread's SQLite does (it stalls the loop)
+std::thread::id g_loop_thread = std::this_thread::get_id();
+bool on_loop_thread() { return std::this_thread::get_id() == g_loop_thread; }
 
 struct ShimFile {
   sqlite3_file base;
@@ -154,6 +157,7 @@ sqlite3_file* real_of(sqlite3_file* f) { return reinterpret_cast<ShimFile*>(f)->
 int shim_close(sqlite3_file* f) { return real_of(f)->pMethods->xClose(real_of(f)); }
 int shim_read(sqlite3_file* f, void* b, int n, sqlite3_int64 o) { return real_of(f)->pMethods->xRead(real_of(f), b, n, o); }
 int shim_write(sqlite3_file* f, const void* b, int n, sqlite3_int64 o) {
+  if (!on_loop_thread()) return real_of(f)->pMethods->xWrite(real_of(f), b, n, o);  // a checkpoint on the threadpool
   auto t = Clock::now();
   int rc = real_of(f)->pMethods->xWrite(real_of(f), b, n, o);
   g_io.write_time += Clock::now() - t;
@@ -163,6 +167,7 @@ int shim_write(sqlite3_file* f, const void* b, int n, sqlite3_int64 o) {
 }
 int shim_truncate(sqlite3_file* f, sqlite3_int64 size) { return real_of(f)->pMethods->xTruncate(real_of(f), size); }
 int shim_sync(sqlite3_file* f, int flags) {
+  if (!on_loop_thread()) return real_of(f)->pMethods->xSync(real_of(f), flags);
   auto t = Clock::now();
   int rc = real_of(f)->pMethods->xSync(real_of(f), flags);
   g_io.sync_time += Clock::now() - t;
@@ -366,7 +371,45 @@ std::string workflow_text(int steps, bool chain) {
   return text;
 }
 
+// The loop's longest stretch away from waiting for events: from the end of
+// one poll's wait to the start of the next (I/O callbacks, timers, idle
+// work, commits, spawns). libuv's idle-time metric gives the wait itself.
+struct StallMeter {
+  uv_loop_t* loop;
+  uv_prepare_t prepare{};
+  uv_check_t check{};
+  uint64_t check_at = 0, prepare_at = 0, idle_at_prepare = 0, callbacks_in_poll = 0;
+  uint64_t worst_ns = 0;
+  explicit StallMeter(uv_loop_t* l) : loop(l) {
+    uv_prepare_init(loop, &prepare);
+    uv_check_init(loop, &check);
+    prepare.data = check.data = this;
+    uv_prepare_start(&prepare, [](uv_prepare_t* h) noexcept {
+      auto* m = static_cast<StallMeter*>(h->data);
+      uint64_t now = uv_hrtime();
+      if (m->check_at) m->worst_ns = std::max(m->worst_ns, m->callbacks_in_poll + (now - m->check_at));
+      m->prepare_at = now;
+      m->idle_at_prepare = uv_metrics_idle_time(m->loop);
+    });
+    uv_check_start(&check, [](uv_check_t* h) noexcept {
+      auto* m = static_cast<StallMeter*>(h->data);
+      m->check_at = uv_hrtime();
+      uint64_t idle = uv_metrics_idle_time(m->loop) - m->idle_at_prepare;
+      uint64_t in_poll = m->check_at - m->prepare_at;
+      m->callbacks_in_poll = in_poll > idle ? in_poll - idle : 0;
+    });
+    uv_unref(reinterpret_cast<uv_handle_t*>(&prepare));
+    uv_unref(reinterpret_cast<uv_handle_t*>(&check));
+  }
+  void close() {
+    uv_close(reinterpret_cast<uv_handle_t*>(&prepare), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&check), nullptr);
+  }
+};
+
 struct RunFigures {
+  double worst_stall_ms = 0;  // StallMeter
+  int64_t syncs = 0;          // fsyncs of the log on the threadpool (Store::syncs)
   double wall_ms = 0;
   int64_t commits = 0;
   double commit_ms = 0;  // Store::commit_time: begin() to COMMIT, summed
@@ -388,6 +431,8 @@ RunFigures run_once(const workflows::Workflow& wf, const std::string& base, int 
   auto sb = sandbox::make_local_sandbox();
   uv_loop_t loop;
   uv_loop_init(&loop);
+  uv_loop_configure(&loop, UV_METRICS_IDLE_TIME);
+  StallMeter stalls(&loop);
   RunFigures f;
   hearth::RunResult outcome;
   int finished = 0;
@@ -416,6 +461,10 @@ RunFigures run_once(const workflows::Workflow& wf, const std::string& base, int 
     f.commits = (*store)->commits() - commits0;
     f.commit_ms = to_ms((*store)->commit_time() - commit0);
     f.io = g_io - io0;
+    f.syncs = (*store)->syncs();
+    f.worst_stall_ms = static_cast<double>(stalls.worst_ns) / 1e6;
+    stalls.close();
+    uv_run(&loop, UV_RUN_DEFAULT);
     CpuTimes cpu1 = cpu_now();
     f.cpu = {cpu1.self_ms - cpu0.self_ms, cpu1.children_ms - cpu0.children_ms};
   }
@@ -490,6 +539,13 @@ void report_shape(const char* shape, const workflows::Workflow& wf, double load_
   std::printf("  %-54s %8.0f /s  (floor: %.0f /s)\n", "commits per second of commit time", 1000 * ncommits / cms,
               1000 / fl.commit.ms.mean);
   std::printf("  %-54s %8.0f /s\n", "commits per second of wall", 1000 * ncommits / wall);
+  std::printf("  %-54s %8.0f  (%.3f per commit)\n", "fsyncs of the log on the threadpool",
+              median_of(runs, [](auto& r) { return static_cast<double>(r.syncs); }),
+              median_of(runs, [](auto& r) { return static_cast<double>(r.syncs) / static_cast<double>(r.commits); }));
+  std::printf("  %-54s %8.3f ms  (each run's worst:", "worst loop stall, any cause (target: commits < 1 ms)",
+              median_of(runs, [](auto& r) { return r.worst_stall_ms; }));
+  for (auto& r : runs) std::printf(" %.2f", r.worst_stall_ms);
+  std::printf(")\n");
 }
 
 }  // namespace

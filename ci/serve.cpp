@@ -24,7 +24,7 @@ Server::Server(uv_loop_t* loop, engine::Store& store, engine::Engine& engine, Se
   engine_.add_observer(streams_.get());
 }
 
-Server::~Server() = default;
+Server::~Server() { store_.forget(this); }
 
 Status Server::start() {
   workflows_.refresh(true);
@@ -111,7 +111,7 @@ void Server::shutdown(std::function<void(bool)> done) {
 }
 
 void Server::maybe_finish_shutdown() {
-  if (!stopping_ || closed_ || !active_.empty() || !batch_.empty()) return;
+  if (!stopping_ || closed_ || !active_.empty() || !batch_.empty() || awaiting_durable_ > 0) return;
   if (!state_writes_.empty()) flush();
   closed_ = true;
   if (commits_ > 0)

@@ -107,6 +107,9 @@ class Server {
   void request_flush();
   static void on_check(uv_check_t* h) noexcept;
   void flush();
+  void answer_batch(std::vector<Pending>& batch, const Status& stored);
+  int awaiting_durable_ = 0;  // group commits whose answers wait for their fsync
+  void send_when_durable(http::Responder r, http::HttpResponse response);
   Status recover();
   void enqueue(const engine::DeliveryRecord& d);
   void end_leftovers(const engine::DeliveryRecord& d);

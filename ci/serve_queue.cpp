@@ -63,7 +63,7 @@ void Server::accept_delivery(http::HttpRequest&& req, http::Responder r) {
   if (replay_of) {
     std::cerr << "hearth serve: delivery " << d->id << " from " << req.peer << " repeats the body of delivery "
               << *replay_of << ": nothing started\n";
-    return r.send(json_response(200, {{"delivery", d->id}, {"duplicate", true}, {"replay_of", *replay_of}, {"runs", nlohmann::json::array()}}));
+    return send_when_durable(std::move(r), json_response(200, {{"delivery", d->id}, {"duplicate", true}, {"replay_of", *replay_of}, {"runs", nlohmann::json::array()}}));
   }
 
   engine::DeliveryRecord rec;
@@ -84,10 +84,20 @@ void Server::accept_delivery(http::HttpRequest&& req, http::Responder r) {
   request_flush();
 }
 
+// An answer about a delivery already committed, perhaps not durable yet:
+// it waits for the same fsync as the delivery's own 202.
+void Server::send_when_durable(http::Responder r, http::HttpResponse response) {
+  auto held = std::make_shared<std::pair<http::Responder, http::HttpResponse>>(std::move(r), std::move(response));
+  store_.when_durable(this, [held](const Status& synced) {
+    if (synced.ok()) held->first.send(std::move(held->second));
+    else held->first.send(error_response(503, "the delivery could not be stored; deliver it again later"));
+  });
+}
+
 void Server::answer_known(const engine::DeliveryRecord& d, http::Responder r, const std::string& replay_of) {
   nlohmann::json body = {{"delivery", d.id}, {"duplicate", true}, {"state", d.state}, {"runs", planned_runs(d)}};
   if (!replay_of.empty()) body["replay_of"] = replay_of;
-  r.send(json_response(200, body));
+  send_when_durable(std::move(r), json_response(200, body));
 }
 
 void Server::request_flush() { uv_idle_start(&idle_, [](uv_idle_t* h) noexcept { uv_idle_stop(h); }); }
@@ -117,12 +127,26 @@ void Server::flush() {
   }
   if (s.ok()) s = store_.commit();
   else store_.rollback();
-  if (!s.ok()) {
+  if (!s.ok()) return answer_batch(batch, s);
+  // Answered once durable: a 202 is a promise that survives a power loss.
+  // Deliveries that arrive meanwhile share the next fsync.
+  auto answered = std::make_shared<std::vector<Pending>>(std::move(batch));
+  ++awaiting_durable_;
+  store_.when_durable(this, [this, answered](const Status& synced) {
+    --awaiting_durable_;
+    answer_batch(*answered, synced);
+    pump();
+    maybe_finish_shutdown();
+  });
+}
+
+void Server::answer_batch(std::vector<Pending>& batch, const Status& stored) {
+  if (!stored.ok()) {
     for (auto& p : batch) {
       p.original.send(error_response(503, "the delivery could not be stored; deliver it again later"));
       for (auto& dup : p.duplicates) dup.send(error_response(503, "the delivery could not be stored"));
     }
-    return store_failure(s);
+    return store_failure(stored);
   }
   if (!batch.empty()) {
     accepted_ += static_cast<int64_t>(batch.size());

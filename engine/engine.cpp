@@ -9,7 +9,11 @@
 namespace hearth::engine {
 
 Engine::Engine(uv_loop_t* loop, Store& store, sandbox::Sandbox& sandbox)
-    : loop_(loop), store_(store), sandbox_(sandbox) {}
+    : loop_(loop), store_(store), sandbox_(sandbox) {
+  // Commits' fsyncs leave the loop thread (store_durable.cpp). Should the
+  // log not open, every commit keeps its own fsync: slower, as safe.
+  (void)store_.attach(loop_);
+}
 
 Engine::~Engine() = default;
 

@@ -124,10 +124,24 @@ Status Run::commit_and_go(Status s) {
     pending_events_.clear();
     return s;
   }
-  deliver_events();
   uv_timer_start(&heartbeat_, &Run::on_heartbeat, kHeartbeatMs, kHeartbeatMs);
-  schedule();
+  after_durable([this](const Status& synced) {
+    if (!synced.ok()) return fail_fatally(synced);
+    schedule();
+  });
   return {};
+}
+
+// What a commit lets the run do (deliver its events, start steps, report the
+// result) waits until the commit is durable (store.h: when_durable); the
+// events go with it, so observers see them in order and only once durable.
+void Run::after_durable(std::function<void(const Status&)> then) {
+  engine_.store().when_durable(this, [this, events = std::move(pending_events_), then = std::move(then)](
+                                         const Status& synced) mutable {
+    if (synced.ok()) deliver_events(std::move(events));
+    then(synced);
+  });
+  pending_events_.clear();
 }
 
 void Run::on_heartbeat(uv_timer_t* t) noexcept {
@@ -229,19 +243,19 @@ Status Run::commit_now(const std::function<Status()>& write) {
     fail_fatally(s);
     return s;
   }
-  deliver_events();
+  after_durable([this](const Status& synced) {
+    if (!synced.ok()) fail_fatally(synced);
+  });
   return {};
 }
 
-void Run::deliver_events() {
-  auto events = std::move(pending_events_);
-  pending_events_.clear();
+void Run::deliver_events(std::vector<EventRecord> events) {
   for (auto& e : events)
     for (auto* o : engine_.observers()) o->on_event(e);
 }
 
 void Run::pass() {
-  if (finishing_) return;
+  if (finishing_ || finish_recorded_) return;
   if (!fatal_.ok()) return finish_after_fatal();
   Store& store = engine_.store();
   std::vector<size_t> to_spawn;
@@ -252,7 +266,7 @@ void Run::pass() {
   if (s.ok()) s = decide_steps(to_spawn);
   if (s.ok() && running_ == 0 && to_spawn.empty() && all_terminal()) {
     s = finish_run();
-    run_done = s.ok();
+    run_done = finish_recorded_ = s.ok();
   }
   if (s.ok()) s = store.commit();
   // ---- after this line the pass's changes are durable ----
@@ -260,11 +274,13 @@ void Run::pass() {
     store.rollback();
     return fail_fatally(s);
   }
-  deliver_events();
-  spawn_queue_.insert(spawn_queue_.end(), to_spawn.begin(), to_spawn.end());
-  spawn_some();
-  if (run_done) finish_with(outcome_status(), "");
-  else arm_retry_timer();
+  after_durable([this, to_spawn = std::move(to_spawn), run_done](const Status& synced) {
+    if (!synced.ok()) return fail_fatally(synced);
+    spawn_queue_.insert(spawn_queue_.end(), to_spawn.begin(), to_spawn.end());
+    spawn_some();
+    if (run_done) finish_with(outcome_status(), "");
+    else arm_retry_timer();
+  });
 }
 
 void Run::fail_fatally(const Status& s) {
@@ -517,6 +533,7 @@ void Run::finish_with(RunStatus status, const std::string& error) {
 
 void Run::close() {
   closed_ = true;
+  engine_.store().forget(this);
   for (auto* h : handles()) {
     uv_close(h, [](uv_handle_t* handle) noexcept {
       auto* self = static_cast<Run*>(handle->data);

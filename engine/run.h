@@ -214,7 +214,8 @@ class Run {
   bool spawn_some();
   std::deque<size_t> spawn_queue_;  // steps recorded as started, not yet spawned
 
-  void deliver_events();
+  void deliver_events(std::vector<EventRecord> events);
+  void after_durable(std::function<void(const Status&)> then);
 
   // One scheduling pass: record outcomes, decide ready steps, finish the run
   // if nothing is left; commit; then deliver events and spawn.
@@ -295,6 +296,7 @@ class Run {
   int running_ = 0;
   bool cancelling_ = false, cancel_recorded_ = false, finishing_ = false;
   bool pass_scheduled_ = false, closed_ = false, scratch_ready_ = false;
+  bool finish_recorded_ = false;  // the pass that records the end has committed; no pass after it
   std::string cancel_reason_;
   Status fatal_;
   std::chrono::steady_clock::time_point started_;

@@ -190,6 +190,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, const char* 
   if (ec) return Error{"cannot create the directory for the state database " + path + ": " + ec.message()};
   ignore_state_files(parent);
   std::unique_ptr<Store> store(new Store(path));
+  store->custom_vfs_ = vfs != nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &store->db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                            vfs);
   if (rc != SQLITE_OK) {
@@ -205,6 +206,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, const char* 
 }
 
 Store::~Store() {
+  detach();
   for (auto& [sql, st] : statements_) sqlite3_finalize(st);
   if (db_) sqlite3_close(db_);
 }
@@ -214,6 +216,11 @@ Status Store::fail(const std::string& what) {
   if (sqlite3_errcode(db_) == SQLITE_CORRUPT || sqlite3_errcode(db_) == SQLITE_NOTADB)
     msg += " (the file is damaged; restore it or move it aside to start afresh)";
   if (sticky_.ok()) sticky_ = Error{msg};
+  return sticky_;
+}
+
+Status Store::fail_with(const std::string& message) {
+  if (sticky_.ok()) sticky_ = Error{"state database " + path_ + ": " + message};
   return sticky_;
 }
 

@@ -1,5 +1,6 @@
 // The run store: one SQLite database per project (.hearth/state.db), WAL
-// mode, synchronous=FULL. Tables: runs, steps, attempts, events, and the
+// mode: synchronous=FULL on its own, NORMAL with its fsync on libuv's
+// threadpool once attach()ed to a loop (store_durable.cpp). Tables: runs, steps, attempts, events, and the
 // webhook queue of `hearth serve` (deliveries, store_deliveries.cpp); the schema
 // version is PRAGMA user_version and migrations run on open.
 //
@@ -12,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +25,7 @@
 
 struct sqlite3;
 struct sqlite3_stmt;
+struct uv_loop_s;
 
 namespace hearth::engine {
 
@@ -226,8 +229,29 @@ class Store {
   /// How many deliveries are in each state.
   Result<std::vector<std::pair<std::string, int64_t>>> delivery_counts();
 
+  // --- durability (store_durable.cpp) ---
+  /// Moves the commits' fsync off the caller's thread: from now on commit()
+  /// only writes (synchronous=NORMAL: what it returns survives the process
+  /// being killed) and the write-ahead log is fsynced on `loop`'s threadpool
+  /// (uv_fs_fsync), one fsync for every commit made while the last one ran.
+  /// Checkpoints of the log move there too. Without attach() every commit
+  /// fsyncs, as a CLI query needs. REQUIRES: `loop` outlives the store's
+  /// pending work (the engine's loop runs until its requests are done).
+  /// Attaching again to the same loop does nothing.
+  Status attach(uv_loop_s* loop);
+  /// Calls `fn` on the loop thread once every commit made so far would
+  /// survive a power loss: at once (inside this call) when nothing is
+  /// waiting, else after the fsync that covers it, in the order registered.
+  /// `fn` gets the fsync's failure, which is sticky like a failed write.
+  /// `owner` names who registered it, for forget().
+  void when_durable(const void* owner, std::function<void(const Status&)> fn);
+  /// Drops what `owner` registered and has not been called (it is going).
+  void forget(const void* owner);
+
   // --- figures for bench/ ---
   int64_t commits() const { return commits_; }
+  /// fsyncs of the log run on the threadpool (each covers every commit before it).
+  int64_t syncs() const;
   std::chrono::nanoseconds commit_time() const { return commit_time_; }
 
  private:
@@ -243,6 +267,8 @@ class Store {
   template <class... V>
   Status write(const char* sql, const char* what, const V&... values);
   Status fail(const std::string& what);
+  Status fail_with(const std::string& message);  // sticky, without SQLite's last error
+  void detach();                                 // store_durable.cpp
 
   std::string path_;
   sqlite3* db_ = nullptr;
@@ -252,6 +278,9 @@ class Store {
   int64_t commits_ = 0;
   std::chrono::nanoseconds commit_time_{0};
   std::chrono::steady_clock::time_point begun_;
+  struct Durability;
+  Durability* durability_ = nullptr;  // owned; outlives the store while an fsync runs
+  bool custom_vfs_ = false;
 };
 
 }  // namespace hearth::engine
