@@ -1,8 +1,8 @@
-// `hearth ci`: the GitHub Actions step. Reads the event the job runs for,
-// runs the workflows that start on it (or resumes them on a re-run of the
-// job), and reports the Actions way: masks first, groups and annotations
-// in the log, step outputs, a job summary. docs/github-actions.md is the
-// user's side of this file.
+// hearth::run_actions_step (hearth/actions.h), which `hearth ci` calls: the
+// GitHub Actions step. Reads the event the job runs for, runs the workflows
+// that start on it (or resumes them on a re-run of the job), and reports the
+// Actions way: masks first, groups and annotations in the log, step outputs,
+// a job summary. docs/github-actions.md is the user's side of this file.
 #include <fnmatch.h>
 #include <stdlib.h>
 
