@@ -5,15 +5,13 @@
 #include <filesystem>
 #include <map>
 
+#include "api/engine_impl.h"
 #include "api/workflow_data.h"
 #include "agent/result_schema.h"
-#include "engine/engine.h"
 #include "engine/events.h"
 #include "engine/run_view.h"
 #include "engine/show_view.h"
-#include "engine/store.h"
 #include "hearth/hearth.h"
-#include "sandbox/sandbox.h"
 #include "util/json_limits.h"
 #include "workflows/loader.h"
 
@@ -78,48 +76,43 @@ void call_soon(uv_loop_t* loop, std::function<void()> fn) {
 
 const char* version() { return HEARTH_VERSION; }
 
-struct detail::EngineImpl : engine::Observer {
-  uv_loop_t* loop = nullptr;
-  EngineOptions options;
-  std::unique_ptr<engine::Store> store;
-  std::unique_ptr<sandbox::Sandbox> local;
-  std::unique_ptr<sandbox::Sandbox> isolated;  // the namespace backend, or its refusing stand-in
-  std::unique_ptr<engine::Engine> engine;
-  uint64_t next_id = 1;
-  std::map<uint64_t, EventCallback> event_callbacks;
-  std::map<uint64_t, OutputCallback> output_callbacks;
-  std::vector<std::function<void()>> drained;  // shutdown() callbacks waiting for the last run
+namespace detail {
 
-  // Callbacks may unsubscribe (or subscribe) while we iterate: walk a copy of the ids.
-  void on_event(const engine::EventRecord& e) override {
-    if (event_callbacks.empty()) return;
-    Event ev = public_event(e);
-    for (auto id : ids(event_callbacks))
-      if (auto it = event_callbacks.find(id); it != event_callbacks.end()) it->second(ev);
-  }
-  void on_output(const std::string& run_id, const std::string& step_id, std::string_view chunk) override {
-    for (auto id : ids(output_callbacks))
-      if (auto it = output_callbacks.find(id); it != output_callbacks.end()) it->second(run_id, step_id, chunk);
-  }
-  template <class M>
-  static std::vector<uint64_t> ids(const M& m) {
-    std::vector<uint64_t> out;
-    for (auto& [id, cb] : m) out.push_back(id);
-    return out;
-  }
+// Callbacks may unsubscribe (or subscribe) while we iterate: walk a copy of the ids.
+template <class M>
+static std::vector<uint64_t> ids(const M& m) {
+  std::vector<uint64_t> out;
+  for (auto& [id, cb] : m) out.push_back(id);
+  return out;
+}
 
-  // A workflow that needs the namespace backend where this host has none.
-  std::function<void(const RunResult&)> finished(FinishedCallback done) {
-    return [this, done = std::move(done)](const RunResult& o) {
-      if (done) done(o);
-      maybe_drained();
-    };
-  }
-  void maybe_drained() {
-    if (drained.empty() || engine->active_runs() != 0) return;
-    for (auto& fn : std::exchange(drained, {})) call_soon(loop, std::move(fn));
-  }
-};
+void EngineImpl::on_event(const engine::EventRecord& e) {
+  if (event_callbacks.empty()) return;
+  Event ev = public_event(e);
+  for (auto id : ids(event_callbacks))
+    if (auto it = event_callbacks.find(id); it != event_callbacks.end()) it->second(ev);
+}
+
+void EngineImpl::on_output(const std::string& run_id, const std::string& step_id, std::string_view chunk) {
+  for (auto id : ids(output_callbacks))
+    if (auto it = output_callbacks.find(id); it != output_callbacks.end()) it->second(run_id, step_id, chunk);
+}
+
+std::function<void(const RunResult&)> EngineImpl::finished(FinishedCallback done) {
+  return [this, done = std::move(done)](const RunResult& o) {
+    if (done) done(o);
+    maybe_drained();
+  };
+}
+
+void EngineImpl::maybe_drained() {
+  if (drained.empty() || engine->active_runs() != 0) return;
+  for (auto& fn : std::exchange(drained, {})) call_soon(loop, std::move(fn));
+}
+
+EngineImpl& impl_of(Engine& engine) { return *engine.impl_; }
+
+}  // namespace detail
 
 Engine::Engine(std::unique_ptr<detail::EngineImpl> impl) : impl_(std::move(impl)) {}
 Engine::~Engine() = default;
@@ -177,6 +170,8 @@ Result<std::string> Engine::resume(const std::string& run_id, ResumeOptions opti
 bool Engine::cancel(const std::string& run_id, const std::string& reason) { return impl_->engine->cancel(run_id, reason); }
 void Engine::cancel_all(const std::string& reason) { impl_->engine->cancel_all(reason); }
 size_t Engine::active_runs() const { return impl_->engine->active_runs(); }
+
+std::string Engine::sandbox_problem() const { return std::string(impl_->isolated->unavailable()); }
 
 void Engine::shutdown(std::function<void()> drained) {
   impl_->drained.push_back(std::move(drained));

@@ -154,4 +154,6 @@ std::string did_you_mean(const std::string& word, const std::vector<std::string>
 
 std::string format_duration(std::chrono::milliseconds d) { return workflows::format_duration(d); }
 
+Result<std::chrono::milliseconds> parse_duration(std::string_view text) { return workflows::parse_duration(text); }
+
 }  // namespace hearth

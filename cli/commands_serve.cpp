@@ -1,4 +1,4 @@
-// `hearth serve`: the webhook server (ci/serve.h) on this process's loop.
+// `hearth serve`: the webhook server (hearth/server.h) on this process's loop.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -10,10 +10,8 @@
 #include <cstdlib>
 #include <iostream>
 
-#include "ci/serve.h"
-#include "cli/cli.h"
-#include "sandbox/sandbox.h"
-#include "util/docs_link.h"
+#include "cli.h"
+#include "hearth/server.h"
 
 namespace hearth::cli {
 
@@ -92,62 +90,62 @@ struct Signals {
   uv_signal_t term{}, intr{};
 };
 
-}  // namespace
-
-int command_serve(const Globals& g, const ServeArgs& args) {
-  ci::ServeOptions opts;
-  if (!split_listen(args.listen, opts.host, opts.port)) {
-    std::cerr << "--listen " << args.listen << ": expected HOST:PORT, such as 127.0.0.1:8080\n";
-    return kExitUsage;
-  }
+// The server's options from the command line; an error is a usage error.
+Result<ServerOptions> server_options(const ServeArgs& args) {
+  ServerOptions opts;
+  if (!split_listen(args.listen, opts.host, opts.port))
+    return Error{"--listen " + args.listen + ": expected HOST:PORT, such as 127.0.0.1:8080"};
   auto webhook_secret =
       server_secret("--webhook-secret-file", args.webhook_secret_file, "webhook-secret", "HEARTH_WEBHOOK_SECRET");
   auto api_token = server_secret("--api-token-file", args.api_token_file, "api-token", "HEARTH_API_TOKEN");
-  for (auto* r : {&webhook_secret, &api_token}) {
-    if (!r->ok()) {
-      std::cerr << r->message() << "\n";
-      return kExitUsage;
-    }
-  }
+  for (auto* r : {&webhook_secret, &api_token})
+    if (!r->ok()) return r->error();
   opts.webhook_secret = std::move(*webhook_secret);
   opts.api_token = std::move(*api_token);
-  if (opts.webhook_secret.empty()) {
-    std::cerr << "hearth serve needs the webhook secret (the same as in the GitHub webhook settings): pass "
+  if (opts.webhook_secret.empty())
+    return Error{"hearth serve needs the webhook secret (the same as in the GitHub webhook settings): pass "
                  "--webhook-secret-file PATH, or give it as the systemd credential webhook-secret, or set "
-                 "HEARTH_WEBHOOK_SECRET\n";
+                 "HEARTH_WEBHOOK_SECRET"};
+  auto ms = [](double seconds) { return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)); };
+  opts.jobs = args.jobs;
+  opts.shutdown_grace = ms(args.grace);
+  opts.request_timeout = ms(args.request_timeout);
+  opts.idle_timeout = ms(args.idle_timeout);
+  opts.header_timeout = ms(args.header_timeout);
+  opts.max_body_bytes = args.max_body;
+  opts.max_connections = args.max_connections;
+  opts.max_peer_pending_body_bytes = args.max_peer_pending;
+  opts.max_pending_body_bytes = args.max_pending;
+  return opts;
+}
+
+}  // namespace
+
+int command_serve(const Globals& g, const ServeArgs& args) {
+  auto opts = server_options(args);
+  if (!opts) {
+    std::cerr << opts.message() << "\n";
     return kExitUsage;
   }
-  opts.repo = resolve_repo(g);
-  opts.jobs = args.jobs;
-  opts.shutdown_grace = std::chrono::milliseconds(static_cast<int64_t>(args.grace * 1000));
-  opts.limits.request_timeout = std::chrono::milliseconds(static_cast<int64_t>(args.request_timeout * 1000));
-  opts.limits.idle_timeout = std::chrono::milliseconds(static_cast<int64_t>(args.idle_timeout * 1000));
-  opts.limits.max_body_bytes = args.max_body;
-  opts.limits.header_timeout = std::chrono::milliseconds(static_cast<int64_t>(args.header_timeout * 1000));
-  opts.limits.max_connections = args.max_connections;
-  opts.limits.max_peer_pending_body_bytes = args.max_peer_pending;
-  opts.limits.max_pending_body_bytes = args.max_pending;
-
-  auto store = engine::Store::open(resolve_state(g, opts.repo));
-  if (!store) {
-    std::cerr << store.message() << "\n";
-    return kExitRunFailed;
-  }
+  bool api_on = !opts->api_token.empty();
+  std::string repo = resolve_repo(g);
   uv_loop_t loop;
   uv_loop_init(&loop);
   int rc = kExitOk;
   {
+    auto engine = Engine::open(&loop, {.state_path = resolve_state(g, repo), .repo = repo});
+    if (!engine) {
+      std::cerr << engine.message() << "\n";
+      uv_loop_close(&loop);
+      return kExitRunFailed;
+    }
     // Webhook-triggered steps run in the namespace sandbox unless their
     // workflow chose kind = "local"; where this host cannot run it, those
     // runs are refused with the reason (said once here, at start, too).
-    auto isolated = sandbox::make_default_sandbox();
-    auto local = sandbox::make_local_sandbox();
-    if (auto why = isolated->unavailable(); !why.empty())
+    if (auto why = (*engine)->sandbox_problem(); !why.empty())
       std::cerr << "hearth serve: warning: " << why
-                << "; workflows that do not set [sandbox] kind = \"local\" will be refused (" << docs_link("sandbox.md", "When the sandbox cannot start") << ")\n";
-    engine::Engine engine(&loop, **store, *isolated);
-    engine.add_sandbox(*local);
-    ci::Server server(&loop, **store, engine, opts);
+                << "; workflows that do not set [sandbox] kind = \"local\" will be refused\n";
+    Server server(**engine, std::move(*opts));
     Signals sig;
     for (auto* s : {&sig.term, &sig.intr}) {
       uv_signal_init(&loop, s);
@@ -155,7 +153,7 @@ int command_serve(const Globals& g, const ServeArgs& args) {
       uv_unref(reinterpret_cast<uv_handle_t*>(s));
       uv_signal_start(s, [](uv_signal_t* h, int signum) noexcept {
         std::cerr << "hearth serve: " << (signum == SIGINT ? "SIGINT" : "SIGTERM") << ": shutting down\n";
-        static_cast<ci::Server*>(h->data)->shutdown(nullptr);
+        static_cast<Server*>(h->data)->shutdown(nullptr);
       }, s == &sig.term ? SIGTERM : SIGINT);
     }
     if (auto s = server.start(); !s.ok()) {
@@ -163,8 +161,8 @@ int command_serve(const Globals& g, const ServeArgs& args) {
       rc = kExitRunFailed;
       server.shutdown(nullptr);
     } else {
-      std::cout << "hearth serve: listening on http://" << server.address() << " (repo " << opts.repo
-                << ", read endpoints " << (opts.api_token.empty() ? "off" : "on") << ")" << std::endl;
+      std::cout << "hearth serve: listening on http://" << server.address() << " (repo " << repo
+                << ", read endpoints " << (api_on ? "on" : "off") << ")" << std::endl;
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     if (server.failed()) rc = kExitRunFailed;

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/cli.h"
+#include "cli.h"
 #include "hearth/process.h"
 
 namespace {

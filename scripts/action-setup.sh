@@ -131,9 +131,9 @@ cmd_build() {
   [ -d "$build" ] || meson setup "$build" "$action" --buildtype=release -Dtests=disabled
   ninja -C "$build" cli/hearth commands/hearth-shim sandbox/hearth-stepbox sandbox/hearth-init
   mkdir -p "$bin"
-  # The shim, the stepbox and the init are found beside hearth; hearth finds libhearth.so.0
-  # beside itself ($ORIGIN in its run path).
-  for p in cli/hearth commands/hearth-shim sandbox/hearth-stepbox sandbox/hearth-init api/libhearth.so.0; do
+  # The shim, the stepbox and the init are found beside hearth (which links the engine
+  # statically: no libhearth.so to copy).
+  for p in cli/hearth commands/hearth-shim sandbox/hearth-stepbox sandbox/hearth-init; do
     cp "$build/$p" "$bin/"
   done
 }

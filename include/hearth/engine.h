@@ -43,9 +43,12 @@
 
 namespace hearth {
 
+class Engine;
 namespace detail {
 struct EngineImpl;
-}
+/// For libhearth's own implementation (the webhook server of server.h).
+EngineImpl& impl_of(Engine& engine);
+}  // namespace detail
 
 enum class RunStatus { running, succeeded, failed, cancelled };
 HEARTH_API const char* to_string(RunStatus status);
@@ -257,6 +260,11 @@ class HEARTH_API Engine {
   /// `drained` on the next loop iteration when nothing runs.
   void shutdown(std::function<void()> drained);
   size_t active_runs() const;
+  /// Why the namespace sandbox cannot run on this host (no user namespaces,
+  /// an AppArmor rule, a container without them), with what to do; empty
+  /// when it can. Workflows that do not choose [sandbox] kind = "local" are
+  /// refused by start() and resume() with this reason, never run on the host.
+  std::string sandbox_problem() const;
 
   /// Every committed event of every run of this engine, in order per run.
   /// Returns an id for unsubscribe(). Callbacks may call cancel(), cancel_all()
@@ -304,6 +312,7 @@ class HEARTH_API Engine {
 
  private:
   explicit Engine(std::unique_ptr<detail::EngineImpl> impl);
+  friend detail::EngineImpl& detail::impl_of(Engine& engine);
   std::unique_ptr<detail::EngineImpl> impl_;
 };
 

@@ -108,5 +108,8 @@ HEARTH_API std::string did_you_mean(const std::string& word, const std::vector<s
 
 /// A duration as Hearth prints it: "850ms", "12.3s", "4m05s", "1h02m".
 HEARTH_API std::string format_duration(std::chrono::milliseconds d);
+/// A duration as a workflow's `timeout` takes it: <number><unit> parts with
+/// units ms, s, m, h ("500ms", "1h30m"); positive and under 30 days.
+HEARTH_API Result<std::chrono::milliseconds> parse_duration(std::string_view text);
 
 }  // namespace hearth

@@ -1,9 +1,9 @@
-// `hearth ci`'s engine: the internal engine::Engine on one loop for the
-// length of the command, reporting through the GitHub Actions reporter
-// (ci/), SIGINT/SIGTERM cancelling every run, and the combined outcome of the
-// runs it started or resumed. `hearth ci` still drives the internal engine
-// (docs/embedding.md, "Not in the API yet"); the other commands use
-// cli/session.h over the public API.
+// The engine of the Actions step (actions_step.cpp, hearth::run_actions_step):
+// the internal engine::Engine on one loop for the length of the step,
+// reporting through the GitHub Actions reporter (ci/), SIGINT/SIGTERM
+// cancelling every run, and the combined outcome of the runs it started or
+// resumed. It drives the engine directly because the reporter observes the
+// engine's own event records and workflows (for the annotations' lines).
 #pragma once
 
 #include <uv.h>
@@ -14,7 +14,14 @@
 
 #include "engine/engine.h"
 
-namespace hearth::cli {
+namespace hearth::detail {
+
+/// Exit codes of the Actions step, the same as `hearth`'s.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitRunFailed = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitCancelled = 130;
+
 
 class CiSession {
  public:
@@ -43,4 +50,4 @@ class CiSession {
   std::vector<hearth::RunResult> outcomes_;
 };
 
-}  // namespace hearth::cli
+}  // namespace hearth::detail

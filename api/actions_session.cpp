@@ -1,12 +1,11 @@
-#include "cli/ci_session.h"
+// The Actions step's engine on its own loop (actions_session.h).
+#include "api/actions_session.h"
 
 #include <signal.h>
 
 #include <iostream>
 
-#include "cli/cli.h"
-
-namespace hearth::cli {
+namespace hearth::detail {
 
 CiSession::CiSession(engine::Store& store, engine::Observer* observer) {
   uv_loop_init(&loop_);
@@ -57,4 +56,4 @@ CiSession::~CiSession() {
   uv_loop_close(&loop_);
 }
 
-}  // namespace hearth::cli
+}  // namespace hearth::detail
