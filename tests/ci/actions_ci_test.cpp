@@ -26,19 +26,12 @@
 #include "tests/ci/mermaid_check.h"
 #include "tests/ci/runner_rules.h"
 #include "tests/engine/fixture.h"
-#include "tests/model_server.h"
-#include "tests/testdata.h"
+#include "tests/support/model_server.h"
+#include "tests/support/testdata.h"
 
 extern char** environ;
 
-namespace fs = std::filesystem;
-using json = nlohmann::json;
-using hearth::testing::ModelServer;
-using hearth::testing::read_file;
-using hearth::testing::Reply;
-using hearth::testing::TempDir;
-using hearth::testing::testdata_dir;
-using hearth::testing::write_file;
+using namespace hearth::testing;
 namespace runner = hearth::testing::runner;
 
 namespace {

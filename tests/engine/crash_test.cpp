@@ -74,21 +74,14 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/engine/fixture.h"
-#include "tests/testdata.h"
+#include "tests/support/testdata.h"
 #include "workflows/workflow.h"
 
 extern char** environ;
 
-namespace fs = std::filesystem;
-using hearth::testing::read_file;
-using hearth::testing::TempDir;
-using hearth::testing::write_file;
-using json = nlohmann::json;
+using namespace hearth::testing;
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-using namespace std::chrono_literals;
 
 constexpr int kJobs = 3;
 constexpr int kMaxKillDelayMs = 150;  // kills land uniformly in [0, 150] ms after a start

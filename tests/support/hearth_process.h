@@ -22,7 +22,7 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include "tests/testdata.h"
+#include "tests/support/testdata.h"
 
 extern char** environ;
 
