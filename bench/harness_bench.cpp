@@ -1,4 +1,4 @@
-// The agent loop's own cost against the stand-in server (tests/model_server.*):
+// The agent loop's own cost against the stand-in server (tests/support/model_server.*):
 //   1. per-turn overhead: one harness, N turns against a zero-latency
 //      stand-in; the time from the model response reaching the harness to
 //      the next request leaving it (tool dispatch of a call that runs
@@ -31,7 +31,7 @@
 #include "agent/harness.h"
 #include "agent/local_bash.h"
 #include "engine/agent_bash.h"
-#include "tests/model_server.h"
+#include "tests/support/model_server.h"
 #include "util/safe_open.h"
 
 using namespace hearth;

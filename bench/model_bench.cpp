@@ -1,4 +1,4 @@
-// Model client overhead against the stand-in server (tests/model_server.*):
+// Model client overhead against the stand-in server (tests/support/model_server.*):
 //   1. per-request overhead: N sequential requests against a zero-latency
 //      stand-in, both providers (the time of a whole request over loopback:
 //      HTTP, SSE decoding, assembly);
@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "model/client.h"
-#include "tests/model_server.h"
+#include "tests/support/model_server.h"
 
 using namespace hearth;
 using Clock = std::chrono::steady_clock;

@@ -1,5 +1,5 @@
 // API proxy overhead (proxy/), against the tests' stand-in upstream on
-// 127.0.0.1 (tests/proxy/upstream.*: one thread per connection, answers a
+// 127.0.0.1 (tests/support/upstream.*: one thread per connection, answers a
 // small JSON echo):
 //   1. latency per request, sequential on one kept-alive connection:
 //      direct to the upstream (TCP, the floor); through the proxy's Unix
@@ -27,7 +27,7 @@
 
 #include "proxy/server.h"
 #include "sandbox/sandbox.h"
-#include "tests/proxy/upstream.h"
+#include "tests/support/upstream.h"
 
 using namespace hearth;
 using Clock = std::chrono::steady_clock;

@@ -13,7 +13,6 @@ using namespace hearth;
 using namespace hearth::testing;
 using agent::Failure;
 using nlohmann::json;
-namespace fs = std::filesystem;
 namespace tt = boost::test_tools;
 
 namespace {

@@ -13,7 +13,6 @@ using namespace hearth;
 using namespace hearth::testing;
 using agent::ToolResult;
 using nlohmann::json;
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -39,9 +38,7 @@ struct BashFixture {
     std::optional<ToolResult> out;
     bash->run(args, [&](ToolResult r) { out = std::move(r); });
     if (while_running) while_running();
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (!out && std::chrono::steady_clock::now() < deadline) uv_run(&loop, UV_RUN_ONCE);
-    BOOST_REQUIRE_MESSAGE(out.has_value(), "the bash call did not finish within 20 s");
+    run_loop_until(&loop, [&] { return out.has_value(); });
     return *out;
   }
   ToolResult sh(const std::string& command) { return run(json{{"command", command}}); }

@@ -14,63 +14,23 @@
 #include <hearth/hearth.h>
 #include <nlohmann/json.hpp>
 
-#include "../model_server.h"
+#include "../support/model_server.h"
+
+#include "host.h"
 
 namespace fs = std::filesystem;
 
-namespace hearth {
-inline std::ostream& operator<<(std::ostream& os, RunStatus s) { return os << to_string(s); }
-}  // namespace hearth
-
-using hearth::testing::ModelServer;
-using hearth::testing::Reply;
+using namespace hearth::testing;
 
 namespace {
 
-template <class R>
-std::string why_not(const R& r) {
-  return r.ok() ? std::string() : r.message();
-}
-
-struct HostProgram {
-  fs::path dir;
-  uv_loop_t loop{};
-  std::unique_ptr<hearth::Engine> engine;
-  std::string output;  // every step's live output
-  std::vector<hearth::Event> events;
-
-  HostProgram() {
-    char tmpl[] = "/tmp/hearth-host-XXXXXX";
-    dir = mkdtemp(tmpl);
-    uv_loop_init(&loop);
-    auto e = hearth::Engine::open(&loop, {.state_path = (dir / ".hearth" / "state.db").string(), .repo = dir.string()});
-    BOOST_REQUIRE_MESSAGE(e.ok(), why_not(e));
-    engine = std::move(*e);
-    engine->on_output([this](const std::string&, const std::string&, std::string_view chunk) { output += chunk; });
-    engine->on_event([this](const hearth::Event& ev) { events.push_back(ev); });
-  }
-  ~HostProgram() {
-    if (engine && engine->active_runs() > 0) {
-      engine->shutdown([] {});
-      uv_run(&loop, UV_RUN_DEFAULT);
-    }
-    engine.reset();
-    uv_run(&loop, UV_RUN_DEFAULT);
-    BOOST_TEST(uv_loop_close(&loop) == 0);
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  hearth::Workflow workflow(const std::string& text) {
-    auto r = hearth::load_workflow_text(text, "host.toml");
-    std::string errors;
-    for (auto& e : r.errors) errors += e + "\n";
-    BOOST_REQUIRE_MESSAGE(r, errors);
-    return *r.workflow;
-  }
+struct HostProgram : ApiHost {
+  HostProgram() : ApiHost(".hearth/state.db", /*record=*/true) {}
+  hearth::Workflow workflow(const std::string& text) { return ApiHost::workflow(text, "host.toml"); }
   hearth::RunResult run(const hearth::Workflow& wf) {
     std::optional<hearth::RunResult> result;
     auto id = engine->start(wf, {}, [&](const hearth::RunResult& r) { result = r; });
-    BOOST_REQUIRE_MESSAGE(id.ok(), why_not(id));
+    BOOST_REQUIRE_MESSAGE(id.ok(), why(id));
     uv_run(&loop, UV_RUN_DEFAULT);
     BOOST_REQUIRE(result.has_value());
     return *result;
@@ -257,7 +217,7 @@ BOOST_AUTO_TEST_CASE(the_model_calls_a_tool_the_host_implements) {
         calls.push_back(c);
         reply_later(&h.loop, [reply] { reply({"plan: enterprise, seats: 40", false}); });
       });
-  BOOST_REQUIRE_MESSAGE(reg.ok(), why_not(reg));
+  BOOST_REQUIRE_MESSAGE(reg.ok(), why(reg));
   server.push(Reply::call("t1", "lookup_customer", R"({"name": "acme"})", "Looking it up."));
   server.push(Reply::call("t2", "lookup_customer", R"({"name": 42})"));
   server.push(Reply::say("Acme is on the enterprise plan."));

@@ -20,59 +20,14 @@
 #include <hearth/sandbox.h>
 #include <hearth/server.h>
 
-namespace fs = std::filesystem;
+#include "host.h"
 
-namespace hearth {
-inline std::ostream& operator<<(std::ostream& os, RunStatus s) { return os << to_string(s); }
-}  // namespace hearth
+namespace fs = std::filesystem;
+using hearth::testing::why;
 
 namespace {
 
-// Boost evaluates a check's message even when the check passes.
-template <class R>
-std::string why(const R& r) {
-  return r.ok() ? std::string() : r.message();
-}
-
-struct Host {
-  fs::path dir;
-  uv_loop_t loop{};
-  std::unique_ptr<hearth::Engine> engine;
-
-  Host() {
-    char tmpl[] = "/tmp/hearth-api-XXXXXX";
-    dir = mkdtemp(tmpl);
-    uv_loop_init(&loop);
-    auto e = hearth::Engine::open(&loop, {.state_path = (dir / "state.db").string(), .repo = dir.string()});
-    BOOST_REQUIRE_MESSAGE(e.ok(), why(e));
-    engine = std::move(*e);
-  }
-  ~Host() {
-    // A test that failed half-way leaves runs behind: drain them first.
-    if (engine && engine->active_runs() > 0) {
-      engine->shutdown([] {});
-      uv_run(&loop, UV_RUN_DEFAULT);
-    }
-    engine.reset();
-    uv_run(&loop, UV_RUN_DEFAULT);
-    BOOST_TEST(uv_loop_close(&loop) == 0, "a handle of the engine outlived it");
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  hearth::Workflow workflow(const std::string& text) {
-    auto r = hearth::load_workflow_text(text, "wf.toml");
-    std::string errors;
-    for (auto& e : r.errors) errors += e + "\n";
-    BOOST_REQUIRE_MESSAGE(r, errors);
-    return *r.workflow;
-  }
-  std::string read(const std::string& name) {
-    std::ifstream in(dir / name);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
-};
+using Host = hearth::testing::ApiHost;
 
 // libuv's threadpool, shared by every loop of the process, starts at its
 // first use; the engine fsyncs its store there (as uv_fs_* calls do), so a

@@ -26,19 +26,13 @@
 #include "tests/ci/mermaid_check.h"
 #include "tests/ci/runner_rules.h"
 #include "tests/engine/fixture.h"
-#include "tests/model_server.h"
-#include "tests/testdata.h"
+#include "tests/support/hearth_process.h"
+#include "tests/support/model_server.h"
+#include "tests/support/testdata.h"
 
 extern char** environ;
 
-namespace fs = std::filesystem;
-using json = nlohmann::json;
-using hearth::testing::ModelServer;
-using hearth::testing::read_file;
-using hearth::testing::Reply;
-using hearth::testing::TempDir;
-using hearth::testing::testdata_dir;
-using hearth::testing::write_file;
+using namespace hearth::testing;
 namespace runner = hearth::testing::runner;
 
 namespace {
@@ -99,7 +93,15 @@ class Job {
 
   /// Waits for `pid` (from start) and reads what it wrote.
   Step finish(pid_t pid) {
-    Step s = wait(pid);
+    BOOST_REQUIRE(running_ && running_->pid() == pid);
+    auto status = running_->wait_status(std::chrono::seconds(30));
+    if (!status) running_->kill_and_reap();
+    running_.reset();
+    Step s;
+    s.out = read_file(stdout_);
+    s.err = read_file(stderr_);
+    BOOST_REQUIRE_MESSAGE(status, "hearth ci did not exit within 30 s\n" + s.out + s.err);
+    s.exit_code = WIFEXITED(*status) ? WEXITSTATUS(*status) : -WTERMSIG(*status);
     std::string error;
     auto parsed = runner::parse_file_commands(read_file(out_), &error);
     BOOST_REQUIRE_MESSAGE(parsed.has_value(), "GITHUB_OUTPUT unreadable by the runner's rules: " + error);
@@ -111,47 +113,15 @@ class Job {
  private:
   // The binary with exactly this environment (plus PATH), cwd the repository.
   pid_t spawn(const std::map<std::string, std::string>& env) {
-    std::vector<std::string> envs;
-    if (!env.count("PATH")) envs.push_back("PATH=" + std::string(std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin:/bin"));
-    for (auto& [k, v] : env) envs.push_back(k + "=" + v);
-    std::vector<char*> envp;
-    for (auto& e : envs) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    std::string bin = hearth::testing::hearth_bin().string();
-    std::string ci = "ci";
-    char* argv[] = {bin.data(), ci.data(), nullptr};
-    fs::path out = dir_.path / "stdout", err = dir_.path / "stderr";
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    std::string cwd = repo().string();
-    posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
-    pid_t pid = 0;
-    int rc = posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv, envp.data());
-    posix_spawn_file_actions_destroy(&fa);
-    BOOST_REQUIRE_MESSAGE(rc == 0, "cannot start " + bin);
-    return pid;
+    stdout_ = dir_.path / ("stdout-" + std::to_string(n_));
+    stderr_ = dir_.path / ("stderr-" + std::to_string(n_));
+    running_ = std::make_unique<HearthProcess>(Invocation{{"ci"}, env, repo()},
+                                               Launch{{}, stdout_, stderr_, /*only_env=*/true, /*own_group=*/false});
+    return running_->pid();
   }
 
-  Step wait(pid_t pid) {
-    fs::path out = dir_.path / "stdout", err = dir_.path / "stderr";
-    int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-    pollfd p{pidfd, POLLIN, 0};
-    bool exited = pidfd >= 0 && poll(&p, 1, 30000) == 1;
-    if (!exited) kill(pid, SIGKILL);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (pidfd >= 0) close(pidfd);
-    Step s;
-    s.out = read_file(out);
-    s.err = read_file(err);
-    BOOST_REQUIRE_MESSAGE(exited, "hearth ci did not exit within 30 s\n" + s.out + s.err);
-    s.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-    return s;
-  }
-
+  std::unique_ptr<HearthProcess> running_;
+  fs::path stdout_, stderr_;  // what the latest start() printed
   TempDir dir_;
   int n_ = 0;
   fs::path out_, summary_;  // the files of the latest start()

@@ -16,12 +16,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include "tests/engine/fixture.h"
-#include "tests/testdata.h"
+#include "tests/support/testdata.h"
 
-namespace fs = std::filesystem;
-using json = nlohmann::json;
-using hearth::testing::read_file;
-using hearth::testing::testdata_dir;
+using namespace hearth::testing;
 
 namespace {
 

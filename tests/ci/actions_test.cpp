@@ -18,12 +18,10 @@
 #include "ci/actions_summary.h"
 #include "tests/ci/runner_rules.h"
 #include "tests/engine/fixture.h"
-#include "tests/testdata.h"
+#include "tests/support/testdata.h"
 #include "workflows/loader.h"
 
-using json = nlohmann::json;
-using hearth::testing::read_file;
-using hearth::testing::testdata_dir;
+using namespace hearth::testing;
 namespace ci = hearth::ci;
 namespace runner = hearth::testing::runner;
 

@@ -13,139 +13,20 @@
 
 #include "ci/webhook.h"
 #include "tests/engine/fixture.h"
-#include "tests/hearth_process.h"
-#include "tests/testdata.h"
+#include "tests/support/served.h"
+#include "tests/support/testdata.h"
 
-namespace fs = std::filesystem;
-using hearth::testing::HearthProcess;
-using hearth::testing::read_file;
-using hearth::testing::TempDir;
-using hearth::testing::write_file;
-using json = nlohmann::json;
-using namespace std::chrono_literals;
+using namespace hearth::testing;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using Client = HttpClient;
+using Response = HttpResponse;
 const char* kSecret = "webhook-secret-for-tests";
 const char* kToken = "api-token-for-tests";
 
-struct Response {
-  int status = 0;
-  std::map<std::string, std::string> headers;  // lower-case names
-  std::string body;
-  json as_json() const {
-    auto j = json::parse(body, nullptr, false);
-    BOOST_REQUIRE_MESSAGE(!j.is_discarded(), "not JSON: " + body);
-    return j;
-  }
-};
-
-/// One TCP connection to the server; every read waits at most 10 s and
-/// fails the test loudly after that.
-class Client {
- public:
-  explicit Client(int port) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    BOOST_REQUIRE_MESSAGE(connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0, "cannot connect");
-  }
-  ~Client() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
-
-  void send(const std::string& bytes) {
-    size_t off = 0;
-    while (off < bytes.size()) {
-      ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
-      if (n <= 0) return;  // the server may close early (413, 431): what it answered is still readable
-      off += static_cast<size_t>(n);
-    }
-  }
-  void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
-
-  /// Reads until `pred(received)` holds; false at EOF first. Fails after 10 s.
-  template <class Pred>
-  bool read_until(Pred pred, std::chrono::milliseconds timeout = 10s) {
-    auto deadline = Clock::now() + timeout;
-    while (!pred(in_)) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-      BOOST_REQUIRE_MESSAGE(left > 0, "no answer in time; received so far:\n" + in_);
-      pollfd p{fd_, POLLIN, 0};
-      int r = poll(&p, 1, static_cast<int>(left));
-      if (r <= 0) continue;
-      char buf[65536];
-      ssize_t n = recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) return pred(in_);
-      in_.append(buf, static_cast<size_t>(n));
-    }
-    return true;
-  }
-
-  /// The next whole response (Content-Length framed; to EOF without it).
-  Response response() {
-    size_t head_end = 0;
-    bool got = read_until([&](const std::string& s) { return (head_end = s.find("\r\n\r\n")) != std::string::npos; });
-    BOOST_REQUIRE_MESSAGE(got, "the connection closed without an answer; received:\n" + in_);
-    Response r;
-    std::string head = in_.substr(0, head_end);
-    r.status = std::atoi(head.substr(9, 3).c_str());
-    size_t pos = head.find("\r\n");
-    while (pos != std::string::npos && pos < head.size()) {
-      size_t next = head.find("\r\n", pos + 2);
-      std::string line = head.substr(pos + 2, next == std::string::npos ? std::string::npos : next - pos - 2);
-      auto colon = line.find(':');
-      if (colon != std::string::npos) {
-        std::string name = line.substr(0, colon);
-        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        r.headers[name] = line.substr(line.find_first_not_of(' ', colon + 1));
-      }
-      pos = next;
-    }
-    size_t body_at = head_end + 4;
-    if (r.headers.count("content-length")) {
-      size_t len = std::stoul(r.headers["content-length"]);
-      read_until([&](const std::string& s) { return s.size() >= body_at + len; });
-      r.body = in_.substr(body_at, len);
-      in_.erase(0, body_at + len);
-    } else {
-      read_until([](const std::string&) { return false; });
-      r.body = in_.substr(body_at);
-      in_.clear();
-    }
-    return r;
-  }
-
-  /// Whether the server has closed the connection (EOF within 5 s).
-  bool closed_by_server() {
-    char c;
-    pollfd p{fd_, POLLIN, 0};
-    if (poll(&p, 1, 5000) <= 0) return false;
-    return recv(fd_, &c, 1, 0) <= 0;
-  }
-
-  std::string& received() { return in_; }
-
- private:
-  int fd_ = -1;
-  std::string in_;
-};
-
-std::string request_text(const std::string& method, const std::string& path,
-                         const std::vector<std::pair<std::string, std::string>>& headers, const std::string& body) {
-  std::string r = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
-  for (auto& [k, v] : headers) r += k + ": " + v + "\r\n";
-  if (!body.empty() || method == "POST") r += "Content-Length: " + std::to_string(body.size()) + "\r\n";
-  return r + "\r\n" + body;
-}
-
 std::string payload(const std::string& rel) {
-  std::string text = read_file(hearth::testing::testdata_dir() / "github-webhooks" / rel);
+  std::string text = read_file(testdata_dir() / "github-webhooks" / rel);
   BOOST_REQUIRE_MESSAGE(!text.empty(), "missing test data " + rel);
   return text;
 }
@@ -155,33 +36,13 @@ std::string signature(const std::string& body, const std::string& secret = kSecr
 }
 
 /// A repository with workflows and a running `hearth serve` on a free port.
-struct Served {
-  TempDir dir;
-  std::unique_ptr<HearthProcess> proc;
-  int port = 0;
-
-  Served() { fs::create_directories(root() / ".hearth" / "workflows"); }
-  fs::path root() const { return dir.path; }
-  void workflow(const std::string& name, const std::string& toml) const {
-    write_file(root() / ".hearth" / "workflows" / (name + ".toml"), toml);
-  }
-
+struct Served : ServeFixture {
   void start(std::vector<std::string> extra = {}, bool with_token = true) {
-    std::vector<std::string> args{"serve", "--listen", "127.0.0.1:0", "--repo", root().string()};
-    args.insert(args.end(), extra.begin(), extra.end());
     std::map<std::string, std::string> env{{"HEARTH_WEBHOOK_SECRET", kSecret}};
     if (with_token) env["HEARTH_API_TOKEN"] = kToken;
-    proc = std::make_unique<HearthProcess>(hearth::testing::Invocation{args, env, root()});
-    auto got = proc->wait_for_stdout(std::regex("listening on http://127\\.0\\.0\\.1:([0-9]+)"), 10s);
-    BOOST_REQUIRE_MESSAGE(got, "hearth serve did not start listening");
-    port = std::stoi(*got);
+    start_on("127.0.0.1", extra, env);
   }
 
-  Response send(const std::string& raw) {
-    Client c(port);
-    c.send(raw);
-    return c.response();
-  }
   Response deliver(const std::string& event, const std::string& id, const std::string& body,
                    std::optional<std::string> sig = std::nullopt) {
     return send(request_text("POST", "/hooks/github",
@@ -255,19 +116,12 @@ std::string push_body(int n) {
   return j.dump();
 }
 
-std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string l; std::getline(in, l);) out.push_back(l);
-  return out;
-}
-
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(serve)
 
 BOOST_AUTO_TEST_CASE(githubs_signature_test_vector_is_accepted_and_a_forgery_is_not) {
-  auto vectors = json::parse(read_file(hearth::testing::testdata_dir() / "github-webhooks" / "signature-vectors.json"));
+  auto vectors = json::parse(read_file(testdata_dir() / "github-webhooks" / "signature-vectors.json"));
   for (auto& v : vectors["vectors"]) {
     std::string secret = v["secret"], body = v["payload"], header = v["x_hub_signature_256"];
     BOOST_TEST(hearth::ci::hmac_sha256_hex(secret, body) == v["signature_hex"].get<std::string>());
@@ -360,7 +214,7 @@ BOOST_AUTO_TEST_CASE(a_delivery_runs_its_workflow_once_whatever_is_replayed) {
   BOOST_TEST(out.find("secret=none token=none") != std::string::npos, out);  // secrets never reach steps
   auto list = s.get("/runs").as_json();
   BOOST_TEST(list.size() == 1u);
-  BOOST_TEST(lines(read_file(s.root() / "runs.log")).size() == 1u);
+  BOOST_TEST(lines_of(read_file(s.root() / "runs.log")).size() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(an_event_no_workflow_wants_is_answered_200) {
@@ -534,7 +388,7 @@ BOOST_AUTO_TEST_CASE(sse_replays_after_last_event_id_then_follows_live) {
   BOOST_REQUIRE(c.read_until([](const std::string& in) { return in.find("event: run.finished") != std::string::npos; }));
   BOOST_TEST(c.closed_by_server());
   std::vector<int> ids;
-  for (auto& l : lines(c.received()))
+  for (auto& l : lines_of(c.received()))
     if (l.rfind("id: ", 0) == 0) ids.push_back(std::stoi(l.substr(4)));
   BOOST_REQUIRE(!ids.empty());
   BOOST_TEST(ids.front() == 5);  // nothing at or before Last-Event-ID again
@@ -566,7 +420,7 @@ BOOST_AUTO_TEST_CASE(killed_after_202_the_restarted_server_runs_each_delivery_ex
   s.start({"--jobs", "1"});
   write_file(s.root() / "go", "");
   for (auto id : {"k-1-gated", "k-2-gated"}) BOOST_TEST(s.finished_run(id)["status"] == "succeeded");
-  auto ran = lines(read_file(s.root() / "ran.log"));
+  auto ran = lines_of(read_file(s.root() / "ran.log"));
   std::sort(ran.begin(), ran.end());
   BOOST_TEST(ran == (std::vector<std::string>{"commit-1", "commit-2"}), read_file(s.root() / "ran.log"));
   BOOST_TEST(s.get("/runs").as_json().size() == 2u);
@@ -577,7 +431,7 @@ BOOST_AUTO_TEST_CASE(killed_after_202_the_restarted_server_runs_each_delivery_ex
   BOOST_TEST(s.proc->finish().exit_code == 0);
   s.start();
   BOOST_TEST(s.get("/runs").as_json().size() == 2u);
-  BOOST_TEST(lines(read_file(s.root() / "ran.log")).size() == 2u);
+  BOOST_TEST(lines_of(read_file(s.root() / "ran.log")).size() == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(sigterm_cancels_after_the_grace_period_and_the_next_start_resumes) {
@@ -598,7 +452,7 @@ BOOST_AUTO_TEST_CASE(sigterm_cancels_after_the_grace_period_and_the_next_start_r
   write_file(s.root() / "go", "");
   s.start();
   BOOST_TEST(s.finished_run("t-1-gated")["status"] == "succeeded");
-  BOOST_TEST(lines(read_file(s.root() / "ran.log")) == std::vector<std::string>{"commit-7"});
+  BOOST_TEST(lines_of(read_file(s.root() / "ran.log")) == std::vector<std::string>{"commit-7"});
 }
 
 BOOST_AUTO_TEST_CASE(without_a_secret_it_refuses_to_start) {

@@ -25,25 +25,15 @@
 
 #include "tests/cli/repo.h"
 #include "tests/engine/fixture.h"
-#include "tests/hearth_process.h"
-#include "tests/testdata.h"
+#include "tests/support/hearth_process.h"
+#include "tests/support/testdata.h"
 
 extern char** environ;
 
-namespace fs = std::filesystem;
-using hearth::testing::read_file;
-using hearth::testing::TempDir;
-using hearth::testing::write_file;
-using json = nlohmann::json;
+using namespace hearth::testing;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-using namespace std::chrono_literals;
-
-using hearth::testing::HearthProcess;
-using hearth::testing::Invocation;
-using hearth::testing::Outcome;
 using namespace hearth::testing::cli;
 
 // Two steps; `hello` greets whoever the payload names and records an output.

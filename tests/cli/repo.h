@@ -13,16 +13,13 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/engine/fixture.h"
-#include "tests/hearth_process.h"
+#include "tests/support/hearth_process.h"
 
 namespace hearth::testing::cli {
 
-namespace fs = std::filesystem;
-using json = nlohmann::json;
-using hearth::testing::HearthProcess;
-using hearth::testing::Outcome;
-using hearth::testing::TempDir;
-using hearth::testing::write_file;
+// The CLI suites say `using namespace hearth::testing::cli`: the shared
+// helpers come with it.
+using namespace hearth::testing;
 
 /// A temporary repository: a directory with `.hearth/workflows/`. `hearth`
 /// runs in its root unless a test says otherwise.
@@ -71,14 +68,6 @@ inline std::string shown(const Outcome& o) {
 }
 
 inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-inline std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> out;
-  std::string line;
-  std::istringstream in(text);
-  while (std::getline(in, line)) out.push_back(line);
-  return out;
-}
 
 inline std::string only_run_id(const Repo& repo) {
   json runs = repo.runs();

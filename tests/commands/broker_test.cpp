@@ -16,20 +16,14 @@
 
 #include "commands/broker.h"
 #include "commands/protocol.h"
+#include "tests/support/files.h"
 
 using namespace hearth::commands;
-namespace fs = std::filesystem;
+using namespace hearth::testing;
 
 namespace {
 
 const std::string kSecret = "s3cr3t-T0KEN-value-4242";
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 struct Call {
   std::string out, err;
@@ -37,7 +31,8 @@ struct Call {
 };
 
 struct Fixture {
-  fs::path dir;
+  TempDir tmp;
+  fs::path dir = tmp.path;
   fs::path workspace, bin;
   uv_loop_t loop{};
   Broker* broker = nullptr;
@@ -45,8 +40,6 @@ struct Fixture {
   std::string shim_cwd, shim_workspace;  // where the shim runs and what it takes as /workspace (default: workspace)
 
   Fixture() {
-    char tmpl[] = "/tmp/hearth-broker-XXXXXX";
-    dir = mkdtemp(tmpl);
     workspace = dir / "ws";
     bin = dir / "bin";
     fs::create_directories(workspace);
@@ -59,8 +52,6 @@ struct Fixture {
       uv_run(&loop, UV_RUN_DEFAULT);
     }
     BOOST_TEST(uv_loop_close(&loop) == 0);
-    std::error_code ec;
-    fs::remove_all(dir, ec);
   }
 
   GrantedCommand command(const std::string& name, const std::string& exec, std::vector<std::string> allow,
@@ -309,7 +300,7 @@ BOOST_AUTO_TEST_CASE(the_timeout_kills_the_program_and_its_children) {
   BOOST_TEST(c.status == 128 + SIGTERM);
   BOOST_REQUIRE(f.finished.size() == 1u);
   BOOST_TEST(f.finished[0].timed_out);
-  int child = std::stoi(slurp(f.workspace / "child.pid"));
+  int child = std::stoi(read_file(f.workspace / "child.pid"));
   for (int i = 0; i < 100 && alive(child); ++i) usleep(20000);
   BOOST_TEST(!alive(child), "the program's child outlived the timeout");
 }
@@ -321,8 +312,8 @@ BOOST_AUTO_TEST_CASE(a_killed_shim_does_not_leave_the_host_program_running) {
   Call c = f.call("sh", {"-c", "echo $$ > prog.pid; exec sleep 30"}, "", [&](int shim) {
     // Wait for the program to start on the host, then kill the shim.
     for (int i = 0; i < 400 && !fs::exists(f.workspace / "prog.pid"); ++i) uv_run(&f.loop, UV_RUN_NOWAIT), usleep(5000);
-    for (int i = 0; i < 100 && slurp(f.workspace / "prog.pid").empty(); ++i) usleep(5000);
-    program = std::stoi(slurp(f.workspace / "prog.pid"));
+    for (int i = 0; i < 100 && read_file(f.workspace / "prog.pid").empty(); ++i) usleep(5000);
+    program = std::stoi(read_file(f.workspace / "prog.pid"));
     ::kill(shim, SIGKILL);
   });
   BOOST_TEST(c.status == 128 + SIGKILL);

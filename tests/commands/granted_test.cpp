@@ -10,16 +10,11 @@
 #include <cstdlib>
 
 #include "engine/fixture.h"
-#include "tests/commands/git_http_server.h"
+#include "tests/support/git_push.h"
 
 namespace {
 
-using hearth::testing::GitHttpServer;
-using hearth::testing::read_file;
-using hearth::testing::TempDir;
-using hearth::testing::TempRepo;
-using hearth::testing::write_file;
-using RunStatus = hearth::RunStatus;
+using namespace hearth::testing;
 
 const std::string kToken = "tok_S3cr3t-granted-9f2c71";
 
@@ -166,25 +161,13 @@ BOOST_AUTO_TEST_CASE(a_missing_secret_or_program_fails_the_step_naming_it) {
 
 BOOST_AUTO_TEST_CASE(real_git_pushes_with_a_credential_only_the_broker_holds) {
   TempDir host;
-  auto remote = host.path / "served" / "remote.git";
-  auto sh = [](const std::string& cmd) {
-    std::string full = cmd + " >/dev/null 2>&1";
-    BOOST_REQUIRE_MESSAGE(std::system(full.c_str()) == 0, cmd);
-  };
-  sh("git init -q --bare -b main '" + remote.string() + "'");
   // The server accepts a push only from a git that holds the token.
-  GitHttpServer server(host.path / "served", "x-access-token", kToken);
-  std::string prefix = "http://127.0.0.1:" + std::to_string(server.port());
+  PushRemote remote(host.path / "served", "x-access-token", kToken);
   TempRepo repo(R"([sandbox]
 kind = "namespace"
 workspace = "checkout"
 
-[commands.git]
-secrets = ["PUSH_TOKEN"]
-preset = "git:push"
-remote = ")" + server.url("remote.git") + R"("
-env = { GIT_CONFIG_COUNT = "1", GIT_CONFIG_KEY_0 = "credential.)" + prefix + R"(.helper", GIT_CONFIG_VALUE_0 = "!f() { echo username=x-access-token; echo password=$PUSH_TOKEN; }; f" }
-
+)" + remote.grant() + R"(
 [[steps]]
 id = "change"
 commands = ["git"]
@@ -197,24 +180,15 @@ git push origin HEAD:refs/heads/other || echo "other=$?"
 echo "push-token=${PUSH_TOKEN:-absent}"
 '''
 )");
-  write_file(repo.root() / "README", "hello\n");
-  sh("cd '" + repo.root().string() + "' && git init -q -b main . && git add README workflow.toml && "
-     "git -c user.name=t -c user.email=t@example.com commit -qm first");
-  setenv("PUSH_TOKEN", kToken.c_str(), 1);
-  auto r = repo.run();
-  unsetenv("PUSH_TOKEN");
-  std::string out = r.output("change");
-  BOOST_TEST(r.outcome.status == RunStatus::succeeded, out << r.step("change").reason);
-  std::string log;
+  commit_checkout(repo.root());
+  RunResult r;
   {
-    std::string cmd = "git --git-dir='" + remote.string() + "' log --format=%s main";
-    FILE* p = popen(cmd.c_str(), "r");
-    char buf[256];
-    while (size_t n = fread(buf, 1, sizeof buf, p)) log.append(buf, n);
-    pclose(p);
+    ScopedEnv token({{"PUSH_TOKEN", kToken}});
+    r = repo.run();
   }
-  BOOST_TEST(log == "from the sandbox\nfirst\n");
-  BOOST_TEST(server.authorized_requests() > 0);
+  std::string out = r.succeeded_output("change");
+  BOOST_TEST(remote.log() == "from the sandbox\nfirst\n");
+  BOOST_TEST(remote.server().authorized_requests() > 0);
   BOOST_TEST(out.find("force=126") != std::string::npos, out);
   BOOST_TEST(out.find("other=126") != std::string::npos, out);
   BOOST_TEST(out.find("push-token=absent") != std::string::npos, out);

@@ -8,18 +8,11 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/fixture.h"
-#include "tests/proxy/upstream.h"
+#include "tests/support/upstream.h"
 
 namespace {
 
-using hearth::testing::ScopedEnv;
-using hearth::testing::TempDir;
-using hearth::testing::TempRepo;
-using hearth::testing::TestCa;
-using hearth::testing::Upstream;
-using hearth::testing::UpstreamRequest;
-using hearth::testing::write_file;
-using RunStatus = hearth::RunStatus;
+using namespace hearth::testing;
 
 const std::string kGhToken = "ghe_S3cr3t-enterprise-7d41a9";
 const std::string kNpmToken = "npm_S3cr3t-registry-52c0e8";
@@ -28,16 +21,6 @@ void require_program(const std::string& name) {
   std::string cmd = "command -v " + name + " >/dev/null 2>&1";
   BOOST_REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0,
                         name + " is not installed on this machine (scripts/install-deps.sh installs it)");
-}
-
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-// Runs the workflow into `r`, checks that it succeeded, and returns what `step` printed.
-std::string run_succeeding(TempRepo& repo, hearth::testing::RunResult& r, const std::string& step) {
-  r = repo.run();
-  std::string out = r.output(step);
-  BOOST_TEST(r.outcome.status == RunStatus::succeeded, out << r.step(step).reason);
-  return out;
 }
 
 // What jq's `explode` makes of a string: the text of its code points.
@@ -137,8 +120,8 @@ gh api -X DELETE repos/o/r/issues/12 || echo "delete=$?"
 echo "in-step=${GH_ENTERPRISE_TOKEN:-absent}"
 '''
 )");
-  hearth::testing::RunResult r;
-  std::string out = run_succeeding(repo, r, "read");
+  RunResult r = repo.run();
+  std::string out = r.succeeded_output("read");
   BOOST_TEST(nlohmann::json::parse(repo.read("rest.json"))["title"] == "Stand-in issue twelve");
   BOOST_TEST(nlohmann::json::parse(repo.read("graphql.json"))["body"] == "Reported on the stand-in");
   github.expect_token_sent();
@@ -169,8 +152,8 @@ gh issue view https://)" + github.other_host() + R"(/o/r/issues/12 --json title 
 gh issue view 12 --repo o/r --json title --jq 'env.GH_ENTERPRISE_TOKEN | explode' || echo "jq=$?"
 '''
 )");
-  hearth::testing::RunResult r;
-  std::string out = run_succeeding(repo, r, "read");
+  RunResult r = repo.run();
+  std::string out = r.succeeded_output("read");
   BOOST_TEST(nlohmann::json::parse(repo.read("view.json"))["title"] == "Stand-in issue twelve");
   github.expect_token_sent();
   BOOST_TEST(has(out, "comment=126"), out);
@@ -220,8 +203,8 @@ echo "in-step=${NPM_TOKEN:-absent}"
 '''
 )");
   repo.write("package.json", R"({"name": "hearth-demo", "version": "1.4.2"})");
-  hearth::testing::RunResult r;
-  std::string out = run_succeeding(repo, r, "inspect");
+  RunResult r = repo.run();
+  std::string out = r.succeeded_output("inspect");
   auto pkg = nlohmann::json::parse(repo.read("pkg.json"));
   BOOST_TEST(pkg["name"] == "hearth-demo");
   BOOST_TEST(pkg["version"] == "1.4.2");

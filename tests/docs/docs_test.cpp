@@ -13,14 +13,10 @@
 #include <sstream>
 
 #include "tests/engine/fixture.h"
-#include "tests/hearth_process.h"
+#include "tests/support/hearth_process.h"
 #include "workflows/toml_document.h"
 
-namespace fs = std::filesystem;
-using hearth::testing::HearthProcess;
-using hearth::testing::Invocation;
-using hearth::testing::TempDir;
-using hearth::testing::write_file;
+using namespace hearth::testing;
 
 namespace {
 

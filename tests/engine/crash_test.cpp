@@ -74,21 +74,13 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/engine/fixture.h"
-#include "tests/testdata.h"
+#include "tests/support/hearth_process.h"
+#include "tests/support/testdata.h"
 #include "workflows/workflow.h"
 
-extern char** environ;
-
-namespace fs = std::filesystem;
-using hearth::testing::read_file;
-using hearth::testing::TempDir;
-using hearth::testing::write_file;
-using json = nlohmann::json;
+using namespace hearth::testing;
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-using namespace std::chrono_literals;
 
 constexpr int kJobs = 3;
 constexpr int kMaxKillDelayMs = 150;  // kills land uniformly in [0, 150] ms after a start
@@ -164,13 +156,6 @@ std::string expected_seen(const StepSpec& s, const std::map<std::string, std::st
 
 // ---- processes ---------------------------------------------------------------
 
-std::vector<char*> cstrings(std::vector<std::string>& v) {
-  std::vector<char*> p;
-  for (auto& s : v) p.push_back(s.data());
-  p.push_back(nullptr);
-  return p;
-}
-
 // Waits until the process behind `pidfd` has exited; false at the deadline.
 bool wait_pidfd(int pidfd, Clock::time_point deadline) {
   for (;;) {
@@ -187,82 +172,12 @@ bool wait_pidfd(int pidfd, Clock::time_point deadline) {
 /// (appended), in its own process group, with the test's environment plus
 /// `marker` (NAME=VALUE), which every step it starts inherits. Killed and
 /// reaped at scope exit if still running.
-class Hearth {
- public:
-  Hearth(const std::vector<std::string>& args, const fs::path& cwd, const fs::path& out, const fs::path& err,
-         const std::string& marker) {
-    std::string bin = hearth::testing::hearth_bin().string();
-    std::vector<std::string> argv{bin};
-    argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<std::string> env;
-    for (char** e = environ; *e; ++e) {
-      std::string kv = *e;
-      std::string name = kv.substr(0, kv.find('='));
-      if (name != "HEARTH_STATE" && name != "NO_COLOR") env.push_back(kv);
-    }
-    env.push_back(marker);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, err.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);  // its own group: see kill()
-    posix_spawnattr_setpgroup(&attr, 0);
-    int rc = posix_spawn(&pid_, bin.c_str(), &fa, &attr, cstrings(argv).data(), cstrings(env).data());
-    posix_spawnattr_destroy(&attr);
-    posix_spawn_file_actions_destroy(&fa);
-    BOOST_REQUIRE_MESSAGE(rc == 0, "cannot start " << bin << ": " << std::strerror(rc));
-    pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
-    if (pidfd_ < 0) {
-      int e = errno;
-      ::kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-      reaped_ = true;
-      BOOST_FAIL("pidfd_open: " << std::strerror(e));
-    }
-  }
-  ~Hearth() {
-    if (!reaped_) {  // a failing test: no assertions here
-      ::kill(-pid_, SIGKILL);
-      ::kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-    if (pidfd_ >= 0) close(pidfd_);
-  }
-  Hearth(const Hearth&) = delete;
-  Hearth& operator=(const Hearth&) = delete;
-
-  /// The wait status once it has exited within `timeout`; nullopt if it is
-  /// still running then.
-  std::optional<int> wait_for(std::chrono::milliseconds timeout) {
-    if (!wait_pidfd(pidfd_, Clock::now() + timeout)) return std::nullopt;
-    return reap();
-  }
-
-  /// SIGKILLs it and whatever it forked that has not left its group yet (a
-  /// step between fork and setsid), and reaps it. Returns the wait status.
-  int kill() {
-    ::kill(-pid_, SIGKILL);
-    ::kill(pid_, SIGKILL);
-    BOOST_REQUIRE_MESSAGE(wait_pidfd(pidfd_, Clock::now() + 10s), "hearth " << pid_ << " survived SIGKILL for 10 s");
-    return reap();
-  }
-
- private:
-  int reap() {
-    int status = 0;
-    BOOST_REQUIRE(waitpid(pid_, &status, 0) == pid_);
-    reaped_ = true;
-    return status;
-  }
-
-  pid_t pid_ = -1;
-  int pidfd_ = -1;
-  bool reaped_ = false;
-};
+HearthProcess start_hearth(const std::vector<std::string>& args, const fs::path& cwd, const fs::path& out,
+                           const fs::path& err, const std::string& marker) {
+  auto eq = marker.find('=');
+  return HearthProcess({args, {{marker.substr(0, eq), marker.substr(eq + 1)}}, cwd},
+                       Launch{{}, out, err, /*only_env=*/false, /*own_group=*/true});
+}
 
 // Pids of live processes whose environment holds `marker` exactly.
 std::vector<pid_t> processes_with(const std::string& marker) {
@@ -465,11 +380,11 @@ class CrashRun {
     int status = 0;
     bool killed = false;
     {
-      Hearth engine(args, root(), log(), log(), marker_);
-      auto exited = engine.wait_for(delay);
+      HearthProcess engine = start_hearth(args, root(), log(), log(), marker_);
+      auto exited = engine.wait_status(delay);
       if (exited) status = *exited;
       else {
-        status = engine.kill();
+        status = engine.kill_and_reap();
         killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
       }
     }
@@ -510,8 +425,8 @@ class CrashRun {
     fs::remove(err);
     int status = 0;
     {
-      Hearth show({"show", "--json", id_}, root(), out, err, marker_);
-      auto exited = show.wait_for(20s);
+      HearthProcess show = start_hearth({"show", "--json", id_}, root(), out, err, marker_);
+      auto exited = show.wait_status(20s);
       BOOST_REQUIRE_MESSAGE(exited, "hearth show did not exit within 20 s");
       status = *exited;
     }

@@ -5,20 +5,10 @@
 
 #include "tests/engine/fixture.h"
 
-using hearth::testing::RunResult;
-using hearth::testing::TempRepo;
+using namespace hearth::testing;
 using hearth::RunStatus;
 
 namespace {
-
-// Lines of a file, without the trailing empty one.
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> out;
-  std::string line;
-  std::istringstream in(text);
-  while (std::getline(in, line)) out.push_back(line);
-  return out;
-}
 
 size_t index_of(const std::vector<std::string>& v, const std::string& s) {
   auto it = std::find(v.begin(), v.end(), s);

@@ -19,6 +19,11 @@
 #include <boost/test/unit_test.hpp>
 
 #include "engine/engine.h"
+#include "tests/support/files.h"
+#include "tests/support/loop.h"
+#include "tests/support/process.h"
+#include "tests/support/sandbox.h"
+#include "tests/support/shell.h"
 #include "workflows/loader.h"
 
 namespace hearth {
@@ -27,88 +32,7 @@ inline std::ostream& operator<<(std::ostream& os, RunStatus s) { return os << to
 
 namespace hearth::testing {
 
-/// A directory under /tmp, removed with everything in it at scope exit.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/hearth-test-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::string str() const { return path.string(); }
-};
-
-inline std::string read_file(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-inline void write_file(const std::filesystem::path& p, const std::string& text) {
-  std::filesystem::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << text;
-}
-
-/// Waits (up to 5 s) for `pid` to be gone or a zombie; false if it is still
-/// running then. A signal is delivered at once but the process takes a moment
-/// to die, so this waits on the fact rather than asserting it instantly.
-inline bool process_gone(pid_t pid) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (std::chrono::steady_clock::now() < deadline) {
-    std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
-    auto close = stat.rfind(')');
-    if (stat.empty() || (close != std::string::npos && stat.size() > close + 2 && stat[close + 2] == 'Z')) return true;
-    usleep(10 * 1000);
-  }
-  return false;
-}
-
-/// The host pid of a process running with exactly this command line
-/// ("sleep 4242"), or 0.
-inline pid_t host_pid_with_cmdline(const std::string& cmdline) {
-  for (auto& e : std::filesystem::directory_iterator("/proc")) {
-    std::string name = e.path().filename().string();
-    if (name.empty() || name[0] < '0' || name[0] > '9') continue;
-    std::string c = read_file(e.path() / "cmdline");
-    for (auto& ch : c)
-      if (ch == '\0') ch = ' ';
-    if (c == cmdline + " ") return std::atoi(name.c_str());
-  }
-  return 0;
-}
-/// True while some host process runs with exactly this command line: how a
-/// test sees that a sandboxed process is gone.
-inline bool host_process_with_cmdline(const std::string& cmdline) { return host_pid_with_cmdline(cmdline) != 0; }
-
-/// Runs `loop` until `done()` holds, failing loudly after 20 s (a timer
-/// wakes the loop to check the deadline).
-inline void run_loop_until(uv_loop_t* loop, const std::function<bool()>& done) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  uv_timer_t tick;
-  uv_timer_init(loop, &tick);
-  uv_timer_start(&tick, [](uv_timer_t*) {}, 50, 50);
-  while (!done() && std::chrono::steady_clock::now() < deadline) uv_run(loop, UV_RUN_ONCE);
-  uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
-  uv_run(loop, UV_RUN_NOWAIT);
-  BOOST_REQUIRE_MESSAGE(done(), "timed out waiting on the loop");
-}
-
-/// The pid of a child of this process whose name (comm) is `name`, or 0.
-inline pid_t child_named(const std::string& name) {
-  for (auto& e : std::filesystem::directory_iterator("/proc")) {
-    std::string pid = e.path().filename().string();
-    if (pid.empty() || pid[0] < '0' || pid[0] > '9') continue;
-    std::string stat = read_file(e.path() / "stat");
-    auto close = stat.rfind(')');
-    if (close == std::string::npos || stat.find("(" + name + ")") == std::string::npos || stat.size() < close + 4) continue;
-    if (std::atoi(stat.c_str() + close + 4) == getpid()) return std::atoi(pid.c_str());
-  }
-  return 0;
-}
+using hearth::RunStatus;
 
 /// Collects what observers see.
 struct Recorder : engine::Observer {
@@ -140,26 +64,13 @@ struct RunResult {
     for (auto& a : step(id).attempt_list) out += a.output_tail;
     return out;
   }
-};
-
-/// Sets environment variables of this process for a scope; restores them after.
-class ScopedEnv {
- public:
-  ScopedEnv(std::initializer_list<std::pair<std::string, std::string>> vars) {
-    for (auto& [name, value] : vars) {
-      const char* old = std::getenv(name.c_str());
-      saved_.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
-      setenv(name.c_str(), value.c_str(), 1);
-    }
+  /// What step `id` printed, having checked that the run succeeded (what
+  /// the step printed and why it ended, if not).
+  std::string succeeded_output(const std::string& id) const {
+    std::string out = output(id);
+    BOOST_TEST(outcome.status == RunStatus::succeeded, "the run did not succeed: " << out << step(id).reason);
+    return out;
   }
-  ~ScopedEnv() {
-    for (auto& [name, old] : saved_) old ? (void)setenv(name.c_str(), old->c_str(), 1) : (void)unsetenv(name.c_str());
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
 };
 
 class TempRepo {

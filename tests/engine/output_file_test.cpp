@@ -14,7 +14,7 @@
 #include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
 
-#include "tests/testdata.h"
+#include "tests/support/testdata.h"
 #include "util/safe_open.h"
 
 using hearth::engine::kMaxOutputFileBytes;

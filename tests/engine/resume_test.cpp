@@ -13,8 +13,7 @@
 
 using hearth::engine::ResumeOptions;
 using hearth::RunStatus;
-using hearth::testing::RunResult;
-using hearth::testing::TempRepo;
+using namespace hearth::testing;
 
 namespace {
 

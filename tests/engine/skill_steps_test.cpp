@@ -1,5 +1,5 @@
 // Skill and prompt steps through the real engine: the agent's model is the
-// stand-in server on 127.0.0.1 (tests/model_server.h), its bash calls run in
+// stand-in server on 127.0.0.1 (tests/support/model_server.h), its bash calls run in
 // the namespace sandbox with granted commands, its result is validated and
 // stored, and a crash between turns resumes the conversation where the last
 // checkpoint left it.
@@ -8,16 +8,11 @@
 #include <sys/stat.h>
 
 #include "engine/fixture.h"
-#include "model_server.h"
+#include "tests/support/model_server.h"
 
 namespace {
 
-using hearth::testing::ModelServer;
-using hearth::testing::Reply;
-using hearth::testing::ScopedEnv;
-using hearth::testing::TempRepo;
-using hearth::testing::write_file;
-using RunStatus = hearth::RunStatus;
+using namespace hearth::testing;
 
 const std::string kToken = "tok_agent-S3cr3t-4b1d77";
 
@@ -101,13 +96,6 @@ std::string host_tool(const TempRepo& repo) {
 std::string with_tool(std::string wf, const std::string& tool) {
   wf.replace(wf.find("TOOL"), 4, tool);
   return wf;
-}
-
-// True, with a message, where this host cannot run the namespace sandbox.
-bool without_namespaces() {
-  auto problem = hearth::sandbox::namespace_support_problem();
-  if (!problem.empty()) BOOST_TEST_MESSAGE("skipped: " << problem);
-  return !problem.empty();
 }
 
 }  // namespace

@@ -7,7 +7,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include "model/client.h"
-#include "tests/model_server.h"
+#include "tests/support/loop.h"
+#include "tests/support/model_server.h"
 
 namespace hearth::model {
 inline std::ostream& operator<<(std::ostream& os, StopReason r) { return os << to_string(r); }
@@ -48,21 +49,7 @@ struct ModelFixture {
   void make(const std::string& provider) { make(provider + "/test-model", options(provider)); }
 
   /// Runs the loop until every outcome is in (or 20 s pass: a hang fails loudly).
-  void run_until(const std::function<bool()>& finished) {
-    bool timed_out = false;
-    uv_timer_t watchdog;
-    uv_timer_init(&loop, &watchdog);
-    watchdog.data = &timed_out;
-    uv_timer_start(&watchdog, [](uv_timer_t* t) { *static_cast<bool*>(t->data) = true; }, 20000, 0);
-    uv_unref(reinterpret_cast<uv_handle_t*>(&watchdog));
-    while (!finished() && !timed_out) {
-      if (uv_run(&loop, UV_RUN_ONCE) == 0 && !finished()) break;
-    }
-    uv_close(reinterpret_cast<uv_handle_t*>(&watchdog), nullptr);
-    uv_run(&loop, UV_RUN_NOWAIT);
-    BOOST_REQUIRE_MESSAGE(!timed_out, "the request did not finish within 20 s");
-    BOOST_REQUIRE_MESSAGE(finished(), "the loop ran out of work before the request finished");
-  }
+  void run_until(const std::function<bool()>& finished) { run_loop_until(&loop, finished); }
 
   /// Sends one request and waits for its outcome. `stream` may carry deltas.
   model::Outcome send(model::Request req, model::Stream stream = {}) {

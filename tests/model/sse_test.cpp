@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/sse.h"
-#include "tests/testdata.h"
+#include "tests/support/testdata.h"
 
 using hearth::model::sse::Event;
 using hearth::model::sse::LineDecoder;

@@ -6,7 +6,7 @@
 
 #include "proxy/server.h"
 #include "tests/engine/fixture.h"
-#include "tests/proxy/upstream.h"
+#include "tests/support/upstream.h"
 
 namespace hearth::testing {
 

@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "sandbox/sandbox.h"
-#include "tests/hearth_process.h"
+#include "tests/support/hearth_process.h"
 #include "tests/proxy/fixture.h"
 
 using namespace hearth::testing;
@@ -20,46 +20,26 @@ using namespace hearth::sandbox;
 
 namespace {
 
-constexpr int kWorked = 66;
-
-struct Outcome {
-  std::string output;
-  ExitInfo exit;
-};
-
-Sandbox& box() {
-  static auto made = make_namespace_sandbox();
-  BOOST_REQUIRE_MESSAGE(made.ok(), (made.ok() ? "" : made.message()));
-  return **made;
-}
+Sandbox& box() { return namespace_box(); }
 
 ExecSpec spec_for(const std::string& script, const ProxyFixture& f) {
-  ExecSpec spec;
-  spec.argv = {"bash", "-c", script};
-  spec.env = {"PATH=/usr/bin:/bin", "HOME=/home/hearth", "LANG=C.UTF-8"};
+  Isolation iso;
+  iso.network = Network::proxies;
+  iso.forwards = f.server->forwards();
+  ExecSpec spec = bash_spec(script, iso, std::chrono::seconds(60));
   for (auto& e : f.server->environment()) spec.env.push_back(e);
-  spec.cwd = kWorkspaceInside;
-  spec.isolation.network = Network::proxies;
-  spec.isolation.forwards = f.server->forwards();
-  spec.timeout = std::chrono::seconds(60);
-  spec.kill_grace = std::chrono::milliseconds(200);
   return spec;
 }
 
 // Runs `spec` on the proxy's loop (which the proxy keeps alive) until it exits.
-Outcome run(ProxyFixture& f, const ExecSpec& spec) {
-  Outcome o;
-  bool exited = false;
-  auto p = box().spawn(&f.loop, spec, {[&](std::string_view c) { o.output.append(c); }, [&](const ExitInfo& e) {
-                                         o.exit = e;
-                                         exited = true;
-                                       }});
+Exited run(ProxyFixture& f, const ExecSpec& spec) {
+  Exited o;
+  auto p = box().spawn(&f.loop, spec, filling(o));
   BOOST_REQUIRE_MESSAGE(p.ok(), (p.ok() ? "" : p.message()));
-  while (!exited) uv_run(&f.loop, UV_RUN_ONCE);
+  run_loop_until(&f.loop, [&] { return o.exits > 0; }, std::chrono::seconds(90));
   BOOST_TEST_MESSAGE(o.output);
   return o;
 }
-
 
 // A Unix socket server on the host that answers "got:" + all it read, once
 // the client has finished writing. Serves one connection.

@@ -19,7 +19,6 @@ using nlohmann::json;
 
 namespace {
 
-
 const char* kTracker = R"(
 [proxies.tracker]
 upstream = "UPSTREAM/api"

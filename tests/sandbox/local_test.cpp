@@ -11,33 +11,16 @@ using namespace hearth::sandbox;
 
 namespace {
 
-struct Outcome {
-  std::string output;
-  ExitInfo exit;
-  int exits = 0;
-};
+using Outcome = hearth::testing::Exited;
 
 // Runs `script` with bash on a fresh loop until it exits; the loop must close.
 Outcome run_script(const std::string& script, std::optional<std::chrono::milliseconds> timeout = {},
                    const std::string& cwd = "/tmp") {
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  auto sandbox = make_local_sandbox();
-  Outcome o;
-  ExecSpec spec;
-  spec.argv = {"bash", "-c", script};
+  ExecSpec spec = hearth::testing::bash_spec(script, {}, timeout, std::chrono::milliseconds(300));
   spec.env = {"PATH=/usr/bin:/bin"};
   spec.cwd = cwd;
-  spec.timeout = timeout;
-  spec.kill_grace = std::chrono::milliseconds(300);
-  auto p = sandbox->spawn(&loop, spec, {[&](std::string_view c) { o.output.append(c); }, [&](const ExitInfo& e) {
-                                          o.exit = e;
-                                          ++o.exits;
-                                        }});
-  BOOST_REQUIRE_MESSAGE(p.ok(), (p.ok() ? "" : p.message()));
-  uv_run(&loop, UV_RUN_DEFAULT);
-  BOOST_TEST(uv_loop_close(&loop) == 0);
-  return o;
+  auto sandbox = make_local_sandbox();
+  return hearth::testing::spawn_to_end(*sandbox, spec);
 }
 
 }  // namespace

@@ -19,47 +19,16 @@
 #include "tests/engine/fixture.h"
 
 using namespace hearth::sandbox;
-using hearth::testing::host_process_with_cmdline;
-using hearth::testing::TempDir;
+using namespace hearth::testing;
 
 namespace {
 
-constexpr int kWorked = 66;
-
-struct Outcome {
-  std::string output;
-  ExitInfo exit;
-};
-
-Sandbox& box() {
-  static auto made = make_namespace_sandbox();
-  BOOST_REQUIRE_MESSAGE(made.ok(), (made.ok() ? "" : made.message()));
-  return **made;
-}
+using Outcome = Exited;
+Sandbox& box() { return namespace_box(); }
 
 Outcome run(const std::string& script, Isolation iso = {}, std::optional<std::chrono::milliseconds> timeout = {},
             std::chrono::milliseconds grace = std::chrono::milliseconds(200)) {
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  ExecSpec spec;
-  spec.argv = {"bash", "-c", script};
-  spec.env = {"PATH=/usr/bin:/bin", "HOME=/home/hearth", "LANG=C.UTF-8"};
-  spec.cwd = kWorkspaceInside;
-  spec.isolation = std::move(iso);
-  spec.timeout = timeout;
-  spec.kill_grace = grace;
-  Outcome o;
-  int exits = 0;
-  auto p = box().spawn(&loop, spec, {[&](std::string_view c) { o.output.append(c); }, [&](const ExitInfo& e) {
-                                       o.exit = e;
-                                       ++exits;
-                                     }});
-  BOOST_REQUIRE_MESSAGE(p.ok(), (p.ok() ? "" : p.message()));
-  uv_run(&loop, UV_RUN_DEFAULT);
-  BOOST_TEST(exits == 1);
-  BOOST_TEST(uv_loop_close(&loop) == 0);
-  BOOST_TEST_MESSAGE(o.output);
-  return o;
+  return spawn_to_end(box(), bash_spec(script, std::move(iso), timeout, grace));
 }
 
 // The probe failed as expected: it ran (not 127), did not report success,
@@ -376,11 +345,8 @@ BOOST_AUTO_TEST_CASE(a_missing_program_is_a_clear_spawn_error) {
 
 // The unprivileged case: the real binary run as an ordinary host user.
 BOOST_AUTO_TEST_CASE(unprivileged_user_gets_the_same_isolation) {
-  passwd* pw = getpwnam("hearth-test");
-  if (!pw || geteuid() != 0) {
-    BOOST_TEST_MESSAGE("SKIPPED: needs root and the user hearth-test (created by .ci/run: useradd -M hearth-test)");
-    return;
-  }
+  const passwd* pw = unprivileged_user();
+  if (!pw) return;
   const char* bin = std::getenv("HEARTH_BIN");
   BOOST_REQUIRE(bin);
   TempDir ws;
@@ -388,16 +354,10 @@ BOOST_AUTO_TEST_CASE(unprivileged_user_gets_the_same_isolation) {
   std::string script =
       "id -u; cat /proc/self/uid_map; touch /workspace/made; cat /etc/shadow; touch /usr/x; ls /root; "
       "echo hi > /dev/tcp/127.0.0.1/1 ; unshare -U true; exit 3";
-  std::string cmd = "setpriv --reuid=" + std::to_string(pw->pw_uid) + " --regid=" + std::to_string(pw->pw_gid) +
-                    " --clear-groups " + bin + " sandbox run --workspace " + ws.str() + " -- bash -c \"" + script +
-                    "\" 2>&1";
-  FILE* f = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, f)) out.append(buf, n);
-  int status = pclose(f);
-  BOOST_TEST_MESSAGE(out);
-  BOOST_TEST(WEXITSTATUS(status) == 3, out);
+  auto ran = run_shell(as_user(pw) + bin + " sandbox run --workspace " + ws.str() + " -- bash -c \"" + script +
+                       "\" 2>&1");
+  std::string out = ran.out;
+  BOOST_TEST(ran.status == 3, out);
   BOOST_TEST(out.find("1000\n") == 0);
   // uid_map: inside 1000 is the user's own uid outside, and nothing else.
   BOOST_TEST(out.find(" " + std::to_string(pw->pw_uid) + " ") != std::string::npos);
@@ -412,14 +372,9 @@ BOOST_AUTO_TEST_CASE(unprivileged_user_gets_the_same_isolation) {
   BOOST_TEST(out.find("unshare failed: Operation not permitted") != std::string::npos);
 
   // Limits without a delegated cgroup: the fallback is applied and reported.
-  std::string limited = "setpriv --reuid=" + std::to_string(pw->pw_uid) + " --regid=" + std::to_string(pw->pw_gid) +
-                        " --clear-groups " + bin +
-                        " sandbox run --pids 16 --timeout 3s -- bash -c 'for i in $(seq 40); do sleep 4245 & done' 2>&1";
-  f = popen(limited.c_str(), "r");
-  out.clear();
-  while (size_t n = fread(buf, 1, sizeof buf, f)) out.append(buf, n);
-  pclose(f);
-  BOOST_TEST_MESSAGE(out);
+  out = run_shell(as_user(pw) + bin +
+                  " sandbox run --pids 16 --timeout 3s -- bash -c 'for i in $(seq 40); do sleep 4245 & done' 2>&1")
+            .out;
   BOOST_TEST(out.find("warning: pids limit applies per user (RLIMIT_NPROC") != std::string::npos, out);
   BOOST_TEST(out.find("Resource temporarily unavailable") != std::string::npos, out);
   BOOST_TEST(!host_process_with_cmdline("sleep 4245"));

@@ -13,78 +13,15 @@
 #include "tests/engine/fixture.h"
 
 using namespace hearth::sandbox;
-using hearth::testing::host_process_with_cmdline;
-using hearth::testing::run_loop_until;
-using hearth::testing::TempDir;
+using namespace hearth::testing;
 
 namespace {
 
-constexpr int kWorked = 66;
-
-Sandbox& box() {
-  static auto made = make_namespace_sandbox();
-  BOOST_REQUIRE_MESSAGE(made.ok(), (made.ok() ? "" : made.message()));
-  return **made;
+using Outcome = Exited;
+Sandbox& box() { return namespace_box(); }
+ExecSpec command(const std::string& script, std::optional<std::chrono::milliseconds> timeout = {}) {
+  return bash_spec(script, {}, timeout);
 }
-
-struct Outcome {
-  std::string output;
-  ExitInfo exit;
-  int exits = 0;
-};
-
-// One loop, one open session; closes it and checks the loop ends clean.
-struct SessionFixture {
-  uv_loop_t loop;
-  std::unique_ptr<SandboxSession> session;
-  bool closed = false;
-
-  explicit SessionFixture(Isolation iso = {}) {
-    uv_loop_init(&loop);
-    ExecSpec base;
-    base.isolation = std::move(iso);
-    auto s = box().open_session(&loop, base);
-    BOOST_REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.message()));
-    session = std::move(*s);
-  }
-  ~SessionFixture() {
-    if (session) session->close([this] { closed = true; });
-    session.reset();
-    uv_run(&loop, UV_RUN_DEFAULT);
-    BOOST_TEST(closed);
-    BOOST_TEST(uv_loop_close(&loop) == 0);
-  }
-
-  static ExecSpec command(const std::string& script, std::optional<std::chrono::milliseconds> timeout = {}) {
-    ExecSpec spec;
-    spec.argv = {"bash", "-c", script};
-    spec.env = {"PATH=/usr/bin:/bin", "HOME=/home/hearth", "LANG=C.UTF-8"};
-    spec.cwd = kWorkspaceInside;
-    spec.timeout = timeout;
-    spec.kill_grace = std::chrono::milliseconds(200);
-    return spec;
-  }
-
-  // Starts `spec`; the outcome fills in as it runs.
-  std::shared_ptr<Outcome> start(const ExecSpec& spec, Process** process = nullptr) {
-    auto o = std::make_shared<Outcome>();
-    auto p = session->exec(spec, {[o](std::string_view c) { o->output.append(c); }, [o](const ExitInfo& e) {
-                                    o->exit = e;
-                                    ++o->exits;
-                                  }});
-    BOOST_REQUIRE_MESSAGE(p.ok(), (p.ok() ? "" : p.message()));
-    if (process) *process = *p;
-    return o;
-  }
-
-  Outcome run(const std::string& script, std::optional<std::chrono::milliseconds> timeout = {}) {
-    auto o = start(command(script, timeout));
-    run_loop_until(&loop, [&] { return o->exits > 0; });
-    BOOST_TEST(o->exits == 1);
-    BOOST_TEST_MESSAGE(o->output);
-    return *o;
-  }
-};
 
 // The session's helper, a child of this process, or 0.
 pid_t helper_pid() { return hearth::testing::child_named("hearth-stepbox"); }
@@ -144,8 +81,8 @@ BOOST_AUTO_TEST_CASE(each_command_gets_its_own_environment_and_directory) {
   std::filesystem::create_directories(ws.path / "src");
   Isolation iso;
   iso.workspace = ws.str();
-  SessionFixture f(iso);
-  auto spec = SessionFixture::command("pwd; echo \"$GREETING\"");
+  SessionFixture f(box(), iso);
+  auto spec = command("pwd; echo \"$GREETING\"");
   spec.env.push_back("GREETING=hello");
   spec.cwd = (ws.path / "src").string();  // a host path under the workspace
   auto o = f.start(spec);
@@ -157,7 +94,7 @@ BOOST_AUTO_TEST_CASE(each_command_gets_its_own_environment_and_directory) {
 
 BOOST_AUTO_TEST_CASE(a_missing_program_ends_with_127_and_says_why) {
   SessionFixture f;
-  auto spec = SessionFixture::command("");
+  auto spec = command("");
   spec.argv = {"no-such-program-4260"};
   auto o = f.start(spec);
   run_loop_until(&f.loop, [&] { return o->exits > 0; });
@@ -172,7 +109,7 @@ BOOST_AUTO_TEST_CASE(the_pids_limit_counts_the_whole_session) {
     BOOST_TEST_MESSAGE("skipped: no pids cgroup here: " << limit_warnings(iso).front());
     return;
   }
-  SessionFixture f(iso);
+  SessionFixture f(box(), iso);
   // Detached, so they outlive the command that started them (it waits
   // until all have left its process group).
   auto first = f.run(
@@ -198,7 +135,7 @@ BOOST_AUTO_TEST_CASE(a_timeout_kills_the_commands_process_group) {
 BOOST_AUTO_TEST_CASE(kill_ends_the_command_and_its_background_children) {
   SessionFixture f;
   Process* p = nullptr;
-  auto o = f.start(SessionFixture::command("sleep 4264 & echo started; sleep 1001"), &p);
+  auto o = f.start(command("sleep 4264 & echo started; sleep 1001"), &p);
   run_loop_until(&f.loop, [&] { return o->output.find("started") != std::string::npos; });
   p->kill();
   run_loop_until(&f.loop, [&] { return o->exits > 0; });
@@ -211,7 +148,7 @@ BOOST_AUTO_TEST_CASE(kill_ends_the_command_and_its_background_children) {
 BOOST_AUTO_TEST_CASE(output_past_the_cap_is_dropped_with_a_marker) {
   Isolation iso;
   iso.output_cap_bytes = 1000;
-  SessionFixture f(iso);
+  SessionFixture f(box(), iso);
   auto o = f.run("head -c 5000 /dev/zero | tr '\\0' a; echo; echo end");
   BOOST_TEST(o.exit.exit_status == 0);
   BOOST_TEST(o.output.find("[hearth: output truncated after 1000 bytes") != std::string::npos);
@@ -231,7 +168,7 @@ BOOST_AUTO_TEST_CASE(a_detached_process_holding_the_output_does_not_hold_up_the_
 
 BOOST_AUTO_TEST_CASE(a_helper_killed_from_outside_fails_the_command_and_the_next_one_clearly) {
   SessionFixture f;
-  auto o = f.start(SessionFixture::command("echo started; sleep 4266"));
+  auto o = f.start(command("echo started; sleep 4266"));
   run_loop_until(&f.loop, [&] { return o->output.find("started") != std::string::npos; });
   pid_t helper = helper_pid();
   BOOST_REQUIRE(helper > 0);
@@ -242,7 +179,7 @@ BOOST_AUTO_TEST_CASE(a_helper_killed_from_outside_fails_the_command_and_the_next
   BOOST_TEST(o->exit.failure.find("helper (hearth-stepbox") != std::string::npos, o->exit.failure);
   BOOST_TEST(o->exit.failure.find("killed by signal 9") != std::string::npos, o->exit.failure);
   BOOST_TEST(!host_process_with_cmdline("sleep 4266"));
-  auto next = f.session->exec(SessionFixture::command("true"), {});
+  auto next = f.session->exec(command("true"), {});
   BOOST_REQUIRE(!next.ok());
   BOOST_TEST(next.message().find("helper (hearth-stepbox") != std::string::npos, next.message());
   BOOST_TEST(f.session->problem() == next.message());
@@ -250,7 +187,7 @@ BOOST_AUTO_TEST_CASE(a_helper_killed_from_outside_fails_the_command_and_the_next
 
 BOOST_AUTO_TEST_CASE(closing_the_session_ends_a_running_command_and_leaves_no_process) {
   SessionFixture f;
-  auto o = f.start(SessionFixture::command(
+  auto o = f.start(command(
       "setsid sleep 4267 > /dev/null 2>&1 & until pgrep -f '^sleep 4267$' > /dev/null; do :; done; "
       "echo started; sleep 4268"));
   run_loop_until(&f.loop, [&] { return o->output.find("started") != std::string::npos; });
@@ -263,7 +200,7 @@ BOOST_AUTO_TEST_CASE(closing_the_session_ends_a_running_command_and_leaves_no_pr
   BOOST_TEST(!host_process_with_cmdline("sleep 4267"));
   BOOST_TEST(!host_process_with_cmdline("sleep 4268"));
   BOOST_TEST(helper_pid() == 0);
-  auto after = f.session->exec(SessionFixture::command("true"), {});
+  auto after = f.session->exec(command("true"), {});
   BOOST_TEST(!after.ok());
   BOOST_TEST(after.message() == "the sandbox session is closed");
 }
@@ -271,7 +208,7 @@ BOOST_AUTO_TEST_CASE(closing_the_session_ends_a_running_command_and_leaves_no_pr
 BOOST_AUTO_TEST_CASE(destroying_a_session_from_a_commands_exit_callback_is_safe) {
   SessionFixture f;
   auto o = std::make_shared<Outcome>();
-  auto p = f.session->exec(SessionFixture::command("echo bye"), {[o](std::string_view c) { o->output.append(c); },
+  auto p = f.session->exec(command("echo bye"), {[o](std::string_view c) { o->output.append(c); },
                                                                  [o, &f](const ExitInfo& e) {
                                                                    o->exit = e;
                                                                    ++o->exits;
@@ -292,7 +229,7 @@ BOOST_AUTO_TEST_CASE(a_local_session_runs_each_command_on_the_host) {
   BOOST_REQUIRE(s.ok());
   auto session = std::move(*s);
   TempDir dir;
-  auto spec = SessionFixture::command("echo $$ > pid; sleep 1002");
+  auto spec = command("echo $$ > pid; sleep 1002");
   spec.cwd = dir.str();
   ExitInfo exit;
   int exits = 0;

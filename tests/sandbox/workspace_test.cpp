@@ -8,23 +8,9 @@
 #include "tests/engine/fixture.h"
 
 using namespace hearth::sandbox;
-using hearth::testing::read_file;
-using hearth::testing::TempDir;
-using hearth::testing::write_file;
-namespace fs = std::filesystem;
+using namespace hearth::testing;
 
 namespace {
-
-std::string sh(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int rc = pclose(p);
-  BOOST_REQUIRE_MESSAGE(rc == 0, cmd + " failed: " + out);
-  while (!out.empty() && out.back() == '\n') out.pop_back();
-  return out;
-}
 
 // A repository with two commits on `main`, a `feature` branch, an origin
 // remote, a credential helper and a hook in its config, and an uncommitted file.
@@ -35,17 +21,17 @@ struct HostRepo {
   HostRepo() {
     repo = tmp.path / "repo";
     std::string g = "git -C " + repo.string() + " -c user.name=t -c user.email=t@example.com ";
-    sh("git init -q -b main " + repo.string());
+    sh_output("git init -q -b main " + repo.string());
     write_file(repo / "README.md", "one\n");
-    sh(g + "add README.md && " + g + "commit -qm one");
-    first = sh("git -C " + repo.string() + " rev-parse HEAD");
+    sh_output(g + "add README.md && " + g + "commit -qm one");
+    first = sh_output("git -C " + repo.string() + " rev-parse HEAD");
     write_file(repo / "src/app.c", "int main(){}\n");
-    sh(g + "add src && " + g + "commit -qm two");
-    second = sh("git -C " + repo.string() + " rev-parse HEAD");
-    sh(g + "branch feature " + first);
-    sh("git -C " + repo.string() + " remote add origin https://example.com/org/app.git");
-    sh("git -C " + repo.string() + " config credential.helper 'store --file /root/.secret-creds'");
-    sh("git -C " + repo.string() + " config http.extraheader 'Authorization: Bearer host-token'");
+    sh_output(g + "add src && " + g + "commit -qm two");
+    second = sh_output("git -C " + repo.string() + " rev-parse HEAD");
+    sh_output(g + "branch feature " + first);
+    sh_output("git -C " + repo.string() + " remote add origin https://example.com/org/app.git");
+    sh_output("git -C " + repo.string() + " config credential.helper 'store --file /root/.secret-creds'");
+    sh_output("git -C " + repo.string() + " config http.extraheader 'Authorization: Bearer host-token'");
     write_file(repo / ".git/hooks/post-checkout", "#!/bin/sh\ntouch /tmp/hearth-hook-ran\n");
     fs::permissions(repo / ".git/hooks/post-checkout", fs::perms::owner_all);
     write_file(repo / "uncommitted.txt", "local only\n");
@@ -68,10 +54,10 @@ BOOST_AUTO_TEST_CASE(checkout_gives_the_committed_tree_and_nothing_of_the_hosts_
   BOOST_TEST(w->commit == host.second);
   BOOST_TEST(w->branch == "main");
   // git works in it, sees a clean tree on `main`, and knows origin.
-  BOOST_TEST(sh("git -C " + ws.string() + " status --porcelain") == "");
-  BOOST_TEST(sh("git -C " + ws.string() + " rev-parse --abbrev-ref HEAD") == "main");
-  BOOST_TEST(sh("git -C " + ws.string() + " log --format=%s") == "two\none");
-  BOOST_TEST(sh("git -C " + ws.string() + " remote get-url origin") == "https://example.com/org/app.git");
+  BOOST_TEST(sh_output("git -C " + ws.string() + " status --porcelain") == "");
+  BOOST_TEST(sh_output("git -C " + ws.string() + " rev-parse --abbrev-ref HEAD") == "main");
+  BOOST_TEST(sh_output("git -C " + ws.string() + " log --format=%s") == "two\none");
+  BOOST_TEST(sh_output("git -C " + ws.string() + " remote get-url origin") == "https://example.com/org/app.git");
   std::string config = read_file(ws / ".git/config");
   BOOST_TEST(config.find("credential") == std::string::npos, config);
   BOOST_TEST(config.find("host-token") == std::string::npos, config);

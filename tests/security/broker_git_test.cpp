@@ -13,35 +13,13 @@
 #include <cstdlib>
 
 #include "engine/fixture.h"
-#include "tests/commands/git_http_server.h"
+#include "tests/support/git_push.h"
 
 namespace {
 
-namespace fs = std::filesystem;
-using hearth::testing::GitHttpServer;
-using hearth::testing::read_file;
-using hearth::testing::TempDir;
-using hearth::testing::TempRepo;
-using hearth::testing::write_file;
-using RunStatus = hearth::RunStatus;
+using namespace hearth::testing;
 
 const std::string kToken = "push_S3cr3t-broker-git-4e19b7";
-
-void sh(const std::string& cmd) {
-  std::string full = cmd + " >/dev/null 2>&1";
-  BOOST_REQUIRE_MESSAGE(std::system(full.c_str()) == 0, cmd);
-}
-
-std::string capture(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[256];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  pclose(p);
-  return out;
-}
-
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // A script the step writes into the workspace: on the host it would record
 // its environment (the token with it) in `marker`.
@@ -54,9 +32,9 @@ std::string host_script(const fs::path& marker, const std::string& name) {
 // paths an attack would write.
 struct PushSetup {
   TempDir host;
-  fs::path served = host.path / "served";
   fs::path marker = host.path / "ran-on-host";
-  GitHttpServer server{served, "pusher", kToken};
+  PushRemote remote{host.path / "served", "pusher", kToken};
+  GitHttpServer& server = remote.server();
   std::unique_ptr<TempRepo> repo;
 
   // `attack` gives the step's script after its commit, from the setup's
@@ -74,20 +52,11 @@ struct PushSetup {
       needs = "needs = [\"plant\"]\n";
       commit.clear();
     }
-    sh("git init -q --bare -b main '" + (served / "remote.git").string() + "'");
-    std::string url = server.url("remote.git");
-    std::string prefix = "http://127.0.0.1:" + std::to_string(server.port());
     repo = std::make_unique<TempRepo>(R"([sandbox]
 kind = "namespace"
 workspace = "checkout"
 
-[commands.git]
-secrets = ["PUSH_TOKEN"]
-preset = "git:push"
-remote = ")" + url + R"("
-env = { GIT_CONFIG_COUNT = "1", GIT_CONFIG_KEY_0 = "credential.)" + prefix + R"(.helper", GIT_CONFIG_VALUE_0 = "!f() { echo username=pusher; echo password=$PUSH_TOKEN; }; f" }
-
-)" + plant + R"([[steps]]
+)" + remote.grant() + "\n" + plant + R"([[steps]]
 id = "attack"
 commands = ["git"]
 )" + needs + R"(run = '''
@@ -95,25 +64,19 @@ commands = ["git"]
 echo "done"
 '''
 )");
-    write_file(repo->root() / "README", "hello\n");
-    sh("cd '" + repo->root().string() + "' && git init -q -b main . && git add README workflow.toml && "
-       "git -c user.name=t -c user.email=t@example.com commit -qm first && git remote add origin '" + url + "'");
+    commit_checkout(repo->root(), remote.url());
   }
 
-  hearth::testing::RunResult run() {
-    setenv("PUSH_TOKEN", kToken.c_str(), 1);
-    auto r = repo->run();
-    unsetenv("PUSH_TOKEN");
-    return r;
+  RunResult run() {
+    ScopedEnv token({{"PUSH_TOKEN", kToken}});
+    return repo->run();
   }
 
-  std::string pushed_log() {
-    return capture("git --git-dir='" + (served / "remote.git").string() + "' log --format=%s main 2>/dev/null");
-  }
+  std::string pushed_log() { return remote.log(); }
 
   // Nothing ran on the host, and the token is nowhere the engine keeps or
   // reports, nor in any file outside the workspace.
-  void expect_contained(const hearth::testing::RunResult& r) {
+  void expect_contained(const RunResult& r) {
     BOOST_TEST(!fs::exists(marker), "the step's code ran on the host: " << read_file(marker));
     repo->expect_secret_absent(r, kToken);
     for (auto& e : fs::recursive_directory_iterator(host.path))
@@ -134,8 +97,7 @@ BOOST_AUTO_TEST_CASE(a_receivepack_the_step_configured_never_runs_and_the_push_g
 git push origin HEAD || echo "push=$?")";
   });
   auto r = s.run();
-  std::string out = r.output("attack");
-  BOOST_TEST(r.outcome.status == RunStatus::succeeded, out << r.step("attack").reason);
+  std::string out = r.succeeded_output("attack");
   BOOST_TEST(!has(out, "push="), out);
   BOOST_TEST(s.pushed_log() == "from the sandbox\nfirst\n");
   BOOST_TEST(s.server.authorized_requests() > 0);
@@ -149,8 +111,7 @@ BOOST_AUTO_TEST_CASE(a_local_remote_with_a_pre_receive_hook_the_step_wrote_never
 git push origin HEAD || echo "push=$?")";
   });
   auto r = s.run();
-  std::string out = r.output("attack");
-  BOOST_TEST(r.outcome.status == RunStatus::succeeded, out << r.step("attack").reason);
+  std::string out = r.succeeded_output("attack");
   BOOST_TEST(!has(out, "push="), out);
   BOOST_TEST(s.pushed_log() == "from the sandbox\nfirst\n");
   s.expect_contained(r);
@@ -164,8 +125,7 @@ BOOST_AUTO_TEST_CASE(a_git_proxy_the_step_configured_never_runs) {
 git push origin HEAD || echo "push=$?")";
   });
   auto r = s.run();
-  std::string out = r.output("attack");
-  BOOST_TEST(r.outcome.status == RunStatus::succeeded, out << r.step("attack").reason);
+  std::string out = r.succeeded_output("attack");
   BOOST_TEST(!has(out, "push="), out);
   BOOST_TEST(s.pushed_log() == "from the sandbox\nfirst\n");
   s.expect_contained(r);
@@ -188,8 +148,7 @@ mkdir -p '.git/refs/heads/--receive-pack=.' && /usr/bin/git rev-parse HEAD > .gi
 echo 'ref: refs/heads/--receive-pack=./rp.sh' > .git/HEAD)";
       });
   auto r = s.run();
-  std::string out = r.output("attack");
-  BOOST_TEST(r.outcome.status == RunStatus::succeeded, out << r.step("attack").reason);
+  std::string out = r.succeeded_output("attack");
   BOOST_TEST(has(out, "by-name=126"), out);
   BOOST_TEST(has(out, "by-head=126"), out);
   BOOST_TEST(has(out, "previous=126"), out);
@@ -226,8 +185,7 @@ git format-patch -1 -o patches > list.txt || echo "inside=$?"
   sh("cd '" + repo.root().string() + "' && git init -q -b main . && git add README workflow.toml && "
      "git -c user.name=t -c user.email=t@example.com commit -qm first");
   auto r = repo.run();
-  std::string out = r.output("attack");
-  BOOST_TEST(r.outcome.status == RunStatus::succeeded, out << r.step("attack").reason);
+  std::string out = r.succeeded_output("attack");
   BOOST_TEST(has(out, "link=126"), out);
   BOOST_TEST(has(out, "joined=126"), out);
   BOOST_TEST(has(out, "resolves outside the workspace"), out);

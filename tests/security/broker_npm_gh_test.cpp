@@ -9,23 +9,14 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/fixture.h"
-#include "tests/proxy/upstream.h"
+#include "tests/support/upstream.h"
 
 namespace {
 
-using hearth::testing::ScopedEnv;
-using hearth::testing::TempDir;
-using hearth::testing::TempRepo;
-using hearth::testing::TestCa;
-using hearth::testing::Upstream;
-using hearth::testing::UpstreamRequest;
-using hearth::testing::write_file;
-using RunStatus = hearth::RunStatus;
+using namespace hearth::testing;
 
 const std::string kNpmToken = "npm_S3cr3t-hostile-step-83f1d2";
 const std::string kGhToken = "ghe_S3cr3t-hostile-input-6a07c4";
-
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // Whether any request `server` received carried `token` anywhere in its headers or body.
 bool token_reached(Upstream& server, const std::string& token) {
@@ -101,8 +92,7 @@ cd /workspace && npm view left-pad version > view.txt)";
   wf.replace(wf.find("@RUN@"), 5, run);
   s.repo->rewrite(wf);
   auto r = s.run();
-  std::string out = r.output("attack");
-  BOOST_TEST(r.outcome.status == RunStatus::succeeded, out << r.step("attack").reason);
+  std::string out = r.succeeded_output("attack");
   BOOST_TEST(has(out, "npmrc=126"), out);
   BOOST_TEST(has(out, "would read /workspace/real/.npmrc"), out);
   BOOST_TEST(!token_reached(s.elsewhere, kNpmToken));
@@ -126,8 +116,7 @@ BOOST_AUTO_TEST_CASE(npm_options_naming_another_registry_get_no_token) {
   wf.replace(wf.find("@RUN@"), 5, run);
   s.repo->rewrite(wf);
   auto r = s.run();
-  std::string out = r.output("attack");
-  BOOST_TEST(r.outcome.status == RunStatus::succeeded, out << r.step("attack").reason);
+  std::string out = r.succeeded_output("attack");
   BOOST_TEST(!token_reached(s.elsewhere, kNpmToken));
   BOOST_TEST(has(out, "scripts=126"), out);
   BOOST_TEST(s.repo->read("view.txt") == "1.2.3\n");

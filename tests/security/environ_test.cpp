@@ -19,15 +19,10 @@
 
 #include "ci/webhook.h"
 #include "tests/engine/fixture.h"
-#include "tests/hearth_process.h"
-#include "tests/testdata.h"
+#include "tests/support/hearth_process.h"
+#include "tests/support/testdata.h"
 
-namespace fs = std::filesystem;
-using hearth::testing::HearthProcess;
-using hearth::testing::read_file;
-using hearth::testing::TempDir;
-using hearth::testing::write_file;
-using namespace std::chrono_literals;
+using namespace hearth::testing;
 
 namespace {
 

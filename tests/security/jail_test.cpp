@@ -13,15 +13,10 @@
 
 #include "tests/engine/fixture.h"
 
-namespace fs = std::filesystem;
 using hearth::RunStatus;
-using hearth::testing::TempDir;
-using hearth::testing::TempRepo;
-using hearth::testing::write_file;
+using namespace hearth::testing;
 
 namespace {
-
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // The trusted tool: does what the workspace file named by its argument says.
 const char* kTool = R"SH(#!/bin/sh
@@ -94,8 +89,7 @@ tool inside
 )");
   write_file(s.repo->root() / "workflow-target", s.kept().string() + "\n");
   auto r = s.repo->run();
-  std::string out = r.output("attack");
-  BOOST_TEST(r.outcome.status == RunStatus::succeeded, out << r.step("attack").reason);
+  std::string out = r.succeeded_output("attack");
   BOOST_TEST(!fs::exists(s.outside / "planted"), "the granted program wrote on the host");
   BOOST_TEST(hearth::testing::read_file(s.kept()) == "# the repository's own\n", "the granted program changed .hearth");
   BOOST_TEST(!has(out, "wrote="), out);
@@ -117,8 +111,7 @@ tool whoami
 tool caps
 )");
   auto r = s.repo->run();
-  std::string out = r.output("attack");
-  BOOST_TEST(r.outcome.status == RunStatus::succeeded, out << r.step("attack").reason);
+  std::string out = r.succeeded_output("attack");
   BOOST_TEST(!has(out, "host-secret-4d2a"), out);
   BOOST_TEST(has(out, "read-failed"), out);
   BOOST_TEST(has(out, "uid="), out);

@@ -7,14 +7,9 @@
 #include <boost/test/unit_test.hpp>
 
 #include "tests/engine/fixture.h"
-#include "tests/hearth_process.h"
+#include "tests/support/hearth_process.h"
 
-namespace fs = std::filesystem;
-using hearth::testing::HearthProcess;
-using hearth::testing::read_file;
-using hearth::testing::TempDir;
-using hearth::testing::write_file;
-using namespace std::chrono_literals;
+using namespace hearth::testing;
 
 namespace {
 
@@ -26,8 +21,6 @@ const std::map<std::string, std::string> kEngineCredentials = {
     {"HEARTH_WEBHOOK_SECRET", "marker-8f13b2-webhook-secret"},
     {"ACTIONS_RUNTIME_TOKEN", "marker-29ad5e-runner-token"},
 };
-
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 }  // namespace
 

@@ -19,14 +19,11 @@
 #include "tests/engine/fixture.h"
 
 using namespace hearth::sandbox;
-using hearth::testing::read_file;
-using hearth::testing::TempDir;
-using hearth::testing::TempRepo;
-using hearth::testing::write_file;
+using namespace hearth::testing;
 
 namespace {
 
-constexpr int kWorked = 66;
+using Outcome = Exited;
 // An owner for workspaces that is neither root nor the sandbox's id.
 constexpr uid_t kOwner = 4321;
 
@@ -36,54 +33,15 @@ bool as_root() {
   return false;
 }
 
-Sandbox& box() {
-  static auto made = make_namespace_sandbox();
-  BOOST_REQUIRE_MESSAGE(made.ok(), (made.ok() ? "" : made.message()));
-  return **made;
-}
+Sandbox& box() { return namespace_box(); }
 
-struct Outcome {
-  std::string output;
-  ExitInfo exit;
-};
+ExecSpec bash(const std::string& script, Isolation iso = {}) { return bash_spec(script, std::move(iso)); }
 
-ExecSpec bash(const std::string& script, Isolation iso = {}) {
-  ExecSpec spec;
-  spec.argv = {"bash", "-c", script};
-  spec.env = {"PATH=/usr/bin:/bin", "HOME=/home/hearth", "LANG=C.UTF-8"};
-  spec.cwd = kWorkspaceInside;
-  spec.isolation = std::move(iso);
-  spec.kill_grace = std::chrono::milliseconds(200);
-  return spec;
-}
-
-Outcome run(const ExecSpec& spec) {
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  Outcome o;
-  int exits = 0;
-  auto p = box().spawn(&loop, spec, {[&](std::string_view c) { o.output.append(c); }, [&](const ExitInfo& e) {
-                                       o.exit = e;
-                                       ++exits;
-                                     }});
-  BOOST_REQUIRE_MESSAGE(p.ok(), (p.ok() ? "" : p.message()));
-  uv_run(&loop, UV_RUN_DEFAULT);
-  BOOST_TEST(exits == 1);
-  BOOST_TEST(uv_loop_close(&loop) == 0);
-  BOOST_TEST_MESSAGE(o.output);
-  return o;
-}
+Outcome run(const ExecSpec& spec) { return spawn_to_end(box(), spec); }
 
 void refused(const Outcome& o) {
   BOOST_TEST(o.exit.exit_status != kWorked, "the attack worked: " << o.output);
   BOOST_TEST(o.exit.exit_status != 127, "the probe did not run: " << o.output);
-}
-
-// The Uid: line of a host process's status ("Uid:\treal\teff\tsaved\tfs").
-std::string host_uid_line(int pid) {
-  std::string status = read_file("/proc/" + std::to_string(pid) + "/status");
-  auto at = status.find("\nUid:");
-  return at == std::string::npos ? "" : status.substr(at + 1, status.find('\n', at + 1) - at - 1);
 }
 
 // Host kernel settings a probe tries to change; restored if it did.
@@ -272,38 +230,24 @@ BOOST_AUTO_TEST_CASE(root_without_cap_sys_admin_refuses_rather_than_run_steps_as
   std::string cmd = std::string("setpriv --inh-caps=-sys_admin --bounding-set=-sys_admin ") + bin +
                     " sandbox run -- bash -c 'echo hearth-probe-core > /proc/sys/kernel/core_pattern && exit 66; "
                     "exit 3' 2>&1";
-  FILE* f = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, f)) out.append(buf, n);
-  int status = pclose(f);
-  BOOST_TEST_MESSAGE(out);
-  BOOST_TEST(WEXITSTATUS(status) != kWorked, out);
+  auto [status, out] = run_shell(cmd);
+  BOOST_TEST(status != kWorked, out);
   BOOST_TEST(out.find("runs as root without CAP_SYS_ADMIN") != std::string::npos, out);
   BOOST_TEST(read_file(core.path) == core.value);
 }
 
 // The unprivileged case: the real binary as an ordinary host user.
 BOOST_AUTO_TEST_CASE(an_unprivileged_engine_cannot_write_host_kernel_settings_either) {
-  passwd* pw = getpwnam("hearth-test");
-  if (!pw || geteuid() != 0) {
-    BOOST_TEST_MESSAGE("SKIPPED: needs root and the user hearth-test (useradd -M hearth-test)");
-    return;
-  }
+  const passwd* pw = unprivileged_user();
+  if (!pw) return;
   const char* bin = std::getenv("HEARTH_BIN");
   BOOST_REQUIRE(bin);
   KernelSetting core("/proc/sys/kernel/core_pattern");
-  std::string cmd = "setpriv --reuid=" + std::to_string(pw->pw_uid) + " --regid=" + std::to_string(pw->pw_gid) +
-                    " --clear-groups " + bin +
+  std::string cmd = as_user(pw) + bin +
                     " sandbox run -- bash -c 'echo hearth-probe-core > /proc/sys/kernel/core_pattern && exit 66; "
                     "echo timer_list=$(wc -c < /proc/timer_list); exit 3' 2>&1";
-  FILE* f = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, f)) out.append(buf, n);
-  int status = pclose(f);
-  BOOST_TEST_MESSAGE(out);
-  BOOST_TEST(WEXITSTATUS(status) == 3, out);
+  auto [status, out] = run_shell(cmd);
+  BOOST_TEST(status == 3, out);
   BOOST_TEST(out.find("timer_list=0\n") != std::string::npos, out);
   BOOST_TEST(read_file(core.path) == core.value);
 }

@@ -17,26 +17,12 @@
 
 #include "tests/engine/fixture.h"
 
-using hearth::testing::read_file;
-using hearth::testing::TempDir;
-using hearth::testing::write_file;
+using namespace hearth::testing;
 
 namespace {
 
-constexpr int kWorked = 66;
 const std::string kSecret = "host-secret-7c1f04d9e2";
-
-struct Ran {
-  int status = -1;  // exit code, or 128 + signal
-  std::string out;
-};
-
-// Single quotes for sh.
-std::string sh_quoted(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
+using Ran = ShellRun;
 
 // The real `hearth` with `args`, started from `dir` by a shell; with
 // `open_fds` the shell first opens a secret file on descriptors 7 and 12 and
@@ -55,19 +41,9 @@ Ran hearth_as(const std::string& args, const std::filesystem::path& dir, const p
                                  : std::string()) +
                       "exec " + sh_quoted(bin) + " " + args;
   std::string cmd = "cd " + sh_quoted(dir.string()) + " && ";
-  if (as)
-    cmd += "setpriv --reuid=" + std::to_string(as->pw_uid) + " --regid=" + std::to_string(as->pw_gid) +
-           " --clear-groups ";
+  if (as) cmd += as_user(as);
   cmd += "timeout -k 5 120 bash -c " + sh_quoted(inner) + " 2>&1";  // a hang fails, as exit 124
-  Ran r;
-  FILE* f = ::popen(cmd.c_str(), "r");
-  BOOST_REQUIRE(f);
-  char buf[4096];
-  while (size_t n = std::fread(buf, 1, sizeof buf, f)) r.out.append(buf, n);
-  int status = ::pclose(f);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  BOOST_TEST_MESSAGE(r.out);
-  return r;
+  return run_shell(cmd);
 }
 
 Ran hearth_with_open_fds(const std::string& args, const std::filesystem::path& dir, const passwd* as = nullptr) {
@@ -80,11 +56,6 @@ std::string fd_probe() {
   return "for n in $(seq 3 20); do for p in /dev/fd/$n /proc/self/fd/$n; do "
          "if timeout 1 cat $p 2>/dev/null | grep -q " + kSecret + "; then echo \"read the secret via $p\"; exit 66; fi; "
          "done; done; echo 'no inherited descriptor'";
-}
-
-const passwd* unprivileged_user() {
-  const passwd* pw = ::getpwnam("hearth-test");
-  return pw && ::geteuid() == 0 ? pw : nullptr;
 }
 
 void no_secret(const Ran& r) {

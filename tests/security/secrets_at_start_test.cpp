@@ -13,30 +13,15 @@
 
 #include "engine/fixture.h"
 #include "sandbox/sandbox.h"
-#include "model_server.h"
-#include "tests/proxy/upstream.h"
+#include "tests/support/model_server.h"
+#include "tests/support/upstream.h"
 
 namespace {
 
-using hearth::testing::ModelServer;
-using hearth::testing::Reply;
-using hearth::testing::ScopedEnv;
-using hearth::testing::TempDir;
-using hearth::testing::Upstream;
-using hearth::testing::TempRepo;
-using hearth::testing::write_file;
-using RunStatus = hearth::RunStatus;
+using namespace hearth::testing;
 
 const std::string kAtStart = "tok_S3cr3t-at-start-5a0c2e";
 const std::string kLater = "tok_S3cr3t-set-later-c81d47";
-
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-bool without_namespaces() {
-  auto problem = hearth::sandbox::namespace_support_problem();
-  if (!problem.empty()) BOOST_TEST_MESSAGE("skipped: " << problem);
-  return !problem.empty();
-}
 
 }  // namespace
 
@@ -69,8 +54,7 @@ run = 'curl -sS --max-time 20 "$HEARTH_PROXY_API/repos/o/r"; echo'
   auto r = repo.run(nlohmann::json::object(), 0, [](auto&, auto&, const std::string&) {
     ::setenv("ROTATING_TOKEN", kLater.c_str(), 1);
   });
-  std::string out = r.output("second");
-  BOOST_TEST(r.outcome.status == RunStatus::succeeded, out << r.step("second").reason);
+  std::string out = r.succeeded_output("second");
   BOOST_TEST(has(out, "Bearer ***"), out);
   repo.expect_secret_absent(r, kLater);
   repo.expect_secret_absent(r, kAtStart);
@@ -98,8 +82,7 @@ run = "tool show"
 )");
   ScopedEnv env{{"ROTATING_TOKEN", kAtStart}};
   auto r = repo.run(nlohmann::json::object(), 0, [](auto&, auto&, const std::string&) { ::unsetenv("ROTATING_TOKEN"); });
-  std::string out = r.output("second");
-  BOOST_TEST(r.outcome.status == RunStatus::succeeded, out << r.step("second").reason);
+  std::string out = r.succeeded_output("second");
   BOOST_TEST(has(out, "has-token"), out);
 }
 

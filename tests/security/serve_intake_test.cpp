@@ -15,94 +15,22 @@
 
 #include "ci/webhook.h"
 #include "tests/engine/fixture.h"
-#include "tests/hearth_process.h"
-#include "tests/testdata.h"
+#include "tests/support/served.h"
+#include "tests/support/testdata.h"
 
-namespace fs = std::filesystem;
-using hearth::testing::HearthProcess;
-using hearth::testing::read_file;
-using hearth::testing::TempDir;
-using hearth::testing::write_file;
-using json = nlohmann::json;
-using namespace std::chrono_literals;
+using namespace hearth::testing;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using Response = HttpResponse;
 const char* kSecret = "webhook-secret-for-intake-tests";
 
-struct Response {
-  int status = 0;  // 0: the connection closed without an answer
-  std::string body;
-};
-
-/// One TCP connection to `port` on 127.0.0.1 from `source` (a loopback
-/// address of the test's choosing, so the server sees distinct peers).
-class Client {
- public:
-  Client(int port, const char* source = "127.0.0.1") {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    BOOST_REQUIRE(fd_ >= 0);
-    sockaddr_in from{};
-    from.sin_family = AF_INET;
-    inet_pton(AF_INET, source, &from.sin_addr);
-    BOOST_REQUIRE_MESSAGE(bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof from) == 0,
-                          std::string("cannot bind to ") + source);
-    sockaddr_in to{};
-    to.sin_family = AF_INET;
-    to.sin_port = htons(static_cast<uint16_t>(port));
-    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0;
-  }
-  ~Client() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
-
-  bool connected() const { return connected_; }
-  /// Sends what the server takes; false once it stops taking (closed, reset).
-  bool send(const std::string& bytes) {
-    size_t off = 0;
-    while (off < bytes.size()) {
-      ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      off += static_cast<size_t>(n);
-    }
-    return true;
-  }
-
-  /// The answer (status and body, Content-Length framed), or status 0 if the
-  /// server closed first. Fails the test after 20 s.
-  Response response() {
-    auto deadline = Clock::now() + 20s;
-    Response r;
-    for (;;) {
-      size_t head_end = in_.find("\r\n\r\n");
-      if (head_end != std::string::npos) {
-        r.status = std::atoi(in_.substr(9, 3).c_str());
-        size_t cl = in_.find("Content-Length: ");
-        size_t len = cl < head_end ? std::stoul(in_.substr(cl + 16)) : 0;
-        if (in_.size() >= head_end + 4 + len) {
-          r.body = in_.substr(head_end + 4, len);
-          return r;
-        }
-      }
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-      BOOST_REQUIRE_MESSAGE(left > 0, "no answer in time; received so far:\n" + in_);
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, static_cast<int>(left)) <= 0) continue;
-      char buf[65536];
-      ssize_t n = recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) return r;
-      in_.append(buf, static_cast<size_t>(n));
-    }
-  }
-
- private:
-  int fd_ = -1;
-  bool connected_ = false;
-  std::string in_;
+/// One TCP connection to the server from `source` (a loopback address of
+/// the test's choosing, so the server sees distinct peers); an answer is
+/// status 0 when the server closes first.
+struct Client : HttpClient {
+  explicit Client(int port, const char* source = "127.0.0.1") : HttpClient(port, source) {}
+  Response response() { return response_or_close(); }
 };
 
 std::string signature(const std::string& body) { return "sha256=" + hearth::ci::hmac_sha256_hex(kSecret, body); }
@@ -129,26 +57,8 @@ run = 'echo "${{ inputs.issue.number }}" >> seen.log'
 
 /// A repository and a running `hearth serve` on 0.0.0.0 (so that every
 /// loopback address reaches it) on a free port.
-struct Served {
-  TempDir dir;
-  std::unique_ptr<HearthProcess> proc;
-  int port = 0;
-
-  Served() { fs::create_directories(root() / ".hearth" / "workflows"); }
-  fs::path root() const { return dir.path; }
-  fs::path state() const { return root() / ".hearth" / "state.db"; }
-  void workflow(const std::string& name, const std::string& toml) const {
-    write_file(root() / ".hearth" / "workflows" / (name + ".toml"), toml);
-  }
-  void start(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{"serve", "--listen", "0.0.0.0:0", "--repo", root().string()};
-    args.insert(args.end(), extra.begin(), extra.end());
-    proc = std::make_unique<HearthProcess>(
-        hearth::testing::Invocation{args, {{"HEARTH_WEBHOOK_SECRET", kSecret}}, root()});
-    auto got = proc->wait_for_stdout(std::regex("listening on http://0\\.0\\.0\\.0:([0-9]+)"), 10s);
-    BOOST_REQUIRE_MESSAGE(got, "hearth serve did not start listening");
-    port = std::stoi(*got);
-  }
+struct Served : ServeFixture {
+  void start(std::vector<std::string> extra = {}) { start_on("0.0.0.0", extra, {{"HEARTH_WEBHOOK_SECRET", kSecret}}); }
   Response deliver(const std::string& id, const std::string& body, const char* source = "127.0.0.1") {
     Client c(port, source);
     BOOST_REQUIRE(c.connected());
@@ -157,7 +67,6 @@ struct Served {
   }
 };
 
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 size_t line_count(const fs::path& file) {
   std::string text = read_file(file);

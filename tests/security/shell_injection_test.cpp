@@ -6,12 +6,10 @@
 #include <boost/test/unit_test.hpp>
 
 #include "tests/engine/fixture.h"
-#include "tests/hearth_process.h"
+#include "tests/support/hearth_process.h"
 
 using hearth::RunStatus;
-using hearth::testing::RunResult;
-using hearth::testing::TempDir;
-using hearth::testing::TempRepo;
+using namespace hearth::testing;
 
 namespace {
 

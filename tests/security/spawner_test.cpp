@@ -24,68 +24,22 @@
 #include "tests/engine/fixture.h"
 
 using namespace hearth::sandbox;
-using hearth::testing::read_file;
-using hearth::testing::run_loop_until;
-using hearth::testing::TempDir;
-using hearth::testing::write_file;
+using namespace hearth::testing;
 
 namespace {
 
-constexpr int kWorked = 66;
+using Outcome = Exited;
 const std::string kSecret = "host-secret-52c0e7a1b4";
 
-struct Outcome {
-  std::string output;
-  ExitInfo exit;
-  int exits = 0;
-};
-
-// One namespace session on its own loop, opened by a fresh sandbox (so the
-// helper starts while the test's descriptors are open); closed at the end.
-struct Session {
-  uv_loop_t loop;
-  std::unique_ptr<Sandbox> box;
-  std::unique_ptr<SandboxSession> session;
-
-  Session() {
-    uv_loop_init(&loop);
-    auto made = make_namespace_sandbox();
-    BOOST_REQUIRE_MESSAGE(made.ok(), (made.ok() ? "" : made.message()));
-    box = std::move(*made);
-    auto s = box->open_session(&loop, ExecSpec{});
-    BOOST_REQUIRE_MESSAGE(s.ok(), (s.ok() ? "" : s.message()));
-    session = std::move(*s);
-  }
-  ~Session() {
-    bool closed = false;
-    session->close([&] { closed = true; });
-    session.reset();
-    uv_run(&loop, UV_RUN_DEFAULT);
-    BOOST_TEST(closed);
-    BOOST_TEST(uv_loop_close(&loop) == 0);
-  }
-
-  std::shared_ptr<Outcome> start(const std::string& script) {
-    ExecSpec spec;
-    spec.argv = {"bash", "-c", script};
-    spec.env = {"PATH=/usr/bin:/bin", "HOME=/home/hearth", "LANG=C.UTF-8"};
-    spec.cwd = kWorkspaceInside;
-    spec.kill_grace = std::chrono::milliseconds(200);
-    auto o = std::make_shared<Outcome>();
-    auto p = session->exec(spec, {[o](std::string_view c) { o->output.append(c); }, [o](const ExitInfo& e) {
-                                    o->exit = e;
-                                    ++o->exits;
-                                  }});
-    BOOST_REQUIRE_MESSAGE(p.ok(), (p.ok() ? "" : p.message()));
-    return o;
-  }
-
-  Outcome run(const std::string& script) {
-    auto o = start(script);
-    run_loop_until(&loop, [&] { return o->exits > 0; });
-    BOOST_TEST_MESSAGE(o->output);
-    return *o;
-  }
+// A namespace session opened by a fresh sandbox (so the helper starts while
+// the test's descriptors are open); closed at the end.
+std::unique_ptr<Sandbox> fresh_box() {
+  auto made = make_namespace_sandbox();
+  BOOST_REQUIRE_MESSAGE(made.ok(), (made.ok() ? "" : made.message()));
+  return std::move(*made);
+}
+struct Session : SessionFixture {
+  Session() : SessionFixture(fresh_box()) {}
 };
 
 // A descriptor this process leaves open across exec (no close-on-exec), as
@@ -115,11 +69,8 @@ const char* kFdProbe =
 
 // The Uid line of a host process whose command line is `cmdline`, or "".
 std::string host_uid_of(const std::string& cmdline) {
-  pid_t pid = hearth::testing::host_pid_with_cmdline(cmdline);
-  if (pid == 0) return "";
-  std::string status = read_file("/proc/" + std::to_string(pid) + "/status");
-  auto at = status.find("\nUid:");
-  return at == std::string::npos ? "" : status.substr(at + 1, status.find('\n', at + 1) - at - 1);
+  pid_t pid = host_pid_with_cmdline(cmdline);
+  return pid == 0 ? "" : host_uid_line(pid);
 }
 
 }  // namespace
@@ -150,7 +101,7 @@ BOOST_AUTO_TEST_CASE(a_session_command_is_not_host_root_and_has_no_capability) {
   BOOST_TEST(inside.exit.exit_status == 0, inside.output);
   BOOST_TEST(inside.output.find("checked") != std::string::npos, inside.output);
   // Outside: the command's host ids, read while it runs.
-  auto running = s.start("exec sleep 42519");
+  auto running = s.start(bash_spec("exec sleep 42519"));
   std::string line;
   run_loop_until(&s.loop, [&] { return !(line = host_uid_of("sleep 42519")).empty() || running->exits > 0; });
   BOOST_TEST_MESSAGE(line);

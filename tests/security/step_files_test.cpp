@@ -14,27 +14,11 @@
 #include <boost/test/unit_test.hpp>
 
 #include "engine/fixture.h"
-#include "model_server.h"
+#include "tests/support/model_server.h"
 
 namespace {
 
-using hearth::testing::ModelServer;
-using hearth::testing::read_file;
-using hearth::testing::Reply;
-using hearth::testing::RunResult;
-using hearth::testing::ScopedEnv;
-using hearth::testing::TempDir;
-using hearth::testing::TempRepo;
-using hearth::testing::write_file;
-using RunStatus = hearth::RunStatus;
-namespace fs = std::filesystem;
-
-// True, with a message, where this host cannot run the namespace sandbox.
-bool without_namespaces() {
-  auto problem = hearth::sandbox::namespace_support_problem();
-  if (!problem.empty()) BOOST_TEST_MESSAGE("skipped: " << problem);
-  return !problem.empty();
-}
+using namespace hearth::testing;
 
 // The longest "NAME=value" of this process's environment as the kernel shows
 // it in /proc/self/environ (setenv() does not change that file): what a link

@@ -9,12 +9,7 @@
 
 namespace {
 
-using hearth::testing::read_file;
-using hearth::testing::RunResult;
-using hearth::testing::TempRepo;
-using RunStatus = hearth::RunStatus;
-
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using namespace hearth::testing;
 
 // A step that plants `plant`, then an agent step (`agent` is its skill or
 // prompt line) under the cassette `cassette`.

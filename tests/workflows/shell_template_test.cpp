@@ -17,7 +17,10 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "tests/support/files.h"
+
 using hearth::workflows::rewrite_shell_interpolations;
+using hearth::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -47,20 +50,6 @@ std::string error_of(const std::string& script) {
   auto r = rewrite_shell_interpolations(script, spans_of(script));
   return r ? "" : r.message();
 }
-
-// A directory removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "hearth-shell-XXXXXX").string();
-    BOOST_TEST_REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 struct BashRun {
   std::string out;

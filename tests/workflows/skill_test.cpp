@@ -9,40 +9,16 @@
 #include <set>
 #include <sstream>
 
-#include "tests/testdata.h"
+#include "tests/support/files.h"
+#include "tests/support/testdata.h"
 #include "workflows/skill.h"
 
-namespace fs = std::filesystem;
 using namespace hearth::workflows;
+using namespace hearth::testing;
 
 namespace {
 
-fs::path skills_data() { return hearth::testing::testdata_dir() / "agent-skills"; }
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// A fresh temporary folder, removed with the object.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "hearth-skill-XXXXXX").string();
-    path = mkdtemp(t.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path write(const fs::path& rel, const std::string& text) const {
-    fs::create_directories((path / rel).parent_path());
-    std::ofstream(path / rel, std::ios::binary) << text;
-    return path / rel;
-  }
-};
+fs::path skills_data() { return testdata_dir() / "agent-skills"; }
 
 // Builds a skill folder from a reference case ("dir_name", "files").
 fs::path make_case(const TempDir& tmp, const nlohmann::json& c) {
@@ -58,7 +34,7 @@ std::string joined(const std::vector<std::string>& v) {
   return s;
 }
 
-nlohmann::json ref_cases() { return nlohmann::json::parse(slurp(skills_data() / "skills-ref-cases.json")); }
+nlohmann::json ref_cases() { return nlohmann::json::parse(read_file(skills_data() / "skills-ref-cases.json")); }
 
 // Checks one "parse" case of the reference suite.
 void check_parse_case(const nlohmann::json& c) {
@@ -134,7 +110,7 @@ BOOST_AUTO_TEST_CASE(fields_come_out_as_written) {
 BOOST_AUTO_TEST_CASE(bundled_files_are_listed_relative_to_the_skill_and_exist_upstream) {
   // The manifest is the full upstream file list; every file we list must be in it.
   std::set<std::string> manifest;
-  std::istringstream in(slurp(skills_data() / "anthropics-skills-MANIFEST.tsv"));
+  std::istringstream in(read_file(skills_data() / "anthropics-skills-MANIFEST.tsv"));
   for (std::string line; std::getline(in, line);) manifest.insert(line.substr(line.find('\t') + 1));
   SkillLoad pdf = load_skill((skills_data() / "skills" / "pdf").string());
   BOOST_REQUIRE(pdf.ok());
@@ -168,7 +144,7 @@ BOOST_AUTO_TEST_CASE(a_description_over_the_limit_loads_but_strict_validation_re
 
 BOOST_AUTO_TEST_CASE(the_template_loads_in_a_folder_of_its_name_and_not_elsewhere) {
   TempDir tmp;
-  tmp.write("template-skill/SKILL.md", slurp(skills_data() / "template" / "SKILL.md"));
+  tmp.write("template-skill/SKILL.md", read_file(skills_data() / "template" / "SKILL.md"));
   SkillLoad ok = load_skill((tmp.path / "template-skill").string());
   BOOST_REQUIRE_MESSAGE(ok.ok(), joined(ok.errors));
   BOOST_TEST(ok.skill->name == "template-skill");

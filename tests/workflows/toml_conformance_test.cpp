@@ -17,7 +17,7 @@
 #include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
 
-#include "tests/testdata.h"
+#include "tests/support/testdata.h"
 
 using hearth::workflows::parse_toml;
 using hearth::workflows::TomlJson;

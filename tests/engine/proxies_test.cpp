@@ -9,7 +9,7 @@
 #include <cstdlib>
 
 #include "tests/engine/fixture.h"
-#include "tests/proxy/upstream.h"
+#include "tests/support/upstream.h"
 
 using namespace hearth::testing;
 

@@ -1,4 +1,4 @@
-#include "tests/proxy/upstream.h"
+#include "tests/support/upstream.h"
 
 #include <arpa/inet.h>
 #include <http_parser.h>
@@ -18,6 +18,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/support/parsed_request.h"
+
 namespace hearth::testing {
 
 namespace {
@@ -26,60 +28,7 @@ void run(const std::string& cmd) {
   if (std::system((cmd + " >/dev/null 2>&1").c_str()) != 0) throw std::runtime_error("failed: " + cmd);
 }
 
-struct Parsed {
-  std::string method, url, body, field, value;
-  std::map<std::string, std::string> headers;
-  bool complete = false;
-  bool in_value = false;
-  void flush_header() {
-    if (field.empty()) return;
-    for (auto& c : field) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    headers[field] = value;
-    field.clear();
-    value.clear();
-  }
-};
-
-const http_parser_settings& settings() {
-  static const http_parser_settings s = [] {
-    http_parser_settings v;
-    http_parser_settings_init(&v);
-    v.on_url = [](http_parser* p, const char* at, size_t n) {
-      static_cast<Parsed*>(p->data)->url.append(at, n);
-      return 0;
-    };
-    v.on_header_field = [](http_parser* p, const char* at, size_t n) {
-      auto* r = static_cast<Parsed*>(p->data);
-      if (r->in_value) r->flush_header();
-      r->in_value = false;
-      r->field.append(at, n);
-      return 0;
-    };
-    v.on_header_value = [](http_parser* p, const char* at, size_t n) {
-      auto* r = static_cast<Parsed*>(p->data);
-      r->in_value = true;
-      r->value.append(at, n);
-      return 0;
-    };
-    v.on_headers_complete = [](http_parser* p) {
-      auto* r = static_cast<Parsed*>(p->data);
-      r->flush_header();
-      r->method = http_method_str(static_cast<http_method>(p->method));
-      return 0;
-    };
-    v.on_body = [](http_parser* p, const char* at, size_t n) {
-      static_cast<Parsed*>(p->data)->body.append(at, n);
-      return 0;
-    };
-    v.on_message_complete = [](http_parser* p) {
-      static_cast<Parsed*>(p->data)->complete = true;
-      http_parser_pause(p, 1);
-      return 0;
-    };
-    return v;
-  }();
-  return s;
-}
+using Parsed = ParsedRequest;
 
 UpstreamRequest request_of(const Parsed& r) {
   size_t q = r.url.find('?');
@@ -231,7 +180,7 @@ void Upstream::serve(int fd) {
     if (n <= 0) break;
     pending.append(buf, static_cast<size_t>(n));
     while (!pending.empty()) {
-      size_t used = http_parser_execute(&parser, &settings(), pending.data(), pending.size());
+      size_t used = http_parser_execute(&parser, &request_parser_settings(), pending.data(), pending.size());
       pending.erase(0, used);
       if (HTTP_PARSER_ERRNO(&parser) == HPE_PAUSED) http_parser_pause(&parser, 0);
       else if (HTTP_PARSER_ERRNO(&parser) != HPE_OK) goto done;

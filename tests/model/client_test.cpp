@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/model/model_fixture.h"
-#include "tests/testdata.h"
+#include "tests/support/testdata.h"
 
 using namespace hearth;
 using namespace hearth::testing;

@@ -1,4 +1,4 @@
-#include "tests/commands/git_http_server.h"
+#include "tests/support/git_http_server.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -12,63 +12,11 @@
 
 #include <stdexcept>
 
+#include "tests/support/parsed_request.h"
+
 namespace hearth::testing {
 
 namespace {
-
-// One request as http_parser delivers it (header names lower-case).
-struct Request {
-  std::string method, url, body, field, value, authorization, content_type;
-  bool in_value = false, complete = false;
-  void flush_header() {
-    if (field.empty()) return;
-    for (auto& c : field) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (field == "authorization") authorization = value;
-    if (field == "content-type") content_type = value;
-    field.clear();
-    value.clear();
-  }
-};
-
-const http_parser_settings& parser_settings() {
-  static const http_parser_settings s = [] {
-    http_parser_settings v;
-    http_parser_settings_init(&v);
-    v.on_url = [](http_parser* p, const char* at, size_t n) {
-      static_cast<Request*>(p->data)->url.append(at, n);
-      return 0;
-    };
-    v.on_header_field = [](http_parser* p, const char* at, size_t n) {
-      auto* r = static_cast<Request*>(p->data);
-      if (r->in_value) r->flush_header();
-      r->in_value = false;
-      r->field.append(at, n);
-      return 0;
-    };
-    v.on_header_value = [](http_parser* p, const char* at, size_t n) {
-      auto* r = static_cast<Request*>(p->data);
-      r->in_value = true;
-      r->value.append(at, n);
-      return 0;
-    };
-    v.on_headers_complete = [](http_parser* p) {
-      auto* r = static_cast<Request*>(p->data);
-      r->flush_header();
-      r->method = http_method_str(static_cast<http_method>(p->method));
-      return 0;
-    };
-    v.on_body = [](http_parser* p, const char* at, size_t n) {
-      static_cast<Request*>(p->data)->body.append(at, n);
-      return 0;
-    };
-    v.on_message_complete = [](http_parser* p) {
-      static_cast<Request*>(p->data)->complete = true;
-      return 0;
-    };
-    return v;
-  }();
-  return s;
-}
 
 std::string base64(const std::string& s) {
   std::string out(4 * ((s.size() + 2) / 3) + 1, '\0');
@@ -87,7 +35,7 @@ void write_all(int fd, const std::string& data) {
 }
 
 // Runs `git http-backend` for one request; returns its CGI output.
-std::string run_backend(const std::filesystem::path& root, const Request& r) {
+std::string run_backend(const std::filesystem::path& root, const ParsedRequest& r) {
   std::string path = r.url, query;
   if (auto q = path.find('?'); q != std::string::npos) {
     query = path.substr(q + 1);
@@ -97,7 +45,7 @@ std::string run_backend(const std::filesystem::path& root, const Request& r) {
   if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) return "";
   std::vector<std::string> env = {"GIT_PROJECT_ROOT=" + root.string(), "GIT_HTTP_EXPORT_ALL=1", "REMOTE_USER=pusher",
                                   "REQUEST_METHOD=" + r.method, "PATH_INFO=" + path, "QUERY_STRING=" + query,
-                                  "CONTENT_TYPE=" + r.content_type, "CONTENT_LENGTH=" + std::to_string(r.body.size()),
+                                  "CONTENT_TYPE=" + r.header("content-type"), "CONTENT_LENGTH=" + std::to_string(r.body.size()),
                                   "GIT_CONFIG_NOSYSTEM=1", "HOME=" + root.string(), "PATH=/usr/bin:/bin"};
   std::vector<char*> envp;  // made before fork: the test process has threads
   for (auto& e : env) envp.push_back(e.data());
@@ -194,7 +142,7 @@ std::vector<std::string> GitHttpServer::request_lines() {
 void GitHttpServer::serve(int fd) {
   http_parser parser;
   http_parser_init(&parser, HTTP_REQUEST);
-  Request r;
+  ParsedRequest r;
   parser.data = &r;
   char buf[65536];
   while (!r.complete) {
@@ -202,14 +150,14 @@ void GitHttpServer::serve(int fd) {
     if (::poll(&p, 1, 10000) <= 0) return;
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n <= 0) return;
-    http_parser_execute(&parser, &parser_settings(), buf, static_cast<size_t>(n));
-    if (HTTP_PARSER_ERRNO(&parser) != HPE_OK) return;
+    http_parser_execute(&parser, &request_parser_settings(), buf, static_cast<size_t>(n));
+    if (HTTP_PARSER_ERRNO(&parser) != HPE_OK && !r.complete) return;
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
     lines_.push_back(r.method + " " + r.url);
   }
-  if (r.authorization != expected_auth_)
+  if (r.header("authorization") != expected_auth_)
     return write_all(fd, "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"stand-in\"\r\n"
                          "Content-Length: 0\r\nConnection: close\r\n\r\n");
   ++authorized_;

@@ -1,4 +1,4 @@
-#include "tests/model_server.h"
+#include "tests/support/model_server.h"
 
 #include <http_parser.h>
 #include <uv.h>

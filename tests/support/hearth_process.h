@@ -22,7 +22,7 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include "tests/testdata.h"
+#include "tests/support/testdata.h"
 
 extern char** environ;
 
@@ -41,15 +41,34 @@ struct Invocation {
   std::filesystem::path cwd;
 };
 
-/// A running `hearth`, stdout and stderr on pipes, stdin /dev/null. The
-/// environment is the test's own minus anything that would change what
-/// hearth does (HEARTH_STATE, NO_COLOR), plus `inv.env`. Killed at scope exit
-/// if still running, so a failing test leaves nothing behind.
+/// How hearth is started beyond its Invocation.
+struct Launch {
+  /// When not empty, a command line (absolute program path first) that
+  /// starts hearth: hearth's own argv is appended to it.
+  std::vector<std::string> wrapper;
+  /// When set, stdout (stderr) is appended to this file instead of a pipe:
+  /// for a hearth whose steps may outlive it holding the descriptor.
+  std::filesystem::path out_file, err_file;
+  /// The Invocation's env is hearth's whole environment, with the test's
+  /// PATH unless it names one.
+  bool only_env = false;
+  /// hearth leads a process group of its own, killed whole at scope exit
+  /// and by kill_and_reap().
+  bool own_group = false;
+};
+
+/// A running `hearth`, stdout and stderr on pipes (or files, see Launch),
+/// stdin /dev/null. The environment is the test's own minus anything that
+/// would change what hearth does (HEARTH_STATE, NO_COLOR), plus `inv.env`.
+/// Killed at scope exit if still running, so a failing test leaves nothing
+/// behind.
 class HearthProcess {
  public:
-  /// `wrapper`, when not empty, is a command line (absolute program path
-  /// first) that starts hearth: hearth's own argv is appended to it.
-  explicit HearthProcess(const Invocation& inv, const std::vector<std::string>& wrapper = {}) {
+  explicit HearthProcess(const Invocation& inv, const std::vector<std::string>& wrapper = {})
+      : HearthProcess(inv, Launch{wrapper, {}, {}, false, false}) {}
+
+  HearthProcess(const Invocation& inv, const Launch& launch) : own_group_(launch.own_group) {
+    const auto& wrapper = launch.wrapper;
     std::string bin = hearth::testing::hearth_bin().string();
     std::vector<std::string> argv = wrapper;
     argv.push_back(bin);
@@ -59,25 +78,31 @@ class HearthProcess {
     for (char** e = environ; *e; ++e) {
       std::string kv = *e;
       std::string name = kv.substr(0, kv.find('='));
-      if (name == "HEARTH_STATE" || name == "NO_COLOR" || inv.env.count(name)) continue;
+      bool keep = launch.only_env ? name == "PATH" : name != "HEARTH_STATE" && name != "NO_COLOR";
+      if (!keep || inv.env.count(name)) continue;
       env.push_back(kv);
     }
     for (auto& [k, v] : inv.env) env.push_back(k + "=" + v);
 
-    int out[2], err[2];
-    BOOST_REQUIRE(pipe2(out, O_CLOEXEC) == 0);
-    BOOST_REQUIRE(pipe2(err, O_CLOEXEC) == 0);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&fa, err[1], STDERR_FILENO);
+    int out[2] = {-1, -1}, err[2] = {-1, -1};
+    redirect(fa, STDOUT_FILENO, launch.out_file, out);
+    redirect(fa, STDERR_FILENO, launch.err_file, err);
     std::string cwd = inv.cwd.string();
     if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
-    int rc = posix_spawn(&pid_, bin.c_str(), &fa, nullptr, cstrings(argv).data(), cstrings(env).data());
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    if (own_group_) {
+      posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+      posix_spawnattr_setpgroup(&attr, 0);
+    }
+    int rc = posix_spawn(&pid_, bin.c_str(), &fa, &attr, cstrings(argv).data(), cstrings(env).data());
+    posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&fa);
-    close(out[1]);
-    close(err[1]);
+    for (int fd : {out[1], err[1]})
+      if (fd >= 0) close(fd);
     out_fd_ = out[0];
     err_fd_ = err[0];
     BOOST_REQUIRE_MESSAGE(rc == 0, "cannot start " + bin + ": " + std::strerror(rc));
@@ -92,7 +117,8 @@ class HearthProcess {
   }
 
   ~HearthProcess() {
-    if (!reaped_) {
+    if (!reaped_) {  // a failing test: no assertions here
+      if (own_group_) kill(-pid_, SIGKILL);
       kill(pid_, SIGKILL);
       waitpid(pid_, nullptr, 0);
     }
@@ -131,14 +157,50 @@ class HearthProcess {
                    outcome_.out + "\nstderr:\n" + outcome_.err);
       }
     }
-    int status = 0;
-    BOOST_REQUIRE(waitpid(pid_, &status, 0) == pid_);
-    reaped_ = true;
+    int status = reap();
     outcome_.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
     return outcome_;
   }
 
+  /// The wait status once hearth has exited within `timeout` (it is reaped
+  /// then); nullopt while it still runs.
+  std::optional<int> wait_status(std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    while (!exited_)
+      if (!pump(deadline)) return std::nullopt;
+    return reap();
+  }
+
+  /// SIGKILLs hearth (with own_group, its group too: what it forked and has
+  /// not left the group yet) and reaps it. Returns the wait status.
+  int kill_and_reap() {
+    if (own_group_) kill(-pid_, SIGKILL);
+    kill(pid_, SIGKILL);
+    auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (!exited_)
+      BOOST_REQUIRE_MESSAGE(pump(deadline), "hearth " << pid_ << " survived SIGKILL for 10 s");
+    return reap();
+  }
+
  private:
+  // Points `fd` of the child at `file` (appended) or, without one, at a new
+  // pipe whose ends go to `ends`.
+  static void redirect(posix_spawn_file_actions_t& fa, int fd, const std::filesystem::path& file, int ends[2]) {
+    if (!file.empty()) {
+      posix_spawn_file_actions_addopen(&fa, fd, file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      return;
+    }
+    BOOST_REQUIRE(pipe2(ends, O_CLOEXEC) == 0);
+    posix_spawn_file_actions_adddup2(&fa, ends[1], fd);
+  }
+
+  int reap() {
+    int status = 0;
+    BOOST_REQUIRE(waitpid(pid_, &status, 0) == pid_);
+    reaped_ = true;
+    return status;
+  }
+
   static std::vector<char*> cstrings(std::vector<std::string>& v) {
     std::vector<char*> p;
     for (auto& s : v) p.push_back(s.data());
@@ -192,7 +254,7 @@ class HearthProcess {
 
   pid_t pid_ = -1;
   int out_fd_ = -1, err_fd_ = -1, pidfd_ = -1;
-  bool exited_ = false, reaped_ = false;
+  bool exited_ = false, reaped_ = false, own_group_ = false;
   Outcome outcome_;
 };
 

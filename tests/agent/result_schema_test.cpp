@@ -11,7 +11,7 @@
 #include <map>
 
 #include "agent/result_schema.h"
-#include "testdata.h"
+#include "tests/support/testdata.h"
 
 namespace {
 
