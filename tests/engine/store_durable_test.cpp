@@ -14,7 +14,8 @@
 #include <uv.h>
 
 #include "engine/store.h"
-#include "tests/engine/fixture.h"
+#include "tests/support/files.h"
+#include "tests/support/loop.h"
 
 using hearth::Status;
 using hearth::engine::EventRecord;
@@ -34,15 +35,6 @@ void commit_run(Store& store, const std::string& id) {
   BOOST_REQUIRE(store.commit().ok());
 }
 
-struct Loop {
-  uv_loop_t loop{};
-  Loop() { uv_loop_init(&loop); }
-  ~Loop() {
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
-  }
-};
-
 std::unique_ptr<Store> open_attached(const TempDir& dir, uv_loop_t* loop) {
   auto store = Store::open(dir.str() + "/state.db");
   BOOST_REQUIRE_MESSAGE(store, (store ? "" : store.message()));
@@ -57,7 +49,7 @@ BOOST_AUTO_TEST_SUITE(store_durable)
 
 BOOST_AUTO_TEST_CASE(what_waits_for_durability_runs_after_the_fsync_in_the_order_registered) {
   TempDir dir;
-  Loop l;
+  hearth::testing::LoopFixture l;
   auto store = open_attached(dir, &l.loop);
   std::vector<std::string> called;
   // Nothing committed since attach: nothing to wait for.
@@ -78,7 +70,7 @@ BOOST_AUTO_TEST_CASE(what_waits_for_durability_runs_after_the_fsync_in_the_order
 
 BOOST_AUTO_TEST_CASE(a_waiter_registered_after_a_pending_one_waits_its_turn) {
   TempDir dir;
-  Loop l;
+  hearth::testing::LoopFixture l;
   auto store = open_attached(dir, &l.loop);
   std::vector<int> order;
   commit_run(*store, "r1");
@@ -96,7 +88,7 @@ BOOST_AUTO_TEST_CASE(a_waiter_registered_after_a_pending_one_waits_its_turn) {
 
 BOOST_AUTO_TEST_CASE(a_forgotten_waiter_is_never_called) {
   TempDir dir;
-  Loop l;
+  hearth::testing::LoopFixture l;
   auto store = open_attached(dir, &l.loop);
   int gone = 0, kept = 0;
   commit_run(*store, "r1");
@@ -110,7 +102,7 @@ BOOST_AUTO_TEST_CASE(a_forgotten_waiter_is_never_called) {
 
 BOOST_AUTO_TEST_CASE(a_store_closed_while_its_fsync_runs_calls_nothing_and_keeps_the_commit) {
   TempDir dir;
-  Loop l;
+  hearth::testing::LoopFixture l;
   int called = 0;
   {
     auto store = open_attached(dir, &l.loop);
@@ -152,7 +144,7 @@ BOOST_AUTO_TEST_CASE(a_process_killed_right_after_a_commit_keeps_it) {
 // database file and the log starts over instead of growing without end.
 BOOST_AUTO_TEST_CASE(the_log_is_still_copied_into_the_database) {
   TempDir dir;
-  Loop l;
+  hearth::testing::LoopFixture l;
   auto store = open_attached(dir, &l.loop);
   std::string path = dir.str() + "/state.db";
   auto db_before = std::filesystem::file_size(path);
