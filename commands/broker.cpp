@@ -114,7 +114,9 @@ class Conn {
       return;
     }
     if (!c->reader_.push(std::string_view(buf->base, static_cast<size_t>(n))).ok()) return c->protocol_error();
-    while (auto f = c->reader_.next()) {
+    while (!c->waiting_) {
+      auto f = c->reader_.next();
+      if (!f) break;
       c->on_frame(*f);
       if (c->finished_) return;
     }
@@ -218,12 +220,39 @@ class Conn {
     inv_.allowed = true;
     if (b_.opts().on_started)
       if (auto s = b_.opts().on_started(inv_); !s.ok()) return refuse("hearth: the call cannot be recorded: " + s.message(), false);
-    if (cmd->host) return start_host(*cmd, args, run_dir);
-    if (push) return start_program(*cmd, std::move(push->argv), push->env, push->cwd);
-    std::vector<std::string> program_argv{cmd->name};
-    program_argv.insert(program_argv.end(), cmd->leading_args.begin(), cmd->leading_args.end());
-    program_argv.insert(program_argv.end(), args.begin(), args.end());
-    start_program(*cmd, std::move(program_argv), cmd->env, run_dir);
+    auto start = [this, cmd, args, run_dir, push]() mutable {
+      if (cmd->host) return start_host(*cmd, args, run_dir);
+      if (push) return start_program(*cmd, std::move(push->argv), push->env, push->cwd);
+      std::vector<std::string> program_argv{cmd->name};
+      program_argv.insert(program_argv.end(), cmd->leading_args.begin(), cmd->leading_args.end());
+      program_argv.insert(program_argv.end(), args.begin(), args.end());
+      start_program(*cmd, std::move(program_argv), cmd->env, run_dir);
+    };
+    if (!b_.opts().when_recorded) return start();
+    // The intent first, on disk: the shim's input waits until the program runs.
+    waiting_ = true;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&client_));
+    b_.opts().when_recorded([self = std::weak_ptr<Conn*>(self_), start](const Status& recorded) mutable {
+      auto p = self.lock();
+      if (!p || !*p) return;  // the connection is gone
+      Conn* c = *p;
+      c->waiting_ = false;
+      if (c->finished_) return;
+      if (!recorded.ok()) return c->refuse("hearth: the call cannot be recorded: " + recorded.message(), false);
+      start();
+      c->resume_reading();
+    });
+  }
+
+  // After the wait for the record: the frames that arrived meanwhile, then the socket again.
+  void resume_reading() {
+    while (!finished_ && !waiting_) {
+      auto f = reader_.next();
+      if (!f) break;
+      on_frame(*f);
+    }
+    if (!finished_ && client_open_)
+      uv_read_start(reinterpret_cast<uv_stream_t*>(&client_), alloc, on_client_read);
   }
 
   // ---- a command the host implements: stdin is gathered, then the handler
@@ -575,6 +604,7 @@ class Conn {
   FrameReader reader_;
   Invocation inv_;
   bool got_request_ = false, running_ = false, exited_ = false, finished_ = false;
+  bool waiting_ = false;  // for when_recorded: the program has not started, input waits
   bool client_open_ = true, stdin_open_ = false, out_open_ = false, err_open_ = false, timer_open_ = false;
   std::unique_ptr<StreamPairRedactor> redactor_;  // stdout and stderr of the program
   struct DigestFree {

@@ -115,6 +115,11 @@ struct BrokerOptions {
   /// Intent: called before a granted program starts (and for a refusal).
   /// Return an error to refuse the call (the journal could not record it).
   std::function<Status(const Invocation&)> on_started;
+  /// Durability of the intent: when set, an allowed call's program (or
+  /// handler) starts only once this hook calls `then` with ok, after
+  /// on_started's record is safe on disk; with an error the call is refused.
+  /// The shim's further input waits meanwhile. Null: it starts at once.
+  std::function<void(std::function<void(const Status&)> then)> when_recorded;
   /// Outcome: called once the call has ended.
   std::function<void(const Invocation&)> on_finished;
 };

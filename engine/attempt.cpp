@@ -248,6 +248,13 @@ Status Attempt::start_broker() {
     if (!a || !*a) return Error{"the run has ended"};
     return run->journal_call_started(step, number, inv);
   };
+  // The journal entry is durable before the program starts: after a power
+  // loss, a call that may have happened is never missing from it.
+  options.when_recorded = [run, alive](std::function<void(const Status&)> then) {
+    auto a = alive.lock();
+    if (!a || !*a) return then(Error{"the run has ended"});
+    run->when_durable(std::move(then));
+  };
   options.on_finished = [run, alive, step, number](const commands::Invocation& inv) {
     if (auto a = alive.lock(); a && *a) run->journal_call_finished(step, number, inv);
   };

@@ -144,6 +144,8 @@ class Run {
   void attempt_ended() { schedule(); }
   // Written as they happen, between passes (run_journal.cpp).
   Status journal_call_started(const std::string& step, int attempt, const commands::Invocation& inv);
+  /// Calls `then` once everything the run has committed is durable (Store::when_durable).
+  void when_durable(std::function<void(const Status&)> then);
   void journal_call_finished(const std::string& step, int attempt, const commands::Invocation& inv);
   void record_proxy_event(const std::string& step, int attempt, const proxy::ProxyEvent& e);
   Status save_checkpoint(const std::string& step, int attempt, const nlohmann::json& state);

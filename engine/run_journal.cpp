@@ -85,6 +85,8 @@ Status Run::journal_call_started(const std::string& step, int attempt, const com
   });
 }
 
+void Run::when_durable(std::function<void(const Status&)> then) { engine_.store().when_durable(this, std::move(then)); }
+
 void Run::journal_call_finished(const std::string& step, int attempt, const commands::Invocation& inv) {
   if (!inv.allowed) return;  // recorded whole when refused
   Store& store = engine_.store();

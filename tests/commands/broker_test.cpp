@@ -38,6 +38,7 @@ struct Fixture {
   Broker* broker = nullptr;
   std::vector<Invocation> started, finished;
   std::string shim_cwd, shim_workspace;  // where the shim runs and what it takes as /workspace (default: workspace)
+  std::function<void(std::function<void(const hearth::Status&)>)> when_recorded;  // set before start()
 
   Fixture() {
     workspace = dir / "ws";
@@ -78,6 +79,7 @@ struct Fixture {
       return hearth::Status{};
     };
     o.on_finished = [this](const Invocation& i) { finished.push_back(i); };
+    o.when_recorded = when_recorded;
     auto b = Broker::start(&loop, std::move(o));
     BOOST_REQUIRE_MESSAGE(b.ok(), (b.ok() ? "" : b.message()));
     broker = *b;
@@ -216,6 +218,57 @@ BOOST_AUTO_TEST_CASE(calls_outside_the_grant_are_refused_with_the_grant_that_wou
   BOOST_REQUIRE(f.finished.size() == 4u);
   BOOST_TEST(!f.finished[0].allowed);
   BOOST_TEST(f.finished[3].rule == "allow: issue view *");
+}
+
+// The engine holds a call until its journal entry is on disk: the program
+// must not start before, and what the shim sends meanwhile is not lost.
+struct HeldCall {
+  uv_timer_t timer{};
+  std::function<void(const hearth::Status&)> then;
+  hearth::Status answer;
+  bool started_early = false;
+  fs::path marker;
+};
+
+void hold_then_answer(Fixture& f, HeldCall& held) {
+  f.when_recorded = [&f, &held](std::function<void(const hearth::Status&)> then) {
+    held.then = std::move(then);
+    uv_timer_init(&f.loop, &held.timer);
+    held.timer.data = &held;
+    uv_timer_start(&held.timer, [](uv_timer_t* t) noexcept {
+      auto* h = static_cast<HeldCall*>(t->data);
+      h->started_early = fs::exists(h->marker);
+      h->then(h->answer);
+      uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
+    }, 150, 0);
+  };
+}
+
+BOOST_AUTO_TEST_CASE(a_program_starts_only_once_its_call_is_recorded_and_gets_the_input_sent_meanwhile) {
+  Fixture f;
+  HeldCall held;
+  held.marker = f.workspace / "ran";
+  hold_then_answer(f, held);
+  f.start({f.command("sh", "/bin/sh", {"-c ?*"})});
+  Call c = f.call("sh", {"-c", "touch ran; cat"}, "sent while the call was held\n");
+  BOOST_TEST(!held.started_early, "the program ran before its call was recorded");
+  BOOST_TEST(c.status == 0);
+  BOOST_TEST(c.out == "sent while the call was held\n");
+  BOOST_TEST(fs::exists(held.marker));
+  BOOST_TEST(f.started.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_call_whose_record_fails_to_reach_the_disk_never_starts) {
+  Fixture f;
+  HeldCall held;
+  held.marker = f.workspace / "ran";
+  held.answer = hearth::Error{"disk I/O error"};
+  hold_then_answer(f, held);
+  f.start({f.command("sh", "/bin/sh", {"-c ?*"})});
+  Call c = f.call("sh", {"-c", "touch ran"});
+  BOOST_TEST(c.status == 126);
+  BOOST_TEST(c.err.find("cannot be recorded: disk I/O error") != std::string::npos, c.err);
+  BOOST_TEST(!fs::exists(held.marker), "the program ran though its call was never recorded");
 }
 
 BOOST_AUTO_TEST_CASE(stdin_and_large_binary_output_pass_through_unchanged) {
