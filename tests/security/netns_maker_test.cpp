@@ -6,6 +6,7 @@
 // (the suite runs as root in CI).
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
@@ -66,14 +67,32 @@ Outcome run(Sandbox& box, const std::string& script) {
   return o;
 }
 
+// Polls `holds` for up to 5 s: for a state of another process, which has no
+// event to wait on.
+bool within_5s(const std::function<bool()>& holds) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!holds() && std::chrono::steady_clock::now() < deadline) usleep(1000);
+  return holds();
+}
+
 // The engine's netns maker, which the first sandbox with its own network
-// starts; fails the test when there is none.
+// starts (it names itself once it runs); fails the test when there is none.
 pid_t maker_of(Sandbox& box) {
   auto o = run(box, "true");
   BOOST_REQUIRE(o.status == 0);
-  pid_t maker = child_named(kMaker);
+  pid_t maker = 0;
+  within_5s([&] { return (maker = child_named(kMaker)) != 0; });
   BOOST_REQUIRE_MESSAGE(maker != 0, "no " << kMaker << " child of the engine after a sandbox with network none");
   return maker;
+}
+
+// Waits until the maker has answered every request and waits for the next
+// one (blocked in read() on its socket, descriptor 3): between requests it
+// holds only what it kept from the engine.
+void wait_until_idle(pid_t maker) {
+  std::string reading = std::to_string(SYS_read) + " 0x3 ";
+  bool idle = within_5s([&] { return read_file("/proc/" + std::to_string(maker) + "/syscall").rfind(reading, 0) == 0; });
+  BOOST_REQUIRE_MESSAGE(idle, "the maker never waited for a request");
 }
 
 std::string net_namespace_of(pid_t pid) {
@@ -150,6 +169,7 @@ BOOST_AUTO_TEST_CASE(the_maker_holds_only_its_socket) {
   BOOST_REQUIRE(::pipe(pipe_ends) == 0);
   auto box = new_box();
   pid_t maker = maker_of(*box);
+  wait_until_idle(maker);
   std::vector<std::string> held;
   for (auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(maker) + "/fd"))
     held.push_back(std::filesystem::read_symlink(e.path()).string());
