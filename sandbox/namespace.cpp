@@ -5,7 +5,8 @@
 // (init_main.cpp) as the init of the pid namespace, which starts the command
 // from its own memory and forwards SIGTERM to it; killing the init ends
 // everything the command started. As root, the network namespace comes
-// ready-made (netns_pool.h), made while the previous command ran.
+// ready-made (netns_pool.h): a child process of the engine makes them ahead,
+// never waited for.
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -343,8 +344,8 @@ class NamespaceSandbox final : public Sandbox {
     return Forwarder::start(loop, std::move(listeners));
   }
 
-  // As root, once a command runs (and while it runs): the next sandbox's
-  // network namespace, if this one used one.
+  // As root, once a command runs: asks for the next sandbox's network
+  // namespace, if this one used one (does not wait for it).
   void refill_netns(const Isolation& iso) {
     if (netns_ && iso.network != Network::host) netns_->refill();
   }

@@ -1,49 +1,82 @@
 // Private to sandbox/: network namespaces made ahead, as root. Creating a
 // network namespace (registering its loopback device and its per-namespace
 // sysctl tables) is the largest single cost of a sandbox's clone; a sandbox
-// with network none or proxies enters a fresh one made here instead
-// (setns), and the next is made once that sandbox's command runs, while it
-// runs, rather than while the step waits. No thread: the engine's loop
-// thread makes them (a host embedding the engine gets no thread of ours).
+// with network none or proxies enters a fresh one made here instead (setns).
+//
+// Who makes them: the netns maker, a small child process the pool starts at
+// its first refill() (so only as root, and only once a sandbox needed a
+// network namespace). The engine never waits for it:
+//   - refill() writes one byte per namespace wanted, keeping `depth`
+//     requests in flight (asked for and not yet taken);
+//   - the maker, for each byte, unshares a new network namespace, brings
+//     `lo` up, and sends a descriptor of it back (SCM_RIGHTS), then closes
+//     its own and waits for the next byte;
+//   - take() reads one answer without blocking: a namespace if one has
+//     arrived, otherwise -1 and the sandbox's clone makes its own, as
+//     without the pool.
+// No thread and no loop handle: the descriptors wait in the socket until a
+// take(), so an embedding host's loop gains neither (the maker is a process,
+// not a thread). Why a process at all: made on the loop thread, a namespace
+// cost ≈ 1–2 ms during which the exit of the command just started went
+// unnoticed (docs/performance.md, sandbox section).
+//
+// The maker is a copy of the engine made without CLONE_VM (like fork, but
+// without atfork handlers and with no SIGCHLD at its end, so libuv's child
+// watcher never sees it). In it only system calls run: it resets every
+// signal disposition, leaves the engine's session, closes every descriptor
+// but its socket, dies with the thread that started it (PR_SET_PDEATHSIG)
+// and exits at EOF. It runs nothing in the namespaces it makes, and each is
+// sent once; a sandbox closes its descriptor once it entered it. It shares
+// the engine's pages copy-on-write and writes none of them; pages the engine
+// rewrites later are copied once (at most the engine's size at the start).
+//
+// Failure is never the user's: if the maker cannot start, reports a
+// failure, or dies (killed, out of namespaces), the pool stops for good and
+// every take() returns -1.
 #pragma once
 
 #include <cstddef>
-#include <vector>
 
 namespace hearth::sandbox {
 
 /// Brings `lo` up in the caller's network namespace: 0, or -1 with errno.
-/// Async-signal-safe (the sandbox's child calls it too).
+/// Async-signal-safe (the sandbox's child and the maker call it).
 int bring_loopback_up();
 
 /// Each namespace is fresh (nothing has run in it), has `lo` up, and is
 /// handed out once. Only as root (CAP_SYS_ADMIN in the host's user
 /// namespace): an unprivileged sandbox's network namespace must belong to its
-/// own user namespace, made by its clone.
+/// own user namespace, made by its clone. Used on one thread.
 class NetnsPool {
  public:
-  /// Keeps up to `depth` namespaces ready.
-  explicit NetnsPool(std::size_t depth = 1) : depth_(depth) {}
-  /// Closes what was not taken.
+  /// Keeps up to `depth` namespaces asked for or ready. Two: a scheduling
+  /// pass that starts several steps at once finds more than one.
+  explicit NetnsPool(std::size_t depth = 2) : depth_(depth) {}
+  /// Closes the socket (with it, what was not taken) and ends and reaps the
+  /// maker: none is left behind.
   ~NetnsPool();
   NetnsPool(const NetnsPool&) = delete;
   NetnsPool& operator=(const NetnsPool&) = delete;
 
   /// A fresh network namespace (an O_CLOEXEC descriptor the caller owns and
-  /// closes), or -1 when none is ready: the caller then creates one itself,
-  /// as without the pool.
+  /// closes), or -1 when none has arrived yet or the pool has stopped: the
+  /// caller then creates one itself. Never blocks.
   int take();
 
-  /// Makes namespaces until `depth` are ready: a short-lived child each
-  /// (about a millisecond; the caller waits). Call it off a command's
-  /// critical path, once the command runs. After a failure the pool stays
-  /// empty for good (every take() returns -1).
+  /// Asks the maker (started here the first time) for namespaces until
+  /// `depth` are asked for or ready. Never waits for them. Call it once a
+  /// command runs.
   void refill();
 
  private:
+  bool start_maker();
+  void stop();  // for good
+
   const std::size_t depth_;
-  std::vector<int> ready_;
-  bool failed_ = false;
+  int socket_ = -1;       // the engine's end; -1 before the maker starts
+  int maker_ = -1;        // the maker's pidfd; reaped by stop()
+  std::size_t asked_ = 0; // requests written, answers not yet read
+  bool stopped_ = false;
 };
 
 }  // namespace hearth::sandbox
