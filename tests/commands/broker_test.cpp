@@ -227,11 +227,13 @@ struct HeldCall {
   std::function<void(const hearth::Status&)> then;
   hearth::Status answer;
   bool started_early = false;
+  int asked = 0;  // calls held
   fs::path marker;
 };
 
 void hold_then_answer(Fixture& f, HeldCall& held) {
   f.when_recorded = [&f, &held](std::function<void(const hearth::Status&)> then) {
+    ++held.asked;
     held.then = std::move(then);
     uv_timer_init(&f.loop, &held.timer);
     held.timer.data = &held;
@@ -251,6 +253,7 @@ BOOST_AUTO_TEST_CASE(a_program_starts_only_once_its_call_is_recorded_and_gets_th
   hold_then_answer(f, held);
   f.start({f.command("sh", "/bin/sh", {"-c ?*"})});
   Call c = f.call("sh", {"-c", "touch ran; cat"}, "sent while the call was held\n");
+  BOOST_TEST(held.asked == 1, "the broker did not wait for the call's record");
   BOOST_TEST(!held.started_early, "the program ran before its call was recorded");
   BOOST_TEST(c.status == 0);
   BOOST_TEST(c.out == "sent while the call was held\n");
