@@ -15,7 +15,8 @@ Engine::Engine(uv_loop_t* loop, Store& store, sandbox::Sandbox& sandbox)
   (void)store_.attach(loop_);
 }
 
-Engine::~Engine() = default;
+// The loop may go with the engine: the store fsyncs on its own from now on.
+Engine::~Engine() { store_.detach(); }
 
 void Engine::add_observer(Observer* observer) { observers_.push_back(observer); }
 

@@ -247,6 +247,10 @@ class Store {
   void when_durable(const void* owner, std::function<void(const Status&)> fn);
   /// Drops what `owner` registered and has not been called (it is going).
   void forget(const void* owner);
+  /// Undoes attach(): what is committed is fsynced here, waiters are
+  /// dropped, and every later commit fsyncs again (synchronous=FULL). For
+  /// whoever attached, before its loop goes away.
+  void detach();
 
   // --- figures for bench/ ---
   int64_t commits() const { return commits_; }
@@ -268,7 +272,6 @@ class Store {
   Status write(const char* sql, const char* what, const V&... values);
   Status fail(const std::string& what);
   Status fail_with(const std::string& message);  // sticky, without SQLite's last error
-  void detach();                                 // store_durable.cpp
 
   std::string path_;
   sqlite3* db_ = nullptr;

@@ -55,7 +55,8 @@ struct Store::Durability {
     if (checkpointer) sqlite3_close(checkpointer);
     if (log_fd >= 0) ::close(log_fd);
   }
-  bool idle() const { return !syncing && !checkpointing; }
+  bool dispatching = false;  // inside dispatch(): a waiter may detach the store meanwhile
+  bool idle() const { return !syncing && !checkpointing && !dispatching; }
 
   void start_sync();
   void dispatch(const Status& result);
@@ -111,13 +112,15 @@ void Store::forget(const void* owner) {
 
 int64_t Store::syncs() const { return durability_ ? durability_->syncs : 0; }
 
-// From ~Store: what is committed is made durable here, the last time the
-// store can; a job still running on the threadpool deletes `d` when done.
+// From ~Store too: what is committed is made durable here, the last time
+// the store can; a job still running on the threadpool deletes `d` when done.
 void Store::detach() {
   Durability* d = durability_;
   if (!d) return;
   durability_ = nullptr;
   sqlite3_wal_hook(db_, nullptr, nullptr);
+  sqlite3_wal_autocheckpoint(db_, 1000);
+  (void)sqlite3_exec(db_, "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr);
   if (d->durable < commits_) (void)::fdatasync(d->log_fd);
   d->store = nullptr;
   d->waiting.clear();
@@ -158,11 +161,13 @@ void Store::Durability::on_synced(uv_fs_t* req) noexcept {
 // the store: each is taken off the queue before it is called.
 void Store::Durability::dispatch(const Status& result) {
   Store* s = store;
+  dispatching = true;
   while (store && !waiting.empty() && (!result.ok() || waiting.front().upto <= durable)) {
     auto fn = std::move(waiting.front().fn);
     waiting.pop_front();
     fn(result);
   }
+  dispatching = false;
   if (!store) {
     if (idle()) delete this;
     return;

@@ -116,6 +116,27 @@ BOOST_AUTO_TEST_CASE(a_store_closed_while_its_fsync_runs_calls_nothing_and_keeps
   BOOST_TEST((*again)->run_exists("r1").value());
 }
 
+BOOST_AUTO_TEST_CASE(a_detached_store_fsyncs_each_commit_again_and_a_waiter_may_detach_it) {
+  TempDir dir;
+  hearth::testing::LoopFixture l;
+  auto store = open_attached(dir, &l.loop);
+  int called = 0;
+  commit_run(*store, "r1");
+  // The engine going away from inside a callback: the store detaches mid-dispatch.
+  store->when_durable(&called, [&](const Status&) {
+    ++called;
+    store->detach();
+  });
+  store->when_durable(&called, [&](const Status&) { ++called; });
+  uv_run(&l.loop, UV_RUN_DEFAULT);
+  BOOST_TEST(called == 1, "a waiter dropped by detach() was called");
+  // Detached: a commit is durable when it returns, so nothing waits.
+  commit_run(*store, "r2");
+  store->when_durable(&called, [&](const Status&) { ++called; });
+  BOOST_TEST(called == 2);
+  BOOST_TEST(store->syncs() == 0);
+}
+
 // The engine killed the instant a commit returned, before any fsync: the
 // commit is in the kernel's cache and the next open finds it.
 BOOST_AUTO_TEST_CASE(a_process_killed_right_after_a_commit_keeps_it) {
