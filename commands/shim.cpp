@@ -15,27 +15,16 @@
 
 #include "commands/broker.h"
 #include "commands/protocol.h"
+#include "util/write_all.h"
 
 namespace hearth::commands {
 
 namespace {
 
-// Writes all of `p`, retrying after EINTR. To a socket (the broker) with
-// MSG_NOSIGNAL, so a broker that has already answered and closed (a refusal)
-// is an error here, not a SIGPIPE.
-bool write_all(int fd, const char* p, size_t n, bool to_socket = false) {
-  while (n > 0) {
-    ssize_t w = to_socket ? ::send(fd, p, n, MSG_NOSIGNAL) : ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
+using util::write_all;
 
+// To the broker: as a socket, so a broker that has already answered and
+// closed (a refusal) is an error here, not a SIGPIPE.
 bool send_frame(int fd, FrameType t, std::string_view payload) {
   std::string f = encode_frame(t, payload);
   return write_all(fd, f.data(), f.size(), true);
