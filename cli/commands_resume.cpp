@@ -75,13 +75,9 @@ int rerun_existing(Session& session, const RunArgs& args, const Workflow& wf) {
 
 int command_resume(const Globals& g, const ResumeArgs& args) {
   std::string repo = resolve_repo(g);
-  auto session = Session::open(resolve_state(g, repo), repo,
-                               args.events == "jsonl" ? Session::Report::jsonl : Session::Report::console, Session::console_of(g));
-  if (!session) {
-    std::cerr << session.message() << "\n";
-    return kExitRunFailed;
-  }
-  Engine& engine = (*session)->engine();
+  auto session = Session::open_for_runs(g, repo, args.events);
+  if (!session) return kExitRunFailed;
+  Engine& engine = session->engine();
   std::vector<std::string> ids = args.run_ids;
   if (args.all) {
     auto interrupted = engine.interrupted_runs();
@@ -91,7 +87,7 @@ int command_resume(const Globals& g, const ResumeArgs& args) {
     }
     ids.insert(ids.end(), interrupted->begin(), interrupted->end());
     if (ids.empty()) {
-      std::cerr << "no interrupted runs in " << (*session)->state_path() << "\n";
+      std::cerr << "no interrupted runs in " << session->state_path() << "\n";
       return kExitOk;
     }
   }
@@ -117,14 +113,14 @@ int command_resume(const Globals& g, const ResumeArgs& args) {
       refused = kExitUsage;
       continue;
     }
-    auto resumed = engine.resume(id, opts, (*session)->on_finished());
+    auto resumed = engine.resume(id, opts, session->on_finished());
     if (!resumed) {
       std::cerr << resumed.message() << "\n";
       // Another engine holding the run is not the user's mistake.
       refused = resumed.message().find("is being run by") != std::string::npos ? kExitRunFailed : kExitUsage;
     }
   }
-  int rc = (*session)->wait();
+  int rc = session->wait();
   return rc != kExitOk ? rc : refused;
 }
 

@@ -128,20 +128,16 @@ int command_run(const Globals& g, const RunArgs& args) {
     return kExitUsage;
   }
   if (!apply_inputs(*wf, args.inputs, *payload)) return kExitUsage;
-  auto session = Session::open(resolve_state(g, repo), repo,
-                               args.events == "jsonl" ? Session::Report::jsonl : Session::Report::console, Session::console_of(g));
-  if (!session) {
-    std::cerr << session.message() << "\n";
-    return kExitRunFailed;
-  }
-  Engine& engine = (*session)->engine();
+  auto session = Session::open_for_runs(g, repo, args.events);
+  if (!session) return kExitRunFailed;
+  Engine& engine = session->engine();
   if (!args.run_id.empty()) {
     auto existing = engine.has_run(args.run_id);
     if (!existing) {
       std::cerr << existing.message() << "\n";
       return kExitRunFailed;
     }
-    if (*existing) return rerun_existing(**session, args, *wf);
+    if (*existing) return rerun_existing(*session, args, *wf);
   }
   StartOptions opts;
   opts.run_id = args.run_id;
@@ -150,12 +146,12 @@ int command_run(const Globals& g, const RunArgs& args) {
   opts.jobs = args.jobs;
   opts.model = model_spec_arg(args.model);
   opts.record = args.record;
-  auto started = engine.start(*wf, opts, (*session)->on_finished());
+  auto started = engine.start(*wf, opts, session->on_finished());
   if (!started) {
     std::cerr << started.message() << "\n";
     return kExitUsage;
   }
-  return (*session)->wait();
+  return session->wait();
 }
 
 }  // namespace hearth::cli

@@ -11,6 +11,16 @@ namespace hearth::cli {
 
 ConsoleOptions Session::console_of(const Globals& g) { return {show_command(g), g.color}; }
 
+std::unique_ptr<Session> Session::open_for_runs(const Globals& g, const std::string& repo,
+                                                const std::string& events) {
+  auto s = open(resolve_state(g, repo), repo, events == "jsonl" ? Report::jsonl : Report::console, console_of(g));
+  if (!s) {
+    std::cerr << s.message() << "\n";
+    return nullptr;
+  }
+  return std::move(*s);
+}
+
 Result<std::unique_ptr<Session>> Session::open(const std::string& state_path, const std::string& repo, Report report,
                                                const ConsoleOptions& console) {
   std::unique_ptr<Session> s(new Session);

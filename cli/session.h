@@ -34,6 +34,10 @@ class Session {
   /// The error is the store's.
   static Result<std::unique_ptr<Session>> open(const std::string& state_path, const std::string& repo, Report report,
                                                const ConsoleOptions& console = ConsoleOptions());
+  /// open() for commands that start or resume runs: the state of `g` and
+  /// `repo`, a console reporter (JSON lines if `events` is "jsonl"). On
+  /// failure prints the store's error to stderr and returns null.
+  static std::unique_ptr<Session> open_for_runs(const Globals& g, const std::string& repo, const std::string& events);
   /// Closes the engine's and the reporter's handles and the loop. REQUIRES:
   /// wait() has returned, or nothing was started.
   ~Session();

@@ -15,40 +15,19 @@
 
 #include "commands/broker.h"
 #include "commands/protocol.h"
+#include "util/write_all.h"
 
 namespace hearth::commands {
 
 namespace {
 
-bool write_all(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
+using util::write_all;
 
-// To the broker: MSG_NOSIGNAL, so a broker that has already answered and
+// To the broker: as a socket, so a broker that has already answered and
 // closed (a refusal) is an error here, not a SIGPIPE.
 bool send_frame(int fd, FrameType t, std::string_view payload) {
   std::string f = encode_frame(t, payload);
-  const char* p = f.data();
-  size_t n = f.size();
-  while (n > 0) {
-    ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
+  return write_all(fd, f.data(), f.size(), true);
 }
 
 int fail(const std::string& name, const std::string& why) {

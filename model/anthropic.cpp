@@ -180,13 +180,10 @@ class AnthropicWire final : public Wire {
   }
 
   void parse_error(const std::string& body, ModelError& e) const override {
-    auto j = parse_json(body, nullptr);
-    if (j && j->is_object() && j->contains("error") && (*j)["error"].is_object()) {
-      e.provider_type = str_field((*j)["error"], "type");
-      e.message = e.provider_type + ": " + str_field((*j)["error"], "message");
-    } else {
-      e.message = body.substr(0, 300);
-    }
+    auto err = error_object(body, e);
+    if (!err) return;
+    e.provider_type = str_field(*err, "type");
+    e.message = e.provider_type + ": " + str_field(*err, "message");
   }
 
  private:

@@ -74,6 +74,13 @@ std::optional<nlohmann::json> parse_json(std::string_view text, std::string* err
   return parse_untrusted_json(text, error);
 }
 
+std::optional<nlohmann::json> error_object(const std::string& body, ModelError& error) {
+  auto j = parse_json(body, nullptr);
+  if (j && j->is_object() && j->contains("error") && (*j)["error"].is_object()) return (*j)["error"];
+  error.message = body.substr(0, 300);
+  return std::nullopt;
+}
+
 // ---- Assembler ----------------------------------------------------------
 
 void Assembler::text(std::string_view delta) {

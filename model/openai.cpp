@@ -186,14 +186,10 @@ class OpenAIWire final : public Wire {
   }
 
   void parse_error(const std::string& body, ModelError& e) const override {
-    auto j = parse_json(body, nullptr);
-    if (j && j->is_object() && j->contains("error") && (*j)["error"].is_object()) {
-      const json& err = (*j)["error"];
-      e.provider_type = str_field(err, "code").empty() ? str_field(err, "type") : str_field(err, "code");
-      e.message = str_field(err, "message");
-    } else {
-      e.message = body.substr(0, 300);
-    }
+    auto err = error_object(body, e);
+    if (!err) return;
+    e.provider_type = str_field(*err, "code").empty() ? str_field(*err, "type") : str_field(*err, "code");
+    e.message = str_field(*err, "message");
   }
 
  private:

@@ -93,4 +93,9 @@ inline std::string str_field(const nlohmann::json& j, const char* key) {
 /// Parses a JSON text; nullopt (with `error` set) when it is not JSON.
 std::optional<nlohmann::json> parse_json(std::string_view text, std::string* error);
 
+/// For Wire::parse_error: the "error" object of an error response's body;
+/// when the body has none (not JSON, a proxy's HTML page), nullopt, with
+/// `error.message` set to the body's first 300 bytes.
+std::optional<nlohmann::json> error_object(const std::string& body, ModelError& error);
+
 }  // namespace hearth::model

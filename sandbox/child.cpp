@@ -20,6 +20,7 @@
 #include "sandbox/child_plan.h"
 #include "sandbox/child_setup.h"
 #include "sandbox/netns_pool.h"
+#include "util/write_all.h"
 
 namespace hearth::sandbox {
 
@@ -32,18 +33,7 @@ int fail(ChildPlan* p, const char* what, const char* path) {
   return 127;
 }
 
-bool write_all(int fd, const char* data, size_t len) {
-  while (len > 0) {
-    ssize_t n = ::write(fd, data, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data += n;
-    len -= static_cast<size_t>(n);
-  }
-  return true;
-}
+using util::write_all;
 
 bool write_file(const char* path, const char* data, size_t len, int flags, mode_t mode) {
   int fd = ::open(path, flags | O_WRONLY | O_CLOEXEC, mode);

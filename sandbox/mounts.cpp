@@ -51,7 +51,8 @@ RootTemplate::RootTemplate() {
   h.push_back({ChildOp::mount_op, "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=4m"});
   h.push_back({ChildOp::mkdir_op, "/tmp/oldroot", nullptr, nullptr, 0755});
   h.push_back({ChildOp::pivot_op, "/tmp", "oldroot"});
-  for (const char* name : {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"}) add_system_entry(name);
+  for (const char* name : {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"})
+    add_host_entry(std::string("/") + name, true);
   h.push_back({ChildOp::mkdir_op, "/etc", nullptr, nullptr, 0755});
   h.push_back({ChildOp::write_file_op, "/etc/passwd", nullptr, nullptr, 0644, kPasswd, std::strlen(kPasswd)});
   h.push_back({ChildOp::write_file_op, "/etc/group", nullptr, nullptr, 0644, kGroup, std::strlen(kGroup)});
@@ -60,7 +61,7 @@ RootTemplate::RootTemplate() {
   h.push_back({ChildOp::write_file_op, "/etc/nsswitch.conf", nullptr, nullptr, 0644, kNsswitch, std::strlen(kNsswitch)});
   for (const char* name : {"ssl", "ca-certificates", "alternatives", "ld.so.cache", "localtime", "os-release",
                            "mime.types", "protocols", "services"})
-    add_etc_entry(name);
+    add_host_entry(std::string("/etc/") + name, false);
   // A fresh /proc of the new pid namespace: the host's processes are not in it.
   h.push_back({ChildOp::mkdir_op, "/proc", nullptr, nullptr, 0555});
   h.push_back({ChildOp::mount_op, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC});
@@ -169,8 +170,7 @@ Status RootTemplate::user_bind(ChildPlan& plan, const RootIdentity& who, const s
   return {};
 }
 
-void RootTemplate::add_system_entry(const std::string& name) {
-  std::string host = "/" + name;
+void RootTemplate::add_host_entry(const std::string& host, bool dirs_only) {
   struct stat st {};
   if (::lstat(host.c_str(), &st) != 0) return;
   if (S_ISLNK(st.st_mode)) {
@@ -178,21 +178,7 @@ void RootTemplate::add_system_entry(const std::string& name) {
     ssize_t n = ::readlink(host.c_str(), target, sizeof target - 1);
     if (n <= 0) return;
     head_.push_back({ChildOp::symlink_op, keep(std::string(target, static_cast<size_t>(n))), keep(host)});
-  } else if (S_ISDIR(st.st_mode)) {
-    bind(head_, strings_, host, keep(host), false, true);
-  }
-}
-
-void RootTemplate::add_etc_entry(const std::string& name) {
-  std::string host = "/etc/" + name;
-  struct stat st {};
-  if (::lstat(host.c_str(), &st) != 0) return;
-  if (S_ISLNK(st.st_mode)) {
-    char target[PATH_MAX];
-    ssize_t n = ::readlink(host.c_str(), target, sizeof target - 1);
-    if (n <= 0) return;
-    head_.push_back({ChildOp::symlink_op, keep(std::string(target, static_cast<size_t>(n))), keep(host)});
-  } else {
+  } else if (S_ISDIR(st.st_mode) || !dirs_only) {
     bind(head_, strings_, host, keep(host), false, S_ISDIR(st.st_mode));
   }
 }

@@ -43,8 +43,10 @@ class RootTemplate {
 
  private:
   const char* keep(std::string s) { return strings_.emplace_back(std::move(s)).c_str(); }
-  void add_system_entry(const std::string& name);  // /usr, /bin, /lib*...
-  void add_etc_entry(const std::string& name);
+  // Copies `host` (e.g. /usr, /etc/passwd) into the head ops: a symlink as
+  // the same symlink, a directory (or, unless `dirs_only`, a file) as a
+  // read-only bind; anything missing is skipped.
+  void add_host_entry(const std::string& host, bool dirs_only);
   // Ops binding `host` at `inside` (read-only unless `writable`); the source
   // path string is kept in `store`.
   void bind(std::vector<ChildOp>& ops, std::deque<std::string>& store, const std::string& host, const char* inside,

@@ -41,20 +41,8 @@ int make_one() {
 // In the maker: sends `ns` as the answer to one request.
 bool send_made(int socket, int ns) {
   char byte = kMade;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &ns, sizeof ns);
   ssize_t n;
-  while ((n = ::sendmsg(socket, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+  while ((n = send_with_fd(socket, &byte, 1, ns)) < 0 && errno == EINTR) {
   }
   return n == 1;
 }

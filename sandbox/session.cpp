@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "sandbox/passed_fds.h"
 #include "sandbox/path_search.h"
 #include "sandbox/session_protocol.h"
 #include "sandbox/watched_process.h"
@@ -97,19 +98,7 @@ class HelperCore {
     while (sent < wire.size()) {
       ssize_t n;
       if (sent == 0) {
-        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-        iovec iov{const_cast<char*>(wire.data()), wire.size()};
-        msghdr msg{};
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control;
-        msg.msg_controllen = sizeof control;
-        cmsghdr* c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
-        n = ::sendmsg(control_, &msg, MSG_NOSIGNAL);
+        n = send_with_fd(control_, wire.data(), wire.size(), fd);
       } else {
         n = ::send(control_, wire.data() + sent, wire.size() - sent, MSG_NOSIGNAL);
       }

@@ -28,6 +28,7 @@
 #include "sandbox/passed_fds.h"
 #include "sandbox/session_protocol.h"
 #include "sandbox/spawn_child.h"
+#include "util/write_all.h"
 
 namespace proto = hearth::sandbox::session_protocol;
 
@@ -38,24 +39,12 @@ hearth::sandbox::Spawner g_spawner;  // what every command's spawn can skip (mai
 std::map<pid_t, uint64_t> g_running;  // command pid (its process group) → id
 std::map<uint64_t, pid_t> g_pids;
 
-bool write_all(int fd, const void* data, size_t len) {
-  auto* p = static_cast<const char*>(data);
-  while (len > 0) {
-    ssize_t n = ::send(fd, p, len, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    p += n;
-    len -= static_cast<size_t>(n);
-  }
-  return true;
-}
-
 void report_exit(uint64_t id, int status) {
   proto::Header h;
   h.type = proto::exit;
   h.id = id;
   h.arg = status;
-  if (!write_all(g_control, &h, sizeof h)) _exit(0);  // the engine is gone
+  if (!hearth::util::write_all(g_control, &h, sizeof h, true)) _exit(0);  // the engine is gone
 }
 
 // Reads exactly `len` bytes; any descriptors passed along are appended to
