@@ -93,7 +93,9 @@ Status Store::write(const char* sql, const char* what, const V&... values) {
   if (!st) return sticky_;
   sql::Reset reset{st};
   sql::bind_all(st, values...);
-  return step_done(st, what);
+  Status s = step_done(st, what);
+  if (s.ok() && !in_transaction_) ++commits_;  // a write on its own is its own commit (when_durable counts it)
+  return s;
 }
 
 }  // namespace hearth::engine
