@@ -269,7 +269,8 @@ void Run::pass() {
     run_done = finish_recorded_ = s.ok();
   }
   if (s.ok()) s = store.commit();
-  // ---- after this line the pass's changes are durable ----
+  // ---- after this line the pass's changes survive a kill; ----
+  // ---- what acts on them waits until they are durable      ----
   if (!s.ok()) {
     store.rollback();
     return fail_fatally(s);
