@@ -251,10 +251,10 @@ BOOST_AUTO_TEST_CASE(filling_a_tmpfs_stops_at_its_size) {
 }
 
 BOOST_AUTO_TEST_CASE(setsid_does_not_outlive_the_timeout) {
-  auto o = run("setsid sleep 4242 & sleep 1000", {}, std::chrono::milliseconds(300));
+  auto o = run("setsid sleep 4242 & sleep 7101", {}, std::chrono::milliseconds(300));
   BOOST_TEST(o.exit.timed_out);
   BOOST_TEST(!host_process_with_cmdline("sleep 4242"));
-  BOOST_TEST(!host_process_with_cmdline("sleep 1000"));
+  BOOST_TEST(!host_process_with_cmdline("sleep 7101"));
 }
 
 // The command is not the pid namespace's init (which gets no signal it has
@@ -272,9 +272,9 @@ BOOST_AUTO_TEST_CASE(a_timeouts_sigterm_reaches_the_command_and_its_children) {
   BOOST_TEST(hearth::testing::read_file(ws.path / "marker") == "cleaned\n");
   BOOST_TEST(o.exit.exit_status == 5);  // the command's own status, through the init
   // A command without a trap dies of the SIGTERM itself.
-  auto plain = run("exec sleep 1000", {}, std::chrono::milliseconds(500), std::chrono::seconds(30));
+  auto plain = run("exec sleep 7102", {}, std::chrono::milliseconds(500), std::chrono::seconds(30));
   BOOST_TEST(plain.exit.exit_status == 128 + SIGTERM);
-  BOOST_TEST(!host_process_with_cmdline("sleep 1000"));
+  BOOST_TEST(!host_process_with_cmdline("sleep 7102"));
 }
 
 BOOST_AUTO_TEST_CASE(a_command_killed_by_a_signal_reports_128_plus_the_signal) {

@@ -124,10 +124,10 @@ BOOST_AUTO_TEST_CASE(the_pids_limit_counts_the_whole_session) {
 
 BOOST_AUTO_TEST_CASE(a_timeout_kills_the_commands_process_group) {
   SessionFixture f;
-  auto o = f.run("sleep 4263 & sleep 1000", std::chrono::milliseconds(300));
+  auto o = f.run("sleep 4263 & sleep 7103", std::chrono::milliseconds(300));
   BOOST_TEST(o.exit.timed_out);
   BOOST_TEST(!host_process_with_cmdline("sleep 4263"));
-  BOOST_TEST(!host_process_with_cmdline("sleep 1000"));
+  BOOST_TEST(!host_process_with_cmdline("sleep 7103"));
   // The session goes on.
   BOOST_TEST(f.run("echo still here").output == "still here\n");
 }
