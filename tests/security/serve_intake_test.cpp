@@ -17,6 +17,7 @@
 #include "tests/engine/fixture.h"
 #include "tests/support/served.h"
 #include "tests/support/testdata.h"
+#include "tests/support/workflow_toml.h"
 
 using namespace hearth::testing;
 
@@ -46,14 +47,8 @@ std::string issue_body(int n) {
 }
 
 // Starts on issues.opened; appends the issue number to a file.
-const char* kRecord = R"(
-name = "record"
-[on]
-github = ["issues.opened"]
-[[steps]]
-id = "note"
-run = 'echo "${{ inputs.issue.number }}" >> seen.log'
-)";
+const std::string kRecord =
+    workflow_toml({{.id = "note", .run = R"(echo "${{ inputs.issue.number }}" >> seen.log)"}}, github_head("record", {"issues.opened"}));
 
 /// A repository and a running `hearth serve` on 0.0.0.0 (so that every
 /// loopback address reaches it) on a free port.
@@ -100,17 +95,8 @@ std::string delivery_column(const fs::path& db_path, const std::string& id, cons
 
 // A step that records each time it starts, then waits for a file that
 // never comes: the server is processing the delivery until it dies.
-const char* kHang = R"(
-name = "hang"
-[on]
-github = ["issues.opened"]
-[[steps]]
-id = "wait"
-run = '''
-echo started >> starts.log
-while [ ! -f go ]; do sleep 0.05; done
-'''
-)";
+const std::string kHang = workflow_toml({{.id = "wait", .run = "echo started >> starts.log\nwhile [ ! -f go ]; do sleep 0.05; done\n"}},
+                                        github_head("hang", {"issues.opened"}));
 
 }  // namespace
 

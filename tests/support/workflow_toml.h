@@ -40,4 +40,10 @@ inline std::string workflow_toml(const std::vector<StepToml>& steps, const std::
   return out;
 }
 
+/// The head of a workflow named `name` that starts on the GitHub events
+/// `events` ("push", "issues.opened"), for workflow_toml().
+inline std::string github_head(const std::string& name, const std::vector<std::string>& events) {
+  return "name = " + nlohmann::json(name).dump() + "\n[on]\ngithub = " + nlohmann::json(events).dump() + "\n";
+}
+
 }  // namespace hearth::testing
