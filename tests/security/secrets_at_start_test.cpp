@@ -77,13 +77,7 @@ allow = ["show"])"));
 // in between would be used without the run having seen it at start (and a
 // removed one would fail the step); either way the key must never reach a
 // step's environment, and from there the output, the events or the store.
-const std::string kModelWorkflow = R"([sandbox]
-kind = "local"
-
-[model]
-name = "anthropic/claude-stand-in"
-
-[[steps]]
+const std::string kModelWorkflow = local_agent_head() + R"([[steps]]
 id = "first"
 run = "env"
 

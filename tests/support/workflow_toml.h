@@ -46,4 +46,17 @@ inline std::string github_head(const std::string& name, const std::vector<std::s
   return "name = " + nlohmann::json(name).dump() + "\n[on]\ngithub = " + nlohmann::json(events).dump() + "\n";
 }
 
+/// A [sandbox] table choosing the sandbox `kind` ("local", "namespace").
+inline std::string sandbox_head(const std::string& kind) { return "[sandbox]\nkind = " + nlohmann::json(kind).dump() + "\n\n"; }
+
+/// The head of a workflow whose agent steps talk to the stand-in model
+/// (tests/support/model_server.h) from the local sandbox.
+inline std::string local_agent_head() { return sandbox_head("local") + "[model]\nname = \"anthropic/claude-stand-in\"\n\n"; }
+
+/// A [commands.<name>] table: the host program `exec`, granted the argument
+/// patterns `allow`.
+inline std::string command_toml(const std::string& name, const std::string& exec, const std::vector<std::string>& allow) {
+  return "[commands." + name + "]\nexec = " + nlohmann::json(exec).dump() + "\nallow = " + nlohmann::json(allow).dump() + "\n";
+}
+
 }  // namespace hearth::testing
