@@ -33,4 +33,9 @@ inline void expect_each_prefix(const std::function<std::string(const std::string
   }
 }
 
+/// Checks that `text` holds each of `parts`, in order.
+inline void expect_all_in(const std::string& text, std::initializer_list<std::string> parts) {
+  for (const auto& part : parts) BOOST_TEST(text.find(part) != std::string::npos, text);
+}
+
 }  // namespace hearth::testing

@@ -21,9 +21,6 @@
 #include "tests/support/files.h"
 
 using hearth::workflows::rewrite_shell_interpolations;
-using hearth::testing::Case;
-using hearth::testing::expect_each;
-using hearth::testing::expect_each_prefix;
 using hearth::testing::TempDir;
 namespace fs = std::filesystem;
 
@@ -57,9 +54,10 @@ std::string error_of(const std::string& script) {
 
 // Check rewrite() and error_of() of each case's script (the error's start,
 // for expect_errors_starting).
-void expect_rewrites(std::initializer_list<Case> cases) { expect_each(rewrite, cases); }
-void expect_errors(std::initializer_list<Case> cases) { expect_each(error_of, cases); }
-void expect_errors_starting(std::initializer_list<Case> cases) { expect_each_prefix(error_of, cases); }
+using Cases = std::initializer_list<hearth::testing::Case>;
+void expect_rewrites(Cases cases) { hearth::testing::expect_each(rewrite, cases); }
+void expect_errors(Cases cases) { hearth::testing::expect_each(error_of, cases); }
+void expect_errors_starting(Cases cases) { hearth::testing::expect_each_prefix(error_of, cases); }
 
 struct BashRun {
   std::string out;
