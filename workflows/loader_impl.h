@@ -42,9 +42,7 @@ class Loader : private TomlReader {
 
  private:
   // loader.cpp: the document and its top level; the getters are TomlReader's.
-  std::string at(Location l, const std::string& msg) const {
-    return path_ + ":" + std::to_string(l.line) + ":" + std::to_string(l.column) + ": " + msg;
-  }
+  std::string at(Location l, const std::string& msg) const { return placed(path_, l, msg); }
   std::string default_name() const;
   std::optional<TemplatedString> templated(const toml::node& n, const std::string& what);
   void one_of(const toml::table& t, const char* key, const std::vector<std::string>& allowed, std::string& out);

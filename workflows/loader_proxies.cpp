@@ -336,19 +336,16 @@ std::vector<std::string> parse_step_proxies(const toml::node& value, const proxy
 }
 
 Result<proxy::ProxyConfig> parse_proxy_config_text(std::string_view text, const std::string& path) {
-  auto at = [&](Location l, const std::string& msg) {
-    return path + ":" + std::to_string(l.line) + ":" + std::to_string(l.column) + ": " + msg;
-  };
   toml::table doc;
   try {
     doc = toml::parse(text, path);
   } catch (const toml::parse_error& e) {
-    return Error{at(location_of(e.source()), std::string(e.description()))};
+    return Error{placed(path, location_of(e.source()), e.description())};
   }
   auto r = parse_proxy_config(doc);
   if (r.ok()) return std::move(r.config);
   std::string msg;
-  for (auto& e : r.errors) msg += (msg.empty() ? "" : "\n") + at(e.at, e.message);
+  for (auto& e : r.errors) msg += (msg.empty() ? "" : "\n") + placed(path, e.at, e.message);
   return Error{msg};
 }
 

@@ -11,6 +11,10 @@ Location location_of(const toml::source_region& r) {
   return {static_cast<int>(r.begin.line), static_cast<int>(r.begin.column)};
 }
 
+std::string placed(const std::string& path, Location l, std::string_view message) {
+  return path + ":" + std::to_string(l.line) + ":" + std::to_string(l.column) + ": " + std::string(message);
+}
+
 std::string type_name(const toml::node& n) {
   switch (n.type()) {
     case toml::node_type::table: return "a table";

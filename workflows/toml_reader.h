@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <toml++/toml.h>
@@ -15,6 +16,8 @@
 namespace hearth::workflows {
 
 Location location_of(const toml::source_region& r);
+/// "path:line:col: message", as every error of a file reads.
+std::string placed(const std::string& path, Location l, std::string_view message);
 /// "a table", "an integer", ...: for "must be X, not Y" errors.
 std::string type_name(const toml::node& n);
 
