@@ -28,6 +28,7 @@
 #include "proxy/server.h"
 #include "sandbox/sandbox.h"
 #include "tests/support/upstream.h"
+#include "workflows/proxies.h"
 
 using namespace hearth;
 using Clock = std::chrono::steady_clock;
@@ -190,7 +191,7 @@ int main(int argc, char** argv) {
   testing::Upstream up;
   char tmpl[] = "/tmp/hearth-proxy-bench-XXXXXX";
   std::string dir = ::mkdtemp(tmpl);
-  auto cfg = proxy::parse_proxy_config_text("[proxies.api]\nupstream = \"" + up.url() +
+  auto cfg = workflows::parse_proxy_config_text("[proxies.api]\nupstream = \"" + up.url() +
                                                 "\"\nheaders = { Authorization = \"Bearer ${{ secrets.T }}\" }\n"
                                                 "allow = [ { method = \"GET\", path = \"/bench/**\" } ]\n"
                                                 "deny = [ { path = \"/admin/**\" } ]\n",

@@ -62,7 +62,9 @@ std::optional<std::string> form_payload(std::string_view body) {
 // needs: whether the top level is an object, and its "action" string. The
 // payload is stored as received, so a DOM would be thrown away; RapidJSON's
 // SAX reader does this several times faster than nlohmann's lexer, which
-// was a third of the cost of accepting a delivery (docs/performance.md).
+// was a third of the cost of accepting a delivery (docs/performance.md);
+// nlohmann's own SAX interface cost more than twice this check
+// (docs/architecture.md, Decisions).
 // RapidJSON's reader recurses once per level, and so does everything that
 // later dumps or validates the payload: a level beyond kMaxJsonDepth stops
 // the scan (at no extra pass over the body).

@@ -17,6 +17,7 @@
 #include "commands/paths.h"
 #include "commands/protocol.h"
 #include "util/json_limits.h"
+#include "util/sigpipe.h"
 
 namespace hearth::commands {
 
@@ -655,8 +656,7 @@ void BrokerImpl::maybe_free() {
 Result<Broker*> Broker::start(uv_loop_t* loop, BrokerOptions options) {
   // Writing to a program that has closed its stdin must be an error, not
   // a signal that ends the engine.
-  struct sigaction old {};
-  if (sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) ::signal(SIGPIPE, SIG_IGN);
+  util::ignore_sigpipe_if_default();
   auto* b = new BrokerImpl(loop, std::move(options));
   if (auto s = b->listen(); !s.ok()) {
     b->close(nullptr);

@@ -1,16 +1,21 @@
 // What the workflow file says about API proxies, as plain values: the
-// `[proxies.NAME]` tables, `[sandbox] egress` and the parts of a step's grant.
-// No toml++ here (config.h reads these from a document), so the loader's
-// Workflow can hold them without every includer parsing toml++.
+// `[proxies.NAME]` tables, `[sandbox] egress` and the parts of a step's grant;
+// the checks of single values the syntax needs (names, URLs, header
+// templates, host:port pairs); rendering headers with secrets. No TOML: the
+// loader reads the file (workflows/proxies.h) and calls these. Syntax:
+// docs/proxies.md.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "proxy/policy.h"
+#include "util/status.h"
 
 namespace hearth::proxy {
 
@@ -55,5 +60,44 @@ struct ProxyConfig {
   std::string network;                // [sandbox] network as written ("" when absent)
   const ProxyDef* find(std::string_view name) const;
 };
+
+// ---- single values, as the loader checks them ----
+
+/// A proxy's name: a letter, then letters, digits, '-' and '_'.
+bool valid_proxy_name(std::string_view name);
+
+/// The variable inside the sandbox that holds a proxy's URL:
+/// "HEARTH_PROXY_" + the name upper-cased, '-' as '_'.
+std::string env_name(std::string_view proxy_name);
+
+/// Whether `s` is an RFC 9110 token (a header name, a method).
+bool is_token(std::string_view s);
+
+/// Whether the header `name` (any case) describes the connection or the
+/// message framing: the proxy sets those itself, a template may not.
+bool reserved_header(std::string_view name);
+
+/// `upstream = URL`: an absolute http(s) URL without query, fragment or
+/// credentials; returned without its trailing '/'.
+Result<std::string> check_upstream(const std::string& url);
+
+/// Finds the `${{ secrets.NAME }}` in `h.value` and fills `h.secrets`;
+/// nothing else may be interpolated there, and no line break.
+Status scan_header_template(HeaderTemplate& h);
+
+/// One `host:port` of `[sandbox] egress` ("[v6]:port" for IPv6); no
+/// wildcards, paths or user names. `at` is left for the caller.
+Result<EgressTarget> parse_egress(const std::string& text);
+
+/// `text` in double quotes, with '"' and '\\' escaped: for messages.
+std::string in_quotes(std::string_view text);
+
+// ---- at run time ----
+
+/// The headers of `def` with every `${{ secrets.NAME }}` replaced by
+/// `secret(NAME)`. Fails when a secret is missing or its value holds a
+/// line break or NUL (the message names the secret, never the value).
+Result<std::vector<std::pair<std::string, std::string>>> render_headers(
+    const ProxyDef& def, const std::function<std::optional<std::string>(const std::string&)>& secret);
 
 }  // namespace hearth::proxy

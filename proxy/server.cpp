@@ -1,10 +1,10 @@
 // The server's listeners, its per-step state (rate buckets) and its end.
-#include <signal.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "proxy/connection.h"
+#include "util/sigpipe.h"
 
 namespace hearth::proxy {
 
@@ -114,8 +114,7 @@ void ServerImpl::maybe_free() {
 
 Result<ProxyServer*> ProxyServer::start(uv_loop_t* loop, ProxyServerOptions options) {
   // A sandbox that closes its end early must not end the engine.
-  struct sigaction sa {};
-  if (sigaction(SIGPIPE, nullptr, &sa) == 0 && sa.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
+  util::ignore_sigpipe_if_default();
   auto* s = new ServerImpl(loop, std::move(options));
   if (auto st = s->listen(); !st.ok()) {
     s->close(nullptr);

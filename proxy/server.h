@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "commands/redact.h"
-#include "proxy/config.h"
+#include "proxy/definition.h"
 #include "sandbox/sandbox.h"
 #include "util/status.h"
 

@@ -1,8 +1,10 @@
-// The document and the getters every table uses; the other tables are read
-// in loader_tables.cpp and loader_steps.cpp, the whole-file checks made in
-// loader_checks.cpp (the Loader class: loader_impl.h). These files are the
-// ones of workflows/ that walk toml++ nodes (toml_document.cpp is the other
-// user of toml++); every toml++ exception is caught here.
+// The document and its top level; the other tables are read in
+// loader_tables.cpp, loader_steps.cpp and loader_proxies.cpp, the whole-file
+// checks made in loader_checks.cpp (the Loader class: loader_impl.h), with
+// the getters of toml_reader.h. These files are the ones of workflows/ that
+// walk toml++ nodes (toml_document.cpp is the other user of toml++); every
+// toml++ exception is caught here or in loader_proxies.cpp's
+// parse_proxy_config_text.
 #include "workflows/loader.h"
 
 #include <openssl/evp.h>
@@ -51,22 +53,6 @@ std::string sha256_hex(std::string_view text) {
   return out;
 }
 
-Location location_of(const toml::source_region& r) {
-  return {static_cast<int>(r.begin.line), static_cast<int>(r.begin.column)};
-}
-
-std::string type_name(const toml::node& n) {
-  switch (n.type()) {
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    default: return "a date/time";
-  }
-}
-
 nlohmann::json to_json(const toml::node& n) {
   if (auto* t = n.as_table()) {
     auto obj = nlohmann::json::object();
@@ -103,10 +89,7 @@ LoadResult Loader::load() {
   read_top(doc);
   check_graph();
   check_expressions();
-  std::stable_sort(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {
-    return std::tie(a.first.line, a.first.column) < std::tie(b.first.line, b.first.column);
-  });
-  for (auto& [loc, msg] : errors_) result.errors.push_back(at(loc, msg));
+  for (auto& [loc, msg] : sorted_errors()) result.errors.push_back(at(loc, msg));
   for (auto& [loc, msg] : warnings_) result.warnings.push_back(at(loc, msg));
   if (result.errors.empty()) result.workflow = std::move(wf_);
   return result;
@@ -116,31 +99,6 @@ std::string Loader::default_name() const {
   std::string base = path_.substr(path_.find_last_of('/') + 1);
   auto dot = base.rfind('.');
   return dot == std::string::npos ? base : base.substr(0, dot);
-}
-
-void Loader::check_keys(const toml::table& t, const std::vector<std::string>& allowed, const std::string& where) {
-  for (auto&& [k, v] : t) {
-    std::string key(k.str());
-    if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
-    error(location_of(k.source()), "unknown key '" + key + "' in " + where + did_you_mean(key, allowed));
-  }
-}
-
-const toml::node* Loader::expect(const toml::table& t, const char* key, toml::node_type type, const char* what,
-                         const std::string& where) {
-  const toml::node* n = t.get(key);
-  if (!n) return nullptr;
-  if (n->type() != type) {
-    error(*n, "'" + std::string(key) + "' in " + where + " must be " + what + ", not " + type_name(*n));
-    return nullptr;
-  }
-  return n;
-}
-
-std::optional<std::string> Loader::get_string(const toml::table& t, const char* key, const std::string& where) {
-  auto* n = expect(t, key, toml::node_type::string, "a string", where);
-  if (!n) return std::nullopt;
-  return n->as_string()->get();
 }
 
 std::optional<TemplatedString> Loader::templated(const toml::node& n, const std::string& what) {
@@ -200,21 +158,6 @@ void Loader::one_of(const toml::table& t, const char* key, const std::vector<std
     return;
   }
   out = *v;
-}
-
-std::vector<std::string> Loader::string_list(const toml::node& n, const std::string& what) {
-  std::vector<std::string> out;
-  if (auto* s = n.as_string()) return {s->get()};
-  auto* a = n.as_array();
-  if (!a) {
-    error(n, what + " must be a string or an array of strings, not " + type_name(n));
-    return out;
-  }
-  for (auto& el : *a) {
-    if (auto* s = el.as_string()) out.push_back(s->get());
-    else error(el, what + " must hold only strings, found " + type_name(el));
-  }
-  return out;
 }
 
 LoadResult load_workflow_text(std::string_view text, const std::string& path) {

@@ -10,6 +10,13 @@
 
 namespace hearth::workflows {
 
+/// One problem of a file at its place, the message without the
+/// "path:line:col: " prefix (LoadResult's strings add it).
+struct LoadError {
+  Location at;
+  std::string message;
+};
+
 struct LoadResult {
   std::optional<Workflow> workflow;  // set when errors is empty
   std::vector<std::string> errors;   // "path:line:col: message", in file order

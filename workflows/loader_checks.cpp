@@ -104,12 +104,6 @@ void Loader::check_expression(const expr::Expression& e, Location loc, const std
   }
 }
 
-std::string Loader::join(const std::vector<std::string>& v) {
-  std::string out;
-  for (auto& s : v) out += (out.empty() ? "" : ", ") + s;
-  return out;
-}
-
 void Loader::check_template(const TemplatedString& t, const std::string& what, const Step* step) {
   for (auto& p : t.parsed.parts)
     if (p.expr) check_expression(*p.expr, t.location, what, step);

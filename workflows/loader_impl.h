@@ -5,7 +5,8 @@
 //   loader_tables.cpp  [on], [inputs], [env], [sandbox], [commands.*], [tools.*]
 //   loader_steps.cpp   [[steps]]: run, skill and prompt steps, retry, if, timeout
 //   loader_checks.cpp  what needs the whole file: the graph of needs, expressions
-// ([proxies.*] is loader_proxies.cpp's, the shell rewriting loader_run.cpp's.)
+// ([proxies.*] is loader_proxies.cpp's, the shell rewriting loader_run.cpp's;
+// the getters shared with it are TomlReader's, toml_reader.h.)
 #pragma once
 
 #include <map>
@@ -22,41 +23,28 @@
 #include "workflows/expr.h"
 #include "workflows/loader.h"
 #include "workflows/loader_proxies.h"
+#include "workflows/toml_reader.h"
 #include "workflows/workflow.h"
 
 namespace hearth::workflows {
 
 /// "sha256:" and the hex digest of `text`.
 std::string sha256_hex(std::string_view text);
-Location location_of(const toml::source_region& r);
-/// "a table", "an integer", ...: for "must be X, not Y" errors.
-std::string type_name(const toml::node& n);
 nlohmann::json to_json(const toml::node& n);
 
 /// The agent's built-in tools (a [tools.*] table may not take their names).
 inline const std::vector<std::string> kAgentTools = {"read", "write", "edit", "glob", "grep", "bash"};
 
-class Loader {
+class Loader : private TomlReader {
  public:
   Loader(std::string_view text, std::string path) : text_(text), path_(std::move(path)) {}
   LoadResult load();
 
  private:
-  // loader.cpp: errors, and the getters every table uses.
-  std::string at(Location l, const std::string& msg) const {
-    return path_ + ":" + std::to_string(l.line) + ":" + std::to_string(l.column) + ": " + msg;
-  }
-  void error(Location l, std::string msg) { errors_.emplace_back(l, std::move(msg)); }
-  void error(const toml::node& n, std::string msg) { error(location_of(n.source()), std::move(msg)); }
+  // loader.cpp: the document and its top level; the getters are TomlReader's.
+  std::string at(Location l, const std::string& msg) const { return placed(path_, l, msg); }
   std::string default_name() const;
-  void check_keys(const toml::table& t, const std::vector<std::string>& allowed, const std::string& where);
-  /// `t[key]` when it has `type`; else an error (unless absent) and null.
-  const toml::node* expect(const toml::table& t, const char* key, toml::node_type type, const char* what,
-                           const std::string& where);
-  std::optional<std::string> get_string(const toml::table& t, const char* key, const std::string& where);
   std::optional<TemplatedString> templated(const toml::node& n, const std::string& what);
-  /// A string or an array of strings, as a list.
-  std::vector<std::string> string_list(const toml::node& n, const std::string& what);
   void one_of(const toml::table& t, const char* key, const std::vector<std::string>& allowed, std::string& out);
   void read_top(const toml::table& doc);
 
@@ -96,16 +84,14 @@ class Loader {
   // over indices, done only for steps whose expressions read other steps.
   bool needs_transitively(const std::string& step, const std::string& other);
   void check_expression(const expr::Expression& e, Location loc, const std::string& what, const Step* step);
-  static std::string join(const std::vector<std::string>& v);
   void check_template(const TemplatedString& t, const std::string& what, const Step* step);
   void check_expressions();
 
   std::string_view text_;
   std::string path_;
   Workflow wf_;
-  std::vector<std::pair<Location, std::string>> errors_;
-  std::vector<std::pair<Location, std::string>> warnings_;  // "warning: ...", printed by `hearth validate`
-  ProxyReader proxies_{errors_};
+  std::vector<LoadError> warnings_;  // "warning: ...", printed by `hearth validate`
+  ProxyReader proxies_{*this};
   std::map<std::string, Location> first_seen_;
   std::unordered_map<std::string, size_t> index_;  // step id -> position (filled by check_graph)
   bool graph_ok_ = false;

@@ -235,9 +235,9 @@ void Loader::read_run(Step& step, const toml::table& t, const std::string& where
   }
   for (size_t line : unsafe_output_lines(src)) {
     auto loc = value_location(text_, location_of(n->source()), src, line);
-    warnings_.emplace_back(loc.value_or(location_of(n->source())),
-                           "warning: 'run' of " + where + (loc ? "" : " (line " + line_number(src, line) + ")") +
-                               " " + kUnsafeOutputWarning);
+    warnings_.push_back({loc.value_or(location_of(n->source())),
+                         "warning: 'run' of " + where + (loc ? "" : " (line " + line_number(src, line) + ")") +
+                             " " + kUnsafeOutputWarning});
   }
   step.run = script->text;
   size_t slot = 0;

@@ -1,4 +1,4 @@
-// "Did you mean" for near-miss names.
+// Names in messages: "did you mean" for near misses, and lists.
 #pragma once
 
 #include <string>
@@ -13,5 +13,8 @@ std::string closest_name(std::string_view name, const std::vector<std::string>& 
 
 /// " (did you mean 'x'?)" or "".
 std::string did_you_mean(std::string_view name, const std::vector<std::string>& candidates);
+
+/// "a, b, c": names listed in a message.
+std::string join(const std::vector<std::string>& names);
 
 }  // namespace hearth::workflows

@@ -3,9 +3,10 @@
 // token bucket and the deny-then-allow decision.
 #include <boost/test/unit_test.hpp>
 
-#include "proxy/config.h"
+#include "workflows/proxies.h"
 
 using namespace hearth::proxy;
+using namespace hearth::workflows;
 
 namespace {
 
@@ -128,7 +129,7 @@ proxies = ["github", "githib", "github"]
 )");
   auto cfg = parse_proxy_config(doc);
   BOOST_REQUIRE(cfg.ok());
-  std::vector<ConfigError> errors;
+  std::vector<LoadError> errors;
   auto* step = doc["steps"].as_array()->get(0)->as_table();
   auto names = parse_step_proxies(*step->get("proxies"), cfg.config, "step 's'", errors);
   BOOST_TEST(names == std::vector<std::string>{"github"});

@@ -7,6 +7,7 @@
 #include "proxy/server.h"
 #include "tests/engine/fixture.h"
 #include "tests/support/upstream.h"
+#include "workflows/proxies.h"
 
 namespace hearth::testing {
 
@@ -47,7 +48,7 @@ struct ProxyFixture {
   // `toml` with every "UPSTREAM" replaced by `url`.
   void start(std::string toml, const std::string& url, std::string ca_file = "", ProxyLimits limits = {}) {
     for (size_t at; (at = toml.find("UPSTREAM")) != std::string::npos;) toml.replace(at, 8, url);
-    auto cfg = parse_proxy_config_text(toml, "wf.toml");
+    auto cfg = workflows::parse_proxy_config_text(toml, "wf.toml");
     BOOST_REQUIRE_MESSAGE(cfg.ok(), (cfg.ok() ? "" : cfg.message()));
     auto secrets = std::make_shared<hearth::commands::SecretSet>();
     BOOST_REQUIRE(secrets->add("GH_TOKEN", kToken).ok());
