@@ -235,7 +235,7 @@ class Store {
   /// survive a power loss: at once (inside this call) when nothing is
   /// waiting, else once the work that covers it is done, in the order
   /// registered. `fn` gets that work's failure, which is sticky like a failed
-  /// write; it is called exactly once unless forget() drops it first.
+  /// write; it is called exactly once unless forget() or detach() drops it.
   /// `owner` names who registered it, for forget().
   virtual void when_durable(const void* owner, std::function<void(const Status&)> fn) = 0;
   /// Drops what `owner` registered and has not been called (it is going).
