@@ -28,6 +28,9 @@ Server::~Server() { store_.forget(this); }
 
 Status Server::start() {
   workflows_.refresh(true);
+  auto deliveries = DeliveryQueue::open(store_);
+  if (!deliveries) return deliveries.status();
+  deliveries_ = std::move(*deliveries);
   if (auto s = recover(); !s.ok()) return s;
   auto http = http::HttpServer::listen(
       loop_, opts_.host, opts_.port, opts_.limits,
@@ -111,7 +114,7 @@ void Server::shutdown(std::function<void(bool)> done) {
 }
 
 void Server::maybe_finish_shutdown() {
-  if (!stopping_ || closed_ || !active_.empty() || !batch_.empty() || awaiting_durable_ > 0) return;
+  if (!stopping_ || closed_ || !active_.empty() || !batch_.empty() || awaiting_durable_ > 0 || claiming_ > 0) return;
   if (!state_writes_.empty()) flush();
   closed_ = true;
   if (commits_ > 0)

@@ -10,12 +10,14 @@
 //      transaction (group commit); only after it commits are they answered
 //      202 {"delivery", "runs"} (or 200 "no workflow matches").
 //   4. The queue starts their runs in order, at most `jobs` at once; the
-//      delivery's unended_starts is raised and committed first, then it is
-//      marked started, then done (count back to 0) when its runs have finished.
+//      delivery is claimed first (its crash counter raised and committed),
+//      then marked started, then done (count back to 0) when its runs have
+//      finished.
 // On start, every delivery not done is queued again: a run that exists is
 // resumed (or counted, if finished), one that does not is started. One whose
-// processing already ended the server twice (unended_starts >= 2) is marked
-// failed instead, so a delivery that crashes the server cannot crash-loop it.
+// processing already ended the server twice is marked failed instead, so a
+// delivery that crashes the server cannot crash-loop it. The queue itself,
+// its tables and its crash counter are DeliveryQueue (delivery_queue.h).
 #pragma once
 
 #include <uv.h>
@@ -30,6 +32,7 @@
 #include <vector>
 
 #include "http/server.h"
+#include "ci/delivery_queue.h"
 #include "ci/serve_workflows.h"
 #include "engine/engine.h"
 
@@ -76,7 +79,7 @@ class Server {
 
  private:
   struct Pending {               // a delivery waiting for its group commit
-    engine::DeliveryRecord record;
+    DeliveryRecord record;
     http::Responder original;
     std::vector<http::Responder> duplicates;  // the same id again, before the commit
   };
@@ -88,8 +91,9 @@ class Server {
     std::string state;
     std::string errors;
     bool interrupted = false;    // a run was cancelled by shutdown: resume next time
-    bool counted = false;        // its start is counted in the store (unended_starts)
-    std::optional<nlohmann::json> payload;  // loaded when its first run starts
+    bool claimed = false;        // its start is counted in the queue (claim)
+    std::optional<std::string> stored_payload;  // as claim() returned it, until a run needs it
+    std::optional<nlohmann::json> payload;      // parsed when the first new run starts
   };
 
   // serve.cpp: routing.
@@ -101,8 +105,10 @@ class Server {
   void maybe_finish_shutdown();
 
   // serve_queue.cpp: the durable queue.
+  struct Intake;                 // a checked delivery waiting for the queue's look-up
   void accept_delivery(http::HttpRequest&& req, http::Responder r);
-  void answer_known(const engine::DeliveryRecord& d, http::Responder r, const std::string& replay_of = "");
+  void admit(Intake& in, Result<DeliveryQueue::Known> known);
+  void answer_known(const DeliveryRecord& d, http::Responder r, const std::string& replay_of = "");
   std::string run_id_for(const std::string& delivery, const std::string& workflow_path) const;
   void request_flush();
   static void on_check(uv_check_t* h) noexcept;
@@ -111,10 +117,11 @@ class Server {
   int awaiting_durable_ = 0;  // group commits whose answers wait for their fsync
   void send_when_durable(http::Responder r, http::HttpResponse response);
   Status recover();
-  void enqueue(const engine::DeliveryRecord& d);
-  void end_leftovers(const engine::DeliveryRecord& d);
+  void enqueue(const DeliveryRecord& d);
+  void end_leftovers(const DeliveryRecord& d);
   void pump();
   void start_run(const QueuedRun& q);
+  void start_claimed(const QueuedRun& q);
   void run_done(const QueuedRun& q, const std::string& error, bool interrupted);
   /// Queues a state change for the next group commit; an empty `state`
   /// only zeroes the delivery's unended_starts (a clean stop).
@@ -129,6 +136,7 @@ class Server {
   uv_loop_t* loop_;
   engine::Store& store_;
   engine::Engine& engine_;
+  std::unique_ptr<DeliveryQueue> deliveries_;  // opened by start()
   ServeOptions opts_;
   WorkflowSet workflows_;
   http::HttpServer* http_ = nullptr;  // owns itself; null once closed
@@ -137,9 +145,6 @@ class Server {
   std::vector<Pending> batch_;
   std::unordered_map<std::string, size_t> batch_ids_;          // delivery id -> index in batch_
   std::unordered_map<std::string, std::string> batch_digests_;  // body digest -> delivery id
-  /// A delivery whose processing ended the server this often is marked
-  /// failed at the next start instead of being processed again.
-  static constexpr int kMaxUnendedStarts = 2;
   struct StateWrite {
     std::string delivery, state, error;
   };
@@ -147,6 +152,7 @@ class Server {
   std::deque<QueuedRun> queue_;
   std::unordered_map<std::string, Progress> progress_;
   std::set<std::string> active_;  // runs the engine is running for us
+  int claiming_ = 0;              // claims the queue has not answered yet
 
   uv_check_t check_{};  // group commit after each poll
   uv_idle_t idle_{};    // keeps the poll from blocking while a flush waits

@@ -12,7 +12,7 @@ namespace hearth::ci {
 
 namespace {
 
-nlohmann::json planned_runs(const engine::DeliveryRecord& d) {
+nlohmann::json planned_runs(const DeliveryRecord& d) {
   auto runs = nlohmann::json::array();
   for (size_t i = 0; i < d.run_ids.size(); ++i) runs.push_back({{"id", d.run_ids[i]}, {"workflow", d.workflows[i]}});
   return runs;
@@ -36,6 +36,12 @@ std::string Server::run_id_for(const std::string& delivery, const std::string& w
   return id_part(delivery, 80) + "-" + id_part(stem, 40);
 }
 
+struct Server::Intake {
+  Delivery delivery;
+  http::Responder responder;
+  std::string peer;
+};
+
 void Server::accept_delivery(http::HttpRequest&& req, http::Responder r) {
   Rejection why;
   std::string mac;  // computed while the body arrived
@@ -45,39 +51,43 @@ void Server::accept_delivery(http::HttpRequest&& req, http::Responder r) {
     if (why.status == 401) std::cerr << "hearth serve: refused a delivery from " << req.peer << ": " << why.message << "\n";
     return r.send(error_response(why.status, why.message));
   }
-  if (auto it = batch_ids_.find(d->id); it != batch_ids_.end()) {
+  auto in = std::make_shared<Intake>(Intake{std::move(*d), std::move(r), req.peer});
+  const Delivery& checked = in->delivery;
+  deliveries_->look_up(checked.id, checked.digest,
+                       [this, in](Result<DeliveryQueue::Known> known) { admit(*in, std::move(known)); });
+}
+
+// What the queue knows of the delivery is in; so may be, by now, a batch
+// holding the same id or body, not yet committed.
+void Server::admit(Intake& in, Result<DeliveryQueue::Known> known) {
+  Delivery& d = in.delivery;
+  http::Responder& r = in.responder;
+  if (auto it = batch_ids_.find(d.id); it != batch_ids_.end()) {
     batch_[it->second].duplicates.push_back(std::move(r));  // answered after the commit
     return;
   }
-  auto known = store_.find_delivery(d->id);
   if (!known) return r.send(error_response(503, known.message()));
-  if (*known) return answer_known(**known, std::move(r));
-  std::optional<std::string> replay_of;
-  if (auto it = batch_digests_.find(d->digest); it != batch_digests_.end()) {
-    replay_of = it->second;
-  } else {
-    auto same = store_.delivery_with_digest(d->digest);
-    if (!same) return r.send(error_response(503, same.message()));
-    replay_of = *same;
-  }
+  if (known->delivery) return answer_known(*known->delivery, std::move(r));
+  std::optional<std::string> replay_of = known->same_body;
+  if (auto it = batch_digests_.find(d.digest); it != batch_digests_.end()) replay_of = it->second;
   if (replay_of) {
-    std::cerr << "hearth serve: delivery " << d->id << " from " << req.peer << " repeats the body of delivery "
+    std::cerr << "hearth serve: delivery " << d.id << " from " << in.peer << " repeats the body of delivery "
               << *replay_of << ": nothing started\n";
-    return send_when_durable(std::move(r), json_response(200, {{"delivery", d->id}, {"duplicate", true}, {"replay_of", *replay_of}, {"runs", nlohmann::json::array()}}));
+    return send_when_durable(std::move(r), json_response(200, {{"delivery", d.id}, {"duplicate", true}, {"replay_of", *replay_of}, {"runs", nlohmann::json::array()}}));
   }
 
-  engine::DeliveryRecord rec;
-  rec.id = d->id;
-  rec.event = d->event;
-  rec.action = d->action;
-  rec.digest = d->digest;
+  DeliveryRecord rec;
+  rec.id = d.id;
+  rec.event = d.event;
+  rec.action = d.action;
+  rec.digest = d.digest;
   rec.received_at = engine::now_ms();
-  for (auto* wf : workflows_.matching(d->event, d->action)) {
+  for (auto* wf : workflows_.matching(d.event, d.action)) {
     rec.workflows.push_back(wf->path);
-    rec.run_ids.push_back(run_id_for(d->id, wf->path));
+    rec.run_ids.push_back(run_id_for(d.id, wf->path));
   }
   rec.state = rec.run_ids.empty() ? "done" : "accepted";
-  if (!rec.run_ids.empty()) rec.payload = std::move(d->json);
+  if (!rec.run_ids.empty()) rec.payload = std::move(d.json);
   batch_ids_.emplace(rec.id, batch_.size());
   batch_digests_.emplace(rec.digest, rec.id);
   batch_.push_back(Pending{std::move(rec), std::move(r), {}});
@@ -94,7 +104,7 @@ void Server::send_when_durable(http::Responder r, http::HttpResponse response) {
   });
 }
 
-void Server::answer_known(const engine::DeliveryRecord& d, http::Responder r, const std::string& replay_of) {
+void Server::answer_known(const DeliveryRecord& d, http::Responder r, const std::string& replay_of) {
   nlohmann::json body = {{"delivery", d.id}, {"duplicate", true}, {"state", d.state}, {"runs", planned_runs(d)}};
   if (!replay_of.empty()) body["replay_of"] = replay_of;
   send_when_durable(std::move(r), json_response(200, body));
@@ -119,22 +129,25 @@ void Server::flush() {
   batch_digests_.clear();
   auto writes = std::move(state_writes_);
   state_writes_.clear();
-  Status s = store_failed_ ? store_.health() : store_.begin();
-  for (size_t i = 0; s.ok() && i < batch.size(); ++i) s = store_.insert_delivery(batch[i].record);
+  Status s = store_failed_ ? store_.health() : deliveries_->begin();
+  for (size_t i = 0; s.ok() && i < batch.size(); ++i) s = deliveries_->add(batch[i].record);
   for (size_t i = 0; s.ok() && i < writes.size(); ++i) {
     const auto& w = writes[i];
-    s = w.state.empty() ? store_.clear_delivery_starts(w.delivery) : store_.update_delivery(w.delivery, w.state, w.error);
+    s = w.state.empty() ? deliveries_->clear_starts(w.delivery) : deliveries_->set_state(w.delivery, w.state, w.error);
   }
-  if (s.ok()) s = store_.commit();
-  else store_.rollback();
-  if (!s.ok()) return answer_batch(batch, s);
+  if (!s.ok()) {
+    deliveries_->rollback();
+    return answer_batch(batch, s);
+  }
   // Answered once durable: a 202 is a promise that survives a power loss.
-  // Deliveries that arrive meanwhile share the next fsync.
+  // Deliveries that arrive meanwhile share the next fsync. A failed commit
+  // is answered at once.
   auto answered = std::make_shared<std::vector<Pending>>(std::move(batch));
   ++awaiting_durable_;
-  store_.when_durable(this, [this, answered](const Status& synced) {
+  deliveries_->commit([this, answered](const Status& stored) {
     --awaiting_durable_;
-    answer_batch(*answered, synced);
+    answer_batch(*answered, stored);
+    if (!stored.ok()) return;
     pump();
     maybe_finish_shutdown();
   });
@@ -175,35 +188,28 @@ void Server::store_failure(const Status& s) {
 }
 
 Status Server::recover() {
-  auto unfinished = store_.unfinished_deliveries();
-  if (!unfinished) return unfinished.status();
+  auto left = deliveries_->leftovers();
+  if (!left) return left.status();
+  for (auto& d : left->close) set_state(d.id, "done", d.error);
+  for (auto& [d, why] : left->quarantine) {
+    std::cerr << "hearth serve: delivery " << d.id << " marked failed: " << why << "\n";
+    set_state(d.id, "failed", d.error.empty() ? why : d.error + "\n" + why);
+    end_leftovers(d);
+  }
   size_t runs = 0;
-  for (auto& d : *unfinished) {
-    if (d.run_ids.empty()) {
-      set_state(d.id, "done", d.error);
-      continue;
-    }
-    if (d.unended_starts >= kMaxUnendedStarts) {
-      std::string why = "hearth serve ended " + std::to_string(d.unended_starts) +
-                        " times (crashed or was killed) while processing this delivery; it is not started again "
-                        "(hearth resume <run> continues its runs once the cause is found)";
-      std::cerr << "hearth serve: delivery " << d.id << " marked failed: " << why << "\n";
-      set_state(d.id, "failed", d.error.empty() ? why : d.error + "\n" + why);
-      end_leftovers(d);
-      continue;
-    }
+  for (auto& d : left->resume) {
     enqueue(d);
     runs += d.run_ids.size();
   }
-  if (!unfinished->empty())
-    std::cerr << "hearth serve: picked up " << unfinished->size() << " unfinished deliveries (" << runs << " runs)\n";
+  if (left->size() > 0)
+    std::cerr << "hearth serve: picked up " << left->size() << " unfinished deliveries (" << runs << " runs)\n";
   return {};
 }
 
 // A crashed server's steps live on in their own sessions; a resume would
 // end them before running the step again. A delivery given up on is not
 // resumed, so its runs' leftovers are ended here.
-void Server::end_leftovers(const engine::DeliveryRecord& d) {
+void Server::end_leftovers(const DeliveryRecord& d) {
   for (const auto& run : d.run_ids) {
     auto steps = store_.load_steps(run);
     if (!steps) continue;  // never started
@@ -212,7 +218,7 @@ void Server::end_leftovers(const engine::DeliveryRecord& d) {
   }
 }
 
-void Server::enqueue(const engine::DeliveryRecord& d) {
+void Server::enqueue(const DeliveryRecord& d) {
   auto& p = progress_[d.id];
   p.state = d.state;
   p.unstarted += d.run_ids.size();
@@ -221,7 +227,8 @@ void Server::enqueue(const engine::DeliveryRecord& d) {
 }
 
 void Server::pump() {
-  while (!stopping_ && !store_failed_ && !queue_.empty() && static_cast<int>(active_.size()) < opts_.jobs) {
+  while (!stopping_ && !store_failed_ && !queue_.empty() &&
+         static_cast<int>(active_.size()) + claiming_ < opts_.jobs) {
     QueuedRun q = std::move(queue_.front());
     queue_.pop_front();
     start_run(q);
@@ -230,12 +237,22 @@ void Server::pump() {
 
 void Server::start_run(const QueuedRun& q) {
   auto& p = progress_[q.delivery];
-  if (!p.counted) {
-    // Committed before anything of the delivery is processed: if processing
-    // crashes the server, the next start sees the count raised.
-    p.counted = true;
-    if (auto s = store_.count_delivery_start(q.delivery); !s.ok()) return store_failure(s);
-  }
+  if (p.claimed) return start_claimed(q);
+  // Claimed (its start counted and committed) before anything of the
+  // delivery is processed: if processing crashes the server, the next start
+  // sees the count raised.
+  p.claimed = true;
+  ++claiming_;
+  deliveries_->claim(q.delivery, [this, q](Result<std::optional<std::string>> payload) {
+    --claiming_;
+    if (!payload) return store_failure(payload.status());
+    progress_[q.delivery].stored_payload = std::move(*payload);
+    start_claimed(q);
+  });
+}
+
+void Server::start_claimed(const QueuedRun& q) {
+  auto& p = progress_[q.delivery];
   if (--p.unstarted == 0 && p.state == "accepted") set_state(q.delivery, "started", "");
   auto on_finished = [this, q](const hearth::RunResult& o) {
     active_.erase(q.run_id);
@@ -260,11 +277,11 @@ void Server::start_run(const QueuedRun& q) {
   const workflows::Workflow* wf = workflows_.find(q.workflow);
   if (!wf) return run_done(q, q.workflow + " is gone or no longer loads", false);
   if (!p.payload) {
-    auto d = store_.find_delivery(q.delivery);
-    if (!d || !*d) return run_done(q, d ? "the delivery is not recorded" : d.message(), false);
+    if (!p.stored_payload) return run_done(q, "the delivery is not recorded", false);
     std::string why;
-    p.payload = parse_untrusted_json((*d)->payload, &why);
+    p.payload = parse_untrusted_json(*p.stored_payload, &why);
     if (!p.payload) return run_done(q, "the stored payload cannot be used: " + why, false);
+    p.stored_payload.reset();
   }
   engine::RunOptions ro;
   ro.run_id = q.run_id;

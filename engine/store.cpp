@@ -1,4 +1,4 @@
-#include "engine/store.h"
+#include "engine/sqlite_store.h"
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -20,7 +20,7 @@ int64_t now_ms() {
 
 namespace {
 
-constexpr int kSchemaVersion = 7;
+constexpr int kSchemaVersion = 8;
 
 // Each entry migrates from version (index) to index + 1.
 const char* const kMigrations[] = {
@@ -85,23 +85,9 @@ ALTER TABLE runs ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';
 ALTER TABLE runs ADD COLUMN lease_heartbeat INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX runs_by_status ON runs(status);
 )sql",
-    // 3: the webhook queue of `hearth serve` (store_deliveries.cpp).
-    R"sql(
-CREATE TABLE deliveries (
-  id          TEXT PRIMARY KEY,
-  event       TEXT NOT NULL,
-  action      TEXT NOT NULL DEFAULT '',
-  payload     TEXT NOT NULL DEFAULT '',
-  digest      TEXT NOT NULL,
-  received_at INTEGER NOT NULL,
-  state       TEXT NOT NULL,
-  run_ids     TEXT NOT NULL DEFAULT '[]',
-  workflows   TEXT NOT NULL DEFAULT '[]',
-  error       TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX deliveries_by_state ON deliveries(state, received_at);
-CREATE INDEX deliveries_by_digest ON deliveries(digest);
-)sql",
+    // 3: created the webhook queue of `hearth serve`, whose tables are now
+    // its own (ci/delivery_queue.cpp: it adopts a table this step made).
+    "",
     // 4: the journal of granted-command calls (store_calls.cpp).
     R"sql(
 CREATE TABLE command_calls (
@@ -157,11 +143,15 @@ UPDATE agent_checkpoints
   SET state = json_set(json_remove(state, '$.messages'), '$.messages_count',
                        COALESCE(json_array_length(state, '$.messages'), 0));
 )sql",
-    // 7: how many times `hearth serve` began processing a delivery without
-    // ending (store_deliveries.cpp): a delivery that keeps crashing the
-    // server is marked failed instead of crashing every restart.
+    // 7: added the queue's crash counter; the queue's own now (see 3).
+    "",
+    // 8: the schema versions of the parts outside the engine that keep
+    // tables here (StoreTables::migrate).
     R"sql(
-ALTER TABLE deliveries ADD COLUMN unended_starts INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE part_versions (
+  part    TEXT PRIMARY KEY,
+  version INTEGER NOT NULL
+);
 )sql",
 };
 static_assert(sizeof kMigrations / sizeof kMigrations[0] == kSchemaVersion);
@@ -183,13 +173,13 @@ void ignore_state_files(const std::filesystem::path& dir) {
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> Store::open(const std::string& path, const char* vfs) {
+Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path, const char* vfs) {
   std::error_code ec;
   auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   if (ec) return Error{"cannot create the directory for the state database " + path + ": " + ec.message()};
   ignore_state_files(parent);
-  std::unique_ptr<Store> store(new Store(path));
+  std::unique_ptr<SqliteStore> store(new SqliteStore(path));
   store->custom_vfs_ = vfs != nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &store->db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                            vfs);
@@ -202,16 +192,20 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, const char* 
     if (auto s = store->exec(pragma); !s.ok()) return Error{s.message()};
   }
   if (auto s = store->migrate(); !s.ok()) return Error{s.message()};
-  return store;
+  return std::unique_ptr<Store>(std::move(store));
 }
 
-Store::~Store() {
+Result<std::unique_ptr<Store>> Store::open(const std::string& path, const char* vfs) {
+  return SqliteStore::open(path, vfs);
+}
+
+SqliteStore::~SqliteStore() {
   detach();
   for (auto& [sql, st] : statements_) sqlite3_finalize(st);
   if (db_) sqlite3_close(db_);
 }
 
-Status Store::fail(const std::string& what) {
+Status SqliteStore::fail(const std::string& what) {
   std::string msg = "state database " + path_ + ": " + what + ": " + sqlite3_errmsg(db_);
   if (sqlite3_errcode(db_) == SQLITE_CORRUPT || sqlite3_errcode(db_) == SQLITE_NOTADB)
     msg += " (the file is damaged; restore it or move it aside to start afresh)";
@@ -219,12 +213,12 @@ Status Store::fail(const std::string& what) {
   return sticky_;
 }
 
-Status Store::fail_with(const std::string& message) {
+Status SqliteStore::fail_with(const std::string& message) {
   if (sticky_.ok()) sticky_ = Error{"state database " + path_ + ": " + message};
   return sticky_;
 }
 
-Status Store::exec(const char* sql) {
+Status SqliteStore::exec(const char* sql) {
   char* err = nullptr;
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
     sqlite3_free(err);
@@ -233,7 +227,7 @@ Status Store::exec(const char* sql) {
   return {};
 }
 
-Status Store::migrate() {
+Status SqliteStore::migrate() {
   // The version is read inside the write transaction: two processes opening
   // a fresh store at once must not both migrate it.
   for (;;) {
@@ -264,7 +258,7 @@ Status Store::migrate() {
   }
 }
 
-sqlite3_stmt* Store::prepare(const char* sql) {
+sqlite3_stmt* SqliteStore::prepare(const char* sql) {
   for (auto& [key, st] : statements_)
     if (key == sql) return st;
   sqlite3_stmt* st = nullptr;
@@ -276,13 +270,13 @@ sqlite3_stmt* Store::prepare(const char* sql) {
   return st;
 }
 
-Status Store::step_done(sqlite3_stmt* st, const char* what) {
+Status SqliteStore::step_done(sqlite3_stmt* st, const char* what) {
   int rc = sqlite3_step(st);
   if (rc != SQLITE_DONE && rc != SQLITE_ROW) return fail(what);
   return {};
 }
 
-Status Store::begin() {
+Status SqliteStore::begin() {
   if (!sticky_.ok()) return sticky_;
   begun_ = std::chrono::steady_clock::now();
   if (auto s = exec("BEGIN IMMEDIATE"); !s.ok()) return s;
@@ -290,7 +284,7 @@ Status Store::begin() {
   return {};
 }
 
-Status Store::commit() {
+Status SqliteStore::commit() {
   if (!sticky_.ok()) {
     rollback();
     return sticky_;
@@ -305,14 +299,14 @@ Status Store::commit() {
   return {};
 }
 
-void Store::rollback() {
+void SqliteStore::rollback() {
   if (!in_transaction_) return;
   sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
   in_transaction_ = false;
 }
 
 
-Status Store::insert_run(const RunRecord& r) {
+Status SqliteStore::insert_run(const RunRecord& r) {
   return write(
       "INSERT INTO runs (id, workflow, workflow_path, workflow_hash, workflow_text, payload, repo, status, "
       "created_at, finished_at, error, lease_owner, lease_heartbeat) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -320,29 +314,29 @@ Status Store::insert_run(const RunRecord& r) {
       to_db_json(r.payload), r.repo, r.status, r.created_at, r.finished_at, r.error, r.lease_owner, r.lease_heartbeat);
 }
 
-Status Store::set_lease(const std::string& run_id, const std::string& owner, int64_t heartbeat) {
+Status SqliteStore::set_lease(const std::string& run_id, const std::string& owner, int64_t heartbeat) {
   return write("UPDATE runs SET lease_owner=?, lease_heartbeat=? WHERE id=?", "cannot record the run's lease", owner,
                heartbeat, run_id);
 }
 
-Status Store::update_snapshot(const std::string& run_id, const std::string& path, const std::string& hash,
+Status SqliteStore::update_snapshot(const std::string& run_id, const std::string& path, const std::string& hash,
                               const std::string& text) {
   return write("UPDATE runs SET workflow_path=?, workflow_hash=?, workflow_text=? WHERE id=?",
                "cannot record the run's workflow", path, hash, text, run_id);
 }
 
-Status Store::insert_step(const std::string& run_id, const StepRecord& s) {
+Status SqliteStore::insert_step(const std::string& run_id, const StepRecord& s) {
   return write("INSERT INTO steps (run_id, step_id, position, status) VALUES (?,?,?,?)", "cannot record a step", run_id,
                s.id, s.position, s.status);
 }
 
-Status Store::update_run(const std::string& run_id, const std::string& status, std::optional<int64_t> finished_at,
+Status SqliteStore::update_run(const std::string& run_id, const std::string& status, std::optional<int64_t> finished_at,
                          const std::string& error) {
   return write("UPDATE runs SET status=?, finished_at=?, error=? WHERE id=?", "cannot update the run", status,
                finished_at, error, run_id);
 }
 
-Status Store::update_step(const std::string& run_id, const StepRecord& s) {
+Status SqliteStore::update_step(const std::string& run_id, const StepRecord& s) {
   return write(
       "UPDATE steps SET status=?, attempts=?, exit_code=?, started_at=?, finished_at=?, outputs=?, reason=?, "
       "retry_at=?, failures=?, interruptions=?, result=? WHERE run_id=? AND step_id=?",
@@ -351,12 +345,12 @@ Status Store::update_step(const std::string& run_id, const StepRecord& s) {
       s.result.is_null() ? std::nullopt : std::optional<std::string>(to_db_json(s.result)), run_id, s.id);
 }
 
-Status Store::insert_attempt(const std::string& run_id, const AttemptRecord& a) {
+Status SqliteStore::insert_attempt(const std::string& run_id, const AttemptRecord& a) {
   return write("INSERT INTO attempts (run_id, step_id, number, started_at) VALUES (?,?,?,?)",
                "cannot record an attempt", run_id, a.step_id, a.number, a.started_at);
 }
 
-Status Store::finish_attempt(const std::string& run_id, const AttemptRecord& a) {
+Status SqliteStore::finish_attempt(const std::string& run_id, const AttemptRecord& a) {
   return write(
       "UPDATE attempts SET finished_at=?, exit_code=?, signal=?, reason=?, output_tail=?, output_bytes=? "
       "WHERE run_id=? AND step_id=? AND number=?",
@@ -364,7 +358,7 @@ Status Store::finish_attempt(const std::string& run_id, const AttemptRecord& a) 
       a.output_bytes, run_id, a.step_id, a.number);
 }
 
-Status Store::insert_event(const EventRecord& e) {
+Status SqliteStore::insert_event(const EventRecord& e) {
   return write("INSERT INTO events (run_id, seq, at, type, step_id, data) VALUES (?,?,?,?,?,?)",
                "cannot record an event", e.run_id, e.seq, e.at, e.type, e.step_id, to_db_json(e.data));
 }
@@ -375,155 +369,95 @@ const char* kRunColumns =
     "lease_owner, lease_heartbeat";
 RunRecord read_run(sqlite3_stmt* st) {
   RunRecord r;
-  r.id = col_text(st, 0);
-  r.workflow = col_text(st, 1);
-  r.workflow_path = col_text(st, 2);
-  r.workflow_hash = col_text(st, 3);
-  r.workflow_text = col_text(st, 4);
-  r.payload = col_json(st, 5);
-  r.repo = col_text(st, 6);
-  r.status = col_text(st, 7);
-  r.created_at = sqlite3_column_int64(st, 8);
-  r.finished_at = col_opt(st, 9);
-  r.error = col_text(st, 10);
-  r.lease_owner = col_text(st, 11);
-  r.lease_heartbeat = sqlite3_column_int64(st, 12);
+  read_all(st, r.id, r.workflow, r.workflow_path, r.workflow_hash, r.workflow_text, r.payload, r.repo, r.status,
+           r.created_at, r.finished_at, r.error, r.lease_owner, r.lease_heartbeat);
   return r;
 }
 }  // namespace
 
-Result<int64_t> Store::last_event_seq(const std::string& run_id) {
-  sqlite3_stmt* st = prepare("SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id=?");
-  if (!st) return Error{sticky_.message()};
-  Reset reset{st};
-  bind_text(st, 1, run_id);
-  if (sqlite3_step(st) != SQLITE_ROW) return Error{fail("cannot read events").message()};
-  return sqlite3_column_int64(st, 0);
+Result<int64_t> SqliteStore::last_event_seq(const std::string& run_id) {
+  int64_t seq = 0;
+  auto s = rows("SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id=?", "cannot read events",
+                [&](sqlite3_stmt* st) { seq = sqlite3_column_int64(st, 0); }, run_id);
+  if (!s.ok()) return s.error();
+  return seq;
 }
 
-Result<std::vector<std::string>> Store::interrupted_runs() {
-  sqlite3_stmt* st = prepare("SELECT id FROM runs WHERE status='running' ORDER BY created_at");
-  if (!st) return Error{sticky_.message()};
-  Reset reset{st};
+Result<std::vector<std::string>> SqliteStore::interrupted_runs() {
   std::vector<std::string> out;
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) out.push_back(col_text(st, 0));
-  if (rc != SQLITE_DONE) return Error{fail("cannot list runs").message()};
+  auto s = rows("SELECT id FROM runs WHERE status='running' ORDER BY created_at", "cannot list runs",
+                [&](sqlite3_stmt* st) { out.push_back(col_text(st, 0)); });
+  if (!s.ok()) return s.error();
   return out;
 }
 
-Result<bool> Store::run_exists(const std::string& run_id) {
-  sqlite3_stmt* st = prepare("SELECT 1 FROM runs WHERE id=?");
-  if (!st) return Error{sticky_.message()};
-  Reset reset{st};
-  bind_text(st, 1, run_id);
-  int rc = sqlite3_step(st);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Error{fail("cannot read runs").message()};
-  return rc == SQLITE_ROW;
+Result<bool> SqliteStore::run_exists(const std::string& run_id) {
+  bool found = false;
+  auto s = rows("SELECT 1 FROM runs WHERE id=?", "cannot read runs", [&](sqlite3_stmt*) { found = true; }, run_id);
+  if (!s.ok()) return s.error();
+  return found;
 }
 
-Result<std::vector<RunRecord>> Store::list_runs(int limit, const std::string& workflow_filter) {
+Result<std::vector<RunRecord>> SqliteStore::list_runs(int limit, const std::string& workflow_filter) {
   static const std::string sql = std::string("SELECT ") + kRunColumns +
                                  " FROM runs WHERE (?1 = '' OR workflow = ?1) ORDER BY created_at DESC, rowid DESC LIMIT ?2";
-  sqlite3_stmt* st = prepare(sql.c_str());
-  if (!st) return Error{sticky_.message()};
-  Reset reset{st};
-  bind_text(st, 1, workflow_filter);
-  sqlite3_bind_int(st, 2, limit);
   std::vector<RunRecord> out;
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) out.push_back(read_run(st));
-  if (rc != SQLITE_DONE) return Error{fail("cannot list runs").message()};
+  auto s = rows(sql.c_str(), "cannot list runs", [&](sqlite3_stmt* st) { out.push_back(read_run(st)); },
+                workflow_filter, limit);
+  if (!s.ok()) return s.error();
   return out;
 }
 
-Result<RunRecord> Store::load_run(const std::string& run_id) {
+Result<RunRecord> SqliteStore::load_run(const std::string& run_id) {
   static const std::string sql = std::string("SELECT ") + kRunColumns + " FROM runs WHERE id=?";
-  sqlite3_stmt* st = prepare(sql.c_str());
-  if (!st) return Error{sticky_.message()};
-  Reset reset{st};
-  bind_text(st, 1, run_id);
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_DONE) return Error{"no run with id '" + run_id + "' in " + path_ + " (see `hearth runs`)"};
-  if (rc != SQLITE_ROW) return Error{fail("cannot read the run").message()};
-  return read_run(st);
+  std::optional<RunRecord> run;
+  auto s = rows(sql.c_str(), "cannot read the run", [&](sqlite3_stmt* st) { run = read_run(st); }, run_id);
+  if (!s.ok()) return s.error();
+  if (!run) return Error{"no run with id '" + run_id + "' in " + path_ + " (see `hearth runs`)"};
+  return std::move(*run);
 }
 
-Result<std::vector<StepRecord>> Store::load_steps(const std::string& run_id) {
-  sqlite3_stmt* st = prepare(
-      "SELECT step_id, position, status, attempts, exit_code, started_at, finished_at, outputs, reason, "
-      "retry_at, failures, interruptions, result FROM steps WHERE run_id=? ORDER BY position");
-  if (!st) return Error{sticky_.message()};
+Result<std::vector<StepRecord>> SqliteStore::load_steps(const std::string& run_id) {
   std::vector<StepRecord> steps;
-  {
-    Reset reset{st};
-    bind_text(st, 1, run_id);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-      StepRecord s;
-      s.id = col_text(st, 0);
-      s.position = sqlite3_column_int(st, 1);
-      s.status = col_text(st, 2);
-      s.attempts = sqlite3_column_int(st, 3);
-      s.exit_code = col_opt(st, 4);
-      s.started_at = col_opt(st, 5);
-      s.finished_at = col_opt(st, 6);
-      s.outputs = col_json(st, 7);
-      s.reason = col_text(st, 8);
-      s.retry_at = col_opt(st, 9);
-      s.failures = sqlite3_column_int(st, 10);
-      s.interruptions = sqlite3_column_int(st, 11);
-      if (sqlite3_column_type(st, 12) != SQLITE_NULL) s.result = col_json(st, 12);
-      steps.push_back(std::move(s));
-    }
-    if (rc != SQLITE_DONE) return Error{fail("cannot read steps").message()};
-  }
+  auto s = rows(
+      "SELECT step_id, position, status, attempts, exit_code, started_at, finished_at, outputs, reason, "
+      "retry_at, failures, interruptions, result FROM steps WHERE run_id=? ORDER BY position",
+      "cannot read steps",
+      [&](sqlite3_stmt* st) {
+        StepRecord& x = steps.emplace_back();
+        read_all(st, x.id, x.position, x.status, x.attempts, x.exit_code, x.started_at, x.finished_at, x.outputs,
+                 x.reason, x.retry_at, x.failures, x.interruptions, x.result);
+      },
+      run_id);
+  if (!s.ok()) return s.error();
   std::unordered_map<std::string, size_t> by_id;
   for (size_t i = 0; i < steps.size(); ++i) by_id.emplace(steps[i].id, i);
-  sqlite3_stmt* at = prepare(
+  s = rows(
       "SELECT step_id, number, started_at, finished_at, exit_code, signal, reason, output_tail, output_bytes "
-      "FROM attempts WHERE run_id=? ORDER BY step_id, number");
-  if (!at) return Error{sticky_.message()};
-  Reset reset{at};
-  bind_text(at, 1, run_id);
-  int rc;
-  while ((rc = sqlite3_step(at)) == SQLITE_ROW) {
-    AttemptRecord a;
-    a.step_id = col_text(at, 0);
-    a.number = sqlite3_column_int(at, 1);
-    a.started_at = sqlite3_column_int64(at, 2);
-    a.finished_at = col_opt(at, 3);
-    a.exit_code = col_opt(at, 4);
-    a.signal = sqlite3_column_int(at, 5);
-    a.reason = col_text(at, 6);
-    a.output_tail = col_blob(at, 7);
-    a.output_bytes = sqlite3_column_int64(at, 8);
-    if (auto it = by_id.find(a.step_id); it != by_id.end()) steps[it->second].attempt_list.push_back(std::move(a));
-  }
-  if (rc != SQLITE_DONE) return Error{fail("cannot read attempts").message()};
+      "FROM attempts WHERE run_id=? ORDER BY step_id, number",
+      "cannot read attempts",
+      [&](sqlite3_stmt* st) {
+        AttemptRecord a;
+        read_all(st, a.step_id, a.number, a.started_at, a.finished_at, a.exit_code, a.signal, a.reason,
+                 BlobOut{a.output_tail}, a.output_bytes);
+        if (auto it = by_id.find(a.step_id); it != by_id.end()) steps[it->second].attempt_list.push_back(std::move(a));
+      },
+      run_id);
+  if (!s.ok()) return s.error();
   return steps;
 }
 
-Result<std::vector<EventRecord>> Store::load_events(const std::string& run_id, int64_t after_seq) {
-  sqlite3_stmt* st =
-      prepare("SELECT seq, at, type, step_id, data FROM events WHERE run_id=? AND seq>? ORDER BY seq");
-  if (!st) return Error{sticky_.message()};
-  Reset reset{st};
-  bind_text(st, 1, run_id);
-  sqlite3_bind_int64(st, 2, after_seq);
+Result<std::vector<EventRecord>> SqliteStore::load_events(const std::string& run_id, int64_t after_seq) {
   std::vector<EventRecord> out;
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    EventRecord e;
-    e.run_id = run_id;
-    e.seq = sqlite3_column_int64(st, 0);
-    e.at = sqlite3_column_int64(st, 1);
-    e.type = col_text(st, 2);
-    e.step_id = col_text(st, 3);
-    e.data = col_json(st, 4);
-    out.push_back(std::move(e));
-  }
-  if (rc != SQLITE_DONE) return Error{fail("cannot read events").message()};
+  auto s = rows(
+      "SELECT seq, at, type, step_id, data FROM events WHERE run_id=? AND seq>? ORDER BY seq", "cannot read events",
+      [&](sqlite3_stmt* st) {
+        EventRecord& e = out.emplace_back();
+        e.run_id = run_id;
+        read_all(st, e.seq, e.at, e.type, e.step_id, e.data);
+      },
+      run_id, after_seq);
+  if (!s.ok()) return s.error();
   return out;
 }
 

@@ -1,14 +1,21 @@
-// The run store: one SQLite database per project (.hearth/state.db), WAL
-// mode: synchronous=FULL on its own, NORMAL with its fsync on libuv's
-// threadpool once attach()ed to a loop (store_durable.cpp). Tables: runs, steps, attempts, events, and the
-// webhook queue of `hearth serve` (deliveries, store_deliveries.cpp); the schema
-// version is PRAGMA user_version and migrations run on open.
+// The run store: what the engine keeps of runs, steps, attempts, events,
+// the command journal and agent checkpoints. `Store` is the interface; the
+// backend today is SQLite (sqlite_store.h: one database per project,
+// .hearth/state.db, WAL mode), opened by Store::open. A second backend (a
+// database over the network) goes behind the same interface: the contract
+// below is what it must keep (docs/architecture.md, "The store's contract").
 //
-// Writes happen inside begin()/commit(): the engine gathers every state
+// Writes are staged inside begin()/commit(): the engine gathers every state
 // change of one scheduling pass into one transaction (group commit), commits,
-// and only then acts on it. A failed write is sticky: every later write
-// returns the same error until the store is reopened, so nothing carries on
-// as if unsaved state were saved.
+// and acts once when_durable() says the commit is safe. A failed write is
+// sticky: every later write returns the same error until the store is
+// reopened, so nothing carries on as if unsaved state were saved; a commit
+// whose outcome is unknown (a connection lost during COMMIT) is such a
+// failure: whoever reopens the store re-reads what it holds.
+//
+// Parts outside the engine keep tables of their own in the same database and
+// transactions through tables() (store_tables.h), without the engine knowing
+// them: the webhook delivery queue of `hearth serve` (ci/delivery_queue.h).
 #pragma once
 
 #include <chrono>
@@ -23,8 +30,6 @@
 
 #include "util/status.h"
 
-struct sqlite3;
-struct sqlite3_stmt;
 struct uv_loop_s;
 
 namespace hearth::engine {
@@ -85,11 +90,6 @@ struct EventRecord {
   nlohmann::json data = nlohmann::json::object();
 };
 
-/// One webhook delivery received by `hearth serve`: the durable queue entry.
-/// States: accepted (committed before the 202; its runs may not exist yet),
-/// started (every run it plans has been started or found recorded), done
-/// (every run finished, or nothing to run), failed (processing it ended the
-/// server twice; `error` says so and its runs are not started again).
 /// One call of a granted command, as the journal keeps it. Every string is
 /// already redacted.
 struct CallRecord {
@@ -110,79 +110,87 @@ struct CallRecord {
   std::string output_tail;
 };
 
-struct DeliveryRecord {
-  std::string id;                      // X-GitHub-Delivery
-  std::string event;                   // X-GitHub-Event
-  std::string action;                  // the payload's "action"; empty when it has none
-  std::string payload;                 // the body as received; empty when nothing runs
-  std::string digest;                  // hex SHA-256 of the body (replay detection)
-  int64_t received_at = 0;             // ms since the epoch
-  std::string state;                   // accepted | started | done
-  std::vector<std::string> run_ids;    // the runs it starts, one per matching workflow
-  std::vector<std::string> workflows;  // the workflow file of each run, same order
-  std::string error;                   // why a planned run could not start
-  int unended_starts = 0;              // processing began this often and neither finished nor stopped cleanly
-};
+class StoreTables;
 
+/// The store's interface. Every call is made on the loop thread of whoever
+/// owns the store (the engine's), or on one thread when there is no loop.
+///
+/// Asynchrony, named so that a backend over the network fits behind it:
+/// - a write only stages: it joins the open transaction (or is one of its
+///   own outside begin()/commit()) and reports a failure it already knows;
+/// - commit() returns once the transaction is visible to this store's reads
+///   and survives the process being killed, or with its failure;
+/// - when_durable() is the completion: it calls back once every commit made
+///   so far survives a power loss (or has failed); nothing that leaves the
+///   engine (a process start, a 202, an event, a result) goes before it;
+/// - reads return at once (a local file on SQLite). A backend whose reads are
+///   remote answers the start-up and resume reads synchronously and the
+///   ones on a hot path through the owner's own callbacks (the delivery
+///   queue's look_up and claim).
 class Store {
  public:
-  /// Opens (creating if needed, with parent directories) the database at
+  /// Opens (creating if needed, with parent directories) the SQLite store at
   /// `path` and migrates it to the current schema. A newer schema than this
   /// build knows is refused.
   /// `vfs` names a registered SQLite VFS to use instead of the default one
   /// (the tests' fault-injecting twin).
   static Result<std::unique_ptr<Store>> open(const std::string& path, const char* vfs = nullptr);
-  ~Store();
+  virtual ~Store() = default;
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  const std::string& path() const { return path_; }
+  /// Where the state lives: a file path (its directory holds the scratch
+  /// directory `tmp/`).
+  virtual const std::string& path() const = 0;
   /// The sticky error, if a write has failed.
-  Status health() const { return sticky_; }
+  virtual Status health() const = 0;
 
   // --- writes: between begin() and commit() ---
-  Status begin();
-  Status commit();
+  virtual Status begin() = 0;
+  virtual Status commit() = 0;
   /// Abandons the open transaction (after a failed write).
-  void rollback();
-  Status insert_run(const RunRecord& run);
-  Status insert_step(const std::string& run_id, const StepRecord& step);
-  Status update_run(const std::string& run_id, const std::string& status, std::optional<int64_t> finished_at,
-                    const std::string& error);
-  Status update_step(const std::string& run_id, const StepRecord& step);
-  Status insert_attempt(const std::string& run_id, const AttemptRecord& a);
-  Status finish_attempt(const std::string& run_id, const AttemptRecord& a);
-  Status insert_event(const EventRecord& e);
+  virtual void rollback() = 0;
+  virtual Status insert_run(const RunRecord& run) = 0;
+  virtual Status insert_step(const std::string& run_id, const StepRecord& step) = 0;
+  virtual Status update_run(const std::string& run_id, const std::string& status, std::optional<int64_t> finished_at,
+                            const std::string& error) = 0;
+  virtual Status update_step(const std::string& run_id, const StepRecord& step) = 0;
+  virtual Status insert_attempt(const std::string& run_id, const AttemptRecord& a) = 0;
+  virtual Status finish_attempt(const std::string& run_id, const AttemptRecord& a) = 0;
+  virtual Status insert_event(const EventRecord& e) = 0;
   /// Records who runs the run (empty `owner` releases it).
-  Status set_lease(const std::string& run_id, const std::string& owner, int64_t heartbeat);
+  virtual Status set_lease(const std::string& run_id, const std::string& owner, int64_t heartbeat) = 0;
   /// Replaces the workflow snapshot a run resumes with.
-  Status update_snapshot(const std::string& run_id, const std::string& path, const std::string& hash,
-                         const std::string& text);
+  virtual Status update_snapshot(const std::string& run_id, const std::string& path, const std::string& hash,
+                                 const std::string& text) = 0;
 
   /// The journal of granted-command calls (store_calls.cpp). A call is
   /// recorded (and committed) before its program starts, and finished after.
-  Status insert_call(const std::string& run_id, const std::string& step_id, int attempt, const CallRecord& c);
-  Status finish_call(const std::string& run_id, const std::string& step_id, int attempt, const CallRecord& c);
+  virtual Status insert_call(const std::string& run_id, const std::string& step_id, int attempt,
+                             const CallRecord& c) = 0;
+  virtual Status finish_call(const std::string& run_id, const std::string& step_id, int attempt,
+                             const CallRecord& c) = 0;
   /// Calls of this attempt that started and never finished (a crash), marked
   /// outcome "unknown" and returned.
-  Result<std::vector<CallRecord>> settle_unfinished_calls(const std::string& run_id, const std::string& step_id,
-                                                          int attempt, int64_t now);
-  Result<std::vector<CallRecord>> load_calls(const std::string& run_id);
+  virtual Result<std::vector<CallRecord>> settle_unfinished_calls(const std::string& run_id,
+                                                                  const std::string& step_id, int attempt,
+                                                                  int64_t now) = 0;
+  virtual Result<std::vector<CallRecord>> load_calls(const std::string& run_id) = 0;
 
   /// The conversation of a skill or prompt step's attempt, as last
   /// checkpointed (store_agent.cpp): the whole state, every message written.
-  Status save_checkpoint(const std::string& run_id, const std::string& step_id, int attempt, int turns,
-                         const nlohmann::json& state);
+  virtual Status save_checkpoint(const std::string& run_id, const std::string& step_id, int attempt, int turns,
+                                 const nlohmann::json& state) = 0;
   /// The same, writing only `messages` (the state's messages from index
   /// `first` on: the earlier ones are stored already) and the rest of the
   /// state (`header`, without "messages").
-  Status append_checkpoint(const std::string& run_id, const std::string& step_id, int attempt, int turns,
-                           const nlohmann::json& header, const nlohmann::json& messages, size_t first);
+  virtual Status append_checkpoint(const std::string& run_id, const std::string& step_id, int attempt, int turns,
+                                   const nlohmann::json& header, const nlohmann::json& messages, size_t first) = 0;
   /// How many leading messages of the attempt's conversation are stored.
-  Result<size_t> checkpoint_messages(const std::string& run_id, const std::string& step_id, int attempt);
+  virtual Result<size_t> checkpoint_messages(const std::string& run_id, const std::string& step_id, int attempt) = 0;
   /// nullopt when the attempt has no checkpoint.
-  Result<std::optional<nlohmann::json>> load_checkpoint(const std::string& run_id, const std::string& step_id,
-                                                        int attempt);
+  virtual Result<std::optional<nlohmann::json>> load_checkpoint(const std::string& run_id,
+                                                                const std::string& step_id, int attempt) = 0;
   struct Checkpoint {
     std::string step_id;
     int attempt = 0;
@@ -191,99 +199,61 @@ class Store {
     nlohmann::json state;
   };
   /// Every checkpoint of the run, by step then attempt.
-  Result<std::vector<Checkpoint>> load_checkpoints(const std::string& run_id);
-
-  /// Queues a delivery (store_deliveries.cpp). Fails if its id is taken.
-  Status insert_delivery(const DeliveryRecord& d);
-  /// Sets the state and error. Entering done or failed also zeroes
-  /// unended_starts.
-  Status update_delivery(const std::string& id, const std::string& state, const std::string& error);
-  /// Counts one more start of processing the delivery. Commit it before the
-  /// processing begins: a crash during it then leaves the count raised.
-  Status count_delivery_start(const std::string& id);
-  /// Processing stopped cleanly without finishing (a graceful shutdown):
-  /// unended_starts back to 0.
-  Status clear_delivery_starts(const std::string& id);
+  virtual Result<std::vector<Checkpoint>> load_checkpoints(const std::string& run_id) = 0;
 
   // --- reads ---
-  Result<bool> run_exists(const std::string& run_id);
+  virtual Result<bool> run_exists(const std::string& run_id) = 0;
   /// Ids of runs recorded as running: interrupted by a crash, or running now
   /// in another process (see the lease). Oldest first.
-  Result<std::vector<std::string>> interrupted_runs();
+  virtual Result<std::vector<std::string>> interrupted_runs() = 0;
   /// Newest first.
-  Result<std::vector<RunRecord>> list_runs(int limit, const std::string& workflow_filter = "");
+  virtual Result<std::vector<RunRecord>> list_runs(int limit, const std::string& workflow_filter = "") = 0;
   /// The run, or an Error naming the id when there is none.
-  Result<RunRecord> load_run(const std::string& run_id);
+  virtual Result<RunRecord> load_run(const std::string& run_id) = 0;
   /// Steps in workflow order, each with its attempts.
-  Result<std::vector<StepRecord>> load_steps(const std::string& run_id);
+  virtual Result<std::vector<StepRecord>> load_steps(const std::string& run_id) = 0;
   /// The highest event sequence number of the run; 0 when it has none.
-  Result<int64_t> last_event_seq(const std::string& run_id);
-  Result<std::vector<EventRecord>> load_events(const std::string& run_id, int64_t after_seq = 0);
+  virtual Result<int64_t> last_event_seq(const std::string& run_id) = 0;
+  virtual Result<std::vector<EventRecord>> load_events(const std::string& run_id, int64_t after_seq = 0) = 0;
 
-  /// The delivery with this id, with its payload; nullopt when there is none.
-  Result<std::optional<DeliveryRecord>> find_delivery(const std::string& id);
-  /// The id of a delivery whose body had this digest; nullopt when none.
-  Result<std::optional<std::string>> delivery_with_digest(const std::string& digest);
-  /// Deliveries neither done nor failed, oldest first, without their payloads.
-  Result<std::vector<DeliveryRecord>> unfinished_deliveries();
-  /// How many deliveries are in each state.
-  Result<std::vector<std::pair<std::string, int64_t>>> delivery_counts();
+  /// The narrow door for parts outside the engine: their own tables, their
+  /// own schema versions, statements in this store's transactions
+  /// (store_tables.h). Lives as long as the store.
+  virtual StoreTables& tables() = 0;
 
-  // --- durability (store_durable.cpp) ---
-  /// Moves the commits' fsync off the caller's thread: from now on commit()
-  /// only writes (synchronous=NORMAL: what it returns survives the process
-  /// being killed) and the write-ahead log is fsynced on `loop`'s threadpool
-  /// (uv_fs_fsync), one fsync for every commit made while the last one ran.
-  /// Checkpoints of the log move there too. Without attach() every commit
-  /// fsyncs, as a CLI query needs. REQUIRES: `loop` outlives the store's
-  /// pending work (the engine's loop runs until its requests are done).
-  /// Attaching again to the same loop does nothing.
-  Status attach(uv_loop_s* loop);
+  // --- durability ---
+  /// Binds the store's asynchronous work to `loop`: from now on commit()
+  /// only writes and what makes it durable runs off the loop thread (on
+  /// SQLite: synchronous=NORMAL, one fsync of the write-ahead log at a time
+  /// on the loop's threadpool, covering every commit made while the last one
+  /// ran; checkpoints of the log move there too). Without attach() every
+  /// commit is durable when it returns, as a CLI query needs. REQUIRES:
+  /// `loop` outlives the store's pending work (the engine's loop runs until
+  /// its requests are done). Attaching again to the same loop does nothing.
+  virtual Status attach(uv_loop_s* loop) = 0;
   /// Calls `fn` on the loop thread once every commit made so far would
   /// survive a power loss: at once (inside this call) when nothing is
-  /// waiting, else after the fsync that covers it, in the order registered.
-  /// `fn` gets the fsync's failure, which is sticky like a failed write.
+  /// waiting, else once the work that covers it is done, in the order
+  /// registered. `fn` gets that work's failure, which is sticky like a failed
+  /// write; it is called exactly once unless forget() or detach() drops it.
   /// `owner` names who registered it, for forget().
-  void when_durable(const void* owner, std::function<void(const Status&)> fn);
+  virtual void when_durable(const void* owner, std::function<void(const Status&)> fn) = 0;
   /// Drops what `owner` registered and has not been called (it is going).
-  void forget(const void* owner);
-  /// Undoes attach(): what is committed is fsynced here, waiters are
-  /// dropped, and every later commit fsyncs again (synchronous=FULL). For
+  virtual void forget(const void* owner) = 0;
+  /// Undoes attach(): what is committed is made durable here, waiters are
+  /// dropped, and every later commit is durable when it returns again. For
   /// whoever attached, before its loop goes away.
-  void detach();
+  virtual void detach() = 0;
 
   // --- figures for bench/ ---
-  int64_t commits() const { return commits_; }
-  /// fsyncs of the log run on the threadpool (each covers every commit before it).
-  int64_t syncs() const;
-  std::chrono::nanoseconds commit_time() const { return commit_time_; }
+  virtual int64_t commits() const = 0;
+  /// Durability work done off the loop (SQLite: fsyncs of the log, each
+  /// covering every commit before it).
+  virtual int64_t syncs() const = 0;
+  virtual std::chrono::nanoseconds commit_time() const = 0;
 
- private:
-  explicit Store(std::string path) : path_(std::move(path)) {}
-  Status exec(const char* sql);
-  Status migrate();
-  Result<nlohmann::json> assemble_checkpoint(const std::string& run_id, const std::string& step_id, int attempt,
-                                             nlohmann::json row);
-  sqlite3_stmt* prepare(const char* sql);  // cached; null after recording an error
-  Status step_done(sqlite3_stmt* st, const char* what);
-  /// The body of every write: prepares (cached) `sql`, binds `values` to
-  /// ?1..?N in order, steps it; sticky errors short-circuit (store_sql.h).
-  template <class... V>
-  Status write(const char* sql, const char* what, const V&... values);
-  Status fail(const std::string& what);
-  Status fail_with(const std::string& message);  // sticky, without SQLite's last error
-
-  std::string path_;
-  sqlite3* db_ = nullptr;
-  std::vector<std::pair<const char*, sqlite3_stmt*>> statements_;
-  Status sticky_;
-  bool in_transaction_ = false;
-  int64_t commits_ = 0;
-  std::chrono::nanoseconds commit_time_{0};
-  std::chrono::steady_clock::time_point begun_;
-  struct Durability;
-  Durability* durability_ = nullptr;  // owned; outlives the store while an fsync runs
-  bool custom_vfs_ = false;
+ protected:
+  Store() = default;
 };
 
 }  // namespace hearth::engine

@@ -21,7 +21,7 @@
 #include <sqlite3.h>
 #include <uv.h>
 
-#include "engine/store.h"
+#include "engine/sqlite_store.h"
 
 namespace hearth::engine {
 
@@ -29,8 +29,8 @@ namespace {
 constexpr int kCheckpointPages = 1000;  // SQLite's own autocheckpoint threshold
 }
 
-struct Store::Durability {
-  Store* store = nullptr;  // null once the store is gone: the last callback deletes this
+struct SqliteStore::Durability {
+  SqliteStore* store = nullptr;  // null once the store is gone: the last callback deletes this
   uv_loop_t* loop = nullptr;
   int log_fd = -1;         // the write-ahead log, read-only: fdatasync needs no more
   std::string path;
@@ -66,7 +66,7 @@ struct Store::Durability {
   static void on_checkpointed(uv_work_t* req, int status) noexcept;
 };
 
-Status Store::attach(uv_loop_s* loop) {
+Status SqliteStore::attach(uv_loop_s* loop) {
   if (durability_) {
     if (durability_->loop == loop) return {};
     return Error{"state database " + path_ + " is attached to another loop already"};
@@ -96,7 +96,7 @@ Status Store::attach(uv_loop_s* loop) {
   return {};
 }
 
-void Store::when_durable(const void* owner, std::function<void(const Status&)> fn) {
+void SqliteStore::when_durable(const void* owner, std::function<void(const Status&)> fn) {
   Durability* d = durability_;
   if (!sticky_.ok()) return fn(sticky_);
   if (!d || (d->waiting.empty() && d->durable >= commits_)) return fn({});
@@ -104,17 +104,17 @@ void Store::when_durable(const void* owner, std::function<void(const Status&)> f
   if (!d->syncing) d->start_sync();
 }
 
-void Store::forget(const void* owner) {
+void SqliteStore::forget(const void* owner) {
   if (!durability_) return;
   auto& w = durability_->waiting;
   for (auto it = w.begin(); it != w.end();) it = it->owner == owner ? w.erase(it) : std::next(it);
 }
 
-int64_t Store::syncs() const { return durability_ ? durability_->syncs : 0; }
+int64_t SqliteStore::syncs() const { return durability_ ? durability_->syncs : 0; }
 
-// From ~Store too: what is committed is made durable here, the last time
+// From ~SqliteStore too: what is committed is made durable here, the last time
 // the store can; a job still running on the threadpool deletes `d` when done.
-void Store::detach() {
+void SqliteStore::detach() {
   Durability* d = durability_;
   if (!d) return;
   durability_ = nullptr;
@@ -127,7 +127,7 @@ void Store::detach() {
   if (d->idle()) delete d;
 }
 
-void Store::Durability::start_sync() {
+void SqliteStore::Durability::start_sync() {
   syncing = true;
   syncing_upto = store->commits_;
   int rc = uv_fs_fdatasync(loop, &sync_req, log_fd, &Durability::on_synced);
@@ -138,7 +138,7 @@ void Store::Durability::start_sync() {
   }
 }
 
-void Store::Durability::on_synced(uv_fs_t* req) noexcept {
+void SqliteStore::Durability::on_synced(uv_fs_t* req) noexcept {
   auto* d = static_cast<Durability*>(req->data);
   ssize_t rc = req->result;
   uv_fs_req_cleanup(req);
@@ -159,8 +159,8 @@ void Store::Durability::on_synced(uv_fs_t* req) noexcept {
 // Calls, in order, every waiter the last fsync covered (all of them after a
 // failure). A waiter may commit and register again, forget others, or end
 // the store: each is taken off the queue before it is called.
-void Store::Durability::dispatch(const Status& result) {
-  Store* s = store;
+void SqliteStore::Durability::dispatch(const Status& result) {
+  SqliteStore* s = store;
   dispatching = true;
   while (store && !waiting.empty() && (!result.ok() || waiting.front().upto <= durable)) {
     auto fn = std::move(waiting.front().fn);
@@ -175,7 +175,7 @@ void Store::Durability::dispatch(const Status& result) {
   if (!waiting.empty() && !syncing && s->sticky_.ok()) start_sync();
 }
 
-int Store::Durability::on_wal_commit(void* self, sqlite3*, const char*, int pages) noexcept {
+int SqliteStore::Durability::on_wal_commit(void* self, sqlite3*, const char*, int pages) noexcept {
   auto* d = static_cast<Durability*>(self);
   if (pages >= kCheckpointPages && !d->checkpointing) {
     d->checkpointing = true;
@@ -186,7 +186,7 @@ int Store::Durability::on_wal_commit(void* self, sqlite3*, const char*, int page
 }
 
 // On the threadpool: touches nothing but its own connection.
-void Store::Durability::checkpoint(uv_work_t* req) noexcept {
+void SqliteStore::Durability::checkpoint(uv_work_t* req) noexcept {
   auto* d = static_cast<Durability*>(req->data);
   if (!d->checkpointer) {
     if (sqlite3_open_v2(d->path.c_str(), &d->checkpointer, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) !=
@@ -202,7 +202,7 @@ void Store::Durability::checkpoint(uv_work_t* req) noexcept {
   (void)sqlite3_wal_checkpoint_v2(d->checkpointer, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
 }
 
-void Store::Durability::on_checkpointed(uv_work_t* req, int) noexcept {
+void SqliteStore::Durability::on_checkpointed(uv_work_t* req, int) noexcept {
   auto* d = static_cast<Durability*>(req->data);
   d->checkpointing = false;
   if (!d->store && d->idle()) delete d;

@@ -5,10 +5,11 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "engine/store.h"
+#include "engine/sqlite_store.h"
 
 namespace hearth::engine::sql {
 
@@ -42,6 +43,18 @@ inline void bind(sqlite3_stmt* st, int i, const Blob& b) {
 template <class T>
 void bind(sqlite3_stmt*, int, const T&) = delete;
 
+inline void bind(sqlite3_stmt* st, int i, const SqlParam& p) {
+  if (auto* n = std::get_if<int64_t>(&p)) sqlite3_bind_int64(st, i, *n);
+  else if (auto* t = std::get_if<std::string_view>(&p))
+    sqlite3_bind_text(st, i, t->data(), static_cast<int>(t->size()), SQLITE_TRANSIENT);
+  else sqlite3_bind_null(st, i);
+}
+/// A list of parameters from outside the engine (StoreTables), in order.
+inline void bind_all(sqlite3_stmt* st, std::initializer_list<SqlParam> params) {
+  int i = 0;
+  for (const auto& p : params) bind(st, ++i, p);
+}
+
 /// Binds `values` to ?1..?N in order.
 template <class... V>
 void bind_all(sqlite3_stmt* st, const V&... values) {
@@ -71,6 +84,44 @@ inline nlohmann::json col_json(sqlite3_stmt* st, int i) {
   return nlohmann::json::parse(col_text(st, i), nullptr, /*allow_exceptions=*/false);
 }
 
+/// Bytes read from a BLOB column (read_all's counterpart of Blob).
+struct BlobOut {
+  std::string& bytes;
+};
+
+// One column read into a field, by the field's type: the mirror of bind().
+// A nullable JSON column read as NULL leaves the field null.
+inline void read(sqlite3_stmt* st, int i, std::string& out) { out = col_text(st, i); }
+inline void read(sqlite3_stmt* st, int i, int& out) { out = sqlite3_column_int(st, i); }
+inline void read(sqlite3_stmt* st, int i, int64_t& out) { out = sqlite3_column_int64(st, i); }
+inline void read(sqlite3_stmt* st, int i, bool& out) { out = sqlite3_column_int(st, i) != 0; }
+inline void read(sqlite3_stmt* st, int i, std::optional<int64_t>& out) { out = col_opt(st, i); }
+inline void read(sqlite3_stmt* st, int i, std::optional<int>& out) {
+  auto v = col_opt(st, i);
+  out = v ? std::optional<int>(static_cast<int>(*v)) : std::nullopt;
+}
+inline void read(sqlite3_stmt* st, int i, nlohmann::json& out) {
+  if (sqlite3_column_type(st, i) != SQLITE_NULL) out = col_json(st, i);
+}
+/// A JSON array of strings; anything else in it is left out.
+inline void read(sqlite3_stmt* st, int i, std::vector<std::string>& out) {
+  out.clear();
+  auto j = col_json(st, i);
+  if (!j.is_array()) return;
+  for (auto& e : j)
+    if (e.is_string()) out.push_back(e.get<std::string>());
+}
+inline void read(sqlite3_stmt* st, int i, BlobOut b) { b.bytes = col_blob(st, i); }
+template <class T>
+void read(sqlite3_stmt*, int, T&) = delete;
+
+/// Reads columns 0..N-1 of the current row into `fields`, in order.
+template <class... F>
+void read_all(sqlite3_stmt* st, F&&... fields) {
+  int i = 0;
+  (read(st, i++, fields), ...);
+}
+
 // Resets a cached statement when the scope ends.
 struct Reset {
   sqlite3_stmt* st;
@@ -87,7 +138,7 @@ struct Reset {
 namespace hearth::engine {
 
 template <class... V>
-Status Store::write(const char* sql, const char* what, const V&... values) {
+Status SqliteStore::write(const char* sql, const char* what, const V&... values) {
   if (!sticky_.ok()) return sticky_;
   sqlite3_stmt* st = prepare(sql);
   if (!st) return sticky_;
@@ -96,6 +147,18 @@ Status Store::write(const char* sql, const char* what, const V&... values) {
   Status s = step_done(st, what);
   if (s.ok() && !in_transaction_) ++commits_;  // a write on its own is its own commit (when_durable counts it)
   return s;
+}
+
+template <class Row, class... V>
+Status SqliteStore::rows(const char* sql, const char* what, Row&& row, const V&... values) {
+  sqlite3_stmt* st = prepare(sql);
+  if (!st) return sticky_;
+  sql::Reset reset{st};
+  sql::bind_all(st, values...);
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) row(st);
+  if (rc != SQLITE_DONE) return fail(what);
+  return {};
 }
 
 }  // namespace hearth::engine

@@ -198,7 +198,7 @@ BOOST_AUTO_TEST_CASE(a_version_5_store_keeps_its_agent_conversations) {
   auto state = conversation(3);
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
-  std::string sql = "DROP TABLE agent_messages; ALTER TABLE deliveries DROP COLUMN unended_starts; PRAGMA user_version=5; "
+  std::string sql = "DROP TABLE agent_messages; DROP TABLE part_versions; PRAGMA user_version=5; "
                     "INSERT INTO agent_checkpoints VALUES ('old', 'build', 1, 1, '" + state.dump() + "', 5)";
   BOOST_REQUIRE(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
   sqlite3_close(db);
@@ -211,7 +211,7 @@ BOOST_AUTO_TEST_CASE(a_version_5_store_keeps_its_agent_conversations) {
   BOOST_TEST(*(*store)->checkpoint_messages("old", "build", 1) == 3u);
 }
 
-BOOST_AUTO_TEST_CASE(a_version_2_store_gains_the_delivery_queue_and_keeps_its_runs) {
+BOOST_AUTO_TEST_CASE(a_version_2_store_keeps_its_runs) {
   TempDir dir;
   std::string path = (dir.path / "state.db").string();
   {
@@ -219,84 +219,17 @@ BOOST_AUTO_TEST_CASE(a_version_2_store_gains_the_delivery_queue_and_keeps_its_ru
     BOOST_REQUIRE(store.ok());
     write_sample(**store, "old", 1000);
   }
-  // What a store written by the previous release looks like: no deliveries.
+  // What a store written by an older release looks like.
   sqlite3* db = nullptr;
   sqlite3_open(path.c_str(), &db);
-  BOOST_REQUIRE(sqlite3_exec(db, "DROP TABLE deliveries; DROP TABLE command_calls; DROP TABLE agent_checkpoints; DROP TABLE agent_messages; "
-                                   "ALTER TABLE steps DROP COLUMN result; PRAGMA user_version=2", nullptr, nullptr, nullptr) == SQLITE_OK);
-  sqlite3_close(db);
-  auto store = Store::open(path);
-  BOOST_REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.message()));
-  BOOST_TEST((*store)->load_run("old")->status == "succeeded");
-  hearth::engine::DeliveryRecord d;
-  d.id = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
-  d.event = "issues";
-  d.action = "opened";
-  d.payload = R"({"action":"opened"})";
-  d.digest = "ab12";
-  d.received_at = 5;
-  d.state = "accepted";
-  d.run_ids = {"r1", "r2"};
-  d.workflows = {"a.toml", "b.toml"};
-  BOOST_REQUIRE((*store)->begin().ok());
-  BOOST_REQUIRE((*store)->insert_delivery(d).ok());
-  BOOST_REQUIRE((*store)->commit().ok());
-  store = Store::open(path);
-  BOOST_REQUIRE(store.ok());
-  auto found = (*store)->find_delivery(d.id);
-  BOOST_REQUIRE(found.ok());
-  BOOST_REQUIRE(found->has_value());
-  BOOST_TEST((**found).payload == d.payload);
-  BOOST_TEST(((**found).run_ids == d.run_ids));
-  BOOST_TEST(((**found).workflows == d.workflows));
-  BOOST_TEST((*(*store)->delivery_with_digest("ab12")).value_or("") == d.id);
-  auto unfinished = (*store)->unfinished_deliveries();
-  BOOST_REQUIRE(unfinished->size() == 1u);
-  BOOST_REQUIRE((*store)->begin().ok());
-  BOOST_REQUIRE((*store)->update_delivery(d.id, "done", "").ok());
-  // The same delivery id twice is refused by the store itself.
-  BOOST_TEST(!(*store)->insert_delivery(d).ok());
-  (*store)->rollback();
-}
-
-BOOST_AUTO_TEST_CASE(a_version_6_store_counts_unended_delivery_starts_and_failed_ones_leave_the_queue) {
-  TempDir dir;
-  std::string path = (dir.path / "state.db").string();
-  {
-    auto store = Store::open(path);
-    BOOST_REQUIRE(store.ok());
-  }
-  // A version 6 store holding a delivery that was being processed.
-  sqlite3* db = nullptr;
-  sqlite3_open(path.c_str(), &db);
-  BOOST_REQUIRE(sqlite3_exec(db, "ALTER TABLE deliveries DROP COLUMN unended_starts; PRAGMA user_version=6; "
-                                 "INSERT INTO deliveries (id, event, digest, received_at, state, run_ids, workflows) "
-                                 "VALUES ('d1', 'push', 'ab', 1, 'started', '[\"r1\"]', '[\"a.toml\"]')",
+  BOOST_REQUIRE(sqlite3_exec(db, "DROP TABLE part_versions; DROP TABLE command_calls; DROP TABLE agent_checkpoints; "
+                                 "DROP TABLE agent_messages; ALTER TABLE steps DROP COLUMN result; PRAGMA user_version=2",
                              nullptr, nullptr, nullptr) == SQLITE_OK);
   sqlite3_close(db);
   auto store = Store::open(path);
   BOOST_REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.message()));
-  auto& s = **store;
-  auto unfinished = s.unfinished_deliveries();
-  BOOST_REQUIRE(unfinished.ok());
-  BOOST_REQUIRE(unfinished->size() == 1u);
-  BOOST_TEST((*unfinished)[0].unended_starts == 0);
-  // Each start is committed on its own; a clean stop zeroes the count.
-  BOOST_REQUIRE(s.count_delivery_start("d1").ok());
-  BOOST_REQUIRE(s.count_delivery_start("d1").ok());
-  BOOST_TEST((*s.unfinished_deliveries())[0].unended_starts == 2);
-  BOOST_REQUIRE(s.clear_delivery_starts("d1").ok());
-  BOOST_TEST((*s.unfinished_deliveries())[0].unended_starts == 0);
-  // Marked failed, it keeps its reason and leaves the queue for good.
-  BOOST_REQUIRE(s.count_delivery_start("d1").ok());
-  BOOST_REQUIRE(s.update_delivery("d1", "failed", "crashed twice").ok());
-  BOOST_TEST(s.unfinished_deliveries()->empty());
-  auto found = s.find_delivery("d1");
-  BOOST_REQUIRE(found.ok());
-  BOOST_REQUIRE(found->has_value());
-  BOOST_TEST((*found)->state == "failed");
-  BOOST_TEST((*found)->error == "crashed twice");
-  BOOST_TEST((*found)->unended_starts == 0);
+  BOOST_TEST((*store)->load_run("old")->status == "succeeded");
+  BOOST_TEST((*store)->load_steps("old")->at(0).attempt_list.at(0).output_tail == std::string("bin\0ary\n", 8));
 }
 
 BOOST_AUTO_TEST_CASE(an_unknown_run_id_is_named_in_the_error) {

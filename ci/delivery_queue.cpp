@@ -1,0 +1,179 @@
+// The delivery queue's tables and statements (SQLite dialect), through the
+// run store's StoreTables.
+#include "ci/delivery_queue.h"
+
+#include <nlohmann/json.hpp>
+
+#include "engine/store_tables.h"
+
+namespace hearth::ci {
+
+namespace {
+
+using engine::SqlRow;
+using engine::StoreTables;
+
+// Version 1 of the queue's own schema. Until the queue kept a schema of its
+// own, the engine's migrations made this table (engine schema 3, and 7 for
+// the crash counter): a database written then already has it, rows and all,
+// and is adopted as it is, the counter added where it is missing.
+Status create_or_adopt(StoreTables& t) {
+  auto columns = t.query("SELECT name FROM pragma_table_info('deliveries')", {}, "cannot read the deliveries table");
+  if (!columns) return columns.status();
+  if (columns->empty()) {
+    if (auto s = t.execute(R"sql(
+CREATE TABLE deliveries (
+  id             TEXT PRIMARY KEY,
+  event          TEXT NOT NULL,
+  action         TEXT NOT NULL DEFAULT '',
+  payload        TEXT NOT NULL DEFAULT '',
+  digest         TEXT NOT NULL,
+  received_at    INTEGER NOT NULL,
+  state          TEXT NOT NULL,
+  run_ids        TEXT NOT NULL DEFAULT '[]',
+  workflows      TEXT NOT NULL DEFAULT '[]',
+  error          TEXT NOT NULL DEFAULT '',
+  unended_starts INTEGER NOT NULL DEFAULT 0
+))sql",
+                           {}, "cannot create the delivery queue");
+        !s.ok())
+      return s;
+    if (auto s = t.execute("CREATE INDEX deliveries_by_state ON deliveries(state, received_at)", {},
+                           "cannot create the delivery queue");
+        !s.ok())
+      return s;
+    return t.execute("CREATE INDEX deliveries_by_digest ON deliveries(digest)", {}, "cannot create the delivery queue");
+  }
+  for (const auto& c : *columns)
+    if (c.text(0) == "unended_starts") return {};
+  return t.execute("ALTER TABLE deliveries ADD COLUMN unended_starts INTEGER NOT NULL DEFAULT 0", {},
+                   "cannot add the crash counter to the delivery queue");
+}
+
+constexpr StoreTables::Migration kMigrations[] = {create_or_adopt};
+
+std::string string_array(const std::vector<std::string>& v) {
+  return nlohmann::json(v).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::vector<std::string> strings_of(const std::string& text) {
+  std::vector<std::string> out;
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_array()) return out;
+  for (auto& e : j)
+    if (e.is_string()) out.push_back(e.get<std::string>());
+  return out;
+}
+
+// The columns every read names, in this order; a payload, when read, after them.
+#define HEARTH_DELIVERY_COLUMNS \
+  "id, event, action, digest, received_at, state, run_ids, workflows, error, unended_starts"
+
+DeliveryRecord delivery_of(SqlRow& row) {
+  DeliveryRecord d{row.take_text(0), row.take_text(1), row.take_text(2), row.take_text(10), row.take_text(3),
+                   row.integer(4),   row.take_text(5), {},               {},                row.take_text(8),
+                   static_cast<int>(row.integer(9))};
+  d.run_ids = strings_of(row.text(6));
+  d.workflows = strings_of(row.text(7));
+  return d;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<DeliveryQueue>> DeliveryQueue::open(engine::Store& store) {
+  StoreTables& t = store.tables();
+  if (t.dialect() != "sqlite")
+    return Error{"the delivery queue has no tables for a " + std::string(t.dialect()) + " store"};
+  if (auto s = t.migrate("deliveries", kMigrations); !s.ok()) return s.error();
+  return std::unique_ptr<DeliveryQueue>(new DeliveryQueue(store));
+}
+
+DeliveryQueue::~DeliveryQueue() { store_.forget(this); }
+
+Result<DeliveryQueue::Known> DeliveryQueue::look_up_now(const std::string& id, const std::string& digest) {
+  auto rows = tables_.query("SELECT " HEARTH_DELIVERY_COLUMNS " FROM deliveries WHERE id=?1", {id},
+                            "cannot read deliveries");
+  if (!rows) return rows.error();
+  if (!rows->empty()) return Known{delivery_of(rows->front()), std::nullopt};
+  rows = tables_.query("SELECT id FROM deliveries WHERE digest=?1 LIMIT 1", {digest}, "cannot read deliveries");
+  if (!rows) return rows.error();
+  if (rows->empty()) return Known{};
+  return Known{std::nullopt, rows->front().take_text(0)};
+}
+
+void DeliveryQueue::look_up(const std::string& id, const std::string& digest,
+                            std::function<void(Result<Known>)> done) {
+  done(look_up_now(id, digest));
+}
+
+Status DeliveryQueue::begin() { return store_.begin(); }
+void DeliveryQueue::rollback() { store_.rollback(); }
+
+Status DeliveryQueue::add(const DeliveryRecord& d) {
+  return tables_.execute(
+      "INSERT INTO deliveries (id, event, action, payload, digest, received_at, state, run_ids, workflows, error) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+      {d.id, d.event, d.action, d.payload, d.digest, d.received_at, d.state, string_array(d.run_ids),
+       string_array(d.workflows), d.error},
+      "cannot record the delivery");
+}
+
+Status DeliveryQueue::set_state(const std::string& id, const std::string& state, const std::string& error) {
+  return tables_.execute(
+      "UPDATE deliveries SET state=?1, error=?2, "
+      "unended_starts = CASE WHEN ?1 IN ('done', 'failed') THEN 0 ELSE unended_starts END WHERE id=?3",
+      {state, error, id}, "cannot update the delivery");
+}
+
+Status DeliveryQueue::clear_starts(const std::string& id) {
+  return tables_.execute("UPDATE deliveries SET unended_starts = 0 WHERE id=?1", {id}, "cannot update the delivery");
+}
+
+void DeliveryQueue::commit(std::function<void(const Status&)> done) {
+  if (auto s = store_.commit(); !s.ok()) return done(s);
+  store_.when_durable(this, std::move(done));
+}
+
+Result<std::optional<std::string>> DeliveryQueue::claim_now(const std::string& id) {
+  auto rows = tables_.query("UPDATE deliveries SET unended_starts = unended_starts + 1 WHERE id=?1 RETURNING payload",
+                            {id}, "cannot count the start of the delivery");
+  if (!rows) return rows.error();
+  if (rows->empty()) return std::optional<std::string>();
+  return std::optional<std::string>(rows->front().take_text(0));
+}
+
+void DeliveryQueue::claim(const std::string& id, std::function<void(Result<std::optional<std::string>>)> done) {
+  done(claim_now(id));
+}
+
+Result<DeliveryQueue::Leftovers> DeliveryQueue::leftovers() {
+  auto rows = tables_.query("SELECT " HEARTH_DELIVERY_COLUMNS
+                            " FROM deliveries WHERE state NOT IN ('done', 'failed') ORDER BY received_at, rowid",
+                            {}, "cannot list deliveries");
+  if (!rows) return rows.error();
+  Leftovers out;
+  for (auto& row : *rows) {
+    DeliveryRecord d = delivery_of(row);
+    if (d.run_ids.empty()) {
+      out.close.push_back(std::move(d));
+    } else if (d.unended_starts >= kMaxUnendedStarts) {
+      std::string why = "hearth serve ended " + std::to_string(d.unended_starts) +
+                        " times (crashed or was killed) while processing this delivery; it is not started again "
+                        "(hearth resume <run> continues its runs once the cause is found)";
+      out.quarantine.push_back({std::move(d), std::move(why)});
+    } else {
+      out.resume.push_back(std::move(d));
+    }
+  }
+  return out;
+}
+
+Result<std::optional<DeliveryRecord>> DeliveryQueue::find(const std::string& id) {
+  auto rows = tables_.query("SELECT " HEARTH_DELIVERY_COLUMNS ", payload FROM deliveries WHERE id=?1", {id},
+                            "cannot read deliveries");
+  if (!rows) return rows.error();
+  if (rows->empty()) return std::optional<DeliveryRecord>();
+  return std::optional<DeliveryRecord>(delivery_of(rows->front()));
+}
+
+}  // namespace hearth::ci

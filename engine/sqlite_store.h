@@ -1,0 +1,120 @@
+// The SQLite backend of the run store (private to engine/): one database per
+// project (.hearth/state.db), WAL mode; synchronous=FULL on its own, NORMAL
+// with its fsync on libuv's threadpool once attach()ed to a loop
+// (store_durable.cpp). Tables: runs, steps, attempts, events (store.cpp),
+// command_calls (store_calls.cpp), agent_checkpoints and agent_messages
+// (store_agent.cpp), part_versions (the schema versions of the parts that
+// keep tables here through StoreTables). The engine's schema version is
+// PRAGMA user_version; migrations run on open.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "engine/store.h"
+#include "engine/store_tables.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace hearth::engine {
+
+class SqliteStore final : public Store, private StoreTables {
+ public:
+  static Result<std::unique_ptr<Store>> open(const std::string& path, const char* vfs);
+  ~SqliteStore() override;
+
+  const std::string& path() const override { return path_; }
+  Status health() const override { return sticky_; }
+
+  Status begin() override;
+  Status commit() override;
+  void rollback() override;
+  Status insert_run(const RunRecord& run) override;
+  Status insert_step(const std::string& run_id, const StepRecord& step) override;
+  Status update_run(const std::string& run_id, const std::string& status, std::optional<int64_t> finished_at,
+                    const std::string& error) override;
+  Status update_step(const std::string& run_id, const StepRecord& step) override;
+  Status insert_attempt(const std::string& run_id, const AttemptRecord& a) override;
+  Status finish_attempt(const std::string& run_id, const AttemptRecord& a) override;
+  Status insert_event(const EventRecord& e) override;
+  Status set_lease(const std::string& run_id, const std::string& owner, int64_t heartbeat) override;
+  Status update_snapshot(const std::string& run_id, const std::string& path, const std::string& hash,
+                         const std::string& text) override;
+
+  Status insert_call(const std::string& run_id, const std::string& step_id, int attempt, const CallRecord& c) override;
+  Status finish_call(const std::string& run_id, const std::string& step_id, int attempt, const CallRecord& c) override;
+  Result<std::vector<CallRecord>> settle_unfinished_calls(const std::string& run_id, const std::string& step_id,
+                                                          int attempt, int64_t now) override;
+  Result<std::vector<CallRecord>> load_calls(const std::string& run_id) override;
+
+  Status save_checkpoint(const std::string& run_id, const std::string& step_id, int attempt, int turns,
+                         const nlohmann::json& state) override;
+  Status append_checkpoint(const std::string& run_id, const std::string& step_id, int attempt, int turns,
+                           const nlohmann::json& header, const nlohmann::json& messages, size_t first) override;
+  Result<size_t> checkpoint_messages(const std::string& run_id, const std::string& step_id, int attempt) override;
+  Result<std::optional<nlohmann::json>> load_checkpoint(const std::string& run_id, const std::string& step_id,
+                                                        int attempt) override;
+  Result<std::vector<Checkpoint>> load_checkpoints(const std::string& run_id) override;
+
+  Result<bool> run_exists(const std::string& run_id) override;
+  Result<std::vector<std::string>> interrupted_runs() override;
+  Result<std::vector<RunRecord>> list_runs(int limit, const std::string& workflow_filter) override;
+  Result<RunRecord> load_run(const std::string& run_id) override;
+  Result<std::vector<StepRecord>> load_steps(const std::string& run_id) override;
+  Result<int64_t> last_event_seq(const std::string& run_id) override;
+  Result<std::vector<EventRecord>> load_events(const std::string& run_id, int64_t after_seq) override;
+
+  StoreTables& tables() override { return *this; }
+
+  Status attach(uv_loop_s* loop) override;
+  void when_durable(const void* owner, std::function<void(const Status&)> fn) override;
+  void forget(const void* owner) override;
+  void detach() override;
+
+  int64_t commits() const override { return commits_; }
+  int64_t syncs() const override;
+  std::chrono::nanoseconds commit_time() const override { return commit_time_; }
+
+ private:
+  explicit SqliteStore(std::string path) : path_(std::move(path)) {}
+
+  // StoreTables (store_tables.cpp).
+  std::string_view dialect() const override { return "sqlite"; }
+  Status migrate(std::string_view part, std::span<const Migration> steps) override;
+  Status execute(const char* sql, std::initializer_list<SqlParam> params, const char* what) override;
+  Result<std::vector<SqlRow>> query(const char* sql, std::initializer_list<SqlParam> params,
+                                    const char* what) override;
+
+  Status exec(const char* sql);
+  Status migrate();
+  Result<nlohmann::json> assemble_checkpoint(const std::string& run_id, const std::string& step_id, int attempt,
+                                             nlohmann::json row);
+  sqlite3_stmt* prepare(const char* sql);  // cached; null after recording an error
+  Status step_done(sqlite3_stmt* st, const char* what);
+  /// The body of every write: prepares (cached) `sql`, binds `values` to
+  /// ?1..?N in order, steps it; sticky errors short-circuit (store_sql.h).
+  template <class... V>
+  Status write(const char* sql, const char* what, const V&... values);
+  /// The body of every read: prepares (cached) `sql`, binds `values`, calls
+  /// `row(st)` for each row; an Error naming `what` if stepping fails.
+  template <class Row, class... V>
+  Status rows(const char* sql, const char* what, Row&& row, const V&... values);
+  Status fail(const std::string& what);
+  Status fail_with(const std::string& message);  // sticky, without SQLite's last error
+
+  std::string path_;
+  sqlite3* db_ = nullptr;
+  std::vector<std::pair<const char*, sqlite3_stmt*>> statements_;
+  Status sticky_;
+  bool in_transaction_ = false;
+  int64_t commits_ = 0;
+  std::chrono::nanoseconds commit_time_{0};
+  std::chrono::steady_clock::time_point begun_;
+  struct Durability;
+  Durability* durability_ = nullptr;  // owned; outlives the store while an fsync runs
+  bool custom_vfs_ = false;
+};
+
+}  // namespace hearth::engine

@@ -1,0 +1,91 @@
+// The SQLite store's StoreTables: the tables of parts outside the engine,
+// versioned in part_versions, written in the store's own transactions.
+#include <sqlite3.h>
+
+#include "engine/store_sql.h"
+
+namespace hearth::engine {
+
+using namespace sql;
+
+const std::string& SqlRow::text(size_t i) const {
+  static const std::string kNone;
+  auto* s = i < columns.size() ? std::get_if<std::string>(&columns[i]) : nullptr;
+  return s ? *s : kNone;
+}
+
+int64_t SqlRow::integer(size_t i) const {
+  auto* n = i < columns.size() ? std::get_if<int64_t>(&columns[i]) : nullptr;
+  return n ? *n : 0;
+}
+
+std::string SqlRow::take_text(size_t i) {
+  auto* s = i < columns.size() ? std::get_if<std::string>(&columns[i]) : nullptr;
+  return s ? std::move(*s) : std::string();
+}
+
+namespace {
+
+SqlRow read_row(sqlite3_stmt* st) {
+  SqlRow row;
+  int n = sqlite3_column_count(st);
+  row.columns.reserve(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    switch (sqlite3_column_type(st, i)) {
+      case SQLITE_NULL: row.columns.emplace_back(std::monostate{}); break;
+      case SQLITE_INTEGER: row.columns.emplace_back(sqlite3_column_int64(st, i)); break;
+      case SQLITE_BLOB: row.columns.emplace_back(col_blob(st, i)); break;
+      default: row.columns.emplace_back(col_text(st, i)); break;
+    }
+  }
+  return row;
+}
+
+}  // namespace
+
+Status SqliteStore::execute(const char* sql, std::initializer_list<SqlParam> params, const char* what) {
+  return write(sql, what, params);
+}
+
+Result<std::vector<SqlRow>> SqliteStore::query(const char* sql, std::initializer_list<SqlParam> params,
+                                               const char* what) {
+  std::vector<SqlRow> out;
+  auto s = rows(sql, what, [&](sqlite3_stmt* st) { out.push_back(read_row(st)); }, params);
+  if (!s.ok()) return s.error();
+  // A write with RETURNING outside a transaction is a commit of its own.
+  if (!in_transaction_ && !sqlite3_stmt_readonly(prepare(sql))) ++commits_;
+  return out;
+}
+
+// One step per transaction, the version read inside it (BEGIN IMMEDIATE):
+// two processes opening the store at once do not both run a step.
+Status SqliteStore::migrate(std::string_view part, std::span<const Migration> steps) {
+  const std::string name(part);
+  const auto latest = static_cast<int64_t>(steps.size());
+  for (;;) {
+    if (auto s = begin(); !s.ok()) return s;
+    int64_t version = 0;
+    Status s = rows("SELECT version FROM part_versions WHERE part=?", "cannot read a schema version",
+                    [&](sqlite3_stmt* st) { version = sqlite3_column_int64(st, 0); }, name);
+    if (s.ok() && version > latest)
+      s = Error{"state database " + path_ + ": the tables of " + name + " have schema version " +
+                std::to_string(version) + ", newer than this hearth understands (" + std::to_string(latest) +
+                "): upgrade hearth"};
+    if (!s.ok() || version >= latest) {
+      rollback();
+      return s;
+    }
+    s = steps[static_cast<size_t>(version)](*this);
+    if (s.ok())
+      s = write("INSERT INTO part_versions (part, version) VALUES (?1, ?2) "
+                "ON CONFLICT (part) DO UPDATE SET version=excluded.version",
+                "cannot record a schema version", name, version + 1);
+    if (!s.ok()) {
+      rollback();
+      return s;
+    }
+    if (auto c = commit(); !c.ok()) return c;
+  }
+}
+
+}  // namespace hearth::engine
