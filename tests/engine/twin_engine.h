@@ -33,9 +33,14 @@ class TwinEngine {
     engine_->add_observer(&recorder);
   }
 
+  /// A run still active (the test failed half-way) is cancelled; should the
+  /// loop stay busy for 20 s of real time even so, it is left open: the
+  /// test has failed already, and hanging it would hide why.
   ~TwinEngine() {
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    BOOST_TEST(engine_->active_runs() == 0u, "a run is still active at the end of the test");
+    bool active = engine_->active_runs() > 0;
+    BOOST_TEST(!active, "a run is still active at the end of the test");
+    if (active) engine_->cancel_all("the test ended");
+    if (!drain(std::chrono::seconds(20))) return;
     engine_.reset();
     BOOST_TEST(uv_loop_close(&loop_) == 0);
   }
@@ -72,16 +77,7 @@ class TwinEngine {
   /// when that takes longer than `timeout` of real time (a timer that
   /// ignores the clock given to the engine keeps the loop busy).
   void settle(std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    uv_timer_t tick;  // wakes the loop to check the deadline; keeps nothing alive
-    uv_timer_init(&loop_, &tick);
-    uv_timer_start(&tick, [](uv_timer_t*) noexcept {}, 50, 50);
-    uv_unref(reinterpret_cast<uv_handle_t*>(&tick));
-    while (uv_loop_alive(&loop_) && std::chrono::steady_clock::now() < deadline) uv_run(&loop_, UV_RUN_ONCE);
-    bool idle = !uv_loop_alive(&loop_);
-    uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
-    uv_run(&loop_, UV_RUN_NOWAIT);
-    BOOST_REQUIRE_MESSAGE(idle, "the loop was still busy after " << timeout.count() << " ms of real time");
+    BOOST_REQUIRE_MESSAGE(drain(timeout), "the loop was still busy after " << timeout.count() << " ms of real time");
   }
 
   /// Runs the loop until `done()` holds (a process still runs meanwhile).
@@ -119,6 +115,21 @@ class TwinEngine {
   Recorder recorder;
 
  private:
+  // Runs the loop until it has nothing left to do; false when that takes
+  // longer than `timeout` of real time.
+  bool drain(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    uv_timer_t tick;  // wakes the loop to check the deadline; keeps nothing alive
+    uv_timer_init(&loop_, &tick);
+    uv_timer_start(&tick, [](uv_timer_t*) noexcept {}, 50, 50);
+    uv_unref(reinterpret_cast<uv_handle_t*>(&tick));
+    while (uv_loop_alive(&loop_) && std::chrono::steady_clock::now() < deadline) uv_run(&loop_, UV_RUN_ONCE);
+    bool idle = !uv_loop_alive(&loop_);
+    uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
+    uv_run(&loop_, UV_RUN_NOWAIT);
+    return idle;
+  }
+
   std::function<void(const hearth::RunResult&)> on_finished() {
     return [this](const hearth::RunResult& r) { outcome_ = r; };
   }
