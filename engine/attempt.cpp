@@ -16,6 +16,8 @@ namespace hearth::engine {
 
 Attempt::Attempt(Run& run, const workflows::Step& def, int number) : run_(run), def_(def), number_(number) {}
 
+int64_t Attempt::now_ms() const { return run_.now_ms(); }
+
 namespace {
 
 // A host-implemented command's handler as the broker calls it, after the
@@ -89,6 +91,7 @@ Status Attempt::prepare(const std::map<std::string, std::string>& base_env, nloh
   spec_.cwd = cwd.string();
   spec_.timeout = def_.timeout;
   spec_.kill_grace = run_.options().kill_grace;
+  spec_.clock = &run_.clock();
   return {};
 }
 
@@ -449,10 +452,6 @@ void Attempt::close_proxies() {
   });
 }
 
-void Attempt::stop_agent_timer() {
-  if (!agent_timer_) return;
-  uv_close(reinterpret_cast<uv_handle_t*>(std::exchange(agent_timer_, nullptr)),
-           [](uv_handle_t* h) noexcept { delete reinterpret_cast<uv_timer_t*>(h); });
-}
+void Attempt::stop_agent_timer() { agent_timer_.reset(); }
 
 }  // namespace hearth::engine

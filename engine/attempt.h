@@ -119,6 +119,8 @@ class Attempt {
   agent::HarnessCallbacks agent_callbacks();                  // attempt_agent.cpp
   void start_agent_timer();
   void fail_to_start(const Status& why);
+  // The run's clock (util/clock.h): hides the store's now_ms() here.
+  int64_t now_ms() const;
   // while it runs
   void on_output(std::string_view raw);
   void on_ended();
@@ -162,7 +164,7 @@ class Attempt {
   std::unique_ptr<SandboxBashSession> bash_;  // declared before harness_: outlives it
   std::unique_ptr<agent::Harness> harness_;
   std::optional<agent::AgentOutcome> agent_outcome_;
-  uv_timer_t* agent_timer_ = nullptr;  // the step's timeout; closes itself
+  std::unique_ptr<util::Timer> agent_timer_;  // the step's timeout, on the run's clock
   bool agent_timed_out_ = false;
   std::string spawn_error_;
   bool ended_ = false;

@@ -211,14 +211,11 @@ agent::HarnessCallbacks Attempt::agent_callbacks() {
 // The step's timeout: cancels the conversation; closed when it ends.
 void Attempt::start_agent_timer() {
   if (!def_.timeout) return;
-  agent_timer_ = new uv_timer_t;
-  uv_timer_init(run_.loop(), agent_timer_);
-  agent_timer_->data = this;
-  uv_timer_start(agent_timer_, [](uv_timer_t* t) noexcept {
-    auto* self = static_cast<Attempt*>(t->data);
-    self->agent_timed_out_ = true;
-    if (self->harness_) self->harness_->cancel();
-  }, static_cast<uint64_t>(def_.timeout->count()), 0);
+  agent_timer_ = run_.clock().timer([this] {
+    agent_timed_out_ = true;
+    if (harness_) harness_->cancel();
+  });
+  agent_timer_->start(*def_.timeout);
 }
 
 // The attempt's outcome from the agent's.

@@ -8,8 +8,8 @@
 
 namespace hearth::engine {
 
-Engine::Engine(uv_loop_t* loop, Store& store, sandbox::Sandbox& sandbox)
-    : loop_(loop), store_(store), sandbox_(sandbox) {
+Engine::Engine(uv_loop_t* loop, Store& store, sandbox::Sandbox& sandbox, util::Clock* clock)
+    : loop_(loop), store_(store), sandbox_(sandbox), loop_clock_(loop), clock_(clock ? clock : &loop_clock_) {
   // Commits' fsyncs leave the loop thread (store_durable.cpp). Should the
   // log not open, every commit keeps its own fsync: slower, as safe.
   (void)store_.attach(loop_);

@@ -32,6 +32,7 @@
 #include "engine/store.h"
 #include "hearth/engine.h"
 #include "sandbox/sandbox.h"
+#include "util/clock.h"
 #include "workflows/workflow.h"
 
 namespace hearth::engine {
@@ -70,10 +71,12 @@ struct ResumeOptions {
 /// engine and may be taken over.
 inline constexpr int64_t kLeaseStaleMs = 30000;
 
-/// Whether a live engine may still be running `run` (its lease is fresh and
-/// its owner, when on this host, still exists). A run recorded as running
-/// without a live lease was interrupted: `hearth resume` continues it.
-bool lease_alive(const RunRecord& run);
+/// Whether a live engine may still be running `run` at wall-clock time `now`
+/// (ms): its lease is fresh and its owner, when on this host, still exists.
+/// A run recorded as running without a live lease was interrupted: `hearth
+/// resume` continues it.
+bool lease_alive(const RunRecord& run, int64_t now);
+inline bool lease_alive(const RunRecord& run) { return lease_alive(run, now_ms()); }
 
 /// A model-facing tool implemented by the program embedding the engine
 /// (`[tools.<name>]`; hearth::Engine::register_tool checked its schema).
@@ -91,7 +94,10 @@ class Engine {
   /// handles live on `loop`. REQUIRES at destruction: no run is active
   /// (every on_finished has fired). A finished run's handles close on the
   /// loop afterwards; they do not touch the engine.
-  Engine(uv_loop_t* loop, Store& store, sandbox::Sandbox& sandbox);
+  /// `clock` is the time runs record and the timers of retries, leases and
+  /// step timeouts (util/clock.h); null: the system's time and libuv timers
+  /// on `loop`. When given, it must outlive the engine's runs.
+  Engine(uv_loop_t* loop, Store& store, sandbox::Sandbox& sandbox, util::Clock* clock = nullptr);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -145,6 +151,7 @@ class Engine {
   // ---- what a run uses of its engine (run.h) ----
   uv_loop_t* loop() const { return loop_; }
   Store& store() const { return store_; }
+  util::Clock& clock() const { return *clock_; }
   /// The backend given to the constructor.
   sandbox::Sandbox& default_sandbox() const { return sandbox_; }
   /// The backend added for `kind`, or null.
@@ -166,6 +173,8 @@ class Engine {
   uv_loop_t* loop_;
   Store& store_;
   sandbox::Sandbox& sandbox_;
+  util::LoopClock loop_clock_;  // the default clock
+  util::Clock* clock_;
   std::map<std::string, sandbox::Sandbox*> sandboxes_;  // by kind, besides sandbox_
   std::string shim_path_;
   std::vector<Observer*> observers_;

@@ -43,9 +43,9 @@ std::set<std::string> dependents_closure(const workflows::Workflow& wf, const st
 }  // namespace
 
 // Whether the engine named by a run's lease ("pid@host") may still be running it.
-bool lease_alive(const RunRecord& run) {
+bool lease_alive(const RunRecord& run, int64_t now) {
   if (run.lease_owner.empty()) return false;
-  if (now_ms() - run.lease_heartbeat >= kLeaseStaleMs) return false;
+  if (now - run.lease_heartbeat >= kLeaseStaleMs) return false;
   auto at = run.lease_owner.find('@');
   if (at == std::string::npos || run.lease_owner.substr(at + 1) != host_name()) return true;  // fresh, elsewhere
   pid_t pid = static_cast<pid_t>(std::atoi(run.lease_owner.substr(0, at).c_str()));
@@ -70,7 +70,7 @@ Status Run::adopt_in_transaction(const ResumeOptions& ropts) {
   Store& store = engine_.store();
   auto run = store.load_run(id());
   if (!run) return run.error();
-  if (run->lease_owner != lease_owner() && lease_alive(*run)) {
+  if (run->lease_owner != lease_owner() && lease_alive(*run, now_ms())) {
     return Error{"run " + id() + " is being run by " + run->lease_owner + " (last heartbeat " +
                  std::to_string((now_ms() - run->lease_heartbeat) / 1000) + "s ago); wait for it, or stop it first"};
   }

@@ -124,7 +124,7 @@ Status Run::commit_and_go(Status s) {
     pending_events_.clear();
     return s;
   }
-  uv_timer_start(&heartbeat_, &Run::on_heartbeat, kHeartbeatMs, kHeartbeatMs);
+  heartbeat_->start(std::chrono::milliseconds(kHeartbeatMs), std::chrono::milliseconds(kHeartbeatMs));
   after_durable([this](const Status& synced) {
     if (!synced.ok()) return fail_fatally(synced);
     schedule();
@@ -144,16 +144,15 @@ void Run::after_durable(std::function<void(const Status&)> then) {
   pending_events_.clear();
 }
 
-void Run::on_heartbeat(uv_timer_t* t) noexcept {
-  auto* self = static_cast<Run*>(t->data);
-  if (self->finishing_ || !self->fatal_.ok()) return;
-  Store& store = self->engine_.store();
+void Run::heartbeat() {
+  if (finishing_ || !fatal_.ok()) return;
+  Store& store = engine_.store();
   Status s = store.begin();
-  if (s.ok()) s = store.set_lease(self->id(), lease_owner(), now_ms());
+  if (s.ok()) s = store.set_lease(id(), lease_owner(), now_ms());
   if (s.ok()) s = store.commit();
   if (!s.ok()) {
     store.rollback();
-    self->fail_fatally(s);
+    fail_fatally(s);  // may close the Run: nothing after it
   }
 }
 
@@ -299,11 +298,10 @@ void Run::arm_retry_timer() {
     if (st.rec.status == "waiting" && st.rec.retry_at && (!earliest || *st.rec.retry_at < *earliest))
       earliest = st.rec.retry_at;
   if (!earliest) {
-    uv_timer_stop(&retry_timer_);
+    retry_timer_->stop();
     return;
   }
-  int64_t wait = std::max<int64_t>(0, *earliest - now_ms());
-  uv_timer_start(&retry_timer_, &Run::on_retry_timer, static_cast<uint64_t>(wait), 0);
+  retry_timer_->start(std::chrono::milliseconds(std::max<int64_t>(0, *earliest - now_ms())));
 }
 
 Status Run::decide_steps(std::vector<size_t>& to_spawn) {
@@ -535,12 +533,10 @@ void Run::finish_with(RunStatus status, const std::string& error) {
 void Run::close() {
   closed_ = true;
   engine_.store().forget(this);
-  for (auto* h : handles()) {
-    uv_close(h, [](uv_handle_t* handle) noexcept {
-      auto* self = static_cast<Run*>(handle->data);
-      if (++self->closed_handles_ == 3) delete self;
-    });
-  }
+  retry_timer_.reset();
+  heartbeat_.reset();
+  uv_close(reinterpret_cast<uv_handle_t*>(&idle_),
+           [](uv_handle_t* handle) noexcept { delete static_cast<Run*>(handle->data); });
 }
 
 }  // namespace hearth::engine

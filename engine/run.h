@@ -1,10 +1,11 @@
-// Private to engine/: one live run. A Run owns three libuv handles (a pass
-// scheduler, a retry timer, a lease heartbeat) and deletes itself once they
-// have closed (close()). The Engine holds a non-owning pointer from start()
-// or resume() until finished(). A Run schedules: its passes record the
-// outcomes of ended attempts, decide ready steps and finish the run
-// (run.cpp); each step's attempt is an Attempt (attempt.h), which the Run
-// prepares, records as started, starts, and records once it has ended.
+// Private to engine/: one live run. A Run owns a libuv handle (the pass
+// scheduler) and two timers of the engine's clock (retries, the lease
+// heartbeat), and deletes itself once the handle has closed (close()). The
+// Engine holds a non-owning pointer from start() or resume() until
+// finished(). A Run schedules: its passes record the outcomes of ended
+// attempts, decide ready steps and finish the run (run.cpp); each step's
+// attempt is an Attempt (attempt.h), which the Run prepares, records as
+// started, starts, and records once it has ended.
 // Taking over a recorded run is in resume.cpp.
 #pragma once
 
@@ -67,9 +68,9 @@ class Run {
   Run(Engine& engine, const workflows::Workflow& wf, RunOptions opts, std::function<void(const RunResult&)> done)
       : engine_(engine), wf_(wf), opts_(std::move(opts)), done_(std::move(done)) {
     uv_idle_init(engine_.loop(), &idle_);
-    uv_timer_init(engine_.loop(), &retry_timer_);
-    uv_timer_init(engine_.loop(), &heartbeat_);
-    for (auto* h : handles()) h->data = this;
+    idle_.data = this;
+    retry_timer_ = engine_.clock().timer([this] { schedule(); });
+    heartbeat_ = engine_.clock().timer([this] { heartbeat(); });
     for (size_t i = 0; i < wf_.steps.size(); ++i) {
       StepState s;
       s.def = &wf_.steps[i];
@@ -104,6 +105,10 @@ class Run {
   // ---- what an attempt uses of its run (attempt.h) ----
   uv_loop_t* loop() const { return engine_.loop(); }
   Store& store() const { return engine_.store(); }
+  util::Clock& clock() const { return engine_.clock(); }
+  // The time this run records and compares (retry_at, leases, events),
+  // from the engine's clock; it hides the store's now_ms() in Run's code.
+  int64_t now_ms() const { return engine_.clock().now_ms(); }
   sandbox::Sandbox& sandbox() const { return *sandbox_; }
   bool isolated() const { return sandbox_ && sandbox_->kind() != "local"; }
   const workflows::Workflow& workflow() const { return wf_; }
@@ -151,11 +156,6 @@ class Run {
   Status save_checkpoint(const std::string& step, int attempt, const nlohmann::json& state);
 
  private:
-  std::vector<uv_handle_t*> handles() {
-    return {reinterpret_cast<uv_handle_t*>(&idle_), reinterpret_cast<uv_handle_t*>(&retry_timer_),
-            reinterpret_cast<uv_handle_t*>(&heartbeat_)};
-  }
-
   static std::string lease_owner() {
     char host[256] = {0};
     gethostname(host, sizeof host - 1);
@@ -187,9 +187,7 @@ class Run {
 
   // The lease says the run is alive; a stopped heartbeat lets another
   // process take it over (resume.cpp).
-  static void on_heartbeat(uv_timer_t* t) noexcept;
-
-  static void on_retry_timer(uv_timer_t* t) noexcept { static_cast<Run*>(t->data)->schedule(); }
+  void heartbeat();
 
   std::vector<size_t> reads_of(const workflows::Step& def) const;
 
@@ -302,10 +300,10 @@ class Run {
   std::string cancel_reason_;
   Status fatal_;
   std::chrono::steady_clock::time_point started_;
-  uv_idle_t idle_{};            // schedules passes
-  uv_timer_t retry_timer_{};    // wakes waiting retries
-  uv_timer_t heartbeat_{};      // renews the lease
-  int closed_handles_ = 0;      // the Run deletes itself when all three have closed
+  uv_idle_t idle_{};            // schedules passes; the Run is deleted when it has closed
+  // Timers of the engine's clock; they call back into the Run until close().
+  std::unique_ptr<util::Timer> retry_timer_;  // wakes waiting retries
+  std::unique_ptr<util::Timer> heartbeat_;    // renews the lease
 };
 
 }  // namespace hearth::engine

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "sandbox/jail.h"
+#include "util/clock.h"
 #include "util/status.h"
 
 namespace hearth::sandbox {
@@ -81,6 +82,9 @@ struct ExecSpec {
   /// kill_grace) when it runs longer than this.
   std::optional<std::chrono::milliseconds> timeout;
   std::chrono::milliseconds kill_grace{2000};
+  /// Runs the timeout and the kill grace; null: libuv timers on the loop
+  /// given to spawn (util::LoopClock). Must outlive the command.
+  util::Clock* clock = nullptr;
 };
 
 struct ExitInfo {

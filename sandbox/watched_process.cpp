@@ -19,7 +19,9 @@ WatchedProcess::WatchedProcess(uv_loop_t* loop, ExecCallbacks cb, const ExecSpec
       signaller_(std::move(signaller)),
       grace_(spec.kill_grace),
       timeout_(spec.timeout),
-      cap_(target == Target::process_group ? UINT64_MAX : spec.isolation.output_cap_bytes) {}
+      cap_(target == Target::process_group ? UINT64_MAX : spec.isolation.output_cap_bytes),
+      loop_clock_(loop),
+      clock_(spec.clock ? *spec.clock : loop_clock_) {}
 
 void WatchedProcess::start_output(int out_fd) {
   uv_pipe_init(loop_, &pipe_, 0);
@@ -29,21 +31,18 @@ void WatchedProcess::start_output(int out_fd) {
   uv_read_start(reinterpret_cast<uv_stream_t*>(&pipe_), &WatchedProcess::on_alloc, &WatchedProcess::on_read);
 }
 
+// The timers' callbacks may run until close_all() destroys the timers,
+// which happens before this object is deleted.
 void WatchedProcess::start_timeout() {
   if (!timeout_) return;
-  uv_timer_init(loop_, &timeout_timer_);
-  timeout_timer_.data = this;
-  ++open_handles_;
-  uv_timer_start(&timeout_timer_, &WatchedProcess::on_timeout, static_cast<uint64_t>(timeout_->count()), 0);
+  timeout_timer_ = clock_.timer([this] { on_timeout(); });
+  timeout_timer_->start(*timeout_);
 }
 
 void WatchedProcess::start_grace_timer() {
-  if (grace_timer_active_) return;
-  uv_timer_init(loop_, &grace_timer_);
-  grace_timer_.data = this;
-  ++open_handles_;
-  grace_timer_active_ = true;
-  uv_timer_start(&grace_timer_, &WatchedProcess::on_grace, static_cast<uint64_t>(grace_.count()), 0);
+  if (grace_timer_) return;
+  grace_timer_ = clock_.timer([this] { on_grace(); });
+  grace_timer_->start(grace_);
 }
 
 void WatchedProcess::watch_output(int out_fd, std::chrono::steady_clock::time_point started) {
@@ -110,26 +109,24 @@ void WatchedProcess::terminate() {
   start_grace_timer();
 }
 
-void WatchedProcess::on_timeout(uv_timer_t* t) noexcept {
-  auto* self = static_cast<WatchedProcess*>(t->data);
-  if (self->exited_) return;
-  self->timed_out_ = true;
-  self->terminate();
+void WatchedProcess::on_timeout() {
+  if (exited_) return;
+  timed_out_ = true;
+  terminate();
 }
 
-void WatchedProcess::on_grace(uv_timer_t* t) noexcept {
-  auto* self = static_cast<WatchedProcess*>(t->data);
-  if (!self->exited_) {
-    self->signal(SIGKILL);
-  } else if (!self->eof_ && self->target_ == Target::remote) {
+void WatchedProcess::on_grace() {
+  if (!exited_) {
+    signal(SIGKILL);
+  } else if (!eof_ && target_ == Target::remote) {
     // A remote command's exit came, but a process that left its process
     // group still holds the output open: stop waiting for it.
     static constexpr char kNote[] =
         "\n[hearth: a background process of the command still holds its output open; the rest is not shown]\n";
-    if (self->cb_.on_output) self->cb_.on_output(std::string_view(kNote, sizeof kNote - 1));
-    self->eof_ = true;
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&self->pipe_));
-    self->maybe_finish();
+    if (cb_.on_output) cb_.on_output(std::string_view(kNote, sizeof kNote - 1));
+    eof_ = true;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&pipe_));
+    maybe_finish();  // may destroy this timer: nothing after it
   }
 }
 
@@ -197,8 +194,8 @@ void WatchedProcess::maybe_finish() {
 void WatchedProcess::close_all() {
   if (pidfd_ >= 0) uv_close(reinterpret_cast<uv_handle_t*>(&exit_poll_), &WatchedProcess::on_closed);
   uv_close(reinterpret_cast<uv_handle_t*>(&pipe_), &WatchedProcess::on_closed);
-  if (timeout_) uv_close(reinterpret_cast<uv_handle_t*>(&timeout_timer_), &WatchedProcess::on_closed);
-  if (grace_timer_active_) uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_), &WatchedProcess::on_closed);
+  timeout_timer_.reset();
+  grace_timer_.reset();
 }
 
 void WatchedProcess::on_closed(uv_handle_t* h) noexcept {

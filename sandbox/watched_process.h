@@ -1,13 +1,15 @@
 // Private to sandbox/: a started child watched on the loop. Shared by the
 // backends: the exit through a pidfd (no SIGCHLD handler, no race with
 // libuv's reaping), output through one pipe (stdout and stderr in order),
-// the timeout, the kill grace and the output cap.
+// the timeout, the kill grace (both on the spec's clock, util/clock.h) and
+// the output cap.
 #pragma once
 
 #include <uv.h>
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -59,8 +61,8 @@ class WatchedProcess final : public Process {
   void start_timeout();
   void start_grace_timer();
 
-  static void on_timeout(uv_timer_t* t) noexcept;
-  static void on_grace(uv_timer_t* t) noexcept;
+  void on_timeout();
+  void on_grace();
   static void on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) noexcept;
   static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcept;
   static void on_exit(uv_poll_t* h, int, int) noexcept;
@@ -78,9 +80,12 @@ class WatchedProcess final : public Process {
   uv_poll_t exit_poll_{};     // readable when the child exits
   int pidfd_ = -1;
   uv_pipe_t pipe_{};
-  uv_timer_t timeout_timer_{};
-  uv_timer_t grace_timer_{};
-  bool grace_timer_active_ = false;
+  // The timers come from the spec's clock, else from the loop's; they close
+  // their own handles, so they are not counted in open_handles_.
+  util::LoopClock loop_clock_;
+  util::Clock& clock_;
+  std::unique_ptr<util::Timer> timeout_timer_;
+  std::unique_ptr<util::Timer> grace_timer_;
   int open_handles_ = 0;      // the object deletes itself when the last closes
   int pid_ = 0;
   bool exited_ = false, eof_ = false, reported_ = false, timed_out_ = false, killed_ = false;
