@@ -235,14 +235,13 @@ struct CiJob {
                                " was found (is the state directory cached?); starting it over");
     auto payload = ci::run_payload(env.event_name, event, wf.inputs);
     if (!payload) return fail(kExitUsage, error_line(c.rel, "invalid payload", payload.message())), std::nullopt;
-    engine::RunOptions opts;
+    StartOptions opts;
     opts.run_id = id.empty() ? engine::new_run_id() : id;
     opts.repo = repo;
-    opts.payload = std::move(*payload);
     opts.jobs = args.jobs;
     opts.model = absolute_model_spec(settings.model);
     reporter.add_run(opts.run_id, wf, c.rel);
-    auto started = session.engine().start(wf, opts, session.on_finished());
+    auto started = session.engine().start(wf, std::move(*payload), std::move(opts), session.on_finished());
     if (!started) return fail(kExitUsage, error_line(c.rel, "run not started", wf.name + ": " + started.message())), std::nullopt;
     return Launched{*started};
   }
@@ -256,9 +255,9 @@ struct CiJob {
     // Annotations point at the lines of the snapshot the run resumes with.
     auto snapshot = run ? workflows::load_workflow_text(run->workflow_text, run->workflow_path) : workflows::LoadResult{};
     reporter.add_run(id, snapshot.ok() ? *snapshot.workflow : *c.workflow, c.rel);
-    engine::ResumeOptions opts;
+    ResumeOptions opts;
     opts.jobs = args.jobs;
-    auto resumed = session.engine().resume(id, opts, session.on_finished());
+    auto resumed = session.engine().resume(id, opts, nullptr, session.on_finished());
     if (!resumed) return fail(kExitRunFailed, error_line(resumed.message())), std::nullopt;
     return Launched{id, true, false};
   }

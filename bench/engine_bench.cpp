@@ -438,7 +438,7 @@ RunFigures run_once(const workflows::Workflow& wf, const std::string& base, int 
   int finished = 0;
   {
     engine::Engine eng(&loop, **store, *sb);
-    engine::RunOptions opts;
+    hearth::StartOptions opts;
     opts.repo = dir.path.string();
     opts.jobs = jobs;
     int64_t commits0 = (*store)->commits();
@@ -447,7 +447,7 @@ RunFigures run_once(const workflows::Workflow& wf, const std::string& base, int 
     CpuTimes cpu0 = cpu_now();
     f.rss_start = rss_mib();
     auto t = Clock::now();
-    auto id = eng.start(wf, opts, [&](const hearth::RunResult& o) {
+    auto id = eng.start(wf, nlohmann::json::object(), opts, [&](const hearth::RunResult& o) {
       outcome = o;
       ++finished;
       f.rss_end = rss_mib();

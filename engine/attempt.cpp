@@ -88,7 +88,7 @@ Status Attempt::prepare(const std::map<std::string, std::string>& base_env, nloh
   for (auto& [k, v] : env) spec_.env.push_back(k + "=" + v);
   spec_.cwd = cwd.string();
   spec_.timeout = def_.timeout;
-  spec_.kill_grace = run_.options().kill_grace;
+  spec_.kill_grace = run_.kill_grace();
   return {};
 }
 
@@ -237,7 +237,7 @@ Status Attempt::prepare_jail(commands::BrokerOptions& options) {
 Status Attempt::start_broker() {
   if (!grants_) return {};
   commands::BrokerOptions options = grants_->broker;
-  options.kill_grace = run_.options().kill_grace;
+  options.kill_grace = run_.kill_grace();
   if (auto s = prepare_jail(options); !s.ok()) return s;
   Run* run = &run_;
   std::weak_ptr<bool> alive = run_.alive();

@@ -53,11 +53,11 @@ bool lease_alive(const RunRecord& run) {
 }
 
 
-Status Run::adopt(const ResumeOptions& ropts) {
+Status Run::adopt(const std::vector<std::string>& from, bool replaced) {
   Store& store = engine_.store();
   if (auto s = choose_sandbox(); !s.ok()) return s;
   if (auto s = store.begin(); !s.ok()) return s;
-  Status s = adopt_in_transaction(ropts);
+  Status s = adopt_in_transaction(from, replaced);
   if (!s.ok()) {
     store.rollback();
     pending_events_.clear();
@@ -66,7 +66,7 @@ Status Run::adopt(const ResumeOptions& ropts) {
   return commit_and_go(s);
 }
 
-Status Run::adopt_in_transaction(const ResumeOptions& ropts) {
+Status Run::adopt_in_transaction(const std::vector<std::string>& from, bool replaced) {
   Store& store = engine_.store();
   auto run = store.load_run(id());
   if (!run) return run.error();
@@ -82,14 +82,14 @@ Status Run::adopt_in_transaction(const ResumeOptions& ropts) {
   payload_ = run->payload;
   if (auto s = render_env(); !s.ok()) return s;
 
-  for (auto& f : ropts.from) {
+  for (auto& f : from) {
     if (!index_.count(f)) {
       std::vector<std::string> ids;
       for (auto& st : wf_.steps) ids.push_back(st.id);
       return Error{"--from: no step '" + f + "' in workflow " + wf_.name + workflows::did_you_mean(f, ids)};
     }
   }
-  std::set<std::string> rerun = dependents_closure(wf_, ropts.from);
+  std::set<std::string> rerun = dependents_closure(wf_, from);
   bool rerun_unsuccessful = run->status == "failed" || run->status == "cancelled";
   auto keeps_outcome = [&](const StepRecord& r) {
     if (rerun.count(r.id)) return false;
@@ -98,7 +98,7 @@ Status Run::adopt_in_transaction(const ResumeOptions& ropts) {
   };
 
   std::optional<workflows::Workflow> snapshot;
-  if (ropts.current) {
+  if (replaced) {
     auto loaded = workflows::load_workflow_text(run->workflow_text, run->workflow_path);
     if (!loaded.ok()) return Error{"the run's workflow snapshot no longer loads: " + loaded.errors.front()};
     snapshot = std::move(*loaded.workflow);
@@ -133,7 +133,7 @@ Status Run::adopt_in_transaction(const ResumeOptions& ropts) {
     else if (!keeps_outcome(st.rec) && st.rec.status != "pending" && st.rec.status != "waiting") reset.push_back(st.rec.id);
   }
   if (auto s = event(event_type::run_resumed, "",
-                     {{"workflow_hash", wf_.hash}, {"from", ropts.from}, {"reset", reset}, {"interrupted", interrupted}});
+                     {{"workflow_hash", wf_.hash}, {"from", from}, {"reset", reset}, {"interrupted", interrupted}});
       !s.ok())
     return s;
   auto listed = [](const std::vector<std::string>& v, const std::string& id) {
@@ -151,7 +151,7 @@ Status Run::adopt_in_transaction(const ResumeOptions& ropts) {
     }
     if (!s.ok()) return s;
   }
-  if (ropts.current) {
+  if (replaced) {
     if (auto s = store.update_snapshot(id(), wf_.path, wf_.hash, wf_.text); !s.ok()) return s;
   }
   if (auto s = store.update_run(id(), "running", std::nullopt, ""); !s.ok()) return s;
@@ -238,7 +238,7 @@ Status Run::interrupt(StepState& st) {
   return event(event_type::step_failed, st.rec.id, {{"attempt", last.number}, {"reason", "interrupted"}, {"message", st.rec.reason}});
 }
 
-Result<std::string> Engine::resume(const std::string& run_id, ResumeOptions ropts,
+Result<std::string> Engine::resume(const std::string& run_id, ResumeOptions ropts, const workflows::Workflow* current,
                                    std::function<void(const RunResult&)> on_finished) {
   if (runs_.count(run_id)) return Error{"run " + run_id + " is already running in this engine"};
   auto run = store_.load_run(run_id);
@@ -246,25 +246,21 @@ Result<std::string> Engine::resume(const std::string& run_id, ResumeOptions ropt
   if (run->status == "succeeded" && ropts.from.empty())
     return Error{"run " + run_id + " already succeeded: nothing to resume (re-run steps with --from STEP)"};
   workflows::Workflow wf;
-  if (ropts.current) {
-    wf = *ropts.current;
+  if (current) {
+    wf = *current;
   } else {
     auto loaded = workflows::load_workflow_text(run->workflow_text, run->workflow_path);
     if (!loaded.ok()) return Error{"the workflow snapshot of run " + run_id + " does not load: " + loaded.errors.front()};
     wf = std::move(*loaded.workflow);
   }
   if (auto s = check_host_parts(wf); !s.ok()) return s.error();
-  RunOptions opts;
+  StartOptions opts;
   opts.run_id = run_id;
   opts.repo = run->repo;
-  opts.jobs = ropts.jobs;
-  opts.kill_grace = ropts.kill_grace;
+  opts.jobs = ropts.jobs ? ropts.jobs : defaults_.jobs;
   opts.model = ropts.model;
-  opts.scratch_dir = ropts.scratch_dir.empty()
-                         ? (std::filesystem::path(store_.path()).parent_path() / "tmp").string()
-                         : ropts.scratch_dir;
-  auto* r = new Run(*this, wf, opts, std::move(on_finished));
-  if (auto s = r->adopt(ropts); !s.ok()) {
+  auto* r = new Run(*this, wf, std::move(opts), std::move(on_finished));
+  if (auto s = r->adopt(ropts.from, current != nullptr); !s.ok()) {
     r->discard();
     return s.error();
   }

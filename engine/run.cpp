@@ -38,14 +38,14 @@ Status Run::choose_sandbox() {
 std::string Run::workspace_dir() const {
   if (wf_.sandbox.workspace != "repo") {
     // Per run, beside the scratch directories; kept across steps and resume.
-    return (std::filesystem::path(opts_.scratch_dir).parent_path() / "workspaces" / id()).string();
+    return (std::filesystem::path(engine_.scratch_root()).parent_path() / "workspaces" / id()).string();
   }
   return opts_.repo;
 }
 
 std::optional<std::string> Run::hidden_state_dir() const {
   std::error_code ec;
-  auto state = std::filesystem::weakly_canonical(std::filesystem::path(opts_.scratch_dir).parent_path(), ec);
+  auto state = std::filesystem::weakly_canonical(std::filesystem::path(engine_.scratch_root()).parent_path(), ec);
   auto ws = std::filesystem::weakly_canonical(workspace_->path, ec);
   auto rel = state.lexically_relative(ws);
   if (!ec && !rel.empty() && *rel.begin() != ".." && rel != ".") return rel.string();

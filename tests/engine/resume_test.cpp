@@ -11,7 +11,6 @@
 #include "tests/engine/faulty_vfs.h"
 #include "tests/engine/fixture.h"
 
-using hearth::engine::ResumeOptions;
 using hearth::RunStatus;
 using namespace hearth::testing;
 

@@ -110,10 +110,10 @@ bool finishes_in_a_child(const TempRepo& repo, const std::string& run_id) {
     if (!isolated.ok()) _exit(4);
     hearth::engine::Engine engine(&loop, **store, *local);
     engine.add_sandbox(**isolated);
-    hearth::engine::RunOptions opts;
+    hearth::StartOptions opts;
     opts.run_id = run_id;
     opts.repo = repo.root().string();
-    if (!engine.start(wf, opts, [](const hearth::RunResult&) {}).ok()) _exit(5);
+    if (!engine.start(wf, nlohmann::json::object(), opts, [](const hearth::RunResult&) {}).ok()) _exit(5);
     uv_run(&loop, UV_RUN_DEFAULT);
     _exit(0);
   }
@@ -222,9 +222,9 @@ hearth::RunResult run_with_state_at(const TempRepo& repo, const std::string& rel
   {
     hearth::engine::Engine engine(&loop, **store, *local);
     engine.add_sandbox(**isolated);
-    hearth::engine::RunOptions opts;
+    hearth::StartOptions opts;
     opts.repo = repo.root().string();
-    auto id = engine.start(*loaded.workflow, opts, [&](const hearth::RunResult& o) { outcome = o; });
+    auto id = engine.start(*loaded.workflow, nlohmann::json::object(), opts, [&](const hearth::RunResult& o) { outcome = o; });
     BOOST_REQUIRE_MESSAGE(id.ok(), (id.ok() ? "" : id.message()));
     uv_run(&loop, UV_RUN_DEFAULT);
   }
