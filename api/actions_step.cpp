@@ -151,8 +151,8 @@ bool selected_by(const std::string& pattern, const Candidate& c) {
 std::string overall(const std::vector<ci::RunReport>& reports) {
   std::string status = "succeeded";
   for (auto& r : reports) {
-    if (r.run.status == "failed") return "failed";
-    if (r.run.status != "succeeded") status = r.run.status;
+    if (r.run.status == RunStatus::failed) return "failed";
+    if (r.run.status != RunStatus::succeeded) status = to_string(r.run.status);
   }
   return status;
 }
@@ -248,7 +248,7 @@ struct CiJob {
 
   std::optional<Launched> continue_run(const Candidate& c, const std::string& id) {
     auto run = store.load_run(id);
-    if (run && run->status == "succeeded") {
+    if (run && run->status == RunStatus::succeeded) {
       std::cout << "run " << id << " (" << c.workflow->name << ") already succeeded in an earlier attempt; nothing to do\n";
       return Launched{id, false, true};
     }

@@ -35,7 +35,7 @@ RunInfo public_run(const engine::RunRecord& r) {
   out.workflow = r.workflow;
   out.workflow_hash = r.workflow_hash;
   out.status = r.status;
-  out.interrupted = r.status == "running" && !engine::lease_alive(r);
+  out.interrupted = r.status == RunStatus::running && !engine::lease_alive(r);
   out.created_at_ms = r.created_at;
   out.finished_at_ms = r.finished_at;
   out.error = r.error;

@@ -208,7 +208,7 @@ void Server::end_leftovers(const engine::DeliveryRecord& d) {
     auto steps = store_.load_steps(run);
     if (!steps) continue;  // never started
     for (const auto& st : *steps)
-      if (st.status == "running") engine::kill_leftovers(run, st.id);
+      if (st.status == StepStatus::running) engine::kill_leftovers(run, st.id);
   }
 }
 
@@ -248,7 +248,7 @@ void Server::start_run(const QueuedRun& q) {
   auto existing = store_.load_run(q.run_id);
   if (existing) {
     // Started before a crash or a shutdown: finished runs count as done.
-    if (existing->status == "succeeded" || existing->status == "failed") return run_done(q, "", false);
+    if (existing->status == RunStatus::succeeded || existing->status == RunStatus::failed) return run_done(q, "", false);
     hearth::ResumeOptions ro;
     ro.jobs = opts_.step_jobs;
     auto resumed = engine_.resume(q.run_id, ro, nullptr, on_finished);

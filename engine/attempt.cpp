@@ -376,7 +376,7 @@ void Attempt::script_outcome(AttemptOutcome& o) {
   a.signal = exit_.term_signal;
   if (exit_.killed) {
     a.reason = "cancelled";
-    o.status = "cancelled";
+    o.status = StepStatus::cancelled;
     o.message = run_.cancel_reason();
     return;
   }
@@ -397,7 +397,7 @@ void Attempt::script_outcome(AttemptOutcome& o) {
     for (auto& [k, v] : outputs->items())
       if (v.is_string()) v = secrets->redact(v.get<std::string>());
   o.outputs = std::move(*outputs);
-  if (exit_.exit_status == 0) o.status = "succeeded";
+  if (exit_.exit_status == 0) o.status = StepStatus::succeeded;
   else o.message = "exited with code " + std::to_string(exit_.exit_status);
 }
 

@@ -90,10 +90,10 @@ Status Run::adopt_in_transaction(const std::vector<std::string>& from, bool repl
     }
   }
   std::set<std::string> rerun = dependents_closure(wf_, from);
-  bool rerun_unsuccessful = run->status == "failed" || run->status == "cancelled";
+  bool rerun_unsuccessful = run->status == RunStatus::failed || run->status == RunStatus::cancelled;
   auto keeps_outcome = [&](const StepRecord& r) {
     if (rerun.count(r.id)) return false;
-    if (r.status == "succeeded") return true;
+    if (r.status == StepStatus::succeeded) return true;
     return !rerun_unsuccessful && terminal(r.status);
   };
 
@@ -113,7 +113,7 @@ Status Run::adopt_in_transaction(const std::vector<std::string>& from, bool repl
     if (snapshot && keeps_outcome(r)) {
       int j = snapshot->step_index(r.id);
       if (j < 0 || snapshot->steps[static_cast<size_t>(j)].definition_hash != st.def->definition_hash) {
-        return Error{"cannot resume run " + id() + " with the current workflow: step '" + r.id + "' (" + r.status +
+        return Error{"cannot resume run " + id() + " with the current workflow: step '" + r.id + "' (" + to_string(r.status) +
                      ") is defined differently than when it ran; resume without --use-current to keep the snapshot, "
                      "or re-run it with --from " + r.id};
       }
@@ -129,8 +129,8 @@ Status Run::adopt_in_transaction(const std::vector<std::string>& from, bool repl
   for (auto& st : steps_) {
     bool recorded = recorded_ids.count(st.rec.id) > 0;
     if (!recorded) added.push_back(st.rec.id);  // new in the current workflow
-    else if (st.rec.status == "running") interrupted.push_back(st.rec.id);
-    else if (!keeps_outcome(st.rec) && st.rec.status != "pending" && st.rec.status != "waiting") reset.push_back(st.rec.id);
+    else if (st.rec.status == StepStatus::running) interrupted.push_back(st.rec.id);
+    else if (!keeps_outcome(st.rec) && st.rec.status != StepStatus::pending && st.rec.status != StepStatus::waiting) reset.push_back(st.rec.id);
   }
   if (auto s = event(event_type::run_resumed, "",
                      {{"workflow_hash", wf_.hash}, {"from", from}, {"reset", reset}, {"interrupted", interrupted}});
@@ -146,7 +146,7 @@ Status Run::adopt_in_transaction(const std::vector<std::string>& from, bool repl
     } else if (listed(interrupted, st.rec.id)) {
       s = interrupt(st);
     } else if (listed(reset, st.rec.id)) {
-      st.rec = StepRecord{st.rec.id, st.rec.position, "pending", st.rec.attempts, {}, {}, {}, nlohmann::json::object(), "", {}, 0, 0, {}};
+      st.rec = StepRecord{st.rec.id, st.rec.position, StepStatus::pending, st.rec.attempts, {}, {}, {}, nlohmann::json::object(), "", {}, 0, 0, {}};
       s = store.update_step(id(), st.rec);
     }
     if (!s.ok()) return s;
@@ -154,7 +154,7 @@ Status Run::adopt_in_transaction(const std::vector<std::string>& from, bool repl
   if (replaced) {
     if (auto s = store.update_snapshot(id(), wf_.path, wf_.hash, wf_.text); !s.ok()) return s;
   }
-  if (auto s = store.update_run(id(), "running", std::nullopt, ""); !s.ok()) return s;
+  if (auto s = store.update_run(id(), RunStatus::running, std::nullopt, ""); !s.ok()) return s;
   return store.set_lease(id(), lease_owner(), now_ms());
 }
 
@@ -185,7 +185,7 @@ Status Run::interrupt(StepState& st) {
   if (conversation) {
     if (auto result = agent::Harness::finished_result(*conversation)) {
       // The result was accepted and saved; only the step's outcome was not.
-      st.rec.status = "succeeded";
+      st.rec.status = StepStatus::succeeded;
       st.rec.reason = "";
       st.rec.result = *result;
       st.rec.interruptions = 0;
@@ -215,7 +215,7 @@ Status Run::interrupt(StepState& st) {
       for (auto& a : c.argv) argv += (argv.empty() ? "" : " ") + a;
       calls += (calls.empty() ? "'" : ", '") + argv + "'";
     }
-    st.rec.status = "failed";
+    st.rec.status = StepStatus::failed;
     st.rec.reason = "interrupted while granted command " + calls +
                     " was running, outcome unknown: the step is not retried (re-run it with --from " +
                     st.rec.id + " once you have checked)";
@@ -225,12 +225,12 @@ Status Run::interrupt(StepState& st) {
   }
   if (st.def->retry.on_interrupted && st.rec.interruptions < workflows::kMaxInterruptions) {
     st.carried_state = std::move(conversation);
-    st.rec.status = "pending";
+    st.rec.status = StepStatus::pending;
     st.rec.reason = "";
     if (auto s = store.update_step(id(), st.rec); !s.ok()) return s;
     return event(event_type::step_interrupted, st.rec.id, {{"attempt", last.number}, {"killed_leftovers", leftovers}});
   }
-  st.rec.status = "failed";
+  st.rec.status = StepStatus::failed;
   st.rec.reason = st.def->retry.on_interrupted
                       ? "interrupted " + std::to_string(st.rec.interruptions) + " times in a row: the engine stopped while it ran"
                       : "interrupted: the engine stopped while it ran, and its retry policy excludes \"interrupted\"";
@@ -243,7 +243,7 @@ Result<std::string> Engine::resume(const std::string& run_id, ResumeOptions ropt
   if (runs_.count(run_id)) return Error{"run " + run_id + " is already running in this engine"};
   auto run = store_.load_run(run_id);
   if (!run) return run.error();
-  if (run->status == "succeeded" && ropts.from.empty())
+  if (run->status == RunStatus::succeeded && ropts.from.empty())
     return Error{"run " + run_id + " already succeeded: nothing to resume (re-run steps with --from STEP)"};
   workflows::Workflow wf;
   if (current) {

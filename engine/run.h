@@ -33,10 +33,6 @@ namespace hearth::engine {
 
 inline constexpr uint64_t kHeartbeatMs = 5000;    // lease renewal; see kLeaseStaleMs
 
-inline bool terminal(const std::string& status) {
-  return status == "succeeded" || status == "failed" || status == "skipped" || status == "cancelled";
-}
-
 inline int64_t ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t).count();
 }
@@ -75,7 +71,7 @@ class Run {
       s.def = &wf_.steps[i];
       s.rec.id = wf_.steps[i].id;
       s.rec.position = static_cast<int>(i);
-      s.rec.status = "pending";
+      s.rec.status = StepStatus::pending;
       steps_.push_back(std::move(s));
       index_[wf_.steps[i].id] = i;
     }
@@ -257,7 +253,7 @@ class Run {
   // Records the prepared attempt as started (committed before it starts).
   Status start_attempt(StepState& st);
 
-  Status close_step(StepState& st, const char* status, const std::string& reason, const char* type);
+  Status close_step(StepState& st, StepStatus status, const std::string& reason, const char* type);
 
   // Starts an attempt whose start has committed.
   void spawn(StepState& st);

@@ -336,7 +336,7 @@ Status Store::insert_step(const std::string& run_id, const StepRecord& s) {
                s.id, s.position, s.status);
 }
 
-Status Store::update_run(const std::string& run_id, const std::string& status, std::optional<int64_t> finished_at,
+Status Store::update_run(const std::string& run_id, RunStatus status, std::optional<int64_t> finished_at,
                          const std::string& error) {
   return write("UPDATE runs SET status=?, finished_at=?, error=? WHERE id=?", "cannot update the run", status,
                finished_at, error, run_id);
@@ -382,7 +382,7 @@ RunRecord read_run(sqlite3_stmt* st) {
   r.workflow_text = col_text(st, 4);
   r.payload = col_json(st, 5);
   r.repo = col_text(st, 6);
-  r.status = col_text(st, 7);
+  r.status = run_status_from(col_text(st, 7));
   r.created_at = sqlite3_column_int64(st, 8);
   r.finished_at = col_opt(st, 9);
   r.error = col_text(st, 10);
@@ -463,7 +463,7 @@ Result<std::vector<StepRecord>> Store::load_steps(const std::string& run_id) {
       StepRecord s;
       s.id = col_text(st, 0);
       s.position = sqlite3_column_int(st, 1);
-      s.status = col_text(st, 2);
+      s.status = step_status_from(col_text(st, 2));
       s.attempts = sqlite3_column_int(st, 3);
       s.exit_code = col_opt(st, 4);
       s.started_at = col_opt(st, 5);

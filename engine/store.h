@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/statuses.h"
 #include "util/status.h"
 
 struct sqlite3;
@@ -40,7 +41,7 @@ struct RunRecord {
   std::string workflow_text;  // the snapshot the run started with
   nlohmann::json payload;
   std::string repo;           // workspace root
-  std::string status;         // running | succeeded | failed | cancelled
+  RunStatus status = RunStatus::running;
   int64_t created_at = 0;
   std::optional<int64_t> finished_at;
   std::string error;          // why the run failed, when it was not a step
@@ -63,7 +64,7 @@ struct AttemptRecord {
 struct StepRecord {
   std::string id;
   int position = 0;
-  std::string status;  // pending | running | waiting | succeeded | failed | skipped | cancelled
+  StepStatus status = StepStatus::pending;
   int attempts = 0;
   std::optional<int64_t> exit_code;
   std::optional<int64_t> started_at, finished_at;
@@ -147,7 +148,7 @@ class Store {
   void rollback();
   Status insert_run(const RunRecord& run);
   Status insert_step(const std::string& run_id, const StepRecord& step);
-  Status update_run(const std::string& run_id, const std::string& status, std::optional<int64_t> finished_at,
+  Status update_run(const std::string& run_id, RunStatus status, std::optional<int64_t> finished_at,
                     const std::string& error);
   Status update_step(const std::string& run_id, const StepRecord& step);
   Status insert_attempt(const std::string& run_id, const AttemptRecord& a);

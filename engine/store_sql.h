@@ -39,6 +39,9 @@ inline void bind(sqlite3_stmt* st, int i, const std::optional<std::string>& v) {
 inline void bind(sqlite3_stmt* st, int i, const Blob& b) {
   sqlite3_bind_blob(st, i, b.bytes.data(), static_cast<int>(b.bytes.size()), SQLITE_TRANSIENT);
 }
+// A status is stored as its word (statuses.h).
+inline void bind(sqlite3_stmt* st, int i, RunStatus s) { sqlite3_bind_text(st, i, to_string(s), -1, SQLITE_STATIC); }
+inline void bind(sqlite3_stmt* st, int i, StepStatus s) { sqlite3_bind_text(st, i, to_string(s), -1, SQLITE_STATIC); }
 template <class T>
 void bind(sqlite3_stmt*, int, const T&) = delete;
 
