@@ -54,6 +54,13 @@ void reply_later(uv_loop_t* loop, std::function<void()> fn) {
   }, 20, 0);
 }
 
+// A [tools.<tool>] table the host answers, then an agent step `id` asked
+// `prompt`, with the tools read and <tool>.
+std::string host_tool_step(const std::string& tool, const std::string& id, const std::string& prompt) {
+  return "[tools." + tool + "]\nhost = true\n\n[[steps]]\nid = \"" + id + "\"\nprompt = \"" + prompt + "\"\ntools = [\"read\", \"" +
+         tool + "\"]\n";
+}
+
 const char* kNotify = R"(
 name = "notify"
 [commands.notify]
@@ -147,16 +154,7 @@ BOOST_AUTO_TEST_CASE(a_handler_that_throws_fails_its_call_and_the_run_goes_on) {
 
 BOOST_AUTO_TEST_CASE(a_workflow_needing_an_unregistered_command_or_tool_does_not_start) {
   HostProgram h;
-  std::string text = std::string(kNotify) + R"(
-[tools.lookup]
-host = true
-
-[[steps]]
-id = "agent"
-prompt = "Look something up."
-tools = ["read", "lookup"]
-model = "anthropic/test"
-)";
+  std::string text = std::string(kNotify) + "\n" + host_tool_step("lookup", "agent", "Look something up.") + "model = \"anthropic/test\"\n";
   auto wf = h.workflow(text);
   auto id = h.engine->start(wf, {}, [](const hearth::RunResult&) { BOOST_FAIL("a refused run finished"); });
   BOOST_REQUIRE(!id.ok());
@@ -225,14 +223,7 @@ BOOST_AUTO_TEST_CASE(the_model_calls_a_tool_the_host_implements) {
 name = "support"
 [model]
 name = "anthropic/claude-test"
-base-url = ")" + server.url() + R"("
-[tools.lookup_customer]
-host = true
-[[steps]]
-id = "answer"
-prompt = "Which plan is acme on?"
-tools = ["read", "lookup_customer"]
-)");
+base-url = ")" + server.url() + "\"\n" + host_tool_step("lookup_customer", "answer", "Which plan is acme on?"));
   auto result = h.run(wf);
   BOOST_TEST(result.status == hearth::RunStatus::succeeded, result.error);
 

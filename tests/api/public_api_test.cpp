@@ -21,6 +21,7 @@
 #include <hearth/server.h>
 
 #include "host.h"
+#include "../support/workflow_toml.h"
 
 namespace fs = std::filesystem;
 using hearth::testing::why;
@@ -50,16 +51,12 @@ int thread_count() {
   return n;
 }
 
-const char* kTwoSteps = R"(
-name = "two"
-[[steps]]
-id = "hello"
-run = "echo hello from the step; echo greeting=hi >> $HEARTH_OUTPUT"
-[[steps]]
-id = "after"
-needs = ["hello"]
-run = "echo ${{ steps.hello.outputs.greeting }} > after.txt"
-)";
+const std::string kTwoSteps = hearth::testing::workflow_toml(
+    {
+        {.id = "hello", .run = "echo hello from the step; echo greeting=hi >> $HEARTH_OUTPUT"},
+        {.id = "after", .needs = {"hello"}, .run = "echo ${{ steps.hello.outputs.greeting }} > after.txt"},
+    },
+    "name = \"two\"\n");
 
 // One GET over a blocking socket (the server closes after it); the status line.
 std::string http_get(const std::string& address, const std::string& path) {
@@ -232,15 +229,10 @@ BOOST_AUTO_TEST_CASE(shutdown_drains_and_the_engine_can_be_destroyed_in_its_call
 
 BOOST_AUTO_TEST_CASE(resume_continues_a_failed_run_without_repeating_finished_steps) {
   Host h;
-  auto wf = h.workflow(R"(
-[[steps]]
-id = "count"
-run = "echo x >> count.txt"
-[[steps]]
-id = "flaky"
-needs = ["count"]
-run = "test -f ready"
-)");
+  auto wf = h.workflow(hearth::testing::workflow_toml({
+      {.id = "count", .run = "echo x >> count.txt"},
+      {.id = "flaky", .needs = {"count"}, .run = "test -f ready"},
+  }));
   std::optional<hearth::RunResult> first, second;
   auto id = h.engine->start(wf, {.run_id = "run-1"}, [&](const hearth::RunResult& r) { first = r; });
   BOOST_REQUIRE(id.ok());

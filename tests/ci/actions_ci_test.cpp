@@ -29,6 +29,7 @@
 #include "tests/support/hearth_process.h"
 #include "tests/support/model_server.h"
 #include "tests/support/testdata.h"
+#include "tests/support/workflow_toml.h"
 
 extern char** environ;
 
@@ -215,23 +216,15 @@ BOOST_AUTO_TEST_CASE(no_matching_workflow_says_so_and_succeeds) {
 
 BOOST_AUTO_TEST_CASE(outputs_and_summary_carry_multiline_results) {
   Job job;
-  job.workflow("notes", R"toml(name = "notes"
-[on]
-github = ["push"]
-
-[[steps]]
-id = "write"
-run = '''
-printf 'body<<EOF\nline one\n\nline | three\nEOF\n' >> "$HEARTH_OUTPUT"
+  job.workflow("notes", workflow_toml(
+      {
+          {.id = "write",
+           .run = R"(printf 'body<<EOF\nline one\n\nline | three\nEOF\n' >> "$HEARTH_OUTPUT"
 echo "sha=${{ inputs.after }}" >> "$HEARTH_OUTPUT"
-'''
-
-[[steps]]
-id = "fail"
-needs = ["write"]
-run = 'echo "about to fail"; exit 4'
-continue-on-error = true
-)toml");
+)"},
+          {.id = "fail", .needs = {"write"}, .run = R"(echo "about to fail"; exit 4)", .more = "continue-on-error = true"},
+      },
+      github_head("notes", {"push"})));
   Step s = job.run("push", "push/payload.json");
   BOOST_TEST(s.exit_code == 0, s.out << s.err);
   json r = s.result()["notes"];
@@ -301,30 +294,14 @@ run = 'echo "${{ steps.classify.result.severity }}"'
 BOOST_AUTO_TEST_CASE(the_summary_draws_the_steps_and_when_they_ran) {
   Job job;
   // A step name a pull request could write, trying to leave the diagram.
-  job.workflow("build", R"toml(name = "build"
-[on]
-github = ["push"]
-
-[[steps]]
-id = "fetch"
-name = "Fetch\"]\n```\n<img src=x onerror=alert(1)> %%{init: {}}%%"
-run = 'true'
-
-[[steps]]
-id = "compile"
-needs = ["fetch"]
-run = 'exit 3'
-
-[[steps]]
-id = "lint"
-needs = ["fetch"]
-run = 'true'
-
-[[steps]]
-id = "publish"
-needs = ["compile", "lint"]
-run = 'true'
-)toml");
+  job.workflow("build", workflow_toml(
+      {
+          {.id = "fetch", .run = "true", .more = R"(name = "Fetch\"]\n```\n<img src=x onerror=alert(1)> %%{init: {}}%%")"},
+          {.id = "compile", .needs = {"fetch"}, .run = "exit 3"},
+          {.id = "lint", .needs = {"fetch"}, .run = "true"},
+          {.id = "publish", .needs = {"compile", "lint"}, .run = "true"},
+      },
+      github_head("build", {"push"})));
   Step s = job.run("push", "push/payload.json");
   BOOST_TEST(s.exit_code == 1, s.out << s.err);
   auto d = hearth::testing::mermaid::read(s.summary);
@@ -490,19 +467,12 @@ BOOST_AUTO_TEST_CASE(workflow_file_errors_are_annotated_on_their_line) {
 
 BOOST_AUTO_TEST_CASE(a_rerun_attempt_resumes_the_unfinished_run) {
   Job job;
-  job.workflow("review", R"toml(name = "review"
-[on]
-github = ["pull_request.opened"]
-
-[[steps]]
-id = "expensive"
-run = 'echo once >> expensive.log; echo "n=$(wc -l < expensive.log)" >> "$HEARTH_OUTPUT"'
-
-[[steps]]
-id = "flaky"
-needs = ["expensive"]
-run = 'test -f fixed || { echo "not fixed yet"; exit 1; }'
-)toml");
+  job.workflow("review", workflow_toml(
+      {
+          {.id = "expensive", .run = R"sh(echo once >> expensive.log; echo "n=$(wc -l < expensive.log)" >> "$HEARTH_OUTPUT")sh"},
+          {.id = "flaky", .needs = {"expensive"}, .run = R"(test -f fixed || { echo "not fixed yet"; exit 1; })"},
+      },
+      github_head("review", {"pull_request.opened"})));
   Step first = job.run("pull_request", "pull_request/opened.payload.json", 1);
   BOOST_TEST(first.exit_code == 1, first.out << first.err);
   BOOST_TEST(first.outputs.at("status") == "failed");
@@ -534,19 +504,12 @@ run = 'test -f fixed || { echo "not fixed yet"; exit 1; }'
 
 BOOST_AUTO_TEST_CASE(a_rerun_after_the_job_was_killed_resumes_mid_run) {
   Job job;
-  job.workflow("review", R"toml(name = "review"
-[on]
-github = ["pull_request"]
-
-[[steps]]
-id = "first"
-run = 'echo once >> first.log'
-
-[[steps]]
-id = "slow"
-needs = ["first"]
-run = 'echo attempt >> slow.log; test -f go || { touch started; sleep 60; }'
-)toml");
+  job.workflow("review", workflow_toml(
+      {
+          {.id = "first", .run = "echo once >> first.log"},
+          {.id = "slow", .needs = {"first"}, .run = "echo attempt >> slow.log; test -f go || { touch started; sleep 60; }"},
+      },
+      github_head("review", {"pull_request"})));
   // Attempt 1: the runner dies (SIGKILL) while "slow" runs.
   pid_t pid = job.start("pull_request", "pull_request/opened.payload.json", 1);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);

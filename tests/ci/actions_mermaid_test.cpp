@@ -31,6 +31,16 @@ const std::string kHostile =
     "x\"]:::succeeded\n  evil[\"<img src=x onerror=alert(1)>\n```\n# Heading [link](https://evil.example) "
     "%%{init: {\"securityLevel\": \"loose\"}}%% `code` a|b;c:d #35; \xff\xfe end";
 
+// The job summary of `r` as Markdown (into `md`) and as read back: it must
+// read without errors and hold one flowchart.
+mermaid::Diagrams read_summary(const ci::RunReport& r, std::string& md) {
+  md = ci::render_summary({r});
+  auto d = mermaid::read(md);
+  BOOST_TEST(d.errors.empty(), md);
+  BOOST_REQUIRE_EQUAL(d.flowcharts.size(), 1u);
+  return d;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(actions_mermaid)
@@ -46,10 +56,8 @@ BOOST_AUTO_TEST_CASE(every_step_is_a_node_every_need_an_edge_coloured_by_status)
               {"build", {"", {"fetch"}}},
               {"lint", {"", {"fetch"}}},
               {"publish", {"", {"build", "lint", "gone"}}}};
-  std::string md = ci::render_summary({r});
-  auto d = mermaid::read(md);
-  BOOST_TEST(d.errors.empty(), md);
-  BOOST_REQUIRE_EQUAL(d.flowcharts.size(), 1u);
+  std::string md;
+  auto d = read_summary(r, md);
   auto& f = d.flowcharts[0];
   BOOST_TEST(f.label.size() == 5u);
   BOOST_TEST(f.label["s0"] == "Fetch sources - succeeded");
@@ -81,10 +89,8 @@ BOOST_AUTO_TEST_CASE(hostile_step_names_stay_inside_their_labels) {
   r.run.status = "running";
   r.steps = steps;
   r.shapes = shapes;
-  std::string md = ci::render_summary({r});
-  auto d = mermaid::read(md);
-  BOOST_TEST(d.errors.empty(), md);
-  BOOST_REQUIRE_EQUAL(d.flowcharts.size(), 1u);
+  std::string md;
+  auto d = read_summary(r, md);
   auto& f = d.flowcharts[0];
   BOOST_TEST(f.label.size() == 2u);
   // The label reads back as written (broken UTF-8 as U+FFFD), and nothing else became a node or an edge.

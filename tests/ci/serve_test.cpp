@@ -15,6 +15,7 @@
 #include "tests/engine/fixture.h"
 #include "tests/support/served.h"
 #include "tests/support/testdata.h"
+#include "tests/support/workflow_toml.h"
 
 using namespace hearth::testing;
 
@@ -75,39 +76,20 @@ struct Served : ServeFixture {
 };
 
 // Starts on issues.opened; prints the issue number and whether any secret leaked in.
-const char* kTriage = R"(
-name = "triage"
-[on]
-github = ["issues.opened"]
-[[steps]]
-id = "look"
-run = '''
-echo "issue=${{ inputs.issue.number }}"
+const std::string kTriage = workflow_toml({{.id = "look", .run = R"(echo "issue=${{ inputs.issue.number }}"
 echo "secret=${HEARTH_WEBHOOK_SECRET:-none} token=${HEARTH_API_TOKEN:-none}"
 echo x >> runs.log
-'''
-)";
+)"}},
+                                          github_head("triage", {"issues.opened"}));
 
 // Starts on push; its step waits for a file named after the delivery's ref.
-const char* kGated = R"(
-name = "gated"
-[on]
-github = ["push"]
-[[steps]]
-id = "first"
-run = "echo first"
-[[steps]]
-id = "wait"
-needs = ["first"]
-run = '''
-while [ ! -f go ]; do sleep 0.02; done
-echo "${{ inputs.after }}" >> ran.log
-'''
-[[steps]]
-id = "last"
-needs = ["wait"]
-run = "echo last"
-)";
+const std::string kGated = workflow_toml(
+    {
+        {.id = "first", .run = "echo first"},
+        {.id = "wait", .needs = {"first"}, .run = "while [ ! -f go ]; do sleep 0.02; done\necho \"${{ inputs.after }}\" >> ran.log\n"},
+        {.id = "last", .needs = {"wait"}, .run = "echo last"},
+    },
+    github_head("gated", {"push"}));
 
 // A push payload with a distinct "after", so each delivery has its own body.
 std::string push_body(int n) {

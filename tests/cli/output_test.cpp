@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/cli/repo.h"
+#include "tests/support/workflow_toml.h"
 
 extern char** environ;
 
@@ -29,17 +30,12 @@ namespace {
 // live display.
 const std::regex kSgr("\x1b\\[[0-9;]*m");
 
-const char* kTwoSteps = R"(
-[sandbox]
-kind = "local"
-[[steps]]
-id = "build"
-run = "echo compiling"
-[[steps]]
-id = "check"
-needs = ["build"]
-run = "echo checking; exit 3"
-)";
+const std::string kTwoSteps = workflow_toml(
+    {
+        {.id = "build", .run = "echo compiling"},
+        {.id = "check", .needs = {"build"}, .run = "echo checking; exit 3"},
+    },
+    sandbox_head("local"));
 
 /// Runs hearth in `repo` with stdout and stderr on a pseudo-terminal (stdin
 /// /dev/null) and returns everything it wrote there (in `out`) and how it
@@ -150,8 +146,7 @@ BOOST_AUTO_TEST_CASE(color_always_colours_a_pipe_and_a_bad_value_is_refused) {
   REQUIRE_EXIT(always, 1);
   BOOST_TEST(has_colour(always.err), shown(always));
   Outcome bad = repo.hearth({"--color=sometimes", "run", "two"});
-  REQUIRE_EXIT(bad, 2);
-  BOOST_TEST(contains(bad.err, "auto,always,never"), shown(bad));
+  expect_stderr(bad, 2, {"auto,always,never"});
 }
 
 BOOST_AUTO_TEST_CASE(progress_and_step_output_go_to_stderr_and_stdout_holds_only_machine_output) {

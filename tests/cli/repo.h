@@ -82,6 +82,17 @@ inline const json& step_of(const json& run, const std::string& id) {
   throw 0;
 }
 
+/// Requires `o` to have exited `code` (as REQUIRE_EXIT does), then checks
+/// that what it printed on stderr (stdout) holds each of `parts`, in order.
+inline void expect_stderr(const Outcome& o, int code, std::initializer_list<std::string> parts) {
+  BOOST_REQUIRE_MESSAGE(o.exit_code == code, shown(o));
+  for (const auto& part : parts) BOOST_TEST(contains(o.err, part), shown(o));
+}
+inline void expect_stdout(const Outcome& o, int code, std::initializer_list<std::string> parts) {
+  BOOST_REQUIRE_MESSAGE(o.exit_code == code, shown(o));
+  for (const auto& part : parts) BOOST_TEST(contains(o.out, part), shown(o));
+}
+
 }  // namespace hearth::testing::cli
 
 // Evaluates `outcome` once: it may be the call that runs hearth.

@@ -11,6 +11,7 @@
 
 #include "engine/fixture.h"
 #include "tests/support/git_push.h"
+#include "tests/support/workflow_toml.h"
 
 namespace {
 
@@ -199,19 +200,11 @@ BOOST_AUTO_TEST_CASE(a_call_cut_short_by_a_crash_is_reported_as_outcome_unknown_
   TempDir host;
   auto marker = host.path / "calls";
   auto tool = host.path / "slow";
-  TempRepo repo(R"([sandbox]
-kind = "local"
-
-[commands.slow]
-exec = ")" + tool.string() + R"("
-allow = ["comment *"]
-
-[[steps]]
-id = "post"
-commands = ["slow"]
-retry = { attempts = 3, on = ["failure", "interrupted"] }
-run = 'echo $$ > post.pid; slow comment 42'
-)");
+  TempRepo repo(workflow_toml({{.id = "post",
+                                .run = "echo $$ > post.pid; slow comment 42",
+                                .more = R"(commands = ["slow"]
+retry = { attempts = 3, on = ["failure", "interrupted"] })"}},
+                              sandbox_head("local") + command_toml("slow", tool.string(), {"comment *"})));
   // The program leads its own process group; the pid file lets the test end it.
   write_file(tool, "#!/bin/sh\necho $$ > '" + (repo.root() / "slow.pid").string() + "'\necho called >> '" +
                        marker.string() + "'\nsleep 30\n");

@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "tests/engine/fixture.h"
+#include "tests/support/workflow_toml.h"
 
 using namespace hearth::testing;
 using hearth::RunStatus;
@@ -28,23 +29,12 @@ std::string rendezvous(const std::string& me, const std::string& peer) {
 BOOST_AUTO_TEST_SUITE(engine)
 
 BOOST_AUTO_TEST_CASE(dag_runs_in_dependency_order_and_independent_steps_concurrently) {
-  TempRepo repo(R"(
-[[steps]]
-id = "d"
-needs = ["b", "c"]
-run = "echo d >> log"
-[[steps]]
-id = "a"
-run = "echo a >> log"
-[[steps]]
-id = "b"
-needs = ["a"]
-run = ")" + rendezvous("b", "c") + R"(; echo b >> log"
-[[steps]]
-id = "c"
-needs = ["a"]
-run = ")" + rendezvous("c", "b") + R"(; echo c >> log"
-)");
+  TempRepo repo(workflow_toml({
+      {.id = "d", .needs = {"b", "c"}, .run = "echo d >> log"},
+      {.id = "a", .run = "echo a >> log"},
+      {.id = "b", .needs = {"a"}, .run = rendezvous("b", "c") + "; echo b >> log"},
+      {.id = "c", .needs = {"a"}, .run = rendezvous("c", "b") + "; echo c >> log"},
+  }));
   RunResult r = repo.run({}, 2);
   BOOST_TEST(r.outcome.status == RunStatus::succeeded);
   auto log = lines_of(repo.read("log"));
@@ -67,18 +57,13 @@ BOOST_AUTO_TEST_CASE(jobs_bounds_how_many_steps_run_at_once) {
 }
 
 BOOST_AUTO_TEST_CASE(if_false_skips_the_step_and_its_dependents_still_run) {
-  TempRepo repo(R"(
-[inputs]
-deploy = { type = "boolean", default = false }
-[[steps]]
-id = "deploy"
-if = "${{ inputs.deploy }}"
-run = "echo deploy >> log"
-[[steps]]
-id = "notify"
-needs = ["deploy"]
-run = "echo 'deploy was ${{ steps.deploy.status }}' >> log"
-)");
+  TempRepo repo(workflow_toml(
+      {
+          {.id = "deploy", .run = "echo deploy >> log", .more = R"(if = "${{ inputs.deploy }}")"},
+          {.id = "notify", .needs = {"deploy"}, .run = "echo 'deploy was ${{ steps.deploy.status }}' >> log"},
+      },
+      R"([inputs]
+deploy = { type = "boolean", default = false })"));
   RunResult r = repo.run();
   BOOST_TEST(r.outcome.status == RunStatus::succeeded);
   BOOST_TEST(r.step("deploy").status == "skipped");
@@ -88,25 +73,12 @@ run = "echo 'deploy was ${{ steps.deploy.status }}' >> log"
 }
 
 BOOST_AUTO_TEST_CASE(a_failed_need_skips_dependents_unless_they_ask_for_failure) {
-  TempRepo repo(R"wf(
-[[steps]]
-id = "build"
-run = "echo compiling; exit 3"
-[[steps]]
-id = "test"
-needs = ["build"]
-run = "echo test >> log"
-[[steps]]
-id = "report"
-needs = ["test"]
-if = "failure()"
-run = "echo report >> log"
-[[steps]]
-id = "cleanup"
-needs = ["build"]
-if = "${{ always() }}"
-run = "echo cleanup >> log"
-)wf");
+  TempRepo repo(workflow_toml({
+      {.id = "build", .run = "echo compiling; exit 3"},
+      {.id = "test", .needs = {"build"}, .run = "echo test >> log"},
+      {.id = "report", .needs = {"test"}, .run = "echo report >> log", .more = "if = \"failure()\""},
+      {.id = "cleanup", .needs = {"build"}, .run = "echo cleanup >> log", .more = R"(if = "${{ always() }}")"},
+  }));
   RunResult r = repo.run();
   BOOST_TEST(r.outcome.status == RunStatus::failed);
   BOOST_TEST(r.outcome.exit_code() == 1);
@@ -123,16 +95,10 @@ run = "echo cleanup >> log"
 }
 
 BOOST_AUTO_TEST_CASE(continue_on_error_keeps_the_run_and_dependents_going) {
-  TempRepo repo(R"(
-[[steps]]
-id = "lint"
-continue-on-error = true
-run = "exit 1"
-[[steps]]
-id = "build"
-needs = ["lint"]
-run = "echo 'lint was ${{ steps.lint.status }}' > log"
-)");
+  TempRepo repo(workflow_toml({
+      {.id = "lint", .run = "exit 1", .more = "continue-on-error = true"},
+      {.id = "build", .needs = {"lint"}, .run = "echo 'lint was ${{ steps.lint.status }}' > log"},
+  }));
   RunResult r = repo.run();
   BOOST_TEST(r.outcome.status == RunStatus::succeeded);
   BOOST_TEST(r.step("lint").status == "failed");
@@ -189,16 +155,10 @@ echo 'single: ${{ inputs.title }}' >> out
 }
 
 BOOST_AUTO_TEST_CASE(timeout_kills_the_step_and_everything_it_started) {
-  TempRepo repo(R"(
-[[steps]]
-id = "hang"
-timeout = "300ms"
-run = "sleep 30 & echo $! > child.pid; sleep 30"
-[[steps]]
-id = "after"
-needs = ["hang"]
-run = "true"
-)");
+  TempRepo repo(workflow_toml({
+      {.id = "hang", .run = "sleep 30 & echo $! > child.pid; sleep 30", .more = R"(timeout = "300ms")"},
+      {.id = "after", .needs = {"hang"}, .run = "true"},
+  }));
   auto started = std::chrono::steady_clock::now();
   RunResult r = repo.run();
   auto elapsed = std::chrono::steady_clock::now() - started;
@@ -214,15 +174,7 @@ run = "true"
 }
 
 BOOST_AUTO_TEST_CASE(cancel_kills_running_steps_and_cancels_pending_ones) {
-  TempRepo repo(R"(
-[[steps]]
-id = "long"
-run = "echo started; sleep 30"
-[[steps]]
-id = "next"
-needs = ["long"]
-run = "touch ran"
-)");
+  TempRepo repo(workflow_toml({{.id = "long", .run = "echo started; sleep 30"}, {.id = "next", .needs = {"long"}, .run = "touch ran"}}));
   RunResult r = repo.run({}, 0, [](hearth::engine::Engine& engine, hearth::testing::Recorder& rec, const std::string& id) {
     rec.on_each = [&engine, id](const hearth::engine::EventRecord& e) {
       if (e.type == "step.started") engine.cancel(id, "test cancelled it");
@@ -239,15 +191,7 @@ run = "touch ran"
 }
 
 BOOST_AUTO_TEST_CASE(events_are_numbered_stored_and_delivered_in_order) {
-  TempRepo repo(R"(
-[[steps]]
-id = "one"
-run = "true"
-[[steps]]
-id = "two"
-needs = ["one"]
-run = "false"
-)");
+  TempRepo repo(workflow_toml({{.id = "one", .run = "true"}, {.id = "two", .needs = {"one"}, .run = "false"}}));
   RunResult r = repo.run();
   BOOST_REQUIRE(!r.events.empty());
   for (size_t i = 0; i < r.events.size(); ++i) BOOST_TEST(r.events[i].seq == static_cast<int64_t>(i + 1));
@@ -288,42 +232,29 @@ run = "echo ${{ inputs.issue }} ${{ inputs.label }} > out"
 }
 
 BOOST_AUTO_TEST_CASE(working_directory_and_env_reach_the_script) {
-  TempRepo repo(R"(
-[env]
-GREETING = "hello"
-[[steps]]
-id = "mk"
-run = "mkdir -p sub/dir"
-[[steps]]
-id = "in-sub"
-needs = ["mk"]
-working-directory = "sub/dir"
-env = { WHO = "world" }
-run = "echo \"$GREETING $WHO from $(basename $PWD) run $HEARTH_RUN_ID step $HEARTH_STEP_ID\" > here"
-)");
+  TempRepo repo(workflow_toml(
+      {
+          {.id = "mk", .run = "mkdir -p sub/dir"},
+          {.id = "in-sub",
+           .needs = {"mk"},
+           .run = R"(echo "$GREETING $WHO from $(basename $PWD) run $HEARTH_RUN_ID step $HEARTH_STEP_ID" > here)",
+           .more = "working-directory = \"sub/dir\"\nenv = { WHO = \"world\" }"},
+      },
+      "[env]\nGREETING = \"hello\""));
   RunResult r = repo.run();
   BOOST_TEST(r.outcome.status == RunStatus::succeeded);
   BOOST_TEST(repo.read("sub/dir/here") == "hello world from dir run " + r.outcome.run_id + " step in-sub\n");
 }
 
 BOOST_AUTO_TEST_CASE(a_missing_working_directory_fails_the_step_with_its_path) {
-  TempRepo repo(R"(
-[[steps]]
-id = "s"
-working-directory = "nowhere"
-run = "true"
-)");
+  TempRepo repo(workflow_toml({{.id = "s", .run = "true", .more = R"(working-directory = "nowhere")"}}));
   RunResult r = repo.run();
   BOOST_TEST(r.outcome.status == RunStatus::failed);
   BOOST_TEST(r.step("s").reason.find("nowhere is not a directory") != std::string::npos, r.step("s").reason);
 }
 
 BOOST_AUTO_TEST_CASE(a_malformed_output_file_fails_the_step_and_says_why) {
-  TempRepo repo(R"(
-[[steps]]
-id = "s"
-run = "echo 'no separator here' >> $HEARTH_OUTPUT"
-)");
+  TempRepo repo(workflow_toml({{.id = "s", .run = "echo 'no separator here' >> $HEARTH_OUTPUT"}}));
   RunResult r = repo.run();
   BOOST_TEST(r.step("s").status == "failed");
   BOOST_TEST(r.step("s").attempt_list.at(0).reason == "output-error");
@@ -331,15 +262,10 @@ run = "echo 'no separator here' >> $HEARTH_OUTPUT"
 }
 
 BOOST_AUTO_TEST_CASE(outputs_that_are_not_utf8_are_stored_not_fatal) {
-  TempRepo repo(R"(
-[[steps]]
-id = "bytes"
-run = "printf 'raw=\\377\\376ok\\n' >> $HEARTH_OUTPUT; printf '\\377\\n'"
-[[steps]]
-id = "after"
-needs = ["bytes"]
-run = "true"
-)");
+  TempRepo repo(workflow_toml({
+      {.id = "bytes", .run = R"(printf 'raw=\377\376ok\n' >> $HEARTH_OUTPUT; printf '\377\n')"},
+      {.id = "after", .needs = {"bytes"}, .run = "true"},
+  }));
   RunResult r = repo.run();
   BOOST_TEST(r.outcome.status == RunStatus::succeeded);
   BOOST_TEST(r.step("bytes").outputs["raw"].get<std::string>().ends_with("ok"));
@@ -347,11 +273,7 @@ run = "true"
 }
 
 BOOST_AUTO_TEST_CASE(output_is_streamed_and_its_tail_is_bounded) {
-  TempRepo repo(R"(
-[[steps]]
-id = "loud"
-run = "head -c 300000 /dev/zero | tr '\\0' 'x'; echo; echo last line"
-)");
+  TempRepo repo(workflow_toml({{.id = "loud", .run = R"(head -c 300000 /dev/zero | tr '\0' 'x'; echo; echo last line)"}}));
   RunResult r = repo.run();
   BOOST_TEST(r.outcome.status == RunStatus::succeeded);
   const auto& a = r.step("loud").attempt_list.at(0);

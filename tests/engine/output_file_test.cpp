@@ -14,6 +14,7 @@
 #include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
 
+#include "tests/support/cases.h"
 #include "tests/support/testdata.h"
 #include "util/safe_open.h"
 
@@ -46,6 +47,11 @@ std::string why(const hearth::Result<T>& r) {
 // The error message of parsing `text`, or "" if it parsed.
 std::string error_of(std::string_view text) {
   return why(parse_output_file(text));
+}
+
+// Checks error_of() of each case's text.
+void expect_errors(std::initializer_list<hearth::testing::Case> cases) {
+  hearth::testing::expect_each([](const std::string& text) { return error_of(text); }, cases);
 }
 
 }  // namespace
@@ -173,13 +179,15 @@ BOOST_AUTO_TEST_CASE(missing_delimiter_names_the_line_it_started_on) {
 }
 
 BOOST_AUTO_TEST_CASE(errors_name_the_line) {
-  BOOST_TEST(error_of("a=1\njust text\n") == "line 2: expected key=value or key<<DELIMITER, found 'just text'");
-  BOOST_TEST(error_of("a=1\n\n\n=v\n") == "line 4: empty key");
-  BOOST_TEST(error_of("<<EOF\nx\nEOF\n") == "line 1: empty key");
-  BOOST_TEST(error_of("a=1\r\nk<<\r\n") == "line 2: empty delimiter after 'k<<'");
-  BOOST_TEST(error_of("a.b=1\n") == "line 1: key 'a.b' may only hold letters, digits, '_' and '-'");
-  BOOST_TEST(error_of("x=1\n key=1\n") == "line 2: key ' key' may only hold letters, digits, '_' and '-'");
-  BOOST_TEST(error_of("   \n") == "line 1: expected key=value or key<<DELIMITER, found '   '");
+  expect_errors({
+      {"a=1\njust text\n", "line 2: expected key=value or key<<DELIMITER, found 'just text'"},
+      {"a=1\n\n\n=v\n", "line 4: empty key"},
+      {"<<EOF\nx\nEOF\n", "line 1: empty key"},
+      {"a=1\r\nk<<\r\n", "line 2: empty delimiter after 'k<<'"},
+      {"a.b=1\n", "line 1: key 'a.b' may only hold letters, digits, '_' and '-'"},
+      {"x=1\n key=1\n", "line 2: key ' key' may only hold letters, digits, '_' and '-'"},
+      {"   \n", "line 1: expected key=value or key<<DELIMITER, found '   '"},
+  });
 }
 
 BOOST_AUTO_TEST_CASE(long_lines_are_cut_short_in_messages) {

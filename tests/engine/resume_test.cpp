@@ -10,6 +10,7 @@
 
 #include "tests/engine/faulty_vfs.h"
 #include "tests/engine/fixture.h"
+#include "tests/support/workflow_toml.h"
 
 using hearth::RunStatus;
 using namespace hearth::testing;
@@ -31,26 +32,24 @@ hearth::workflows::Workflow load_text(const std::string& text, const std::string
 
 // A step that hangs on its first attempt (after recording its pid and a
 // marker) and succeeds on the next.
-const char* kHangOnce = R"(
-[[steps]]
-id = "a"
-run = "echo a >> journal"
-[[steps]]
-id = "b"
-needs = ["a"]
-run = "if [ -f b.marker ]; then echo b >> journal; exit 0; fi; echo $$ > b.pid; touch b.marker; sleep 30"
-[[steps]]
-id = "c"
-needs = ["b"]
-run = "echo c >> journal"
-)";
+// `b_more` adds keys to b's table.
+std::string hang_once(const std::string& b_more = "") {
+  return workflow_toml({
+      {.id = "a", .run = "echo a >> journal"},
+      {.id = "b",
+       .needs = {"a"},
+       .run = "if [ -f b.marker ]; then echo b >> journal; exit 0; fi; echo $$ > b.pid; touch b.marker; sleep 30",
+       .more = b_more},
+      {.id = "c", .needs = {"b"}, .run = "echo c >> journal"},
+  });
+}
 
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(resume)
 
 BOOST_AUTO_TEST_CASE(a_crash_mid_step_resumes_without_rerunning_completed_steps) {
-  TempRepo repo(kHangOnce);
+  TempRepo repo(hang_once());
   repo.crash_when("crash1", [&] { return repo.exists("b.marker"); });
   auto stored = repo.stored_step("crash1", "b");
   BOOST_REQUIRE(stored);
@@ -70,11 +69,9 @@ BOOST_AUTO_TEST_CASE(a_crash_mid_step_resumes_without_rerunning_completed_steps)
 BOOST_AUTO_TEST_CASE(resume_ends_what_an_interrupted_attempt_left_running) {
   // The first attempt leaves a background worker and is not cleaned up by
   // the fixture (no .pid file): after the crash it is still running.
-  TempRepo repo(R"(
-[[steps]]
-id = "deploy"
-run = "if [ -f marker ]; then echo second >> journal; exit 0; fi; (sleep 30; echo late >> journal) & echo $! > worker; touch marker; sleep 30"
-)");
+  TempRepo repo(workflow_toml({{.id = "deploy",
+                                .run = "if [ -f marker ]; then echo second >> journal; exit 0; fi; (sleep 30; echo late >> journal) & "
+                                       "echo $! > worker; touch marker; sleep 30"}}));
   repo.crash_when("orphans", [&] { return repo.exists("marker") && repo.exists("worker"); });
   pid_t worker = std::stoi(repo.read("worker"));
   BOOST_REQUIRE_MESSAGE(::kill(worker, 0) == 0, "the worker should outlive the crashed engine");
@@ -86,9 +83,7 @@ run = "if [ -f marker ]; then echo second >> journal; exit 0; fi; (sleep 30; ech
 }
 
 BOOST_AUTO_TEST_CASE(an_interrupted_step_that_excludes_interruption_fails) {
-  std::string wf = kHangOnce;
-  wf.replace(wf.find("run = \"if"), 0, "retry = { on = [\"failure\"] }\n");
-  TempRepo repo(wf);
+  TempRepo repo(hang_once(R"(retry = { on = ["failure"] })"));
   repo.crash_when("crash2", [&] { return repo.exists("b.marker"); });
   RunResult r = repo.resume("crash2");
   BOOST_TEST(r.outcome.status == RunStatus::failed);
@@ -98,12 +93,9 @@ BOOST_AUTO_TEST_CASE(an_interrupted_step_that_excludes_interruption_fails) {
 }
 
 BOOST_AUTO_TEST_CASE(failures_are_retried_with_fixed_backoff_until_success) {
-  TempRepo repo(R"(
-[[steps]]
-id = "flaky"
-retry = { attempts = 3, backoff = "fixed", delay = "50ms", jitter = false }
-run = "echo x >> tries; [ $(wc -l < tries) -ge 3 ] || { echo 'not yet'; exit 2; }"
-)");
+  TempRepo repo(workflow_toml({{.id = "flaky",
+                                .run = "echo x >> tries; [ $(wc -l < tries) -ge 3 ] || { echo 'not yet'; exit 2; }",
+                                .more = R"(retry = { attempts = 3, backoff = "fixed", delay = "50ms", jitter = false })"}}));
   RunResult r = repo.run();
   BOOST_TEST(r.outcome.status == RunStatus::succeeded);
   BOOST_TEST(r.step("flaky").attempts == 3);
@@ -120,12 +112,8 @@ run = "echo x >> tries; [ $(wc -l < tries) -ge 3 ] || { echo 'not yet'; exit 2; 
 }
 
 BOOST_AUTO_TEST_CASE(exponential_backoff_doubles_up_to_max_delay_then_fails) {
-  TempRepo repo(R"(
-[[steps]]
-id = "broken"
-retry = { attempts = 4, delay = "20ms", max-delay = "50ms", jitter = false }
-run = "exit 1"
-)");
+  TempRepo repo(workflow_toml(
+      {{.id = "broken", .run = "exit 1", .more = R"(retry = { attempts = 4, delay = "20ms", max-delay = "50ms", jitter = false })"}}));
   RunResult r = repo.run();
   BOOST_TEST(r.outcome.status == RunStatus::failed);
   BOOST_TEST(r.step("broken").attempts == 4);
@@ -136,12 +124,7 @@ run = "exit 1"
 }
 
 BOOST_AUTO_TEST_CASE(jitter_waits_between_half_and_all_of_the_delay) {
-  TempRepo repo(R"(
-[[steps]]
-id = "broken"
-retry = { attempts = 6, backoff = "fixed", delay = "40ms" }
-run = "exit 1"
-)");
+  TempRepo repo(workflow_toml({{.id = "broken", .run = "exit 1", .more = R"(retry = { attempts = 6, backoff = "fixed", delay = "40ms" })"}}));
   RunResult r = repo.run();
   for (auto& e : events_of(r, "step.retrying")) {
     BOOST_TEST(e["retry_in_ms"].get<int>() >= 20);
@@ -150,40 +133,22 @@ run = "exit 1"
 }
 
 BOOST_AUTO_TEST_CASE(retry_on_selects_which_endings_are_retried) {
-  TempRepo timeouts_only(R"(
-[[steps]]
-id = "s"
-retry = { attempts = 3, delay = "1ms", on = ["timeout"] }
-run = "exit 1"
-)");
+  // Step s runs `run`, with `more` (its retry and timeout keys).
+  auto step_s = [](const std::string& run, const std::string& more) { return workflow_toml({{.id = "s", .run = run, .more = more}}); };
+  TempRepo timeouts_only(step_s("exit 1", R"(retry = { attempts = 3, delay = "1ms", on = ["timeout"] })"));
   BOOST_TEST(timeouts_only.run().step("s").attempts == 1);
-  TempRepo failures_only(R"(
-[[steps]]
-id = "s"
-timeout = "100ms"
-retry = { attempts = 3, delay = "1ms", on = ["failure"] }
-run = "sleep 5"
-)");
+  TempRepo failures_only(step_s("sleep 5", "timeout = \"100ms\"\n" R"(retry = { attempts = 3, delay = "1ms", on = ["failure"] })"));
   RunResult r = failures_only.run();
   BOOST_TEST(r.step("s").attempts == 1);
   BOOST_TEST(r.step("s").attempt_list.at(0).reason == "timeout");
-  TempRepo both(R"(
-[[steps]]
-id = "s"
-timeout = "100ms"
-retry = { attempts = 2, delay = "1ms", on = ["timeout"] }
-run = "sleep 5"
-)");
+  TempRepo both(step_s("sleep 5", "timeout = \"100ms\"\n" R"(retry = { attempts = 2, delay = "1ms", on = ["timeout"] })"));
   BOOST_TEST(both.run().step("s").attempts == 2);
 }
 
 BOOST_AUTO_TEST_CASE(a_crash_during_the_backoff_wait_resumes_the_wait_not_the_count) {
-  TempRepo repo(R"(
-[[steps]]
-id = "s"
-retry = { attempts = 3, backoff = "fixed", delay = "1500ms", jitter = false }
-run = "echo x >> tries; [ $(wc -l < tries) -ge 2 ] || exit 1"
-)");
+  TempRepo repo(workflow_toml({{.id = "s",
+                                .run = "echo x >> tries; [ $(wc -l < tries) -ge 2 ] || exit 1",
+                                .more = R"(retry = { attempts = 3, backoff = "fixed", delay = "1500ms", jitter = false })"}}));
   repo.crash_when("wait1", [&] {
     auto s = repo.stored_step("wait1", "s");
     return s && s->status == "waiting";
@@ -200,19 +165,11 @@ run = "echo x >> tries; [ $(wc -l < tries) -ge 2 ] || exit 1"
 }
 
 BOOST_AUTO_TEST_CASE(a_failed_run_fixed_in_the_repo_resumes_from_the_failure) {
-  TempRepo repo(R"(
-[[steps]]
-id = "a"
-run = "echo a >> log"
-[[steps]]
-id = "b"
-needs = ["a"]
-run = "bash ./check.sh"
-[[steps]]
-id = "c"
-needs = ["b"]
-run = "echo c >> log"
-)");
+  TempRepo repo(workflow_toml({
+      {.id = "a", .run = "echo a >> log"},
+      {.id = "b", .needs = {"a"}, .run = "bash ./check.sh"},
+      {.id = "c", .needs = {"b"}, .run = "echo c >> log"},
+  }));
   repo.write("check.sh", "exit 7\n");
   RunResult first = repo.run();
   BOOST_TEST(first.outcome.status == RunStatus::failed);
@@ -226,23 +183,13 @@ run = "echo c >> log"
 }
 
 BOOST_AUTO_TEST_CASE(from_reruns_a_step_and_everything_that_needs_it) {
-  TempRepo repo(R"(
-[[steps]]
-id = "a"
-run = "echo a >> log"
-[[steps]]
-id = "b"
-needs = ["a"]
-run = "echo b >> log"
-[[steps]]
-id = "c"
-needs = ["b"]
-run = "echo c >> log"
-[[steps]]
-id = "d"
-needs = ["a"]
-run = "echo d >> log"
-)");
+  // d needs only a: --from b leaves it alone.
+  TempRepo repo(workflow_toml({
+      {.id = "a", .run = "echo a >> log"},
+      {.id = "b", .needs = {"a"}, .run = "echo b >> log"},
+      {.id = "c", .needs = {"b"}, .run = "echo c >> log"},
+      {.id = "d", .needs = {"a"}, .run = "echo d >> log"},
+  }));
   RunResult first = repo.run({}, 1);
   BOOST_REQUIRE(first.outcome.status == RunStatus::succeeded);
   std::string nothing = repo.resume_error(first.outcome.run_id);
@@ -259,27 +206,22 @@ run = "echo d >> log"
 }
 
 BOOST_AUTO_TEST_CASE(use_current_only_when_completed_steps_are_unchanged) {
-  const std::string original = R"(
-[[steps]]
-id = "a"
-run = "echo a >> log"
-[[steps]]
-id = "b"
-needs = ["a"]
-run = "exit 1"
-)";
-  TempRepo repo(original);
+  // Step a runs `a`, then b runs `b`.
+  auto two = [](const std::string& a, const std::string& b) {
+    return workflow_toml({{.id = "a", .run = a}, {.id = "b", .needs = {"a"}, .run = b}});
+  };
+  TempRepo repo(two("echo a >> log", "exit 1"));
   RunResult first = repo.run();
   BOOST_REQUIRE(first.outcome.status == RunStatus::failed);
   std::string path = (repo.root() / "workflow.toml").string();
   // Changing a step that succeeded is refused: its recorded outcome would lie.
   ResumeOptions changed_a;
-  changed_a.current = load_text("[[steps]]\nid = \"a\"\nrun = \"echo A >> log\"\n[[steps]]\nid = \"b\"\nneeds = [\"a\"]\nrun = \"true\"\n", path);
+  changed_a.current = load_text(two("echo A >> log", "true"), path);
   std::string msg = repo.resume_error(first.outcome.run_id, changed_a);
   BOOST_TEST(msg.find("step 'a' (succeeded) is defined differently") != std::string::npos, msg);
   // Fixing the failed step is what --use-current is for.
   ResumeOptions fixed_b;
-  fixed_b.current = load_text("[[steps]]\nid = \"a\"\nrun = \"echo a >> log\"\n[[steps]]\nid = \"b\"\nneeds = [\"a\"]\nrun = \"echo b >> log\"\n", path);
+  fixed_b.current = load_text(two("echo a >> log", "echo b >> log"), path);
   RunResult second = repo.resume(first.outcome.run_id, fixed_b);
   BOOST_TEST(second.outcome.status == RunStatus::succeeded);
   BOOST_TEST(repo.read("log") == "a\nb\n");
@@ -289,7 +231,7 @@ run = "exit 1"
 }
 
 BOOST_AUTO_TEST_CASE(the_lease_keeps_a_second_engine_away_until_its_owner_is_gone) {
-  TempRepo repo(kHangOnce);
+  TempRepo repo(hang_once());
   repo.crash_when("lease1", [&] { return repo.exists("b.marker"); });
   // Pretend a live process on this host holds the run, with a fresh heartbeat.
   pid_t holder = fork();
@@ -334,23 +276,12 @@ BOOST_AUTO_TEST_SUITE(store_faults)
 // cleanly with the store's error, and a resume on a healthy store finishes
 // it with every step that was recorded as succeeded run exactly once.
 BOOST_AUTO_TEST_CASE(a_failed_commit_stops_the_run_cleanly_and_it_resumes) {
-  const std::string wf = R"(
-[[steps]]
-id = "a"
-run = "echo a >> journal"
-[[steps]]
-id = "b"
-needs = ["a"]
-run = "echo b >> journal"
-[[steps]]
-id = "c"
-needs = ["a"]
-run = "echo c >> journal"
-[[steps]]
-id = "d"
-needs = ["b", "c"]
-run = "echo d >> journal"
-)";
+  const std::string wf = workflow_toml({
+      {.id = "a", .run = "echo a >> journal"},
+      {.id = "b", .needs = {"a"}, .run = "echo b >> journal"},
+      {.id = "c", .needs = {"a"}, .run = "echo c >> journal"},
+      {.id = "d", .needs = {"b", "c"}, .run = "echo d >> journal"},
+  });
   // How many syncs a healthy run makes (opening the store included).
   int total = 0;
   {
@@ -408,15 +339,7 @@ run = "echo d >> journal"
 }
 
 BOOST_AUTO_TEST_CASE(a_database_locked_by_another_process_stops_the_run_and_it_resumes) {
-  TempRepo repo(R"(
-[[steps]]
-id = "a"
-run = "echo a >> journal"
-[[steps]]
-id = "b"
-needs = ["a"]
-run = "echo b >> journal"
-)");
+  TempRepo repo(workflow_toml({{.id = "a", .run = "echo a >> journal"}, {.id = "b", .needs = {"a"}, .run = "echo b >> journal"}}));
   repo.next_run_id_ = "locked";
   sqlite3* other = nullptr;
   RunResult broken = repo.run({}, 0, [&](hearth::engine::Engine&, hearth::testing::Recorder& rec, const std::string&) {

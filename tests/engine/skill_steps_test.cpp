@@ -9,6 +9,7 @@
 
 #include "engine/fixture.h"
 #include "tests/support/model_server.h"
+#include "tests/support/workflow_toml.h"
 
 namespace {
 
@@ -193,13 +194,7 @@ commands = ["tool"]
 
 BOOST_AUTO_TEST_CASE(results_rejected_past_result_retries_fail_the_attempt_and_the_retry_policy_applies) {
   AgentEnv a;
-  TempRepo repo(R"([sandbox]
-kind = "local"
-
-[model]
-name = "anthropic/claude-stand-in"
-
-[[steps]]
+  TempRepo repo(local_agent_head() + R"([[steps]]
 id = "classify"
 prompt = "Classify ${{ inputs.word }}."
 result = { type = "object", required = ["kind"], properties = { kind = { enum = ["noun", "verb"] } } }
@@ -226,13 +221,7 @@ retry = { attempts = 2, delay = 0 }
 
 BOOST_AUTO_TEST_CASE(max_turns_and_a_broken_stream_fail_the_step_naming_the_cause) {
   AgentEnv a;
-  TempRepo repo(R"([sandbox]
-kind = "local"
-
-[model]
-name = "anthropic/claude-stand-in"
-
-[[steps]]
+  TempRepo repo(local_agent_head() + R"([[steps]]
 id = "loop"
 prompt = "Keep going."
 max-turns = 2
@@ -260,13 +249,7 @@ prompt = "Say something."
 
 BOOST_AUTO_TEST_CASE(a_crash_between_turns_resumes_from_the_checkpointed_turn_without_repeating_it) {
   AgentEnv a;
-  TempRepo repo(R"([sandbox]
-kind = "local"
-
-[model]
-name = "anthropic/claude-stand-in"
-
-[[steps]]
+  TempRepo repo(local_agent_head() + R"([[steps]]
 id = "work"
 prompt = "Append to the log, then finish."
 )");

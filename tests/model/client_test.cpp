@@ -2,6 +2,7 @@
 // text, tool calls with streamed arguments, usage, the recorded SDK streams,
 // every fault (retries, timeouts, broken streams), cancellation, concurrency.
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include <boost/test/unit_test.hpp>
@@ -29,138 +30,155 @@ std::string slurp(const std::filesystem::path& p) {
 
 std::filesystem::path streams() { return testdata_dir() / "model-streams"; }
 
+// What `provider`'s client made of the recorded stream `file` (under
+// tests/data/model-streams), which must be a success.
+model::Outcome answered_by_recording(const std::string& provider, const std::string& file) {
+  ModelFixture f;
+  f.make(provider);
+  f.server.push(Reply::raw(slurp(streams() / file)));
+  auto out = f.send(hello());
+  BOOST_REQUIRE_MESSAGE(out.ok(), why(out));
+  return out;
+}
+
+// Checks that `out` failed as `kind` with HTTP `status` after `attempts`,
+// its message holding `part`.
+void expect_failed(const model::Outcome& out, const std::string& kind, int status, int attempts, const std::string& part) {
+  BOOST_REQUIRE(!out.ok());
+  BOOST_TEST(model::to_string(out.error->kind) == kind);
+  BOOST_TEST(out.error->http_status == status);
+  BOOST_TEST(out.error->attempts == attempts);
+  BOOST_TEST(out.error->message.find(part) != std::string::npos);
+}
+
+// Runs `body` once per provider with a fresh fixture made for it; a failure
+// names the provider.
+void for_each_provider(const std::function<void(ModelFixture&, const std::string&)>& body) {
+  for (std::string p : kProviders) {
+    BOOST_TEST_CONTEXT(p) {
+      ModelFixture f;
+      f.make(p);
+      body(f, p);
+    }
+  }
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(model_client)
 
 BOOST_AUTO_TEST_CASE(text_and_usage_stream_from_both_providers) {
-  for (std::string p : kProviders) {
-    BOOST_TEST_CONTEXT(p) {
-      ModelFixture f;
-      f.make(p);
-      Reply r = Reply::say("Hello there, this is the stand-in speaking.");
-      r.input_tokens = 31;
-      r.output_tokens = 9;
-      f.server.push(r);
-      std::string live;
-      model::Stream s;
-      s.on_text = [&](std::string_view d) { live.append(d); };
-      auto out = f.send(hello(), std::move(s));
-      BOOST_REQUIRE_MESSAGE(out.ok(), why(out));
-      BOOST_TEST(out.response.text() == "Hello there, this is the stand-in speaking.");
-      BOOST_TEST(live == out.response.text());
-      BOOST_TEST(out.response.stop_reason == StopReason::end_turn);
-      BOOST_TEST(out.response.usage.input_tokens == 31);
-      BOOST_TEST(out.response.usage.output_tokens == 9);
-      BOOST_TEST(out.response.attempts == 1);
+  for_each_provider([&](ModelFixture& f, const std::string& p) {
+    Reply r = Reply::say("Hello there, this is the stand-in speaking.");
+    r.input_tokens = 31;
+    r.output_tokens = 9;
+    f.server.push(r);
+    std::string live;
+    model::Stream s;
+    s.on_text = [&](std::string_view d) { live.append(d); };
+    auto out = f.send(hello(), std::move(s));
+    BOOST_REQUIRE_MESSAGE(out.ok(), why(out));
+    BOOST_TEST(out.response.text() == "Hello there, this is the stand-in speaking.");
+    BOOST_TEST(live == out.response.text());
+    BOOST_TEST(out.response.stop_reason == StopReason::end_turn);
+    BOOST_TEST(out.response.usage.input_tokens == 31);
+    BOOST_TEST(out.response.usage.output_tokens == 9);
+    BOOST_TEST(out.response.attempts == 1);
 
-      auto req = f.server.requests().at(0);
-      json body = req.json();
-      BOOST_TEST(body["model"] == "test-model");
-      BOOST_TEST(body["stream"] == true);
-      if (p == "anthropic") {
-        BOOST_TEST(req.path == "/v1/messages");
-        BOOST_TEST(req.headers["x-api-key"] == "sk-test-anthropic-0123456789");
-        BOOST_TEST(req.headers["anthropic-version"] == "2023-06-01");
-        BOOST_TEST(body["system"] == "You are terse.");
-      } else {
-        BOOST_TEST(req.path == "/v1/chat/completions");
-        BOOST_TEST(req.headers["authorization"] == "Bearer sk-test-openai-0123456789");
-        BOOST_TEST(body["stream_options"]["include_usage"] == true);
-        BOOST_TEST(body["messages"][0]["role"] == "system");
-      }
+    auto req = f.server.requests().at(0);
+    json body = req.json();
+    BOOST_TEST(body["model"] == "test-model");
+    BOOST_TEST(body["stream"] == true);
+    if (p == "anthropic") {
+      BOOST_TEST(req.path == "/v1/messages");
+      BOOST_TEST(req.headers["x-api-key"] == "sk-test-anthropic-0123456789");
+      BOOST_TEST(req.headers["anthropic-version"] == "2023-06-01");
+      BOOST_TEST(body["system"] == "You are terse.");
+    } else {
+      BOOST_TEST(req.path == "/v1/chat/completions");
+      BOOST_TEST(req.headers["authorization"] == "Bearer sk-test-openai-0123456789");
+      BOOST_TEST(body["stream_options"]["include_usage"] == true);
+      BOOST_TEST(body["messages"][0]["role"] == "system");
     }
-  }
+  });
 }
 
 BOOST_AUTO_TEST_CASE(tool_call_arguments_are_assembled_from_fragments) {
   const std::string args = R"({"location": "San Francisco, CA", "unit": "fahrenheit", "days": [1, 2]})";
-  for (std::string p : kProviders) {
-    BOOST_TEST_CONTEXT(p) {
-      ModelFixture f;
-      f.make(p);
-      f.server.push(Reply::call("call_1", "get_weather", args, "Let me check."));
-      std::string fragments, started;
-      int deltas = 0;
-      model::Stream s;
-      s.on_tool_start = [&](size_t i, const std::string& id, const std::string& name) {
-        started = std::to_string(i) + ":" + id + ":" + name;
-      };
-      s.on_tool_delta = [&](size_t, std::string_view d) {
-        fragments.append(d);
-        ++deltas;
-      };
-      model::Request req = hello("Weather?");
-      req.tools.push_back({"get_weather", "Current weather", json::parse(R"({"type":"object","properties":{"location":{"type":"string"}}})")});
-      auto out = f.send(std::move(req), std::move(s));
-      BOOST_REQUIRE_MESSAGE(out.ok(), why(out));
-      BOOST_TEST(out.response.stop_reason == StopReason::tool_use);
-      auto calls = out.response.tool_calls();
-      BOOST_REQUIRE(calls.size() == 1u);
-      BOOST_TEST(calls[0]->id == "call_1");
-      BOOST_TEST(calls[0]->name == "get_weather");
-      BOOST_TEST(calls[0]->input == json::parse(args));
-      BOOST_TEST(fragments == args);
-      BOOST_TEST(deltas > 5);  // it really arrived in pieces
-      BOOST_TEST(started == "0:call_1:get_weather");
-      BOOST_TEST(out.response.text() == "Let me check.");
-    }
-  }
+  for_each_provider([&](ModelFixture& f, const std::string&) {
+    f.server.push(Reply::call("call_1", "get_weather", args, "Let me check."));
+    std::string fragments, started;
+    int deltas = 0;
+    model::Stream s;
+    s.on_tool_start = [&](size_t i, const std::string& id, const std::string& name) {
+      started = std::to_string(i) + ":" + id + ":" + name;
+    };
+    s.on_tool_delta = [&](size_t, std::string_view d) {
+      fragments.append(d);
+      ++deltas;
+    };
+    model::Request req = hello("Weather?");
+    req.tools.push_back({"get_weather", "Current weather", json::parse(R"({"type":"object","properties":{"location":{"type":"string"}}})")});
+    auto out = f.send(std::move(req), std::move(s));
+    BOOST_REQUIRE_MESSAGE(out.ok(), why(out));
+    BOOST_TEST(out.response.stop_reason == StopReason::tool_use);
+    auto calls = out.response.tool_calls();
+    BOOST_REQUIRE(calls.size() == 1u);
+    BOOST_TEST(calls[0]->id == "call_1");
+    BOOST_TEST(calls[0]->name == "get_weather");
+    BOOST_TEST(calls[0]->input == json::parse(args));
+    BOOST_TEST(fragments == args);
+    BOOST_TEST(deltas > 5);  // it really arrived in pieces
+    BOOST_TEST(started == "0:call_1:get_weather");
+    BOOST_TEST(out.response.text() == "Let me check.");
+  });
 }
 
 BOOST_AUTO_TEST_CASE(conversation_with_tool_results_is_encoded_per_provider) {
-  for (std::string p : kProviders) {
-    BOOST_TEST_CONTEXT(p) {
-      ModelFixture f;
-      f.make(p);
-      model::Request req = hello("List files");
-      req.tools.push_back({"bash", "Run a command", json::parse(R"({"type":"object","properties":{"command":{"type":"string"}},"required":["command"]})")});
-      model::Message a{model::Role::assistant, {}};
-      a.content.push_back(model::Block{model::Block::Type::text, "Running ls.", "", "", nullptr, false});
-      a.content.push_back(model::Block{model::Block::Type::tool_use, "", "t1", "bash", json{{"command", "ls"}}, false});
-      req.messages.push_back(a);
-      req.messages.push_back(model::Message{model::Role::user, {model::tool_result("t1", "a.txt\nb.txt")}});
-      auto out = f.send(req);
-      BOOST_REQUIRE(out.ok());
-      json body = f.server.requests().at(0).json();
-      if (p == "anthropic") {
-        BOOST_TEST(body["tools"][0]["name"] == "bash");
-        BOOST_TEST(body["tools"][0]["input_schema"]["required"][0] == "command");
-        BOOST_TEST(body["messages"][1]["content"][1]["type"] == "tool_use");
-        BOOST_TEST(body["messages"][1]["content"][1]["input"]["command"] == "ls");
-        BOOST_TEST(body["messages"][2]["content"][0]["type"] == "tool_result");
-        BOOST_TEST(body["messages"][2]["content"][0]["tool_use_id"] == "t1");
-      } else {
-        BOOST_TEST(body["tools"][0]["type"] == "function");
-        BOOST_TEST(body["tools"][0]["function"]["parameters"]["required"][0] == "command");
-        const json& asst = body["messages"][2];
-        BOOST_TEST(asst["role"] == "assistant");
-        BOOST_TEST(asst["content"] == "Running ls.");
-        BOOST_TEST(asst["tool_calls"][0]["function"]["arguments"] == R"({"command":"ls"})");
-        BOOST_TEST(body["messages"][3]["role"] == "tool");
-        BOOST_TEST(body["messages"][3]["tool_call_id"] == "t1");
-        BOOST_TEST(body["messages"][3]["content"] == "a.txt\nb.txt");
-      }
+  for_each_provider([&](ModelFixture& f, const std::string& p) {
+    model::Request req = hello("List files");
+    req.tools.push_back({"bash", "Run a command", json::parse(R"({"type":"object","properties":{"command":{"type":"string"}},"required":["command"]})")});
+    model::Message a{model::Role::assistant, {}};
+    a.content.push_back(model::Block{model::Block::Type::text, "Running ls.", "", "", nullptr, false});
+    a.content.push_back(model::Block{model::Block::Type::tool_use, "", "t1", "bash", json{{"command", "ls"}}, false});
+    req.messages.push_back(a);
+    req.messages.push_back(model::Message{model::Role::user, {model::tool_result("t1", "a.txt\nb.txt")}});
+    auto out = f.send(req);
+    BOOST_REQUIRE(out.ok());
+    json body = f.server.requests().at(0).json();
+    if (p == "anthropic") {
+      BOOST_TEST(body["tools"][0]["name"] == "bash");
+      BOOST_TEST(body["tools"][0]["input_schema"]["required"][0] == "command");
+      BOOST_TEST(body["messages"][1]["content"][1]["type"] == "tool_use");
+      BOOST_TEST(body["messages"][1]["content"][1]["input"]["command"] == "ls");
+      BOOST_TEST(body["messages"][2]["content"][0]["type"] == "tool_result");
+      BOOST_TEST(body["messages"][2]["content"][0]["tool_use_id"] == "t1");
+    } else {
+      BOOST_TEST(body["tools"][0]["type"] == "function");
+      BOOST_TEST(body["tools"][0]["function"]["parameters"]["required"][0] == "command");
+      const json& asst = body["messages"][2];
+      BOOST_TEST(asst["role"] == "assistant");
+      BOOST_TEST(asst["content"] == "Running ls.");
+      BOOST_TEST(asst["tool_calls"][0]["function"]["arguments"] == R"({"command":"ls"})");
+      BOOST_TEST(body["messages"][3]["role"] == "tool");
+      BOOST_TEST(body["messages"][3]["tool_call_id"] == "t1");
+      BOOST_TEST(body["messages"][3]["content"] == "a.txt\nb.txt");
     }
-  }
+  });
 }
 
 BOOST_AUTO_TEST_CASE(a_tool_result_with_invalid_utf8_is_sent_not_thrown) {
-  for (std::string p : kProviders) {
-    BOOST_TEST_CONTEXT(p) {
-      ModelFixture f;
-      f.make(p);
-      model::Request req = hello("cat a binary");
-      model::Message a{model::Role::assistant, {}};
-      a.content.push_back(model::Block{model::Block::Type::tool_use, "", "t1", "bash", json{{"command", "cat x.bin"}}, false});
-      req.messages.push_back(a);
-      req.messages.push_back(model::Message{model::Role::user, {model::tool_result("t1", "bytes \xff\xfe end")}});
-      auto out = f.send(req);
-      BOOST_REQUIRE_MESSAGE(out.ok(), why(out));
-      std::string body = f.server.requests().at(0).body;
-      BOOST_TEST(body.find("bytes \xEF\xBF\xBD\xEF\xBF\xBD end") != std::string::npos);  // U+FFFD twice
-    }
-  }
+  for_each_provider([&](ModelFixture& f, const std::string&) {
+    model::Request req = hello("cat a binary");
+    model::Message a{model::Role::assistant, {}};
+    a.content.push_back(model::Block{model::Block::Type::tool_use, "", "t1", "bash", json{{"command", "cat x.bin"}}, false});
+    req.messages.push_back(a);
+    req.messages.push_back(model::Message{model::Role::user, {model::tool_result("t1", "bytes \xff\xfe end")}});
+    auto out = f.send(req);
+    BOOST_REQUIRE_MESSAGE(out.ok(), why(out));
+    std::string body = f.server.requests().at(0).body;
+    BOOST_TEST(body.find("bytes \xEF\xBF\xBD\xEF\xBF\xBD end") != std::string::npos);  // U+FFFD twice
+  });
 }
 
 // The recorded SDK streams, served over HTTP in 7-byte chunks: the client
@@ -215,11 +233,7 @@ BOOST_AUTO_TEST_CASE(recorded_anthropic_streams_reassemble_to_the_expected_messa
 
 BOOST_AUTO_TEST_CASE(documented_streams_of_both_providers) {
   {
-    ModelFixture f;
-    f.make("anthropic");
-    f.server.push(Reply::raw(slurp(streams() / "anthropic-tool-use.sse")));
-    auto out = f.send(hello());
-    BOOST_REQUIRE_MESSAGE(out.ok(), why(out));
+    auto out = answered_by_recording("anthropic", "anthropic-tool-use.sse");
     BOOST_TEST(out.response.text() == "Okay, let's check the weather for San Francisco, CA:");
     BOOST_REQUIRE(out.response.tool_calls().size() == 1u);
     BOOST_TEST(out.response.tool_calls()[0]->input == json::parse(R"({"location": "San Francisco, CA", "unit": "fahrenheit"})"));
@@ -227,11 +241,7 @@ BOOST_AUTO_TEST_CASE(documented_streams_of_both_providers) {
     BOOST_TEST(out.response.usage.output_tokens == 89);
   }
   {
-    ModelFixture f;
-    f.make("openai");
-    f.server.push(Reply::raw(slurp(streams() / "openai-tool-calls.sse")));
-    auto out = f.send(hello());
-    BOOST_REQUIRE_MESSAGE(out.ok(), why(out));
+    auto out = answered_by_recording("openai", "openai-tool-calls.sse");
     BOOST_TEST(out.response.stop_reason == StopReason::tool_use);
     auto calls = out.response.tool_calls();
     BOOST_REQUIRE(calls.size() == 2u);
@@ -241,11 +251,7 @@ BOOST_AUTO_TEST_CASE(documented_streams_of_both_providers) {
     BOOST_TEST(calls[1]->input == json::parse(R"({"tz":"CET"})"));
   }
   {
-    ModelFixture f;
-    f.make("openai");
-    f.server.push(Reply::raw(slurp(streams() / "openai-text.sse")));
-    auto out = f.send(hello());
-    BOOST_REQUIRE_MESSAGE(out.ok(), why(out));
+    auto out = answered_by_recording("openai", "openai-text.sse");
     BOOST_TEST(out.response.text() == "Hello");
     BOOST_TEST(out.response.usage.input_tokens == 9);
     BOOST_TEST(out.response.usage.output_tokens == 2);
@@ -253,94 +259,74 @@ BOOST_AUTO_TEST_CASE(documented_streams_of_both_providers) {
 }
 
 BOOST_AUTO_TEST_CASE(a_tool_call_cut_off_by_max_tokens_is_not_returned) {
-  for (std::string p : kProviders) {
-    BOOST_TEST_CONTEXT(p) {
-      ModelFixture f;
-      f.make(p);
-      Reply r = Reply::call("c1", "write", R"({"path": "a.txt", "text": "unfini)", "Writing.");
-      r.stop_reason = p == "anthropic" ? "max_tokens" : "length";
-      f.server.push(r);
-      auto out = f.send(hello());
-      BOOST_REQUIRE_MESSAGE(out.ok(), why(out));
-      BOOST_TEST(out.response.stop_reason == StopReason::max_tokens);
-      BOOST_TEST(out.response.tool_calls().empty());
-      BOOST_TEST(out.response.text() == "Writing.");
-    }
-  }
+  for_each_provider([&](ModelFixture& f, const std::string& p) {
+    Reply r = Reply::call("c1", "write", R"({"path": "a.txt", "text": "unfini)", "Writing.");
+    r.stop_reason = p == "anthropic" ? "max_tokens" : "length";
+    f.server.push(r);
+    auto out = f.send(hello());
+    BOOST_REQUIRE_MESSAGE(out.ok(), why(out));
+    BOOST_TEST(out.response.stop_reason == StopReason::max_tokens);
+    BOOST_TEST(out.response.tool_calls().empty());
+    BOOST_TEST(out.response.text() == "Writing.");
+  });
 }
 
 BOOST_AUTO_TEST_CASE(unparseable_tool_arguments_are_an_invalid_json_error) {
-  for (std::string p : kProviders) {
-    BOOST_TEST_CONTEXT(p) {
-      ModelFixture f;
-      f.make(p);
-      f.server.push(Reply::call("c1", "write", R"({"foo": "bar", "baz": "qux": "quux"})"));
-      auto out = f.send(hello());
-      BOOST_REQUIRE(!out.ok());
-      BOOST_TEST(model::to_string(out.error->kind) == "invalid_json");
-      BOOST_TEST(out.error->message.find(R"({"foo": "bar", "baz": "qux": "quux"})") != std::string::npos);
-      BOOST_TEST(out.error->attempts == 1);
-    }
-  }
+  for_each_provider([&](ModelFixture& f, const std::string&) {
+    f.server.push(Reply::call("c1", "write", R"({"foo": "bar", "baz": "qux": "quux"})"));
+    auto out = f.send(hello());
+    BOOST_REQUIRE(!out.ok());
+    BOOST_TEST(model::to_string(out.error->kind) == "invalid_json");
+    BOOST_TEST(out.error->message.find(R"({"foo": "bar", "baz": "qux": "quux"})") != std::string::npos);
+    BOOST_TEST(out.error->attempts == 1);
+  });
 }
 
 BOOST_AUTO_TEST_CASE(a_refusal_is_a_response_with_stop_reason_refusal_and_its_text) {
-  for (std::string p : kProviders) {
-    BOOST_TEST_CONTEXT(p) {
-      ModelFixture f;
-      f.make(p);
-      f.server.push(Reply::refuse("I'm sorry, but I can't assist with that."));
-      auto out = f.send(hello());
-      BOOST_REQUIRE_MESSAGE(out.ok(), why(out));
-      BOOST_TEST(out.response.stop_reason == StopReason::refusal);
-      BOOST_TEST(out.response.text() == "I'm sorry, but I can't assist with that.");
-      BOOST_TEST(out.response.attempts == 1);  // an answer, not a fault to retry
-    }
-  }
+  for_each_provider([&](ModelFixture& f, const std::string&) {
+    f.server.push(Reply::refuse("I'm sorry, but I can't assist with that."));
+    auto out = f.send(hello());
+    BOOST_REQUIRE_MESSAGE(out.ok(), why(out));
+    BOOST_TEST(out.response.stop_reason == StopReason::refusal);
+    BOOST_TEST(out.response.text() == "I'm sorry, but I can't assist with that.");
+    BOOST_TEST(out.response.attempts == 1);  // an answer, not a fault to retry
+  });
 }
 
 BOOST_AUTO_TEST_CASE(tool_arguments_nested_too_deep_are_an_invalid_json_error) {
   std::string deep = R"({"a": )" + std::string(600, '[') + std::string(600, ']') + "}";
-  for (std::string p : kProviders) {
-    BOOST_TEST_CONTEXT(p) {
-      ModelFixture f;
-      f.make(p);
-      f.server.push(Reply::call("c1", "write", deep));
-      auto out = f.send(hello());
-      BOOST_REQUIRE(!out.ok());
-      BOOST_TEST(model::to_string(out.error->kind) == "invalid_json");
-      BOOST_TEST(out.error->message.find("nests more than 512 levels") != std::string::npos, out.error->message);
-    }
-  }
+  for_each_provider([&](ModelFixture& f, const std::string&) {
+    f.server.push(Reply::call("c1", "write", deep));
+    auto out = f.send(hello());
+    BOOST_REQUIRE(!out.ok());
+    BOOST_TEST(model::to_string(out.error->kind) == "invalid_json");
+    BOOST_TEST(out.error->message.find("nests more than 512 levels") != std::string::npos, out.error->message);
+  });
 }
 
 // ---- faults -------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(rate_limit_429_honours_retry_after_then_succeeds) {
-  for (std::string p : kProviders) {
-    BOOST_TEST_CONTEXT(p) {
-      ModelFixture f;
-      f.make(p);
-      f.server.push(Reply::failing(429, slurp(streams() / (p + "-error-429.json")), "1"));
-      f.server.push(Reply::say("after the wait"));
-      std::vector<std::pair<std::string, long>> retries;
-      model::Stream s;
-      s.on_retry = [&](int, const model::ModelError& why, std::chrono::milliseconds delay) {
-        retries.emplace_back(model::to_string(why.kind), delay.count());
-      };
-      auto start = std::chrono::steady_clock::now();
-      auto out = f.send(hello(), std::move(s));
-      auto waited = std::chrono::steady_clock::now() - start;
-      BOOST_REQUIRE_MESSAGE(out.ok(), why(out));
-      BOOST_TEST(out.response.text() == "after the wait");
-      BOOST_TEST(out.response.attempts == 2);
-      BOOST_REQUIRE(retries.size() == 1u);
-      BOOST_TEST(retries[0].first == "rate_limited");
-      BOOST_TEST(retries[0].second == 1000);  // retry-after: 1, not the 5 ms backoff
-      BOOST_TEST(waited >= std::chrono::milliseconds(900));
-      BOOST_TEST(f.server.request_count() == 2u);
-    }
-  }
+  for_each_provider([&](ModelFixture& f, const std::string& p) {
+    f.server.push(Reply::failing(429, slurp(streams() / (p + "-error-429.json")), "1"));
+    f.server.push(Reply::say("after the wait"));
+    std::vector<std::pair<std::string, long>> retries;
+    model::Stream s;
+    s.on_retry = [&](int, const model::ModelError& why, std::chrono::milliseconds delay) {
+      retries.emplace_back(model::to_string(why.kind), delay.count());
+    };
+    auto start = std::chrono::steady_clock::now();
+    auto out = f.send(hello(), std::move(s));
+    auto waited = std::chrono::steady_clock::now() - start;
+    BOOST_REQUIRE_MESSAGE(out.ok(), why(out));
+    BOOST_TEST(out.response.text() == "after the wait");
+    BOOST_TEST(out.response.attempts == 2);
+    BOOST_REQUIRE(retries.size() == 1u);
+    BOOST_TEST(retries[0].first == "rate_limited");
+    BOOST_TEST(retries[0].second == 1000);  // retry-after: 1, not the 5 ms backoff
+    BOOST_TEST(waited >= std::chrono::milliseconds(900));
+    BOOST_TEST(f.server.request_count() == 2u);
+  });
 }
 
 BOOST_AUTO_TEST_CASE(overloaded_529_is_retried_with_backoff_then_reported) {
@@ -350,12 +336,7 @@ BOOST_AUTO_TEST_CASE(overloaded_529_is_retried_with_backoff_then_reported) {
   f.make("anthropic/test-model", o);
   std::string body = slurp(streams() / "anthropic-error-529.json");
   for (int i = 0; i < 3; ++i) f.server.push(Reply::failing(529, body));
-  auto out = f.send(hello());
-  BOOST_REQUIRE(!out.ok());
-  BOOST_TEST(model::to_string(out.error->kind) == "overloaded");
-  BOOST_TEST(out.error->http_status == 529);
-  BOOST_TEST(out.error->attempts == 3);
-  BOOST_TEST(out.error->message.find("Overloaded") != std::string::npos);
+  expect_failed(f.send(hello()), "overloaded", 529, 3, "Overloaded");
   BOOST_TEST(f.server.request_count() == 3u);
 }
 
@@ -369,12 +350,7 @@ BOOST_AUTO_TEST_CASE(server_errors_are_retried_client_errors_are_not) {
   BOOST_TEST(out.response.attempts == 5);
 
   f.server.push(Reply::failing(401, R"({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}})"));
-  auto bad = f.send(hello());
-  BOOST_REQUIRE(!bad.ok());
-  BOOST_TEST(model::to_string(bad.error->kind) == "http_status");
-  BOOST_TEST(bad.error->http_status == 401);
-  BOOST_TEST(bad.error->attempts == 1);
-  BOOST_TEST(bad.error->message.find("Incorrect API key provided") != std::string::npos);
+  expect_failed(f.send(hello()), "http_status", 401, 1, "Incorrect API key provided");
 }
 
 BOOST_AUTO_TEST_CASE(broken_streams_become_typed_errors) {
@@ -511,29 +487,25 @@ BOOST_AUTO_TEST_CASE(cancel_aborts_a_streaming_request) {
 }
 
 BOOST_AUTO_TEST_CASE(fifty_requests_at_once_on_one_loop) {
-  for (std::string p : kProviders) {
-    BOOST_TEST_CONTEXT(p) {
-      ModelFixture f;
-      f.make(p);
-      Reply r = Reply::say("concurrent answer");
-      r.delay = std::chrono::milliseconds(100);
-      f.server.set_default(r);
-      int ok = 0, done = 0;
-      for (int i = 0; i < 50; ++i) {
-        model::Stream s;
-        s.on_done = [&](model::Outcome o) {
-          ++done;
-          if (o.ok() && o.response.text() == "concurrent answer") ++ok;
-        };
-        f.client->send(hello("request " + std::to_string(i)), std::move(s));
-      }
-      BOOST_TEST(f.client->active() == 50u);
-      f.run_until([&] { return done == 50; });
-      BOOST_TEST(ok == 50);
-      BOOST_TEST(f.server.request_count() == 50u);
-      BOOST_TEST(f.server.connections() > 1u);  // they were in flight together
+  for_each_provider([&](ModelFixture& f, const std::string&) {
+    Reply r = Reply::say("concurrent answer");
+    r.delay = std::chrono::milliseconds(100);
+    f.server.set_default(r);
+    int ok = 0, done = 0;
+    for (int i = 0; i < 50; ++i) {
+      model::Stream s;
+      s.on_done = [&](model::Outcome o) {
+        ++done;
+        if (o.ok() && o.response.text() == "concurrent answer") ++ok;
+      };
+      f.client->send(hello("request " + std::to_string(i)), std::move(s));
     }
-  }
+    BOOST_TEST(f.client->active() == 50u);
+    f.run_until([&] { return done == 50; });
+    BOOST_TEST(ok == 50);
+    BOOST_TEST(f.server.request_count() == 50u);
+    BOOST_TEST(f.server.connections() > 1u);  // they were in flight together
+  });
 }
 
 BOOST_AUTO_TEST_CASE(destroying_the_client_from_on_done_is_safe) {

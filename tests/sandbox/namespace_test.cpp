@@ -45,6 +45,21 @@ std::string syscall_probe(int nr, const std::string& args = "0, 0, 0, 0, 0") {
          ", @a); print \"errno=\", ($r == -1 ? $!+0 : 0), \"\\n\"; exit($r == -1 ? 1 : 66)'";
 }
 
+// The head of a workflow whose steps share a checkout of the repository.
+const std::string kCheckoutHead = "[sandbox]\nkind = \"namespace\"\nworkspace = \"checkout\"\n";
+
+// Checks that `r` reported step `step` succeeded, with output `key` = `value`.
+void expect_succeeded_with(const hearth::testing::RunResult& r, const std::string& step, const std::string& key,
+                           const std::string& value) {
+  bool saw = false;
+  for (auto& e : r.events)
+    if (e.type == "step.succeeded" && e.step_id == step) {
+      saw = true;
+      BOOST_TEST(e.data["outputs"][key] == value);
+    }
+  BOOST_TEST(saw, "no step.succeeded event of " << step);
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(namespace_sandbox)
@@ -424,21 +439,11 @@ echo "again=$(cat made.txt)" >> "$HEARTH_OUTPUT"
   BOOST_TEST(env.find("GREETING=hello") != std::string::npos, env);
   auto second = repo.resume(first.outcome.run_id);
   BOOST_TEST(second.outcome.status == hearth::RunStatus::succeeded);
-  bool saw_outputs = false;
-  for (auto& e : second.events)
-    if (e.type == "step.succeeded" && e.step_id == "use") {
-      saw_outputs = true;
-      BOOST_TEST(e.data["outputs"]["again"] == "hello");
-    }
-  BOOST_TEST(saw_outputs);
+  expect_succeeded_with(second, "use", "again", "hello");
 }
 
 BOOST_AUTO_TEST_CASE(a_checkout_workspace_is_the_committed_tree_with_git_working_inside) {
-  hearth::testing::TempRepo repo(R"WF(
-[sandbox]
-kind = "namespace"
-workspace = "checkout"
-
+  hearth::testing::TempRepo repo(kCheckoutHead + R"WF(
 [[steps]]
 id = "look"
 run = '''
@@ -486,21 +491,11 @@ echo "diff=$(git diff --name-only)" >> "$HEARTH_OUTPUT"
   // The resumed run keeps the same checkout, with the first step's edit.
   auto second = repo.resume(first.outcome.run_id);
   BOOST_TEST(second.outcome.status == hearth::RunStatus::succeeded);
-  bool saw = false;
-  for (auto& e : second.events)
-    if (e.type == "step.succeeded" && e.step_id == "again") {
-      saw = true;
-      BOOST_TEST(e.data["outputs"]["diff"] == "committed.txt");
-    }
-  BOOST_TEST(saw);
+  expect_succeeded_with(second, "again", "diff", "committed.txt");
 }
 
 BOOST_AUTO_TEST_CASE(a_checkout_of_a_ref_that_does_not_exist_fails_the_step_naming_it) {
-  hearth::testing::TempRepo repo(R"WF(
-[sandbox]
-kind = "namespace"
-workspace = "checkout"
-ref = "no-such-branch"
+  hearth::testing::TempRepo repo(kCheckoutHead + R"WF(ref = "no-such-branch"
 
 [[steps]]
 id = "look"

@@ -74,6 +74,17 @@ echo "done"
 
   std::string pushed_log() { return remote.log(); }
 
+  // Runs the workflow: the attack's push went through as a plain push (the
+  // step's commit on top of the first) and nothing ran on the host.
+  RunResult expect_plain_push() {
+    auto r = run();
+    std::string out = r.succeeded_output("attack");
+    BOOST_TEST(!has(out, "push="), out);
+    BOOST_TEST(pushed_log() == "from the sandbox\nfirst\n");
+    expect_contained(r);
+    return r;
+  }
+
   // Nothing ran on the host, and the token is nowhere the engine keeps or
   // reports, nor in any file outside the workspace.
   void expect_contained(const RunResult& r) {
@@ -96,12 +107,8 @@ BOOST_AUTO_TEST_CASE(a_receivepack_the_step_configured_never_runs_and_the_push_g
 /usr/bin/git config remote.origin.receivepack ./rp.sh
 git push origin HEAD || echo "push=$?")";
   });
-  auto r = s.run();
-  std::string out = r.succeeded_output("attack");
-  BOOST_TEST(!has(out, "push="), out);
-  BOOST_TEST(s.pushed_log() == "from the sandbox\nfirst\n");
+  s.expect_plain_push();
   BOOST_TEST(s.server.authorized_requests() > 0);
-  s.expect_contained(r);
 }
 
 BOOST_AUTO_TEST_CASE(a_local_remote_with_a_pre_receive_hook_the_step_wrote_never_runs) {
@@ -110,11 +117,7 @@ BOOST_AUTO_TEST_CASE(a_local_remote_with_a_pre_receive_hook_the_step_wrote_never
 /usr/bin/git remote set-url origin ./evil.git
 git push origin HEAD || echo "push=$?")";
   });
-  auto r = s.run();
-  std::string out = r.succeeded_output("attack");
-  BOOST_TEST(!has(out, "push="), out);
-  BOOST_TEST(s.pushed_log() == "from the sandbox\nfirst\n");
-  s.expect_contained(r);
+  s.expect_plain_push();
 }
 
 BOOST_AUTO_TEST_CASE(a_git_proxy_the_step_configured_never_runs) {
@@ -124,11 +127,7 @@ BOOST_AUTO_TEST_CASE(a_git_proxy_the_step_configured_never_runs) {
 /usr/bin/git config core.gitProxy ./proxy.sh
 git push origin HEAD || echo "push=$?")";
   });
-  auto r = s.run();
-  std::string out = r.succeeded_output("attack");
-  BOOST_TEST(!has(out, "push="), out);
-  BOOST_TEST(s.pushed_log() == "from the sandbox\nfirst\n");
-  s.expect_contained(r);
+  s.expect_plain_push();
 }
 
 BOOST_AUTO_TEST_CASE(a_branch_named_like_an_option_is_refused_and_runs_nothing) {

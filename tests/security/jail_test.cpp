@@ -12,6 +12,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "tests/engine/fixture.h"
+#include "tests/support/workflow_toml.h"
 
 using hearth::RunStatus;
 using namespace hearth::testing;
@@ -54,20 +55,9 @@ struct JailSetup {
   // The workflow: one namespace step granted the tool, running `run`. The
   // repository has a .hearth/workflows/kept.toml of its own.
   TempRepo& workflow(const std::string& run) {
-    repo = std::make_unique<TempRepo>(R"([sandbox]
-kind = "namespace"
-
-[commands.tool]
-exec = ")" + tool.string() + R"("
-allow = ["whoami", "write *", "read *", "inside", "caps"]
-
-[[steps]]
-id = "attack"
-commands = ["tool"]
-run = '''
-)" + run + R"(
-'''
-)");
+    repo = std::make_unique<TempRepo>(
+        workflow_toml({{.id = "attack", .run = run + "\n", .more = R"(commands = ["tool"])"}},
+                      sandbox_head("namespace") + command_toml("tool", tool.string(), {"whoami", "write *", "read *", "inside", "caps"})));
     fs::create_directories(repo->root() / ".hearth" / "workflows");
     write_file(kept(), "# the repository's own\n");
     return *repo;

@@ -14,22 +14,30 @@ using nlohmann::json;
 
 namespace {
 
+// A proxy named github whose upstream is "UPSTREAM" (see ProxyFixture::start),
+// with the token in its Authorization header, and the TOML lines `rules`.
+std::string github_proxy(const std::string& rules) {
+  return "\n[proxies.github]\nupstream = \"UPSTREAM\"\nheaders = { Authorization = \"Bearer ${{ secrets.GH_TOKEN }}\" }\n" + rules;
+}
+
 // Everything readable but the secrets of every repository.
-const char* kRepos = R"(
-[proxies.github]
-upstream = "UPSTREAM"
-headers = { Authorization = "Bearer ${{ secrets.GH_TOKEN }}" }
-policy = "read-only"
+const std::string kRepos = github_proxy(R"(policy = "read-only"
 deny = [ { path = "/repos/*/secret/**" } ]
-)";
+)");
 
 // Reads everywhere; deletes only under /tmp.
-const char* kDeleteTmp = R"(
-[proxies.github]
-upstream = "UPSTREAM"
-headers = { Authorization = "Bearer ${{ secrets.GH_TOKEN }}" }
-allow = [ { method = "GET", path = "/**" }, { method = "DELETE", path = "/tmp/**" } ]
-)";
+const std::string kDeleteTmp = github_proxy(R"(allow = [ { method = "GET", path = "/**" }, { method = "DELETE", path = "/tmp/**" } ]
+)");
+
+// A GET of `path` through the proxy github passes, and is the one request
+// the upstream received, for `sent`.
+void expect_passed_as(ProxyFixture& f, Upstream& up, const std::string& path, const std::string& sent) {
+  auto ok = f.request("github", "GET", path);
+  BOOST_TEST(status_of(ok) == 200, ok);
+  auto got = up.requests_received();
+  BOOST_REQUIRE(got.size() == 1u);
+  BOOST_TEST(got[0].path == sent);
+}
 
 std::string reason_of(const std::string& response) {
   return json::parse(body_of(response), nullptr, false).value("reason", "");
@@ -61,11 +69,7 @@ BOOST_AUTO_TEST_CASE(a_deny_rule_holds_against_other_spellings_of_its_path) {
   BOOST_TEST(up.requests() == 0, "the upstream received a request the rules deny");
 
   // What the rules allow still passes, and is sent as matched.
-  auto ok = f.request("github", "GET", "/repos/o/%70ublic/x");
-  BOOST_TEST(status_of(ok) == 200, ok);
-  auto got = up.requests_received();
-  BOOST_REQUIRE(got.size() == 1u);
-  BOOST_TEST(got[0].path == "/repos/o/public/x");
+  expect_passed_as(f, up, "/repos/o/%70ublic/x", "/repos/o/public/x");
 }
 
 BOOST_AUTO_TEST_CASE(an_opt_in_to_escaped_slashes_and_parameters_keeps_deny_rules) {
@@ -78,11 +82,7 @@ BOOST_AUTO_TEST_CASE(an_opt_in_to_escaped_slashes_and_parameters_keeps_deny_rule
     BOOST_TEST((status >= 400 && status < 500), path << " got " << r);
   }
   BOOST_TEST(up.requests() == 0);
-  auto ok = f.request("github", "GET", "/projects/group%2fname/issues;v=2");
-  BOOST_TEST(status_of(ok) == 200, ok);
-  auto got = up.requests_received();
-  BOOST_REQUIRE(got.size() == 1u);
-  BOOST_TEST(got[0].path == "/projects/group%2Fname/issues;v=2");
+  expect_passed_as(f, up, "/projects/group%2fname/issues;v=2", "/projects/group%2Fname/issues;v=2");
 }
 
 BOOST_AUTO_TEST_CASE(a_method_override_header_cannot_turn_a_read_into_a_delete) {

@@ -17,6 +17,7 @@
 #include "sandbox/idmap.h"
 #include "sandbox/sandbox.h"
 #include "tests/engine/fixture.h"
+#include "tests/support/workflow_toml.h"
 
 using namespace hearth::sandbox;
 using namespace hearth::testing;
@@ -175,22 +176,12 @@ BOOST_AUTO_TEST_CASE(a_granted_command_works_and_the_grants_stay_closed_to_other
   auto tool = host.path / "tool";
   write_file(tool, "#!/bin/sh\necho \"tool ran as $(id -u) with $*\"\n");
   ::chmod(tool.c_str(), 0755);
-  TempRepo repo(R"([sandbox]
-kind = "namespace"
-
-[commands.tool]
-exec = ")" + tool.string() + R"("
-allow = ["hello"]
-
-[[steps]]
-id = "use"
-commands = ["tool"]
-run = '''
-tool hello > out.txt
-ls -ld /run/hearth-grants | cut -d' ' -f1,3 >> out.txt
-git status --short >/dev/null && echo git-ok >> out.txt
-'''
-)");
+  TempRepo repo(workflow_toml({{.id = "use",
+                                .run = "tool hello > out.txt\n"
+                                       "ls -ld /run/hearth-grants | cut -d' ' -f1,3 >> out.txt\n"
+                                       "git status --short >/dev/null && echo git-ok >> out.txt\n",
+                                .more = R"(commands = ["tool"])"}},
+                              sandbox_head("namespace") + command_toml("tool", tool.string(), {"hello"})));
   std::system(("git -C " + repo.root().string() + " init -q").c_str());
   auto r = repo.run();
   BOOST_TEST(r.outcome.status == hearth::RunStatus::succeeded, r.output("use"));

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "tests/engine/fixture.h"
+#include "tests/support/workflow_toml.h"
 
 using namespace hearth::testing;
 
@@ -187,21 +188,9 @@ BOOST_AUTO_TEST_CASE(a_descriptor_left_open_by_hearths_parent_reaches_neither_a_
   auto peek = repo.path / "host-bin" / "peek";
   write_file(peek, "#!/bin/bash\n" + fd_probe() + "\n");
   ::chmod(peek.c_str(), 0755);
-  write_file(repo.path / ".hearth" / "workflows" / "fds.toml", R"([sandbox]
-kind = "namespace"
-
-[commands.peek]
-exec = ")" + peek.string() + R"("
-allow = ["go"]
-
-[[steps]]
-id = "probe"
-commands = ["peek"]
-run = '''
-()" + fd_probe() + R"() > step.txt
-peek go > granted.txt
-'''
-)");
+  write_file(repo.path / ".hearth" / "workflows" / "fds.toml",
+             workflow_toml({{.id = "probe", .run = "(" + fd_probe() + ") > step.txt\npeek go > granted.txt\n", .more = R"(commands = ["peek"])"}},
+                           sandbox_head("namespace") + command_toml("peek", peek.string(), {"go"})));
   Ran r = hearth_with_open_fds("run fds", repo.path);
   BOOST_TEST(r.status == 0, r.out);
   std::string step = read_file(repo.path / "step.txt"), granted = read_file(repo.path / "granted.txt");

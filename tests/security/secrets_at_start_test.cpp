@@ -15,6 +15,7 @@
 #include "sandbox/sandbox.h"
 #include "tests/support/model_server.h"
 #include "tests/support/upstream.h"
+#include "tests/support/workflow_toml.h"
 
 namespace {
 
@@ -22,6 +23,12 @@ using namespace hearth::testing;
 
 const std::string kAtStart = "tok_S3cr3t-at-start-5a0c2e";
 const std::string kLater = "tok_S3cr3t-set-later-c81d47";
+
+// `head`, then a step "first" that does nothing and a step "second" after it
+// that runs `run`, with `more` (what it is granted).
+std::string two_steps(const std::string& run, const std::string& more, const std::string& head) {
+  return workflow_toml({{.id = "first", .run = "true"}, {.id = "second", .needs = {"first"}, .run = run, .more = more}}, head);
+}
 
 }  // namespace
 
@@ -31,24 +38,14 @@ BOOST_AUTO_TEST_CASE(a_secret_changed_after_the_run_started_never_comes_back_thr
   if (without_namespaces()) return;
   // An upstream that echoes the request's Authorization header in its answer.
   Upstream up;
-  TempRepo repo(R"([sandbox]
+  TempRepo repo(two_steps(R"(curl -sS --max-time 20 "$HEARTH_PROXY_API/repos/o/r"; echo)", R"(proxies = ["api"])",
+                          R"([sandbox]
 network = "proxies"
 
 [proxies.api]
 upstream = ")" + up.url() + R"("
 headers = { Authorization = "Bearer ${{ secrets.ROTATING_TOKEN }}" }
-allow = [ { method = "GET", path = "/repos/**" } ]
-
-[[steps]]
-id = "first"
-run = "true"
-
-[[steps]]
-id = "second"
-needs = ["first"]
-proxies = ["api"]
-run = 'curl -sS --max-time 20 "$HEARTH_PROXY_API/repos/o/r"; echo'
-)");
+allow = [ { method = "GET", path = "/repos/**" } ])"));
   ScopedEnv env{{"ROTATING_TOKEN", kAtStart}};
   // Right after the run started, before the second step is prepared.
   auto r = repo.run(nlohmann::json::object(), 0, [](auto&, auto&, const std::string&) {
@@ -65,21 +62,10 @@ BOOST_AUTO_TEST_CASE(a_secret_unset_after_the_run_started_is_still_the_one_read_
   auto tool = host.path / "tool";
   write_file(tool, "#!/bin/sh\n[ -n \"$ROTATING_TOKEN\" ] && echo has-token\n");
   ::chmod(tool.c_str(), 0755);
-  TempRepo repo(R"([commands.tool]
+  TempRepo repo(two_steps("tool show", R"(commands = ["tool"])", R"([commands.tool]
 exec = ")" + tool.string() + R"("
 secrets = ["ROTATING_TOKEN"]
-allow = ["show"]
-
-[[steps]]
-id = "first"
-run = "true"
-
-[[steps]]
-id = "second"
-needs = ["first"]
-commands = ["tool"]
-run = "tool show"
-)");
+allow = ["show"])"));
   ScopedEnv env{{"ROTATING_TOKEN", kAtStart}};
   auto r = repo.run(nlohmann::json::object(), 0, [](auto&, auto&, const std::string&) { ::unsetenv("ROTATING_TOKEN"); });
   std::string out = r.succeeded_output("second");
@@ -91,13 +77,7 @@ run = "tool show"
 // in between would be used without the run having seen it at start (and a
 // removed one would fail the step); either way the key must never reach a
 // step's environment, and from there the output, the events or the store.
-const std::string kModelWorkflow = R"([sandbox]
-kind = "local"
-
-[model]
-name = "anthropic/claude-stand-in"
-
-[[steps]]
+const std::string kModelWorkflow = local_agent_head() + R"([[steps]]
 id = "first"
 run = "env"
 

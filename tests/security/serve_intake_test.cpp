@@ -17,6 +17,7 @@
 #include "tests/engine/fixture.h"
 #include "tests/support/served.h"
 #include "tests/support/testdata.h"
+#include "tests/support/workflow_toml.h"
 
 using namespace hearth::testing;
 
@@ -46,14 +47,8 @@ std::string issue_body(int n) {
 }
 
 // Starts on issues.opened; appends the issue number to a file.
-const char* kRecord = R"(
-name = "record"
-[on]
-github = ["issues.opened"]
-[[steps]]
-id = "note"
-run = 'echo "${{ inputs.issue.number }}" >> seen.log'
-)";
+const std::string kRecord =
+    workflow_toml({{.id = "note", .run = R"(echo "${{ inputs.issue.number }}" >> seen.log)"}}, github_head("record", {"issues.opened"}));
 
 /// A repository and a running `hearth serve` on 0.0.0.0 (so that every
 /// loopback address reaches it) on a free port.
@@ -82,6 +77,20 @@ void wait_for_lines(const fs::path& file, size_t n) {
   }
 }
 
+/// Starts `s` serving the one workflow record (kRecord).
+void start_recording(Served& s) {
+  s.workflow("record", kRecord);
+  s.start();
+}
+
+/// The delivery answered `r` was accepted, and issue `number` is all that
+/// record wrote.
+void expect_recorded(const Served& s, const Response& r, const std::string& number) {
+  BOOST_TEST(r.status == 202, r.body);
+  wait_for_lines(s.root() / "seen.log", 1);
+  BOOST_TEST(read_file(s.root() / "seen.log") == number + "\n");
+}
+
 /// One column of the delivery's row, read from the state database the way
 /// an operator would (sqlite3), after the server has stopped.
 std::string delivery_column(const fs::path& db_path, const std::string& id, const std::string& column) {
@@ -100,17 +109,8 @@ std::string delivery_column(const fs::path& db_path, const std::string& id, cons
 
 // A step that records each time it starts, then waits for a file that
 // never comes: the server is processing the delivery until it dies.
-const char* kHang = R"(
-name = "hang"
-[on]
-github = ["issues.opened"]
-[[steps]]
-id = "wait"
-run = '''
-echo started >> starts.log
-while [ ! -f go ]; do sleep 0.05; done
-'''
-)";
+const std::string kHang = workflow_toml({{.id = "wait", .run = "echo started >> starts.log\nwhile [ ! -f go ]; do sleep 0.05; done\n"}},
+                                        github_head("hang", {"issues.opened"}));
 
 }  // namespace
 
@@ -118,8 +118,7 @@ BOOST_AUTO_TEST_SUITE(serve_intake_security)
 
 BOOST_AUTO_TEST_CASE(a_signed_body_nested_100000_deep_is_refused_and_the_server_keeps_serving) {
   Served s;
-  s.workflow("record", kRecord);
-  s.start();
+  start_recording(s);
   std::string deep = R"({"action": "opened", "issue": {"number": 1}, "x": )" + std::string(100000, '[') +
                      std::string(100000, ']') + "}";
   auto r = s.deliver("deep-1", deep);
@@ -164,8 +163,7 @@ BOOST_AUTO_TEST_CASE(a_delivery_whose_processing_killed_the_server_twice_is_mark
 
 BOOST_AUTO_TEST_CASE(a_signed_body_that_is_not_utf8_is_refused_at_the_door) {
   Served s;
-  s.workflow("record", kRecord);
-  s.start();
+  start_recording(s);
   // A truncated sequence, a stray continuation byte, an overlong '/', a
   // UTF-16 surrogate: each inside a string, where JSON syntax allows bytes.
   int n = 0;
@@ -179,15 +177,12 @@ BOOST_AUTO_TEST_CASE(a_signed_body_that_is_not_utf8_is_refused_at_the_door) {
   std::string fine = R"({"action": "opened", "issue": {"number": 7, "title": "caf\u00e9 \u65e5\u672c )"
                      "\xC3\xA9 \xE6\x97\xA5 \xF0\x9F\x94\xA5\"}}";
   auto ok = s.deliver("utf8-ok", fine);
-  BOOST_TEST(ok.status == 202, ok.body);
-  wait_for_lines(s.root() / "seen.log", 1);
-  BOOST_TEST(read_file(s.root() / "seen.log") == "7\n");
+  expect_recorded(s, ok, "7");
 }
 
 BOOST_AUTO_TEST_CASE(a_thousand_slow_connections_from_one_address_do_not_lock_out_another) {
   Served s;
-  s.workflow("record", kRecord);
-  s.start();
+  start_recording(s);
   // 1,030 connections from 127.0.0.2, more than the server's 1,024 slots:
   // idle, stopped inside the headers, or stopped inside a body.
   std::string body_head = "POST /hooks/github HTTP/1.1\r\nHost: hooks\r\nX-GitHub-Event: issues\r\n"
@@ -208,15 +203,12 @@ BOOST_AUTO_TEST_CASE(a_thousand_slow_connections_from_one_address_do_not_lock_ou
   BOOST_TEST(probe.response().status == 503);
   // Another address still gets its delivery in: 202, stored, run.
   auto r = s.deliver("during-slowloris", issue_body(42), "127.0.0.3");
-  BOOST_TEST(r.status == 202, r.body);
-  wait_for_lines(s.root() / "seen.log", 1);
-  BOOST_TEST(read_file(s.root() / "seen.log") == "42\n");
+  expect_recorded(s, r, "42");
 }
 
 BOOST_AUTO_TEST_CASE(big_unsigned_bodies_are_not_all_held_and_an_honest_sender_gets_through) {
   Served s;
-  s.workflow("record", kRecord);
-  s.start();
+  start_recording(s);
   // 16 requests of 16 MiB under a wrong signature from one address, all
   // sent but their last byte: the server may hold two such bodies for one
   // address (32 MiB), never sixteen (the 256 MiB that took RSS to 282 MB).

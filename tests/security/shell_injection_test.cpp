@@ -7,6 +7,7 @@
 
 #include "tests/engine/fixture.h"
 #include "tests/support/hearth_process.h"
+#include "tests/support/workflow_toml.h"
 
 using hearth::RunStatus;
 using namespace hearth::testing;
@@ -211,20 +212,12 @@ d="EOF_$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 }
 
 BOOST_AUTO_TEST_CASE(a_working_directory_from_an_input_stays_in_the_workspace_and_names_no_host_path) {
-  TempRepo repo(R"TOML(
-[sandbox]
-kind = "local"
-[inputs]
-dir = { type = "string" }
-[[steps]]
-id = "plant"
-run = "ln -sfn / escape; ln -sfn /etc escape-etc; mkdir -p real/sub"
-[[steps]]
-id = "s"
-needs = ["plant"]
-working-directory = "${{ inputs.dir }}"
-run = "pwd; ls"
-)TOML");
+  TempRepo repo(workflow_toml(
+      {
+          {.id = "plant", .run = "ln -sfn / escape; ln -sfn /etc escape-etc; mkdir -p real/sub"},
+          {.id = "s", .needs = {"plant"}, .run = "pwd; ls", .more = R"(working-directory = "${{ inputs.dir }}")"},
+      },
+      sandbox_head("local") + "[inputs]\ndir = { type = \"string\" }\n"));
   auto ok = repo.run({{"dir", "real/./sub/.."}});
   BOOST_TEST(ok.outcome.status == RunStatus::succeeded, ok.step("s").reason);
   BOOST_TEST(ok.output("s").find("sub") != std::string::npos, ok.output("s"));

@@ -15,6 +15,7 @@
 
 #include "engine/fixture.h"
 #include "tests/support/model_server.h"
+#include "tests/support/workflow_toml.h"
 
 namespace {
 
@@ -156,24 +157,15 @@ run = 'rm -f "$HEARTH_OUTPUT"; mkfifo "$HEARTH_OUTPUT"'
 // no outputs, so a later `if` must not see approved = true.
 BOOST_AUTO_TEST_CASE(a_step_cannot_write_another_steps_output_file) {
   if (without_namespaces()) return;
-  TempRepo repo(kNamespaceHeader + R"([[steps]]
-id = "forge"
-run = '''
-echo approved=true > /run/hearth/review.1.out || true
-mkdir -p /run/hearth/review.1 && echo approved=true > /run/hearth/review.1/output || true
-'''
-
-[[steps]]
-id = "review"
-needs = ["forge"]
-run = 'true'
-
-[[steps]]
-id = "deploy"
-needs = ["review"]
-if = "steps.review.outputs.approved == 'true'"
-run = 'touch deployed'
-)");
+  TempRepo repo(workflow_toml(
+      {
+          {.id = "forge",
+           .run = "echo approved=true > /run/hearth/review.1.out || true\n"
+                  "mkdir -p /run/hearth/review.1 && echo approved=true > /run/hearth/review.1/output || true\n"},
+          {.id = "review", .needs = {"forge"}, .run = "true"},
+          {.id = "deploy", .needs = {"review"}, .run = "touch deployed", .more = R"(if = "steps.review.outputs.approved == 'true'")"},
+      },
+      kNamespaceHeader));
   auto r = repo.run();
   BOOST_TEST(r.step("forge").status == "succeeded", r.step("forge").reason);
   BOOST_TEST(r.step("review").status == "succeeded", r.step("review").reason);

@@ -17,6 +17,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "tests/support/cases.h"
 #include "tests/support/files.h"
 
 using hearth::workflows::rewrite_shell_interpolations;
@@ -50,6 +51,13 @@ std::string error_of(const std::string& script) {
   auto r = rewrite_shell_interpolations(script, spans_of(script));
   return r ? "" : r.message();
 }
+
+// Check rewrite() and error_of() of each case's script (the error's start,
+// for expect_errors_starting).
+using Cases = std::initializer_list<hearth::testing::Case>;
+void expect_rewrites(Cases cases) { hearth::testing::expect_each(rewrite, cases); }
+void expect_errors(Cases cases) { hearth::testing::expect_each(error_of, cases); }
+void expect_errors_starting(Cases cases) { hearth::testing::expect_each_prefix(error_of, cases); }
 
 struct BashRun {
   std::string out;
@@ -198,13 +206,15 @@ std::vector<Context> contexts() {
 BOOST_AUTO_TEST_SUITE(shell_template)
 
 BOOST_AUTO_TEST_CASE(header_examples) {
-  BOOST_TEST(rewrite("echo ${{ x }}") == "echo \"${HEARTH_EXPR_1}\"");
-  BOOST_TEST(rewrite("echo \"a ${{ x }}\"") == "echo \"a ${HEARTH_EXPR_1}\"");
-  BOOST_TEST(rewrite("echo 'a ${{ x }}'") == "echo 'a '\"${HEARTH_EXPR_1}\"''");
-  BOOST_TEST(rewrite("cat <<EOF\n${{ x }}\nEOF\n") == "cat <<EOF\n${HEARTH_EXPR_1}\nEOF\n");
-  BOOST_TEST(rewrite("echo $(echo ${{ x }})") == "echo $(echo \"${HEARTH_EXPR_1}\")");
-  BOOST_TEST(rewrite("echo \"`echo ${{ x }}`\"") == "echo \"`echo \"${HEARTH_EXPR_1}\"`\"");
-  BOOST_TEST(rewrite("echo $'a ${{ x }}'") == "echo $'a '\"${HEARTH_EXPR_1}\"$''");
+  expect_rewrites({
+      {"echo ${{ x }}", "echo \"${HEARTH_EXPR_1}\""},
+      {"echo \"a ${{ x }}\"", "echo \"a ${HEARTH_EXPR_1}\""},
+      {"echo 'a ${{ x }}'", "echo 'a '\"${HEARTH_EXPR_1}\"''"},
+      {"cat <<EOF\n${{ x }}\nEOF\n", "cat <<EOF\n${HEARTH_EXPR_1}\nEOF\n"},
+      {"echo $(echo ${{ x }})", "echo $(echo \"${HEARTH_EXPR_1}\")"},
+      {"echo \"`echo ${{ x }}`\"", "echo \"`echo \"${HEARTH_EXPR_1}\"`\""},
+      {"echo $'a ${{ x }}'", "echo $'a '\"${HEARTH_EXPR_1}\"$''"},
+  });
 }
 
 BOOST_AUTO_TEST_CASE(slots_are_numbered_in_order) {
@@ -394,12 +404,14 @@ BOOST_AUTO_TEST_CASE(integer_values_are_allowed_in_every_context) {
 }
 
 BOOST_AUTO_TEST_CASE(characters_that_would_combine_with_the_reference) {
-  BOOST_TEST(error_of("echo \\${{ x }}").starts_with("line 1, column 6: a backslash right before ${{"));
-  BOOST_TEST(error_of("echo \"\\${{ x }}\"").starts_with("line 1, column 7: a backslash right before ${{"));
-  BOOST_TEST(error_of("echo `echo \\${{ x }}`").starts_with("line 1, column 12: a backslash right before ${{"));
-  BOOST_TEST(error_of("cat <<E\n\\${{ x }}\nE\n").starts_with("line 2, column 1: a backslash right before ${{"));
-  BOOST_TEST(error_of("echo $${{ x }}").starts_with("line 1, column 6: a '$' right before ${{"));
-  BOOST_TEST(error_of("echo \"$${{ x }}\"").starts_with("line 1, column 7: a '$' right before ${{"));
+  expect_errors_starting({
+      {"echo \\${{ x }}", "line 1, column 6: a backslash right before ${{"},
+      {"echo \"\\${{ x }}\"", "line 1, column 7: a backslash right before ${{"},
+      {"echo `echo \\${{ x }}`", "line 1, column 12: a backslash right before ${{"},
+      {"cat <<E\n\\${{ x }}\nE\n", "line 2, column 1: a backslash right before ${{"},
+      {"echo $${{ x }}", "line 1, column 6: a '$' right before ${{"},
+      {"echo \"$${{ x }}\"", "line 1, column 7: a '$' right before ${{"},
+  });
   // Inside single quotes neither is special.
   TempDir tmp;
   auto run = run_bash(rewrite("printf '%s' '\\${{ x }}$${{ x }}'"), {"v", "w"}, tmp.path);
@@ -407,13 +419,15 @@ BOOST_AUTO_TEST_CASE(characters_that_would_combine_with_the_reference) {
 }
 
 BOOST_AUTO_TEST_CASE(unterminated_constructs_are_errors) {
-  BOOST_TEST(error_of("echo \"${{ x }}") == "line 1, column 6: unterminated double quote");
-  BOOST_TEST(error_of("echo ok\necho '${{ x }}") == "line 2, column 6: unterminated single quote");
-  BOOST_TEST(error_of("echo $(echo ${{ x }}") == "line 1, column 6: unterminated $( or (");
-  BOOST_TEST(error_of("echo `echo ${{ x }}") == "line 1, column 6: unterminated backtick");
-  BOOST_TEST(error_of("echo ${x:-${{ x }}") == "line 1, column 6: unterminated ${");
-  BOOST_TEST(error_of("echo $'${{ x }}") == "line 1, column 6: unterminated $'");
-  BOOST_TEST(error_of("cat <<EOF\n$(echo ${{ x }}\nEOF\n)\n") == "line 2, column 1: unterminated $( or (");
+  expect_errors({
+      {"echo \"${{ x }}", "line 1, column 6: unterminated double quote"},
+      {"echo ok\necho '${{ x }}", "line 2, column 6: unterminated single quote"},
+      {"echo $(echo ${{ x }}", "line 1, column 6: unterminated $( or ("},
+      {"echo `echo ${{ x }}", "line 1, column 6: unterminated backtick"},
+      {"echo ${x:-${{ x }}", "line 1, column 6: unterminated ${"},
+      {"echo $'${{ x }}", "line 1, column 6: unterminated $'"},
+      {"cat <<EOF\n$(echo ${{ x }}\nEOF\n)\n", "line 2, column 1: unterminated $( or ("},
+  });
 }
 
 BOOST_AUTO_TEST_CASE(deep_nesting_is_refused_not_a_crash) {
