@@ -472,7 +472,7 @@ RunFigures run_once(const workflows::Workflow& wf, const std::string& base, int 
   auto steps = (*store)->load_steps(outcome.run_id);
   size_t ok = 0;
   if (steps)
-    for (auto& s : *steps) ok += s.status == "succeeded";
+    for (auto& s : *steps) ok += s.status == StepStatus::succeeded;
   if (finished != 1 || outcome.status != hearth::RunStatus::succeeded || ok != wf.steps.size()) {
     std::fprintf(stderr, "the run did not succeed: %s (%zu of %zu steps succeeded) %s\n", hearth::to_string(outcome.status),
                  ok, wf.steps.size(), outcome.error.c_str());

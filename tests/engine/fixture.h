@@ -28,11 +28,13 @@
 
 namespace hearth {
 inline std::ostream& operator<<(std::ostream& os, RunStatus s) { return os << to_string(s); }
+inline std::ostream& operator<<(std::ostream& os, StepStatus s) { return os << to_string(s); }
 }  // namespace hearth
 
 namespace hearth::testing {
 
 using hearth::RunStatus;
+using hearth::StepStatus;
 
 /// Collects what observers see.
 struct Recorder : engine::Observer {
