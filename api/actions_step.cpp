@@ -151,8 +151,8 @@ bool selected_by(const std::string& pattern, const Candidate& c) {
 std::string overall(const std::vector<ci::RunReport>& reports) {
   std::string status = "succeeded";
   for (auto& r : reports) {
-    if (r.run.status == "failed") return "failed";
-    if (r.run.status != "succeeded") status = r.run.status;
+    if (r.run.status == RunStatus::failed) return "failed";
+    if (r.run.status != RunStatus::succeeded) status = to_string(r.run.status);
   }
   return status;
 }
@@ -235,30 +235,29 @@ struct CiJob {
                                " was found (is the state directory cached?); starting it over");
     auto payload = ci::run_payload(env.event_name, event, wf.inputs);
     if (!payload) return fail(kExitUsage, error_line(c.rel, "invalid payload", payload.message())), std::nullopt;
-    engine::RunOptions opts;
+    StartOptions opts;
     opts.run_id = id.empty() ? engine::new_run_id() : id;
     opts.repo = repo;
-    opts.payload = std::move(*payload);
     opts.jobs = args.jobs;
     opts.model = absolute_model_spec(settings.model);
     reporter.add_run(opts.run_id, wf, c.rel);
-    auto started = session.engine().start(wf, opts, session.on_finished());
+    auto started = session.engine().start(wf, std::move(*payload), std::move(opts), session.on_finished());
     if (!started) return fail(kExitUsage, error_line(c.rel, "run not started", wf.name + ": " + started.message())), std::nullopt;
     return Launched{*started};
   }
 
   std::optional<Launched> continue_run(const Candidate& c, const std::string& id) {
     auto run = store.load_run(id);
-    if (run && run->status == "succeeded") {
+    if (run && run->status == RunStatus::succeeded) {
       std::cout << "run " << id << " (" << c.workflow->name << ") already succeeded in an earlier attempt; nothing to do\n";
       return Launched{id, false, true};
     }
     // Annotations point at the lines of the snapshot the run resumes with.
     auto snapshot = run ? workflows::load_workflow_text(run->workflow_text, run->workflow_path) : workflows::LoadResult{};
     reporter.add_run(id, snapshot.ok() ? *snapshot.workflow : *c.workflow, c.rel);
-    engine::ResumeOptions opts;
+    ResumeOptions opts;
     opts.jobs = args.jobs;
-    auto resumed = session.engine().resume(id, opts, session.on_finished());
+    auto resumed = session.engine().resume(id, opts, nullptr, session.on_finished());
     if (!resumed) return fail(kExitRunFailed, error_line(resumed.message())), std::nullopt;
     return Launched{id, true, false};
   }

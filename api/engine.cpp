@@ -35,7 +35,7 @@ RunInfo public_run(const engine::RunRecord& r) {
   out.workflow = r.workflow;
   out.workflow_hash = r.workflow_hash;
   out.status = r.status;
-  out.interrupted = r.status == "running" && !engine::lease_alive(r);
+  out.interrupted = r.status == RunStatus::running && !engine::lease_alive(r);
   out.created_at_ms = r.created_at;
   out.finished_at_ms = r.finished_at;
   out.error = r.error;
@@ -133,38 +133,27 @@ Result<std::unique_ptr<Engine>> Engine::open(uv_loop_t* loop, EngineOptions opti
   // fallback to the local backend.
   impl->local = sandbox::make_local_sandbox();
   impl->isolated = sandbox::make_default_sandbox();
-  impl->engine = std::make_unique<engine::Engine>(loop, *impl->store, *impl->isolated);
+  impl->engine = std::make_unique<engine::Engine>(loop, *impl->store, *impl->isolated, impl->options);
   impl->engine->add_sandbox(*impl->local);
   impl->engine->add_observer(impl.get());
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
 
 Result<std::string> Engine::start(const Workflow& workflow, StartOptions options, FinishedCallback done) {
-  engine::RunOptions ro;
-  ro.run_id = std::move(options.run_id);
-  ro.repo = options.repo.empty() ? impl_->options.repo : options.repo;
-  if (ro.repo.empty()) return Error{"hearth::Engine::start: no repository: set StartOptions::repo or EngineOptions::repo"};
-  if (!std::filesystem::path(ro.repo).is_absolute())
-    return Error{"hearth::Engine::start: the repository path '" + ro.repo + "' is not absolute"};
+  if (options.repo.empty()) options.repo = impl_->options.repo;
+  if (options.repo.empty()) return Error{"hearth::Engine::start: no repository: set StartOptions::repo or EngineOptions::repo"};
+  if (!std::filesystem::path(options.repo).is_absolute())
+    return Error{"hearth::Engine::start: the repository path '" + options.repo + "' is not absolute"};
   std::string why;
   auto payload = parse_untrusted_json(options.payload_json, &why);
   if (!payload) return Error{"hearth::Engine::start: the payload is not valid JSON: " + why};
-  ro.payload = std::move(*payload);
-  ro.jobs = options.jobs ? options.jobs : impl_->options.jobs;
-  ro.kill_grace = impl_->options.kill_grace;
-  ro.model = std::move(options.model);
-  ro.record = std::move(options.record);
-  return impl_->engine->start(workflow.data().wf, std::move(ro), impl_->finished(std::move(done)));
+  return impl_->engine->start(workflow.data().wf, std::move(*payload), std::move(options),
+                              impl_->finished(std::move(done)));
 }
 
 Result<std::string> Engine::resume(const std::string& run_id, ResumeOptions options, FinishedCallback done) {
-  engine::ResumeOptions ro;
-  ro.from = std::move(options.from);
-  ro.model = std::move(options.model);
-  if (options.current) ro.current = options.current->data().wf;
-  ro.jobs = options.jobs ? options.jobs : impl_->options.jobs;
-  ro.kill_grace = impl_->options.kill_grace;
-  return impl_->engine->resume(run_id, std::move(ro), impl_->finished(std::move(done)));
+  const workflows::Workflow* current = options.current ? &options.current->data().wf : nullptr;
+  return impl_->engine->resume(run_id, std::move(options), current, impl_->finished(std::move(done)));
 }
 
 bool Engine::cancel(const std::string& run_id, const std::string& reason) { return impl_->engine->cancel(run_id, reason); }

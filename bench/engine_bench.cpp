@@ -438,7 +438,7 @@ RunFigures run_once(const workflows::Workflow& wf, const std::string& base, int 
   int finished = 0;
   {
     engine::Engine eng(&loop, **store, *sb);
-    engine::RunOptions opts;
+    hearth::StartOptions opts;
     opts.repo = dir.path.string();
     opts.jobs = jobs;
     int64_t commits0 = (*store)->commits();
@@ -447,7 +447,7 @@ RunFigures run_once(const workflows::Workflow& wf, const std::string& base, int 
     CpuTimes cpu0 = cpu_now();
     f.rss_start = rss_mib();
     auto t = Clock::now();
-    auto id = eng.start(wf, opts, [&](const hearth::RunResult& o) {
+    auto id = eng.start(wf, nlohmann::json::object(), opts, [&](const hearth::RunResult& o) {
       outcome = o;
       ++finished;
       f.rss_end = rss_mib();
@@ -472,7 +472,7 @@ RunFigures run_once(const workflows::Workflow& wf, const std::string& base, int 
   auto steps = (*store)->load_steps(outcome.run_id);
   size_t ok = 0;
   if (steps)
-    for (auto& s : *steps) ok += s.status == "succeeded";
+    for (auto& s : *steps) ok += s.status == StepStatus::succeeded;
   if (finished != 1 || outcome.status != hearth::RunStatus::succeeded || ok != wf.steps.size()) {
     std::fprintf(stderr, "the run did not succeed: %s (%zu of %zu steps succeeded) %s\n", hearth::to_string(outcome.status),
                  ok, wf.steps.size(), outcome.error.c_str());

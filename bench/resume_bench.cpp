@@ -87,10 +87,10 @@ int main(int argc, char** argv) {
 
   auto t0 = Clock::now();
   drive(store_path, nullptr, [&](engine::Engine& e) {
-    engine::RunOptions o;
+    hearth::StartOptions o;
     o.run_id = "bench";
     o.repo = dir.string();
-    return e.start(*loaded.workflow, o, [](const hearth::RunResult&) {});
+    return e.start(*loaded.workflow, nlohmann::json::object(), o, [](const hearth::RunResult&) {});
   });
   std::printf("resume_bench: %d-step chain, first run (last step fails) took %.0f ms\n", steps, ms(Clock::now() - t0));
   std::ofstream(dir / "ok") << "";
@@ -101,9 +101,9 @@ int main(int argc, char** argv) {
     watch.step = last;
     auto begin = Clock::now();
     drive(store_path, &watch, [&](engine::Engine& e) {
-      engine::ResumeOptions o;
+      hearth::ResumeOptions o;
       if (r > 0) o.from = {last};  // after the first resume the run has succeeded
-      return e.resume("bench", o, [](const hearth::RunResult&) {});
+      return e.resume("bench", o, nullptr, [](const hearth::RunResult&) {});
     });
     resume_ms.push_back(ms(watch.started - begin));
   }

@@ -46,13 +46,6 @@ const std::string& display_name(const engine::StepRecord& s, const std::map<std:
   return it != shapes.end() && !it->second.name.empty() ? it->second.name : s.id;
 }
 
-// The class of a status: one of the classDefs below, whatever the store holds.
-std::string status_class(const std::string& status) {
-  for (const char* known : {"succeeded", "failed", "cancelled", "skipped", "running", "waiting"})
-    if (status == known) return known;
-  return "pending";
-}
-
 const char* kClassDefs =
     "  classDef succeeded fill:#dafbe1,stroke:#1a7f37,color:#0f5323\n"
     "  classDef failed fill:#ffebe9,stroke:#cf222e,color:#82071e\n"
@@ -79,8 +72,8 @@ std::string mermaid_flowchart(const std::vector<engine::StepRecord>& steps,
   for (size_t i = 0; i < steps.size(); ++i) node[steps[i].id] = "s" + std::to_string(i);
   std::string md = "```mermaid\nflowchart LR\n";
   for (auto& s : steps)
-    md += "  " + node[s.id] + "[\"" + mermaid_label(display_name(s, shapes) + " - " + s.status) +
-          "\"]:::" + status_class(s.status) + "\n";
+    md += "  " + node[s.id] + "[\"" + mermaid_label(display_name(s, shapes) + " - " + to_string(s.status)) +
+          "\"]:::" + to_string(s.status) + "\n";  // each status has a classDef below
   for (auto& s : steps) {
     auto it = shapes.find(s.id);
     if (it == shapes.end()) continue;
@@ -98,10 +91,10 @@ std::string mermaid_gantt(const std::vector<engine::StepRecord>& steps,
     if (!s.started_at) continue;
     int64_t start = *s.started_at;
     int64_t end = std::max(s.finished_at.value_or(start), start + 1);  // a zero-length bar is not drawn
-    std::string tag = s.status == "succeeded" ? "done, "
-                      : s.status == "failed"  ? "crit, "
-                      : s.status == "running" ? "active, "
-                                              : "";
+    std::string tag = s.status == StepStatus::succeeded ? "done, "
+                      : s.status == StepStatus::failed  ? "crit, "
+                      : s.status == StepStatus::running ? "active, "
+                                                        : "";
     tasks += "  " + gantt_name(i, display_name(s, shapes)) + " :" + tag + "s" + std::to_string(i) + ", " +
              std::to_string(start) + ", " + std::to_string(end) + "\n";
   }

@@ -10,12 +10,26 @@ namespace hearth::ci {
 
 namespace {
 
-const char* icon(const std::string& status) {
-  if (status == "succeeded") return "✅";
-  if (status == "failed") return "❌";
-  if (status == "cancelled") return "⊘";
-  if (status == "skipped") return "⏭️";
-  if (status == "running" || status == "waiting") return "⏳";
+const char* icon(StepStatus status) {
+  switch (status) {
+    case StepStatus::succeeded: return "✅";
+    case StepStatus::failed: return "❌";
+    case StepStatus::cancelled: return "⊘";
+    case StepStatus::skipped: return "⏭️";
+    case StepStatus::running:
+    case StepStatus::waiting: return "⏳";
+    case StepStatus::pending: break;
+  }
+  return "•";
+}
+
+const char* icon(RunStatus status) {
+  switch (status) {
+    case RunStatus::succeeded: return "✅";
+    case RunStatus::failed: return "❌";
+    case RunStatus::cancelled: return "⊘";
+    case RunStatus::running: return "⏳";
+  }
   return "•";
 }
 
@@ -84,17 +98,17 @@ Result<RunReport> load_report(engine::Store& store, const std::string& run_id) {
 nlohmann::json run_result(const RunReport& r) {
   nlohmann::json steps = nlohmann::json::object();
   for (auto& s : r.steps) {
-    steps[s.id] = {{"status", s.status}, {"outputs", s.outputs}};
+    steps[s.id] = {{"status", to_string(s.status)}, {"outputs", s.outputs}};
     // Skill and prompt steps: the validated result, as `steps.<id>.result` reads it in the workflow.
     if (!s.result.is_null()) steps[s.id]["result"] = s.result;
   }
-  return {{"run_id", r.run.id}, {"workflow", r.run.workflow}, {"status", r.run.status}, {"steps", steps}};
+  return {{"run_id", r.run.id}, {"workflow", r.run.workflow}, {"status", to_string(r.run.status)}, {"steps", steps}};
 }
 
 std::string render_summary(const std::vector<RunReport>& reports) {
   std::string md;
   for (auto& r : reports) {
-    md += "### " + std::string(icon(r.run.status)) + " " + cell(r.run.workflow) + ": " + r.run.status + "\n\n";
+    md += "### " + std::string(icon(r.run.status)) + " " + cell(r.run.workflow) + ": " + to_string(r.run.status) + "\n\n";
     md += "Run `" + r.run.id + "`";
     if (auto d = duration(r.run.created_at, r.run.finished_at); !d.empty()) md += " · " + d;
     if (r.reused) md += " · already succeeded in an earlier attempt; nothing ran again";
@@ -106,8 +120,8 @@ std::string render_summary(const std::vector<RunReport>& reports) {
     md += usage.empty() ? "\n|---|---|---|---|\n" : " tokens in | tokens out |\n|---|---|---|---|---:|---:|\n";
     int64_t total_in = 0, total_out = 0;
     for (auto& s : r.steps) {
-      std::string status = std::string(icon(s.status)) + " " + s.status;
-      if (!s.reason.empty() && s.status != "succeeded") status += " (" + cell(s.reason) + ")";
+      std::string status = std::string(icon(s.status)) + " " + to_string(s.status);
+      if (!s.reason.empty() && s.status != StepStatus::succeeded) status += " (" + cell(s.reason) + ")";
       md += "| `" + s.id + "` | " + status + " | " + std::to_string(s.attempts) + " | " +
             duration(s.started_at, s.finished_at) + " |";
       if (!usage.empty()) {

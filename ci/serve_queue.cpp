@@ -214,7 +214,7 @@ void Server::end_leftovers(const DeliveryRecord& d) {
     auto steps = store_.load_steps(run);
     if (!steps) continue;  // never started
     for (const auto& st : *steps)
-      if (st.status == "running") engine::kill_leftovers(run, st.id);
+      if (st.status == StepStatus::running) engine::kill_leftovers(run, st.id);
   }
 }
 
@@ -265,10 +265,10 @@ void Server::start_claimed(const QueuedRun& q) {
   auto existing = store_.load_run(q.run_id);
   if (existing) {
     // Started before a crash or a shutdown: finished runs count as done.
-    if (existing->status == "succeeded" || existing->status == "failed") return run_done(q, "", false);
-    engine::ResumeOptions ro;
+    if (existing->status == RunStatus::succeeded || existing->status == RunStatus::failed) return run_done(q, "", false);
+    hearth::ResumeOptions ro;
     ro.jobs = opts_.step_jobs;
-    auto resumed = engine_.resume(q.run_id, ro, on_finished);
+    auto resumed = engine_.resume(q.run_id, ro, nullptr, on_finished);
     if (!resumed) return run_done(q, resumed.message(), false);
     active_.insert(q.run_id);
     std::cerr << "hearth serve: resumed run " << q.run_id << " of delivery " << q.delivery << "\n";
@@ -283,15 +283,16 @@ void Server::start_claimed(const QueuedRun& q) {
     if (!p.payload) return run_done(q, "the stored payload cannot be used: " + why, false);
     p.stored_payload.reset();
   }
-  engine::RunOptions ro;
+  hearth::StartOptions ro;
   ro.run_id = q.run_id;
   ro.repo = opts_.repo;
+  ro.jobs = opts_.step_jobs;
   // The last run of the delivery to start takes the payload: a DOM copy of
   // a push payload is a measurable part of the CPU per delivery.
-  if (p.unstarted == 0) ro.payload = std::move(*std::exchange(p.payload, std::nullopt));
-  else ro.payload = *p.payload;
-  ro.jobs = opts_.step_jobs;
-  auto started = engine_.start(*wf, ro, on_finished);
+  nlohmann::json payload;
+  if (p.unstarted == 0) payload = std::move(*std::exchange(p.payload, std::nullopt));
+  else payload = *p.payload;
+  auto started = engine_.start(*wf, std::move(payload), std::move(ro), on_finished);
   if (!started) return run_done(q, started.message(), false);
   active_.insert(q.run_id);
 }

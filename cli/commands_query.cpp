@@ -30,7 +30,7 @@ std::string span(int64_t from, std::optional<int64_t> to) {
 }
 
 // The status as a user should read it: a run whose engine is gone is "interrupted".
-std::string shown_status(const RunInfo& r) { return r.interrupted ? "interrupted" : r.status; }
+std::string shown_status(const RunInfo& r) { return r.interrupted ? "interrupted" : to_string(r.status); }
 
 Result<std::unique_ptr<Session>> open_store(const Globals& g) {
   std::string repo = resolve_repo(g);
@@ -164,13 +164,13 @@ int command_show(const Globals& g, const std::string& run_id, bool json, bool tr
             << "  duration  " << span(run->created_at_ms, run->finished_at_ms) << "\n";
   if (!run->error.empty()) std::cout << "  error     " << run->error << "\n";
   for (auto& s : run->steps) {
-    std::cout << "\nstep " << s.id << "  " << s.status;
+    std::cout << "\nstep " << s.id << "  " << to_string(s.status);
     if (s.attempts) std::cout << "  attempts " << s.attempts;
     if (s.exit_code) std::cout << "  exit " << *s.exit_code;
     if (s.started_at_ms) std::cout << "  " << span(*s.started_at_ms, s.finished_at_ms);
     std::cout << "\n";
     if (!s.reason.empty()) std::cout << "  reason: " << s.reason << "\n";
-    if (s.status == "waiting" && s.retry_at_ms) std::cout << "  next attempt at " << local_time(*s.retry_at_ms) << "\n";
+    if (s.status == StepStatus::waiting && s.retry_at_ms) std::cout << "  next attempt at " << local_time(*s.retry_at_ms) << "\n";
     if (s.attempt_list.size() > 1) {
       for (auto& a : s.attempt_list) {
         std::cout << "  attempt " << a.number << ": " << (a.reason.empty() ? "running" : a.reason);

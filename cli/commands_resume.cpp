@@ -38,8 +38,8 @@ std::optional<Workflow> choose_workflow(const RunInfo& run, bool use_current, bo
 
 // A report, as a run's progress is: on stderr.
 void print_outcome(const RunInfo& run) {
-  std::cerr << "run " << run.id << " already " << run.status << " (" << run.workflow << "); nothing to do\n";
-  for (auto& s : run.steps) std::cerr << "  " << s.status << "  " << s.id << "\n";
+  std::cerr << "run " << run.id << " already " << to_string(run.status) << " (" << run.workflow << "); nothing to do\n";
+  for (auto& s : run.steps) std::cerr << "  " << to_string(s.status) << "  " << s.id << "\n";
 }
 
 }  // namespace
@@ -55,7 +55,7 @@ int rerun_existing(Session& session, const RunArgs& args, const Workflow& wf) {
               << wf.name() << "'\n";
     return kExitUsage;
   }
-  if (run->status == "succeeded") {
+  if (run->status == RunStatus::succeeded) {
     print_outcome(*run);
     return kExitOk;
   }

@@ -90,7 +90,7 @@ Status Attempt::prepare(const std::map<std::string, std::string>& base_env, nloh
   for (auto& [k, v] : env) spec_.env.push_back(k + "=" + v);
   spec_.cwd = cwd.string();
   spec_.timeout = def_.timeout;
-  spec_.kill_grace = run_.options().kill_grace;
+  spec_.kill_grace = run_.kill_grace();
   spec_.clock = &run_.clock();
   return {};
 }
@@ -240,7 +240,7 @@ Status Attempt::prepare_jail(commands::BrokerOptions& options) {
 Status Attempt::start_broker() {
   if (!grants_) return {};
   commands::BrokerOptions options = grants_->broker;
-  options.kill_grace = run_.options().kill_grace;
+  options.kill_grace = run_.kill_grace();
   if (auto s = prepare_jail(options); !s.ok()) return s;
   Run* run = &run_;
   std::weak_ptr<bool> alive = run_.alive();
@@ -379,7 +379,7 @@ void Attempt::script_outcome(AttemptOutcome& o) {
   a.signal = exit_.term_signal;
   if (exit_.killed) {
     a.reason = "cancelled";
-    o.status = "cancelled";
+    o.status = StepStatus::cancelled;
     o.message = run_.cancel_reason();
     return;
   }
@@ -400,7 +400,7 @@ void Attempt::script_outcome(AttemptOutcome& o) {
     for (auto& [k, v] : outputs->items())
       if (v.is_string()) v = secrets->redact(v.get<std::string>());
   o.outputs = std::move(*outputs);
-  if (exit_.exit_status == 0) o.status = "succeeded";
+  if (exit_.exit_status == 0) o.status = StepStatus::succeeded;
   else o.message = "exited with code " + std::to_string(exit_.exit_status);
 }
 

@@ -49,7 +49,7 @@ inline constexpr size_t kTailBytes = 64 * 1024;  // output kept per attempt
 
 /// What the Run records of an ended attempt.
 struct AttemptOutcome {
-  std::string status = "failed";   // succeeded | failed | cancelled
+  StepStatus status = StepStatus::failed;  // succeeded | failed | cancelled
   std::string message;             // why it failed or was cancelled
   std::optional<nlohmann::json> outputs;  // what a script step wrote to $HEARTH_OUTPUT (redacted)
   std::optional<nlohmann::json> result;   // an agent step's accepted result (redacted)

@@ -223,7 +223,7 @@ void Attempt::agent_outcome(AttemptOutcome& o) {
   AttemptRecord& a = record;
   const agent::AgentOutcome& out = *agent_outcome_;
   if (out.ok()) {
-    o.status = "succeeded";
+    o.status = StepStatus::succeeded;
     a.reason = "finished";
     nlohmann::json result = out.result;
     const auto& secrets = run_.secrets();
@@ -234,13 +234,13 @@ void Attempt::agent_outcome(AttemptOutcome& o) {
     o.result = std::move(result);
     return;
   }
-  o.status = "failed";
+  o.status = StepStatus::failed;
   if (out.failure == agent::Failure::cancelled && agent_timed_out_) {
     a.reason = "timeout";
     o.message = "timed out after " + std::to_string(def_.timeout->count()) + "ms (turn " + std::to_string(out.turns) + ")";
   } else if (out.failure == agent::Failure::cancelled) {
     a.reason = "cancelled";
-    o.status = "cancelled";
+    o.status = StepStatus::cancelled;
     o.message = run_.cancel_reason().empty() ? out.reason : run_.cancel_reason();
   } else {
     a.reason = agent::to_string(out.failure);

@@ -8,8 +8,14 @@
 
 namespace hearth::engine {
 
-Engine::Engine(uv_loop_t* loop, Store& store, sandbox::Sandbox& sandbox, util::Clock* clock)
-    : loop_(loop), store_(store), sandbox_(sandbox), loop_clock_(loop), clock_(clock ? clock : &loop_clock_) {
+Engine::Engine(uv_loop_t* loop, Store& store, sandbox::Sandbox& sandbox, EngineOptions defaults, util::Clock* clock)
+    : loop_(loop),
+      store_(store),
+      sandbox_(sandbox),
+      defaults_(std::move(defaults)),
+      scratch_root_((std::filesystem::path(store.path()).parent_path() / "tmp").string()),
+      loop_clock_(loop),
+      clock_(clock ? clock : &loop_clock_) {
   // Commits' fsyncs leave the loop thread (store_durable.cpp). Should the
   // log not open, every commit keeps its own fsync: slower, as safe.
   (void)store_.attach(loop_);
@@ -20,7 +26,7 @@ Engine::~Engine() { store_.detach(); }
 
 void Engine::add_observer(Observer* observer) { observers_.push_back(observer); }
 
-Result<std::string> Engine::start(const workflows::Workflow& workflow, RunOptions options,
+Result<std::string> Engine::start(const workflows::Workflow& workflow, nlohmann::json payload_in, StartOptions options,
                                   std::function<void(const RunResult&)> on_finished) {
   if (options.run_id.empty()) options.run_id = new_run_id();
   if (!valid_run_id(options.run_id))
@@ -28,14 +34,14 @@ Result<std::string> Engine::start(const workflows::Workflow& workflow, RunOption
   auto exists = store_.run_exists(options.run_id);
   if (!exists) return exists.error();
   if (*exists) return Error{"a run with id '" + options.run_id + "' already exists"};
+  if (options.repo.empty()) options.repo = defaults_.repo;
   if (options.repo.empty()) options.repo = std::filesystem::current_path().string();
-  if (options.scratch_dir.empty())
-    options.scratch_dir = (std::filesystem::path(store_.path()).parent_path() / "tmp").string();
+  if (options.jobs == 0) options.jobs = defaults_.jobs;
   if (auto s = check_inputs_schema(workflow.inputs); !s.ok()) return Error{workflow.path + ": " + s.message()};
   if (auto s = check_host_parts(workflow); !s.ok()) return s.error();
-  auto payload = prepare_payload(workflow.inputs, options.payload);
+  auto payload = prepare_payload(workflow.inputs, payload_in);
   if (!payload) return payload.error();
-  auto* run = new Run(*this, workflow, options, std::move(on_finished));
+  auto* run = new Run(*this, workflow, std::move(options), std::move(on_finished));
   if (auto s = run->begin(*payload); !s.ok()) {
     run->discard();
     return s.error();

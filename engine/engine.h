@@ -37,36 +37,6 @@
 
 namespace hearth::engine {
 
-// What a run is given, once hearth::Engine has parsed the public options
-// (StartOptions, ResumeOptions, EngineOptions): the payload as JSON, a loaded
-// workflow, and per run what the public API sets per engine.
-struct RunOptions {
-  std::string run_id;              // empty: a new id (ids.h)
-  std::string repo;                // the workspace root; absolute
-  nlohmann::json payload = nlohmann::json::object();  // validated against [inputs]
-  int jobs = 0;                    // most steps running at once; 0: number of CPUs
-  std::string scratch_dir;         // for step output files; empty: <dir of the store>/tmp
-  std::chrono::milliseconds kill_grace{2000};  // SIGTERM -> SIGKILL on timeout and cancel
-  /// Skill and prompt steps use this model spec, whatever the workflow says
-  /// ("replay:<cassette>" plays a recording back). Empty: the workflow's.
-  std::string model;
-  /// Record every model exchange of the run to this cassette (a live model
-  /// only; docs/models.md). Empty: no recording.
-  std::string record;
-};
-
-struct ResumeOptions {
-  /// Re-run these steps and every step that needs them, whatever their status.
-  std::vector<std::string> from;
-  /// Resume with this workflow instead of the run's snapshot. Refused unless
-  /// every step that keeps its recorded outcome is defined the same in both.
-  std::optional<workflows::Workflow> current;
-  int jobs = 0;
-  std::string scratch_dir;
-  std::chrono::milliseconds kill_grace{2000};
-  std::string model;  // as RunOptions::model
-};
-
 /// A lease whose heartbeat is older than this belongs to a dead or hung
 /// engine and may be taken over.
 inline constexpr int64_t kLeaseStaleMs = 30000;
@@ -94,10 +64,13 @@ class Engine {
   /// handles live on `loop`. REQUIRES at destruction: no run is active
   /// (every on_finished has fired). A finished run's handles close on the
   /// loop afterwards; they do not touch the engine.
+  /// `defaults`: the repository, jobs and kill grace of runs whose options
+  /// leave them unset (state_path is the store's business, not read here).
   /// `clock` is the time runs record and the timers of retries, leases and
   /// step timeouts (util/clock.h); null: the system's time and libuv timers
   /// on `loop`. When given, it must outlive the engine's runs.
-  Engine(uv_loop_t* loop, Store& store, sandbox::Sandbox& sandbox, util::Clock* clock = nullptr);
+  Engine(uv_loop_t* loop, Store& store, sandbox::Sandbox& sandbox, EngineOptions defaults = {},
+         util::Clock* clock = nullptr);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -117,7 +90,10 @@ class Engine {
   /// on_finished never fires.
   /// On success returns the run id; on_finished fires exactly once, on the
   /// loop thread, after the run's final state has committed.
-  Result<std::string> start(const workflows::Workflow& workflow, RunOptions options,
+  /// The options are the public API's (hearth/engine.h); `payload` is the
+  /// run's payload, parsed: options.payload_json is its text form, which
+  /// hearth::Engine parses and this engine does not read.
+  Result<std::string> start(const workflows::Workflow& workflow, nlohmann::json payload, StartOptions options,
                             std::function<void(const RunResult&)> on_finished);
 
   /// Continues a recorded run that is not finished (interrupted by a crash,
@@ -127,7 +103,9 @@ class Engine {
   /// retries wait out the rest of their delay; for a failed or cancelled run,
   /// every step that did not succeed runs again. Refused while another live
   /// engine holds the run's lease. Same callback contract as start().
-  Result<std::string> resume(const std::string& run_id, ResumeOptions options,
+  /// `current`, when not null, replaces the snapshot (options.current is
+  /// the public API's form of it, which this engine does not read).
+  Result<std::string> resume(const std::string& run_id, ResumeOptions options, const workflows::Workflow* current,
                              std::function<void(const RunResult&)> on_finished);
 
   /// Cancels a running run: running steps are killed (their process groups:
@@ -152,6 +130,10 @@ class Engine {
   uv_loop_t* loop() const { return loop_; }
   Store& store() const { return store_; }
   util::Clock& clock() const { return *clock_; }
+  /// What runs get when their options leave it unset.
+  const EngineOptions& defaults() const { return defaults_; }
+  /// Where runs keep their step files, grants and workspaces: <dir of the store>/tmp.
+  const std::string& scratch_root() const { return scratch_root_; }
   /// The backend given to the constructor.
   sandbox::Sandbox& default_sandbox() const { return sandbox_; }
   /// The backend added for `kind`, or null.
@@ -173,6 +155,8 @@ class Engine {
   uv_loop_t* loop_;
   Store& store_;
   sandbox::Sandbox& sandbox_;
+  EngineOptions defaults_;
+  std::string scratch_root_;
   util::LoopClock loop_clock_;  // the default clock
   util::Clock* clock_;
   std::map<std::string, sandbox::Sandbox*> sandboxes_;  // by kind, besides sandbox_

@@ -53,11 +53,11 @@ bool lease_alive(const RunRecord& run, int64_t now) {
 }
 
 
-Status Run::adopt(const ResumeOptions& ropts) {
+Status Run::adopt(const std::vector<std::string>& from, bool replaced) {
   Store& store = engine_.store();
   if (auto s = choose_sandbox(); !s.ok()) return s;
   if (auto s = store.begin(); !s.ok()) return s;
-  Status s = adopt_in_transaction(ropts);
+  Status s = adopt_in_transaction(from, replaced);
   if (!s.ok()) {
     store.rollback();
     pending_events_.clear();
@@ -66,7 +66,7 @@ Status Run::adopt(const ResumeOptions& ropts) {
   return commit_and_go(s);
 }
 
-Status Run::adopt_in_transaction(const ResumeOptions& ropts) {
+Status Run::adopt_in_transaction(const std::vector<std::string>& from, bool replaced) {
   Store& store = engine_.store();
   auto run = store.load_run(id());
   if (!run) return run.error();
@@ -82,23 +82,23 @@ Status Run::adopt_in_transaction(const ResumeOptions& ropts) {
   payload_ = run->payload;
   if (auto s = render_env(); !s.ok()) return s;
 
-  for (auto& f : ropts.from) {
+  for (auto& f : from) {
     if (!index_.count(f)) {
       std::vector<std::string> ids;
       for (auto& st : wf_.steps) ids.push_back(st.id);
       return Error{"--from: no step '" + f + "' in workflow " + wf_.name + workflows::did_you_mean(f, ids)};
     }
   }
-  std::set<std::string> rerun = dependents_closure(wf_, ropts.from);
-  bool rerun_unsuccessful = run->status == "failed" || run->status == "cancelled";
+  std::set<std::string> rerun = dependents_closure(wf_, from);
+  bool rerun_unsuccessful = run->status == RunStatus::failed || run->status == RunStatus::cancelled;
   auto keeps_outcome = [&](const StepRecord& r) {
     if (rerun.count(r.id)) return false;
-    if (r.status == "succeeded") return true;
+    if (r.status == StepStatus::succeeded) return true;
     return !rerun_unsuccessful && terminal(r.status);
   };
 
   std::optional<workflows::Workflow> snapshot;
-  if (ropts.current) {
+  if (replaced) {
     auto loaded = workflows::load_workflow_text(run->workflow_text, run->workflow_path);
     if (!loaded.ok()) return Error{"the run's workflow snapshot no longer loads: " + loaded.errors.front()};
     snapshot = std::move(*loaded.workflow);
@@ -113,7 +113,7 @@ Status Run::adopt_in_transaction(const ResumeOptions& ropts) {
     if (snapshot && keeps_outcome(r)) {
       int j = snapshot->step_index(r.id);
       if (j < 0 || snapshot->steps[static_cast<size_t>(j)].definition_hash != st.def->definition_hash) {
-        return Error{"cannot resume run " + id() + " with the current workflow: step '" + r.id + "' (" + r.status +
+        return Error{"cannot resume run " + id() + " with the current workflow: step '" + r.id + "' (" + to_string(r.status) +
                      ") is defined differently than when it ran; resume without --use-current to keep the snapshot, "
                      "or re-run it with --from " + r.id};
       }
@@ -129,11 +129,11 @@ Status Run::adopt_in_transaction(const ResumeOptions& ropts) {
   for (auto& st : steps_) {
     bool recorded = recorded_ids.count(st.rec.id) > 0;
     if (!recorded) added.push_back(st.rec.id);  // new in the current workflow
-    else if (st.rec.status == "running") interrupted.push_back(st.rec.id);
-    else if (!keeps_outcome(st.rec) && st.rec.status != "pending" && st.rec.status != "waiting") reset.push_back(st.rec.id);
+    else if (st.rec.status == StepStatus::running) interrupted.push_back(st.rec.id);
+    else if (!keeps_outcome(st.rec) && st.rec.status != StepStatus::pending && st.rec.status != StepStatus::waiting) reset.push_back(st.rec.id);
   }
   if (auto s = event(event_type::run_resumed, "",
-                     {{"workflow_hash", wf_.hash}, {"from", ropts.from}, {"reset", reset}, {"interrupted", interrupted}});
+                     {{"workflow_hash", wf_.hash}, {"from", from}, {"reset", reset}, {"interrupted", interrupted}});
       !s.ok())
     return s;
   auto listed = [](const std::vector<std::string>& v, const std::string& id) {
@@ -146,15 +146,15 @@ Status Run::adopt_in_transaction(const ResumeOptions& ropts) {
     } else if (listed(interrupted, st.rec.id)) {
       s = interrupt(st);
     } else if (listed(reset, st.rec.id)) {
-      st.rec = StepRecord{st.rec.id, st.rec.position, "pending", st.rec.attempts, {}, {}, {}, nlohmann::json::object(), "", {}, 0, 0, {}};
+      st.rec = StepRecord{st.rec.id, st.rec.position, StepStatus::pending, st.rec.attempts, {}, {}, {}, nlohmann::json::object(), "", {}, 0, 0, {}};
       s = store.update_step(id(), st.rec);
     }
     if (!s.ok()) return s;
   }
-  if (ropts.current) {
+  if (replaced) {
     if (auto s = store.update_snapshot(id(), wf_.path, wf_.hash, wf_.text); !s.ok()) return s;
   }
-  if (auto s = store.update_run(id(), "running", std::nullopt, ""); !s.ok()) return s;
+  if (auto s = store.update_run(id(), RunStatus::running, std::nullopt, ""); !s.ok()) return s;
   return store.set_lease(id(), lease_owner(), now_ms());
 }
 
@@ -185,7 +185,7 @@ Status Run::interrupt(StepState& st) {
   if (conversation) {
     if (auto result = agent::Harness::finished_result(*conversation)) {
       // The result was accepted and saved; only the step's outcome was not.
-      st.rec.status = "succeeded";
+      st.rec.status = StepStatus::succeeded;
       st.rec.reason = "";
       st.rec.result = *result;
       st.rec.interruptions = 0;
@@ -215,7 +215,7 @@ Status Run::interrupt(StepState& st) {
       for (auto& a : c.argv) argv += (argv.empty() ? "" : " ") + a;
       calls += (calls.empty() ? "'" : ", '") + argv + "'";
     }
-    st.rec.status = "failed";
+    st.rec.status = StepStatus::failed;
     st.rec.reason = "interrupted while granted command " + calls +
                     " was running, outcome unknown: the step is not retried (re-run it with --from " +
                     st.rec.id + " once you have checked)";
@@ -225,12 +225,12 @@ Status Run::interrupt(StepState& st) {
   }
   if (st.def->retry.on_interrupted && st.rec.interruptions < workflows::kMaxInterruptions) {
     st.carried_state = std::move(conversation);
-    st.rec.status = "pending";
+    st.rec.status = StepStatus::pending;
     st.rec.reason = "";
     if (auto s = store.update_step(id(), st.rec); !s.ok()) return s;
     return event(event_type::step_interrupted, st.rec.id, {{"attempt", last.number}, {"killed_leftovers", leftovers}});
   }
-  st.rec.status = "failed";
+  st.rec.status = StepStatus::failed;
   st.rec.reason = st.def->retry.on_interrupted
                       ? "interrupted " + std::to_string(st.rec.interruptions) + " times in a row: the engine stopped while it ran"
                       : "interrupted: the engine stopped while it ran, and its retry policy excludes \"interrupted\"";
@@ -238,33 +238,29 @@ Status Run::interrupt(StepState& st) {
   return event(event_type::step_failed, st.rec.id, {{"attempt", last.number}, {"reason", "interrupted"}, {"message", st.rec.reason}});
 }
 
-Result<std::string> Engine::resume(const std::string& run_id, ResumeOptions ropts,
+Result<std::string> Engine::resume(const std::string& run_id, ResumeOptions ropts, const workflows::Workflow* current,
                                    std::function<void(const RunResult&)> on_finished) {
   if (runs_.count(run_id)) return Error{"run " + run_id + " is already running in this engine"};
   auto run = store_.load_run(run_id);
   if (!run) return run.error();
-  if (run->status == "succeeded" && ropts.from.empty())
+  if (run->status == RunStatus::succeeded && ropts.from.empty())
     return Error{"run " + run_id + " already succeeded: nothing to resume (re-run steps with --from STEP)"};
   workflows::Workflow wf;
-  if (ropts.current) {
-    wf = *ropts.current;
+  if (current) {
+    wf = *current;
   } else {
     auto loaded = workflows::load_workflow_text(run->workflow_text, run->workflow_path);
     if (!loaded.ok()) return Error{"the workflow snapshot of run " + run_id + " does not load: " + loaded.errors.front()};
     wf = std::move(*loaded.workflow);
   }
   if (auto s = check_host_parts(wf); !s.ok()) return s.error();
-  RunOptions opts;
+  StartOptions opts;
   opts.run_id = run_id;
   opts.repo = run->repo;
-  opts.jobs = ropts.jobs;
-  opts.kill_grace = ropts.kill_grace;
+  opts.jobs = ropts.jobs ? ropts.jobs : defaults_.jobs;
   opts.model = ropts.model;
-  opts.scratch_dir = ropts.scratch_dir.empty()
-                         ? (std::filesystem::path(store_.path()).parent_path() / "tmp").string()
-                         : ropts.scratch_dir;
-  auto* r = new Run(*this, wf, opts, std::move(on_finished));
-  if (auto s = r->adopt(ropts); !s.ok()) {
+  auto* r = new Run(*this, wf, std::move(opts), std::move(on_finished));
+  if (auto s = r->adopt(ropts.from, current != nullptr); !s.ok()) {
     r->discard();
     return s.error();
   }

@@ -38,14 +38,14 @@ Status Run::choose_sandbox() {
 std::string Run::workspace_dir() const {
   if (wf_.sandbox.workspace != "repo") {
     // Per run, beside the scratch directories; kept across steps and resume.
-    return (std::filesystem::path(opts_.scratch_dir).parent_path() / "workspaces" / id()).string();
+    return (std::filesystem::path(engine_.scratch_root()).parent_path() / "workspaces" / id()).string();
   }
   return opts_.repo;
 }
 
 std::optional<std::string> Run::hidden_state_dir() const {
   std::error_code ec;
-  auto state = std::filesystem::weakly_canonical(std::filesystem::path(opts_.scratch_dir).parent_path(), ec);
+  auto state = std::filesystem::weakly_canonical(std::filesystem::path(engine_.scratch_root()).parent_path(), ec);
   auto ws = std::filesystem::weakly_canonical(workspace_->path, ec);
   auto rel = state.lexically_relative(ws);
   if (!ec && !rel.empty() && *rel.begin() != ".." && rel != ".") return rel.string();
@@ -71,7 +71,7 @@ Status Run::begin(const nlohmann::json& payload) {
   if (auto s = choose_sandbox(); !s.ok()) return s;
   if (auto s = render_env(); !s.ok()) return s;
   Store& store = engine_.store();
-  RunRecord r{opts_.run_id, wf_.name, wf_.path, wf_.hash, wf_.text, payload_, opts_.repo, "running",
+  RunRecord r{opts_.run_id, wf_.name, wf_.path, wf_.hash, wf_.text, payload_, opts_.repo, RunStatus::running,
               now_ms(),     {},       "",       lease_owner(), now_ms()};
   if (auto s = store.begin(); !s.ok()) return s;
   Status s = store.insert_run(r);
@@ -182,8 +182,8 @@ const StepState::Upstream& Run::upstream_of(StepState& st) {
   StepState::Upstream up;
   for (size_t n : st.needs) {
     StepState& need = steps_[n];
-    bool failed = need.rec.status == "failed" && !need.def->continue_on_error;
-    bool blocked = failed || need.rec.status == "cancelled";
+    bool failed = need.rec.status == StepStatus::failed && !need.def->continue_on_error;
+    bool blocked = failed || need.rec.status == StepStatus::cancelled;
     const auto& above = upstream_of(need);
     if ((blocked || above.blocked) && up.culprit.empty()) up.culprit = blocked ? need.rec.id : above.culprit;
     up.failed = up.failed || failed || above.failed;
@@ -295,7 +295,7 @@ void Run::fail_fatally(const Status& s) {
 void Run::arm_retry_timer() {
   std::optional<int64_t> earliest;
   for (auto& st : steps_)
-    if (st.rec.status == "waiting" && st.rec.retry_at && (!earliest || *st.rec.retry_at < *earliest))
+    if (st.rec.status == StepStatus::waiting && st.rec.retry_at && (!earliest || *st.rec.retry_at < *earliest))
       earliest = st.rec.retry_at;
   if (!earliest) {
     retry_timer_->stop();
@@ -314,10 +314,10 @@ Status Run::decide_steps(std::vector<size_t>& to_spawn) {
     changed = false;
     for (size_t i = 0; i < steps_.size(); ++i) {
       StepState& st = steps_[i];
-      bool waiting = st.rec.status == "waiting";
-      if (st.rec.status != "pending" && !waiting) continue;
+      bool waiting = st.rec.status == StepStatus::waiting;
+      if (st.rec.status != StepStatus::pending && !waiting) continue;
       if (cancelling_) {
-        if (auto s = close_step(st, "cancelled", cancel_reason_, event_type::step_cancelled); !s.ok()) return s;
+        if (auto s = close_step(st, StepStatus::cancelled, cancel_reason_, event_type::step_cancelled); !s.ok()) return s;
         changed = true;
         continue;
       }
@@ -330,7 +330,7 @@ Status Run::decide_steps(std::vector<size_t>& to_spawn) {
         // A retry: its condition held when it first ran.
         Status prepared = prepare_attempt(st, context_for(st));
         if (!prepared.ok()) {
-          if (auto s = close_step(st, "failed", prepared.message(), event_type::step_failed); !s.ok()) return s;
+          if (auto s = close_step(st, StepStatus::failed, prepared.message(), event_type::step_failed); !s.ok()) return s;
         } else {
           if (auto s = start_attempt(st); !s.ok()) return s;
           to_spawn.push_back(i);
@@ -340,9 +340,9 @@ Status Run::decide_steps(std::vector<size_t>& to_spawn) {
       }
       auto decision = decide(st);
       if (!decision.ok()) {
-        if (auto s = close_step(st, "failed", decision.message(), event_type::step_failed); !s.ok()) return s;
+        if (auto s = close_step(st, StepStatus::failed, decision.message(), event_type::step_failed); !s.ok()) return s;
       } else if (!decision->empty()) {
-        if (auto s = close_step(st, "skipped", *decision, event_type::step_skipped); !s.ok()) return s;
+        if (auto s = close_step(st, StepStatus::skipped, *decision, event_type::step_skipped); !s.ok()) return s;
       } else {
         if (auto s = start_attempt(st); !s.ok()) return s;
         to_spawn.push_back(i);
@@ -380,7 +380,7 @@ nlohmann::json& Run::context_for(const StepState& st) {
   nlohmann::json steps = nlohmann::json::object();
   for (size_t a : st.reads) {
     const StepRecord& r = steps_[a].rec;
-    steps[r.id] = {{"status", r.status}, {"outputs", r.outputs}, {"exit-code", r.exit_code ? nlohmann::json(*r.exit_code) : nlohmann::json()},
+    steps[r.id] = {{"status", to_string(r.status)}, {"outputs", r.outputs}, {"exit-code", r.exit_code ? nlohmann::json(*r.exit_code) : nlohmann::json()},
                    {"result", r.result}};
   }
   ctx_["steps"] = std::move(steps);
@@ -397,7 +397,7 @@ Status Run::prepare_attempt(StepState& st, nlohmann::json& ctx) {
 
 Status Run::start_attempt(StepState& st) {
   st.rec.attempts += 1;
-  st.rec.status = "running";
+  st.rec.status = StepStatus::running;
   st.rec.started_at = now_ms();
   st.rec.finished_at.reset();
   st.rec.retry_at.reset();
@@ -418,7 +418,7 @@ Status Run::start_attempt(StepState& st) {
   return event(event_type::step_started, st.rec.id, {{"attempt", a.number}});
 }
 
-Status Run::close_step(StepState& st, const char* status, const std::string& reason, const char* type) {
+Status Run::close_step(StepState& st, StepStatus status, const std::string& reason, const char* type) {
   st.rec.status = status;
   st.rec.reason = reason;
   st.rec.finished_at = now_ms();
@@ -456,7 +456,7 @@ Status Run::record_outcome(StepState& st) {
   st.rec.exit_code = a.exit_code;
   st.rec.finished_at = a.finished_at;
   st.rec.reason = o.message;
-  if (o.status == "failed") {
+  if (o.status == StepStatus::failed) {
     st.rec.failures += 1;
     const auto& policy = st.def->retry;
     bool covered = a.reason == "timeout" ? policy.on_timeout : policy.on_failure;
@@ -470,13 +470,13 @@ Status Run::record_outcome(StepState& st) {
                          {"exit_code", a.exit_code ? nlohmann::json(*a.exit_code) : nlohmann::json()},
                          {"duration_ms", *a.finished_at - a.started_at}};
   const char* type = event_type::step_succeeded;
-  if (o.status == "succeeded") {
+  if (o.status == StepStatus::succeeded) {
     data["outputs"] = st.rec.outputs;
     if (!st.rec.result.is_null()) data["result"] = st.rec.result;
   } else {
     data["reason"] = a.reason;
     data["message"] = o.message;
-    type = o.status == "cancelled" ? event_type::step_cancelled : event_type::step_failed;
+    type = o.status == StepStatus::cancelled ? event_type::step_cancelled : event_type::step_failed;
   }
   return event(type, st.rec.id, std::move(data));
 }
@@ -489,7 +489,7 @@ Status Run::schedule_retry(StepState& st, AttemptRecord a, const std::string& me
     uv_random(nullptr, nullptr, &r, sizeof r, 0, nullptr);
     delay = delay / 2 + static_cast<int64_t>(r % static_cast<uint32_t>(delay / 2 + 1));
   }
-  st.rec.status = "waiting";
+  st.rec.status = StepStatus::waiting;
   st.rec.retry_at = now_ms() + delay;
   Store& store = engine_.store();
   if (auto s = store.finish_attempt(id(), a); !s.ok()) return s;
@@ -502,14 +502,14 @@ Status Run::schedule_retry(StepState& st, AttemptRecord a, const std::string& me
 RunStatus Run::outcome_status() const {
   if (cancelling_) return RunStatus::cancelled;
   for (auto& s : steps_)
-    if ((s.rec.status == "failed" && !s.def->continue_on_error) || s.rec.status == "cancelled") return RunStatus::failed;
+    if ((s.rec.status == StepStatus::failed && !s.def->continue_on_error) || s.rec.status == StepStatus::cancelled) return RunStatus::failed;
   return RunStatus::succeeded;
 }
 
 Status Run::finish_run() {
   RunStatus status = outcome_status();
   int64_t at = now_ms();
-  if (auto s = engine_.store().update_run(id(), to_string(status), at, ""); !s.ok()) return s;
+  if (auto s = engine_.store().update_run(id(), status, at, ""); !s.ok()) return s;
   if (auto s = engine_.store().set_lease(id(), "", 0); !s.ok()) return s;
   return event(event_type::run_finished, "",
                {{"status", to_string(status)}, {"error", ""}, {"duration_ms", ms_since(started_)}});

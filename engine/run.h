@@ -34,10 +34,6 @@ namespace hearth::engine {
 
 inline constexpr uint64_t kHeartbeatMs = 5000;    // lease renewal; see kLeaseStaleMs
 
-inline bool terminal(const std::string& status) {
-  return status == "succeeded" || status == "failed" || status == "skipped" || status == "cancelled";
-}
-
 inline int64_t ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t).count();
 }
@@ -65,7 +61,7 @@ struct StepState {
 
 class Run {
  public:
-  Run(Engine& engine, const workflows::Workflow& wf, RunOptions opts, std::function<void(const RunResult&)> done)
+  Run(Engine& engine, const workflows::Workflow& wf, StartOptions opts, std::function<void(const RunResult&)> done)
       : engine_(engine), wf_(wf), opts_(std::move(opts)), done_(std::move(done)) {
     uv_idle_init(engine_.loop(), &idle_);
     idle_.data = this;
@@ -76,7 +72,7 @@ class Run {
       s.def = &wf_.steps[i];
       s.rec.id = wf_.steps[i].id;
       s.rec.position = static_cast<int>(i);
-      s.rec.status = "pending";
+      s.rec.status = StepStatus::pending;
       steps_.push_back(std::move(s));
       index_[wf_.steps[i].id] = i;
     }
@@ -93,9 +89,11 @@ class Run {
   Status begin(const nlohmann::json& payload);
 
   /// Takes over a recorded run: its lease, its steps' state; marks attempts
-  /// that were running as interrupted; resets what `opts` asks to re-run.
+  /// that were running as interrupted; re-runs the steps of `from` and
+  /// their dependents. `replaced`: the run's workflow is not its snapshot
+  /// (resume with the current definition), which is checked and recorded.
   /// On error nothing is changed and the caller must call discard().
-  Status adopt(const ResumeOptions& ropts);
+  Status adopt(const std::vector<std::string>& from, bool replaced);
 
   /// Frees a run whose begin() or adopt() failed.
   void discard() { close(); }
@@ -112,7 +110,9 @@ class Run {
   sandbox::Sandbox& sandbox() const { return *sandbox_; }
   bool isolated() const { return sandbox_ && sandbox_->kind() != "local"; }
   const workflows::Workflow& workflow() const { return wf_; }
-  const RunOptions& options() const { return opts_; }
+  /// Resolved: run_id, repo and jobs are set.
+  const StartOptions& options() const { return opts_; }
+  std::chrono::milliseconds kill_grace() const { return engine_.defaults().kill_grace; }
   // Prepares the workspace the first time a step needs it (a checkout is
   // made then; a resumed run finds the one made before).
   Status ensure_workspace();
@@ -121,7 +121,7 @@ class Run {
   // The engine's state directory relative to the workspace, when it lives
   // inside it (<repo>/.hearth with workspace = "repo"): hidden from steps.
   std::optional<std::string> hidden_state_dir() const;
-  std::string scratch_dir() const { return opts_.scratch_dir + "/" + id(); }
+  std::string scratch_dir() const { return engine_.scratch_root() + "/" + id(); }
   // The run's scratch directory, made once per run, private to the engine's user.
   Status ensure_scratch_dir();
   std::string grants_root() const;
@@ -182,7 +182,7 @@ class Run {
   // Commits what begin()/adopt() wrote, then starts heartbeats and scheduling.
   Status commit_and_go(Status s);
 
-  Status adopt_in_transaction(const ResumeOptions& ropts);
+  Status adopt_in_transaction(const std::vector<std::string>& from, bool replaced);
   Status interrupt(StepState& st);
 
   // The lease says the run is alive; a stopped heartbeat lets another
@@ -251,7 +251,7 @@ class Run {
   // Records the prepared attempt as started (committed before it starts).
   Status start_attempt(StepState& st);
 
-  Status close_step(StepState& st, const char* status, const std::string& reason, const char* type);
+  Status close_step(StepState& st, StepStatus status, const std::string& reason, const char* type);
 
   // Starts an attempt whose start has committed.
   void spawn(StepState& st);
@@ -283,7 +283,7 @@ class Run {
   Engine& engine_;
   sandbox::Sandbox* sandbox_ = nullptr;  // chosen by choose_sandbox()
   workflows::Workflow wf_;  // the run's own copy; StepState::def points into it
-  RunOptions opts_;
+  StartOptions opts_;
   std::function<void(const RunResult&)> done_;
   nlohmann::json payload_;
   nlohmann::json env_ = nlohmann::json::object();  // the workflow's env, rendered at start

@@ -8,7 +8,7 @@
 namespace hearth::engine {
 
 std::string Run::grants_root() const {
-  return (std::filesystem::path(opts_.scratch_dir).parent_path() / "grants" / id()).string();
+  return (std::filesystem::path(engine_.scratch_root()).parent_path() / "grants" / id()).string();
 }
 
 std::string Run::redact(std::string text) const {

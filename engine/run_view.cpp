@@ -22,7 +22,7 @@ std::string iso_utc(int64_t ms) {
 }
 
 std::string shown_status(const RunRecord& r) {
-  return r.status == "running" && !lease_alive(r) ? "interrupted" : r.status;
+  return r.status == RunStatus::running && !lease_alive(r) ? "interrupted" : to_string(r.status);
 }
 
 nlohmann::json run_summary_json(const RunRecord& r) {
@@ -43,7 +43,7 @@ nlohmann::json run_detail_json(const RunRecord& r, const std::vector<StepRecord>
   j["steps"] = nlohmann::json::array();
   for (auto& s : steps) {
     nlohmann::json js = {{"id", s.id},
-                         {"status", s.status},
+                         {"status", to_string(s.status)},
                          {"attempts", s.attempts},
                          {"exit_code", opt(s.exit_code)},
                          {"started_at", opt(s.started_at)},

@@ -33,7 +33,7 @@ class SqliteStore final : public Store, private StoreTables {
   void rollback() override;
   Status insert_run(const RunRecord& run) override;
   Status insert_step(const std::string& run_id, const StepRecord& step) override;
-  Status update_run(const std::string& run_id, const std::string& status, std::optional<int64_t> finished_at,
+  Status update_run(const std::string& run_id, RunStatus status, std::optional<int64_t> finished_at,
                     const std::string& error) override;
   Status update_step(const std::string& run_id, const StepRecord& step) override;
   Status insert_attempt(const std::string& run_id, const AttemptRecord& a) override;

@@ -330,7 +330,7 @@ Status SqliteStore::insert_step(const std::string& run_id, const StepRecord& s) 
                s.id, s.position, s.status);
 }
 
-Status SqliteStore::update_run(const std::string& run_id, const std::string& status, std::optional<int64_t> finished_at,
+Status SqliteStore::update_run(const std::string& run_id, RunStatus status, std::optional<int64_t> finished_at,
                          const std::string& error) {
   return write("UPDATE runs SET status=?, finished_at=?, error=? WHERE id=?", "cannot update the run", status,
                finished_at, error, run_id);

@@ -28,6 +28,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/statuses.h"
 #include "util/status.h"
 
 struct uv_loop_s;
@@ -45,7 +46,7 @@ struct RunRecord {
   std::string workflow_text;  // the snapshot the run started with
   nlohmann::json payload;
   std::string repo;           // workspace root
-  std::string status;         // running | succeeded | failed | cancelled
+  RunStatus status = RunStatus::running;
   int64_t created_at = 0;
   std::optional<int64_t> finished_at;
   std::string error;          // why the run failed, when it was not a step
@@ -68,7 +69,7 @@ struct AttemptRecord {
 struct StepRecord {
   std::string id;
   int position = 0;
-  std::string status;  // pending | running | waiting | succeeded | failed | skipped | cancelled
+  StepStatus status = StepStatus::pending;
   int attempts = 0;
   std::optional<int64_t> exit_code;
   std::optional<int64_t> started_at, finished_at;
@@ -152,7 +153,7 @@ class Store {
   virtual void rollback() = 0;
   virtual Status insert_run(const RunRecord& run) = 0;
   virtual Status insert_step(const std::string& run_id, const StepRecord& step) = 0;
-  virtual Status update_run(const std::string& run_id, const std::string& status, std::optional<int64_t> finished_at,
+  virtual Status update_run(const std::string& run_id, RunStatus status, std::optional<int64_t> finished_at,
                             const std::string& error) = 0;
   virtual Status update_step(const std::string& run_id, const StepRecord& step) = 0;
   virtual Status insert_attempt(const std::string& run_id, const AttemptRecord& a) = 0;

@@ -40,6 +40,9 @@ inline void bind(sqlite3_stmt* st, int i, const std::optional<std::string>& v) {
 inline void bind(sqlite3_stmt* st, int i, const Blob& b) {
   sqlite3_bind_blob(st, i, b.bytes.data(), static_cast<int>(b.bytes.size()), SQLITE_TRANSIENT);
 }
+// A status is stored as its word (statuses.h).
+inline void bind(sqlite3_stmt* st, int i, RunStatus s) { sqlite3_bind_text(st, i, to_string(s), -1, SQLITE_STATIC); }
+inline void bind(sqlite3_stmt* st, int i, StepStatus s) { sqlite3_bind_text(st, i, to_string(s), -1, SQLITE_STATIC); }
 template <class T>
 void bind(sqlite3_stmt*, int, const T&) = delete;
 
@@ -112,6 +115,8 @@ inline void read(sqlite3_stmt* st, int i, std::vector<std::string>& out) {
     if (e.is_string()) out.push_back(e.get<std::string>());
 }
 inline void read(sqlite3_stmt* st, int i, BlobOut b) { b.bytes = col_blob(st, i); }
+inline void read(sqlite3_stmt* st, int i, RunStatus& out) { out = run_status_from(col_text(st, i)); }
+inline void read(sqlite3_stmt* st, int i, StepStatus& out) { out = step_status_from(col_text(st, i)); }
 template <class T>
 void read(sqlite3_stmt*, int, T&) = delete;
 

@@ -53,6 +53,11 @@ EngineImpl& impl_of(Engine& engine);
 enum class RunStatus { running, succeeded, failed, cancelled };
 HEARTH_API const char* to_string(RunStatus status);
 
+/// A step's state. `waiting`: a failed attempt waits out its retry delay.
+enum class StepStatus { pending, running, waiting, succeeded, failed, skipped, cancelled };
+/// The word the store, JSON and `hearth show` use: "pending", "running", ...
+HEARTH_API const char* to_string(StepStatus status);
+
 /// How a run ended. `exit_code` follows `hearth run`: 0 succeeded, 1 failed,
 /// 130 cancelled.
 struct RunResult {
@@ -91,7 +96,7 @@ struct AttemptInfo {
 
 struct StepInfo {
   std::string id;
-  std::string status;  // pending | running | waiting | succeeded | failed | skipped | cancelled
+  StepStatus status = StepStatus::pending;
   int attempts = 0;
   std::optional<int64_t> exit_code;
   std::optional<int64_t> started_at_ms, finished_at_ms;
@@ -108,7 +113,7 @@ struct RunInfo {
   std::string id;
   std::string workflow;       // name
   std::string workflow_hash;  // of the snapshot the run executes
-  std::string status;         // running | succeeded | failed | cancelled
+  RunStatus status = RunStatus::running;
   bool interrupted = false;   // recorded as running but no live engine holds it: resume() continues it
   int64_t created_at_ms = 0;
   std::optional<int64_t> finished_at_ms;

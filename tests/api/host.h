@@ -17,6 +17,7 @@
 
 namespace hearth {
 inline std::ostream& operator<<(std::ostream& os, RunStatus s) { return os << to_string(s); }
+inline std::ostream& operator<<(std::ostream& os, StepStatus s) { return os << to_string(s); }
 }  // namespace hearth
 
 namespace hearth::testing {

@@ -251,7 +251,7 @@ base-url = ")" + server.url() + "\"\n" + host_tool_step("lookup_customer", "answ
 
   auto run = h.engine->run(result.run_id);
   BOOST_REQUIRE(run.ok());
-  BOOST_TEST(run->steps.at(0).status == "succeeded");
+  BOOST_TEST(run->steps.at(0).status == hearth::StepStatus::succeeded);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -153,7 +153,7 @@ BOOST_AUTO_TEST_CASE(a_run_on_the_hosts_loop_reports_events_output_and_result_wi
 
   auto run = h.engine->run(*id);
   BOOST_REQUIRE(run.ok());
-  BOOST_TEST(run->status == "succeeded");
+  BOOST_TEST(run->status == hearth::RunStatus::succeeded);
   BOOST_REQUIRE(run->steps.size() == 2u);
   BOOST_TEST(run->steps[0].outputs_json == R"({"greeting":"hi"})");
   auto stored = h.engine->events(*id, 2);
@@ -197,7 +197,7 @@ BOOST_AUTO_TEST_CASE(cancel_from_an_event_callback_kills_the_step) {
   BOOST_TEST(!fs::exists(h.dir / "later"));
   auto run = h.engine->run(*r);
   BOOST_REQUIRE(run.ok());
-  BOOST_TEST(run->steps[1].status == "cancelled");
+  BOOST_TEST(run->steps[1].status == hearth::StepStatus::cancelled);
 }
 
 BOOST_AUTO_TEST_CASE(shutdown_drains_and_the_engine_can_be_destroyed_in_its_callback) {
@@ -305,13 +305,13 @@ BOOST_AUTO_TEST_CASE(steps_run_isolated_unless_the_workflow_chooses_local) {
     return run->steps[0];
   };
   auto isolated = run_probe("");  // no [sandbox] table: the namespace backend
-  BOOST_TEST(isolated.status == "succeeded", isolated.reason);
+  BOOST_TEST(isolated.status == hearth::StepStatus::succeeded, isolated.reason);
   BOOST_TEST(isolated.exit_code.value_or(-1) == 0, "3: saw a host file outside the repository; 4: saw a network");
   BOOST_TEST(h.read("probe.txt") == "isolated\n");
   auto explicit_ns = run_probe("[sandbox]\nkind = \"namespace\"\n");
   BOOST_TEST(explicit_ns.exit_code.value_or(-1) == 0);
   auto local = run_probe("[sandbox]\nkind = \"local\"\n");  // the host: the file is there
-  BOOST_TEST(local.status == "failed");
+  BOOST_TEST(local.status == hearth::StepStatus::failed);
   BOOST_TEST(local.exit_code.value_or(-1) == 3);
   std::error_code ec;
   fs::remove_all(outside, ec);

@@ -45,7 +45,7 @@ run = "echo after >> tries"
 
   // The first attempt failed at t0; the step waits, durably, for t0 + 5 min.
   auto fetch = e.step("r1", "fetch");
-  BOOST_TEST(fetch.status == "waiting");
+  BOOST_TEST(fetch.status == hearth::StepStatus::waiting);
   BOOST_TEST(fetch.attempts == 1);
   BOOST_REQUIRE(fetch.retry_at.has_value());
   BOOST_TEST(*fetch.retry_at == t0 + 300000);
@@ -58,7 +58,7 @@ run = "echo after >> tries"
   clock.advance(299999ms);
   e.settle();
   fetch = e.step("r1", "fetch");
-  BOOST_TEST(fetch.status == "waiting");
+  BOOST_TEST(fetch.status == hearth::StepStatus::waiting);
   BOOST_TEST(fetch.attempts == 1);
   BOOST_TEST(e.events("step.started", "fetch").size() == 1u);
   BOOST_TEST(count_lines(repo.read("tries")) == 1);
@@ -74,7 +74,7 @@ run = "echo after >> tries"
   BOOST_REQUIRE(e.outcome());
   BOOST_TEST(e.outcome()->status == hearth::RunStatus::succeeded);
   fetch = e.step("r1", "fetch");
-  BOOST_TEST(fetch.status == "succeeded");
+  BOOST_TEST(fetch.status == hearth::StepStatus::succeeded);
   BOOST_REQUIRE(fetch.attempt_list.size() == 2u);
   BOOST_TEST(fetch.attempt_list[0].reason == "exited");
   BOOST_TEST(*fetch.attempt_list[0].exit_code == 3);
@@ -105,10 +105,10 @@ run = "if [ -e taken-over ]; then echo resumed; else touch taken-over; echo $$ >
     uv_loop_init(&loop);
     auto box = hearth::sandbox::make_local_sandbox();
     hearth::engine::Engine engine(&loop, **store, *box);
-    hearth::engine::RunOptions opts;
+    hearth::StartOptions opts;
     opts.run_id = "hung";
     opts.repo = repo.root().string();
-    if (!engine.start(wf, opts, [](const hearth::RunResult&) {}).ok()) _exit(4);
+    if (!engine.start(wf, nlohmann::json::object(), opts, [](const hearth::RunResult&) {}).ok()) _exit(4);
     uv_run(&loop, UV_RUN_DEFAULT);
     _exit(5);
   }
@@ -182,8 +182,8 @@ timeout = "10m2s"
 run = "trap 'echo got-term' TERM; echo ready; while :; do sleep 600 & wait $! || :; done"
 )"};
   ManualClock clock;
-  TwinEngine e(repo, &clock);
-  e.start("t1", 10min);
+  TwinEngine e(repo, &clock, nullptr, 10min);
+  e.start("t1");
   auto printed = [&](const std::string& what) { return e.recorder.output["slow"].find(what) != std::string::npos; };
   e.run_until([&] { return printed("ready"); });
 
@@ -203,7 +203,7 @@ run = "trap 'echo got-term' TERM; echo ready; while :; do sleep 600 & wait $! ||
   e.run_until([&] { return e.outcome().has_value(); });
   BOOST_TEST(e.outcome()->status == hearth::RunStatus::failed);
   auto slow = e.step("t1", "slow");
-  BOOST_TEST(slow.status == "failed");
+  BOOST_TEST(slow.status == hearth::StepStatus::failed);
   BOOST_TEST(slow.reason == "timed out after 602000ms");
   BOOST_REQUIRE(slow.attempt_list.size() == 1u);
   BOOST_TEST(slow.attempt_list[0].reason == "timeout");

@@ -41,7 +41,7 @@ BOOST_AUTO_TEST_CASE(dag_runs_in_dependency_order_and_independent_steps_concurre
   BOOST_TEST(log.size() == 4u);
   BOOST_TEST(index_of(log, "a") == 0u);
   BOOST_TEST(index_of(log, "d") == 3u);
-  for (auto& s : r.steps) BOOST_TEST(s.status == "succeeded");
+  for (auto& s : r.steps) BOOST_TEST(s.status == StepStatus::succeeded);
 }
 
 BOOST_AUTO_TEST_CASE(jobs_bounds_how_many_steps_run_at_once) {
@@ -66,7 +66,7 @@ BOOST_AUTO_TEST_CASE(if_false_skips_the_step_and_its_dependents_still_run) {
 deploy = { type = "boolean", default = false })"));
   RunResult r = repo.run();
   BOOST_TEST(r.outcome.status == RunStatus::succeeded);
-  BOOST_TEST(r.step("deploy").status == "skipped");
+  BOOST_TEST(r.step("deploy").status == StepStatus::skipped);
   BOOST_TEST(r.step("deploy").attempts == 0);
   BOOST_TEST(r.step("deploy").reason.find("'if' was false") != std::string::npos);
   BOOST_TEST(repo.read("log") == "deploy was skipped\n");
@@ -82,13 +82,13 @@ BOOST_AUTO_TEST_CASE(a_failed_need_skips_dependents_unless_they_ask_for_failure)
   RunResult r = repo.run();
   BOOST_TEST(r.outcome.status == RunStatus::failed);
   BOOST_TEST(r.outcome.exit_code() == 1);
-  BOOST_TEST(r.step("build").status == "failed");
+  BOOST_TEST(r.step("build").status == StepStatus::failed);
   BOOST_TEST(*r.step("build").exit_code == 3);
   BOOST_TEST(r.step("build").attempt_list.at(0).output_tail == "compiling\n");
-  BOOST_TEST(r.step("test").status == "skipped");
+  BOOST_TEST(r.step("test").status == StepStatus::skipped);
   BOOST_TEST(r.step("test").reason == "'build' did not succeed");
-  BOOST_TEST(r.step("report").status == "succeeded");
-  BOOST_TEST(r.step("cleanup").status == "succeeded");
+  BOOST_TEST(r.step("report").status == StepStatus::succeeded);
+  BOOST_TEST(r.step("cleanup").status == StepStatus::succeeded);
   auto log = lines_of(repo.read("log"));
   BOOST_TEST(log.size() == 2u);
   BOOST_TEST(std::count(log.begin(), log.end(), "test") == 0);
@@ -101,7 +101,7 @@ BOOST_AUTO_TEST_CASE(continue_on_error_keeps_the_run_and_dependents_going) {
   }));
   RunResult r = repo.run();
   BOOST_TEST(r.outcome.status == RunStatus::succeeded);
-  BOOST_TEST(r.step("lint").status == "failed");
+  BOOST_TEST(r.step("lint").status == StepStatus::failed);
   BOOST_TEST(repo.read("log") == "lint was failed\n");
 }
 
@@ -163,10 +163,10 @@ BOOST_AUTO_TEST_CASE(timeout_kills_the_step_and_everything_it_started) {
   RunResult r = repo.run();
   auto elapsed = std::chrono::steady_clock::now() - started;
   BOOST_TEST(r.outcome.status == RunStatus::failed);
-  BOOST_TEST(r.step("hang").status == "failed");
+  BOOST_TEST(r.step("hang").status == StepStatus::failed);
   BOOST_TEST(r.step("hang").attempt_list.at(0).reason == "timeout");
   BOOST_TEST(r.step("hang").reason.find("timed out") != std::string::npos);
-  BOOST_TEST(r.step("after").status == "skipped");
+  BOOST_TEST(r.step("after").status == StepStatus::skipped);
   // Far less than the 30 s the script asked for: it was killed, not awaited.
   BOOST_TEST((elapsed < std::chrono::seconds(10)));
   pid_t child = std::stoi(repo.read("child.pid"));
@@ -182,8 +182,8 @@ BOOST_AUTO_TEST_CASE(cancel_kills_running_steps_and_cancels_pending_ones) {
   });
   BOOST_TEST(r.outcome.status == RunStatus::cancelled);
   BOOST_TEST(r.outcome.exit_code() == 130);
-  BOOST_TEST(r.step("long").status == "cancelled");
-  BOOST_TEST(r.step("next").status == "cancelled");
+  BOOST_TEST(r.step("long").status == StepStatus::cancelled);
+  BOOST_TEST(r.step("next").status == StepStatus::cancelled);
   BOOST_TEST(r.step("next").reason == "test cancelled it");
   BOOST_TEST(!repo.exists("ran"));
   BOOST_TEST(r.events.back().type == "run.finished");
@@ -256,7 +256,7 @@ BOOST_AUTO_TEST_CASE(a_missing_working_directory_fails_the_step_with_its_path) {
 BOOST_AUTO_TEST_CASE(a_malformed_output_file_fails_the_step_and_says_why) {
   TempRepo repo(workflow_toml({{.id = "s", .run = "echo 'no separator here' >> $HEARTH_OUTPUT"}}));
   RunResult r = repo.run();
-  BOOST_TEST(r.step("s").status == "failed");
+  BOOST_TEST(r.step("s").status == StepStatus::failed);
   BOOST_TEST(r.step("s").attempt_list.at(0).reason == "output-error");
   BOOST_TEST(r.step("s").reason.find("line 1") != std::string::npos, r.step("s").reason);
 }
@@ -269,7 +269,7 @@ BOOST_AUTO_TEST_CASE(outputs_that_are_not_utf8_are_stored_not_fatal) {
   RunResult r = repo.run();
   BOOST_TEST(r.outcome.status == RunStatus::succeeded);
   BOOST_TEST(r.step("bytes").outputs["raw"].get<std::string>().ends_with("ok"));
-  BOOST_TEST(r.step("after").status == "succeeded");
+  BOOST_TEST(r.step("after").status == StepStatus::succeeded);
 }
 
 BOOST_AUTO_TEST_CASE(output_is_streamed_and_its_tail_is_bounded) {

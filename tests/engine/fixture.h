@@ -28,11 +28,13 @@
 
 namespace hearth {
 inline std::ostream& operator<<(std::ostream& os, RunStatus s) { return os << to_string(s); }
+inline std::ostream& operator<<(std::ostream& os, StepStatus s) { return os << to_string(s); }
 }  // namespace hearth
 
 namespace hearth::testing {
 
 using hearth::RunStatus;
+using hearth::StepStatus;
 
 /// Collects what observers see.
 struct Recorder : engine::Observer {
@@ -73,6 +75,21 @@ struct RunResult {
   }
 };
 
+/// What a test resumes with: the steps to re-run and, in place of the
+/// run's snapshot, a loaded workflow (hearth::ResumeOptions holds the public
+/// form of it).
+struct ResumeOptions {
+  std::vector<std::string> from;
+  std::optional<workflows::Workflow> current;
+};
+
+/// The engine the tests drive: steps killed on timeout get 500 ms of grace.
+inline EngineOptions test_engine_options() {
+  EngineOptions o;
+  o.kill_grace = std::chrono::milliseconds(500);
+  return o;
+}
+
 class TempRepo {
  public:
   explicit TempRepo(const std::string& workflow_toml) {
@@ -99,32 +116,28 @@ class TempRepo {
   /// the run id right after the start, for tests that act mid-run.
   RunResult run(nlohmann::json payload = nlohmann::json::object(), int jobs = 0,
                 std::function<void(engine::Engine&, Recorder&, const std::string&)> during = {}) {
-    engine::RunOptions opts;
+    StartOptions opts;
     opts.repo = dir_.str();
-    opts.payload = std::move(payload);
     opts.jobs = jobs;
     opts.run_id = next_run_id_;
-    opts.kill_grace = std::chrono::milliseconds(500);
-    return drive([&](engine::Engine& e, auto done) { return e.start(load(), opts, done); }, during);
+    return drive([&](engine::Engine& e, auto done) { return e.start(load(), std::move(payload), opts, done); }, during);
   }
 
   /// Resumes `run_id` to the end, like run().
-  RunResult resume(const std::string& run_id, engine::ResumeOptions ropts = {}) {
-    ropts.kill_grace = std::chrono::milliseconds(500);
-    return drive([&](engine::Engine& e, auto done) { return e.resume(run_id, ropts, done); });
+  RunResult resume(const std::string& run_id, const ResumeOptions& ropts = {}) {
+    return drive([&](engine::Engine& e, auto done) { return e.resume(run_id, public_form(ropts), current(ropts), done); });
   }
 
   /// Expects resume() to refuse; returns its message.
-  std::string resume_error(const std::string& run_id, engine::ResumeOptions ropts = {}) {
-    return refused([&](engine::Engine& e, auto done) { return e.resume(run_id, ropts, done); });
+  std::string resume_error(const std::string& run_id, const ResumeOptions& ropts = {}) {
+    return refused([&](engine::Engine& e, auto done) { return e.resume(run_id, public_form(ropts), current(ropts), done); });
   }
 
   /// Starts a run expecting start() to refuse it; returns the message.
   std::string start_error(nlohmann::json payload) {
-    engine::RunOptions opts;
+    StartOptions opts;
     opts.repo = dir_.str();
-    opts.payload = std::move(payload);
-    return refused([&](engine::Engine& e, auto done) { return e.start(load(), opts, done); });
+    return refused([&](engine::Engine& e, auto done) { return e.start(load(), std::move(payload), opts, done); });
   }
 
   /// A real crash: runs the workflow as `run_id` in a child process and
@@ -143,13 +156,12 @@ class TempRepo {
       uv_loop_t loop;
       uv_loop_init(&loop);
       auto sandbox = sandbox::make_local_sandbox();
-      engine::Engine engine(&loop, **store, *sandbox);
-      engine::RunOptions opts;
+      engine::Engine engine(&loop, **store, *sandbox, test_engine_options());
+      StartOptions opts;
       opts.run_id = run_id;
       opts.repo = dir_.str();
-      opts.payload = payload;
       opts.jobs = 2;
-      if (!engine.start(wf, opts, [](const hearth::RunResult&) {}).ok()) _exit(4);
+      if (!engine.start(wf, payload, opts, [](const hearth::RunResult&) {}).ok()) _exit(4);
       uv_run(&loop, UV_RUN_DEFAULT);
       _exit(5);  // finished before the crash point: the test is wrong
     }
@@ -200,6 +212,13 @@ class TempRepo {
 
  private:
   using Done = std::function<void(const hearth::RunResult&)>;
+
+  static hearth::ResumeOptions public_form(const ResumeOptions& r) {
+    hearth::ResumeOptions o;
+    o.from = r.from;
+    return o;
+  }
+  static const workflows::Workflow* current(const ResumeOptions& r) { return r.current ? &*r.current : nullptr; }
   using Begin = std::function<Result<std::string>(engine::Engine&, Done)>;
 
   // One engine on a fresh loop over the repository's store: begins a run
@@ -215,7 +234,7 @@ class TempRepo {
     auto isolated = sandbox::make_namespace_sandbox();
     RunResult result;
     {
-      engine::Engine engine(&loop, **store, *sandbox);
+      engine::Engine engine(&loop, **store, *sandbox, test_engine_options());
       if (isolated.ok()) engine.add_sandbox(**isolated);
       Recorder rec;
       engine.add_observer(&rec);
@@ -253,7 +272,7 @@ class TempRepo {
     auto sandbox = sandbox::make_local_sandbox();
     std::string message;
     {
-      engine::Engine engine(&loop, **store, *sandbox);
+      engine::Engine engine(&loop, **store, *sandbox, test_engine_options());
       auto id = begin(engine, [](const hearth::RunResult&) { BOOST_FAIL("a refused run finished"); });
       BOOST_REQUIRE(!id.ok());
       message = id.message();

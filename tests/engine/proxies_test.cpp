@@ -124,7 +124,7 @@ echo unreachable
   BOOST_TEST(of_type(*stored, "proxy.request").size() == 6u);
 
   // The step not granted the proxy had no way to it.
-  BOOST_TEST(r.step("ungranted").status == "succeeded");
+  BOOST_TEST(r.step("ungranted").status == StepStatus::succeeded);
   BOOST_TEST(contains(repo.last_output().at("ungranted"), "unreachable"));
 
   // The token is nowhere but at the upstream: not in output, events or the database.

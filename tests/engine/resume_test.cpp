@@ -12,7 +12,6 @@
 #include "tests/engine/fixture.h"
 #include "tests/support/workflow_toml.h"
 
-using hearth::engine::ResumeOptions;
 using hearth::RunStatus;
 using namespace hearth::testing;
 
@@ -54,7 +53,7 @@ BOOST_AUTO_TEST_CASE(a_crash_mid_step_resumes_without_rerunning_completed_steps)
   repo.crash_when("crash1", [&] { return repo.exists("b.marker"); });
   auto stored = repo.stored_step("crash1", "b");
   BOOST_REQUIRE(stored);
-  BOOST_TEST(stored->status == "running");  // what a crash leaves behind
+  BOOST_TEST(stored->status == hearth::StepStatus::running);  // what a crash leaves behind
   RunResult r = repo.resume("crash1");
   BOOST_TEST(r.outcome.status == RunStatus::succeeded);
   BOOST_TEST(repo.read("journal") == "a\nb\nc\n");  // a ran once
@@ -88,9 +87,9 @@ BOOST_AUTO_TEST_CASE(an_interrupted_step_that_excludes_interruption_fails) {
   repo.crash_when("crash2", [&] { return repo.exists("b.marker"); });
   RunResult r = repo.resume("crash2");
   BOOST_TEST(r.outcome.status == RunStatus::failed);
-  BOOST_TEST(r.step("b").status == "failed");
+  BOOST_TEST(r.step("b").status == hearth::StepStatus::failed);
   BOOST_TEST(r.step("b").reason.find("interrupted") != std::string::npos, r.step("b").reason);
-  BOOST_TEST(r.step("c").status == "skipped");
+  BOOST_TEST(r.step("c").status == hearth::StepStatus::skipped);
 }
 
 BOOST_AUTO_TEST_CASE(failures_are_retried_with_fixed_backoff_until_success) {
@@ -118,7 +117,7 @@ BOOST_AUTO_TEST_CASE(exponential_backoff_doubles_up_to_max_delay_then_fails) {
   RunResult r = repo.run();
   BOOST_TEST(r.outcome.status == RunStatus::failed);
   BOOST_TEST(r.step("broken").attempts == 4);
-  BOOST_TEST(r.step("broken").status == "failed");
+  BOOST_TEST(r.step("broken").status == hearth::StepStatus::failed);
   std::vector<int> delays;
   for (auto& e : events_of(r, "step.retrying")) delays.push_back(e["retry_in_ms"].get<int>());
   BOOST_TEST(delays == (std::vector<int>{20, 40, 50}), boost::test_tools::per_element());
@@ -152,7 +151,7 @@ BOOST_AUTO_TEST_CASE(a_crash_during_the_backoff_wait_resumes_the_wait_not_the_co
                                 .more = R"(retry = { attempts = 3, backoff = "fixed", delay = "1500ms", jitter = false })"}}));
   repo.crash_when("wait1", [&] {
     auto s = repo.stored_step("wait1", "s");
-    return s && s->status == "waiting";
+    return s && s->status == hearth::StepStatus::waiting;
   });
   auto before = repo.stored_step("wait1", "s");
   BOOST_REQUIRE(before && before->retry_at);
@@ -174,7 +173,7 @@ BOOST_AUTO_TEST_CASE(a_failed_run_fixed_in_the_repo_resumes_from_the_failure) {
   repo.write("check.sh", "exit 7\n");
   RunResult first = repo.run();
   BOOST_TEST(first.outcome.status == RunStatus::failed);
-  BOOST_TEST(first.step("c").status == "skipped");
+  BOOST_TEST(first.step("c").status == hearth::StepStatus::skipped);
   repo.write("check.sh", "echo b >> log\n");  // the fix
   RunResult second = repo.resume(first.outcome.run_id);
   BOOST_TEST(second.outcome.status == RunStatus::succeeded);
@@ -317,15 +316,15 @@ BOOST_AUTO_TEST_CASE(a_failed_commit_stops_the_run_cleanly_and_it_resumes) {
         BOOST_TEST(broken.outcome.status == RunStatus::failed);
         continue;
       }
-      if (run->status == "succeeded") continue;  // the fault hit after the last commit that mattered
+      if (run->status == hearth::RunStatus::succeeded) continue;  // the fault hit after the last commit that mattered
       BOOST_TEST(broken.outcome.status == RunStatus::failed);
       BOOST_TEST(broken.outcome.error.find("disk I/O error") != std::string::npos, broken.outcome.error);
-      BOOST_TEST(run->status == "running");  // as the last good commit left it: resumable
+      BOOST_TEST(run->status == hearth::RunStatus::running);  // as the last good commit left it: resumable
       std::set<std::string> done_before;
       auto steps = (*store)->load_steps("faulty");
       BOOST_REQUIRE(steps.ok());
       for (auto& s : *steps)
-        if (s.status == "succeeded") done_before.insert(s.id);
+        if (s.status == hearth::StepStatus::succeeded) done_before.insert(s.id);
       store->reset();
       RunResult resumed = repo.resume("faulty");
       BOOST_TEST(resumed.outcome.status == RunStatus::succeeded);
@@ -359,7 +358,7 @@ BOOST_AUTO_TEST_CASE(a_database_locked_by_another_process_stops_the_run_and_it_r
   sqlite3_close(other);
   RunResult resumed = repo.resume("locked");
   BOOST_TEST(resumed.outcome.status == RunStatus::succeeded);
-  BOOST_TEST(resumed.step("b").status == "succeeded");
+  BOOST_TEST(resumed.step("b").status == hearth::StepStatus::succeeded);
 }
 
 BOOST_AUTO_TEST_CASE(a_full_disk_is_reported_not_fatal) {
@@ -370,7 +369,7 @@ BOOST_AUTO_TEST_CASE(a_full_disk_is_reported_not_fatal) {
   auto store = hearth::engine::Store::open(repo.state_path(), hearth::testing::FaultyVfs::kName);
   BOOST_REQUIRE(store.ok());
   BOOST_REQUIRE((*store)->begin().ok());
-  auto s = (*store)->insert_run({"r", "wf", "wf.toml", "h", "t", {}, "/", "running", 1, {}, "", "", 0});
+  auto s = (*store)->insert_run({"r", "wf", "wf.toml", "h", "t", {}, "/", hearth::RunStatus::running, 1, {}, "", "", 0});
   if (s.ok()) s = (*store)->commit();
   BOOST_REQUIRE(!s.ok());
   BOOST_TEST(s.message().find("database or disk is full") != std::string::npos, s.message());
@@ -408,7 +407,7 @@ PRAGMA user_version=1;
   BOOST_REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.message()));
   auto run = (*store)->load_run("old");
   BOOST_REQUIRE(run.ok());
-  BOOST_TEST(run->status == "failed");
+  BOOST_TEST(run->status == hearth::RunStatus::failed);
   BOOST_TEST(run->lease_owner == "");
   auto steps = (*store)->load_steps("old");
   BOOST_REQUIRE(steps.ok());

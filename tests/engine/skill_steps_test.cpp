@@ -239,10 +239,10 @@ prompt = "Say something."
   a.server.push(garbage);
   auto r = repo.run();
   BOOST_TEST(r.outcome.status == RunStatus::failed);
-  BOOST_TEST(r.step("loop").status == "failed");
+  BOOST_TEST(r.step("loop").status == StepStatus::failed);
   BOOST_TEST(r.step("loop").attempt_list.back().reason == "max_turns");
   BOOST_TEST(r.step("loop").reason.find("2") != std::string::npos, r.step("loop").reason);
-  BOOST_TEST(r.step("broken").status == "failed");
+  BOOST_TEST(r.step("broken").status == StepStatus::failed);
   BOOST_TEST(r.step("broken").attempt_list.back().reason == "model");
   BOOST_TEST(r.step("broken").reason.find("JSON") != std::string::npos, r.step("broken").reason);
 }

@@ -62,7 +62,7 @@ BOOST_AUTO_TEST_CASE(a_failed_spawn_is_a_spawn_error_that_the_retry_policy_cover
 
   BOOST_TEST(repo.read("log") == "a\nd\n");
   auto b = e.step("s1", "b");
-  BOOST_TEST(b.status == "waiting");
+  BOOST_TEST(b.status == hearth::StepStatus::waiting);
   BOOST_REQUIRE(b.attempt_list.size() == 1u);
   BOOST_TEST(b.attempt_list[0].reason == "spawn-error");
   BOOST_TEST(b.reason.find(kInjectedSpawnFailure) != std::string::npos, b.reason);
@@ -72,7 +72,7 @@ BOOST_AUTO_TEST_CASE(a_failed_spawn_is_a_spawn_error_that_the_retry_policy_cover
   BOOST_TEST(retrying[0].data["message"].get<std::string>().find(kInjectedSpawnFailure) != std::string::npos);
   // What ran before stays recorded: a's outcome and outputs.
   auto a = e.step("s1", "a");
-  BOOST_TEST(a.status == "succeeded");
+  BOOST_TEST(a.status == hearth::StepStatus::succeeded);
   BOOST_TEST(a.outputs["built"] == "yes");
 
   clock.advance(1min);
@@ -98,7 +98,7 @@ BOOST_AUTO_TEST_CASE(a_failed_spawn_fails_its_step_keeps_the_rest_and_resume_com
     BOOST_REQUIRE(e.outcome());
     BOOST_TEST(e.outcome()->status == hearth::RunStatus::failed);
     auto b = e.step("s2", "b");
-    BOOST_TEST(b.status == "failed");
+    BOOST_TEST(b.status == hearth::StepStatus::failed);
     BOOST_REQUIRE(b.attempt_list.size() == 1u);
     BOOST_TEST(b.attempt_list[0].reason == "spawn-error");
     BOOST_TEST(b.reason.find(kInjectedSpawnFailure) != std::string::npos, b.reason);
@@ -106,8 +106,8 @@ BOOST_AUTO_TEST_CASE(a_failed_spawn_fails_its_step_keeps_the_rest_and_resume_com
     BOOST_REQUIRE(failed.size() == 1u);
     BOOST_TEST(failed[0].data["reason"] == "spawn-error");
     BOOST_TEST(e.step("s2", "a").outputs["built"] == "yes");
-    BOOST_TEST(e.step("s2", "c").status == "skipped");
-    BOOST_TEST(e.step("s2", "d").status == "succeeded");
+    BOOST_TEST(e.step("s2", "c").status == hearth::StepStatus::skipped);
+    BOOST_TEST(e.step("s2", "d").status == hearth::StepStatus::succeeded);
     BOOST_TEST(repo.read("log") == "a\nd\n");
   }
   // The same store, a backend that starts everything: b and c run, a and d

@@ -26,7 +26,7 @@ using hearth::testing::TempDir;
 namespace {
 
 RunRecord sample_run(const std::string& id) {
-  return RunRecord{id, "wf", "wf.toml", "sha256:ab", "[[steps]]", {}, "/repo", "running", 1, {}, "", "", 0};
+  return RunRecord{id, "wf", "wf.toml", "sha256:ab", "[[steps]]", {}, "/repo", hearth::RunStatus::running, 1, {}, "", "", 0};
 }
 
 void commit_run(Store& store, const std::string& id) {

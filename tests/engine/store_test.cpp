@@ -17,7 +17,7 @@ using hearth::testing::TempDir;
 namespace {
 
 RunRecord sample_run(const std::string& id, int64_t at) {
-  return RunRecord{id, "wf", "wf.toml", "sha256:ab", "[[steps]]", {{"issue", 7}}, "/repo", "running", at, {}, "", "", 0};
+  return RunRecord{id, "wf", "wf.toml", "sha256:ab", "[[steps]]", {{"issue", 7}}, "/repo", hearth::RunStatus::running, at, {}, "", "", 0};
 }
 
 // Writes one run with a step, an attempt and an event, in one transaction.
@@ -26,7 +26,7 @@ void write_sample(Store& store, const std::string& id, int64_t at) {
   BOOST_REQUIRE(store.insert_run(sample_run(id, at)).ok());
   StepRecord step;
   step.id = "build";
-  step.status = "pending";
+  step.status = hearth::StepStatus::pending;
   BOOST_REQUIRE(store.insert_step(id, step).ok());
   AttemptRecord a;
   a.step_id = "build";
@@ -39,13 +39,13 @@ void write_sample(Store& store, const std::string& id, int64_t at) {
   a.output_tail = std::string("bin\0ary\n", 8);
   a.output_bytes = 8;
   BOOST_REQUIRE(store.finish_attempt(id, a).ok());
-  step.status = "succeeded";
+  step.status = hearth::StepStatus::succeeded;
   step.attempts = 1;
   step.exit_code = 0;
   step.outputs = {{"version", "1.0"}};
   BOOST_REQUIRE(store.update_step(id, step).ok());
   BOOST_REQUIRE(store.insert_event(EventRecord{id, 1, at, "run.started", "", {{"k", "v"}}}).ok());
-  BOOST_REQUIRE(store.update_run(id, "succeeded", at + 10, "").ok());
+  BOOST_REQUIRE(store.update_run(id, hearth::RunStatus::succeeded, at + 10, "").ok());
   BOOST_REQUIRE(store.commit().ok());
 }
 
@@ -70,7 +70,7 @@ BOOST_AUTO_TEST_CASE(committed_state_survives_reopening) {
   BOOST_TEST((*runs)[0].id == "r2");  // newest first
   auto run = (*store)->load_run("r1");
   BOOST_REQUIRE(run.ok());
-  BOOST_TEST(run->status == "succeeded");
+  BOOST_TEST(run->status == hearth::RunStatus::succeeded);
   BOOST_TEST(run->payload["issue"] == 7);
   BOOST_TEST(*run->finished_at == 1010);
   auto steps = (*store)->load_steps("r1");
@@ -82,6 +82,30 @@ BOOST_AUTO_TEST_CASE(committed_state_survives_reopening) {
   auto events = (*store)->load_events("r1");
   BOOST_REQUIRE(events.ok());
   BOOST_TEST(events->at(0).data["k"] == "v");
+}
+
+BOOST_AUTO_TEST_CASE(statuses_are_stored_as_words_and_an_unknown_word_reads_as_failed) {
+  TempDir dir;
+  std::string path = (dir.path / "state.db").string();
+  { write_sample(**Store::open(path), "r1", 1000); }
+  sqlite3* db = nullptr;
+  BOOST_REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  BOOST_REQUIRE(sqlite3_prepare_v2(db, "SELECT r.status, s.status FROM runs r JOIN steps s ON s.run_id = r.id", -1, &st,
+                                   nullptr) == SQLITE_OK);
+  BOOST_REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  BOOST_TEST(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) == "succeeded");
+  BOOST_TEST(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 1))) == "succeeded");
+  sqlite3_finalize(st);
+  // A word this version does not know (edited by hand, or written by a
+  // later one) is never taken for a success.
+  BOOST_REQUIRE(sqlite3_exec(db, "UPDATE runs SET status='paused'; UPDATE steps SET status='deferred'", nullptr, nullptr,
+                             nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  auto store = Store::open(path);
+  BOOST_REQUIRE(store.ok());
+  BOOST_TEST((*store)->load_run("r1")->status == hearth::RunStatus::failed);
+  BOOST_TEST((*store)->load_steps("r1")->at(0).status == hearth::StepStatus::failed);
 }
 
 BOOST_AUTO_TEST_CASE(an_uncommitted_transaction_leaves_nothing_behind) {
@@ -228,7 +252,7 @@ BOOST_AUTO_TEST_CASE(a_version_2_store_keeps_its_runs) {
   sqlite3_close(db);
   auto store = Store::open(path);
   BOOST_REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.message()));
-  BOOST_TEST((*store)->load_run("old")->status == "succeeded");
+  BOOST_TEST((*store)->load_run("old")->status == hearth::RunStatus::succeeded);
   BOOST_TEST((*store)->load_steps("old")->at(0).attempt_list.at(0).output_tail == std::string("bin\0ary\n", 8));
 }
 

@@ -23,13 +23,18 @@ namespace hearth::testing {
 class TwinEngine {
  public:
   /// `clock` and `box` (null: the local sandbox) must outlive this.
-  TwinEngine(TempRepo& repo, util::Clock* clock, sandbox::Sandbox* box = nullptr) : repo_(repo) {
+  /// Steps killed on timeout get `kill_grace` (on `clock` too) before SIGKILL.
+  TwinEngine(TempRepo& repo, util::Clock* clock, sandbox::Sandbox* box = nullptr,
+             std::chrono::milliseconds kill_grace = std::chrono::milliseconds(500))
+      : repo_(repo) {
     uv_loop_init(&loop_);
     auto store = engine::Store::open(repo.state_path());
     BOOST_REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.message()));
     store_ = std::move(*store);
     local_ = sandbox::make_local_sandbox();
-    engine_.emplace(&loop_, *store_, box ? *box : *local_, clock);
+    EngineOptions defaults;
+    defaults.kill_grace = kill_grace;
+    engine_.emplace(&loop_, *store_, box ? *box : *local_, defaults, clock);
     engine_->add_observer(&recorder);
   }
 
@@ -49,25 +54,23 @@ class TwinEngine {
   TwinEngine& operator=(const TwinEngine&) = delete;
 
   /// Starts the repository's workflow as run `id`.
-  void start(const std::string& id, std::chrono::milliseconds kill_grace = std::chrono::milliseconds(500)) {
-    engine::RunOptions opts;
+  void start(const std::string& id) {
+    StartOptions opts;
     opts.run_id = id;
     opts.repo = repo_.root().string();
     opts.jobs = 1;  // one step at a time: the order of spawns is the file's
-    opts.kill_grace = kill_grace;
     outcome_.reset();
-    auto started = engine_->start(repo_.load(), opts, on_finished());
+    auto started = engine_->start(repo_.load(), nlohmann::json::object(), opts, on_finished());
     BOOST_REQUIRE_MESSAGE(started.ok(), (started.ok() ? "" : started.message()));
   }
 
   /// Resumes run `id`; returns why it was refused, or nothing once it is
   /// under way.
   std::optional<std::string> resume(const std::string& id) {
-    engine::ResumeOptions opts;
+    hearth::ResumeOptions opts;
     opts.jobs = 1;
-    opts.kill_grace = std::chrono::milliseconds(500);
     outcome_.reset();
-    auto resumed = engine_->resume(id, opts, on_finished());
+    auto resumed = engine_->resume(id, opts, nullptr, on_finished());
     if (!resumed.ok()) return resumed.message();
     return std::nullopt;
   }

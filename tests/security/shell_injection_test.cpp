@@ -224,7 +224,7 @@ BOOST_AUTO_TEST_CASE(a_working_directory_from_an_input_stays_in_the_workspace_an
   for (std::string dir : {"../../etc", "/", "/etc", "escape", "escape-etc", "real/../../..", "escape/etc"}) {
     RunResult r = repo.run({{"dir", dir}});
     const auto& s = r.step("s");
-    BOOST_TEST(s.status == "failed", dir << ": ran in " << r.output("s"));
+    BOOST_TEST(s.status == StepStatus::failed, dir << ": ran in " << r.output("s"));
     BOOST_TEST(r.output("s").find("passwd") == std::string::npos, dir << ": listed the host's /etc");
     BOOST_TEST(s.reason.find(repo.root().string()) == std::string::npos, dir << ": " << s.reason);
     BOOST_TEST(s.reason.find("/tmp") == std::string::npos, dir << ": " << s.reason);

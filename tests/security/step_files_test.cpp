@@ -65,7 +65,7 @@ run = 'ln -sf /proc/self/environ "$HEARTH_OUTPUT"'
   auto r = repo.run();
   BOOST_TEST(r.outcome.status == RunStatus::failed);
   const auto& step = r.step("steal");
-  BOOST_TEST(step.status == "failed");
+  BOOST_TEST(step.status == StepStatus::failed);
   // Messages here never print what was read: on failure that would be the
   // test process's environment, in the test log.
   BOOST_TEST(step.outputs.empty(), "the step has outputs");
@@ -88,7 +88,7 @@ run = 'ln -sf )" + (host.path / "shadow").string() + R"( "$HEARTH_OUTPUT"'
 )");
   auto r = repo.run();
   const auto& step = r.step("steal");
-  BOOST_TEST(step.status == "failed");
+  BOOST_TEST(step.status == StepStatus::failed);
   BOOST_TEST(step.reason.find("step 'steal'") != std::string::npos, step.reason);
   BOOST_TEST(step.reason.find("symlink") != std::string::npos, step.reason);
   BOOST_TEST(everything(repo, r).find("host-only-line-7c41e9") == std::string::npos, "the host file leaked");
@@ -111,10 +111,10 @@ bool finishes_in_a_child(const TempRepo& repo, const std::string& run_id) {
     if (!isolated.ok()) _exit(4);
     hearth::engine::Engine engine(&loop, **store, *local);
     engine.add_sandbox(**isolated);
-    hearth::engine::RunOptions opts;
+    hearth::StartOptions opts;
     opts.run_id = run_id;
     opts.repo = repo.root().string();
-    if (!engine.start(wf, opts, [](const hearth::RunResult&) {}).ok()) _exit(5);
+    if (!engine.start(wf, nlohmann::json::object(), opts, [](const hearth::RunResult&) {}).ok()) _exit(5);
     uv_run(&loop, UV_RUN_DEFAULT);
     _exit(0);
   }
@@ -147,7 +147,7 @@ run = 'rm -f "$HEARTH_OUTPUT"; mkfifo "$HEARTH_OUTPUT"'
 )");
   BOOST_REQUIRE_MESSAGE(finishes_in_a_child(repo, "fifo-run-1"), "the engine blocked on the FIFO");
   auto step = stored_step(repo, "fifo-run-1", "jam");
-  BOOST_TEST(step.status == "failed");
+  BOOST_TEST(step.status == StepStatus::failed);
   BOOST_TEST(step.reason.find("step 'jam'") != std::string::npos, step.reason);
   BOOST_TEST(step.reason.find("FIFO") != std::string::npos, step.reason);
 }
@@ -167,10 +167,10 @@ BOOST_AUTO_TEST_CASE(a_step_cannot_write_another_steps_output_file) {
       },
       kNamespaceHeader));
   auto r = repo.run();
-  BOOST_TEST(r.step("forge").status == "succeeded", r.step("forge").reason);
-  BOOST_TEST(r.step("review").status == "succeeded", r.step("review").reason);
+  BOOST_TEST(r.step("forge").status == StepStatus::succeeded, r.step("forge").reason);
+  BOOST_TEST(r.step("review").status == StepStatus::succeeded, r.step("review").reason);
   BOOST_TEST(r.step("review").outputs.empty(), r.step("review").outputs.dump());
-  BOOST_TEST(r.step("deploy").status == "skipped");
+  BOOST_TEST(r.step("deploy").status == StepStatus::skipped);
   BOOST_TEST(!repo.exists("deployed"));
 }
 
@@ -193,7 +193,7 @@ fi
 '''
 )");
   auto r = repo.run();
-  BOOST_TEST(r.step("flaky").status == "succeeded", r.step("flaky").reason);
+  BOOST_TEST(r.step("flaky").status == StepStatus::succeeded, r.step("flaky").reason);
   BOOST_TEST(r.step("flaky").outputs.empty(), r.step("flaky").outputs.dump());
   BOOST_TEST(repo.read("seen.txt") == "---\n---\n");
 }
@@ -214,9 +214,9 @@ hearth::RunResult run_with_state_at(const TempRepo& repo, const std::string& rel
   {
     hearth::engine::Engine engine(&loop, **store, *local);
     engine.add_sandbox(**isolated);
-    hearth::engine::RunOptions opts;
+    hearth::StartOptions opts;
     opts.repo = repo.root().string();
-    auto id = engine.start(*loaded.workflow, opts, [&](const hearth::RunResult& o) { outcome = o; });
+    auto id = engine.start(*loaded.workflow, nlohmann::json::object(), opts, [&](const hearth::RunResult& o) { outcome = o; });
     BOOST_REQUIRE_MESSAGE(id.ok(), (id.ok() ? "" : id.message()));
     uv_run(&loop, UV_RUN_DEFAULT);
   }
@@ -314,7 +314,7 @@ BOOST_AUTO_TEST_CASE(the_agents_cwd_file_linked_to_the_engines_environment_is_re
   m.server.push(Reply::call("c2", "bash", R"({"command": "pwd"})"));
   m.server.push(Reply::say("Done."));
   auto r = repo.run();
-  BOOST_TEST(r.step("work").status == "succeeded", r.step("work").reason);
+  BOOST_TEST(r.step("work").status == StepStatus::succeeded, r.step("work").reason);
   BOOST_REQUIRE_EQUAL(m.server.request_count(), 3u);
   std::string told = request_text(m.server, 1);
   BOOST_TEST(told.find(marker) == std::string::npos, "the model was sent the engine's environment");
@@ -333,7 +333,7 @@ BOOST_AUTO_TEST_CASE(a_fifo_as_the_agents_cwd_file_does_not_block_the_engine) {
       R"({"command": "cd /run/hearth && rm -f work.1.cwd cwd && mkfifo work.1.cwd cwd; exec true"})"));
   m.server.push(Reply::say("Done."));
   BOOST_REQUIRE_MESSAGE(finishes_in_a_child(repo, "fifo-run-2"), "the engine blocked on the FIFO");
-  BOOST_TEST(stored_step(repo, "fifo-run-2", "work").status == "succeeded");
+  BOOST_TEST(stored_step(repo, "fifo-run-2", "work").status == StepStatus::succeeded);
   BOOST_REQUIRE_EQUAL(m.server.request_count(), 2u);
   BOOST_TEST(request_text(m.server, 1).find("FIFO") != std::string::npos, request_text(m.server, 1));
 }

@@ -23,7 +23,7 @@ std::string workflow(const std::string& cassette, const std::string& plant, cons
 // the engine keeps or reports.
 void expect_refused(const TempRepo& repo, const RunResult& r, const std::string& file, const std::string& target) {
   BOOST_TEST(r.outcome.status == RunStatus::failed);
-  BOOST_TEST(r.step("plant").status == "succeeded");
+  BOOST_TEST(r.step("plant").status == StepStatus::succeeded);
   const std::string& reason = r.step("use").reason;
   BOOST_TEST(has(reason, file), reason);
   BOOST_TEST(has(reason, "symlink"), reason);
