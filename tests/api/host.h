@@ -15,10 +15,7 @@
 #include <boost/test/unit_test.hpp>
 #include <hearth/hearth.h>
 
-namespace hearth {
-inline std::ostream& operator<<(std::ostream& os, RunStatus s) { return os << to_string(s); }
-inline std::ostream& operator<<(std::ostream& os, StepStatus s) { return os << to_string(s); }
-}  // namespace hearth
+#include "../support/statuses.h"
 
 namespace hearth::testing {
 

@@ -24,12 +24,8 @@
 #include "tests/support/process.h"
 #include "tests/support/sandbox.h"
 #include "tests/support/shell.h"
+#include "tests/support/statuses.h"
 #include "workflows/loader.h"
-
-namespace hearth {
-inline std::ostream& operator<<(std::ostream& os, RunStatus s) { return os << to_string(s); }
-inline std::ostream& operator<<(std::ostream& os, StepStatus s) { return os << to_string(s); }
-}  // namespace hearth
 
 namespace hearth::testing {
 
