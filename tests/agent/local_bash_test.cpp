@@ -18,20 +18,11 @@ namespace {
 
 constexpr auto npos = std::string::npos;
 
-struct BashFixture {
-  uv_loop_t loop{};
+struct BashFixture : LoopFixture {
   TempDir dir;
-  std::unique_ptr<agent::LocalBashSession> bash;
+  std::unique_ptr<agent::LocalBashSession> bash = std::make_unique<agent::LocalBashSession>(&loop, dir.str());
 
-  BashFixture() {
-    uv_loop_init(&loop);
-    bash = std::make_unique<agent::LocalBashSession>(&loop, dir.str());
-  }
-  ~BashFixture() {
-    bash.reset();
-    uv_run(&loop, UV_RUN_DEFAULT);
-    BOOST_TEST(uv_loop_close(&loop) == 0);
-  }
+  ~BashFixture() { bash.reset(); }
 
   /// Runs one call to its end (or fails after 20 s).
   ToolResult run(const json& args, const std::function<void()>& while_running = nullptr) {

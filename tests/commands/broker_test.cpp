@@ -17,6 +17,7 @@
 #include "commands/broker.h"
 #include "commands/protocol.h"
 #include "tests/support/files.h"
+#include "tests/support/loop.h"
 
 using namespace hearth::commands;
 using namespace hearth::testing;
@@ -30,11 +31,10 @@ struct Call {
   int64_t status = -1;
 };
 
-struct Fixture {
+struct Fixture : LoopFixture {
   TempDir tmp;
   fs::path dir = tmp.path;
   fs::path workspace, bin;
-  uv_loop_t loop{};
   Broker* broker = nullptr;
   std::vector<Invocation> started, finished;
   std::string shim_cwd, shim_workspace;  // where the shim runs and what it takes as /workspace (default: workspace)
@@ -45,14 +45,9 @@ struct Fixture {
     bin = dir / "bin";
     fs::create_directories(workspace);
     fs::create_directories(bin);
-    uv_loop_init(&loop);
   }
   ~Fixture() {
-    if (broker) {
-      broker->close(nullptr);
-      uv_run(&loop, UV_RUN_DEFAULT);
-    }
-    BOOST_TEST(uv_loop_close(&loop) == 0);
+    if (broker) broker->close(nullptr);
   }
 
   GrantedCommand command(const std::string& name, const std::string& exec, std::vector<std::string> allow,

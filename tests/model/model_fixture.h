@@ -20,17 +20,11 @@ namespace hearth::testing {
 /// The error message of a failed outcome ("" when it succeeded).
 inline std::string why(const model::Outcome& o) { return o.ok() ? std::string() : o.error->message; }
 
-struct ModelFixture {
-  uv_loop_t loop{};
+struct ModelFixture : LoopFixture {
   ModelServer server;
   std::unique_ptr<model::Client> client;
 
-  ModelFixture() { uv_loop_init(&loop); }
-  ~ModelFixture() {
-    client.reset();
-    uv_run(&loop, UV_RUN_DEFAULT);
-    BOOST_TEST(uv_loop_close(&loop) == 0);
-  }
+  ~ModelFixture() { client.reset(); }
 
   model::ClientOptions options(const std::string& provider) {
     model::ClientOptions o;

@@ -6,6 +6,7 @@
 
 #include "proxy/server.h"
 #include "tests/engine/fixture.h"
+#include "tests/support/loop.h"
 #include "tests/support/upstream.h"
 #include "workflows/proxies.h"
 
@@ -24,17 +25,12 @@ policy = "read-only"
 
 inline const std::string kToken = "ghp_S3cretT0kenValue4242";
 
-struct ProxyFixture {
+struct ProxyFixture : LoopFixture {
   TempDir dir;
-  uv_loop_t loop{};
   ProxyServer* server = nullptr;
   std::vector<ProxyEvent> events;
 
-  ProxyFixture() { uv_loop_init(&loop); }
-  ~ProxyFixture() {
-    stop();
-    BOOST_TEST(uv_loop_close(&loop) == 0);
-  }
+  ~ProxyFixture() { stop(); }
 
   void stop() {
     if (!server) return;
