@@ -3,6 +3,8 @@
 #include "hearth/engine.h"
 
 #include <filesystem>
+#include <optional>
+#include <utility>
 #include <map>
 
 #include "api/engine_impl.h"
@@ -152,7 +154,9 @@ Result<std::string> Engine::start(const Workflow& workflow, StartOptions options
 }
 
 Result<std::string> Engine::resume(const std::string& run_id, ResumeOptions options, FinishedCallback done) {
-  const workflows::Workflow* current = options.current ? &options.current->data().wf : nullptr;
+  // Held here for the call: the engine copies what it resumes with.
+  std::optional<Workflow> replacement = std::exchange(options.current, std::nullopt);
+  const workflows::Workflow* current = replacement ? &replacement->data().wf : nullptr;
   return impl_->engine->resume(run_id, std::move(options), current, impl_->finished(std::move(done)));
 }
 
