@@ -29,6 +29,7 @@
 #include "agent/tools.h"
 #include "engine/events.h"
 #include "engine/grants.h"
+#include "engine/lease.h"
 #include "engine/store.h"
 #include "hearth/engine.h"
 #include "sandbox/sandbox.h"
@@ -36,17 +37,6 @@
 #include "workflows/workflow.h"
 
 namespace hearth::engine {
-
-/// A lease whose heartbeat is older than this belongs to a dead or hung
-/// engine and may be taken over.
-inline constexpr int64_t kLeaseStaleMs = 30000;
-
-/// Whether a live engine may still be running `run` at wall-clock time `now`
-/// (ms): its lease is fresh and its owner, when on this host, still exists.
-/// A run recorded as running without a live lease was interrupted: `hearth
-/// resume` continues it.
-bool lease_alive(const RunRecord& run, int64_t now);
-inline bool lease_alive(const RunRecord& run) { return lease_alive(run, now_ms()); }
 
 /// A model-facing tool implemented by the program embedding the engine
 /// (`[tools.<name>]`; hearth::Engine::register_tool checked its schema).

@@ -17,12 +17,6 @@ namespace hearth::engine {
 
 namespace {
 
-std::string host_name() {
-  char host[256] = {0};
-  gethostname(host, sizeof host - 1);
-  return host;
-}
-
 std::set<std::string> dependents_closure(const workflows::Workflow& wf, const std::vector<std::string>& from) {
   std::set<std::string> out(from.begin(), from.end());
   for (bool grew = true; grew;) {
@@ -41,17 +35,6 @@ std::set<std::string> dependents_closure(const workflows::Workflow& wf, const st
 }
 
 }  // namespace
-
-// Whether the engine named by a run's lease ("pid@host") may still be running it.
-bool lease_alive(const RunRecord& run, int64_t now) {
-  if (run.lease_owner.empty()) return false;
-  if (now - run.lease_heartbeat >= kLeaseStaleMs) return false;
-  auto at = run.lease_owner.find('@');
-  if (at == std::string::npos || run.lease_owner.substr(at + 1) != host_name()) return true;  // fresh, elsewhere
-  pid_t pid = static_cast<pid_t>(std::atoi(run.lease_owner.substr(0, at).c_str()));
-  return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
-}
-
 
 Status Run::adopt(const std::vector<std::string>& from, bool replaced) {
   Store& store = engine_.store();

@@ -156,12 +156,6 @@ class Run {
   Status save_checkpoint(const std::string& step, int attempt, const nlohmann::json& state);
 
  private:
-  static std::string lease_owner() {
-    char host[256] = {0};
-    gethostname(host, sizeof host - 1);
-    return std::to_string(getpid()) + "@" + host;
-  }
-
   Status render_env();
 
   // The backend for this run's [sandbox] kind; error when the engine has none.

@@ -268,6 +268,31 @@ BOOST_AUTO_TEST_CASE(the_lease_keeps_a_second_engine_away_until_its_owner_is_gon
   BOOST_TEST((*store)->load_run("lease1")->lease_owner == "");  // released at the end
 }
 
+// Containers that share a hostname: an owner whose pid cannot be seen from
+// here (another pid namespace or boot) keeps its run while its heartbeat is
+// fresh, however dead that pid looks from this one.
+BOOST_AUTO_TEST_CASE(a_lease_from_another_pid_namespace_with_the_same_hostname_is_honoured) {
+  pid_t gone = fork();
+  if (gone == 0) _exit(0);
+  waitpid(gone, nullptr, 0);  // a pid with no process behind it here
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  std::string mine = hearth::engine::lease_owner();
+  BOOST_REQUIRE(mine.find(std::string("@") + host + " pidns=") != std::string::npos);
+  auto now = hearth::engine::now_ms();
+  hearth::engine::RunRecord run;
+  run.lease_heartbeat = now;
+  run.lease_owner = std::to_string(gone) + "@" + host + " pidns=1 boot=" + "0000 id=feedfacefeedface";
+  BOOST_TEST(hearth::engine::lease_alive(run, now), "a live run in another container would be taken over");
+  // The same owner in this pid namespace and boot is known to be dead.
+  std::string scope = mine.substr(mine.find(' ') + 1, mine.find(" id=") - mine.find(' ') - 1);
+  run.lease_owner = std::to_string(gone) + "@" + host + " " + scope + " id=feedfacefeedface";
+  BOOST_TEST(!hearth::engine::lease_alive(run, now), "a crashed engine's run on this machine waits for its heartbeat");
+  // Every owner's lease ends when its heartbeat goes stale.
+  run.lease_owner = std::to_string(gone) + "@" + host + " pidns=1 boot=0000 id=feedfacefeedface";
+  BOOST_TEST(!hearth::engine::lease_alive(run, now + hearth::engine::kLeaseStaleMs));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(store_faults)
