@@ -171,12 +171,12 @@ int main(int argc, char** argv) {
                                           "--symlink", "usr/lib64", "/lib64", "--proc", "/proc", "--dev", "/dev",
                                           "--tmpfs", "/tmp", "/usr/bin/true"};
   std::string load_before = loadavg();
-  std::vector<double> none_spawned, host_spawned;
+  std::vector<double> none_spawned, host_spawned, ws_spawned;
   auto t = interleaved(n, {[&] { return uv_spawn_once(&loop, {"/usr/bin/true"}); },
                            [&] { return sandbox_once(&loop, **ns, none, &none_spawned); },
                            [&] { return sandbox_once(&loop, **ns, host, &host_spawned); },
                            [&] { return uv_spawn_once(&loop, bwrap); },
-                           [&] { return sandbox_once(&loop, **ns, ws); }});
+                           [&] { return sandbox_once(&loop, **ns, ws, &ws_spawned); }});
   ::rmdir(dir);
   Figures floor = summarize(t[0]), nsf = summarize(t[1]), ns_host = summarize(t[2]), bw = summarize(t[3]),
           nsw = summarize(t[4]);
@@ -191,8 +191,9 @@ int main(int argc, char** argv) {
               "namespace/uv_spawn p50: %.2f\n",
               nsf.p50 / bw.p50, median_ratio(t[1], t[3]), nsw.p50 / bw.p50, median_ratio(t[4], t[3]),
               nsf.p50 / floor.p50);
-  std::printf("of which spawn() itself (root built, command exec'd), p50: network none %.2f ms, host %.2f ms\n",
-              summarize(none_spawned).p50, summarize(host_spawned).p50);
+  std::printf("of which spawn() itself (root built, command exec'd), p50: network none %.2f ms, host %.2f ms, "
+              "none with workspace %.2f ms\n",
+              summarize(none_spawned).p50, summarize(host_spawned).p50, summarize(ws_spawned).p50);
 
   // An agent's tool calls: one session, many commands.
   auto session = (*ns)->open_session(&loop, none);
