@@ -2,9 +2,10 @@
 // namespace backend (full isolation), and bwrap with equivalent flags (the
 // peer); then a command run in an already open namespace session (an agent's
 // tool call) against posix_spawn + waitpid of /bin/true (docs/performance.md's
-// spawn floor). The sides are interleaved (one of each per round, A B A B …),
-// so a change of load on this shared machine hits every side alike; besides
-// p50/p99 of each side it prints the median of the per-round ratios.
+// spawn floor). The sides are interleaved (one of each per round, in a
+// shuffled order), so a change of load on this shared machine hits every
+// side alike; besides p50/p99 of each side it prints the median of the
+// per-round ratios.
 // docs/performance.md records the figures.
 //   ./build/bench/sandbox_bench [rounds]
 #include <spawn.h>
@@ -18,6 +19,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -111,20 +113,22 @@ double session_once(uv_loop_t* loop, SandboxSession& session, const ExecSpec& sp
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-// Runs `sides` in turn, `n` rounds after a warm-up of n/10 + 1; the times
-// of side i are in out[i], in round order. Each round starts one side
-// later than the one before, so no side always follows the same other (a
-// sandbox's namespaces are torn down by the kernel after it exits, on the
-// time of whatever runs next).
+// Runs `sides` `n` rounds after a warm-up of n/10 + 1; the times of side i
+// are in out[i], in round order. Each round takes the sides in a new order
+// (a fixed-seed shuffle): what one side leaves behind for the kernel to
+// tear down (a sandbox's namespaces, bwrap's among them) lands on each of
+// the others alike, not always on the one after it.
 std::vector<std::vector<double>> interleaved(int n, const std::vector<std::function<double()>>& sides) {
   for (int i = 0; i < n / 10 + 1; ++i)
     for (auto& once : sides) once();
   std::vector<std::vector<double>> out(sides.size());
-  for (int i = 0; i < n; ++i)
-    for (size_t k = 0; k < sides.size(); ++k) {
-      size_t s = (static_cast<size_t>(i) + k) % sides.size();
-      out[s].push_back(sides[s]());
-    }
+  std::vector<size_t> order(sides.size());
+  for (size_t k = 0; k < order.size(); ++k) order[k] = k;
+  std::mt19937 shuffle_seed(42);
+  for (int i = 0; i < n; ++i) {
+    std::shuffle(order.begin(), order.end(), shuffle_seed);
+    for (size_t s : order) out[s].push_back(sides[s]());
+  }
   return out;
 }
 

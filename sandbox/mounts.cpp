@@ -54,7 +54,7 @@ RootTemplate::RootTemplate() {
   // The host's system directories: binds (the parts a prepared root
   // copies, tops_) or the same symlinks.
   for (const char* name : {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"})
-    add_host_entry(std::string("/") + name);
+    if (const char* top = add_host_entry(std::string("/") + name, links_, system_, true)) tops_.push_back(top);
   // /etc: the sandbox's own few files and read-only binds of the host's.
   auto& e = etc_;
   e.push_back({ChildOp::write_file_op, "/etc/passwd", nullptr, nullptr, 0644, kPasswd, std::strlen(kPasswd)});
@@ -64,7 +64,7 @@ RootTemplate::RootTemplate() {
   e.push_back({ChildOp::write_file_op, "/etc/nsswitch.conf", nullptr, nullptr, 0644, kNsswitch, std::strlen(kNsswitch)});
   for (const char* name : {"ssl", "ca-certificates", "alternatives", "ld.so.cache", "localtime", "os-release",
                            "mime.types", "protocols", "services"})
-    add_etc_entry(std::string("/etc/") + name);
+    add_host_entry(std::string("/etc/") + name, etc_, etc_, false);
   // A minimal /dev: the harmless devices, mount points for a private devpts
   // and its own shm (mounted per sandbox), the usual links.
   auto& d = dev_;
@@ -207,32 +207,20 @@ Status RootTemplate::user_bind(ChildPlan& plan, const RootIdentity& who, const s
   return {};
 }
 
-void RootTemplate::add_host_entry(const std::string& host) {
+const char* RootTemplate::add_host_entry(const std::string& host, std::vector<ChildOp>& links,
+                                         std::vector<ChildOp>& binds, bool dirs_only) {
   struct stat st {};
-  if (::lstat(host.c_str(), &st) != 0) return;
+  if (::lstat(host.c_str(), &st) != 0) return nullptr;
   if (S_ISLNK(st.st_mode)) {
     char target[PATH_MAX];
     ssize_t n = ::readlink(host.c_str(), target, sizeof target - 1);
-    if (n <= 0) return;
-    links_.push_back({ChildOp::symlink_op, keep(std::string(target, static_cast<size_t>(n))), keep(host)});
-  } else if (S_ISDIR(st.st_mode)) {
-    const char* inside = keep(host);
-    bind(system_, strings_, host, inside, false, true);
-    tops_.push_back(inside);
+    if (n > 0) links.push_back({ChildOp::symlink_op, keep(std::string(target, static_cast<size_t>(n))), keep(host)});
+    return nullptr;
   }
-}
-
-void RootTemplate::add_etc_entry(const std::string& host) {
-  struct stat st {};
-  if (::lstat(host.c_str(), &st) != 0) return;
-  if (S_ISLNK(st.st_mode)) {
-    char target[PATH_MAX];
-    ssize_t n = ::readlink(host.c_str(), target, sizeof target - 1);
-    if (n <= 0) return;
-    etc_.push_back({ChildOp::symlink_op, keep(std::string(target, static_cast<size_t>(n))), keep(host)});
-  } else {
-    bind(etc_, strings_, host, keep(host), false, S_ISDIR(st.st_mode));
-  }
+  if (!S_ISDIR(st.st_mode) && dirs_only) return nullptr;
+  const char* inside = keep(host);
+  bind(binds, strings_, host, inside, false, S_ISDIR(st.st_mode));
+  return inside;
 }
 
 RootTemplate::~RootTemplate() {

@@ -54,12 +54,12 @@ class RootTemplate {
 
  private:
   const char* keep(std::string s) { return strings_.emplace_back(std::move(s)).c_str(); }
-  // Copies a top-level `host` directory (e.g. /usr, /lib) into the ops: a
-  // symlink as the same symlink (links_), a directory as a read-only bind
-  // (system_, and a top-level mount: tops_); anything missing is skipped.
-  void add_host_entry(const std::string& host);
-  // The same for an entry of /etc (etc_), files bound too.
-  void add_etc_entry(const std::string& host);
+  // Copies `host` (e.g. /usr, /etc/ssl) into the ops: a symlink as the same
+  // symlink (into `links`), a directory (or, unless `dirs_only`, a file) as
+  // a read-only bind (into `binds`), returning its inside path; anything
+  // missing is skipped.
+  const char* add_host_entry(const std::string& host, std::vector<ChildOp>& links, std::vector<ChildOp>& binds,
+                             bool dirs_only);
   // The ops that build a prepared root (in its own mount namespace):
   // system_, /etc and /dev as tmpfs of their own, all read-only, the host
   // detached. With `resolv_conf_mount_point`, /etc has an empty
