@@ -218,6 +218,7 @@ const char* RootTemplate::add_host_entry(const std::string& host, std::vector<Ch
     return nullptr;
   }
   if (!S_ISDIR(st.st_mode) && dirs_only) return nullptr;
+  if (!S_ISDIR(st.st_mode)) etc_files_.push_back(host);
   const char* inside = keep(host);
   bind(binds, strings_, host, inside, false, S_ISDIR(st.st_mode));
   return inside;
@@ -228,10 +229,31 @@ RootTemplate::~RootTemplate() {
     if (p.ns >= 0) ::close(p.ns);
 }
 
+// Which file each host file bound into /etc is now (a bind keeps the file
+// it was made of, not its path).
+std::vector<std::pair<dev_t, ino_t>> RootTemplate::bound_files() const {
+  std::vector<std::pair<dev_t, ino_t>> ids;
+  for (const std::string& f : etc_files_) {
+    struct stat st {};
+    ids.emplace_back(::stat(f.c_str(), &st) == 0 ? std::make_pair(st.st_dev, st.st_ino) : std::make_pair(dev_t{}, ino_t{}));
+  }
+  return ids;
+}
+
 int RootTemplate::prepared_root(bool with_resolv_conf) {
   Prepared& p = prepared_[with_resolv_conf ? 1 : 0];
+  // A host file replaced since (ldconfig writes a new ld.so.cache and
+  // renames it over the old one; a package upgrade replaces services):
+  // prepared again, so sandboxes see the host's current files, as a root
+  // built in place would.
+  auto files = bound_files();
+  if (p.tried && p.ns >= 0 && files != p.files) {
+    ::close(p.ns);
+    p.tried = false;
+  }
   if (!p.tried) {
     p.tried = true;
+    p.files = std::move(files);
     auto ns = make_prepared_root(prepared_root_ops(with_resolv_conf));
     p.ns = ns ? *ns : -1;  // a root that cannot be prepared is built in place, as unprivileged
   }

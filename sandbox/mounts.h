@@ -6,6 +6,8 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "sandbox/child_plan.h"
 #include "sandbox/sandbox.h"
@@ -93,9 +95,14 @@ class RootTemplate {
   std::vector<ChildOp> tail_;  // after them
   std::map<std::string, unsigned long> flags_cache_;
   std::string resolv_conf_;    // the host's resolv.conf, resolved; empty: none
+  // The host files bound (not directories): a bind pins the file it was
+  // made of, so the prepared root is made again when one is replaced.
+  std::vector<std::string> etc_files_;
+  std::vector<std::pair<dev_t, ino_t>> bound_files() const;
   struct Prepared {
     bool tried = false;
     int ns = -1;  // the prepared root's mount namespace
+    std::vector<std::pair<dev_t, ino_t>> files;  // bound_files() when it was made
   };
   Prepared prepared_[2];  // without, with a resolv.conf mount point
 };
