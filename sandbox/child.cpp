@@ -11,7 +11,9 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -59,6 +61,37 @@ int idmap_bind(const ChildOp& op) {
   return rc;
 }
 
+// Copies each part of the prepared root into p->root_trees: enters its
+// mount namespace, clones each part (recursively, detached), and comes back
+// to this child's own mount namespace (which setns makes its root and
+// working directory again).
+int copy_prepared_root(ChildPlan* p) {
+  int self = ::open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+  if (self < 0) return -1;
+  int rc = ::setns(p->root_ns, CLONE_NEWNS);
+  for (size_t i = 0; rc == 0 && i < p->root_parts.size(); ++i) {
+    p->root_trees[i] = static_cast<int>(syscall(SYS_open_tree, AT_FDCWD, p->root_parts[i],
+                                                OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE));
+    if (p->root_trees[i] < 0) rc = -1;
+  }
+  int err = errno;
+  if (::setns(self, CLONE_NEWNS) != 0) rc = -1;  // the child fails: it is not where it should build
+  else errno = err;
+  ::close(self);
+  return rc;
+}
+
+// Mounts the copied part number `index` at `target`.
+int attach(ChildPlan* p, size_t index, const char* target) {
+  int& tree = p->root_trees[index];
+  int rc = static_cast<int>(syscall(SYS_move_mount, tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH));
+  int err = errno;
+  ::close(tree);
+  tree = -1;
+  errno = err;
+  return rc;
+}
+
 int run_op(const ChildOp& op) {
   switch (op.kind) {
     case ChildOp::mount_op: return ::mount(op.a, op.b, op.fstype, op.flags, op.data);
@@ -79,6 +112,7 @@ int run_op(const ChildOp& op) {
     case ChildOp::rmdir_op: return ::rmdir(op.a);
     case ChildOp::idmap_bind_op: return idmap_bind(op);
     case ChildOp::chown_op: return ::chown(op.a, static_cast<uid_t>(op.flags), static_cast<gid_t>(op.len));
+    case ChildOp::attach_op: break;  // needs the plan: run_ops
   }
   return -1;
 }
@@ -95,6 +129,7 @@ const char* op_name(ChildOp::Kind k) {
     case ChildOp::rmdir_op: return "rmdir";
     case ChildOp::idmap_bind_op: return "id-mapped bind of";
     case ChildOp::chown_op: return "chown";
+    case ChildOp::attach_op: return "mount the prepared root's copy at";
   }
   return "?";
 }
@@ -145,7 +180,7 @@ int listen_forwards(ChildPlan* p) {
 // namespace.
 int drop_capabilities(const ChildPlan* p) {
   if (child_setup::enter_user_namespace(p->userns_fd) != 0) return -1;
-  return child_setup::drop_privileges({p->userns_fd >= 0, 1000, 1000});
+  return child_setup::drop_privileges({p->userns_fd >= 0, 1000, 1000, p->last_cap});
 }
 
 // Execs the command (exec_fd, or the first candidate that runs, like
@@ -196,8 +231,11 @@ int run_child_plan(void* arg) noexcept {
   for (int fd : p->cgroup_procs)
     if (!write_all(fd, "0", 1)) return fail(p, "join cgroup", "cgroup.procs");
 
-  for (auto& op : p->ops)
-    if (run_op(op) != 0) return fail(p, op_name(op.kind), op.b && op.kind != ChildOp::pivot_op ? op.b : op.a);
+  if (p->root_ns >= 0 && copy_prepared_root(p) != 0) return fail(p, "copy", "the prepared root");
+  for (auto& op : p->ops) {
+    int rc = op.kind == ChildOp::attach_op ? attach(p, op.flags, op.b) : run_op(op);
+    if (rc != 0) return fail(p, op_name(op.kind), op.b && op.kind != ChildOp::pivot_op ? op.b : op.a);
+  }
 
   if (::sethostname(p->hostname, std::strlen(p->hostname)) != 0) return fail(p, "sethostname", p->hostname);
   if (p->loopback_up && p->netns_fd < 0 && bring_loopback_up() != 0) return fail(p, "bring up", "lo");
@@ -222,6 +260,59 @@ int run_child_plan(void* arg) noexcept {
 
   if (p->init_fd >= 0) return exec_init(p);  // its signals stay blocked: it waits for them
   return exec_command(p);
+}
+
+namespace {
+
+struct PrepareRoot {
+  const std::vector<ChildOp>* ops;
+  int ns = -1;  // opened by the child, in the table it shares with the caller (CLONE_FILES)
+  const ChildOp* failed = nullptr;
+  int err = 0;
+};
+
+int prepare_root_main(void* arg) noexcept {
+  auto* r = static_cast<PrepareRoot*>(arg);
+  r->ns = ::open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+  if (r->ns < 0) {
+    r->err = errno;
+    _exit(1);
+  }
+  for (auto& op : *r->ops)
+    if (run_op(op) != 0) {
+      r->failed = &op;
+      r->err = errno;
+      _exit(1);
+    }
+  _exit(0);
+}
+
+}  // namespace
+
+Result<int> make_prepared_root(const std::vector<ChildOp>& ops) {
+  constexpr size_t kStack = 64 * 1024;
+  void* stack = ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) return Error{std::string("cannot map a stack to prepare the sandbox's root: ") + std::strerror(errno)};
+  PrepareRoot r{&ops};
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  // Shares memory and descriptors until it exits (which CLONE_VFORK waits
+  // for); its mount namespace lives on through the descriptor it opened.
+  int pid = ::clone(&prepare_root_main, static_cast<char*>(stack) + kStack,
+                    CLONE_NEWNS | CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &r);
+  int err = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  ::munmap(stack, kStack);
+  if (pid < 0) return Error{std::string("cannot prepare the sandbox's root: ") + std::strerror(err)};
+  int status = 0;
+  while (::waitpid(pid, &status, __WALL) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && r.ns >= 0) return r.ns;
+  if (r.ns >= 0) ::close(r.ns);
+  std::string what = r.failed ? std::string(op_name(r.failed->kind)) + " " + (r.failed->b ? r.failed->b : r.failed->a)
+                              : "open its mount namespace";
+  return Error{"cannot prepare the sandbox's root: " + what + ": " + std::strerror(r.err)};
 }
 
 }  // namespace hearth::sandbox

@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "util/status.h"
+
 namespace hearth::sandbox {
 
 /// One step of building the sandbox's root, run in order by the child.
@@ -20,7 +22,12 @@ struct ChildOp {
   /// idmap_bind_op: a bind of `a` at `b` through open_tree, id-mapped with
   /// the user namespace `fd` and given the MOUNT_ATTR_* bits in `flags`.
   /// chown_op: `a` to uid `flags`, gid `len`.
-  enum Kind { mount_op, mkdir_op, symlink_op, touch_op, write_file_op, pivot_op, umount_op, rmdir_op, idmap_bind_op, chown_op };
+  /// attach_op: mounts at `b` the copy of the prepared root's part number
+  /// `flags` (ChildPlan::root_trees).
+  enum Kind {
+    mount_op, mkdir_op, symlink_op, touch_op, write_file_op, pivot_op, umount_op, rmdir_op, idmap_bind_op, chown_op,
+    attach_op
+  };
   Kind kind;
   const char* a = nullptr;  // source (mount, symlink target) or path
   const char* b = nullptr;  // target path (mount, symlink)
@@ -44,6 +51,14 @@ struct ChildPlan {
   const char* uid_map = nullptr;
   const char* gid_map = nullptr;
   int userns_fd = -1;
+  int last_cap = 63;  // child_setup::last_capability(), read once by the engine
+  /// >= 0 (as root): the prepared root's mount namespace (mounts.h). Before
+  /// the ops, the child enters it, copies each of `root_parts` (with what is
+  /// mounted below) into `root_trees` (sized by the engine), and returns to
+  /// its own mount namespace; attach_op ops mount the copies.
+  int root_ns = -1;
+  std::vector<const char*> root_parts;
+  std::vector<int> root_trees;
   std::vector<int> cgroup_procs;  // open cgroup.procs files the child joins
   std::vector<ChildOp> ops;
   const char* hostname = "hearth";
@@ -86,5 +101,10 @@ struct ChildPlan {
 /// The child: runs `plan` (a ChildPlan*) and execs. Returns only on failure,
 /// after recording it in the plan; the caller _exit()s.
 int run_child_plan(void* plan) noexcept;
+
+/// A mount namespace built by `ops` (a prepared root, mounts.h), as an open
+/// descriptor that keeps it. Costs one short-lived process sharing the
+/// caller's memory. Needs root. Errors name the op that failed.
+Result<int> make_prepared_root(const std::vector<ChildOp>& ops);
 
 }  // namespace hearth::sandbox

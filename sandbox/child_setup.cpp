@@ -40,8 +40,19 @@ int write_id_maps(const char* uid_map, const char* gid_map) {
 
 int enter_user_namespace(int fd) { return fd < 0 ? 0 : ::setns(fd, CLONE_NEWUSER); }
 
+int last_capability() {
+  int fd = ::open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 63;
+  char buf[16] = {};
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  int last = 0;
+  for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; ++i) last = last * 10 + (buf[i] - '0');
+  return n > 0 && last > 0 && last <= 63 ? last : 63;
+}
+
 int drop_privileges(Identity who) {
-  for (int cap = 0; cap <= 63; ++cap)
+  for (int cap = 0; cap <= who.last_cap; ++cap)
     if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return -1;
   if (who.switch_ids) {
     int death_signal = 0;

@@ -31,7 +31,16 @@ struct Identity {
   bool switch_ids = false;
   uid_t uid = 0;
   gid_t gid = 0;
+  /// The highest capability this kernel knows (last_capability()); the
+  /// bounding set is emptied from 0 up to it.
+  int last_cap = 63;
 };
+
+/// The highest capability number of this kernel
+/// (/proc/sys/kernel/cap_last_cap), or 63 when it cannot be read. For the
+/// parent to call once: a child then makes no call for numbers the kernel
+/// lacks (each would fail with EINVAL).
+int last_capability();
 
 /// Gives up every capability for good: empties the bounding set (no file
 /// capability nor setuid-root program can bring one back), becomes `who`

@@ -46,53 +46,70 @@ std::string real(const std::string& p) {
 }  // namespace
 
 RootTemplate::RootTemplate() {
-  auto& h = head_;
-  h.push_back({ChildOp::mount_op, nullptr, "/", nullptr, MS_REC | MS_PRIVATE});
-  h.push_back({ChildOp::mount_op, "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=4m"});
-  h.push_back({ChildOp::mkdir_op, "/tmp/oldroot", nullptr, nullptr, 0755});
-  h.push_back({ChildOp::pivot_op, "/tmp", "oldroot"});
+  // Into a fresh tmpfs, the host's root kept at /oldroot until the end.
+  prefix_.push_back({ChildOp::mount_op, nullptr, "/", nullptr, MS_REC | MS_PRIVATE});
+  prefix_.push_back({ChildOp::mount_op, "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=4m"});
+  prefix_.push_back({ChildOp::mkdir_op, "/tmp/oldroot", nullptr, nullptr, 0755});
+  prefix_.push_back({ChildOp::pivot_op, "/tmp", "oldroot"});
+  // The host's system directories: binds (the parts a prepared root
+  // copies, tops_) or the same symlinks.
   for (const char* name : {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"})
-    add_host_entry(std::string("/") + name, true);
-  h.push_back({ChildOp::mkdir_op, "/etc", nullptr, nullptr, 0755});
-  h.push_back({ChildOp::write_file_op, "/etc/passwd", nullptr, nullptr, 0644, kPasswd, std::strlen(kPasswd)});
-  h.push_back({ChildOp::write_file_op, "/etc/group", nullptr, nullptr, 0644, kGroup, std::strlen(kGroup)});
-  h.push_back({ChildOp::write_file_op, "/etc/hosts", nullptr, nullptr, 0644, kHosts, std::strlen(kHosts)});
-  h.push_back({ChildOp::write_file_op, "/etc/hostname", nullptr, nullptr, 0644, "hearth\n", 7});
-  h.push_back({ChildOp::write_file_op, "/etc/nsswitch.conf", nullptr, nullptr, 0644, kNsswitch, std::strlen(kNsswitch)});
+    if (const char* top = add_host_entry(std::string("/") + name, links_, system_, true)) tops_.push_back(top);
+  // /etc: the sandbox's own few files and read-only binds of the host's.
+  auto& e = etc_;
+  e.push_back({ChildOp::write_file_op, "/etc/passwd", nullptr, nullptr, 0644, kPasswd, std::strlen(kPasswd)});
+  e.push_back({ChildOp::write_file_op, "/etc/group", nullptr, nullptr, 0644, kGroup, std::strlen(kGroup)});
+  e.push_back({ChildOp::write_file_op, "/etc/hosts", nullptr, nullptr, 0644, kHosts, std::strlen(kHosts)});
+  e.push_back({ChildOp::write_file_op, "/etc/hostname", nullptr, nullptr, 0644, "hearth\n", 7});
+  e.push_back({ChildOp::write_file_op, "/etc/nsswitch.conf", nullptr, nullptr, 0644, kNsswitch, std::strlen(kNsswitch)});
   for (const char* name : {"ssl", "ca-certificates", "alternatives", "ld.so.cache", "localtime", "os-release",
                            "mime.types", "protocols", "services"})
-    add_host_entry(std::string("/etc/") + name, false);
-  // A fresh /proc of the new pid namespace: the host's processes are not in it.
-  h.push_back({ChildOp::mkdir_op, "/proc", nullptr, nullptr, 0555});
-  h.push_back({ChildOp::mount_op, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC});
-  // A minimal /dev: the harmless devices, a private devpts, its own shm.
-  h.push_back({ChildOp::mkdir_op, "/dev", nullptr, nullptr, 0755});
-  h.push_back({ChildOp::mount_op, "tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k"});
+    add_host_entry(std::string("/etc/") + name, etc_, etc_, false);
+  // A minimal /dev: the harmless devices, mount points for a private devpts
+  // and its own shm (mounted per sandbox), the usual links.
+  auto& d = dev_;
   for (const char* dev : {"null", "zero", "full", "random", "urandom", "tty"}) {
     std::string host = std::string("/dev/") + dev;
     struct stat st {};
     if (::stat(host.c_str(), &st) != 0) continue;
     const char* inside = keep(host);
-    h.push_back({ChildOp::touch_op, inside, nullptr, nullptr, 0666});
-    h.push_back({ChildOp::mount_op, keep(kOld + host), inside, nullptr, MS_BIND});
+    d.push_back({ChildOp::touch_op, inside, nullptr, nullptr, 0666});
+    d.push_back({ChildOp::mount_op, keep(kOld + host), inside, nullptr, MS_BIND});
   }
-  h.push_back({ChildOp::mkdir_op, "/dev/pts", nullptr, nullptr, 0755});
-  h.push_back({ChildOp::mount_op, "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+  d.push_back({ChildOp::mkdir_op, "/dev/pts", nullptr, nullptr, 0755});
+  d.push_back({ChildOp::symlink_op, "pts/ptmx", "/dev/ptmx"});
+  d.push_back({ChildOp::mkdir_op, "/dev/shm", nullptr, nullptr, 01777});
+  d.push_back({ChildOp::symlink_op, "/proc/self/fd", "/dev/fd"});
+  d.push_back({ChildOp::symlink_op, "/proc/self/fd/0", "/dev/stdin"});
+  d.push_back({ChildOp::symlink_op, "/proc/self/fd/1", "/dev/stdout"});
+  d.push_back({ChildOp::symlink_op, "/proc/self/fd/2", "/dev/stderr"});
+
+  // What each sandbox needs of its own: a fresh /proc of its pid namespace
+  // (the host's processes are not in it), devpts, shm, scratch directories.
+  auto& o = own_;
+  o.push_back({ChildOp::mkdir_op, "/proc", nullptr, nullptr, 0555});
+  o.push_back({ChildOp::mount_op, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC});
+  o.push_back({ChildOp::mount_op, "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
                "newinstance,ptmxmode=0666,mode=620"});
-  h.push_back({ChildOp::symlink_op, "pts/ptmx", "/dev/ptmx"});
-  h.push_back({ChildOp::mkdir_op, "/dev/shm", nullptr, nullptr, 01777});
-  h.push_back({ChildOp::mount_op, "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m"});
-  h.push_back({ChildOp::symlink_op, "/proc/self/fd", "/dev/fd"});
-  h.push_back({ChildOp::symlink_op, "/proc/self/fd/0", "/dev/stdin"});
-  h.push_back({ChildOp::symlink_op, "/proc/self/fd/1", "/dev/stdout"});
-  h.push_back({ChildOp::symlink_op, "/proc/self/fd/2", "/dev/stderr"});
+  o.push_back({ChildOp::mount_op, "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=64m"});
   add_proc_protection();
-  // Writable scratch of the command's own.
-  h.push_back({ChildOp::mkdir_op, "/tmp", nullptr, nullptr, 01777});
-  h.push_back({ChildOp::mount_op, "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=512m"});
-  h.push_back({ChildOp::mkdir_op, "/home", nullptr, nullptr, 0755});
-  h.push_back({ChildOp::mkdir_op, "/home/hearth", nullptr, nullptr, 0755});
-  h.push_back({ChildOp::mkdir_op, kWorkspaceInside, nullptr, nullptr, 0755});
+  o.push_back({ChildOp::mkdir_op, "/tmp", nullptr, nullptr, 01777});
+  o.push_back({ChildOp::mount_op, "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=512m"});
+  o.push_back({ChildOp::mkdir_op, "/home", nullptr, nullptr, 0755});
+  o.push_back({ChildOp::mkdir_op, "/home/hearth", nullptr, nullptr, 0755});
+  o.push_back({ChildOp::mkdir_op, kWorkspaceInside, nullptr, nullptr, 0755});
+
+  // Built in place (unprivileged, or where no prepared root could be made).
+  auto& h = head_;
+  h = prefix_;
+  h.insert(h.end(), links_.begin(), links_.end());
+  h.insert(h.end(), system_.begin(), system_.end());
+  h.push_back({ChildOp::mkdir_op, "/etc", nullptr, nullptr, 0755});
+  h.insert(h.end(), etc_.begin(), etc_.end());
+  h.push_back({ChildOp::mkdir_op, "/dev", nullptr, nullptr, 0755});
+  h.push_back({ChildOp::mount_op, "tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k"});
+  h.insert(h.end(), dev_.begin(), dev_.end());
+  h.insert(h.end(), own_.begin(), own_.end());
 
   // After the per-spawn ops: forget the host, freeze the root.
   auto& t = tail_;
@@ -102,6 +119,26 @@ RootTemplate::RootTemplate() {
   t.push_back({ChildOp::mount_op, nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV});
 
   resolv_conf_ = real("/etc/resolv.conf");
+}
+
+std::vector<ChildOp> RootTemplate::prepared_root_ops(bool resolv_conf_mount_point) {
+  // Each top-level mount is what a sandbox copies: /etc and /dev become
+  // tmpfs of their own here (in a root built in place they are directories
+  // of its root), and all of it read-only before any sandbox sees it.
+  std::vector<ChildOp> ops = prefix_;
+  ops.insert(ops.end(), system_.begin(), system_.end());
+  ops.push_back({ChildOp::mkdir_op, "/etc", nullptr, nullptr, 0755});
+  ops.push_back({ChildOp::mount_op, "tmpfs", "/etc", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=1m"});
+  ops.insert(ops.end(), etc_.begin(), etc_.end());
+  if (resolv_conf_mount_point) ops.push_back({ChildOp::touch_op, "/etc/resolv.conf", nullptr, nullptr, 0644});
+  ops.push_back({ChildOp::mkdir_op, "/dev", nullptr, nullptr, 0755});
+  ops.push_back({ChildOp::mount_op, "tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k"});
+  ops.insert(ops.end(), dev_.begin(), dev_.end());
+  ops.push_back({ChildOp::mount_op, nullptr, "/etc", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC});
+  ops.push_back({ChildOp::mount_op, nullptr, "/dev", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC});
+  ops.push_back({ChildOp::umount_op, kOld});
+  ops.push_back({ChildOp::rmdir_op, kOld});
+  return ops;
 }
 
 unsigned long RootTemplate::locked_flags(const std::string& host) {
@@ -128,14 +165,14 @@ void RootTemplate::add_proc_protection() {
     std::string path = std::string("/proc/") + name;
     if (::access(path.c_str(), F_OK) != 0) continue;
     const char* p = keep(path);
-    head_.push_back({ChildOp::mount_op, p, p, nullptr, MS_BIND});
-    head_.push_back({ChildOp::mount_op, nullptr, p, nullptr,
+    own_.push_back({ChildOp::mount_op, p, p, nullptr, MS_BIND});
+    own_.push_back({ChildOp::mount_op, nullptr, p, nullptr,
                      MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC});
   }
   for (const char* name : kProcMasked) {
     std::string path = std::string("/proc/") + name;
     if (::access(path.c_str(), F_OK) != 0) continue;
-    head_.push_back({ChildOp::mount_op, "/dev/null", keep(path), nullptr, MS_BIND});
+    own_.push_back({ChildOp::mount_op, "/dev/null", keep(path), nullptr, MS_BIND});
   }
 }
 
@@ -170,22 +207,84 @@ Status RootTemplate::user_bind(ChildPlan& plan, const RootIdentity& who, const s
   return {};
 }
 
-void RootTemplate::add_host_entry(const std::string& host, bool dirs_only) {
+const char* RootTemplate::add_host_entry(const std::string& host, std::vector<ChildOp>& links,
+                                         std::vector<ChildOp>& binds, bool dirs_only) {
   struct stat st {};
-  if (::lstat(host.c_str(), &st) != 0) return;
+  if (::lstat(host.c_str(), &st) != 0) return nullptr;
   if (S_ISLNK(st.st_mode)) {
     char target[PATH_MAX];
     ssize_t n = ::readlink(host.c_str(), target, sizeof target - 1);
-    if (n <= 0) return;
-    head_.push_back({ChildOp::symlink_op, keep(std::string(target, static_cast<size_t>(n))), keep(host)});
-  } else if (S_ISDIR(st.st_mode) || !dirs_only) {
-    bind(head_, strings_, host, keep(host), false, S_ISDIR(st.st_mode));
+    if (n > 0) links.push_back({ChildOp::symlink_op, keep(std::string(target, static_cast<size_t>(n))), keep(host)});
+    return nullptr;
   }
+  if (!S_ISDIR(st.st_mode) && dirs_only) return nullptr;
+  if (!S_ISDIR(st.st_mode)) etc_files_.push_back(host);
+  const char* inside = keep(host);
+  bind(binds, strings_, host, inside, false, S_ISDIR(st.st_mode));
+  return inside;
+}
+
+RootTemplate::~RootTemplate() {
+  for (auto& p : prepared_)
+    if (p.ns >= 0) ::close(p.ns);
+}
+
+// Which file each host file bound into /etc is now (a bind keeps the file
+// it was made of, not its path).
+std::vector<std::pair<dev_t, ino_t>> RootTemplate::bound_files() const {
+  std::vector<std::pair<dev_t, ino_t>> ids;
+  for (const std::string& f : etc_files_) {
+    struct stat st {};
+    ids.emplace_back(::stat(f.c_str(), &st) == 0 ? std::make_pair(st.st_dev, st.st_ino) : std::make_pair(dev_t{}, ino_t{}));
+  }
+  return ids;
+}
+
+int RootTemplate::prepared_root(bool with_resolv_conf) {
+  Prepared& p = prepared_[with_resolv_conf ? 1 : 0];
+  // A host file replaced since (ldconfig writes a new ld.so.cache and
+  // renames it over the old one; a package upgrade replaces services):
+  // prepared again, so sandboxes see the host's current files, as a root
+  // built in place would.
+  auto files = bound_files();
+  if (p.tried && p.ns >= 0 && files != p.files) {
+    ::close(p.ns);
+    p.tried = false;
+  }
+  if (!p.tried) {
+    p.tried = true;
+    p.files = std::move(files);
+    auto ns = make_prepared_root(prepared_root_ops(with_resolv_conf));
+    p.ns = ns ? *ns : -1;  // a root that cannot be prepared is built in place, as unprivileged
+  }
+  return p.ns;
+}
+
+void RootTemplate::add_prepared_ops(int ns, ChildPlan& plan) {
+  auto& ops = plan.ops;
+  plan.root_ns = ns;
+  plan.root_parts = tops_;
+  plan.root_parts.push_back("/etc");
+  plan.root_parts.push_back("/dev");
+  plan.root_trees.assign(plan.root_parts.size(), -1);
+  ops.insert(ops.end(), prefix_.begin(), prefix_.end());
+  ops.insert(ops.end(), links_.begin(), links_.end());
+  for (size_t i = 0; i < plan.root_parts.size(); ++i) {
+    ops.push_back({ChildOp::mkdir_op, plan.root_parts[i], nullptr, nullptr, 0755});
+    ops.push_back({ChildOp::attach_op, nullptr, plan.root_parts[i], nullptr, i});
+  }
+  ops.insert(ops.end(), own_.begin(), own_.end());
 }
 
 Status RootTemplate::add_ops(const Isolation& iso, const RootIdentity& who, ChildPlan& plan) {
   auto& ops = plan.ops;
-  ops.insert(ops.end(), head_.begin(), head_.end());
+  // As root, the host-only parts come copied from a prepared root (a few
+  // calls instead of ~50); unprivileged, the child's own user namespace
+  // could not enter it, so they are built in place.
+  bool host_resolv = iso.network == Network::host && !resolv_conf_.empty();
+  int prepared = who.mapping_for ? prepared_root(host_resolv) : -1;
+  if (prepared >= 0) add_prepared_ops(prepared, plan);
+  else ops.insert(ops.end(), head_.begin(), head_.end());
   // The command's own tmpfs directories belong to it: chowned rather than
   // mounted with uid=/gid=, which /proc/self/mountinfo would show (as root,
   // the sandbox's host id).
@@ -225,8 +324,8 @@ Status RootTemplate::add_ops(const Isolation& iso, const RootIdentity& who, Chil
                      MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, "size=4k,mode=0555"});
     }
   }
-  if (iso.network == Network::host && !resolv_conf_.empty()) {
-    ops.push_back({ChildOp::touch_op, "/etc/resolv.conf", nullptr, nullptr, 0644});
+  if (host_resolv) {
+    if (prepared < 0) ops.push_back({ChildOp::touch_op, "/etc/resolv.conf", nullptr, nullptr, 0644});
     ops.push_back({ChildOp::mount_op, plan.keep(kOld + resolv_conf_), "/etc/resolv.conf", nullptr, MS_BIND});
   }
   for (auto& b : iso.binds) {

@@ -6,6 +6,8 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "sandbox/child_plan.h"
 #include "sandbox/sandbox.h"
@@ -29,11 +31,22 @@ struct RootIdentity {
 };
 
 /// The part of every sandbox's root that depends only on the host (system
-/// directories, the trimmed /etc, /proc, /dev), worked out once: each spawn
-/// copies these ops and adds its own (workspace, binds, network files).
+/// directories, the trimmed /etc, /dev), worked out once: each spawn copies
+/// these ops and adds its own (/proc, scratch tmpfs, workspace, binds,
+/// network files).
+///
+/// As root it goes further: that part is built once, for real, in a mount
+/// namespace of its own (a "prepared root", kept by this object), and each
+/// sandbox copies its top-level mounts (/usr, /etc, /dev, …) from there with
+/// open_tree instead of making ~50 mounts, files and links itself. The
+/// prepared mounts are read-only and private: no sandbox can change them
+/// or see another's. Used from one thread.
 class RootTemplate {
  public:
   RootTemplate();
+  ~RootTemplate();
+  RootTemplate(const RootTemplate&) = delete;
+  RootTemplate& operator=(const RootTemplate&) = delete;
 
   /// Appends to `plan` every op that builds the root for `iso` and `who`,
   /// in order, ending with the host's root detached and the new root
@@ -43,10 +56,22 @@ class RootTemplate {
 
  private:
   const char* keep(std::string s) { return strings_.emplace_back(std::move(s)).c_str(); }
-  // Copies `host` (e.g. /usr, /etc/passwd) into the head ops: a symlink as
-  // the same symlink, a directory (or, unless `dirs_only`, a file) as a
-  // read-only bind; anything missing is skipped.
-  void add_host_entry(const std::string& host, bool dirs_only);
+  // Copies `host` (e.g. /usr, /etc/ssl) into the ops: a symlink as the same
+  // symlink (into `links`), a directory (or, unless `dirs_only`, a file) as
+  // a read-only bind (into `binds`), returning its inside path; anything
+  // missing is skipped.
+  const char* add_host_entry(const std::string& host, std::vector<ChildOp>& links, std::vector<ChildOp>& binds,
+                             bool dirs_only);
+  // The ops that build a prepared root (in its own mount namespace):
+  // system_, /etc and /dev as tmpfs of their own, all read-only, the host
+  // detached. With `resolv_conf_mount_point`, /etc has an empty
+  // resolv.conf to bind the host's over (network = host).
+  std::vector<ChildOp> prepared_root_ops(bool resolv_conf_mount_point);
+  // The prepared root's namespace for this variant, made on first use; -1
+  // where it cannot be made (the root is then built in place).
+  int prepared_root(bool with_resolv_conf);
+  // The ops of a root whose host-only parts are copies from `ns`.
+  void add_prepared_ops(int ns, ChildPlan& plan);
   // Ops binding `host` at `inside` (read-only unless `writable`); the source
   // path string is kept in `store`.
   void bind(std::vector<ChildOp>& ops, std::deque<std::string>& store, const std::string& host, const char* inside,
@@ -59,10 +84,27 @@ class RootTemplate {
   unsigned long locked_flags(const std::string& host);
 
   std::deque<std::string> strings_;
-  std::vector<ChildOp> head_;  // before the per-spawn ops
+  std::vector<ChildOp> prefix_;  // a tmpfs root, pivoted into, the host at /oldroot
+  std::vector<ChildOp> links_;   // /bin, /lib… where they are symlinks on the host
+  std::vector<ChildOp> system_;  // binds of /usr, /bin, /lib… where they are directories
+  std::vector<const char*> tops_;  // the mount points of system_
+  std::vector<ChildOp> etc_;     // the contents of /etc
+  std::vector<ChildOp> dev_;     // the contents of /dev
+  std::vector<ChildOp> own_;     // what each sandbox mounts itself (/proc, devpts, shm, /tmp)
+  std::vector<ChildOp> head_;    // a root built in place, before the per-spawn ops
   std::vector<ChildOp> tail_;  // after them
   std::map<std::string, unsigned long> flags_cache_;
   std::string resolv_conf_;    // the host's resolv.conf, resolved; empty: none
+  // The host files bound (not directories): a bind pins the file it was
+  // made of, so the prepared root is made again when one is replaced.
+  std::vector<std::string> etc_files_;
+  std::vector<std::pair<dev_t, ino_t>> bound_files() const;
+  struct Prepared {
+    bool tried = false;
+    int ns = -1;  // the prepared root's mount namespace
+    std::vector<std::pair<dev_t, ino_t>> files;  // bound_files() when it was made
+  };
+  Prepared prepared_[2];  // without, with a resolv.conf mount point
 };
 
 }  // namespace hearth::sandbox

@@ -28,6 +28,7 @@
 
 #include "sandbox/cgroups.h"
 #include "sandbox/child_plan.h"
+#include "sandbox/child_setup.h"
 #include "sandbox/forwarder.h"
 #include "sandbox/idmap.h"
 #include "sandbox/mounts.h"
@@ -112,7 +113,8 @@ class NamespaceSandbox final : public Sandbox {
   // their own (idmap.h), entered after the root is built. Otherwise the
   // child's new user namespace maps 1000 to the engine's own ids.
   /// Takes `init_fd`: hearth-init, open, exec'd as each one-shot command's init.
-  NamespaceSandbox(SeccompPrograms filter, int init_fd) : filter_(std::move(filter)), init_fd_(init_fd) {
+  NamespaceSandbox(SeccompPrograms filter, int init_fd)
+      : filter_(std::move(filter)), init_fd_(init_fd), last_cap_(child_setup::last_capability()) {
     if (is_host_root()) {
       ids_.emplace(sandbox_id_range());
       netns_.emplace();
@@ -122,7 +124,10 @@ class NamespaceSandbox final : public Sandbox {
     gid_map_ = std::to_string(kInsideUid) + " " + std::to_string(::getegid()) + " 1";
   }
 
-  ~NamespaceSandbox() override { ::close(init_fd_); }
+  ~NamespaceSandbox() override {
+    ::close(init_fd_);
+    if (stack_) ::munmap(stack_, kChildStack);
+  }
   NamespaceSandbox(const NamespaceSandbox&) = delete;
   NamespaceSandbox& operator=(const NamespaceSandbox&) = delete;
 
@@ -208,6 +213,7 @@ class NamespaceSandbox final : public Sandbox {
   Result<Started> start(uv_loop_t* loop, const ExecSpec& spec, int out_fd, int exec_fd) {
     const Isolation& iso = spec.isolation;
     ChildPlan plan;
+    plan.last_cap = last_cap_;
     RootIdentity who;
     if (ids_) {
       HostId id = ids_->for_workspace(iso.workspace);
@@ -365,26 +371,33 @@ class NamespaceSandbox final : public Sandbox {
   // Signals are blocked around clone so no handler of the engine runs in
   // the child while it shares the engine's memory; the child unblocks them
   // (with default handlers) just before exec.
-  static int clone_child(ChildPlan& plan, Network network, bool as_root) {
+  // The child's stack is mapped once and kept: the clone returns only once
+  // the child has exec'd or exited (CLONE_VFORK), so one sandbox object
+  // (used from one thread) never has two children on it, and its pages stay
+  // faulted in from one spawn to the next.
+  int clone_child(ChildPlan& plan, Network network, bool as_root) {
     int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
     if (!as_root) flags |= CLONE_NEWUSER;
     if (network != Network::host && plan.netns_fd < 0) flags |= CLONE_NEWNET;
-    void* stack = ::mmap(nullptr, kChildStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (stack == MAP_FAILED) return -1;
+    if (!stack_) {
+      void* stack = ::mmap(nullptr, kChildStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+      if (stack == MAP_FAILED) return -1;
+      stack_ = static_cast<char*>(stack);
+    }
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int pid = ::clone(&NamespaceSandbox::trampoline, static_cast<char*>(stack) + kChildStack,
-                      flags | CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
+    int pid = ::clone(&NamespaceSandbox::trampoline, stack_ + kChildStack, flags | CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
     int err = errno;
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    ::munmap(stack, kChildStack);
     errno = err;
     return pid;
   }
 
   SeccompPrograms filter_;
   int init_fd_;
+  int last_cap_;
+  char* stack_ = nullptr;  // the child's stack (clone_child)
   RootTemplate root_;
   Cgroups cgroups_;
   std::string uid_map_, gid_map_;     // unprivileged

@@ -18,7 +18,8 @@ namespace {
 // child shares this memory (CLONE_VM | CLONE_VFORK, as posix_spawn does)
 // until it execs or exits.
 struct SpawnPlan {
-  const char* program;
+  const char* const* programs;  // candidates, tried in order in the one child
+  size_t n_programs;
   const char* cwd;
   char* const* argv;
   char* const* env;
@@ -38,16 +39,24 @@ int spawn_child_main(void* arg) noexcept {
     _exit(127);
   }
   child_setup::unblock_signals();
-  ::execve(p->program, p->argv, p->env);
-  p->err = errno;
+  // Like execvp: a candidate missing or not executable is skipped, and the
+  // most telling error is kept (EACCES over ENOENT).
+  int err = ENOENT;
+  for (size_t i = 0; i < p->n_programs; ++i) {
+    ::execve(p->programs[i], p->argv, p->env);
+    if (errno != ENOENT && errno != ENOTDIR) err = errno;
+    if (errno != EACCES && errno != ENOENT && errno != ENOTDIR) break;
+  }
+  p->err = err;
   _exit(127);
 }
 
-}  // namespace
-
-int spawn_child(const char* program, const char* cwd, char* const* argv, char* const* env, int out_fd, pid_t* pid,
-                Spawner spawner) {
-  SpawnPlan plan{program, cwd, argv, env, out_fd, spawner};
+// One child for all of `programs`: a PATH of six directories costs one
+// clone, not one per directory before the program's.
+int spawn(const char* const* programs, size_t n, const char* cwd, char* const* argv, char* const* env, int out_fd,
+          pid_t* pid, Spawner spawner) {
+  if (n == 0) return ENOENT;
+  SpawnPlan plan{programs, n, cwd, argv, env, out_fd, spawner};
   // The child runs on this buffer while this thread waits for its exec; no
   // handler of the caller's may run in it: every signal stays blocked until
   // it execs.
@@ -69,17 +78,16 @@ int spawn_child(const char* program, const char* cwd, char* const* argv, char* c
   return 0;
 }
 
+}  // namespace
+
+int spawn_child(const char* program, const char* cwd, char* const* argv, char* const* env, int out_fd, pid_t* pid,
+                Spawner spawner) {
+  return spawn(&program, 1, cwd, argv, env, out_fd, pid, spawner);
+}
+
 int spawn_first(const std::vector<const char*>& candidates, const char* cwd, char* const* argv, char* const* env,
                 int out_fd, pid_t* pid, Spawner spawner) {
-  int err = ENOENT;
-  for (const char* c : candidates) {
-    int rc = spawn_child(c, cwd, argv, env, out_fd, pid, spawner);
-    if (rc == 0) return 0;
-    if (rc != ENOENT && rc != ENOTDIR) err = rc;  // like execvp: report the interesting error
-    if (rc == EACCES || rc == ENOENT || rc == ENOTDIR) continue;
-    return rc;
-  }
-  return err;
+  return spawn(candidates.data(), candidates.size(), cwd, argv, env, out_fd, pid, spawner);
 }
 
 }  // namespace hearth::sandbox

@@ -30,7 +30,9 @@ int spawn_child(const char* program, const char* cwd, char* const* argv, char* c
 
 /// spawn_child of the first of `candidates` (paths of argv[0], in PATH
 /// order; path_search.h) that can be executed, like execvp: a candidate
-/// missing or not executable is skipped. Returns 0 or the most telling errno.
+/// missing or not executable is skipped. One child tries them all in turn
+/// (one clone per command, however long the PATH). Returns 0 or the most
+/// telling errno.
 int spawn_first(const std::vector<const char*>& candidates, const char* cwd, char* const* argv, char* const* env,
                 int out_fd, pid_t* pid, Spawner spawner = {});
 

@@ -115,6 +115,27 @@ BOOST_AUTO_TEST_CASE(system_directories_and_the_root_are_read_only) {
   refused(run("mkdir /evil && exit 66"), "Read-only file system");
 }
 
+// As root, /usr, /etc and /dev are copies of one prepared root's mounts
+// (docs/sandbox.md, "How it is fast"): what one command plants, or tries to,
+// must not reach the next command's sandbox.
+BOOST_AUTO_TEST_CASE(one_sandbox_leaves_nothing_for_the_next) {
+  auto succeeds_with = [](const std::string& script, const std::string& output) {
+    auto o = run(script);
+    BOOST_TEST(o.exit.exit_status == 0, o.output);
+    BOOST_TEST(o.output == output);
+  };
+  succeeds_with(
+      "for f in /etc/planted /dev/planted /planted; do touch $f 2>/dev/null && echo wrote $f; done; "
+      "mount -o remount,rw /etc 2>/dev/null && echo remounted; "
+      "echo x > /tmp/planted; echo x > /dev/shm/planted; echo x > $HOME/planted; echo done",
+      "done\n");
+  succeeds_with(
+      "for f in /etc/planted /dev/planted /planted /tmp/planted /dev/shm/planted $HOME/planted; do "
+      "  [ -e $f ] && { echo found $f; exit 66; }; done; "
+      "grep -q '^hearth:x:1000:1000:' /etc/passwd && [ \"$(wc -l < /etc/passwd)\" = 3 ] || exit 66; echo clean",
+      "clean\n");
+}
+
 BOOST_AUTO_TEST_CASE(host_processes_are_not_visible) {
   std::string host_pid = std::to_string(getpid());
   auto o = run("ls /proc/" + host_pid + " && exit 66; ps -e --no-headers | wc -l");

@@ -102,6 +102,37 @@ BOOST_AUTO_TEST_CASE(a_missing_program_ends_with_127_and_says_why) {
   BOOST_TEST(o->output.find("cannot start 'no-such-program-4260'") != std::string::npos, o->output);
 }
 
+// The helper tries the PATH in one child, as execvp does: a directory
+// without the program and a file that is not executable are skipped, and
+// when nothing runs the error that says most (permission) is reported.
+BOOST_AUTO_TEST_CASE(a_program_is_looked_up_on_the_path_like_execvp) {
+  TempDir ws;
+  std::filesystem::create_directories(ws.path / "a");
+  std::filesystem::create_directories(ws.path / "b");
+  write_file(ws.path / "a" / "tool", "#!/bin/sh\necho from-a\n");  // not executable
+  write_file(ws.path / "b" / "tool", "#!/bin/sh\necho from-b\n");
+  std::filesystem::permissions(ws.path / "b" / "tool", std::filesystem::perms::owner_all |
+                                                        std::filesystem::perms::group_read |
+                                                        std::filesystem::perms::group_exec |
+                                                        std::filesystem::perms::others_read |
+                                                        std::filesystem::perms::others_exec);
+  Isolation iso;
+  iso.workspace = ws.str();
+  SessionFixture f(box(), iso);
+  auto spec = command("");
+  spec.argv = {"tool"};
+  spec.env = {"PATH=/workspace/a:/workspace/missing:/workspace/b:/usr/bin:/bin"};
+  auto found = f.start(spec);
+  run_loop_until(&f.loop, [&] { return found->exits > 0; });
+  BOOST_TEST(found->exit.exit_status == 0);
+  BOOST_TEST(found->output == "from-b\n");
+  spec.env = {"PATH=/workspace/missing:/workspace/a"};
+  auto refused = f.start(spec);
+  run_loop_until(&f.loop, [&] { return refused->exits > 0; });
+  BOOST_TEST(refused->exit.exit_status == 127);
+  BOOST_TEST(refused->output.find("Permission denied") != std::string::npos, refused->output);
+}
+
 BOOST_AUTO_TEST_CASE(the_pids_limit_counts_the_whole_session) {
   Isolation iso;
   iso.pids = 24;
