@@ -14,8 +14,10 @@
 
 namespace hearth::lazy {
 
+HEARTH_LAZY_SONAME const char kSoname[] = "libcrypto.so." HEARTH_LAZY_STRING(OPENSSL_SHLIB_VERSION);
+
 LazyLibrary& crypto_library() {
-  static LazyLibrary library("libcrypto.so." HEARTH_LAZY_STRING(OPENSSL_SHLIB_VERSION),
+  static LazyLibrary library(kSoname,
                              "hashing and signatures (workflow snapshots, webhooks, redaction)");
   return library;
 }

@@ -11,8 +11,10 @@
 
 namespace hearth::lazy {
 
+HEARTH_LAZY_SONAME const char kSoname[] = "libcurl.so.4";
+
 LazyLibrary& curl_library() {
-  static LazyLibrary library("libcurl.so.4", "an HTTP request (model steps, API proxies)");
+  static LazyLibrary library(kSoname, "an HTTP request (model steps, API proxies)");
   return library;
 }
 

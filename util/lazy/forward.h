@@ -11,6 +11,11 @@
 #define HEARTH_LAZY_STRING_(x) #x
 #define HEARTH_LAZY_STRING(x) HEARTH_LAZY_STRING_(x)
 
+/// Marks the soname a library is opened by. The binary lists them in its
+/// section hearth_lazy_libs (`readelf -p hearth_lazy_libs hearth`), which
+/// scripts/release.sh reads to bundle them: ldd does not see them.
+#define HEARTH_LAZY_SONAME [[gnu::used, gnu::section("hearth_lazy_libs")]] static
+
 /// HEARTH_LAZY_FORWARD(library, ret, name, (params...), (args...))
 #define HEARTH_LAZY_FORWARD(library, ret, name, params, args)                                        \
   extern "C" ret(name) params {                                                                       \

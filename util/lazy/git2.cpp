@@ -9,8 +9,10 @@
 
 namespace hearth::lazy {
 
+HEARTH_LAZY_SONAME const char kSoname[] = "libgit2.so." LIBGIT2_SOVERSION;
+
 LazyLibrary& git2_library() {
-  static LazyLibrary library("libgit2.so." LIBGIT2_SOVERSION, "a checkout (a step's workspace from a commit)");
+  static LazyLibrary library(kSoname, "a checkout (a step's workspace from a commit)");
   return library;
 }
 

@@ -13,8 +13,10 @@
 
 namespace hearth::lazy {
 
+HEARTH_LAZY_SONAME const char kSoname[] = "libicuuc.so." HEARTH_LAZY_STRING(U_ICU_VERSION_MAJOR_NUM);
+
 LazyLibrary& icu_library() {
-  static LazyLibrary library("libicuuc.so." HEARTH_LAZY_STRING(U_ICU_VERSION_MAJOR_NUM), "reading a skill (SKILL.md)");
+  static LazyLibrary library(kSoname, "reading a skill (SKILL.md)");
   return library;
 }
 
