@@ -71,7 +71,7 @@ cp -r "$src/examples/triage" "$work/triage"
 (cd "$work/triage" && env -i PATH=/usr/bin:/bin HOME="$work" LANG=C.UTF-8 LD_DEBUG=files LD_DEBUG_OUTPUT="$work/ld" \
   "$top/bin/hearth" run triage --payload @issue.json --model replay:cassette.jsonl) > "$work/triage.log" 2>&1 ||
   fail "the triage example failed: $(cat "$work/triage.log")"
-opened=$(cat "$work"/ld.* | sed -n 's/.*calling init: //p' | sort -u)
+opened=$(cat "$work"/ld.* | sed -n 's/.*calling init: //p' | while read -r lib; do readlink -f "$lib"; done | sort -u)
 echo "$opened" | grep -q "^$top/lib/" || fail "the triage run opened no library of the tarball: $opened"
 outside=$(echo "$opened" | grep -Ev "$runtimes" | grep -v "^$top/" || true)
 [ -z "$outside" ] || fail "the triage run opened libraries from outside the tarball: $outside"
