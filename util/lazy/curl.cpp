@@ -46,8 +46,12 @@ HEARTH_LAZY_FORWARD(curl_library(), void, curl_slist_free_all, (struct curl_slis
 // curl_off_t below 40000, a pointer (blob) above.
 namespace {
 
-template <class Fn, class Handle, class Option>
-auto forward_option(Fn real, Handle* h, Option option, va_list ap) {
+// One instantiation per (handle, option) type pair, so one per curl function:
+// `name` is looked up on the instantiation's first call.
+template <class Code, class Handle, class Option>
+Code forward_option(const char* name, Handle* h, Option option, va_list ap) {
+  using Fn = Code (*)(Handle*, Option, ...);
+  static const Fn real = reinterpret_cast<Fn>(curl_library().require(name));
   int range = static_cast<int>(option);
   if (range < CURLOPTTYPE_OBJECTPOINT) return real(h, option, va_arg(ap, long));
   if (range < CURLOPTTYPE_FUNCTIONPOINT) return real(h, option, va_arg(ap, void*));
@@ -59,21 +63,17 @@ auto forward_option(Fn real, Handle* h, Option option, va_list ap) {
 }  // namespace
 
 extern "C" CURLcode(curl_easy_setopt)(CURL* h, CURLoption option, ...) {
-  using Fn = CURLcode (*)(CURL*, CURLoption, ...);
-  static const Fn real = reinterpret_cast<Fn>(curl_library().require("curl_easy_setopt"));
   va_list ap;
   va_start(ap, option);
-  CURLcode rc = forward_option(real, h, option, ap);
+  CURLcode rc = forward_option<CURLcode>("curl_easy_setopt", h, option, ap);
   va_end(ap);
   return rc;
 }
 
 extern "C" CURLMcode(curl_multi_setopt)(CURLM* m, CURLMoption option, ...) {
-  using Fn = CURLMcode (*)(CURLM*, CURLMoption, ...);
-  static const Fn real = reinterpret_cast<Fn>(curl_library().require("curl_multi_setopt"));
   va_list ap;
   va_start(ap, option);
-  CURLMcode rc = forward_option(real, m, option, ap);
+  CURLMcode rc = forward_option<CURLMcode>("curl_multi_setopt", m, option, ap);
   va_end(ap);
   return rc;
 }
