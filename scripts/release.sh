@@ -50,10 +50,22 @@ cp "$installed"/libexec/hearth/hearth-shim "$installed"/libexec/hearth/hearth-st
 cp -a $(find "$installed" -name 'libhearth.so*') "$tree/lib/"
 cp -a "$installed/include/hearth" "$tree/include/"
 
-# Every shared library hearth loads, except the C and C++ runtimes.
+# Every shared library hearth loads, except the C and C++ runtimes: those it
+# needs at start (ldd), and those it opens when a command first needs them
+# (libcurl, libgit2, ICU, libcrypto: util/lazy_library.h), which the binary
+# names in its section hearth_lazy_libs, with what each of them needs.
 system='linux-vdso|/libc\.so|/libm\.so|/libpthread\.so|/libdl\.so|/librt\.so|/ld-linux|/libresolv\.so|/libstdc\+\+\.so|/libgcc_s\.so'
-ldd "$tree/bin/hearth" | awk '/=> \// {print $3}' | grep -Ev "$system" | while read -r lib; do
+lazy=$(readelf -p hearth_lazy_libs "$tree/bin/hearth" | sed -n 's/^ *\[ *[0-9a-f]*\] *//p')
+lazy_paths=$(for soname in $lazy; do
+  path=$(/sbin/ldconfig -p | awk -v s="$soname" '$1 == s && /x86-64/ {print $NF; exit}')
+  [ -n "$path" ] || { echo "release.sh: $soname (opened on first use) is not installed" >&2; exit 1; }
+  echo "$path"
+done)
+{ ldd "$tree/bin/hearth"; for lib in $lazy_paths; do echo " $lib => $lib (0)"; ldd "$lib"; done; } |
+  awk '/=> \// {print $3}' | grep -Ev "$system" | while read -r lib; do
   base=$(basename "$lib")
+  soname=$(readelf -d "$lib" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
+  base=${soname:-$base}
   [ -e "$tree/lib/$base" ] && continue
   cp -L "$lib" "$tree/lib/$base"
   # Its licence, from the Debian package that ships it.

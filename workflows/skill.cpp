@@ -1,11 +1,13 @@
 // SKILL.md loading. yaml-cpp is used only here; its exceptions stop in
 // parse_frontmatter(). ICU gives the Unicode rules the reference validator
-// applies to names (NFKC, lowercase, letters and digits).
+// applies to names (NFKC, lowercase, letters and digits), through its C API:
+// ICU is opened on first use (util/lazy/icu.cpp), not when hearth starts.
 #include "workflows/skill.h"
 
-#include <unicode/normalizer2.h>
 #include <unicode/uchar.h>
-#include <unicode/unistr.h>
+#include <unicode/unorm2.h>
+#include <unicode/ustring.h>
+#include <unicode/utf16.h>
 #include <yaml-cpp/yaml.h>
 
 #include <fcntl.h>
@@ -41,23 +43,63 @@ std::string at(const std::string& file, int line = 0, int col = 0) {
   return file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": ";
 }
 
-icu::UnicodeString nfkc(const std::string& s) {
+// UTF-8 to UTF-16; ill-formed bytes become U+FFFD. Never more UTF-16 units
+// than UTF-8 bytes, so one pass fills the buffer.
+std::u16string utf16(std::string_view s) {
+  std::u16string out(s.size(), u'\0');
+  int32_t length = 0;
   UErrorCode err = U_ZERO_ERROR;
-  const icu::Normalizer2* n = icu::Normalizer2::getNFKCInstance(err);
-  icu::UnicodeString u = icu::UnicodeString::fromUTF8(s);
-  if (U_FAILURE(err)) return u;
-  icu::UnicodeString out = n->normalize(u, err);
-  return U_FAILURE(err) ? u : out;
+  u_strFromUTF8WithSub(out.data(), static_cast<int32_t>(out.size()), &length, s.data(),
+                       static_cast<int32_t>(s.size()), 0xFFFD, nullptr, &err);
+  out.resize(U_FAILURE(err) ? 0 : static_cast<std::size_t>(length));
+  return out;
 }
 
-std::string utf8(const icu::UnicodeString& u) {
-  std::string s;
-  u.toUTF8String(s);
-  return s;
+// At most three UTF-8 bytes per UTF-16 unit.
+std::string utf8(const std::u16string& u) {
+  std::string out(u.size() * 3, '\0');
+  int32_t length = 0;
+  UErrorCode err = U_ZERO_ERROR;
+  u_strToUTF8WithSub(out.data(), static_cast<int32_t>(out.size()), &length, u.data(), static_cast<int32_t>(u.size()),
+                     0xFFFD, nullptr, &err);
+  out.resize(U_FAILURE(err) ? 0 : static_cast<std::size_t>(length));
+  return out;
 }
+
+// Runs an ICU transform that writes `fill(dest, capacity, &err)` and returns
+// the length it needs: asks the length first, then fills. `fallback` on error.
+template <class Fill>
+std::u16string icu_transform(const std::u16string& fallback, Fill fill) {
+  UErrorCode err = U_ZERO_ERROR;
+  int32_t need = fill(nullptr, 0, &err);
+  if (err != U_BUFFER_OVERFLOW_ERROR && U_FAILURE(err)) return fallback;
+  std::u16string out(static_cast<std::size_t>(need), u'\0');
+  err = U_ZERO_ERROR;
+  fill(out.data(), need, &err);
+  return U_FAILURE(err) ? fallback : out;
+}
+
+std::u16string nfkc(const std::string& s) {
+  std::u16string u = utf16(s);
+  UErrorCode err = U_ZERO_ERROR;
+  const UNormalizer2* n = unorm2_getNFKCInstance(&err);
+  if (U_FAILURE(err)) return u;
+  return icu_transform(u, [&](UChar* dest, int32_t capacity, UErrorCode* e) {
+    return unorm2_normalize(n, u.data(), static_cast<int32_t>(u.size()), dest, capacity, e);
+  });
+}
+
+// Lowercase by the default locale's rules.
+std::u16string lowercase(const std::u16string& u) {
+  return icu_transform(u, [&](UChar* dest, int32_t capacity, UErrorCode* e) {
+    return u_strToLower(dest, capacity, u.data(), static_cast<int32_t>(u.size()), nullptr, e);
+  });
+}
+
+int code_points(const std::u16string& u) { return u_countChar32(u.data(), static_cast<int32_t>(u.size())); }
 
 // Characters as a user counts them (code points), not bytes.
-int char_count(const std::string& s) { return icu::UnicodeString::fromUTF8(s).countChar32(); }
+int char_count(const std::string& s) { return code_points(utf16(s)); }
 
 std::string trim(std::string_view s) {
   auto b = s.find_first_not_of(" \t\r\n");
@@ -154,27 +196,27 @@ std::optional<std::string> optional_string(const YAML::Node& fm, const char* key
 void check_name(const std::string& raw, const YAML::Mark& mark, const std::string& file,
                 const std::string& dir_name, Skill& skill, SkillLoad& out) {
   std::string where = at_mark(file, mark);
-  icu::UnicodeString name = nfkc(trim(raw));
+  std::u16string name = nfkc(trim(raw));
   std::string shown = utf8(name);
-  if (name.isEmpty()) {
+  if (name.empty()) {
     out.errors.push_back(where + "Field 'name' must be a non-empty string");
     return;
   }
-  if (name.countChar32() > kMaxNameChars) {
+  if (code_points(name) > kMaxNameChars) {
     out.errors.push_back(where + "Skill name '" + shown + "' exceeds " + std::to_string(kMaxNameChars) +
-                         " character limit (" + std::to_string(name.countChar32()) + " chars)");
+                         " character limit (" + std::to_string(code_points(name)) + " chars)");
   }
-  icu::UnicodeString lower = name;
-  lower.toLower();
-  if (lower != name) out.errors.push_back(where + "Skill name '" + shown + "' must be lowercase");
-  if (name.startsWith(icu::UnicodeString(u"-")) || name.endsWith(icu::UnicodeString(u"-"))) {
+  if (lowercase(name) != name) out.errors.push_back(where + "Skill name '" + shown + "' must be lowercase");
+  if (name.front() == u'-' || name.back() == u'-') {
     out.errors.push_back(where + "Skill name cannot start or end with a hyphen");
   }
-  if (name.indexOf(icu::UnicodeString(u"--")) >= 0) {
+  if (name.find(u"--") != std::u16string::npos) {
     out.errors.push_back(where + "Skill name cannot contain consecutive hyphens");
   }
-  for (int32_t i = 0; i < name.length(); i = name.moveIndex32(i, 1)) {
-    UChar32 c = name.char32At(i);
+  const int32_t length = static_cast<int32_t>(name.size());
+  for (int32_t i = 0; i < length;) {
+    UChar32 c;
+    U16_NEXT(name.data(), i, length, c);
     if (c != '-' && !u_isalnum(c)) {
       out.errors.push_back(where + "Skill name '" + shown +
                            "' contains invalid characters. Only letters, digits, and hyphens are allowed.");

@@ -43,6 +43,18 @@ echo "$libs" | grep -q "not found" && fail "a library is missing: $libs"
 outside=$(echo "$libs" | awk '/=> \// {print $3}' | grep -Ev "$runtimes" | grep -v "^$top/" || true)
 [ -z "$outside" ] || fail "libraries loaded from outside the tarball: $outside"
 
+# The libraries hearth opens on first use (util/lazy_library.h; ldd does not
+# list them) are in the tarball too, with every library they need.
+lazy=$(readelf -p hearth_lazy_libs "$top/bin/hearth" | sed -n 's/^ *\[ *[0-9a-f]*\] *//p')
+[ -n "$lazy" ] || fail "bin/hearth names no library it opens on first use (section hearth_lazy_libs)"
+for soname in $lazy; do
+  [ -f "$top/lib/$soname" ] || fail "$soname, opened on first use, is not in the tarball's lib/"
+  deps=$(env -i PATH=/usr/bin:/bin LD_LIBRARY_PATH="$top/lib" ldd "$top/lib/$soname")
+  echo "$deps" | grep -q "not found" && fail "$soname needs a library that is missing: $deps"
+  outside=$(echo "$deps" | awk '/=> \// {print $3}' | grep -Ev "$runtimes" | grep -v "^$top/" || true)
+  [ -z "$outside" ] || fail "$soname needs libraries from outside the tarball: $outside"
+done
+
 # No path of the build machine: run paths are $ORIGIN-relative, no helper path is baked in.
 if readelf -d "$top/bin/hearth" | grep -E 'R(UN)?PATH' | grep -v '\$ORIGIN' >/dev/null; then
   fail "an absolute run path: $(readelf -d "$top/bin/hearth" | grep -E 'R(UN)?PATH')"
@@ -53,10 +65,16 @@ fi
 
 run --version | grep -q '^hearth [0-9]' || fail "hearth --version: $(run --version 2>&1)"
 
-# The triage example, offline.
+# The triage example, offline; what the dynamic loader opened on the way
+# (at start and on first use) comes from the tarball or the runtimes.
 cp -r "$src/examples/triage" "$work/triage"
-(cd "$work/triage" && run run triage --payload @issue.json --model replay:cassette.jsonl) > "$work/triage.log" 2>&1 ||
+(cd "$work/triage" && env -i PATH=/usr/bin:/bin HOME="$work" LANG=C.UTF-8 LD_DEBUG=files LD_DEBUG_OUTPUT="$work/ld" \
+  "$top/bin/hearth" run triage --payload @issue.json --model replay:cassette.jsonl) > "$work/triage.log" 2>&1 ||
   fail "the triage example failed: $(cat "$work/triage.log")"
+opened=$(cat "$work"/ld.* | sed -n 's/.*calling init: //p' | while read -r lib; do readlink -f "$lib"; done | sort -u)
+echo "$opened" | grep -q "^$top/lib/" || fail "the triage run opened no library of the tarball: $opened"
+outside=$(echo "$opened" | grep -Ev "$runtimes" | grep -v "^$top/" || true)
+[ -z "$outside" ] || fail "the triage run opened libraries from outside the tarball: $outside"
 grep -q "succeeded" "$work/triage.log" || fail "the triage example did not succeed: $(cat "$work/triage.log")"
 
 # A sandboxed step calling a granted command.
