@@ -61,6 +61,7 @@ Status IntakeWriter::write(std::vector<Group>& groups) {
   Status committed;
   queue_->commit([&committed](const Status& c) { committed = c; });  // at once: the store has no loop
   if (!committed.ok()) failed_ = committed;
+  else commits_.fetch_add(1, std::memory_order_relaxed);
   return committed;
 }
 

@@ -23,6 +23,7 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -54,6 +55,8 @@ class IntakeWriter {
   void submit(uint64_t ticket, std::vector<DeliveryRecord> records);
   /// Groups submitted and not yet reported.
   size_t in_flight() const { return in_flight_; }
+  /// Transactions committed so far (each holds one or more groups).
+  int64_t commits() const { return commits_.load(std::memory_order_relaxed); }
   /// Writes what is queued, stops the thread, then deletes the writer and
   /// calls `done` on the loop. Reports of groups not yet delivered are
   /// dropped: call it once in_flight() is 0. Call once.
@@ -84,6 +87,7 @@ class IntakeWriter {
   std::unique_ptr<engine::Store> store_;
   std::unique_ptr<DeliveryQueue> queue_;
   Status failed_;  // sticky
+  std::atomic<int64_t> commits_{0};
 
   std::mutex mu_;  // guards what follows
   std::condition_variable wake_;

@@ -127,7 +127,8 @@ void Server::maybe_finish_shutdown() {
   if (!state_writes_.empty()) flush();
   closed_ = true;
   if (commits_ > 0)
-    std::cerr << "hearth serve: " << accepted_ << " deliveries stored in " << commits_ << " group commits\n";
+    std::cerr << "hearth serve: " << accepted_ << " deliveries stored in " << (writer_ ? writer_->commits() : 0)
+              << " group commits (" << commits_ << " groups gathered by the loop)\n";
   // Three handles of ours, the streams' timer and the intake's writer;
   // `on_stopped_` after the last.
   open_handles_ = writer_ ? 5 : 4;

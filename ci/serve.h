@@ -170,7 +170,7 @@ class Server {
   uv_check_t check_{};  // group commit after each poll
   uv_idle_t idle_{};    // keeps the poll from blocking while a flush waits
   uv_timer_t grace_{};  // shutdown grace period
-  int64_t accepted_ = 0, commits_ = 0;  // for the figure printed at shutdown
+  int64_t accepted_ = 0, commits_ = 0;  // deliveries and groups answered, for the figure printed at shutdown
   int open_handles_ = 0;
   bool store_failed_ = false, stopping_ = false, cancelled_ = false, closed_ = false;
   std::function<void(bool)> on_stopped_;
