@@ -1,20 +1,36 @@
 // The intake's group commit on its own thread (intake_writer.h).
 #include "ci/intake_writer.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "engine/store_tables.h"
+
 namespace hearth::ci {
 
 Result<IntakeWriter*> IntakeWriter::start(uv_loop_t* loop, const std::string& path, Written on_written) {
-  // Not attached to a loop: the store commits with synchronous=FULL, so a
-  // commit returns once the log is fsynced (and only then do other
-  // connections see it).
   auto store = engine::Store::open(path);
   if (!store) return Error{"the intake's connection: " + store.message()};
   auto queue = DeliveryQueue::open(**store);
   if (!queue) return Error{"the intake's connection: " + queue.message()};
+  // The commit only writes the log (synchronous=NORMAL) and the writer
+  // fsyncs it after: with FULL, SQLite would fsync while holding the
+  // database's write lock, and the engine's commits on the loop would wait
+  // in the busy handler for this thread's fsync.
+  if (auto s = (*store)->tables().execute("PRAGMA synchronous=NORMAL", {}, "cannot set the intake's sync mode");
+      !s.ok())
+    return s.error();
+  int log_fd = ::open((path + "-wal").c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (log_fd < 0) return Error{"the intake's connection: cannot open " + path + "-wal: " + std::strerror(errno)};
   auto* w = new IntakeWriter(loop, std::move(on_written));
   w->store_ = std::move(*store);
   w->queue_ = std::move(*queue);
+  w->log_fd_ = log_fd;
   if (int rc = uv_async_init(loop, &w->async_, &IntakeWriter::on_async); rc < 0) {
+    ::close(log_fd);
     delete w;
     return Error{std::string("cannot start the intake's writer: ") + uv_strerror(rc)};
   }
@@ -60,6 +76,11 @@ Status IntakeWriter::write(std::vector<Group>& groups) {
   }
   Status committed;
   queue_->commit([&committed](const Status& c) { committed = c; });  // at once: the store has no loop
+  // Durable once the log is on disk; other connections may see the rows
+  // before that, which is why the server keeps their ids in flight until
+  // this group is reported.
+  if (committed.ok() && ::fdatasync(log_fd_) != 0)
+    committed = Error{"state database: cannot sync the write-ahead log: " + std::string(std::strerror(errno))};
   if (!committed.ok()) failed_ = committed;
   else commits_.fetch_add(1, std::memory_order_relaxed);
   return committed;
@@ -87,6 +108,8 @@ void IntakeWriter::close(std::function<void()> done) {
   thread_.join();
   queue_.reset();
   store_.reset();
+  if (log_fd_ >= 0) ::close(log_fd_);
+  log_fd_ = -1;
   on_closed_ = std::move(done);
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), [](uv_handle_t* h) noexcept {
     auto* self = static_cast<IntakeWriter*>(h->data);

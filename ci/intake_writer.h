@@ -3,8 +3,8 @@
 // Accepted deliveries are written to the delivery queue through a second
 // connection to the state database, owned by one thread that does nothing
 // else: it takes every group queued since its last commit, inserts them in
-// one transaction, commits with the log's fsync (synchronous=FULL), and
-// hands the outcome back to the loop with a uv_async. So a 202 waits for its
+// one transaction, commits it, fdatasyncs the write-ahead log, and hands
+// the outcome back to the loop with a uv_async. So a 202 waits for its
 // own fsync only: never for a run's checkpoint, a sandbox's start or a
 // scheduling pass on the loop, and the loop never waits for the disk. Groups
 // queued while one is written are merged into the next transaction (the
@@ -18,7 +18,10 @@
 //
 // SQLite allows one writer at a time: the engine's transactions on the loop
 // and this thread's wait for each other (the store's busy timeout); both are
-// short, since neither holds the lock across an fsync it waits for.
+// short, since neither holds the lock across an fsync (this thread syncs
+// the log after its commit, as the run store does on libuv's threadpool).
+// Other connections may read a group's rows after its commit and before its
+// fsync: the server treats a delivery as stored only once it is reported.
 #pragma once
 
 #include <uv.h>
@@ -87,6 +90,7 @@ class IntakeWriter {
   std::unique_ptr<engine::Store> store_;
   std::unique_ptr<DeliveryQueue> queue_;
   Status failed_;  // sticky
+  int log_fd_ = -1;  // the write-ahead log, read-only: fdatasync needs no more
   std::atomic<int64_t> commits_{0};
 
   std::mutex mu_;  // guards what follows
