@@ -27,6 +27,9 @@ namespace fs = std::filesystem;
 
 constexpr size_t kTailBytes = 4096;
 constexpr int kRefused = 126;
+// What a connection may hold of the shim's input while its call is being
+// recorded (beyond it, reading pauses until the program runs).
+constexpr size_t kHeldWhileRecording = 2 * size_t{kMaxPayload};
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -109,17 +112,29 @@ class Conn {
     if (n < 0) {  // the shim is gone (or broke the connection)
       uv_read_stop(s);
       c->client_open_ = false;
-      c->inv_.shim_gone = c->running_;
+      // Gone while its call was being recorded: the program never starts.
+      c->inv_.shim_gone = c->running_ || c->waiting_;
       c->kill_program();
       if (!c->running_ || c->host_) c->finish_now();  // a handler's late reply is dropped
       return;
     }
     if (!c->reader_.push(std::string_view(buf->base, static_cast<size_t>(n))).ok()) return c->protocol_error();
-    while (!c->waiting_) {
-      auto f = c->reader_.next();
+    if (c->waiting_) {
+      // The input waits for the program, within a bound; reading goes on
+      // below it so that a shim that goes meanwhile is noticed.
+      if (c->reader_.held() > kHeldWhileRecording) uv_read_stop(s);
+      return;
+    }
+    c->drain_frames();
+  }
+
+  // Handles the frames received, in order, until the connection ends or
+  // waits for its call's record.
+  void drain_frames() {
+    while (!finished_ && !waiting_) {
+      auto f = reader_.next();
       if (!f) break;
-      c->on_frame(*f);
-      if (c->finished_) return;
+      on_frame(*f);
     }
   }
 
@@ -232,7 +247,6 @@ class Conn {
     if (!b_.opts().when_recorded) return start();
     // The intent first, on disk: the shim's input waits until the program runs.
     waiting_ = true;
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&client_));
     b_.opts().when_recorded([self = std::weak_ptr<Conn*>(self_), start](const Status& recorded) mutable {
       auto p = self.lock();
       if (!p || !*p) return;  // the connection is gone
@@ -245,13 +259,10 @@ class Conn {
     });
   }
 
-  // After the wait for the record: the frames that arrived meanwhile, then the socket again.
+  // After the wait for the record: the frames that arrived meanwhile, then
+  // the socket again (if reading stopped at the bound).
   void resume_reading() {
-    while (!finished_ && !waiting_) {
-      auto f = reader_.next();
-      if (!f) break;
-      on_frame(*f);
-    }
+    drain_frames();
     if (!finished_ && client_open_)
       uv_read_start(reinterpret_cast<uv_stream_t*>(&client_), alloc, on_client_read);
   }

@@ -35,6 +35,7 @@ Status FrameReader::push(std::string_view bytes) {
     }
     if (buf_.size() - pos_ < kFrameHeader + n) break;
     ready_.push_back(Frame{static_cast<FrameType>(p[0]), buf_.substr(pos_ + kFrameHeader, n)});
+    ready_bytes_ += n;
     pos_ += kFrameHeader + n;
   }
   // Drop consumed bytes once they dominate the buffer.
@@ -49,6 +50,7 @@ std::optional<Frame> FrameReader::next() {
   if (ready_.empty()) return std::nullopt;
   Frame f = std::move(ready_.front());
   ready_.pop_front();
+  ready_bytes_ -= f.payload.size();
   return f;
 }
 

@@ -49,11 +49,15 @@ class FrameReader {
   std::optional<Frame> next();
   /// Bytes of an incomplete frame still waiting for the rest.
   size_t buffered() const { return buf_.size() - pos_; }
+  /// Every byte held: the incomplete frame and the complete frames not yet
+  /// taken by next().
+  size_t held() const { return buffered() + ready_bytes_; }
 
  private:
   std::string buf_;
   size_t pos_ = 0;
   std::deque<Frame> ready_;
+  size_t ready_bytes_ = 0;
   Status failed_;
 };
 

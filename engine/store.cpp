@@ -20,7 +20,7 @@ int64_t now_ms() {
 
 namespace {
 
-constexpr int kSchemaVersion = 8;
+constexpr int kSchemaVersion = 9;
 
 // Each entry migrates from version (index) to index + 1.
 const char* const kMigrations[] = {
@@ -152,6 +152,66 @@ CREATE TABLE part_versions (
   part    TEXT PRIMARY KEY,
   version INTEGER NOT NULL
 );
+)sql",
+    // 9: the rows a step's checkpoint touches live in their key's b-tree
+    // (WITHOUT ROWID): one page each of steps, attempts and events goes to
+    // the log per checkpoint, not a table page and an index page of each.
+    R"sql(
+CREATE TABLE steps_v9 (
+  run_id        TEXT NOT NULL REFERENCES runs(id),
+  step_id       TEXT NOT NULL,
+  position      INTEGER NOT NULL,
+  status        TEXT NOT NULL,
+  attempts      INTEGER NOT NULL DEFAULT 0,
+  exit_code     INTEGER,
+  started_at    INTEGER,
+  finished_at   INTEGER,
+  outputs       TEXT NOT NULL DEFAULT '{}',
+  reason        TEXT NOT NULL DEFAULT '',
+  retry_at      INTEGER,
+  failures      INTEGER NOT NULL DEFAULT 0,
+  interruptions INTEGER NOT NULL DEFAULT 0,
+  result        TEXT,
+  PRIMARY KEY (run_id, step_id)
+) WITHOUT ROWID;
+INSERT INTO steps_v9 (run_id, step_id, position, status, attempts, exit_code, started_at, finished_at, outputs,
+                      reason, retry_at, failures, interruptions, result)
+  SELECT run_id, step_id, position, status, attempts, exit_code, started_at, finished_at, outputs,
+         reason, retry_at, failures, interruptions, result FROM steps;
+CREATE TABLE attempts_v9 (
+  run_id       TEXT NOT NULL,
+  step_id      TEXT NOT NULL,
+  number       INTEGER NOT NULL,
+  started_at   INTEGER NOT NULL,
+  finished_at  INTEGER,
+  exit_code    INTEGER,
+  signal       INTEGER NOT NULL DEFAULT 0,
+  reason       TEXT NOT NULL DEFAULT '',
+  output_tail  BLOB NOT NULL DEFAULT x'',
+  output_bytes INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (run_id, step_id, number),
+  FOREIGN KEY (run_id, step_id) REFERENCES steps_v9(run_id, step_id)
+) WITHOUT ROWID;
+INSERT INTO attempts_v9 (run_id, step_id, number, started_at, finished_at, exit_code, signal, reason, output_tail,
+                         output_bytes)
+  SELECT run_id, step_id, number, started_at, finished_at, exit_code, signal, reason, output_tail, output_bytes
+  FROM attempts;
+CREATE TABLE events_v9 (
+  run_id  TEXT NOT NULL REFERENCES runs(id),
+  seq     INTEGER NOT NULL,
+  at      INTEGER NOT NULL,
+  type    TEXT NOT NULL,
+  step_id TEXT NOT NULL DEFAULT '',
+  data    TEXT NOT NULL DEFAULT '{}',
+  PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+INSERT INTO events_v9 (run_id, seq, at, type, step_id, data) SELECT run_id, seq, at, type, step_id, data FROM events;
+DROP TABLE attempts;
+DROP TABLE events;
+DROP TABLE steps;
+ALTER TABLE steps_v9 RENAME TO steps;
+ALTER TABLE attempts_v9 RENAME TO attempts;
+ALTER TABLE events_v9 RENAME TO events;
 )sql",
 };
 static_assert(sizeof kMigrations / sizeof kMigrations[0] == kSchemaVersion);

@@ -223,6 +223,7 @@ struct HeldCall {
   hearth::Status answer;
   bool started_early = false;
   int asked = 0;  // calls held
+  bool answered = false;
   fs::path marker;
 };
 
@@ -236,6 +237,7 @@ void hold_then_answer(Fixture& f, HeldCall& held) {
       auto* h = static_cast<HeldCall*>(t->data);
       h->started_early = fs::exists(h->marker);
       h->then(h->answer);
+      h->answered = true;
       uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
     }, 150, 0);
   };
@@ -254,6 +256,27 @@ BOOST_AUTO_TEST_CASE(a_program_starts_only_once_its_call_is_recorded_and_gets_th
   BOOST_TEST(c.out == "sent while the call was held\n");
   BOOST_TEST(fs::exists(held.marker));
   BOOST_TEST(f.started.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_shim_killed_while_its_call_is_recorded_never_gets_its_program_started) {
+  Fixture f;
+  HeldCall held;
+  held.marker = f.workspace / "ran";
+  hold_then_answer(f, held);
+  f.start({f.command("sh", "/bin/sh", {"-c ?*"})});
+  Call c = f.call("sh", {"-c", "touch ran; exec sleep 30"}, "", [&](int shim) {
+    for (int i = 0; i < 400 && held.asked == 0; ++i) uv_run(&f.loop, UV_RUN_NOWAIT), usleep(5000);
+    BOOST_REQUIRE(held.asked == 1);
+    ::kill(shim, SIGKILL);
+  });
+  BOOST_TEST(c.status == 128 + SIGKILL);
+  // The record's answer comes after the shim is gone.
+  for (int i = 0; i < 200 && (!held.answered || f.broker->active() > 0); ++i) uv_run(&f.loop, UV_RUN_NOWAIT), usleep(5000);
+  BOOST_TEST(f.broker->active() == 0u);
+  BOOST_REQUIRE(f.finished.size() == 1u);
+  BOOST_TEST(f.finished[0].shim_gone, "the journal does not say the shim went away");
+  BOOST_TEST(f.finished[0].exit_code == -1, "a program was started for a shim that was gone");
+  BOOST_TEST(!fs::exists(held.marker), "a program was started for a shim that was gone");
 }
 
 BOOST_AUTO_TEST_CASE(a_call_whose_record_fails_to_reach_the_disk_never_starts) {

@@ -67,4 +67,17 @@ BOOST_AUTO_TEST_CASE(a_truncated_frame_waits_for_the_rest) {
   BOOST_TEST(got->payload == "hello");
 }
 
+// The broker bounds what it holds for a program not started yet by held().
+BOOST_AUTO_TEST_CASE(held_counts_frames_until_they_are_taken) {
+  FrameReader r;
+  std::string two = encode_frame(FrameType::stdin_data, std::string(1000, 'a')) +
+                    encode_frame(FrameType::stdin_data, std::string(500, 'b'));
+  BOOST_REQUIRE(r.push(two + encode_frame(FrameType::stdin_data, "partial").substr(0, 6)).ok());
+  BOOST_TEST(r.held() == 1506u);
+  BOOST_REQUIRE(r.next().has_value());
+  BOOST_TEST(r.held() == 506u);
+  BOOST_REQUIRE(r.next().has_value());
+  BOOST_TEST(r.held() == 6u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

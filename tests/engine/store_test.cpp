@@ -254,6 +254,15 @@ BOOST_AUTO_TEST_CASE(a_version_2_store_keeps_its_runs) {
   BOOST_REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.message()));
   BOOST_TEST((*store)->load_run("old")->status == hearth::RunStatus::succeeded);
   BOOST_TEST((*store)->load_steps("old")->at(0).attempt_list.at(0).output_tail == std::string("bin\0ary\n", 8));
+  auto events = (*store)->load_events("old");
+  BOOST_REQUIRE(events.ok());
+  BOOST_REQUIRE(events->size() == 1u);
+  BOOST_TEST(events->at(0).data == nlohmann::json({{"k", "v"}}));
+  // The rebuilt tables still refuse an attempt of a step that does not exist.
+  hearth::engine::AttemptRecord orphan;
+  orphan.step_id = "nope";
+  orphan.number = 1;
+  BOOST_TEST(!(*store)->insert_attempt("old", orphan).ok());
 }
 
 BOOST_AUTO_TEST_CASE(an_unknown_run_id_is_named_in_the_error) {
