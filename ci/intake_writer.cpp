@@ -23,6 +23,11 @@ Result<IntakeWriter*> IntakeWriter::start(uv_loop_t* loop, const std::string& pa
   if (auto s = (*store)->tables().execute("PRAGMA synchronous=NORMAL", {}, "cannot set the intake's sync mode");
       !s.ok())
     return s.error();
+  // SQLite's automatic checkpoint would copy the log into the database
+  // inside a commit, before the group is synced and answered; the writer
+  // runs it itself once the group is answered (run()).
+  if (auto r = (*store)->tables().query("PRAGMA wal_autocheckpoint=0", {}, "cannot set the intake's checkpoints"); !r)
+    return r.error();
   int log_fd = ::open((path + "-wal").c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (log_fd < 0) return Error{"the intake's connection: cannot open " + path + "-wal: " + std::strerror(errno)};
   auto* w = new IntakeWriter(loop, std::move(on_written));
@@ -60,15 +65,35 @@ void IntakeWriter::run() noexcept {
     lock.lock();
     for (const auto& g : groups) outcomes_.push_back(Outcome{g.ticket, s});
     uv_async_send(&async_);
+    if (logged_bytes_ >= kCheckpointBytes && s.ok()) {
+      lock.unlock();
+      checkpoint();
+      lock.lock();
+    }
   }
+}
+
+// Copies the log into the database file so that it starts over (a PASSIVE
+// checkpoint: it never blocks a writer, and the run store's own checkpoints
+// do the same from the loop's side). Best effort: what it cannot copy now,
+// a later one does.
+void IntakeWriter::checkpoint() {
+  logged_bytes_ = 0;
+  (void)store_->tables().query("PRAGMA wal_checkpoint(PASSIVE)", {}, "cannot checkpoint the log");
 }
 
 // Every group taken at once goes into one transaction: one fsync for all.
 Status IntakeWriter::write(std::vector<Group>& groups) {
   if (!failed_.ok()) return failed_;
+  auto asked = std::chrono::steady_clock::now();
   Status s = queue_->begin();
+  auto began = std::chrono::steady_clock::now();
+  note(waited_, asked, began);
   for (size_t g = 0; s.ok() && g < groups.size(); ++g)
-    for (size_t i = 0; s.ok() && i < groups[g].records.size(); ++i) s = queue_->add(groups[g].records[i]);
+    for (size_t i = 0; s.ok() && i < groups[g].records.size(); ++i) {
+      s = queue_->add(groups[g].records[i]);
+      logged_bytes_ += groups[g].records[i].payload.size();
+    }
   if (!s.ok()) {
     queue_->rollback();
     failed_ = s;
@@ -76,6 +101,7 @@ Status IntakeWriter::write(std::vector<Group>& groups) {
   }
   Status committed;
   queue_->commit([&committed](const Status& c) { committed = c; });  // at once: the store has no loop
+  note(held_, began, std::chrono::steady_clock::now());
   // Durable once the log is on disk; other connections may see the rows
   // before that, which is why the server keeps their ids in flight until
   // this group is reported.
@@ -84,6 +110,13 @@ Status IntakeWriter::write(std::vector<Group>& groups) {
   if (!committed.ok()) failed_ = committed;
   else commits_.fetch_add(1, std::memory_order_relaxed);
   return committed;
+}
+
+void IntakeWriter::note(LockTime& t, std::chrono::steady_clock::time_point from,
+                        std::chrono::steady_clock::time_point to) {
+  int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(to - from).count();
+  t.total_us.fetch_add(us, std::memory_order_relaxed);
+  if (us > t.max_us.load(std::memory_order_relaxed)) t.max_us.store(us, std::memory_order_relaxed);
 }
 
 void IntakeWriter::on_async(uv_async_t* h) noexcept {

@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -60,6 +61,15 @@ class IntakeWriter {
   size_t in_flight() const { return in_flight_; }
   /// Transactions committed so far (each holds one or more groups).
   int64_t commits() const { return commits_.load(std::memory_order_relaxed); }
+  /// Time spent on the database's write lock, summed over the commits and
+  /// the longest once: `waited` for it (the engine's transactions held
+  /// it), `held` it (inserting and committing, the fsync excluded: what an
+  /// engine commit on the loop may wait for).
+  struct LockTime {
+    std::atomic<int64_t> total_us{0}, max_us{0};  // written by the writer's thread only
+  };
+  const LockTime& waited() const { return waited_; }
+  const LockTime& held() const { return held_; }
   /// Writes what is queued, stops the thread, then deletes the writer and
   /// calls `done` on the loop. Reports of groups not yet delivered are
   /// dropped: call it once in_flight() is 0. Call once.
@@ -78,6 +88,10 @@ class IntakeWriter {
   ~IntakeWriter() = default;
   void run() noexcept;  // the writer's thread
   Status write(std::vector<Group>& groups);
+  void checkpoint();
+  /// Payload bytes written since the last checkpoint; about a thousand
+  /// pages, SQLite's own threshold, start one.
+  static constexpr size_t kCheckpointBytes = 4 * 1024 * 1024;
   static void on_async(uv_async_t* h) noexcept;
 
   uv_loop_t* loop_;
@@ -91,7 +105,10 @@ class IntakeWriter {
   std::unique_ptr<DeliveryQueue> queue_;
   Status failed_;  // sticky
   int log_fd_ = -1;  // the write-ahead log, read-only: fdatasync needs no more
+  size_t logged_bytes_ = 0;
   std::atomic<int64_t> commits_{0};
+  LockTime waited_, held_;
+  static void note(LockTime& t, std::chrono::steady_clock::time_point from, std::chrono::steady_clock::time_point to);
 
   std::mutex mu_;  // guards what follows
   std::condition_variable wake_;

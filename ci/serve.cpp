@@ -126,9 +126,14 @@ void Server::maybe_finish_shutdown() {
     return;
   if (!state_writes_.empty()) flush();
   closed_ = true;
-  if (commits_ > 0)
-    std::cerr << "hearth serve: " << accepted_ << " deliveries stored in " << (writer_ ? writer_->commits() : 0)
-              << " group commits (" << commits_ << " groups gathered by the loop)\n";
+  if (commits_ > 0 && writer_ && writer_->commits() > 0) {
+    int64_t n = writer_->commits();
+    const auto &waited = writer_->waited(), &held = writer_->held();
+    std::cerr << "hearth serve: " << accepted_ << " deliveries stored in " << n << " group commits (" << commits_
+              << " groups gathered by the loop; the write lock waited for " << waited.total_us / n << " us on average, "
+              << waited.max_us << " at most, held " << held.total_us / n << " us on average, " << held.max_us
+              << " at most)\n";
+  }
   // Three handles of ours, the streams' timer and the intake's writer;
   // `on_stopped_` after the last.
   open_handles_ = writer_ ? 5 : 4;
