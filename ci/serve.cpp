@@ -32,11 +32,18 @@ Status Server::start() {
   if (!deliveries) return deliveries.status();
   deliveries_ = std::move(*deliveries);
   if (auto s = recover(); !s.ok()) return s;
+  auto writer = IntakeWriter::start(loop_, store_.path(),
+                                    [this](uint64_t ticket, const Status& stored) { written(ticket, stored); });
+  if (!writer) return writer.status();
+  writer_ = *writer;
   auto http = http::HttpServer::listen(
       loop_, opts_.host, opts_.port, opts_.limits,
       [this](http::HttpRequest&& req, http::Responder r) { handle(std::move(req), std::move(r)); },
       [this](const http::HttpRequest& head) { return check_head(head); });
-  if (!http) return http.error();
+  if (!http) {
+    std::exchange(writer_, nullptr)->close(nullptr);
+    return http.error();
+  }
   http_ = *http;
   pump();
   return {};
@@ -114,13 +121,22 @@ void Server::shutdown(std::function<void(bool)> done) {
 }
 
 void Server::maybe_finish_shutdown() {
-  if (!stopping_ || closed_ || !active_.empty() || !batch_.empty() || awaiting_durable_ > 0 || claiming_ > 0) return;
+  if (!stopping_ || closed_ || !active_.empty() || !batch_.empty() || !written_.empty() || awaiting_durable_ > 0 ||
+      claiming_ > 0)
+    return;
   if (!state_writes_.empty()) flush();
   closed_ = true;
-  if (commits_ > 0)
-    std::cerr << "hearth serve: " << accepted_ << " deliveries stored in " << commits_ << " group commits\n";
-  // Three handles of ours and the streams' timer; `on_stopped_` after the last.
-  open_handles_ = 4;
+  if (commits_ > 0 && writer_ && writer_->commits() > 0) {
+    int64_t n = writer_->commits();
+    const auto &waited = writer_->waited(), &held = writer_->held();
+    std::cerr << "hearth serve: " << accepted_ << " deliveries stored in " << n << " group commits (" << commits_
+              << " groups gathered by the loop; the write lock waited for " << waited.total_us / n << " us on average, "
+              << waited.max_us << " at most, held " << held.total_us / n << " us on average, " << held.max_us
+              << " at most)\n";
+  }
+  // Three handles of ours, the streams' timer and the intake's writer;
+  // `on_stopped_` after the last.
+  open_handles_ = writer_ ? 5 : 4;
   auto one_closed = [](Server* self) {
     if (--self->open_handles_ == 0 && self->on_stopped_) std::exchange(self->on_stopped_, nullptr)(!self->store_failed_);
   };
@@ -133,6 +149,7 @@ void Server::maybe_finish_shutdown() {
           std::exchange(self->on_stopped_, nullptr)(!self->store_failed_);
       });
     streams_->close([this, one_closed] { one_closed(this); });
+    if (writer_) std::exchange(writer_, nullptr)->close([this, one_closed] { one_closed(this); });
   };
   if (!http_) return close_own();
   auto* http = std::exchange(http_, nullptr);

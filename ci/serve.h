@@ -6,9 +6,11 @@
 //      id (a replay), is answered 200 {"duplicate": true} and starts nothing.
 //   2. The workflows whose [on] github match are chosen now; each gets a run
 //      id derived from (delivery, workflow file), so starting is idempotent.
-//   3. Deliveries received in one loop iteration are inserted in one
-//      transaction (group commit); only after it commits are they answered
-//      202 {"delivery", "runs"} (or 200 "no workflow matches").
+//   3. Deliveries received in one loop iteration form a group, handed to
+//      the intake's writer (intake_writer.h), which inserts every group it
+//      finds queued in one transaction on a thread and connection of its own
+//      and fsyncs it (group commit); only then are they answered 202
+//      {"delivery", "runs"} (or 200 "no workflow matches"), on the loop.
 //   4. The queue starts their runs in order, at most `jobs` at once; the
 //      delivery is claimed first (its crash counter raised and committed),
 //      then marked started, then done (count back to 0) when its runs have
@@ -33,6 +35,7 @@
 
 #include "http/server.h"
 #include "ci/delivery_queue.h"
+#include "ci/intake_writer.h"
 #include "ci/serve_workflows.h"
 #include "engine/engine.h"
 
@@ -113,8 +116,13 @@ class Server {
   void request_flush();
   static void on_check(uv_check_t* h) noexcept;
   void flush();
+  void flush_states();
+  /// The writer's report on group `ticket`: answers it.
+  void written(uint64_t ticket, const Status& stored);
+  /// The group a delivery waiting for its commit is in.
+  std::vector<Pending>& group(uint64_t ticket) { return ticket == next_ticket_ ? batch_ : written_[ticket]; }
   void answer_batch(std::vector<Pending>& batch, const Status& stored);
-  int awaiting_durable_ = 0;  // group commits whose answers wait for their fsync
+  int awaiting_durable_ = 0;  // state commits whose follow-up waits for their fsync
   void send_when_durable(http::Responder r, http::HttpResponse response);
   Status recover();
   void enqueue(const DeliveryRecord& d);
@@ -142,9 +150,14 @@ class Server {
   http::HttpServer* http_ = nullptr;  // owns itself; null once closed
   std::unique_ptr<EventStreams> streams_;
 
-  std::vector<Pending> batch_;
-  std::unordered_map<std::string, size_t> batch_ids_;          // delivery id -> index in batch_
-  std::unordered_map<std::string, std::string> batch_digests_;  // body digest -> delivery id
+  IntakeWriter* writer_ = nullptr;  // owns itself; opened by start(), null once closed
+  std::vector<Pending> batch_;      // the group being gathered: ticket next_ticket_
+  uint64_t next_ticket_ = 1;
+  std::unordered_map<uint64_t, std::vector<Pending>> written_;  // groups the writer has
+  // Deliveries not committed yet, in batch_ or written_: id -> (ticket, index
+  // in its group), and body digest -> id, for the duplicate and replay checks.
+  std::unordered_map<std::string, std::pair<uint64_t, size_t>> batch_ids_;
+  std::unordered_map<std::string, std::string> batch_digests_;
   struct StateWrite {
     std::string delivery, state, error;
   };
@@ -157,7 +170,7 @@ class Server {
   uv_check_t check_{};  // group commit after each poll
   uv_idle_t idle_{};    // keeps the poll from blocking while a flush waits
   uv_timer_t grace_{};  // shutdown grace period
-  int64_t accepted_ = 0, commits_ = 0;  // for the figure printed at shutdown
+  int64_t accepted_ = 0, commits_ = 0;  // deliveries and groups answered, for the figure printed at shutdown
   int open_handles_ = 0;
   bool store_failed_ = false, stopping_ = false, cancelled_ = false, closed_ = false;
   std::function<void(bool)> on_stopped_;

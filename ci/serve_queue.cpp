@@ -63,7 +63,8 @@ void Server::admit(Intake& in, Result<DeliveryQueue::Known> known) {
   Delivery& d = in.delivery;
   http::Responder& r = in.responder;
   if (auto it = batch_ids_.find(d.id); it != batch_ids_.end()) {
-    batch_[it->second].duplicates.push_back(std::move(r));  // answered after the commit
+    auto [ticket, index] = it->second;
+    group(ticket)[index].duplicates.push_back(std::move(r));  // answered after the commit
     return;
   }
   if (!known) return r.send(error_response(503, known.message()));
@@ -88,7 +89,7 @@ void Server::admit(Intake& in, Result<DeliveryQueue::Known> known) {
   }
   rec.state = rec.run_ids.empty() ? "done" : "accepted";
   if (!rec.run_ids.empty()) rec.payload = std::move(d.json);
-  batch_ids_.emplace(rec.id, batch_.size());
+  batch_ids_.emplace(rec.id, std::make_pair(next_ticket_, batch_.size()));
   batch_digests_.emplace(rec.digest, rec.id);
   batch_.push_back(Pending{std::move(rec), std::move(r), {}});
   request_flush();
@@ -120,34 +121,64 @@ void Server::on_check(uv_check_t* h) noexcept {
   self->maybe_finish_shutdown();
 }
 
-// The group commit: every delivery received since the last one and every
-// queue state change, in one transaction; answers only after it commits.
+// The group commit: the deliveries received since the last one go to the
+// intake's writer as one group (answered from written(), once durable);
+// queue state changes are committed here, on the run store's connection.
 void Server::flush() {
-  auto batch = std::move(batch_);
-  batch_.clear();
-  batch_ids_.clear();
-  batch_digests_.clear();
+  if (!batch_.empty()) {
+    uint64_t ticket = next_ticket_++;
+    auto& sent = written_[ticket] = std::move(batch_);
+    batch_.clear();
+    if (store_failed_) {
+      written(ticket, store_.health().ok() ? Status{Error{"the state database failed"}} : store_.health());
+    } else {
+      // The payload goes to the writer; what is kept answers and queues the runs.
+      std::vector<DeliveryRecord> records;
+      records.reserve(sent.size());
+      for (auto& p : sent) {
+        std::string payload = std::move(p.record.payload);
+        p.record.payload.clear();
+        records.push_back(p.record);
+        records.back().payload = std::move(payload);
+      }
+      writer_->submit(ticket, std::move(records));
+    }
+  }
+  if (!state_writes_.empty()) flush_states();
+}
+
+void Server::written(uint64_t ticket, const Status& stored) {
+  auto node = written_.extract(ticket);
+  if (node.empty()) return;
+  auto& batch = node.mapped();
+  for (const auto& p : batch) {
+    batch_ids_.erase(p.record.id);
+    batch_digests_.erase(p.record.digest);
+  }
+  answer_batch(batch, stored);
+  if (!stored.ok()) return;
+  pump();
+  maybe_finish_shutdown();
+}
+
+// Queue state changes (started, done, failed, a clean stop) in one
+// transaction of the run store; what follows them waits for its fsync.
+void Server::flush_states() {
   auto writes = std::move(state_writes_);
   state_writes_.clear();
   Status s = store_failed_ ? store_.health() : deliveries_->begin();
-  for (size_t i = 0; s.ok() && i < batch.size(); ++i) s = deliveries_->add(batch[i].record);
   for (size_t i = 0; s.ok() && i < writes.size(); ++i) {
     const auto& w = writes[i];
     s = w.state.empty() ? deliveries_->clear_starts(w.delivery) : deliveries_->set_state(w.delivery, w.state, w.error);
   }
   if (!s.ok()) {
     deliveries_->rollback();
-    return answer_batch(batch, s);
+    return store_failure(s);
   }
-  // Answered once durable: a 202 is a promise that survives a power loss.
-  // Deliveries that arrive meanwhile share the next fsync. A failed commit
-  // is answered at once.
-  auto answered = std::make_shared<std::vector<Pending>>(std::move(batch));
   ++awaiting_durable_;
-  deliveries_->commit([this, answered](const Status& stored) {
+  deliveries_->commit([this](const Status& stored) {
     --awaiting_durable_;
-    answer_batch(*answered, stored);
-    if (!stored.ok()) return;
+    if (!stored.ok()) return store_failure(stored);
     pump();
     maybe_finish_shutdown();
   });

@@ -199,6 +199,41 @@ BOOST_AUTO_TEST_CASE(a_delivery_runs_its_workflow_once_whatever_is_replayed) {
   BOOST_TEST(lines_of(read_file(s.root() / "runs.log")).size() == 1u);
 }
 
+// Copies of one delivery on several connections at once land in the group
+// being gathered, in the group being written, or after it is stored: each
+// is answered duplicate, and one run starts.
+BOOST_AUTO_TEST_CASE(copies_of_a_delivery_sent_at_once_start_one_run) {
+  Served s;
+  s.workflow("triage", kTriage);
+  s.start();
+  std::string body = payload("issues/opened.payload.json");
+  std::string request = request_text("POST", "/hooks/github",
+                                     {{"Content-Type", "application/json"},
+                                      {"X-GitHub-Event", "issues"},
+                                      {"X-GitHub-Delivery", "same"},
+                                      {"X-Hub-Signature-256", signature(body)}},
+                                     body);
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < 12; ++i) {
+    clients.push_back(std::make_unique<Client>(s.port));
+    BOOST_REQUIRE(clients.back()->send(request));
+  }
+  int accepted = 0, duplicates = 0;
+  for (auto& c : clients) {
+    auto r = c->response_or_close();
+    BOOST_REQUIRE_MESSAGE(r.status == 202 || r.status == 200, r.status << " " << r.body);
+    (r.status == 202 ? accepted : duplicates) += 1;
+    if (r.status == 200) BOOST_TEST(r.as_json()["duplicate"] == true, r.body);
+    BOOST_TEST(r.as_json()["runs"][0]["id"] == "same-triage", r.body);
+  }
+  BOOST_TEST(accepted == 1);
+  BOOST_TEST(duplicates == 11);
+  BOOST_TEST(s.finished_run("same-triage")["status"] == "succeeded");
+  BOOST_TEST(s.healthy());
+  BOOST_TEST(s.get("/runs").as_json().size() == 1u);
+  BOOST_TEST(lines_of(read_file(s.root() / "runs.log")).size() == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(an_event_no_workflow_wants_is_answered_200) {
   Served s;
   s.workflow("triage", kTriage);

@@ -1,0 +1,155 @@
+// The intake's group commit on its own thread (intake_writer.h).
+#include "ci/intake_writer.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "engine/store_tables.h"
+
+namespace hearth::ci {
+
+Result<IntakeWriter*> IntakeWriter::start(uv_loop_t* loop, const std::string& path, Written on_written) {
+  auto store = engine::Store::open(path);
+  if (!store) return Error{"the intake's connection: " + store.message()};
+  auto queue = DeliveryQueue::open(**store);
+  if (!queue) return Error{"the intake's connection: " + queue.message()};
+  // The commit only writes the log (synchronous=NORMAL) and the writer
+  // fsyncs it after: with FULL, SQLite would fsync while holding the
+  // database's write lock, and the engine's commits on the loop would wait
+  // in the busy handler for this thread's fsync.
+  if (auto s = (*store)->tables().execute("PRAGMA synchronous=NORMAL", {}, "cannot set the intake's sync mode");
+      !s.ok())
+    return s.error();
+  // SQLite's automatic checkpoint would copy the log into the database
+  // inside a commit, before the group is synced and answered; the writer
+  // runs it itself once the group is answered (run()).
+  if (auto r = (*store)->tables().query("PRAGMA wal_autocheckpoint=0", {}, "cannot set the intake's checkpoints"); !r)
+    return r.error();
+  int log_fd = ::open((path + "-wal").c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (log_fd < 0) return Error{"the intake's connection: cannot open " + path + "-wal: " + std::strerror(errno)};
+  auto* w = new IntakeWriter(loop, std::move(on_written));
+  w->store_ = std::move(*store);
+  w->queue_ = std::move(*queue);
+  w->log_fd_ = log_fd;
+  if (int rc = uv_async_init(loop, &w->async_, &IntakeWriter::on_async); rc < 0) {
+    ::close(log_fd);
+    delete w;
+    return Error{std::string("cannot start the intake's writer: ") + uv_strerror(rc)};
+  }
+  w->async_.data = w;
+  w->thread_ = std::thread([w] { w->run(); });
+  return w;
+}
+
+void IntakeWriter::submit(uint64_t ticket, std::vector<DeliveryRecord> records) {
+  ++in_flight_;
+  {
+    std::lock_guard lock(mu_);
+    queued_.push_back(Group{ticket, std::move(records)});
+  }
+  wake_.notify_one();
+}
+
+void IntakeWriter::run() noexcept {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    wake_.wait(lock, [this] { return stopping_ || !queued_.empty(); });
+    if (queued_.empty()) return;  // stopping, nothing left
+    std::vector<Group> groups(std::make_move_iterator(queued_.begin()), std::make_move_iterator(queued_.end()));
+    queued_.clear();
+    lock.unlock();
+    Status s = write(groups);
+    lock.lock();
+    for (const auto& g : groups) outcomes_.push_back(Outcome{g.ticket, s});
+    uv_async_send(&async_);
+    if (logged_bytes_ >= kCheckpointBytes && s.ok()) {
+      lock.unlock();
+      checkpoint();
+      lock.lock();
+    }
+  }
+}
+
+// Copies the log into the database file so that it starts over (a PASSIVE
+// checkpoint: it never blocks a writer, and the run store's own checkpoints
+// do the same from the loop's side). Best effort: what it cannot copy now,
+// a later one does.
+void IntakeWriter::checkpoint() {
+  logged_bytes_ = 0;
+  (void)store_->tables().query("PRAGMA wal_checkpoint(PASSIVE)", {}, "cannot checkpoint the log");
+}
+
+// Every group taken at once goes into one transaction: one fsync for all.
+Status IntakeWriter::write(std::vector<Group>& groups) {
+  if (!failed_.ok()) return failed_;
+  auto asked = std::chrono::steady_clock::now();
+  Status s = queue_->begin();
+  auto began = std::chrono::steady_clock::now();
+  note(waited_, asked, began);
+  for (size_t g = 0; s.ok() && g < groups.size(); ++g)
+    for (size_t i = 0; s.ok() && i < groups[g].records.size(); ++i) {
+      s = queue_->add(groups[g].records[i]);
+      logged_bytes_ += groups[g].records[i].payload.size();
+    }
+  if (!s.ok()) {
+    queue_->rollback();
+    failed_ = s;
+    return s;
+  }
+  Status committed;
+  queue_->commit([&committed](const Status& c) { committed = c; });  // at once: the store has no loop
+  note(held_, began, std::chrono::steady_clock::now());
+  // Durable once the log is on disk; other connections may see the rows
+  // before that, which is why the server keeps their ids in flight until
+  // this group is reported.
+  if (committed.ok() && ::fdatasync(log_fd_) != 0)
+    committed = Error{"state database: cannot sync the write-ahead log: " + std::string(std::strerror(errno))};
+  if (!committed.ok()) failed_ = committed;
+  else commits_.fetch_add(1, std::memory_order_relaxed);
+  return committed;
+}
+
+void IntakeWriter::note(LockTime& t, std::chrono::steady_clock::time_point from,
+                        std::chrono::steady_clock::time_point to) {
+  int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(to - from).count();
+  t.total_us.fetch_add(us, std::memory_order_relaxed);
+  if (us > t.max_us.load(std::memory_order_relaxed)) t.max_us.store(us, std::memory_order_relaxed);
+}
+
+void IntakeWriter::on_async(uv_async_t* h) noexcept {
+  auto* self = static_cast<IntakeWriter*>(h->data);
+  std::vector<Outcome> done;
+  {
+    std::lock_guard lock(self->mu_);
+    done.swap(self->outcomes_);
+  }
+  for (auto& o : done) {
+    --self->in_flight_;
+    self->on_written_(o.ticket, o.stored);
+  }
+}
+
+void IntakeWriter::close(std::function<void()> done) {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
+  queue_.reset();
+  store_.reset();
+  if (log_fd_ >= 0) ::close(log_fd_);
+  log_fd_ = -1;
+  on_closed_ = std::move(done);
+  uv_close(reinterpret_cast<uv_handle_t*>(&async_), [](uv_handle_t* h) noexcept {
+    auto* self = static_cast<IntakeWriter*>(h->data);
+    auto done = std::move(self->on_closed_);
+    delete self;
+    if (done) done();
+  });
+}
+
+}  // namespace hearth::ci

@@ -1,0 +1,122 @@
+// The group commit of `hearth serve`'s intake, on a thread of its own.
+//
+// Accepted deliveries are written to the delivery queue through a second
+// connection to the state database, owned by one thread that does nothing
+// else: it takes every group queued since its last commit, inserts them in
+// one transaction, commits it, fdatasyncs the write-ahead log, and hands
+// the outcome back to the loop with a uv_async. So a 202 waits for its
+// own fsync only: never for a run's checkpoint, a sandbox's start or a
+// scheduling pass on the loop, and the loop never waits for the disk. Groups
+// queued while one is written are merged into the next transaction (the
+// group grows with the load, as the fsync's cost is shared).
+//
+// The life of a group: submit(ticket, records) on the loop ─► written and
+// made durable on the writer's thread ─► `on_written(ticket, status)` on the
+// loop, exactly once per submitted ticket, in submission order, unless
+// close() was called first. A failed write is sticky: every later group
+// gets the same failure.
+//
+// SQLite allows one writer at a time: the engine's transactions on the loop
+// and this thread's wait for each other (the store's busy timeout); both are
+// short, since neither holds the lock across an fsync (this thread syncs
+// the log after its commit, as the run store does on libuv's threadpool).
+// Other connections may read a group's rows after its commit and before its
+// fsync: the server treats a delivery as stored only once it is reported.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "ci/delivery_queue.h"
+#include "engine/store.h"
+#include "util/status.h"
+
+namespace hearth::ci {
+
+class IntakeWriter {
+ public:
+  using Written = std::function<void(uint64_t ticket, const Status& stored)>;
+
+  /// Opens its own connection to the database at `path` (the queue's tables
+  /// must exist: DeliveryQueue::open ran on the run store first) and starts
+  /// its thread. `on_written` runs on `loop`'s thread. The writer lives on
+  /// the heap, never moves, and deletes itself from close().
+  static Result<IntakeWriter*> start(uv_loop_t* loop, const std::string& path, Written on_written);
+
+  /// Queues `records` (new deliveries, ids not in the queue) to be written
+  /// as one group. On the loop thread.
+  void submit(uint64_t ticket, std::vector<DeliveryRecord> records);
+  /// Groups submitted and not yet reported.
+  size_t in_flight() const { return in_flight_; }
+  /// Transactions committed so far (each holds one or more groups).
+  int64_t commits() const { return commits_.load(std::memory_order_relaxed); }
+  /// Time spent on the database's write lock, summed over the commits and
+  /// the longest once: `waited` for it (the engine's transactions held
+  /// it), `held` it (inserting and committing, the fsync excluded: what an
+  /// engine commit on the loop may wait for).
+  struct LockTime {
+    std::atomic<int64_t> total_us{0}, max_us{0};  // written by the writer's thread only
+  };
+  const LockTime& waited() const { return waited_; }
+  const LockTime& held() const { return held_; }
+  /// Writes what is queued, stops the thread, then deletes the writer and
+  /// calls `done` on the loop. Reports of groups not yet delivered are
+  /// dropped: call it once in_flight() is 0. Call once.
+  void close(std::function<void()> done);
+
+ private:
+  struct Group {
+    uint64_t ticket;
+    std::vector<DeliveryRecord> records;
+  };
+  struct Outcome {
+    uint64_t ticket;
+    Status stored;
+  };
+  IntakeWriter(uv_loop_t* loop, Written on_written) : loop_(loop), on_written_(std::move(on_written)) {}
+  ~IntakeWriter() = default;
+  void run() noexcept;  // the writer's thread
+  Status write(std::vector<Group>& groups);
+  void checkpoint();
+  /// Payload bytes written since the last checkpoint; about a thousand
+  /// pages, SQLite's own threshold, start one.
+  static constexpr size_t kCheckpointBytes = 4 * 1024 * 1024;
+  static void on_async(uv_async_t* h) noexcept;
+
+  uv_loop_t* loop_;
+  Written on_written_;
+  uv_async_t async_{};
+  size_t in_flight_ = 0;  // loop thread only
+  std::function<void()> on_closed_;
+
+  // Used by the writer's thread only, once started.
+  std::unique_ptr<engine::Store> store_;
+  std::unique_ptr<DeliveryQueue> queue_;
+  Status failed_;  // sticky
+  int log_fd_ = -1;  // the write-ahead log, read-only: fdatasync needs no more
+  size_t logged_bytes_ = 0;
+  std::atomic<int64_t> commits_{0};
+  LockTime waited_, held_;
+  static void note(LockTime& t, std::chrono::steady_clock::time_point from, std::chrono::steady_clock::time_point to);
+
+  std::mutex mu_;  // guards what follows
+  std::condition_variable wake_;
+  std::deque<Group> queued_;
+  std::vector<Outcome> outcomes_;
+  bool stopping_ = false;
+
+  std::thread thread_;
+};
+
+}  // namespace hearth::ci
