@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <set>
 
+#include "engine/compiled_workflows.h"
 #include "engine/leftovers.h"
 #include "engine/run.h"
 #include "workflows/loader.h"
@@ -249,7 +250,7 @@ Result<std::string> Engine::resume(const std::string& run_id, ResumeOptions ropt
   if (current) {
     wf = *current;
   } else {
-    auto loaded = workflows::load_workflow_text(run->workflow_text, run->workflow_path);
+    auto loaded = CompiledWorkflows(store_).load(*run);
     if (!loaded.ok()) return Error{"the workflow snapshot of run " + run_id + " does not load: " + loaded.errors.front()};
     wf = std::move(*loaded.workflow);
   }
