@@ -118,21 +118,25 @@ struct Reader {
   // How many more elements a count may claim: each takes at least 2 bytes.
   size_t room() const { return (in.size() - pos) / 2; }
 
+  // The number at `pos`, which `end` must follow.
+  template <class T>
+  void number(T& v, char end) {
+    if (!ok) return;
+    const char* last = in.data() + in.size();
+    auto r = std::from_chars(in.data() + pos, last, v);
+    if (r.ec != std::errc{} || r.ptr == last || *r.ptr != end) return void(fail());
+    pos = static_cast<size_t>(r.ptr - in.data()) + 1;
+  }
   template <std::integral T>
   void operator()(T& v) {
-    if (!ok) return;
-    size_t end = in.find(';', pos);
-    if (end == std::string_view::npos) return void(fail());
     if constexpr (std::is_same_v<T, bool>) {
       int b = 0;
-      auto r = std::from_chars(in.data() + pos, in.data() + end, b);
-      if (r.ec != std::errc{} || r.ptr != in.data() + end || (b != 0 && b != 1)) return void(fail());
+      number(b, ';');
+      if (b != 0 && b != 1) fail();
       v = b == 1;
     } else {
-      auto r = std::from_chars(in.data() + pos, in.data() + end, v);
-      if (r.ec != std::errc{} || r.ptr != in.data() + end) return void(fail());
+      number(v, ';');
     }
-    pos = end + 1;
   }
   void operator()(double& v) {
     uint64_t bits = 0;
@@ -145,14 +149,11 @@ struct Reader {
     v = std::chrono::milliseconds(n);
   }
   void operator()(std::string& s) {
-    if (!ok) return;
-    size_t colon = in.find(':', pos);
     size_t n = 0;
-    if (colon == std::string_view::npos) return void(fail());
-    auto r = std::from_chars(in.data() + pos, in.data() + colon, n);
-    if (r.ec != std::errc{} || r.ptr != in.data() + colon || n > in.size() - colon - 1) return void(fail());
-    s.assign(in.substr(colon + 1, n));
-    pos = colon + 1 + n;
+    number(n, ':');
+    if (!ok || n > in.size() - pos) return void(fail());
+    s.assign(in.substr(pos, n));
+    pos += n;
   }
   void operator()(expr::Expression& e) {
     std::string text;
