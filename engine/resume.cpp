@@ -29,10 +29,11 @@ std::string host_name() {
 std::vector<char> dependents_closure(const workflows::Workflow& wf,
                                      const std::unordered_map<std::string, size_t>& index,
                                      const std::vector<std::string>& from) {
+  std::vector<char> out(wf.steps.size(), 0);
+  if (from.empty()) return out;
   std::vector<std::vector<size_t>> dependents(wf.steps.size());
   for (size_t i = 0; i < wf.steps.size(); ++i)
     for (auto& n : wf.steps[i].needs) dependents[index.at(n)].push_back(i);
-  std::vector<char> out(wf.steps.size(), 0);
   std::vector<size_t> todo;
   for (auto& f : from) todo.push_back(index.at(f));
   while (!todo.empty()) {
@@ -131,7 +132,7 @@ Status Run::adopt_in_transaction(const std::vector<std::string>& from, bool repl
                      "or re-run it with --from " + r.id};
       }
     }
-    st.rec = r;
+    st.rec = std::move(r);
     st.rec.position = static_cast<int>(found->second);
     recorded[found->second] = 1;
   }
