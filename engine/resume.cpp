@@ -62,11 +62,14 @@ bool lease_alive(const RunRecord& run, int64_t now) {
 Status Run::adopt(const std::vector<std::string>& from, bool replaced) {
   Store& store = engine_.store();
   if (auto s = choose_sandbox(); !s.ok()) return s;
+  // Its table's version is checked outside the transaction.
+  std::optional<CompiledWorkflows> snapshots;
+  if (replaced) snapshots.emplace(store);
   if (auto s = store.begin(); !s.ok()) return s;
   // The first scheduling pass joins the takeover's transaction: one commit,
   // and one wait for it to be durable, before the first step starts.
   PassOutcome first;
-  Status s = adopt_in_transaction(from, replaced);
+  Status s = adopt_in_transaction(from, snapshots ? &*snapshots : nullptr);
   if (s.ok()) s = pass_in_transaction(first);
   if (s.ok()) s = store.commit();
   if (!s.ok()) {
@@ -79,7 +82,7 @@ Status Run::adopt(const std::vector<std::string>& from, bool replaced) {
   return {};
 }
 
-Status Run::adopt_in_transaction(const std::vector<std::string>& from, bool replaced) {
+Status Run::adopt_in_transaction(const std::vector<std::string>& from, CompiledWorkflows* snapshots) {
   Store& store = engine_.store();
   auto run = store.load_run(id());
   if (!run) return run.error();
@@ -111,8 +114,8 @@ Status Run::adopt_in_transaction(const std::vector<std::string>& from, bool repl
   };
 
   std::optional<workflows::Workflow> snapshot;
-  if (replaced) {
-    auto loaded = workflows::load_workflow_text(run->workflow_text, run->workflow_path);
+  if (snapshots) {
+    auto loaded = snapshots->load(*run);
     if (!loaded.ok()) return Error{"the run's workflow snapshot no longer loads: " + loaded.errors.front()};
     snapshot = std::move(*loaded.workflow);
   }
@@ -171,8 +174,9 @@ Status Run::adopt_in_transaction(const std::vector<std::string>& from, bool repl
     }
     if (!s.ok()) return s;
   }
-  if (replaced) {
+  if (snapshots) {
     if (auto s = store.update_snapshot(id(), wf_.path, wf_.hash, wf_.text); !s.ok()) return s;
+    if (auto s = snapshots->remember(wf_); !s.ok()) return s;
   }
   if (auto s = store.update_run(id(), RunStatus::running, std::nullopt, ""); !s.ok()) return s;
   return store.set_lease(id(), lease_owner(), now_ms());

@@ -38,6 +38,8 @@ inline int64_t ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t).count();
 }
 
+class CompiledWorkflows;
+
 // What the engine tracks of one step of a live run.
 struct StepState {
   const workflows::Step* def = nullptr;
@@ -183,7 +185,9 @@ class Run {
   // Commits what begin()/adopt() wrote, then starts heartbeats and scheduling.
   Status commit_and_go(Status s);
 
-  Status adopt_in_transaction(const std::vector<std::string>& from, bool replaced);
+  // `snapshots` is set when the run's workflow replaces its snapshot
+  // (--use-current): the snapshot is read from there to compare steps.
+  Status adopt_in_transaction(const std::vector<std::string>& from, CompiledWorkflows* snapshots);
   Status interrupt(StepState& st);
 
   // The lease says the run is alive; a stopped heartbeat lets another

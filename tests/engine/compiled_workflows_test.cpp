@@ -42,9 +42,10 @@ std::vector<std::string> sql(const std::string& db_path, const std::string& stat
 }
 
 // The stored form of the repository's workflow reads back as that workflow.
-void expect_entry_reads_back(TempRepo& repo) {
+void expect_entry_reads_back(TempRepo& repo, const std::string& hash = "") {
   auto wf = repo.load();
-  auto forms = sql(repo.state_path(), "SELECT form FROM compiled_workflows");
+  auto forms = hash.empty() ? sql(repo.state_path(), "SELECT form FROM compiled_workflows")
+                            : sql(repo.state_path(), "SELECT form FROM compiled_workflows WHERE hash = ?1", hash);
   BOOST_REQUIRE(forms.size() == 1u);
   auto back = hearth::workflows::decode_compiled(forms[0], wf.text, wf.path);
   BOOST_REQUIRE(back.has_value());
@@ -123,6 +124,26 @@ BOOST_AUTO_TEST_CASE(a_workflow_reading_its_result_schema_from_a_file_is_loaded_
   BOOST_TEST(r.outcome.status == RunStatus::succeeded);
   BOOST_TEST(repo.read("log") == "a\nb\nc\n");
   BOOST_TEST(sql(repo.state_path(), "SELECT form FROM compiled_workflows").empty());
+}
+
+BOOST_AUTO_TEST_CASE(resuming_with_the_current_workflow_stores_its_form_too) {
+  TempRepo repo(workflow_toml(kSteps));
+  repo.write("check.sh", "exit 7\n");
+  RunResult first = repo.run();
+  BOOST_REQUIRE(first.outcome.status == RunStatus::failed);
+  // The snapshot's entry is damaged: --use-current compares against the
+  // snapshot as loaded from its text, never against another workflow.
+  sql(repo.state_path(), "UPDATE compiled_workflows SET form = substr(form, 1, 40)");
+  auto fixed = kSteps;
+  fixed[1].run = "echo b >> log";
+  repo.rewrite(workflow_toml(fixed));
+  ResumeOptions current;
+  current.current = repo.load();
+  RunResult r = repo.resume(first.outcome.run_id, current);
+  BOOST_TEST(r.outcome.status == RunStatus::succeeded);
+  BOOST_TEST(repo.read("log") == "a\nb\nc\n");
+  BOOST_TEST(sql(repo.state_path(), "SELECT count(*) FROM compiled_workflows").at(0) == "2");
+  expect_entry_reads_back(repo, current.current->hash);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
