@@ -20,6 +20,25 @@ constexpr std::string_view kMagic = "hearth-workflow ";
 constexpr std::string_view kEnd = "end";
 constexpr int kMaxJsonDepth = 256;  // deeper than any TOML a loader accepts
 
+// A JSON node's kind as the form writes it: fixed here, not nlohmann's
+// enum, whose numbering is the library's to change.
+constexpr std::pair<json::value_t, int> kJsonTags[] = {
+    {json::value_t::null, 0},   {json::value_t::boolean, 1}, {json::value_t::number_integer, 2},
+    {json::value_t::number_unsigned, 3}, {json::value_t::number_float, 4}, {json::value_t::string, 5},
+    {json::value_t::array, 6},  {json::value_t::object, 7}};
+
+int tag_of(json::value_t t) {
+  for (auto& [type, tag] : kJsonTags)
+    if (type == t) return tag;
+  return -1;
+}
+
+json::value_t type_of(int tag) {
+  for (auto& [type, t] : kJsonTags)
+    if (t == tag) return type;
+  return json::value_t::discarded;
+}
+
 // Writes values; `ok` turns false on a value the form cannot hold exactly.
 struct Writer {
   std::string out;
@@ -55,7 +74,9 @@ struct Writer {
   void operator()(const json& j) { write_json(j, 0); }
   void write_json(const json& j, int depth) {
     if (depth > kMaxJsonDepth) ok = false;
-    (*this)(static_cast<int>(j.type()));
+    int tag = tag_of(j.type());
+    if (tag < 0) ok = false;  // binary or discarded: never in a loaded workflow
+    (*this)(tag);
     switch (j.type()) {
       case json::value_t::boolean: return (*this)(j.get<bool>());
       case json::value_t::number_integer: return (*this)(j.get<int64_t>());
@@ -73,8 +94,7 @@ struct Writer {
           write_json(v, depth + 1);
         }
         return;
-      case json::value_t::null: return;
-      default: ok = false;  // binary or discarded: never in a loaded workflow
+      default: return;  // null; or a kind refused above
     }
   }
   template <class T>
@@ -190,7 +210,7 @@ struct Reader {
     int type = 0;
     (*this)(type);
     if (!ok || depth > kMaxJsonDepth) return void(fail());
-    switch (static_cast<json::value_t>(type)) {
+    switch (type_of(type)) {
       case json::value_t::null: j = nullptr; return;
       case json::value_t::boolean: return read_as<bool>(j);
       case json::value_t::number_integer: return read_as<int64_t>(j);
