@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "engine/compiled_workflows.h"
 #include "engine/ids.h"
 #include "engine/inputs.h"
 #include "engine/run.h"
@@ -41,6 +42,8 @@ Result<std::string> Engine::start(const workflows::Workflow& workflow, nlohmann:
   if (auto s = check_host_parts(workflow); !s.ok()) return s.error();
   auto payload = prepare_payload(workflow.inputs, payload_in);
   if (!payload) return payload.error();
+  // What a resume of this run reads instead of loading the text again.
+  if (auto s = CompiledWorkflows(store_).remember(workflow); !s.ok()) return s.error();
   auto* run = new Run(*this, workflow, std::move(options), std::move(on_finished));
   if (auto s = run->begin(*payload); !s.ok()) {
     run->discard();

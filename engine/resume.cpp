@@ -6,8 +6,9 @@
 #include <cerrno>
 #include <csignal>
 #include <filesystem>
-#include <set>
+#include <unordered_map>
 
+#include "engine/compiled_workflows.h"
 #include "engine/leftovers.h"
 #include "engine/run.h"
 #include "workflows/loader.h"
@@ -17,19 +18,24 @@ namespace hearth::engine {
 
 namespace {
 
-std::set<std::string> dependents_closure(const workflows::Workflow& wf, const std::vector<std::string>& from) {
-  std::set<std::string> out(from.begin(), from.end());
-  for (bool grew = true; grew;) {
-    grew = false;
-    for (auto& s : wf.steps) {
-      if (out.count(s.id)) continue;
-      for (auto& n : s.needs)
-        if (out.count(n)) {
-          out.insert(s.id);
-          grew = true;
-          break;
-        }
-    }
+// Which steps re-run with `from`: those and every step that needs them,
+// directly or not (a walk over the edges reversed: O(steps + needs)).
+std::vector<char> dependents_closure(const workflows::Workflow& wf,
+                                     const std::unordered_map<std::string, size_t>& index,
+                                     const std::vector<std::string>& from) {
+  std::vector<char> out(wf.steps.size(), 0);
+  if (from.empty()) return out;
+  std::vector<std::vector<size_t>> dependents(wf.steps.size());
+  for (size_t i = 0; i < wf.steps.size(); ++i)
+    for (auto& n : wf.steps[i].needs) dependents[index.at(n)].push_back(i);
+  std::vector<size_t> todo;
+  for (auto& f : from) todo.push_back(index.at(f));
+  while (!todo.empty()) {
+    size_t i = todo.back();
+    todo.pop_back();
+    if (out[i]) continue;
+    out[i] = 1;
+    for (size_t d : dependents[i]) todo.push_back(d);
   }
   return out;
 }
@@ -39,17 +45,27 @@ std::set<std::string> dependents_closure(const workflows::Workflow& wf, const st
 Status Run::adopt(const std::vector<std::string>& from, bool replaced) {
   Store& store = engine_.store();
   if (auto s = choose_sandbox(); !s.ok()) return s;
+  // Its table's version is checked outside the transaction.
+  std::optional<CompiledWorkflows> snapshots;
+  if (replaced) snapshots.emplace(store);
   if (auto s = store.begin(); !s.ok()) return s;
-  Status s = adopt_in_transaction(from, replaced);
+  // The first scheduling pass joins the takeover's transaction: one commit,
+  // and one wait for it to be durable, before the first step starts.
+  PassOutcome first;
+  Status s = adopt_in_transaction(from, snapshots ? &*snapshots : nullptr);
+  if (s.ok()) s = pass_in_transaction(first);
+  if (s.ok()) s = store.commit();
   if (!s.ok()) {
     store.rollback();
     pending_events_.clear();
     return s;
   }
-  return commit_and_go(s);
+  heartbeat_->start(std::chrono::milliseconds(kHeartbeatMs), std::chrono::milliseconds(kHeartbeatMs));
+  act_when_durable(std::move(first));
+  return {};
 }
 
-Status Run::adopt_in_transaction(const std::vector<std::string>& from, bool replaced) {
+Status Run::adopt_in_transaction(const std::vector<std::string>& from, CompiledWorkflows* snapshots) {
   Store& store = engine_.store();
   auto run = store.load_run(id());
   if (!run) return run.error();
@@ -72,20 +88,21 @@ Status Run::adopt_in_transaction(const std::vector<std::string>& from, bool repl
       return Error{"--from: no step '" + f + "' in workflow " + wf_.name + workflows::did_you_mean(f, ids)};
     }
   }
-  std::set<std::string> rerun = dependents_closure(wf_, from);
+  std::vector<char> rerun = dependents_closure(wf_, index_, from);
   bool rerun_unsuccessful = run->status == RunStatus::failed || run->status == RunStatus::cancelled;
-  auto keeps_outcome = [&](const StepRecord& r) {
-    if (rerun.count(r.id)) return false;
+  auto keeps_outcome = [&](size_t i, const StepRecord& r) {
+    if (rerun[i]) return false;
     if (r.status == StepStatus::succeeded) return true;
     return !rerun_unsuccessful && terminal(r.status);
   };
 
   std::optional<workflows::Workflow> snapshot;
-  if (replaced) {
-    auto loaded = workflows::load_workflow_text(run->workflow_text, run->workflow_path);
+  if (snapshots) {
+    auto loaded = snapshots->load(*run);
     if (!loaded.ok()) return Error{"the run's workflow snapshot no longer loads: " + loaded.errors.front()};
     snapshot = std::move(*loaded.workflow);
   }
+  std::vector<char> recorded(steps_.size(), 0);
   for (auto& r : *records) {
     auto found = index_.find(r.id);
     if (found == index_.end()) {
@@ -93,7 +110,7 @@ Status Run::adopt_in_transaction(const std::vector<std::string>& from, bool repl
                    "' is recorded but no longer in " + wf_.path + "; resume without --use-current to keep the snapshot"};
     }
     StepState& st = steps_[found->second];
-    if (snapshot && keeps_outcome(r)) {
+    if (snapshot && keeps_outcome(found->second, r)) {
       int j = snapshot->step_index(r.id);
       if (j < 0 || snapshot->steps[static_cast<size_t>(j)].definition_hash != st.def->definition_hash) {
         return Error{"cannot resume run " + id() + " with the current workflow: step '" + r.id + "' (" + to_string(r.status) +
@@ -101,41 +118,48 @@ Status Run::adopt_in_transaction(const std::vector<std::string>& from, bool repl
                      "or re-run it with --from " + r.id};
       }
     }
-    st.rec = r;
+    st.rec = std::move(r);
     st.rec.position = static_cast<int>(found->second);
+    recorded[found->second] = 1;
   }
   // Decide first, so that run.resumed (which lists the decisions) comes
   // before the events of the steps it affects.
-  std::vector<std::string> reset, interrupted, added;
-  std::set<std::string> recorded_ids;
-  for (auto& r : *records) recorded_ids.insert(r.id);
-  for (auto& st : steps_) {
-    bool recorded = recorded_ids.count(st.rec.id) > 0;
-    if (!recorded) added.push_back(st.rec.id);  // new in the current workflow
-    else if (st.rec.status == StepStatus::running) interrupted.push_back(st.rec.id);
-    else if (!keeps_outcome(st.rec) && st.rec.status != StepStatus::pending && st.rec.status != StepStatus::waiting) reset.push_back(st.rec.id);
+  enum class Decision { keep, add, interrupt, reset };
+  std::vector<Decision> decisions(steps_.size(), Decision::keep);
+  std::vector<std::string> reset, interrupted;
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    const StepRecord& rec = steps_[i].rec;
+    if (!recorded[i]) {
+      decisions[i] = Decision::add;  // new in the current workflow
+    } else if (rec.status == StepStatus::running) {
+      decisions[i] = Decision::interrupt;
+      interrupted.push_back(rec.id);
+    } else if (!keeps_outcome(i, rec) && rec.status != StepStatus::pending && rec.status != StepStatus::waiting) {
+      decisions[i] = Decision::reset;
+      reset.push_back(rec.id);
+    }
   }
   if (auto s = event(event_type::run_resumed, "",
                      {{"workflow_hash", wf_.hash}, {"from", from}, {"reset", reset}, {"interrupted", interrupted}});
       !s.ok())
     return s;
-  auto listed = [](const std::vector<std::string>& v, const std::string& id) {
-    return std::find(v.begin(), v.end(), id) != v.end();
-  };
-  for (auto& st : steps_) {
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    StepState& st = steps_[i];
     Status s;
-    if (listed(added, st.rec.id)) {
-      s = store.insert_step(id(), st.rec);
-    } else if (listed(interrupted, st.rec.id)) {
-      s = interrupt(st);
-    } else if (listed(reset, st.rec.id)) {
-      st.rec = StepRecord{st.rec.id, st.rec.position, StepStatus::pending, st.rec.attempts, {}, {}, {}, nlohmann::json::object(), "", {}, 0, 0, {}};
-      s = store.update_step(id(), st.rec);
+    switch (decisions[i]) {
+      case Decision::keep: break;
+      case Decision::add: s = store.insert_step(id(), st.rec); break;
+      case Decision::interrupt: s = interrupt(st); break;
+      case Decision::reset:
+        st.rec = StepRecord{st.rec.id, st.rec.position, StepStatus::pending, st.rec.attempts, {}, {}, {}, nlohmann::json::object(), "", {}, 0, 0, {}};
+        s = store.update_step(id(), st.rec);
+        break;
     }
     if (!s.ok()) return s;
   }
-  if (replaced) {
+  if (snapshots) {
     if (auto s = store.update_snapshot(id(), wf_.path, wf_.hash, wf_.text); !s.ok()) return s;
+    if (auto s = snapshots->remember(wf_); !s.ok()) return s;
   }
   if (auto s = store.update_run(id(), RunStatus::running, std::nullopt, ""); !s.ok()) return s;
   return store.set_lease(id(), lease_owner(), now_ms());
@@ -232,7 +256,7 @@ Result<std::string> Engine::resume(const std::string& run_id, ResumeOptions ropt
   if (current) {
     wf = *current;
   } else {
-    auto loaded = workflows::load_workflow_text(run->workflow_text, run->workflow_path);
+    auto loaded = CompiledWorkflows(store_).load(*run);
     if (!loaded.ok()) return Error{"the workflow snapshot of run " + run_id + " does not load: " + loaded.errors.front()};
     wf = std::move(*loaded.workflow);
   }
@@ -242,7 +266,7 @@ Result<std::string> Engine::resume(const std::string& run_id, ResumeOptions ropt
   opts.repo = run->repo;
   opts.jobs = ropts.jobs ? ropts.jobs : defaults_.jobs;
   opts.model = ropts.model;
-  auto* r = new Run(*this, wf, std::move(opts), std::move(on_finished));
+  auto* r = new Run(*this, std::move(wf), std::move(opts), std::move(on_finished));
   if (auto s = r->adopt(ropts.from, current != nullptr); !s.ok()) {
     r->discard();
     return s.error();

@@ -257,16 +257,9 @@ void Run::pass() {
   if (finishing_ || finish_recorded_) return;
   if (!fatal_.ok()) return finish_after_fatal();
   Store& store = engine_.store();
-  std::vector<size_t> to_spawn;
-  bool run_done = false;
+  PassOutcome out;
   Status s = store.begin();
-  for (size_t i = 0; s.ok() && i < steps_.size(); ++i)
-    if (steps_[i].attempt && steps_[i].attempt->ended()) s = record_outcome(steps_[i]);
-  if (s.ok()) s = decide_steps(to_spawn);
-  if (s.ok() && running_ == 0 && to_spawn.empty() && all_terminal()) {
-    s = finish_run();
-    run_done = finish_recorded_ = s.ok();
-  }
+  if (s.ok()) s = pass_in_transaction(out);
   if (s.ok()) s = store.commit();
   // ---- after this line the pass's changes survive a kill; ----
   // ---- what acts on them waits until they are durable      ----
@@ -274,7 +267,23 @@ void Run::pass() {
     store.rollback();
     return fail_fatally(s);
   }
-  after_durable([this, to_spawn = std::move(to_spawn), run_done](const Status& synced) {
+  act_when_durable(std::move(out));
+}
+
+Status Run::pass_in_transaction(PassOutcome& out) {
+  Status s;
+  for (size_t i = 0; s.ok() && i < steps_.size(); ++i)
+    if (steps_[i].attempt && steps_[i].attempt->ended()) s = record_outcome(steps_[i]);
+  if (s.ok()) s = decide_steps(out.to_spawn);
+  if (s.ok() && running_ == 0 && out.to_spawn.empty() && all_terminal()) {
+    s = finish_run();
+    out.run_done = finish_recorded_ = s.ok();
+  }
+  return s;
+}
+
+void Run::act_when_durable(PassOutcome out) {
+  after_durable([this, to_spawn = std::move(out.to_spawn), run_done = out.run_done](const Status& synced) {
     if (!synced.ok()) return fail_fatally(synced);
     spawn_queue_.insert(spawn_queue_.end(), to_spawn.begin(), to_spawn.end());
     spawn_some();

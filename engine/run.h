@@ -38,6 +38,8 @@ inline int64_t ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t).count();
 }
 
+class CompiledWorkflows;
+
 // What the engine tracks of one step of a live run.
 struct StepState {
   const workflows::Step* def = nullptr;
@@ -61,12 +63,13 @@ struct StepState {
 
 class Run {
  public:
-  Run(Engine& engine, const workflows::Workflow& wf, StartOptions opts, std::function<void(const RunResult&)> done)
-      : engine_(engine), wf_(wf), opts_(std::move(opts)), done_(std::move(done)) {
+  Run(Engine& engine, workflows::Workflow wf, StartOptions opts, std::function<void(const RunResult&)> done)
+      : engine_(engine), wf_(std::move(wf)), opts_(std::move(opts)), done_(std::move(done)) {
     uv_idle_init(engine_.loop(), &idle_);
     idle_.data = this;
     retry_timer_ = engine_.clock().timer([this] { schedule(); });
     heartbeat_ = engine_.clock().timer([this] { heartbeat(); });
+    steps_.reserve(wf_.steps.size());
     for (size_t i = 0; i < wf_.steps.size(); ++i) {
       StepState s;
       s.def = &wf_.steps[i];
@@ -176,7 +179,9 @@ class Run {
   // Commits what begin()/adopt() wrote, then starts heartbeats and scheduling.
   Status commit_and_go(Status s);
 
-  Status adopt_in_transaction(const std::vector<std::string>& from, bool replaced);
+  // `snapshots` is set when the run's workflow replaces its snapshot
+  // (--use-current): the snapshot is read from there to compare steps.
+  Status adopt_in_transaction(const std::vector<std::string>& from, CompiledWorkflows* snapshots);
   Status interrupt(StepState& st);
 
   // The lease says the run is alive; a stopped heartbeat lets another
@@ -214,6 +219,16 @@ class Run {
   // One scheduling pass: record outcomes, decide ready steps, finish the run
   // if nothing is left; commit; then deliver events and spawn.
   void pass();
+  // What a pass decided, acted on once its commit is durable.
+  struct PassOutcome {
+    std::vector<size_t> to_spawn;  // steps recorded as started
+    bool run_done = false;         // the run's end was recorded
+  };
+  // The pass's writes, inside the store's open transaction (a pass's own, or
+  // the takeover's in adopt()).
+  Status pass_in_transaction(PassOutcome& out);
+  // After the commit: when durable, deliver the events and spawn, or finish.
+  void act_when_durable(PassOutcome out);
 
   // The store failed: stop everything. The run stays recorded as it was at
   // the last commit, so it can be resumed once the store is healthy.

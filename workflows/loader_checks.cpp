@@ -112,13 +112,16 @@ void Loader::check_template(const TemplatedString& t, const std::string& what, c
 void Loader::check_expressions() {
   if (!errors_.empty() && !graph_ok_) return;  // graph unknown: step checks would mislead
   for (auto& v : wf_.env) check_template(v.value, "env '" + v.name + "'", nullptr);
+  // Each step's run or prompt template, by step id (in the order read).
+  std::unordered_map<std::string_view, std::vector<const TemplatedString*>> templates;
+  for (auto& [id, tpl] : step_templates_) templates[id].push_back(&tpl);
   for (auto& s : wf_.steps) {
     std::string where = "step '" + s.id + "'";
     if (s.if_expr) check_expression(*s.if_expr, s.if_location, "'if' of " + where, &s);
     for (auto& v : s.env) check_template(v.value, "env '" + v.name + "' of " + where, &s);
     if (s.working_directory) check_template(*s.working_directory, "'working-directory' of " + where, &s);
-    for (auto& [id, tpl] : step_templates_)
-      if (id == s.id) check_template(tpl, (s.agent ? "'prompt' of " : "'run' of ") + where, &s);
+    if (auto found = templates.find(s.id); found != templates.end())
+      for (auto* tpl : found->second) check_template(*tpl, (s.agent ? "'prompt' of " : "'run' of ") + where, &s);
     if (s.agent)
       for (auto& v : s.agent->with) check_template(v.value, "'with' " + v.name + " of " + where, &s);
   }
