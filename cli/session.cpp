@@ -25,10 +25,10 @@ Result<std::unique_ptr<Session>> Session::open(const std::string& state_path, co
                                                const ConsoleOptions& console) {
   std::unique_ptr<Session> s(new Session);
   uv_loop_init(&s->loop_);
-  s->state_path_ = state_path;
   auto engine = Engine::open(&s->loop_, {.state_path = state_path, .repo = repo});
   if (!engine) return engine.error();  // ~Session closes the loop
   s->engine_ = std::move(*engine);
+  s->state_path_ = s->engine_->state_location();  // a URL's password is not shown
   if (report == Report::none) return s;
   ReportStyle style = choose_style(report == Report::jsonl);
   bool color = use_color(console.color, STDERR_FILENO);  // the reporter writes its lines to stderr

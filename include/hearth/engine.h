@@ -143,7 +143,9 @@ struct Transcript {
 };
 
 struct EngineOptions {
-  /// The SQLite database of runs; created (with its directory) if missing.
+  /// Where runs are kept: the path of a SQLite database, created (with its
+  /// directory) if missing, or a PostgreSQL database's postgres:// URL (the
+  /// engine's files on this machine then go in <repo>/.hearth).
   std::string state_path;
   /// The repository that runs work in, unless StartOptions::repo says otherwise. Absolute.
   std::string repo;
@@ -258,6 +260,10 @@ class HEARTH_API Engine {
   /// marked cancelled; its `done` fires once that has committed. Returns
   /// false if this engine runs no such run. May be called from callbacks.
   bool cancel(const std::string& run_id, const std::string& reason = "cancelled");
+
+  /// Where runs are kept, fit to show: the state file's path, or the
+  /// database URL with its password replaced by "***".
+  const std::string& state_location() const;
   /// Cancels every run of this engine.
   void cancel_all(const std::string& reason = "cancelled");
   /// Cancels every run and calls `drained` (on the loop thread) once every
