@@ -167,8 +167,6 @@ Result<std::string> Engine::resume(const std::string& run_id, ResumeOptions opti
 }
 
 bool Engine::cancel(const std::string& run_id, const std::string& reason) { return impl_->engine->cancel(run_id, reason); }
-
-const std::string& Engine::state_location() const { return impl_->store->path(); }
 void Engine::cancel_all(const std::string& reason) { impl_->engine->cancel_all(reason); }
 size_t Engine::active_runs() const { return impl_->engine->active_runs(); }
 

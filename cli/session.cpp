@@ -28,7 +28,8 @@ Result<std::unique_ptr<Session>> Session::open(const std::string& state_path, co
   auto engine = Engine::open(&s->loop_, {.state_path = state_path, .repo = repo});
   if (!engine) return engine.error();  // ~Session closes the loop
   s->engine_ = std::move(*engine);
-  s->state_path_ = s->engine_->state_location();  // a URL's password is not shown
+  // A URL may hold a password: messages name it by where it came from.
+  s->state_path_ = state_path.find("://") == std::string::npos ? state_path : "the database of --store";
   if (report == Report::none) return s;
   ReportStyle style = choose_style(report == Report::jsonl);
   bool color = use_color(console.color, STDERR_FILENO);  // the reporter writes its lines to stderr

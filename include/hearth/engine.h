@@ -143,9 +143,7 @@ struct Transcript {
 };
 
 struct EngineOptions {
-  /// Where runs are kept: the path of a SQLite database, created (with its
-  /// directory) if missing, or a PostgreSQL database's postgres:// URL (the
-  /// engine's files on this machine then go in <repo>/.hearth).
+  /// The SQLite database of runs; created (with its directory) if missing.
   std::string state_path;
   /// The repository that runs work in, unless StartOptions::repo says otherwise. Absolute.
   std::string repo;
@@ -260,10 +258,6 @@ class HEARTH_API Engine {
   /// marked cancelled; its `done` fires once that has committed. Returns
   /// false if this engine runs no such run. May be called from callbacks.
   bool cancel(const std::string& run_id, const std::string& reason = "cancelled");
-
-  /// Where runs are kept, fit to show: the state file's path, or the
-  /// database URL with its password replaced by "***".
-  const std::string& state_location() const;
   /// Cancels every run of this engine.
   void cancel_all(const std::string& reason = "cancelled");
   /// Cancels every run and calls `drained` (on the loop thread) once every

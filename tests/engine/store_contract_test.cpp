@@ -86,7 +86,11 @@ BOOST_AUTO_TEST_CASE(runs_steps_and_attempts_read_back_as_written_after_reopenin
       a.id = "a";
       a.position = 0;
       require_ok(store->insert_step("r1", a));
-      require_ok(store->insert_attempt("r1", {"a", 1, 1100}));
+      AttemptRecord started;
+      started.step_id = "a";
+      started.number = 1;
+      started.started_at = 1100;
+      require_ok(store->insert_attempt("r1", started));
       require_ok(store->commit());
       AttemptRecord done{"a", 1, 1100, 1200, 0, 0, "exited", tail, 14};
       require_ok(store->finish_attempt("r1", done));
@@ -392,10 +396,10 @@ BOOST_AUTO_TEST_CASE(hearth_run_and_runs_share_a_postgres_store_given_by_flag_or
   const std::string secret = "pw-7f3e";
   std::string db = pg_server().fresh_database();
   // The test server trusts its socket: the password is there to be hidden.
-  std::string url = "postgresql://" + pg_server().user() + ":" + secret + "@" + db.substr(db.find(":///") + 2);
+  std::string url = "postgresql://" + pg_server().user() + ":" + secret + "@" + db.substr(db.find(":///") + 3);
   auto ran = repo.hearth({"run", "hello", "--store", url});
   BOOST_TEST(ran.exit_code == 0, ran.err);
-  BOOST_TEST(!fs::exists(repo.default_state()));  // nothing went to SQLite
+  BOOST_TEST(!std::filesystem::exists(repo.default_state()));  // nothing went to SQLite
   BOOST_TEST((ran.out + ran.err).find(secret) == std::string::npos, ran.err);
   auto listed = repo.hearth({"runs", "--json"}, {{"HEARTH_STORE", url}});
   BOOST_TEST(listed.exit_code == 0, listed.err);

@@ -81,13 +81,14 @@ void run_as(const Account& who, const std::vector<std::string>& argv, const std:
   pid_t pid = ::fork();
   if (pid < 0) throw failure("cannot fork");
   if (pid == 0) {
+    if (::geteuid() == 0 && (::setgroups(0, nullptr) != 0 || ::setgid(who.gid) != 0 || ::setuid(who.uid) != 0))
+      _exit(126);
+    // Opened as `who`: the server's own log is written by it too.
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd >= 0) {
       ::dup2(fd, 1);
       ::dup2(fd, 2);
     }
-    if (::geteuid() == 0 && (::setgroups(0, nullptr) != 0 || ::setgid(who.gid) != 0 || ::setuid(who.uid) != 0))
-      _exit(126);
     ::execv(args[0], args.data());
     _exit(127);
   }
@@ -131,7 +132,7 @@ void PgServer::start() {
   if (!::mkdtemp(tmpl)) throw failure("cannot create a temporary directory");
   dir_ = tmpl;
   if (::chown(dir_.c_str(), who.uid, who.gid) != 0) throw failure("cannot give " + dir_ + " to " + who.name);
-  std::string data = dir_ + "/data", log = dir_ + "/server.log";
+  std::string data = dir_ + "/data", log = dir_ + "/setup.log";
   // The cluster's creation need not survive a power loss (--no-sync); the
   // server's own commits keep every default.
   run_as(who, {bindir_ + "/initdb", "-D", data, "-U", who.name, "--auth=trust", "--no-sync", "--encoding=UTF8",
@@ -140,15 +141,16 @@ void PgServer::start() {
   std::ofstream(data + "/postgresql.conf", std::ios::app)
       << "listen_addresses = ''\nunix_socket_directories = '" << dir_
       << "'\nshared_buffers = 16MB\nmax_connections = 60\n";
-  run_as(who, {bindir_ + "/pg_ctl", "start", "-w", "-s", "-D", data, "-l", log}, log);
+  run_as(who, {bindir_ + "/pg_ctl", "start", "-w", "-s", "-D", data, "-l", dir_ + "/server.log"}, log);
   running_ = true;
 }
 
 PgServer::~PgServer() {
   if (running_) {
     try {
-      run_as(server_account(), {bindir_ + "/pg_ctl", "stop", "-w", "-s", "-m", "fast", "-D", dir_ + "/data"},
-             dir_ + "/server.log");
+      // Immediate: the cluster is thrown away, no shutdown checkpoint needed.
+      run_as(server_account(), {bindir_ + "/pg_ctl", "stop", "-w", "-s", "-m", "immediate", "-D", dir_ + "/data"},
+             dir_ + "/setup.log");
     } catch (const std::exception&) {
       // At exit nothing can report it; the directory goes either way.
     }
