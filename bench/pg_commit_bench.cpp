@@ -46,15 +46,18 @@ int main(int argc, char** argv) {
   hearth::engine::StepRecord step;
   step.id = "a";
   if (!s.insert_step("r", step).ok()) return 1;
-  std::vector<double> checkpoint;
+  std::vector<double> checkpoint, staging, committing;
   for (int i = 1; i <= n; ++i) {
     auto t0 = Clock::now();
     step.attempts = i;
     (void)s.begin();
     (void)s.update_step("r", step);
     (void)s.insert_event({"r", i, i, "step.finished", "a", {{"exit_code", 0}}});
+    auto t1 = Clock::now();
     if (!s.commit().ok()) return std::fprintf(stderr, "%s\n", s.health().message().c_str()), 1;
     checkpoint.push_back(since(t0));
+    staging.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+    committing.push_back(since(t1));
   }
   PGconn* conn = PQconnectdb(server.fresh_database().c_str());
   PQclear(PQexec(conn, "CREATE TABLE one (n BIGINT)"));
@@ -66,6 +69,8 @@ int main(int argc, char** argv) {
   }
   PQfinish(conn);
   print("step checkpoint (store)", checkpoint);
+  print("  of which BEGIN + 2 writes", staging);
+  print("  of which COMMIT", committing);
   print("bare one-row commit (libpq)", bare);
   std::printf("ratio of medians: %.2f\n", checkpoint[checkpoint.size() / 2] / bare[bare.size() / 2]);
   return 0;
