@@ -51,7 +51,9 @@ SqlRow read_row(const PGresult* r, int i) {
 
 }  // namespace
 
+// A write after a failure is refused with it, as every write of the store.
 Status PgStore::execute(const char* sql, std::initializer_list<SqlParam> params, const char* what) {
+  if (!sticky_.ok()) return sticky_;
   auto r = query(sql, params, what);
   return r ? Status{} : r.status();
 }
