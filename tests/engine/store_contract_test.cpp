@@ -100,6 +100,7 @@ BOOST_AUTO_TEST_CASE(runs_steps_and_attempts_read_back_as_written_after_reopenin
       a.outputs = {{"version", "1.2.0"}};
       a.result = {{"ok", true}};
       a.retry_at = 5000;
+      a.reason = "said \xff\xfe then stopped";  // text that is not UTF-8 is still stored
       require_ok(store->update_step("r1", a));
       require_ok(store->update_run("r1", hearth::RunStatus::succeeded, 1300, ""));
     }
@@ -119,6 +120,8 @@ BOOST_AUTO_TEST_CASE(runs_steps_and_attempts_read_back_as_written_after_reopenin
     BOOST_TEST(s.outputs["version"] == "1.2.0");
     BOOST_TEST(s.result == (nlohmann::json{{"ok", true}}));
     BOOST_TEST(*s.retry_at == 5000);
+    BOOST_TEST(s.reason.rfind("said ", 0) == 0u);
+    BOOST_TEST(s.reason.find(" then stopped") != std::string::npos);
     BOOST_REQUIRE(s.attempt_list.size() == 1u);
     BOOST_TEST(s.attempt_list[0].output_tail == tail);
     BOOST_TEST(s.attempt_list[0].reason == "exited");
