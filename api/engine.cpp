@@ -11,6 +11,7 @@
 #include "api/workflow_data.h"
 #include "agent/result_schema.h"
 #include "engine/events.h"
+#include "engine/pg_store.h"
 #include "engine/run_view.h"
 #include "engine/show_view.h"
 #include "hearth/hearth.h"
@@ -123,7 +124,12 @@ Result<std::unique_ptr<Engine>> Engine::open(uv_loop_t* loop, EngineOptions opti
   if (!loop) return Error{"hearth::Engine::open: the loop is null"};
   if (options.state_path.empty()) return Error{"hearth::Engine::open: EngineOptions::state_path is empty"};
   if (options.jobs < 0) return Error{"hearth::Engine::open: jobs must be 0 (CPUs) or more"};
-  auto store = engine::Store::open(options.state_path);
+  // A database over the network leaves the engine's files (scratch,
+  // workspaces) to a directory of this machine: the repository's .hearth.
+  std::string local_dir;
+  if (engine::is_postgres_location(options.state_path) && !options.repo.empty())
+    local_dir = (std::filesystem::path(options.repo) / ".hearth").string();
+  auto store = engine::Store::open(options.state_path, nullptr, local_dir);
   if (!store) return store.error();
   auto impl = std::make_unique<detail::EngineImpl>();
   impl->loop = loop;

@@ -1,5 +1,5 @@
-// The delivery queue's tables and statements (SQLite dialect), through the
-// run store's StoreTables.
+// The delivery queue's tables and statements, in the dialect of the run
+// store (SQLite or PostgreSQL), through the store's StoreTables.
 #include "ci/delivery_queue.h"
 
 #include <nlohmann/json.hpp>
@@ -8,20 +8,22 @@
 
 namespace hearth::ci {
 
+// The statements whose spelling differs by dialect; the rest are the same
+// text on both (parameters ?N, which a PostgreSQL store spells $N).
+struct DeliveryQueue::Dialect {
+  const char* claim;
+  const char* leftovers;
+};
+
 namespace {
 
 using engine::SqlRow;
 using engine::StoreTables;
 
-// Version 1 of the queue's own schema. Until the queue kept a schema of its
-// own, the engine's migrations made this table (engine schema 3, and 7 for
-// the crash counter): a database written then already has it, rows and all,
-// and is adopted as it is, the counter added where it is missing.
-Status create_or_adopt(StoreTables& t) {
-  auto columns = t.query("SELECT name FROM pragma_table_info('deliveries')", {}, "cannot read the deliveries table");
-  if (!columns) return columns.status();
-  if (columns->empty()) {
-    if (auto s = t.execute(R"sql(
+// The queue's table, one statement per dialect: the same columns, integers
+// bigint on PostgreSQL, where `arrival` keeps the insertion order SQLite's
+// rowid gives.
+const char* const kCreateSqlite = R"sql(
 CREATE TABLE deliveries (
   id             TEXT PRIMARY KEY,
   event          TEXT NOT NULL,
@@ -34,16 +36,41 @@ CREATE TABLE deliveries (
   workflows      TEXT NOT NULL DEFAULT '[]',
   error          TEXT NOT NULL DEFAULT '',
   unended_starts INTEGER NOT NULL DEFAULT 0
-))sql",
-                           {}, "cannot create the delivery queue");
-        !s.ok())
-      return s;
-    if (auto s = t.execute("CREATE INDEX deliveries_by_state ON deliveries(state, received_at)", {},
-                           "cannot create the delivery queue");
-        !s.ok())
-      return s;
-    return t.execute("CREATE INDEX deliveries_by_digest ON deliveries(digest)", {}, "cannot create the delivery queue");
-  }
+))sql";
+const char* const kCreatePostgres = R"sql(
+CREATE TABLE deliveries (
+  id             TEXT PRIMARY KEY,
+  event          TEXT NOT NULL,
+  action         TEXT NOT NULL DEFAULT '',
+  payload        TEXT NOT NULL DEFAULT '',
+  digest         TEXT NOT NULL,
+  received_at    BIGINT NOT NULL,
+  state          TEXT NOT NULL,
+  run_ids        TEXT NOT NULL DEFAULT '[]',
+  workflows      TEXT NOT NULL DEFAULT '[]',
+  error          TEXT NOT NULL DEFAULT '',
+  unended_starts BIGINT NOT NULL DEFAULT 0,
+  arrival        BIGINT GENERATED ALWAYS AS IDENTITY
+))sql";
+
+// The table, made by `create_table`, and its indexes.
+Status create_queue(StoreTables& t, const char* create_table) {
+  if (auto s = t.execute(create_table, {}, "cannot create the delivery queue"); !s.ok()) return s;
+  if (auto s = t.execute("CREATE INDEX deliveries_by_state ON deliveries(state, received_at)", {},
+                         "cannot create the delivery queue");
+      !s.ok())
+    return s;
+  return t.execute("CREATE INDEX deliveries_by_digest ON deliveries(digest)", {}, "cannot create the delivery queue");
+}
+
+// Version 1 of the queue's own schema. Until the queue kept a schema of its
+// own, the engine's migrations made this table (engine schema 3, and 7 for
+// the crash counter): a database written then already has it, rows and all,
+// and is adopted as it is, the counter added where it is missing.
+Status create_or_adopt(StoreTables& t) {
+  auto columns = t.query("SELECT name FROM pragma_table_info('deliveries')", {}, "cannot read the deliveries table");
+  if (!columns) return columns.status();
+  if (columns->empty()) return create_queue(t, kCreateSqlite);
   for (const auto& c : *columns)
     if (c.text(0) == "unended_starts") return {};
   return t.execute("ALTER TABLE deliveries ADD COLUMN unended_starts INTEGER NOT NULL DEFAULT 0", {},
@@ -51,6 +78,12 @@ CREATE TABLE deliveries (
 }
 
 constexpr StoreTables::Migration kMigrations[] = {create_or_adopt};
+
+// Version 1 on PostgreSQL: no older table to adopt.
+Status create_pg(StoreTables& t) { return create_queue(t, kCreatePostgres); }
+
+constexpr StoreTables::Migration kPgMigrations[] = {create_pg};
+
 
 std::string string_array(const std::vector<std::string>& v) {
   return nlohmann::json(v).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -69,6 +102,16 @@ std::vector<std::string> strings_of(const std::string& text) {
 #define HEARTH_DELIVERY_COLUMNS \
   "id, event, action, digest, received_at, state, run_ids, workflows, error, unended_starts"
 
+constexpr DeliveryQueue::Dialect kSqlite{
+    "UPDATE deliveries SET unended_starts = unended_starts + 1 WHERE id=?1 RETURNING payload",
+    "SELECT " HEARTH_DELIVERY_COLUMNS " FROM deliveries WHERE state NOT IN ('done', 'failed') ORDER BY received_at, rowid"};
+// A delivery another worker's transaction holds is skipped, not waited for.
+constexpr DeliveryQueue::Dialect kPostgres{
+    "UPDATE deliveries SET unended_starts = unended_starts + 1 "
+    "WHERE id = (SELECT id FROM deliveries WHERE id=?1 FOR UPDATE SKIP LOCKED) RETURNING payload",
+    "SELECT " HEARTH_DELIVERY_COLUMNS
+    " FROM deliveries WHERE state NOT IN ('done', 'failed') ORDER BY received_at, arrival"};
+
 DeliveryRecord delivery_of(SqlRow& row) {
   DeliveryRecord d{row.take_text(0), row.take_text(1), row.take_text(2), row.take_text(10), row.take_text(3),
                    row.integer(4),   row.take_text(5), {},               {},                row.take_text(8),
@@ -82,10 +125,12 @@ DeliveryRecord delivery_of(SqlRow& row) {
 
 Result<std::unique_ptr<DeliveryQueue>> DeliveryQueue::open(engine::Store& store) {
   StoreTables& t = store.tables();
-  if (t.dialect() != "sqlite")
+  bool postgres = t.dialect() == "postgres";
+  if (!postgres && t.dialect() != "sqlite")
     return Error{"the delivery queue has no tables for a " + std::string(t.dialect()) + " store"};
-  if (auto s = t.migrate("deliveries", kMigrations); !s.ok()) return s.error();
-  return std::unique_ptr<DeliveryQueue>(new DeliveryQueue(store));
+  auto migrated = postgres ? t.migrate("deliveries", kPgMigrations) : t.migrate("deliveries", kMigrations);
+  if (!migrated.ok()) return migrated.error();
+  return std::unique_ptr<DeliveryQueue>(new DeliveryQueue(store, postgres ? kPostgres : kSqlite));
 }
 
 DeliveryQueue::~DeliveryQueue() { store_.forget(this); }
@@ -135,8 +180,7 @@ void DeliveryQueue::commit(std::function<void(const Status&)> done) {
 }
 
 Result<std::optional<std::string>> DeliveryQueue::claim_now(const std::string& id) {
-  auto rows = tables_.query("UPDATE deliveries SET unended_starts = unended_starts + 1 WHERE id=?1 RETURNING payload",
-                            {id}, "cannot count the start of the delivery");
+  auto rows = tables_.query(sql_.claim, {id}, "cannot count the start of the delivery");
   if (!rows) return rows.error();
   if (rows->empty()) return std::optional<std::string>();
   return std::optional<std::string>(rows->front().take_text(0));
@@ -147,9 +191,7 @@ void DeliveryQueue::claim(const std::string& id, std::function<void(Result<std::
 }
 
 Result<DeliveryQueue::Leftovers> DeliveryQueue::leftovers() {
-  auto rows = tables_.query("SELECT " HEARTH_DELIVERY_COLUMNS
-                            " FROM deliveries WHERE state NOT IN ('done', 'failed') ORDER BY received_at, rowid",
-                            {}, "cannot list deliveries");
+  auto rows = tables_.query(sql_.leftovers, {}, "cannot list deliveries");
   if (!rows) return rows.error();
   Leftovers out;
   for (auto& row : *rows) {

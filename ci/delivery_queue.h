@@ -50,6 +50,8 @@ class DeliveryQueue {
   /// A delivery whose processing ended the server this often is
   /// quarantined at the next start instead of being processed again.
   static constexpr int kMaxUnendedStarts = 2;
+  /// The queue's statements in one store's SQL dialect (delivery_queue.cpp).
+  struct Dialect;
 
   /// The queue in `store`'s database, its tables brought to this build's
   /// schema (a table an older hearth kept in the engine's schema is adopted
@@ -109,12 +111,13 @@ class DeliveryQueue {
   Result<std::optional<DeliveryRecord>> find(const std::string& id);
 
  private:
-  explicit DeliveryQueue(engine::Store& store) : store_(store), tables_(store.tables()) {}
+  DeliveryQueue(engine::Store& store, const Dialect& sql) : store_(store), tables_(store.tables()), sql_(sql) {}
   Result<Known> look_up_now(const std::string& id, const std::string& digest);
   Result<std::optional<std::string>> claim_now(const std::string& id);
 
   engine::Store& store_;
   engine::StoreTables& tables_;
+  const Dialect& sql_;  // the statements in the store's dialect
 };
 
 }  // namespace hearth::ci

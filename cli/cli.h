@@ -20,13 +20,14 @@ inline constexpr int kExitCancelled = 130;
 struct Globals {
   std::string repo;   // --repo; empty: found from the current directory
   std::string state;  // --state or HEARTH_STATE; empty: <repo>/.hearth/state.db
+  std::string store;  // --store or HEARTH_STORE: a postgres:// URL, in place of `state`
   std::string color = "auto";  // --color: auto | always | never
 };
 
 /// The repository root: --repo, else the nearest ancestor of the current
 /// directory holding `.hearth/` or `.git`, else the current directory. Absolute.
 std::string resolve_repo(const Globals& g);
-/// The state database path.
+/// Where runs are kept: --store's URL when given, else the state database path.
 std::string resolve_state(const Globals& g, const std::string& repo);
 
 /// `word` as one word for a POSIX shell: as it is when that is safe, else in

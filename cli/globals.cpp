@@ -19,6 +19,7 @@ std::string resolve_repo(const Globals& g) {
 }
 
 std::string resolve_state(const Globals& g, const std::string& repo) {
+  if (!g.store.empty()) return g.store;
   if (!g.state.empty()) return fs::absolute(g.state).string();
   return (fs::path(repo) / ".hearth" / "state.db").string();
 }
@@ -35,7 +36,9 @@ std::string shell_quote(const std::string& word) {
 std::string show_command(const Globals& g) {
   std::string cmd = "hearth";
   if (!g.repo.empty()) cmd += " --repo " + shell_quote(resolve_repo(g));
-  if (!g.state.empty()) cmd += " --state " + shell_quote(resolve_state(g, resolve_repo(g)));
+  // The URL may hold a password: named by its variable, never spelt out.
+  if (!g.store.empty()) cmd += " --store \"$HEARTH_STORE\"";
+  else if (!g.state.empty()) cmd += " --state " + shell_quote(resolve_state(g, resolve_repo(g)));
   return cmd + " show";
 }
 

@@ -20,6 +20,13 @@ const CLI::Validator kAtLeastOne(
       return "expected a whole number of at least 1, not '" + in + "'";
     },
     "INT>=1");
+// The value is not repeated in the message: it may hold a password.
+const CLI::Validator kPostgresUrl(
+    [](std::string& in) -> std::string {
+      if (in.rfind("postgres://", 0) == 0 || in.rfind("postgresql://", 0) == 0) return "";
+      return "expected a postgres:// or postgresql:// URL (a SQLite file goes in --state)";
+    },
+    "URL");
 // The first word of the command line that is not an option of `hearth`
 // itself when it names no subcommand: " (did you mean 'run'?)" and the
 // known names make a better message than CLI11's "A subcommand is required".
@@ -29,7 +36,7 @@ std::optional<std::string> unknown_command(const CLI::App& app, int argc, char**
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--") return std::nullopt;
-    if (arg == "--repo" || arg == "--state" || arg == "--color") {
+    if (arg == "--repo" || arg == "--state" || arg == "--store" || arg == "--color") {
       ++i;
       continue;
     }
@@ -93,6 +100,10 @@ int main(int argc, char** argv) {
   app.add_option("--repo", g.repo, "Repository root (default: nearest ancestor with .hearth/ or .git)");
   app.add_option("--state", g.state, "State database (default: $HEARTH_STATE or <repo>/.hearth/state.db)")
       ->envname("HEARTH_STATE");
+  app.add_option("--store", g.store,
+                 "Keep runs in a PostgreSQL database instead: postgres://user@host/db (default: $HEARTH_STORE)")
+      ->envname("HEARTH_STORE")
+      ->check(kPostgresUrl);
   app.add_option("--color", g.color,
                  "Colour: auto (on a terminal, unless TERM=dumb or NO_COLOR is set), always or never")
       ->check(CLI::IsMember({"auto", "always", "never"}));

@@ -25,10 +25,11 @@ Result<std::unique_ptr<Session>> Session::open(const std::string& state_path, co
                                                const ConsoleOptions& console) {
   std::unique_ptr<Session> s(new Session);
   uv_loop_init(&s->loop_);
-  s->state_path_ = state_path;
   auto engine = Engine::open(&s->loop_, {.state_path = state_path, .repo = repo});
   if (!engine) return engine.error();  // ~Session closes the loop
   s->engine_ = std::move(*engine);
+  // A URL may hold a password: messages name it by where it came from.
+  s->state_path_ = state_path.find("://") == std::string::npos ? state_path : "the database of --store";
   if (report == Report::none) return s;
   ReportStyle style = choose_style(report == Report::jsonl);
   bool color = use_color(console.color, STDERR_FILENO);  // the reporter writes its lines to stderr

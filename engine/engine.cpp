@@ -14,7 +14,7 @@ Engine::Engine(uv_loop_t* loop, Store& store, sandbox::Sandbox& sandbox, EngineO
       store_(store),
       sandbox_(sandbox),
       defaults_(std::move(defaults)),
-      scratch_root_((std::filesystem::path(store.path()).parent_path() / "tmp").string()),
+      scratch_root_((std::filesystem::path(store.local_dir()) / "tmp").string()),
       loop_clock_(loop),
       clock_(clock ? clock : &loop_clock_) {
   // Commits' fsyncs leave the loop thread (store_durable.cpp). Should the

@@ -22,10 +22,11 @@ namespace hearth::engine {
 
 class SqliteStore final : public Store, private StoreTables {
  public:
-  static Result<std::unique_ptr<Store>> open(const std::string& path, const char* vfs);
+  static Result<std::unique_ptr<Store>> open(const std::string& path, const char* vfs, std::string local_dir);
   ~SqliteStore() override;
 
   const std::string& path() const override { return path_; }
+  const std::string& local_dir() const override { return local_dir_; }
   Status health() const override { return sticky_; }
 
   Status begin() override;
@@ -105,6 +106,7 @@ class SqliteStore final : public Store, private StoreTables {
   Status fail_with(const std::string& message);  // sticky, without SQLite's last error
 
   std::string path_;
+  std::string local_dir_;
   sqlite3* db_ = nullptr;
   std::vector<std::pair<const char*, sqlite3_stmt*>> statements_;
   Status sticky_;

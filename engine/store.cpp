@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <unordered_map>
 
+#include "engine/pg_store.h"
 #include "engine/store_sql.h"
 
 namespace hearth::engine {
@@ -233,13 +234,14 @@ void ignore_state_files(const std::filesystem::path& dir) {
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path, const char* vfs) {
+Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path, const char* vfs, std::string local_dir) {
   std::error_code ec;
   auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   if (ec) return Error{"cannot create the directory for the state database " + path + ": " + ec.message()};
   ignore_state_files(parent);
   std::unique_ptr<SqliteStore> store(new SqliteStore(path));
+  store->local_dir_ = local_dir.empty() ? parent.string() : std::move(local_dir);
   store->custom_vfs_ = vfs != nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &store->db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                            vfs);
@@ -255,8 +257,12 @@ Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path, const 
   return std::unique_ptr<Store>(std::move(store));
 }
 
-Result<std::unique_ptr<Store>> Store::open(const std::string& path, const char* vfs) {
-  return SqliteStore::open(path, vfs);
+Result<std::unique_ptr<Store>> Store::open(const std::string& location, const char* vfs, const std::string& local_dir) {
+  if (!is_postgres_location(location)) return SqliteStore::open(location, vfs, local_dir);
+  if (vfs) return Error{"a SQLite VFS was named for the PostgreSQL store " + redact_url(location)};
+  std::error_code ec;
+  auto cwd = std::filesystem::current_path(ec);
+  return PgStore::open(location, local_dir.empty() ? (cwd / ".hearth").string() : local_dir);
 }
 
 SqliteStore::~SqliteStore() {

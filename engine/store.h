@@ -1,9 +1,10 @@
 // The run store: what the engine keeps of runs, steps, attempts, events,
-// the command journal and agent checkpoints. `Store` is the interface; the
-// backend today is SQLite (sqlite_store.h: one database per project,
-// .hearth/state.db, WAL mode), opened by Store::open. A second backend (a
-// database over the network) goes behind the same interface: the contract
-// below is what it must keep (docs/architecture.md, "The store's contract").
+// the command journal and agent checkpoints. `Store` is the interface, with
+// two backends opened by Store::open: SQLite (sqlite_store.h: one database
+// per project, .hearth/state.db, WAL mode), the default, and PostgreSQL
+// (pg_store.h: a database over the network, named by a postgres:// URL).
+// The contract below is what both keep (docs/architecture.md, "The store's
+// contract"; tests/engine/store_contract_test.cpp runs it on both).
 //
 // Writes are staged inside begin()/commit(): the engine gathers every state
 // change of one scheduling pass into one transaction (group commit), commits,
@@ -130,19 +131,27 @@ class StoreTables;
 ///   queue's look_up and claim).
 class Store {
  public:
-  /// Opens (creating if needed, with parent directories) the SQLite store at
-  /// `path` and migrates it to the current schema. A newer schema than this
-  /// build knows is refused.
+  /// Opens the store at `location` and migrates it to the current schema; a
+  /// newer schema than this build knows is refused. A `postgres://` or
+  /// `postgresql://` URL is a PostgreSQL database (its password never shown:
+  /// path() and errors redact it); anything else is the path of a SQLite
+  /// file, created if needed with its parent directories.
   /// `vfs` names a registered SQLite VFS to use instead of the default one
-  /// (the tests' fault-injecting twin).
-  static Result<std::unique_ptr<Store>> open(const std::string& path, const char* vfs = nullptr);
+  /// (the tests' fault-injecting twin). `local_dir` is where the engine
+  /// keeps its files on this machine (local_dir()); empty: the SQLite
+  /// file's directory, or .hearth in the current directory for PostgreSQL.
+  static Result<std::unique_ptr<Store>> open(const std::string& location, const char* vfs = nullptr,
+                                             const std::string& local_dir = {});
   virtual ~Store() = default;
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  /// Where the state lives: a file path (its directory holds the scratch
-  /// directory `tmp/`).
+  /// Where the state lives, for messages: a file path, or a URL without
+  /// its password.
   virtual const std::string& path() const = 0;
+  /// The directory on this machine for the engine's files beside the store
+  /// (scratch tmp/, workspaces/, grants/).
+  virtual const std::string& local_dir() const = 0;
   /// The sticky error, if a write has failed.
   virtual Status health() const = 0;
 

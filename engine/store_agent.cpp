@@ -5,6 +5,7 @@
 // the previous one did not have (the conversation only grows).
 #include <sqlite3.h>
 
+#include "engine/checkpoint_rows.h"
 #include "engine/store_sql.h"
 
 namespace hearth::engine {
@@ -13,13 +14,8 @@ using namespace sql;
 
 Status SqliteStore::save_checkpoint(const std::string& run_id, const std::string& step_id, int attempt, int turns,
                               const nlohmann::json& state) {
-  static const nlohmann::json kNone = nlohmann::json::array();
-  auto messages = state.find("messages");
-  const nlohmann::json& list = messages != state.end() && messages->is_array() ? *messages : kNone;
-  nlohmann::json header = nlohmann::json::object();
-  for (auto it = state.begin(); it != state.end(); ++it)
-    if (it.key() != "messages") header[it.key()] = it.value();
-  return append_checkpoint(run_id, step_id, attempt, turns, header, list, 0);
+  return append_checkpoint(run_id, step_id, attempt, turns, checkpoint_rows::header_of(state),
+                           checkpoint_rows::messages_of(state), 0);
 }
 
 Status SqliteStore::append_checkpoint(const std::string& run_id, const std::string& step_id, int attempt, int turns,
@@ -39,14 +35,12 @@ Status SqliteStore::append_checkpoint(const std::string& run_id, const std::stri
                      "cannot save the agent's checkpoint", run_id, step_id, attempt, static_cast<int64_t>(count));
       !s.ok())
     return s;
-  nlohmann::json row = header;
-  row.erase("messages_saved");  // the writer's bookkeeping, not the conversation's
-  row["messages_count"] = count;
   return write(
       "INSERT INTO agent_checkpoints (run_id, step_id, attempt, turns, state, saved_at) VALUES (?,?,?,?,?,?) "
       "ON CONFLICT (run_id, step_id, attempt) DO UPDATE SET turns=excluded.turns, state=excluded.state, "
       "saved_at=excluded.saved_at",
-      "cannot save the agent's checkpoint", run_id, step_id, attempt, turns, to_db_json(row), now_ms());
+      "cannot save the agent's checkpoint", run_id, step_id, attempt, turns,
+      to_db_json(checkpoint_rows::row_of(header, count)), now_ms());
 }
 
 Result<size_t> SqliteStore::checkpoint_messages(const std::string& run_id, const std::string& step_id, int attempt) {
@@ -62,31 +56,15 @@ Result<size_t> SqliteStore::checkpoint_messages(const std::string& run_id, const
 // The state as the harness handed it over: the row's fields and its messages.
 Result<nlohmann::json> SqliteStore::assemble_checkpoint(const std::string& run_id, const std::string& step_id, int attempt,
                                                   nlohmann::json row) {
-  std::string where = "the checkpoint of step '" + step_id + "' attempt " + std::to_string(attempt);
-  if (!row.is_object()) return Error{where + " is not valid JSON"};
-  int64_t count = row.value("messages_count", int64_t{0});
-  row.erase("messages_count");
-  nlohmann::json messages = nlohmann::json::array();
-  std::string broken;  // the first problem found, if any
+  checkpoint_rows::Assembler state(step_id, attempt, std::move(row));
+  if (!state.broken().empty()) return Error{state.broken()};
   auto s = rows(
       "SELECT seq, message FROM agent_messages WHERE run_id=? AND step_id=? AND attempt=? AND seq<? ORDER BY seq",
       "cannot read the agent's checkpoint",
-      [&](sqlite3_stmt* st) {
-        if (!broken.empty()) return;
-        if (sqlite3_column_int64(st, 0) != static_cast<int64_t>(messages.size()))
-          broken = where + " misses message " + std::to_string(messages.size());
-        else if (auto m = col_json(st, 1); m.is_discarded())
-          broken = where + ": message " + std::to_string(messages.size()) + " is not valid JSON";
-        else
-          messages.push_back(std::move(m));
-      },
-      run_id, step_id, attempt, count);
+      [&](sqlite3_stmt* st) { state.add(sqlite3_column_int64(st, 0), col_text(st, 1)); }, run_id, step_id, attempt,
+      state.count());
   if (!s.ok()) return s.error();
-  if (!broken.empty()) return Error{broken};
-  if (static_cast<int64_t>(messages.size()) != count)
-    return Error{where + " holds " + std::to_string(messages.size()) + " of its " + std::to_string(count) + " messages"};
-  row["messages"] = std::move(messages);
-  return row;
+  return state.finish();
 }
 
 Result<std::optional<nlohmann::json>> SqliteStore::load_checkpoint(const std::string& run_id, const std::string& step_id,

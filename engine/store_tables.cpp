@@ -2,6 +2,7 @@
 // versioned in part_versions, written in the store's own transactions.
 #include <sqlite3.h>
 
+#include "engine/part_migrations.h"
 #include "engine/store_sql.h"
 
 namespace hearth::engine {
@@ -57,35 +58,42 @@ Result<std::vector<SqlRow>> SqliteStore::query(const char* sql, std::initializer
   return out;
 }
 
-// One step per transaction, the version read inside it (BEGIN IMMEDIATE):
-// two processes opening the store at once do not both run a step.
-Status SqliteStore::migrate(std::string_view part, std::span<const Migration> steps) {
+Status migrate_part(StoreTables& tables, const PartTransactions& tx, const std::string& where, std::string_view part,
+                    std::span<const StoreTables::Migration> steps) {
   const std::string name(part);
   const auto latest = static_cast<int64_t>(steps.size());
   for (;;) {
-    if (auto s = begin(); !s.ok()) return s;
+    if (auto s = tx.begin(); !s.ok()) return s;
     int64_t version = 0;
-    Status s = rows("SELECT version FROM part_versions WHERE part=?", "cannot read a schema version",
-                    [&](sqlite3_stmt* st) { version = sqlite3_column_int64(st, 0); }, name);
+    auto read = tables.query("SELECT version FROM part_versions WHERE part=?1", {name}, "cannot read a schema version");
+    Status s = read ? Status{} : read.status();
+    if (read && !read->empty()) version = read->front().integer(0);
     if (s.ok() && version > latest)
-      s = Error{"state database " + path_ + ": the tables of " + name + " have schema version " +
+      s = Error{"state database " + where + ": the tables of " + name + " have schema version " +
                 std::to_string(version) + ", newer than this hearth understands (" + std::to_string(latest) +
                 "): upgrade hearth"};
     if (!s.ok() || version >= latest) {
-      rollback();
+      tx.rollback();
       return s;
     }
-    s = steps[static_cast<size_t>(version)](*this);
+    s = steps[static_cast<size_t>(version)](tables);
     if (s.ok())
-      s = write("INSERT INTO part_versions (part, version) VALUES (?1, ?2) "
-                "ON CONFLICT (part) DO UPDATE SET version=excluded.version",
-                "cannot record a schema version", name, version + 1);
+      s = tables.execute("INSERT INTO part_versions (part, version) VALUES (?1, ?2) "
+                         "ON CONFLICT (part) DO UPDATE SET version=excluded.version",
+                         {name, version + 1}, "cannot record a schema version");
     if (!s.ok()) {
-      rollback();
+      tx.rollback();
       return s;
     }
-    if (auto c = commit(); !c.ok()) return c;
+    if (auto c = tx.commit(); !c.ok()) return c;
   }
+}
+
+// One step per transaction, the version read inside it (BEGIN IMMEDIATE):
+// two processes opening the store at once do not both run a step.
+Status SqliteStore::migrate(std::string_view part, std::span<const Migration> steps) {
+  return migrate_part(*this, {[this] { return begin(); }, [this] { return commit(); }, [this] { rollback(); }}, path_,
+                      part, steps);
 }
 
 }  // namespace hearth::engine

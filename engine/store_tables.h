@@ -5,7 +5,8 @@
 // engine knows nothing of those tables.
 //
 // Statements are the part's own SQL in the store's dialect(). Parameters are
-// ?1..?N. Everything runs on the store's thread, like the store.
+// ?1..?N on every backend (PostgreSQL's store spells them $1..$N itself).
+// Everything runs on the store's thread, like the store.
 #pragma once
 
 #include <cstdint>
@@ -43,7 +44,7 @@ class StoreTables {
   /// version: it uses execute() and query(), never begin() or commit().
   using Migration = Status (*)(StoreTables& tables);
 
-  /// The SQL dialect of the statements given here: "sqlite".
+  /// The SQL dialect of the statements given here: "sqlite" or "postgres".
   virtual std::string_view dialect() const = 0;
   /// Brings `part`'s tables to version `steps.size()`, one step per
   /// transaction; the version is kept by the store, apart from the engine's.

@@ -5,8 +5,10 @@ set -eu
 packages="meson ninja-build pkg-config g++ bash
   libuv1-dev libsqlite3-dev libtomlplusplus-dev nlohmann-json3-dev libgit2-dev
   libboost-test-dev libcli11-dev libcurl4-openssl-dev libseccomp-dev libvalijson-dev
-  libyaml-cpp-dev libssl-dev libhttp-parser-dev rapidjson-dev libicu-dev libpcre2-dev
+  libyaml-cpp-dev libssl-dev libhttp-parser-dev rapidjson-dev libicu-dev libpcre2-dev libpq-dev
   bubblewrap perl util-linux mount procps strace curl openssl git"
+# The PostgreSQL store's tests start a server of their own (initdb, pg_ctl).
+packages="$packages postgresql"
 # Programs the granted-command tests run for real (tests/commands/real_programs_test.cpp).
 # Debian's packages, unless the program is already installed some other way
 # (npm from a Node.js tarball or NodeSource has no dpkg entry named npm).

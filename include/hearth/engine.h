@@ -143,7 +143,9 @@ struct Transcript {
 };
 
 struct EngineOptions {
-  /// The SQLite database of runs; created (with its directory) if missing.
+  /// Where runs are kept: the path of a SQLite database, created (with its
+  /// directory) if missing, or a PostgreSQL database's postgres:// URL (the
+  /// engine's files on this machine then go in <repo>/.hearth).
   std::string state_path;
   /// The repository that runs work in, unless StartOptions::repo says otherwise. Absolute.
   std::string repo;

@@ -107,6 +107,10 @@ class TempRepo {
 
   /// Later run()s open the store through this SQLite VFS (null: the default).
   void use_vfs(const char* vfs) { vfs_ = vfs; }
+  /// Later run()s and resume()s keep the state in the store at `location`
+  /// (a PostgreSQL URL) instead of state_path(); the engine's files stay
+  /// in the repository's .hearth.
+  void use_store(const std::string& location) { store_location_ = location; }
 
   /// Runs the workflow to the end. `during` is called with the engine and
   /// the run id right after the start, for tests that act mid-run.
@@ -221,7 +225,8 @@ class TempRepo {
   // (start or resume) and runs the loop until it is empty.
   RunResult drive(const Begin& begin,
                   const std::function<void(engine::Engine&, Recorder&, const std::string&)>& during = {}) {
-    auto store = engine::Store::open(state_path(), vfs_);
+    auto store = store_location_.empty() ? engine::Store::open(state_path(), vfs_)
+                                         : engine::Store::open(store_location_, nullptr, (dir_.path / ".hearth").string());
     BOOST_REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.message()));
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -281,6 +286,7 @@ class TempRepo {
   TempDir dir_;
   std::map<std::string, std::string> last_output_;
   const char* vfs_ = nullptr;
+  std::string store_location_;
 
  public:
   /// The id the next run() uses (empty: a new one).

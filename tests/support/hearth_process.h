@@ -78,7 +78,7 @@ class HearthProcess {
     for (char** e = environ; *e; ++e) {
       std::string kv = *e;
       std::string name = kv.substr(0, kv.find('='));
-      bool keep = launch.only_env ? name == "PATH" : name != "HEARTH_STATE" && name != "NO_COLOR";
+      bool keep = launch.only_env ? name == "PATH" : name != "HEARTH_STATE" && name != "HEARTH_STORE" && name != "NO_COLOR";
       if (!keep || inv.env.count(name)) continue;
       env.push_back(kv);
     }

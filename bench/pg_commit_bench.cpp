@@ -1,0 +1,77 @@
+// How long a commit of the PostgreSQL store holds the loop thread: a step's
+// checkpoint (one transaction: the step's row, an event) against a bare
+// one-row INSERT committed through libpq on the same server. The server is
+// the tests' own (tests/support/pg_server.h): a Unix socket, PostgreSQL's
+// default durability. Prints microseconds per commit, median and p99.
+//   pg_commit_bench [commits]
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "engine/store.h"
+#include "tests/support/files.h"
+#include "tests/support/pg_server.h"
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+void print(const char* what, std::vector<double>& us) {
+  std::sort(us.begin(), us.end());
+  std::printf("%-32s median %7.1f us   p99 %7.1f us   (%zu commits)\n", what, us[us.size() / 2],
+              us[us.size() * 99 / 100], us.size());
+}
+
+double since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int n = argc > 1 ? std::atoi(argv[1]) : 2000;
+  auto& server = hearth::testing::pg_server();
+  hearth::testing::TempDir local;
+  auto store = hearth::engine::Store::open(server.fresh_database(), nullptr, local.str());
+  if (!store.ok()) return std::fprintf(stderr, "%s\n", store.message().c_str()), 1;
+  auto& s = **store;
+  hearth::engine::RunRecord run;
+  run.id = "r";
+  run.workflow = "bench";
+  if (!s.insert_run(run).ok()) return 1;
+  hearth::engine::StepRecord step;
+  step.id = "a";
+  if (!s.insert_step("r", step).ok()) return 1;
+  std::vector<double> checkpoint, staging, committing;
+  for (int i = 1; i <= n; ++i) {
+    auto t0 = Clock::now();
+    step.attempts = i;
+    (void)s.begin();
+    (void)s.update_step("r", step);
+    (void)s.insert_event({"r", i, i, "step.finished", "a", {{"exit_code", 0}}});
+    auto t1 = Clock::now();
+    if (!s.commit().ok()) return std::fprintf(stderr, "%s\n", s.health().message().c_str()), 1;
+    checkpoint.push_back(since(t0));
+    staging.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+    committing.push_back(since(t1));
+  }
+  PGconn* conn = PQconnectdb(server.fresh_database().c_str());
+  PQclear(PQexec(conn, "CREATE TABLE one (n BIGINT)"));
+  std::vector<double> bare;
+  for (int i = 0; i < n; ++i) {
+    auto t0 = Clock::now();
+    PQclear(PQexec(conn, "INSERT INTO one VALUES (1)"));
+    bare.push_back(since(t0));
+  }
+  PQfinish(conn);
+  print("step checkpoint (store)", checkpoint);
+  print("  of which BEGIN + 2 writes", staging);
+  print("  of which COMMIT", committing);
+  print("bare one-row commit (libpq)", bare);
+  std::printf("ratio of medians: %.2f\n", checkpoint[checkpoint.size() / 2] / bare[bare.size() / 2]);
+  return 0;
+}

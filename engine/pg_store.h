@@ -1,0 +1,152 @@
+// The PostgreSQL backend of the run store (private to engine/), over libpq:
+// one database shared by whoever points at it (`postgres://` or
+// `postgresql://` URL). The same tables and meaning as the SQLite backend
+// (sqlite_store.h): runs, steps, attempts, events (pg_store.cpp),
+// command_calls and the agent checkpoints (pg_store_journal.cpp),
+// part_versions for the parts that keep tables here (pg_store_tables.cpp).
+// The engine's schema version is the one row of schema_version; migrations
+// run once, under an advisory lock, and a newer schema is refused.
+//
+// Driven synchronously on the owner's thread: a write is a round trip over
+// the connection, commit() returns once the server has made the transaction
+// durable (synchronous_commit on: its WAL is flushed before COMMIT answers),
+// so when_durable() calls back at once. docs/architecture.md, "Decisions",
+// has the measured cost of that stall.
+//
+// Failures: a failed statement is sticky, as on SQLite. A connection lost
+// while COMMIT was in flight leaves the outcome unknown: sticky too, with an
+// error that says so; whoever reopens the store re-reads what it holds. The
+// connection is never re-made behind the engine's back.
+//
+// The URL may carry a password: path() and every error show it redacted.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/store.h"
+#include "engine/store_tables.h"
+
+struct pg_conn;
+struct pg_result;
+
+namespace hearth::engine {
+
+/// True when `location` names a PostgreSQL database (a postgres:// or
+/// postgresql:// URL) rather than a SQLite file.
+bool is_postgres_location(const std::string& location);
+/// `url` with any password (in the user part or a password= parameter)
+/// replaced by "***".
+std::string redact_url(const std::string& url);
+
+namespace pg {
+struct Param;
+using ResultPtr = std::unique_ptr<pg_result, void (*)(pg_result*)>;
+}  // namespace pg
+
+class PgStore final : public Store, private StoreTables {
+ public:
+  /// Connects to `url`, migrates its schema. `local_dir` is this machine's
+  /// directory for the engine's files (created if missing).
+  static Result<std::unique_ptr<Store>> open(const std::string& url, const std::string& local_dir);
+  ~PgStore() override;
+
+  const std::string& path() const override { return shown_; }
+  const std::string& local_dir() const override { return local_dir_; }
+  Status health() const override { return sticky_; }
+
+  Status begin() override;
+  Status commit() override;
+  void rollback() override;
+  Status insert_run(const RunRecord& run) override;
+  Status insert_step(const std::string& run_id, const StepRecord& step) override;
+  Status update_run(const std::string& run_id, RunStatus status, std::optional<int64_t> finished_at,
+                    const std::string& error) override;
+  Status update_step(const std::string& run_id, const StepRecord& step) override;
+  Status insert_attempt(const std::string& run_id, const AttemptRecord& a) override;
+  Status finish_attempt(const std::string& run_id, const AttemptRecord& a) override;
+  Status insert_event(const EventRecord& e) override;
+  Status set_lease(const std::string& run_id, const std::string& owner, int64_t heartbeat) override;
+  Status update_snapshot(const std::string& run_id, const std::string& path, const std::string& hash,
+                         const std::string& text) override;
+
+  Status insert_call(const std::string& run_id, const std::string& step_id, int attempt, const CallRecord& c) override;
+  Status finish_call(const std::string& run_id, const std::string& step_id, int attempt, const CallRecord& c) override;
+  Result<std::vector<CallRecord>> settle_unfinished_calls(const std::string& run_id, const std::string& step_id,
+                                                          int attempt, int64_t now) override;
+  Result<std::vector<CallRecord>> load_calls(const std::string& run_id) override;
+
+  Status save_checkpoint(const std::string& run_id, const std::string& step_id, int attempt, int turns,
+                         const nlohmann::json& state) override;
+  Status append_checkpoint(const std::string& run_id, const std::string& step_id, int attempt, int turns,
+                           const nlohmann::json& header, const nlohmann::json& messages, size_t first) override;
+  Result<size_t> checkpoint_messages(const std::string& run_id, const std::string& step_id, int attempt) override;
+  Result<std::optional<nlohmann::json>> load_checkpoint(const std::string& run_id, const std::string& step_id,
+                                                        int attempt) override;
+  Result<std::vector<Checkpoint>> load_checkpoints(const std::string& run_id) override;
+
+  Result<bool> run_exists(const std::string& run_id) override;
+  Result<std::vector<std::string>> interrupted_runs() override;
+  Result<std::vector<RunRecord>> list_runs(int limit, const std::string& workflow_filter) override;
+  Result<RunRecord> load_run(const std::string& run_id) override;
+  Result<std::vector<StepRecord>> load_steps(const std::string& run_id) override;
+  Result<int64_t> last_event_seq(const std::string& run_id) override;
+  Result<std::vector<EventRecord>> load_events(const std::string& run_id, int64_t after_seq) override;
+
+  StoreTables& tables() override { return *this; }
+
+  // Every commit is durable when it returns: nothing to do off the loop.
+  Status attach(uv_loop_s*) override { return {}; }
+  void when_durable(const void* owner, std::function<void(const Status&)> fn) override;
+  void forget(const void*) override {}
+  void detach() override {}
+
+  int64_t commits() const override { return commits_; }
+  int64_t syncs() const override { return commits_; }
+  std::chrono::nanoseconds commit_time() const override { return commit_time_; }
+
+ private:
+  PgStore(std::string shown, std::string local_dir) : shown_(std::move(shown)), local_dir_(std::move(local_dir)) {}
+
+  // StoreTables (pg_store_tables.cpp).
+  std::string_view dialect() const override { return "postgres"; }
+  Status migrate(std::string_view part, std::span<const Migration> steps) override;
+  Status execute(const char* sql, std::initializer_list<SqlParam> params, const char* what) override;
+  Result<std::vector<SqlRow>> query(const char* sql, std::initializer_list<SqlParam> params,
+                                    const char* what) override;
+
+  Status migrate();
+  /// Runs `sql` with `params` ($1..$N); the result, or the sticky failure
+  /// naming `what`. `sql` is prepared once and cached by its address.
+  Result<pg::ResultPtr> run(const char* sql, const std::vector<pg::Param>& params, const char* what);
+  /// A statement without parameters, not cached (BEGIN, COMMIT, DDL).
+  Status exec(const char* sql, const char* what);
+  template <class... V>
+  Status write(const char* sql, const char* what, const V&... values);
+  template <class Row, class... V>
+  Status rows(const char* sql, const char* what, Row&& row, const V&... values);
+  Status fail(const char* what);
+  /// Starts a transaction serialised with every other hearth migrating this
+  /// database (pg_advisory_xact_lock).
+  Status begin_locked();
+  Result<nlohmann::json> assemble_checkpoint(const std::string& run_id, const std::string& step_id, int attempt,
+                                             nlohmann::json row);
+
+  std::string shown_;      // the URL, password redacted
+  std::string local_dir_;
+  pg_conn* conn_ = nullptr;
+  std::vector<std::pair<const char*, std::string>> prepared_;  // sql address -> statement name
+  // StoreTables' ?N text -> its $N text, whose address prepared_ keys on:
+  // a deque, so that adding one never moves the others.
+  std::deque<std::pair<const char*, std::string>> translated_;
+  Status sticky_;
+  bool in_transaction_ = false;
+  int64_t commits_ = 0;
+  std::chrono::nanoseconds commit_time_{0};
+  std::chrono::steady_clock::time_point begun_;
+};
+
+}  // namespace hearth::engine

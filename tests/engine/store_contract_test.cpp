@@ -1,0 +1,421 @@
+// The store's contract (engine/store.h), run against both backends: a real
+// SQLite file and a real PostgreSQL server (tests/support/pg_server.h), each
+// case on a fresh database of each. What one backend does the other must.
+#include <sqlite3.h>
+
+#include <thread>
+
+#include <boost/test/unit_test.hpp>
+
+#include "ci/delivery_queue.h"
+#include "engine/store.h"
+#include "tests/cli/repo.h"
+#include "tests/engine/fixture.h"
+#include "tests/support/files.h"
+#include "tests/support/pg_server.h"
+
+using hearth::engine::AttemptRecord;
+using hearth::engine::CallRecord;
+using hearth::engine::EventRecord;
+using hearth::engine::RunRecord;
+using hearth::engine::StepRecord;
+using hearth::engine::Store;
+using hearth::testing::pg_server;
+using hearth::testing::TempDir;
+
+namespace {
+
+// A fresh database of one backend: where it is, and this machine's
+// directory for the engine's files.
+struct Place {
+  std::string backend;
+  std::string location;
+  TempDir local;
+};
+
+std::unique_ptr<Store> open_store(const Place& p) {
+  auto store = Store::open(p.location, nullptr, p.local.str());
+  BOOST_REQUIRE_MESSAGE(store.ok(), p.backend << ": " << (store.ok() ? "" : store.message()));
+  return std::move(*store);
+}
+
+// Runs `body` on a fresh SQLite file, then on a fresh PostgreSQL database.
+template <class Body>
+void on_both(Body&& body) {
+  {
+    Place p{"sqlite", "", {}};
+    p.location = p.local.str() + "/state.db";
+    BOOST_TEST_CONTEXT("sqlite") body(p);
+  }
+  {
+    Place p{"postgres", pg_server().fresh_database(), {}};
+    BOOST_TEST_CONTEXT("postgres") body(p);
+  }
+}
+
+RunRecord sample_run(const std::string& id, const std::string& workflow, int64_t created_at) {
+  RunRecord r;
+  r.id = id;
+  r.workflow = workflow;
+  r.workflow_path = "/repo/.hearth/workflows/" + workflow + ".toml";
+  r.workflow_hash = "abc123";
+  r.workflow_text = "[[steps]]\nid = \"a\"\nrun = \"echo é\"\n";
+  r.payload = {{"ref", "main"}, {"n", 3}};
+  r.repo = "/repo";
+  r.created_at = created_at;
+  r.lease_owner = "42@host";
+  r.lease_heartbeat = created_at + 1;
+  return r;
+}
+
+void require_ok(const hearth::Status& s) { BOOST_REQUIRE_MESSAGE(s.ok(), s.message()); }
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(store_contract)
+
+BOOST_AUTO_TEST_CASE(runs_steps_and_attempts_read_back_as_written_after_reopening) {
+  on_both([](const Place& p) {
+    // Program output is bytes: a NUL and a byte that is not UTF-8 survive.
+    const std::string tail("out\0put \xff end", 14);
+    {
+      auto store = open_store(p);
+      require_ok(store->begin());
+      require_ok(store->insert_run(sample_run("r1", "build", 1000)));
+      StepRecord a;
+      a.id = "a";
+      a.position = 0;
+      require_ok(store->insert_step("r1", a));
+      AttemptRecord started;
+      started.step_id = "a";
+      started.number = 1;
+      started.started_at = 1100;
+      require_ok(store->insert_attempt("r1", started));
+      require_ok(store->commit());
+      AttemptRecord done{"a", 1, 1100, 1200, 0, 0, "exited", tail, 14};
+      require_ok(store->finish_attempt("r1", done));
+      a.status = hearth::StepStatus::succeeded;
+      a.attempts = 1;
+      a.exit_code = 0;
+      a.outputs = {{"version", "1.2.0"}};
+      a.result = {{"ok", true}};
+      a.retry_at = 5000;
+      a.reason = "said \xff\xfe then stopped";  // text that is not UTF-8 is still stored
+      require_ok(store->update_step("r1", a));
+      require_ok(store->update_run("r1", hearth::RunStatus::succeeded, 1300, ""));
+    }
+    auto store = open_store(p);
+    auto run = store->load_run("r1");
+    BOOST_REQUIRE(run.ok());
+    BOOST_TEST(run->status == hearth::RunStatus::succeeded);
+    BOOST_TEST(run->payload == (nlohmann::json{{"ref", "main"}, {"n", 3}}));
+    BOOST_TEST(run->workflow_text == sample_run("r1", "build", 0).workflow_text);
+    BOOST_TEST(*run->finished_at == 1300);
+    BOOST_TEST(run->lease_owner == "42@host");
+    auto steps = store->load_steps("r1");
+    BOOST_REQUIRE(steps.ok());
+    BOOST_REQUIRE(steps->size() == 1u);
+    const StepRecord& s = steps->front();
+    BOOST_TEST(s.status == hearth::StepStatus::succeeded);
+    BOOST_TEST(s.outputs["version"] == "1.2.0");
+    BOOST_TEST(s.result == (nlohmann::json{{"ok", true}}));
+    BOOST_TEST(*s.retry_at == 5000);
+    BOOST_TEST(s.reason.rfind("said ", 0) == 0u);
+    BOOST_TEST(s.reason.find(" then stopped") != std::string::npos);
+    BOOST_REQUIRE(s.attempt_list.size() == 1u);
+    BOOST_TEST(s.attempt_list[0].output_tail == tail);
+    BOOST_TEST(s.attempt_list[0].reason == "exited");
+    BOOST_TEST(store->load_run("nope").message().find("no run with id 'nope'") != std::string::npos);
+  });
+}
+
+BOOST_AUTO_TEST_CASE(events_come_back_in_sequence_after_a_given_one) {
+  on_both([](const Place& p) {
+    auto store = open_store(p);
+    require_ok(store->begin());
+    require_ok(store->insert_run(sample_run("r1", "build", 1000)));
+    for (int64_t seq : {3, 1, 2}) require_ok(store->insert_event({"r1", seq, 1000 + seq, "step.started", "a", {{"n", seq}}}));
+    require_ok(store->commit());
+    BOOST_TEST(*store->last_event_seq("r1") == 3);
+    BOOST_TEST(*store->last_event_seq("other") == 0);
+    auto after = store->load_events("r1", 1);
+    BOOST_REQUIRE(after.ok());
+    BOOST_REQUIRE(after->size() == 2u);
+    BOOST_TEST((*after)[0].seq == 2);
+    BOOST_TEST((*after)[1].data["n"] == 3);
+  });
+}
+
+BOOST_AUTO_TEST_CASE(a_transaction_not_committed_leaves_nothing) {
+  on_both([](const Place& p) {
+    {
+      auto store = open_store(p);
+      require_ok(store->begin());
+      require_ok(store->insert_run(sample_run("gone", "build", 1000)));
+      store->rollback();
+      require_ok(store->begin());
+      require_ok(store->insert_run(sample_run("closed", "build", 1000)));
+    }  // closed with the transaction open
+    auto store = open_store(p);
+    BOOST_TEST(!*store->run_exists("gone"));
+    BOOST_TEST(!*store->run_exists("closed"));
+  });
+}
+
+BOOST_AUTO_TEST_CASE(calls_started_and_never_finished_are_settled_as_unknown_once) {
+  on_both([](const Place& p) {
+    auto store = open_store(p);
+    require_ok(store->insert_run(sample_run("r1", "build", 1000)));
+    CallRecord first;
+    first.sequence = 1;
+    first.command = "git";
+    first.argv = {"git", "push", "--tags"};
+    first.cwd = ".";
+    first.started_at = 1100;
+    first.allowed = true;
+    first.rule = "push";
+    CallRecord second = first;
+    second.sequence = 2;
+    second.started_at = 1200;
+    require_ok(store->insert_call("r1", "a", 1, first));
+    require_ok(store->insert_call("r1", "a", 1, second));
+    first.finished_at = 1150;
+    first.outcome = "exited";
+    first.exit_code = 0;
+    first.output_tail = std::string("ok\0\xfe", 4);
+    require_ok(store->finish_call("r1", "a", 1, first));
+    auto settled = store->settle_unfinished_calls("r1", "a", 1, 9000);
+    BOOST_REQUIRE(settled.ok());
+    BOOST_REQUIRE(settled->size() == 1u);
+    BOOST_TEST((*settled)[0].sequence == 2);
+    BOOST_TEST((*settled)[0].outcome == "unknown");
+    BOOST_TEST(store->settle_unfinished_calls("r1", "a", 1, 9001)->empty());
+    auto calls = store->load_calls("r1");
+    BOOST_REQUIRE(calls.ok());
+    BOOST_REQUIRE(calls->size() == 2u);
+    BOOST_TEST((*calls)[0].argv == first.argv);
+    BOOST_TEST((*calls)[0].output_tail == first.output_tail);
+    BOOST_TEST(*(*calls)[0].exit_code == 0);
+    BOOST_TEST((*calls)[1].outcome == "unknown");
+    BOOST_TEST(*(*calls)[1].finished_at == 9000);
+  });
+}
+
+BOOST_AUTO_TEST_CASE(checkpoints_append_messages_and_load_whole) {
+  on_both([](const Place& p) {
+    auto store = open_store(p);
+    require_ok(store->insert_run(sample_run("r1", "build", 1000)));
+    StepRecord a;
+    a.id = "a";
+    require_ok(store->insert_step("r1", a));
+    nlohmann::json state = {{"model", "m"}, {"messages", {{{"role", "user"}}, {{"role", "assistant"}}}}};
+    require_ok(store->save_checkpoint("r1", "a", 1, 1, state));
+    require_ok(store->append_checkpoint("r1", "a", 1, 2, {{"model", "m"}}, {{{"role", "user"}, {"n", 3}}}, 2));
+    BOOST_TEST(*store->checkpoint_messages("r1", "a", 1) == 3u);
+    auto loaded = store->load_checkpoint("r1", "a", 1);
+    BOOST_REQUIRE(loaded.ok());
+    BOOST_REQUIRE(loaded->has_value());
+    BOOST_TEST((**loaded)["messages"].size() == 3u);
+    BOOST_TEST((**loaded)["messages"][2]["n"] == 3);
+    BOOST_TEST((**loaded)["model"] == "m");
+    BOOST_TEST(!store->load_checkpoint("r1", "a", 2)->has_value());
+    auto all = store->load_checkpoints("r1");
+    BOOST_REQUIRE(all.ok());
+    BOOST_REQUIRE(all->size() == 1u);
+    BOOST_TEST((*all)[0].turns == 2);
+  });
+}
+
+BOOST_AUTO_TEST_CASE(list_runs_is_newest_first_filtered_and_limited) {
+  on_both([](const Place& p) {
+    auto store = open_store(p);
+    require_ok(store->begin());
+    require_ok(store->insert_run(sample_run("old", "build", 1000)));
+    require_ok(store->insert_run(sample_run("tie-1", "deploy", 2000)));
+    require_ok(store->insert_run(sample_run("tie-2", "build", 2000)));
+    require_ok(store->commit());
+    auto all = store->list_runs(10, "");
+    BOOST_REQUIRE(all.ok());
+    BOOST_REQUIRE(all->size() == 3u);
+    BOOST_TEST((*all)[0].id == "tie-2");  // same instant: the later recorded first
+    BOOST_TEST((*all)[2].id == "old");
+    auto builds = store->list_runs(10, "build");
+    BOOST_REQUIRE(builds->size() == 2u);
+    BOOST_TEST(store->list_runs(1, "")->size() == 1u);
+    BOOST_TEST(*store->interrupted_runs() == (std::vector<std::string>{"old", "tie-1", "tie-2"}));
+  });
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_write_is_sticky_until_reopened) {
+  on_both([](const Place& p) {
+    {
+      auto store = open_store(p);
+      require_ok(store->insert_run(sample_run("r1", "build", 1000)));
+      auto dup = store->insert_run(sample_run("r1", "build", 1000));
+      BOOST_REQUIRE(!dup.ok());
+      BOOST_TEST(dup.message().find("cannot record the run") != std::string::npos, dup.message());
+      auto later = store->insert_run(sample_run("r2", "build", 1000));
+      BOOST_TEST(later.message() == dup.message());
+      BOOST_TEST(store->begin().message() == dup.message());
+      BOOST_TEST(store->health().message() == dup.message());
+    }
+    auto store = open_store(p);
+    require_ok(store->insert_run(sample_run("r2", "build", 1000)));
+    BOOST_TEST(*store->run_exists("r1"));
+  });
+}
+
+BOOST_AUTO_TEST_CASE(a_newer_schema_is_refused_naming_both_versions) {
+  on_both([](const Place& p) {
+    { open_store(p); }
+    if (p.backend == "sqlite") {
+      sqlite3* db = nullptr;
+      BOOST_REQUIRE(sqlite3_open(p.location.c_str(), &db) == SQLITE_OK);
+      BOOST_REQUIRE(sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr) == SQLITE_OK);
+      sqlite3_close(db);
+    } else {
+      pg_server().execute(p.location, "UPDATE schema_version SET version = 99");
+    }
+    auto store = Store::open(p.location, nullptr, p.local.str());
+    BOOST_REQUIRE(!store.ok());
+    BOOST_TEST(store.message().find("schema version 99, newer than this hearth understands (") != std::string::npos,
+               store.message());
+  });
+}
+
+BOOST_AUTO_TEST_CASE(the_delivery_queue_enqueues_claims_and_completes) {
+  using hearth::ci::DeliveryQueue;
+  on_both([](const Place& p) {
+    auto store = open_store(p);
+    auto queue = DeliveryQueue::open(*store);
+    BOOST_REQUIRE_MESSAGE(queue.ok(), (queue.ok() ? "" : queue.message()));
+    hearth::ci::DeliveryRecord d{"d1", "push", "", "{\"ref\":\"main\"}", "digest1", 1000, "accepted",
+                                 {"run-1"}, {"ci.toml"}, "", 0};
+    require_ok((*queue)->begin());
+    require_ok((*queue)->add(d));
+    int durable = 0;
+    (*queue)->commit([&](const hearth::Status& s) { durable += s.ok(); });
+    BOOST_TEST(durable == 1);
+    std::optional<std::string> payload;
+    (*queue)->claim("d1", [&](auto r) { payload = r.ok() ? r->value_or("none") : r.message(); });
+    BOOST_TEST(*payload == "{\"ref\":\"main\"}");
+    (*queue)->claim("missing", [&](auto r) { payload = r.ok() ? r->value_or("none") : r.message(); });
+    BOOST_TEST(*payload == "none");
+    std::optional<DeliveryQueue::Known> known;
+    (*queue)->look_up("other-id", "digest1", [&](auto r) { known = *r; });
+    BOOST_TEST(*known->same_body == "d1");
+    auto left = (*queue)->leftovers();
+    BOOST_REQUIRE(left.ok());
+    BOOST_REQUIRE(left->resume.size() == 1u);
+    BOOST_TEST(left->resume[0].unended_starts == 1);
+    require_ok((*queue)->set_state("d1", "done", ""));
+    BOOST_TEST((*queue)->leftovers()->size() == 0u);
+    auto found = (*queue)->find("d1");
+    BOOST_TEST((*found)->state == "done");
+    BOOST_TEST((*found)->unended_starts == 0);
+  });
+}
+
+BOOST_AUTO_TEST_CASE(stores_opened_at_once_on_a_fresh_database_migrate_it_once) {
+  Place p{"postgres", pg_server().fresh_database(), {}};
+  std::vector<std::string> errors(4);
+  std::vector<std::thread> openers;
+  for (auto& e : errors)
+    openers.emplace_back([&] {
+      auto s = Store::open(p.location, nullptr, p.local.str());
+      if (s.ok()) e = "";
+      else e = s.message();
+    });
+  for (auto& t : openers) t.join();
+  for (auto& e : errors) BOOST_TEST(e == "");
+  auto store = open_store(p);
+  require_ok(store->insert_run(sample_run("r1", "build", 1000)));
+}
+
+BOOST_AUTO_TEST_CASE(the_password_in_a_url_is_never_shown) {
+  auto& server = pg_server();
+  const std::string secret = "s3cret-Pw9";
+  std::string url = "postgresql://" + server.user() + ":" + secret + "@/" +
+                    server.fresh_database().substr(server.fresh_database().find(":///") + 4);
+  TempDir local;
+  // A database that is not there: the error names the place, not the password.
+  auto missing = Store::open("postgresql://" + server.user() + ":" + secret + "@/nodb?host=" + server.socket_dir(),
+                             nullptr, local.str());
+  BOOST_REQUIRE(!missing.ok());
+  BOOST_TEST(missing.message().find("nodb") != std::string::npos, missing.message());
+  BOOST_TEST(missing.message().find(secret) == std::string::npos, missing.message());
+  auto in_query = Store::open(server.url("nodb") + "&password=" + secret, nullptr, local.str());
+  BOOST_REQUIRE(!in_query.ok());
+  BOOST_TEST(in_query.message().find(secret) == std::string::npos, in_query.message());
+  // Connected (the test server trusts its socket): path() and errors redact it.
+  auto store = Store::open(url, nullptr, local.str());
+  BOOST_REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.message()));
+  BOOST_TEST((*store)->path().find(secret) == std::string::npos, (*store)->path());
+  BOOST_TEST((*store)->path().find(":***@") != std::string::npos, (*store)->path());
+  BOOST_TEST((*store)->load_run("nope").message().find(secret) == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_connection_lost_during_commit_is_an_unknown_outcome_and_sticky) {
+  Place p{"postgres", pg_server().fresh_database(), {}};
+  auto store = open_store(p);
+  require_ok(store->begin());
+  require_ok(store->insert_run(sample_run("r1", "build", 1000)));
+  std::string db = p.location.substr(p.location.find(":///") + 4);
+  db = db.substr(0, db.find('?'));
+  pg_server().execute(pg_server().url("postgres"),
+                      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + db + "'");
+  auto committed = store->commit();
+  BOOST_REQUIRE(!committed.ok());
+  BOOST_TEST(committed.message().find("unknown") != std::string::npos, committed.message());
+  BOOST_TEST(store->insert_run(sample_run("r2", "build", 1000)).message() == committed.message());
+  // The rule: reopen and re-read what the database holds.
+  auto again = open_store(p);
+  BOOST_TEST(!*again->run_exists("r1"));
+}
+
+// Two local steps; b runs `b_command`.
+std::string two_steps(const std::string& b_command) {
+  return "[sandbox]\nkind = \"local\"\n[[steps]]\nid = \"a\"\nrun = \"echo a >> log\"\n"
+         "[[steps]]\nid = \"b\"\nneeds = [\"a\"]\nrun = \"" + b_command + "\"\n";
+}
+
+BOOST_AUTO_TEST_CASE(a_run_checkpointed_in_postgres_resumes_from_a_fresh_open) {
+  hearth::testing::TempRepo repo{two_steps("exit 7")};
+  repo.use_store(pg_server().fresh_database());
+  auto first = repo.run();
+  BOOST_TEST(first.outcome.status == hearth::RunStatus::failed);
+  repo.rewrite(two_steps("echo b >> log"));  // the fix
+  hearth::testing::ResumeOptions with_fix;
+  with_fix.current = repo.load();
+  auto second = repo.resume(first.outcome.run_id, with_fix);  // a store opened afresh
+  BOOST_TEST(second.outcome.status == hearth::RunStatus::succeeded);
+  BOOST_TEST(repo.read("log") == "a\nb\n");  // a ran once
+  BOOST_TEST(!repo.exists(".hearth/state.db"));  // the state went to PostgreSQL
+}
+
+BOOST_AUTO_TEST_CASE(hearth_run_and_runs_share_a_postgres_store_given_by_flag_or_variable) {
+  hearth::testing::cli::Repo repo;
+  repo.workflow("hello", "[sandbox]\nkind = \"local\"\n[[steps]]\nid = \"a\"\nrun = \"echo hi\"\n");
+  const std::string secret = "pw-7f3e";
+  std::string db = pg_server().fresh_database();
+  // The test server trusts its socket: the password is there to be hidden.
+  std::string url = "postgresql://" + pg_server().user() + ":" + secret + "@" + db.substr(db.find(":///") + 3);
+  auto ran = repo.hearth({"run", "hello", "--store", url});
+  BOOST_TEST(ran.exit_code == 0, ran.err);
+  BOOST_TEST(!std::filesystem::exists(repo.default_state()));  // nothing went to SQLite
+  BOOST_TEST((ran.out + ran.err).find(secret) == std::string::npos, ran.err);
+  auto listed = repo.hearth({"runs", "--json"}, {{"HEARTH_STORE", url}});
+  BOOST_TEST(listed.exit_code == 0, listed.err);
+  auto runs = nlohmann::json::parse(listed.out, nullptr, false);
+  BOOST_REQUIRE(runs.is_array());
+  BOOST_REQUIRE(runs.size() == 1u);
+  BOOST_TEST(runs[0]["workflow"] == "hello");
+  BOOST_TEST(runs[0]["status"] == "succeeded");
+  // Not a PostgreSQL URL: refused, without echoing what was given.
+  auto wrong = repo.hearth({"runs", "--store", "mysql://u:" + secret + "@db/x"});
+  BOOST_TEST(wrong.exit_code != 0);
+  BOOST_TEST(wrong.err.find("postgres://") != std::string::npos, wrong.err);
+  BOOST_TEST(wrong.err.find(secret) == std::string::npos, wrong.err);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
