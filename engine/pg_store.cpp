@@ -1,8 +1,8 @@
 // The PostgreSQL store's connection, schema and transactions (pg_store.h).
-#include <unicode/unistr.h>
 
 #include <filesystem>
 
+#include "agent/tool_support.h"
 #include "engine/pg_sql.h"
 
 namespace hearth::engine {
@@ -179,8 +179,7 @@ std::string valid_text(std::string_view s) {
   bool plain = true;
   for (unsigned char c : s) plain = plain && c != 0 && c < 0x80;
   if (plain) return std::string(s);
-  std::string out;
-  icu::UnicodeString::fromUTF8(icu::StringPiece(s.data(), static_cast<int32_t>(s.size()))).toUTF8String(out);
+  std::string out = agent::detail::valid_utf8(s);
   std::erase(out, '\0');
   return out;
 }
