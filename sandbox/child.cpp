@@ -1,7 +1,9 @@
 // The namespace backend's child, from clone() to execve(). Runs as the init
 // of a new pid namespace, inside new user, mount, (net,) ipc, uts and cgroup
 // namespaces (as root: the user namespace is a prepared one, entered last,
-// and the network namespace one made ahead). Only system calls: it shares
+// and the network namespace one made ahead; unprivileged with the engine's
+// held user namespace: cloned inside that one by run_nested_child_plan, its
+// own user namespace unshared last). Only system calls: it shares
 // the engine's memory until exec (of hearth-init, or a session's helper).
 #include <fcntl.h>
 #include <linux/seccomp.h>
@@ -178,7 +180,14 @@ int listen_forwards(ChildPlan* p) {
 // cleared by that uid change (0 is not mapped there), so drop_privileges
 // empties them. Unprivileged, the child is already 1000 of its own user
 // namespace.
+// With a held user namespace, the user namespace is made here, last,
+// inside the held one (the namespaces made before belong to the held one,
+// in which the command then has no capability), and this process writes its
+// maps: 1000 inside is the engine's id, as without it.
 int drop_capabilities(const ChildPlan* p) {
+  if (p->held_userns >= 0 &&
+      (::unshare(CLONE_NEWUSER) != 0 || child_setup::write_id_maps(p->uid_map, p->gid_map) != 0))
+    return -1;
   if (child_setup::enter_user_namespace(p->userns_fd) != 0) return -1;
   return child_setup::drop_privileges({p->userns_fd >= 0, 1000, 1000, p->last_cap});
 }
@@ -222,8 +231,9 @@ int run_child_plan(void* arg) noexcept {
   child_setup::default_signals();
 
   // Unprivileged: our own uid and gid, as the ordinary user 1000 inside.
-  // (As root the user namespace comes last: drop_capabilities.)
-  if (p->uid_map && child_setup::write_id_maps(p->uid_map, p->gid_map) != 0)
+  // (As root, or in a held user namespace, the command's user namespace
+  // comes last: drop_capabilities.)
+  if (p->uid_map && p->held_userns < 0 && child_setup::write_id_maps(p->uid_map, p->gid_map) != 0)
     return fail(p, "write", "/proc/self/uid_map and gid_map");
   // The sandbox dies with the engine (a crashed engine leaves nothing running).
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) return fail(p, "set", "parent death signal");
@@ -253,7 +263,10 @@ int run_child_plan(void* arg) noexcept {
   if (child_setup::close_inherited() != 0) return fail(p, "close", "inherited descriptors");
 
   if (child_setup::no_new_privs() != 0) return fail(p, "set", "no_new_privs");
-  if (drop_capabilities(p) != 0) return fail(p, "drop", p->uid_map ? "capabilities" : "privileges (root to the sandbox's user)");
+  if (drop_capabilities(p) != 0)
+    return fail(p, "drop", p->held_userns >= 0 ? "privileges (into the sandbox's own user namespace)"
+                           : p->uid_map        ? "capabilities"
+                                               : "privileges (root to the sandbox's user)");
   for (auto& prog : p->seccomp)
     if (prog.len > 0 && ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0)
       return fail(p, "install", "seccomp filter");
@@ -264,8 +277,28 @@ int run_child_plan(void* arg) noexcept {
 
 namespace {
 
+int inner_child_main(void* plan) noexcept { _exit(run_child_plan(plan)); }
+
+}  // namespace
+
+int run_nested_child_plan(void* arg) noexcept {
+  auto* p = static_cast<ChildPlan*>(arg);
+  // Every capability of the held namespace (the engine owns it), none
+  // outside it; signals stay blocked, as the engine left them.
+  if (::setns(p->held_userns, CLONE_NEWUSER) != 0) return fail(p, "enter", "the engine's user namespace");
+  // CLONE_PARENT: the engine waits for and watches the sandbox's first
+  // process as its own child, and its parent-death signal is the engine's.
+  int pid = ::clone(inner_child_main, p->inner_stack, p->inner_flags | CLONE_VM | CLONE_VFORK | CLONE_PARENT, p);
+  if (pid < 0) return fail(p, "create", "the sandbox's namespaces in the engine's user namespace");
+  p->inner_pid = pid;
+  return p->failed_what ? 127 : 0;
+}
+
+namespace {
+
 struct PrepareRoot {
   const std::vector<ChildOp>* ops;
+  int userns = -1;
   int ns = -1;  // opened by the child, in the table it shares with the caller (CLONE_FILES)
   const ChildOp* failed = nullptr;
   int err = 0;
@@ -273,6 +306,10 @@ struct PrepareRoot {
 
 int prepare_root_main(void* arg) noexcept {
   auto* r = static_cast<PrepareRoot*>(arg);
+  if (r->userns >= 0 && (::setns(r->userns, CLONE_NEWUSER) != 0 || ::unshare(CLONE_NEWNS) != 0)) {
+    r->err = errno;
+    _exit(1);
+  }
   r->ns = ::open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
   if (r->ns < 0) {
     r->err = errno;
@@ -289,18 +326,18 @@ int prepare_root_main(void* arg) noexcept {
 
 }  // namespace
 
-Result<int> make_prepared_root(const std::vector<ChildOp>& ops) {
+Result<int> make_prepared_root(const std::vector<ChildOp>& ops, int userns_fd) {
   constexpr size_t kStack = 64 * 1024;
   void* stack = ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) return Error{std::string("cannot map a stack to prepare the sandbox's root: ") + std::strerror(errno)};
-  PrepareRoot r{&ops};
+  PrepareRoot r{&ops, userns_fd};
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   // Shares memory and descriptors until it exits (which CLONE_VFORK waits
   // for); its mount namespace lives on through the descriptor it opened.
   int pid = ::clone(&prepare_root_main, static_cast<char*>(stack) + kStack,
-                    CLONE_NEWNS | CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &r);
+                    (userns_fd >= 0 ? 0 : CLONE_NEWNS) | CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &r);
   int err = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   ::munmap(stack, kStack);
@@ -311,7 +348,7 @@ Result<int> make_prepared_root(const std::vector<ChildOp>& ops) {
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && r.ns >= 0) return r.ns;
   if (r.ns >= 0) ::close(r.ns);
   std::string what = r.failed ? std::string(op_name(r.failed->kind)) + " " + (r.failed->b ? r.failed->b : r.failed->a)
-                              : "open its mount namespace";
+                              : "enter the engine's user namespace or open its mount namespace";
   return Error{"cannot prepare the sandbox's root: " + what + ": " + std::strerror(r.err)};
 }
 

@@ -51,6 +51,16 @@ struct ChildPlan {
   const char* uid_map = nullptr;
   const char* gid_map = nullptr;
   int userns_fd = -1;
+  /// >= 0 (unprivileged, the engine's held user namespace, idmap.h): the
+  /// engine's child enters it and clones the sandbox's first process there
+  /// (run_nested_child_plan) with `inner_flags`, so its other namespaces
+  /// belong to the held one and it may copy the prepared root, as root
+  /// does; that process writes `uid_map` and `gid_map` last, in a user
+  /// namespace it unshares inside the held one just before exec.
+  int held_userns = -1;
+  int inner_flags = 0;          // namespace flags of the inner clone
+  char* inner_stack = nullptr;  // its stack's top (not the outer child's)
+  int inner_pid = -1;           // written by the outer child: the sandbox's first process
   int last_cap = 63;  // child_setup::last_capability(), read once by the engine
   /// >= 0 (as root): the prepared root's mount namespace (mounts.h). Before
   /// the ops, the child enters it, copies each of `root_parts` (with what is
@@ -102,9 +112,18 @@ struct ChildPlan {
 /// after recording it in the plan; the caller _exit()s.
 int run_child_plan(void* plan) noexcept;
 
+/// The engine's child when `held_userns` >= 0: enters that user namespace,
+/// clones the sandbox's first process (run_child_plan, CLONE_PARENT: the
+/// engine's child, not this one's) and returns once it has exec'd or
+/// failed, with its pid in `inner_pid`: 0, or 127 with the failure recorded.
+/// The caller _exit()s with it, and the engine reaps this process.
+int run_nested_child_plan(void* plan) noexcept;
+
 /// A mount namespace built by `ops` (a prepared root, mounts.h), as an open
 /// descriptor that keeps it. Costs one short-lived process sharing the
-/// caller's memory. Needs root. Errors name the op that failed.
-Result<int> make_prepared_root(const std::vector<ChildOp>& ops);
+/// caller's memory. Needs root, or `userns_fd`: a user namespace the caller
+/// has every capability in (its held one), entered first, which then owns
+/// the mount namespace. Errors name the op that failed.
+Result<int> make_prepared_root(const std::vector<ChildOp>& ops, int userns_fd = -1);
 
 }  // namespace hearth::sandbox

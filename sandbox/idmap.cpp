@@ -15,6 +15,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "sandbox/child_setup.h"
+
 namespace hearth::sandbox {
 
 namespace {
@@ -128,6 +130,55 @@ Result<int> SandboxIds::mapping(HostId owner, HostId id) {
   if (!fd) return fd.error();
   namespaces_[key] = *fd;
   return *fd;
+}
+
+namespace {
+
+struct HeldStart {
+  const char* uid_map;
+  const char* gid_map;
+  int fd = -1;  // opened by the child, in the table it shares with the caller (CLONE_FILES)
+  int err = 0;
+};
+
+// In the new user namespace, sharing the engine's memory and descriptors:
+// writes its own maps (the engine is not dumpable, so its /proc files are
+// not the engine's user's to write from outside) and opens the namespace.
+int hold_and_open(void* arg) noexcept {
+  auto* h = static_cast<HeldStart*>(arg);
+  if (child_setup::write_id_maps(h->uid_map, h->gid_map) != 0 ||
+      (h->fd = ::open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC)) < 0)
+    h->err = errno;
+  _exit(0);
+}
+
+}  // namespace
+
+Result<int> make_held_user_namespace() {
+  std::string uid = std::to_string(::geteuid()), gid = std::to_string(::getegid());
+  std::string uid_map = uid + " " + uid + " 1", gid_map = gid + " " + gid + " 1";
+  HeldStart h{uid_map.c_str(), gid_map.c_str()};
+  constexpr size_t kStack = 64 * 1024;
+  void* stack = ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) return Error{std::string("cannot map a stack for a user namespace: ") + std::strerror(errno)};
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int pid = ::clone(&hold_and_open, static_cast<char*>(stack) + kStack,
+                    CLONE_NEWUSER | CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &h);
+  int err = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid >= 0) {
+    while (::waitpid(pid, nullptr, __WALL) < 0 && errno == EINTR) {
+    }
+    err = h.err;
+  }
+  ::munmap(stack, kStack);
+  if (pid < 0 || h.fd < 0) {
+    if (h.fd >= 0) ::close(h.fd);
+    return Error{std::string("cannot make the engine's user namespace: ") + std::strerror(err)};
+  }
+  return h.fd;
 }
 
 Result<int> make_mapping_namespace(const std::string& uid_map, const std::string& gid_map) {

@@ -99,4 +99,13 @@ class SandboxIds {
 /// caller's memory.
 Result<int> make_mapping_namespace(const std::string& uid_map, const std::string& gid_map);
 
+/// An unprivileged engine's own user namespace (docs/sandbox.md, "Run by an
+/// ordinary user"): the engine's uid and gid mapped to themselves and
+/// nothing else, setgroups denied. Held by the descriptor returned (nothing
+/// runs in it; costs one short-lived process sharing the caller's memory);
+/// the engine, as its owner, has every capability in it, so
+/// a child can enter it and build a sandbox's root there, then unshare the
+/// sandbox's own user namespace inside it.
+Result<int> make_held_user_namespace();
+
 }  // namespace hearth::sandbox

@@ -254,7 +254,7 @@ int RootTemplate::prepared_root(bool with_resolv_conf) {
   if (!p.tried) {
     p.tried = true;
     p.files = std::move(files);
-    auto ns = make_prepared_root(prepared_root_ops(with_resolv_conf));
+    auto ns = make_prepared_root(prepared_root_ops(with_resolv_conf), prepared_userns_);
     p.ns = ns ? *ns : -1;  // a root that cannot be prepared is built in place, as unprivileged
   }
   return p.ns;
@@ -278,11 +278,12 @@ void RootTemplate::add_prepared_ops(int ns, ChildPlan& plan) {
 
 Status RootTemplate::add_ops(const Isolation& iso, const RootIdentity& who, ChildPlan& plan) {
   auto& ops = plan.ops;
-  // As root, the host-only parts come copied from a prepared root (a few
-  // calls instead of ~50); unprivileged, the child's own user namespace
-  // could not enter it, so they are built in place.
+  // As root, or unprivileged in the engine's held user namespace, the
+  // host-only parts come copied from a prepared root (a few calls instead
+  // of ~50); otherwise (a child in a user namespace of its own could not
+  // enter it) they are built in place.
   bool host_resolv = iso.network == Network::host && !resolv_conf_.empty();
-  int prepared = who.mapping_for ? prepared_root(host_resolv) : -1;
+  int prepared = prepared_allowed_ ? prepared_root(host_resolv) : -1;
   if (prepared >= 0) add_prepared_ops(prepared, plan);
   else ops.insert(ops.end(), head_.begin(), head_.end());
   // The command's own tmpfs directories belong to it: chowned rather than

@@ -20,7 +20,8 @@ namespace hearth::sandbox {
 struct RootIdentity {
   /// The command's ids as the process building the root names them (owner
   /// of its home and of an empty workspace): 1000 in the unprivileged case
-  /// (a user namespace of its own), the sandbox's host id as root.
+  /// (a user namespace of its own), the engine's own ids in its held user
+  /// namespace (which maps them to themselves), the sandbox's host id as root.
   uid_t uid = 1000;
   gid_t gid = 1000;
   /// As root: the user namespace (an fd) that id-maps a bind whose host
@@ -35,8 +36,9 @@ struct RootIdentity {
 /// these ops and adds its own (/proc, scratch tmpfs, workspace, binds,
 /// network files).
 ///
-/// As root it goes further: that part is built once, for real, in a mount
-/// namespace of its own (a "prepared root", kept by this object), and each
+/// Where it may (use_prepared_roots) it goes further: that part is built
+/// once, for real, in a mount namespace of its own (a "prepared root", kept
+/// by this object), and each
 /// sandbox copies its top-level mounts (/usr, /etc, /dev, …) from there with
 /// open_tree instead of making ~50 mounts, files and links itself. The
 /// prepared mounts are read-only and private: no sandbox can change them
@@ -47,6 +49,16 @@ class RootTemplate {
   ~RootTemplate();
   RootTemplate(const RootTemplate&) = delete;
   RootTemplate& operator=(const RootTemplate&) = delete;
+
+  /// Lets add_ops copy from prepared roots (made on first use): as root
+  /// (`userns_fd` -1), or, for an unprivileged engine, inside its held user
+  /// namespace `userns_fd` (not taken; must outlive this object), which then
+  /// owns them; only a child in that namespace can copy them
+  /// (ChildPlan::held_userns). Without this call the root is built in place.
+  void use_prepared_roots(int userns_fd) {
+    prepared_allowed_ = true;
+    prepared_userns_ = userns_fd;
+  }
 
   /// Appends to `plan` every op that builds the root for `iso` and `who`,
   /// in order, ending with the host's root detached and the new root
@@ -105,6 +117,8 @@ class RootTemplate {
     std::vector<std::pair<dev_t, ino_t>> files;  // bound_files() when it was made
   };
   Prepared prepared_[2];  // without, with a resolv.conf mount point
+  bool prepared_allowed_ = false;
+  int prepared_userns_ = -1;
 };
 
 }  // namespace hearth::sandbox

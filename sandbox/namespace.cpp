@@ -4,9 +4,11 @@
 // (mounts.cpp, seccomp_filter.cpp, cgroups.cpp) and execs hearth-init
 // (init_main.cpp) as the init of the pid namespace, which starts the command
 // from its own memory and forwards SIGTERM to it; killing the init ends
-// everything the command started. As root, the network namespace comes
-// ready-made (netns_pool.h): a child process of the engine makes them ahead,
-// never waited for.
+// everything the command started. The network namespace comes ready-made
+// (netns_pool.h): a child process of the engine makes them ahead, never
+// waited for. Run by an ordinary user, the engine holds a user namespace of
+// its own (idmap.h) in which those and the prepared root are made, and each
+// sandbox's first process is cloned inside it (child.cpp).
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -110,23 +112,38 @@ class NamespaceSandbox final : public Sandbox {
  public:
   // As root, no sandbox may be host root: each run's sandboxes are the user
   // 1000 of a user namespace that maps it to an unprivileged host id of
-  // their own (idmap.h), entered after the root is built. Otherwise the
-  // child's new user namespace maps 1000 to the engine's own ids.
+  // their own (idmap.h), entered after the root is built. Otherwise 1000
+  // maps to the engine's own ids, in a user namespace each sandbox's first
+  // process unshares inside the engine's held one after building its root
+  // there (or, where the host refuses the held one, makes at its clone).
   /// Takes `init_fd`: hearth-init, open, exec'd as each one-shot command's init.
   NamespaceSandbox(SeccompPrograms filter, int init_fd)
       : filter_(std::move(filter)), init_fd_(init_fd), last_cap_(child_setup::last_capability()) {
     if (is_host_root()) {
       ids_.emplace(sandbox_id_range());
       netns_.emplace();
+      root_.use_prepared_roots(-1);
       return;
     }
     uid_map_ = std::to_string(kInsideUid) + " " + std::to_string(::geteuid()) + " 1";
     gid_map_ = std::to_string(kInsideUid) + " " + std::to_string(::getegid()) + " 1";
+    // Unprivileged: a user namespace of the engine's own, held for its
+    // life, in which the prepared root and the network namespaces are made
+    // and each sandbox's first process starts (docs/sandbox.md, "Run by an
+    // ordinary user"). Where the host refuses it (a nested user namespace
+    // limit), every sandbox makes its own as before.
+    if (auto held = make_held_user_namespace(); held) {
+      held_userns_ = *held;
+      root_.use_prepared_roots(held_userns_);
+      netns_.emplace(2, held_userns_);
+    }
   }
 
   ~NamespaceSandbox() override {
+    netns_.reset();  // its maker is in the held namespace
     ::close(init_fd_);
-    if (stack_) ::munmap(stack_, kChildStack);
+    if (held_userns_ >= 0) ::close(held_userns_);
+    if (stack_) ::munmap(stack_, 2 * kChildStack);
   }
   NamespaceSandbox(const NamespaceSandbox&) = delete;
   NamespaceSandbox& operator=(const NamespaceSandbox&) = delete;
@@ -226,6 +243,13 @@ class NamespaceSandbox final : public Sandbox {
     } else {
       plan.uid_map = uid_map_.c_str();
       plan.gid_map = gid_map_.c_str();
+      plan.held_userns = held_userns_;
+      if (held_userns_ >= 0) {
+        // The root is built in the held namespace, which names the
+        // engine's ids as they are.
+        who.uid = ::geteuid();
+        who.gid = ::getegid();
+      }
     }
     auto cwd = inside_cwd(spec.cwd, spec.isolation.workspace);
     if (!cwd) return cwd.error();
@@ -282,7 +306,7 @@ class NamespaceSandbox final : public Sandbox {
       return Error{std::string("cannot create the channel for forwarded ports: ") + std::strerror(err)};
     }
     plan.listen_channel = channel[1];
-    int pid = clone_child(plan, iso.network, ids_.has_value());
+    int pid = clone_child(plan, iso.network, ids_.has_value() || held_userns_ >= 0);
     int clone_errno = errno;
     if (plan.netns_fd >= 0) ::close(plan.netns_fd);
     if (channel[1] >= 0) ::close(channel[1]);
@@ -357,6 +381,7 @@ class NamespaceSandbox final : public Sandbox {
   }
 
   static int trampoline(void* plan) noexcept { _exit(run_child_plan(plan)); }
+  static int nested_trampoline(void* plan) noexcept { _exit(run_nested_child_plan(plan)); }
 
   // What the init reports on `fd` (its end closes once the command has
   // exec'd): 0, or the errno of the command's failed exec.
@@ -371,27 +396,55 @@ class NamespaceSandbox final : public Sandbox {
   // Signals are blocked around clone so no handler of the engine runs in
   // the child while it shares the engine's memory; the child unblocks them
   // (with default handlers) just before exec.
-  // The child's stack is mapped once and kept: the clone returns only once
-  // the child has exec'd or exited (CLONE_VFORK), so one sandbox object
-  // (used from one thread) never has two children on it, and its pages stay
-  // faulted in from one spawn to the next.
-  int clone_child(ChildPlan& plan, Network network, bool as_root) {
+  // The child's stacks are mapped once and kept: the clone returns only
+  // once the child has exec'd or exited (CLONE_VFORK), so one sandbox object
+  // (used from one thread) never has two children on them, and their pages
+  // stay faulted in from one spawn to the next. The first half is the
+  // sandbox's first process's; the second, the outer child's when there is
+  // one (a held user namespace).
+  // `privileged`: the namespaces are made by a process with every
+  // capability (host root, or in the held user namespace), without a user
+  // namespace of their own.
+  int clone_child(ChildPlan& plan, Network network, bool privileged) {
     int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
-    if (!as_root) flags |= CLONE_NEWUSER;
+    if (!privileged) flags |= CLONE_NEWUSER;
     if (network != Network::host && plan.netns_fd < 0) flags |= CLONE_NEWNET;
     if (!stack_) {
-      void* stack = ::mmap(nullptr, kChildStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+      void* stack =
+          ::mmap(nullptr, 2 * kChildStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
       if (stack == MAP_FAILED) return -1;
       stack_ = static_cast<char*>(stack);
     }
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    int pid = ::clone(&NamespaceSandbox::trampoline, stack_ + kChildStack, flags | CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
+    int pid;
+    if (plan.held_userns >= 0) {
+      plan.inner_flags = flags;
+      plan.inner_stack = stack_ + kChildStack;
+      pid = ::clone(&NamespaceSandbox::nested_trampoline, stack_ + 2 * kChildStack, CLONE_VM | CLONE_VFORK | SIGCHLD,
+                    &plan);
+    } else {
+      pid = ::clone(&NamespaceSandbox::trampoline, stack_ + kChildStack, flags | CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
+    }
     int err = errno;
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    if (pid >= 0 && plan.held_userns >= 0) pid = reap_outer(pid, plan, err);
     errno = err;
     return pid;
+  }
+
+  // The outer child (pid `outer`) has exited: reaps it and returns the
+  // sandbox's first process (-1 with `err` set when it could not be made).
+  static int reap_outer(int outer, ChildPlan& plan, int& err) {
+    while (::waitpid(outer, nullptr, __WALL) < 0 && errno == EINTR) {
+    }
+    if (plan.inner_pid >= 0) return plan.inner_pid;
+    if (!plan.failed_what) return -1;  // cannot happen: the outer child records why
+    err = plan.failed_errno;
+    // It failed before the sandbox's namespaces existed: reported as a clone failure.
+    plan.failed_what = nullptr;
+    return -1;
   }
 
   SeccompPrograms filter_;
@@ -402,7 +455,8 @@ class NamespaceSandbox final : public Sandbox {
   Cgroups cgroups_;
   std::string uid_map_, gid_map_;     // unprivileged
   std::optional<SandboxIds> ids_;     // as root
-  std::optional<NetnsPool> netns_;    // as root
+  int held_userns_ = -1;              // unprivileged: the engine's own user namespace, or -1
+  std::optional<NetnsPool> netns_;    // as root, or with held_userns_
 };
 
 }  // namespace

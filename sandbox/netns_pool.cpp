@@ -29,6 +29,7 @@ constexpr char kMade = 'm';      // maker -> engine, with the namespace
 
 struct MakerStart {
   int socket;    // the maker's end
+  int userns;    // >= 0: the user namespace to make them in (entered first)
   pid_t parent;  // the engine, to notice it died before PR_SET_PDEATHSIG
 };
 
@@ -61,6 +62,7 @@ int maker_main(void* arg) noexcept {
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != start->parent) _exit(1);
   ::prctl(PR_SET_NAME, "hearth-netns");
   ::setsid();  // a terminal's ^C is for the engine, which then closes the socket
+  if (start->userns >= 0 && ::setns(start->userns, CLONE_NEWUSER) != 0) _exit(1);
   if (socket != kMakerSocket && ::dup3(socket, kMakerSocket, 0) != kMakerSocket) _exit(1);
   if (::close_range(0, kMakerSocket - 1, 0) != 0 || ::close_range(kMakerSocket + 1, ~0U, 0) != 0) _exit(1);
   sigset_t none;
@@ -149,7 +151,7 @@ bool NetnsPool::start_maker() {
     ::close(pair[1]);
     return false;
   }
-  MakerStart start{pair[1], ::getpid()};
+  MakerStart start{pair[1], userns_fd_, ::getpid()};
   int pidfd = -1;
   sigset_t all, old;
   sigfillset(&all);

@@ -1,11 +1,11 @@
-// Private to sandbox/: network namespaces made ahead, as root. Creating a
+// Private to sandbox/: network namespaces made ahead. Creating a
 // network namespace (registering its loopback device and its per-namespace
 // sysctl tables) is the largest single cost of a sandbox's clone; a sandbox
 // with network none or proxies enters a fresh one made here instead (setns).
 //
 // Who makes them: the netns maker, a small child process the pool starts at
-// its first refill() (so only as root, and only once a sandbox needed a
-// network namespace). The engine never waits for it:
+// its first refill() (so only once a sandbox needed a network namespace).
+// The engine never waits for it:
 //   - refill() writes one byte per namespace wanted, keeping `depth`
 //     requests in flight (asked for and not yet taken);
 //   - the maker, for each byte, unshares a new network namespace, brings
@@ -44,14 +44,19 @@ namespace hearth::sandbox {
 int bring_loopback_up();
 
 /// Each namespace is fresh (nothing has run in it), has `lo` up, and is
-/// handed out once. Only as root (CAP_SYS_ADMIN in the host's user
-/// namespace): an unprivileged sandbox's network namespace must belong to its
-/// own user namespace, made by its clone. Used on one thread.
+/// handed out once. As root they belong to the host's user namespace; an
+/// unprivileged engine passes its held user namespace (idmap.h,
+/// make_held_user_namespace), which the maker enters first, so they belong
+/// to it: the sandbox's first process, in that namespace too, may enter
+/// them, and the command (in a user namespace nested below it) holds no
+/// capability over them. Used on one thread.
 class NetnsPool {
  public:
   /// Keeps up to `depth` namespaces asked for or ready. Two: a scheduling
   /// pass that starts several steps at once finds more than one.
-  explicit NetnsPool(std::size_t depth = 2) : depth_(depth) {}
+  /// `userns_fd` (not taken; must outlive the pool): -1 as root, else the
+  /// user namespace the maker makes them in.
+  explicit NetnsPool(std::size_t depth = 2, int userns_fd = -1) : depth_(depth), userns_fd_(userns_fd) {}
   /// Closes the socket (with it, what was not taken) and ends and reaps the
   /// maker: none is left behind.
   ~NetnsPool();
@@ -73,6 +78,7 @@ class NetnsPool {
   void stop();  // for good
 
   const std::size_t depth_;
+  const int userns_fd_;
   int socket_ = -1;       // the engine's end; -1 before the maker starts
   int maker_ = -1;        // the maker's pidfd; reaped by stop()
   std::size_t asked_ = 0; // requests written, answers not yet read
