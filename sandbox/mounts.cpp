@@ -276,6 +276,21 @@ void RootTemplate::add_prepared_ops(int ns, ChildPlan& plan) {
   ops.insert(ops.end(), own_.begin(), own_.end());
 }
 
+// A bind whose inside path is in /usr, /etc, /dev (…) needs its mount point
+// made there, which the prepared root's read-only copies do not allow: such
+// a sandbox builds its root in place.
+bool RootTemplate::binds_into_prepared_parts(const Isolation& iso) const {
+  std::vector<std::string> parts(tops_.begin(), tops_.end());
+  parts.push_back("/etc");
+  parts.push_back("/dev");
+  for (auto& b : iso.binds) {
+    const std::string& inside = b.inside.empty() ? b.host : b.inside;
+    for (auto& p : parts)
+      if (inside == p || inside.rfind(p + "/", 0) == 0) return true;
+  }
+  return false;
+}
+
 Status RootTemplate::add_ops(const Isolation& iso, const RootIdentity& who, ChildPlan& plan) {
   auto& ops = plan.ops;
   // As root, or unprivileged in the engine's held user namespace, the
@@ -283,7 +298,7 @@ Status RootTemplate::add_ops(const Isolation& iso, const RootIdentity& who, Chil
   // of ~50); otherwise (a child in a user namespace of its own could not
   // enter it) they are built in place.
   bool host_resolv = iso.network == Network::host && !resolv_conf_.empty();
-  int prepared = prepared_allowed_ ? prepared_root(host_resolv) : -1;
+  int prepared = prepared_allowed_ && !binds_into_prepared_parts(iso) ? prepared_root(host_resolv) : -1;
   if (prepared >= 0) add_prepared_ops(prepared, plan);
   else ops.insert(ops.end(), head_.begin(), head_.end());
   // The command's own tmpfs directories belong to it: chowned rather than

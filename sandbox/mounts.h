@@ -82,6 +82,8 @@ class RootTemplate {
   // The prepared root's namespace for this variant, made on first use; -1
   // where it cannot be made (the root is then built in place).
   int prepared_root(bool with_resolv_conf);
+  // True when a bind of `iso` goes inside a part a prepared root copies.
+  bool binds_into_prepared_parts(const Isolation& iso) const;
   // The ops of a root whose host-only parts are copies from `ns`.
   void add_prepared_ops(int ns, ChildPlan& plan);
   // Ops binding `host` at `inside` (read-only unless `writable`); the source

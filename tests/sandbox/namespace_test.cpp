@@ -379,6 +379,30 @@ BOOST_AUTO_TEST_CASE(a_missing_program_is_a_clear_spawn_error) {
   BOOST_TEST(uv_loop_close(&loop) == 0);
 }
 
+// A bind into a part of the root every sandbox copies read-only from the
+// prepared root (/etc here) is still made, as root and unprivileged.
+BOOST_AUTO_TEST_CASE(a_file_bound_into_etc_is_there) {
+  TempDir dir;
+  auto conf = dir.write("tool.conf", "setting=1\n");
+  ::chmod(dir.str().c_str(), 0755);
+  ::chmod(conf.c_str(), 0644);
+  Isolation iso;
+  iso.binds.push_back({conf.string(), "/etc/tool.conf", false});
+  auto o = run("cat /etc/tool.conf; cat /etc/hostname", iso);
+  BOOST_TEST(o.exit.exit_status == 0, o.output);
+  BOOST_TEST(o.output == "setting=1\nhearth\n");
+  const passwd* pw = unprivileged_user();
+  if (!pw) return;
+  const char* bin = std::getenv("HEARTH_BIN");
+  BOOST_REQUIRE(bin);
+  auto ran = run_shell(as_user(pw) + bin + " sandbox run --ro " + conf.string() + " -- cat " + conf.string() + " 2>&1");
+  BOOST_TEST(ran.status == 0, ran.out);
+  BOOST_TEST(ran.out == "setting=1\n");
+  ran = run_shell(as_user(pw) + bin + " sandbox run --ro /etc/hostname -- cat /etc/hostname 2>&1");
+  BOOST_TEST(ran.status == 0, ran.out);
+  BOOST_TEST(ran.out == read_file("/etc/hostname"));
+}
+
 // The unprivileged case: the real binary run as an ordinary host user.
 BOOST_AUTO_TEST_CASE(unprivileged_user_gets_the_same_isolation) {
   const passwd* pw = unprivileged_user();
