@@ -14,6 +14,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 #include "sandbox/passed_fds.h"
@@ -79,6 +80,52 @@ int maker_main(void* arg) noexcept {
   }
 }
 
+// Makers killed by a pool's destructor and not yet reaped, process-wide (an
+// embedder may run several engines, on several threads). The destructor does
+// not wait for the maker's exit (its teardown, a copy of the engine's page
+// tables and its last namespace, took 0.5-10 ms on a loaded host, at the end
+// of every run); a later pool reaps it, and at the engine's exit the kernel
+// hands it to init, which does. Bounded: past kMaxUnreaped, stop() waits.
+class Unreaped {
+ public:
+  /// Takes `pidfd` (killed) if there is room: true; else the caller waits.
+  bool add(int pidfd) {
+    std::lock_guard lock(mutex_);
+    reap_exited_locked();
+    if (count_ == kMaxUnreaped) return false;
+    pidfds_[count_++] = pidfd;
+    return true;
+  }
+  /// Reaps (and closes) those that have exited. Never blocks.
+  void reap_exited() {
+    std::lock_guard lock(mutex_);
+    reap_exited_locked();
+  }
+
+ private:
+  static constexpr size_t kMaxUnreaped = 16;
+  void reap_exited_locked() {
+    for (size_t i = 0; i < count_;) {
+      siginfo_t info{};
+      int rc = ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfds_[i]), &info, WEXITED | WNOHANG | __WALL);
+      if (rc == 0 && info.si_pid == 0) {  // still exiting
+        ++i;
+        continue;
+      }
+      ::close(pidfds_[i]);  // reaped, or no longer ours to reap (ECHILD)
+      pidfds_[i] = pidfds_[--count_];
+    }
+  }
+  std::mutex mutex_;
+  int pidfds_[kMaxUnreaped];
+  size_t count_ = 0;
+};
+
+Unreaped& unreaped() {
+  static Unreaped* u = new Unreaped;  // never destroyed: a pool may stop during static destruction
+  return *u;
+}
+
 }  // namespace
 
 int bring_loopback_up() {
@@ -97,7 +144,7 @@ int bring_loopback_up() {
   return rc;
 }
 
-NetnsPool::~NetnsPool() { stop(); }
+NetnsPool::~NetnsPool() { stop(/*wait=*/false); }
 
 int NetnsPool::take() {
   if (socket_ < 0 || asked_ == 0) return -1;
@@ -141,6 +188,7 @@ void NetnsPool::refill() {
 }
 
 bool NetnsPool::start_maker() {
+  unreaped().reap_exited();  // earlier pools' makers
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return false;
   // Its own stack: without CLONE_VM the maker runs on its copy of this
@@ -170,7 +218,7 @@ bool NetnsPool::start_maker() {
   return true;
 }
 
-void NetnsPool::stop() {
+void NetnsPool::stop(bool wait) {
   stopped_ = true;
   asked_ = 0;
   if (socket_ >= 0) ::close(socket_);  // the maker's EOF; the namespaces not taken go with it
@@ -179,6 +227,10 @@ void NetnsPool::stop() {
   // Through the pidfd, so no other process can be hit even if the maker
   // was reaped elsewhere.
   ::syscall(SYS_pidfd_send_signal, maker_, SIGKILL, nullptr, 0);
+  if (!wait && unreaped().add(maker_)) {
+    maker_ = -1;
+    return;
+  }
   siginfo_t info{};
   while (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(maker_), &info, WEXITED | __WALL) < 0 &&
          errno == EINTR) {

@@ -30,6 +30,8 @@
 // the engine's pages copy-on-write and writes none of them; pages the engine
 // rewrites later are copied once (at most the engine's size at the start).
 //
+// The maker ends with the pool: killed, and reaped later (~NetnsPool).
+//
 // Failure is never the user's: if the maker cannot start, reports a
 // failure, or dies (killed, out of namespaces), the pool stops for good and
 // every take() returns -1.
@@ -57,8 +59,9 @@ class NetnsPool {
   /// `userns_fd` (not taken; must outlive the pool): -1 as root, else the
   /// user namespace the maker makes them in.
   explicit NetnsPool(std::size_t depth = 2, int userns_fd = -1) : depth_(depth), userns_fd_(userns_fd) {}
-  /// Closes the socket (with it, what was not taken) and ends and reaps the
-  /// maker: none is left behind.
+  /// Closes the socket (with it, what was not taken) and kills the maker
+  /// (SIGKILL: it runs nothing more) without waiting for its exit: a later
+  /// pool reaps it, or, once the engine has exited, init does.
   ~NetnsPool();
   NetnsPool(const NetnsPool&) = delete;
   NetnsPool& operator=(const NetnsPool&) = delete;
@@ -75,12 +78,14 @@ class NetnsPool {
 
  private:
   bool start_maker();
-  void stop();  // for good
+  /// For good. `wait`: reap the maker before returning (the maker failed
+  /// or was killed: it is exiting already); otherwise it is reaped later.
+  void stop(bool wait = true);
 
   const std::size_t depth_;
   const int userns_fd_;
   int socket_ = -1;       // the engine's end; -1 before the maker starts
-  int maker_ = -1;        // the maker's pidfd; reaped by stop()
+  int maker_ = -1;        // the maker's pidfd; killed by stop(), reaped there or later
   std::size_t asked_ = 0; // requests written, answers not yet read
   bool stopped_ = false;
 };
