@@ -117,8 +117,8 @@ class NamespaceSandbox final : public Sandbox {
   // process unshares inside the engine's held one after building its root
   // there (or, where the host refuses the held one, makes at its clone).
   /// Takes `init_fd`: hearth-init, open, exec'd as each one-shot command's init.
-  NamespaceSandbox(SeccompPrograms filter, int init_fd)
-      : filter_(std::move(filter)), init_fd_(init_fd), last_cap_(child_setup::last_capability()) {
+  NamespaceSandbox(const SeccompPrograms& filter, int init_fd)
+      : filter_(filter), init_fd_(init_fd), last_cap_(child_setup::last_capability()) {
     if (is_host_root()) {
       ids_.emplace(sandbox_id_range());
       netns_.emplace();
@@ -258,8 +258,9 @@ class NamespaceSandbox final : public Sandbox {
     plan.loopback_up = iso.network != Network::host;
     if (plan.loopback_up && netns_) plan.netns_fd = netns_->take();  // -1: the clone makes one
     if (auto s = plan_forwards(iso, plan); !s.ok()) return s.error();
-    plan.seccomp[0] = {static_cast<unsigned short>(filter_.allow.size()), filter_.allow.data()};
-    plan.seccomp[1] = {static_cast<unsigned short>(filter_.deny.size()), filter_.deny.data()};
+    // sock_fprog's pointer is not const; the kernel only reads through it.
+    plan.seccomp[0] = {static_cast<unsigned short>(filter_.allow.size()), const_cast<sock_filter*>(filter_.allow.data())};
+    plan.seccomp[1] = {static_cast<unsigned short>(filter_.deny.size()), const_cast<sock_filter*>(filter_.deny.data())};
     plan.rlimits.push_back({RLIMIT_CORE, {0, 0}});
     Cgroups::Group group;
     if (iso.memory_bytes || iso.pids || iso.cpus) {
@@ -447,7 +448,7 @@ class NamespaceSandbox final : public Sandbox {
     return -1;
   }
 
-  SeccompPrograms filter_;
+  const SeccompPrograms& filter_;  // the process's (seccomp_programs()), never freed
   int init_fd_;
   int last_cap_;
   char* stack_ = nullptr;  // the child's stack (clone_child)
@@ -533,7 +534,7 @@ Result<std::unique_ptr<Sandbox>> make_namespace_sandbox() {
     return Error{"the namespace sandbox cannot run: Hearth runs as root without CAP_SYS_ADMIN, so its commands "
                  "would be host root; run Hearth as an ordinary user, or as root with CAP_SYS_ADMIN "
                  "(see " + docs_link("sandbox.md", "Running as root") + ")"};
-  auto filter = build_seccomp_filter();
+  auto filter = seccomp_programs();
   if (!filter) return filter.error();
   // Every command runs under an init (docs/sandbox.md, "Processes"), opened
   // once and exec'd through this descriptor.
@@ -543,7 +544,7 @@ Result<std::unique_ptr<Sandbox>> make_namespace_sandbox() {
                  "found beside the engine (set HEARTH_INIT to its path)"};
   int init_fd = ::open(init.c_str(), O_RDONLY | O_CLOEXEC);
   if (init_fd < 0) return Error{"cannot open " + init + ": " + std::strerror(errno)};
-  return std::unique_ptr<Sandbox>(std::make_unique<NamespaceSandbox>(std::move(*filter), init_fd));
+  return std::unique_ptr<Sandbox>(std::make_unique<NamespaceSandbox>(**filter, init_fd));
 }
 
 std::vector<std::string> limit_warnings(const Isolation& iso) {
