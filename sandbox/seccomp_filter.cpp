@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <string>
 
 namespace hearth::sandbox {
@@ -218,20 +217,6 @@ Result<SeccompPrograms> build_seccomp_filter() {
   auto deny = build_deny();
   if (!deny) return deny.error();
   return SeccompPrograms{std::move(*allow), std::move(*deny)};
-}
-
-Result<const SeccompPrograms*> seccomp_programs() {
-  static std::mutex mutex;
-  // Never freed: a sandbox's child may be installing them while another
-  // thread runs the process's exit.
-  static const SeccompPrograms* built = nullptr;
-  std::lock_guard lock(mutex);
-  if (!built) {
-    auto fresh = build_seccomp_filter();
-    if (!fresh) return fresh.error();
-    built = new SeccompPrograms(std::move(*fresh));
-  }
-  return built;
 }
 
 }  // namespace hearth::sandbox
