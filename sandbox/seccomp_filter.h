@@ -28,12 +28,12 @@ struct SeccompPrograms {
 /// be resolved by this libseccomp and has no number of its own in the list.
 Result<SeccompPrograms> build_seccomp_filter();
 
-/// The programs of this process: compiled by the first call (thread-safe),
-/// then the same ones for every sandbox of every engine in the process, for
-/// its life. Compiling costs about a millisecond; installing them in a
-/// sandbox's child is one prctl each, with no allocation after the clone.
-/// A failure (say, out of descriptors for the export) is not kept: the next
-/// call compiles again.
+/// The programs every sandbox of this process installs, the same for its
+/// life: those libseccomp compiled when Hearth was built, or, in a cross
+/// build, compiled by the first call (thread-safe; a failure, say out of
+/// descriptors for the export, is not kept: the next call compiles again).
+/// Installing them in a sandbox's child is one prctl each, with no
+/// allocation after the clone (seccomp_programs.cpp).
 Result<const SeccompPrograms*> seccomp_programs();
 
 }  // namespace hearth::sandbox
