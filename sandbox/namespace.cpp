@@ -502,7 +502,8 @@ std::string namespace_support_problem() {
   std::call_once(once, [] {
     int status = run_probe();
     if (status == -1) {
-      problem = "cannot probe for user namespaces (clone failed: " + std::string(std::strerror(errno)) + ")";
+      problem = "cannot probe for user namespaces (starting or waiting for the probe's child failed: " +
+                std::string(std::strerror(errno)) + ")";
       return;
     }
     if (status == 0) return;
