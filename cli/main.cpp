@@ -2,6 +2,8 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -13,20 +15,27 @@
 namespace {
 // CLI::PositiveNumber checks a double and prints its bounds with 300 digits
 // ("Value 0 not in range 0.000000 to 1797..."); this says what is wanted.
-const CLI::Validator kAtLeastOne(
-    [](std::string& in) {
-      int v = 0;
-      if (CLI::detail::lexical_cast(in, v) && v >= 1) return std::string();
-      return "expected a whole number of at least 1, not '" + in + "'";
-    },
-    "INT>=1");
+// Built when an option first needs it, not before main: most commands never do.
+const CLI::Validator& at_least_one() {
+  static const CLI::Validator v(
+      [](std::string& in) {
+        int n = 0;
+        if (CLI::detail::lexical_cast(in, n) && n >= 1) return std::string();
+        return "expected a whole number of at least 1, not '" + in + "'";
+      },
+      "INT>=1");
+  return v;
+}
 // The value is not repeated in the message: it may hold a password.
-const CLI::Validator kPostgresUrl(
-    [](std::string& in) -> std::string {
-      if (in.rfind("postgres://", 0) == 0 || in.rfind("postgresql://", 0) == 0) return "";
-      return "expected a postgres:// or postgresql:// URL (a SQLite file goes in --state)";
-    },
-    "URL");
+const CLI::Validator& postgres_url() {
+  static const CLI::Validator v(
+      [](std::string& in) -> std::string {
+        if (in.rfind("postgres://", 0) == 0 || in.rfind("postgresql://", 0) == 0) return "";
+        return "expected a postgres:// or postgresql:// URL (a SQLite file goes in --state)";
+      },
+      "URL");
+  return v;
+}
 // The first word of the command line that is not an option of `hearth`
 // itself when it names no subcommand: " (did you mean 'run'?)" and the
 // known names make a better message than CLI11's "A subcommand is required".
@@ -88,6 +97,14 @@ int main(int argc, char** argv) {
   // in it leave /proc/<pid>/environ, and no process of this user may read
   // this one's memory. Commands read the variables they declare from the copy.
   if (auto s = hearth::scrub_process_environment(); !s.ok()) std::cerr << "hearth: warning: " << s.message() << "\n";
+  // `hearth --version` alone is answered before the command line is built:
+  // building it (every subcommand's name and description, for --help and
+  // "did you mean") was most of the work the version took. Anything more on
+  // the line goes through CLI11, which says what is wrong with it.
+  if (argc == 2 && (std::strcmp(argv[1], "--version") == 0 || std::strcmp(argv[1], "version") == 0)) {
+    std::printf("hearth %s\n", hearth::version());
+    return kExitOk;
+  }
   // Named here: CLI11 would otherwise print argv[0], the path it was started by.
   CLI::App app{"Hearth: an event-driven workflow engine for CI pipelines", "hearth"};
   app.footer(kFooter);
@@ -103,7 +120,7 @@ int main(int argc, char** argv) {
   app.add_option("--store", g.store,
                  "Keep runs in a PostgreSQL database instead: postgres://user@host/db (default: $HEARTH_STORE)")
       ->envname("HEARTH_STORE")
-      ->check(kPostgresUrl);
+      ->check(postgres_url());
   app.add_option("--color", g.color,
                  "Colour: auto (on a terminal, unless TERM=dumb or NO_COLOR is set), always or never")
       ->check(CLI::IsMember({"auto", "always", "never"}));
@@ -117,7 +134,7 @@ int main(int argc, char** argv) {
     run_cmd->add_option("--payload", run.payload, "Payload as JSON text, or @file.json");
     run_cmd->add_option("--input,-i", run.inputs, "Set one input: key=value (repeatable)");
     run_cmd->add_option("--jobs,-j", run.jobs, "Most steps running at once (default: number of CPUs)")
-        ->check(kAtLeastOne);
+        ->check(at_least_one());
     run_cmd->add_option("--events", run.events, "Print events as JSON lines on stdout")
         ->check(CLI::IsMember({"jsonl"}));
     run_cmd->add_option("--model", run.model,
@@ -141,7 +158,7 @@ int main(int argc, char** argv) {
     resume_cmd->add_flag("--all", resume.all, "Resume every run that was interrupted (recorded as running)");
     resume_cmd->add_option("--from", resume.from, "Re-run this step and every step that needs it (repeatable)");
     resume_cmd->add_option("--jobs,-j", resume.jobs, "Most steps running at once (default: number of CPUs)")
-        ->check(kAtLeastOne);
+        ->check(at_least_one());
     resume_cmd->add_flag("--use-current", resume.use_current,
                          "Use the workflow file as it is now instead of the run's snapshot");
     resume_cmd->add_option("--events", resume.events, "Print events as JSON lines on stdout")
@@ -166,7 +183,7 @@ int main(int argc, char** argv) {
   if (chosen == "runs") {
     runs_cmd->footer("Examples:\n  hearth runs -n 5\n  hearth runs --workflow release --json\nDocs: docs/cli.md (hearth runs)");
     runs_cmd->add_flag("--json", runs_json, "Machine-readable output");
-    runs_cmd->add_option("--limit,-n", runs_limit, "How many runs to list")->check(kAtLeastOne);
+    runs_cmd->add_option("--limit,-n", runs_limit, "How many runs to list")->check(at_least_one());
     runs_cmd->add_option("--workflow,-w", runs_workflow, "Only runs of this workflow");
   }
 
@@ -189,7 +206,7 @@ int main(int argc, char** argv) {
   if (chosen == "serve") {
     serve_cmd->footer("Example:\n  hearth serve --listen 127.0.0.1:8080 --webhook-secret-file /etc/hearth/secret\nDocs: docs/serve.md");
     serve_cmd->add_option("--listen", serve.listen, "Address to listen on, HOST:PORT (port 0: any free port)");
-    serve_cmd->add_option("--jobs,-j", serve.jobs, "Most runs at once (default: 2)")->check(kAtLeastOne);
+    serve_cmd->add_option("--jobs,-j", serve.jobs, "Most runs at once (default: 2)")->check(at_least_one());
     serve_cmd->add_option("--webhook-secret-file,--secret-file", serve.webhook_secret_file,
                           "File holding the webhook secret (default: the systemd credential webhook-secret, "
                           "else $HEARTH_WEBHOOK_SECRET)");
@@ -226,7 +243,7 @@ int main(int argc, char** argv) {
     ci_cmd->add_option("--resume", ci.resume, "Resume this job's unfinished runs on a re-run (default: true)")
         ->check(CLI::IsMember({"true", "True", "TRUE", "false", "False", "FALSE"}));
     ci_cmd->add_option("--model", ci.model, "Model for skill steps (sets HEARTH_MODEL)");
-    ci_cmd->add_option("--jobs,-j", ci.jobs, "Most steps running at once (default: number of CPUs)")->check(kAtLeastOne);
+    ci_cmd->add_option("--jobs,-j", ci.jobs, "Most steps running at once (default: number of CPUs)")->check(at_least_one());
   }
   SandboxRunArgs sbx;
   auto* sandbox_cmd = app.add_subcommand("sandbox", "Run a command in the sandbox, the way a step would");
@@ -242,7 +259,7 @@ int main(int argc, char** argv) {
                             "(repeatable; implies --network proxies)")
         ->allow_extra_args(false);
     sandbox_run->add_option("--memory", sbx.memory, "Memory limit, like 512M or 1G");
-    sandbox_run->add_option("--pids", sbx.pids, "Most processes at once")->check(kAtLeastOne);
+    sandbox_run->add_option("--pids", sbx.pids, "Most processes at once")->check(at_least_one());
     sandbox_run->add_option("--cpus", sbx.cpus, "CPU share, in CPUs (like 0.5)");
     sandbox_run->add_option("--timeout", sbx.timeout, "Kill the whole sandbox after this long, like 30s");
     sandbox_run->add_option("--ro", sbx.ro, "Bind a host path read-only at the same path (repeatable)")
