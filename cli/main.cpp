@@ -1,8 +1,10 @@
 // `hearth`: the command-line client of the engine.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
-#include <cstdio>
+#include <cerrno>
 #include <cstring>
 #include <iostream>
 #include <optional>
@@ -89,6 +91,32 @@ const char* kFooter =
     "Each command's options: hearth COMMAND --help. The manual: docs/cli.md\n"
     "(workflows: docs/workflow-reference.md).";
 
+// `hearth --version` (or `hearth version`) alone is answered from the
+// executable's .preinit_array: the dynamic loader calls it with main's
+// arguments after relocating and before any constructor runs, so the answer
+// pays for neither the C++ runtime's start (iostreams and locales, the
+// static objects of every file) nor the command line (CLI11 building every
+// subcommand for --help). That was three quarters of what the version took
+// once the libraries were lazy. Only write(2) and _exit(2) here: no
+// constructor has run yet. Anything more on the line goes through CLI11 in
+// main, which says what is wrong with it.
+void answer_version_early(int argc, char** argv, char**) {
+  if (argc != 2 || !argv[1] || (std::strcmp(argv[1], "--version") != 0 && std::strcmp(argv[1], "version") != 0)) return;
+  char line[128] = "hearth ";
+  std::strncat(line, hearth::version(), sizeof line - sizeof "hearth " - 1);
+  std::strcat(line, "\n");
+  std::size_t length = std::strlen(line), done = 0;
+  while (done < length) {
+    ssize_t n = ::write(STDOUT_FILENO, line + done, length - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) _exit(hearth::cli::kExitRunFailed);  // nowhere to say it: the status does
+    done += static_cast<std::size_t>(n);
+  }
+  _exit(hearth::cli::kExitOk);
+}
+__attribute__((section(".preinit_array"), used)) void (*const kAnswerVersionEarly)(int, char**, char**) =
+    answer_version_early;
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -97,14 +125,6 @@ int main(int argc, char** argv) {
   // in it leave /proc/<pid>/environ, and no process of this user may read
   // this one's memory. Commands read the variables they declare from the copy.
   if (auto s = hearth::scrub_process_environment(); !s.ok()) std::cerr << "hearth: warning: " << s.message() << "\n";
-  // `hearth --version` alone is answered before the command line is built:
-  // building it (every subcommand's name and description, for --help and
-  // "did you mean") was most of the work the version took. Anything more on
-  // the line goes through CLI11, which says what is wrong with it.
-  if (argc == 2 && (std::strcmp(argv[1], "--version") == 0 || std::strcmp(argv[1], "version") == 0)) {
-    std::printf("hearth %s\n", hearth::version());
-    return kExitOk;
-  }
   // Named here: CLI11 would otherwise print argv[0], the path it was started by.
   CLI::App app{"Hearth: an event-driven workflow engine for CI pipelines", "hearth"};
   app.footer(kFooter);
