@@ -82,7 +82,9 @@ std::string command_word(int argc, char** argv) {
 // once the libraries were lazy. The help is the text CLI11 renders from the
 // same declarations when hearth is built (help_text.h). No constructor has
 // run here: C functions only. Anything more on the line goes through CLI11
-// in main, which says what is wrong with it.
+// in main, which says what is wrong with it. The environment is not moved
+// out of /proc/<pid>/environ for these answers: nothing reads it, and the
+// process ends sooner than main would have scrubbed it.
 void answer_early(int argc, char** argv, char**) {
   if (argc != 2 || !argv[1]) return;
   const char* arg = argv[1];
