@@ -1,32 +1,22 @@
 // `hearth`: the command-line client of the engine.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <iostream>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "cli.h"
+#include "command_line.h"
+#include "help_text.h"
 #include "hearth/process.h"
 
 namespace {
-// CLI::PositiveNumber checks a double and prints its bounds with 300 digits
-// ("Value 0 not in range 0.000000 to 1797..."); this says what is wanted.
-const CLI::Validator kAtLeastOne(
-    [](std::string& in) {
-      int v = 0;
-      if (CLI::detail::lexical_cast(in, v) && v >= 1) return std::string();
-      return "expected a whole number of at least 1, not '" + in + "'";
-    },
-    "INT>=1");
-// The value is not repeated in the message: it may hold a password.
-const CLI::Validator kPostgresUrl(
-    [](std::string& in) -> std::string {
-      if (in.rfind("postgres://", 0) == 0 || in.rfind("postgresql://", 0) == 0) return "";
-      return "expected a postgres:// or postgresql:// URL (a SQLite file goes in --state)";
-    },
-    "URL");
 // The first word of the command line that is not an option of `hearth`
 // itself when it names no subcommand: " (did you mean 'run'?)" and the
 // known names make a better message than CLI11's "A subcommand is required".
@@ -69,16 +59,44 @@ std::string command_word(int argc, char** argv) {
   return "";
 }
 
-const char* kFooter =
-    "Examples:\n"
-    "  hearth run release --input version=1.2.0   run .hearth/workflows/release.toml\n"
-    "  hearth validate                            check every workflow in .hearth/workflows\n"
-    "  hearth runs                                list runs, newest first\n"
-    "  hearth show RUN_ID                         every step of a run, its cause of failure\n"
-    "  hearth resume --all                        continue runs a crash interrupted\n"
-    "\n"
-    "Each command's options: hearth COMMAND --help. The manual: docs/cli.md\n"
-    "(workflows: docs/workflow-reference.md).";
+// Writes all of `text` to stdout and ends the process: 0, or 1 when it could
+// not be written (nowhere to say so: the status does). write(2) and _exit(2)
+// only, for answer_early.
+[[noreturn]] void print_and_exit(const char* text, std::size_t length) {
+  std::size_t done = 0;
+  while (done < length) {
+    ssize_t n = ::write(STDOUT_FILENO, text + done, length - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) _exit(hearth::cli::kExitRunFailed);
+    done += static_cast<std::size_t>(n);
+  }
+  _exit(hearth::cli::kExitOk);
+}
+
+// `hearth --version` (or `hearth version`) and `hearth --help` (or `-h`)
+// alone are answered from the executable's .preinit_array: the dynamic
+// loader calls it with main's arguments after relocating and before any
+// constructor runs, so the answer pays for neither the C++ runtime's start
+// (iostreams and locales, the static objects of every file) nor the command
+// line (CLI11 building every subcommand). That was most of what these took
+// once the libraries were lazy. The help is the text CLI11 renders from the
+// same declarations when hearth is built (help_text.h). No constructor has
+// run here: C functions only. Anything more on the line goes through CLI11
+// in main, which says what is wrong with it. The environment is not moved
+// out of /proc/<pid>/environ for these answers: nothing reads it, and the
+// process ends sooner than main would have scrubbed it.
+void answer_early(int argc, char** argv, char**) {
+  if (argc != 2 || !argv[1]) return;
+  const char* arg = argv[1];
+  if (std::strcmp(arg, "--help") == 0 || std::strcmp(arg, "-h") == 0)
+    print_and_exit(hearth::cli::kHelpText, sizeof hearth::cli::kHelpText - 1);
+  if (std::strcmp(arg, "--version") != 0 && std::strcmp(arg, "version") != 0) return;
+  char line[128] = "hearth ";
+  std::strncat(line, hearth::version(), sizeof line - sizeof "hearth " - 1);
+  std::strcat(line, "\n");
+  print_and_exit(line, std::strlen(line));
+}
+__attribute__((section(".preinit_array"), used)) void (*const kAnswerEarly)(int, char**, char**) = answer_early;
 
 }  // namespace
 
@@ -89,172 +107,9 @@ int main(int argc, char** argv) {
   // this one's memory. Commands read the variables they declare from the copy.
   if (auto s = hearth::scrub_process_environment(); !s.ok()) std::cerr << "hearth: warning: " << s.message() << "\n";
   // Named here: CLI11 would otherwise print argv[0], the path it was started by.
-  CLI::App app{"Hearth: an event-driven workflow engine for CI pipelines", "hearth"};
-  app.footer(kFooter);
-  app.require_subcommand(1);
-  app.fallthrough();
-  app.set_version_flag("--version", std::string("hearth ") + hearth::version(), "Print the version and exit");
-  auto* version_cmd = app.add_subcommand("version", "Print the version");
-  const std::string chosen = command_word(argc, argv);
-  Globals g;
-  app.add_option("--repo", g.repo, "Repository root (default: nearest ancestor with .hearth/ or .git)");
-  app.add_option("--state", g.state, "State database (default: $HEARTH_STATE or <repo>/.hearth/state.db)")
-      ->envname("HEARTH_STATE");
-  app.add_option("--store", g.store,
-                 "Keep runs in a PostgreSQL database instead: postgres://user@host/db (default: $HEARTH_STORE)")
-      ->envname("HEARTH_STORE")
-      ->check(kPostgresUrl);
-  app.add_option("--color", g.color,
-                 "Colour: auto (on a terminal, unless TERM=dumb or NO_COLOR is set), always or never")
-      ->check(CLI::IsMember({"auto", "always", "never"}));
-
-  RunArgs run;
-  auto* run_cmd = app.add_subcommand("run", "Run a workflow");
-  if (chosen == "run") {
-    run_cmd->footer("Examples:\n  hearth run release --input version=1.2.0\n  hearth run ci/build.toml --payload @event.json --events jsonl\n"
-                    "Docs: docs/cli.md (hearth run), docs/workflow-reference.md (inputs)");
-    run_cmd->add_option("workflow", run.workflow, "Workflow file, or name in .hearth/workflows/")->required();
-    run_cmd->add_option("--payload", run.payload, "Payload as JSON text, or @file.json");
-    run_cmd->add_option("--input,-i", run.inputs, "Set one input: key=value (repeatable)");
-    run_cmd->add_option("--jobs,-j", run.jobs, "Most steps running at once (default: number of CPUs)")
-        ->check(kAtLeastOne);
-    run_cmd->add_option("--events", run.events, "Print events as JSON lines on stdout")
-        ->check(CLI::IsMember({"jsonl"}));
-    run_cmd->add_option("--model", run.model,
-                        "Model of skill and prompt steps, overriding the workflow's: anthropic/NAME, openai/NAME, "
-                        "or replay:CASSETTE to play a recording back offline");
-
-    run_cmd->add_option("--run-id", run.run_id,
-                        "Idempotent run id: a new id starts a run, an unfinished run resumes, a succeeded one "
-                        "prints its outcome");
-
-    run_cmd->add_option("--record", run.record,
-                        "Record every model exchange of skill and prompt steps to this cassette (replay it with "
-                        "--model replay:FILE)");
-  }
-
-  ResumeArgs resume;
-  auto* resume_cmd = app.add_subcommand("resume", "Continue unfinished runs from their last checkpoint");
-  if (chosen == "resume") {
-    resume_cmd->footer("Examples:\n  hearth resume --all\n  hearth resume RUN_ID --from test\nDocs: docs/cli.md, docs/durability.md");
-    resume_cmd->add_option("run-ids", resume.run_ids, "Run ids (see `hearth runs`)");
-    resume_cmd->add_flag("--all", resume.all, "Resume every run that was interrupted (recorded as running)");
-    resume_cmd->add_option("--from", resume.from, "Re-run this step and every step that needs it (repeatable)");
-    resume_cmd->add_option("--jobs,-j", resume.jobs, "Most steps running at once (default: number of CPUs)")
-        ->check(kAtLeastOne);
-    resume_cmd->add_flag("--use-current", resume.use_current,
-                         "Use the workflow file as it is now instead of the run's snapshot");
-    resume_cmd->add_option("--events", resume.events, "Print events as JSON lines on stdout")
-        ->check(CLI::IsMember({"jsonl"}));
-    resume_cmd->add_option("--model", resume.model, "Model of skill and prompt steps, as for run");
-  }
-
-  std::vector<std::string> to_validate;
-  bool validate_json = false;
-  auto* validate_cmd = app.add_subcommand("validate", "Check workflows without running them");
-  if (chosen == "validate") {
-    validate_cmd->footer("Examples:\n  hearth validate\n  hearth validate release ci/build.toml --json\nDocs: docs/cli.md (hearth validate)");
-    validate_cmd->add_option("workflows", to_validate, "Workflow files or names (default: every file in .hearth/workflows)");
-    validate_cmd->add_flag("--json", validate_json,
-                           "Print the diagnostics as JSON: file, line, column, severity, message");
-  }
-
-  bool runs_json = false;
-  int runs_limit = 50;
-  std::string runs_workflow;
-  auto* runs_cmd = app.add_subcommand("runs", "List runs, newest first");
-  if (chosen == "runs") {
-    runs_cmd->footer("Examples:\n  hearth runs -n 5\n  hearth runs --workflow release --json\nDocs: docs/cli.md (hearth runs)");
-    runs_cmd->add_flag("--json", runs_json, "Machine-readable output");
-    runs_cmd->add_option("--limit,-n", runs_limit, "How many runs to list")->check(kAtLeastOne);
-    runs_cmd->add_option("--workflow,-w", runs_workflow, "Only runs of this workflow");
-  }
-
-  bool show_json = false;
-  std::string show_id;
-  bool show_transcript = false;
-  std::string show_step;
-  auto* show_cmd = app.add_subcommand("show", "Show a run: every step, its attempts and output");
-  if (chosen == "show") {
-    show_cmd->footer("Examples:\n  hearth show RUN_ID\n  hearth show RUN_ID --transcript --step review\nDocs: docs/cli.md (hearth show)");
-    show_cmd->add_option("run-id", show_id, "Run id (see `hearth runs`)")->required();
-    show_cmd->add_flag("--json", show_json, "Machine-readable output");
-    show_cmd->add_flag("--transcript", show_transcript,
-                       "Print the conversation of each skill or prompt step: turns, tool calls, results");
-    show_cmd->add_option("--step", show_step, "Only this step (with --transcript)");
-  }
-
-  ServeArgs serve;
-  auto* serve_cmd = app.add_subcommand("serve", "Receive GitHub webhooks and run the matching workflows");
-  if (chosen == "serve") {
-    serve_cmd->footer("Example:\n  hearth serve --listen 127.0.0.1:8080 --webhook-secret-file /etc/hearth/secret\nDocs: docs/serve.md");
-    serve_cmd->add_option("--listen", serve.listen, "Address to listen on, HOST:PORT (port 0: any free port)");
-    serve_cmd->add_option("--jobs,-j", serve.jobs, "Most runs at once (default: 2)")->check(kAtLeastOne);
-    serve_cmd->add_option("--webhook-secret-file,--secret-file", serve.webhook_secret_file,
-                          "File holding the webhook secret (default: the systemd credential webhook-secret, "
-                          "else $HEARTH_WEBHOOK_SECRET)");
-    serve_cmd->add_option("--api-token-file", serve.api_token_file,
-                          "File holding the read endpoints' token (default: the systemd credential api-token, "
-                          "else $HEARTH_API_TOKEN)");
-    serve_cmd->add_option("--grace", serve.grace, "Seconds running steps get on SIGTERM before they are cancelled")
-        ->check(CLI::NonNegativeNumber);
-    serve_cmd->add_option("--request-timeout", serve.request_timeout, "Seconds a request may take to arrive")
-        ->check(CLI::PositiveNumber);
-    serve_cmd->add_option("--idle-timeout", serve.idle_timeout, "Seconds an idle kept-alive connection stays open")
-        ->check(CLI::PositiveNumber);
-    serve_cmd->add_option("--max-body", serve.max_body, "Largest request body in bytes (default: 25 MiB)");
-    serve_cmd->add_option("--header-timeout", serve.header_timeout,
-                          "Seconds from a connection's start (or a request's first byte) to the end of its headers "
-                          "(default: 10)")
-        ->check(CLI::PositiveNumber);
-    serve_cmd->add_option("--max-connections", serve.max_connections,
-                          "Open connections at most, shared fairly between client addresses (default: 1024)")
-        ->check(CLI::Range(size_t{1}, size_t{1} << 20));
-    serve_cmd->add_option("--max-peer-pending", serve.max_peer_pending,
-                          "Body bytes held for one client address before signatures are checked (default: 32 MiB; "
-                          "at least --max-body)");
-    serve_cmd->add_option("--max-pending", serve.max_pending,
-                          "Body bytes held for all clients before signatures are checked (default: 64 MiB)");
-  }
-  CiArgs ci;
-  auto* ci_cmd = app.add_subcommand("ci", "Run the workflows a GitHub Actions event starts (the Actions step)");
-  if (chosen == "ci") {
-    ci_cmd->footer("Example (in a GitHub Actions job):\n  hearth ci --workflow triage\nDocs: docs/github-actions.md");
-    ci_cmd->add_option("--workflow,-w", ci.workflow, "Only this workflow (name or glob), whatever its [on]");
-    ci_cmd->add_option("--payload", ci.payload, "Payload instead of $GITHUB_EVENT_PATH: JSON text or @file.json");
-    ci_cmd->add_option("--state-path", ci.state_path, "Directory of the state database (default: <repo>/.hearth)");
-    ci_cmd->add_option("--resume", ci.resume, "Resume this job's unfinished runs on a re-run (default: true)")
-        ->check(CLI::IsMember({"true", "True", "TRUE", "false", "False", "FALSE"}));
-    ci_cmd->add_option("--model", ci.model, "Model for skill steps (sets HEARTH_MODEL)");
-    ci_cmd->add_option("--jobs,-j", ci.jobs, "Most steps running at once (default: number of CPUs)")->check(kAtLeastOne);
-  }
-  SandboxRunArgs sbx;
-  auto* sandbox_cmd = app.add_subcommand("sandbox", "Run a command in the sandbox, the way a step would");
-  sandbox_cmd->require_subcommand(1);
-  auto* sandbox_run = sandbox_cmd->add_subcommand("run", "Run one command isolated: hearth sandbox run [options] -- CMD ARGS...");
-  if (chosen == "sandbox") {
-    sandbox_run->footer("Example:\n  hearth sandbox run --workspace . --network none -- make test\nDocs: docs/sandbox.md, docs/cli.md");
-    sandbox_run->add_option("--workspace", sbx.workspace, "Directory mounted read-write at /workspace (default: empty)");
-    sandbox_run->add_option("--network", sbx.network, "none (loopback only), proxies (loopback and --forward ports) or host")
-        ->check(CLI::IsMember({"none", "proxies", "host"}));
-    sandbox_run->add_option("--forward", sbx.forward,
-                            "PORT=SOCKET: connections to 127.0.0.1:PORT inside reach the host's Unix socket SOCKET "
-                            "(repeatable; implies --network proxies)")
-        ->allow_extra_args(false);
-    sandbox_run->add_option("--memory", sbx.memory, "Memory limit, like 512M or 1G");
-    sandbox_run->add_option("--pids", sbx.pids, "Most processes at once")->check(kAtLeastOne);
-    sandbox_run->add_option("--cpus", sbx.cpus, "CPU share, in CPUs (like 0.5)");
-    sandbox_run->add_option("--timeout", sbx.timeout, "Kill the whole sandbox after this long, like 30s");
-    sandbox_run->add_option("--ro", sbx.ro, "Bind a host path read-only at the same path (repeatable)")
-        ->allow_extra_args(false);
-    sandbox_run->add_option("--rw", sbx.rw, "Bind a host path read-write at the same path (repeatable)")
-        ->allow_extra_args(false);
-    sandbox_run->add_option("--env,-e", sbx.env, "Set NAME=VALUE in the command's environment (repeatable)")
-        ->allow_extra_args(false);
-    sandbox_run->add_flag("--local", sbx.local, "Use the local backend (no isolation), for comparison");
-    sandbox_run->add_option("command", sbx.command, "The command and its arguments, after --")->required();
-  }
-
+  CLI::App app{kAppDescription, kAppName};
+  CommandLine c;
+  declare_command_line(app, c, command_word(argc, argv), hearth::version());
   if (auto unknown = unknown_command(app, argc, argv)) {
     std::cerr << *unknown << "\n";
     return kExitUsage;
@@ -265,17 +120,17 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : kExitUsage;
   }
-  if (version_cmd->parsed()) {
+  if (c.version_cmd->parsed()) {
     std::cout << "hearth " << hearth::version() << "\n";
     return kExitOk;
   }
-  if (run_cmd->parsed()) return command_run(g, run);
-  if (resume_cmd->parsed()) return command_resume(g, resume);
-  if (validate_cmd->parsed()) return command_validate(g, to_validate, validate_json);
-  if (runs_cmd->parsed()) return command_runs(g, runs_json, runs_limit, runs_workflow);
-  if (ci_cmd->parsed()) return command_ci(g, ci);
-  if (show_cmd->parsed()) return command_show(g, show_id, show_json, show_transcript, show_step);
-  if (serve_cmd->parsed()) return command_serve(g, serve);
-  if (sandbox_run->parsed()) return command_sandbox_run(sbx);
+  if (c.run_cmd->parsed()) return command_run(c.g, c.run);
+  if (c.resume_cmd->parsed()) return command_resume(c.g, c.resume);
+  if (c.validate_cmd->parsed()) return command_validate(c.g, c.to_validate, c.validate_json);
+  if (c.runs_cmd->parsed()) return command_runs(c.g, c.runs_json, c.runs_limit, c.runs_workflow);
+  if (c.ci_cmd->parsed()) return command_ci(c.g, c.ci);
+  if (c.show_cmd->parsed()) return command_show(c.g, c.show_id, c.show_json, c.show_transcript, c.show_step);
+  if (c.serve_cmd->parsed()) return command_serve(c.g, c.serve);
+  if (c.sandbox_run->parsed()) return command_sandbox_run(c.sbx);
   return kExitUsage;
 }

@@ -6,7 +6,10 @@ namespace hearth::commands {
 
 namespace {
 
-const std::vector<std::string> kGhRead = {
+// The tables are built on first use (all_presets()), not before main: a
+// command that grants nothing never pays for them.
+std::vector<std::string> gh_read() {
+  return {
     "issue view *", "issue list", "issue list *", "issue status",
     "pr view", "pr view *", "pr list", "pr list *", "pr diff", "pr diff *", "pr checks", "pr checks *", "pr status",
     "label list", "label list *",
@@ -14,7 +17,8 @@ const std::vector<std::string> kGhRead = {
     "release list", "release list *", "release view *",
     "run list", "run list *", "run view *",
     "search issues *", "search prs *",
-};
+  };
+}
 // A deny pattern for an argument wherever it stands after the first one:
 // `* P` matches only when P is last, so each is also denied before others.
 std::vector<std::string> anywhere(std::initializer_list<const char*> patterns) {
@@ -36,23 +40,28 @@ std::vector<std::string> concat(std::vector<std::string> a, const std::vector<st
 // git@HOST:OWNER/REPO, or as `repo view`'s argument. Its --jq can read the
 // program's environment (`env.GH_TOKEN | explode` prints a secret in a form
 // no redaction recognises). -*R and -*q* also catch short flags in a cluster.
-const std::vector<std::string> kGhDeny = concat(
+std::vector<std::string> gh_deny() {
+  return concat(
     anywhere({"--hostname", "--hostname=*", "--web", "-w", "*://*",
               "--repo */*/*", "--repo *:*", "--repo=*/*/*", "--repo=*:*",
               "-*R */*/*", "-*R *:*", "-*R*/*/*", "-*R*:*", "-*q*"}),
     {"repo view */*/*", "repo view */*/* *", "repo view * */*/*", "repo view * */*/* *",
      "repo view *:*", "repo view *:* *", "repo view * *:*", "repo view * *:* *"});
+}
 
 // npm expands ${VAR} in option values from its environment, where the
 // secrets are (`--//evil/:_authToken=${NPM_TOKEN}`); the rest are options
 // (and the prefixes npm expands to them) that change which registry, proxy,
 // certificates or configuration files it uses.
-const std::vector<std::string> kNpmDeny = concat(
+std::vector<std::string> npm_deny() {
+  return concat(
     {"audit fix", "audit fix *", "audit * fix", "audit * fix *"},
     anywhere({"*${*", "--reg*", "--userc*", "--globalc*", "--prefi*", "-C", "--prox*", "--ht*", "--stri*",
               "--no-stri*", "--ca", "--ca=*", "--caf*", "--cer*", "--ke*"}));
+}
 
 std::vector<Preset> make_presets() {
+  const std::vector<std::string> kGhRead = gh_read(), kGhDeny = gh_deny(), kNpmDeny = npm_deny();
   return {
       {"gh:read-only", "gh",
        "read issues, pull requests (view, diff, checks), labels, releases, workflow runs and the repository",

@@ -7,7 +7,14 @@
 // parse_proxy_config_text.
 #include "workflows/loader.h"
 
-#include <openssl/evp.h>
+// SHA256_Init/Update/Final are deprecated in OpenSSL 3 in favour of EVP, but
+// kept: EVP's first digest fetches the algorithm from a provider, which loads
+// and parses openssl.cnf and sets the default provider up, about 0.9 ms of a
+// cold `hearth run` for a few hundred bytes of hashing. The low-level
+// functions hash the same bytes in microseconds; no provider choice matters
+// for a content address.
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -41,14 +48,16 @@ const std::vector<std::string> kModelKeys = {"name", "base-url"};
 }  // namespace
 
 std::string sha256_hex(std::string_view text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256_CTX ctx;
+  SHA256_Init(&ctx);
+  SHA256_Update(&ctx, text.data(), text.size());
+  SHA256_Final(digest, &ctx);
   static const char* hex = "0123456789abcdef";
   std::string out = "sha256:";
-  for (unsigned i = 0; i < len; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
+  for (unsigned char byte : digest) {
+    out += hex[byte >> 4];
+    out += hex[byte & 15];
   }
   return out;
 }

@@ -1,8 +1,60 @@
 #include "workflows/loader_run.h"
 
-#include <regex>
+#include <cctype>
+#include <optional>
+#include <string>
 
 namespace hearth::workflows {
+
+// The two patterns below are matched by hand, not with std::regex: compiling
+// them was half a millisecond of every cold `hearth run`.
+namespace {
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool is_word(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+
+// The input an expression names when it is nothing but `inputs.NAME` or
+// `inputs['NAME']` (spaces around allowed), else nullopt. NAME after the dot
+// is [A-Za-z_][A-Za-z0-9_-]*; between the quotes, anything but a quote.
+std::optional<std::string> input_reference(std::string_view text) {
+  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
+  if (text.substr(0, 6) != "inputs") return std::nullopt;
+  text.remove_prefix(6);
+  if (text.substr(0, 1) == ".") {
+    std::string_view name = text.substr(1);
+    if (name.empty() || !(std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_')) return std::nullopt;
+    for (char c : name)
+      if (!is_word(c) && c != '-') return std::nullopt;
+    return std::string(name);
+  }
+  if (text.size() >= 4 && text.substr(0, 2) == "['" && text.substr(text.size() - 2) == "']") {
+    std::string_view name = text.substr(2, text.size() - 4);
+    if (name.find('\'') != std::string_view::npos) return std::nullopt;
+    return std::string(name);
+  }
+  return std::nullopt;
+}
+
+// Whether `line` appends to $HEARTH_OUTPUT: `>>`, spaces, an optional double
+// quote, `$` or `${`, then HEARTH_OUTPUT as a whole word.
+bool appends_to_output(std::string_view line) {
+  static constexpr std::string_view kName = "HEARTH_OUTPUT";
+  for (size_t at = line.find(">>"); at != std::string_view::npos; at = line.find(">>", at + 1)) {
+    size_t i = at + 2;
+    while (i < line.size() && is_space(line[i])) ++i;
+    if (i < line.size() && line[i] == '"') ++i;
+    if (i >= line.size() || line[i] != '$') continue;
+    ++i;
+    if (i < line.size() && line[i] == '{') ++i;
+    if (line.substr(i, kName.size()) != kName) continue;
+    i += kName.size();
+    if (i == line.size() || !is_word(line[i])) return true;
+  }
+  return false;
+}
+
+}  // namespace
 
 const char* const kUnsafeOutputWarning =
     "writes a ${{ }} value to $HEARTH_OUTPUT as key=value: a newline in the value adds output lines of the "
@@ -11,18 +63,14 @@ const char* const kUnsafeOutputWarning =
     "{ echo \"key<<$d\"; echo \"${{ ... }}\"; echo \"$d\"; } >> \"$HEARTH_OUTPUT\"";
 
 std::vector<bool> integer_interpolations(const expr::Template& run, const nlohmann::json& inputs_schema) {
-  static const std::regex input_ref(R"(^\s*inputs(?:\.([A-Za-z_][A-Za-z0-9_-]*)|\['([^']*)'\])\s*$)");
   const nlohmann::json* props = nullptr;
   if (auto p = inputs_schema.find("properties"); p != inputs_schema.end() && p->is_object()) props = &*p;
   std::vector<bool> out;
   for (const auto& part : run.parts) {
     if (!part.expr) continue;
-    std::smatch m;
-    const std::string& text = part.expr->text();
     bool integer = false;
-    if (props && std::regex_match(text, m, input_ref)) {
-      std::string name = m[1].matched ? m[1].str() : m[2].str();
-      auto it = props->find(name);
+    if (auto name = props ? input_reference(part.expr->text()) : std::nullopt) {
+      auto it = props->find(*name);
       integer = it != props->end() && it->is_object() && it->value("type", nlohmann::json()) == "integer";
     }
     out.push_back(integer);
@@ -100,15 +148,13 @@ std::optional<Location> value_location(std::string_view file, Location value_sta
 }
 
 std::vector<size_t> unsafe_output_lines(std::string_view run) {
-  static const std::regex appends(R"(>>\s*"?\$\{?HEARTH_OUTPUT\b)");
   std::vector<size_t> out;
   for (size_t start = 0; start <= run.size();) {
     size_t end = run.find('\n', start);
     if (end == std::string_view::npos) end = run.size();
-    std::string line(run.substr(start, end - start));
-    bool delimiter_form = line.find("<<") != std::string::npos;
-    if (line.find("${{") != std::string::npos && !delimiter_form && std::regex_search(line, appends))
-      out.push_back(start);
+    std::string_view line = run.substr(start, end - start);
+    bool delimiter_form = line.find("<<") != std::string_view::npos;
+    if (line.find("${{") != std::string_view::npos && !delimiter_form && appends_to_output(line)) out.push_back(start);
     start = end + 1;
   }
   return out;

@@ -1,7 +1,8 @@
 // SKILL.md loading. yaml-cpp is used only here; its exceptions stop in
 // parse_frontmatter(). ICU gives the Unicode rules the reference validator
 // applies to names (NFKC, lowercase, letters and digits), through its C API:
-// ICU is opened on first use (util/lazy/icu.cpp), not when hearth starts.
+// ICU is opened on first use (util/lazy/icu.cpp), not when hearth starts, and
+// only for text that is not all ASCII (is_ascii below).
 #include "workflows/skill.h"
 
 #include <unicode/uchar.h>
@@ -16,6 +17,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -43,9 +45,21 @@ std::string at(const std::string& file, int line = 0, int col = 0) {
   return file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": ";
 }
 
+// Text that is all ASCII needs no Unicode rules: it is its own NFKC form, its
+// characters are its bytes, its letters and digits are [A-Za-z0-9], and it
+// is lowercase when it has no A-Z (in every locale: a locale's rules differ
+// only in what an uppercase letter becomes). Names and descriptions are
+// nearly always ASCII, and checking them so spares a cold `hearth run` the
+// opening of ICU (a millisecond and more, with libstdc++ and its data).
+template <class Text>
+bool is_ascii(const Text& s) {
+  return std::all_of(s.begin(), s.end(), [](auto c) { return static_cast<std::uint32_t>(c) < 0x80; });
+}
+
 // UTF-8 to UTF-16; ill-formed bytes become U+FFFD. Never more UTF-16 units
 // than UTF-8 bytes, so one pass fills the buffer.
 std::u16string utf16(std::string_view s) {
+  if (is_ascii(s)) return std::u16string(s.begin(), s.end());
   std::u16string out(s.size(), u'\0');
   int32_t length = 0;
   UErrorCode err = U_ZERO_ERROR;
@@ -57,6 +71,7 @@ std::u16string utf16(std::string_view s) {
 
 // At most three UTF-8 bytes per UTF-16 unit.
 std::string utf8(const std::u16string& u) {
+  if (is_ascii(u)) return std::string(u.begin(), u.end());
   std::string out(u.size() * 3, '\0');
   int32_t length = 0;
   UErrorCode err = U_ZERO_ERROR;
@@ -81,6 +96,7 @@ std::u16string icu_transform(const std::u16string& fallback, Fill fill) {
 
 std::u16string nfkc(const std::string& s) {
   std::u16string u = utf16(s);
+  if (is_ascii(u)) return u;
   UErrorCode err = U_ZERO_ERROR;
   const UNormalizer2* n = unorm2_getNFKCInstance(&err);
   if (U_FAILURE(err)) return u;
@@ -89,14 +105,23 @@ std::u16string nfkc(const std::string& s) {
   });
 }
 
-// Lowercase by the default locale's rules.
-std::u16string lowercase(const std::u16string& u) {
+// Whether lowercasing by the default locale's rules leaves `u` as it is.
+bool is_lowercase(const std::u16string& u) {
+  if (is_ascii(u)) return std::none_of(u.begin(), u.end(), [](char16_t c) { return c >= u'A' && c <= u'Z'; });
   return icu_transform(u, [&](UChar* dest, int32_t capacity, UErrorCode* e) {
-    return u_strToLower(dest, capacity, u.data(), static_cast<int32_t>(u.size()), nullptr, e);
-  });
+           return u_strToLower(dest, capacity, u.data(), static_cast<int32_t>(u.size()), nullptr, e);
+         }) == u;
 }
 
-int code_points(const std::u16string& u) { return u_countChar32(u.data(), static_cast<int32_t>(u.size())); }
+bool is_letter_or_digit(UChar32 c) {
+  if (c < 0x80) return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  return u_isalnum(c);
+}
+
+int code_points(const std::u16string& u) {
+  if (is_ascii(u)) return static_cast<int>(u.size());
+  return u_countChar32(u.data(), static_cast<int32_t>(u.size()));
+}
 
 // Characters as a user counts them (code points), not bytes.
 int char_count(const std::string& s) { return code_points(utf16(s)); }
@@ -206,7 +231,7 @@ void check_name(const std::string& raw, const YAML::Mark& mark, const std::strin
     out.errors.push_back(where + "Skill name '" + shown + "' exceeds " + std::to_string(kMaxNameChars) +
                          " character limit (" + std::to_string(code_points(name)) + " chars)");
   }
-  if (lowercase(name) != name) out.errors.push_back(where + "Skill name '" + shown + "' must be lowercase");
+  if (!is_lowercase(name)) out.errors.push_back(where + "Skill name '" + shown + "' must be lowercase");
   if (name.front() == u'-' || name.back() == u'-') {
     out.errors.push_back(where + "Skill name cannot start or end with a hyphen");
   }
@@ -217,7 +242,7 @@ void check_name(const std::string& raw, const YAML::Mark& mark, const std::strin
   for (int32_t i = 0; i < length;) {
     UChar32 c;
     U16_NEXT(name.data(), i, length, c);
-    if (c != '-' && !u_isalnum(c)) {
+    if (c != '-' && !is_letter_or_digit(c)) {
       out.errors.push_back(where + "Skill name '" + shown +
                            "' contains invalid characters. Only letters, digits, and hyphens are allowed.");
       break;

@@ -111,6 +111,42 @@ void interrupting_cancels_the_run(int sig, const std::string& signame) {
 
 BOOST_AUTO_TEST_SUITE(cli)
 
+// --- hearth --help, hearth --version -----------------------------------------
+
+BOOST_AUTO_TEST_CASE(help_alone_prints_what_the_full_command_line_prints) {
+  // `hearth --help` alone is answered before the command line is built, from
+  // text rendered when hearth was built; with another option before it,
+  // CLI11 renders it there and then. A user sees the same either way.
+  Repo repo;
+  Outcome early = repo.hearth({"--help"});
+  Outcome parsed = repo.hearth({"--color", "never", "--help"});
+  REQUIRE_EXIT(early, 0);
+  REQUIRE_EXIT(parsed, 0);
+  BOOST_TEST(early.out == parsed.out);
+  BOOST_TEST(repo.hearth({"-h"}).out == parsed.out);
+  for (const char* command : {"run", "resume", "validate", "runs", "show", "serve", "ci", "sandbox", "version"})
+    BOOST_TEST(contains(early.out, std::string("\n  ") + command + " "), command << " missing from\n" << early.out);
+  BOOST_TEST(contains(early.out, "--version"), early.out);
+  // A subcommand's help is its own, with its options.
+  Outcome run_help = repo.hearth({"run", "--help"});
+  REQUIRE_EXIT(run_help, 0);
+  BOOST_TEST(contains(run_help.out, "--payload"), run_help.out);
+}
+
+BOOST_AUTO_TEST_CASE(version_alone_or_as_a_command_prints_the_version) {
+  Repo repo;
+  Outcome flag = repo.hearth({"--version"});
+  REQUIRE_EXIT(flag, 0);
+  BOOST_TEST(std::regex_match(flag.out, std::regex("hearth [0-9][^\\s]*\n")), flag.out);
+  BOOST_TEST(repo.hearth({"version"}).out == flag.out);
+  BOOST_TEST(repo.hearth({"--color", "never", "--version"}).out == flag.out);
+  BOOST_TEST(repo.hearth({"--color", "never", "version"}).out == flag.out);
+  // Anything else on the line is still checked.
+  Outcome extra = repo.hearth({"--version", "runz"});
+  BOOST_TEST(extra.exit_code == 2, shown(extra));
+  BOOST_TEST(contains(extra.err, "unknown command 'runz' (did you mean 'run'?)"), shown(extra));
+}
+
 // --- hearth run --------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(run_a_file_path_prints_plain_step_lines_and_exits_0) {

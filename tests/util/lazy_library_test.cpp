@@ -110,10 +110,14 @@ BOOST_AUTO_TEST_CASE(version_and_help_start_without_any_of_them) {
 }
 
 BOOST_AUTO_TEST_CASE(a_skill_without_icu_says_which_library_is_missing) {
+  // A name beyond ASCII needs Unicode's rules (NFKC, what a letter is).
   UnloadableLibraries unloadable({&hearth::lazy::icu_library()});
   Repo repo;
-  repo.workflow("review", kSkillWorkflow);
-  write_file(repo.root() / ".hearth" / "skills" / "code-review" / "SKILL.md", kSkill);
+  const std::string name = "r\xC3\xA9vision";  // "révision"
+  repo.workflow("review", "name = \"review\"\n[sandbox]\nkind = \"local\"\n[[steps]]\nid = \"review\"\nskill = \"" +
+                              name + "\"\n");
+  write_file(repo.root() / ".hearth" / "skills" / name / "SKILL.md",
+             "---\nname: " + name + "\ndescription: Reviews a change.\n---\nReview the change.\n");
   Outcome o = repo.hearth({"validate"}, unloadable.env());
   BOOST_TEST(o.exit_code != 0, shown(o));
   BOOST_TEST(contains(o.err, "cannot load " + std::string(hearth::lazy::icu_library().soname())), shown(o));
@@ -121,6 +125,27 @@ BOOST_AUTO_TEST_CASE(a_skill_without_icu_says_which_library_is_missing) {
   // The same repository validates once the library is there.
   Outcome fine = repo.hearth({"validate"});
   BOOST_TEST(fine.exit_code == 0, shown(fine));
+}
+
+BOOST_AUTO_TEST_CASE(an_ascii_skill_is_checked_without_icu) {
+  // ASCII names and descriptions follow the same rules without ICU: a valid
+  // one validates, and a bad one gets the errors ICU's rules give.
+  UnloadableLibraries unloadable({&hearth::lazy::icu_library()});
+  Repo repo;
+  repo.workflow("review", kSkillWorkflow);
+  write_file(repo.root() / ".hearth" / "skills" / "code-review" / "SKILL.md", kSkill);
+  Outcome o = repo.hearth({"validate"}, unloadable.env());
+  BOOST_TEST(o.exit_code == 0, shown(o));
+  BOOST_TEST(!contains(o.err, "cannot load"), shown(o));
+
+  write_file(repo.root() / ".hearth" / "skills" / "code-review" / "SKILL.md",
+             "---\nname: Code_Review\ndescription: Reviews a change.\n---\nReview.\n");
+  Outcome bad = repo.hearth({"validate"}, unloadable.env());
+  BOOST_TEST(bad.exit_code != 0, shown(bad));
+  BOOST_TEST(!contains(bad.err, "cannot load"), shown(bad));
+  BOOST_TEST(contains(bad.err, "Skill name 'Code_Review' must be lowercase"), shown(bad));
+  BOOST_TEST(contains(bad.err, "contains invalid characters"), shown(bad));
+  BOOST_TEST(contains(bad.err, "Directory name 'code-review' must match skill name 'Code_Review'"), shown(bad));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

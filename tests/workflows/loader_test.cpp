@@ -202,6 +202,33 @@ BOOST_AUTO_TEST_CASE(github_triggers_are_checked_and_matched) {
   BOOST_TEST(!starts_on(*r.workflow, "issues_comment", "opened"));
 }
 
+BOOST_AUTO_TEST_CASE(a_key_value_append_of_an_interpolation_to_hearth_output_is_warned_about_on_its_line) {
+  // Each spelling of the append is caught; another variable, an overwrite, a
+  // line without ${{ }} and the delimiter form are not.
+  auto r = load_workflow_text(R"(
+[inputs]
+x = { type = "string" }
+[[steps]]
+id = "a"
+run = '''
+echo "a=${{ inputs.x }}" >> "$HEARTH_OUTPUT"
+echo "b=${{ inputs.x }}" >>$HEARTH_OUTPUT
+echo "c=${{ inputs.x }}" >>  ${HEARTH_OUTPUT} 2>&1
+echo "d=${{ inputs.x }}" >> "$HEARTH_OUTPUTS"
+echo "e=${{ inputs.x }}" > "$HEARTH_OUTPUT"
+echo plain >> "$HEARTH_OUTPUT"
+{ echo "f<<$d"; echo "${{ inputs.x }}"; echo "$d"; } >> "$HEARTH_OUTPUT"
+'''
+)",
+                              "wf.toml");
+  BOOST_REQUIRE(r.workflow);
+  std::string all;
+  for (auto& w : r.warnings) all += w + "\n";
+  BOOST_TEST(r.warnings.size() == 3u, all);
+  for (int line : {7, 8, 9})
+    BOOST_TEST(all.find("wf.toml:" + std::to_string(line) + ":") != std::string::npos, all);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(loader_sandbox)
