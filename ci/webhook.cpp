@@ -212,9 +212,12 @@ std::string HmacTap::final_hex() {
   return to_hex(out, len);
 }
 
-std::optional<Delivery> check_delivery(std::string_view secret, const std::map<std::string, std::string>& headers,
-                                       std::string_view body, Rejection& rejection,
-                                       const std::string* body_mac_hex) {
+namespace {
+
+// check_delivery's checks; `owned`, when given, is `body` and may be taken.
+std::optional<Delivery> check(std::string_view secret, const std::map<std::string, std::string>& headers,
+                              std::string_view body, std::string* owned, Rejection& rejection,
+                              const std::string* body_mac_hex, bool digest) {
   auto reject = [&](int status, std::string message) {
     rejection = Rejection{status, std::move(message)};
     return std::nullopt;
@@ -243,9 +246,23 @@ std::optional<Delivery> check_delivery(std::string_view secret, const std::map<s
   d.id = *id;
   d.event = *event;
   d.action = std::move(top.action);
-  d.digest = sha256_hex(body);
-  d.json = decoded ? std::move(*decoded) : std::string(body);
+  if (digest || decoded) d.digest = sha256_hex(body);
+  d.json = decoded ? std::move(*decoded) : owned ? std::move(*owned) : std::string(body);
   return d;
+}
+
+}  // namespace
+
+std::optional<Delivery> check_delivery(std::string_view secret, const std::map<std::string, std::string>& headers,
+                                       std::string_view body, Rejection& rejection,
+                                       const std::string* body_mac_hex) {
+  return check(secret, headers, body, nullptr, rejection, body_mac_hex, true);
+}
+
+std::optional<Delivery> check_delivery(std::string_view secret, const std::map<std::string, std::string>& headers,
+                                       std::string&& body, Rejection& rejection, const std::string* body_mac_hex,
+                                       bool digest) {
+  return check(secret, headers, body, &body, rejection, body_mac_hex, digest);
 }
 
 }  // namespace hearth::ci
