@@ -2,6 +2,7 @@
 #include "ci/intake_writer.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -42,6 +43,7 @@ Result<IntakeWriter*> IntakeWriter::start(uv_loop_t* loop, const std::string& pa
   }
   w->async_.data = w;
   w->thread_ = std::thread([w] { w->run(); });
+  pthread_setname_np(w->thread_.native_handle(), "hearth-intake");  // its CPU apart in top, perf, /proc
   return w;
 }
 
