@@ -2,11 +2,13 @@
 #include "ci/intake_writer.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
+#include "ci/webhook.h"
 #include "engine/store_tables.h"
 
 namespace hearth::ci {
@@ -41,6 +43,7 @@ Result<IntakeWriter*> IntakeWriter::start(uv_loop_t* loop, const std::string& pa
   }
   w->async_.data = w;
   w->thread_ = std::thread([w] { w->run(); });
+  pthread_setname_np(w->thread_.native_handle(), "hearth-intake");  // its CPU apart in top, perf, /proc
   return w;
 }
 
@@ -61,9 +64,11 @@ void IntakeWriter::run() noexcept {
     std::vector<Group> groups(std::make_move_iterator(queued_.begin()), std::make_move_iterator(queued_.end()));
     queued_.clear();
     lock.unlock();
-    Status s = write(groups);
+    std::vector<std::vector<Verdict>> verdicts;
+    Status s = write(groups, verdicts);
     lock.lock();
-    for (const auto& g : groups) outcomes_.push_back(Outcome{g.ticket, s});
+    for (size_t g = 0; g < groups.size(); ++g)
+      outcomes_.push_back(Outcome{groups[g].ticket, s, s.ok() ? std::move(verdicts[g]) : std::vector<Verdict>{}});
     uv_async_send(&async_);
     if (logged_bytes_ >= kCheckpointBytes && s.ok()) {
       lock.unlock();
@@ -82,17 +87,45 @@ void IntakeWriter::checkpoint() {
   (void)store_->tables().query("PRAGMA wal_checkpoint(PASSIVE)", {}, "cannot checkpoint the log");
 }
 
+// One delivery, inside the writer's transaction: known by its id, a replay
+// of a body accepted under another id, or inserted. Looked up on this
+// connection, which sees its own uncommitted rows: a repeat within one
+// transaction is caught like any other.
+Result<Verdict> IntakeWriter::decide(DeliveryRecord& d) {
+  if (d.digest.empty()) d.digest = sha256_hex(d.payload);
+  Result<DeliveryQueue::Known> known = Error{"the delivery queue did not answer"};
+  queue_->look_up(d.id, d.digest, [&known](Result<DeliveryQueue::Known> k) { known = std::move(k); });
+  if (!known) return known.error();
+  Verdict v;
+  if (known->delivery) {
+    v.kind = Verdict::Kind::known;
+    v.known = std::move(known->delivery);
+    return v;
+  }
+  if (known->same_body) {
+    v.kind = Verdict::Kind::replay;
+    v.replay_of = std::move(*known->same_body);
+    return v;
+  }
+  if (d.run_ids.empty()) d.payload.clear();  // nothing will read it
+  if (auto s = queue_->add(d); !s.ok()) return s.error();
+  logged_bytes_ += d.payload.size();
+  return v;
+}
+
 // Every group taken at once goes into one transaction: one fsync for all.
-Status IntakeWriter::write(std::vector<Group>& groups) {
+Status IntakeWriter::write(std::vector<Group>& groups, std::vector<std::vector<Verdict>>& verdicts) {
   if (!failed_.ok()) return failed_;
   auto asked = std::chrono::steady_clock::now();
   Status s = queue_->begin();
   auto began = std::chrono::steady_clock::now();
   note(waited_, asked, began);
+  verdicts.resize(groups.size());
   for (size_t g = 0; s.ok() && g < groups.size(); ++g)
     for (size_t i = 0; s.ok() && i < groups[g].records.size(); ++i) {
-      s = queue_->add(groups[g].records[i]);
-      logged_bytes_ += groups[g].records[i].payload.size();
+      auto v = decide(groups[g].records[i]);
+      if (!v) s = v.status();
+      else verdicts[g].push_back(std::move(*v));
     }
   if (!s.ok()) {
     queue_->rollback();
@@ -128,7 +161,7 @@ void IntakeWriter::on_async(uv_async_t* h) noexcept {
   }
   for (auto& o : done) {
     --self->in_flight_;
-    self->on_written_(o.ticket, o.stored);
+    self->on_written_(o.ticket, o.stored, o.verdicts);
   }
 }
 

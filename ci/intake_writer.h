@@ -1,20 +1,29 @@
 // The group commit of `hearth serve`'s intake, on a thread of its own.
 //
-// Accepted deliveries are written to the delivery queue through a second
+// Checked deliveries are written to the delivery queue through a second
 // connection to the state database, owned by one thread that does nothing
-// else: it takes every group queued since its last commit, inserts them in
-// one transaction, commits it, fdatasyncs the write-ahead log, and hands
-// the outcome back to the loop with a uv_async. So a 202 waits for its
+// else: it takes every group queued since its last commit and, in one
+// transaction, decides each delivery (its id already queued: known; its body
+// already accepted under another id: a replay; else inserted), commits it,
+// fdatasyncs the write-ahead log, and hands the verdicts back to the loop
+// with a uv_async. The duplicate and replay look-ups, and the body's SHA-256
+// they need, are the writer's so that the loop thread does neither: it reads,
+// checks the signature and the JSON, and answers. So a 202 waits for its
 // own fsync only: never for a run's checkpoint, a sandbox's start or a
 // scheduling pass on the loop, and the loop never waits for the disk. Groups
 // queued while one is written are merged into the next transaction (the
 // group grows with the load, as the fsync's cost is shared).
 //
-// The life of a group: submit(ticket, records) on the loop ─► written and
-// made durable on the writer's thread ─► `on_written(ticket, status)` on the
-// loop, exactly once per submitted ticket, in submission order, unless
-// close() was called first. A failed write is sticky: every later group
-// gets the same failure.
+// The life of a group: submit(ticket, records) on the loop ─► decided,
+// written and made durable on the writer's thread ─► `on_written(ticket,
+// status, verdicts)` on the loop, exactly once per submitted ticket, in
+// submission order, unless close() was called first. Deliveries are decided
+// in submission order, so a second delivery with the id (or body) of one in
+// the same or an earlier group is known (or a replay) however close they
+// came. Every verdict is reported after the fdatasync, which also covers what
+// a look-up read of the run store's own commits (the same log): an answer
+// built from it promises nothing that a power loss could undo. A failed
+// write is sticky: every later group gets the same failure.
 //
 // SQLite allows one writer at a time: the engine's transactions on the loop
 // and this thread's wait for each other (the store's busy timeout); both are
@@ -34,6 +43,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -44,9 +55,19 @@
 
 namespace hearth::ci {
 
+/// What the writer decided for one delivery of a group.
+struct Verdict {
+  enum class Kind { stored, known, replay };
+  Kind kind = Kind::stored;
+  std::optional<DeliveryRecord> known;  // Kind::known: the delivery with that id, without its payload
+  std::string replay_of;                // Kind::replay: the delivery that has the same body
+};
+
 class IntakeWriter {
  public:
-  using Written = std::function<void(uint64_t ticket, const Status& stored)>;
+  /// `verdicts` has one entry per record submitted under `ticket`, in order;
+  /// empty when `stored` failed.
+  using Written = std::function<void(uint64_t ticket, const Status& stored, std::vector<Verdict>& verdicts)>;
 
   /// Opens its own connection to the database at `path` (the queue's tables
   /// must exist: DeliveryQueue::open ran on the run store first) and starts
@@ -54,8 +75,11 @@ class IntakeWriter {
   /// the heap, never moves, and deletes itself from close().
   static Result<IntakeWriter*> start(uv_loop_t* loop, const std::string& path, Written on_written);
 
-  /// Queues `records` (new deliveries, ids not in the queue) to be written
-  /// as one group. On the loop thread.
+  /// Queues `records` to be decided and written as one group. A record's
+  /// `payload` is the delivery's JSON text; it is stored only when the record
+  /// plans runs. An empty `digest` is computed here, as sha256_hex(payload):
+  /// leave it empty only when the payload is the body as received. On the
+  /// loop thread.
   void submit(uint64_t ticket, std::vector<DeliveryRecord> records);
   /// Groups submitted and not yet reported.
   size_t in_flight() const { return in_flight_; }
@@ -83,11 +107,13 @@ class IntakeWriter {
   struct Outcome {
     uint64_t ticket;
     Status stored;
+    std::vector<Verdict> verdicts;
   };
   IntakeWriter(uv_loop_t* loop, Written on_written) : loop_(loop), on_written_(std::move(on_written)) {}
   ~IntakeWriter() = default;
   void run() noexcept;  // the writer's thread
-  Status write(std::vector<Group>& groups);
+  Status write(std::vector<Group>& groups, std::vector<std::vector<Verdict>>& verdicts);
+  Result<Verdict> decide(DeliveryRecord& record);
   void checkpoint();
   /// Payload bytes written since the last checkpoint; about a thousand
   /// pages, SQLite's own threshold, start one.

@@ -33,7 +33,9 @@ Status Server::start() {
   deliveries_ = std::move(*deliveries);
   if (auto s = recover(); !s.ok()) return s;
   auto writer = IntakeWriter::start(loop_, store_.path(),
-                                    [this](uint64_t ticket, const Status& stored) { written(ticket, stored); });
+                                    [this](uint64_t ticket, const Status& stored, std::vector<Verdict>& verdicts) {
+                                      written(ticket, stored, verdicts);
+                                    });
   if (!writer) return writer.status();
   writer_ = *writer;
   auto http = http::HttpServer::listen(

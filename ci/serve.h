@@ -2,15 +2,16 @@
 //
 // The life of a delivery:
 //   1. POST /hooks/github is checked (webhook.h): signature, headers, JSON.
-//      A known X-GitHub-Delivery, or a body already accepted under another
-//      id (a replay), is answered 200 {"duplicate": true} and starts nothing.
 //   2. The workflows whose [on] github match are chosen now; each gets a run
 //      id derived from (delivery, workflow file), so starting is idempotent.
 //   3. Deliveries received in one loop iteration form a group, handed to
-//      the intake's writer (intake_writer.h), which inserts every group it
+//      the intake's writer (intake_writer.h), which decides every group it
 //      finds queued in one transaction on a thread and connection of its own
-//      and fsyncs it (group commit); only then are they answered 202
-//      {"delivery", "runs"} (or 200 "no workflow matches"), on the loop.
+//      and fsyncs it (group commit). A known X-GitHub-Delivery, or a body
+//      already accepted under another id (a replay), is answered 200
+//      {"duplicate": true} and starts nothing; the rest are inserted and
+//      answered 202 {"delivery", "runs"} (or 200 "no workflow matches"). Every
+//      answer waits for the fsync; they are sent on the loop.
 //   4. The queue starts their runs in order, at most `jobs` at once; the
 //      delivery is claimed first (its crash counter raised and committed),
 //      then marked started, then done (count back to 0) when its runs have
@@ -82,9 +83,10 @@ class Server {
 
  private:
   struct Pending {               // a delivery waiting for its group commit
-    DeliveryRecord record;
-    http::Responder original;
-    std::vector<http::Responder> duplicates;  // the same id again, before the commit
+    DeliveryRecord planned;      // without its payload
+    std::string payload;         // until the group goes to the writer
+    http::Responder responder;
+    std::string peer;
   };
   struct QueuedRun {
     std::string delivery, run_id, workflow;
@@ -108,22 +110,17 @@ class Server {
   void maybe_finish_shutdown();
 
   // serve_queue.cpp: the durable queue.
-  struct Intake;                 // a checked delivery waiting for the queue's look-up
   void accept_delivery(http::HttpRequest&& req, http::Responder r);
-  void admit(Intake& in, Result<DeliveryQueue::Known> known);
-  void answer_known(const DeliveryRecord& d, http::Responder r, const std::string& replay_of = "");
+  void answer_known(const DeliveryRecord& d, http::Responder r);
   std::string run_id_for(const std::string& delivery, const std::string& workflow_path) const;
   void request_flush();
   static void on_check(uv_check_t* h) noexcept;
   void flush();
   void flush_states();
   /// The writer's report on group `ticket`: answers it.
-  void written(uint64_t ticket, const Status& stored);
-  /// The group a delivery waiting for its commit is in.
-  std::vector<Pending>& group(uint64_t ticket) { return ticket == next_ticket_ ? batch_ : written_[ticket]; }
-  void answer_batch(std::vector<Pending>& batch, const Status& stored);
+  void written(uint64_t ticket, const Status& stored, std::vector<Verdict>& verdicts);
+  void answer_batch(std::vector<Pending>& batch, const Status& stored, std::vector<Verdict>& verdicts);
   int awaiting_durable_ = 0;  // state commits whose follow-up waits for their fsync
-  void send_when_durable(http::Responder r, http::HttpResponse response);
   Status recover();
   void enqueue(const DeliveryRecord& d);
   void end_leftovers(const DeliveryRecord& d);
@@ -154,10 +151,6 @@ class Server {
   std::vector<Pending> batch_;      // the group being gathered: ticket next_ticket_
   uint64_t next_ticket_ = 1;
   std::unordered_map<uint64_t, std::vector<Pending>> written_;  // groups the writer has
-  // Deliveries not committed yet, in batch_ or written_: id -> (ticket, index
-  // in its group), and body digest -> id, for the duplicate and replay checks.
-  std::unordered_map<std::string, std::pair<uint64_t, size_t>> batch_ids_;
-  std::unordered_map<std::string, std::string> batch_digests_;
   struct StateWrite {
     std::string delivery, state, error;
   };

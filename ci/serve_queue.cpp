@@ -36,79 +36,35 @@ std::string Server::run_id_for(const std::string& delivery, const std::string& w
   return id_part(delivery, 80) + "-" + id_part(stem, 40);
 }
 
-struct Server::Intake {
-  Delivery delivery;
-  http::Responder responder;
-  std::string peer;
-};
-
 void Server::accept_delivery(http::HttpRequest&& req, http::Responder r) {
   Rejection why;
   std::string mac;  // computed while the body arrived
   if (auto* tap = dynamic_cast<HmacTap*>(req.tap.get())) mac = tap->final_hex();
-  auto d = check_delivery(opts_.webhook_secret, req.headers, req.body, why, mac.empty() ? nullptr : &mac);
+  // The body's digest (for the replay check) is left to the intake's writer,
+  // off the loop thread, with the duplicate look-ups.
+  auto d = check_delivery(opts_.webhook_secret, req.headers, std::move(req.body), why, mac.empty() ? nullptr : &mac,
+                          /*digest=*/false);
   if (!d) {
     if (why.status == 401) std::cerr << "hearth serve: refused a delivery from " << req.peer << ": " << why.message << "\n";
     return r.send(error_response(why.status, why.message));
   }
-  auto in = std::make_shared<Intake>(Intake{std::move(*d), std::move(r), req.peer});
-  const Delivery& checked = in->delivery;
-  deliveries_->look_up(checked.id, checked.digest,
-                       [this, in](Result<DeliveryQueue::Known> known) { admit(*in, std::move(known)); });
-}
-
-// What the queue knows of the delivery is in; so may be, by now, a batch
-// holding the same id or body, not yet committed.
-void Server::admit(Intake& in, Result<DeliveryQueue::Known> known) {
-  Delivery& d = in.delivery;
-  http::Responder& r = in.responder;
-  if (auto it = batch_ids_.find(d.id); it != batch_ids_.end()) {
-    auto [ticket, index] = it->second;
-    group(ticket)[index].duplicates.push_back(std::move(r));  // answered after the commit
-    return;
-  }
-  if (!known) return r.send(error_response(503, known.message()));
-  if (known->delivery) return answer_known(*known->delivery, std::move(r));
-  std::optional<std::string> replay_of = known->same_body;
-  if (auto it = batch_digests_.find(d.digest); it != batch_digests_.end()) replay_of = it->second;
-  if (replay_of) {
-    std::cerr << "hearth serve: delivery " << d.id << " from " << in.peer << " repeats the body of delivery "
-              << *replay_of << ": nothing started\n";
-    return send_when_durable(std::move(r), json_response(200, {{"delivery", d.id}, {"duplicate", true}, {"replay_of", *replay_of}, {"runs", nlohmann::json::array()}}));
-  }
-
   DeliveryRecord rec;
-  rec.id = d.id;
-  rec.event = d.event;
-  rec.action = d.action;
-  rec.digest = d.digest;
+  rec.id = std::move(d->id);
+  rec.event = std::move(d->event);
+  rec.action = std::move(d->action);
+  rec.digest = std::move(d->digest);  // empty unless the body was form-encoded
   rec.received_at = engine::now_ms();
-  for (auto* wf : workflows_.matching(d.event, d.action)) {
+  for (auto* wf : workflows_.matching(rec.event, rec.action)) {
     rec.workflows.push_back(wf->path);
-    rec.run_ids.push_back(run_id_for(d.id, wf->path));
+    rec.run_ids.push_back(run_id_for(rec.id, wf->path));
   }
   rec.state = rec.run_ids.empty() ? "done" : "accepted";
-  if (!rec.run_ids.empty()) rec.payload = std::move(d.json);
-  batch_ids_.emplace(rec.id, std::make_pair(next_ticket_, batch_.size()));
-  batch_digests_.emplace(rec.digest, rec.id);
-  batch_.push_back(Pending{std::move(rec), std::move(r), {}});
+  batch_.push_back(Pending{std::move(rec), std::move(d->json), std::move(r), std::move(req.peer)});
   request_flush();
 }
 
-// An answer about a delivery already committed, perhaps not durable yet:
-// it waits for the same fsync as the delivery's own 202.
-void Server::send_when_durable(http::Responder r, http::HttpResponse response) {
-  auto held = std::make_shared<std::pair<http::Responder, http::HttpResponse>>(std::move(r), std::move(response));
-  store_.when_durable(this, [held](const Status& synced) {
-    if (synced.ok()) held->first.send(std::move(held->second));
-    else held->first.send(error_response(503, "the delivery could not be stored; deliver it again later"));
-  });
-}
-
-void Server::answer_known(const DeliveryRecord& d, http::Responder r, const std::string& replay_of) {
-  nlohmann::json body = {{"delivery", d.id}, {"duplicate", true}, {"state", d.state}, {"runs", planned_runs(d)}};
-  if (!replay_of.empty()) body["replay_of"] = replay_of;
-  send_when_durable(std::move(r), json_response(200, body));
+void Server::answer_known(const DeliveryRecord& d, http::Responder r) {
+  r.send(json_response(200, {{"delivery", d.id}, {"duplicate", true}, {"state", d.state}, {"runs", planned_runs(d)}}));
 }
 
 void Server::request_flush() { uv_idle_start(&idle_, [](uv_idle_t* h) noexcept { uv_idle_stop(h); }); }
@@ -130,16 +86,15 @@ void Server::flush() {
     auto& sent = written_[ticket] = std::move(batch_);
     batch_.clear();
     if (store_failed_) {
-      written(ticket, store_.health().ok() ? Status{Error{"the state database failed"}} : store_.health());
+      std::vector<Verdict> none;
+      written(ticket, store_.health().ok() ? Status{Error{"the state database failed"}} : store_.health(), none);
     } else {
-      // The payload goes to the writer; what is kept answers and queues the runs.
+      // The records go to the writer; the responders wait here for its verdicts.
       std::vector<DeliveryRecord> records;
       records.reserve(sent.size());
       for (auto& p : sent) {
-        std::string payload = std::move(p.record.payload);
-        p.record.payload.clear();
-        records.push_back(p.record);
-        records.back().payload = std::move(payload);
+        records.push_back(p.planned);
+        records.back().payload = std::move(p.payload);  // stored by the writer only when runs are planned
       }
       writer_->submit(ticket, std::move(records));
     }
@@ -147,15 +102,10 @@ void Server::flush() {
   if (!state_writes_.empty()) flush_states();
 }
 
-void Server::written(uint64_t ticket, const Status& stored) {
+void Server::written(uint64_t ticket, const Status& stored, std::vector<Verdict>& verdicts) {
   auto node = written_.extract(ticket);
   if (node.empty()) return;
-  auto& batch = node.mapped();
-  for (const auto& p : batch) {
-    batch_ids_.erase(p.record.id);
-    batch_digests_.erase(p.record.digest);
-  }
-  answer_batch(batch, stored);
+  answer_batch(node.mapped(), stored, verdicts);
   if (!stored.ok()) return;
   pump();
   maybe_finish_shutdown();
@@ -184,30 +134,40 @@ void Server::flush_states() {
   });
 }
 
-void Server::answer_batch(std::vector<Pending>& batch, const Status& stored) {
-  if (!stored.ok()) {
-    for (auto& p : batch) {
-      p.original.send(error_response(503, "the delivery could not be stored; deliver it again later"));
-      for (auto& dup : p.duplicates) dup.send(error_response(503, "the delivery could not be stored"));
+// Every answer is sent after the writer's fsync, which covers the new rows
+// and whatever the look-ups read (the run store's commits are in the same
+// log): a duplicate's state is as durable as a new delivery's 202.
+void Server::answer_batch(std::vector<Pending>& batch, const Status& stored, std::vector<Verdict>& verdicts) {
+  if (!stored.ok() || verdicts.size() != batch.size()) {
+    for (auto& p : batch) p.responder.send(error_response(503, "the delivery could not be stored; deliver it again later"));
+    return store_failure(stored.ok() ? Status{Error{"the intake's writer lost a group (a bug)"}} : stored);
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Verdict& v = verdicts[i];
+    const std::string& id = batch[i].planned.id;
+    http::Responder& r = batch[i].responder;
+    if (v.kind == Verdict::Kind::known) {
+      answer_known(*v.known, std::move(r));
+      continue;
     }
-    return store_failure(stored);
-  }
-  if (!batch.empty()) {
-    accepted_ += static_cast<int64_t>(batch.size());
-    ++commits_;
-  }
-  for (auto& p : batch) {
-    const auto& d = p.record;
+    if (v.kind == Verdict::Kind::replay) {
+      std::cerr << "hearth serve: delivery " << id << " from " << batch[i].peer << " repeats the body of delivery "
+                << v.replay_of << ": nothing started\n";
+      r.send(json_response(200, {{"delivery", id}, {"duplicate", true}, {"replay_of", v.replay_of},
+                                 {"runs", nlohmann::json::array()}}));
+      continue;
+    }
+    ++accepted_;
+    const DeliveryRecord& d = batch[i].planned;
     if (d.run_ids.empty()) {
-      p.original.send(json_response(200, {{"delivery", d.id}, {"runs", nlohmann::json::array()},
-                                          {"message", "no workflow matches " + d.event +
-                                                          (d.action.empty() ? "" : "." + d.action)}}));
+      r.send(json_response(200, {{"delivery", d.id}, {"runs", nlohmann::json::array()},
+                                 {"message", "no workflow matches " + d.event + (d.action.empty() ? "" : "." + d.action)}}));
     } else {
-      p.original.send(json_response(202, {{"delivery", d.id}, {"runs", planned_runs(d)}}));
+      r.send(json_response(202, {{"delivery", d.id}, {"runs", planned_runs(d)}}));
       enqueue(d);
     }
-    for (auto& dup : p.duplicates) answer_known(d, std::move(dup));
   }
+  ++commits_;
 }
 
 void Server::store_failure(const Status& s) {

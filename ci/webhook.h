@@ -74,5 +74,13 @@ struct Rejection {
 std::optional<Delivery> check_delivery(std::string_view secret, const std::map<std::string, std::string>& headers,
                                        std::string_view body, Rejection& rejection,
                                        const std::string* body_mac_hex = nullptr);
+/// The same, taking the body, which becomes the delivery's `json` without a
+/// copy when it is the JSON itself. With `digest` false, `digest` is left
+/// empty in that case, for the caller to compute as sha256_hex(json) where
+/// it costs less (a form-encoded body's digest is computed here: its `json`
+/// is not the body).
+std::optional<Delivery> check_delivery(std::string_view secret, const std::map<std::string, std::string>& headers,
+                                       std::string&& body, Rejection& rejection, const std::string* body_mac_hex,
+                                       bool digest);
 
 }  // namespace hearth::ci

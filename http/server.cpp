@@ -142,19 +142,24 @@ void Connection::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) noexcep
   auto* c = static_cast<Connection*>(s->data);
   if (c->closing_) return;
   if (n < 0) {
-    if (c->draining_ || c->streaming_) {
-      if (c->streaming_ && c->on_gone_) std::exchange(c->on_gone_, nullptr)();
+    if (c->streaming_) {
+      if (c->on_gone_) std::exchange(c->on_gone_, nullptr)();
       return c->close_now();
     }
+    // The client ended its side while our last answer may still be queued:
+    // the shutdown's callback closes once it is written. A failed connection
+    // (not an end of input) has nothing left to deliver to.
+    if (c->draining_ && (n != UV_EOF || uv_stream_get_write_queue_size(s) == 0)) return c->close_now();
     c->eof_ = true;
     uv_read_stop(s);
     c->reading_ = false;
-    if (c->in_flight_) return;  // answer, then close
+    if (c->in_flight_ || c->draining_) return;  // answer, then close
     c->parse_pending();
     if (c->closing_ || c->draining_ || c->in_flight_) return;
-    // End of input: a request cut short is answered; otherwise just close.
+    // End of input: a request cut short is answered; otherwise close once
+    // what was answered is written.
     if (c->reader_.cut_short()) return c->respond_error(400, "the request ended before it was complete");
-    return c->close_now();
+    return c->shutdown_and_close();
   }
   if (n == 0 || c->draining_) return;
   c->reader_.append(buf->base, static_cast<size_t>(n));
@@ -197,7 +202,15 @@ void Connection::dispatch() {
   req_ = HttpRequest{};
 }
 
+// Most answers fit the socket's buffer: written at once, they cost no request,
+// no callback, and no epoll_ctl (libuv re-arms the watcher after each queued
+// write completes). uv_try_write refuses while earlier writes are queued, so
+// the order of the bytes is kept; what it cannot write goes the queued way.
 void Connection::write(std::string data) {
+  uv_buf_t now = uv_buf_init(data.data(), static_cast<unsigned>(data.size()));
+  int n = uv_try_write(stream(), &now, 1);
+  if (n == static_cast<int>(data.size())) return;
+  if (n > 0) data.erase(0, static_cast<size_t>(n));
   auto* w = new WriteReq;
   w->data = std::move(data);
   w->req.data = w;
@@ -274,18 +287,20 @@ void Connection::shutdown_and_close() {
   reader_.drop_pending();
   arm(kDrainTime);
   shutdown_.data = this;
+  // The shutdown completes once every queued write is on the wire. A client
+  // that has ended its side sends nothing more: close then (closing now would
+  // drop what is still queued of the answer).
   int rc = uv_shutdown(&shutdown_, stream(), [](uv_shutdown_t* req, int status) noexcept {
     auto* c = static_cast<Connection*>(req->data);
-    if (status < 0) c->close_now();
+    if (status < 0 || c->eof_) c->close_now();
   });
   if (rc != 0) return close_now();
-  // Read (and discard) until the client closes: closing with unread input
-  // would reset the connection and could lose the answer.
+  // Otherwise read (and discard) until the client closes: closing with unread
+  // input would reset the connection and could lose the answer.
   if (!reading_ && !eof_) {
     uv_read_start(stream(), &Connection::on_alloc, &Connection::on_read);
     reading_ = true;
   }
-  if (eof_) close_now();
 }
 
 void Connection::on_timer(uv_timer_t* t) noexcept {

@@ -1,13 +1,17 @@
 // The intake's writer of `hearth serve` on a real SQLite file: groups are
 // reported once, in order, after their rows are committed where the run
-// store's own connection reads them; a failed write is sticky.
+// store's own connection reads them; a delivery whose id or body is queued
+// already (in an earlier group, the same one, or committed by the run
+// store's connection) is not inserted again; a failed write is sticky.
 #include "ci/intake_writer.h"
 
 #include <uv.h>
 
 #include <boost/test/unit_test.hpp>
 
+#include "ci/webhook.h"
 #include "engine/store.h"
+#include "engine/store_tables.h"
 #include "tests/support/files.h"
 #include "tests/support/loop.h"
 
@@ -37,6 +41,7 @@ struct Report {
   uint64_t ticket;
   hearth::Status stored;
   bool visible;  // the run store's connection saw the group's first row when it came
+  std::vector<hearth::ci::Verdict> verdicts;
 };
 
 // The run store, its queue (which creates the tables), and a writer beside.
@@ -56,9 +61,10 @@ struct Intake : LoopFixture {
     auto q = DeliveryQueue::open(*store);
     BOOST_REQUIRE_MESSAGE(q.ok(), (q.ok() ? "" : q.message()));
     queue = std::move(*q);
-    auto w = IntakeWriter::start(&loop, path, [this](uint64_t ticket, const hearth::Status& stored) {
+    auto w = IntakeWriter::start(&loop, path, [this](uint64_t ticket, const hearth::Status& stored,
+                                                     std::vector<hearth::ci::Verdict>& verdicts) {
       auto found = queue->find(first_id[ticket]);
-      reports.push_back({ticket, stored, found.ok() && found->has_value()});
+      reports.push_back({ticket, stored, found.ok() && found->has_value(), std::move(verdicts)});
     });
     BOOST_REQUIRE_MESSAGE(w.ok(), (w.ok() ? "" : w.message()));
     writer = *w;
@@ -98,18 +104,79 @@ BOOST_FIXTURE_TEST_CASE(each_group_is_reported_once_in_order_after_its_rows_are_
   BOOST_TEST((**f).state == "accepted");
 }
 
+BOOST_FIXTURE_TEST_CASE(a_known_id_or_a_repeated_body_is_decided_not_inserted_again, Intake) {
+  using Kind = hearth::ci::Verdict::Kind;
+  DeliveryRecord copy = delivery("d");
+  copy.id = "d-again";  // d's body (digest) under a fresh id
+  DeliveryRecord other_body = delivery("a");
+  other_body.payload = R"({"after":"changed"})";
+  other_body.digest = "digest-changed";  // a's id with another body: still a's id
+  submit(1, {delivery("a"), delivery("a"), delivery("d")});
+  submit(2, {other_body, copy, delivery("e")});
+  run_until([&] { return reports.size() == 2; });
+  BOOST_REQUIRE(reports[0].stored.ok());
+  BOOST_REQUIRE(reports[1].stored.ok());
+  BOOST_REQUIRE(reports[0].verdicts.size() == 3u);
+  BOOST_REQUIRE(reports[1].verdicts.size() == 3u);
+  auto& first = reports[0].verdicts;
+  auto& second = reports[1].verdicts;
+  BOOST_TEST((first[0].kind == Kind::stored));
+  BOOST_TEST((first[1].kind == Kind::known), "the same id twice in one group was inserted twice");
+  BOOST_REQUIRE(first[1].known.has_value());
+  BOOST_TEST(first[1].known->id == "a");
+  BOOST_TEST(first[1].known->state == "accepted");
+  BOOST_TEST(first[1].known->run_ids == std::vector<std::string>{"a-build"});
+  BOOST_TEST((second[0].kind == Kind::known), "a known id with another body was taken for a new delivery");
+  BOOST_TEST((second[1].kind == Kind::replay), "a body accepted before was accepted again under a new id");
+  BOOST_TEST(second[1].replay_of == "d");
+  BOOST_TEST((second[2].kind == Kind::stored));
+  auto a = queue->find("a");
+  BOOST_REQUIRE(a.ok());
+  BOOST_REQUIRE(a->has_value());
+  BOOST_TEST((**a).payload == R"({"after":"a"})", "the repeat overwrote the stored delivery");
+  auto again = queue->find("d-again");
+  BOOST_REQUIRE(again.ok());
+  BOOST_TEST(!again->has_value(), "the replay was stored");
+}
+
+BOOST_FIXTURE_TEST_CASE(the_digest_is_computed_when_not_given_and_a_payload_without_runs_is_not_kept, Intake) {
+  DeliveryRecord plain = delivery("p");
+  plain.digest.clear();
+  DeliveryRecord idle = delivery("q");
+  idle.run_ids.clear();
+  idle.workflows.clear();
+  idle.state = "done";
+  submit(1, {plain, idle});
+  run_until([&] { return reports.size() == 1; });
+  BOOST_REQUIRE(reports[0].stored.ok());
+  auto p = queue->find("p");
+  BOOST_REQUIRE(p.ok());
+  BOOST_REQUIRE(p->has_value());
+  BOOST_TEST((**p).digest == hearth::ci::sha256_hex(plain.payload));
+  auto q = queue->find("q");
+  BOOST_REQUIRE(q.ok());
+  BOOST_REQUIRE(q->has_value());
+  BOOST_TEST((**q).payload.empty(), "a payload nothing will read was stored");
+}
+
 BOOST_FIXTURE_TEST_CASE(a_failed_write_fails_every_later_group_and_stores_nothing_of_them, Intake) {
   submit(1, {delivery("a")});
   run_until([&] { return reports.size() == 1; });
   BOOST_REQUIRE(reports[0].stored.ok());
-  // The same id again cannot be inserted: that write fails, and so does the
-  // next group, however valid.
-  submit(2, {delivery("b"), delivery("a")});
+  // An insert the database refuses (as a full disk would): that write fails,
+  // and so does the next group, however valid.
+  BOOST_REQUIRE(store->tables()
+                    .execute("CREATE TRIGGER refuse BEFORE INSERT ON deliveries WHEN NEW.id = 'boom' "
+                             "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+                             {}, "cannot add the trigger")
+                    .ok());
+  submit(2, {delivery("b"), delivery("boom")});
   run_until([&] { return reports.size() == 2; });
   submit(3, {delivery("c")});
   run_until([&] { return reports.size() == 3; });
   BOOST_TEST(!reports[1].stored.ok());
   BOOST_TEST(!reports[2].stored.ok());
+  BOOST_TEST(reports[1].verdicts.empty());
   BOOST_TEST(reports[2].stored.message() == reports[1].stored.message());
   BOOST_TEST(reports[1].stored.message().find("cannot record the delivery") != std::string::npos,
              reports[1].stored.message());
