@@ -59,7 +59,7 @@ std::string command_word(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--") return "";
-    if (arg == "--repo" || arg == "--state" || arg == "--color") {
+    if (arg == "--repo" || arg == "--state" || arg == "--store" || arg == "--color") {
       ++i;
       continue;
     }
@@ -255,6 +255,27 @@ int main(int argc, char** argv) {
     sandbox_run->add_option("command", sbx.command, "The command and its arguments, after --")->required();
   }
 
+  StoreArgs store;
+  auto* store_cmd = app.add_subcommand("store", "Check a run store's schema, or migrate a history to another store");
+  store_cmd->require_subcommand(1);
+  auto* store_check = store_cmd->add_subcommand("check", "Report a store's backend, schema version and what a migration would do");
+  auto* store_migrate = store_cmd->add_subcommand("migrate", "Copy a whole history into an empty store (SQLite to PostgreSQL, or back)");
+  if (chosen == "store") {
+    store_check->footer("Examples:\n  hearth store check\n  hearth store check --store \"$HEARTH_STORE\" --json\n"
+                        "Exit codes: 0 nothing to do, 3 an upgrade is due, 4 refused (newer schema), 1 unreadable.\n"
+                        "Docs: docs/cli.md (hearth store)");
+    store_check->add_option("location", store.location,
+                            "A SQLite file or a postgres:// URL (default: the store the other commands use)");
+    store_check->add_flag("--json", store.json, "Machine-readable output");
+    store_migrate->footer("Example:\n  hearth store migrate --from .hearth/state.db --to postgres://hearth@db/hearth\n"
+                          "Docs: docs/serve.md (Migrating from SQLite), docs/cli.md (hearth store)");
+    store_migrate->add_option("--from", store.from, "The store to copy: a SQLite file or a postgres:// URL")->required();
+    store_migrate->add_option("--to", store.to, "The empty store to copy into (default: $HEARTH_STORE)")
+        ->envname("HEARTH_STORE")
+        ->required();
+    store_migrate->add_flag("--json", store.json, "Machine-readable output");
+  }
+
   if (auto unknown = unknown_command(app, argc, argv)) {
     std::cerr << *unknown << "\n";
     return kExitUsage;
@@ -277,5 +298,7 @@ int main(int argc, char** argv) {
   if (show_cmd->parsed()) return command_show(g, show_id, show_json, show_transcript, show_step);
   if (serve_cmd->parsed()) return command_serve(g, serve);
   if (sandbox_run->parsed()) return command_sandbox_run(sbx);
+  if (store_check->parsed()) return command_store_check(g, store);
+  if (store_migrate->parsed()) return command_store_migrate(store);
   return kExitUsage;
 }
