@@ -135,6 +135,7 @@ class Copy {
         return abandon(s);
     }
     if (auto s = to_.begin(); !s.ok()) return abandon(s);
+    if (auto s = claim_empty_target(); !s.ok()) return abandon(s);
     auto counted = copy_all();
     if (!counted) return abandon(counted.status());
     from_.rollback();  // read only
@@ -165,16 +166,25 @@ class Copy {
         return Error{"the tables of " + part + " are at version " + std::to_string(version) + " in " + from_.path() +
                      " but " + std::to_string(there) + " in " + to_.path() + ": nothing was copied"};
     }
-    auto runs = count_rows(to_.tables(), texts_, "runs");
-    if (!runs) return runs.status();
-    if (*runs > 0)
-      return Error{to_.path() + " already holds " + std::to_string(*runs) +
-                   " runs: a history is migrated into an empty store only (nothing was copied)"};
-    for (auto& t : parts_) {
+    return {};
+  }
+
+  // Inside the target's transaction: nothing else may add runs until it
+  // ends (SQLite's write lock is held already; PostgreSQL's table lock lets
+  // others read), and the target must hold no run and no part's row.
+  Status claim_empty_target() {
+    if (to_.tables().dialect() == "postgres") {
+      if (auto s = to_.tables().execute("LOCK TABLE runs IN EXCLUSIVE MODE", {}, "cannot lock the runs table");
+          !s.ok())
+        return s;
+    }
+    std::vector<std::string> all{"runs"};
+    all.insert(all.end(), parts_.begin(), parts_.end());
+    for (auto& t : all) {
       auto rows = count_rows(to_.tables(), texts_, t);
       if (!rows) return rows.status();
       if (*rows > 0)
-        return Error{to_.path() + " already holds " + std::to_string(*rows) + " rows in " + t +
+        return Error{to_.path() + " already holds " + std::to_string(*rows) + (t == "runs" ? " runs" : " rows in " + t) +
                      ": a history is migrated into an empty store only (nothing was copied)"};
     }
     return {};
