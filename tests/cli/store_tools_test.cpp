@@ -85,14 +85,7 @@ json comparable(json run) {
   return run;
 }
 
-void set_sqlite_version(const fs::path& file, int version) {
-  sqlite3* db = nullptr;
-  BOOST_REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
-  std::string sql = "PRAGMA user_version=" + std::to_string(version);
-  BOOST_REQUIRE(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
-  sqlite3_close(db);
-}
-
+// What no hearth would write, written straight into a SQLite file.
 void sqlite_exec(const fs::path& file, const std::string& sql) {
   sqlite3* db = nullptr;
   BOOST_REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
@@ -187,7 +180,7 @@ BOOST_AUTO_TEST_CASE(check_reports_the_schema_found_and_what_opening_it_would_do
   pg_server().execute(db, "UPDATE schema_version SET version = 99");
   auto newer = repo.hearth({"store", "check", "--store", db});
   expect_stdout(newer, kNewer, {"refused", "99"});
-  set_sqlite_version(repo.default_state(), 99);
+  sqlite_exec(repo.default_state(), "PRAGMA user_version=99");
   BOOST_TEST(check_json(repo, state, kNewer)["migration"] == "refused");
 }
 

@@ -624,8 +624,8 @@ uint64_t crash_seed() {
   return static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
 }
 
-// Runs the crash runs of one suite within `budget`; `store` as CrashRun
-// takes it, or made afresh per run by `fresh_store` when given.
+// Drives crash runs until `budget` is spent, each run kept in the store
+// `fresh_store()` returns (a postgres:// URL; empty: the repository's SQLite file).
 template <class FreshStore>
 void kill_until_done(const Budget& budget, FreshStore&& fresh_store) {
   uint64_t seed = crash_seed();
