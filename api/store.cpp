@@ -23,6 +23,15 @@ std::string shown(const std::string& location) {
   return engine::is_postgres_location(location) ? engine::redact_url(location) : location;
 }
 
+// A location that is a URL of another kind would otherwise be taken for a
+// file path, and made into directories. Its text is not repeated: it may
+// hold a password.
+Status known_kind(const std::string& location, const char* which) {
+  if (location.find("://") == std::string::npos || engine::is_postgres_location(location)) return {};
+  return Error{std::string(which) +
+               " is a URL, but not a postgres:// or postgresql:// one (a SQLite store is named by its path)"};
+}
+
 // Opens the store at `location` at this hearth's schema, with the tables of
 // every part made. A PostgreSQL store's engine files are never written here:
 // its local directory is the system's temporary one.
@@ -40,12 +49,15 @@ Result<std::unique_ptr<engine::Store>> open_whole(const std::string& location) {
 }  // namespace
 
 Result<StoreInfo> inspect_store(const std::string& location) {
+  if (auto s = known_kind(location, "the store to check"); !s.ok()) return s.error();
   auto v = engine::inspect_store(location);
   if (!v) return v.error();
   return StoreInfo{v->backend, v->shown, v->found, v->current, v->parts, v->runs};
 }
 
 Result<StoreMigration> migrate_store(const std::string& from, const std::string& to) {
+  if (auto s = known_kind(from, "the store to migrate from"); !s.ok()) return s.error();
+  if (auto s = known_kind(to, "the store to migrate to"); !s.ok()) return s.error();
   const bool from_pg = engine::is_postgres_location(from), to_pg = engine::is_postgres_location(to);
   std::error_code ec;
   if (!from_pg && !fs::is_regular_file(from, ec))

@@ -322,8 +322,21 @@ BOOST_AUTO_TEST_CASE(migrate_refuses_bad_input_and_writes_nothing_to_the_target)
   expect_stderr(unreachable, 1, {"cannot connect", "no_such_db"});
   BOOST_TEST(!contains(unreachable.out + unreachable.err, secret), shown(unreachable));
 
-  // Not a store URL at all.
+  // A URL of another kind is not taken for a file path (nor repeated).
+  auto mysql = repo.hearth({"store", "migrate", "--from", state, "--to", "mysql://u:" + secret + "@db/x"});
+  expect_stderr(mysql, 1, {"not a postgres:// or postgresql:// one"});
+  BOOST_TEST(!contains(mysql.out + mysql.err, secret), shown(mysql));
+  BOOST_TEST(!fs::exists(repo.root() / "mysql:"));
+  expect_stderr(repo.hearth({"store", "check", "mysql://u:" + secret + "@db/x"}), 1, {"not a postgres://"});
+
   expect_stderr(repo.hearth({"store", "migrate", "--from", state, "--to", state}), 1, {"the same store"});
+
+  // A source a newer hearth wrote is refused, not downgraded.
+  fs::path newer_file = repo.root() / "newer.db";
+  fs::copy_file(state, newer_file);
+  sqlite_exec(newer_file, "PRAGMA user_version=99");
+  expect_stderr(repo.hearth({"store", "migrate", "--from", newer_file.string(), "--to", pg_server().fresh_database()}),
+                1, {"the store to migrate from", "schema version 99"});
 
   // A target a newer hearth wrote.
   std::string newer = pg_server().fresh_database();
