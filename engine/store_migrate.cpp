@@ -126,7 +126,7 @@ class Copy {
 
   Result<std::vector<TableRows>> run() {
     if (auto s = plan(); !s.ok()) return s.error();
-    // The source first: its snapshot is taken before the target is locked.
+    // The source's transaction first: one snapshot of it serves every read.
     if (auto s = from_.begin(); !s.ok()) return s.error();
     if (from_.tables().dialect() == "postgres") {
       if (auto s = from_.tables().execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", {},
