@@ -278,6 +278,11 @@ BOOST_AUTO_TEST_CASE(check_reports_the_schema_found_and_what_opening_it_would_do
   BOOST_TEST(check_json(repo, db, kUpgrade)["schema_found"] == 0);
   REQUIRE_EXIT(repo.hearth({"runs", "--store", db}), 0);  // any command opening it migrates it
   BOOST_TEST(check_json(repo, db, 0)["migration"] == "none");
+  // --store before the command, its value not taken for the command's name.
+  auto before = repo.hearth({"--store", db, "store", "check", "--json"});
+  REQUIRE_EXIT(before, 0);
+  BOOST_TEST(json::parse(before.out)["backend"] == "postgres");
+  REQUIRE_EXIT(repo.hearth({"--store", db, "runs", "--json"}), 0);
 
   pg_server().execute(db, "UPDATE schema_version SET version = 99");
   auto newer = repo.hearth({"store", "check", "--store", db});
@@ -382,8 +387,8 @@ BOOST_AUTO_TEST_CASE(a_migration_that_fails_midway_leaves_the_target_empty) {
   auto o = repo.hearth({"store", "migrate", "--from", damaged.string(), "--to", target});
   expect_stderr(o, 1, {"cannot copy a row"});
   BOOST_TEST(check_json(repo, target, 0)["runs"] == 0);
-  // The same target takes the undamaged history afterwards.
-  REQUIRE_EXIT(repo.hearth({"store", "migrate", "--from", state.string(), "--to", target}), 0);
+  // The same target takes the undamaged history afterwards; --to from $HEARTH_STORE.
+  REQUIRE_EXIT(repo.hearth({"store", "migrate", "--from", state.string()}, {{"HEARTH_STORE", target}}), 0);
   BOOST_TEST(repo.runs({"--store", target}).size() == 2u);
 }
 
