@@ -261,6 +261,8 @@ int main(int argc, char** argv) {
   auto* store_check = store_cmd->add_subcommand("check", "Report a store's backend, schema version and what a migration would do");
   auto* store_migrate = store_cmd->add_subcommand("migrate", "Copy a whole history into an empty store (SQLite to PostgreSQL, or back)");
   if (chosen == "store") {
+    store_cmd->footer("Examples:\n  hearth store check\n  hearth store migrate --from .hearth/state.db --to postgres://hearth@db/hearth\n"
+                      "Docs: docs/cli.md (hearth store), docs/serve.md (Scaling out)");
     store_check->footer("Examples:\n  hearth store check\n  hearth store check --store \"$HEARTH_STORE\" --json\n"
                         "Exit codes: 0 nothing to do, 3 an upgrade is due, 4 refused (newer schema), 1 unreadable.\n"
                         "Docs: docs/cli.md (hearth store)");
