@@ -118,6 +118,21 @@ int command_runs(const Globals& g, bool json, int limit, const std::string& work
 int command_show(const Globals& g, const std::string& run_id, bool json, bool transcript = false,
                  const std::string& step = "");
 
+/// `hearth store check` and `hearth store migrate` (commands_store.cpp).
+struct StoreArgs {
+  std::string location;  // check: a path or URL; empty: the store the other commands use
+  std::string from, to;  // migrate
+  bool json = false;
+};
+/// Exit codes of `hearth store check` beyond kExitOk (nothing to do) and
+/// kExitRunFailed (the store cannot be read).
+inline constexpr int kExitStoreUpgrade = 3;  // opening it with this hearth upgrades its schema
+inline constexpr int kExitStoreNewer = 4;    // its schema is newer than this hearth's: refused
+int command_store_check(const Globals& g, const StoreArgs& args);
+/// Exit: kExitOk once the copy is committed and counted, kExitRunFailed when
+/// nothing was committed.
+int command_store_migrate(const StoreArgs& args);
+
 /// A --model value as the engine takes it: a relative cassette path of
 /// "replay:<path>" made absolute (it names a file from where hearth was started).
 std::string model_spec_arg(const std::string& model);

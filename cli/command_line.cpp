@@ -197,6 +197,28 @@ void declare_command_line(CLI::App& app, CommandLine& c, const std::string& chos
     c.sandbox_run->add_option("command", sbx.command, "The command and its arguments, after --")->required();
   }
 
+  StoreArgs& store = c.store;
+  CLI::App* store_cmd = app.add_subcommand("store", "Check a run store's schema, or migrate a history to another store");
+  store_cmd->require_subcommand(1);
+  c.store_check = store_cmd->add_subcommand("check", "Report a store's backend, schema version and what a migration would do");
+  c.store_migrate = store_cmd->add_subcommand("migrate", "Copy a whole history into an empty store (SQLite to PostgreSQL, or back)");
+  if (chosen == "store") {
+    store_cmd->footer("Examples:\n  hearth store check\n  hearth store migrate --from .hearth/state.db --to postgres://hearth@db/hearth\n"
+                      "Docs: docs/cli.md (hearth store), docs/serve.md (Scaling out)");
+    c.store_check->footer("Examples:\n  hearth store check\n  hearth store check --store \"$HEARTH_STORE\" --json\n"
+                          "Exit codes: 0 nothing to do, 3 an upgrade is due, 4 refused (newer schema), 1 unreadable.\n"
+                          "Docs: docs/cli.md (hearth store)");
+    c.store_check->add_option("location", store.location,
+                              "A SQLite file or a postgres:// URL (default: the store the other commands use)");
+    c.store_check->add_flag("--json", store.json, "Machine-readable output");
+    c.store_migrate->footer("Example:\n  hearth store migrate --from .hearth/state.db --to postgres://hearth@db/hearth\n"
+                            "Docs: docs/serve.md (Migrating from SQLite), docs/cli.md (hearth store)");
+    c.store_migrate->add_option("--from", store.from, "The store to copy: a SQLite file or a postgres:// URL")->required();
+    c.store_migrate->add_option("--to", store.to, "The empty store to copy into (default: $HEARTH_STORE)")
+        ->envname("HEARTH_STORE")
+        ->required();
+    c.store_migrate->add_flag("--json", store.json, "Machine-readable output");
+  }
 }
 
 }  // namespace hearth::cli

@@ -35,6 +35,7 @@ struct CommandLine {
   ServeArgs serve;
   CiArgs ci;
   SandboxRunArgs sbx;
+  StoreArgs store;
 
   CLI::App* version_cmd = nullptr;
   CLI::App* run_cmd = nullptr;
@@ -45,6 +46,8 @@ struct CommandLine {
   CLI::App* serve_cmd = nullptr;
   CLI::App* ci_cmd = nullptr;
   CLI::App* sandbox_run = nullptr;
+  CLI::App* store_check = nullptr;
+  CLI::App* store_migrate = nullptr;
 
   CommandLine() = default;
   CommandLine(const CommandLine&) = delete;

@@ -49,7 +49,7 @@ std::string command_word(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--") return "";
-    if (arg == "--repo" || arg == "--state" || arg == "--color") {
+    if (arg == "--repo" || arg == "--state" || arg == "--store" || arg == "--color") {
       ++i;
       continue;
     }
@@ -132,5 +132,7 @@ int main(int argc, char** argv) {
   if (c.show_cmd->parsed()) return command_show(c.g, c.show_id, c.show_json, c.show_transcript, c.show_step);
   if (c.serve_cmd->parsed()) return command_serve(c.g, c.serve);
   if (c.sandbox_run->parsed()) return command_sandbox_run(c.sbx);
+  if (c.store_check->parsed()) return command_store_check(c.g, c.store);
+  if (c.store_migrate->parsed()) return command_store_migrate(c.store);
   return kExitUsage;
 }

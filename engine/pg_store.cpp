@@ -203,6 +203,10 @@ bool is_postgres_location(const std::string& location) {
 
 std::string redact_url(const std::string& url) { return without_password(url, url); }
 
+std::string redact_password(const std::string& text, const std::string& url) { return without_password(text, url); }
+
+int PgStore::schema_version() { return kSchemaVersion; }
+
 Result<std::unique_ptr<Store>> PgStore::open(const std::string& url, const std::string& local_dir) {
   std::unique_ptr<PgStore> store(new PgStore(redact_url(url), local_dir));
   std::error_code ec;

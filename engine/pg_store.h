@@ -41,6 +41,9 @@ bool is_postgres_location(const std::string& location);
 /// `url` with any password (in the user part or a password= parameter)
 /// replaced by "***".
 std::string redact_url(const std::string& url);
+/// `text` (a message from libpq about `url`) with the URL's password, in any
+/// spelling, replaced by "***".
+std::string redact_password(const std::string& text, const std::string& url);
 
 namespace pg {
 struct Param;
@@ -52,6 +55,8 @@ class PgStore final : public Store, private StoreTables {
   /// Connects to `url`, migrates its schema. `local_dir` is this machine's
   /// directory for the engine's files (created if missing).
   static Result<std::unique_ptr<Store>> open(const std::string& url, const std::string& local_dir);
+  /// The schema version this build writes (the row of schema_version).
+  static int schema_version();
   ~PgStore() override;
 
   const std::string& path() const override { return shown_; }

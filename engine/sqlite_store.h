@@ -23,6 +23,8 @@ namespace hearth::engine {
 class SqliteStore final : public Store, private StoreTables {
  public:
   static Result<std::unique_ptr<Store>> open(const std::string& path, const char* vfs, std::string local_dir);
+  /// The schema version this build writes (PRAGMA user_version).
+  static int schema_version();
   ~SqliteStore() override;
 
   const std::string& path() const override { return path_; }

@@ -234,6 +234,8 @@ void ignore_state_files(const std::filesystem::path& dir) {
 
 }  // namespace
 
+int SqliteStore::schema_version() { return kSchemaVersion; }
+
 Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path, const char* vfs, std::string local_dir) {
   std::error_code ec;
   auto parent = std::filesystem::path(path).parent_path();

@@ -10,6 +10,11 @@
 // clock); the seed is printed and named in every failure. It replays the
 // delays, not the engine's timing, so a failure may need a few tries to recur.
 //
+// The same promise holds on either store: suite `crash` keeps the state in
+// the repository's SQLite file, suite `crash_postgres` in a database of a
+// real PostgreSQL server (tests/support/pg_server.h), with fewer kills so
+// that the two together stay within CI's time.
+//
 // How a run is observed. Every step appends to `journal` in the repository:
 //   start <step> <pid>                  first thing it does
 //   saw <step> <pid> <need> <token>     the token output of each need, as interpolated
@@ -75,6 +80,7 @@
 
 #include "tests/engine/fixture.h"
 #include "tests/support/hearth_process.h"
+#include "tests/support/pg_server.h"
 #include "tests/support/testdata.h"
 #include "workflows/workflow.h"
 
@@ -83,9 +89,16 @@ using namespace hearth::testing;
 namespace {
 
 constexpr int kJobs = 3;
-constexpr int kMaxKillDelayMs = 150;  // kills land uniformly in [0, 150] ms after a start
-constexpr int kMinKills = 100;        // per run of the suite, counting only kills of a live engine
-constexpr int kMinRuns = 3, kMaxRuns = 30;
+// How much killing one suite does: at least `min_kills` kills of a live
+// engine over at least `min_runs` runs, and no more than `max_runs` runs;
+// kills land uniformly in [0, max_delay_ms] after a start. An engine on
+// PostgreSQL takes longer to start (libpq loaded, a connection, a round trip
+// per statement): its kills spread wider, or most would land before any work.
+struct Budget {
+  int min_kills, min_runs, max_runs, max_delay_ms;
+};
+constexpr Budget kSqliteBudget{100, 3, 30, 150};
+constexpr Budget kPostgresBudget{30, 1, 10, 600};
 constexpr int kMaxLives = 200;        // engine starts for one run before giving up
 
 // ---- the workflow ----------------------------------------------------------
@@ -170,13 +183,15 @@ bool wait_pidfd(int pidfd, Clock::time_point deadline) {
 
 /// A `hearth` started in `cwd` with stdout to `out` and stderr to `err`
 /// (appended), in its own process group, with the test's environment plus
-/// `marker` (NAME=VALUE), which every step it starts inherits. Killed and
-/// reaped at scope exit if still running.
+/// `marker` (NAME=VALUE), which every step it starts inherits, and
+/// HEARTH_STORE=`store` when `store` is not empty. Killed and reaped at
+/// scope exit if still running.
 HearthProcess start_hearth(const std::vector<std::string>& args, const fs::path& cwd, const fs::path& out,
-                           const fs::path& err, const std::string& marker) {
+                           const fs::path& err, const std::string& marker, const std::string& store) {
   auto eq = marker.find('=');
-  return HearthProcess({args, {{marker.substr(0, eq), marker.substr(eq + 1)}}, cwd},
-                       Launch{{}, out, err, /*only_env=*/false, /*own_group=*/true});
+  std::map<std::string, std::string> env{{marker.substr(0, eq), marker.substr(eq + 1)}};
+  if (!store.empty()) env["HEARTH_STORE"] = store;
+  return HearthProcess({args, env, cwd}, Launch{{}, out, err, /*only_env=*/false, /*own_group=*/true});
 }
 
 // Pids of live processes whose environment holds `marker` exactly.
@@ -284,8 +299,14 @@ struct KillStats {
 
 class CrashRun {
  public:
-  CrashRun(std::string run_id, std::mt19937_64& rng, KillStats& stats)
-      : id_(std::move(run_id)), rng_(rng), stats_(stats), marker_("HEARTH_CRASH_TEST=" + repo_.str()) {
+  /// `store`: a postgres:// URL the run is kept in; empty: the repository's SQLite file.
+  CrashRun(std::string run_id, std::mt19937_64& rng, KillStats& stats, int max_delay_ms, std::string store = {})
+      : id_(std::move(run_id)),
+        rng_(rng),
+        stats_(stats),
+        max_delay_ms_(max_delay_ms),
+        marker_("HEARTH_CRASH_TEST=" + repo_.str()),
+        store_(std::move(store)) {
     fs::create_directories(root() / ".hearth" / "workflows");
     write_file(root() / ".hearth" / "workflows" / "crash.toml", workflow_toml(specs_));
     write_file(root() / "journal", "");
@@ -372,7 +393,7 @@ class CrashRun {
     bool resume = last_.recorded && last_.status != "succeeded" && std::bernoulli_distribution(0.5)(rng_);
     if (resume) args = {"resume", id_, "--jobs", std::to_string(kJobs)};
     else args = {"run", "crash", "--run-id", id_, "--jobs", std::to_string(kJobs)};
-    auto delay = std::chrono::milliseconds(std::uniform_int_distribution<int>(0, kMaxKillDelayMs)(rng_));
+    auto delay = std::chrono::milliseconds(std::uniform_int_distribution<int>(0, max_delay_ms_)(rng_));
     {
       std::ofstream(log(), std::ios::app) << "=== life " << life << ": hearth " << args[0] << ", kill after "
                                           << delay.count() << " ms\n";
@@ -380,7 +401,7 @@ class CrashRun {
     int status = 0;
     bool killed = false;
     {
-      HearthProcess engine = start_hearth(args, root(), log(), log(), marker_);
+      HearthProcess engine = start_hearth(args, root(), log(), log(), marker_, store_);
       auto exited = engine.wait_status(delay);
       if (exited) status = *exited;
       else {
@@ -425,7 +446,7 @@ class CrashRun {
     fs::remove(err);
     int status = 0;
     {
-      HearthProcess show = start_hearth({"show", "--json", id_}, root(), out, err, marker_);
+      HearthProcess show = start_hearth({"show", "--json", id_}, root(), out, err, marker_, store_);
       auto exited = show.wait_status(20s);
       BOOST_REQUIRE_MESSAGE(exited, "hearth show did not exit within 20 s");
       status = *exited;
@@ -588,7 +609,9 @@ class CrashRun {
   std::string id_;
   std::mt19937_64& rng_;
   KillStats& stats_;
+  int max_delay_ms_;
   std::string marker_;  // in the environment of this run's engines and steps
+  std::string store_;   // HEARTH_STORE of every hearth started; empty: SQLite
   std::vector<StepSpec> specs_ = dag();
   Snapshot last_;
   size_t journal_seen_ = 0;                          // journal lines before the current life
@@ -601,19 +624,18 @@ uint64_t crash_seed() {
   return static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
 }
 
-}  // namespace
-
-BOOST_AUTO_TEST_SUITE(crash)
-
-BOOST_AUTO_TEST_CASE(sigkill_at_random_instants_loses_nothing_and_runs_nothing_twice) {
+// Drives crash runs until `budget` is spent, each run kept in the store
+// `fresh_store()` returns (a postgres:// URL; empty: the repository's SQLite file).
+template <class FreshStore>
+void kill_until_done(const Budget& budget, FreshStore&& fresh_store) {
   uint64_t seed = crash_seed();
   BOOST_TEST_MESSAGE("crash seed " << seed << " (set HEARTH_CRASH_SEED=" << seed << " to replay the kill delays)");
   BOOST_TEST_CONTEXT("HEARTH_CRASH_SEED=" << seed) {
     std::mt19937_64 rng(seed);
     KillStats stats;
     int runs = 0;
-    while (runs < kMinRuns || (stats.kills < kMinKills && runs < kMaxRuns)) {
-      CrashRun run("crash-" + std::to_string(++runs), rng, stats);
+    while (runs < budget.min_runs || (stats.kills < budget.min_kills && runs < budget.max_runs)) {
+      CrashRun run("crash-" + std::to_string(++runs), rng, stats, budget.max_delay_ms, fresh_store());
       run.drive();
       run.check_final();
     }
@@ -626,8 +648,24 @@ BOOST_AUTO_TEST_CASE(sigkill_at_random_instants_loses_nothing_and_runs_nothing_t
                        << ", after it, before the outcome committed: " << stats.before_outcome
                        << ".\nSteps failed by the retry policy (interrupted " << hearth::workflows::kMaxInterruptions
                        << " times in a row), then resumed: " << stats.policy_failures);
-    BOOST_TEST(stats.kills >= kMinKills);
+    BOOST_TEST(stats.kills >= budget.min_kills);
   }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(crash)
+
+BOOST_AUTO_TEST_CASE(sigkill_at_random_instants_loses_nothing_and_runs_nothing_twice) {
+  kill_until_done(kSqliteBudget, [] { return std::string(); });
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(crash_postgres)
+
+BOOST_AUTO_TEST_CASE(sigkill_at_random_instants_loses_nothing_and_runs_nothing_twice_on_postgres) {
+  kill_until_done(kPostgresBudget, [] { return pg_server().fresh_database(); });
 }
 
 BOOST_AUTO_TEST_SUITE_END()
