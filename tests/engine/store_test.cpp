@@ -76,7 +76,7 @@ INSERT INTO steps (run_id, step_id, position, status, attempts, exit_code, start
          ('old', 'notify', 2, 'pending', 0, NULL, NULL, NULL, '{}', 0);
 INSERT INTO attempts (run_id, step_id, number, started_at, finished_at, exit_code, signal, reason, output_tail,
                       output_bytes)
-  VALUES ('old', 'build', 1, 1001, 1005, 1, 0, 'exited', CAST('first\n' AS BLOB), 6),
+  VALUES ('old', 'build', 1, 1001, 1005, 1, 0, 'exited', x'66697273740a', 6),
          ('old', 'build', 2, 1010, 1020, 0, 0, 'exited', x'62696e006172790a', 8),
          ('old', 'deploy', 1, 1030, NULL, NULL, 0, '', x'', 0);
 INSERT INTO events (run_id, seq, at, type, step_id, data)
@@ -265,12 +265,8 @@ BOOST_AUTO_TEST_CASE(a_version_5_store_keeps_its_agent_conversations) {
   }
   // A checkpoint as version 5 wrote it: the whole state in one row.
   auto state = conversation(3);
-  sqlite3* db = nullptr;
-  sqlite3_open(path.c_str(), &db);
-  std::string sql = "DROP TABLE agent_messages; DROP TABLE part_versions; PRAGMA user_version=5; "
-                    "INSERT INTO agent_checkpoints VALUES ('old', 'build', 1, 1, '" + state.dump() + "', 5)";
-  BOOST_REQUIRE(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
-  sqlite3_close(db);
+  make_version_9(path, "DROP TABLE agent_messages; DROP TABLE part_versions; PRAGMA user_version=5; "
+                       "INSERT INTO agent_checkpoints VALUES ('old', 'build', 1, 1, '" + state.dump() + "', 5)");
   auto store = Store::open(path);
   BOOST_REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.message()));
   auto loaded = (*store)->load_checkpoint("old", "build", 1);
