@@ -6,6 +6,7 @@
 
 #include "engine/store.h"
 #include "tests/engine/fixture.h"
+#include "tests/engine/schema9.h"
 
 using hearth::engine::AttemptRecord;
 using hearth::engine::EventRecord;
@@ -54,22 +55,7 @@ void write_sample(Store& store, const std::string& id, int64_t at) {
 // keyed by run id and sequence), with run `old`'s steps written that way: a
 // retried step, one running, one pending. The runs table keeps its rows.
 void make_version_9(const std::string& path, const std::string& then = "") {
-  const std::string sql = R"sql(
-DROP INDEX runs_by_number; DROP INDEX runs_number_of_id; ALTER TABLE runs DROP COLUMN number;
-DROP TABLE attempt_tails; DROP TABLE attempts; DROP TABLE events; DROP TABLE steps;
-CREATE TABLE steps (run_id TEXT NOT NULL REFERENCES runs(id), step_id TEXT NOT NULL, position INTEGER NOT NULL,
-  status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, exit_code INTEGER, started_at INTEGER,
-  finished_at INTEGER, outputs TEXT NOT NULL DEFAULT '{}', reason TEXT NOT NULL DEFAULT '', retry_at INTEGER,
-  failures INTEGER NOT NULL DEFAULT 0, interruptions INTEGER NOT NULL DEFAULT 0, result TEXT,
-  PRIMARY KEY (run_id, step_id)) WITHOUT ROWID;
-CREATE TABLE attempts (run_id TEXT NOT NULL, step_id TEXT NOT NULL, number INTEGER NOT NULL,
-  started_at INTEGER NOT NULL, finished_at INTEGER, exit_code INTEGER, signal INTEGER NOT NULL DEFAULT 0,
-  reason TEXT NOT NULL DEFAULT '', output_tail BLOB NOT NULL DEFAULT x'', output_bytes INTEGER NOT NULL DEFAULT 0,
-  PRIMARY KEY (run_id, step_id, number), FOREIGN KEY (run_id, step_id) REFERENCES steps(run_id, step_id))
-  WITHOUT ROWID;
-CREATE TABLE events (run_id TEXT NOT NULL REFERENCES runs(id), seq INTEGER NOT NULL, at INTEGER NOT NULL,
-  type TEXT NOT NULL, step_id TEXT NOT NULL DEFAULT '', data TEXT NOT NULL DEFAULT '{}',
-  PRIMARY KEY (run_id, seq)) WITHOUT ROWID;
+  const std::string sql = std::string(hearth::testing::kToSchema9) + R"sql(
 INSERT INTO steps (run_id, step_id, position, status, attempts, exit_code, started_at, finished_at, outputs, failures)
   VALUES ('old', 'build', 0, 'succeeded', 2, 0, 1010, 1020, '{"version":"1.0"}', 1),
          ('old', 'deploy', 1, 'running', 1, NULL, 1030, NULL, '{}', 0),
@@ -82,7 +68,6 @@ INSERT INTO attempts (run_id, step_id, number, started_at, finished_at, exit_cod
 INSERT INTO events (run_id, seq, at, type, step_id, data)
   VALUES ('old', 1, 1000, 'run.started', '', '{"k":"v"}'), ('old', 2, 1020, 'step.succeeded', 'build', '{}'),
          ('old', 3, 1030, 'step.started', 'deploy', '{"attempt":1}');
-PRAGMA user_version=9;
 )sql";
   sqlite3* db = nullptr;
   BOOST_REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
