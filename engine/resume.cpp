@@ -73,7 +73,7 @@ Status Run::adopt_in_transaction(const std::vector<std::string>& from, CompiledW
     return Error{"run " + id() + " is being run by " + run->lease_owner + " (last heartbeat " +
                  std::to_string((now_ms() - run->lease_heartbeat) / 1000) + "s ago); wait for it, or stop it first"};
   }
-  auto records = store.load_steps(id());
+  auto records = store.load_steps_to_resume(id());
   if (!records) return records.error();
   auto seq = store.last_event_seq(id());
   if (!seq) return seq.error();

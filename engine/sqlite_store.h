@@ -1,7 +1,8 @@
 // The SQLite backend of the run store (private to engine/): one database per
 // project (.hearth/state.db), WAL mode; synchronous=FULL on its own, NORMAL
 // with its fsync on libuv's threadpool once attach()ed to a loop
-// (store_durable.cpp). Tables: runs, steps, attempts, events (store.cpp),
+// (store_durable.cpp). Tables: runs (store.cpp), steps, attempts,
+// attempt_tails, events (store_steps.cpp),
 // command_calls (store_calls.cpp), agent_checkpoints and agent_messages
 // (store_agent.cpp), part_versions (the schema versions of the parts that
 // keep tables here through StoreTables). The engine's schema version is
@@ -9,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -66,6 +68,7 @@ class SqliteStore final : public Store, private StoreTables {
   Result<std::vector<RunRecord>> list_runs(int limit, const std::string& workflow_filter) override;
   Result<RunRecord> load_run(const std::string& run_id) override;
   Result<std::vector<StepRecord>> load_steps(const std::string& run_id) override;
+  Result<std::vector<StepRecord>> load_steps_to_resume(const std::string& run_id) override;
   Result<int64_t> last_event_seq(const std::string& run_id) override;
   Result<std::vector<EventRecord>> load_events(const std::string& run_id, int64_t after_seq) override;
 
@@ -89,6 +92,15 @@ class SqliteStore final : public Store, private StoreTables {
   Status execute(const char* sql, std::initializer_list<SqlParam> params, const char* what) override;
   Result<std::vector<SqlRow>> query(const char* sql, std::initializer_list<SqlParam> params,
                                     const char* what) override;
+
+  // Steps, attempts and events (store_steps.cpp).
+  /// The run's number, which keys its events; nullopt when the run is not
+  /// recorded.
+  Result<std::optional<int64_t>> run_number(const std::string& run_id, const char* what);
+  /// Runs `body` in the open transaction, or in one of its own.
+  Status in_transaction(const std::function<Status()>& body);
+  /// Steps in order, each with its last attempt (no tail) when it has one.
+  Result<std::vector<StepRecord>> read_steps(const std::string& run_id);
 
   Status exec(const char* sql);
   Status migrate();

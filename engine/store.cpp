@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <unordered_map>
 
 #include "engine/pg_store.h"
 #include "engine/store_sql.h"
@@ -21,7 +20,7 @@ int64_t now_ms() {
 
 namespace {
 
-constexpr int kSchemaVersion = 9;
+constexpr int kSchemaVersion = 10;
 
 // Each entry migrates from version (index) to index + 1.
 const char* const kMigrations[] = {
@@ -214,6 +213,96 @@ ALTER TABLE steps_v9 RENAME TO steps;
 ALTER TABLE attempts_v9 RENAME TO attempts;
 ALTER TABLE events_v9 RENAME TO events;
 )sql",
+    // 10: a chain step's checkpoint (one step finished, the next started,
+    // their events) dirties two pages: the steps leaf holding both steps and
+    // the last page of events. A step's last attempt lives in its step row
+    // (attempts keeps the earlier ones, output tails their own table, written
+    // only when not empty), and events are a rowid table keyed by the run's
+    // number and the sequence (number * 2^32 + seq), so appending to the
+    // newest run fills its last page instead of rebalancing three. A step
+    // row is written with `slack` bytes that its start and its end give
+    // back as its times and reason arrive (store_steps.cpp), so rows do not
+    // outgrow their page while a run goes on: that would rewrite three.
+    R"sql(
+ALTER TABLE runs ADD COLUMN number INTEGER;
+UPDATE runs SET number = rowid;
+CREATE UNIQUE INDEX runs_by_number ON runs(number);
+CREATE UNIQUE INDEX runs_number_of_id ON runs(id, number);
+CREATE TABLE steps_v10 (
+  run_id               TEXT NOT NULL REFERENCES runs(id),
+  step_id              TEXT NOT NULL,
+  position             INTEGER NOT NULL,
+  status               TEXT NOT NULL,
+  attempts             INTEGER NOT NULL DEFAULT 0,
+  exit_code            INTEGER,
+  started_at           INTEGER,
+  finished_at          INTEGER,
+  outputs              TEXT NOT NULL DEFAULT '{}',
+  reason               TEXT NOT NULL DEFAULT '',
+  retry_at             INTEGER,
+  failures             INTEGER NOT NULL DEFAULT 0,
+  interruptions        INTEGER NOT NULL DEFAULT 0,
+  result               TEXT,
+  attempt              INTEGER NOT NULL DEFAULT 0,
+  attempt_started_at   INTEGER,
+  attempt_finished_at  INTEGER,
+  attempt_exit_code    INTEGER,
+  attempt_signal       INTEGER NOT NULL DEFAULT 0,
+  attempt_reason       TEXT NOT NULL DEFAULT '',
+  attempt_output_bytes INTEGER NOT NULL DEFAULT 0,
+  slack                BLOB,
+  PRIMARY KEY (run_id, step_id)
+) WITHOUT ROWID;
+INSERT INTO steps_v10 (run_id, step_id, position, status, attempts, exit_code, started_at, finished_at, outputs,
+                       reason, retry_at, failures, interruptions, result, attempt, attempt_started_at,
+                       attempt_finished_at, attempt_exit_code, attempt_signal, attempt_reason, attempt_output_bytes)
+  SELECT s.run_id, s.step_id, s.position, s.status, s.attempts, s.exit_code, s.started_at, s.finished_at, s.outputs,
+         s.reason, s.retry_at, s.failures, s.interruptions, s.result, COALESCE(a.number, 0), a.started_at,
+         a.finished_at, a.exit_code, COALESCE(a.signal, 0), COALESCE(a.reason, ''), COALESCE(a.output_bytes, 0)
+  FROM steps s LEFT JOIN attempts a ON a.run_id = s.run_id AND a.step_id = s.step_id
+    AND a.number = (SELECT MAX(number) FROM attempts m WHERE m.run_id = s.run_id AND m.step_id = s.step_id);
+CREATE TABLE attempts_v10 (
+  run_id       TEXT NOT NULL,
+  step_id      TEXT NOT NULL,
+  number       INTEGER NOT NULL,
+  started_at   INTEGER NOT NULL,
+  finished_at  INTEGER,
+  exit_code    INTEGER,
+  signal       INTEGER NOT NULL DEFAULT 0,
+  reason       TEXT NOT NULL DEFAULT '',
+  output_bytes INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (run_id, step_id, number),
+  FOREIGN KEY (run_id, step_id) REFERENCES steps_v10(run_id, step_id)
+) WITHOUT ROWID;
+INSERT INTO attempts_v10 (run_id, step_id, number, started_at, finished_at, exit_code, signal, reason, output_bytes)
+  SELECT run_id, step_id, number, started_at, finished_at, exit_code, signal, reason, output_bytes FROM attempts a
+  WHERE number < (SELECT MAX(number) FROM attempts m WHERE m.run_id = a.run_id AND m.step_id = a.step_id);
+CREATE TABLE attempt_tails (
+  run_id  TEXT NOT NULL,
+  step_id TEXT NOT NULL,
+  number  INTEGER NOT NULL,
+  tail    BLOB NOT NULL,
+  PRIMARY KEY (run_id, step_id, number),
+  FOREIGN KEY (run_id, step_id) REFERENCES steps_v10(run_id, step_id)
+) WITHOUT ROWID;
+INSERT INTO attempt_tails (run_id, step_id, number, tail)
+  SELECT run_id, step_id, number, output_tail FROM attempts WHERE length(output_tail) > 0;
+CREATE TABLE events_v10 (
+  key     INTEGER PRIMARY KEY,
+  at      INTEGER NOT NULL,
+  type    TEXT NOT NULL,
+  step_id TEXT NOT NULL DEFAULT '',
+  data    TEXT NOT NULL DEFAULT '{}'
+);
+INSERT INTO events_v10 (key, at, type, step_id, data)
+  SELECT r.number * 4294967296 + e.seq, e.at, e.type, e.step_id, e.data FROM events e JOIN runs r ON r.id = e.run_id;
+DROP TABLE attempts;
+DROP TABLE events;
+DROP TABLE steps;
+ALTER TABLE steps_v10 RENAME TO steps;
+ALTER TABLE attempts_v10 RENAME TO attempts;
+ALTER TABLE events_v10 RENAME TO events;
+)sql",
 };
 static_assert(sizeof kMigrations / sizeof kMigrations[0] == kSchemaVersion);
 
@@ -377,7 +466,8 @@ void SqliteStore::rollback() {
 Status SqliteStore::insert_run(const RunRecord& r) {
   return write(
       "INSERT INTO runs (id, workflow, workflow_path, workflow_hash, workflow_text, payload, repo, status, "
-      "created_at, finished_at, error, lease_owner, lease_heartbeat) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+      "created_at, finished_at, error, lease_owner, lease_heartbeat, number) "
+      "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?, (SELECT COALESCE(MAX(number), 0) + 1 FROM runs))",
       "cannot record the run", r.id, r.workflow, r.workflow_path, r.workflow_hash, r.workflow_text,
       to_db_json(r.payload), r.repo, r.status, r.created_at, r.finished_at, r.error, r.lease_owner, r.lease_heartbeat);
 }
@@ -393,42 +483,10 @@ Status SqliteStore::update_snapshot(const std::string& run_id, const std::string
                "cannot record the run's workflow", path, hash, text, run_id);
 }
 
-Status SqliteStore::insert_step(const std::string& run_id, const StepRecord& s) {
-  return write("INSERT INTO steps (run_id, step_id, position, status) VALUES (?,?,?,?)", "cannot record a step", run_id,
-               s.id, s.position, s.status);
-}
-
 Status SqliteStore::update_run(const std::string& run_id, RunStatus status, std::optional<int64_t> finished_at,
                          const std::string& error) {
   return write("UPDATE runs SET status=?, finished_at=?, error=? WHERE id=?", "cannot update the run", status,
                finished_at, error, run_id);
-}
-
-Status SqliteStore::update_step(const std::string& run_id, const StepRecord& s) {
-  return write(
-      "UPDATE steps SET status=?, attempts=?, exit_code=?, started_at=?, finished_at=?, outputs=?, reason=?, "
-      "retry_at=?, failures=?, interruptions=?, result=? WHERE run_id=? AND step_id=?",
-      "cannot update a step", s.status, s.attempts, s.exit_code, s.started_at, s.finished_at, to_db_json(s.outputs),
-      s.reason, s.retry_at, s.failures, s.interruptions,
-      s.result.is_null() ? std::nullopt : std::optional<std::string>(to_db_json(s.result)), run_id, s.id);
-}
-
-Status SqliteStore::insert_attempt(const std::string& run_id, const AttemptRecord& a) {
-  return write("INSERT INTO attempts (run_id, step_id, number, started_at) VALUES (?,?,?,?)",
-               "cannot record an attempt", run_id, a.step_id, a.number, a.started_at);
-}
-
-Status SqliteStore::finish_attempt(const std::string& run_id, const AttemptRecord& a) {
-  return write(
-      "UPDATE attempts SET finished_at=?, exit_code=?, signal=?, reason=?, output_tail=?, output_bytes=? "
-      "WHERE run_id=? AND step_id=? AND number=?",
-      "cannot record an attempt's outcome", a.finished_at, a.exit_code, a.signal, a.reason, Blob{a.output_tail},
-      a.output_bytes, run_id, a.step_id, a.number);
-}
-
-Status SqliteStore::insert_event(const EventRecord& e) {
-  return write("INSERT INTO events (run_id, seq, at, type, step_id, data) VALUES (?,?,?,?,?,?)",
-               "cannot record an event", e.run_id, e.seq, e.at, e.type, e.step_id, to_db_json(e.data));
 }
 
 namespace {
@@ -442,14 +500,6 @@ RunRecord read_run(sqlite3_stmt* st) {
   return r;
 }
 }  // namespace
-
-Result<int64_t> SqliteStore::last_event_seq(const std::string& run_id) {
-  int64_t seq = 0;
-  auto s = rows("SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id=?", "cannot read events",
-                [&](sqlite3_stmt* st) { seq = sqlite3_column_int64(st, 0); }, run_id);
-  if (!s.ok()) return s.error();
-  return seq;
-}
 
 Result<std::vector<std::string>> SqliteStore::interrupted_runs() {
   std::vector<std::string> out;
@@ -483,50 +533,6 @@ Result<RunRecord> SqliteStore::load_run(const std::string& run_id) {
   if (!s.ok()) return s.error();
   if (!run) return Error{"no run with id '" + run_id + "' in " + path_ + " (see `hearth runs`)"};
   return std::move(*run);
-}
-
-Result<std::vector<StepRecord>> SqliteStore::load_steps(const std::string& run_id) {
-  std::vector<StepRecord> steps;
-  auto s = rows(
-      "SELECT step_id, position, status, attempts, exit_code, started_at, finished_at, outputs, reason, "
-      "retry_at, failures, interruptions, result FROM steps WHERE run_id=? ORDER BY position",
-      "cannot read steps",
-      [&](sqlite3_stmt* st) {
-        StepRecord& x = steps.emplace_back();
-        read_all(st, x.id, x.position, x.status, x.attempts, x.exit_code, x.started_at, x.finished_at, x.outputs,
-                 x.reason, x.retry_at, x.failures, x.interruptions, x.result);
-      },
-      run_id);
-  if (!s.ok()) return s.error();
-  std::unordered_map<std::string, size_t> by_id;
-  for (size_t i = 0; i < steps.size(); ++i) by_id.emplace(steps[i].id, i);
-  s = rows(
-      "SELECT step_id, number, started_at, finished_at, exit_code, signal, reason, output_tail, output_bytes "
-      "FROM attempts WHERE run_id=? ORDER BY step_id, number",
-      "cannot read attempts",
-      [&](sqlite3_stmt* st) {
-        AttemptRecord a;
-        read_all(st, a.step_id, a.number, a.started_at, a.finished_at, a.exit_code, a.signal, a.reason,
-                 BlobOut{a.output_tail}, a.output_bytes);
-        if (auto it = by_id.find(a.step_id); it != by_id.end()) steps[it->second].attempt_list.push_back(std::move(a));
-      },
-      run_id);
-  if (!s.ok()) return s.error();
-  return steps;
-}
-
-Result<std::vector<EventRecord>> SqliteStore::load_events(const std::string& run_id, int64_t after_seq) {
-  std::vector<EventRecord> out;
-  auto s = rows(
-      "SELECT seq, at, type, step_id, data FROM events WHERE run_id=? AND seq>? ORDER BY seq", "cannot read events",
-      [&](sqlite3_stmt* st) {
-        EventRecord& e = out.emplace_back();
-        e.run_id = run_id;
-        read_all(st, e.seq, e.at, e.type, e.step_id, e.data);
-      },
-      run_id, after_seq);
-  if (!s.ok()) return s.error();
-  return out;
 }
 
 }  // namespace hearth::engine

@@ -222,6 +222,10 @@ class Store {
   virtual Result<RunRecord> load_run(const std::string& run_id) = 0;
   /// Steps in workflow order, each with its attempts.
   virtual Result<std::vector<StepRecord>> load_steps(const std::string& run_id) = 0;
+  /// What a resume reads: the steps in workflow order, each with at least
+  /// its last attempt; earlier attempts and output tails may be left out.
+  /// By default load_steps.
+  virtual Result<std::vector<StepRecord>> load_steps_to_resume(const std::string& run_id) { return load_steps(run_id); }
   /// The highest event sequence number of the run; 0 when it has none.
   virtual Result<int64_t> last_event_seq(const std::string& run_id) = 0;
   virtual Result<std::vector<EventRecord>> load_events(const std::string& run_id, int64_t after_seq = 0) = 0;

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -104,7 +105,14 @@ inline void read(sqlite3_stmt* st, int i, std::optional<int>& out) {
   out = v ? std::optional<int>(static_cast<int>(*v)) : std::nullopt;
 }
 inline void read(sqlite3_stmt* st, int i, nlohmann::json& out) {
-  if (sqlite3_column_type(st, i) != SQLITE_NULL) out = col_json(st, i);
+  if (sqlite3_column_type(st, i) == SQLITE_NULL) return;
+  // Most steps have no outputs: their '{}' needs no parser.
+  auto* text = reinterpret_cast<const char*>(sqlite3_column_text(st, i));
+  if (text && sqlite3_column_bytes(st, i) == 2 && std::string_view(text, 2) == "{}") {
+    out = nlohmann::json::object();
+    return;
+  }
+  out = col_json(st, i);
 }
 /// A JSON array of strings; anything else in it is left out.
 inline void read(sqlite3_stmt* st, int i, std::vector<std::string>& out) {

@@ -9,6 +9,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "engine/store.h"
+#include "tests/engine/schema9.h"
 #include "tests/support/files.h"
 #include "tests/support/loop.h"
 
@@ -49,7 +50,7 @@ Opened open_queue(const std::string& path) {
 // order, and the same indexes as the queue's version 1; no part_versions.
 void write_engine_kept_queue(const std::string& path, int version, const std::string& rows) {
   { open_queue(path); }
-  std::string text = "DROP TABLE part_versions;";
+  std::string text = std::string(hearth::testing::kToSchema9) + "DROP TABLE part_versions;";
   if (version < 7) text += "ALTER TABLE deliveries DROP COLUMN unended_starts;";
   text += "PRAGMA user_version=" + std::to_string(version) + ";" + rows;
   sql(path, text);
@@ -139,8 +140,9 @@ BOOST_AUTO_TEST_CASE(a_version_2_store_gains_the_delivery_queue_and_keeps_its_ru
     BOOST_REQUIRE((*store)->insert_run(run).ok());
   }
   // A store from before the queue: engine schema 2, no deliveries table.
-  sql(path, "DROP TABLE part_versions; DROP TABLE command_calls; DROP TABLE agent_checkpoints; "
-            "DROP TABLE agent_messages; ALTER TABLE steps DROP COLUMN result; PRAGMA user_version=2");
+  sql(path, std::string(hearth::testing::kToSchema9) +
+                "DROP TABLE part_versions; DROP TABLE command_calls; DROP TABLE agent_checkpoints; "
+                "DROP TABLE agent_messages; ALTER TABLE steps DROP COLUMN result; PRAGMA user_version=2");
   auto o = open_queue(path);
   BOOST_TEST(o.store->load_run("old")->workflow == "wf");
   BOOST_REQUIRE(o.queue->begin().ok());

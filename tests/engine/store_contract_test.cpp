@@ -129,6 +129,39 @@ BOOST_AUTO_TEST_CASE(runs_steps_and_attempts_read_back_as_written_after_reopenin
   });
 }
 
+BOOST_AUTO_TEST_CASE(a_resume_reads_each_steps_last_attempt) {
+  on_both([](const Place& p) {
+    {
+      auto store = open_store(p);
+      require_ok(store->insert_run(sample_run("r1", "build", 1000)));
+      StepRecord a;
+      a.id = "a";
+      require_ok(store->insert_step("r1", a));
+      require_ok(store->insert_attempt("r1", AttemptRecord{"a", 1, 1100, {}, {}, 0, "", "", 0}));
+      require_ok(store->finish_attempt("r1", AttemptRecord{"a", 1, 1100, 1150, 1, 0, "exited", "no\n", 3}));
+      require_ok(store->insert_attempt("r1", AttemptRecord{"a", 2, 1200, {}, {}, 0, "", "", 0}));
+      a.status = hearth::StepStatus::running;
+      a.attempts = 2;
+      a.failures = 1;
+      require_ok(store->update_step("r1", a));
+    }
+    auto store = open_store(p);
+    auto steps = store->load_steps_to_resume("r1");
+    BOOST_REQUIRE(steps.ok());
+    BOOST_REQUIRE(steps->size() == 1u);
+    BOOST_TEST(steps->at(0).status == hearth::StepStatus::running);
+    BOOST_REQUIRE(!steps->at(0).attempt_list.empty());
+    const AttemptRecord& last = steps->at(0).attempt_list.back();
+    BOOST_TEST(last.number == 2);
+    BOOST_TEST(last.started_at == 1200);
+    BOOST_TEST(!last.finished_at.has_value());
+    auto all = store->load_steps("r1");
+    BOOST_REQUIRE(all.ok());
+    BOOST_REQUIRE(all->at(0).attempt_list.size() == 2u);
+    BOOST_TEST(all->at(0).attempt_list[0].output_tail == "no\n");
+  });
+}
+
 BOOST_AUTO_TEST_CASE(events_come_back_in_sequence_after_a_given_one) {
   on_both([](const Place& p) {
     auto store = open_store(p);

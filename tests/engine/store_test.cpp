@@ -6,6 +6,7 @@
 
 #include "engine/store.h"
 #include "tests/engine/fixture.h"
+#include "tests/engine/schema9.h"
 
 using hearth::engine::AttemptRecord;
 using hearth::engine::EventRecord;
@@ -47,6 +48,35 @@ void write_sample(Store& store, const std::string& id, int64_t at) {
   BOOST_REQUIRE(store.insert_event(EventRecord{id, 1, at, "run.started", "", {{"k", "v"}}}).ok());
   BOOST_REQUIRE(store.update_run(id, hearth::RunStatus::succeeded, at + 10, "").ok());
   BOOST_REQUIRE(store.commit().ok());
+}
+
+// Turns a store's file into the layout schema 9 wrote: steps, attempts and
+// events as they were then (every attempt a row with its output tail, events
+// keyed by run id and sequence), with run `old`'s steps written that way: a
+// retried step, one running, one pending. The runs table keeps its rows.
+void make_version_9(const std::string& path, const std::string& then = "") {
+  const std::string sql = std::string(hearth::testing::kToSchema9) + R"sql(
+INSERT INTO steps (run_id, step_id, position, status, attempts, exit_code, started_at, finished_at, outputs, failures)
+  VALUES ('old', 'build', 0, 'succeeded', 2, 0, 1010, 1020, '{"version":"1.0"}', 1),
+         ('old', 'deploy', 1, 'running', 1, NULL, 1030, NULL, '{}', 0),
+         ('old', 'notify', 2, 'pending', 0, NULL, NULL, NULL, '{}', 0);
+INSERT INTO attempts (run_id, step_id, number, started_at, finished_at, exit_code, signal, reason, output_tail,
+                      output_bytes)
+  VALUES ('old', 'build', 1, 1001, 1005, 1, 0, 'exited', x'66697273740a', 6),
+         ('old', 'build', 2, 1010, 1020, 0, 0, 'exited', x'62696e006172790a', 8),
+         ('old', 'deploy', 1, 1030, NULL, NULL, 0, '', x'', 0);
+INSERT INTO events (run_id, seq, at, type, step_id, data)
+  VALUES ('old', 1, 1000, 'run.started', '', '{"k":"v"}'), ('old', 2, 1020, 'step.succeeded', 'build', '{}'),
+         ('old', 3, 1030, 'step.started', 'deploy', '{"attempt":1}');
+)sql";
+  sqlite3* db = nullptr;
+  BOOST_REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  char* err = nullptr;
+  int rc = sqlite3_exec(db, (sql + then).c_str(), nullptr, nullptr, &err);
+  std::string message = err ? err : "";
+  sqlite3_free(err);
+  sqlite3_close(db);
+  BOOST_REQUIRE_MESSAGE(rc == SQLITE_OK, message);
 }
 
 }  // namespace
@@ -220,12 +250,8 @@ BOOST_AUTO_TEST_CASE(a_version_5_store_keeps_its_agent_conversations) {
   }
   // A checkpoint as version 5 wrote it: the whole state in one row.
   auto state = conversation(3);
-  sqlite3* db = nullptr;
-  sqlite3_open(path.c_str(), &db);
-  std::string sql = "DROP TABLE agent_messages; DROP TABLE part_versions; PRAGMA user_version=5; "
-                    "INSERT INTO agent_checkpoints VALUES ('old', 'build', 1, 1, '" + state.dump() + "', 5)";
-  BOOST_REQUIRE(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
-  sqlite3_close(db);
+  make_version_9(path, "DROP TABLE agent_messages; DROP TABLE part_versions; PRAGMA user_version=5; "
+                       "INSERT INTO agent_checkpoints VALUES ('old', 'build', 1, 1, '" + state.dump() + "', 5)");
   auto store = Store::open(path);
   BOOST_REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.message()));
   auto loaded = (*store)->load_checkpoint("old", "build", 1);
@@ -244,25 +270,118 @@ BOOST_AUTO_TEST_CASE(a_version_2_store_keeps_its_runs) {
     write_sample(**store, "old", 1000);
   }
   // What a store written by an older release looks like.
-  sqlite3* db = nullptr;
-  sqlite3_open(path.c_str(), &db);
-  BOOST_REQUIRE(sqlite3_exec(db, "DROP TABLE part_versions; DROP TABLE command_calls; DROP TABLE agent_checkpoints; "
-                                 "DROP TABLE agent_messages; ALTER TABLE steps DROP COLUMN result; PRAGMA user_version=2",
-                             nullptr, nullptr, nullptr) == SQLITE_OK);
-  sqlite3_close(db);
+  make_version_9(path, "DROP TABLE part_versions; DROP TABLE command_calls; DROP TABLE agent_checkpoints; "
+                       "DROP TABLE agent_messages; ALTER TABLE steps DROP COLUMN result; PRAGMA user_version=2");
   auto store = Store::open(path);
   BOOST_REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.message()));
   BOOST_TEST((*store)->load_run("old")->status == hearth::RunStatus::succeeded);
-  BOOST_TEST((*store)->load_steps("old")->at(0).attempt_list.at(0).output_tail == std::string("bin\0ary\n", 8));
+  BOOST_TEST((*store)->load_steps("old")->at(0).attempt_list.at(1).output_tail == std::string("bin\0ary\n", 8));
   auto events = (*store)->load_events("old");
   BOOST_REQUIRE(events.ok());
-  BOOST_REQUIRE(events->size() == 1u);
+  BOOST_REQUIRE(events->size() == 3u);
   BOOST_TEST(events->at(0).data == nlohmann::json({{"k", "v"}}));
   // The rebuilt tables still refuse an attempt of a step that does not exist.
   hearth::engine::AttemptRecord orphan;
   orphan.step_id = "nope";
   orphan.number = 1;
   BOOST_TEST(!(*store)->insert_attempt("old", orphan).ok());
+}
+
+BOOST_AUTO_TEST_CASE(a_version_9_store_keeps_every_attempt_tail_and_event) {
+  TempDir dir;
+  std::string path = (dir.path / "state.db").string();
+  {
+    auto store = Store::open(path);
+    BOOST_REQUIRE(store.ok());
+    write_sample(**store, "old", 1000);
+  }
+  make_version_9(path);
+  auto store = Store::open(path);
+  BOOST_REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.message()));
+  Store& s = **store;
+  auto steps = s.load_steps("old");
+  BOOST_REQUIRE(steps.ok());
+  BOOST_REQUIRE(steps->size() == 3u);
+  const StepRecord& build = steps->at(0);
+  BOOST_TEST(build.id == "build");
+  BOOST_TEST(build.outputs["version"] == "1.0");
+  BOOST_TEST(build.failures == 1);
+  BOOST_REQUIRE(build.attempt_list.size() == 2u);
+  BOOST_TEST(build.attempt_list[0].number == 1);
+  BOOST_TEST(*build.attempt_list[0].exit_code == 1);
+  BOOST_TEST(build.attempt_list[0].output_tail == "first\n");
+  BOOST_TEST(build.attempt_list[1].number == 2);
+  BOOST_TEST(build.attempt_list[1].started_at == 1010);
+  BOOST_TEST(*build.attempt_list[1].finished_at == 1020);
+  BOOST_TEST(build.attempt_list[1].output_tail == std::string("bin\0ary\n", 8));
+  BOOST_TEST(build.attempt_list[1].output_bytes == 8);
+  BOOST_REQUIRE(steps->at(1).attempt_list.size() == 1u);
+  BOOST_TEST(!steps->at(1).attempt_list[0].finished_at.has_value());
+  BOOST_TEST(steps->at(2).attempt_list.empty());
+  // A resume reads the last attempt of each step, without its tail.
+  auto resumed = s.load_steps_to_resume("old");
+  BOOST_REQUIRE(resumed.ok());
+  BOOST_REQUIRE(resumed->at(0).attempt_list.size() == 1u);
+  BOOST_TEST(resumed->at(0).attempt_list[0].number == 2);
+  BOOST_TEST(resumed->at(1).attempt_list.at(0).started_at == 1030);
+  // Events keep their order and numbers, and new ones follow them.
+  BOOST_TEST(*s.last_event_seq("old") == 3);
+  BOOST_REQUIRE(s.insert_event(EventRecord{"old", 4, 1040, "step.failed", "deploy", {}}).ok());
+  write_sample(s, "new", 2000);
+  auto events = s.load_events("old", 1);
+  BOOST_REQUIRE(events.ok());
+  BOOST_REQUIRE(events->size() == 3u);
+  BOOST_TEST(events->at(0).seq == 2);
+  BOOST_TEST(events->at(1).data == nlohmann::json({{"attempt", 1}}));
+  BOOST_TEST(events->at(2).type == "step.failed");
+  BOOST_TEST(s.load_events("new")->size() == 1u);
+  BOOST_TEST(*s.last_event_seq("new") == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_retried_step_keeps_each_attempt_and_its_own_tail) {
+  TempDir dir;
+  auto store = Store::open((dir.path / "state.db").string());
+  BOOST_REQUIRE(store.ok());
+  Store& s = **store;
+  BOOST_REQUIRE(s.insert_run(sample_run("r", 1)).ok());
+  StepRecord step;
+  step.id = "flaky";
+  BOOST_REQUIRE(s.insert_step("r", step).ok());
+  for (int n = 1; n <= 3; ++n) {
+    AttemptRecord a{"flaky", n, 100 * n, {}, {}, 0, "", "", 0};
+    BOOST_REQUIRE(s.insert_attempt("r", a).ok());
+    a.finished_at = 100 * n + 50;
+    a.exit_code = n == 3 ? 0 : 1;
+    a.reason = "exited";
+    a.output_tail = n == 2 ? "" : "try " + std::to_string(n) + "\n";
+    a.output_bytes = static_cast<int64_t>(a.output_tail.size());
+    BOOST_REQUIRE(s.finish_attempt("r", a).ok());
+  }
+  // An earlier attempt's outcome can still be recorded (a late finish).
+  AttemptRecord late{"flaky", 2, 200, 260, 9, 0, "timeout", "late\n", 5};
+  BOOST_REQUIRE(s.finish_attempt("r", late).ok());
+  auto steps = s.load_steps("r");
+  BOOST_REQUIRE(steps.ok());
+  auto& list = steps->at(0).attempt_list;
+  BOOST_REQUIRE(list.size() == 3u);
+  BOOST_TEST(list[0].output_tail == "try 1\n");
+  BOOST_TEST(list[1].reason == "timeout");
+  BOOST_TEST(*list[1].exit_code == 9);
+  BOOST_TEST(list[1].output_tail == "late\n");
+  BOOST_TEST(list[2].number == 3);
+  BOOST_TEST(*list[2].exit_code == 0);
+  BOOST_TEST(list[2].output_tail == "try 3\n");
+  // An attempt number recorded already is refused, as a step never recorded.
+  BOOST_TEST(!s.insert_attempt("r", AttemptRecord{"flaky", 3, 999, {}, {}, 0, "", "", 0}).ok());
+}
+
+BOOST_AUTO_TEST_CASE(an_event_of_an_unknown_run_is_refused) {
+  TempDir dir;
+  auto store = Store::open((dir.path / "state.db").string());
+  BOOST_REQUIRE(store.ok());
+  auto s = (*store)->insert_event(EventRecord{"ghost", 1, 1, "run.started", "", {}});
+  BOOST_REQUIRE(!s.ok());
+  BOOST_TEST(s.message().find("run 'ghost'") != std::string::npos, s.message());
 }
 
 BOOST_AUTO_TEST_CASE(an_unknown_run_id_is_named_in_the_error) {
