@@ -131,6 +131,9 @@ void Server::flush() {
     batch_.clear();
     if (store_failed_) {
       written(ticket, store_.health().ok() ? Status{Error{"the state database failed"}} : store_.health());
+    } else if (shared_) {
+      Status stored = write_group(sent);
+      written(ticket, stored);
     } else {
       // The payload goes to the writer; what is kept answers and queues the runs.
       std::vector<DeliveryRecord> records;
@@ -157,6 +160,7 @@ void Server::written(uint64_t ticket, const Status& stored) {
   }
   answer_batch(batch, stored);
   if (!stored.ok()) return;
+  claim_some();
   pump();
   maybe_finish_shutdown();
 }
@@ -204,7 +208,7 @@ void Server::answer_batch(std::vector<Pending>& batch, const Status& stored) {
                                                           (d.action.empty() ? "" : "." + d.action)}}));
     } else {
       p.original.send(json_response(202, {{"delivery", d.id}, {"runs", planned_runs(d)}}));
-      enqueue(d);
+      if (!shared_) enqueue(d);  // shared: whichever worker claims it first runs it
     }
     for (auto& dup : p.duplicates) answer_known(d, std::move(dup));
   }
@@ -287,9 +291,18 @@ void Server::start_claimed(const QueuedRun& q) {
   if (--p.unstarted == 0 && p.state == "accepted") set_state(q.delivery, "started", "");
   auto on_finished = [this, q](const hearth::RunResult& o) {
     active_.erase(q.run_id);
+    if (shared_ && lost_to_another(q.run_id)) {
+      // Its lease expired and another worker runs it now, and owns the delivery.
+      std::cerr << "hearth serve: run " << q.run_id << " was taken over by another worker: " << o.error << "\n";
+      std::erase_if(queue_, [&](const QueuedRun& other) { return other.delivery == q.delivery; });
+      progress_.erase(q.delivery);
+      if (!stopping_) pump();
+      return maybe_finish_shutdown();
+    }
     bool interrupted = o.status == hearth::RunStatus::cancelled && cancelled_;
     run_done(q, o.error, interrupted);
     request_flush();
+    claim_some();  // room for another delivery (a shared store)
     if (!stopping_) pump();
     maybe_finish_shutdown();
   };
