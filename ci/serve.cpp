@@ -143,7 +143,12 @@ void Server::maybe_finish_shutdown() {
   if (!stopping_ || closed_ || !active_.empty() || !batch_.empty() || !written_.empty() || awaiting_durable_ > 0 ||
       claiming_ > 0)
     return;
-  if (!state_writes_.empty()) flush();
+  if (!state_writes_.empty()) {
+    flush();
+    // A store whose commit is durable when it returns (a shared one) has
+    // called back already, and the call back may have closed everything.
+    if (closed_) return;
+  }
   closed_ = true;
   if (commits_ > 0 && writer_ && writer_->commits() > 0) {
     int64_t n = writer_->commits();

@@ -34,7 +34,7 @@ const char* kSecret = "webhook-secret-for-workers";
 
 std::unique_ptr<Store> open_store(const std::string& url, const TempDir& local) {
   auto store = Store::open(url, nullptr, local.str());
-  BOOST_REQUIRE_MESSAGE(store.ok(), store.ok() ? "" : store.message());
+  BOOST_REQUIRE_MESSAGE(store.ok(), (store.ok() ? std::string() : store.message()));
   return std::move(*store);
 }
 
@@ -108,7 +108,7 @@ HttpResponse deliver(int port, const std::string& id, int n) {
 
 int64_t count(Store& store, const char* sql) {
   auto rows = store.tables().query(sql, {}, "test count");
-  BOOST_REQUIRE_MESSAGE(rows.ok(), rows.ok() ? "" : rows.message());
+  BOOST_REQUIRE_MESSAGE(rows.ok(), (rows.ok() ? std::string() : rows.message()));
   return rows->front().integer(0);
 }
 
@@ -169,7 +169,7 @@ int check_history(Store& store, const Repo& repo, const std::vector<std::string>
       BOOST_REQUIRE_EQUAL(run_ids.size(), 1u);
       std::string run_id = run_ids[0];
       auto run = store.load_run(run_id);
-      BOOST_REQUIRE_MESSAGE(run.ok(), run.ok() ? "" : run.message());
+      BOOST_REQUIRE_MESSAGE(run.ok(), (run.ok() ? std::string() : run.message()));
       BOOST_TEST(to_string(run->status) == "succeeded");
       BOOST_TEST(run->lease_owner == "");
       auto events = store.load_events(run_id);
@@ -220,7 +220,7 @@ BOOST_AUTO_TEST_CASE(leases_follow_the_database_clock_and_one_engine_takes_a_sta
   r.workflow = "w";
   r.workflow_path = "/repo/w.toml";
   r.repo = "/repo";
-  r.status = hearth::engine::RunStatus::running;
+  r.status = hearth::RunStatus::running;
   r.lease_owner = "1@machine-a pidns=1 boot=x id=aaaa";
   BOOST_REQUIRE(a->insert_run(r).ok());
   int64_t hour = 3600 * 1000;
@@ -245,7 +245,7 @@ BOOST_AUTO_TEST_CASE(leases_follow_the_database_clock_and_one_engine_takes_a_sta
     BOOST_REQUIRE(c->begin().ok());
     auto h = c->take_lease("leased", "3@machine-c id=cccc", hearth::engine::now_ms(), 30000);
     third = h.ok() ? *h : "error: " + h.message();
-    c->commit();
+    (void)c->commit();
   });
   // c waits on the row b holds.
   auto deadline = Clock::now() + std::chrono::seconds(10);
@@ -310,13 +310,17 @@ BOOST_AUTO_TEST_CASE(a_killed_workers_run_is_taken_over_after_its_lease_expires)
   std::string run = wait_mid_run(*store, first.pid(), std::chrono::seconds(20));
   first.proc->kill_and_reap();  // the worker and its steps, as when its machine dies
   second.start(repo, url, {"--work", "--lease-timeout", "1"}, 1);
+  // Let b finish only once the second worker has the run: the first one's
+  // step (in a session of its own, as steps are) is ended by the takeover.
+  wait_mid_run(*store, second.pid(), std::chrono::seconds(20));
   write_file(repo.dir.path / "steps.log.go", "");
   wait_all_done(*store, 1, std::chrono::seconds(30));
   second.stop();
   BOOST_TEST(check_history(*store, repo, {"taken-1"}) == 1);
   auto ran = logged_attempts(repo);
-  BOOST_TEST(ran[{run, "a"}] == std::vector<int>{1});
-  BOOST_TEST(ran[{run, "b"}] == std::vector<int>{2});  // attempt 1 was killed before it wrote
+  std::vector<int> a_ran = ran[{run, "a"}], b_ran = ran[{run, "b"}];
+  BOOST_TEST(a_ran == std::vector<int>{1}, boost::test_tools::per_element());
+  BOOST_TEST(b_ran == std::vector<int>{2}, boost::test_tools::per_element());  // attempt 1 was killed before it wrote
 }
 
 // The database restarts (pg_ctl stop -m fast, start) while runs are in the
