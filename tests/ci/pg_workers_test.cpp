@@ -20,6 +20,7 @@
 #include "tests/support/hearth_process.h"
 #include "tests/support/http_client.h"
 #include "tests/support/pg_server.h"
+#include "tests/support/shell.h"
 #include "tests/support/workflow_toml.h"
 
 using namespace hearth::testing;
@@ -46,11 +47,11 @@ struct Repo {
   std::filesystem::path log() const { return dir.path / "steps.log"; }
   std::filesystem::path root() const { return dir.path / "repo"; }
 
-  explicit Repo(const std::string& middle = "sleep 0.05") {
+  explicit Repo(const std::string& middle = "sleep 0.05", const std::string& sandbox_keys = "") {
     std::filesystem::create_directories(root() / ".hearth" / "workflows");
     std::string note = "echo \"$HEARTH_RUN_ID $HEARTH_STEP_ID $(basename \"$(dirname \"$HEARTH_OUTPUT\")\" | "
                        "cut -d. -f2)\" >> \"$LOG\"\n";
-    std::string head = github_head("work", {"push"}) + sandbox_head("local") + "[env]\nLOG = " +
+    std::string head = github_head("work", {"push"}) + sandbox_head("local") + sandbox_keys + "[env]\nLOG = " +
                        json(log().string()).dump() + "\n";
     write_file(root() / ".hearth" / "workflows" / "work.toml",
                workflow_toml({{.id = "a", .run = note},
@@ -321,6 +322,39 @@ BOOST_AUTO_TEST_CASE(a_killed_workers_run_is_taken_over_after_its_lease_expires)
   std::vector<int> a_ran = ran[{run, "a"}], b_ran = ran[{run, "b"}];
   BOOST_TEST(a_ran == std::vector<int>{1}, boost::test_tools::per_element());
   BOOST_TEST(b_ran == std::vector<int>{2}, boost::test_tools::per_element());  // attempt 1 was killed before it wrote
+}
+
+// A run taken over where its checkout is not (its directory gone, as on
+// another machine) gets it made again at the commit it first had, though
+// the branch has moved on meanwhile.
+BOOST_AUTO_TEST_CASE(a_taken_over_checkout_is_made_again_at_the_recorded_commit) {
+  Repo repo("while [ ! -f \"$LOG.go\" ]; do sleep 0.02; done\ngit rev-parse HEAD > \"$LOG.head\"",
+            "workspace = \"checkout\"\n");
+  std::string root = repo.root().string();
+  std::string g = "git -C " + root + " -c user.name=t -c user.email=t@example.com ";
+  sh_output("git init -q -b main " + root);
+  sh_output(g + "add .hearth/workflows && " + g + "commit -qm one");
+  std::string first = sh_output("git -C " + root + " rev-parse HEAD");
+  std::string url = pg_server().fresh_database();
+  TempDir local;
+  auto store = open_store(url, local);
+  Worker before, after;
+  before.start(repo, url, {"--lease-timeout", "1"}, 0);
+  BOOST_REQUIRE_EQUAL(deliver(before.port, "moved-1", 1).status, 202);
+  std::string run = wait_mid_run(*store, before.pid(), std::chrono::seconds(20));
+  before.proc->kill_and_reap();
+  write_file(repo.root() / "later.txt", "later\n");
+  sh_output(g + "add later.txt && " + g + "commit -qm two");
+  std::string second = sh_output("git -C " + root + " rev-parse HEAD");
+  BOOST_REQUIRE(second != first);
+  std::filesystem::remove_all(repo.root() / ".hearth" / "workspaces" / run);
+  after.start(repo, url, {"--work", "--lease-timeout", "1"}, 1);
+  wait_mid_run(*store, after.pid(), std::chrono::seconds(20));
+  write_file(repo.dir.path / "steps.log.go", "");
+  wait_all_done(*store, 1, std::chrono::seconds(30));
+  after.stop();
+  BOOST_TEST(check_history(*store, repo, {"moved-1"}) == 1);
+  BOOST_TEST(read_file(repo.dir.path / "steps.log.head") == first + "\n");
 }
 
 // The database restarts (pg_ctl stop -m fast, start) while runs are in the
