@@ -161,6 +161,10 @@ class Server {
   void renew_claims();
   /// Whether another engine now holds `run_id` (this one's lease expired).
   bool lost_to_another(const std::string& run_id);
+  /// Drops a delivery another worker holds now: its queued runs, its progress.
+  void forget_delivery(const std::string& delivery);
+  /// A run of a claimed delivery could not start or be resumed.
+  void start_failed(const QueuedRun& q, const std::string& error);
   /// Writes a group of new deliveries on the loop's connection.
   Status write_group(const std::vector<Pending>& group);
   int64_t stale_ms() const { return engine_.defaults().lease_timeout.count(); }

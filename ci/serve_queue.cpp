@@ -294,8 +294,7 @@ void Server::start_claimed(const QueuedRun& q) {
     if (shared_ && lost_to_another(q.run_id)) {
       // Its lease expired and another worker runs it now, and owns the delivery.
       std::cerr << "hearth serve: run " << q.run_id << " was taken over by another worker: " << o.error << "\n";
-      std::erase_if(queue_, [&](const QueuedRun& other) { return other.delivery == q.delivery; });
-      progress_.erase(q.delivery);
+      forget_delivery(q.delivery);
       if (!stopping_) pump();
       return maybe_finish_shutdown();
     }
@@ -313,7 +312,7 @@ void Server::start_claimed(const QueuedRun& q) {
     hearth::ResumeOptions ro;
     ro.jobs = opts_.step_jobs;
     auto resumed = engine_.resume(q.run_id, ro, nullptr, on_finished);
-    if (!resumed) return run_done(q, resumed.message(), false);
+    if (!resumed) return start_failed(q, resumed.message());
     active_.insert(q.run_id);
     std::cerr << "hearth serve: resumed run " << q.run_id << " of delivery " << q.delivery << "\n";
     return;
@@ -337,7 +336,7 @@ void Server::start_claimed(const QueuedRun& q) {
   if (p.unstarted == 0) payload = std::move(*std::exchange(p.payload, std::nullopt));
   else payload = *p.payload;
   auto started = engine_.start(*wf, std::move(payload), std::move(ro), on_finished);
-  if (!started) return run_done(q, started.message(), false);
+  if (!started) return start_failed(q, started.message());
   active_.insert(q.run_id);
 }
 

@@ -6,7 +6,9 @@
 // claimed delivery start, or, when a dead worker had started them, are
 // taken over (Engine::resume: the run's own lease, from its checkpoints).
 // Timers and callbacks here run on the loop, like the rest of the server.
+#include <algorithm>
 #include <iostream>
+#include <set>
 
 #include "ci/serve.h"
 #include "engine/lease.h"
@@ -68,10 +70,36 @@ void Server::take_claimed(DeliveryRecord d) {
   p.stored_payload = std::move(payload);
 }
 
+void Server::forget_delivery(const std::string& delivery) {
+  std::erase_if(queue_, [&](const QueuedRun& q) { return q.delivery == delivery; });
+  progress_.erase(delivery);
+}
+
+void Server::start_failed(const QueuedRun& q, const std::string& error) {
+  // Another worker claimed the delivery meanwhile (this one's heartbeat was
+  // late) and started or took over the run first: it is that worker's now.
+  if (shared_ && lost_to_another(q.run_id)) {
+    std::cerr << "hearth serve: run " << q.run_id << " is run by another worker: " << error << "\n";
+    return forget_delivery(q.delivery);
+  }
+  run_done(q, error, false);
+}
+
 void Server::renew_claims() {
   if (!deliveries_ || store_failed_) return;
   auto held = deliveries_->renew(engine::lease_owner());
   if (!held) return store_failure(held.status());
+  // A delivery this worker no longer holds (its heartbeat was late and
+  // another worker claimed it) is that worker's: what of it has not
+  // started here is dropped; what runs here keeps its run's lease.
+  std::set<std::string> still(held->begin(), held->end());
+  std::vector<std::string> lost;
+  for (auto& [id, p] : progress_)
+    if (!still.count(id) && p.unstarted == p.unfinished) lost.push_back(id);
+  for (auto& id : lost) {
+    std::cerr << "hearth serve: delivery " << id << " was claimed by another worker\n";
+    forget_delivery(id);
+  }
   if (store_.reconnects() == reconnects_seen_) return;
   // A claim sent again after a lost connection may have taken one more
   // delivery than its answer said: whatever this worker holds, it runs.

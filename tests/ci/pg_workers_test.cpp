@@ -89,7 +89,8 @@ struct Worker {
     proc->signal(SIGTERM);
     auto status = proc->wait_status(std::chrono::seconds(20));
     BOOST_REQUIRE_MESSAGE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0,
-                          "hearth serve did not stop cleanly: " + read_file(err));
+                          "hearth serve did not stop cleanly (wait status " << (status ? *status : -1)
+                                                                             << "): " << read_file(err));
   }
 };
 
@@ -397,7 +398,7 @@ BOOST_AUTO_TEST_CASE(three_workers_300_deliveries_one_killed_one_restarted) {
   std::string url = pg_server().fresh_database();
   TempDir local;
   auto store = open_store(url, local);
-  std::vector<std::string> lease{"--lease-timeout", "2"};
+  std::vector<std::string> lease{"--lease-timeout", "3"};
   Worker w[3];
   for (int i = 0; i < 3; ++i) w[i].start(repo, url, lease, i);
   bool alive[3] = {true, true, true};
