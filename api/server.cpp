@@ -28,6 +28,8 @@ ci::ServeOptions serve_options(const detail::EngineImpl& engine, ServerOptions o
   out.jobs = o.jobs;
   out.step_jobs = engine.options.jobs;
   out.shutdown_grace = o.shutdown_grace;
+  out.accept = o.accept;
+  out.work = o.work;
   http::HttpLimits& l = out.limits;
   l.request_timeout = o.request_timeout.value_or(l.request_timeout);
   l.idle_timeout = o.idle_timeout.value_or(l.idle_timeout);
@@ -44,7 +46,7 @@ ci::ServeOptions serve_options(const detail::EngineImpl& engine, ServerOptions o
 Server::Server(Engine& engine, ServerOptions options) {
   detail::EngineImpl& e = detail::impl_of(engine);
   std::string missing;
-  if (options.webhook_secret.empty()) missing = "hearth::Server: ServerOptions::webhook_secret is empty";
+  if (options.webhook_secret.empty() && options.accept) missing = "hearth::Server: ServerOptions::webhook_secret is empty";
   else if (e.options.repo.empty()) missing = "hearth::Server: the engine has no repository (EngineOptions::repo)";
   impl_ = std::make_unique<detail::ServerImpl>(std::move(missing), e, serve_options(e, std::move(options)));
 }

@@ -13,6 +13,9 @@ namespace hearth::ci {
 struct DeliveryQueue::Dialect {
   const char* claim;
   const char* leftovers;
+  const char* set_state;
+  const char* clear_starts;
+  const char* add;
 };
 
 namespace {
@@ -82,7 +85,15 @@ constexpr StoreTables::Migration kMigrations[] = {create_or_adopt};
 // Version 1 on PostgreSQL: no older table to adopt.
 Status create_pg(StoreTables& t) { return create_queue(t, kCreatePostgres); }
 
-constexpr StoreTables::Migration kPgMigrations[] = {create_pg};
+// Version 2 on PostgreSQL: the worker processing a delivery (its instance
+// id, lease.h) and when it last said so, by the database's clock.
+Status add_owner_pg(StoreTables& t) {
+  return t.execute(
+      "ALTER TABLE deliveries ADD COLUMN owner TEXT NOT NULL DEFAULT '', ADD COLUMN heartbeat BIGINT NOT NULL DEFAULT 0",
+      {}, "cannot add the worker's claim to the delivery queue");
+}
+
+constexpr StoreTables::Migration kPgMigrations[] = {create_pg, add_owner_pg};
 
 
 std::string string_array(const std::vector<std::string>& v) {
@@ -102,15 +113,51 @@ std::vector<std::string> strings_of(const std::string& text) {
 #define HEARTH_DELIVERY_COLUMNS \
   "id, event, action, digest, received_at, state, run_ids, workflows, error, unended_starts"
 
+#define HEARTH_ADD_DELIVERY                                                                               \
+  "INSERT INTO deliveries (id, event, action, payload, digest, received_at, state, run_ids, workflows, error) " \
+  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+
 constexpr DeliveryQueue::Dialect kSqlite{
     "UPDATE deliveries SET unended_starts = unended_starts + 1 WHERE id=?1 RETURNING payload",
-    "SELECT " HEARTH_DELIVERY_COLUMNS " FROM deliveries WHERE state NOT IN ('done', 'failed') ORDER BY received_at, rowid"};
+    "SELECT " HEARTH_DELIVERY_COLUMNS " FROM deliveries WHERE state NOT IN ('done', 'failed') ORDER BY received_at, rowid",
+    "UPDATE deliveries SET state=?1, error=?2, "
+    "unended_starts = CASE WHEN ?1 IN ('done', 'failed') THEN 0 ELSE unended_starts END WHERE id=?3",
+    "UPDATE deliveries SET unended_starts = 0 WHERE id=?1",
+    HEARTH_ADD_DELIVERY};
 // A delivery another worker's transaction holds is skipped, not waited for.
+// Ending a delivery, or stopping cleanly, gives up the worker's claim: a
+// delivery stopped cleanly is free for any worker at once.
 constexpr DeliveryQueue::Dialect kPostgres{
     "UPDATE deliveries SET unended_starts = unended_starts + 1 "
     "WHERE id = (SELECT id FROM deliveries WHERE id=?1 FOR UPDATE SKIP LOCKED) RETURNING payload",
     "SELECT " HEARTH_DELIVERY_COLUMNS
-    " FROM deliveries WHERE state NOT IN ('done', 'failed') ORDER BY received_at, arrival"};
+    " FROM deliveries WHERE state NOT IN ('done', 'failed') ORDER BY received_at, arrival",
+    "UPDATE deliveries SET state=?1, error=?2, "
+    "unended_starts = CASE WHEN ?1 IN ('done', 'failed') THEN 0 ELSE unended_starts END, "
+    "owner = CASE WHEN ?1 IN ('done', 'failed') THEN '' ELSE owner END WHERE id=?3",
+    "UPDATE deliveries SET unended_starts = 0, owner = '' WHERE id=?1",
+    // Another acceptor may have stored the same delivery id a moment ago
+    // (a redelivery that reached two servers): it is stored once.
+    HEARTH_ADD_DELIVERY " ON CONFLICT (id) DO NOTHING"};
+
+// The database's time in ms since the epoch.
+#define HEARTH_DB_NOW_MS "(EXTRACT(EPOCH FROM now()) * 1000)::bigint"
+
+// The oldest delivery no live worker processes: unclaimed, or its worker's
+// heartbeat stale, and none of its runs under a live lease (a run is taken
+// over only once its engine is gone). Claimed in the same statement; a row
+// another worker is claiming is skipped (SKIP LOCKED), and one it has just
+// claimed is tested again as it left it. Repeating the statement (after a
+// lost connection) may have claimed one more: the claimer re-reads what it
+// owns (owned_by).
+const char* const kClaimNextPg =
+    "UPDATE deliveries SET owner=?1, heartbeat=" HEARTH_DB_NOW_MS ", unended_starts = unended_starts + 1 "
+    "WHERE id = (SELECT d.id FROM deliveries d WHERE d.state IN ('accepted', 'started') "
+    "AND (d.owner = '' OR d.heartbeat < " HEARTH_DB_NOW_MS " - ?2) "
+    "AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.id IN (SELECT jsonb_array_elements_text(d.run_ids::jsonb)) "
+    "AND r.status = 'running' AND r.lease_owner <> '' AND r.lease_heartbeat >= " HEARTH_DB_NOW_MS " - ?2) "
+    "ORDER BY d.received_at, d.arrival LIMIT 1 FOR UPDATE SKIP LOCKED) "
+    "RETURNING " HEARTH_DELIVERY_COLUMNS ", payload";
 
 DeliveryRecord delivery_of(SqlRow& row) {
   DeliveryRecord d{row.take_text(0), row.take_text(1), row.take_text(2), row.take_text(10), row.take_text(3),
@@ -156,22 +203,18 @@ void DeliveryQueue::rollback() { store_.rollback(); }
 
 Status DeliveryQueue::add(const DeliveryRecord& d) {
   return tables_.execute(
-      "INSERT INTO deliveries (id, event, action, payload, digest, received_at, state, run_ids, workflows, error) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+      sql_.add,
       {d.id, d.event, d.action, d.payload, d.digest, d.received_at, d.state, string_array(d.run_ids),
        string_array(d.workflows), d.error},
       "cannot record the delivery");
 }
 
 Status DeliveryQueue::set_state(const std::string& id, const std::string& state, const std::string& error) {
-  return tables_.execute(
-      "UPDATE deliveries SET state=?1, error=?2, "
-      "unended_starts = CASE WHEN ?1 IN ('done', 'failed') THEN 0 ELSE unended_starts END WHERE id=?3",
-      {state, error, id}, "cannot update the delivery");
+  return tables_.execute(sql_.set_state, {state, error, id}, "cannot update the delivery");
 }
 
 Status DeliveryQueue::clear_starts(const std::string& id) {
-  return tables_.execute("UPDATE deliveries SET unended_starts = 0 WHERE id=?1", {id}, "cannot update the delivery");
+  return tables_.execute(sql_.clear_starts, {id}, "cannot update the delivery");
 }
 
 void DeliveryQueue::commit(std::function<void(const Status&)> done) {
@@ -216,6 +259,39 @@ Result<std::optional<DeliveryRecord>> DeliveryQueue::find(const std::string& id)
   if (!rows) return rows.error();
   if (rows->empty()) return std::optional<DeliveryRecord>();
   return std::optional<DeliveryRecord>(delivery_of(rows->front()));
+}
+
+}  // namespace hearth::ci
+
+namespace hearth::ci {
+
+Result<std::optional<DeliveryRecord>> DeliveryQueue::claim_next(const std::string& owner, int64_t stale_ms) {
+  if (!store_.shared()) return Error{"claim_next: the delivery queue is not on a shared store (a bug)"};
+  auto rows = tables_.query(kClaimNextPg, {owner, stale_ms}, "cannot claim a delivery");
+  if (!rows) return rows.error();
+  if (rows->empty()) return std::optional<DeliveryRecord>();
+  return std::optional<DeliveryRecord>(delivery_of(rows->front()));
+}
+
+Result<std::vector<DeliveryRecord>> DeliveryQueue::owned_by(const std::string& owner) {
+  auto rows = tables_.query("SELECT " HEARTH_DELIVERY_COLUMNS
+                            ", payload FROM deliveries WHERE owner=?1 AND state IN ('accepted', 'started') "
+                            "ORDER BY received_at, arrival",
+                            {owner}, "cannot read deliveries");
+  if (!rows) return rows.error();
+  std::vector<DeliveryRecord> out;
+  for (auto& row : *rows) out.push_back(delivery_of(row));
+  return out;
+}
+
+Result<std::vector<std::string>> DeliveryQueue::renew(const std::string& owner) {
+  auto rows = tables_.query("UPDATE deliveries SET heartbeat=" HEARTH_DB_NOW_MS
+                            " WHERE owner=?1 AND state IN ('accepted', 'started') RETURNING id",
+                            {owner}, "cannot renew the claim on deliveries");
+  if (!rows) return rows.error();
+  std::vector<std::string> out;
+  for (auto& row : *rows) out.push_back(row.take_text(0));
+  return out;
 }
 
 }  // namespace hearth::ci

@@ -110,6 +110,23 @@ class DeliveryQueue {
   /// The delivery with this id, with its payload; nullopt when none.
   Result<std::optional<DeliveryRecord>> find(const std::string& id);
 
+  // --- a shared store (several workers on one database) ---
+  // A worker claims a delivery before processing it: its instance id
+  // (engine/lease.h) goes in the row's owner, with a heartbeat by the
+  // database's clock that renew() keeps fresh. A delivery whose owner's
+  // heartbeat is `stale_ms` old is claimed by another worker; done, failed
+  // and a clean stop give the claim up.
+
+  /// Claims the oldest delivery nobody processes (its crash counter raised,
+  /// as claim() does), with its payload; nullopt when there is none.
+  /// Outside a transaction, committed when it returns.
+  Result<std::optional<DeliveryRecord>> claim_next(const std::string& owner, int64_t stale_ms);
+  /// The unfinished deliveries `owner` holds, with payloads: after a lost
+  /// connection, what a claim whose answer was lost may have taken.
+  Result<std::vector<DeliveryRecord>> owned_by(const std::string& owner);
+  /// Renews `owner`'s heartbeat on the deliveries it holds; their ids.
+  Result<std::vector<std::string>> renew(const std::string& owner);
+
  private:
   DeliveryQueue(engine::Store& store, const Dialect& sql) : store_(store), tables_(store.tables()), sql_(sql) {}
   Result<Known> look_up_now(const std::string& id, const std::string& digest);

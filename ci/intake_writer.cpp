@@ -91,10 +91,10 @@ void IntakeWriter::checkpoint() {
 // of a body accepted under another id, or inserted. Looked up on this
 // connection, which sees its own uncommitted rows: a repeat within one
 // transaction is caught like any other.
-Result<Verdict> IntakeWriter::decide(DeliveryRecord& d) {
+Result<Verdict> decide_delivery(DeliveryQueue& queue, DeliveryRecord& d) {
   if (d.digest.empty()) d.digest = sha256_hex(d.payload);
   Result<DeliveryQueue::Known> known = Error{"the delivery queue did not answer"};
-  queue_->look_up(d.id, d.digest, [&known](Result<DeliveryQueue::Known> k) { known = std::move(k); });
+  queue.look_up(d.id, d.digest, [&known](Result<DeliveryQueue::Known> k) { known = std::move(k); });
   if (!known) return known.error();
   Verdict v;
   if (known->delivery) {
@@ -108,8 +108,13 @@ Result<Verdict> IntakeWriter::decide(DeliveryRecord& d) {
     return v;
   }
   if (d.run_ids.empty()) d.payload.clear();  // nothing will read it
-  if (auto s = queue_->add(d); !s.ok()) return s.error();
-  logged_bytes_ += d.payload.size();
+  if (auto s = queue.add(d); !s.ok()) return s.error();
+  return v;
+}
+
+Result<Verdict> IntakeWriter::decide(DeliveryRecord& d) {
+  auto v = decide_delivery(*queue_, d);
+  if (v && v->kind == Verdict::Kind::stored) logged_bytes_ += d.payload.size();
   return v;
 }
 

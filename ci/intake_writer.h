@@ -63,6 +63,11 @@ struct Verdict {
   std::string replay_of;                // Kind::replay: the delivery that has the same body
 };
 
+/// Looks `d` up in `queue` (by id, then by body: its digest is computed
+/// when empty) and, when it is new, adds it to the queue's open transaction.
+/// Shared by the intake's writer and a shared store's loop connection.
+Result<Verdict> decide_delivery(DeliveryQueue& queue, DeliveryRecord& d);
+
 class IntakeWriter {
  public:
   /// `verdicts` has one entry per record submitted under `ticket`, in order;

@@ -14,10 +14,11 @@ Server::Server(uv_loop_t* loop, engine::Store& store, engine::Engine& engine, Se
   uv_check_init(loop_, &check_);
   uv_idle_init(loop_, &idle_);
   uv_timer_init(loop_, &grace_);
-  for (auto* h : {reinterpret_cast<uv_handle_t*>(&check_), reinterpret_cast<uv_handle_t*>(&idle_),
-                  reinterpret_cast<uv_handle_t*>(&grace_)})
-    h->data = this;
-  open_handles_ = 3;
+  uv_timer_init(loop_, &poll_);
+  uv_timer_init(loop_, &renew_);
+  for (auto* h : own_handles()) h->data = this;
+  open_handles_ = static_cast<int>(own_handles().size());
+  shared_ = store_.shared();
   uv_check_start(&check_, &Server::on_check);
   uv_unref(reinterpret_cast<uv_handle_t*>(&check_));
   streams_ = std::make_unique<EventStreams>(loop_, store_, opts_.keepalive);
@@ -27,23 +28,34 @@ Server::Server(uv_loop_t* loop, engine::Store& store, engine::Engine& engine, Se
 Server::~Server() { store_.forget(this); }
 
 Status Server::start() {
+  if (!opts_.accept && !opts_.work) return Error{"hearth serve: a server must accept deliveries, run them, or both"};
+  if (!shared_ && !(opts_.accept && opts_.work))
+    return Error{"hearth serve: --accept and --work split the work between servers sharing one database: they need "
+                 "--store postgres://... (" + store_.path() + " is this machine's alone)"};
   workflows_.refresh(true);
   auto deliveries = DeliveryQueue::open(store_);
   if (!deliveries) return deliveries.status();
   deliveries_ = std::move(*deliveries);
-  if (auto s = recover(); !s.ok()) return s;
-  auto writer = IntakeWriter::start(loop_, store_.path(),
-                                    [this](uint64_t ticket, const Status& stored, std::vector<Verdict>& verdicts) {
-                                      written(ticket, stored, verdicts);
-                                    });
-  if (!writer) return writer.status();
-  writer_ = *writer;
+  if (shared_) {
+    // The queue is the database's: claimed by the workers, not recovered here.
+    if (opts_.work)
+      if (auto s = start_worker(); !s.ok()) return s;
+    if (!opts_.accept) return {};
+  } else {
+    if (auto s = recover(); !s.ok()) return s;
+    auto writer = IntakeWriter::start(loop_, store_.path(),
+                                      [this](uint64_t ticket, const Status& stored, std::vector<Verdict>& verdicts) {
+                                        written(ticket, stored, verdicts);
+                                      });
+    if (!writer) return writer.status();
+    writer_ = *writer;
+  }
   auto http = http::HttpServer::listen(
       loop_, opts_.host, opts_.port, opts_.limits,
       [this](http::HttpRequest&& req, http::Responder r) { handle(std::move(req), std::move(r)); },
       [this](const http::HttpRequest& head) { return check_head(head); });
   if (!http) {
-    std::exchange(writer_, nullptr)->close(nullptr);
+    if (writer_) std::exchange(writer_, nullptr)->close(nullptr);
     return http.error();
   }
   http_ = *http;
@@ -108,6 +120,13 @@ void Server::shutdown(std::function<void(bool)> done) {
   if (done) on_stopped_ = std::move(done);
   if (stopping_) return;
   stopping_ = true;
+  uv_timer_stop(&poll_);  // no new claims; renew_ runs on while runs finish
+  if (shared_) {
+    // Claimed, not started: given back at once, for another worker.
+    auto queued = std::move(queue_);
+    queue_.clear();
+    for (const auto& q : queued) run_done(q, "", /*interrupted=*/true);
+  }
   if (http_) http_->stop_accepting();
   streams_->end_all();
   if (!active_.empty()) {
@@ -126,7 +145,12 @@ void Server::maybe_finish_shutdown() {
   if (!stopping_ || closed_ || !active_.empty() || !batch_.empty() || !written_.empty() || awaiting_durable_ > 0 ||
       claiming_ > 0)
     return;
-  if (!state_writes_.empty()) flush();
+  if (!state_writes_.empty()) {
+    flush();
+    // A store whose commit is durable when it returns (a shared one) has
+    // called back already, and the call back may have closed everything.
+    if (closed_) return;
+  }
   closed_ = true;
   if (commits_ > 0 && writer_ && writer_->commits() > 0) {
     int64_t n = writer_->commits();
@@ -136,15 +160,14 @@ void Server::maybe_finish_shutdown() {
               << waited.max_us << " at most, held " << held.total_us / n << " us on average, " << held.max_us
               << " at most)\n";
   }
-  // Three handles of ours, the streams' timer and the intake's writer;
+  // Handles of ours, the streams' timer and the intake's writer;
   // `on_stopped_` after the last.
-  open_handles_ = writer_ ? 5 : 4;
+  open_handles_ = static_cast<int>(own_handles().size()) + (writer_ ? 2 : 1);
   auto one_closed = [](Server* self) {
     if (--self->open_handles_ == 0 && self->on_stopped_) std::exchange(self->on_stopped_, nullptr)(!self->store_failed_);
   };
   auto close_own = [this, one_closed] {
-    for (auto* h : {reinterpret_cast<uv_handle_t*>(&check_), reinterpret_cast<uv_handle_t*>(&idle_),
-                    reinterpret_cast<uv_handle_t*>(&grace_)})
+    for (auto* h : own_handles())
       uv_close(h, [](uv_handle_t* handle) noexcept {
         auto* self = static_cast<Server*>(handle->data);
         if (--self->open_handles_ == 0 && self->on_stopped_)

@@ -21,10 +21,22 @@
 // processing already ended the server twice is marked failed instead, so a
 // delivery that crashes the server cannot crash-loop it. The queue itself,
 // its tables and its crash counter are DeliveryQueue (delivery_queue.h).
+//
+// On a shared store (PostgreSQL: store.shared()) several servers share one
+// queue (serve_workers.cpp). Steps 3 and 4 change: a group is written on the
+// loop's connection (each commit is durable when it returns), and runs are
+// not queued where they were accepted: every worker claims deliveries from
+// the database (oldest first, FOR UPDATE SKIP LOCKED), holds them by a
+// heartbeat, and starts or takes over their runs. A worker that stops
+// cleanly gives its deliveries back; one that dies or hangs loses them once
+// its heartbeat is lease_timeout old, and another takes its runs over from
+// their checkpoints. Roles: `accept` (listen and store deliveries) and
+// `work` (claim and run them); one of them at least, by default both.
 #pragma once
 
 #include <uv.h>
 
+#include <array>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -53,6 +65,8 @@ struct ServeOptions {
   std::chrono::milliseconds shutdown_grace{10000};  // before running steps are cancelled
   std::chrono::milliseconds keepalive{15000};       // SSE comment interval
   http::HttpLimits limits;
+  bool accept = true;               // listen and store deliveries
+  bool work = true;                 // run them (a shared store: claim them from the queue)
 };
 
 class EventStreams;
@@ -133,6 +147,25 @@ class Server {
   void set_state(const std::string& delivery, const std::string& state, const std::string& error);
   void store_failure(const Status& s);
 
+  // serve_workers.cpp: several workers on a shared store.
+  Status start_worker();
+  /// Claims deliveries while this worker has room, and queues their runs.
+  void claim_some();
+  /// Takes a claimed delivery in: its runs queued, or quarantined.
+  void take_claimed(DeliveryRecord d);
+  /// Renews the claim on this worker's deliveries; after a reconnect, takes
+  /// in those it holds without knowing (a claim whose answer was lost).
+  void renew_claims();
+  /// Whether another engine now holds `run_id` (this one's lease expired).
+  bool lost_to_another(const std::string& run_id);
+  /// Drops a delivery another worker holds now: its queued runs, its progress.
+  void forget_delivery(const std::string& delivery);
+  /// A run of a claimed delivery could not start or be resumed.
+  void start_failed(const QueuedRun& q, const std::string& error);
+  /// Writes a group of new deliveries on the loop's connection.
+  Status write_group(std::vector<Pending>& group, std::vector<Verdict>& verdicts);
+  int64_t stale_ms() const { return engine_.defaults().lease_timeout.count(); }
+
   // serve_api.cpp: read endpoints.
   void list_runs(const http::HttpRequest& req, http::Responder r);
   void show_run(const std::string& id, http::Responder r);
@@ -163,6 +196,15 @@ class Server {
   uv_check_t check_{};  // group commit after each poll
   uv_idle_t idle_{};    // keeps the poll from blocking while a flush waits
   uv_timer_t grace_{};  // shutdown grace period
+  uv_timer_t poll_{};   // shared store: looks for deliveries to claim
+  uv_timer_t renew_{};  // shared store: renews the claim on this worker's deliveries
+  std::array<uv_handle_t*, 5> own_handles() {
+    return {reinterpret_cast<uv_handle_t*>(&check_), reinterpret_cast<uv_handle_t*>(&idle_),
+            reinterpret_cast<uv_handle_t*>(&grace_), reinterpret_cast<uv_handle_t*>(&poll_),
+            reinterpret_cast<uv_handle_t*>(&renew_)};
+  }
+  bool shared_ = false;           // store_.shared(), read at construction
+  int64_t reconnects_seen_ = 0;   // store_.reconnects() at the last renew_claims()
   int64_t accepted_ = 0, commits_ = 0;  // deliveries and groups answered, for the figure printed at shutdown
   int open_handles_ = 0;
   bool store_failed_ = false, stopping_ = false, cancelled_ = false, closed_ = false;

@@ -88,6 +88,10 @@ void Server::flush() {
     if (store_failed_) {
       std::vector<Verdict> none;
       written(ticket, store_.health().ok() ? Status{Error{"the state database failed"}} : store_.health(), none);
+    } else if (shared_) {
+      std::vector<Verdict> verdicts;
+      Status stored = write_group(sent, verdicts);
+      written(ticket, stored, verdicts);
     } else {
       // The records go to the writer; the responders wait here for its verdicts.
       std::vector<DeliveryRecord> records;
@@ -107,6 +111,7 @@ void Server::written(uint64_t ticket, const Status& stored, std::vector<Verdict>
   if (node.empty()) return;
   answer_batch(node.mapped(), stored, verdicts);
   if (!stored.ok()) return;
+  claim_some();
   pump();
   maybe_finish_shutdown();
 }
@@ -164,7 +169,7 @@ void Server::answer_batch(std::vector<Pending>& batch, const Status& stored, std
                                  {"message", "no workflow matches " + d.event + (d.action.empty() ? "" : "." + d.action)}}));
     } else {
       r.send(json_response(202, {{"delivery", d.id}, {"runs", planned_runs(d)}}));
-      enqueue(d);
+      if (!shared_) enqueue(d);  // shared: whichever worker claims it first runs it
     }
   }
   ++commits_;
@@ -247,9 +252,17 @@ void Server::start_claimed(const QueuedRun& q) {
   if (--p.unstarted == 0 && p.state == "accepted") set_state(q.delivery, "started", "");
   auto on_finished = [this, q](const hearth::RunResult& o) {
     active_.erase(q.run_id);
+    if (shared_ && lost_to_another(q.run_id)) {
+      // Its lease expired and another worker runs it now, and owns the delivery.
+      std::cerr << "hearth serve: run " << q.run_id << " was taken over by another worker: " << o.error << "\n";
+      forget_delivery(q.delivery);
+      if (!stopping_) pump();
+      return maybe_finish_shutdown();
+    }
     bool interrupted = o.status == hearth::RunStatus::cancelled && cancelled_;
     run_done(q, o.error, interrupted);
     request_flush();
+    claim_some();  // room for another delivery (a shared store)
     if (!stopping_) pump();
     maybe_finish_shutdown();
   };
@@ -260,7 +273,7 @@ void Server::start_claimed(const QueuedRun& q) {
     hearth::ResumeOptions ro;
     ro.jobs = opts_.step_jobs;
     auto resumed = engine_.resume(q.run_id, ro, nullptr, on_finished);
-    if (!resumed) return run_done(q, resumed.message(), false);
+    if (!resumed) return start_failed(q, resumed.message());
     active_.insert(q.run_id);
     std::cerr << "hearth serve: resumed run " << q.run_id << " of delivery " << q.delivery << "\n";
     return;
@@ -284,7 +297,7 @@ void Server::start_claimed(const QueuedRun& q) {
   if (p.unstarted == 0) payload = std::move(*std::exchange(p.payload, std::nullopt));
   else payload = *p.payload;
   auto started = engine_.start(*wf, std::move(payload), std::move(ro), on_finished);
-  if (!started) return run_done(q, started.message(), false);
+  if (!started) return start_failed(q, started.message());
   active_.insert(q.run_id);
 }
 

@@ -79,6 +79,9 @@ struct ServeArgs {
   size_t max_connections = 1024;          // open connections at most (shared fairly between peers)
   size_t max_peer_pending = 32 * 1024 * 1024;  // unchecked body bytes held for one peer
   size_t max_pending = 64 * 1024 * 1024;       // the same, all peers together
+  bool accept_only = false;               // --accept: listen and store deliveries, run nothing
+  bool work_only = false;                 // --work: claim and run deliveries, no listener
+  double lease_timeout = 30;              // seconds without a heartbeat before another worker takes over
 };
 int command_serve(const Globals& g, const ServeArgs& args);
 struct CiArgs {

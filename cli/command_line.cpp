@@ -157,6 +157,17 @@ void declare_command_line(CLI::App& app, CommandLine& c, const std::string& chos
                           "at least --max-body)");
     c.serve_cmd->add_option("--max-pending", serve.max_pending,
                           "Body bytes held for all clients before signatures are checked (default: 64 MiB)");
+    auto* accept = c.serve_cmd->add_flag("--accept", serve.accept_only,
+                                         "Only accept deliveries (listen, store them); run nothing. Needs a shared "
+                                         "--store postgres://...");
+    auto* work = c.serve_cmd->add_flag("--work", serve.work_only,
+                                       "Only claim and run stored deliveries; no listener. Needs a shared "
+                                       "--store postgres://...");
+    accept->excludes(work);
+    c.serve_cmd->add_option("--lease-timeout", serve.lease_timeout,
+                            "Seconds without a heartbeat after which another worker takes over this one's runs and "
+                            "deliveries (default: 30)")
+        ->check(CLI::Range(0.5, 86400.0));
   }
   CiArgs& ci = c.ci;
   c.ci_cmd = app.add_subcommand("ci", "Run the workflows a GitHub Actions event starts (the Actions step)");

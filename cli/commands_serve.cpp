@@ -102,7 +102,7 @@ Result<ServerOptions> server_options(const ServeArgs& args) {
     if (!r->ok()) return r->error();
   opts.webhook_secret = std::move(*webhook_secret);
   opts.api_token = std::move(*api_token);
-  if (opts.webhook_secret.empty())
+  if (opts.webhook_secret.empty() && !args.work_only)
     return Error{"hearth serve needs the webhook secret (the same as in the GitHub webhook settings): pass "
                  "--webhook-secret-file PATH, or give it as the systemd credential webhook-secret, or set "
                  "HEARTH_WEBHOOK_SECRET"};
@@ -116,6 +116,8 @@ Result<ServerOptions> server_options(const ServeArgs& args) {
   opts.max_connections = args.max_connections;
   opts.max_peer_pending_body_bytes = args.max_peer_pending;
   opts.max_pending_body_bytes = args.max_pending;
+  opts.accept = !args.work_only;
+  opts.work = !args.accept_only;
   return opts;
 }
 
@@ -133,7 +135,10 @@ int command_serve(const Globals& g, const ServeArgs& args) {
   uv_loop_init(&loop);
   int rc = kExitOk;
   {
-    auto engine = Engine::open(&loop, {.state_path = resolve_state(g, repo), .repo = repo});
+    auto engine = Engine::open(&loop, {.state_path = resolve_state(g, repo),
+                                       .repo = repo,
+                                       .lease_timeout = std::chrono::milliseconds(
+                                           static_cast<int64_t>(args.lease_timeout * 1000))});
     if (!engine) {
       std::cerr << engine.message() << "\n";
       uv_loop_close(&loop);
@@ -160,9 +165,12 @@ int command_serve(const Globals& g, const ServeArgs& args) {
       std::cerr << s.message() << "\n";
       rc = kExitRunFailed;
       server.shutdown(nullptr);
+    } else if (args.work_only) {
+      std::cout << "hearth serve: working, no listener (repo " << repo << ")" << std::endl;
     } else {
       std::cout << "hearth serve: listening on http://" << server.address() << " (repo " << repo
-                << ", read endpoints " << (api_on ? "on" : "off") << ")" << std::endl;
+                << ", read endpoints " << (api_on ? "on" : "off") << (args.accept_only ? ", accepting only" : "")
+                << ")" << std::endl;
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     if (server.failed()) rc = kExitRunFailed;

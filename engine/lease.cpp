@@ -30,17 +30,25 @@ std::string pid_scope() {
   return "pidns=" + inode + " boot=" + (boot.empty() ? "unknown" : boot);
 }
 
+// A random (version 4) UUID.
 std::string random_id() {
-  unsigned char bytes[8] = {};
+  unsigned char bytes[16] = {};
   if (getrandom(bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes)) {
     // Without the kernel's randomness the pid and the time still tell
     // processes of one scope apart.
     auto t = static_cast<uint64_t>(now_ms()) ^ (static_cast<uint64_t>(getpid()) << 40);
-    for (auto& b : bytes) b = static_cast<unsigned char>(t), t >>= 8;
+    for (auto& b : bytes) b = static_cast<unsigned char>(t), t = (t >> 8) | (t << 56);
   }
-  char hex[17];
-  for (int i = 0; i < 8; ++i) std::snprintf(hex + 2 * i, 3, "%02x", bytes[i]);
-  return hex;
+  bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0f) | 0x40);
+  bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3f) | 0x80);
+  std::string out;
+  char hex[3];
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
+    std::snprintf(hex, sizeof hex, "%02x", bytes[i]);
+    out += hex;
+  }
+  return out;
 }
 
 struct Owner {
@@ -79,13 +87,27 @@ std::string lease_owner() {
   return owner;
 }
 
-bool lease_alive(const RunRecord& run, int64_t now) {
+bool owner_gone(const std::string& owner) {
+  Owner o = parse(owner);
+  if (o.pid <= 0 || o.host != host_name()) return false;  // elsewhere
+  if (!o.scope.empty() && o.scope != pid_scope()) return false;  // in another container or boot
+  return !(::kill(o.pid, 0) == 0 || errno == EPERM);
+}
+
+bool lease_alive(const RunRecord& run, int64_t now, int64_t stale_ms) {
   if (run.lease_owner.empty()) return false;
-  if (now - run.lease_heartbeat >= kLeaseStaleMs) return false;
-  Owner o = parse(run.lease_owner);
-  if (o.pid <= 0 || o.host != host_name()) return true;  // fresh, elsewhere
-  if (!o.scope.empty() && o.scope != pid_scope()) return true;  // fresh, in another container or boot
-  return ::kill(o.pid, 0) == 0 || errno == EPERM;
+  if (now - run.lease_heartbeat >= stale_ms) return false;
+  return !owner_gone(run.lease_owner);
+}
+
+// A store of one machine: the engine's clock, and the test above.
+Result<std::string> Store::take_lease(const std::string& run_id, const std::string& owner, int64_t now,
+                                      int64_t stale_ms) {
+  auto run = load_run(run_id);
+  if (!run) return run.error();
+  if (run->lease_owner != owner && lease_alive(*run, now, stale_ms)) return run->lease_owner;
+  if (auto s = set_lease(run_id, owner, now); !s.ok()) return s.error();
+  return std::string();
 }
 
 }  // namespace hearth::engine

@@ -21,9 +21,13 @@ namespace hearth::engine {
 /// engine and may be taken over.
 inline constexpr int64_t kLeaseStaleMs = 30000;
 
-/// This process's owner string, the same for every call in one process:
-/// "<pid>@<host> pidns=<inode> boot=<boot id> id=<random>".
+/// This process's owner string, its instance id, the same for every call in
+/// one process: "<pid>@<host> pidns=<inode> boot=<boot id> id=<uuid>".
 std::string lease_owner();
+
+/// Whether `owner` names a process of this pid namespace and boot that no
+/// longer exists: its lease may be taken at once, however fresh.
+bool owner_gone(const std::string& owner);
 
 /// Whether a live engine may still be running `run` at wall-clock time `now`
 /// (ms): its lease is fresh and its owner, when it is a process this one can
@@ -31,7 +35,7 @@ std::string lease_owner();
 /// "<pid>@<host>" alone (by an older release) is checked by pid on a host of
 /// the same name. A run recorded as running without a live lease was
 /// interrupted: `hearth resume` continues it.
-bool lease_alive(const RunRecord& run, int64_t now);
+bool lease_alive(const RunRecord& run, int64_t now, int64_t stale_ms = kLeaseStaleMs);
 inline bool lease_alive(const RunRecord& run) { return lease_alive(run, now_ms()); }
 
 }  // namespace hearth::engine

@@ -240,14 +240,16 @@ Status PgStore::exec(const char* sql, const char* what) {
   return {};
 }
 
-Result<pg::ResultPtr> PgStore::run(const char* sql, const std::vector<pg::Param>& params, const char* what) {
+bool PgStore::lost() const { return PQstatus(conn_) == CONNECTION_BAD; }
+
+pg::ResultPtr PgStore::send(const char* sql, const std::vector<pg::Param>& params) {
   const std::string* name = nullptr;
   for (auto& [key, n] : prepared_)
     if (key == sql) name = &n;
   if (!name) {
     std::string fresh = "h" + std::to_string(prepared_.size());
     pg::ResultPtr p(PQprepare(conn_, fresh.c_str(), sql, 0, nullptr), PQclear);
-    if (PQresultStatus(p.get()) != PGRES_COMMAND_OK) return fail(what).error();
+    if (PQresultStatus(p.get()) != PGRES_COMMAND_OK) return p;
     name = &prepared_.emplace_back(sql, std::move(fresh)).second;
   }
   std::vector<const char*> values;
@@ -257,12 +259,29 @@ Result<pg::ResultPtr> PgStore::run(const char* sql, const std::vector<pg::Param>
     lengths.push_back(p.value ? static_cast<int>(p.value->size()) : 0);
     formats.push_back(p.binary ? 1 : 0);
   }
-  pg::ResultPtr r(PQexecPrepared(conn_, name->c_str(), static_cast<int>(params.size()), values.data(),
-                                 lengths.data(), formats.data(), 0),
-                  PQclear);
-  auto st = PQresultStatus(r.get());
-  if (!r || (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)) return fail(what).error();
-  return r;
+  return pg::ResultPtr(PQexecPrepared(conn_, name->c_str(), static_cast<int>(params.size()), values.data(),
+                                      lengths.data(), formats.data(), 0),
+                       PQclear);
+}
+
+// A statement that fails because the connection is gone is sent again once
+// the connection (and the transaction so far) is back: recover().
+Result<pg::ResultPtr> PgStore::run(const char* sql, const std::vector<pg::Param>& params, const char* what) {
+  for (;;) {
+    pg::ResultPtr r = send(sql, params);
+    auto st = PQresultStatus(r.get());
+    if (r && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)) {
+      noted_ok();
+      if (in_transaction_) {
+        Sent sent{sql, {}, {}, PQntuples(r.get()), PQcmdTuples(r.get())};
+        for (const auto& p : params) sent.values.push_back(p.value), sent.binary.push_back(p.binary);
+        journal_.push_back(std::move(sent));
+      }
+      return r;
+    }
+    if (!lost() || !sticky_.ok()) return fail(what).error();
+    if (auto s = recover(what); !s.ok()) return s.error();
+  }
 }
 
 Status PgStore::begin_locked() {
@@ -305,28 +324,41 @@ Status PgStore::migrate() {
 Status PgStore::begin() {
   if (!sticky_.ok()) return sticky_;
   begun_ = std::chrono::steady_clock::now();
-  if (auto s = exec("BEGIN", "cannot begin a transaction"); !s.ok()) return s;
+  journal_.clear();
+  for (;;) {
+    pg::ResultPtr r = send_begin();
+    if (PQresultStatus(r.get()) == PGRES_TUPLES_OK) break;
+    if (!lost()) return fail("cannot begin a transaction");
+    if (auto s = recover("cannot begin a transaction"); !s.ok()) return s;
+  }
+  noted_ok();
   in_transaction_ = true;
   return {};
 }
 
+pg::ResultPtr PgStore::send_begin() {
+  // One round trip: the transaction and its id, by which a COMMIT whose
+  // answer is lost is looked up (resolve_commit).
+  pg::ResultPtr r(PQexec(conn_, "BEGIN; SELECT txid_current()"), PQclear);
+  xid_ = PQresultStatus(r.get()) == PGRES_TUPLES_OK ? pg::cell(r.get(), 0, 0) : "";
+  return r;
+}
+
 // A COMMIT that fails with the connection up did not happen (the server
 // rolled it back); one whose connection went away meanwhile may or may not
-// have: said so in the sticky error.
+// have: resolve_commit() finds out.
 Status PgStore::commit() {
   if (!sticky_.ok()) {
     rollback();
     return sticky_;
   }
   pg::ResultPtr r(PQexec(conn_, "COMMIT"), PQclear);
+  Status s;
+  if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) s = lost() ? resolve_commit() : fail("cannot commit");
   in_transaction_ = false;
-  if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
-    if (PQstatus(conn_) == CONNECTION_BAD && sticky_.ok())
-      sticky_ = Error{"state database " + shown_ + ": the connection was lost during COMMIT: whether the "
-                      "transaction was saved is unknown; reopen the store and re-read the run (" +
-                      trimmed(PQerrorMessage(conn_)) + ")"};
-    return fail("cannot commit");
-  }
+  journal_.clear();
+  if (!s.ok()) return s;
+  noted_ok();
   ++commits_;
   commit_time_ += std::chrono::steady_clock::now() - begun_;
   return {};
@@ -336,6 +368,7 @@ void PgStore::rollback() {
   if (!in_transaction_) return;
   pg::ResultPtr r(PQexec(conn_, "ROLLBACK"), PQclear);
   in_transaction_ = false;
+  journal_.clear();
 }
 
 void PgStore::when_durable(const void*, std::function<void(const Status&)> fn) { fn(sticky_); }

@@ -13,10 +13,20 @@
 // so when_durable() calls back at once. docs/architecture.md, "Decisions",
 // has the measured cost of that stall.
 //
-// Failures: a failed statement is sticky, as on SQLite. A connection lost
-// while COMMIT was in flight leaves the outcome unknown: sticky too, with an
-// error that says so; whoever reopens the store re-reads what it holds. The
-// connection is never re-made behind the engine's back.
+// Failures: a failed statement is sticky, as on SQLite. A lost connection
+// (the database restarted, the network dropped) is not, at first: the store
+// reconnects with capped exponential backoff (pg_store_reconnect.cpp),
+// blocking its caller meanwhile, and carries on where it was. The open
+// transaction died with the connection: its statements, kept since BEGIN,
+// are sent again on the new one and must have the same effect (the same row
+// counts), else the transaction fails (sticky). A COMMIT whose answer was
+// lost is resolved by re-reading: the transaction's id, taken at BEGIN, is
+// looked up (txid_status): committed is success, aborted or unknown means
+// it is made again and committed. Only when the database stays out of reach
+// for kReconnectForMs does the failure become sticky.
+//
+// Shared: several engines on several machines use one database; a run's
+// lease is written and tested with the database's clock (pg_store_lease.cpp).
 //
 // The URL may carry a password: path() and every error show it redacted.
 #pragma once
@@ -24,6 +34,7 @@
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -75,6 +86,14 @@ class PgStore final : public Store, private StoreTables {
   Status finish_attempt(const std::string& run_id, const AttemptRecord& a) override;
   Status insert_event(const EventRecord& e) override;
   Status set_lease(const std::string& run_id, const std::string& owner, int64_t heartbeat) override;
+  Result<std::string> take_lease(const std::string& run_id, const std::string& owner, int64_t now,
+                                 int64_t stale_ms) override;
+  Status renew_lease(const std::string& run_id, const std::string& owner, int64_t now) override;
+  bool shared() const override { return true; }
+  int64_t reconnects() const override { return reconnects_; }
+  /// How long the store keeps trying to reconnect before its failure is
+  /// sticky; the wait between tries doubles from 50 ms up to 2 s.
+  static constexpr int64_t kReconnectForMs = 60000;
   Status update_snapshot(const std::string& run_id, const std::string& path, const std::string& hash,
                          const std::string& text) override;
 
@@ -134,6 +153,21 @@ class PgStore final : public Store, private StoreTables {
   template <class Row, class... V>
   Status rows(const char* sql, const char* what, Row&& row, const V&... values);
   Status fail(const char* what);
+  /// `sql` prepared (once per connection) and run; no recovery.
+  pg::ResultPtr send(const char* sql, const std::vector<pg::Param>& params);
+  bool lost() const;
+  // Reconnection (pg_store_reconnect.cpp). The connection is made again,
+  // waiting between tries; in a transaction, BEGIN and its statements are
+  // sent again. A sticky failure once kReconnectForMs have passed, or when
+  // the statements sent again do not do what they did.
+  Status recover(const char* what);
+  enum class Replayed { ok, lost, differs };
+  Replayed replay();
+  /// BEGIN and the new transaction's id (xid_).
+  pg::ResultPtr send_begin();
+  /// After a COMMIT whose answer was lost: whether it happened.
+  Status resolve_commit();
+  void noted_ok() { outage_since_.reset(); }
   /// Starts a transaction serialised with every other hearth migrating this
   /// database (pg_advisory_xact_lock).
   Status begin_locked();
@@ -149,6 +183,18 @@ class PgStore final : public Store, private StoreTables {
   std::deque<std::pair<const char*, std::string>> translated_;
   Status sticky_;
   bool in_transaction_ = false;
+  // The open transaction's statements, to be sent again on a new connection.
+  struct Sent {
+    const char* sql;
+    std::vector<std::optional<std::string>> values;
+    std::vector<char> binary;
+    int tuples;            // rows returned
+    std::string affected;  // rows changed (PQcmdTuples)
+  };
+  std::vector<Sent> journal_;
+  std::string xid_;  // the open transaction's id (txid_current)
+  int64_t reconnects_ = 0;
+  std::optional<std::chrono::steady_clock::time_point> outage_since_;
   int64_t commits_ = 0;
   std::chrono::nanoseconds commit_time_{0};
   std::chrono::steady_clock::time_point begun_;

@@ -12,17 +12,14 @@ using pg::BytesOut;
 using pg::read_all;
 using sql::to_db_json;
 
+// The heartbeat of a leased run is the database's time (pg_store_lease.cpp).
 Status PgStore::insert_run(const RunRecord& r) {
   return write(
       "INSERT INTO runs (id, workflow, workflow_path, workflow_hash, workflow_text, payload, repo, status, "
-      "created_at, finished_at, error, lease_owner, lease_heartbeat) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+      "created_at, finished_at, error, lease_owner, lease_heartbeat) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,"
+      "CASE WHEN $12='' THEN 0 ELSE (EXTRACT(EPOCH FROM now()) * 1000)::bigint END)",
       "cannot record the run", r.id, r.workflow, r.workflow_path, r.workflow_hash, r.workflow_text,
-      to_db_json(r.payload), r.repo, r.status, r.created_at, r.finished_at, r.error, r.lease_owner, r.lease_heartbeat);
-}
-
-Status PgStore::set_lease(const std::string& run_id, const std::string& owner, int64_t heartbeat) {
-  return write("UPDATE runs SET lease_owner=$1, lease_heartbeat=$2 WHERE id=$3", "cannot record the run's lease", owner,
-               heartbeat, run_id);
+      to_db_json(r.payload), r.repo, r.status, r.created_at, r.finished_at, r.error, r.lease_owner);
 }
 
 Status PgStore::update_snapshot(const std::string& run_id, const std::string& path, const std::string& hash,

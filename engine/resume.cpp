@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <unordered_map>
 
+#include "engine/checkout_records.h"
 #include "engine/compiled_workflows.h"
 #include "engine/leftovers.h"
 #include "engine/run.h"
@@ -48,6 +49,8 @@ Status Run::adopt(const std::vector<std::string>& from, bool replaced) {
   // Its table's version is checked outside the transaction.
   std::optional<CompiledWorkflows> snapshots;
   if (replaced) snapshots.emplace(store);
+  if (wf_.sandbox.workspace == "checkout")
+    if (auto s = prepare_checkout_records(store); !s.ok()) return s;
   if (auto s = store.begin(); !s.ok()) return s;
   // The first scheduling pass joins the takeover's transaction: one commit,
   // and one wait for it to be durable, before the first step starts.
@@ -60,7 +63,7 @@ Status Run::adopt(const std::vector<std::string>& from, bool replaced) {
     pending_events_.clear();
     return s;
   }
-  heartbeat_->start(std::chrono::milliseconds(kHeartbeatMs), std::chrono::milliseconds(kHeartbeatMs));
+  heartbeat_->start(heartbeat_interval(), heartbeat_interval());
   act_when_durable(std::move(first));
   return {};
 }
@@ -69,10 +72,13 @@ Status Run::adopt_in_transaction(const std::vector<std::string>& from, CompiledW
   Store& store = engine_.store();
   auto run = store.load_run(id());
   if (!run) return run.error();
-  if (run->lease_owner != lease_owner() && lease_alive(*run, now_ms())) {
-    return Error{"run " + id() + " is being run by " + run->lease_owner + " (last heartbeat " +
-                 std::to_string((now_ms() - run->lease_heartbeat) / 1000) + "s ago); wait for it, or stop it first"};
-  }
+  // Taken first, in this transaction: a shared store keeps the row locked
+  // until the commit, so a second engine taking over meanwhile waits, then
+  // finds this one's lease.
+  auto holder = store.take_lease(id(), lease_owner(), now_ms(), engine_.defaults().lease_timeout.count());
+  if (!holder) return holder.error();
+  if (!holder->empty())
+    return Error{"run " + id() + " is being run by " + *holder + "; wait for it, or stop it first"};
   auto records = store.load_steps_to_resume(id());
   if (!records) return records.error();
   auto seq = store.last_event_seq(id());
@@ -161,8 +167,7 @@ Status Run::adopt_in_transaction(const std::vector<std::string>& from, CompiledW
     if (auto s = store.update_snapshot(id(), wf_.path, wf_.hash, wf_.text); !s.ok()) return s;
     if (auto s = snapshots->remember(wf_); !s.ok()) return s;
   }
-  if (auto s = store.update_run(id(), RunStatus::running, std::nullopt, ""); !s.ok()) return s;
-  return store.set_lease(id(), lease_owner(), now_ms());
+  return store.update_run(id(), RunStatus::running, std::nullopt, "");
 }
 
 Status Run::interrupt(StepState& st) {

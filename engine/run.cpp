@@ -6,6 +6,7 @@
 #include <set>
 
 #include "engine/run.h"
+#include "engine/checkout_records.h"
 #include "engine/step_env.h"
 #include "engine/working_directory.h"
 
@@ -60,8 +61,19 @@ Status Run::ensure_workspace() {
   spec.repo = std::filesystem::absolute(opts_.repo).lexically_normal().string();
   spec.ref = wf_.sandbox.ref;
   spec.dir = workspace_dir();
+  // A checkout is made at the commit recorded when it was first made: a
+  // run taken over where its workspace is not gets the same files back.
+  std::optional<std::string> recorded;
+  if (spec.kind == sandbox::WorkspaceKind::checkout) {
+    auto r = recorded_checkout(engine_.store(), id());
+    if (!r) return r.error();
+    recorded = std::move(*r);
+    if (recorded) spec.ref = *recorded;
+  }
   auto w = sandbox::prepare_workspace(spec);
   if (!w) return Error{"workspace = \"" + wf_.sandbox.workspace + "\": " + w.message()};
+  if (spec.kind == sandbox::WorkspaceKind::checkout && !recorded)
+    if (auto s = record_checkout(engine_.store(), id(), w->commit); !s.ok()) return s;
   workspace_ = *w;
   return {};
 }
@@ -71,6 +83,8 @@ Status Run::begin(const nlohmann::json& payload) {
   if (auto s = choose_sandbox(); !s.ok()) return s;
   if (auto s = render_env(); !s.ok()) return s;
   Store& store = engine_.store();
+  if (wf_.sandbox.workspace == "checkout")
+    if (auto s = prepare_checkout_records(store); !s.ok()) return s;
   RunRecord r{opts_.run_id, wf_.name, wf_.path, wf_.hash, wf_.text, payload_, opts_.repo, RunStatus::running,
               now_ms(),     {},       "",       lease_owner(), now_ms()};
   if (auto s = store.begin(); !s.ok()) return s;
@@ -124,7 +138,7 @@ Status Run::commit_and_go(Status s) {
     pending_events_.clear();
     return s;
   }
-  heartbeat_->start(std::chrono::milliseconds(kHeartbeatMs), std::chrono::milliseconds(kHeartbeatMs));
+  heartbeat_->start(heartbeat_interval(), heartbeat_interval());
   after_durable([this](const Status& synced) {
     if (!synced.ok()) return fail_fatally(synced);
     schedule();
@@ -148,7 +162,7 @@ void Run::heartbeat() {
   if (finishing_ || !fatal_.ok()) return;
   Store& store = engine_.store();
   Status s = store.begin();
-  if (s.ok()) s = store.set_lease(id(), lease_owner(), now_ms());
+  if (s.ok()) s = store.renew_lease(id(), lease_owner(), now_ms());
   if (s.ok()) s = store.commit();
   if (!s.ok()) {
     store.rollback();

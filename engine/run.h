@@ -187,6 +187,11 @@ class Run {
   // The lease says the run is alive; a stopped heartbeat lets another
   // process take it over (resume.cpp).
   void heartbeat();
+  /// How often the lease is renewed: a sixth of the engine's lease timeout
+  /// (kHeartbeatMs at the default), so a few lost renewals never lose it.
+  std::chrono::milliseconds heartbeat_interval() const {
+    return std::max(std::chrono::milliseconds(100), engine_.defaults().lease_timeout / 6);
+  }
 
   std::vector<size_t> reads_of(const workflows::Step& def) const;
 

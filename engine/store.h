@@ -170,6 +170,27 @@ class Store {
   virtual Status insert_event(const EventRecord& e) = 0;
   /// Records who runs the run (empty `owner` releases it).
   virtual Status set_lease(const std::string& run_id, const std::string& owner, int64_t heartbeat) = 0;
+  /// Takes the run's lease for `owner` inside the open transaction, unless
+  /// a live engine holds it (lease.h): its heartbeat is younger than
+  /// `stale_ms`, or it is a process of this machine that still exists.
+  /// Returns the holder when the lease is not taken, empty when it is. Two
+  /// engines never both take it: on a shared store the row stays locked
+  /// until the transaction ends, and the other's test sees the new owner.
+  /// `now` is this engine's clock; a shared store uses its own.
+  virtual Result<std::string> take_lease(const std::string& run_id, const std::string& owner, int64_t now,
+                                         int64_t stale_ms);
+  /// Renews `owner`'s heartbeat on the run. An Error (not sticky) when
+  /// another engine has taken the run over meanwhile: the caller stops it.
+  virtual Status renew_lease(const std::string& run_id, const std::string& owner, int64_t now) {
+    return set_lease(run_id, owner, now);
+  }
+  /// Whether several engines on several machines may share this store
+  /// (leases by the database's clock, deliveries claimed by workers).
+  virtual bool shared() const { return false; }
+  /// How often the connection was lost and made again (a shared store
+  /// reconnects; 0 for a local one). What this process claimed before a
+  /// reconnect whose outcome it could not see is re-read by the caller.
+  virtual int64_t reconnects() const { return 0; }
   /// Replaces the workflow snapshot a run resumes with.
   virtual Status update_snapshot(const std::string& run_id, const std::string& path, const std::string& hash,
                                  const std::string& text) = 0;

@@ -151,6 +151,9 @@ struct EngineOptions {
   std::string repo;
   int jobs = 0;                                 // most steps running at once per run; 0: CPUs
   std::chrono::milliseconds kill_grace{2000};  // SIGTERM -> SIGKILL on timeout and cancel
+  /// A run whose engine has not renewed its lease for this long may be
+  /// taken over by another engine (a heartbeat renews it every sixth of it).
+  std::chrono::milliseconds lease_timeout{30000};
 };
 
 // Sandboxes: a workflow runs its commands in the `namespace` backend

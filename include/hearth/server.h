@@ -45,6 +45,11 @@ struct ServerOptions {
   std::optional<size_t> max_connections;              // shared fairly between client addresses
   std::optional<size_t> max_peer_pending_body_bytes;  // unauthenticated body bytes held for one address
   std::optional<size_t> max_pending_body_bytes;       // the same, all addresses together
+  /// Roles, when several servers share a PostgreSQL store: `accept` listens
+  /// and stores deliveries, `work` claims and runs them. At least one; on a
+  /// SQLite store, both.
+  bool accept = true;
+  bool work = true;
 };
 
 class HEARTH_API Server {

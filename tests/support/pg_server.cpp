@@ -145,6 +145,15 @@ void PgServer::start() {
   running_ = true;
 }
 
+void PgServer::restart() {
+  Account who = server_account();
+  std::string data = dir_ + "/data", log = dir_ + "/setup.log";
+  run_as(who, {bindir_ + "/pg_ctl", "stop", "-w", "-s", "-m", "fast", "-D", data}, log);
+  running_ = false;
+  run_as(who, {bindir_ + "/pg_ctl", "start", "-w", "-s", "-D", data, "-l", dir_ + "/server.log"}, log);
+  running_ = true;
+}
+
 PgServer::~PgServer() {
   if (running_) {
     try {

@@ -31,6 +31,10 @@ class PgServer {
   /// Runs `sql` as the superuser on database `db` (throws on failure): for
   /// a test that writes what no hearth would (a newer schema version).
   void execute(const std::string& db_url, const std::string& sql) const;
+  /// Stops the server the way an operator restarting it does (`pg_ctl stop
+  /// -m fast`: every session is ended, what was committed stays) and starts
+  /// it again on the same data and socket. Throws when it cannot.
+  void restart();
 
   ~PgServer();
   PgServer(const PgServer&) = delete;

@@ -30,6 +30,7 @@ HEARTH_LAZY_FORWARD(pq_library(), PGresult*, PQexecPrepared,
                     (PGconn * c, const char* name, int n, const char* const* values, const int* lengths,
                      const int* formats, int result_format),
                     (c, name, n, values, lengths, formats, result_format))
+HEARTH_LAZY_FORWARD(pq_library(), char*, PQcmdTuples, (PGresult * r), (r))
 HEARTH_LAZY_FORWARD(pq_library(), void, PQfinish, (PGconn * c), (c))
 HEARTH_LAZY_FORWARD(pq_library(), void, PQfreemem, (void* p), (p))
 HEARTH_LAZY_FORWARD(pq_library(), Oid, PQftype, (const PGresult* r, int col), (r, col))
@@ -40,6 +41,7 @@ HEARTH_LAZY_FORWARD(pq_library(), int, PQnfields, (const PGresult* r), (r))
 HEARTH_LAZY_FORWARD(pq_library(), int, PQntuples, (const PGresult* r), (r))
 HEARTH_LAZY_FORWARD(pq_library(), PGresult*, PQprepare,
                     (PGconn * c, const char* name, const char* q, int n, const Oid* types), (c, name, q, n, types))
+HEARTH_LAZY_FORWARD(pq_library(), void, PQreset, (PGconn * c), (c))
 HEARTH_LAZY_FORWARD(pq_library(), ExecStatusType, PQresultStatus, (const PGresult* r), (r))
 HEARTH_LAZY_FORWARD(pq_library(), PQnoticeProcessor, PQsetNoticeProcessor,
                     (PGconn * c, PQnoticeProcessor p, void* arg), (c, p, arg))
