@@ -80,7 +80,19 @@ Status create_or_adopt(StoreTables& t) {
                    "cannot add the crash counter to the delivery queue");
 }
 
-constexpr StoreTables::Migration kMigrations[] = {create_or_adopt};
+// Version 2 on SQLite: the same columns as PostgreSQL's version 2, so that
+// both stores' queues are at one version and `hearth store migrate` copies
+// between them. One server owns a SQLite queue: nothing claims by them here.
+Status add_owner(StoreTables& t) {
+  if (auto s = t.execute("ALTER TABLE deliveries ADD COLUMN owner TEXT NOT NULL DEFAULT ''", {},
+                         "cannot add the worker's claim to the delivery queue");
+      !s.ok())
+    return s;
+  return t.execute("ALTER TABLE deliveries ADD COLUMN heartbeat INTEGER NOT NULL DEFAULT 0", {},
+                   "cannot add the worker's claim to the delivery queue");
+}
+
+constexpr StoreTables::Migration kMigrations[] = {create_or_adopt, add_owner};
 
 // Version 1 on PostgreSQL: no older table to adopt.
 Status create_pg(StoreTables& t) { return create_queue(t, kCreatePostgres); }

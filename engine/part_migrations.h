@@ -20,7 +20,7 @@ struct PartTransactions {
   std::function<void()> rollback;
 };
 
-/// Brings `part`'s tables to version `steps.size()`, one step per
+/// Brings `part`'s tables to version `steps.size()`, every step due in one
 /// transaction, the version kept in part_versions; a newer version is
 /// refused. `where` names the database in errors.
 Status migrate_part(StoreTables& tables, const PartTransactions& tx, const std::string& where, std::string_view part,

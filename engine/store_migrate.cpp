@@ -26,6 +26,9 @@ bool bookkeeping(const std::string& table) {
 bool engine_table(const std::string& table) {
   return std::find(std::begin(kEngineTables), std::end(kEngineTables), table) != std::end(kEngineTables);
 }
+// Tables of one backend's layout whose rows the Store interface reads with
+// another's: SQLite keeps an attempt's output tail apart from its attempt.
+bool layout_table(const std::string& table) { return table == "attempt_tails"; }
 
 // A text made here, kept where the stores can cache it by address.
 const char* keep(SqlTexts& texts, std::string sql) { return texts.emplace_back(std::move(sql)).c_str(); }
@@ -34,6 +37,15 @@ std::string ident(const std::string& name) {
   std::string out = "\"";
   for (char c : name) out += c == '"' ? std::string("\"\"") : std::string(1, c);
   return out + "\"";
+}
+
+// How many rows of the engine's `table` a store holds, as the Store interface
+// sees them: SQLite keeps a step's last attempt in the step's own row and
+// only earlier ones in attempts (schema 10).
+const char* engine_count(StoreTables& t, SqlTexts& texts, const std::string& table) {
+  if (table == "attempts" && t.dialect() != "postgres")
+    return "SELECT (SELECT count(*) FROM attempts) + (SELECT count(*) FROM steps WHERE attempt > 0)";
+  return keep(texts, "SELECT count(*) FROM " + ident(table));
 }
 
 // StoreTables takes its parameters as an initializer_list: a table of
@@ -106,10 +118,14 @@ Result<std::string> insertion_order(StoreTables& t, const std::string& table, co
   return without_rowid ? std::string() : std::string("rowid");
 }
 
-Result<int64_t> count_rows(StoreTables& t, SqlTexts& texts, const std::string& table) {
-  auto rows = t.query(keep(texts, "SELECT count(*) FROM " + ident(table)), {}, "cannot count rows");
+Result<int64_t> count_of(StoreTables& t, const char* sql) {
+  auto rows = t.query(sql, {}, "cannot count rows");
   if (!rows) return rows.error();
   return rows->empty() ? 0 : rows->front().integer(0);
+}
+
+Result<int64_t> count_rows(StoreTables& t, SqlTexts& texts, const std::string& table) {
+  return count_of(t, keep(texts, "SELECT count(*) FROM " + ident(table)));
 }
 
 Result<std::map<std::string, int64_t>> part_versions(StoreTables& t) {
@@ -127,13 +143,16 @@ class Copy {
   Result<std::vector<TableRows>> run() {
     if (auto s = plan(); !s.ok()) return s.error();
     // The source's transaction first: one snapshot of it serves every read.
-    if (auto s = from_.begin(); !s.ok()) return s.error();
+    // On PostgreSQL the level is the session's (the store's BEGIN already
+    // runs a query, after which a transaction's level can no longer be set);
+    // this connection serves the copy only.
     if (from_.tables().dialect() == "postgres") {
-      if (auto s = from_.tables().execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", {},
-                                          "cannot take a consistent snapshot");
+      if (auto s = from_.tables().execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+                                          {}, "cannot take a consistent snapshot");
           !s.ok())
-        return abandon(s);
+        return s.error();
     }
+    if (auto s = from_.begin(); !s.ok()) return s.error();
     if (auto s = to_.begin(); !s.ok()) return abandon(s);
     if (auto s = claim_empty_target(); !s.ok()) return abandon(s);
     auto counted = copy_all();
@@ -150,7 +169,7 @@ class Copy {
     if (!mine) return mine.status();
     if (!theirs) return theirs.status();
     for (auto& t : *mine) {
-      if (bookkeeping(t) || engine_table(t)) continue;
+      if (bookkeeping(t) || engine_table(t) || layout_table(t)) continue;
       if (!theirs->count(t))
         return Error{from_.path() + " holds the table '" + t + "', which this hearth does not make in " + to_.path() +
                      " (a newer hearth's, or another program's): nothing was copied"};
@@ -305,7 +324,8 @@ class Copy {
     std::vector<std::string> all(std::begin(kEngineTables), std::end(kEngineTables));
     all.insert(all.end(), parts_.begin(), parts_.end());
     for (auto& t : all) {
-      auto mine = count_rows(from_.tables(), texts_, t), theirs = count_rows(to_.tables(), texts_, t);
+      auto mine = count_of(from_.tables(), engine_count(from_.tables(), texts_, t));
+      auto theirs = count_of(to_.tables(), engine_count(to_.tables(), texts_, t));
       if (!mine) return mine.error();
       if (!theirs) return theirs.error();
       if (*mine != *theirs)

@@ -62,35 +62,34 @@ Status migrate_part(StoreTables& tables, const PartTransactions& tx, const std::
                     std::span<const StoreTables::Migration> steps) {
   const std::string name(part);
   const auto latest = static_cast<int64_t>(steps.size());
-  for (;;) {
-    if (auto s = tx.begin(); !s.ok()) return s;
-    int64_t version = 0;
-    auto read = tables.query("SELECT version FROM part_versions WHERE part=?1", {name}, "cannot read a schema version");
-    Status s = read ? Status{} : read.status();
-    if (read && !read->empty()) version = read->front().integer(0);
-    if (s.ok() && version > latest)
-      s = Error{"state database " + where + ": the tables of " + name + " have schema version " +
-                std::to_string(version) + ", newer than this hearth understands (" + std::to_string(latest) +
-                "): upgrade hearth"};
-    if (!s.ok() || version >= latest) {
-      tx.rollback();
-      return s;
-    }
-    s = steps[static_cast<size_t>(version)](tables);
-    if (s.ok())
-      s = tables.execute("INSERT INTO part_versions (part, version) VALUES (?1, ?2) "
-                         "ON CONFLICT (part) DO UPDATE SET version=excluded.version",
-                         {name, version + 1}, "cannot record a schema version");
-    if (!s.ok()) {
-      tx.rollback();
-      return s;
-    }
-    if (auto c = tx.commit(); !c.ok()) return c;
+  if (auto s = tx.begin(); !s.ok()) return s;
+  int64_t version = 0;
+  auto read = tables.query("SELECT version FROM part_versions WHERE part=?1", {name}, "cannot read a schema version");
+  Status s = read ? Status{} : read.status();
+  if (read && !read->empty()) version = read->front().integer(0);
+  if (s.ok() && version > latest)
+    s = Error{"state database " + where + ": the tables of " + name + " have schema version " +
+              std::to_string(version) + ", newer than this hearth understands (" + std::to_string(latest) +
+              "): upgrade hearth"};
+  if (!s.ok() || version >= latest) {
+    tx.rollback();
+    return s;
   }
+  // Every step due in this one transaction: whole or not at all, one commit.
+  for (; s.ok() && version < latest; ++version) s = steps[static_cast<size_t>(version)](tables);
+  if (s.ok())
+    s = tables.execute("INSERT INTO part_versions (part, version) VALUES (?1, ?2) "
+                       "ON CONFLICT (part) DO UPDATE SET version=excluded.version",
+                       {name, latest}, "cannot record a schema version");
+  if (!s.ok()) {
+    tx.rollback();
+    return s;
+  }
+  return tx.commit();
 }
 
-// One step per transaction, the version read inside it (BEGIN IMMEDIATE):
-// two processes opening the store at once do not both run a step.
+// Every step due in one transaction, the version read inside it (BEGIN
+// IMMEDIATE): two processes opening the store at once do not both run one.
 Status SqliteStore::migrate(std::string_view part, std::span<const Migration> steps) {
   return migrate_part(*this, {[this] { return begin(); }, [this] { return commit(); }, [this] { rollback(); }}, path_,
                       part, steps);

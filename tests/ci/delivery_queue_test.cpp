@@ -50,7 +50,9 @@ Opened open_queue(const std::string& path) {
 // order, and the same indexes as the queue's version 1; no part_versions.
 void write_engine_kept_queue(const std::string& path, int version, const std::string& rows) {
   { open_queue(path); }
-  std::string text = std::string(hearth::testing::kToSchema9) + "DROP TABLE part_versions;";
+  std::string text = std::string(hearth::testing::kToSchema9) +
+                     "DROP TABLE part_versions; ALTER TABLE deliveries DROP COLUMN owner; "
+                     "ALTER TABLE deliveries DROP COLUMN heartbeat;";
   if (version < 7) text += "ALTER TABLE deliveries DROP COLUMN unended_starts;";
   text += "PRAGMA user_version=" + std::to_string(version) + ";" + rows;
   sql(path, text);

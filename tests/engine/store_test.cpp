@@ -4,6 +4,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "engine/sqlite_migrations.h"
 #include "engine/store.h"
 #include "tests/engine/fixture.h"
 #include "tests/engine/schema9.h"
@@ -77,6 +78,32 @@ INSERT INTO events (run_id, seq, at, type, step_id, data)
   sqlite3_free(err);
   sqlite3_close(db);
   BOOST_REQUIRE_MESSAGE(rc == SQLITE_OK, message);
+}
+
+
+// Every object of a SQLite file's schema and every column as SQLite reads it.
+std::vector<std::string> schema_of(const std::string& path) {
+  sqlite3* db = nullptr;
+  BOOST_REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  std::vector<std::string> out;
+  for (const char* q : {"SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name",
+                        "SELECT m.name, p.cid, p.name, p.type, p.\"notnull\", p.dflt_value, p.pk FROM sqlite_schema m, "
+                        "pragma_table_info(m.name) p WHERE m.type = 'table' ORDER BY m.name, p.cid",
+                        "PRAGMA user_version"}) {
+    sqlite3_stmt* st = nullptr;
+    BOOST_REQUIRE(sqlite3_prepare_v2(db, q, -1, &st, nullptr) == SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      std::string row;
+      for (int i = 0; i < sqlite3_column_count(st); ++i) {
+        auto* text = sqlite3_column_text(st, i);
+        row += std::string(text ? reinterpret_cast<const char*>(text) : "NULL") + "|";
+      }
+      out.push_back(row);
+    }
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db);
+  return out;
 }
 
 }  // namespace
@@ -238,6 +265,25 @@ BOOST_AUTO_TEST_CASE(an_agent_checkpoint_appends_its_new_messages_and_reads_back
   BOOST_REQUIRE(all->size() == 1u);
   BOOST_TEST(all->front().state == state);
   BOOST_TEST(all->front().turns == 2);
+}
+
+BOOST_AUTO_TEST_CASE(a_new_store_has_the_schema_an_upgraded_one_reaches) {
+  // A new file gets the latest schema in one go; an old one is migrated step
+  // by step. Both must end the same, or an upgraded store would differ from
+  // every store the tests make.
+  TempDir dir;
+  std::string fresh = (dir.path / "fresh.db").string();
+  std::string old = (dir.path / "old.db").string();
+  BOOST_REQUIRE(Store::open(fresh).ok());
+  sqlite3* db = nullptr;
+  BOOST_REQUIRE(sqlite3_open(old.c_str(), &db) == SQLITE_OK);
+  BOOST_REQUIRE(sqlite3_exec(db, hearth::engine::kSqliteMigrations[0], nullptr, nullptr, nullptr) == SQLITE_OK);
+  BOOST_REQUIRE(sqlite3_exec(db, "PRAGMA user_version=1", nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  BOOST_REQUIRE(Store::open(old).ok());
+  auto a = schema_of(fresh), b = schema_of(old);
+  BOOST_TEST(a.size() > 20u);
+  BOOST_TEST(a == b, boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(a_version_5_store_keeps_its_agent_conversations) {
