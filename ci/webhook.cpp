@@ -142,13 +142,17 @@ Bytes survey(std::string_view text) {
 // encoding here, at the door, costs a fraction of the scan
 // (docs/performance.md) and spares the sender a run that fails later.
 //
-// `terminated`: text.data()[text.size()] is a NUL the scan may read (the text
-// is a std::string's), which lets RapidJSON copy strings 16 bytes at a time
+// `terminated`: text.data()[text.size()] is a NUL the scan may read, and
+// kScanSlack bytes after it are the same allocation's (the text is a
+// std::string's, reserved so), which lets RapidJSON copy strings 16 bytes at a time
 // (its StringStream); otherwise the scan stays within the bytes given. That
 // copy misses the control characters 0x1A-0x1F inside a string (RapidJSON
 // 1.1 compares with 0x19), so a body holding any control character is
 // scanned a byte at a time, as are bodies beyond ASCII (the encoding check
 // reads every byte anyway).
+// Bytes past a string's NUL that RapidJSON's 16-byte copy may read.
+constexpr size_t kScanSlack = 15;
+
 std::optional<std::string> scan_json(std::string_view text, TopLevel& top, bool terminated) {
   if (auto nul = text.find('\0'); nul != std::string_view::npos)  // the stream would read it as the end
     return "the body is not valid JSON (a NUL byte at byte " + std::to_string(nul) + ")";
@@ -277,8 +281,18 @@ std::optional<Delivery> check(std::string_view secret, const std::map<std::strin
     if (!decoded) return reject(400, "a form-encoded body needs a well-encoded payload= field");
     json_text = *decoded;
   }
+  // The fast scan reads whole aligned 16-byte blocks, up to 15 bytes past
+  // the terminating NUL: a string of ours is given that room first (rarely
+  // a copy: a body grown by appends mostly has it), so every read stays in
+  // its allocation.
+  std::string* scanned = decoded ? &*decoded : owned;
+  if (scanned && scanned->capacity() < scanned->size() + kScanSlack) {
+    scanned->reserve(scanned->size() + kScanSlack);
+    if (!decoded) body = *owned;  // moved with the reserve
+    json_text = *scanned;
+  }
   TopLevel top;
-  if (auto bad = scan_json(json_text, top, decoded || owned)) return reject(400, std::move(*bad));
+  if (auto bad = scan_json(json_text, top, scanned != nullptr)) return reject(400, std::move(*bad));
   if (!top.object) return reject(400, "the body is JSON but not an object");
   Delivery d;
   d.id = *id;

@@ -16,6 +16,12 @@ corpus=$(mktemp -d /tmp/hearth-fuzz-XXXXXX)
 trap 'rm -rf "$corpus"' EXIT
 mkdir -p "$corpus/workflow"
 find "$root/examples" -name '*.toml' -exec cp {} "$corpus/workflow/" \;
+# Inputs that once found a fault (fuzz/seeds/<target>/): run first, every time.
+for seeds in "$root"/fuzz/seeds/*/; do
+  t=$(basename "$seeds")
+  mkdir -p "$corpus/$t"
+  cp "$seeds"* "$corpus/$t/"
+done
 for t in workflow expr frames policy redact webhook http_request proxy_path; do
   mkdir -p "$corpus/$t"
   echo "fuzz_$t: ${seconds}s"
