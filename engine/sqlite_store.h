@@ -122,6 +122,7 @@ class SqliteStore final : public Store, private StoreTables {
   std::string path_;
   std::string local_dir_;
   sqlite3* db_ = nullptr;
+  int64_t lock_deadline_ns_ = 0;  // the busy handler's, while a lock is waited for
   std::vector<std::pair<const char*, sqlite3_stmt*>> statements_;
   Status sticky_;
   bool in_transaction_ = false;

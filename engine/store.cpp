@@ -40,6 +40,25 @@ void ignore_state_files(const std::filesystem::path& dir) {
   ::close(fd);
 }
 
+// How long a write waits for another connection's lock before it fails.
+constexpr auto kLockWait = std::chrono::seconds(5);
+
+// SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25 ms and on: a
+// writer that misses the lock a few times sleeps tens of milliseconds,
+// though another connection's commit (the intake's writer beside the run
+// store, hearth serve beside hearth run) holds it for well under one. This
+// one sleeps 50 us, doubling up to 1 ms, and gives up after kLockWait.
+int wait_for_lock(void* deadline_ns, int count) noexcept {
+  using namespace std::chrono;
+  auto& deadline = *static_cast<int64_t*>(deadline_ns);
+  int64_t now = duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count();
+  if (count == 0) deadline = now + duration_cast<nanoseconds>(kLockWait).count();
+  if (now >= deadline) return 0;
+  int64_t sleep_us = count < 5 ? int64_t{50} << count : 1000;
+  ::usleep(static_cast<useconds_t>(sleep_us));
+  return 1;
+}
+
 }  // namespace
 
 int SqliteStore::schema_version() { return kSchemaVersion; }
@@ -59,7 +78,7 @@ Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path, const 
     return Error{"cannot open the state database " + path + ": " +
                  (store->db_ ? sqlite3_errmsg(store->db_) : sqlite3_errstr(rc))};
   }
-  sqlite3_busy_timeout(store->db_, 5000);
+  sqlite3_busy_handler(store->db_, wait_for_lock, &store->lock_deadline_ns_);
   for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
     if (auto s = store->exec(pragma); !s.ok()) return Error{s.message()};
   }

@@ -9,6 +9,8 @@
 #include <set>
 #include <stdexcept>
 
+#include "util/sigpipe.h"
+
 namespace hearth::testing {
 
 using nlohmann::json;
@@ -375,6 +377,10 @@ void on_connection(uv_stream_t* listener, int status) {
 }  // namespace
 
 ModelServer::ModelServer() : impl_(std::make_unique<Impl>()) {
+  // A client that hangs up mid-stream (a cancel, a timeout) must make the
+  // next write fail with EPIPE, not end the test process, as a real server's
+  // would (the engine's servers do the same).
+  hearth::util::ignore_sigpipe_if_default();
   Impl* impl = impl_.get();
   uv_loop_init(&impl->loop);
   uv_tcp_init(&impl->loop, &impl->listener);
