@@ -79,7 +79,16 @@ Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path, const 
                  (store->db_ ? sqlite3_errmsg(store->db_) : sqlite3_errstr(rc))};
   }
   sqlite3_busy_handler(store->db_, wait_for_lock, &store->lock_deadline_ns_);
-  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
+  // Two processes opening a new file at once both ask for WAL; SQLite
+  // answers one of them "locked" at once, without its busy handler (waiting
+  // could deadlock). It is asked again until the other one is done.
+  for (auto until = std::chrono::steady_clock::now() + kLockWait;;) {
+    rc = sqlite3_exec(store->db_, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
+    if (rc != SQLITE_BUSY || std::chrono::steady_clock::now() >= until) break;
+    ::usleep(1000);
+  }
+  if (rc != SQLITE_OK) return Error{store->fail("cannot run 'PRAGMA journal_mode=WAL'").message()};
+  for (const char* pragma : {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
     if (auto s = store->exec(pragma); !s.ok()) return Error{s.message()};
   }
   if (auto s = store->migrate(); !s.ok()) return Error{s.message()};

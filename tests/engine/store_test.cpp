@@ -1,6 +1,8 @@
 // The run store on a real SQLite file: what is committed survives a re-open;
 // a failed write is sticky; damage and newer schemas are refused clearly.
 #include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
 
@@ -265,6 +267,27 @@ BOOST_AUTO_TEST_CASE(an_agent_checkpoint_appends_its_new_messages_and_reads_back
   BOOST_REQUIRE(all->size() == 1u);
   BOOST_TEST(all->front().state == state);
   BOOST_TEST(all->front().turns == 2);
+}
+
+BOOST_AUTO_TEST_CASE(processes_opening_a_new_store_at_once_all_open_it) {
+  // Two commands started together in a fresh repository both make the
+  // state database: neither may fail with "database is locked" (SQLite
+  // refuses one of two concurrent switches to WAL without waiting).
+  TempDir dir;
+  for (int round = 0; round < 30; ++round) {
+    std::string path = (dir.path / ("state" + std::to_string(round) + ".db")).string();
+    pid_t children[3];
+    for (auto& child : children) {
+      child = fork();
+      BOOST_REQUIRE(child >= 0);
+      if (child == 0) _exit(Store::open(path).ok() ? 0 : 1);
+    }
+    for (pid_t child : children) {
+      int status = 0;
+      BOOST_REQUIRE(waitpid(child, &status, 0) == child);
+      BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0), "round " << round << ": an open failed");
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(a_new_store_has_the_schema_an_upgraded_one_reaches) {
