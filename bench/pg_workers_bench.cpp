@@ -75,10 +75,13 @@ struct Server {
     for (char** e = environ; *e; ++e) env.push_back(*e);
     env.push_back(secret.data());
     env.push_back(nullptr);
-    if (posix_spawn(&pid, hearth.c_str(), &fa, nullptr, argv.data(), env.data()) != 0)
-      throw std::runtime_error("cannot start " + hearth);
+    int spawned = posix_spawn(&pid, hearth.c_str(), &fa, nullptr, argv.data(), env.data());
     posix_spawn_file_actions_destroy(&fa);
     close(out[1]);
+    if (spawned != 0) {
+      close(out[0]);
+      throw std::runtime_error("cannot start " + hearth);
+    }
     std::string seen;
     std::regex listening("listening on http://127\\.0\\.0\\.1:([0-9]+)");
     char buf[512];

@@ -136,6 +136,9 @@ Bytes survey(std::string_view text) {
   return b;
 }
 
+// Bytes past a string's NUL that RapidJSON's 16-byte copy may read.
+constexpr size_t kScanSlack = 15;
+
 // Checks that `text` is one well-formed JSON document whose strings are
 // valid UTF-8 (outside strings, any byte beyond ASCII is a syntax error);
 // fills `top`. Returns the reason it is not, or nothing. Validating the
@@ -150,9 +153,6 @@ Bytes survey(std::string_view text) {
 // 1.1 compares with 0x19), so a body holding any control character is
 // scanned a byte at a time, as are bodies beyond ASCII (the encoding check
 // reads every byte anyway).
-// Bytes past a string's NUL that RapidJSON's 16-byte copy may read.
-constexpr size_t kScanSlack = 15;
-
 std::optional<std::string> scan_json(std::string_view text, TopLevel& top, bool terminated) {
   if (auto nul = text.find('\0'); nul != std::string_view::npos)  // the stream would read it as the end
     return "the body is not valid JSON (a NUL byte at byte " + std::to_string(nul) + ")";

@@ -22,6 +22,12 @@ struct sqlite3_stmt;
 
 namespace hearth::engine {
 
+/// The busy handler of every connection to a state database
+/// (sqlite3_busy_handler): sleeps 50 us, doubling up to 1 ms, until another
+/// connection's lock is free, for 5 s in all. `deadline_ns` is an int64_t
+/// of the connection's, which the handler keeps while it waits.
+int wait_for_lock(void* deadline_ns, int count) noexcept;
+
 class SqliteStore final : public Store, private StoreTables {
  public:
   static Result<std::unique_ptr<Store>> open(const std::string& path, const char* vfs, std::string local_dir);

@@ -43,6 +43,8 @@ void ignore_state_files(const std::filesystem::path& dir) {
 // How long a write waits for another connection's lock before it fails.
 constexpr auto kLockWait = std::chrono::seconds(5);
 
+}  // namespace
+
 // SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25 ms and on: a
 // writer that misses the lock a few times sleeps tens of milliseconds,
 // though another connection's commit (the intake's writer beside the run
@@ -58,8 +60,6 @@ int wait_for_lock(void* deadline_ns, int count) noexcept {
   ::usleep(static_cast<useconds_t>(sleep_us));
   return 1;
 }
-
-}  // namespace
 
 int SqliteStore::schema_version() { return kSchemaVersion; }
 

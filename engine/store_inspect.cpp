@@ -42,7 +42,8 @@ Result<StoreVersions> inspect_sqlite(const std::string& path) {
   SqlitePtr db(raw, &sqlite3_close);
   if (rc != SQLITE_OK)
     return Error{"cannot open the state database " + path + ": " + (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc))};
-  sqlite3_busy_timeout(db.get(), 5000);
+  int64_t lock_deadline_ns = 0;
+  sqlite3_busy_handler(db.get(), wait_for_lock, &lock_deadline_ns);
   auto failed = [&](const char* what) {
     std::string cause = sqlite3_errmsg(db.get());
     int code = sqlite3_errcode(db.get());

@@ -153,10 +153,18 @@ class Copy {
         return s.error();
     }
     if (auto s = from_.begin(); !s.ok()) return s.error();
+    // A reconnection mid-copy would carry the transaction over to a new
+    // session without that level, reading a second snapshot: the copy
+    // then fails as a whole rather than mix two states of the source.
+    const int64_t source_reconnects = from_.reconnects();
     if (auto s = to_.begin(); !s.ok()) return abandon(s);
     if (auto s = claim_empty_target(); !s.ok()) return abandon(s);
     auto counted = copy_all();
     if (!counted) return abandon(counted.status());
+    if (from_.reconnects() != source_reconnects)
+      return abandon(Error{"the connection to " + from_.path() +
+                           " was lost during the copy, so its rows may come from two moments: nothing was copied; "
+                           "run the migration again"});
     from_.rollback();  // read only
     if (auto s = to_.commit(); !s.ok()) return s.error();
     return counted;
