@@ -15,6 +15,10 @@
 
 #include "engine/pg_store.h"
 
+// A session's start in pg_stat_activity, in microseconds as text: with its
+// pid, it names one session (a pid alone may be used again).
+#define HEARTH_PG_SESSION_START "(EXTRACT(EPOCH FROM backend_start) * 1000000)::bigint::text"
+
 namespace hearth::engine::pg {
 
 /// One parameter: NULL, text, or bytes for a bytea column.
@@ -114,9 +118,17 @@ void read_all(const PGresult* r, int i, F&&... fields) {
 
 namespace hearth::engine {
 
+// What one pipeline came to (pg_store_pipeline.cpp).
+struct PgStore::Piped {
+  enum { ok, failed, lost } how = ok;
+  pg::ResultPtr last{nullptr, PQclear};  // the answer to `last`
+  std::string cause;                     // failed: the statement's wording and the server's reason
+};
+
 template <class... V>
 Status PgStore::write(const char* sql, const char* what, const V&... values) {
   if (!sticky_.ok()) return sticky_;
+  if (in_transaction_) return defer(sql, pg::params(values...), what);
   auto r = run(sql, pg::params(values...), what);
   if (!r) return r.error();
   if (!in_transaction_) ++commits_;  // a write on its own is its own commit

@@ -1,5 +1,10 @@
 // The PostgreSQL store's connection, schema and transactions (pg_store.h).
 
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstring>
 #include <filesystem>
 
 #include "agent/tool_support.h"
@@ -9,7 +14,7 @@ namespace hearth::engine {
 
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 // Every hearth migrating a database takes this lock first (the engine's
 // schema and every part's tables): one migrates, the others wait and then
 // see what it wrote. The number is "hearth" in ASCII.
@@ -119,6 +124,16 @@ CREATE TABLE part_versions (
   version BIGINT NOT NULL
 );
 )sql",
+    // Each store's last commit number, written by every commit that writes
+    // (pg_store_pipeline.cpp); `at`, ms since the epoch, lets the rows of
+    // stores gone for a week be removed.
+    R"sql(
+CREATE TABLE commit_marks (
+  token TEXT PRIMARY KEY,
+  seq   BIGINT NOT NULL,
+  at    BIGINT NOT NULL
+);
+)sql",
 };
 static_assert(sizeof kMigrations / sizeof kMigrations[0] == kSchemaVersion);
 
@@ -171,6 +186,24 @@ std::string without_password(std::string text, const std::string& url) {
 
 void no_notices(void*, const char*) noexcept {}
 
+// This store's name in commit_marks: 16 random bytes in hex.
+std::string commit_token() {
+  unsigned char bytes[16] = {};
+  if (getrandom(bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes)) {
+    // Without the kernel's randomness: the pid, the time and an address.
+    auto t = std::chrono::steady_clock::now().time_since_epoch().count();
+    std::memcpy(bytes, &t, sizeof t);
+    pid_t pid = getpid();
+    std::memcpy(bytes + 8, &pid, sizeof pid);
+    auto where = reinterpret_cast<uintptr_t>(&t);
+    std::memcpy(bytes + 12, &where, 4);
+  }
+  static const char* const hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : bytes) out += hex[b >> 4], out += hex[b & 15];
+  return out;
+}
+
 }  // namespace
 
 namespace pg {
@@ -218,12 +251,32 @@ Result<std::unique_ptr<Store>> PgStore::open(const std::string& url, const std::
                  without_password(trimmed(store->conn_ ? PQerrorMessage(store->conn_) : "out of memory"), url)};
   // CREATE ... IF NOT EXISTS and the like say NOTICEs on stderr otherwise.
   PQsetNoticeProcessor(store->conn_, no_notices, nullptr);
+  if (auto s = store->note_session(); !s.ok()) return s.error();
+  store->token_ = commit_token();
   if (auto s = store->migrate(); !s.ok()) return s.error();
+  if (auto s = store->write("DELETE FROM commit_marks WHERE at < (EXTRACT(EPOCH FROM now()) * 1000)::bigint - 604800000",
+                            "cannot clear old commit marks");
+      !s.ok())
+    return s.error();
   return std::unique_ptr<Store>(std::move(store));
 }
 
 PgStore::~PgStore() {
-  if (conn_) PQfinish(conn_);
+  if (!conn_) return;
+  if (mark_ > 0 && !in_transaction_ && !lost())
+    pg::ResultPtr(PQexecParams(conn_, "DELETE FROM commit_marks WHERE token=$1", 1, nullptr,
+                               std::array<const char*, 1>{token_.c_str()}.data(), nullptr, nullptr, 0),
+                  PQclear);
+  PQfinish(conn_);
+}
+
+Status PgStore::note_session() {
+  pg::ResultPtr r(PQexec(conn_, "SELECT " HEARTH_PG_SESSION_START " FROM pg_stat_activity WHERE pid=pg_backend_pid()"),
+                  PQclear);
+  if (PQresultStatus(r.get()) != PGRES_TUPLES_OK || PQntuples(r.get()) != 1)
+    return fail("cannot read the session's start");
+  session_ = Session{PQbackendPID(conn_), pg::cell(r.get(), 0, 0)};
+  return {};
 }
 
 Status PgStore::fail(const char* what) {
@@ -234,6 +287,12 @@ Status PgStore::fail(const char* what) {
 }
 
 Status PgStore::exec(const char* sql, const char* what) {
+  if (in_transaction_) {
+    // What the transaction holds back goes first.
+    if (!server_open_ || !pending_.empty())
+      if (auto r = flush(nullptr, false, what); !r) return r.error();
+    writes_ = true;
+  }
   pg::ResultPtr r(PQexec(conn_, sql), PQclear);
   auto st = PQresultStatus(r.get());
   if (!r || (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)) return fail(what);
@@ -242,16 +301,19 @@ Status PgStore::exec(const char* sql, const char* what) {
 
 bool PgStore::lost() const { return PQstatus(conn_) == CONNECTION_BAD; }
 
+pg::ResultPtr PgStore::prepare(const char* sql, const std::string*& name) {
+  for (auto& [key, n] : prepared_)
+    if (key == sql) return name = &n, pg::ResultPtr(nullptr, PQclear);
+  std::string fresh = "h" + std::to_string(prepared_.size());
+  pg::ResultPtr p(PQprepare(conn_, fresh.c_str(), sql, 0, nullptr), PQclear);
+  if (PQresultStatus(p.get()) != PGRES_COMMAND_OK) return p ? std::move(p) : pg::ResultPtr(PQmakeEmptyPGresult(conn_, PGRES_FATAL_ERROR), PQclear);
+  name = &prepared_.emplace_back(sql, std::move(fresh)).second;
+  return pg::ResultPtr(nullptr, PQclear);
+}
+
 pg::ResultPtr PgStore::send(const char* sql, const std::vector<pg::Param>& params) {
   const std::string* name = nullptr;
-  for (auto& [key, n] : prepared_)
-    if (key == sql) name = &n;
-  if (!name) {
-    std::string fresh = "h" + std::to_string(prepared_.size());
-    pg::ResultPtr p(PQprepare(conn_, fresh.c_str(), sql, 0, nullptr), PQclear);
-    if (PQresultStatus(p.get()) != PGRES_COMMAND_OK) return p;
-    name = &prepared_.emplace_back(sql, std::move(fresh)).second;
-  }
+  if (pg::ResultPtr failed = prepare(sql, name)) return failed;
   std::vector<const char*> values;
   std::vector<int> lengths, formats;
   for (const auto& p : params) {
@@ -265,18 +327,20 @@ pg::ResultPtr PgStore::send(const char* sql, const std::vector<pg::Param>& param
 }
 
 // A statement that fails because the connection is gone is sent again once
-// the connection (and the transaction so far) is back: recover().
+// the connection (and the transaction so far) is back: recover(). In a
+// transaction it goes with the writes held back (flush).
 Result<pg::ResultPtr> PgStore::run(const char* sql, const std::vector<pg::Param>& params, const char* what) {
+  if (in_transaction_) {
+    if (!sticky_.ok()) return sticky_.error();
+    Sent last{sql, {}, {}, what};
+    for (const auto& p : params) last.values.push_back(p.value), last.binary.push_back(p.binary);
+    return flush(&last, false, what);
+  }
   for (;;) {
     pg::ResultPtr r = send(sql, params);
     auto st = PQresultStatus(r.get());
     if (r && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)) {
       noted_ok();
-      if (in_transaction_) {
-        Sent sent{sql, {}, {}, PQntuples(r.get()), PQcmdTuples(r.get())};
-        for (const auto& p : params) sent.values.push_back(p.value), sent.binary.push_back(p.binary);
-        journal_.push_back(std::move(sent));
-      }
       return r;
     }
     if (!lost() || !sticky_.ok()) return fail(what).error();
@@ -321,54 +385,50 @@ Status PgStore::migrate() {
   return commit();
 }
 
+// BEGIN is held back too: it goes with the transaction's first statement
+// that is sent (pg_store_pipeline.cpp).
 Status PgStore::begin() {
   if (!sticky_.ok()) return sticky_;
   begun_ = std::chrono::steady_clock::now();
   journal_.clear();
-  for (;;) {
-    pg::ResultPtr r = send_begin();
-    if (PQresultStatus(r.get()) == PGRES_TUPLES_OK) break;
-    if (!lost()) return fail("cannot begin a transaction");
-    if (auto s = recover("cannot begin a transaction"); !s.ok()) return s;
-  }
-  noted_ok();
+  pending_.clear();
   in_transaction_ = true;
+  server_open_ = false;
+  writes_ = false;
   return {};
 }
 
-pg::ResultPtr PgStore::send_begin() {
-  // One round trip: the transaction and its id, by which a COMMIT whose
-  // answer is lost is looked up (resolve_commit).
-  pg::ResultPtr r(PQexec(conn_, "BEGIN; SELECT txid_current()"), PQclear);
-  xid_ = PQresultStatus(r.get()) == PGRES_TUPLES_OK ? pg::cell(r.get(), 0, 0) : "";
-  return r;
-}
-
-// A COMMIT that fails with the connection up did not happen (the server
+// The held-back writes, the commit mark and COMMIT in one round trip. A
+// COMMIT that fails with the connection up did not happen (the server
 // rolled it back); one whose connection went away meanwhile may or may not
-// have: resolve_commit() finds out.
+// have: resolve_commit() finds out. A transaction that wrote nothing has
+// nothing to save: its COMMIT's answer does not matter.
 Status PgStore::commit() {
+  if (!in_transaction_) return sticky_;
   if (!sticky_.ok()) {
     rollback();
     return sticky_;
   }
-  pg::ResultPtr r(PQexec(conn_, "COMMIT"), PQclear);
   Status s;
-  if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) s = lost() ? resolve_commit() : fail("cannot commit");
-  in_transaction_ = false;
+  if (server_open_ || !pending_.empty()) {
+    if (auto r = flush(nullptr, true, "cannot commit"); !r) s = r.status();
+    if (!s.ok()) rollback();
+    ++commits_;
+  }
+  in_transaction_ = server_open_ = writes_ = false;
   journal_.clear();
+  pending_.clear();
   if (!s.ok()) return s;
-  noted_ok();
-  ++commits_;
   commit_time_ += std::chrono::steady_clock::now() - begun_;
   return {};
 }
 
 void PgStore::rollback() {
   if (!in_transaction_) return;
-  pg::ResultPtr r(PQexec(conn_, "ROLLBACK"), PQclear);
-  in_transaction_ = false;
+  if (server_open_ && !lost()) pg::ResultPtr(PQexec(conn_, "ROLLBACK"), PQclear);
+  in_transaction_ = server_open_ = writes_ = false;
   journal_.clear();
+  pending_.clear();
 }
 
 void PgStore::when_durable(const void*, std::function<void(const Status&)> fn) { fn(sticky_); }

@@ -7,22 +7,28 @@
 // The engine's schema version is the one row of schema_version; migrations
 // run once, under an advisory lock, and a newer schema is refused.
 //
-// Driven synchronously on the owner's thread: a write is a round trip over
-// the connection, commit() returns once the server has made the transaction
-// durable (synchronous_commit on: its WAL is flushed before COMMIT answers),
-// so when_durable() calls back at once. docs/architecture.md, "Decisions",
-// has the measured cost of that stall.
+// Driven synchronously on the owner's thread. In a transaction, BEGIN and
+// the writes are held back and sent, in libpq's pipeline mode, with the
+// next statement whose rows are wanted or with the commit
+// (pg_store_pipeline.cpp): a step's checkpoint is one round trip. commit()
+// returns once the server has made the transaction durable
+// (synchronous_commit on: its WAL is flushed before it answers), so
+// when_durable() calls back at once. docs/architecture.md, "Decisions", has
+// the measured cost of that stall.
 //
-// Failures: a failed statement is sticky, as on SQLite. A lost connection
-// (the database restarted, the network dropped) is not, at first: the store
-// reconnects with capped exponential backoff (pg_store_reconnect.cpp),
-// blocking its caller meanwhile, and carries on where it was. The open
-// transaction died with the connection: its statements, kept since BEGIN,
-// are sent again on the new one and must have the same effect (the same row
-// counts), else the transaction fails (sticky). A COMMIT whose answer was
-// lost is resolved by re-reading: the transaction's id, taken at BEGIN, is
-// looked up (txid_status): committed is success, aborted or unknown means
-// it is made again and committed. Only when the database stays out of reach
+// Failures: a failed statement is sticky, as on SQLite; a held-back write's
+// failure is reported where it is sent (the next read, or commit()). A lost
+// connection (the database restarted, the network dropped) is not sticky,
+// at first: the store reconnects with capped exponential backoff
+// (pg_store_reconnect.cpp), blocking its caller meanwhile, and carries on
+// where it was. The open transaction died with the connection: its
+// statements, kept since BEGIN, are sent again on the new one and must have
+// the same effect (the same row counts), else the transaction fails
+// (sticky). A commit whose answer was lost is resolved by re-reading: each
+// commit that writes also writes this store's commit mark (commit_marks,
+// a number new for each commit); the old session is ended and waited for,
+// then the mark read: its number is success, any other means the commit was
+// not saved and it is made again. Only when the database stays out of reach
 // for kReconnectForMs does the failure become sticky.
 //
 // Shared: several engines on several machines use one database; a run's
@@ -143,6 +149,8 @@ class PgStore final : public Store, private StoreTables {
                                     const char* what) override;
 
   Status migrate();
+  /// A StoreTables statement in $N spelling, kept for the store's life.
+  const char* spelt(const char* sql);
   /// Runs `sql` with `params` ($1..$N); the result, or the sticky failure
   /// naming `what`. `sql` is prepared once and cached by its address.
   Result<pg::ResultPtr> run(const char* sql, const std::vector<pg::Param>& params, const char* what);
@@ -155,6 +163,31 @@ class PgStore final : public Store, private StoreTables {
   Status fail(const char* what);
   /// `sql` prepared (once per connection) and run; no recovery.
   pg::ResultPtr send(const char* sql, const std::vector<pg::Param>& params);
+  /// Prepares `sql` on this connection unless it is already: its statement
+  /// name in `name`, or the failed result.
+  pg::ResultPtr prepare(const char* sql, const std::string*& name);
+  // Pipelining (pg_store_pipeline.cpp). In a transaction, a write waits in
+  // pending_ and goes with the next statement whose rows are wanted, or with
+  // the COMMIT: BEGIN, the writes, that statement, one round trip.
+  struct Sent;
+  Status defer(const char* sql, std::vector<pg::Param> params, const char* what);
+  /// Sends BEGIN (unless the server has it), pending_, then `last` or, for a
+  /// commit, the commit mark and COMMIT; recovers from a lost connection.
+  /// The result of `last` (or of the COMMIT).
+  Result<pg::ResultPtr> flush(const Sent* last, bool commit, const char* what);
+  struct Piped;
+  Piped pipeline(const Sent* last, bool commit);
+  // A connection's session on the server.
+  struct Session {
+    int pid = 0;
+    std::string start;  // HEARTH_PG_SESSION_START
+  };
+  /// Reads the new connection's Session into session_.
+  Status note_session();
+  /// Whether this store's last commit (numbered mark_) is saved, after its
+  /// answer was lost with session `old`: ends that session and waits for it
+  /// to be gone, then reads the commit mark.
+  Result<bool> committed(const Session& old);
   bool lost() const;
   // Reconnection (pg_store_reconnect.cpp). The connection is made again,
   // waiting between tries; in a transaction, BEGIN and its statements are
@@ -163,10 +196,8 @@ class PgStore final : public Store, private StoreTables {
   Status recover(const char* what);
   enum class Replayed { ok, lost, differs };
   Replayed replay();
-  /// BEGIN and the new transaction's id (xid_).
-  pg::ResultPtr send_begin();
-  /// After a COMMIT whose answer was lost: whether it happened.
-  Status resolve_commit();
+  /// After a COMMIT whose answer was lost: found saved, or made again.
+  Status resolve_commit(Session old);
   void noted_ok() { outage_since_.reset(); }
   /// Starts a transaction serialised with every other hearth migrating this
   /// database (pg_advisory_xact_lock).
@@ -177,22 +208,32 @@ class PgStore final : public Store, private StoreTables {
   std::string shown_;      // the URL, password redacted
   std::string local_dir_;
   pg_conn* conn_ = nullptr;
-  std::vector<std::pair<const char*, std::string>> prepared_;  // sql address -> statement name
+  // sql address -> statement name; a deque, so that a name stays where it is.
+  std::deque<std::pair<const char*, std::string>> prepared_;
   // StoreTables' ?N text -> its $N text, whose address prepared_ keys on:
   // a deque, so that adding one never moves the others.
   std::deque<std::pair<const char*, std::string>> translated_;
   Status sticky_;
   bool in_transaction_ = false;
-  // The open transaction's statements, to be sent again on a new connection.
+  bool server_open_ = false;  // the server has this transaction's BEGIN
+  bool writes_ = false;       // the open transaction writes something
+  Session session_;
+  // A statement of the open transaction: waiting to be sent (pending_), or
+  // sent and answered (journal_), to be sent again on a new connection.
   struct Sent {
     const char* sql;
     std::vector<std::optional<std::string>> values;
     std::vector<char> binary;
-    int tuples;            // rows returned
+    const char* what;      // the failure's wording
+    int tuples = 0;        // rows returned
     std::string affected;  // rows changed (PQcmdTuples)
   };
+  std::vector<Sent> pending_;
   std::vector<Sent> journal_;
-  std::string xid_;  // the open transaction's id (txid_current)
+  // Commit marks: every commit also writes (token_, its number) to
+  // commit_marks, so that one whose answer is lost can be looked up.
+  std::string token_;
+  int64_t mark_ = 0;
   int64_t reconnects_ = 0;
   std::optional<std::chrono::steady_clock::time_point> outage_since_;
   int64_t commits_ = 0;

@@ -2,14 +2,12 @@
 // the connection made again with capped exponential backoff, the open
 // transaction sent again, and a COMMIT whose answer was lost looked up.
 //
-// The rule for a commit of unknown outcome: the transaction's id was read at
-// BEGIN; on the new connection txid_status(id) says what happened to it.
-//   committed    it is saved: the commit succeeded.
-//   aborted, or  it is not saved (the server rolled it back, or has
-//   unknown      forgotten an id that old, which only a transaction that
-//                never committed can be after a restart): it is made
+// The rule for a commit of unknown outcome: the commit wrote this store's
+// commit mark with a number of its own (pg_store_pipeline.cpp). On the new
+// connection the old session is ended and waited for, then the mark read:
+//   that number  it is saved: the commit succeeded.
+//   any other    it is not saved (the server rolled it back): it is made
 //                again from its statements and committed again.
-//   in progress  the old session is still ending: asked again after a wait.
 // A transaction made again must do what it did (each statement the same
 // number of rows); when the database changed meanwhile so that it does not,
 // the store fails (sticky) rather than save something else.
@@ -45,6 +43,11 @@ Status PgStore::recover(const char* what) {
     if (!lost()) {
       ++reconnects_;
       prepared_.clear();  // a new session has none of them
+      server_open_ = false;
+      if (auto s = note_session(); !s.ok()) {
+        if (lost()) continue;
+        return s;
+      }
       if (!in_transaction_) return {};
       switch (replay()) {
         case Replayed::ok: return {};
@@ -71,8 +74,9 @@ Status PgStore::recover(const char* what) {
 }
 
 PgStore::Replayed PgStore::replay() {
-  pg::ResultPtr r = send_begin();
-  if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) return lost() ? Replayed::lost : Replayed::differs;
+  pg::ResultPtr r(PQexec(conn_, "BEGIN"), PQclear);
+  if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) return lost() ? Replayed::lost : Replayed::differs;
+  server_open_ = true;
   for (const auto& sent : journal_) {
     std::vector<pg::Param> params;
     for (size_t i = 0; i < sent.values.size(); ++i) params.push_back(pg::Param{sent.values[i], sent.binary[i] != 0});
@@ -91,27 +95,21 @@ PgStore::Replayed PgStore::replay() {
   return Replayed::ok;
 }
 
-// Called with the COMMIT's answer lost; in_transaction_ still set, so that
-// recover() sends the transaction again if it has to be made again.
-Status PgStore::resolve_commit() {
+// Called with the COMMIT's answer lost; pending_ and journal_ still hold the
+// transaction, to be made again if it was not saved.
+Status PgStore::resolve_commit(Session old) {
   const char* what = "cannot commit";
-  std::string xid = xid_;
   for (;;) {
     // A new connection, without the transaction (it is over, one way or the other).
     in_transaction_ = false;
     if (lost())
       if (auto s = recover(what); !s.ok()) return s;
-    pg::ResultPtr r = send("SELECT txid_status($1::bigint)", {pg::Param{xid, false}});
-    if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
+    auto saved = committed(old);
+    if (!saved) {
       if (lost()) continue;
-      return fail(what);
+      return saved.status();
     }
-    std::string status = PQgetisnull(r.get(), 0, 0) ? "" : pg::cell(r.get(), 0, 0);
-    if (status == "committed") return {};
-    if (status == "in progress") {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      continue;
-    }
+    if (*saved) return {};
     // Not saved: made again on this connection, then committed.
     in_transaction_ = true;
     switch (replay()) {
@@ -124,10 +122,13 @@ Status PgStore::resolve_commit() {
         return sticky_;
       case Replayed::ok: break;
     }
-    pg::ResultPtr c(PQexec(conn_, "COMMIT"), PQclear);
-    if (PQresultStatus(c.get()) == PGRES_COMMAND_OK) return {};
-    if (!lost()) return fail(what);
-    xid = xid_;  // the new attempt's id
+    old = session_;
+    Piped p = pipeline(nullptr, true);
+    if (p.how == Piped::ok) return {};
+    if (p.how == Piped::failed) {
+      if (sticky_.ok()) sticky_ = Error{"state database " + shown_ + ": " + p.cause};
+      return sticky_;
+    }
   }
 }
 

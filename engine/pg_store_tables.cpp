@@ -52,19 +52,23 @@ SqlRow read_row(const PGresult* r, int i) {
 }  // namespace
 
 // A write after a failure is refused with it, as every write of the store.
+// In a transaction it is held back, as the store's own writes are.
 Status PgStore::execute(const char* sql, std::initializer_list<SqlParam> params, const char* what) {
   if (!sticky_.ok()) return sticky_;
+  if (in_transaction_) return defer(spelt(sql), pg::params(params), what);
   auto r = query(sql, params, what);
   return r ? Status{} : r.status();
 }
 
-Result<std::vector<SqlRow>> PgStore::query(const char* sql, std::initializer_list<SqlParam> params, const char* what) {
-  const char* spelt = nullptr;
+const char* PgStore::spelt(const char* sql) {
   for (auto& [key, text] : translated_)
-    if (key == sql) spelt = text.c_str();
-  if (!spelt) spelt = translated_.emplace_back(sql, dollar_params(sql)).second.c_str();
+    if (key == sql) return text.c_str();
+  return translated_.emplace_back(sql, dollar_params(sql)).second.c_str();
+}
+
+Result<std::vector<SqlRow>> PgStore::query(const char* sql, std::initializer_list<SqlParam> params, const char* what) {
   std::vector<SqlRow> out;
-  auto r = run(spelt, pg::params(params), what);
+  auto r = run(spelt(sql), pg::params(params), what);
   if (!r) return r.error();
   for (int i = 0, n = PQntuples(r->get()); i < n; ++i) out.push_back(read_row(r->get(), i));
   // A statement outside a transaction is a commit of its own (a read costs

@@ -21,7 +21,8 @@ constexpr const char* kEngineTables[] = {"runs",          "steps",             "
                                          "command_calls", "agent_checkpoints", "agent_messages"};
 // Bookkeeping each store keeps for itself: never copied.
 bool bookkeeping(const std::string& table) {
-  return table == "part_versions" || table == "schema_version" || table.rfind("sqlite_", 0) == 0;
+  return table == "part_versions" || table == "schema_version" || table == "commit_marks" ||
+         table.rfind("sqlite_", 0) == 0;
 }
 bool engine_table(const std::string& table) {
   return std::find(std::begin(kEngineTables), std::end(kEngineTables), table) != std::end(kEngineTables);

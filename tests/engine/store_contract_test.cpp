@@ -1,8 +1,14 @@
 // The store's contract (engine/store.h), run against both backends: a real
 // SQLite file and a real PostgreSQL server (tests/support/pg_server.h), each
 // case on a fresh database of each. What one backend does the other must.
+#include <poll.h>
 #include <sqlite3.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <cstring>
 #include <thread>
 
 #include <boost/test/unit_test.hpp>
@@ -397,8 +403,8 @@ void end_sessions(const Place& p) {
 }
 
 // The connection goes away in the middle of a transaction: the store
-// reconnects, learns the transaction was not saved (txid_status), makes it
-// again and commits it: saved once.
+// reconnects, learns the transaction was not saved (its commit mark is not
+// there), makes it again and commits it: saved once.
 BOOST_AUTO_TEST_CASE(a_connection_lost_in_a_transaction_is_made_again_and_saved_once) {
   Place p{"postgres", pg_server().fresh_database(), {}};
   auto store = open_store(p);
@@ -420,6 +426,138 @@ BOOST_AUTO_TEST_CASE(a_connection_lost_in_a_transaction_is_made_again_and_saved_
   BOOST_TEST(again->list_runs(10)->size() == 2u);
 }
 
+// A relay between the store and the database, on a Unix socket of its own,
+// that can lose one exchange as a network may: the next request from the
+// store reaches the server but its answer never comes back
+// (lose_next_answer), or the request itself is lost (lose_next_request);
+// either way both connections are then closed. Later connections are
+// relayed whole.
+class Relay {
+ public:
+  explicit Relay(const std::string& server_dir) : server_(server_dir + "/.s.PGSQL.5432") {
+    listener_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un at = address(dir_.str() + "/.s.PGSQL.5432");
+    if (bind(listener_, reinterpret_cast<sockaddr*>(&at), sizeof at) != 0 || listen(listener_, 16) != 0)
+      throw std::runtime_error("the relay cannot listen");
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~Relay() {
+    stop_ = true;
+    thread_.join();
+    close(listener_);
+  }
+  /// `url` (the test server's) through this relay instead.
+  std::string route(std::string url, const std::string& server_dir) const {
+    url.replace(url.find(server_dir), server_dir.size(), dir_.str());
+    return url;
+  }
+  void lose_next_answer() { mode_ = kAnswer; }
+  void lose_next_request() { mode_ = kRequest; }
+  int lost() const { return lost_; }
+
+ private:
+  enum Mode { kNone, kAnswer, kRequest };
+  static sockaddr_un address(const std::string& path) {
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+    return a;
+  }
+  void serve() {
+    std::vector<std::pair<int, int>> pairs;  // store side, server side
+    std::vector<bool> answer_dropped;
+    while (!stop_) {
+      std::vector<pollfd> fds{{listener_, POLLIN, 0}};
+      for (auto& [a, b] : pairs) fds.push_back({a, POLLIN, 0}), fds.push_back({b, POLLIN, 0});
+      if (poll(fds.data(), fds.size(), 20) <= 0) continue;
+      if (fds[0].revents & POLLIN) {
+        int a = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+        int b = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_un to = address(server_);
+        if (a >= 0 && connect(b, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0) {
+          pairs.emplace_back(a, b);
+          answer_dropped.push_back(false);
+        } else {
+          close(a), close(b);
+        }
+        continue;  // the poll set changed
+      }
+      for (size_t i = 0; i < pairs.size(); ++i) {
+        auto [a, b] = pairs[i];
+        bool done = false;
+        char buf[65536];
+        if (fds[1 + 2 * i].revents & (POLLIN | POLLHUP)) {
+          ssize_t n = read(a, buf, sizeof buf);
+          Mode m = mode_.exchange(kNone);
+          if (n <= 0 || m == kRequest) done = true, lost_ += m == kRequest;
+          else if (write(b, buf, static_cast<size_t>(n)) != n) done = true;
+          else if (m == kAnswer) answer_dropped[i] = true;
+        }
+        if (!done && (fds[2 + 2 * i].revents & (POLLIN | POLLHUP))) {
+          ssize_t n = read(b, buf, sizeof buf);
+          if (n <= 0 || answer_dropped[i]) done = true, lost_ += answer_dropped[i] ? 1 : 0;
+          else if (write(a, buf, static_cast<size_t>(n)) != n) done = true;
+        }
+        if (done) {
+          close(a), close(b);
+          pairs.erase(pairs.begin() + static_cast<long>(i));
+          answer_dropped.erase(answer_dropped.begin() + static_cast<long>(i));
+          break;  // the poll set changed
+        }
+      }
+    }
+    for (auto& [a, b] : pairs) close(a), close(b);
+  }
+
+  std::string server_;
+  TempDir dir_;
+  int listener_ = -1;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<Mode> mode_{kNone};
+  std::atomic<int> lost_{0};
+};
+
+// A step's checkpoint: its row and an event, in one transaction.
+hearth::Status checkpoint(Store& store, int64_t seq) {
+  StepRecord a{"a", 0};
+  a.attempts = static_cast<int>(seq);
+  if (auto s = store.begin(); !s.ok()) return s;
+  if (auto s = store.update_step("r1", a); !s.ok()) return s;
+  if (auto s = store.insert_event(EventRecord{"r1", seq, 1000 + seq, "step.finished", "a", {}}); !s.ok()) return s;
+  return store.commit();
+}
+
+// The server saves a commit but its answer is lost: on a new connection the
+// store finds its commit mark there, so it neither fails nor saves it twice
+// (the event's key would refuse a second copy).
+BOOST_AUTO_TEST_CASE(a_commit_saved_whose_answer_is_lost_is_found_saved_not_made_again) {
+  Place p{"postgres", pg_server().fresh_database(), {}};
+  Relay relay(pg_server().socket_dir());
+  auto opened = Store::open(relay.route(p.location, pg_server().socket_dir()), nullptr, p.local.str());
+  BOOST_REQUIRE_MESSAGE(opened.ok(), (opened.ok() ? "" : opened.message()));
+  Store& store = **opened;
+  require_ok(store.insert_run(sample_run("r1", "build", 1000)));
+  require_ok(store.insert_step("r1", StepRecord{"a", 0}));
+  require_ok(checkpoint(store, 1));  // every statement now prepared: the next request is the commit's
+  relay.lose_next_answer();
+  require_ok(checkpoint(store, 2));
+  BOOST_TEST(relay.lost() == 1);
+  BOOST_TEST(store.reconnects() == 1);
+  require_ok(checkpoint(store, 3));
+  auto again = open_store(p);
+  auto events = again->load_events("r1", 0);
+  BOOST_REQUIRE(events.ok());
+  BOOST_TEST(events->size() == 3u);
+  BOOST_TEST((*again->load_steps("r1"))[0].attempts == 3);
+  // The request itself lost: not saved, so made again, once.
+  relay.lose_next_request();
+  require_ok(checkpoint(store, 4));
+  BOOST_TEST(relay.lost() == 2);
+  BOOST_TEST(store.reconnects() == 2);
+  BOOST_TEST(again->load_events("r1", 0)->size() == 4u);
+}
+
 // Sent again, a transaction must do what it did; when another session
 // changed its rows meanwhile, nothing of it is saved and the store fails.
 BOOST_AUTO_TEST_CASE(a_transaction_that_no_longer_does_the_same_when_sent_again_is_not_saved) {
@@ -430,6 +568,7 @@ BOOST_AUTO_TEST_CASE(a_transaction_that_no_longer_does_the_same_when_sent_again_
   require_ok(store->commit());
   require_ok(store->begin());
   require_ok(store->update_run("r1", hearth::RunStatus::failed, 2000, "boom"));
+  BOOST_TEST(store->load_run("r1")->status == hearth::RunStatus::failed);  // a read sends the write held back
   end_sessions(p);
   pg_server().execute(p.location, "DELETE FROM runs WHERE id='r1'");
   auto committed = store->commit();

@@ -48,3 +48,23 @@ HEARTH_LAZY_FORWARD(pq_library(), PQnoticeProcessor, PQsetNoticeProcessor,
 HEARTH_LAZY_FORWARD(pq_library(), ConnStatusType, PQstatus, (const PGconn* c), (c))
 HEARTH_LAZY_FORWARD(pq_library(), unsigned char*, PQunescapeBytea, (const unsigned char* from, size_t* len),
                     (from, len))
+HEARTH_LAZY_FORWARD(pq_library(), PGresult*, PQexecParams,
+                    (PGconn * c, const char* q, int n, const Oid* types, const char* const* values,
+                     const int* lengths, const int* formats, int result_format),
+                    (c, q, n, types, values, lengths, formats, result_format))
+HEARTH_LAZY_FORWARD(pq_library(), int, PQsendQueryParams,
+                    (PGconn * c, const char* q, int n, const Oid* types, const char* const* values,
+                     const int* lengths, const int* formats, int result_format),
+                    (c, q, n, types, values, lengths, formats, result_format))
+HEARTH_LAZY_FORWARD(pq_library(), int, PQsendQueryPrepared,
+                    (PGconn * c, const char* name, int n, const char* const* values, const int* lengths,
+                     const int* formats, int result_format),
+                    (c, name, n, values, lengths, formats, result_format))
+HEARTH_LAZY_FORWARD(pq_library(), PGresult*, PQgetResult, (PGconn * c), (c))
+HEARTH_LAZY_FORWARD(pq_library(), int, PQenterPipelineMode, (PGconn * c), (c))
+HEARTH_LAZY_FORWARD(pq_library(), int, PQexitPipelineMode, (PGconn * c), (c))
+HEARTH_LAZY_FORWARD(pq_library(), int, PQpipelineSync, (PGconn * c), (c))
+HEARTH_LAZY_FORWARD(pq_library(), int, PQbackendPID, (const PGconn* c), (c))
+HEARTH_LAZY_FORWARD(pq_library(), char*, PQresultErrorMessage, (const PGresult* r), (r))
+HEARTH_LAZY_FORWARD(pq_library(), char*, PQcmdStatus, (PGresult * r), (r))
+HEARTH_LAZY_FORWARD(pq_library(), PGresult*, PQmakeEmptyPGresult, (PGconn * c, ExecStatusType s), (c, s))
