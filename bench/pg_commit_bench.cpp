@@ -1,5 +1,5 @@
 // How long a commit of the PostgreSQL store holds the loop thread: a step's
-// checkpoint (one transaction: the step's row, an event) against a bare
+// checkpoint (one transaction: the lease's fence, the step's row, an event) against a bare
 // one-row INSERT committed through libpq on the same server, interleaved. The server is
 // the tests' own (tests/support/pg_server.h): a Unix socket, PostgreSQL's
 // default durability. Prints microseconds per commit, median and p99.
@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   hearth::engine::RunRecord run;
   run.id = "r";
   run.workflow = "bench";
+  run.lease_owner = "bench";  // leased, as the engine's runs are: each checkpoint passes the fence
   if (!s.insert_run(run).ok()) return 1;
   hearth::engine::StepRecord step;
   step.id = "a";

@@ -3,6 +3,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <filesystem>
@@ -133,6 +134,17 @@ CREATE TABLE commit_marks (
   seq   BIGINT NOT NULL,
   at    BIGINT NOT NULL
 );
+-- The fence a transaction passes before it writes a leased run's rows: the
+-- run must still be the writing engine's, and stays so until the
+-- transaction ends (a takeover's UPDATE waits for the row's lock).
+CREATE FUNCTION hearth_fence(fenced TEXT, holder TEXT) RETURNS void LANGUAGE plpgsql AS $fence$
+BEGIN
+  PERFORM 1 FROM runs WHERE id = fenced AND lease_owner = holder FOR NO KEY UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'run % is no longer leased to this engine (another engine took it over while this one stalled for the lease timeout): what this engine did in it since is not saved', fenced;
+  END IF;
+END
+$fence$;
 )sql",
 };
 static_assert(sizeof kMigrations / sizeof kMigrations[0] == kSchemaVersion);
@@ -392,6 +404,7 @@ Status PgStore::begin() {
   begun_ = std::chrono::steady_clock::now();
   journal_.clear();
   pending_.clear();
+  fences_.clear();
   in_transaction_ = true;
   server_open_ = false;
   writes_ = false;
@@ -418,6 +431,7 @@ Status PgStore::commit() {
   in_transaction_ = server_open_ = writes_ = false;
   journal_.clear();
   pending_.clear();
+  fences_.clear();
   if (!s.ok()) return s;
   commit_time_ += std::chrono::steady_clock::now() - begun_;
   return {};
@@ -429,6 +443,7 @@ void PgStore::rollback() {
   in_transaction_ = server_open_ = writes_ = false;
   journal_.clear();
   pending_.clear();
+  fences_.clear();
 }
 
 void PgStore::when_durable(const void*, std::function<void(const Status&)> fn) { fn(sticky_); }

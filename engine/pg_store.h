@@ -42,6 +42,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/store.h"
@@ -202,6 +203,9 @@ class PgStore final : public Store, private StoreTables {
   /// Starts a transaction serialised with every other hearth migrating this
   /// database (pg_advisory_xact_lock).
   Status begin_locked();
+  /// Called before a write of `run_id`'s rows: in a transaction, the first
+  /// for a run whose lease this engine holds sends its fence first.
+  void touch(const std::string& run_id);
   Result<nlohmann::json> assemble_checkpoint(const std::string& run_id, const std::string& step_id, int attempt,
                                              nlohmann::json row);
 
@@ -230,6 +234,12 @@ class PgStore final : public Store, private StoreTables {
   };
   std::vector<Sent> pending_;
   std::vector<Sent> journal_;
+  // Fencing: the runs this engine holds the lease of (their owner string),
+  // and those the open transaction has fenced: before its first write of
+  // such a run's rows, the transaction checks (hearth_fence) that the run
+  // is still this engine's, and locks its row until it ends.
+  std::unordered_map<std::string, std::string> held_;
+  std::vector<std::string> fences_;
   // Commit marks: every commit also writes (token_, its number) to
   // commit_marks, so that one whose answer is lost can be looked up.
   std::string token_;

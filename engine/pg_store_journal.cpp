@@ -29,6 +29,7 @@ CallRecord read_call(const PGresult* r, int i) {
 }  // namespace
 
 Status PgStore::insert_call(const std::string& run_id, const std::string& step_id, int attempt, const CallRecord& c) {
+  touch(run_id);
   return write(
       "INSERT INTO command_calls (run_id, step_id, attempt, sequence, command, argv, cwd, started_at, allowed, rule, "
       "finished_at, outcome) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
@@ -37,6 +38,7 @@ Status PgStore::insert_call(const std::string& run_id, const std::string& step_i
 }
 
 Status PgStore::finish_call(const std::string& run_id, const std::string& step_id, int attempt, const CallRecord& c) {
+  touch(run_id);
   return write(
       "UPDATE command_calls SET finished_at=$1, outcome=$2, exit_code=$3, output_bytes=$4, output_sha256=$5, "
       "output_tail=$6 WHERE run_id=$7 AND step_id=$8 AND attempt=$9 AND sequence=$10",
@@ -49,6 +51,7 @@ Status PgStore::finish_call(const std::string& run_id, const std::string& step_i
 // this attempt between the read and the write.
 Result<std::vector<CallRecord>> PgStore::settle_unfinished_calls(const std::string& run_id, const std::string& step_id,
                                                                  int attempt, int64_t now) {
+  touch(run_id);
   std::vector<CallRecord> out;
   if (!sticky_.ok()) return sticky_.error();
   auto s = rows("UPDATE command_calls SET outcome='unknown', finished_at=$4 "
@@ -73,12 +76,14 @@ Result<std::vector<CallRecord>> PgStore::load_calls(const std::string& run_id) {
 
 Status PgStore::save_checkpoint(const std::string& run_id, const std::string& step_id, int attempt, int turns,
                                 const nlohmann::json& state) {
+  touch(run_id);
   return append_checkpoint(run_id, step_id, attempt, turns, checkpoint_rows::header_of(state),
                            checkpoint_rows::messages_of(state), 0);
 }
 
 Status PgStore::append_checkpoint(const std::string& run_id, const std::string& step_id, int attempt, int turns,
                                   const nlohmann::json& header, const nlohmann::json& messages, size_t first) {
+  touch(run_id);
   if (!sticky_.ok()) return sticky_;
   size_t count = first + messages.size();
   for (size_t i = 0; i < messages.size(); ++i) {

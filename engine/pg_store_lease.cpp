@@ -12,7 +12,11 @@ namespace {
 #define HEARTH_PG_NOW_MS "(EXTRACT(EPOCH FROM now()) * 1000)::bigint"
 }  // namespace
 
+// What this engine leases is noted for fencing (pg_store_pipeline.cpp).
 Status PgStore::set_lease(const std::string& run_id, const std::string& owner, int64_t) {
+  touch(run_id);
+  if (owner.empty()) held_.erase(run_id);
+  else held_[run_id] = owner;
   return write("UPDATE runs SET lease_owner=$1, lease_heartbeat=CASE WHEN $1='' THEN 0 ELSE " HEARTH_PG_NOW_MS
                " END WHERE id=$2",
                "cannot record the run's lease", owner, run_id);
@@ -29,7 +33,7 @@ Result<std::string> PgStore::take_lease(const std::string& run_id, const std::st
                 " - $3) RETURNING 1",
                 what, [&](const PGresult*, int) { taken = true; }, owner, run_id, stale_ms);
   if (!s.ok()) return s.error();
-  if (taken) return std::string();
+  if (taken) return held_[run_id] = owner, std::string();
   std::optional<std::pair<std::string, int64_t>> holder;
   int64_t age = 0;
   s = rows("SELECT lease_owner, lease_heartbeat, " HEARTH_PG_NOW_MS " - lease_heartbeat FROM runs WHERE id=$1", what,
@@ -47,7 +51,7 @@ Result<std::string> PgStore::take_lease(const std::string& run_id, const std::st
              " WHERE id=$2 AND lease_owner=$3 AND lease_heartbeat=$4 RETURNING 1",
              what, [&](const PGresult*, int) { taken = true; }, owner, run_id, holder->first, holder->second);
     if (!s.ok()) return s.error();
-    if (taken) return std::string();
+    if (taken) return held_[run_id] = owner, std::string();
   }
   return holder->first + " (last heartbeat " + std::to_string(age / 1000) + "s ago by the database's clock)";
 }
@@ -58,6 +62,7 @@ Status PgStore::renew_lease(const std::string& run_id, const std::string& owner,
                 "cannot renew the run's lease", [&](const PGresult*, int) { renewed = true; }, run_id, owner);
   if (!s.ok()) return s;
   if (renewed) return {};
+  held_.erase(run_id);
   std::string holder;
   s = rows("SELECT lease_owner FROM runs WHERE id=$1", "cannot renew the run's lease",
            [&](const PGresult* r, int i) { holder = pg::cell(r, i, 0); }, run_id);

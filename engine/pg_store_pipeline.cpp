@@ -13,6 +13,7 @@
 // it lingers) and the mark read: the number there tells whether the commit
 // was saved. The same rule as before pipelining (pg_store_reconnect.cpp),
 // without needing an answer from the lost round trip.
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -27,6 +28,10 @@ using Clock = std::chrono::steady_clock;
 const char* const kMarkSql =
     "INSERT INTO commit_marks (token, seq, at) VALUES ($1, $2, (EXTRACT(EPOCH FROM now()) * 1000)::bigint) "
     "ON CONFLICT (token) DO UPDATE SET seq = EXCLUDED.seq, at = EXCLUDED.at";
+
+// The schema's hearth_fence (pg_store.cpp): fails unless the run is leased
+// to the owner given, and locks its row.
+const char* const kFenceSql = "SELECT hearth_fence($1, $2)";
 
 std::string result_error(const PGresult* r) {
   std::string s = r ? PQresultErrorMessage(r) : "";
@@ -49,6 +54,14 @@ struct Bound {
 };
 
 }  // namespace
+
+void PgStore::touch(const std::string& run_id) {
+  if (!in_transaction_) return;
+  auto held = held_.find(run_id);
+  if (held == held_.end() || std::find(fences_.begin(), fences_.end(), run_id) != fences_.end()) return;
+  fences_.push_back(run_id);
+  pending_.push_back(Sent{kFenceSql, {run_id, held->second}, {0, 0}, "cannot save what this engine did in a run"});
+}
 
 Status PgStore::defer(const char* sql, std::vector<pg::Param> params, const char* what) {
   if (!sticky_.ok()) return sticky_;

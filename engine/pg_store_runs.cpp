@@ -14,6 +14,7 @@ using sql::to_db_json;
 
 // The heartbeat of a leased run is the database's time (pg_store_lease.cpp).
 Status PgStore::insert_run(const RunRecord& r) {
+  if (!r.lease_owner.empty()) held_[r.id] = r.lease_owner;
   return write(
       "INSERT INTO runs (id, workflow, workflow_path, workflow_hash, workflow_text, payload, repo, status, "
       "created_at, finished_at, error, lease_owner, lease_heartbeat) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,"
@@ -24,22 +25,26 @@ Status PgStore::insert_run(const RunRecord& r) {
 
 Status PgStore::update_snapshot(const std::string& run_id, const std::string& path, const std::string& hash,
                                 const std::string& text) {
+  touch(run_id);
   return write("UPDATE runs SET workflow_path=$1, workflow_hash=$2, workflow_text=$3 WHERE id=$4",
                "cannot record the run's workflow", path, hash, text, run_id);
 }
 
 Status PgStore::insert_step(const std::string& run_id, const StepRecord& s) {
+  touch(run_id);
   return write("INSERT INTO steps (run_id, step_id, position, status) VALUES ($1,$2,$3,$4)", "cannot record a step",
                run_id, s.id, s.position, s.status);
 }
 
 Status PgStore::update_run(const std::string& run_id, RunStatus status, std::optional<int64_t> finished_at,
                            const std::string& error) {
+  touch(run_id);
   return write("UPDATE runs SET status=$1, finished_at=$2, error=$3 WHERE id=$4", "cannot update the run", status,
                finished_at, error, run_id);
 }
 
 Status PgStore::update_step(const std::string& run_id, const StepRecord& s) {
+  touch(run_id);
   return write(
       "UPDATE steps SET status=$1, attempts=$2, exit_code=$3, started_at=$4, finished_at=$5, outputs=$6, reason=$7, "
       "retry_at=$8, failures=$9, interruptions=$10, result=$11 WHERE run_id=$12 AND step_id=$13",
@@ -49,11 +54,13 @@ Status PgStore::update_step(const std::string& run_id, const StepRecord& s) {
 }
 
 Status PgStore::insert_attempt(const std::string& run_id, const AttemptRecord& a) {
+  touch(run_id);
   return write("INSERT INTO attempts (run_id, step_id, number, started_at) VALUES ($1,$2,$3,$4)",
                "cannot record an attempt", run_id, a.step_id, a.number, a.started_at);
 }
 
 Status PgStore::finish_attempt(const std::string& run_id, const AttemptRecord& a) {
+  touch(run_id);
   return write(
       "UPDATE attempts SET finished_at=$1, exit_code=$2, signal=$3, reason=$4, output_tail=$5, output_bytes=$6 "
       "WHERE run_id=$7 AND step_id=$8 AND number=$9",
@@ -62,6 +69,7 @@ Status PgStore::finish_attempt(const std::string& run_id, const AttemptRecord& a
 }
 
 Status PgStore::insert_event(const EventRecord& e) {
+  touch(e.run_id);
   return write("INSERT INTO events (run_id, seq, at, type, step_id, data) VALUES ($1,$2,$3,$4,$5,$6)",
                "cannot record an event", e.run_id, e.seq, e.at, e.type, e.step_id, to_db_json(e.data));
 }

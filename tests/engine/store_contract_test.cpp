@@ -558,6 +558,39 @@ BOOST_AUTO_TEST_CASE(a_commit_saved_whose_answer_is_lost_is_found_saved_not_made
   BOOST_TEST(again->load_events("r1", 0)->size() == 4u);
 }
 
+// A worker that stalled past its lease, whose run another worker took over,
+// cannot save what it did in that run afterwards: its commit is fenced off,
+// nothing of it is saved, and its store fails, naming the run. Writes
+// before the takeover stand.
+BOOST_AUTO_TEST_CASE(a_commit_for_a_run_taken_over_meanwhile_is_fenced_off) {
+  Place p{"postgres", pg_server().fresh_database(), {}};
+  auto slow = open_store(p);
+  RunRecord run = sample_run("r1", "build", 1000);
+  run.lease_owner = "1@a id=slow";
+  require_ok(slow->begin());
+  require_ok(slow->insert_run(run));
+  require_ok(slow->insert_step("r1", StepRecord{"a", 0}));
+  require_ok(slow->commit());
+  require_ok(checkpoint(*slow, 1));
+  // The heartbeat goes stale; another engine takes the run over.
+  pg_server().execute(p.location, "UPDATE runs SET lease_heartbeat = 0 WHERE id = 'r1'");
+  auto other = open_store(p);
+  auto taken = other->take_lease("r1", "2@b id=other", 0, 1000);
+  BOOST_REQUIRE(taken.ok());
+  BOOST_REQUIRE(taken->empty());  // taken
+  auto fenced = checkpoint(*slow, 2);
+  BOOST_REQUIRE(!fenced.ok());
+  BOOST_TEST(fenced.message().find("run r1 is no longer leased to this engine") != std::string::npos,
+             fenced.message());
+  BOOST_TEST(slow->insert_run(sample_run("r2", "build", 1)).message() == fenced.message());  // sticky
+  BOOST_TEST(other->load_events("r1", 0)->size() == 1u);
+  BOOST_TEST((*other->load_steps("r1"))[0].attempts == 1);
+  BOOST_TEST(other->load_run("r1")->lease_owner == "2@b id=other");
+  // The new owner writes on.
+  require_ok(checkpoint(*other, 2));
+  BOOST_TEST(other->load_events("r1", 0)->size() == 2u);
+}
+
 // Sent again, a transaction must do what it did; when another session
 // changed its rows meanwhile, nothing of it is saved and the store fails.
 BOOST_AUTO_TEST_CASE(a_transaction_that_no_longer_does_the_same_when_sent_again_is_not_saved) {
