@@ -141,7 +141,13 @@ PgStore::Piped PgStore::pipeline(const Sent* last, bool commit) {
     pg::ResultPtr sync(PQgetResult(conn_), PQclear);
     if (PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) out.how = Piped::lost;
   }
-  if (out.how == Piped::lost || !PQexitPipelineMode(conn_)) return {Piped::lost, {nullptr, PQclear}, {}};
+  if (out.how == Piped::lost || !PQexitPipelineMode(conn_)) {
+    if (lost()) return {Piped::lost, {nullptr, PQclear}, {}};
+    // Answers out of step with what was sent, on a connection still up:
+    // nothing can be told about this transaction any more.
+    return {Piped::failed, {nullptr, PQclear},
+            "the database's answers to a pipeline did not match what was sent: " + std::string(PQerrorMessage(conn_))};
+  }
   if (out.how != Piped::ok) return out;
   // Answered: the writes join what a new connection would send again.
   for (auto& s : pending_) journal_.push_back(std::move(s));
