@@ -153,11 +153,25 @@ class NamespaceSandbox final : public Sandbox {
     auto started = std::chrono::steady_clock::now();
     uv_file fds[2];
     if (int rc = uv_pipe(fds, 0, 0); rc != 0) return Error{std::string("cannot create output pipe: ") + uv_strerror(rc)};
-    auto child = start(loop, spec, fds[1], -1);
+    // The engine's thread does not wait for the init to start the command
+    // (under load that took it 8-12 ms): a command that cannot be started
+    // ends with status 127 and the reason in its output, as in a shell, the
+    // init's report read once it has exited.
+    auto child = start(loop, spec, fds[1], -1, /*report_later=*/true);
     ::close(fds[1]);
     if (!child) {
       ::close(fds[0]);
       return child.error();
+    }
+    if (child->report >= 0) {
+      auto on_exit = std::move(callbacks.on_exit);
+      callbacks.on_exit = [report = child->report, on_output = callbacks.on_output, on_exit = std::move(on_exit),
+                           program = spec.argv[0]](const ExitInfo& e) {
+        int err = read_report_now(report);
+        ::close(report);
+        if (err != 0 && on_output) on_output("hearth: " + start_failure(program, err) + "\n");
+        if (on_exit) on_exit(e);
+      };
     }
     // The cgroups go when the command has exited (and with it, by the
     // kernel, every process of its pid namespace); so do the forwards.
@@ -221,13 +235,22 @@ class NamespaceSandbox final : public Sandbox {
   struct Started {
     int pid = -1;
     std::function<void()> release;  // cgroups and forwards; null: nothing
+    int report = -1;                // report_later: the init's start report, to read once it has exited
   };
+
+  // Why `program` could not be started in the sandbox (errno `err`).
+  static std::string start_failure(const std::string& program, int err) {
+    return "cannot start '" + program + "' in the sandbox: " + std::strerror(err) +
+           (err == ENOENT ? " (not found on the step's PATH inside the sandbox)" : "");
+  }
 
   // Builds the plan for `spec` and clones the child, whose stdout and stderr
   // are `out_fd` (not taken). With `exec_fd` >= 0 the child execs that
   // file (it is pid 1) instead of looking argv[0] up; otherwise the command
-  // runs under hearth-init. Returns once the child has exec'd.
-  Result<Started> start(uv_loop_t* loop, const ExecSpec& spec, int out_fd, int exec_fd) {
+  // runs under hearth-init. Returns once the child has exec'd; with
+  // `report_later`, without waiting for the init to start the command: its
+  // start report is then Started::report.
+  Result<Started> start(uv_loop_t* loop, const ExecSpec& spec, int out_fd, int exec_fd, bool report_later = false) {
     const Isolation& iso = spec.isolation;
     ChildPlan plan;
     plan.last_cap = last_cap_;
@@ -315,7 +338,11 @@ class NamespaceSandbox final : public Sandbox {
     for (int fd : group.procs) ::close(fd);
     group.procs.clear();
     // The init (if it started) reports whether the command exec'd.
-    int exec_errno = report[0] >= 0 && pid >= 0 && !plan.failed_what ? read_start_report(report[0]) : 0;
+    int exec_errno = 0, kept_report = -1;
+    if (report[0] >= 0 && pid >= 0 && !plan.failed_what) {
+      if (report_later) std::swap(kept_report, report[0]);
+      else exec_errno = read_start_report(report[0]);
+    }
     if (report[0] >= 0) ::close(report[0]);
     if (exec_errno != 0) {
       plan.failed_what = "exec";
@@ -333,9 +360,7 @@ class NamespaceSandbox final : public Sandbox {
       cgroups_.release(group);
       std::string what = std::string(plan.failed_what) + (plan.failed_path && *plan.failed_path ? " " : "") +
                          (plan.failed_path ? plan.failed_path : "");
-      if (std::strcmp(plan.failed_what, "exec") == 0)
-        return Error{"cannot start '" + spec.argv[0] + "' in the sandbox: " + std::strerror(plan.failed_errno) +
-                     (plan.failed_errno == ENOENT ? " (not found on the step's PATH inside the sandbox)" : "")};
+      if (std::strcmp(plan.failed_what, "exec") == 0) return Error{start_failure(spec.argv[0], plan.failed_errno)};
       if (std::strcmp(plan.failed_what, "id-mapped bind of") == 0)
         return Error{"cannot set up the sandbox: " + what + ": " + std::strerror(plan.failed_errno) +
                      " (as root, binds are id-mapped mounts: the filesystem must support them, as ext4, xfs "
@@ -349,12 +374,14 @@ class NamespaceSandbox final : public Sandbox {
         ::kill(pid, SIGKILL);
         waitpid(pid, nullptr, __WALL);
         cgroups_.release(group);
+        if (kept_report >= 0) ::close(kept_report);
         return made.error();
       }
       forwarder = *made;
     }
     Started out;
     out.pid = pid;
+    out.report = kept_report;
     if (!group.dirs.empty() || forwarder) {
       auto dirs = std::make_shared<Cgroups::Group>(std::move(group));
       out.release = [this, dirs, forwarder] {
@@ -383,6 +410,17 @@ class NamespaceSandbox final : public Sandbox {
 
   static int trampoline(void* plan) noexcept { _exit(run_child_plan(plan)); }
   static int nested_trampoline(void* plan) noexcept { _exit(run_nested_child_plan(plan)); }
+
+  // The start report of an init that has exited: 0, or the errno of the
+  // command's failed exec. Never waits (every writer is gone).
+  static int read_report_now(int fd) {
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    int code = 0;
+    ssize_t n;
+    while ((n = ::read(fd, &code, sizeof code)) < 0 && errno == EINTR) {
+    }
+    return n == static_cast<ssize_t>(sizeof code) && code > 0 ? code : 0;
+  }
 
   // What the init reports on `fd` (its end closes once the command has
   // exec'd): 0, or the errno of the command's failed exec.

@@ -150,7 +150,10 @@ class Sandbox {
  public:
   virtual ~Sandbox() = default;
   /// Starts `spec` on `loop`. On error returns it and fires no callback; on
-  /// success fires on_exit exactly once, on the loop thread.
+  /// success fires on_exit exactly once, on the loop thread. A program the
+  /// namespace backend cannot start inside its sandbox (not found, not
+  /// executable) is not an error here: it ends with status 127 and the
+  /// reason in its output, as in a shell.
   virtual Result<Process*> spawn(uv_loop_t* loop, const ExecSpec& spec, ExecCallbacks callbacks) = 0;
   /// Opens a session whose commands are isolated as `base.isolation` says
   /// (its argv, env, cwd and timeout are not used). The namespace backend
