@@ -198,7 +198,7 @@ int main(int argc, char** argv) {
   // spawn() runs on the caller's loop thread: its time is how long a
   // sandbox's start holds that loop up.
   auto worst = [](const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); };
-  std::printf("of which spawn() itself (root built, command exec'd; the loop thread waits), p50: network none "
+  std::printf("of which spawn() itself (root built, the init exec'd; the loop thread waits), p50: network none "
               "%.2f ms, host %.2f ms, none with workspace %.2f ms; p99 %.2f / %.2f / %.2f ms, worst %.2f ms\n",
               summarize(none_spawned).p50, summarize(host_spawned).p50, summarize(ws_spawned).p50,
               summarize(none_spawned).p99, summarize(host_spawned).p99, summarize(ws_spawned).p99,
