@@ -558,6 +558,26 @@ BOOST_AUTO_TEST_CASE(a_commit_saved_whose_answer_is_lost_is_found_saved_not_made
   BOOST_TEST(again->load_events("r1", 0)->size() == 4u);
 }
 
+// A transaction far larger than the socket's buffers both ways (on
+// PostgreSQL all of it goes in one pipeline, whose answers pile up while it
+// is still being sent): saved whole.
+BOOST_AUTO_TEST_CASE(a_transaction_of_twenty_thousand_writes_is_saved_whole) {
+  on_both([](Place& p) {
+    auto store = open_store(p);
+    require_ok(store->begin());
+    require_ok(store->insert_run(sample_run("r1", "build", 1000)));
+    const std::string data(200, 'x');
+    for (int64_t seq = 1; seq <= 20000; ++seq)
+      require_ok(store->insert_event(EventRecord{"r1", seq, seq, "step.output", "a", {{"text", data}}}));
+    require_ok(store->commit());
+    auto again = open_store(p);
+    auto events = again->load_events("r1", 19990);
+    BOOST_REQUIRE(events.ok());
+    BOOST_TEST(events->size() == 10u);
+    BOOST_TEST(*again->last_event_seq("r1") == 20000);
+  });
+}
+
 // A worker that stalled past its lease, whose run another worker took over,
 // cannot save what it did in that run afterwards: its commit is fenced off,
 // nothing of it is saved, and its store fails, naming the run. Writes
