@@ -318,7 +318,8 @@ pg::ResultPtr PgStore::prepare(const char* sql, const std::string*& name) {
     if (key == sql) return name = &n, pg::ResultPtr(nullptr, PQclear);
   std::string fresh = "h" + std::to_string(prepared_.size());
   pg::ResultPtr p(PQprepare(conn_, fresh.c_str(), sql, 0, nullptr), PQclear);
-  if (PQresultStatus(p.get()) != PGRES_COMMAND_OK) return p ? std::move(p) : pg::ResultPtr(PQmakeEmptyPGresult(conn_, PGRES_FATAL_ERROR), PQclear);
+  if (PQresultStatus(p.get()) != PGRES_COMMAND_OK)
+    return p ? std::move(p) : pg::ResultPtr(PQmakeEmptyPGresult(conn_, PGRES_FATAL_ERROR), PQclear);
   name = &prepared_.emplace_back(sql, std::move(fresh)).second;
   return pg::ResultPtr(nullptr, PQclear);
 }
@@ -425,8 +426,8 @@ Status PgStore::commit() {
   Status s;
   if (server_open_ || !pending_.empty()) {
     if (auto r = flush(nullptr, true, "cannot commit"); !r) s = r.status();
-    if (!s.ok()) rollback();
-    ++commits_;
+    if (s.ok()) ++commits_;
+    else rollback();
   }
   in_transaction_ = server_open_ = writes_ = false;
   journal_.clear();
