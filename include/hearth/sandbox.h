@@ -60,7 +60,9 @@ struct SandboxExit {
 /// each limit this host cannot enforce for the whole sandbox, before the
 /// command starts. The error says why the sandbox could not be made (no user
 /// namespaces here, with what to do) or the command not started; nothing
-/// ran then. Blocks until the command has ended (it runs a loop of its
+/// ran then. A program that is not found (or not executable) inside the
+/// sandbox is not an error: it ends with status 127 and the reason in its
+/// output, as in a shell. Blocks until the command has ended (it runs a loop of its
 /// own): not for a host's loop thread.
 HEARTH_API Result<SandboxExit> run_sandboxed(const SandboxCommand& command,
                                              const std::function<void(std::string_view chunk)>& on_output,
