@@ -415,11 +415,7 @@ class NamespaceSandbox final : public Sandbox {
   // command's failed exec. Never waits (every writer is gone).
   static int read_report_now(int fd) {
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-    int code = 0;
-    ssize_t n;
-    while ((n = ::read(fd, &code, sizeof code)) < 0 && errno == EINTR) {
-    }
-    return n == static_cast<ssize_t>(sizeof code) && code > 0 ? code : 0;
+    return read_start_report(fd);
   }
 
   // What the init reports on `fd` (its end closes once the command has
