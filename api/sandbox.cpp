@@ -66,6 +66,7 @@ Result<SandboxExit> run_sandboxed(const SandboxCommand& command,
   }
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
+  if (!exit.failure.empty()) return Error{exit.failure};  // the sandbox could not be set up: nothing ran
   return SandboxExit{static_cast<int>(exit.exit_status), exit.timed_out};
 }
 

@@ -64,7 +64,8 @@ double uv_spawn_once(uv_loop_t* loop, const std::vector<std::string>& args) {
 }
 
 // Start to exit of spec's command; with `spawned`, also appends how long
-// spawn() itself took (the child built its root and the command exec'd).
+// spawn() itself took: the loop thread's part (the plan; the child is cloned
+// on libuv's thread pool and builds its root there).
 double sandbox_once(uv_loop_t* loop, Sandbox& box, const ExecSpec& spec, std::vector<double>* spawned = nullptr) {
   auto t0 = Clock::now();
   int64_t status = -1;
@@ -198,7 +199,7 @@ int main(int argc, char** argv) {
   // spawn() runs on the caller's loop thread: its time is how long a
   // sandbox's start holds that loop up.
   auto worst = [](const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); };
-  std::printf("of which spawn() itself (root built, the init exec'd; the loop thread waits), p50: network none "
+  std::printf("of which spawn() itself (the loop thread's part: the plan; the clone runs on the pool), p50: network none "
               "%.2f ms, host %.2f ms, none with workspace %.2f ms; p99 %.2f / %.2f / %.2f ms, worst %.2f ms\n",
               summarize(none_spawned).p50, summarize(host_spawned).p50, summarize(ws_spawned).p50,
               summarize(none_spawned).p99, summarize(host_spawned).p99, summarize(ws_spawned).p99,

@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "engine/output_file.h"
+#include "engine/remove_later.h"
 #include "engine/run.h"
 #include "engine/working_directory.h"
 
@@ -383,6 +384,11 @@ void Attempt::script_outcome(AttemptOutcome& o) {
     o.message = run_.cancel_reason();
     return;
   }
+  if (!exit_.failure.empty()) {  // the sandbox could not be set up around it
+    a.reason = "spawn-error";
+    o.message = exit_.failure;
+    return;
+  }
   if (exit_.timed_out) {
     a.reason = "timeout";
     o.message = "timed out after " + std::to_string(def_.timeout->count()) + "ms";
@@ -429,7 +435,7 @@ void Attempt::close() {
   // After the agent's session, which borrows the descriptor; never following
   // what the step left there (leftovers go with the run's scratch).
   dir_fd_.reset();
-  if (!dir_.empty()) (void)remove_tree(dir_);
+  if (!dir_.empty()) remove_later(run_.loop(), {dir_});
   dir_.clear();
 }
 

@@ -7,6 +7,7 @@
 
 #include "engine/run.h"
 #include "engine/checkout_records.h"
+#include "engine/remove_later.h"
 #include "engine/step_env.h"
 #include "engine/working_directory.h"
 
@@ -543,9 +544,8 @@ void Run::finish_with(RunStatus status, const std::string& error) {
   for (auto& st : steps_)
     if (st.attempt) st.attempt->stop_services();
   *alive_ = false;  // the brokers' last callbacks find the run gone
-  (void)remove_tree(scratch_dir());  // what steps left there: never followed
-  std::error_code ec;
-  std::filesystem::remove_all(grants_root(), ec);
+  // What steps left there, never followed; off the loop thread.
+  remove_later(loop(), {scratch_dir(), grants_root()});
   RunResult outcome{id(), status, error};
   auto done = std::move(done_);
   engine_.finished(id());

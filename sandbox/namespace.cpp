@@ -23,8 +23,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 
@@ -119,6 +122,7 @@ class NamespaceSandbox final : public Sandbox {
   /// Takes `init_fd`: hearth-init, open, exec'd as each one-shot command's init.
   NamespaceSandbox(const SeccompPrograms& filter, int init_fd)
       : filter_(filter), init_fd_(init_fd), last_cap_(child_setup::last_capability()) {
+    launches_->owner = this;
     if (is_host_root()) {
       ids_.emplace(sandbox_id_range());
       netns_.emplace();
@@ -140,10 +144,16 @@ class NamespaceSandbox final : public Sandbox {
   }
 
   ~NamespaceSandbox() override {
+    {
+      // A clone in flight uses this object's stacks and filter.
+      std::unique_lock lock(launches_->mu);
+      launches_->owner = nullptr;
+      launches_->idle.wait(lock, [this] { return launches_->cloning == 0; });
+    }
     netns_.reset();  // its maker is in the held namespace
     ::close(init_fd_);
     if (held_userns_ >= 0) ::close(held_userns_);
-    if (stack_) ::munmap(stack_, 2 * kChildStack);
+    for (char* s : stacks_) ::munmap(s, 2 * kChildStack);
   }
   NamespaceSandbox(const NamespaceSandbox&) = delete;
   NamespaceSandbox& operator=(const NamespaceSandbox&) = delete;
@@ -153,41 +163,38 @@ class NamespaceSandbox final : public Sandbox {
     auto started = std::chrono::steady_clock::now();
     uv_file fds[2];
     if (int rc = uv_pipe(fds, 0, 0); rc != 0) return Error{std::string("cannot create output pipe: ") + uv_strerror(rc)};
-    // The engine's thread does not wait for the init to start the command
-    // (under load that took it 8-12 ms): a command that cannot be started
+    // The loop thread waits neither for the child to build its root nor
+    // for the init to start the command: the child is cloned on libuv's
+    // thread pool (clone_off_loop), and a command that cannot be started
     // ends with status 127 and the reason in its output, as in a shell, the
     // init's report read once it has exited.
-    auto child = start(loop, spec, fds[1], -1, /*report_later=*/true);
-    ::close(fds[1]);
-    if (!child) {
+    auto launch = plan(spec, fds[1], -1);
+    if (!launch) {
       ::close(fds[0]);
-      return child.error();
+      ::close(fds[1]);
+      return launch.error();
     }
-    if (child->report >= 0) {
-      auto on_exit = std::move(callbacks.on_exit);
-      callbacks.on_exit = [report = child->report, on_output = callbacks.on_output, on_exit = std::move(on_exit),
-                           program = spec.argv[0]](const ExitInfo& e) {
-        int err = read_report_now(report);
-        ::close(report);
-        if (err != 0 && on_output) on_output("hearth: " + start_failure(program, err) + "\n");
-        if (on_exit) on_exit(e);
-      };
-    }
+    (*launch)->close_out = true;
+    auto at_exit = std::make_shared<AtExit>();
     // The cgroups go when the command has exited (and with it, by the
     // kernel, every process of its pid namespace); so do the forwards.
-    if (child->release) {
-      auto on_exit = std::move(callbacks.on_exit);
-      callbacks.on_exit = [release = std::move(child->release), on_exit = std::move(on_exit)](const ExitInfo& e) {
-        release();
-        if (on_exit) on_exit(e);
-      };
-    }
+    callbacks.on_exit = [at_exit, on_output = callbacks.on_output, on_exit = std::move(callbacks.on_exit),
+                         program = spec.argv[0]](const ExitInfo& e) {
+      if (at_exit->release) std::exchange(at_exit->release, nullptr)();
+      if (at_exit->report >= 0) {
+        int err = read_report_now(at_exit->report);
+        ::close(std::exchange(at_exit->report, -1));
+        if (err != 0 && on_output) on_output("hearth: " + start_failure(program, err) + "\n");
+      }
+      if (on_exit) on_exit(e);
+    };
     auto* p = new WatchedProcess(loop, std::move(callbacks), spec, WatchedProcess::Target::pid_namespace);
-    if (auto s = p->watch(child->pid, fds[0], started); !s.ok()) {
-      if (!p->has_handles()) delete p;
-      return s.error();
-    }
+    p->watch_starting(fds[0], started);
+    (*launch)->loop = loop;
+    (*launch)->process = p;
+    (*launch)->at_exit = std::move(at_exit);
     refill_netns(spec.isolation);
+    clone_off_loop(std::move(*launch));
     return static_cast<Process*>(p);
   }
 
@@ -238,6 +245,55 @@ class NamespaceSandbox final : public Sandbox {
     int report = -1;                // report_later: the init's start report, to read once it has exited
   };
 
+  /// What a spawned command's end runs before its on_exit: filled in once
+  /// the child is started.
+  struct AtExit {
+    int report = -1;  // the init's start report
+    std::function<void()> release;
+  };
+
+  /// Spawns in flight, shared with the threads that clone them: the
+  /// sandbox waits for their clones before it goes, and a launch that
+  /// finishes after it went ends its command.
+  struct Launches {
+    std::mutex mu;
+    std::condition_variable idle;
+    int cloning = 0;
+    NamespaceSandbox* owner = nullptr;  // null once the sandbox is gone (loop thread only)
+  };
+
+  /// One child's start: planned on the loop thread (plan), cloned on any
+  /// thread (clone_launch), finished on the loop thread (finish).
+  struct Launch {
+    ExecSpec spec;  // the plan points into it
+    ChildPlan plan;
+    Cgroups::Group group;
+    int out_fd = -1;  // the child's stdout and stderr, closed once it is cloned; owned when close_out
+    bool close_out = false;
+    int report[2] = {-1, -1};
+    int channel[2] = {-1, -1};
+    bool privileged = false;
+    int pid = -1, clone_errno = 0;
+    // A spawn cloned off the loop thread:
+    uv_work_t work{};
+    uv_loop_t* loop = nullptr;
+    WatchedProcess* process = nullptr;
+    std::shared_ptr<AtExit> at_exit;
+    std::shared_ptr<Launches> launches;
+    NamespaceSandbox* sandbox = nullptr;  // alive while it is cloned (~NamespaceSandbox waits)
+
+    Launch() = default;
+    Launch(const Launch&) = delete;
+    Launch& operator=(const Launch&) = delete;
+    ~Launch() {
+      // Whatever finish() did not get to (an early failure).
+      for (int* fd : {&plan.netns_fd, &report[0], &report[1], &channel[0], &channel[1]})
+        if (*fd >= 0) ::close(*fd);
+      for (int fd : group.procs) ::close(fd);
+      if (close_out && out_fd >= 0) ::close(out_fd);
+    }
+  };
+
   // Why `program` could not be started in the sandbox (errno `err`).
   static std::string start_failure(const std::string& program, int err) {
     return "cannot start '" + program + "' in the sandbox: " + std::strerror(err) +
@@ -247,12 +303,25 @@ class NamespaceSandbox final : public Sandbox {
   // Builds the plan for `spec` and clones the child, whose stdout and stderr
   // are `out_fd` (not taken). With `exec_fd` >= 0 the child execs that
   // file (it is pid 1) instead of looking argv[0] up; otherwise the command
-  // runs under hearth-init. Returns once the child has exec'd; with
-  // `report_later`, without waiting for the init to start the command: its
-  // start report is then Started::report.
-  Result<Started> start(uv_loop_t* loop, const ExecSpec& spec, int out_fd, int exec_fd, bool report_later = false) {
+  // runs under hearth-init. Returns once the child has exec'd and the init
+  // has started the command. On the calling thread, which it blocks while
+  // the child builds its root: for sessions (spawn clones off the loop).
+  Result<Started> start(uv_loop_t* loop, const ExecSpec& spec, int out_fd, int exec_fd) {
+    auto launch = plan(spec, out_fd, exec_fd);
+    if (!launch) return launch.error();
+    clone_launch(**launch);
+    return finish(loop, **launch, /*report_later=*/false);
+  }
+
+  // The launch of `spec` up to its clone: the plan, the cgroup, the pipes.
+  // Loop thread.
+  Result<std::unique_ptr<Launch>> plan(const ExecSpec& spec_in, int out_fd, int exec_fd) {
+    auto launch = std::make_unique<Launch>();
+    launch->spec = spec_in;
+    launch->out_fd = out_fd;
+    const ExecSpec& spec = launch->spec;
     const Isolation& iso = spec.isolation;
-    ChildPlan plan;
+    ChildPlan& plan = launch->plan;
     plan.last_cap = last_cap_;
     RootIdentity who;
     if (ids_) {
@@ -285,12 +354,11 @@ class NamespaceSandbox final : public Sandbox {
     plan.seccomp[0] = {static_cast<unsigned short>(filter_.allow.size()), const_cast<sock_filter*>(filter_.allow.data())};
     plan.seccomp[1] = {static_cast<unsigned short>(filter_.deny.size()), const_cast<sock_filter*>(filter_.deny.data())};
     plan.rlimits.push_back({RLIMIT_CORE, {0, 0}});
-    Cgroups::Group group;
     if (iso.memory_bytes || iso.pids || iso.cpus) {
       auto g = cgroups_.create(iso);
       if (!g) return g.error();
-      group = std::move(*g);
-      plan.cgroup_procs = group.procs;
+      launch->group = std::move(*g);
+      plan.cgroup_procs = launch->group.procs;
       // Where no cgroup carries a limit, the rlimit fallback (warnings() says so).
       for (auto& w : cgroups_.warnings(iso)) {
         if (iso.memory_bytes && w.rfind("memory", 0) == 0)
@@ -304,11 +372,11 @@ class NamespaceSandbox final : public Sandbox {
     for (auto& e : spec.env) plan.envp.push_back(const_cast<char*>(e.c_str()));
     plan.envp.push_back(nullptr);
     plan.out_fd = out_fd;
-    int report[2] = {-1, -1};
+    int* report = launch->report;
     if (plan.init_fd >= 0) {
       if (::pipe2(report, O_CLOEXEC) != 0) {
         int err = errno;
-        cgroups_.release(group);
+        cgroups_.release(launch->group);
         return Error{std::string("cannot create the sandbox's start report pipe: ") + std::strerror(err)};
       }
       plan.report_fd = report[1];
@@ -321,46 +389,65 @@ class NamespaceSandbox final : public Sandbox {
       for (auto& a : spec.argv) plan.argv.push_back(const_cast<char*>(a.c_str()));
       plan.argv.push_back(nullptr);
     }
-    int channel[2] = {-1, -1};
-    if (!plan.listen_addrs.empty() && ::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, channel) != 0) {
+    if (!plan.listen_addrs.empty() && ::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, launch->channel) != 0) {
       int err = errno;
-      for (int fd : report)
-        if (fd >= 0) ::close(fd);
-      cgroups_.release(group);
+      cgroups_.release(launch->group);
       return Error{std::string("cannot create the channel for forwarded ports: ") + std::strerror(err)};
     }
-    plan.listen_channel = channel[1];
-    int pid = clone_child(plan, iso.network, ids_.has_value() || held_userns_ >= 0);
-    int clone_errno = errno;
-    if (plan.netns_fd >= 0) ::close(plan.netns_fd);
-    if (channel[1] >= 0) ::close(channel[1]);
-    if (report[1] >= 0) ::close(report[1]);
-    for (int fd : group.procs) ::close(fd);
-    group.procs.clear();
+    plan.listen_channel = launch->channel[1];
+    launch->privileged = ids_.has_value() || held_userns_ >= 0;
+    return launch;
+  }
+
+  // Clones the launch's child and waits (blocking this thread, not the
+  // others) until it has exec'd or failed. Any thread: it touches nothing
+  // of the sandbox but the stacks.
+  void clone_launch(Launch& l) {
+    char* stack = take_stack();
+    if (!stack) {
+      l.pid = -1;
+      l.clone_errno = ENOMEM;
+      return;
+    }
+    l.pid = clone_child(l.plan, stack, l.spec.isolation.network, l.privileged);
+    l.clone_errno = errno;
+    give_stack(stack);
+  }
+
+  // After the clone: the parent's ends closed, a failure told in the
+  // user's words, the forwards started. With `report_later`, the init's
+  // start report is Started::report, to read once it has exited;
+  // otherwise it is read here (waiting for the init to start the command).
+  // Loop thread.
+  Result<Started> finish(uv_loop_t* loop, Launch& l, bool report_later) {
+    ChildPlan& plan = l.plan;
+    int pid = l.pid;
+    for (int* fd : {&plan.netns_fd, &l.channel[1], &l.report[1]})
+      if (*fd >= 0) ::close(std::exchange(*fd, -1));
+    for (int fd : l.group.procs) ::close(fd);
+    l.group.procs.clear();
+    if (l.close_out) ::close(std::exchange(l.out_fd, -1));
     // The init (if it started) reports whether the command exec'd.
     int exec_errno = 0, kept_report = -1;
-    if (report[0] >= 0 && pid >= 0 && !plan.failed_what) {
-      if (report_later) std::swap(kept_report, report[0]);
-      else exec_errno = read_start_report(report[0]);
+    if (l.report[0] >= 0 && pid >= 0 && !plan.failed_what) {
+      if (report_later) std::swap(kept_report, l.report[0]);
+      else exec_errno = read_start_report(l.report[0]);
     }
-    if (report[0] >= 0) ::close(report[0]);
     if (exec_errno != 0) {
       plan.failed_what = "exec";
       plan.failed_errno = exec_errno;
     }
     if (pid < 0) {
-      if (channel[0] >= 0) ::close(channel[0]);
-      cgroups_.release(group);
-      return Error{"cannot create the sandbox's namespaces: " + std::string(std::strerror(clone_errno)) + ". " +
+      cgroups_.release(l.group);
+      return Error{"cannot create the sandbox's namespaces: " + std::string(std::strerror(l.clone_errno)) + ". " +
                    namespace_support_problem()};
     }
     if (plan.failed_what) {
-      if (channel[0] >= 0) ::close(channel[0]);
       waitpid(pid, nullptr, __WALL);
-      cgroups_.release(group);
+      cgroups_.release(l.group);
       std::string what = std::string(plan.failed_what) + (plan.failed_path && *plan.failed_path ? " " : "") +
                          (plan.failed_path ? plan.failed_path : "");
-      if (std::strcmp(plan.failed_what, "exec") == 0) return Error{start_failure(spec.argv[0], plan.failed_errno)};
+      if (std::strcmp(plan.failed_what, "exec") == 0) return Error{start_failure(l.spec.argv[0], plan.failed_errno)};
       if (std::strcmp(plan.failed_what, "id-mapped bind of") == 0)
         return Error{"cannot set up the sandbox: " + what + ": " + std::strerror(plan.failed_errno) +
                      " (as root, binds are id-mapped mounts: the filesystem must support them, as ext4, xfs "
@@ -368,12 +455,12 @@ class NamespaceSandbox final : public Sandbox {
       return Error{"cannot set up the sandbox: " + what + ": " + std::strerror(plan.failed_errno)};
     }
     Forwarder* forwarder = nullptr;
-    if (channel[0] >= 0) {
-      auto made = start_forwarder(loop, iso, channel[0]);
+    if (l.channel[0] >= 0) {
+      auto made = start_forwarder(loop, l.spec.isolation, std::exchange(l.channel[0], -1));
       if (!made) {
         ::kill(pid, SIGKILL);
         waitpid(pid, nullptr, __WALL);
-        cgroups_.release(group);
+        cgroups_.release(l.group);
         if (kept_report >= 0) ::close(kept_report);
         return made.error();
       }
@@ -382,14 +469,82 @@ class NamespaceSandbox final : public Sandbox {
     Started out;
     out.pid = pid;
     out.report = kept_report;
-    if (!group.dirs.empty() || forwarder) {
-      auto dirs = std::make_shared<Cgroups::Group>(std::move(group));
+    if (!l.group.dirs.empty() || forwarder) {
+      auto dirs = std::make_shared<Cgroups::Group>(std::move(l.group));
       out.release = [this, dirs, forwarder] {
         if (forwarder) forwarder->close();
         cgroups_.release(*dirs);
       };
     }
     return out;
+  }
+
+  // Clones `launch` on libuv's thread pool, so the loop goes on while the
+  // child builds its root (under load that took 6-16 ms), and hands the
+  // child to its WatchedProcess back on the loop thread.
+  void clone_off_loop(std::unique_ptr<Launch> launch) {
+    Launch* l = launch.release();
+    l->work.data = l;
+    l->sandbox = this;
+    l->launches = launches_;
+    {
+      std::lock_guard lock(launches_->mu);
+      ++launches_->cloning;
+    }
+    auto work = [](uv_work_t* req) noexcept {
+      auto* l = static_cast<Launch*>(req->data);
+      l->sandbox->clone_launch(*l);
+      std::lock_guard lock(l->launches->mu);
+      if (--l->launches->cloning == 0) l->launches->idle.notify_all();
+    };
+    auto after = [](uv_work_t* req, int) noexcept {
+      std::unique_ptr<Launch> l(static_cast<Launch*>(req->data));
+      NamespaceSandbox* owner = l->launches->owner;
+      if (!owner) return abandon(*l);
+      owner->hand_over(*l);
+    };
+    if (uv_queue_work(l->loop, &l->work, work, after) != 0) {
+      // Cannot happen on a live loop; then on this thread.
+      work(&l->work);
+      after(&l->work, 0);
+    }
+  }
+
+  // The cloned launch `l` becomes its process's child (or its failure).
+  void hand_over(Launch& l) {
+    auto started = finish(l.loop, l, /*report_later=*/true);
+    if (!started) return l.process->start_failed(started.message());
+    l.at_exit->report = started->report;
+    l.at_exit->release = std::move(started->release);
+    l.process->started(started->pid);
+  }
+
+  // The sandbox went while `l` was being cloned: its child is killed.
+  static void abandon(Launch& l) {
+    if (l.close_out && l.out_fd >= 0) ::close(std::exchange(l.out_fd, -1));
+    if (l.pid > 0) {
+      ::kill(l.pid, SIGKILL);
+      waitpid(l.pid, nullptr, __WALL);
+    }
+    l.process->start_failed("the sandbox was closed while the command was starting");
+  }
+
+  char* take_stack() {
+    {
+      std::lock_guard lock(stacks_mu_);
+      if (!stacks_.empty()) {
+        char* s = stacks_.back();
+        stacks_.pop_back();
+        return s;
+      }
+    }
+    void* s = ::mmap(nullptr, 2 * kChildStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    return s == MAP_FAILED ? nullptr : static_cast<char*>(s);
+  }
+
+  void give_stack(char* s) {
+    std::lock_guard lock(stacks_mu_);
+    stacks_.push_back(s);
   }
 
   // Takes the listening sockets from `channel` (and closes it).
@@ -431,36 +586,28 @@ class NamespaceSandbox final : public Sandbox {
   // Signals are blocked around clone so no handler of the engine runs in
   // the child while it shares the engine's memory; the child unblocks them
   // (with default handlers) just before exec.
-  // The child's stacks are mapped once and kept: the clone returns only
-  // once the child has exec'd or exited (CLONE_VFORK), so one sandbox object
-  // (used from one thread) never has two children on them, and their pages
-  // stay faulted in from one spawn to the next. The first half is the
-  // sandbox's first process's; the second, the outer child's when there is
-  // one (a held user namespace).
+  // `stack` (take_stack) is the child's until the clone returns, which is
+  // once the child has exec'd or exited (CLONE_VFORK): only the calling
+  // thread waits. Its first half is the sandbox's first process's; the
+  // second, the outer child's when there is one (a held user namespace).
   // `privileged`: the namespaces are made by a process with every
   // capability (host root, or in the held user namespace), without a user
   // namespace of their own.
-  int clone_child(ChildPlan& plan, Network network, bool privileged) {
+  static int clone_child(ChildPlan& plan, char* stack, Network network, bool privileged) {
     int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
     if (!privileged) flags |= CLONE_NEWUSER;
     if (network != Network::host && plan.netns_fd < 0) flags |= CLONE_NEWNET;
-    if (!stack_) {
-      void* stack =
-          ::mmap(nullptr, 2 * kChildStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-      if (stack == MAP_FAILED) return -1;
-      stack_ = static_cast<char*>(stack);
-    }
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int pid;
     if (plan.held_userns >= 0) {
       plan.inner_flags = flags;
-      plan.inner_stack = stack_ + kChildStack;
-      pid = ::clone(&NamespaceSandbox::nested_trampoline, stack_ + 2 * kChildStack, CLONE_VM | CLONE_VFORK | SIGCHLD,
+      plan.inner_stack = stack + kChildStack;
+      pid = ::clone(&NamespaceSandbox::nested_trampoline, stack + 2 * kChildStack, CLONE_VM | CLONE_VFORK | SIGCHLD,
                     &plan);
     } else {
-      pid = ::clone(&NamespaceSandbox::trampoline, stack_ + kChildStack, flags | CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
+      pid = ::clone(&NamespaceSandbox::trampoline, stack + kChildStack, flags | CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
     }
     int err = errno;
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
@@ -485,7 +632,9 @@ class NamespaceSandbox final : public Sandbox {
   const SeccompPrograms& filter_;  // the process's (seccomp_programs()), never freed
   int init_fd_;
   int last_cap_;
-  char* stack_ = nullptr;  // the child's stack (clone_child)
+  std::mutex stacks_mu_;
+  std::vector<char*> stacks_;  // free stacks for clone_child, kept faulted in from one clone to the next
+  std::shared_ptr<Launches> launches_ = std::make_shared<Launches>();
   RootTemplate root_;
   Cgroups cgroups_;
   std::string uid_map_, gid_map_;     // unprivileged

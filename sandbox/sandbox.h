@@ -94,7 +94,8 @@ struct ExitInfo {
   bool killed = false;      // kill() was called (cancellation), or its session was closed
   std::chrono::steady_clock::duration elapsed{};
   /// Non-empty when the sandbox itself failed under the command (a session's
-  /// helper died): what happened, for the user. The command was killed.
+  /// helper died: the command was killed) or could not be set up around it
+  /// (Sandbox::spawn: it never ran): what happened, for the user.
   std::string failure;
 };
 
@@ -115,6 +116,8 @@ class Process {
   /// Ends the command: SIGTERM to its process group, SIGKILL after the
   /// grace period. Safe to call more than once; ignored after exit.
   virtual void kill() = 0;
+  /// The command's host pid (the namespace backend: its sandbox's init);
+  /// 0 while it is still being started, until the loop has run.
   virtual int pid() const = 0;
 };
 
@@ -153,7 +156,11 @@ class Sandbox {
   /// success fires on_exit exactly once, on the loop thread. A program the
   /// namespace backend cannot start inside its sandbox (not found, not
   /// executable) is not an error here: it ends with status 127 and the
-  /// reason in its output, as in a shell.
+  /// reason in its output, as in a shell. The namespace backend builds the
+  /// sandbox off the loop thread, so a sandbox that cannot be set up (a
+  /// mount refused, namespaces not allowed) also ends the command, with
+  /// status 127 and the reason in ExitInfo::failure; nothing of it ran.
+  /// The Sandbox must outlive the processes it started.
   virtual Result<Process*> spawn(uv_loop_t* loop, const ExecSpec& spec, ExecCallbacks callbacks) = 0;
   /// Opens a session whose commands are isolated as `base.isolation` says
   /// (its argv, env, cwd and timeout are not used). The namespace backend

@@ -68,22 +68,53 @@ void WatchedProcess::exited(int wait_status, bool killed, std::string failure) {
 Status WatchedProcess::watch(int pid, int out_fd, std::chrono::steady_clock::time_point started) {
   pid_ = pid;
   started_ = started;
+  if (auto s = watch_exit(); !s.ok()) {
+    ::close(out_fd);
+    return s;
+  }
+  start_output(out_fd);
+  start_timeout();
+  return {};
+}
+
+// Polls a pidfd of pid_ for its exit; when none can be had, kills and reaps
+// the child.
+Status WatchedProcess::watch_exit() {
   pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
   if (pidfd_ < 0) {
     int err = errno;
     signal(SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    ::close(out_fd);
+    waitpid(pid_, nullptr, __WALL);
     return Error{std::string("cannot watch the started process (pidfd_open needs Linux 5.3 or later): ") +
                  std::strerror(err)};
   }
-  start_output(out_fd);
   uv_poll_init(loop_, &exit_poll_, pidfd_);
   exit_poll_.data = this;
   ++open_handles_;
   uv_poll_start(&exit_poll_, UV_READABLE, &WatchedProcess::on_exit);
-  start_timeout();
   return {};
+}
+
+void WatchedProcess::watch_starting(int out_fd, std::chrono::steady_clock::time_point started) {
+  started_ = started;
+  start_output(out_fd);
+  start_timeout();
+}
+
+void WatchedProcess::started(int pid) {
+  pid_ = pid;
+  if (auto s = watch_exit(); !s.ok()) {
+    pid_ = 0;
+    start_failed(s.message());
+    return;
+  }
+  // Killed (or timed out) while it was being started: no grace for a
+  // command that has barely begun.
+  if (killed_ || timed_out_) signal(SIGKILL);
+}
+
+void WatchedProcess::start_failed(std::string why) {
+  exited(127 << 8, false, std::move(why));
 }
 
 void WatchedProcess::kill() {
@@ -93,6 +124,9 @@ void WatchedProcess::kill() {
 }
 
 void WatchedProcess::signal(int sig) {
+  // Not started yet (watch_starting): started() passes a kill on. Never
+  // kill(0): that is the engine's own process group.
+  if (target_ != Target::remote && pid_ <= 0) return;
   // A namespace sandbox's pid is its init (hearth-init), which passes
   // SIGTERM on to the command's process group.
   if (target_ == Target::remote) {

@@ -37,6 +37,19 @@ class WatchedProcess final : public Process {
   /// reaped, and the caller deletes this object only if !has_handles().
   Status watch(int pid, int out_fd, std::chrono::steady_clock::time_point started);
 
+  /// A child still being started (off the loop thread): watches the output
+  /// pipe `out_fd` (owned from now on) and the timeout until started() or
+  /// start_failed() says how the start went. A kill or timeout meanwhile
+  /// kills the child as soon as it exists.
+  void watch_starting(int out_fd, std::chrono::steady_clock::time_point started);
+  /// The child being started is `pid`: watched from now on. When it cannot
+  /// be watched it is killed and reaped, and the command ends as
+  /// start_failed() ends it.
+  void started(int pid);
+  /// The child could not be started: the command ends with status 127 and
+  /// `why` as its ExitInfo::failure, once its output has ended.
+  void start_failed(std::string why);
+
   /// Target::remote: watches the output pipe `out_fd` (owned from now on)
   /// and the timeout; the exit comes through exited().
   void watch_output(int out_fd, std::chrono::steady_clock::time_point started);
@@ -58,6 +71,7 @@ class WatchedProcess final : public Process {
   void maybe_finish();
   void close_all();
   void start_output(int out_fd);
+  Status watch_exit();
   void start_timeout();
   void start_grace_timer();
 

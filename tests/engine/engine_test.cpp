@@ -44,6 +44,25 @@ BOOST_AUTO_TEST_CASE(dag_runs_in_dependency_order_and_independent_steps_concurre
   for (auto& s : r.steps) BOOST_TEST(s.status == StepStatus::succeeded);
 }
 
+// The run's scratch (each attempt's directory, what a step left beside its
+// output file) is removed off the loop thread once the run ends, and is gone
+// by the time the loop has nothing left to do.
+BOOST_AUTO_TEST_CASE(a_finished_run_leaves_no_scratch_behind) {
+  TempRepo repo(workflow_toml({
+      {.id = "a", .run = "d=$(dirname \"$HEARTH_OUTPUT\"); mkdir -p \"$d/left/deep\"; touch \"$d/left/deep/f\"; "
+                         "echo \"$d\""},
+      {.id = "b", .needs = {"a"}, .run = "true"},
+  }));
+  RunResult r = repo.run();
+  BOOST_TEST(r.outcome.status == RunStatus::succeeded);
+  std::string dir = r.succeeded_output("a");
+  while (!dir.empty() && dir.back() == '\n') dir.pop_back();
+  BOOST_TEST(dir.find("/.hearth/tmp/") != std::string::npos, dir);
+  BOOST_TEST(!std::filesystem::exists(dir), dir);
+  BOOST_TEST(!std::filesystem::exists(repo.root() / ".hearth" / "tmp" / r.outcome.run_id));
+  BOOST_TEST(!std::filesystem::exists(repo.root() / ".hearth" / "grants" / r.outcome.run_id));
+}
+
 BOOST_AUTO_TEST_CASE(jobs_bounds_how_many_steps_run_at_once) {
   std::string wf;
   for (int i = 0; i < 4; ++i)

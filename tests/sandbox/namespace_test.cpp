@@ -384,6 +384,57 @@ BOOST_AUTO_TEST_CASE(a_missing_program_ends_with_127_and_says_why) {
   BOOST_TEST(denied.output.find("Permission denied") != std::string::npos, denied.output);
 }
 
+// The sandbox is built off the engine's thread, so a root that cannot be
+// built is told when the command ends, not by spawn: status 127, the reason
+// in ExitInfo::failure, nothing of the command run.
+BOOST_AUTO_TEST_CASE(a_sandbox_that_cannot_be_set_up_ends_the_command_and_says_why) {
+  TempDir dir;
+  auto conf = dir.write("tool.conf", "setting=1\n");
+  Isolation iso;
+  iso.binds.push_back({conf.string(), "/etc/hostname/tool.conf", false});  // under a file
+  auto o = run("echo ran; exit 66", iso);
+  BOOST_TEST(o.exit.exit_status == 127);
+  BOOST_TEST(o.exit.failure.find("cannot set up the sandbox") != std::string::npos, o.exit.failure);
+  BOOST_TEST(o.exit.failure.find("/etc/hostname") != std::string::npos, o.exit.failure);
+  BOOST_TEST(o.output.find("ran") == std::string::npos, o.output);
+}
+
+// A kill that comes while the child is still being cloned (spawn has
+// returned, the loop has not run) ends it as soon as it exists, and never
+// signals the engine's own process group.
+BOOST_AUTO_TEST_CASE(a_command_killed_while_it_starts_ends_killed) {
+  Exited o;
+  auto began = std::chrono::steady_clock::now();
+  {
+    LoopFixture f;
+    auto p = box().spawn(&f.loop, bash_spec("echo started; sleep 30"), filling(o));
+    BOOST_REQUIRE_MESSAGE(p.ok(), (p.ok() ? "" : p.message()));
+    BOOST_TEST((*p)->pid() == 0);  // not handed over yet
+    (*p)->kill();
+  }
+  BOOST_TEST(o.exits == 1);
+  BOOST_TEST(o.exit.killed);
+  BOOST_TEST(o.exit.exit_status == 128 + SIGKILL, o.output);
+  BOOST_TEST((std::chrono::steady_clock::now() - began < std::chrono::seconds(10)));
+}
+
+// A sandbox destroyed while one of its commands is being started waits for
+// that clone, and the command ends with the reason; the loop closes clean.
+BOOST_AUTO_TEST_CASE(a_sandbox_destroyed_while_a_command_starts_ends_that_command) {
+  Exited o;
+  {
+    LoopFixture f;
+    auto made = make_namespace_sandbox();
+    BOOST_REQUIRE_MESSAGE(made.ok(), (made.ok() ? "" : made.message()));
+    auto p = (*made)->spawn(&f.loop, bash_spec("sleep 30"), filling(o));
+    BOOST_REQUIRE_MESSAGE(p.ok(), (p.ok() ? "" : p.message()));
+    made->reset();
+  }
+  BOOST_TEST(o.exits == 1);
+  BOOST_TEST(o.exit.exit_status == 127);
+  BOOST_TEST(o.exit.failure.find("the sandbox was closed") != std::string::npos, o.exit.failure);
+}
+
 // A bind into a part of the root every sandbox copies read-only from the
 // prepared root (/etc here) is still made, as root and unprivileged.
 BOOST_AUTO_TEST_CASE(a_file_bound_into_etc_is_there) {

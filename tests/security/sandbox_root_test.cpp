@@ -108,7 +108,9 @@ BOOST_AUTO_TEST_CASE(a_sandboxed_process_is_not_host_root) {
   int exits = 0;
   auto p = box().spawn(&loop, spec, {nullptr, [&](const ExitInfo&) { ++exits; }});
   BOOST_REQUIRE_MESSAGE(p.ok(), (p.ok() ? "" : p.message()));
-  // spawn returns once the command has exec'd: its host pid is this one.
+  // The child is cloned off the loop thread: its pid is known once the
+  // loop has handed it over (the init has exec'd by then).
+  while ((*p)->pid() == 0 && exits == 0) uv_run(&loop, UV_RUN_ONCE);
   std::string line = host_uid_line((*p)->pid());
   (*p)->kill();
   uv_run(&loop, UV_RUN_DEFAULT);

@@ -45,11 +45,12 @@ struct Running {
   bool ended = false;
   int status = -1;
   Process* process = nullptr;
-  std::string error;  // spawn failed
+  std::string error;  // spawn failed, or the sandbox could not be set up (ExitInfo::failure)
 
   Running(uv_loop_t* loop, Sandbox& box, const ExecSpec& spec) {
     auto p = box.spawn(loop, spec, {[this](std::string_view c) { output.append(c); }, [this](const ExitInfo& e) {
                                       status = e.exit_status;
+                                      if (!e.failure.empty()) error = e.failure;
                                       ended = true;
                                     }});
     if (p) process = *p;
@@ -151,8 +152,14 @@ Findings another_sandbox_is_out_of_reach(Sandbox& box) {
     return "sandbox B did not start: " + b.error + b.output;
   // "ready" comes just before the exec of sleep: wait for the sleep itself.
   pid_t b_pid = 0;
-  if (!run_until(&loop, [&] { return (b_pid = host_pid_with_cmdline("sleep " + marker)) != 0 || b.ended; }) ||
-      !b.process)
+  // Its output can come before the loop has taken the child over (the
+  // clone's completion): wait for its pid too.
+  if (!run_until(&loop,
+                 [&] {
+                   return ((b_pid = host_pid_with_cmdline("sleep " + marker)) != 0 && b.process->pid() != 0) ||
+                          b.ended;
+                 }) ||
+      !b.process || b.ended)
     return "B's command not found on the host";
   ExecSpec a = bash_spec(
       "w=0\n"
@@ -227,8 +234,9 @@ Findings no_capability_over_what_is_shared(Sandbox& box) {
                (b.output.find("ready") != std::string::npos || b.ended);
       }) ||
       a.ended || b.ended)
-    return "a sandbox did not start or the probe reached a namespace above its own: " + a.error + a.output + b.error +
-           b.output;
+    return "a sandbox did not start or the probe reached a namespace above its own: A (status " +
+           std::to_string(a.status) + ") " + a.error + a.output + "; B (status " + std::to_string(b.status) + ") " +
+           b.error + b.output;
   pid_t a_pid = 0, b_pid = 0;
   if (!run_until(&loop, [&] {
         if (!a_pid) a_pid = host_pid_with_cmdline("sleep " + ma);
