@@ -190,7 +190,11 @@ std::unique_ptr<Sandbox> make_local_sandbox();
 /// New user, mount, pid, net (unless Network::host), ipc, uts and cgroup
 /// namespaces around each command; see docs/sandbox.md. Fails when the host
 /// does not allow unprivileged user namespaces, with the reason.
-Result<std::unique_ptr<Sandbox>> make_namespace_sandbox();
+/// `clone_here`: each spawn clones on the calling thread, which waits while
+/// the child builds its root, instead of on libuv's thread pool; for a loop
+/// that has nothing else to do (one command run by a short-lived process,
+/// which then starts no pool threads).
+Result<std::unique_ptr<Sandbox>> make_namespace_sandbox(bool clone_here = false);
 
 /// What every entry point (the CLI's commands, `hearth serve`, `hearth ci`,
 /// the public Engine) runs workflows in unless they choose kind = "local":
