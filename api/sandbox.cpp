@@ -45,7 +45,7 @@ Result<SandboxExit> run_sandboxed(const SandboxCommand& command,
   if (command.local) {
     box = sandbox::make_local_sandbox();
   } else {
-    auto made = sandbox::make_namespace_sandbox(/*clone_here=*/true);  // nothing else on this loop
+    auto made = sandbox::make_namespace_sandbox(/*one_command=*/true);  // nothing else on this loop
     if (!made) return made.error();
     box = std::move(*made);
     if (on_warning)

@@ -120,12 +120,13 @@ class NamespaceSandbox final : public Sandbox {
   // process unshares inside the engine's held one after building its root
   // there (or, where the host refuses the held one, makes at its clone).
   /// Takes `init_fd`: hearth-init, open, exec'd as each one-shot command's init.
-  /// `clone_here`: make_namespace_sandbox's.
-  NamespaceSandbox(const SeccompPrograms& filter, int init_fd, bool clone_here)
-      : filter_(filter), init_fd_(init_fd), last_cap_(child_setup::last_capability()), clone_here_(clone_here) {
+  /// `one_command`: make_namespace_sandbox's.
+  NamespaceSandbox(const SeccompPrograms& filter, int init_fd, bool one_command)
+      : filter_(filter), init_fd_(init_fd), last_cap_(child_setup::last_capability()), one_command_(one_command) {
     launches_->owner = this;
     if (is_host_root()) {
       ids_.emplace(sandbox_id_range());
+      if (one_command) return;  // nothing ahead for later commands
       netns_.emplace();
       root_.use_prepared_roots(-1);
       return;
@@ -137,6 +138,7 @@ class NamespaceSandbox final : public Sandbox {
     // and each sandbox's first process starts (docs/sandbox.md, "Run by an
     // ordinary user"). Where the host refuses it (a nested user namespace
     // limit), every sandbox makes its own as before.
+    if (one_command) return;
     if (auto held = make_held_user_namespace(); held) {
       held_userns_ = *held;
       root_.use_prepared_roots(held_userns_);
@@ -166,7 +168,7 @@ class NamespaceSandbox final : public Sandbox {
     if (int rc = uv_pipe(fds, 0, 0); rc != 0) return Error{std::string("cannot create output pipe: ") + uv_strerror(rc)};
     // The loop thread waits neither for the child to build its root nor
     // for the init to start the command: the child is cloned on libuv's
-    // thread pool (clone_off_loop; with clone_here_, here), and a command that cannot be started
+    // thread pool (clone_off_loop; with one_command_, here), and a command that cannot be started
     // ends with status 127 and the reason in its output, as in a shell, the
     // init's report read once it has exited.
     auto launch = plan(spec, fds[1], -1);
@@ -195,7 +197,7 @@ class NamespaceSandbox final : public Sandbox {
     (*launch)->process = p;
     (*launch)->at_exit = std::move(at_exit);
     refill_netns(spec.isolation);
-    if (clone_here_) {
+    if (one_command_) {
       clone_launch(**launch);
       hand_over(**launch);
     } else {
@@ -638,7 +640,7 @@ class NamespaceSandbox final : public Sandbox {
   const SeccompPrograms& filter_;  // the process's (seccomp_programs()), never freed
   int init_fd_;
   int last_cap_;
-  bool clone_here_;
+  bool one_command_;
   std::mutex stacks_mu_;
   std::vector<char*> stacks_;  // free stacks for clone_child, kept faulted in from one clone to the next
   std::shared_ptr<Launches> launches_ = std::make_shared<Launches>();
@@ -717,7 +719,7 @@ std::string namespace_support_problem() {
   return problem;
 }
 
-Result<std::unique_ptr<Sandbox>> make_namespace_sandbox(bool clone_here) {
+Result<std::unique_ptr<Sandbox>> make_namespace_sandbox(bool one_command) {
   if (auto p = namespace_support_problem(); !p.empty()) return Error{"the namespace sandbox cannot run: " + p};
   // Host root without CAP_SYS_ADMIN (a container's default capabilities)
   // could only give its commands a user namespace whose user is host root.
@@ -735,7 +737,7 @@ Result<std::unique_ptr<Sandbox>> make_namespace_sandbox(bool clone_here) {
                  "found beside the engine (set HEARTH_INIT to its path)"};
   int init_fd = ::open(init.c_str(), O_RDONLY | O_CLOEXEC);
   if (init_fd < 0) return Error{"cannot open " + init + ": " + std::strerror(errno)};
-  return std::unique_ptr<Sandbox>(std::make_unique<NamespaceSandbox>(**filter, init_fd, clone_here));
+  return std::unique_ptr<Sandbox>(std::make_unique<NamespaceSandbox>(**filter, init_fd, one_command));
 }
 
 std::vector<std::string> limit_warnings(const Isolation& iso) {

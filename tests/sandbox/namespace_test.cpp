@@ -398,7 +398,7 @@ BOOST_AUTO_TEST_CASE(a_sandbox_that_cannot_be_set_up_ends_the_command_and_says_w
   BOOST_TEST(o.exit.failure.find("/etc/hostname") != std::string::npos, o.exit.failure);
   BOOST_TEST(o.output.find("ran") == std::string::npos, o.output);
   // The same where the clone is made on the calling thread (hearth sandbox run's).
-  auto here = make_namespace_sandbox(/*clone_here=*/true);
+  auto here = make_namespace_sandbox(/*one_command=*/true);
   BOOST_REQUIRE_MESSAGE(here.ok(), (here.ok() ? "" : here.message()));
   auto h = spawn_to_end(**here, bash_spec("echo ran; exit 66", iso));
   BOOST_TEST(h.exit.exit_status == 127);
