@@ -434,8 +434,12 @@ void Attempt::close() {
   bash_.reset();
   // After the agent's session, which borrows the descriptor; never following
   // what the step left there (leftovers go with the run's scratch).
+  // Only a directory this attempt made: an attempt that never started
+  // shares its number (and name) with the next one, whose directory a
+  // removal still queued would take.
+  bool made = static_cast<bool>(dir_fd_);
   dir_fd_.reset();
-  if (!dir_.empty()) remove_later(run_.loop(), {dir_});
+  if (made) remove_later(run_.loop(), {dir_});
   dir_.clear();
 }
 

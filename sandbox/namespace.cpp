@@ -168,9 +168,9 @@ class NamespaceSandbox final : public Sandbox {
     if (int rc = uv_pipe(fds, 0, 0); rc != 0) return Error{std::string("cannot create output pipe: ") + uv_strerror(rc)};
     // The loop thread waits neither for the child to build its root nor
     // for the init to start the command: the child is cloned on libuv's
-    // thread pool (clone_off_loop; with one_command_, here), and a command that cannot be started
-    // ends with status 127 and the reason in its output, as in a shell, the
-    // init's report read once it has exited.
+    // thread pool (clone_off_loop; for one command, here), and a command
+    // that cannot be started ends with status 127 and the reason in its
+    // output, as in a shell, the init's report read once it has exited.
     auto launch = plan(spec, fds[1], -1);
     if (!launch) {
       ::close(fds[0]);

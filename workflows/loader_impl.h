@@ -18,12 +18,12 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-#include <toml++/toml.h>
 
 #include "workflows/expr.h"
 #include "workflows/loader.h"
 #include "workflows/loader_proxies.h"
 #include "workflows/toml_reader.h"
+#include "workflows/tomlpp.h"
 #include "workflows/workflow.h"
 
 namespace hearth::workflows {

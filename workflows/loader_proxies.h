@@ -8,11 +8,10 @@
 #include <string>
 #include <vector>
 
-#include <toml++/toml.h>
-
 #include "proxy/definition.h"
 #include "workflows/proxies.h"
 #include "workflows/toml_reader.h"
+#include "workflows/tomlpp.h"
 #include "workflows/workflow.h"
 
 namespace hearth::workflows {

@@ -10,11 +10,10 @@
 #include <string_view>
 #include <vector>
 
-#include <toml++/toml.h>
-
 #include "proxy/definition.h"
 #include "util/status.h"
 #include "workflows/loader.h"
+#include "workflows/tomlpp.h"
 
 namespace hearth::workflows {
 

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <exception>
 
-#include <toml++/toml.h>
+#include "workflows/tomlpp.h"
 
 namespace hearth::workflows {
 namespace {

@@ -8,4 +8,4 @@
 // must not abort a debug build where the shipped library reports a parse error.
 #define TOML_ASSERT(expr) static_cast<void>(0)
 #define TOML_IMPLEMENTATION
-#include <toml++/toml.h>
+#include "workflows/tomlpp.h"

@@ -9,9 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include <toml++/toml.h>
-
 #include "workflows/loader.h"
+#include "workflows/tomlpp.h"
 
 namespace hearth::workflows {
 
