@@ -147,9 +147,9 @@ void Server::maybe_finish_shutdown() {
     return;
   if (!state_writes_.empty()) {
     flush();
-    // A store whose commit is durable when it returns (a shared one) has
-    // called back already, and the call back may have closed everything.
-    if (closed_) return;
+    // The state writes' commit calls this again once durable (and a
+    // failure may have closed everything already).
+    if (closed_ || awaiting_durable_ > 0) return;
   }
   closed_ = true;
   if (commits_ > 0 && writer_ && writer_->commits() > 0) {

@@ -24,7 +24,7 @@
 //
 // On a shared store (PostgreSQL: store.shared()) several servers share one
 // queue (serve_workers.cpp). Steps 3 and 4 change: a group is written on the
-// loop's connection (each commit is durable when it returns), and runs are
+// loop's connection (answered once its commit is durable), and runs are
 // not queued where they were accepted: every worker claims deliveries from
 // the database (oldest first, FOR UPDATE SKIP LOCKED), holds them by a
 // heartbeat, and starts or takes over their runs. A worker that stops
@@ -162,8 +162,9 @@ class Server {
   void forget_delivery(const std::string& delivery);
   /// A run of a claimed delivery could not start or be resumed.
   void start_failed(const QueuedRun& q, const std::string& error);
-  /// Writes a group of new deliveries on the loop's connection.
-  Status write_group(std::vector<Pending>& group, std::vector<Verdict>& verdicts);
+  /// Writes a group of new deliveries on the loop's connection; written()
+  /// answers it once the commit is durable.
+  void write_group(uint64_t ticket, std::vector<Pending>& group);
   int64_t stale_ms() const { return engine_.defaults().lease_timeout.count(); }
 
   // serve_api.cpp: read endpoints.

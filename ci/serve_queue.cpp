@@ -89,9 +89,7 @@ void Server::flush() {
       std::vector<Verdict> none;
       written(ticket, store_.health().ok() ? Status{Error{"the state database failed"}} : store_.health(), none);
     } else if (shared_) {
-      std::vector<Verdict> verdicts;
-      Status stored = write_group(sent, verdicts);
-      written(ticket, stored, verdicts);
+      write_group(ticket, sent);
     } else {
       // The records go to the writer; the responders wait here for its verdicts.
       std::vector<DeliveryRecord> records;

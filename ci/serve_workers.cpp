@@ -118,9 +118,10 @@ bool Server::lost_to_another(const std::string& run_id) {
 }
 
 // One transaction on the loop's connection, decided as the intake's writer
-// decides: durable when commit() returns (PostgreSQL, synchronous_commit
-// on), so the group is answered at once.
-Status Server::write_group(std::vector<Pending>& group, std::vector<Verdict>& verdicts) {
+// decides; the group is answered once the database has made it durable
+// (its commit goes to the store's own thread meanwhile).
+void Server::write_group(uint64_t ticket, std::vector<Pending>& group) {
+  std::vector<Verdict> verdicts;
   Status s = deliveries_->begin();
   for (size_t i = 0; s.ok() && i < group.size(); ++i) {
     DeliveryRecord record = group[i].planned;
@@ -132,12 +133,12 @@ Status Server::write_group(std::vector<Pending>& group, std::vector<Verdict>& ve
   if (!s.ok()) {
     deliveries_->rollback();
     verdicts.clear();
-    return s;
+    return written(ticket, s, verdicts);
   }
-  Status committed;
-  deliveries_->commit([&committed](const Status& c) { committed = c; });  // at once: the commit is durable
-  if (!committed.ok()) verdicts.clear();
-  return committed;
+  deliveries_->commit([this, ticket, verdicts = std::move(verdicts)](const Status& committed) mutable {
+    if (!committed.ok()) verdicts.clear();
+    written(ticket, committed, verdicts);
+  });
 }
 
 }  // namespace hearth::ci

@@ -127,6 +127,7 @@ struct PgStore::Piped {
 
 template <class... V>
 Status PgStore::write(const char* sql, const char* what, const V&... values) {
+  settle();
   if (!sticky_.ok()) return sticky_;
   if (in_transaction_) return defer(sql, pg::params(values...), what);
   auto r = run(sql, pg::params(values...), what);
@@ -137,6 +138,7 @@ Status PgStore::write(const char* sql, const char* what, const V&... values) {
 
 template <class Row, class... V>
 Status PgStore::rows(const char* sql, const char* what, Row&& row, const V&... values) {
+  settle();
   auto r = run(sql, pg::params(values...), what);
   if (!r) return r.error();
   const PGresult* res = r->get();

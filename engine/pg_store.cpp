@@ -274,6 +274,7 @@ Result<std::unique_ptr<Store>> PgStore::open(const std::string& url, const std::
 }
 
 PgStore::~PgStore() {
+  detach();
   if (!conn_) return;
   if (mark_ > 0 && !in_transaction_ && !lost())
     pg::ResultPtr(PQexecParams(conn_, "DELETE FROM commit_marks WHERE token=$1", 1, nullptr,
@@ -299,6 +300,7 @@ Status PgStore::fail(const char* what) {
 }
 
 Status PgStore::exec(const char* sql, const char* what) {
+  settle();
   if (in_transaction_) {
     // What the transaction holds back goes first.
     if (!server_open_ || !pending_.empty())
@@ -343,6 +345,7 @@ pg::ResultPtr PgStore::send(const char* sql, const std::vector<pg::Param>& param
 // the connection (and the transaction so far) is back: recover(). In a
 // transaction it goes with the writes held back (flush).
 Result<pg::ResultPtr> PgStore::run(const char* sql, const std::vector<pg::Param>& params, const char* what) {
+  settle();
   if (in_transaction_) {
     if (!sticky_.ok()) return sticky_.error();
     Sent last{sql, {}, {}, what};
@@ -401,6 +404,7 @@ Status PgStore::migrate() {
 // BEGIN is held back too: it goes with the transaction's first statement
 // that is sent (pg_store_pipeline.cpp).
 Status PgStore::begin() {
+  settle();
   if (!sticky_.ok()) return sticky_;
   begun_ = std::chrono::steady_clock::now();
   journal_.clear();
@@ -412,33 +416,18 @@ Status PgStore::begin() {
   return {};
 }
 
-// The held-back writes, the commit mark and COMMIT in one round trip. A
-// COMMIT that fails with the connection up did not happen (the server
+// The held-back writes, the commit mark and COMMIT in one round trip
+// (finish_commit, pg_store_async.cpp: on the store's thread when attached).
+// A COMMIT that fails with the connection up did not happen (the server
 // rolled it back); one whose connection went away meanwhile may or may not
 // have: resolve_commit() finds out. A transaction that wrote nothing has
 // nothing to save: its COMMIT's answer does not matter.
-Status PgStore::commit() {
-  if (!in_transaction_) return sticky_;
-  if (!sticky_.ok()) {
-    rollback();
-    return sticky_;
-  }
-  Status s;
-  if (server_open_ || !pending_.empty()) {
-    if (auto r = flush(nullptr, true, "cannot commit"); !r) s = r.status();
-    if (s.ok()) ++commits_;
-    else rollback();
-  }
-  in_transaction_ = server_open_ = writes_ = false;
-  journal_.clear();
-  pending_.clear();
-  fences_.clear();
-  if (!s.ok()) return s;
-  commit_time_ += std::chrono::steady_clock::now() - begun_;
-  return {};
+void PgStore::rollback() {
+  settle();
+  abandon();
 }
 
-void PgStore::rollback() {
+void PgStore::abandon() {
   if (!in_transaction_) return;
   if (server_open_ && !lost()) pg::ResultPtr(PQexec(conn_, "ROLLBACK"), PQclear);
   in_transaction_ = server_open_ = writes_ = false;
@@ -447,6 +436,5 @@ void PgStore::rollback() {
   fences_.clear();
 }
 
-void PgStore::when_durable(const void*, std::function<void(const Status&)> fn) { fn(sticky_); }
 
 }  // namespace hearth::engine

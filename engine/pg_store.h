@@ -7,14 +7,17 @@
 // The engine's schema version is the one row of schema_version; migrations
 // run once, under an advisory lock, and a newer schema is refused.
 //
-// Driven synchronously on the owner's thread. In a transaction, BEGIN and
-// the writes are held back and sent, in libpq's pipeline mode, with the
-// next statement whose rows are wanted or with the commit
-// (pg_store_pipeline.cpp): a step's checkpoint is one round trip. commit()
-// returns once the server has made the transaction durable
-// (synchronous_commit on: its WAL is flushed before it answers), so
-// when_durable() calls back at once. docs/architecture.md, "Decisions", has
-// the measured cost of that stall.
+// Driven on the owner's thread. In a transaction, BEGIN and the writes are
+// held back and sent, in libpq's pipeline mode, with the next statement
+// whose rows are wanted or with the commit (pg_store_pipeline.cpp): a step's
+// checkpoint is one round trip. Unattached, commit() returns once the server
+// has made the transaction durable (synchronous_commit on: its WAL is
+// flushed before it answers). Attached to a loop, a commit that writes is
+// handed to the store's own thread (pg_store_async.cpp), which sends it and
+// waits for the answer; commit() returns at once and when_durable() calls
+// back on the loop once the server has answered. Until then the connection
+// is the thread's: any other call of the store waits for the commit first
+// (settle()). docs/architecture.md, "Decisions", has the measured figures.
 //
 // Failures: a failed statement is sticky, as on SQLite; a held-back write's
 // failure is reported where it is sent (the next read, or commit()). A lost
@@ -79,7 +82,7 @@ class PgStore final : public Store, private StoreTables {
 
   const std::string& path() const override { return shown_; }
   const std::string& local_dir() const override { return local_dir_; }
-  Status health() const override { return sticky_; }
+  Status health() const override;
 
   Status begin() override;
   Status commit() override;
@@ -97,7 +100,7 @@ class PgStore final : public Store, private StoreTables {
                                  int64_t stale_ms) override;
   Status renew_lease(const std::string& run_id, const std::string& owner, int64_t now) override;
   bool shared() const override { return true; }
-  int64_t reconnects() const override { return reconnects_; }
+  int64_t reconnects() const override;
   /// How long the store keeps trying to reconnect before its failure is
   /// sticky; the wait between tries doubles from 50 ms up to 2 s.
   static constexpr int64_t kReconnectForMs = 60000;
@@ -129,15 +132,15 @@ class PgStore final : public Store, private StoreTables {
 
   StoreTables& tables() override { return *this; }
 
-  // Every commit is durable when it returns: nothing to do off the loop.
-  Status attach(uv_loop_s*) override { return {}; }
+  // Commits off the loop (pg_store_async.cpp).
+  Status attach(uv_loop_s* loop) override;
   void when_durable(const void* owner, std::function<void(const Status&)> fn) override;
-  void forget(const void*) override {}
-  void detach() override {}
+  void forget(const void* owner) override;
+  void detach() override;
 
-  int64_t commits() const override { return commits_; }
-  int64_t syncs() const override { return commits_; }
-  std::chrono::nanoseconds commit_time() const override { return commit_time_; }
+  int64_t commits() const override;
+  int64_t syncs() const override { return commits(); }
+  std::chrono::nanoseconds commit_time() const override;
 
  private:
   PgStore(std::string shown, std::string local_dir) : shown_(std::move(shown)), local_dir_(std::move(local_dir)) {}
@@ -150,6 +153,21 @@ class PgStore final : public Store, private StoreTables {
                                     const char* what) override;
 
   Status migrate();
+  // Commits off the loop (pg_store_async.cpp).
+  struct Flight;
+  Flight* flight_ = nullptr;  // while attached; deleted by its handle's close
+  /// Waits until no commit is in flight on the store's thread: every entry
+  /// point that uses the connection or the transaction's state calls it
+  /// first. Cheap when nothing is in flight.
+  void settle();
+  void settle() const { const_cast<PgStore*>(this)->settle(); }
+  /// The COMMIT of the open transaction and what follows it (on the
+  /// store's thread when attached, else in commit()).
+  Status finish_commit();
+  /// rollback() without settle(), for the store's thread.
+  void abandon();
+  /// The waiters whose commits are answered, on the loop.
+  void dispatch();
   /// A StoreTables statement in $N spelling, kept for the store's life.
   const char* spelt(const char* sql);
   /// Runs `sql` with `params` ($1..$N); the result, or the sticky failure

@@ -56,6 +56,7 @@ struct Bound {
 }  // namespace
 
 void PgStore::touch(const std::string& run_id) {
+  settle();
   if (!in_transaction_) return;
   auto held = held_.find(run_id);
   if (held == held_.end() || std::find(fences_.begin(), fences_.end(), run_id) != fences_.end()) return;
@@ -64,6 +65,7 @@ void PgStore::touch(const std::string& run_id) {
 }
 
 Status PgStore::defer(const char* sql, std::vector<pg::Param> params, const char* what) {
+  settle();
   if (!sticky_.ok()) return sticky_;
   Sent& s = pending_.emplace_back(Sent{sql, {}, {}, what});
   for (auto& p : params) s.values.push_back(std::move(p.value)), s.binary.push_back(p.binary);

@@ -54,6 +54,7 @@ SqlRow read_row(const PGresult* r, int i) {
 // A write after a failure is refused with it, as every write of the store.
 // In a transaction it is held back, as the store's own writes are.
 Status PgStore::execute(const char* sql, std::initializer_list<SqlParam> params, const char* what) {
+  settle();
   if (!sticky_.ok()) return sticky_;
   if (in_transaction_) return defer(spelt(sql), pg::params(params), what);
   auto r = query(sql, params, what);

@@ -7,7 +7,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <uv.h>
+
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <thread>
 
@@ -15,6 +18,7 @@
 
 #include "ci/delivery_queue.h"
 #include "engine/store.h"
+#include "engine/store_tables.h"
 #include "tests/cli/repo.h"
 #include "tests/engine/fixture.h"
 #include "tests/support/files.h"
@@ -528,18 +532,27 @@ hearth::Status checkpoint(Store& store, int64_t seq) {
   return store.commit();
 }
 
+// A store of `p` through `relay`, holding run r1 with step a checkpointed
+// once: every statement of a checkpoint is prepared, so the next request a
+// checkpoint sends is its commit's.
+std::unique_ptr<Store> open_relayed(const Place& p, const Relay& relay) {
+  auto opened = Store::open(relay.route(p.location, pg_server().socket_dir()), nullptr, p.local.str());
+  BOOST_REQUIRE_MESSAGE(opened.ok(), (opened.ok() ? "" : opened.message()));
+  Store& store = **opened;
+  require_ok(store.insert_run(sample_run("r1", "build", 1000)));
+  require_ok(store.insert_step("r1", StepRecord{"a", 0}));
+  require_ok(checkpoint(store, 1));
+  return std::move(*opened);
+}
+
 // The server saves a commit but its answer is lost: on a new connection the
 // store finds its commit mark there, so it neither fails nor saves it twice
 // (the event's key would refuse a second copy).
 BOOST_AUTO_TEST_CASE(a_commit_saved_whose_answer_is_lost_is_found_saved_not_made_again) {
   Place p{"postgres", pg_server().fresh_database(), {}};
   Relay relay(pg_server().socket_dir());
-  auto opened = Store::open(relay.route(p.location, pg_server().socket_dir()), nullptr, p.local.str());
-  BOOST_REQUIRE_MESSAGE(opened.ok(), (opened.ok() ? "" : opened.message()));
-  Store& store = **opened;
-  require_ok(store.insert_run(sample_run("r1", "build", 1000)));
-  require_ok(store.insert_step("r1", StepRecord{"a", 0}));
-  require_ok(checkpoint(store, 1));  // every statement now prepared: the next request is the commit's
+  auto opened = open_relayed(p, relay);
+  Store& store = *opened;  // every statement now prepared: the next request is the commit's
   relay.lose_next_answer();
   require_ok(checkpoint(store, 2));
   BOOST_TEST(relay.lost() == 1);
@@ -578,19 +591,25 @@ BOOST_AUTO_TEST_CASE(a_transaction_of_twenty_thousand_writes_is_saved_whole) {
   });
 }
 
+// A store of `p` holding run r1, leased to it ("1@a id=slow"), with step a.
+std::unique_ptr<Store> open_leasing(const Place& p) {
+  auto store = open_store(p);
+  RunRecord run = sample_run("r1", "build", 1000);
+  run.lease_owner = "1@a id=slow";
+  require_ok(store->begin());
+  require_ok(store->insert_run(run));
+  require_ok(store->insert_step("r1", StepRecord{"a", 0}));
+  require_ok(store->commit());
+  return store;
+}
+
 // A worker that stalled past its lease, whose run another worker took over,
 // cannot save what it did in that run afterwards: its commit is fenced off,
 // nothing of it is saved, and its store fails, naming the run. Writes
 // before the takeover stand.
 BOOST_AUTO_TEST_CASE(a_commit_for_a_run_taken_over_meanwhile_is_fenced_off) {
   Place p{"postgres", pg_server().fresh_database(), {}};
-  auto slow = open_store(p);
-  RunRecord run = sample_run("r1", "build", 1000);
-  run.lease_owner = "1@a id=slow";
-  require_ok(slow->begin());
-  require_ok(slow->insert_run(run));
-  require_ok(slow->insert_step("r1", StepRecord{"a", 0}));
-  require_ok(slow->commit());
+  auto slow = open_leasing(p);
   require_ok(checkpoint(*slow, 1));
   // The heartbeat goes stale; another engine takes the run over.
   pg_server().execute(p.location, "UPDATE runs SET lease_heartbeat = 0 WHERE id = 'r1'");
@@ -609,6 +628,120 @@ BOOST_AUTO_TEST_CASE(a_commit_for_a_run_taken_over_meanwhile_is_fenced_off) {
   // The new owner writes on.
   require_ok(checkpoint(*other, 2));
   BOOST_TEST(other->load_events("r1", 0)->size() == 2u);
+}
+
+// Attached to a loop, a commit that writes goes to the store's own thread:
+// commit() returns while the server still works on it (here: waits for a
+// lock another session holds), the loop goes on meanwhile, and
+// when_durable() calls back once the server has saved it.
+BOOST_AUTO_TEST_CASE(an_attached_store_commits_while_the_loop_goes_on) {
+  Place p{"postgres", pg_server().fresh_database(), {}};
+  auto store = open_store(p);
+  require_ok(store->insert_run(sample_run("r1", "build", 1000)));
+  require_ok(store->insert_step("r1", StepRecord{"a", 0}));
+  require_ok(checkpoint(*store, 1));  // its statements prepared
+  auto blocker = open_store(p);
+  require_ok(blocker->begin());
+  require_ok(blocker->tables().query("LOCK TABLE events IN EXCLUSIVE MODE", {}, "cannot lock").status());
+  // Should commit() wait for the server after all, the lock goes in 5 s and
+  // the figures below tell.
+  std::atomic<bool> released{false}, lock_gone{false};
+  std::thread fallback([&] {
+    for (int i = 0; i < 500 && !released; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (!lock_gone.exchange(true)) blocker->rollback();
+  });
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  require_ok(store->attach(&loop));
+  auto before = std::chrono::steady_clock::now();
+  require_ok(checkpoint(*store, 2));
+  auto returned_after = std::chrono::steady_clock::now() - before;
+  int calls = 0;
+  hearth::Status got{hearth::Error{"not called"}};
+  store->when_durable(&calls, [&](const hearth::Status& s) {
+    ++calls;
+    got = s;
+  });
+  BOOST_TEST(calls == 0);
+  struct Tick {
+    uv_timer_t timer;
+    int* calls;
+    Store* blocker;
+    std::atomic<bool>* lock_gone;
+    bool fired = false;
+    int calls_then = -1;
+  } tick{{}, &calls, blocker.get(), &lock_gone};
+  uv_timer_init(&loop, &tick.timer);
+  tick.timer.data = &tick;
+  uv_timer_start(&tick.timer, [](uv_timer_t* t) noexcept {
+    auto* k = static_cast<Tick*>(t->data);
+    k->fired = true;
+    k->calls_then = *k->calls;
+    if (!k->lock_gone->exchange(true)) k->blocker->rollback();  // the lock goes: the commit can be saved
+    uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
+  }, 100, 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  released = true;
+  fallback.join();
+  BOOST_TEST(std::chrono::duration<double>(returned_after).count() < 1.0);
+  BOOST_TEST(tick.fired);
+  BOOST_TEST(tick.calls_then == 0);  // the loop ran while the server waited
+  BOOST_TEST(calls == 1);
+  BOOST_TEST(got.ok(), got.message());
+  BOOST_TEST(open_store(p)->load_events("r1", 0)->size() == 2u);
+  store->detach();
+  BOOST_TEST(uv_loop_close(&loop) == 0);
+}
+
+// A commit that fails on the store's thread (fenced off: another engine
+// took the run over) fails its waiter with the cause, and the store
+// refuses every later write with it; what was saved before stands.
+BOOST_AUTO_TEST_CASE(an_attached_store_s_failed_commit_reaches_its_waiters_and_sticks) {
+  Place p{"postgres", pg_server().fresh_database(), {}};
+  auto slow = open_leasing(p);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  require_ok(slow->attach(&loop));
+  require_ok(checkpoint(*slow, 1));
+  std::vector<std::string> results;
+  slow->when_durable(&results, [&](const hearth::Status& s) { results.push_back(s.ok() ? "ok" : s.message()); });
+  uv_run(&loop, UV_RUN_DEFAULT);
+  pg_server().execute(p.location, "UPDATE runs SET lease_heartbeat = 0 WHERE id = 'r1'");
+  BOOST_REQUIRE(open_store(p)->take_lease("r1", "2@b id=other", 0, 1000)->empty());
+  require_ok(checkpoint(*slow, 2));  // handed over: the fence is the server's answer
+  slow->when_durable(&results, [&](const hearth::Status& s) { results.push_back(s.ok() ? "ok" : s.message()); });
+  uv_run(&loop, UV_RUN_DEFAULT);
+  BOOST_REQUIRE(results.size() == 2u);
+  BOOST_TEST(results[0] == "ok");
+  BOOST_TEST(results[1].find("run r1 is no longer leased to this engine") != std::string::npos, results[1]);
+  BOOST_TEST(slow->insert_run(sample_run("r2", "build", 1)).message() == results[1]);
+  BOOST_TEST(slow->health().message() == results[1]);
+  BOOST_TEST(open_store(p)->load_events("r1", 0)->size() == 1u);
+  slow->detach();
+  BOOST_TEST(uv_loop_close(&loop) == 0);
+}
+
+// The answer to a commit made on the store's thread is lost: the thread
+// reconnects and finds it saved, as the loop would have.
+BOOST_AUTO_TEST_CASE(an_attached_store_s_commit_whose_answer_is_lost_is_found_saved) {
+  Place p{"postgres", pg_server().fresh_database(), {}};
+  Relay relay(pg_server().socket_dir());
+  auto opened = open_relayed(p, relay);
+  Store& store = *opened;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  require_ok(store.attach(&loop));
+  relay.lose_next_answer();
+  require_ok(checkpoint(store, 2));
+  int ok = 0;
+  store.when_durable(&ok, [&](const hearth::Status& s) { ok += s.ok() ? 1 : 100; });
+  uv_run(&loop, UV_RUN_DEFAULT);
+  BOOST_TEST(ok == 1);
+  BOOST_TEST(relay.lost() == 1);
+  BOOST_TEST(store.reconnects() == 1);
+  BOOST_TEST(open_store(p)->load_events("r1", 0)->size() == 2u);
+  store.detach();
+  BOOST_TEST(uv_loop_close(&loop) == 0);
 }
 
 // Sent again, a transaction must do what it did; when another session
