@@ -125,6 +125,13 @@ struct PgStore::Piped {
   std::string cause;                     // failed: the statement's wording and the server's reason
 };
 
+// A pipeline an attached commit sent and read the answers of on the loop
+// (pg_store_async.cpp), handed to flush() as its first try.
+struct PgStore::Answered {
+  Piped piped;
+  Session sent_on;  // the connection's session when it was sent
+};
+
 template <class... V>
 Status PgStore::write(const char* sql, const char* what, const V&... values) {
   settle();

@@ -13,11 +13,11 @@
 // checkpoint is one round trip. Unattached, commit() returns once the server
 // has made the transaction durable (synchronous_commit on: its WAL is
 // flushed before it answers). Attached to a loop, a commit that writes is
-// handed to the store's own thread (pg_store_async.cpp), which sends it and
-// waits for the answer; commit() returns at once and when_durable() calls
-// back on the loop once the server has answered. Until then the connection
-// is the thread's: any other call of the store waits for the commit first
-// (settle()). docs/architecture.md, "Decisions", has the measured figures.
+// sent and commit() returns; a uv_poll on the socket reads the answers as
+// they come, and when_durable() calls back on the loop once the server has
+// answered (pg_store_async.cpp; a lost connection's recovery runs on libuv's
+// threadpool). Any other call of the store waits for the commit in flight
+// first (settle()). docs/architecture.md, "Decisions", has the figures.
 //
 // Failures: a failed statement is sticky, as on SQLite; a held-back write's
 // failure is reported where it is sent (the next read, or commit()). A lost
@@ -161,10 +161,18 @@ class PgStore final : public Store, private StoreTables {
   /// first. Cheap when nothing is in flight.
   void settle();
   void settle() const { const_cast<PgStore*>(this)->settle(); }
-  /// The COMMIT of the open transaction and what follows it (on the
-  /// store's thread when attached, else in commit()).
+  /// The COMMIT of the open transaction, sent and answered here, and what
+  /// follows it.
   Status finish_commit();
-  /// rollback() without settle(), for the store's thread.
+  /// What follows a commit, saved (`s` ok) or not.
+  void end_commit(Status s);
+  /// An attached commit's answers: read as they come (or, `block`, all),
+  /// and once all are in, answered().
+  void read_answers(bool block);
+  /// An attached commit whose answers are in: ended on the loop, or on the
+  /// pool when the connection was lost.
+  void answered();
+  /// rollback() without settle(), for the pool's thread.
   void abandon();
   /// The waiters whose commits are answered, on the loop.
   void dispatch();
@@ -190,12 +198,22 @@ class PgStore final : public Store, private StoreTables {
   // the COMMIT: BEGIN, the writes, that statement, one round trip.
   struct Sent;
   Status defer(const char* sql, std::vector<pg::Param> params, const char* what);
+  struct Piped;
+  struct Answered;
   /// Sends BEGIN (unless the server has it), pending_, then `last` or, for a
   /// commit, the commit mark and COMMIT; recovers from a lost connection.
-  /// The result of `last` (or of the COMMIT).
-  Result<pg::ResultPtr> flush(const Sent* last, bool commit, const char* what);
-  struct Piped;
+  /// The result of `last` (or of the COMMIT). With `answered`, the pipeline
+  /// was sent and answered already (an attached commit): its outcome is
+  /// taken as the first try's.
+  Result<pg::ResultPtr> flush(const Sent* last, bool commit, const char* what, Answered* answered = nullptr);
   Piped pipeline(const Sent* last, bool commit);
+  struct Piping;
+  /// Prepares what is new and queues the pipeline; an outcome only when it
+  /// could not be sent.
+  std::optional<Piped> pipe_send(const Sent* last, bool commit, Piping& pp);
+  /// Reads the answers to `pp` from `next` (libpq's results in order, the
+  /// nulls between them included).
+  Piped pipe_answer(Piping& pp, const std::function<pg::ResultPtr()>& next);
   // A connection's session on the server.
   struct Session {
     int pid = 0;
@@ -249,6 +267,13 @@ class PgStore final : public Store, private StoreTables {
     const char* what;      // the failure's wording
     int tuples = 0;        // rows returned
     std::string affected;  // rows changed (PQcmdTuples)
+  };
+  // A pipeline between its sending and its answers.
+  struct Piping {
+    std::vector<const Sent*> batch;
+    Sent mark;  // the commit mark's statement, when batch holds it
+    const Sent* last = nullptr;
+    bool commit = false, opens = false, whole = false;
   };
   std::vector<Sent> pending_;
   std::vector<Sent> journal_;

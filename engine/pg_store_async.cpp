@@ -3,24 +3,30 @@
 //
 // A commit is a round trip to the server and the server's WAL flush: about
 // a quarter of a millisecond over a Unix socket, several on a loaded disk
-// or a network. Attached to a loop, commit() hands a transaction that
-// writes to libuv's threadpool and returns: there BEGIN, the held-back
-// writes, the commit mark and COMMIT go in one pipeline, the answers are
-// read, and a lost connection is recovered from as on the synchronous path
-// (pg_store_reconnect.cpp). Back on the loop, the waiters of when_durable()
-// are called in the order they came, with the commit's failure if it
-// failed (which is sticky, as every failure of the store). A request, not a
-// handle: the loop runs until the commit is answered, and nothing is left
-// to close when it ends.
+// or a network. Attached to a loop, commit() sends a transaction that
+// writes (BEGIN, the held-back writes, the commit mark and COMMIT, one
+// pipeline) and returns; a uv_poll on the connection's socket reads the
+// answers as they come, without blocking, and once the last is in, the
+// commit ends there and the waiters of when_durable() are called in the
+// order they came, with the commit's failure if it failed (sticky, as every
+// failure of the store). The loop wakes for the answer as a blocking libpq
+// call would have woken: no thread in the way of the common case.
 //
-// One connection, one owner at a time: while a commit is in flight the
-// connection and the transaction's state are the pool thread's, and every
-// other call of the store on the loop waits for it first (settle()). So the
-// loop goes on with what does not need the store (processes, HTTP, timers)
-// while the server works, and a call that does need the store costs no more
-// than it did when commit() waited itself. Commits do not overlap: the next
-// one is sent once the last is answered, so a failure can never be followed
-// by a later transaction the server saved.
+// A connection lost under a commit (no answer, or the request never sent)
+// is the slow path: what to do next (reconnecting with backoff, reading the
+// commit mark, sending the transaction again: pg_store_reconnect.cpp) goes
+// to libuv's threadpool, so the loop does not wait out a database restart.
+//
+// One connection, one owner at a time: while a commit is in flight, every
+// other call of the store on the loop waits for it first (settle(): the
+// answers read blocking, or the pool's work waited for). So the loop goes
+// on with what does not need the store (processes, HTTP, timers) while the
+// server works, and a call that does need the store costs no more than it
+// did when commit() waited itself. Commits do not overlap: the next one is
+// sent once the last is answered, so a failure can never be followed by a
+// later transaction the server saved. The poll handle lives for one commit
+// and the pool's work is a request: when the loop ends, nothing of the
+// store's is left on it to close.
 #include <uv.h>
 
 #include <condition_variable>
@@ -33,18 +39,25 @@
 namespace hearth::engine {
 
 struct PgStore::Flight {
-  PgStore* store = nullptr;  // null once detached: the last request's callback deletes this
+  PgStore* store = nullptr;  // null once detached: the last callback deletes this
   uv_loop_t* loop = nullptr;
+  int callbacks = 0;         // poll handles and pool requests whose last callback has not run
 
+  // The commit in flight, on the loop's side.
+  bool busy = false;     // sent, not ended
+  int64_t handed = 0;    // commits sent
+  int64_t answered = 0;  // of which ended
+  Piping piping;         // what was sent
+  Answered answers;      // sent_on, then what the answers came to
+  std::deque<pg::ResultPtr> got;  // read so far, the nulls between them included
+  bool complete = false;          // the last answer is in, or the connection is gone
+  uv_poll_t* poll = nullptr;
+
+  // The slow path, on the pool.
   std::mutex mu;
   std::condition_variable cv;
-  bool job = false;  // under mu: a commit on the pool not yet done
+  bool job = false;  // under mu
 
-  // The loop's side.
-  bool busy = false;     // a commit handed over and not settled
-  int requests = 0;      // requests whose callback has not run
-  int64_t handed = 0;    // commits handed over
-  int64_t answered = 0;  // of which settled
   struct Waiter {
     const void* owner;
     int64_t upto;  // answered must reach this
@@ -52,25 +65,29 @@ struct PgStore::Flight {
   };
   std::deque<Waiter> waiting;
 
-  struct Request {
-    uv_work_t req{};
-    Flight* flight;
-  };
+  // A callback's end: the flight outlives a detach until its last one.
+  static void ended(Flight* f) {
+    --f->callbacks;
+    if (f->store) return f->store->dispatch();
+    if (f->callbacks == 0) delete f;
+  }
+  static void on_readable(uv_poll_t* h, int, int) noexcept {
+    auto* f = static_cast<Flight*>(h->data);
+    if (f->store && f->poll == h) f->store->read_answers(false);
+  }
   static void work(uv_work_t* req) noexcept {
-    auto* f = static_cast<Request*>(req->data)->flight;
-    (void)f->store->finish_commit();  // its failure is sticky_, read on the loop
+    auto* f = static_cast<Flight*>(req->data);
+    PgStore* s = f->store;
+    auto r = s->flush(nullptr, true, "cannot commit", &f->answers);
+    s->end_commit(r ? Status{} : r.status());
     std::lock_guard lock(f->mu);
     f->job = false;
     f->cv.notify_all();
   }
-  static void done(uv_work_t* req, int) noexcept {
-    auto* r = static_cast<Request*>(req->data);
-    Flight* f = r->flight;
-    delete r;
-    // Counted until dispatch() returns, so that a waiter detaching the
-    // store leaves this flight to be deleted here.
-    if (f->store) f->store->dispatch();
-    if (--f->requests == 0 && !f->store) delete f;
+  static void worked(uv_work_t* req, int) noexcept {
+    auto* f = static_cast<Flight*>(req->data);
+    delete req;
+    ended(f);
   }
 };
 
@@ -85,28 +102,22 @@ Status PgStore::attach(uv_loop_s* loop) {
   return {};
 }
 
-void PgStore::settle() {
-  if (!flight_ || !flight_->busy) return;
-  std::unique_lock lock(flight_->mu);
-  flight_->cv.wait(lock, [this] { return !flight_->job; });
-  flight_->busy = false;
-  ++flight_->answered;
-}
-
-Status PgStore::finish_commit() {
-  Status s;
-  if (server_open_ || !pending_.empty()) {
-    if (auto r = flush(nullptr, true, "cannot commit"); !r) s = r.status();
-    if (s.ok()) ++commits_;
-    else abandon();
-  }
+void PgStore::end_commit(Status s) {
+  if (s.ok()) ++commits_;
+  else abandon();
   in_transaction_ = server_open_ = writes_ = false;
   journal_.clear();
   pending_.clear();
   fences_.clear();
-  if (!s.ok()) return s;
-  commit_time_ += std::chrono::steady_clock::now() - begun_;
-  return {};
+  if (s.ok()) commit_time_ += std::chrono::steady_clock::now() - begun_;
+}
+
+Status PgStore::finish_commit() {
+  Status s;
+  if (server_open_ || !pending_.empty())
+    if (auto r = flush(nullptr, true, "cannot commit"); !r) s = r.status();
+  end_commit(s);
+  return s;
 }
 
 Status PgStore::commit() {
@@ -119,24 +130,96 @@ Status PgStore::commit() {
   // A transaction that only read has nothing to make durable: its COMMIT
   // goes at once, as without a loop.
   if (!flight_ || !writes_ || (!server_open_ && pending_.empty())) return finish_commit();
-  auto* r = new Flight::Request{{}, flight_};
-  r->req.data = r;
-  {
-    std::lock_guard lock(flight_->mu);
-    flight_->job = true;
+  Flight& f = *flight_;
+  f.piping = Piping{};
+  f.got.clear();
+  f.complete = false;
+  f.answers.sent_on = session_;
+  f.busy = true;
+  ++f.handed;
+  if (auto early = pipe_send(nullptr, true, f.piping)) {
+    f.answers.piped = std::move(*early);
+    f.complete = true;
+    answered();
+    return {};
   }
-  if (int rc = uv_queue_work(flight_->loop, &r->req, &Flight::work, &Flight::done); rc < 0) {
-    delete r;
-    {
-      std::lock_guard lock(flight_->mu);
-      flight_->job = false;
-    }
-    return finish_commit();  // here, then
+  f.poll = new uv_poll_t;
+  if (uv_poll_init(f.loop, f.poll, PQsocket(conn_)) < 0) {
+    delete f.poll;
+    f.poll = nullptr;
+    read_answers(true);  // no poll: the answers read here, then
+    return {};
   }
-  ++flight_->requests;
-  flight_->busy = true;
-  ++flight_->handed;
+  f.poll->data = &f;
+  ++f.callbacks;
+  uv_poll_start(f.poll, UV_READABLE, &Flight::on_readable);
   return {};
+}
+
+// What has come so far, without waiting (or, `block`, all of it); once the
+// last answer is in, the commit ends.
+void PgStore::read_answers(bool block) {
+  Flight& f = *flight_;
+  if (!block && !PQconsumeInput(conn_)) f.complete = true;  // the connection is gone
+  while (!f.complete && (block || !PQisBusy(conn_))) {
+    pg::ResultPtr r(PQgetResult(conn_), PQclear);
+    f.complete = r ? PQresultStatus(r.get()) == PGRES_PIPELINE_SYNC : lost();
+    f.got.push_back(std::move(r));
+  }
+  if (!f.complete) return;
+  f.answers.piped = pipe_answer(f.piping, [&f] {
+    if (f.got.empty()) return pg::ResultPtr(nullptr, PQclear);
+    pg::ResultPtr r = std::move(f.got.front());
+    f.got.pop_front();
+    return r;
+  });
+  f.got.clear();
+  answered();
+}
+
+// The answers are read: the commit ends here (saved, or refused by the
+// server), or, with the connection lost, its fate is settled on the pool.
+void PgStore::answered() {
+  Flight& f = *flight_;
+  if (f.poll) {
+    uv_poll_stop(f.poll);
+    uv_close(reinterpret_cast<uv_handle_t*>(f.poll), [](uv_handle_t* h) noexcept {
+      auto* fl = static_cast<Flight*>(h->data);
+      delete reinterpret_cast<uv_poll_t*>(h);
+      Flight::ended(fl);
+    });
+    f.poll = nullptr;
+  }
+  if (f.answers.piped.how == Piped::lost) {
+    auto* req = new uv_work_t;
+    req->data = &f;
+    {
+      std::lock_guard lock(f.mu);
+      f.job = true;
+    }
+    if (uv_queue_work(f.loop, req, &Flight::work, &Flight::worked) == 0) {
+      ++f.callbacks;
+      return;
+    }
+    delete req;
+    std::lock_guard lock(f.mu);
+    f.job = false;  // settled here, then
+  }
+  auto r = flush(nullptr, true, "cannot commit", &f.answers);
+  end_commit(r ? Status{} : r.status());
+  f.busy = false;
+  ++f.answered;
+}
+
+void PgStore::settle() {
+  if (!flight_ || !flight_->busy) return;
+  Flight& f = *flight_;
+  if (!f.complete) read_answers(true);
+  if (!f.busy) return;  // ended on the loop
+  std::unique_lock lock(f.mu);
+  f.cv.wait(lock, [&f] { return !f.job; });
+  f.busy = false;
+  ++f.answered;
 }
 
 void PgStore::when_durable(const void* owner, std::function<void(const Status&)> fn) {
@@ -147,16 +230,14 @@ void PgStore::when_durable(const void* owner, std::function<void(const Status&)>
 void PgStore::dispatch() {
   Flight* f = flight_;
   if (!f) return;
-  bool finished;
-  {
+  if (f->busy && f->complete) {
     std::lock_guard lock(f->mu);
-    finished = !f->job;
+    if (!f->job) f->busy = false, ++f->answered;  // the pool is done with it
   }
-  if (finished) settle();
   // Each waiter may use the store (a new commit), forget others, or detach
   // it: one at a time, looked at again after each. While a commit is in
-  // flight its thread owns sticky_, which was clear when it was handed over:
-  // the waiters of earlier commits get success.
+  // flight sticky_ was clear when it was sent (else it would not have
+  // been): the waiters of earlier commits get success.
   while (f->store && !f->waiting.empty()) {
     Status result = f->busy ? Status{} : sticky_;
     if (f->waiting.front().upto > f->answered && result.ok()) break;
@@ -177,7 +258,7 @@ void PgStore::detach() {
   Flight* f = std::exchange(flight_, nullptr);
   f->store = nullptr;
   f->waiting.clear();
-  if (f->requests == 0) delete f;  // else the last request's callback does
+  if (f->callbacks == 0) delete f;  // else the last callback does
 }
 
 Status PgStore::health() const {

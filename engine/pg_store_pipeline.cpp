@@ -74,45 +74,56 @@ Status PgStore::defer(const char* sql, std::vector<pg::Param> params, const char
 }
 
 PgStore::Piped PgStore::pipeline(const Sent* last, bool commit) {
-  Piped out;
-  std::vector<const Sent*> batch;
-  for (const auto& s : pending_) batch.push_back(&s);
-  if (last) batch.push_back(last);
-  const bool marked = commit && writes_;
-  Sent mark{kMarkSql, {token_, std::to_string(mark_ + 1)}, {0, 0}, "cannot commit"};
-  if (marked) batch.push_back(&mark), ++mark_;
+  Piping pp;
+  if (auto early = pipe_send(last, commit, pp)) return std::move(*early);
+  return pipe_answer(pp, [this] { return pg::ResultPtr(PQgetResult(conn_), PQclear); });
+}
+
+std::optional<PgStore::Piped> PgStore::pipe_send(const Sent* last, bool commit, Piping& pp) {
+  pp.last = last;
+  pp.commit = commit;
+  for (const auto& s : pending_) pp.batch.push_back(&s);
+  if (last) pp.batch.push_back(last);
+  pp.mark = Sent{kMarkSql, {token_, std::to_string(mark_ + 1)}, {0, 0}, "cannot commit"};
+  if (commit && writes_) pp.batch.push_back(&pp.mark), ++mark_;
   // Statements new to this connection are prepared first, a round trip
   // each, once per connection.
   std::vector<const std::string*> names;
-  for (const Sent* s : batch) {
+  for (const Sent* s : pp.batch) {
     const std::string* name = nullptr;
     if (pg::ResultPtr failed = prepare(s->sql, name)) {
-      if (lost()) return {Piped::lost, {nullptr, PQclear}, {}};
-      return {Piped::failed, {nullptr, PQclear}, std::string(s->what) + ": " + result_error(failed.get())};
+      if (lost()) return Piped{Piped::lost, {nullptr, PQclear}, {}};
+      return Piped{Piped::failed, {nullptr, PQclear}, std::string(s->what) + ": " + result_error(failed.get())};
     }
     names.push_back(name);
   }
-  if (!PQenterPipelineMode(conn_)) return {Piped::lost, {nullptr, PQclear}, {}};
+  if (!PQenterPipelineMode(conn_)) return Piped{Piped::lost, {nullptr, PQclear}, {}};
   // A transaction sent whole, in one pipeline, needs neither BEGIN nor
   // COMMIT: statements up to a Sync are one implicit transaction, which the
   // Sync commits (or, after a failure, rolls back).
-  const bool whole = commit && !server_open_;
-  const bool opens = !server_open_ && !whole;
-  bool queued = !opens || PQsendQueryParams(conn_, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0);
-  for (size_t i = 0; queued && i < batch.size(); ++i) {
-    Bound b(batch[i]->values, batch[i]->binary);
+  pp.whole = commit && !server_open_;
+  pp.opens = !server_open_ && !pp.whole;
+  bool queued = !pp.opens || PQsendQueryParams(conn_, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0);
+  for (size_t i = 0; queued && i < pp.batch.size(); ++i) {
+    Bound b(pp.batch[i]->values, pp.batch[i]->binary);
     queued = PQsendQueryPrepared(conn_, names[i]->c_str(), static_cast<int>(b.values.size()), b.values.data(),
                                  b.lengths.data(), b.formats.data(), 0);
   }
-  if (queued && commit && !whole)
+  if (queued && commit && !pp.whole)
     queued = PQsendQueryParams(conn_, "COMMIT", 0, nullptr, nullptr, nullptr, nullptr, 0);
   if (queued) queued = PQpipelineSync(conn_);
-  if (!queued) return {Piped::lost, {nullptr, PQclear}, {}};  // only a broken connection refuses to queue
-  server_open_ = !whole;
+  if (!queued) return Piped{Piped::lost, {nullptr, PQclear}, {}};  // only a broken connection refuses to queue
+  server_open_ = !pp.whole;
+  return std::nullopt;
+}
+
+PgStore::Piped PgStore::pipe_answer(Piping& pp, const std::function<pg::ResultPtr()>& next) {
+  Piped out;
+  const Sent* last = pp.last;
   // The answers, in order: one result per statement, then a null.
   auto answer = [&](const char* what, const Sent* sent) {
-    pg::ResultPtr r(PQgetResult(conn_), PQclear);
-    if (r) pg::ResultPtr(PQgetResult(conn_), PQclear);
+    pg::ResultPtr r = next();
+    if (r) (void)next();
     auto st = PQresultStatus(r.get());
     if (!r || (st == PGRES_FATAL_ERROR && lost())) {
       out.how = Piped::lost;
@@ -123,24 +134,24 @@ PgStore::Piped PgStore::pipeline(const Sent* last, bool commit) {
       if (out.how == Piped::ok) out.how = Piped::failed, out.cause = std::string(what) + ": " + result_error(r.get());
       return r;
     }
-    if (sent && sent != &mark && sent != last) {
+    if (sent && sent != &pp.mark && sent != last) {
       auto* kept = const_cast<Sent*>(sent);
       kept->tuples = PQntuples(r.get());
       kept->affected = PQcmdTuples(r.get());
     }
     return r;
   };
-  if (opens) answer("cannot begin a transaction", nullptr);
-  for (size_t i = 0; i < batch.size() && out.how != Piped::lost; ++i) {
-    pg::ResultPtr r = answer(batch[i]->what, batch[i]);
-    if (batch[i] == last && out.how == Piped::ok) out.last = std::move(r);
+  if (pp.opens) answer("cannot begin a transaction", nullptr);
+  for (size_t i = 0; i < pp.batch.size() && out.how != Piped::lost; ++i) {
+    pg::ResultPtr r = answer(pp.batch[i]->what, pp.batch[i]);
+    if (pp.batch[i] == last && out.how == Piped::ok) out.last = std::move(r);
   }
-  if (commit && !whole && out.how != Piped::lost) {
+  if (pp.commit && !pp.whole && out.how != Piped::lost) {
     pg::ResultPtr r = answer("cannot commit", nullptr);
     if (out.how == Piped::ok) out.last = std::move(r);
   }
   if (out.how != Piped::lost) {
-    pg::ResultPtr sync(PQgetResult(conn_), PQclear);
+    pg::ResultPtr sync = next();
     if (PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) out.how = Piped::lost;
   }
   if (out.how == Piped::lost || !PQexitPipelineMode(conn_)) {
@@ -164,11 +175,12 @@ PgStore::Piped PgStore::pipeline(const Sent* last, bool commit) {
   return out;
 }
 
-Result<pg::ResultPtr> PgStore::flush(const Sent* last, bool commit, const char* what) {
+Result<pg::ResultPtr> PgStore::flush(const Sent* last, bool commit, const char* what, Answered* answered) {
   if (!sticky_.ok()) return sticky_.error();
   for (;;) {
-    Session before = session_;
-    Piped p = pipeline(last, commit);
+    Session before = answered ? answered->sent_on : session_;
+    Piped p = answered ? std::move(answered->piped) : pipeline(last, commit);
+    answered = nullptr;
     if (p.how == Piped::ok) {
       noted_ok();
       return std::move(p.last);

@@ -160,7 +160,9 @@ void Run::after_durable(std::function<void(const Status&)> then) {
 }
 
 void Run::heartbeat() {
-  if (finishing_ || !fatal_.ok()) return;
+  // Once the pass that records the end has committed, the lease is given
+  // back in it: nothing to renew while that commit becomes durable.
+  if (finishing_ || finish_recorded_ || !fatal_.ok()) return;
   Store& store = engine_.store();
   Status s = store.begin();
   if (s.ok()) s = store.renew_lease(id(), lease_owner(), now_ms());

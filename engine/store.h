@@ -123,9 +123,9 @@ class StoreTables;
 /// - commit() returns once the transaction is visible to this store's reads,
 ///   or with a failure it already knows. On SQLite it also survives the
 ///   process being killed by then; a networked backend attached to a loop
-///   may return before the server has it (PostgreSQL sends it from libuv's
-///   threadpool), and reports a failure found later to the waiters of
-///   when_durable() and to every later call, as a sticky failure;
+///   may return before the server has it (PostgreSQL sends it and reads the
+///   answer when it comes), and reports a failure found later to the
+///   waiters of when_durable() and to every later call, as a sticky failure;
 /// - when_durable() is the completion: it calls back once every commit made
 ///   so far survives a power loss (or has failed); nothing that leaves the
 ///   engine (a process start, a 202, an event, a result) goes before it;
