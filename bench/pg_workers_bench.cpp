@@ -9,11 +9,13 @@
 //           queued deliveries and run them: one run of three `true` steps
 //           each (sandbox kind local: the store and the engine are measured,
 //           not the sandbox); steps per second, from the first worker's
-//           start to the last delivery done in the database.
+//           start to the last delivery done in the database. --step CMD
+//           runs CMD instead of `true` (e.g. "sleep 0.2": steps that wait on
+//           I/O, where more workers add what two cores cannot).
 //
 // Prints the figures and the ratios to one process. Not a test: it measures,
 // never asserts.
-//   pg_workers_bench [--hearth PATH] [--deliveries N] [--clients N] [--jobs N] [--max-workers N]
+//   pg_workers_bench [--hearth PATH] [--deliveries N] [--clients N] [--jobs N] [--max-workers N] [--step CMD]
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -201,6 +203,7 @@ Figures measure(const std::string& hearth, const fs::path& repo, int workers, in
 int main(int argc, char** argv) {
   std::string hearth = "build/cli/hearth";
   int deliveries = 600, clients = 8, jobs = 4, max_workers = 3;
+  std::string step = "true";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--hearth") hearth = argv[i + 1];
@@ -208,6 +211,7 @@ int main(int argc, char** argv) {
     else if (a == "--clients") clients = std::atoi(argv[i + 1]);
     else if (a == "--jobs") jobs = std::atoi(argv[i + 1]);
     else if (a == "--max-workers") max_workers = std::atoi(argv[i + 1]);
+    else if (a == "--step") step = argv[i + 1];
     else return std::fprintf(stderr, "unknown option %s\n", a.c_str()), 2;
   }
   hearth = fs::absolute(hearth).string();
@@ -215,14 +219,13 @@ int main(int argc, char** argv) {
     hearth::testing::TempDir dir;
     fs::path repo = dir.path / "repo";
     fs::create_directories(repo / ".hearth" / "workflows");
-    std::ofstream(repo / ".hearth" / "workflows" / "work.toml") << "name = \"work\"\n"
-                                                                    "[on]\ngithub = [\"push\"]\n"
-                                                                    "[sandbox]\nkind = \"local\"\n"
-                                                                    "[[steps]]\nid = \"a\"\nrun = \"true\"\n"
-                                                                    "[[steps]]\nid = \"b\"\nneeds = [\"a\"]\nrun = \"true\"\n"
-                                                                    "[[steps]]\nid = \"c\"\nneeds = [\"b\"]\nrun = \"true\"\n";
-    std::printf("%d deliveries, %d client threads, --jobs %d per worker; one run of 3 steps per delivery\n",
-                deliveries, clients, jobs);
+    const std::string run = "run = '" + step + "'\n";
+    std::ofstream(repo / ".hearth" / "workflows" / "work.toml")
+        << "name = \"work\"\n[on]\ngithub = [\"push\"]\n[sandbox]\nkind = \"local\"\n"
+        << "[[steps]]\nid = \"a\"\n" << run << "[[steps]]\nid = \"b\"\nneeds = [\"a\"]\n" << run
+        << "[[steps]]\nid = \"c\"\nneeds = [\"b\"]\n" << run;
+    std::printf("%d deliveries, %d client threads, --jobs %d per worker; one run of 3 steps (`%s`) per delivery\n",
+                deliveries, clients, jobs, step.c_str());
     Figures one;
     for (int w = 1; w <= max_workers; ++w) {
       Figures f = measure(hearth, repo, w, deliveries, clients, jobs);
