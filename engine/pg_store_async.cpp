@@ -153,6 +153,9 @@ Status PgStore::commit() {
   f.poll->data = &f;
   ++f.callbacks;
   uv_poll_start(f.poll, UV_READABLE, &Flight::on_readable);
+  // libpq may have read some answers already, while it sent a pipeline
+  // larger than the socket's buffer: those would never make it readable.
+  read_answers(false);
   return {};
 }
 
