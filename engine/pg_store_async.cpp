@@ -152,10 +152,10 @@ Status PgStore::commit() {
   }
   f.poll->data = &f;
   ++f.callbacks;
+  // Answers libpq took in while it sent a pipeline larger than the socket's
+  // buffers wait in its buffer; the last answer can only come after the
+  // last byte was sent, so the socket becomes readable still.
   uv_poll_start(f.poll, UV_READABLE, &Flight::on_readable);
-  // libpq may have read some answers already, while it sent a pipeline
-  // larger than the socket's buffer: those would never make it readable.
-  read_answers(false);
   return {};
 }
 

@@ -603,6 +603,37 @@ std::unique_ptr<Store> open_leasing(const Place& p) {
   return store;
 }
 
+// The same attached to a loop: libpq takes answers in while it sends a
+// pipeline larger than the socket's buffers, and the commit's poll still
+// learns of the last one. Saved whole, and called back.
+BOOST_AUTO_TEST_CASE(an_attached_store_commits_twenty_thousand_writes_and_calls_back) {
+  Place p{"postgres", pg_server().fresh_database(), {}};
+  auto store = open_store(p);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  require_ok(store->attach(&loop));
+  require_ok(store->begin());
+  require_ok(store->insert_run(sample_run("r1", "build", 1000)));
+  const std::string data(200, 'x');
+  for (int64_t seq = 1; seq <= 20000; ++seq)
+    require_ok(store->insert_event(EventRecord{"r1", seq, seq, "step.output", "a", {{"text", data}}}));
+  require_ok(store->commit());
+  int calls = 0;
+  store->when_durable(&calls, [&](const hearth::Status& s) { calls += s.ok() ? 1 : 100; });
+  // Should the answer never be read, the loop is stopped after 20 s.
+  uv_timer_t limit;
+  uv_timer_init(&loop, &limit);
+  uv_timer_start(&limit, [](uv_timer_t* t) noexcept { uv_stop(t->loop); }, 20000, 0);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&limit));
+  uv_run(&loop, UV_RUN_DEFAULT);
+  BOOST_TEST(calls == 1);
+  uv_close(reinterpret_cast<uv_handle_t*>(&limit), nullptr);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  BOOST_TEST(*open_store(p)->last_event_seq("r1") == 20000);
+  store->detach();
+  BOOST_TEST(uv_loop_close(&loop) == 0);
+}
+
 // A worker that stalled past its lease, whose run another worker took over,
 // cannot save what it did in that run afterwards: its commit is fenced off,
 // nothing of it is saved, and its store fails, naming the run. Writes
