@@ -164,8 +164,9 @@ class PgStore final : public Store, private StoreTables {
   /// The COMMIT of the open transaction, sent and answered here, and what
   /// follows it.
   Status finish_commit();
-  /// What follows a commit, saved (`s` ok) or not.
-  void end_commit(Status s);
+  /// What follows a commit, saved (`s` ok) or not; `sent`: it went to the
+  /// server (else there was nothing to send, and it is not counted).
+  void end_commit(Status s, bool sent = true);
   /// An attached commit's answers: read as they come (or, `block`, all),
   /// and once all are in, answered().
   void read_answers(bool block);

@@ -65,11 +65,12 @@ struct PgStore::Flight {
   };
   std::deque<Waiter> waiting;
 
-  // A callback's end: the flight outlives a detach until its last one.
+  // A callback's end: the flight outlives a detach until its last one. It
+  // is counted until dispatch() returns, so that a waiter detaching the
+  // store (or destroying it) leaves it to be deleted here.
   static void ended(Flight* f) {
-    --f->callbacks;
-    if (f->store) return f->store->dispatch();
-    if (f->callbacks == 0) delete f;
+    if (f->store) f->store->dispatch();
+    if (--f->callbacks == 0 && !f->store) delete f;
   }
   static void on_readable(uv_poll_t* h, int, int) noexcept {
     auto* f = static_cast<Flight*>(h->data);
@@ -102,9 +103,9 @@ Status PgStore::attach(uv_loop_s* loop) {
   return {};
 }
 
-void PgStore::end_commit(Status s) {
-  if (s.ok()) ++commits_;
-  else abandon();
+void PgStore::end_commit(Status s, bool sent) {
+  if (!s.ok()) abandon();
+  else if (sent) ++commits_;
   in_transaction_ = server_open_ = writes_ = false;
   journal_.clear();
   pending_.clear();
@@ -114,9 +115,10 @@ void PgStore::end_commit(Status s) {
 
 Status PgStore::finish_commit() {
   Status s;
-  if (server_open_ || !pending_.empty())
+  bool sent = server_open_ || !pending_.empty();
+  if (sent)
     if (auto r = flush(nullptr, true, "cannot commit"); !r) s = r.status();
-  end_commit(s);
+  end_commit(s, sent);
   return s;
 }
 

@@ -603,6 +603,30 @@ std::unique_ptr<Store> open_leasing(const Place& p) {
   return store;
 }
 
+// A waiter may close the store (its owner is done): the waiters after it
+// are dropped, and nothing of the store is left on the loop.
+BOOST_AUTO_TEST_CASE(a_waiter_that_closes_an_attached_store_ends_its_commits_cleanly) {
+  Place p{"postgres", pg_server().fresh_database(), {}};
+  auto store = open_store(p);
+  require_ok(store->insert_run(sample_run("r1", "build", 1000)));
+  require_ok(store->insert_step("r1", StepRecord{"a", 0}));
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  require_ok(store->attach(&loop));
+  require_ok(checkpoint(*store, 1));
+  std::vector<std::string> calls;
+  store->when_durable(&calls, [&](const hearth::Status& s) {
+    calls.push_back(s.ok() ? "first" : s.message());
+    store.reset();
+  });
+  store->when_durable(&calls, [&](const hearth::Status&) { calls.push_back("second"); });
+  uv_run(&loop, UV_RUN_DEFAULT);
+  BOOST_TEST(calls == std::vector<std::string>{"first"});
+  BOOST_TEST(!store);
+  BOOST_TEST(open_store(p)->load_events("r1", 0)->size() == 1u);
+  BOOST_TEST(uv_loop_close(&loop) == 0);
+}
+
 // The same attached to a loop: libpq takes answers in while it sends a
 // pipeline larger than the socket's buffers, and the commit's poll still
 // learns of the last one. Saved whole, and called back.
