@@ -143,14 +143,14 @@ Status PgStore::commit() {
     f.answers.piped = std::move(*early);
     f.complete = true;
     answered();
-    return {};
+    return f.busy ? Status{} : sticky_;  // refused at once, or on the pool
   }
   f.poll = new uv_poll_t;
   if (uv_poll_init(f.loop, f.poll, PQsocket(conn_)) < 0) {
     delete f.poll;
     f.poll = nullptr;
     read_answers(true);  // no poll: the answers read here, then
-    return {};
+    return f.busy ? Status{} : sticky_;
   }
   f.poll->data = &f;
   ++f.callbacks;
