@@ -119,7 +119,7 @@ bool Server::lost_to_another(const std::string& run_id) {
 
 // One transaction on the loop's connection, decided as the intake's writer
 // decides; the group is answered once the database has made it durable
-// (its commit goes to the store's own thread meanwhile).
+// (the loop goes on while the database answers the commit).
 void Server::write_group(uint64_t ticket, std::vector<Pending>& group) {
   std::vector<Verdict> verdicts;
   Status s = deliveries_->begin();

@@ -417,7 +417,7 @@ Status PgStore::begin() {
 }
 
 // The held-back writes, the commit mark and COMMIT in one round trip
-// (finish_commit, pg_store_async.cpp: on the store's thread when attached).
+// (finish_commit; attached, pg_store_async.cpp sends it and reads its answers later).
 // A COMMIT that fails with the connection up did not happen (the server
 // rolled it back); one whose connection went away meanwhile may or may not
 // have: resolve_commit() finds out. A transaction that wrote nothing has

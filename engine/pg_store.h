@@ -155,10 +155,10 @@ class PgStore final : public Store, private StoreTables {
   Status migrate();
   // Commits off the loop (pg_store_async.cpp).
   struct Flight;
-  Flight* flight_ = nullptr;  // while attached; deleted by its handle's close
-  /// Waits until no commit is in flight on the store's thread: every entry
-  /// point that uses the connection or the transaction's state calls it
-  /// first. Cheap when nothing is in flight.
+  Flight* flight_ = nullptr;  // while attached; a detached one is deleted by its last callback
+  /// Waits until no commit is in flight (its answers read, or its recovery
+  /// on the pool done): every entry point that uses the connection or the
+  /// transaction's state calls it first. Cheap when nothing is in flight.
   void settle();
   void settle() const { const_cast<PgStore*>(this)->settle(); }
   /// The COMMIT of the open transaction, sent and answered here, and what

@@ -591,6 +591,19 @@ BOOST_AUTO_TEST_CASE(a_transaction_of_twenty_thousand_writes_is_saved_whole) {
   });
 }
 
+// A loop of the test's own for an attached store. close() detaches the
+// store (when it is still there) and checks that nothing of it is left on
+// the loop.
+struct TestLoop {
+  uv_loop_t uv;
+  TestLoop() { uv_loop_init(&uv); }
+  void run() { uv_run(&uv, UV_RUN_DEFAULT); }
+  void close(Store* store) {
+    if (store) store->detach();
+    BOOST_TEST(uv_loop_close(&uv) == 0);
+  }
+};
+
 // A store of `p` holding run r1, leased to it ("1@a id=slow"), with step a.
 std::unique_ptr<Store> open_leasing(const Place& p) {
   auto store = open_store(p);
@@ -610,9 +623,8 @@ BOOST_AUTO_TEST_CASE(a_waiter_that_closes_an_attached_store_ends_its_commits_cle
   auto store = open_store(p);
   require_ok(store->insert_run(sample_run("r1", "build", 1000)));
   require_ok(store->insert_step("r1", StepRecord{"a", 0}));
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  require_ok(store->attach(&loop));
+  TestLoop loop;
+  require_ok(store->attach(&loop.uv));
   require_ok(checkpoint(*store, 1));
   std::vector<std::string> calls;
   store->when_durable(&calls, [&](const hearth::Status& s) {
@@ -620,11 +632,11 @@ BOOST_AUTO_TEST_CASE(a_waiter_that_closes_an_attached_store_ends_its_commits_cle
     store.reset();
   });
   store->when_durable(&calls, [&](const hearth::Status&) { calls.push_back("second"); });
-  uv_run(&loop, UV_RUN_DEFAULT);
+  loop.run();
   BOOST_TEST(calls == std::vector<std::string>{"first"});
   BOOST_TEST(!store);
   BOOST_TEST(open_store(p)->load_events("r1", 0)->size() == 1u);
-  BOOST_TEST(uv_loop_close(&loop) == 0);
+  loop.close(nullptr);
 }
 
 // The same attached to a loop: libpq takes answers in while it sends a
@@ -633,9 +645,8 @@ BOOST_AUTO_TEST_CASE(a_waiter_that_closes_an_attached_store_ends_its_commits_cle
 BOOST_AUTO_TEST_CASE(an_attached_store_commits_twenty_thousand_writes_and_calls_back) {
   Place p{"postgres", pg_server().fresh_database(), {}};
   auto store = open_store(p);
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  require_ok(store->attach(&loop));
+  TestLoop loop;
+  require_ok(store->attach(&loop.uv));
   require_ok(store->begin());
   require_ok(store->insert_run(sample_run("r1", "build", 1000)));
   const std::string data(200, 'x');
@@ -646,16 +657,15 @@ BOOST_AUTO_TEST_CASE(an_attached_store_commits_twenty_thousand_writes_and_calls_
   store->when_durable(&calls, [&](const hearth::Status& s) { calls += s.ok() ? 1 : 100; });
   // Should the answer never be read, the loop is stopped after 20 s.
   uv_timer_t limit;
-  uv_timer_init(&loop, &limit);
+  uv_timer_init(&loop.uv, &limit);
   uv_timer_start(&limit, [](uv_timer_t* t) noexcept { uv_stop(t->loop); }, 20000, 0);
   uv_unref(reinterpret_cast<uv_handle_t*>(&limit));
-  uv_run(&loop, UV_RUN_DEFAULT);
+  loop.run();
   BOOST_TEST(calls == 1);
   uv_close(reinterpret_cast<uv_handle_t*>(&limit), nullptr);
-  uv_run(&loop, UV_RUN_DEFAULT);
+  loop.run();
   BOOST_TEST(*open_store(p)->last_event_seq("r1") == 20000);
-  store->detach();
-  BOOST_TEST(uv_loop_close(&loop) == 0);
+  loop.close(store.get());
 }
 
 // A worker that stalled past its lease, whose run another worker took over,
@@ -685,7 +695,7 @@ BOOST_AUTO_TEST_CASE(a_commit_for_a_run_taken_over_meanwhile_is_fenced_off) {
   BOOST_TEST(other->load_events("r1", 0)->size() == 2u);
 }
 
-// Attached to a loop, a commit that writes goes to the store's own thread:
+// Attached to a loop, a commit that writes is sent and left to its answer:
 // commit() returns while the server still works on it (here: waits for a
 // lock another session holds), the loop goes on meanwhile, and
 // when_durable() calls back once the server has saved it.
@@ -705,9 +715,8 @@ BOOST_AUTO_TEST_CASE(an_attached_store_commits_while_the_loop_goes_on) {
     for (int i = 0; i < 500 && !released; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     if (!lock_gone.exchange(true)) blocker->rollback();
   });
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  require_ok(store->attach(&loop));
+  TestLoop loop;
+  require_ok(store->attach(&loop.uv));
   auto before = std::chrono::steady_clock::now();
   require_ok(checkpoint(*store, 2));
   auto returned_after = std::chrono::steady_clock::now() - before;
@@ -726,7 +735,7 @@ BOOST_AUTO_TEST_CASE(an_attached_store_commits_while_the_loop_goes_on) {
     bool fired = false;
     int calls_then = -1;
   } tick{{}, &calls, blocker.get(), &lock_gone};
-  uv_timer_init(&loop, &tick.timer);
+  uv_timer_init(&loop.uv, &tick.timer);
   tick.timer.data = &tick;
   uv_timer_start(&tick.timer, [](uv_timer_t* t) noexcept {
     auto* k = static_cast<Tick*>(t->data);
@@ -735,7 +744,7 @@ BOOST_AUTO_TEST_CASE(an_attached_store_commits_while_the_loop_goes_on) {
     if (!k->lock_gone->exchange(true)) k->blocker->rollback();  // the lock goes: the commit can be saved
     uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
   }, 100, 0);
-  uv_run(&loop, UV_RUN_DEFAULT);
+  loop.run();
   released = true;
   fallback.join();
   BOOST_TEST(std::chrono::duration<double>(returned_after).count() < 1.0);
@@ -744,59 +753,54 @@ BOOST_AUTO_TEST_CASE(an_attached_store_commits_while_the_loop_goes_on) {
   BOOST_TEST(calls == 1);
   BOOST_TEST(got.ok(), got.message());
   BOOST_TEST(open_store(p)->load_events("r1", 0)->size() == 2u);
-  store->detach();
-  BOOST_TEST(uv_loop_close(&loop) == 0);
+  loop.close(store.get());
 }
 
-// A commit that fails on the store's thread (fenced off: another engine
+// A commit that the server refuses once sent (fenced off: another engine
 // took the run over) fails its waiter with the cause, and the store
 // refuses every later write with it; what was saved before stands.
 BOOST_AUTO_TEST_CASE(an_attached_store_s_failed_commit_reaches_its_waiters_and_sticks) {
   Place p{"postgres", pg_server().fresh_database(), {}};
   auto slow = open_leasing(p);
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  require_ok(slow->attach(&loop));
+  TestLoop loop;
+  require_ok(slow->attach(&loop.uv));
   require_ok(checkpoint(*slow, 1));
   std::vector<std::string> results;
   slow->when_durable(&results, [&](const hearth::Status& s) { results.push_back(s.ok() ? "ok" : s.message()); });
-  uv_run(&loop, UV_RUN_DEFAULT);
+  loop.run();
   pg_server().execute(p.location, "UPDATE runs SET lease_heartbeat = 0 WHERE id = 'r1'");
   BOOST_REQUIRE(open_store(p)->take_lease("r1", "2@b id=other", 0, 1000)->empty());
   require_ok(checkpoint(*slow, 2));  // handed over: the fence is the server's answer
   slow->when_durable(&results, [&](const hearth::Status& s) { results.push_back(s.ok() ? "ok" : s.message()); });
-  uv_run(&loop, UV_RUN_DEFAULT);
+  loop.run();
   BOOST_REQUIRE(results.size() == 2u);
   BOOST_TEST(results[0] == "ok");
   BOOST_TEST(results[1].find("run r1 is no longer leased to this engine") != std::string::npos, results[1]);
   BOOST_TEST(slow->insert_run(sample_run("r2", "build", 1)).message() == results[1]);
   BOOST_TEST(slow->health().message() == results[1]);
   BOOST_TEST(open_store(p)->load_events("r1", 0)->size() == 1u);
-  slow->detach();
-  BOOST_TEST(uv_loop_close(&loop) == 0);
+  loop.close(slow.get());
 }
 
-// The answer to a commit made on the store's thread is lost: the thread
-// reconnects and finds it saved, as the loop would have.
+// The answer to an attached commit is lost: its recovery, on libuv's
+// thread pool, reconnects and finds it saved, as the synchronous path does.
 BOOST_AUTO_TEST_CASE(an_attached_store_s_commit_whose_answer_is_lost_is_found_saved) {
   Place p{"postgres", pg_server().fresh_database(), {}};
   Relay relay(pg_server().socket_dir());
   auto opened = open_relayed(p, relay);
   Store& store = *opened;
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  require_ok(store.attach(&loop));
+  TestLoop loop;
+  require_ok(store.attach(&loop.uv));
   relay.lose_next_answer();
   require_ok(checkpoint(store, 2));
   int ok = 0;
   store.when_durable(&ok, [&](const hearth::Status& s) { ok += s.ok() ? 1 : 100; });
-  uv_run(&loop, UV_RUN_DEFAULT);
+  loop.run();
   BOOST_TEST(ok == 1);
   BOOST_TEST(relay.lost() == 1);
   BOOST_TEST(store.reconnects() == 1);
   BOOST_TEST(open_store(p)->load_events("r1", 0)->size() == 2u);
-  store.detach();
-  BOOST_TEST(uv_loop_close(&loop) == 0);
+  loop.close(&store);
 }
 
 // Sent again, a transaction must do what it did; when another session
