@@ -331,6 +331,7 @@ Result<int> make_prepared_root(const std::vector<ChildOp>& ops, int userns_fd) {
   void* stack = ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) return Error{std::string("cannot map a stack to prepare the sandbox's root: ") + std::strerror(errno)};
   PrepareRoot r{&ops, userns_fd};
+  auto one_at_a_time = child_setup::one_child_at_a_time();
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);

@@ -11,7 +11,23 @@
 
 #include <sys/types.h>
 
+#include <mutex>
+
 namespace hearth::sandbox::child_setup {
+
+/// For the parent, never the child: held across the clone of every child
+/// that shares this memory (CLONE_VM) and changes its credentials (a user
+/// namespace entered or made, ids or capabilities dropped) or writes its id
+/// maps. The kernel keeps the dumpable flag in the memory, not the process,
+/// so such a child changes it for the engine and for every other child
+/// sharing it: write_id_maps in one child failed with EACCES when another,
+/// at that moment, dropped its privileges. CLONE_VFORK returns only once the
+/// child has exec'd or exited, so the lock covers its whole life here; the
+/// cost is that the engine's threads make these children one at a time.
+/// Not taken by an engine running as root: the flag only decides whether
+/// the memory's /proc files belong to root, and root's children may write
+/// them either way.
+std::unique_lock<std::mutex> one_child_at_a_time();
 
 /// In a user namespace this child's clone has just created (unprivileged):
 /// denies setgroups, then writes `uid_map` and `gid_map` ("inside outside

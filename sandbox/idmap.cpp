@@ -161,6 +161,7 @@ Result<int> make_held_user_namespace() {
   constexpr size_t kStack = 64 * 1024;
   void* stack = ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) return Error{std::string("cannot map a stack for a user namespace: ") + std::strerror(errno)};
+  auto one_at_a_time = child_setup::one_child_at_a_time();  // until the holder is gone
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -185,6 +186,7 @@ Result<int> make_mapping_namespace(const std::string& uid_map, const std::string
   constexpr size_t kStack = 64 * 1024;
   void* stack = ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) return Error{std::string("cannot map a stack for a user namespace: ") + std::strerror(errno)};
+  auto one_at_a_time = child_setup::one_child_at_a_time();  // until the holder is gone
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);

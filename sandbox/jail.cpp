@@ -45,6 +45,7 @@ int fail(Failure& f, const char* what, const char* path) {
 int clone_vfork(int (*fn)(void*), void* arg, int flags, int* pidfd) {
   void* stack = ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) return -1;
+  auto one_at_a_time = child_setup::one_child_at_a_time();
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);

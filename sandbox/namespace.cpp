@@ -605,6 +605,7 @@ class NamespaceSandbox final : public Sandbox {
     int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
     if (!privileged) flags |= CLONE_NEWUSER;
     if (network != Network::host && plan.netns_fd < 0) flags |= CLONE_NEWNET;
+    auto one_at_a_time = child_setup::one_child_at_a_time();
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -672,6 +673,7 @@ int probe_child(void*) noexcept {
 // tables (and ran its atfork handlers) for a child that makes three calls.
 int run_probe() {
   alignas(16) char stack[16 * 1024];
+  auto one_at_a_time = child_setup::one_child_at_a_time();
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);

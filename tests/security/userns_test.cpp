@@ -20,6 +20,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -284,6 +285,39 @@ Findings no_capability_over_what_is_shared(Sandbox& box) {
   return found;
 }
 
+// Many sandboxes asked for at once: their children are made on several
+// threads of the pool, each sharing the engine's memory until it execs,
+// and each changes its credentials there. Every one must start and run.
+Findings sandboxes_started_together_all_start(Sandbox& box) {
+  Findings found;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  TempDir ws;
+  constexpr int kBoxes = 48;
+  std::vector<std::unique_ptr<Running>> runs;
+  for (int i = 0; i < kBoxes; ++i) {
+    Isolation iso;
+    iso.workspace = ws.str();
+    runs.push_back(std::make_unique<Running>(&loop, box, bash_spec("echo started", iso)));
+  }
+  auto all_ended = [&] {
+    for (auto& r : runs)
+      if (!r->ended) return false;
+    return true;
+  };
+  if (!run_until(&loop, all_ended)) found += "not every sandbox ended; ";
+  int failed = 0;
+  std::string first;
+  for (auto& r : runs)
+    if (r->status != 0 || r->output != "started\n") {
+      if (failed++ == 0) first = "status " + std::to_string(r->status) + ": " + r->error + r->output;
+    }
+  if (failed > 0) found += std::to_string(failed) + " of " + std::to_string(kBoxes) + " did not start; first: " + first;
+  uv_run(&loop, UV_RUN_DEFAULT);
+  if (uv_loop_close(&loop) != 0) found += "; a handle was left open";
+  return found;
+}
+
 // Runs `scenario` in a forked copy of this process that has become `pw`
 // (no groups, no capabilities) and made a namespace sandbox of its own, as
 // an engine run by that user would. Returns its findings.
@@ -340,6 +374,10 @@ BOOST_AUTO_TEST_CASE(a_step_cannot_reach_another_sandbox_or_the_engine) {
 
 BOOST_AUTO_TEST_CASE(a_step_holds_no_capability_over_the_prepared_root_or_another_sandbox) {
   both_ways(no_capability_over_what_is_shared);
+}
+
+BOOST_AUTO_TEST_CASE(sandboxes_started_at_once_from_several_threads_all_start) {
+  both_ways(sandboxes_started_together_all_start);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
