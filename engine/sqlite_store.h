@@ -1,7 +1,12 @@
 // The SQLite backend of the run store (private to engine/): one database per
-// project (.hearth/state.db), WAL mode; synchronous=FULL on its own, NORMAL
-// with its fsync on libuv's threadpool once attach()ed to a loop
-// (store_durable.cpp). Tables: runs (store.cpp), steps, attempts,
+// project (.hearth/state.db), WAL mode; synchronous=FULL on its own. Once
+// attach()ed to a loop, synchronous=NORMAL, and the connection is the
+// threadpool's while it writes: a transaction's writes are staged on the
+// loop and run, with their COMMIT and the log's fsync, on libuv's threadpool
+// (store_durable.cpp), so the loop waits neither for the write lock nor for
+// the disk. A read first waits for the writes in flight (settle()), and a
+// read inside an open transaction runs that transaction's staged writes on
+// the loop first (it becomes "live", and only its COMMIT goes to the pool). Tables: runs (store.cpp), steps, attempts,
 // attempt_tails, events (store_steps.cpp),
 // command_calls (store_calls.cpp), agent_checkpoints and agent_messages
 // (store_agent.cpp), part_versions (the schema versions of the parts that
@@ -37,7 +42,10 @@ class SqliteStore final : public Store, private StoreTables {
 
   const std::string& path() const override { return path_; }
   const std::string& local_dir() const override { return local_dir_; }
-  Status health() const override { return sticky_; }
+  Status health() const override {
+    const_cast<SqliteStore*>(this)->settle();
+    return sticky_;
+  }
 
   Status begin() override;
   Status commit() override;
@@ -107,9 +115,35 @@ class SqliteStore final : public Store, private StoreTables {
   Status in_transaction(const std::function<Status()>& body);
   /// Steps in order, each with its last attempt (no tail) when it has one.
   Result<std::vector<StepRecord>> read_steps(const std::string& run_id);
+  // The bodies of the writes whose statements depend on each other.
+  Status insert_attempt_now(const std::string& run_id, const AttemptRecord& a);
+  Status finish_attempt_now(const std::string& run_id, const AttemptRecord& a);
+  Status insert_event_now(const EventRecord& e);
+  Status append_checkpoint_now(const std::string& run_id, const std::string& step_id, int attempt, int turns,
+                               const nlohmann::json& header, const nlohmann::json& messages, size_t first);
 
   Status exec(const char* sql);
   Status migrate();
+
+  // Attached: staged transactions (store_durable.cpp).
+  /// Runs the write `body` now, or (attached, on the loop, in a transaction
+  /// not yet live) keeps it for the threadpool; outside a transaction it is
+  /// a transaction of its own. A copy of everything it needs is in `body`.
+  template <class F>
+  Status stage(F body);
+  bool staging() const;
+  /// Waits until the threadpool has let go of the connection, then runs
+  /// the transactions committed since on this thread: afterwards every
+  /// commit is visible to this connection's reads. No-op on the pool.
+  void settle();
+  /// Before a read on the loop: settle(), and inside a transaction whose
+  /// writes are staged, BEGIN here and run them (the transaction is live).
+  Status before_read();
+  /// The failure that stops a write: on the threadpool the batch's, else
+  /// the sticky one.
+  Status failure() const;
+  /// A commit made on this thread outside begin()/commit().
+  void counted_commit();
   Result<nlohmann::json> assemble_checkpoint(const std::string& run_id, const std::string& step_id, int attempt,
                                              nlohmann::json row);
   sqlite3_stmt* prepare(const char* sql);  // cached; null after recording an error
@@ -124,6 +158,9 @@ class SqliteStore final : public Store, private StoreTables {
   Status rows(const char* sql, const char* what, Row&& row, const V&... values);
   Status fail(const std::string& what);
   Status fail_with(const std::string& message);  // sticky, without SQLite's last error
+  Status fail_with_message(std::string message);  // the whole message; the batch's on the pool
+  /// Attached: hands the open transaction to the threadpool (store_durable.cpp).
+  Status commit_later();
 
   std::string path_;
   std::string local_dir_;
@@ -136,8 +173,14 @@ class SqliteStore final : public Store, private StoreTables {
   std::chrono::nanoseconds commit_time_{0};
   std::chrono::steady_clock::time_point begun_;
   struct Durability;
+  struct Batch;
   Durability* durability_ = nullptr;  // owned; outlives the store while an fsync runs
   bool custom_vfs_ = false;
+  std::vector<std::function<Status()>> staged_;  // the open transaction's writes, attached
+  bool live_ = false;  // attached: the open transaction has begun on the connection (a read in it)
+  /// Set on a threadpool thread while it runs a batch of this process's
+  /// stores: failures go there, and nothing of the loop's is touched.
+  static thread_local Batch* on_pool_;
 };
 
 }  // namespace hearth::engine

@@ -113,13 +113,11 @@ Status SqliteStore::fail(const std::string& what) {
   std::string msg = "state database " + path_ + ": " + what + ": " + sqlite3_errmsg(db_);
   if (sqlite3_errcode(db_) == SQLITE_CORRUPT || sqlite3_errcode(db_) == SQLITE_NOTADB)
     msg += " (the file is damaged; restore it or move it aside to start afresh)";
-  if (sticky_.ok()) sticky_ = Error{msg};
-  return sticky_;
+  return fail_with_message(std::move(msg));
 }
 
 Status SqliteStore::fail_with(const std::string& message) {
-  if (sticky_.ok()) sticky_ = Error{"state database " + path_ + ": " + message};
-  return sticky_;
+  return fail_with_message("state database " + path_ + ": " + message);
 }
 
 Status SqliteStore::exec(const char* sql) {
@@ -193,6 +191,12 @@ Status SqliteStore::step_done(sqlite3_stmt* st, const char* what) {
 Status SqliteStore::begin() {
   if (!sticky_.ok()) return sticky_;
   begun_ = std::chrono::steady_clock::now();
+  if (staging()) {  // attached: nothing touches the connection until a read or the pool
+    in_transaction_ = true;
+    live_ = false;
+    staged_.clear();
+    return {};
+  }
   if (auto s = exec("BEGIN IMMEDIATE"); !s.ok()) return s;
   in_transaction_ = true;
   return {};
@@ -203,47 +207,57 @@ Status SqliteStore::commit() {
     rollback();
     return sticky_;
   }
+  if (durability_) return commit_later();
   if (auto s = exec("COMMIT"); !s.ok()) {
     rollback();
     return s;
   }
   in_transaction_ = false;
-  ++commits_;
+  counted_commit();
   commit_time_ += std::chrono::steady_clock::now() - begun_;
   return {};
 }
 
 void SqliteStore::rollback() {
+  staged_.clear();
   if (!in_transaction_) return;
-  sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
   in_transaction_ = false;
+  if (durability_ && !live_) return;  // nothing of it reached the connection
+  live_ = false;
+  sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
 }
 
 
 Status SqliteStore::insert_run(const RunRecord& r) {
-  return write(
+  return stage([this, r] { return write(
       "INSERT INTO runs (id, workflow, workflow_path, workflow_hash, workflow_text, payload, repo, status, "
       "created_at, finished_at, error, lease_owner, lease_heartbeat, number) "
       "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?, (SELECT COALESCE(MAX(number), 0) + 1 FROM runs))",
       "cannot record the run", r.id, r.workflow, r.workflow_path, r.workflow_hash, r.workflow_text,
-      to_db_json(r.payload), r.repo, r.status, r.created_at, r.finished_at, r.error, r.lease_owner, r.lease_heartbeat);
+      to_db_json(r.payload), r.repo, r.status, r.created_at, r.finished_at, r.error, r.lease_owner, r.lease_heartbeat); });
 }
 
 Status SqliteStore::set_lease(const std::string& run_id, const std::string& owner, int64_t heartbeat) {
-  return write("UPDATE runs SET lease_owner=?, lease_heartbeat=? WHERE id=?", "cannot record the run's lease", owner,
-               heartbeat, run_id);
+  return stage([this, run_id, owner, heartbeat] {
+    return write("UPDATE runs SET lease_owner=?, lease_heartbeat=? WHERE id=?", "cannot record the run's lease", owner,
+                 heartbeat, run_id);
+  });
 }
 
 Status SqliteStore::update_snapshot(const std::string& run_id, const std::string& path, const std::string& hash,
                               const std::string& text) {
-  return write("UPDATE runs SET workflow_path=?, workflow_hash=?, workflow_text=? WHERE id=?",
-               "cannot record the run's workflow", path, hash, text, run_id);
+  return stage([this, run_id, path, hash, text] {
+    return write("UPDATE runs SET workflow_path=?, workflow_hash=?, workflow_text=? WHERE id=?",
+                 "cannot record the run's workflow", path, hash, text, run_id);
+  });
 }
 
 Status SqliteStore::update_run(const std::string& run_id, RunStatus status, std::optional<int64_t> finished_at,
                          const std::string& error) {
-  return write("UPDATE runs SET status=?, finished_at=?, error=? WHERE id=?", "cannot update the run", status,
-               finished_at, error, run_id);
+  return stage([this, run_id, status, finished_at, error] {
+    return write("UPDATE runs SET status=?, finished_at=?, error=? WHERE id=?", "cannot update the run", status,
+                 finished_at, error, run_id);
+  });
 }
 
 namespace {

@@ -20,7 +20,15 @@ Status SqliteStore::save_checkpoint(const std::string& run_id, const std::string
 
 Status SqliteStore::append_checkpoint(const std::string& run_id, const std::string& step_id, int attempt, int turns,
                                 const nlohmann::json& header, const nlohmann::json& messages, size_t first) {
-  if (!sticky_.ok()) return sticky_;
+  return stage([this, run_id, step_id, attempt, turns, header, messages, first] {
+    return append_checkpoint_now(run_id, step_id, attempt, turns, header, messages, first);
+  });
+}
+
+Status SqliteStore::append_checkpoint_now(const std::string& run_id, const std::string& step_id, int attempt,
+                                          int turns, const nlohmann::json& header, const nlohmann::json& messages,
+                                          size_t first) {
+  if (auto s = failure(); !s.ok()) return s;
   size_t count = first + messages.size();
   for (size_t i = 0; i < messages.size(); ++i) {
     if (auto s = write("INSERT OR REPLACE INTO agent_messages (run_id, step_id, attempt, seq, message) "

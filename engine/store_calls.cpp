@@ -25,21 +25,25 @@ CallRecord read_call(sqlite3_stmt* st) {
 
 }  // namespace
 
-Status SqliteStore::insert_call(const std::string& run_id, const std::string& step_id, int attempt, const CallRecord& c) {
-  return write(
-      "INSERT INTO command_calls (run_id, step_id, attempt, sequence, command, argv, cwd, started_at, allowed, rule, "
-      "finished_at, outcome) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-      "cannot record the command call", run_id, step_id, attempt, c.sequence, c.command,
-      to_db_json(nlohmann::json(c.argv)), c.cwd, c.started_at, c.allowed ? 1 : 0, c.rule, c.finished_at, c.outcome);
+Status SqliteStore::insert_call(const std::string& run_id, const std::string& step_id, int attempt, const CallRecord& call) {
+  return stage([this, run_id, step_id, attempt, c = call, argv = to_db_json(nlohmann::json(call.argv))] {
+    return write(
+        "INSERT INTO command_calls (run_id, step_id, attempt, sequence, command, argv, cwd, started_at, allowed, rule, "
+        "finished_at, outcome) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        "cannot record the command call", run_id, step_id, attempt, c.sequence, c.command, argv, c.cwd, c.started_at,
+        c.allowed ? 1 : 0, c.rule, c.finished_at, c.outcome);
+  });
 }
 
-Status SqliteStore::finish_call(const std::string& run_id, const std::string& step_id, int attempt, const CallRecord& c) {
-  return write(
-      "UPDATE command_calls SET finished_at=?, outcome=?, exit_code=?, output_bytes=?, output_sha256=?, output_tail=? "
-      "WHERE run_id=? AND step_id=? AND attempt=? AND sequence=?",
-      "cannot record the end of the command call", c.finished_at, c.outcome,
-      c.exit_code ? std::optional<int64_t>(*c.exit_code) : std::nullopt, c.output_bytes, c.output_sha256,
-      Blob{c.output_tail}, run_id, step_id, attempt, c.sequence);
+Status SqliteStore::finish_call(const std::string& run_id, const std::string& step_id, int attempt, const CallRecord& call) {
+  return stage([this, run_id, step_id, attempt, c = call] {
+    return write(
+        "UPDATE command_calls SET finished_at=?, outcome=?, exit_code=?, output_bytes=?, output_sha256=?, "
+        "output_tail=? WHERE run_id=? AND step_id=? AND attempt=? AND sequence=?",
+        "cannot record the end of the command call", c.finished_at, c.outcome,
+        c.exit_code ? std::optional<int64_t>(*c.exit_code) : std::nullopt, c.output_bytes, c.output_sha256,
+        Blob{c.output_tail}, run_id, step_id, attempt, c.sequence);
+  });
 }
 
 Result<std::vector<CallRecord>> SqliteStore::settle_unfinished_calls(const std::string& run_id,

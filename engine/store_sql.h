@@ -150,22 +150,37 @@ struct Reset {
 
 namespace hearth::engine {
 
+template <class F>
+Status SqliteStore::stage(F body) {
+  if (!staging()) return body();
+  if (!sticky_.ok()) return sticky_;
+  if (in_transaction_) {
+    staged_.emplace_back(std::move(body));
+    return {};
+  }
+  if (auto s = begin(); !s.ok()) return s;
+  staged_.emplace_back(std::move(body));
+  return commit();
+}
+
 template <class... V>
 Status SqliteStore::write(const char* sql, const char* what, const V&... values) {
-  if (!sticky_.ok()) return sticky_;
+  if (auto s = failure(); !s.ok()) return s;
   sqlite3_stmt* st = prepare(sql);
-  if (!st) return sticky_;
+  if (!st) return failure();
   sql::Reset reset{st};
   sql::bind_all(st, values...);
   Status s = step_done(st, what);
-  if (s.ok() && !in_transaction_) ++commits_;  // a write on its own is its own commit (when_durable counts it)
+  // A write on its own is its own commit (when_durable counts it).
+  if (s.ok() && !on_pool_ && !in_transaction_) counted_commit();
   return s;
 }
 
 template <class Row, class... V>
 Status SqliteStore::rows(const char* sql, const char* what, Row&& row, const V&... values) {
+  if (auto s = before_read(); !s.ok()) return s;
   sqlite3_stmt* st = prepare(sql);
-  if (!st) return sticky_;
+  if (!st) return failure();
   sql::Reset reset{st};
   sql::bind_all(st, values...);
   int rc;

@@ -29,7 +29,7 @@ constexpr int64_t kMaxSeq = kRunSpan - 1;
 }  // namespace
 
 Status SqliteStore::in_transaction(const std::function<Status()>& body) {
-  if (in_transaction_) return body();
+  if (on_pool_ || in_transaction_) return body();  // the pool runs it inside the batch's transaction
   if (auto s = begin(); !s.ok()) return s;
   Status s = body();
   if (!s.ok()) {
@@ -51,20 +51,31 @@ Result<std::optional<int64_t>> SqliteStore::run_number(const std::string& run_id
 // `slack` holds that room from the start, so the page the row sits on, which
 // the rows inserted beside it filled, never overflows on its way.
 Status SqliteStore::insert_step(const std::string& run_id, const StepRecord& s) {
-  return write("INSERT INTO steps (run_id, step_id, position, status, slack) VALUES (?,?,?,?, zeroblob(32))",
-               "cannot record a step", run_id, s.id, s.position, s.status);
+  return stage([this, run_id, id = s.id, position = s.position, status = s.status] {
+    return write("INSERT INTO steps (run_id, step_id, position, status, slack) VALUES (?,?,?,?, zeroblob(32))",
+                 "cannot record a step", run_id, id, position, status);
+  });
 }
 
 Status SqliteStore::update_step(const std::string& run_id, const StepRecord& s) {
-  return write(
-      "UPDATE steps SET status=?, attempts=?, exit_code=?, started_at=?, finished_at=?, outputs=?, reason=?, "
-      "retry_at=?, failures=?, interruptions=?, result=? WHERE run_id=? AND step_id=?",
-      "cannot update a step", s.status, s.attempts, s.exit_code, s.started_at, s.finished_at, to_db_json(s.outputs),
-      s.reason, s.retry_at, s.failures, s.interruptions,
-      s.result.is_null() ? std::nullopt : std::optional<std::string>(to_db_json(s.result)), run_id, s.id);
+  // Only what the row holds is copied (the JSON already as text).
+  return stage([this, run_id, id = s.id, status = s.status, attempts = s.attempts, exit_code = s.exit_code,
+                started_at = s.started_at, finished_at = s.finished_at, outputs = to_db_json(s.outputs),
+                reason = s.reason, retry_at = s.retry_at, failures = s.failures, interruptions = s.interruptions,
+                result = s.result.is_null() ? std::nullopt : std::optional<std::string>(to_db_json(s.result))] {
+    return write(
+        "UPDATE steps SET status=?, attempts=?, exit_code=?, started_at=?, finished_at=?, outputs=?, reason=?, "
+        "retry_at=?, failures=?, interruptions=?, result=? WHERE run_id=? AND step_id=?",
+        "cannot update a step", status, attempts, exit_code, started_at, finished_at, outputs, reason, retry_at,
+        failures, interruptions, result, run_id, id);
+  });
 }
 
-Status SqliteStore::insert_attempt(const std::string& run_id, const AttemptRecord& a) {
+Status SqliteStore::insert_attempt(const std::string& run_id, const AttemptRecord& record) {
+  return stage([this, run_id, a = record] { return insert_attempt_now(run_id, a); });
+}
+
+Status SqliteStore::insert_attempt_now(const std::string& run_id, const AttemptRecord& a) {
   return in_transaction([&]() -> Status {
     // The step's last attempt so far joins the earlier ones.
     if (auto s = write(
@@ -89,7 +100,11 @@ Status SqliteStore::insert_attempt(const std::string& run_id, const AttemptRecor
   });
 }
 
-Status SqliteStore::finish_attempt(const std::string& run_id, const AttemptRecord& a) {
+Status SqliteStore::finish_attempt(const std::string& run_id, const AttemptRecord& record) {
+  return stage([this, run_id, a = record] { return finish_attempt_now(run_id, a); });
+}
+
+Status SqliteStore::finish_attempt_now(const std::string& run_id, const AttemptRecord& a) {
   static const char* kWhat = "cannot record an attempt's outcome";
   return in_transaction([&]() -> Status {
     auto s = write(
@@ -111,8 +126,12 @@ Status SqliteStore::finish_attempt(const std::string& run_id, const AttemptRecor
   });
 }
 
-Status SqliteStore::insert_event(const EventRecord& e) {
-  if (!sticky_.ok()) return sticky_;
+Status SqliteStore::insert_event(const EventRecord& record) {
+  return stage([this, e = record] { return insert_event_now(e); });
+}
+
+Status SqliteStore::insert_event_now(const EventRecord& e) {
+  if (auto s = failure(); !s.ok()) return s;
   if (e.seq < 0 || e.seq > kMaxSeq)
     return fail_with("cannot record event " + std::to_string(e.seq) + " of run '" + e.run_id +
                      "': a run's events are numbered 0 to " + std::to_string(kMaxSeq));

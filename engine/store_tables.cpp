@@ -45,7 +45,29 @@ SqlRow read_row(sqlite3_stmt* st) {
 }  // namespace
 
 Status SqliteStore::execute(const char* sql, std::initializer_list<SqlParam> params, const char* what) {
-  return write(sql, what, params);
+  if (!staging()) return write(sql, what, params);
+  // Staged: the parameters' text is copied, for the pool to bind later.
+  std::vector<std::variant<std::monostate, int64_t, std::string>> values;
+  values.reserve(params.size());
+  for (const auto& p : params) {
+    if (auto* n = std::get_if<int64_t>(&p)) values.emplace_back(*n);
+    else if (auto* t = std::get_if<std::string_view>(&p)) values.emplace_back(std::string(*t));
+    else values.emplace_back(std::monostate{});
+  }
+  return stage([this, sql, what, values = std::move(values)] {
+    if (auto s = failure(); !s.ok()) return s;
+    sqlite3_stmt* st = prepare(sql);
+    if (!st) return failure();
+    Reset reset{st};
+    int i = 0;
+    for (const auto& v : values) {
+      ++i;
+      if (auto* n = std::get_if<int64_t>(&v)) sqlite3_bind_int64(st, i, *n);
+      else if (auto* t = std::get_if<std::string>(&v)) bind_text(st, i, *t);
+      else sqlite3_bind_null(st, i);
+    }
+    return step_done(st, what);
+  });
 }
 
 Result<std::vector<SqlRow>> SqliteStore::query(const char* sql, std::initializer_list<SqlParam> params,
@@ -54,7 +76,7 @@ Result<std::vector<SqlRow>> SqliteStore::query(const char* sql, std::initializer
   auto s = rows(sql, what, [&](sqlite3_stmt* st) { out.push_back(read_row(st)); }, params);
   if (!s.ok()) return s.error();
   // A write with RETURNING outside a transaction is a commit of its own.
-  if (!in_transaction_ && !sqlite3_stmt_readonly(prepare(sql))) ++commits_;
+  if (!in_transaction_ && !sqlite3_stmt_readonly(prepare(sql))) counted_commit();
   return out;
 }
 

@@ -6,8 +6,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/test/unit_test.hpp>
@@ -137,27 +142,46 @@ BOOST_AUTO_TEST_CASE(a_detached_store_fsyncs_each_commit_again_and_a_waiter_may_
   BOOST_TEST(store->syncs() == 0);
 }
 
-// The engine killed the instant a commit returned, before any fsync: the
-// commit is in the kernel's cache and the next open finds it.
-BOOST_AUTO_TEST_CASE(a_process_killed_right_after_a_commit_keeps_it) {
-  TempDir dir;
-  pid_t pid = fork();
-  BOOST_REQUIRE(pid >= 0);
-  if (pid == 0) {
-    uv_loop_t loop;
-    uv_loop_init(&loop);
+// The engine killed the instant a commit's waiter was called: the next open
+// finds the commit. Killed the instant commit() returned (its writes maybe
+// still on the threadpool), the file opens whole, with the commit or
+// without it, and takes writes.
+BOOST_AUTO_TEST_CASE(a_process_killed_after_a_commit_is_durable_keeps_it) {
+  for (bool wait_for_durable : {true, false}) {
+    TempDir dir;
+    pid_t pid = fork();
+    BOOST_REQUIRE(pid >= 0);
+    if (pid == 0) {
+      uv_loop_t loop;
+      uv_loop_init(&loop);
+      auto store = Store::open(dir.str() + "/state.db");
+      if (!store || !(*store)->attach(&loop).ok()) _exit(2);
+      if (!(*store)->begin().ok() || !(*store)->insert_run(sample_run("killed")).ok() || !(*store)->commit().ok())
+        _exit(3);
+      if (wait_for_durable) {
+        (*store)->when_durable(&loop, [](const Status& s) {
+          if (s.ok()) raise(SIGKILL);
+          _exit(5);
+        });
+        uv_run(&loop, UV_RUN_DEFAULT);
+        _exit(4);  // never called back
+      }
+      raise(SIGKILL);
+      _exit(4);
+    }
+    int status = 0;
+    BOOST_REQUIRE(waitpid(pid, &status, 0) == pid);
+    BOOST_REQUIRE_MESSAGE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+                          "the child failed before the kill: " << status);
     auto store = Store::open(dir.str() + "/state.db");
-    if (!store || !(*store)->attach(&loop).ok()) _exit(2);
-    if (!(*store)->begin().ok() || !(*store)->insert_run(sample_run("killed")).ok() || !(*store)->commit().ok()) _exit(3);
-    raise(SIGKILL);
-    _exit(4);
+    BOOST_REQUIRE(store);
+    auto found = (*store)->run_exists("killed");
+    BOOST_REQUIRE(found);
+    if (wait_for_durable) BOOST_TEST(*found, "a commit its waiter was told of is lost");
+    BOOST_TEST((*store)->begin().ok());
+    BOOST_TEST((*store)->insert_run(sample_run("after")).ok());
+    BOOST_TEST((*store)->commit().ok());
   }
-  int status = 0;
-  BOOST_REQUIRE(waitpid(pid, &status, 0) == pid);
-  BOOST_REQUIRE_MESSAGE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "the child failed before the kill: " << status);
-  auto store = Store::open(dir.str() + "/state.db");
-  BOOST_REQUIRE(store);
-  BOOST_TEST((*store)->run_exists("killed").value());
 }
 
 // SQLite's own checkpoint would stall a commit; the store's runs on the
@@ -190,6 +214,107 @@ BOOST_AUTO_TEST_CASE(the_log_is_still_copied_into_the_database) {
   auto log = std::filesystem::file_size(path + "-wal");
   BOOST_TEST(db_after > db_before + 6u * 1024 * 1024, "the database file did not receive the log's pages");
   BOOST_TEST(log < 12u * 1024 * 1024, "the log grew to hold everything: " << log);
+}
+
+// Another connection holds SQLite's one write lock (as `hearth serve`'s
+// intake writer does while it commits a group): the engine's transaction
+// waits for it on the threadpool, and the loop goes on meanwhile.
+BOOST_AUTO_TEST_CASE(the_loop_goes_on_while_another_connection_holds_the_write_lock) {
+  TempDir dir;
+  hearth::testing::LoopFixture l;
+  auto store = open_attached(dir, &l.loop);
+  commit_run(*store, "before");
+  bool first_durable = false;
+  store->when_durable(&first_durable, [&](const Status&) { first_durable = true; });
+  uv_run(&l.loop, UV_RUN_DEFAULT);
+  BOOST_REQUIRE(first_durable);
+
+  sqlite3* other = nullptr;
+  BOOST_REQUIRE(sqlite3_open((dir.str() + "/state.db").c_str(), &other) == SQLITE_OK);
+  BOOST_REQUIRE(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  std::atomic<bool> held{true};
+  std::thread holder([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    held = false;
+    sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  });
+
+  std::vector<std::string> order;
+  BOOST_TEST(store->begin().ok());
+  BOOST_TEST(store->insert_run(sample_run("while-held")).ok());
+  BOOST_TEST(store->commit().ok());
+  order.push_back(held ? "committed while held" : "committed after the release");
+  store->when_durable(&order, [&](const Status& s) {
+    order.push_back(s.ok() ? (held ? "durable while held" : "durable after the release") : s.message());
+  });
+  uv_timer_t tick;
+  uv_timer_init(&l.loop, &tick);
+  tick.data = &order;
+  uv_timer_start(&tick, [](uv_timer_t* t) noexcept {
+    static_cast<std::vector<std::string>*>(t->data)->push_back("a timer while held");
+    uv_close(reinterpret_cast<uv_handle_t*>(t), nullptr);
+  }, 50, 0);
+  uv_run(&l.loop, UV_RUN_DEFAULT);
+  holder.join();
+  sqlite3_close(other);
+  BOOST_TEST(order == (std::vector<std::string>{"committed while held", "a timer while held",
+                                                "durable after the release"}),
+             "events: " << [&] {
+               std::string all;
+               for (auto& o : order) all += o + "; ";
+               return all;
+             }());
+  BOOST_TEST(store->run_exists("while-held").value());
+}
+
+// A write that fails on the threadpool (here a run inserted twice) fails
+// its transaction whole, reaches the waiters, and sticks; the transaction
+// before it is kept.
+BOOST_AUTO_TEST_CASE(a_write_that_fails_on_the_threadpool_fails_the_waiters_and_sticks) {
+  TempDir dir;
+  hearth::testing::LoopFixture l;
+  auto store = open_attached(dir, &l.loop);
+  commit_run(*store, "kept");
+  BOOST_TEST(store->begin().ok());
+  BOOST_TEST(store->insert_run(sample_run("twice")).ok());
+  BOOST_TEST(store->insert_run(sample_run("twice")).ok(), "staged: the failure is found when it runs");
+  BOOST_TEST(store->commit().ok());
+  std::string got = "not called";
+  store->when_durable(&got, [&](const Status& s) { got = s.ok() ? "ok" : s.message(); });
+  uv_run(&l.loop, UV_RUN_DEFAULT);
+  BOOST_TEST(got.find("cannot record the run") != std::string::npos, got);
+  BOOST_TEST(!store->health().ok());
+  BOOST_TEST(!store->begin().ok(), "a failed store takes no more writes");
+  store.reset();
+  auto reopened = Store::open(dir.str() + "/state.db");
+  BOOST_REQUIRE(reopened);
+  BOOST_TEST((*reopened)->run_exists("kept").value());
+  BOOST_TEST(!(*reopened)->run_exists("twice").value(), "half of a failed transaction was kept");
+}
+
+// A read inside an open transaction sees that transaction's writes, and a
+// read after a commit sees the commit, though both were staged for the pool.
+BOOST_AUTO_TEST_CASE(reads_see_the_staged_writes_before_them) {
+  TempDir dir;
+  hearth::testing::LoopFixture l;
+  auto store = open_attached(dir, &l.loop);
+  BOOST_TEST(store->begin().ok());
+  BOOST_TEST(store->insert_run(sample_run("in-tx")).ok());
+  BOOST_TEST(store->run_exists("in-tx").value(), "a read missed its own transaction's write");
+  BOOST_TEST(store->update_run("in-tx", hearth::RunStatus::succeeded, 5, "").ok());
+  BOOST_TEST(store->commit().ok());
+  commit_run(*store, "after");
+  BOOST_TEST(store->run_exists("after").value(), "a read missed a commit made before it");
+  BOOST_TEST((store->load_run("in-tx").value().status == hearth::RunStatus::succeeded));
+  store->begin();
+  BOOST_TEST(store->insert_run(sample_run("rolled-back")).ok());
+  store->rollback();
+  BOOST_TEST(!store->run_exists("rolled-back").value());
+  bool durable = false;
+  std::string why;
+  store->when_durable(&durable, [&](const Status& s) { durable = s.ok(); why = s.ok() ? "" : s.message(); });
+  uv_run(&l.loop, UV_RUN_DEFAULT);
+  BOOST_TEST(durable, why);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
