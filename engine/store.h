@@ -121,11 +121,11 @@ class StoreTables;
 /// - a write only stages: it joins the open transaction (or is one of its
 ///   own outside begin()/commit()) and reports a failure it already knows;
 /// - commit() returns once the transaction is visible to this store's reads,
-///   or with a failure it already knows. On SQLite it also survives the
-///   process being killed by then; a networked backend attached to a loop
-///   may return before the server has it (PostgreSQL sends it and reads the
-///   answer when it comes), and reports a failure found later to the
-///   waiters of when_durable() and to every later call, as a sticky failure;
+///   or with a failure it already knows. Unattached, it is durable by then.
+///   Attached to a loop, it may return before the transaction is written
+///   (SQLite runs it on libuv's threadpool, PostgreSQL sends it and reads the
+///   answer when it comes), and a failure found later reaches the waiters of
+///   when_durable() and every later call, as a sticky failure;
 /// - when_durable() is the completion: it calls back once every commit made
 ///   so far survives a power loss (or has failed); nothing that leaves the
 ///   engine (a process start, a 202, an event, a result) goes before it;
@@ -262,10 +262,11 @@ class Store {
 
   // --- durability ---
   /// Binds the store's asynchronous work to `loop`: from now on commit()
-  /// only writes and what makes it durable runs off the loop thread (on
-  /// SQLite: synchronous=NORMAL, one fsync of the write-ahead log at a time
-  /// on the loop's threadpool, covering every commit made while the last one
-  /// ran; checkpoints of the log move there too). Without attach() every
+  /// hands the transaction over and returns (on SQLite: synchronous=NORMAL;
+  /// the staged writes, their COMMIT and one fsync of the write-ahead log
+  /// run on the loop's threadpool, one batch at a time, each batch holding
+  /// every commit made while the last one ran; checkpoints of the log move
+  /// there too). A read waits for what is in flight. Without attach() every
   /// commit is durable when it returns, as a CLI query needs. REQUIRES:
   /// `loop` outlives the store's pending work (the engine's loop runs until
   /// its requests are done). Attaching again to the same loop does nothing.
