@@ -192,6 +192,7 @@ Status SqliteStore::begin() {
   if (!sticky_.ok()) return sticky_;
   begun_ = std::chrono::steady_clock::now();
   if (staging()) {  // attached: nothing touches the connection until a read or the pool
+    if (in_transaction_) return fail_with("cannot start a transaction within a transaction");
     in_transaction_ = true;
     live_ = false;
     staged_.clear();
