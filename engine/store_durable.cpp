@@ -266,7 +266,10 @@ void SqliteStore::detach() {
 // to the threadpool, unless a batch is out already: its after-callback calls
 // this again.
 void SqliteStore::Durability::kick() {
-  if (writing || !store || !store->sticky_.ok() || store->live_) return;
+  if (writing || !store || !store->sticky_.ok()) return;
+  // A live transaction has the connection: only an fsync may go meanwhile
+  // (nothing is queued then: its read ran what was).
+  if (store->live_ && !queued.empty()) return;
   bool sync_wanted = !waiting.empty() && durable < executed;
   if (queued.empty() && !sync_wanted) return;
   batch = Batch{};

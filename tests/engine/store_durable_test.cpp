@@ -317,4 +317,24 @@ BOOST_AUTO_TEST_CASE(reads_see_the_staged_writes_before_them) {
   BOOST_TEST(durable, why);
 }
 
+// A waiter registered inside a transaction that a read made live, for a
+// commit that a read ran on the loop (not yet fsynced), is called though
+// that transaction is then rolled back and nothing else is committed.
+BOOST_AUTO_TEST_CASE(a_waiter_registered_in_a_live_transaction_is_called) {
+  TempDir dir;
+  hearth::testing::LoopFixture l;
+  auto store = open_attached(dir, &l.loop);
+  commit_run(*store, "a");
+  commit_run(*store, "b");                  // queued behind a's batch
+  BOOST_TEST(store->run_exists("b").value());  // runs b here, on the loop
+  uv_run(&l.loop, UV_RUN_DEFAULT);          // a's batch ends; nobody waits yet
+  BOOST_TEST(store->begin().ok());
+  BOOST_TEST(!store->run_exists("x").value());  // the transaction is live
+  std::string got = "not called";
+  store->when_durable(&got, [&](const Status& s) { got = s.ok() ? "ok" : s.message(); });
+  store->rollback();
+  uv_run(&l.loop, UV_RUN_DEFAULT);
+  BOOST_TEST(got == "ok");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
