@@ -11,7 +11,7 @@
 //   - one SQLite WAL commit of a ~200-byte row, synchronous=FULL, on the
 //     same filesystem as the run's store.
 // A thin VFS shim counts SQLite's file writes and syncs, so the time the
-// store reports per commit (Store::commit_time, from begin() to COMMIT) can
+// store reports per commit (Store::commit_time, from begin() to the return of commit(), the loop thread's share) can
 // be split into file I/O and everything else.
 //
 // Prints both sides and the ratios; see docs/performance.md. Benchmarks are
@@ -412,7 +412,7 @@ struct RunFigures {
   int64_t syncs = 0;          // fsyncs of the log on the threadpool (Store::syncs)
   double wall_ms = 0;
   int64_t commits = 0;
-  double commit_ms = 0;  // Store::commit_time: begin() to COMMIT, summed
+  double commit_ms = 0;  // Store::commit_time: begin() to commit()'s return, summed
   IoCounters io;
   CpuTimes cpu;                 // used during the run
   double rss_start = 0, rss_end = 0;  // MiB, at start() and at on_finished
@@ -526,7 +526,7 @@ void report_shape(const char* shape, const workflows::Workflow& wf, double load_
               median_of(runs, [](auto& r) { return r.cpu.children_ms; }) / n,
               median_of(runs, [](auto& r) { return r.rss_start; }), median_of(runs, [](auto& r) { return r.rss_end; }));
   std::printf("  %-54s %8.0f  (%.3f per step)\n", "commits", ncommits, ncommits / n);
-  std::printf("  %-54s %8.1f ms  (%.1f%% of wall)\n", "ct = Store::commit_time (begin() to COMMIT), summed", cms,
+  std::printf("  %-54s %8.1f ms  (%.1f%% of wall)\n", "ct = Store::commit_time (begin() to commit() returning), summed", cms,
               100 * cms / wall);
   print_ratio("checkpoint: ct / commits", checkpoint, 1.3 * fl.commit.ms.mean, "ms (1.3 x FULL commit)");
   std::printf("  %-54s %8.2f x one FULL commit (floor mean %.3f ms)\n", "  checkpoint / floor", checkpoint / fl.commit.ms.mean,
