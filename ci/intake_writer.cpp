@@ -36,6 +36,7 @@ Result<IntakeWriter*> IntakeWriter::start(uv_loop_t* loop, const std::string& pa
   w->store_ = std::move(*store);
   w->queue_ = std::move(*queue);
   w->log_fd_ = log_fd;
+  w->turns_ = engine::WriteTurns::of(path);
   if (int rc = uv_async_init(loop, &w->async_, &IntakeWriter::on_async); rc < 0) {
     ::close(log_fd);
     delete w;
@@ -80,11 +81,16 @@ void IntakeWriter::run() noexcept {
 
 // Copies the log into the database file so that it starts over (a PASSIVE
 // checkpoint: it never blocks a writer, and the run store's own checkpoints
-// do the same from the loop's side). Best effort: what it cannot copy now,
-// a later one does.
+// do the same from the loop's side). It holds this process's write turn
+// (write_turns.h) meanwhile: the log starts over only once a checkpoint has
+// copied all of it, and with the run store's commits landing during the
+// copy it never had, so under load the log grew by hundreds of megabytes.
+// Best effort: what it cannot copy now, a later one does.
 void IntakeWriter::checkpoint() {
   logged_bytes_ = 0;
+  bool mine = turns_ && turns_->take(std::chrono::steady_clock::now() + std::chrono::seconds(1));
   (void)store_->tables().query("PRAGMA wal_checkpoint(PASSIVE)", {}, "cannot checkpoint the log");
+  if (mine) turns_->give();
 }
 
 // One delivery, inside the writer's transaction: known by its id, a replay

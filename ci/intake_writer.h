@@ -25,10 +25,11 @@
 // built from it promises nothing that a power loss could undo. A failed
 // write is sticky: every later group gets the same failure.
 //
-// SQLite allows one writer at a time: the engine's transactions on the loop
-// and this thread's wait for each other (the store's busy timeout); both are
-// short, since neither holds the lock across an fsync (this thread syncs
-// the log after its commit, as the run store does on libuv's threadpool).
+// SQLite allows one writer at a time: the run store's transactions (on
+// libuv's threadpool) and this thread's take turns at the lock, first come
+// first served (engine/write_turns.h); both are short, since neither holds
+// the lock across an fsync (this thread syncs the log after its commit, as
+// the run store does after its batch).
 // Other connections may read a group's rows after its commit and before its
 // fsync: the server treats a delivery as stored only once it is reported.
 #pragma once
@@ -51,6 +52,7 @@
 
 #include "ci/delivery_queue.h"
 #include "engine/store.h"
+#include "engine/write_turns.h"
 #include "util/status.h"
 
 namespace hearth::ci {
@@ -136,6 +138,7 @@ class IntakeWriter {
   std::unique_ptr<DeliveryQueue> queue_;
   Status failed_;  // sticky
   int log_fd_ = -1;  // the write-ahead log, read-only: fdatasync needs no more
+  std::shared_ptr<engine::WriteTurns> turns_;  // the file's writers of this process (write_turns.h)
   size_t logged_bytes_ = 0;
   std::atomic<int64_t> commits_{0};
   LockTime waited_, held_;

@@ -21,6 +21,7 @@
 
 #include "engine/store.h"
 #include "engine/store_tables.h"
+#include "engine/write_turns.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -123,6 +124,11 @@ class SqliteStore final : public Store, private StoreTables {
                                const nlohmann::json& header, const nlohmann::json& messages, size_t first);
 
   Status exec(const char* sql);
+  /// BEGIN IMMEDIATE, after this process's turn at the file (write_turns.h).
+  Status begin_write();
+  /// Gives the turn back once the transaction has ended (COMMIT or ROLLBACK
+  /// done); inside one it waits for the ROLLBACK that follows. Any thread.
+  void end_write();
   Status migrate();
 
   // Attached: staged transactions (store_durable.cpp).
@@ -166,6 +172,8 @@ class SqliteStore final : public Store, private StoreTables {
   std::string local_dir_;
   sqlite3* db_ = nullptr;
   int64_t lock_deadline_ns_ = 0;  // the busy handler's, while a lock is waited for
+  std::shared_ptr<WriteTurns> turns_;  // this process's writers of the file take turns; null if not found
+  bool has_turn_ = false;  // the thread holding the connection holds a turn (from begin_write)
   std::vector<std::pair<const char*, sqlite3_stmt*>> statements_;
   Status sticky_;
   bool in_transaction_ = false;

@@ -10,6 +10,7 @@
 #include "engine/sqlite_fresh_schema.h"
 #include "engine/sqlite_migrations.h"
 #include "engine/store_sql.h"
+#include "engine/write_turns.h"
 
 namespace hearth::engine {
 
@@ -79,6 +80,7 @@ Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path, const 
                  (store->db_ ? sqlite3_errmsg(store->db_) : sqlite3_errstr(rc))};
   }
   sqlite3_busy_handler(store->db_, wait_for_lock, &store->lock_deadline_ns_);
+  store->turns_ = WriteTurns::of(path);
   // Two processes opening a new file at once both ask for WAL; SQLite
   // answers one of them "locked" at once, without its busy handler (waiting
   // could deadlock). It is asked again until the other one is done.
@@ -106,7 +108,8 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& location, const ch
 SqliteStore::~SqliteStore() {
   detach();
   for (auto& [sql, st] : statements_) sqlite3_finalize(st);
-  if (db_) sqlite3_close(db_);
+  if (db_) sqlite3_close(db_);  // rolls back a transaction left open
+  if (has_turn_) turns_->give();
 }
 
 Status SqliteStore::fail(const std::string& what) {
@@ -129,12 +132,36 @@ Status SqliteStore::exec(const char* sql) {
   return {};
 }
 
+// Every write transaction: this process's turn at the file (write_turns.h),
+// then SQLite's lock, which other processes may hold.
+Status SqliteStore::begin_write() {
+  if (turns_ && !has_turn_) {
+    if (!turns_->take(std::chrono::steady_clock::now() + kLockWait))
+      return fail_with("cannot start a write: the database was locked by another writer of this process for " +
+                       std::to_string(std::chrono::seconds(kLockWait).count()) + " s");
+    has_turn_ = true;
+  }
+  Status s = exec("BEGIN IMMEDIATE");
+  if (!s.ok()) end_write();
+  return s;
+}
+
+void SqliteStore::end_write() {
+  if (!has_turn_ || !sqlite3_get_autocommit(db_)) return;  // still in a transaction: a ROLLBACK follows
+  has_turn_ = false;
+  turns_->give();
+}
+
 Status SqliteStore::migrate() {
   // The version is read inside the write transaction: two processes opening
   // a fresh store at once must not both migrate it. Every step due goes into
   // that one transaction: an upgrade is whole or not at all, and a new store
   // costs one commit (one fsync), not one per version.
-  if (auto s = exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  if (auto s = begin_write(); !s.ok()) return s;
+  struct EndWrite {
+    SqliteStore* s;
+    ~EndWrite() { s->end_write(); }
+  } end_write{this};
   sqlite3_stmt* st = nullptr;
   if (sqlite3_prepare_v2(db_, "PRAGMA user_version", -1, &st, nullptr) != SQLITE_OK) {
     (void)exec("ROLLBACK");
@@ -198,7 +225,7 @@ Status SqliteStore::begin() {
     staged_.clear();
     return {};
   }
-  if (auto s = exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  if (auto s = begin_write(); !s.ok()) return s;
   in_transaction_ = true;
   return {};
 }
@@ -213,6 +240,7 @@ Status SqliteStore::commit() {
     rollback();
     return s;
   }
+  end_write();
   in_transaction_ = false;
   counted_commit();
   commit_time_ += std::chrono::steady_clock::now() - begun_;
@@ -226,6 +254,7 @@ void SqliteStore::rollback() {
   if (durability_ && !live_) return;  // nothing of it reached the connection
   live_ = false;
   sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  end_write();
 }
 
 

@@ -156,8 +156,13 @@ Status SqliteStore::attach(uv_loop_s* loop) {
   int fd = ::open((path_ + "-wal").c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return Error{"state database " + path_ + ": cannot open its write-ahead log: " + std::strerror(errno)};
   // The log starts over once a checkpoint has copied all of it; the limit
-  // makes it shrink then, instead of keeping its largest size on disk.
-  if (auto s = exec("PRAGMA synchronous=NORMAL; PRAGMA journal_size_limit=8388608"); !s.ok()) {
+  // makes it shrink then to 64 MiB, instead of keeping its largest size on
+  // disk. Not smaller: the shrinking is done by the writer that starts the
+  // log over, holding the write lock, and freeing tens of megabytes there
+  // (a discard per extent, on a filesystem mounted with `discard`) stalled
+  // every writer of the file for tens of milliseconds, each time the log
+  // grew past the limit and started over.
+  if (auto s = exec("PRAGMA synchronous=NORMAL; PRAGMA journal_size_limit=67108864"); !s.ok()) {
     ::close(fd);
     return s;
   }
@@ -218,7 +223,7 @@ Status SqliteStore::before_read() {
   if (!sticky_.ok()) return sticky_;
   if (!in_transaction_ || live_) return {};
   // The read belongs to the open transaction: its writes so far go first.
-  if (auto s = exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  if (auto s = begin_write(); !s.ok()) return s;
   live_ = true;
   auto writes = std::move(staged_);
   staged_.clear();
@@ -300,7 +305,7 @@ Status SqliteStore::Durability::run(SqliteStore* s, Tx& tx) {
   if (tx.live) {
     st = s->exec("COMMIT");
   } else {
-    st = s->exec("BEGIN IMMEDIATE");
+    st = s->begin_write();
     for (auto& w : tx.writes) {
       if (!st.ok()) break;
       st = w();
@@ -308,6 +313,7 @@ Status SqliteStore::Durability::run(SqliteStore* s, Tx& tx) {
     if (st.ok()) st = s->exec("COMMIT");
   }
   if (!st.ok()) sqlite3_exec(s->db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  s->end_write();  // the turn taken on the loop, for a live one
   return st;
 }
 
