@@ -6,12 +6,13 @@
 // (store_durable.cpp), so the loop waits neither for the write lock nor for
 // the disk. A read first waits for the writes in flight (settle()), and a
 // read inside an open transaction runs that transaction's staged writes on
-// the loop first (it becomes "live", and only its COMMIT goes to the pool). Tables: runs (store.cpp), steps, attempts,
-// attempt_tails, events (store_steps.cpp),
-// command_calls (store_calls.cpp), agent_checkpoints and agent_messages
-// (store_agent.cpp), part_versions (the schema versions of the parts that
-// keep tables here through StoreTables). The engine's schema version is
-// PRAGMA user_version; migrations run on open.
+// the loop first (it becomes "live", and only its COMMIT goes to the pool).
+// The process's writers of one file take turns at its write lock
+// (write_turns.h). Tables: runs (store.cpp), steps, attempts, attempt_tails,
+// events (store_steps.cpp), command_calls (store_calls.cpp),
+// agent_checkpoints and agent_messages (store_agent.cpp), part_versions (the
+// schema versions of the parts that keep tables here through StoreTables).
+// The engine's schema version is PRAGMA user_version; migrations run on open.
 #pragma once
 
 #include <chrono>
@@ -186,8 +187,10 @@ class SqliteStore final : public Store, private StoreTables {
   bool custom_vfs_ = false;
   std::vector<std::function<Status()>> staged_;  // the open transaction's writes, attached
   bool live_ = false;  // attached: the open transaction has begun on the connection (a read in it)
-  /// Set on a threadpool thread while it runs a batch of this process's
-  /// stores: failures go there, and nothing of the loop's is touched.
+  /// Set while a thread runs committed transactions as the pool does: on a
+  /// threadpool thread for its batch, and on the loop in settle() for what
+  /// was queued behind it. Failures go to that batch, and nothing of the
+  /// loop's is touched meanwhile.
   static thread_local Batch* on_pool_;
 };
 

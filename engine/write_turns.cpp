@@ -13,7 +13,8 @@ std::shared_ptr<WriteTurns> WriteTurns::of(const std::string& path) {
   static std::mutex registry_mu;
   static auto* registry = new std::map<std::pair<dev_t, ino_t>, std::weak_ptr<WriteTurns>>;  // never destroyed
   std::lock_guard lock(registry_mu);
-  for (auto it = registry->begin(); it != registry->end();) it = it->second.expired() ? registry->erase(it) : std::next(it);
+  for (auto it = registry->begin(); it != registry->end();)
+    it = it->second.expired() ? registry->erase(it) : std::next(it);
   auto& slot = (*registry)[{st.st_dev, st.st_ino}];
   auto turns = slot.lock();
   if (!turns) slot = turns = std::make_shared<WriteTurns>();
