@@ -128,6 +128,16 @@ void Cgroups::release(Group& g) {
   g.dirs.clear();
 }
 
+void Cgroups::remove(Group& g) {
+  for (int fd : g.procs) ::close(fd);
+  g.procs.clear();
+  // The group's processes were killed and its init reaped; the kernel may
+  // still count them for a moment.
+  for (auto& d : g.dirs)
+    for (int tries = 0; tries < 20 && ::rmdir(d.c_str()) != 0 && errno == EBUSY; ++tries) ::usleep(1000);
+  g.dirs.clear();
+}
+
 std::vector<std::string> Cgroups::warnings(const Isolation& iso) const {
   std::vector<std::string> out;
   std::string why = why_not_.empty() ? "its cgroup controller is not available to this process" : why_not_;

@@ -28,6 +28,10 @@ class Cgroups {
   /// Closes the files and removes the directories (a busy one is retried
   /// on the next call and at destruction).
   void release(Group& g);
+  /// The same without a Cgroups, for a group whose owner is gone, once its
+  /// processes are dead: a directory the kernel still finds busy after
+  /// 20 ms is left behind (empty).
+  static void remove(Group& g);
   /// One sentence per limit of `iso` the cgroups here cannot enforce.
   std::vector<std::string> warnings(const Isolation& iso) const;
   ~Cgroups();

@@ -527,13 +527,15 @@ class NamespaceSandbox final : public Sandbox {
     l.process->started(started->pid);
   }
 
-  // The sandbox went while `l` was being cloned: its child is killed.
+  // The sandbox went while `l` was being cloned: its child is killed, and
+  // its cgroups, which no sandbox will release now, are removed.
   static void abandon(Launch& l) {
     if (l.close_out && l.out_fd >= 0) ::close(std::exchange(l.out_fd, -1));
     if (l.pid > 0) {
       ::kill(l.pid, SIGKILL);
       waitpid(l.pid, nullptr, __WALL);
     }
+    Cgroups::remove(l.group);
     l.process->start_failed("the sandbox was closed while the command was starting");
   }
 

@@ -14,6 +14,7 @@
 
 #include <boost/test/unit_test.hpp>
 #include <cstdlib>
+#include <fstream>
 
 #include "sandbox/sandbox.h"
 #include "tests/engine/fixture.h"
@@ -504,6 +505,53 @@ BOOST_AUTO_TEST_CASE(unprivileged_user_gets_the_same_isolation) {
   BOOST_TEST(out.find("warning: pids limit applies per user (RLIMIT_NPROC") != std::string::npos, out);
   BOOST_TEST(out.find("Resource temporarily unavailable") != std::string::npos, out);
   BOOST_TEST(!host_process_with_cmdline("sleep 4245"));
+}
+
+namespace {
+// This process's sandbox cgroups ("hearth-<pid>-<n>"), in every hierarchy it
+// belongs to.
+std::vector<std::string> own_sandbox_cgroups() {
+  std::vector<std::string> found;
+  std::ifstream in("/proc/self/cgroup");
+  std::string prefix = "hearth-" + std::to_string(::getpid()) + "-";
+  for (std::string line; std::getline(in, line);) {
+    auto a = line.find(':'), b = line.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    std::string controllers = line.substr(a + 1, b - a - 1);
+    std::string dir = "/sys/fs/cgroup" + (controllers.empty() ? "" : "/" + controllers) + line.substr(b + 1);
+    if (DIR* d = ::opendir(dir.c_str())) {
+      while (auto* e = ::readdir(d))
+        if (std::string(e->d_name).rfind(prefix, 0) == 0) found.push_back(dir + "/" + e->d_name);
+      ::closedir(d);
+    }
+  }
+  return found;
+}
+}  // namespace
+
+// A sandbox destroyed while its command was being cloned on libuv's pool:
+// the command fails to start, its child is gone, and so are its cgroups.
+BOOST_AUTO_TEST_CASE(a_sandbox_closed_while_its_command_starts_leaves_no_cgroup_behind) {
+  if (without_namespaces()) return;
+  Isolation iso;
+  iso.memory_bytes = 256ull << 20;
+  auto before = own_sandbox_cgroups();
+  auto made = make_namespace_sandbox();
+  BOOST_REQUIRE(made);
+  bool had_cgroup = false;
+  Exited o;
+  {
+    LoopFixture f;
+    auto p = (*made)->spawn(&f.loop, bash_spec("sleep 4246", iso), filling(o));
+    BOOST_REQUIRE_MESSAGE(p.ok(), (p.ok() ? "" : p.message()));
+    had_cgroup = own_sandbox_cgroups().size() > before.size();
+    made->reset();  // waits for the clone; its completion finds the sandbox gone
+  }
+  BOOST_TEST(o.exits == 1);
+  BOOST_TEST(o.exit.failure.find("closed while the command was starting") != std::string::npos, o.exit.failure);
+  BOOST_TEST(!host_process_with_cmdline("sleep 4246"));
+  BOOST_TEST_MESSAGE((had_cgroup ? "the sandbox had a cgroup" : "no cgroup was made for the sandbox here"));
+  BOOST_TEST(own_sandbox_cgroups() == before, "a cgroup of the closed sandbox was left behind");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
