@@ -11,6 +11,13 @@
 // a turn here first, so this process's writers get the lock in the order
 // they asked for it. Other processes still meet SQLite's lock and the busy
 // handler.
+//
+// A turn is held from BEGIN to the end of the transaction, which for an
+// attached store's live transaction (store_durable.cpp) is its COMMIT on
+// libuv's threadpool: a writer waiting for a turn may wait for a pool thread
+// to be free. A waiter blocks its thread (a pool thread, the intake's, or
+// the loop's for a live transaction) for one transaction at most, as SQLite's
+// busy handler did, and gives up after the store's 5 s.
 #pragma once
 
 #include <chrono>
