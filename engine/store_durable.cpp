@@ -162,10 +162,10 @@ Status SqliteStore::attach(uv_loop_s* loop) {
   // The log starts over once a checkpoint has copied all of it; the limit
   // makes it shrink then to 64 MiB, instead of keeping its largest size on
   // disk. Not smaller: the shrinking is done by the writer that starts the
-  // log over, holding the write lock, and freeing tens of megabytes there
-  // (a discard per extent, on a filesystem mounted with `discard`) stalled
-  // every writer of the file for tens of milliseconds, each time the log
-  // grew past the limit and started over.
+  // log over, holding the write lock, and truncating tens of megabytes
+  // there (blocks freed, to be allocated again as the log grows back)
+  // stalled every writer of the file for tens of milliseconds, each time
+  // the log grew past the limit and started over.
   if (auto s = exec("PRAGMA synchronous=NORMAL; PRAGMA journal_size_limit=67108864"); !s.ok()) {
     ::close(fd);
     return s;
