@@ -121,6 +121,14 @@ void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
 void on_tick(uv_timer_t* t) {
   auto* l = static_cast<Load*>(t->data);
   uint64_t now = now_ns();
+  // Every connection gone, or three times the load's length and 10 s more:
+  // what is still unanswered counts as failed.
+  bool any = std::any_of(l->conns.begin(), l->conns.end(), [](Conn* c) { return c->connected; });
+  if (!any || now - l->start_ns > 3 * l->total * l->interval_ns + 10'000'000'000ull) {
+    l->failed = l->total - l->answered;
+    uv_stop(l->loop);
+    return;
+  }
   while (l->next < l->total && l->start_ns + l->next * l->interval_ns <= now) {
     uint64_t due = l->start_ns + l->next * l->interval_ns;
     if (Conn* c = free_conn(l)) {
