@@ -445,8 +445,8 @@ RunFigures run_once(const workflows::Workflow& wf, const std::string& base, int 
     opts.jobs = jobs;
     int64_t commits0 = (*store)->commits();
     auto commit0 = (*store)->commit_time();
-    auto* sq0 = dynamic_cast<engine::SqliteStore*>(store->get());
-    auto wait0 = sq0 ? sq0->durable_wait() : std::chrono::nanoseconds{0};
+    auto* sqlite = dynamic_cast<engine::SqliteStore*>(store->get());  // durable_wait is SQLite's alone
+    auto wait0 = sqlite ? sqlite->durable_wait() : std::chrono::nanoseconds{0};
     IoCounters io0 = g_io;
     CpuTimes cpu0 = cpu_now();
     f.rss_start = rss_mib();
@@ -464,7 +464,7 @@ RunFigures run_once(const workflows::Workflow& wf, const std::string& base, int 
     f.wall_ms = ms_between(t, Clock::now());
     f.commits = (*store)->commits() - commits0;
     f.commit_ms = to_ms((*store)->commit_time() - commit0);
-    if (auto* sq = dynamic_cast<engine::SqliteStore*>(store->get())) f.durable_wait_ms = to_ms(sq->durable_wait() - wait0);
+    if (sqlite) f.durable_wait_ms = to_ms(sqlite->durable_wait() - wait0);
     f.io = g_io - io0;
     f.syncs = (*store)->syncs();
     f.worst_stall_ms = static_cast<double>(stalls.worst_ns) / 1e6;

@@ -15,12 +15,12 @@
 // Prints one line: BENCH-OPEN sent=… answered=… accepted=… rate=… p50_ms=…
 // p90_ms=… p99_ms=… p999_ms=… max_ms=… late=… (late: requests that found
 // every connection busy when due).
+#include <http_parser.h>
 #include <uv.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <deque>
 #include <fstream>
 #include <string>
@@ -33,7 +33,7 @@ struct Load;
 struct Conn {
   uv_tcp_t tcp{};
   Load* load = nullptr;
-  std::string in;
+  http_parser parser{};  // the answers (HTTP_RESPONSE); data points here
   bool busy = false;
   bool connected = false;
   uint64_t due_ns = 0;  // the request in flight: when it was due
@@ -75,44 +75,49 @@ Conn* free_conn(Load* l) {
 
 bool finished(Load* l) { return l->answered + l->failed >= l->total; }
 
-// One answer whole in c->in: "HTTP/1.1 NNN ...\r\n...Content-Length: N\r\n\r\n<body>".
-bool take_answer(Conn* c, int* status) {
-  size_t head_end = c->in.find("\r\n\r\n");
-  if (head_end == std::string::npos) return false;
-  size_t length = 0;
-  for (size_t p = c->in.find("\r\n"); p < head_end; p = c->in.find("\r\n", p + 2)) {
-    if (strncasecmp(c->in.c_str() + p + 2, "content-length:", 15) == 0)
-      length = std::strtoul(c->in.c_str() + p + 17, nullptr, 10);
+void answered(Conn* c, int status);
+
+// Each whole answer the server sends: its status.
+const http_parser_settings& answer_settings() {
+  static const http_parser_settings settings = [] {
+    http_parser_settings v;
+    http_parser_settings_init(&v);
+    v.on_message_complete = [](http_parser* p) {
+      answered(static_cast<Conn*>(p->data), static_cast<int>(p->status_code));
+      return 0;
+    };
+    return v;
+  }();
+  return settings;
+}
+
+void answered(Conn* c, int status) {
+  Load* l = c->load;
+  if (!c->busy) return;  // nothing was asked
+  l->latencies_ns.push_back(now_ns() - c->due_ns);
+  ++l->answered;
+  if (status == 202) ++l->accepted;
+  c->busy = false;
+  if (!l->backlog.empty()) {
+    auto [k, due] = l->backlog.front();
+    l->backlog.pop_front();
+    send(c, k, due);
   }
-  if (c->in.size() < head_end + 4 + length) return false;
-  *status = std::atoi(c->in.c_str() + 9);
-  c->in.erase(0, head_end + 4 + length);
-  return true;
 }
 
 void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   auto* c = static_cast<Conn*>(s->data);
   Load* l = c->load;
-  if (n < 0) {
-    std::fprintf(stderr, "serve_load: a connection ended: %s\n", uv_strerror(static_cast<int>(n)));
+  const char* broken = nullptr;  // why the connection is given up
+  if (n < 0) broken = uv_strerror(static_cast<int>(n));
+  else if (http_parser_execute(&c->parser, &answer_settings(), buf->base, static_cast<size_t>(n)) != static_cast<size_t>(n))
+    broken = http_errno_description(HTTP_PARSER_ERRNO(&c->parser));
+  if (broken) {
+    std::fprintf(stderr, "serve_load: a connection ended: %s\n", broken);
     if (c->busy) ++l->failed;
     c->busy = false;
     c->connected = false;
     uv_read_stop(s);
-  } else {
-    c->in.append(buf->base, static_cast<size_t>(n));
-    int status = 0;
-    while (c->busy && take_answer(c, &status)) {
-      l->latencies_ns.push_back(now_ns() - c->due_ns);
-      ++l->answered;
-      if (status == 202) ++l->accepted;
-      c->busy = false;
-      if (!l->backlog.empty()) {
-        auto [k, due] = l->backlog.front();
-        l->backlog.pop_front();
-        send(c, k, due);
-      }
-    }
   }
   delete[] buf->base;
   if (finished(l)) uv_stop(l->loop);
@@ -186,6 +191,8 @@ int main(int argc, char** argv) {
   for (int i = 0; i < connections; ++i) {
     auto* c = new Conn;
     c->load = &l;
+    http_parser_init(&c->parser, HTTP_RESPONSE);
+    c->parser.data = c;
     uv_tcp_init(l.loop, &c->tcp);
     uv_tcp_nodelay(&c->tcp, 1);
     c->tcp.data = c;

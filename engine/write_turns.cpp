@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <map>
 #include <utility>
 
@@ -27,11 +28,7 @@ bool WriteTurns::take(std::chrono::steady_clock::time_point deadline) {
   waiting_.push_back(ticket);
   bool mine = cv_.wait_until(lock, deadline, [&] { return !held_ && waiting_.front() == ticket; });
   if (!mine) {
-    for (auto it = waiting_.begin(); it != waiting_.end(); ++it)
-      if (*it == ticket) {
-        waiting_.erase(it);
-        break;
-      }
+    waiting_.erase(std::find(waiting_.begin(), waiting_.end(), ticket));
     cv_.notify_all();  // the one behind may be first now
     return false;
   }
