@@ -101,6 +101,15 @@ int log_pages(sqlite3* db) {
   return pages;
 }
 
+int page_size(sqlite3* db) {
+  sqlite3_stmt* st = nullptr;
+  int size = 0;
+  if (sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    size = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  return size;
+}
+
 void must(const Status& s, const char* what) {
   if (s.ok()) return;
   std::fprintf(stderr, "%s: %s\n", what, s.message().c_str());
@@ -189,6 +198,7 @@ int bench_steps(const std::filesystem::path& dir, int count) {
     floor_pages.push_back(log_pages(floor_log));
   }
   sqlite3_finalize(insert);
+  const int step_page_size = page_size(log), floor_page_size = page_size(floor_log);
   sqlite3_close(log);
   sqlite3_close(floor_log);
   sqlite3_close(floor);
@@ -197,10 +207,11 @@ int bench_steps(const std::filesystem::path& dir, int count) {
     for (double x : v) sum += x;
     return v.empty() ? 0 : sum / static_cast<double>(v.size());
   };
-  const double frame = 4096 + 24;  // a log frame: its header and a page
+  // A log frame: its header and a page (the store's page size; the floor's is SQLite's default).
+  const double frame = step_page_size + 24, floor_frame = floor_page_size + 24;
   std::printf("%d chain steps, one checkpoint each, synchronous=FULL, alternated with a bare commit\n", count);
   std::printf("  bare FULL commit of a 200-byte row   p50 %.3f ms  mean %.3f ms  %.2f pages (%.0f bytes) to the log\n",
-              p50(floor_ms), mean(floor_ms), mean(floor_pages), mean(floor_pages) * frame);
+              p50(floor_ms), mean(floor_ms), mean(floor_pages), mean(floor_pages) * floor_frame);
   std::printf("  step checkpoint                      p50 %.3f ms  mean %.3f ms  %.2f pages (%.0f bytes) to the log\n",
               p50(step_ms), mean(step_ms), mean(step_pages), mean(step_pages) * frame);
   std::printf("  checkpoint / bare commit: p50 %.2fx, mean %.2fx (target <= 1.3x; <= 8 KB a step)\n",

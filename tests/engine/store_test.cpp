@@ -223,6 +223,47 @@ BOOST_AUTO_TEST_CASE(a_newer_schema_is_refused) {
   BOOST_TEST(store.message().find("schema version 99") != std::string::npos, store.message());
 }
 
+namespace {
+int page_size_of(const std::string& path) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st = nullptr;
+  int size = 0;
+  if (sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    size = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return size;
+}
+}  // namespace
+
+// A new file is made with 2 KiB pages (a step's checkpoint writes half the
+// bytes); a file made with SQLite's 4 KiB pages, as releases before did,
+// keeps them and its runs, and takes new ones.
+BOOST_AUTO_TEST_CASE(a_new_store_has_small_pages_and_an_older_file_keeps_its_own) {
+  TempDir dir;
+  std::string fresh = (dir.path / "fresh.db").string(), older = (dir.path / "older.db").string();
+  { BOOST_REQUIRE(Store::open(fresh).ok()); }
+  BOOST_TEST(page_size_of(fresh) == 2048);
+
+  sqlite3* db = nullptr;
+  sqlite3_open(older.c_str(), &db);
+  BOOST_REQUIRE(sqlite3_exec(db, "PRAGMA page_size=4096; PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr) ==
+                SQLITE_OK);
+  sqlite3_close(db);
+  {
+    auto store = Store::open(older);
+    BOOST_REQUIRE_MESSAGE(store.ok(), (store.ok() ? "" : store.message()));
+    write_sample(**store, "before", 1000);
+  }
+  BOOST_TEST(page_size_of(older) == 4096);
+  auto store = Store::open(older);
+  BOOST_REQUIRE(store.ok());
+  write_sample(**store, "after", 2000);
+  BOOST_TEST((*store)->load_run("before")->status == hearth::RunStatus::succeeded);
+  BOOST_TEST((*store)->load_steps("after")->at(0).attempt_list.at(0).output_tail == std::string("bin\0ary\n", 8));
+}
+
 BOOST_AUTO_TEST_CASE(a_file_that_is_not_a_database_is_refused_and_left_alone) {
   TempDir dir;
   auto path = dir.path / "state.db";
