@@ -247,9 +247,9 @@ class Store {
   virtual Result<RunRecord> load_run(const std::string& run_id) = 0;
   /// Steps in workflow order, each with its attempts.
   virtual Result<std::vector<StepRecord>> load_steps(const std::string& run_id) = 0;
-  /// What a resume reads: the steps in workflow order, each with at least
-  /// its last attempt; earlier attempts and output tails may be left out.
-  /// By default load_steps.
+  /// What a resume reads: the steps, in any order (each names its step and
+  /// its position), each with at least its last attempt; earlier attempts
+  /// and output tails may be left out. By default load_steps.
   virtual Result<std::vector<StepRecord>> load_steps_to_resume(const std::string& run_id) { return load_steps(run_id); }
   /// The highest event sequence number of the run; 0 when it has none.
   virtual Result<int64_t> last_event_seq(const std::string& run_id) = 0;

@@ -174,12 +174,19 @@ Result<std::vector<EventRecord>> SqliteStore::load_events(const std::string& run
   return out;
 }
 
-Result<std::vector<StepRecord>> SqliteStore::read_steps(const std::string& run_id) {
+Result<std::vector<StepRecord>> SqliteStore::read_steps(const std::string& run_id, bool in_order) {
+  // The rows are kept in step id order (the key): in workflow order they
+  // go through a sort, which a resume (it places each row by its id) skips.
+#define HEARTH_STEP_COLUMNS                                                                                    \
+  "SELECT step_id, position, status, attempts, exit_code, started_at, finished_at, outputs, reason, retry_at, " \
+  "failures, interruptions, result, attempt, attempt_started_at, attempt_finished_at, attempt_exit_code, "      \
+  "attempt_signal, attempt_reason, attempt_output_bytes FROM steps WHERE run_id=?"
+  static constexpr const char* kOrdered = HEARTH_STEP_COLUMNS " ORDER BY position";
+  static constexpr const char* kByKey = HEARTH_STEP_COLUMNS;
+#undef HEARTH_STEP_COLUMNS
   std::vector<StepRecord> steps;
   auto s = rows(
-      "SELECT step_id, position, status, attempts, exit_code, started_at, finished_at, outputs, reason, retry_at, "
-      "failures, interruptions, result, attempt, attempt_started_at, attempt_finished_at, attempt_exit_code, "
-      "attempt_signal, attempt_reason, attempt_output_bytes FROM steps WHERE run_id=? ORDER BY position",
+      in_order ? kOrdered : kByKey,
       "cannot read steps",
       [&](sqlite3_stmt* st) {
         StepRecord& x = steps.emplace_back();
@@ -199,11 +206,11 @@ Result<std::vector<StepRecord>> SqliteStore::read_steps(const std::string& run_i
 }
 
 Result<std::vector<StepRecord>> SqliteStore::load_steps_to_resume(const std::string& run_id) {
-  return read_steps(run_id);
+  return read_steps(run_id, /*in_order=*/false);
 }
 
 Result<std::vector<StepRecord>> SqliteStore::load_steps(const std::string& run_id) {
-  auto steps = read_steps(run_id);
+  auto steps = read_steps(run_id, /*in_order=*/true);
   if (!steps || steps->empty()) return steps;
   std::unordered_map<std::string, size_t> by_id;
   for (size_t i = 0; i < steps->size(); ++i) by_id.emplace((*steps)[i].id, i);

@@ -182,6 +182,28 @@ BOOST_AUTO_TEST_CASE(a_failed_run_fixed_in_the_repo_resumes_from_the_failure) {
   BOOST_TEST(events_of(second, "run.resumed").at(0)["reset"] == nlohmann::json::array({"b", "c"}));
 }
 
+// The store keeps a run's steps by id; a resume reads them in that order
+// and places each by its id. Ids that sort against the workflow's order
+// still resume each step as itself, and the run shows them in workflow order.
+BOOST_AUTO_TEST_CASE(steps_whose_ids_sort_against_the_workflow_order_resume_as_themselves) {
+  TempRepo repo(workflow_toml({
+      {.id = "zulu", .run = "echo zulu >> log"},
+      {.id = "mike", .needs = {"zulu"}, .run = "bash ./check.sh"},
+      {.id = "alpha", .needs = {"mike"}, .run = "echo alpha >> log"},
+  }));
+  repo.write("check.sh", "exit 3\n");
+  RunResult first = repo.run();
+  BOOST_TEST(first.outcome.status == RunStatus::failed);
+  repo.write("check.sh", "echo mike >> log\n");
+  RunResult second = repo.resume(first.outcome.run_id);
+  BOOST_TEST(second.outcome.status == RunStatus::succeeded);
+  BOOST_TEST(repo.read("log") == "zulu\nmike\nalpha\n");
+  BOOST_TEST(second.step("zulu").attempts == 1);
+  BOOST_TEST(second.step("mike").attempts == 2);
+  BOOST_TEST(second.step("alpha").attempts == 1);
+  BOOST_TEST(events_of(second, "run.resumed").at(0)["reset"] == nlohmann::json::array({"mike", "alpha"}));
+}
+
 BOOST_AUTO_TEST_CASE(from_reruns_a_step_and_everything_that_needs_it) {
   // d needs only a: --from b leaves it alone.
   TempRepo repo(workflow_toml({

@@ -429,11 +429,20 @@ BOOST_AUTO_TEST_CASE(a_version_9_store_keeps_every_attempt_tail_and_event) {
   BOOST_TEST(!steps->at(1).attempt_list[0].finished_at.has_value());
   BOOST_TEST(steps->at(2).attempt_list.empty());
   // A resume reads the last attempt of each step, without its tail.
+  // In any order: each row is found by its step id.
   auto resumed = s.load_steps_to_resume("old");
   BOOST_REQUIRE(resumed.ok());
-  BOOST_REQUIRE(resumed->at(0).attempt_list.size() == 1u);
-  BOOST_TEST(resumed->at(0).attempt_list[0].number == 2);
-  BOOST_TEST(resumed->at(1).attempt_list.at(0).started_at == 1030);
+  auto resumed_step = [&](size_t position) -> const StepRecord& {
+    for (auto& r : *resumed)
+      if (r.id == steps->at(position).id) return r;
+    BOOST_FAIL("step " << steps->at(position).id << " not read for a resume");
+    return resumed->front();
+  };
+  BOOST_REQUIRE(resumed->size() == steps->size());
+  BOOST_REQUIRE(resumed_step(0).attempt_list.size() == 1u);
+  BOOST_TEST(resumed_step(0).attempt_list[0].number == 2);
+  BOOST_TEST(resumed_step(1).attempt_list.at(0).started_at == 1030);
+  BOOST_TEST(resumed_step(1).position == steps->at(1).position);
   // Events keep their order and numbers, and new ones follow them.
   BOOST_TEST(*s.last_event_seq("old") == 3);
   BOOST_REQUIRE(s.insert_event(EventRecord{"old", 4, 1040, "step.failed", "deploy", {}}).ok());

@@ -23,6 +23,48 @@ Outcome run_script(const std::string& script, std::optional<std::chrono::millise
   return hearth::testing::spawn_to_end(*sandbox, spec);
 }
 
+// `bash -c script` in /tmp, with no timeout.
+ExecSpec bash_c(const std::string& script) {
+  ExecSpec spec;
+  spec.argv = {"bash", "-c", script};
+  spec.env = {"PATH=/usr/bin:/bin"};
+  spec.cwd = "/tmp";
+  return spec;
+}
+
+struct Killed {
+  ExitInfo exit;
+  int exits = 0;
+  double seconds = 0;  // from the kill to the loop's end
+};
+
+// Runs `bash -c script` and kills it once it prints, or with `at_once`
+// as soon as spawn() returns; the loop must close.
+Killed run_and_kill(const std::string& script, bool at_once) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  auto sandbox = make_local_sandbox();
+  Killed k;
+  Process* proc = nullptr;
+  auto begin = std::chrono::steady_clock::now();
+  auto p = sandbox->spawn(&loop, bash_c(script),
+                          {[&](std::string_view) {
+                             begin = std::chrono::steady_clock::now();
+                             proc->kill();
+                           },
+                           [&](const ExitInfo& e) {
+                             k.exit = e;
+                             ++k.exits;
+                           }});
+  BOOST_REQUIRE(p.ok());
+  proc = *p;
+  if (at_once) proc->kill();
+  uv_run(&loop, UV_RUN_DEFAULT);
+  k.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+  BOOST_TEST(uv_loop_close(&loop) == 0);
+  return k;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(local_sandbox)
@@ -112,22 +154,20 @@ BOOST_AUTO_TEST_CASE(the_program_is_looked_up_on_the_commands_own_path) {
 }
 
 BOOST_AUTO_TEST_CASE(kill_ends_a_running_command) {
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  auto sandbox = make_local_sandbox();
-  ExecSpec spec;
-  spec.argv = {"bash", "-c", "echo ready; sleep 30"};
-  spec.env = {"PATH=/usr/bin:/bin"};
-  spec.cwd = "/tmp";
-  ExitInfo exit;
-  Process* proc = nullptr;
-  auto p = sandbox->spawn(&loop, spec, {[&](std::string_view) { proc->kill(); }, [&](const ExitInfo& e) { exit = e; }});
-  BOOST_REQUIRE(p.ok());
-  proc = *p;
-  uv_run(&loop, UV_RUN_DEFAULT);
-  BOOST_TEST(exit.killed);
-  BOOST_TEST(exit.term_signal == SIGTERM);
-  BOOST_TEST(uv_loop_close(&loop) == 0);
+  Killed k = run_and_kill("echo ready; sleep 30", /*at_once=*/false);
+  BOOST_TEST(k.exit.killed);
+  BOOST_TEST(k.exit.term_signal == SIGTERM);
+}
+
+// A run cancelled as its step starts: the kill reaches the command, which
+// ends without running its course.
+BOOST_AUTO_TEST_CASE(a_command_killed_while_it_starts_ends_at_once) {
+  Killed k = run_and_kill("sleep 30", /*at_once=*/true);
+  BOOST_TEST(k.exits == 1);
+  BOOST_TEST(k.exit.killed);
+  BOOST_TEST(k.exit.term_signal != 0);
+  BOOST_TEST(k.exit.failure.empty(), k.exit.failure);
+  BOOST_TEST(k.seconds < 10.0, "the kill did not reach the command: it ran " << k.seconds << " s");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
