@@ -119,7 +119,8 @@ class SqliteStore final : public Store, private StoreTables {
   Result<std::optional<int64_t>> run_number(const std::string& run_id, const char* what);
   /// Runs `body` in the open transaction, or in one of its own.
   Status in_transaction(const std::function<Status()>& body);
-  /// Steps in order, each with its last attempt (no tail) when it has one.
+  /// Steps in workflow order (`in_order`) or in key order (step id, no
+  /// sort), each with its last attempt (no tail) when it has one.
   Result<std::vector<StepRecord>> read_steps(const std::string& run_id, bool in_order);
   // The bodies of the writes whose statements depend on each other.
   Status insert_attempt_now(const std::string& run_id, const AttemptRecord& a);

@@ -85,8 +85,8 @@ Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path, const 
   // ignores the setting once the file has a page). A step's checkpoint
   // rewrites two or three small rows on the steps and events leaves; with
   // 4 KiB pages that was 8.8 KB to the log per checkpoint, with 2 KiB pages
-  // 4.7 KB, and as fast (docs/performance.md, "Two log pages per step
-  // checkpoint"). Must come before WAL is asked for, which writes page 1.
+  // 4.7 KB, and as fast (docs/performance.md, "2 KiB pages"). Must come
+  // before WAL is asked for, which writes page 1.
   if (auto s = store->exec("PRAGMA page_size=2048"); !s.ok()) return Error{s.message()};
   // Two processes opening a new file at once both ask for WAL; SQLite
   // answers one of them "locked" at once, without its busy handler (waiting
