@@ -143,12 +143,8 @@ int main(int argc, char** argv) {
       sqlite3_finalize(st);
       sqlite3_close(db);
       if (rows != steps) return 1;
-      if (!sorted) {
-        key_order_ms.push_back(ms(Clock::now() - begin));
-        continue;
-      }
-      floor_ms.push_back(ms(Clock::now() - begin));
-      floor_cpu_ms.push_back(thread_cpu_ms() - begin_cpu);
+      (sorted ? floor_ms : key_order_ms).push_back(ms(Clock::now() - begin));
+      if (sorted) floor_cpu_ms.push_back(thread_cpu_ms() - begin_cpu);
     }
   }
   // The store's own read of what a resume needs: its share of the resume.

@@ -14,22 +14,19 @@ namespace {
 using Outcome = hearth::testing::Exited;
 
 // Runs `script` with bash on a fresh loop until it exits; the loop must close.
-Outcome run_script(const std::string& script, std::optional<std::chrono::milliseconds> timeout = {},
+// `bash -c script` for the host: the host's PATH only, in `cwd`.
+ExecSpec host_spec(const std::string& script, std::optional<std::chrono::milliseconds> timeout = {},
                    const std::string& cwd = "/tmp") {
   ExecSpec spec = hearth::testing::bash_spec(script, {}, timeout, std::chrono::milliseconds(300));
   spec.env = {"PATH=/usr/bin:/bin"};
   spec.cwd = cwd;
-  auto sandbox = make_local_sandbox();
-  return hearth::testing::spawn_to_end(*sandbox, spec);
+  return spec;
 }
 
-// `bash -c script` in /tmp, with no timeout.
-ExecSpec bash_c(const std::string& script) {
-  ExecSpec spec;
-  spec.argv = {"bash", "-c", script};
-  spec.env = {"PATH=/usr/bin:/bin"};
-  spec.cwd = "/tmp";
-  return spec;
+Outcome run_script(const std::string& script, std::optional<std::chrono::milliseconds> timeout = {},
+                   const std::string& cwd = "/tmp") {
+  auto sandbox = make_local_sandbox();
+  return hearth::testing::spawn_to_end(*sandbox, host_spec(script, timeout, cwd));
 }
 
 struct Killed {
@@ -47,7 +44,7 @@ Killed run_and_kill(const std::string& script, bool at_once) {
   Killed k;
   Process* proc = nullptr;
   auto begin = std::chrono::steady_clock::now();
-  auto p = sandbox->spawn(&loop, bash_c(script),
+  auto p = sandbox->spawn(&loop, host_spec(script),
                           {[&](std::string_view) {
                              begin = std::chrono::steady_clock::now();
                              proc->kill();
