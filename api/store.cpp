@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "ci/delivery_queue.h"
+#include "engine/checkout_records.h"
 #include "engine/compiled_workflows.h"
 #include "engine/pg_store.h"
 #include "engine/store.h"
@@ -41,6 +42,7 @@ Result<std::unique_ptr<engine::Store>> open_whole(const std::string& location) {
                                    engine::is_postgres_location(location) ? fs::temp_directory_path(ec).string() : "");
   if (!store) return store.error();
   engine::CompiledWorkflows compiled(**store);  // makes its table
+  if (auto s = engine::prepare_checkout_records(**store); !s.ok()) return Error{s.message()};
   auto queue = ci::DeliveryQueue::open(**store);
   if (!queue) return queue.error();
   return store;

@@ -25,9 +25,9 @@ constexpr StoreTables::Migration kMigrations[] = {create_table};
 
 }  // namespace
 
-CompiledWorkflows::CompiledWorkflows(Store& store) : store_(store) {
-  usable_ = store.tables().migrate("compiled_workflows", kMigrations).ok();
-}
+Status prepare_compiled_workflows(Store& store) { return store.tables().migrate("compiled_workflows", kMigrations); }
+
+CompiledWorkflows::CompiledWorkflows(Store& store) : store_(store) { usable_ = prepare_compiled_workflows(store).ok(); }
 
 workflows::LoadResult CompiledWorkflows::load(const RunRecord& run) {
   if (usable_) {

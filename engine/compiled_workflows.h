@@ -17,6 +17,9 @@
 
 namespace hearth::engine {
 
+/// Brings the table to this hearth's version (outside a transaction).
+Status prepare_compiled_workflows(Store& store);
+
 class CompiledWorkflows {
  public:
   /// Brings the table to this hearth's version: call outside a transaction.

@@ -105,6 +105,9 @@ class SqliteStore final : public Store, private StoreTables {
 
  private:
   explicit SqliteStore(std::string path) : path_(std::move(path)) {}
+  /// Puts a new, complete state database at `path` unless a file is
+  /// already there (store.cpp).
+  static Status make_new_file(const std::string& path, const char* vfs);
 
   // StoreTables (store_tables.cpp).
   std::string_view dialect() const override { return "sqlite"; }

@@ -2,10 +2,17 @@
 
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <random>
 
+#include "engine/checkout_records.h"
+#include "engine/compiled_workflows.h"
 #include "engine/pg_store.h"
 #include "engine/sqlite_fresh_schema.h"
 #include "engine/sqlite_migrations.h"
@@ -44,6 +51,40 @@ void ignore_state_files(const std::filesystem::path& dir) {
 // How long a write waits for another connection's lock before it fails.
 constexpr auto kLockWait = std::chrono::seconds(5);
 
+// A new state database is made under a name of its own beside its place:
+// "state.db-new-" and a random suffix (.hearth/.gitignore covers
+// "state.db-*").
+std::string new_file_name(const std::string& path) {
+  static const char kHex[] = "0123456789abcdef";
+  std::random_device random;
+  std::string name = path + "-new-";
+  for (int i = 0; i < 4; ++i) {
+    unsigned bits = random();
+    for (int j = 0; j < 4; ++j, bits >>= 4) name += kHex[bits & 15];
+  }
+  return name;
+}
+
+// What a making killed before its rename left: removed once ten minutes
+// old, which no making in progress is (it takes milliseconds).
+void remove_old_new_files(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  const std::string prefix = target.filename().string() + "-new-";
+  std::error_code ec;
+  const auto cutoff = fs::file_time_type::clock::now() - std::chrono::minutes(10);
+  for (fs::directory_iterator it(target.parent_path().empty() ? "." : target.parent_path(), ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    std::error_code time_ec;
+    auto when = fs::symlink_status(it->path(), time_ec).type() == fs::file_type::regular
+                    ? fs::last_write_time(it->path(), time_ec)
+                    : cutoff;  // not a file this code made: old enough to go
+    if (!time_ec && when <= cutoff) ::unlink(it->path().c_str());
+  }
+}
+
 }  // namespace
 
 // SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25 ms and on: a
@@ -70,6 +111,9 @@ Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path, const 
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   if (ec) return Error{"cannot create the directory for the state database " + path + ": " + ec.message()};
   ignore_state_files(parent);
+  if (struct stat st; ::lstat(path.c_str(), &st) != 0 && errno == ENOENT) {
+    if (auto s = make_new_file(path, vfs); !s.ok()) return Error{s.message()};
+  }
   std::unique_ptr<SqliteStore> store(new SqliteStore(path));
   store->local_dir_ = local_dir.empty() ? parent.string() : std::move(local_dir);
   store->custom_vfs_ = vfs != nullptr;
@@ -102,6 +146,66 @@ Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path, const 
   }
   if (auto s = store->migrate(); !s.ok()) return Error{s.message()};
   return std::unique_ptr<Store>(std::move(store));
+}
+
+// A new state database is made whole in a file of its own beside `path`:
+// 2 KiB pages, the schema, every part's tables, WAL mode, all without a
+// journal or a sync. Then the file is synced once and renamed into place
+// without replacing anything (RENAME_NOREPLACE): a file at `path` is
+// complete or absent. Made in place, the same cost 7 syncs (the journal's
+// switch to WAL alone 4). Of two processes making it at once, the first
+// rename wins and the other drops its copy. The directory is not synced
+// here: the first commit to the store creates its log, state.db-wal, and
+// SQLite syncs the directory with that log's first sync, which makes the
+// rename durable before anything is committed to the file; a crash before
+// that loses only an empty store, made again on the next open.
+Status SqliteStore::make_new_file(const std::string& path, const char* vfs) {
+  remove_old_new_files(path);
+  const std::string temp = new_file_name(path);
+  struct RemoveTemp {
+    const std::string& temp;
+    bool keep = false;
+    ~RemoveTemp() {
+      if (keep) return;
+      for (const char* suffix : {"", "-journal", "-wal", "-shm"}) ::unlink((temp + suffix).c_str());
+    }
+  } remove_temp{temp};
+  {
+    std::unique_ptr<SqliteStore> fresh(new SqliteStore(temp));
+    int rc = sqlite3_open_v2(temp.c_str(), &fresh->db_,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, vfs);
+    if (rc != SQLITE_OK)
+      return Error{"cannot make the state database " + path + ": " +
+                   (fresh->db_ ? sqlite3_errmsg(fresh->db_) : sqlite3_errstr(rc))};
+    for (const char* pragma : {"PRAGMA page_size=2048", "PRAGMA journal_mode=OFF", "PRAGMA synchronous=OFF",
+                               "PRAGMA foreign_keys=ON"}) {
+      if (auto s = fresh->exec(pragma); !s.ok()) return s;
+    }
+    if (auto s = fresh->migrate(); !s.ok()) return s;
+    if (auto s = prepare_compiled_workflows(*fresh); !s.ok()) return s;
+    if (auto s = prepare_checkout_records(*fresh); !s.ok()) return s;
+    if (auto s = fresh->exec("PRAGMA journal_mode=WAL"); !s.ok()) return s;
+  }  // closed: its empty log is gone
+  int fd = ::open(temp.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 || ::fdatasync(fd) != 0) {
+    std::string why = std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    return Error{"cannot make the state database " + path + ": cannot sync " + temp + ": " + why};
+  }
+  ::close(fd);
+  if (::renameat2(AT_FDCWD, temp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0) {
+    remove_temp.keep = true;
+    return {};
+  }
+  // A file system without RENAME_NOREPLACE: a hard link fails the same way
+  // on an existing name. Where neither works the file is made in place.
+  if (errno == EINVAL || errno == ENOSYS) {
+    (void)::link(temp.c_str(), path.c_str());
+    return {};
+  }
+  if (errno == EEXIST) return {};  // another process made it first: its file is used
+  return Error{"cannot make the state database " + path + ": cannot rename " + temp + " to it: " +
+               std::strerror(errno)};
 }
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& location, const char* vfs, const std::string& local_dir) {

@@ -11,6 +11,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "ci/delivery_queue.h"
+#include "engine/checkout_records.h"
 #include "engine/compiled_workflows.h"
 #include "engine/store.h"
 #include "engine/store_tables.h"
@@ -164,6 +165,8 @@ void write_everything(hearth::engine::Store& store) {
   CompiledWorkflows made(store);  // its table
   require_ok(store.tables().execute("INSERT INTO compiled_workflows (hash, path, form) VALUES (?1, ?2, ?3)",
                                     {"abc", "/repo/.hearth/workflows/build.toml", "form-text"}, "test"));
+  require_ok(prepare_checkout_records(store));
+  require_ok(record_checkout(store, "r1", "0123456789abcdef0123456789abcdef01234567"));
 }
 
 // Everything the store holds of write_everything's run, as JSON (bytes in hex).
@@ -202,6 +205,9 @@ json everything(hearth::engine::Store& store) {
   auto forms = store.tables().query("SELECT hash, path, form FROM compiled_workflows", {}, "test");
   BOOST_REQUIRE(forms.ok());
   for (auto& f : *forms) out["forms"].push_back({f.text(0), f.text(1), f.text(2)});
+  auto checkout = hearth::engine::recorded_checkout(store, "r1");
+  BOOST_REQUIRE(checkout.ok());
+  out["checkout"] = checkout->value_or("none");
   return out;
 }
 
@@ -451,6 +457,7 @@ BOOST_AUTO_TEST_CASE(every_table_comes_through_postgres_and_back_as_it_was) {
   BOOST_TEST(counted["agent_messages"] == 3);
   BOOST_TEST(counted["deliveries"] == 2);
   BOOST_TEST(counted["compiled_workflows"] == 1);
+  BOOST_TEST(counted["run_checkouts"] == 1);
   REQUIRE_EXIT(repo.hearth({"store", "migrate", "--from", db, "--to", back.string()}), 0);
   for (const std::string& copy : {db, back.string()}) {
     BOOST_TEST_CONTEXT(copy) {

@@ -4,10 +4,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <filesystem>
+#include <set>
+
 #include <boost/test/unit_test.hpp>
 
+#include "engine/checkout_records.h"
+#include "engine/compiled_workflows.h"
 #include "engine/sqlite_migrations.h"
 #include "engine/store.h"
+#include "engine/store_tables.h"
+#include "tests/engine/faulty_vfs.h"
 #include "tests/engine/fixture.h"
 #include "tests/engine/schema9.h"
 
@@ -264,6 +272,74 @@ BOOST_AUTO_TEST_CASE(a_new_store_has_small_pages_and_an_older_file_keeps_its_own
   BOOST_TEST((*store)->load_steps("after")->at(0).attempt_list.at(0).output_tail == std::string("bin\0ary\n", 8));
 }
 
+// The names in `dir` other than `keep`.
+std::set<std::string> names_in(const std::filesystem::path& dir, std::set<std::string> keep = {}) {
+  std::set<std::string> out;
+  for (auto& e : std::filesystem::directory_iterator(dir))
+    if (!keep.count(e.path().filename().string())) out.insert(e.path().filename().string());
+  return out;
+}
+
+BOOST_AUTO_TEST_CASE(a_new_store_is_made_whole_under_its_name_with_every_part) {
+  TempDir dir;
+  auto path = dir.path / "state.db";
+  {
+    auto store = Store::open(path.string());
+    BOOST_REQUIRE(store.ok());
+    auto parts = (*store)->tables().query("SELECT part FROM part_versions ORDER BY part", {}, "test");
+    BOOST_REQUIRE(parts.ok());
+    std::vector<std::string> names;
+    for (auto& row : *parts) names.push_back(row.text(0));
+    BOOST_TEST(names == (std::vector<std::string>{"compiled_workflows", "run_checkouts"}),
+               boost::test_tools::per_element());
+  }
+  // Nothing of the making is left beside it, and the file is in WAL mode
+  // on its own (another program's connection finds it so).
+  BOOST_TEST(names_in(dir.path) == std::set<std::string>{"state.db"}, boost::test_tools::per_element());
+  sqlite3* db = nullptr;
+  BOOST_REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  BOOST_REQUIRE(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, nullptr) == SQLITE_OK);
+  BOOST_REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  BOOST_TEST(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) == "wal");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+BOOST_AUTO_TEST_CASE(a_store_whose_making_fails_leaves_no_file_and_the_next_open_makes_it) {
+  TempDir dir;
+  auto path = dir.path / "state.db";
+  hearth::testing::FaultyVfs::install();
+  hearth::testing::FaultyVfs::fail_write_at(1);  // the disk is full while the file is made
+  auto failed = Store::open(path.string(), hearth::testing::FaultyVfs::kName);
+  hearth::testing::FaultyVfs::fail_write_at(0);
+  BOOST_REQUIRE(!failed.ok());
+  BOOST_TEST(failed.message().find("state.db") != std::string::npos, failed.message());
+  BOOST_TEST(failed.message().find("full") != std::string::npos, failed.message());
+  BOOST_TEST(names_in(dir.path).empty(), "left behind: " << *names_in(dir.path).begin());
+  auto store = Store::open(path.string());
+  BOOST_REQUIRE(store.ok());
+  write_sample(**store, "after", 1000);
+  BOOST_TEST((*store)->load_run("after")->status == hearth::RunStatus::succeeded);
+}
+
+BOOST_AUTO_TEST_CASE(what_a_killed_making_left_goes_once_old_and_nothing_else_is_touched) {
+  TempDir dir;
+  namespace fs = std::filesystem;
+  // A making killed before its rename leaves its file; a fresh one may be
+  // another process's making in progress.
+  hearth::testing::write_file(dir.path / "state.db-new-0123456789abcdef", "old");
+  fs::last_write_time(dir.path / "state.db-new-0123456789abcdef",
+                      fs::file_time_type::clock::now() - std::chrono::hours(1));
+  hearth::testing::write_file(dir.path / "state.db-new-fedcba9876543210", "recent");
+  hearth::testing::write_file(dir.path / "notes-new-0123456789abcdef", "mine");
+  fs::last_write_time(dir.path / "notes-new-0123456789abcdef", fs::file_time_type::clock::now() - std::chrono::hours(1));
+  BOOST_REQUIRE(Store::open((dir.path / "state.db").string()).ok());
+  BOOST_TEST(names_in(dir.path) ==
+                 (std::set<std::string>{"notes-new-0123456789abcdef", "state.db", "state.db-new-fedcba9876543210"}),
+             boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(a_file_that_is_not_a_database_is_refused_and_left_alone) {
   TempDir dir;
   auto path = dir.path / "state.db";
@@ -344,7 +420,14 @@ BOOST_AUTO_TEST_CASE(a_new_store_has_the_schema_an_upgraded_one_reaches) {
   BOOST_REQUIRE(sqlite3_exec(db, hearth::engine::kSqliteMigrations[0], nullptr, nullptr, nullptr) == SQLITE_OK);
   BOOST_REQUIRE(sqlite3_exec(db, "PRAGMA user_version=1", nullptr, nullptr, nullptr) == SQLITE_OK);
   sqlite3_close(db);
-  BOOST_REQUIRE(Store::open(old).ok());
+  {
+    // A new file comes with every part's tables; an old one gets each as
+    // its part first opens it.
+    auto upgraded = Store::open(old);
+    BOOST_REQUIRE(upgraded.ok());
+    BOOST_REQUIRE(hearth::engine::prepare_compiled_workflows(**upgraded).ok());
+    BOOST_REQUIRE(hearth::engine::prepare_checkout_records(**upgraded).ok());
+  }
   auto a = schema_of(fresh), b = schema_of(old);
   BOOST_TEST(a.size() > 20u);
   BOOST_TEST(a == b, boost::test_tools::per_element());
