@@ -124,26 +124,13 @@ class NamespaceSandbox final : public Sandbox {
   NamespaceSandbox(const SeccompPrograms& filter, int init_fd, bool one_command)
       : filter_(filter), init_fd_(init_fd), last_cap_(child_setup::last_capability()), one_command_(one_command) {
     launches_->owner = this;
+    ahead_later_ = !one_command;
     if (is_host_root()) {
       ids_.emplace(sandbox_id_range());
-      if (one_command) return;  // nothing ahead for later commands
-      netns_.emplace();
-      root_.use_prepared_roots(-1);
       return;
     }
     uid_map_ = std::to_string(kInsideUid) + " " + std::to_string(::geteuid()) + " 1";
     gid_map_ = std::to_string(kInsideUid) + " " + std::to_string(::getegid()) + " 1";
-    // Unprivileged: a user namespace of the engine's own, held for its
-    // life, in which the prepared root and the network namespaces are made
-    // and each sandbox's first process starts (docs/sandbox.md, "Run by an
-    // ordinary user"). Where the host refuses it (a nested user namespace
-    // limit), every sandbox makes its own as before.
-    if (one_command) return;
-    if (auto held = make_held_user_namespace(); held) {
-      held_userns_ = *held;
-      root_.use_prepared_roots(held_userns_);
-      netns_.emplace(2, held_userns_);
-    }
   }
 
   ~NamespaceSandbox() override {
@@ -324,6 +311,10 @@ class NamespaceSandbox final : public Sandbox {
   // The launch of `spec` up to its clone: the plan, the cgroup, the pipes.
   // Loop thread.
   Result<std::unique_ptr<Launch>> plan(const ExecSpec& spec_in, int out_fd, int exec_fd) {
+    if (ahead_later_ && ++plans_ == 2) {
+      ahead_later_ = false;
+      make_ahead();
+    }
     auto launch = std::make_unique<Launch>();
     launch->spec = spec_in;
     launch->out_fd = out_fd;
@@ -567,6 +558,27 @@ class NamespaceSandbox final : public Sandbox {
     return Forwarder::start(loop, std::move(listeners));
   }
 
+  // What serves later sandboxes: the prepared root and network namespaces
+  // in reserve, and for an unprivileged engine, a user namespace of its
+  // own, held for its life, in which those two are made and each sandbox's
+  // first process starts (docs/sandbox.md, "Run by an ordinary user"; where
+  // the host refuses it, a nested user namespace limit, every sandbox makes
+  // its own). Made once a second sandbox is planned: a process that starts
+  // one (a run with one shell step) pays for none of it; its one sandbox
+  // builds its root and namespaces itself. Loop thread.
+  void make_ahead() {
+    if (is_host_root()) {
+      netns_.emplace();
+      root_.use_prepared_roots(-1);
+      return;
+    }
+    if (auto held = make_held_user_namespace(); held) {
+      held_userns_ = *held;
+      root_.use_prepared_roots(held_userns_);
+      netns_.emplace(2, held_userns_);
+    }
+  }
+
   // As root, once a command runs: asks for the next sandbox's network
   // namespace, if this one used one (does not wait for it).
   void refill_netns(const Isolation& iso) {
@@ -644,6 +656,8 @@ class NamespaceSandbox final : public Sandbox {
   int init_fd_;
   int last_cap_;
   bool one_command_;
+  bool ahead_later_ = false;  // make_ahead() is due at the second plan
+  int plans_ = 0;             // sandboxes planned, counted until then
   std::mutex stacks_mu_;
   std::vector<char*> stacks_;  // free stacks for clone_child, kept faulted in from one clone to the next
   std::shared_ptr<Launches> launches_ = std::make_shared<Launches>();
