@@ -7,21 +7,13 @@
 // parse_proxy_config_text.
 #include "workflows/loader.h"
 
-// SHA256_Init/Update/Final are deprecated in OpenSSL 3 in favour of EVP, but
-// kept: EVP's first digest fetches the algorithm from a provider, which loads
-// and parses openssl.cnf and sets the default provider up, about 0.9 ms of a
-// cold `hearth run` for a few hundred bytes of hashing. The low-level
-// functions hash the same bytes in microseconds; no provider choice matters
-// for a content address.
-#define OPENSSL_SUPPRESS_DEPRECATED
-#include <openssl/sha.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
+#include "util/sha256.h"
 #include "workflows/loader_impl.h"
 #include "workflows/suggest.h"
 
@@ -50,9 +42,9 @@ const std::vector<std::string> kModelKeys = {"name", "base-url"};
 std::string sha256_hex(std::string_view text) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256_CTX ctx;
-  SHA256_Init(&ctx);
-  SHA256_Update(&ctx, text.data(), text.size());
-  SHA256_Final(digest, &ctx);
+  hearth_sha256_init(&ctx);
+  hearth_sha256_update(&ctx, text.data(), text.size());
+  hearth_sha256_final(digest, &ctx);
   static const char* hex = "0123456789abcdef";
   std::string out = "sha256:";
   for (unsigned char byte : digest) {

@@ -65,14 +65,19 @@ fi
 
 run --version | grep -q '^hearth [0-9]' || fail "hearth --version: $(run --version 2>&1)"
 
+# What the dynamic loader opened for a run (at start and on first use), from
+# the LD_DEBUG files in $work with the prefix $1: each a path, resolved.
+opened_by() {
+  cat "$work/$1".* | sed -n 's/.*calling init: //p' | while read -r lib; do readlink -f "$lib"; done | sort -u
+}
+
 # The triage example, offline; what the dynamic loader opened on the way
-# (at start and on first use) comes from the tarball or the runtimes.
+# comes from the tarball or the runtimes.
 cp -r "$src/examples/triage" "$work/triage"
 (cd "$work/triage" && env -i PATH=/usr/bin:/bin HOME="$work" LANG=C.UTF-8 LD_DEBUG=files LD_DEBUG_OUTPUT="$work/ld" \
   "$top/bin/hearth" run triage --payload @issue.json --model replay:cassette.jsonl) > "$work/triage.log" 2>&1 ||
   fail "the triage example failed: $(cat "$work/triage.log")"
-opened=$(cat "$work"/ld.* | sed -n 's/.*calling init: //p' | while read -r lib; do readlink -f "$lib"; done | sort -u)
-echo "$opened" | grep -q "^$top/lib/" || fail "the triage run opened no library of the tarball: $opened"
+opened=$(opened_by ld)
 outside=$(echo "$opened" | grep -Ev "$runtimes" | grep -v "^$top/" || true)
 [ -z "$outside" ] || fail "the triage run opened libraries from outside the tarball: $outside"
 grep -q "succeeded" "$work/triage.log" || fail "the triage example did not succeed: $(cat "$work/triage.log")"
@@ -92,9 +97,16 @@ test -d /workspace
 greet hello from-the-sandbox
 '''
 TOML
-(cd "$work/repo" && git init -q . && run run granted) > "$work/granted.log" 2>&1 ||
+(cd "$work/repo" && git init -q . && env -i PATH=/usr/bin:/bin HOME="$work" LANG=C.UTF-8 LD_DEBUG=files \
+  LD_DEBUG_OUTPUT="$work/ld-granted" "$top/bin/hearth" run granted) > "$work/granted.log" 2>&1 ||
   fail "the sandboxed step failed: $(cat "$work/granted.log")"
 grep -q "hello from-the-sandbox" "$work/granted.log" || fail "the granted command did not answer: $(cat "$work/granted.log")"
+# The broker digests the command's output (libcrypto, opened on first use):
+# from the tarball's lib/.
+opened=$(opened_by ld-granted)
+echo "$opened" | grep -q "^$top/lib/libcrypto" || fail "the granted run opened no libcrypto of the tarball: $opened"
+outside=$(echo "$opened" | grep -Ev "$runtimes" | grep -v "^$top/" || true)
+[ -z "$outside" ] || fail "the granted run opened libraries from outside the tarball: $outside"
 
 # Where the sandbox cannot start (simulated: a user namespace whose
 # user.max_user_namespaces is 0), the refusal points to the page in the

@@ -1,6 +1,7 @@
 // Every class of workflow error gets "file:line:col: message" and nothing runs.
 #include <boost/test/unit_test.hpp>
 
+#include "ci/webhook.h"
 #include "workflows/loader.h"
 #include "workflows/triggers.h"
 
@@ -31,6 +32,23 @@ void expect_error(const std::string& text, int line, int col, const std::string&
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(loader)
+
+// A run's snapshot is addressed by the SHA-256 of the workflow's text, the
+// digest `sha256sum` prints for the file, whichever libcrypto code the
+// build links for it (its static archive's, or the shared library's): the
+// long texts cross many blocks and are checked against the shared
+// library's EVP digest (ci::sha256_hex).
+BOOST_AUTO_TEST_CASE(a_snapshot_is_addressed_by_the_sha256_of_its_text) {
+  auto r = load_workflow_text("[[steps]]\nid = \"a\"\nrun = \"true\"\n", "wf.toml");
+  BOOST_REQUIRE(r.workflow.has_value());
+  BOOST_TEST(r.workflow->hash == "sha256:9db96036f8f773eee5c74987794f6d6cbf766e8944adc99d55317637146a1faf");
+  for (size_t size : {0, 55, 56, 63, 64, 65, 1000, 100000}) {
+    std::string text = "# " + std::string(size, static_cast<char>('a' + size % 26)) + "\n[[steps]]\nid = \"a\"\nrun = \"true\"\n";
+    auto loaded = load_workflow_text(text, "wf.toml");
+    BOOST_REQUIRE(loaded.workflow.has_value());
+    BOOST_TEST(loaded.workflow->hash == "sha256:" + hearth::ci::sha256_hex(text), "a comment of " << size << " bytes");
+  }
+}
 
 BOOST_AUTO_TEST_CASE(a_valid_workflow_loads_with_every_key) {
   auto r = load_workflow_text(R"(

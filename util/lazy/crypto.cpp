@@ -1,9 +1,8 @@
 // libcrypto (OpenSSL 3), opened on the first hash, HMAC or random bytes: the
 // largest single library by relocations (about 21,000), not needed by most
 // commands. The functions Hearth calls, forwarded; see util/lazy_library.h.
-// The low-level SHA-256 that workflows/loader.cpp hashes snapshots with is
-// deprecated in OpenSSL 3, still exported, and free of EVP's provider set-up;
-// declared without the deprecation (before any OpenSSL header).
+// The low-level SHA-256 (util/sha256.h) is deprecated in OpenSSL 3, still
+// exported; declared without the deprecation (before any OpenSSL header).
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include "util/lazy/crypto.h"
 
@@ -16,6 +15,7 @@
 #include <openssl/sha.h>
 
 #include "util/lazy/forward.h"
+#include "util/sha256.h"
 
 namespace hearth::lazy {
 
@@ -34,9 +34,14 @@ using hearth::lazy::crypto_library;
 HEARTH_LAZY_FORWARD(crypto_library(), int, CRYPTO_memcmp, (const void* a, const void* b, size_t len), (a, b, len))
 HEARTH_LAZY_FORWARD(crypto_library(), int, RAND_bytes, (unsigned char* buf, int num), (buf, num))
 HEARTH_LAZY_FORWARD(crypto_library(), const EVP_MD*, EVP_sha256, (void), ())
+#ifndef HEARTH_SHA256_STATIC  // else linked from libcrypto.a (util/extract-sha256.sh)
 HEARTH_LAZY_FORWARD(crypto_library(), int, SHA256_Init, (SHA256_CTX * c), (c))
 HEARTH_LAZY_FORWARD(crypto_library(), int, SHA256_Update, (SHA256_CTX * c, const void* data, size_t len), (c, data, len))
 HEARTH_LAZY_FORWARD(crypto_library(), int, SHA256_Final, (unsigned char* md, SHA256_CTX* c), (md, c))
+extern "C" int hearth_sha256_init(SHA256_CTX* c) { return SHA256_Init(c); }
+extern "C" int hearth_sha256_update(SHA256_CTX* c, const void* data, size_t len) { return SHA256_Update(c, data, len); }
+extern "C" int hearth_sha256_final(unsigned char* md, SHA256_CTX* c) { return SHA256_Final(md, c); }
+#endif
 HEARTH_LAZY_FORWARD(crypto_library(), EVP_MD_CTX*, EVP_MD_CTX_new, (void), ())
 HEARTH_LAZY_FORWARD(crypto_library(), void, EVP_MD_CTX_free, (EVP_MD_CTX * ctx), (ctx))
 HEARTH_LAZY_FORWARD(crypto_library(), int, EVP_DigestInit_ex, (EVP_MD_CTX * ctx, const EVP_MD* type, ENGINE* impl),
