@@ -149,16 +149,17 @@ Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path, const 
 }
 
 // A new state database is made whole in a file of its own beside `path`:
-// 2 KiB pages, the schema, every part's tables, WAL mode, all without a
-// journal or a sync. Then the file is synced once and renamed into place
-// without replacing anything (RENAME_NOREPLACE): a file at `path` is
-// complete or absent. Made in place, the same cost 7 syncs (the journal's
-// switch to WAL alone 4). Of two processes making it at once, the first
-// rename wins and the other drops its copy. The directory is not synced
-// here: the first commit to the store creates its log, state.db-wal, and
-// SQLite syncs the directory with that log's first sync, which makes the
-// rename durable before anything is committed to the file; a crash before
-// that loses only an empty store, made again on the next open.
+// 2 KiB pages, the schema, the engine's parts' tables (compiled workflows,
+// checked-out commits; the webhook queue's are made by `hearth serve`), WAL
+// mode, all without a journal or a sync. Then the file is synced once and
+// renamed into place without replacing anything (RENAME_NOREPLACE): a file
+// at `path` is complete or absent. Made in place, the same cost 7 syncs (the
+// journal's switch to WAL alone 4). Of two processes making it at once, the
+// first rename wins and the other drops its copy. The directory is not
+// synced here: the first commit to the store creates its log, state.db-wal,
+// and SQLite syncs the directory with that log's first sync, which makes
+// the rename durable before anything is committed to the file; a crash
+// before that loses only an empty store, made again on the next open.
 Status SqliteStore::make_new_file(const std::string& path, const char* vfs) {
   remove_old_new_files(path);
   const std::string temp = new_file_name(path);

@@ -421,7 +421,7 @@ BOOST_AUTO_TEST_CASE(a_new_store_has_the_schema_an_upgraded_one_reaches) {
   BOOST_REQUIRE(sqlite3_exec(db, "PRAGMA user_version=1", nullptr, nullptr, nullptr) == SQLITE_OK);
   sqlite3_close(db);
   {
-    // A new file comes with every part's tables; an old one gets each as
+    // A new file comes with the engine's parts' tables; an old one gets each as
     // its part first opens it.
     auto upgraded = Store::open(old);
     BOOST_REQUIRE(upgraded.ok());
