@@ -65,6 +65,39 @@ void expect_succeeded_with(const hearth::testing::RunResult& r, const std::strin
 
 BOOST_AUTO_TEST_SUITE(namespace_sandbox)
 
+// A sandbox object's first sandbox builds its root in place; the later
+// ones copy it from the prepared root made at the second. A command must
+// not tell them apart: the same mounts with the same types and options,
+// the same files in /, /etc and /dev, the same masked /proc. One difference
+// is by design: the prepared root's /etc is a read-only tmpfs of its own
+// (also noexec), where the first sandbox's is a directory of its read-only
+// root.
+BOOST_AUTO_TEST_CASE(the_first_sandbox_and_later_ones_see_the_same_root) {
+  auto made = make_namespace_sandbox();
+  BOOST_REQUIRE_MESSAGE(made.ok(), (made.ok() ? "" : made.message()));
+  const std::string probe =
+      "awk '{ o = $5 \" \" $6 \" \" $9; for (i = 7; $i != \"-\"; i++) o = o \" \" $i; print o, $NF }' "
+      "/proc/self/mountinfo | sort; ls -la / /etc /dev | awk '{ print $1, $NF }'; "
+      "cat /proc/kcore 2>&1 | head -c 60; echo; ls /proc/sys | head -3; touch /etc/x /usr/x 2>&1; true";
+  const std::string etc_mount = "/etc ro,nosuid,nodev,noexec,relatime tmpfs ";
+  std::vector<std::string> seen;
+  for (int i = 0; i < 3; ++i) {
+    auto o = spawn_to_end(**made, bash_spec(probe));
+    BOOST_TEST(o.exit.exit_status == 0, o.output);
+    seen.push_back(o.output);
+  }
+  BOOST_TEST(seen[0].find("\n/usr ro,nosuid") != std::string::npos, seen[0]);
+  BOOST_TEST(seen[0].find("'/etc/x': Read-only file system") != std::string::npos, seen[0]);
+  BOOST_TEST(seen[0].find(etc_mount) == std::string::npos, seen[0]);
+  for (int i : {1, 2}) {
+    auto at = seen[i].find(etc_mount);
+    BOOST_REQUIRE_MESSAGE(at != std::string::npos, seen[i]);
+    std::string without = seen[i];
+    without.erase(at, without.find('\n', at) + 1 - at);
+    BOOST_TEST(without == seen[0]);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_command_runs_as_an_ordinary_user_without_privileges) {
   auto o = run("id -u; grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; pwd; hostname");
   BOOST_TEST(o.exit.exit_status == 0);
