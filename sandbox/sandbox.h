@@ -190,12 +190,14 @@ std::unique_ptr<Sandbox> make_local_sandbox();
 /// New user, mount, pid, net (unless Network::host), ipc, uts and cgroup
 /// namespaces around each command; see docs/sandbox.md. Fails when the host
 /// does not allow unprivileged user namespaces, with the reason.
-/// `one_command`: a sandbox for a process that runs one command and exits
-/// (`hearth sandbox run`): its spawn clones on the calling thread, which
-/// waits while the child builds its root, and nothing is made ahead for
-/// later commands (no prepared root, no network namespaces in reserve, no
-/// held user namespace): the one command builds its own, as a sandbox does
-/// where the host refuses those.
+/// Without `one_command`, what serves later sandboxes (a prepared root,
+/// network namespaces in reserve, an unprivileged engine's held user
+/// namespace) is made when the second sandbox is planned; the first builds
+/// its own. `one_command`: a sandbox for a process that runs one command and
+/// exits (`hearth sandbox run`): its spawn clones on the calling thread,
+/// which waits while the child builds its root, and nothing is made ahead
+/// at all: the one command builds its own, as a sandbox does where the host
+/// refuses those.
 Result<std::unique_ptr<Sandbox>> make_namespace_sandbox(bool one_command = false);
 
 /// What every entry point (the CLI's commands, `hearth serve`, `hearth ci`,
