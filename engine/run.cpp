@@ -93,19 +93,7 @@ Status Run::begin(const nlohmann::json& payload) {
   for (auto& st : steps_)
     if (s.ok()) s = store.insert_step(id(), st.rec);
   if (s.ok()) s = event(event_type::run_started, "", {{"workflow", wf_.name}, {"workflow_hash", wf_.hash}, {"payload", payload_}});
-  // The first scheduling pass joins the run's first transaction: the run's
-  // rows and its first steps' starts are durable in one commit, not two.
-  PassOutcome out;
-  if (s.ok()) s = pass_in_transaction(out);
-  if (s.ok()) s = store.commit();
-  if (!s.ok()) {
-    store.rollback();
-    pending_events_.clear();
-    return s;
-  }
-  heartbeat_->start(heartbeat_interval(), heartbeat_interval());
-  act_when_durable(std::move(out));
-  return {};
+  return commit_and_go(s);
 }
 
 void Run::cancel(const std::string& reason) {
@@ -140,6 +128,22 @@ Status Run::render_env() {
     for (const char* name : kModelEnv)
       if (const char* v = std::getenv(name); v && *v) model_env_[name] = v;
   ctx_ = {{"inputs", payload_}, {"env", env_}, {"steps", nlohmann::json::object()}, {"run", run_context()}};
+  return {};
+}
+
+Status Run::commit_and_go(Status s) {
+  Store& store = engine_.store();
+  if (s.ok()) s = store.commit();
+  if (!s.ok()) {
+    store.rollback();
+    pending_events_.clear();
+    return s;
+  }
+  heartbeat_->start(heartbeat_interval(), heartbeat_interval());
+  after_durable([this](const Status& synced) {
+    if (!synced.ok()) return fail_fatally(synced);
+    schedule();
+  });
   return {};
 }
 

@@ -176,6 +176,9 @@ class Run {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::optional<sandbox::Workspace> workspace_;
 
+  // Commits what begin()/adopt() wrote, then starts heartbeats and scheduling.
+  Status commit_and_go(Status s);
+
   // `snapshots` is set when the run's workflow replaces its snapshot
   // (--use-current): the snapshot is read from there to compare steps.
   Status adopt_in_transaction(const std::vector<std::string>& from, CompiledWorkflows* snapshots);
