@@ -124,7 +124,6 @@ class NamespaceSandbox final : public Sandbox {
   NamespaceSandbox(const SeccompPrograms& filter, int init_fd, bool one_command)
       : filter_(filter), init_fd_(init_fd), last_cap_(child_setup::last_capability()), one_command_(one_command) {
     launches_->owner = this;
-    ahead_later_ = !one_command;
     if (is_host_root()) {
       ids_.emplace(sandbox_id_range());
       return;
@@ -311,10 +310,7 @@ class NamespaceSandbox final : public Sandbox {
   // The launch of `spec` up to its clone: the plan, the cgroup, the pipes.
   // Loop thread.
   Result<std::unique_ptr<Launch>> plan(const ExecSpec& spec_in, int out_fd, int exec_fd) {
-    if (ahead_later_ && ++plans_ == 2) {
-      ahead_later_ = false;
-      make_ahead();
-    }
+    if (!one_command_ && plans_ < 2 && ++plans_ == 2) make_ahead();
     auto launch = std::make_unique<Launch>();
     launch->spec = spec_in;
     launch->out_fd = out_fd;
@@ -656,8 +652,7 @@ class NamespaceSandbox final : public Sandbox {
   int init_fd_;
   int last_cap_;
   bool one_command_;
-  bool ahead_later_ = false;  // make_ahead() is due at the second plan
-  int plans_ = 0;             // sandboxes planned, counted until then
+  int plans_ = 0;  // sandboxes planned, counted up to the second (make_ahead)
   std::mutex stacks_mu_;
   std::vector<char*> stacks_;  // free stacks for clone_child, kept faulted in from one clone to the next
   std::shared_ptr<Launches> launches_ = std::make_shared<Launches>();

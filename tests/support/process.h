@@ -1,5 +1,5 @@
 // Processes and environment from a test's side: whether a process is gone,
-// which host process runs a command line, which child has a name, and
+// which host process runs a command line, this process's children, and
 // environment variables set for a scope.
 #pragma once
 
@@ -56,16 +56,32 @@ inline std::string host_uid_line(pid_t pid) {
   return at == std::string::npos ? "" : status.substr(at + 1, status.find('\n', at + 1) - at - 1);
 }
 
-/// The pid of a child of this process whose name (comm) is `name`, or 0.
-inline pid_t child_named(const std::string& name) {
+/// A child of this process, as its /proc/PID/stat shows it.
+struct Child {
+  pid_t pid = 0;
+  std::string name;  // comm
+  char state = 0;    // 'Z' for a zombie
+};
+
+/// This process's children, zombies included.
+inline std::vector<Child> children() {
+  std::vector<Child> out;
   for (auto& e : std::filesystem::directory_iterator("/proc")) {
     std::string pid = e.path().filename().string();
     if (pid.empty() || pid[0] < '0' || pid[0] > '9') continue;
     std::string stat = read_file(e.path() / "stat");
-    auto close = stat.rfind(')');
-    if (close == std::string::npos || stat.find("(" + name + ")") == std::string::npos || stat.size() < close + 4) continue;
-    if (std::atoi(stat.c_str() + close + 4) == getpid()) return std::atoi(pid.c_str());
+    auto open = stat.find('('), close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos || stat.size() < close + 4) continue;
+    if (std::atoi(stat.c_str() + close + 4) != getpid()) continue;
+    out.push_back({std::atoi(pid.c_str()), stat.substr(open + 1, close - open - 1), stat[close + 2]});
   }
+  return out;
+}
+
+/// The pid of a child of this process whose name (comm) is `name`, or 0.
+inline pid_t child_named(const std::string& name) {
+  for (auto& c : children())
+    if (c.name == name) return c.pid;
   return 0;
 }
 
