@@ -38,6 +38,11 @@ int wait_for_lock(void* deadline_ns, int count) noexcept;
 class SqliteStore final : public Store, private StoreTables {
  public:
   static Result<std::unique_ptr<Store>> open(const std::string& path, const char* vfs, std::string local_dir);
+  /// Makes a new state database in `file` (which must not exist) by SQL:
+  /// what a new store is without the build's image (store_image.h), and how
+  /// the build makes that image. Neither journaled nor synced: the caller
+  /// syncs it and renames it into place.
+  static Status build_new_file(const std::string& file, const char* vfs);
   /// The schema version this build writes (PRAGMA user_version).
   static int schema_version();
   ~SqliteStore() override;

@@ -16,6 +16,7 @@
 #include "engine/pg_store.h"
 #include "engine/sqlite_fresh_schema.h"
 #include "engine/sqlite_migrations.h"
+#include "engine/store_image.h"
 #include "engine/store_sql.h"
 #include "engine/write_turns.h"
 
@@ -151,15 +152,18 @@ Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path, const 
 // A new state database is made whole in a file of its own beside `path`:
 // 2 KiB pages, the schema, the engine's parts' tables (compiled workflows,
 // checked-out commits; the webhook queue's are made by `hearth serve`), WAL
-// mode, all without a journal or a sync. Then the file is synced once and
-// renamed into place without replacing anything (RENAME_NOREPLACE): a file
-// at `path` is complete or absent. Made in place, the same cost 7 syncs (the
-// journal's switch to WAL alone 4). Of two processes making it at once, the
-// first rename wins and the other drops its copy. The directory is not
+// mode. That file is the build's image of it (store_image.h), written in one
+// go; without an image, or with a VFS the caller named (which must see every
+// write: fault injection, an embedding program's own VFS), it is made by SQL
+// without a journal or a sync (build_new_file). Then the file is synced once
+// and renamed into place without replacing anything (RENAME_NOREPLACE): a
+// file at `path` is complete or absent. Made in place, the same cost 7 syncs
+// (the journal's switch to WAL alone 4). Of two processes making it at once,
+// the first rename wins and the other drops its copy. The directory is not
 // synced here: the first commit to the store creates its log, state.db-wal,
-// and SQLite syncs the directory with that log's first sync, which makes
-// the rename durable before anything is committed to the file; a crash
-// before that loses only an empty store, made again on the next open.
+// and SQLite syncs the directory with that log's first sync, which makes the
+// rename durable before anything is committed to the file; a crash before
+// that loses only an empty store, made again on the next open.
 Status SqliteStore::make_new_file(const std::string& path, const char* vfs) {
   remove_old_new_files(path);
   const std::string temp = new_file_name(path);
@@ -171,26 +175,26 @@ Status SqliteStore::make_new_file(const std::string& path, const char* vfs) {
       for (const char* suffix : {"", "-journal", "-wal", "-shm"}) ::unlink((temp + suffix).c_str());
     }
   } remove_temp{temp};
-  {
-    std::unique_ptr<SqliteStore> fresh(new SqliteStore(temp));
-    int rc = sqlite3_open_v2(temp.c_str(), &fresh->db_,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, vfs);
-    if (rc != SQLITE_OK)
-      return Error{"cannot make the state database " + path + ": " +
-                   (fresh->db_ ? sqlite3_errmsg(fresh->db_) : sqlite3_errstr(rc))};
-    for (const char* pragma : {"PRAGMA page_size=2048", "PRAGMA journal_mode=OFF", "PRAGMA synchronous=OFF",
-                               "PRAGMA foreign_keys=ON"}) {
-      if (auto s = fresh->exec(pragma); !s.ok()) return s;
+  const std::string_view image = vfs ? std::string_view() : fresh_store_image();
+  if (image.empty()) {
+    if (auto s = build_new_file(temp, vfs); !s.ok()) return s;
+  }
+  int fd = image.empty() ? ::open(temp.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+                         : ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) return Error{"cannot make the state database " + path + ": cannot open " + temp + ": " + std::strerror(errno)};
+  for (size_t done = 0; done < image.size();) {
+    ssize_t n = ::write(fd, image.data() + done, image.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      std::string why = n < 0 ? std::strerror(errno) : "nothing written";
+      ::close(fd);
+      return Error{"cannot make the state database " + path + ": cannot write " + temp + ": " + why};
     }
-    if (auto s = fresh->migrate(); !s.ok()) return s;
-    if (auto s = prepare_compiled_workflows(*fresh); !s.ok()) return s;
-    if (auto s = prepare_checkout_records(*fresh); !s.ok()) return s;
-    if (auto s = fresh->exec("PRAGMA journal_mode=WAL"); !s.ok()) return s;
-  }  // closed: its empty log is gone
-  int fd = ::open(temp.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0 || ::fdatasync(fd) != 0) {
+    done += static_cast<size_t>(n);
+  }
+  if (::fdatasync(fd) != 0) {
     std::string why = std::strerror(errno);
-    if (fd >= 0) ::close(fd);
+    ::close(fd);
     return Error{"cannot make the state database " + path + ": cannot sync " + temp + ": " + why};
   }
   ::close(fd);
@@ -207,6 +211,23 @@ Status SqliteStore::make_new_file(const std::string& path, const char* vfs) {
   if (errno == EEXIST) return {};  // another process made it first: its file is used
   return Error{"cannot make the state database " + path + ": cannot rename " + temp + " to it: " +
                std::strerror(errno)};
+}
+
+Status SqliteStore::build_new_file(const std::string& file, const char* vfs) {
+  std::unique_ptr<SqliteStore> fresh(new SqliteStore(file));
+  int rc = sqlite3_open_v2(file.c_str(), &fresh->db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           vfs);
+  if (rc != SQLITE_OK)
+    return Error{"cannot make the state database " + file + ": " +
+                 (fresh->db_ ? sqlite3_errmsg(fresh->db_) : sqlite3_errstr(rc))};
+  for (const char* pragma : {"PRAGMA page_size=2048", "PRAGMA journal_mode=OFF", "PRAGMA synchronous=OFF",
+                             "PRAGMA foreign_keys=ON"}) {
+    if (auto s = fresh->exec(pragma); !s.ok()) return s;
+  }
+  if (auto s = fresh->migrate(); !s.ok()) return s;
+  if (auto s = prepare_compiled_workflows(*fresh); !s.ok()) return s;
+  if (auto s = prepare_checkout_records(*fresh); !s.ok()) return s;
+  return fresh->exec("PRAGMA journal_mode=WAL");  // closed when `fresh` goes: its empty log with it
 }
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& location, const char* vfs, const std::string& local_dir) {

@@ -1,6 +1,8 @@
 // The run store on a real SQLite file: what is committed survives a re-open;
 // a failed write is sticky; damage and newer schemas are refused clearly.
+#include <signal.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +15,8 @@
 #include "engine/checkout_records.h"
 #include "engine/compiled_workflows.h"
 #include "engine/sqlite_migrations.h"
+#include "engine/sqlite_store.h"
+#include "engine/store_image.h"
 #include "engine/store.h"
 #include "engine/store_tables.h"
 #include "tests/engine/faulty_vfs.h"
@@ -315,6 +319,56 @@ BOOST_AUTO_TEST_CASE(a_store_whose_making_fails_leaves_no_file_and_the_next_open
   BOOST_REQUIRE(!failed.ok());
   BOOST_TEST(failed.message().find("state.db") != std::string::npos, failed.message());
   BOOST_TEST(failed.message().find("full") != std::string::npos, failed.message());
+  BOOST_TEST(names_in(dir.path) == std::set<std::string>{}, boost::test_tools::per_element());
+  auto store = Store::open(path.string());
+  BOOST_REQUIRE(store.ok());
+  write_sample(**store, "after", 1000);
+  BOOST_TEST((*store)->load_run("after")->status == hearth::RunStatus::succeeded);
+}
+
+// A new store is the build's image of one, and that image is the file the
+// SQL makes: the same pages, byte for byte. Only the header's record of the
+// SQLite version that wrote it (offsets 92 to 99) may differ, should the
+// library be upgraded after the build.
+BOOST_AUTO_TEST_CASE(a_new_store_is_the_image_and_the_image_is_the_file_the_sql_makes) {
+  TempDir dir;
+  const std::string image(hearth::engine::fresh_store_image());
+  BOOST_REQUIRE_MESSAGE(!image.empty(), "this build has no image of a new store");
+  auto by_sql = dir.path / "by-sql.db";
+  auto made = hearth::engine::SqliteStore::build_new_file(by_sql.string(), nullptr);
+  BOOST_REQUIRE_MESSAGE(made.ok(), made.message());
+  std::string sql_bytes = hearth::testing::read_file(by_sql);
+  BOOST_REQUIRE(sql_bytes.size() == image.size());
+  auto unversioned = [](std::string bytes) { return bytes.replace(92, 8, 8, '\0'); };
+  BOOST_TEST((unversioned(sql_bytes) == unversioned(image)), "the image is not the file the SQL makes");
+
+  auto path = dir.path / "state.db";
+  { BOOST_REQUIRE(Store::open(path.string()).ok()); }
+  BOOST_TEST((hearth::testing::read_file(path) == image), "a new store is not the image");
+  auto store = Store::open(path.string());
+  BOOST_REQUIRE(store.ok());
+  write_sample(**store, "after", 1000);
+  BOOST_TEST((*store)->load_run("after")->status == hearth::RunStatus::succeeded);
+}
+
+// The image cannot be written whole (here: the file size limit, as a full
+// disk would): the open fails naming the file, nothing is left, and the
+// next open makes the store.
+BOOST_AUTO_TEST_CASE(a_new_store_whose_image_cannot_be_written_leaves_nothing) {
+  TempDir dir;
+  auto path = dir.path / "state.db";
+  rlimit old{};
+  BOOST_REQUIRE(::getrlimit(RLIMIT_FSIZE, &old) == 0);
+  auto old_handler = ::signal(SIGXFSZ, SIG_IGN);
+  rlimit small = old;
+  small.rlim_cur = 4096;
+  BOOST_REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+  auto failed = Store::open(path.string());
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  ::signal(SIGXFSZ, old_handler);
+  BOOST_REQUIRE(!failed.ok());
+  BOOST_TEST(failed.message().find("cannot write") != std::string::npos, failed.message());
+  BOOST_TEST(failed.message().find(path.string()) != std::string::npos, failed.message());
   BOOST_TEST(names_in(dir.path) == std::set<std::string>{}, boost::test_tools::per_element());
   auto store = Store::open(path.string());
   BOOST_REQUIRE(store.ok());
