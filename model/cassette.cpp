@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -17,29 +18,52 @@ namespace hearth::model {
 
 using nlohmann::json;
 
-void redact(json& j, const std::vector<std::string>& secrets) {
-  auto scrub = [&](std::string s) {
-    for (const auto& secret : secrets) {
-      if (secret.size() < 4) continue;
-      for (size_t at = s.find(secret); at != std::string::npos; at = s.find(secret, at + 3)) {
-        s.replace(at, secret.size(), "***");
-      }
-    }
-    return s;
-  };
+namespace {
+
+bool is_redacted(const std::string& secret) { return secret.size() >= 4; }
+
+bool has_secret(std::string_view s, const std::vector<std::string>& secrets) {
+  for (const auto& secret : secrets)
+    if (is_redacted(secret) && s.find(secret) != std::string_view::npos) return true;
+  return false;
+}
+
+void scrub(std::string& s, const std::vector<std::string>& secrets) {
+  for (const auto& secret : secrets) {
+    if (!is_redacted(secret)) continue;
+    for (size_t at = s.find(secret); at != std::string::npos; at = s.find(secret, at + 3)) s.replace(at, secret.size(), "***");
+  }
+}
+
+// In place: a string is rewritten only where a secret occurs, and an object
+// is rebuilt only when one of its keys holds one.
+void redact_in_place(json& j, const std::vector<std::string>& secrets) {
   if (j.is_string()) {
-    j = scrub(j.get<std::string>());
+    auto& s = j.get_ref<std::string&>();
+    if (has_secret(s, secrets)) scrub(s, secrets);
   } else if (j.is_array()) {
-    for (auto& v : j) redact(v, secrets);
+    for (auto& v : j) redact_in_place(v, secrets);
   } else if (j.is_object()) {
+    bool keys = false;
+    for (auto& [k, v] : j.items()) {
+      redact_in_place(v, secrets);
+      keys = keys || has_secret(k, secrets);
+    }
+    if (!keys) return;
     json out = json::object();
     for (auto& [k, v] : j.items()) {
-      json copy = v;
-      redact(copy, secrets);
-      out[scrub(k)] = std::move(copy);
+      std::string key = k;
+      scrub(key, secrets);
+      out[key] = std::move(v);
     }
     j = std::move(out);
   }
+}
+
+}  // namespace
+
+void redact(json& j, const std::vector<std::string>& secrets) {
+  if (std::any_of(secrets.begin(), secrets.end(), is_redacted)) redact_in_place(j, secrets);
 }
 
 namespace {
@@ -49,10 +73,21 @@ std::string clip(const json& j) {
   return s.size() > 240 ? s.substr(0, 240) + "…" : s;
 }
 
+// The member `key` of `j`, or an empty value: without the copy json::value makes.
+const json& member(const json& j, const char* key) {
+  static const json kNone;
+  if (!j.is_object()) return kNone;
+  auto it = j.find(key);
+  return it == j.end() ? kNone : *it;
+}
+
 json tool_signature(const json& request) {
   json out = json::array();
-  for (const auto& t : request.value("tools", json::array())) {
-    out.push_back({{"name", t.value("name", "")}, {"input_schema", t.value("input_schema", json::object())}});
+  const json& tools = member(request, "tools");
+  if (!tools.is_array()) return out;
+  for (const auto& t : tools) {
+    auto schema = t.find("input_schema");
+    out.push_back({{"name", t.value("name", "")}, {"input_schema", schema == t.end() ? json::object() : *schema}});
   }
   return out;
 }
@@ -79,9 +114,10 @@ std::string replay_difference(const json& recorded, const json& now) {
       }
     }
   }
-  const json& wm = recorded.value("messages", json::array());
-  const json& hm = now.value("messages", json::array());
-  json want_last = wm.empty() ? json() : wm.back(), have_last = hm.empty() ? json() : hm.back();
+  const json &wm = member(recorded, "messages"), &hm = member(now, "messages");
+  static const json kNone;
+  const json& want_last = wm.is_array() && !wm.empty() ? wm.back() : kNone;
+  const json& have_last = hm.is_array() && !hm.empty() ? hm.back() : kNone;
   if (want_last != have_last) {
     return "the last message differs: recorded " + clip(want_last) + ", now " + clip(have_last);
   }
@@ -299,7 +335,7 @@ Result<std::unique_ptr<Client>> make_replay_client(uv_loop_t* loop, std::string 
     if (!j->contains("request") || !(*j)["request"].is_object()) return Error{where + "no \"request\" object"};
     auto req = request_from_json((*j)["request"]);
     if (!req) return Error{where + req.message()};
-    it.request = (*j)["request"];
+    it.request = std::move((*j)["request"]);
     if (j->contains("response")) {
       auto r = response_from_json((*j)["response"]);
       if (!r) return Error{where + r.message()};

@@ -215,4 +215,23 @@ BOOST_AUTO_TEST_CASE(malformed_cassettes_are_refused_with_file_and_line) {
   BOOST_TEST(uv_loop_close(&loop) == 0);
 }
 
+// What a cassette keeps of a secret: "***" wherever it occurs, in strings
+// at any depth and in object keys; secrets under 4 bytes are left (they
+// would match everywhere); with nothing to redact the value is untouched.
+BOOST_AUTO_TEST_CASE(redaction_reaches_every_string_and_key_and_nothing_else) {
+  const std::vector<std::string> secrets = {"s3cr3t", "ab"};
+  json j = json::parse(R"({"a":["x s3cr3t y",{"deep":"s3cr3ts3cr3t"}],"s3cr3t-key":1,"ab":"ab cd",
+                            "n":7,"keep":"plain","b":true,"z":null})");
+  model::redact(j, secrets);
+  BOOST_TEST(j == json::parse(R"({"a":["x *** y",{"deep":"******"}],"***-key":1,"ab":"ab cd",
+                                  "n":7,"keep":"plain","b":true,"z":null})"),
+             j.dump());
+  json untouched = json::parse(R"({"k":["ab s3cr3t"]})");
+  json copy = untouched;
+  model::redact(copy, {"ab"});
+  BOOST_TEST(copy == untouched);
+  model::redact(copy, {});
+  BOOST_TEST(copy == untouched);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
