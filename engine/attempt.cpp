@@ -168,12 +168,21 @@ Status Attempt::prepare_proxies() {
 
 // ---- 3. start ----
 
-void Attempt::start(std::optional<nlohmann::json> carried) {
+void Attempt::ready() {
+  if (ready_) return;
   const auto& secrets = run_.secrets();
   if (secrets && !secrets->empty()) redactor_ = std::make_unique<commands::StreamRedactor>(secrets);
   Status s = make_dir();
   if (s.ok()) s = start_broker();
   if (s.ok()) s = start_proxies();
+  if (s.ok() && def_.agent) s = make_agent();
+  ready_ = std::move(s);
+}
+
+void Attempt::start(std::optional<nlohmann::json> carried) {
+  ready();
+  started_ = true;
+  Status s = *ready_;
   if (s.ok()) s = def_.agent ? start_agent(std::move(carried)) : start_process();
   if (!s.ok()) return fail_to_start(s);
   if (process_ && run_.cancelling()) process_->kill();
@@ -185,6 +194,7 @@ void Attempt::fail_to_start(const Status& why) {
   close_broker();
   close_proxies();
   redactor_.reset();
+  harness_.reset();  // made ready, never started; before the session it borrows
   bash_.reset();
   spawn_error_ = why.message();
   ended_ = true;
@@ -318,6 +328,7 @@ Status Attempt::start_process() {
 // ---- while it runs ----
 
 void Attempt::cancel() {
+  if (!started_) return;
   if (process_) process_->kill();
   if (harness_) harness_->cancel();
 }

@@ -69,18 +69,27 @@ class Attempt {
   /// Errors name the step and the part that failed.
   Status prepare(const std::map<std::string, std::string>& base_env, nlohmann::json& ctx);
 
-  /// 3. Starts it. REQUIRES: prepare() succeeded and the attempt's start is
-  /// committed. Never fails: a failure to start ends the attempt at once
-  /// with a spawn error. `carried` is the conversation an interrupted agent
-  /// attempt left (resume), continued instead of starting over.
+  /// 2. Makes ready what the attempt needs before it acts, none of which
+  /// acts: its directory, the broker and proxies of its grants, an agent's
+  /// model client and conversation. Called while the commit of its start
+  /// becomes durable, so that this work overlaps the sync; start() calls it
+  /// when no one did. Idempotent. REQUIRES: prepare() succeeded.
+  void ready();
+
+  /// 3. Starts it: spawns its process or sends the first model request.
+  /// REQUIRES: prepare() succeeded and the attempt's start is durable.
+  /// Never fails: a failure to start (or to make ready) ends the attempt at
+  /// once with a spawn error. `carried` is the conversation an interrupted
+  /// agent attempt left (resume), continued instead of starting over.
   void start(std::optional<nlohmann::json> carried);
 
   /// Kills the process (its group, SIGTERM then SIGKILL) or cancels the
-  /// conversation; the attempt then ends as usual.
+  /// conversation; the attempt then ends as usual. Nothing for an attempt
+  /// not started: it ran nothing, and close() drops what ready() made.
   void cancel();
 
   /// Whether its process or conversation still runs.
-  bool in_flight() const { return process_ || (harness_ && !agent_outcome_); }
+  bool in_flight() const { return started_ && (process_ || (harness_ && !agent_outcome_)); }
 
   /// Whether it has ended and waits for its outcome to be recorded.
   bool ended() const { return ended_; }
@@ -115,6 +124,7 @@ class Attempt {
   Status start_broker();
   Status start_proxies();
   Status start_process();
+  Status make_agent();                                         // attempt_agent.cpp
   Status start_agent(std::optional<nlohmann::json> carried);  // attempt_agent.cpp
   agent::HarnessCallbacks agent_callbacks();                  // attempt_agent.cpp
   void start_agent_timer();
@@ -167,6 +177,8 @@ class Attempt {
   std::unique_ptr<util::Timer> agent_timer_;  // the step's timeout, on the run's clock
   bool agent_timed_out_ = false;
   std::string spawn_error_;
+  std::optional<Status> ready_;  // what ready() made of it, once it ran
+  bool started_ = false;
   bool ended_ = false;
 };
 

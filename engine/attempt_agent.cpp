@@ -109,7 +109,7 @@ Status Attempt::prepare_agent(const nlohmann::json& ctx) {
   return {};
 }
 
-Status Attempt::start_agent(std::optional<nlohmann::json> carried) {
+Status Attempt::make_agent() {
   const workflows::AgentStep& a = *def_.agent;
   auto client = run_.client_for(a);
   if (!client) return client.error();
@@ -160,6 +160,10 @@ Status Attempt::start_agent(std::optional<nlohmann::json> carried) {
   auto h = agent::Harness::create(run_.loop(), std::move(spec), agent_callbacks());
   if (!h) return h.error();
   harness_ = std::move(*h);
+  return {};
+}
+
+Status Attempt::start_agent(std::optional<nlohmann::json> carried) {
   Status s = carried ? harness_->resume(*carried) : harness_->start();
   if (!s.ok()) {
     harness_.reset();

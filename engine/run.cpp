@@ -300,6 +300,8 @@ Status Run::pass_in_transaction(PassOutcome& out) {
 }
 
 void Run::act_when_durable(PassOutcome out) {
+  // What the attempts need before they act is made while the commit syncs.
+  for (size_t i : out.to_spawn) steps_[i].attempt->ready();
   after_durable([this, to_spawn = std::move(out.to_spawn), run_done = out.run_done](const Status& synced) {
     if (!synced.ok()) return fail_fatally(synced);
     spawn_queue_.insert(spawn_queue_.end(), to_spawn.begin(), to_spawn.end());
