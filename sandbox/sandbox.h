@@ -197,7 +197,8 @@ std::unique_ptr<Sandbox> make_local_sandbox();
 /// exits (`hearth sandbox run`): its spawn clones on the calling thread,
 /// which waits while the child builds its root, and nothing is made ahead
 /// at all: the one command builds its own, as a sandbox does where the host
-/// refuses those.
+/// refuses those. Nor is the host probed for user namespaces first: where
+/// the sandbox cannot be made, the spawn's failure gives the probe's reason.
 Result<std::unique_ptr<Sandbox>> make_namespace_sandbox(bool one_command = false);
 
 /// What every entry point (the CLI's commands, `hearth serve`, `hearth ci`,

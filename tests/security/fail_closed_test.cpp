@@ -102,6 +102,22 @@ BOOST_AUTO_TEST_CASE(run_without_namespaces_runs_a_workflow_that_chose_local) {
   BOOST_TEST(read_file(marker) == "ran\n");
 }
 
+// `hearth sandbox run` probes the host only once its sandbox could not be
+// made: the refusal still gives the host's reason, and nothing ran.
+BOOST_AUTO_TEST_CASE(sandbox_run_without_namespaces_refuses_with_the_reason) {
+  TempDir dir;
+  fs::path marker = dir.path / "host-marker";
+  HearthProcess p(Invocation{{"sandbox", "run", "--", "/bin/sh", "-c", "echo ran > " + marker.string()}, {}, dir.path},
+                  kNoUserNamespaces);
+  auto o = p.finish(30s);
+  BOOST_REQUIRE_MESSAGE(o.exit_code != 97, "cannot simulate a host without user namespaces: " + o.err);
+  BOOST_TEST(o.exit_code != 0);
+  BOOST_TEST(!fs::exists(marker), "the command ran on the host");
+  BOOST_TEST(o.err.find("the namespace sandbox cannot run: user namespaces are disabled on this host "
+                        "(user.max_user_namespaces=0)") != std::string::npos,
+             o.err);
+}
+
 BOOST_AUTO_TEST_CASE(ci_without_namespaces_refuses_instead_of_falling_back) {
   Repo repo;
   fs::path marker = repo.root() / "host-marker";
