@@ -441,6 +441,7 @@ Status Run::start_attempt(StepState& st) {
     // crash before its first checkpoint resumes from it again.
     int turns = st.carried_state->value("turns", 0);
     if (auto s = store.save_checkpoint(id(), st.rec.id, a.number, turns, *st.carried_state); !s.ok()) return s;
+    stored_messages_.erase({st.rec.id, a.number});  // its next checkpoint reads what this one stored
   }
   if (auto s = store.update_step(id(), st.rec); !s.ok()) return s;
   return event(event_type::step_started, st.rec.id, {{"attempt", a.number}});

@@ -313,6 +313,11 @@ class Run {
   bool finish_recorded_ = false;  // the pass that records the end has committed; no pass after it
   std::string cancel_reason_;
   Status fatal_;
+  // How many messages of each agent attempt's conversation the store holds
+  // ({step, attempt}), as this run last wrote them: read from the store at
+  // the attempt's first checkpoint only. A read inside the checkpoint's
+  // transaction would make it run on the loop, after the batch in flight.
+  std::map<std::pair<std::string, int>, size_t> stored_messages_;
   std::chrono::steady_clock::time_point started_;
   uv_idle_t idle_{};            // schedules passes; the Run is deleted when it has closed
   // Timers of the engine's clock; they call back into the Run until close().

@@ -143,13 +143,23 @@ Status Run::save_checkpoint(const std::string& step, int attempt, const nlohmann
   const nlohmann::json& messages = state.at("messages");
   int turns = state.value("turns", 0);
   Store& store = engine_.store();
+  auto key = std::make_pair(step, attempt);
   return commit_now([&]() -> Status {
-    auto stored = store.checkpoint_messages(id(), step, attempt);
-    if (!stored) return stored.error();
-    size_t first = std::min(*stored, messages.size());
+    auto known = stored_messages_.find(key);
+    size_t stored = 0;
+    if (known != stored_messages_.end()) {
+      stored = known->second;
+    } else {
+      auto read = store.checkpoint_messages(id(), step, attempt);
+      if (!read) return read.error();
+      stored = *read;
+    }
+    size_t first = std::min(stored, messages.size());
     nlohmann::json fresh = nlohmann::json::array();
     for (size_t i = first; i < messages.size(); ++i) fresh.push_back(hide(messages[i]));
-    return store.append_checkpoint(id(), step, attempt, turns, header, fresh, first);
+    if (auto s = store.append_checkpoint(id(), step, attempt, turns, header, fresh, first); !s.ok()) return s;
+    stored_messages_[key] = messages.size();  // a failed commit stops the run: never read again then
+    return Status{};
   });
 }
 

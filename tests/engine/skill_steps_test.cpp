@@ -283,6 +283,17 @@ prompt = "Append to the log, then finish."
   BOOST_TEST(requests[3].json()["messages"].size() == 5u);
   auto interrupted = events_of(r, "step.interrupted");
   BOOST_TEST(interrupted.size() == 1u);
+  // The store holds the resumed attempt's whole conversation, each message
+  // once: the carried turn, the turns after it, the final reply.
+  auto store = hearth::engine::Store::open(repo.state_path());
+  BOOST_REQUIRE(store.ok());
+  auto cp = (*store)->load_checkpoint(run_id, "work", r.step("work").attempts);
+  BOOST_REQUIRE(cp.ok());
+  BOOST_REQUIRE(cp->has_value());
+  const auto& stored = (**cp)["messages"];
+  BOOST_REQUIRE_EQUAL(stored.size(), 6u);
+  for (size_t i = 0; i < 5; ++i) BOOST_TEST(stored[i] == requests[3].json()["messages"][i], stored[i].dump());
+  BOOST_TEST(stored[5].dump().find("All done.") != std::string::npos, stored[5].dump());
 }
 
 // The examples the quickstart runs: the real CLI, the real sandbox and tools,
