@@ -276,6 +276,14 @@ BOOST_AUTO_TEST_CASE(a_new_store_has_small_pages_and_an_older_file_keeps_its_own
   BOOST_TEST((*store)->load_steps("after")->at(0).attempt_list.at(0).output_tail == std::string("bin\0ary\n", 8));
 }
 
+// The store at `path` opens and takes a run.
+void takes_a_run(const std::filesystem::path& path) {
+  auto store = Store::open(path.string());
+  BOOST_REQUIRE(store.ok());
+  write_sample(**store, "after", 1000);
+  BOOST_TEST((*store)->load_run("after")->status == hearth::RunStatus::succeeded);
+}
+
 // The names in `dir`.
 std::set<std::string> names_in(const std::filesystem::path& dir) {
   std::set<std::string> out;
@@ -320,10 +328,7 @@ BOOST_AUTO_TEST_CASE(a_store_whose_making_fails_leaves_no_file_and_the_next_open
   BOOST_TEST(failed.message().find("state.db") != std::string::npos, failed.message());
   BOOST_TEST(failed.message().find("full") != std::string::npos, failed.message());
   BOOST_TEST(names_in(dir.path) == std::set<std::string>{}, boost::test_tools::per_element());
-  auto store = Store::open(path.string());
-  BOOST_REQUIRE(store.ok());
-  write_sample(**store, "after", 1000);
-  BOOST_TEST((*store)->load_run("after")->status == hearth::RunStatus::succeeded);
+  takes_a_run(path);
 }
 
 // A new store is the build's image of one, and that image is the file the
@@ -345,10 +350,7 @@ BOOST_AUTO_TEST_CASE(a_new_store_is_the_image_and_the_image_is_the_file_the_sql_
   auto path = dir.path / "state.db";
   { BOOST_REQUIRE(Store::open(path.string()).ok()); }
   BOOST_TEST((hearth::testing::read_file(path) == image), "a new store is not the image");
-  auto store = Store::open(path.string());
-  BOOST_REQUIRE(store.ok());
-  write_sample(**store, "after", 1000);
-  BOOST_TEST((*store)->load_run("after")->status == hearth::RunStatus::succeeded);
+  takes_a_run(path);
 }
 
 // The image cannot be written whole (here: the file size limit, as a full
@@ -370,10 +372,7 @@ BOOST_AUTO_TEST_CASE(a_new_store_whose_image_cannot_be_written_leaves_nothing) {
   BOOST_TEST(failed.message().find("cannot write") != std::string::npos, failed.message());
   BOOST_TEST(failed.message().find(path.string()) != std::string::npos, failed.message());
   BOOST_TEST(names_in(dir.path) == std::set<std::string>{}, boost::test_tools::per_element());
-  auto store = Store::open(path.string());
-  BOOST_REQUIRE(store.ok());
-  write_sample(**store, "after", 1000);
-  BOOST_TEST((*store)->load_run("after")->status == hearth::RunStatus::succeeded);
+  takes_a_run(path);
 }
 
 BOOST_AUTO_TEST_CASE(what_a_killed_making_left_goes_once_old_and_nothing_else_is_touched) {
