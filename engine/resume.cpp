@@ -57,15 +57,7 @@ Status Run::adopt(const std::vector<std::string>& from, bool replaced) {
   PassOutcome first;
   Status s = adopt_in_transaction(from, snapshots ? &*snapshots : nullptr);
   if (s.ok()) s = pass_in_transaction(first);
-  if (s.ok()) s = store.commit();
-  if (!s.ok()) {
-    store.rollback();
-    pending_events_.clear();
-    return s;
-  }
-  heartbeat_->start(heartbeat_interval(), heartbeat_interval());
-  act_when_durable(std::move(first));
-  return {};
+  return commit_and_go(s, std::move(first));
 }
 
 Status Run::adopt_in_transaction(const std::vector<std::string>& from, CompiledWorkflows* snapshots) {

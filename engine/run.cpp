@@ -131,7 +131,7 @@ Status Run::render_env() {
   return {};
 }
 
-Status Run::commit_and_go(Status s) {
+Status Run::commit_and_go(Status s, std::optional<PassOutcome> first) {
   Store& store = engine_.store();
   if (s.ok()) s = store.commit();
   if (!s.ok()) {
@@ -140,6 +140,10 @@ Status Run::commit_and_go(Status s) {
     return s;
   }
   heartbeat_->start(heartbeat_interval(), heartbeat_interval());
+  if (first) {
+    act_when_durable(std::move(*first));
+    return {};
+  }
   after_durable([this](const Status& synced) {
     if (!synced.ok()) return fail_fatally(synced);
     schedule();

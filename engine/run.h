@@ -176,9 +176,6 @@ class Run {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::optional<sandbox::Workspace> workspace_;
 
-  // Commits what begin()/adopt() wrote, then starts heartbeats and scheduling.
-  Status commit_and_go(Status s);
-
   // `snapshots` is set when the run's workflow replaces its snapshot
   // (--use-current): the snapshot is read from there to compare steps.
   Status adopt_in_transaction(const std::vector<std::string>& from, CompiledWorkflows* snapshots);
@@ -229,6 +226,10 @@ class Run {
     std::vector<size_t> to_spawn;  // steps recorded as started
     bool run_done = false;         // the run's end was recorded
   };
+  // Commits what begin() or adopt() wrote (`s`: how the writing went) and
+  // starts the heartbeats. Once durable: the steps of `first` (the pass
+  // adopt() ran in its transaction) start, or without it, a pass runs.
+  Status commit_and_go(Status s, std::optional<PassOutcome> first = std::nullopt);
   // The pass's writes, inside the store's open transaction (a pass's own, or
   // the takeover's in adopt()).
   Status pass_in_transaction(PassOutcome& out);

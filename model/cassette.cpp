@@ -73,12 +73,16 @@ std::string clip(const json& j) {
   return s.size() > 240 ? s.substr(0, 240) + "…" : s;
 }
 
-// The member `key` of `j`, or an empty value: without the copy json::value makes.
-const json& member(const json& j, const char* key) {
+const json& none() {
   static const json kNone;
-  if (!j.is_object()) return kNone;
+  return kNone;
+}
+
+// The member `key` of `j`, or null: without the copy json::value makes.
+const json& member(const json& j, const char* key) {
+  if (!j.is_object()) return none();
   auto it = j.find(key);
-  return it == j.end() ? kNone : *it;
+  return it == j.end() ? none() : *it;
 }
 
 json tool_signature(const json& request) {
@@ -115,9 +119,8 @@ std::string replay_difference(const json& recorded, const json& now) {
     }
   }
   const json &wm = member(recorded, "messages"), &hm = member(now, "messages");
-  static const json kNone;
-  const json& want_last = wm.is_array() && !wm.empty() ? wm.back() : kNone;
-  const json& have_last = hm.is_array() && !hm.empty() ? hm.back() : kNone;
+  const json& want_last = wm.is_array() && !wm.empty() ? wm.back() : none();
+  const json& have_last = hm.is_array() && !hm.empty() ? hm.back() : none();
   if (want_last != have_last) {
     return "the last message differs: recorded " + clip(want_last) + ", now " + clip(have_last);
   }
