@@ -30,6 +30,7 @@ ci::ServeOptions serve_options(const detail::EngineImpl& engine, ServerOptions o
   out.shutdown_grace = o.shutdown_grace;
   out.accept = o.accept;
   out.work = o.work;
+  out.store_location = engine.options.state_path;
   http::HttpLimits& l = out.limits;
   l.request_timeout = o.request_timeout.value_or(l.request_timeout);
   l.idle_timeout = o.idle_timeout.value_or(l.idle_timeout);

@@ -13,32 +13,37 @@
 
 namespace hearth::ci {
 
-Result<IntakeWriter*> IntakeWriter::start(uv_loop_t* loop, const std::string& path, Written on_written) {
-  auto store = engine::Store::open(path);
+Result<IntakeWriter*> IntakeWriter::start(uv_loop_t* loop, const std::string& location, Written on_written) {
+  auto store = engine::Store::open(location);
   if (!store) return Error{"the intake's connection: " + store.message()};
   auto queue = DeliveryQueue::open(**store);
   if (!queue) return Error{"the intake's connection: " + queue.message()};
-  // The commit only writes the log (synchronous=NORMAL) and the writer
-  // fsyncs it after: with FULL, SQLite would fsync while holding the
-  // database's write lock, and the engine's commits on the loop would wait
-  // in the busy handler for this thread's fsync.
-  if (auto s = (*store)->tables().execute("PRAGMA synchronous=NORMAL", {}, "cannot set the intake's sync mode");
-      !s.ok())
-    return s.error();
-  // SQLite's automatic checkpoint would copy the log into the database
-  // inside a commit, before the group is synced and answered; the writer
-  // runs it itself once the group is answered (run()).
-  if (auto r = (*store)->tables().query("PRAGMA wal_autocheckpoint=0", {}, "cannot set the intake's checkpoints"); !r)
-    return r.error();
-  int log_fd = ::open((path + "-wal").c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (log_fd < 0) return Error{"the intake's connection: cannot open " + path + "-wal: " + std::strerror(errno)};
+  int log_fd = -1;
+  if (!(*store)->shared()) {
+    // The commit only writes the log (synchronous=NORMAL) and the writer
+    // fsyncs it after: with FULL, SQLite would fsync while holding the
+    // database's write lock, and the engine's commits on the loop would wait
+    // in the busy handler for this thread's fsync.
+    if (auto s = (*store)->tables().execute("PRAGMA synchronous=NORMAL", {}, "cannot set the intake's sync mode");
+        !s.ok())
+      return s.error();
+    // SQLite's automatic checkpoint would copy the log into the database
+    // inside a commit, before the group is synced and answered; the writer
+    // runs it itself once the group is answered (run()).
+    if (auto r = (*store)->tables().query("PRAGMA wal_autocheckpoint=0", {}, "cannot set the intake's checkpoints");
+        !r)
+      return r.error();
+    log_fd = ::open((location + "-wal").c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (log_fd < 0)
+      return Error{"the intake's connection: cannot open " + location + "-wal: " + std::strerror(errno)};
+  }
   auto* w = new IntakeWriter(loop, std::move(on_written));
   w->store_ = std::move(*store);
   w->queue_ = std::move(*queue);
   w->log_fd_ = log_fd;
-  w->turns_ = engine::WriteTurns::of(path);
+  if (log_fd >= 0) w->turns_ = engine::WriteTurns::of(location);
   if (int rc = uv_async_init(loop, &w->async_, &IntakeWriter::on_async); rc < 0) {
-    ::close(log_fd);
+    if (log_fd >= 0) ::close(log_fd);
     delete w;
     return Error{std::string("cannot start the intake's writer: ") + uv_strerror(rc)};
   }
@@ -52,7 +57,16 @@ void IntakeWriter::submit(uint64_t ticket, std::vector<DeliveryRecord> records) 
   ++in_flight_;
   {
     std::lock_guard lock(mu_);
-    queued_.push_back(Group{ticket, std::move(records)});
+    queued_.push_back(Group{ticket, std::move(records), nullptr});
+  }
+  wake_.notify_one();
+}
+
+void IntakeWriter::call(Job job) {
+  ++jobs_in_flight_;
+  {
+    std::lock_guard lock(mu_);
+    queued_.push_back(Group{0, {}, std::move(job)});
   }
   wake_.notify_one();
 }
@@ -62,21 +76,39 @@ void IntakeWriter::run() noexcept {
   for (;;) {
     wake_.wait(lock, [this] { return stopping_ || !queued_.empty(); });
     if (queued_.empty()) return;  // stopping, nothing left
-    std::vector<Group> groups(std::make_move_iterator(queued_.begin()), std::make_move_iterator(queued_.end()));
+    std::vector<Group> todo(std::make_move_iterator(queued_.begin()), std::make_move_iterator(queued_.end()));
     queued_.clear();
     lock.unlock();
-    std::vector<std::vector<Verdict>> verdicts;
-    Status s = write(groups, verdicts);
-    lock.lock();
-    for (size_t g = 0; g < groups.size(); ++g)
-      outcomes_.push_back(Outcome{groups[g].ticket, s, s.ok() ? std::move(verdicts[g]) : std::vector<Verdict>{}});
-    uv_async_send(&async_);
-    if (logged_bytes_ >= kCheckpointBytes && s.ok()) {
-      lock.unlock();
-      checkpoint();
+    // The groups between two jobs go in one transaction; each job after
+    // what was queued before it. Each outcome is handed over as it comes.
+    for (size_t i = 0; i < todo.size();) {
+      std::vector<Outcome> out;
+      if (todo[i].job) {
+        out.push_back(Outcome{0, {}, {}, todo[i].job(*queue_, *store_)});
+        ++i;
+      } else {
+        i = write_run(todo, i, out);
+      }
       lock.lock();
+      for (auto& o : out) outcomes_.push_back(std::move(o));
+      uv_async_send(&async_);
+      lock.unlock();
     }
+    if (logged_bytes_ >= kCheckpointBytes && failed_.ok() && log_fd_ >= 0) checkpoint();
+    lock.lock();
   }
+}
+
+size_t IntakeWriter::write_run(std::vector<Group>& todo, size_t from, std::vector<Outcome>& out) {
+  size_t end = from;
+  while (end < todo.size() && !todo[end].job) ++end;
+  std::vector<Group> groups(std::make_move_iterator(todo.begin() + static_cast<std::ptrdiff_t>(from)),
+                            std::make_move_iterator(todo.begin() + static_cast<std::ptrdiff_t>(end)));
+  std::vector<std::vector<Verdict>> verdicts;
+  Status s = write(groups, verdicts);
+  for (size_t g = 0; g < groups.size(); ++g)
+    out.push_back(Outcome{groups[g].ticket, s, s.ok() ? std::move(verdicts[g]) : std::vector<Verdict>{}, nullptr});
+  return end;
 }
 
 // Copies the log into the database file so that it starts over (a PASSIVE
@@ -97,10 +129,10 @@ void IntakeWriter::checkpoint() {
 // of a body accepted under another id, or inserted. Looked up on this
 // connection, which sees its own uncommitted rows: a repeat within one
 // transaction is caught like any other.
-Result<Verdict> decide_delivery(DeliveryQueue& queue, DeliveryRecord& d) {
+Result<Verdict> IntakeWriter::decide(DeliveryRecord& d) {
   if (d.digest.empty()) d.digest = sha256_hex(d.payload);
   Result<DeliveryQueue::Known> known = Error{"the delivery queue did not answer"};
-  queue.look_up(d.id, d.digest, [&known](Result<DeliveryQueue::Known> k) { known = std::move(k); });
+  queue_->look_up(d.id, d.digest, [&known](Result<DeliveryQueue::Known> k) { known = std::move(k); });
   if (!known) return known.error();
   Verdict v;
   if (known->delivery) {
@@ -114,13 +146,8 @@ Result<Verdict> decide_delivery(DeliveryQueue& queue, DeliveryRecord& d) {
     return v;
   }
   if (d.run_ids.empty()) d.payload.clear();  // nothing will read it
-  if (auto s = queue.add(d); !s.ok()) return s.error();
-  return v;
-}
-
-Result<Verdict> IntakeWriter::decide(DeliveryRecord& d) {
-  auto v = decide_delivery(*queue_, d);
-  if (v && v->kind == Verdict::Kind::stored) logged_bytes_ += d.payload.size();
+  if (auto s = queue_->add(d); !s.ok()) return s.error();
+  logged_bytes_ += d.payload.size();
   return v;
 }
 
@@ -146,10 +173,10 @@ Status IntakeWriter::write(std::vector<Group>& groups, std::vector<std::vector<V
   Status committed;
   queue_->commit([&committed](const Status& c) { committed = c; });  // at once: the store has no loop
   note(held_, began, std::chrono::steady_clock::now());
-  // Durable once the log is on disk; other connections may see the rows
-  // before that, which is why the server keeps their ids in flight until
-  // this group is reported.
-  if (committed.ok() && ::fdatasync(log_fd_) != 0)
+  // Durable once the log is on disk (on a shared store, once the commit is
+  // answered); other connections may see the rows before that, which is why
+  // the server keeps their ids in flight until this group is reported.
+  if (committed.ok() && log_fd_ >= 0 && ::fdatasync(log_fd_) != 0)
     committed = Error{"state database: cannot sync the write-ahead log: " + std::string(std::strerror(errno))};
   if (!committed.ok()) failed_ = committed;
   else commits_.fetch_add(1, std::memory_order_relaxed);
@@ -171,6 +198,11 @@ void IntakeWriter::on_async(uv_async_t* h) noexcept {
     done.swap(self->outcomes_);
   }
   for (auto& o : done) {
+    if (o.ticket == 0) {  // a job's (tickets start at 1)
+      --self->jobs_in_flight_;
+      if (o.then) o.then();
+      continue;
+    }
     --self->in_flight_;
     self->on_written_(o.ticket, o.stored, o.verdicts);
   }

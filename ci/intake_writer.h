@@ -32,6 +32,13 @@
 // the run store does after its batch).
 // Other connections may read a group's rows after its commit and before its
 // fsync: the server treats a delivery as stored only once it is reported.
+//
+// On a shared store (PostgreSQL) the writer's connection is a second session
+// of that database: a commit there is durable when the server answers it, so
+// no log is synced and no turns are taken. It also runs a worker's claims and
+// renewals (call()), so that the loop thread never waits for the database's
+// answers to the queue's statements, nor for its reconnects in an outage: the
+// listener answers while groups and claims wait here for the database.
 #pragma once
 
 #include <uv.h>
@@ -65,29 +72,35 @@ struct Verdict {
   std::string replay_of;                // Kind::replay: the delivery that has the same body
 };
 
-/// Looks `d` up in `queue` (by id, then by body: its digest is computed
-/// when empty) and, when it is new, adds it to the queue's open transaction.
-/// Shared by the intake's writer and a shared store's loop connection.
-Result<Verdict> decide_delivery(DeliveryQueue& queue, DeliveryRecord& d);
-
 class IntakeWriter {
  public:
   /// `verdicts` has one entry per record submitted under `ticket`, in order;
   /// empty when `stored` failed.
   using Written = std::function<void(uint64_t ticket, const Status& stored, std::vector<Verdict>& verdicts)>;
 
-  /// Opens its own connection to the database at `path` (the queue's tables
-  /// must exist: DeliveryQueue::open ran on the run store first) and starts
-  /// its thread. `on_written` runs on `loop`'s thread. The writer lives on
-  /// the heap, never moves, and deletes itself from close().
-  static Result<IntakeWriter*> start(uv_loop_t* loop, const std::string& path, Written on_written);
+  /// Opens its own connection to the database at `location` (a SQLite file,
+  /// or a postgres:// URL, password and all; the queue's tables must exist:
+  /// DeliveryQueue::open ran on the run store first) and starts its thread.
+  /// `on_written` runs on `loop`'s thread. The writer lives on the heap,
+  /// never moves, and deletes itself from close().
+  static Result<IntakeWriter*> start(uv_loop_t* loop, const std::string& location, Written on_written);
+
+  /// Work for the writer's thread besides groups: run there, after whatever
+  /// was queued before it, on the writer's queue and store (a failure there
+  /// is the store's, and sticky for the groups as well); what it returns is
+  /// then called on the loop thread, in order with the groups' reports,
+  /// unless close() came first. On the loop thread.
+  using Job = std::function<std::function<void()>(DeliveryQueue& queue, engine::Store& store)>;
+  void call(Job job);
+  /// Jobs called and not yet answered.
+  size_t jobs_in_flight() const { return jobs_in_flight_; }
 
   /// Queues `records` to be decided and written as one group. A record's
   /// `payload` is the delivery's JSON text; it is stored only when the record
   /// plans runs. An empty `digest` is computed here, as sha256_hex(payload):
   /// leave it empty only when the payload is the body as received. On the
   /// loop thread.
-  void submit(uint64_t ticket, std::vector<DeliveryRecord> records);
+  void submit(uint64_t ticket, std::vector<DeliveryRecord> records);  // ticket > 0
   /// Groups submitted and not yet reported.
   size_t in_flight() const { return in_flight_; }
   /// Transactions committed so far (each holds one or more groups).
@@ -107,15 +120,22 @@ class IntakeWriter {
   void close(std::function<void()> done);
 
  private:
+  // A group of deliveries, or (with `job`) work called.
   struct Group {
     uint64_t ticket;
     std::vector<DeliveryRecord> records;
+    Job job;
   };
   struct Outcome {
     uint64_t ticket;
     Status stored;
     std::vector<Verdict> verdicts;
+    std::function<void()> then;  // a job's follow-up on the loop
   };
+  /// Writes the groups of `todo` from `from` up to the next job (or the
+  /// end) in one transaction, and adds their outcomes; returns where it
+  /// stopped.
+  size_t write_run(std::vector<Group>& todo, size_t from, std::vector<Outcome>& out);
   IntakeWriter(uv_loop_t* loop, Written on_written) : loop_(loop), on_written_(std::move(on_written)) {}
   ~IntakeWriter() = default;
   void run() noexcept;  // the writer's thread
@@ -130,14 +150,15 @@ class IntakeWriter {
   uv_loop_t* loop_;
   Written on_written_;
   uv_async_t async_{};
-  size_t in_flight_ = 0;  // loop thread only
+  size_t in_flight_ = 0;       // loop thread only
+  size_t jobs_in_flight_ = 0;  // loop thread only
   std::function<void()> on_closed_;
 
   // Used by the writer's thread only, once started.
   std::unique_ptr<engine::Store> store_;
   std::unique_ptr<DeliveryQueue> queue_;
   Status failed_;  // sticky
-  int log_fd_ = -1;  // the write-ahead log, read-only: fdatasync needs no more
+  int log_fd_ = -1;  // SQLite's write-ahead log, read-only: fdatasync needs no more; -1 on a shared store
   std::shared_ptr<engine::WriteTurns> turns_;  // the file's writers of this process (write_turns.h)
   size_t logged_bytes_ = 0;
   std::atomic<int64_t> commits_{0};

@@ -36,19 +36,21 @@ Status Server::start() {
   auto deliveries = DeliveryQueue::open(store_);
   if (!deliveries) return deliveries.status();
   deliveries_ = std::move(*deliveries);
+  // The queue is the database's on a shared store: claimed by the workers,
+  // not recovered here.
+  if (!shared_)
+    if (auto s = recover(); !s.ok()) return s;
+  std::string location = shared_ && !opts_.store_location.empty() ? opts_.store_location : store_.path();
+  auto writer = IntakeWriter::start(loop_, location,
+                                    [this](uint64_t ticket, const Status& stored, std::vector<Verdict>& verdicts) {
+                                      written(ticket, stored, verdicts);
+                                    });
+  if (!writer) return writer.status();
+  writer_ = *writer;
   if (shared_) {
-    // The queue is the database's: claimed by the workers, not recovered here.
     if (opts_.work)
       if (auto s = start_worker(); !s.ok()) return s;
     if (!opts_.accept) return {};
-  } else {
-    if (auto s = recover(); !s.ok()) return s;
-    auto writer = IntakeWriter::start(loop_, store_.path(),
-                                      [this](uint64_t ticket, const Status& stored, std::vector<Verdict>& verdicts) {
-                                        written(ticket, stored, verdicts);
-                                      });
-    if (!writer) return writer.status();
-    writer_ = *writer;
   }
   auto http = http::HttpServer::listen(
       loop_, opts_.host, opts_.port, opts_.limits,
@@ -121,12 +123,7 @@ void Server::shutdown(std::function<void(bool)> done) {
   if (stopping_) return;
   stopping_ = true;
   uv_timer_stop(&poll_);  // no new claims; renew_ runs on while runs finish
-  if (shared_) {
-    // Claimed, not started: given back at once, for another worker.
-    auto queued = std::move(queue_);
-    queue_.clear();
-    for (const auto& q : queued) run_done(q, "", /*interrupted=*/true);
-  }
+  if (shared_) give_back_queued();
   if (http_) http_->stop_accepting();
   streams_->end_all();
   if (!active_.empty()) {
@@ -143,7 +140,7 @@ void Server::shutdown(std::function<void(bool)> done) {
 
 void Server::maybe_finish_shutdown() {
   if (!stopping_ || closed_ || !active_.empty() || !batch_.empty() || !written_.empty() || awaiting_durable_ > 0 ||
-      claiming_ > 0)
+      claiming_ > 0 || (writer_ && writer_->jobs_in_flight() > 0))
     return;
   if (!state_writes_.empty()) {
     flush();

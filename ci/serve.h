@@ -23,11 +23,10 @@
 // its tables and its crash counter are DeliveryQueue (delivery_queue.h).
 //
 // On a shared store (PostgreSQL: store.shared()) several servers share one
-// queue (serve_workers.cpp). Steps 3 and 4 change: a group is written on the
-// loop's connection (answered once its commit is durable), and runs are
-// not queued where they were accepted: every worker claims deliveries from
-// the database (oldest first, FOR UPDATE SKIP LOCKED), holds them by a
-// heartbeat, and starts or takes over their runs. A worker that stops
+// queue (serve_workers.cpp). Step 4 changes: runs are not queued where they
+// were accepted: every worker claims deliveries from the database (oldest
+// first, FOR UPDATE SKIP LOCKED) on the intake's connection and thread, holds
+// them by a heartbeat sent there too, and starts or takes over their runs. A worker that stops
 // cleanly gives its deliveries back; one that dies or hangs loses them once
 // its heartbeat is lease_timeout old, and another takes its runs over from
 // their checkpoints. Roles: `accept` (listen and store deliveries) and
@@ -67,6 +66,7 @@ struct ServeOptions {
   http::HttpLimits limits;
   bool accept = true;               // listen and store deliveries
   bool work = true;                 // run them (a shared store: claim them from the queue)
+  std::string store_location;       // the store as opened, a password included; empty: store.path()
 };
 
 class EventStreams;
@@ -156,15 +156,19 @@ class Server {
   /// Renews the claim on this worker's deliveries; after a reconnect, takes
   /// in those it holds without knowing (a claim whose answer was lost).
   void renew_claims();
+  /// What a worker asks of the queue, as one job on the intake's thread
+  /// (renewal, claims, a reconnect's re-read), and the answer.
+  struct QueueAnswer;
+  void ask_queue(bool renew);
+  void queue_answered(QueueAnswer& a);
+  /// Runs claimed and not started are given back (a clean stop).
+  void give_back_queued();
   /// Whether another engine now holds `run_id` (this one's lease expired).
   bool lost_to_another(const std::string& run_id);
   /// Drops a delivery another worker holds now: its queued runs, its progress.
   void forget_delivery(const std::string& delivery);
   /// A run of a claimed delivery could not start or be resumed.
   void start_failed(const QueuedRun& q, const std::string& error);
-  /// Writes a group of new deliveries on the loop's connection; written()
-  /// answers it once the commit is durable.
-  void write_group(uint64_t ticket, std::vector<Pending>& group);
   int64_t stale_ms() const { return engine_.defaults().lease_timeout.count(); }
 
   // serve_api.cpp: read endpoints.
@@ -193,6 +197,9 @@ class Server {
   std::unordered_map<std::string, Progress> progress_;
   std::set<std::string> active_;  // runs the engine is running for us
   int claiming_ = 0;              // claims the queue has not answered yet
+  int asked_claims_ = 0;          // shared store: room reserved by queue jobs in flight
+  bool asking_ = false;           // shared store: a claiming job is in flight
+  bool ask_again_ = false;        // ... and claim_some() was called meanwhile
 
   uv_check_t check_{};  // group commit after each poll
   uv_idle_t idle_{};    // keeps the poll from blocking while a flush waits
@@ -205,7 +212,7 @@ class Server {
             reinterpret_cast<uv_handle_t*>(&renew_)};
   }
   bool shared_ = false;           // store_.shared(), read at construction
-  int64_t reconnects_seen_ = 0;   // store_.reconnects() at the last renew_claims()
+  int64_t reconnects_seen_ = 0;   // the intake's connection's reconnects, as last answered
   int64_t accepted_ = 0, commits_ = 0;  // deliveries and groups answered, for the figure printed at shutdown
   int open_handles_ = 0;
   bool store_failed_ = false, stopping_ = false, cancelled_ = false, closed_ = false;

@@ -88,8 +88,6 @@ void Server::flush() {
     if (store_failed_) {
       std::vector<Verdict> none;
       written(ticket, store_.health().ok() ? Status{Error{"the state database failed"}} : store_.health(), none);
-    } else if (shared_) {
-      write_group(ticket, sent);
     } else {
       // The records go to the writer; the responders wait here for its verdicts.
       std::vector<DeliveryRecord> records;

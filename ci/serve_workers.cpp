@@ -5,7 +5,10 @@
 // its poll timer, after it stored a group, after a run ended. The runs of a
 // claimed delivery start, or, when a dead worker had started them, are
 // taken over (Engine::resume: the run's own lease, from its checkpoints).
-// Timers and callbacks here run on the loop, like the rest of the server.
+// Claims and renewals are jobs of the intake's thread and connection
+// (intake_writer.h): the loop never waits for the database's answer to
+// them, nor for its reconnects. Timers and the jobs' answers run on the
+// loop, like the rest of the server.
 #include <algorithm>
 #include <iostream>
 #include <set>
@@ -24,7 +27,7 @@ std::chrono::milliseconds clamp_ms(int64_t ms, int64_t lo, int64_t hi) {
 }  // namespace
 
 Status Server::start_worker() {
-  reconnects_seen_ = store_.reconnects();
+  reconnects_seen_ = 0;  // the intake's connection is new
   auto renew_every = clamp_ms(stale_ms() / 6, 100, 5000);
   auto poll_every = clamp_ms(stale_ms() / 10, 100, 1000);
   uv_timer_start(&renew_, [](uv_timer_t* t) noexcept { static_cast<Server*>(t->data)->renew_claims(); },
@@ -38,15 +41,102 @@ Status Server::start_worker() {
 }
 
 void Server::claim_some() {
-  if (!shared_ || !opts_.work || stopping_ || store_failed_ || !deliveries_) return;
-  if (store_.reconnects() != reconnects_seen_) renew_claims();
-  while (static_cast<int>(active_.size() + queue_.size()) + claiming_ < opts_.jobs) {
-    auto claimed = deliveries_->claim_next(engine::lease_owner(), stale_ms());
-    if (!claimed) return store_failure(claimed.status());
-    if (!*claimed) break;
-    take_claimed(std::move(**claimed));
+  if (!shared_ || !opts_.work || stopping_ || store_failed_ || !writer_) return;
+  if (asking_) {
+    ask_again_ = true;  // once the claims in flight are answered
+    return;
   }
+  ask_queue(false);
+}
+
+void Server::renew_claims() {
+  if (!writer_ || store_failed_ || closed_) return;
+  ask_queue(true);
+}
+
+struct Server::QueueAnswer {
+  Status failed;
+  std::optional<std::vector<std::string>> held;  // asked to renew: the deliveries still this worker's
+  std::vector<DeliveryRecord> claimed;           // with their payloads
+  std::optional<std::vector<DeliveryRecord>> owned;  // after a reconnect: every delivery this worker holds
+  int64_t reconnects = 0;                        // of the intake's connection
+};
+
+// One job on the intake's thread: the renewal (when asked), a claim for
+// each free slot, and, when that connection was made again since the last
+// answer, what this worker holds (a claim sent again after a lost
+// connection may have taken one more delivery than its answer said).
+void Server::ask_queue(bool renew) {
+  int room = opts_.jobs - static_cast<int>(active_.size() + queue_.size()) - claiming_ - asked_claims_;
+  if (stopping_ || !opts_.work || asking_) room = 0;
+  if (!renew && room <= 0) return;
+  if (room > 0) asking_ = true;
+  asked_claims_ += std::max(room, 0);
+  auto answer = std::make_shared<QueueAnswer>();
+  writer_->call([this, answer, renew, room, seen = reconnects_seen_, owner = engine::lease_owner(),
+                 stale = stale_ms()](DeliveryQueue& queue, engine::Store& store) -> std::function<void()> {
+    // On the intake's thread: only the queue, the store and the captures.
+    QueueAnswer& a = *answer;
+    if (renew) {
+      auto held = queue.renew(owner);
+      if (held) a.held = std::move(*held);
+      else a.failed = held.status();
+    }
+    for (int i = 0; a.failed.ok() && i < room; ++i) {
+      auto claimed = queue.claim_next(owner, stale);
+      if (!claimed) a.failed = claimed.status();
+      else if (!*claimed) break;
+      else a.claimed.push_back(std::move(**claimed));
+    }
+    a.reconnects = store.reconnects();
+    if (a.failed.ok() && a.reconnects != seen) {
+      auto mine = queue.owned_by(owner);
+      if (mine) a.owned = std::move(*mine);
+      else a.failed = mine.status();
+    }
+    // Back on the loop.
+    return [this, answer, room] {
+      asked_claims_ -= std::max(room, 0);
+      if (room > 0) asking_ = false;
+      queue_answered(*answer);
+    };
+  });
+}
+
+void Server::queue_answered(QueueAnswer& a) {
+  if (!a.failed.ok()) {
+    store_failure(a.failed);
+    return maybe_finish_shutdown();
+  }
+  if (a.held) {
+    // A delivery this worker no longer holds (its heartbeat was late and
+    // another worker claimed it) is that worker's: what of it has not
+    // started here is dropped; what runs here keeps its run's lease.
+    std::set<std::string> still(a.held->begin(), a.held->end());
+    std::vector<std::string> lost;
+    for (auto& [id, p] : progress_)
+      if (!still.count(id) && p.unstarted == p.unfinished) lost.push_back(id);
+    for (auto& id : lost) {
+      std::cerr << "hearth serve: delivery " << id << " was claimed by another worker\n";
+      forget_delivery(id);
+    }
+  }
+  for (auto& d : a.claimed) take_claimed(std::move(d));
+  reconnects_seen_ = std::max(reconnects_seen_, a.reconnects);
+  if (a.owned)
+    for (auto& d : *a.owned)
+      if (!progress_.count(d.id)) take_claimed(std::move(d));
+  if (stopping_) give_back_queued();  // claimed while the server began to stop
   pump();
+  if (std::exchange(ask_again_, false)) claim_some();
+  maybe_finish_shutdown();
+}
+
+void Server::give_back_queued() {
+  // Claimed, not started: given back at once, for another worker.
+  auto queued = std::move(queue_);
+  queue_.clear();
+  for (const auto& q : queued) run_done(q, "", /*interrupted=*/true);
 }
 
 void Server::take_claimed(DeliveryRecord d) {
@@ -85,60 +175,10 @@ void Server::start_failed(const QueuedRun& q, const std::string& error) {
   run_done(q, error, false);
 }
 
-void Server::renew_claims() {
-  if (!deliveries_ || store_failed_) return;
-  auto held = deliveries_->renew(engine::lease_owner());
-  if (!held) return store_failure(held.status());
-  // A delivery this worker no longer holds (its heartbeat was late and
-  // another worker claimed it) is that worker's: what of it has not
-  // started here is dropped; what runs here keeps its run's lease.
-  std::set<std::string> still(held->begin(), held->end());
-  std::vector<std::string> lost;
-  for (auto& [id, p] : progress_)
-    if (!still.count(id) && p.unstarted == p.unfinished) lost.push_back(id);
-  for (auto& id : lost) {
-    std::cerr << "hearth serve: delivery " << id << " was claimed by another worker\n";
-    forget_delivery(id);
-  }
-  if (store_.reconnects() == reconnects_seen_) return;
-  // A claim sent again after a lost connection may have taken one more
-  // delivery than its answer said: whatever this worker holds, it runs.
-  reconnects_seen_ = store_.reconnects();
-  auto mine = deliveries_->owned_by(engine::lease_owner());
-  if (!mine) return store_failure(mine.status());
-  for (auto& d : *mine)
-    if (!progress_.count(d.id)) take_claimed(std::move(d));
-  pump();
-}
-
 bool Server::lost_to_another(const std::string& run_id) {
   auto run = store_.load_run(run_id);
   return run && run->status == RunStatus::running && !run->lease_owner.empty() &&
          run->lease_owner != engine::lease_owner();
-}
-
-// One transaction on the loop's connection, decided as the intake's writer
-// decides; the group is answered once the database has made it durable
-// (the loop goes on while the database answers the commit).
-void Server::write_group(uint64_t ticket, std::vector<Pending>& group) {
-  std::vector<Verdict> verdicts;
-  Status s = deliveries_->begin();
-  for (size_t i = 0; s.ok() && i < group.size(); ++i) {
-    DeliveryRecord record = group[i].planned;
-    record.payload = std::move(group[i].payload);
-    auto v = decide_delivery(*deliveries_, record);
-    if (!v) s = v.status();
-    else verdicts.push_back(std::move(*v));
-  }
-  if (!s.ok()) {
-    deliveries_->rollback();
-    verdicts.clear();
-    return written(ticket, s, verdicts);
-  }
-  deliveries_->commit([this, ticket, verdicts = std::move(verdicts)](const Status& committed) mutable {
-    if (!committed.ok()) verdicts.clear();
-    written(ticket, committed, verdicts);
-  });
 }
 
 }  // namespace hearth::ci

@@ -5,6 +5,7 @@
 // 300 deliveries while one is killed and another restarted.
 #include <unistd.h>
 
+#include <atomic>
 #include <map>
 #include <set>
 #include <thread>
@@ -386,6 +387,56 @@ BOOST_AUTO_TEST_CASE(a_database_restart_mid_run_loses_nothing) {
   wait_all_done(*store, 20, std::chrono::seconds(60));
   worker.stop();
   BOOST_TEST(check_history(*store, repo, ids) == 0);
+  BOOST_TEST(read_file(worker.err).find("reconnecting") != std::string::npos);
+}
+
+// The database goes away while a delivery comes in: the server's loop does
+// not wait for it. /healthz keeps answering at once while the delivery
+// waits on the intake's connection; once the database is back that
+// delivery is acknowledged (202), claimed and run, and nothing stored
+// before is lost.
+BOOST_AUTO_TEST_CASE(the_listener_answers_while_the_database_is_down) {
+  Repo repo("true");
+  std::string url = pg_server().fresh_database();
+  TempDir local;
+  Worker worker;
+  worker.start(repo, url, {"--lease-timeout", "2"}, 0);
+  BOOST_REQUIRE_EQUAL(deliver(worker.port, "up-1", 1).status, 202);
+  {
+    auto store = open_store(url, local);
+    wait_all_done(*store, 1, std::chrono::seconds(30));
+  }
+  std::atomic<int> during{0};
+  std::thread sender;
+  struct Joined {
+    std::thread& t;
+    ~Joined() {
+      if (t.joinable()) t.join();
+    }
+  } joined{sender};
+  pg_server().restart([&] {
+    sender = std::thread([&] { during = deliver(worker.port, "down-1", 2).status; });
+    usleep(300 * 1000);  // the delivery is read, and waits for the database
+    for (int i = 0; i < 4; ++i) {
+      auto asked = Clock::now();
+      HttpClient c(worker.port);
+      BOOST_REQUIRE(c.send(request_text("GET", "/healthz", {}, "")));
+      BOOST_REQUIRE_MESSAGE(c.read_until([](const std::string& got) { return got.find("\r\n\r\n") != std::string::npos; },
+                                         std::chrono::seconds(2)),
+                            "the server closed the connection");
+      auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - asked);
+      BOOST_TEST(c.received().rfind("HTTP/1.1 200", 0) == 0, c.received());
+      BOOST_TEST(took.count() < 500, "/healthz took " << took.count() << " ms with the database down");
+      usleep(250 * 1000);
+    }
+    BOOST_TEST(during == 0, "answered " << during << " while the database was down");
+  });
+  sender.join();
+  BOOST_TEST(during == 202);
+  auto store = open_store(url, local);
+  wait_all_done(*store, 2, std::chrono::seconds(30));
+  worker.stop();
+  BOOST_TEST(check_history(*store, repo, {"up-1", "down-1"}) == 0);
   BOOST_TEST(read_file(worker.err).find("reconnecting") != std::string::npos);
 }
 

@@ -145,13 +145,22 @@ void PgServer::start() {
   running_ = true;
 }
 
-void PgServer::restart() {
+void PgServer::restart(const std::function<void()>& while_down) {
   Account who = server_account();
   std::string data = dir_ + "/data", log = dir_ + "/setup.log";
   run_as(who, {bindir_ + "/pg_ctl", "stop", "-w", "-s", "-m", "fast", "-D", data}, log);
   running_ = false;
+  std::exception_ptr thrown;
+  if (while_down) {
+    try {
+      while_down();
+    } catch (...) {
+      thrown = std::current_exception();
+    }
+  }
   run_as(who, {bindir_ + "/pg_ctl", "start", "-w", "-s", "-D", data, "-l", dir_ + "/server.log"}, log);
   running_ = true;
+  if (thrown) std::rethrow_exception(thrown);
 }
 
 PgServer::~PgServer() {

@@ -13,6 +13,7 @@
 // them fails the test that asks, with the package to install.
 #pragma once
 
+#include <functional>
 #include <string>
 
 namespace hearth::testing {
@@ -32,9 +33,11 @@ class PgServer {
   /// a test that writes what no hearth would (a newer schema version).
   void execute(const std::string& db_url, const std::string& sql) const;
   /// Stops the server the way an operator restarting it does (`pg_ctl stop
-  /// -m fast`: every session is ended, what was committed stays) and starts
-  /// it again on the same data and socket. Throws when it cannot.
-  void restart();
+  /// -m fast`: every session is ended, what was committed stays), calls
+  /// `while_down` (if given), and starts it again on the same data and
+  /// socket, also when `while_down` throws (which is then rethrown). Throws
+  /// when it cannot.
+  void restart(const std::function<void()>& while_down = {});
 
   ~PgServer();
   PgServer(const PgServer&) = delete;
