@@ -114,9 +114,10 @@ class IntakeWriter {
   };
   const LockTime& waited() const { return waited_; }
   const LockTime& held() const { return held_; }
-  /// Writes what is queued, stops the thread, then deletes the writer and
-  /// calls `done` on the loop. Reports of groups not yet delivered are
-  /// dropped: call it once in_flight() is 0. Call once.
+  /// Writes (and runs) what is queued, stops the thread, then deletes the
+  /// writer and calls `done` on the loop. Reports of groups and answers of
+  /// jobs not yet delivered are dropped: call it once in_flight() and
+  /// jobs_in_flight() are 0. Call once.
   void close(std::function<void()> done);
 
  private:

@@ -2,10 +2,14 @@
 // reported once, in order, after their rows are committed where the run
 // store's own connection reads them; a delivery whose id or body is queued
 // already (in an earlier group, the same one, or committed by the run
-// store's connection) is not inserted again; a failed write is sticky.
+// store's connection) is not inserted again; a failed write is sticky; a
+// job runs between the groups around it.
 #include "ci/intake_writer.h"
 
 #include <uv.h>
+
+#include <memory>
+#include <thread>
 
 #include <boost/test/unit_test.hpp>
 
@@ -102,6 +106,36 @@ BOOST_FIXTURE_TEST_CASE(each_group_is_reported_once_in_order_after_its_rows_are_
   BOOST_REQUIRE(f->has_value());
   BOOST_TEST((**f).payload == R"({"after":"f"})");
   BOOST_TEST((**f).state == "accepted");
+}
+
+// A job runs on the writer's thread after the groups submitted before it
+// (it finds their rows on the writer's own connection) and before those
+// after it; its answer reaches the loop between their reports.
+BOOST_FIXTURE_TEST_CASE(a_job_runs_between_the_groups_around_it_and_answers_in_order, Intake) {
+  size_t reported_before = 99;  // groups reported when the job's answer came
+  auto seen = std::make_shared<std::pair<bool, bool>>();  // written on the writer's thread, read after its answer
+  std::thread::id loop_thread = std::this_thread::get_id();
+  bool answered_on_loop = false;
+  submit(1, {delivery("a")});
+  writer->call([&, seen](DeliveryQueue& q, Store&) -> std::function<void()> {
+    auto a = q.find("a"), b = q.find("b");
+    seen->first = a.ok() && a->has_value();
+    seen->second = b.ok() && b->has_value();
+    return [&] {
+      reported_before = reports.size();
+      answered_on_loop = std::this_thread::get_id() == loop_thread;
+    };
+  });
+  submit(2, {delivery("b")});
+  BOOST_TEST(writer->jobs_in_flight() == 1u);
+  run_until([&] { return reports.size() == 2 && writer->jobs_in_flight() == 0; });
+  BOOST_TEST(seen->first, "the job did not see the group submitted before it");
+  BOOST_TEST(!seen->second, "the job saw the group submitted after it");
+  BOOST_TEST(answered_on_loop);
+  // The job's answer came after group 1's report and before group 2's.
+  BOOST_REQUIRE_EQUAL(reports.size(), 2u);
+  BOOST_TEST(reports[0].ticket == 1u);
+  BOOST_TEST(reported_before == 1u);
 }
 
 BOOST_FIXTURE_TEST_CASE(a_known_id_or_a_repeated_body_is_decided_not_inserted_again, Intake) {
