@@ -153,9 +153,11 @@ void Server::maybe_finish_shutdown() {
     int64_t n = writer_->commits();
     const auto &waited = writer_->waited(), &held = writer_->held();
     std::cerr << "hearth serve: " << accepted_ << " deliveries stored in " << n << " group commits (" << commits_
-              << " groups gathered by the loop; the write lock waited for " << waited.total_us / n << " us on average, "
-              << waited.max_us << " at most, held " << held.total_us / n << " us on average, " << held.max_us
-              << " at most)\n";
+              << " groups gathered by the loop";
+    if (!shared_)  // SQLite's one write lock; a shared store's sessions do not queue for one
+      std::cerr << "; the write lock waited for " << waited.total_us / n << " us on average, " << waited.max_us
+                << " at most, held " << held.total_us / n << " us on average, " << held.max_us << " at most";
+    std::cerr << ")\n";
   }
   // Handles of ours, the streams' timer and the intake's writer;
   // `on_stopped_` after the last.
