@@ -19,6 +19,7 @@
 #include "engine/store_image.h"
 #include "engine/store_sql.h"
 #include "engine/write_turns.h"
+#include "util/write_all.h"
 
 namespace hearth::engine {
 
@@ -181,16 +182,13 @@ Status SqliteStore::make_new_file(const std::string& path, const char* vfs) {
   }
   int fd = image.empty() ? ::open(temp.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
                          : ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-  if (fd < 0) return Error{"cannot make the state database " + path + ": cannot open " + temp + ": " + std::strerror(errno)};
-  for (size_t done = 0; done < image.size();) {
-    ssize_t n = ::write(fd, image.data() + done, image.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      std::string why = n < 0 ? std::strerror(errno) : "nothing written";
-      ::close(fd);
-      return Error{"cannot make the state database " + path + ": cannot write " + temp + ": " + why};
-    }
-    done += static_cast<size_t>(n);
+  if (fd < 0)
+    return Error{"cannot make the state database " + path + ": cannot open " + temp + ": " + std::strerror(errno)};
+  errno = 0;
+  if (!util::write_all(fd, image.data(), image.size())) {
+    std::string why = errno != 0 ? std::strerror(errno) : "nothing written";
+    ::close(fd);
+    return Error{"cannot make the state database " + path + ": cannot write " + temp + ": " + why};
   }
   if (::fdatasync(fd) != 0) {
     std::string why = std::strerror(errno);

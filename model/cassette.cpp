@@ -31,7 +31,8 @@ bool has_secret(std::string_view s, const std::vector<std::string>& secrets) {
 void scrub(std::string& s, const std::vector<std::string>& secrets) {
   for (const auto& secret : secrets) {
     if (!is_redacted(secret)) continue;
-    for (size_t at = s.find(secret); at != std::string::npos; at = s.find(secret, at + 3)) s.replace(at, secret.size(), "***");
+    for (size_t at = s.find(secret); at != std::string::npos; at = s.find(secret, at + 3))
+      s.replace(at, secret.size(), "***");
   }
 }
 

@@ -421,9 +421,8 @@ BOOST_AUTO_TEST_CASE(the_listener_answers_while_the_database_is_down) {
       auto asked = Clock::now();
       HttpClient c(worker.port);
       BOOST_REQUIRE(c.send(request_text("GET", "/healthz", {}, "")));
-      BOOST_REQUIRE_MESSAGE(c.read_until([](const std::string& got) { return got.find("\r\n\r\n") != std::string::npos; },
-                                         std::chrono::seconds(2)),
-                            "the server closed the connection");
+      auto headed = [](const std::string& got) { return got.find("\r\n\r\n") != std::string::npos; };
+      BOOST_REQUIRE_MESSAGE(c.read_until(headed, std::chrono::seconds(2)), "the server closed the connection");
       auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - asked);
       BOOST_TEST(c.received().rfind("HTTP/1.1 200", 0) == 0, c.received());
       BOOST_TEST(took.count() < 500, "/healthz took " << took.count() << " ms with the database down");
